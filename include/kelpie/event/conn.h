@@ -1,0 +1,69 @@
+/* Connection objects, preallocated per worker (`worker_connections`) with a
+ * free list, so that accepting never allocates. A connection owns no read
+ * buffer while it waits idle in keep-alive: the protocol layer takes a buffer
+ * when bytes arrive and gives it back when the connection goes idle, which is
+ * what keeps 10,000 idle keep-alive connections cheap.
+ *
+ * Idle keep-alive connections are also kept on an LRU list so that, when the
+ * pool runs out, the oldest idle one can be closed to make room. */
+#ifndef KP_CONN_H
+#define KP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "kelpie/core/buf.h"
+#include "kelpie/core/cycle.h"
+#include "kelpie/event/loop.h"
+#include "kelpie/event/timer.h"
+
+struct kp_conn;
+/* Close the connection for good (the protocol layer's close path), used when
+ * the pool reclaims an idle connection. */
+typedef void (*kp_conn_close_fn)(struct kp_conn *c);
+
+struct kp_conn {
+    struct kp_io io;                /* io.fd is the socket; io.data == this */
+    struct kp_timer timer;          /* one timeout at a time: header, keep-alive, send, linger */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    const struct kp_listening *ls;
+    struct kp_buf rbuf;             /* rbuf.start == NULL while idle */
+    void *data;                     /* protocol state */
+    kp_conn_close_fn close;         /* set by the protocol layer */
+    uint64_t number;                /* serial number in this worker ($connection) */
+    unsigned requests;              /* requests served on this connection */
+    struct kp_conn *next, *prev;    /* free list or idle list */
+    bool in_use;
+    bool idle;                      /* on the idle (keep-alive) list */
+};
+
+struct kp_conn_pool {
+    struct kp_conn *conns;
+    unsigned n;
+    struct kp_conn *free;
+    unsigned n_free;
+    struct kp_conn *idle_head, *idle_tail; /* oldest at head */
+    unsigned n_idle;
+    uint64_t serial;
+};
+
+/* Preallocate n connections. Returns 0 or -ENOMEM. */
+int kp_conn_pool_init(struct kp_conn_pool *p, unsigned n);
+void kp_conn_pool_free(struct kp_conn_pool *p);
+/* Take a free connection, or NULL when none is left (the caller may then
+ * reclaim an idle one with kp_conn_pool_reclaim). The connection is zeroed
+ * except for its number. */
+struct kp_conn *kp_conn_get(struct kp_conn_pool *p);
+/* Return c to the free list; it must be off the idle list, unregistered from
+ * the loop, its timer disarmed and its fd closed. */
+void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c);
+/* Put c on / take c off the idle keep-alive list (LRU, newest at the tail). */
+void kp_conn_idle_add(struct kp_conn_pool *p, struct kp_conn *c);
+void kp_conn_idle_remove(struct kp_conn_pool *p, struct kp_conn *c);
+/* Close up to `want` of the oldest idle connections through their close
+ * callback. Returns how many were closed. */
+unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want);
+
+#endif

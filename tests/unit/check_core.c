@@ -1,0 +1,249 @@
+/* Unit tests for the small core modules: str, buf, arena, alloc, time, log. */
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/core/arena.h"
+#include "kelpie/core/buf.h"
+#include "kelpie/core/log.h"
+#include "kelpie/core/str.h"
+#include "kelpie/core/time.h"
+
+START_TEST(str_compare)
+{
+    ck_assert(kp_str_eq(KP_STR("abc"), kp_str_from("abc")));
+    ck_assert(!kp_str_eq(KP_STR("abc"), KP_STR("abd")));
+    ck_assert(!kp_str_eq(KP_STR("abc"), KP_STR("ab")));
+    ck_assert(kp_str_caseeq(KP_STR("Content-Length"), KP_STR("content-LENGTH")));
+    ck_assert(!kp_str_caseeq(KP_STR("a["), KP_STR("a{")));
+    ck_assert(kp_str_caseeq_cstr(KP_STR("Host"), "host"));
+    ck_assert(kp_str_has_prefix(KP_STR("/static/x"), KP_STR("/static/")));
+    ck_assert(!kp_str_has_prefix(KP_STR("/st"), KP_STR("/static/")));
+    ck_assert(kp_str_has_prefix(KP_STR("x"), KP_STR_NULL));
+}
+END_TEST
+
+START_TEST(str_trim_and_numbers)
+{
+    struct kp_str t = kp_str_trim_ows(KP_STR(" \t value \t"));
+    uint64_t v = 0;
+
+    ck_assert(kp_str_eq(t, KP_STR("value")));
+    ck_assert_uint_eq(kp_str_trim_ows(KP_STR(" \t ")).len, 0);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("12345"), UINT64_MAX, &v), 0);
+    ck_assert_uint_eq(v, 12345);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("18446744073709551615"), UINT64_MAX, &v), 0);
+    ck_assert_uint_eq(v, UINT64_MAX);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("18446744073709551616"), UINT64_MAX, &v), -ERANGE);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("100"), 99, &v), -ERANGE);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("9"), 5, &v), -ERANGE);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR(""), 99, &v), -EINVAL);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("1a"), 99, &v), -EINVAL);
+    ck_assert_int_eq(kp_str_to_u64(KP_STR("-1"), 99, &v), -EINVAL);
+    char *d = kp_str_dup(KP_STR("dup"));
+    ck_assert_str_eq(d, "dup");
+    kp_free(d);
+}
+END_TEST
+
+START_TEST(buf_cursors)
+{
+    char mem[8];
+    struct kp_buf b;
+
+    kp_buf_init(&b, mem, sizeof(mem));
+    ck_assert_uint_eq(kp_buf_append(&b, "abcdef", 6), 6);
+    ck_assert_uint_eq(kp_buf_append(&b, "ghij", 4), 2);
+    ck_assert_uint_eq(kp_buf_free(&b), 0);
+    b.pos += 5;
+    ck_assert_uint_eq(kp_buf_compact(&b), 5);
+    ck_assert_uint_eq(kp_buf_len(&b), 3);
+    ck_assert(memcmp(b.pos, "fgh", 3) == 0);
+    ck_assert_uint_eq(kp_buf_free(&b), 5);
+    ck_assert_uint_eq(kp_buf_compact(&b), 0);
+    kp_buf_reset(&b);
+    ck_assert_uint_eq(kp_buf_len(&b), 0);
+}
+END_TEST
+
+static void count_cleanup(void *data)
+{
+    int *n = data;
+    *n = *n * 10 + 1;
+}
+
+static void order_cleanup(void *data)
+{
+    int *n = data;
+    *n = *n * 10 + 2;
+}
+
+START_TEST(arena_alloc_reset_cleanup)
+{
+    struct kp_arena a;
+    int calls = 0;
+
+    kp_arena_init(&a, 512);
+    char *p = kp_arena_alloc(&a, 10);
+    char *q = kp_arena_alloc(&a, 10);
+    ck_assert_ptr_ne(p, q);
+    ck_assert_uint_eq((uintptr_t)q % _Alignof(max_align_t), 0);
+    char *big = kp_arena_calloc(&a, 100000);
+    ck_assert_int_eq(big[99999], 0);
+    ck_assert_str_eq(kp_arena_strndup(&a, "hello world", 5), "hello");
+    kp_arena_cleanup_add(&a, count_cleanup, &calls);
+    kp_arena_cleanup_add(&a, order_cleanup, &calls);
+    kp_arena_reset(&a);
+    /* Last registered runs first: 2 then 1. */
+    ck_assert_int_eq(calls, 21);
+    ck_assert_ptr_eq(kp_arena_alloc(&a, 10), p);
+    kp_arena_reset(&a);
+    ck_assert_int_eq(calls, 21);
+    kp_arena_cleanup_add(&a, count_cleanup, &calls);
+    kp_arena_destroy(&a);
+    ck_assert_int_eq(calls, 211);
+}
+END_TEST
+
+START_TEST(arena_many_blocks)
+{
+    struct kp_arena a;
+
+    kp_arena_init(&a, 256);
+    for (int i = 0; i < 10000; i++) {
+        char *p = kp_arena_alloc(&a, 100);
+        memset(p, i & 0xff, 100);
+    }
+    kp_arena_reset(&a);
+    ck_assert_ptr_eq(a.head, a.first);
+    kp_arena_destroy(&a);
+}
+END_TEST
+
+START_TEST(time_http_date_roundtrip)
+{
+    char out[32];
+    time_t t = 0;
+
+    ck_assert_uint_eq(kp_time_http_date(784111777, out), 29);
+    ck_assert_str_eq(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+    ck_assert_int_eq(kp_time_parse_http_date(out, strlen(out), &t), 0);
+    ck_assert_int_eq(t, 784111777);
+    const char *rfc850 = "Sunday, 06-Nov-94 08:49:37 GMT";
+    ck_assert_int_eq(kp_time_parse_http_date(rfc850, strlen(rfc850), &t), 0);
+    ck_assert_int_eq(t, 784111777);
+    const char *asc = "Sun Nov  6 08:49:37 1994";
+    ck_assert_int_eq(kp_time_parse_http_date(asc, strlen(asc), &t), 0);
+    ck_assert_int_eq(t, 784111777);
+    const char *bad[] = {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
+                         "Sun, 06 Nov 1994 08:49:37 GMTX", "garbage"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_int_eq(kp_time_parse_http_date(bad[i], strlen(bad[i]), &t), -EINVAL);
+}
+END_TEST
+
+START_TEST(time_clock_cache)
+{
+    struct kp_clock clk;
+
+    memset(&clk, 0, sizeof(clk));
+    kp_clock_update(&clk);
+    ck_assert_uint_gt(clk.msec, 0);
+    ck_assert_uint_eq(strlen(clk.http_date), 29);
+    ck_assert_uint_eq(strlen(clk.log_time), 19);
+    ck_assert_uint_eq(clk.log_time[4], '/');
+    ck_assert_uint_eq(strlen(clk.iso8601), 25);
+    uint64_t before = clk.msec;
+    kp_clock_update(&clk);
+    ck_assert_uint_ge(clk.msec, before);
+}
+END_TEST
+
+static size_t format(char *out, size_t n, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t len = kp_log_format(out, n, "2026/11/22 10:00:00", KP_LOG_ERR, 1234, err, fmt, ap);
+    va_end(ap);
+    return len;
+}
+
+START_TEST(log_format_lines)
+{
+    char out[256];
+
+    format(out, sizeof(out), 0, "hello %d", 42);
+    ck_assert_str_eq(out, "2026/11/22 10:00:00 [error] 1234#0: hello 42");
+    format(out, sizeof(out), ENOENT, "open() \"%s\" failed", "/x");
+    ck_assert_str_eq(out, "2026/11/22 10:00:00 [error] 1234#0: open() \"/x\" failed "
+                          "(2: No such file or directory)");
+    size_t len = format(out, 40, 0, "%s", "a very long message that will not fit at all");
+    ck_assert_uint_eq(len, 39);
+    ck_assert_uint_eq(strlen(out), 39);
+    ck_assert_int_eq(kp_log_level_parse("warn"), KP_LOG_WARN);
+    ck_assert_int_eq(kp_log_level_parse("bogus"), -1);
+    ck_assert_str_eq(kp_log_level_name(KP_LOG_EMERG), "emerg");
+}
+END_TEST
+
+START_TEST(log_file_levels_and_reopen)
+{
+    char dir[] = "/tmp/kp_log_XXXXXX";
+    char path[64], moved[64], text[512];
+    struct kp_log log;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/error.log", dir);
+    snprintf(moved, sizeof(moved), "%s/error.log.1", dir);
+    kp_log_init_stderr(&log, KP_LOG_ERR);
+    ck_assert_int_eq(kp_log_open(&log, path, KP_LOG_WARN), 0);
+    kp_log_error(&log, KP_LOG_INFO, 0, "dropped");
+    kp_log_error(&log, KP_LOG_WARN, 0, "kept");
+    ck_assert_int_eq(rename(path, moved), 0);
+    ck_assert_int_eq(kp_log_reopen(&log), 0);
+    kp_log_error(&log, KP_LOG_ALERT, 0, "after reopen");
+    kp_log_close(&log);
+
+    FILE *f = fopen(moved, "r");
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_null(strstr(text, "dropped"));
+    ck_assert_ptr_nonnull(strstr(text, "[warn] "));
+    ck_assert_ptr_nonnull(strstr(text, ": kept\n"));
+    f = fopen(path, "r");
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "[alert] "));
+    ck_assert_int_eq(kp_log_open(&log, "/nonexistent/dir/x.log", KP_LOG_ERR), -ENOENT);
+    unlink(path);
+    unlink(moved);
+    rmdir(dir);
+}
+END_TEST
+
+Suite *kp_test_core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, str_compare);
+    tcase_add_test(tc, str_trim_and_numbers);
+    tcase_add_test(tc, buf_cursors);
+    tcase_add_test(tc, arena_alloc_reset_cleanup);
+    tcase_add_test(tc, arena_many_blocks);
+    tcase_add_test(tc, time_http_date_roundtrip);
+    tcase_add_test(tc, time_clock_cache);
+    tcase_add_test(tc, log_format_lines);
+    tcase_add_test(tc, log_file_levels_and_reopen);
+    suite_add_tcase(s, tc);
+    return s;
+}
