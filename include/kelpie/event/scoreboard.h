@@ -1,0 +1,116 @@
+/* The scoreboard: the one shared-memory region between the master and its
+ * workers. It holds the accept mutex, master-level counters and one slot per
+ * worker with its identity, heartbeat and counters.
+ *
+ * Each worker writes only its own slot, so counters need no locks: a single
+ * writer does relaxed load+store (a plain add on x86), and readers (the
+ * master, the status endpoint in any worker) see values that are at most a
+ * moment old. Slots are cache-line aligned so workers never share a line. */
+#ifndef KP_SCOREBOARD_H
+#define KP_SCOREBOARD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kelpie/os/shmtx.h"
+
+/* Two full generations of the largest worker count fit during a reload. */
+#define KP_SB_MAX_SLOTS 128
+
+enum kp_sb_state {
+    KP_SB_FREE = 0,
+    KP_SB_STARTING,     /* forked, building its reactor */
+    KP_SB_READY,        /* accepting connections */
+    KP_SB_DRAINING,     /* old generation: finishing its connections */
+};
+
+enum kp_sb_counter {
+    KP_SB_ACCEPTED = 0,
+    KP_SB_HANDLED,
+    KP_SB_REQUESTS,
+    KP_SB_BYTES_IN,
+    KP_SB_BYTES_OUT,
+    KP_SB_1XX,
+    KP_SB_2XX,
+    KP_SB_3XX,
+    KP_SB_4XX,
+    KP_SB_5XX,
+    KP_SB_ACCEPT_EAGAIN,   /* accept() calls that found nothing: wasted wake-ups */
+    KP_SB_NCOUNTERS
+};
+
+enum kp_sb_gauge {
+    KP_SB_ACTIVE = 0,      /* connections open */
+    KP_SB_READING,
+    KP_SB_WRITING,
+    KP_SB_IDLE,            /* waiting in keep-alive */
+    KP_SB_NGAUGES
+};
+
+struct kp_sb_slot {
+    _Atomic int pid;
+    _Atomic int state;                  /* enum kp_sb_state */
+    _Atomic unsigned generation;
+    _Atomic unsigned index;             /* worker number within its generation */
+    _Atomic uint64_t start_ms;          /* wall clock */
+    _Atomic uint64_t heartbeat_ms;      /* wall clock, refreshed by the worker's loop */
+    _Atomic uint64_t counters[KP_SB_NCOUNTERS];
+    _Atomic int64_t gauges[KP_SB_NGAUGES];
+    _Atomic unsigned free_conns;        /* worker_connections minus active */
+} __attribute__((aligned(64)));
+
+struct kp_scoreboard {
+    struct kp_shmtx accept_mutex;
+    _Atomic unsigned generation;        /* current generation number */
+    _Atomic uint64_t reloads;
+    _Atomic uint64_t respawns;
+    _Atomic uint64_t start_ms;          /* master start, wall clock */
+    _Atomic int master_pid;
+    struct kp_sb_slot slots[KP_SB_MAX_SLOTS];
+};
+
+/* Map a zeroed scoreboard in shared memory. NULL with errno on failure. */
+struct kp_scoreboard *kp_sb_create(void);
+void kp_sb_destroy(struct kp_scoreboard *sb);
+/* Claim a free slot for a new worker (master only). NULL when full. */
+struct kp_sb_slot *kp_sb_claim(struct kp_scoreboard *sb, unsigned generation, unsigned index);
+/* The slot of pid, or NULL. */
+struct kp_sb_slot *kp_sb_find(struct kp_scoreboard *sb, pid_t pid);
+/* Zero a slot so it can be claimed again (master only, after reaping). */
+void kp_sb_release(struct kp_sb_slot *slot);
+
+/* Single-writer updates (the owning worker only). */
+static inline void kp_sb_count(struct kp_sb_slot *s, enum kp_sb_counter c, uint64_t n)
+{
+    if (s == NULL)
+        return;
+    uint64_t v = atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+    atomic_store_explicit(&s->counters[c], v + n, memory_order_relaxed);
+}
+
+static inline void kp_sb_gauge(struct kp_sb_slot *s, enum kp_sb_gauge g, int64_t delta)
+{
+    if (s == NULL)
+        return;
+    int64_t v = atomic_load_explicit(&s->gauges[g], memory_order_relaxed);
+    atomic_store_explicit(&s->gauges[g], v + delta, memory_order_relaxed);
+}
+
+static inline uint64_t kp_sb_get(const struct kp_sb_slot *s, enum kp_sb_counter c)
+{
+    return atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+}
+
+static inline int64_t kp_sb_gauge_get(const struct kp_sb_slot *s, enum kp_sb_gauge g)
+{
+    return atomic_load_explicit(&s->gauges[g], memory_order_relaxed);
+}
+
+/* Accept balance (see accept.c): the average number of active connections
+ * over the workers currently accepting (READY), and how many there are. */
+double kp_sb_active_average(struct kp_scoreboard *sb, unsigned *n_ready);
+
+#endif

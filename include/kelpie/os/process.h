@@ -1,0 +1,34 @@
+/* Process-level seams: the process title shown by ps, daemonizing, the pid
+ * file, and privileges. */
+#ifndef KP_PROCESS_H
+#define KP_PROCESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* The title storage: argv's memory, extended over environ (which is moved
+ * to the heap first). Call once, early in main. */
+struct kp_title {
+    char *start;
+    size_t size;
+};
+
+void kp_process_title_init(struct kp_title *t, int argc, char *argv[]);
+/* Set what ps shows, e.g. "kelpie: worker process". Truncated to fit. */
+void kp_process_title_set(const struct kp_title *t, const char *title);
+
+/* Detach: fork (the parent exits 0), setsid, stdin/stdout/stderr to
+ * /dev/null. Returns 0 in the daemon or -errno. */
+int kp_process_daemonize(void);
+
+/* Write pid atomically (temp file + rename). Returns 0 or -errno. */
+int kp_process_pidfile_write(const char *path, pid_t pid);
+/* If path names a live kelpie process, return its pid; else 0. */
+pid_t kp_process_pidfile_live(const char *path);
+
+/* Drop root to user/group (NULL user: "nobody"; NULL group: the user's
+ * primary group) and keep core dumps possible. No-op when not root.
+ * Returns 0 or -errno (-ENOENT: unknown user or group). */
+int kp_process_drop_privileges(const char *user, const char *group);
+
+#endif

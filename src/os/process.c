@@ -1,0 +1,144 @@
+/* Process title, daemon, pid file and privileges. */
+#include "kelpie/os/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/core/control.h"
+
+extern char **environ;
+
+void kp_process_title_init(struct kp_title *t, int argc, char *argv[])
+{
+    char *end = argv[0] + strlen(argv[0]) + 1;
+    size_t n = 0;
+
+    for (int i = 1; i < argc && argv[i] == end; i++)
+        end = argv[i] + strlen(argv[i]) + 1;
+    while (environ[n] != NULL)
+        n++;
+    /* environ usually follows argv directly; move it to the heap so its
+     * memory can hold a longer title. */
+    char **env = kp_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        if (environ[i] == end)
+            end = environ[i] + strlen(environ[i]) + 1;
+        env[i] = kp_strdup(environ[i]);
+    }
+    environ = env;
+    t->start = argv[0];
+    t->size = (size_t)(end - argv[0]);
+}
+
+void kp_process_title_set(const struct kp_title *t, const char *title)
+{
+    if (t->start == NULL || t->size < 2)
+        return;
+    size_t len = strlen(title);
+    if (len > t->size - 1)
+        len = t->size - 1;
+    memcpy(t->start, title, len);
+    memset(t->start + len, '\0', t->size - len);
+}
+
+int kp_process_daemonize(void)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -errno;
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0)
+        return -errno;
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO)
+        close(fd);
+    return 0;
+}
+
+int kp_process_pidfile_write(const char *path, pid_t pid)
+{
+    char tmp[4096], text[32];
+    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, (size_t)n) != n) {
+        int err = errno ? errno : EIO;
+        close(fd);
+        unlink(tmp);
+        return -err;
+    }
+    close(fd);
+    /* rename is atomic: readers see the old file or the whole new one. */
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        return -err;
+    }
+    return 0;
+}
+
+static bool is_kelpie(pid_t pid)
+{
+    char path[64], cmd[256];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, cmd, sizeof(cmd) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    cmd[n] = '\0';
+    return strstr(cmd, "kelpie") != NULL;
+}
+
+pid_t kp_process_pidfile_live(const char *path)
+{
+    pid_t pid = kp_control_read_pid(path);
+
+    if (pid <= 0 || pid == getpid())
+        return 0;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    return is_kelpie(pid) ? pid : 0;
+}
+
+int kp_process_drop_privileges(const char *user, const char *group)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(user ? user : "nobody");
+    if (pw == NULL)
+        return -ENOENT;
+    gid_t gid = pw->pw_gid;
+    if (group != NULL) {
+        struct group *gr = getgrnam(group);
+        if (gr == NULL)
+            return -ENOENT;
+        gid = gr->gr_gid;
+    }
+    if (setgid(gid) != 0 || initgroups(pw->pw_name, gid) != 0 || setuid(pw->pw_uid) != 0)
+        return -errno;
+    /* setuid clears the dumpable flag; a crashing worker should still dump. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    return 0;
+}

@@ -1,0 +1,510 @@
+/* Integration-test harness (see harness.h). Uses only plain POSIX calls so
+ * that the tests exercise the server exactly as a user's client would. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *kp_h_binary(void)
+{
+    const char *b = getenv("KP_TEST_BINARY");
+    return b ? b : "build/kelpie";
+}
+
+const char *kp_h_events(void)
+{
+    const char *e = getenv("KP_TEST_EVENTS");
+    return e ? e : "epoll";
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void mkdirs(const char *path)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(tmp, 0755);
+}
+
+void kp_h_prepare(struct kp_h_server *s)
+{
+    char dir[] = "/tmp/kelpie-test-XXXXXX";
+    char path[256];
+
+    memset(s, 0, sizeof(*s));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(s->prefix, sizeof(s->prefix), "%s/", dir);
+    snprintf(path, sizeof(path), "%shtml", s->prefix);
+    mkdirs(path);
+    snprintf(path, sizeof(path), "%slogs", s->prefix);
+    mkdirs(path);
+    snprintf(path, sizeof(path), "%sconf", s->prefix);
+    mkdirs(path);
+    s->port = free_port();
+    do {
+        s->port2 = free_port();
+    } while (s->port2 == s->port);
+    s->pid = -1;
+}
+
+void kp_h_write(const struct kp_h_server *s, const char *path, const char *content)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "%s%s", s->prefix, path);
+    char *slash = strrchr(full, '/');
+    *slash = '\0';
+    mkdirs(full);
+    *slash = '/';
+    FILE *f = fopen(full, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", full);
+    fputs(content, f);
+    fclose(f);
+}
+
+/* Replace @PORT@ and @PORT2@ in text; returns a malloc'ed string. */
+static char *substitute(const struct kp_h_server *s, const char *text)
+{
+    size_t cap = strlen(text) * 2 + 64;
+    char *out = malloc(cap);
+    size_t n = 0;
+
+    for (const char *p = text; *p;) {
+        if (strncmp(p, "@PORT2@", 7) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%d", s->port2);
+            p += 7;
+        } else if (strncmp(p, "@PORT@", 6) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%d", s->port);
+            p += 6;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+void kp_h_config(const struct kp_h_server *s, const char *main_extra, const char *http_body)
+{
+    char *extra = substitute(s, main_extra ? main_extra : "");
+    char *body = substitute(s, http_body ? http_body : "");
+    size_t cap = strlen(extra) + strlen(body) + 1024;
+    char *conf = malloc(cap);
+
+    snprintf(conf, cap,
+             "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;\n%s\n"
+             "events { use %s; }\n"
+             "http {\n%s\n}\n",
+             extra, kp_h_events(), body);
+    kp_h_write(s, "conf/kelpie.conf", conf);
+    free(conf);
+    free(extra);
+    free(body);
+}
+
+static bool port_open(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int kp_h_start(struct kp_h_server *s)
+{
+    char conf[256];
+    snprintf(conf, sizeof(conf), "%sconf/kelpie.conf", s->prefix);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl(kp_h_binary(), kp_h_binary(), "-p", s->prefix, "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int i = 0; i < 1000; i++) {
+        if (port_open(s->port))
+            return 0;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            s->pid = -1;
+            break;
+        }
+        sleep_ms(10);
+    }
+    char *log = kp_h_read(s, "logs/error.log");
+    fprintf(stderr, "kelpie did not start; error log:\n%s\n", log ? log : "(none)");
+    free(log);
+    return -1;
+}
+
+void kp_h_start_with(struct kp_h_server *s, const char *main_extra, const char *http_body)
+{
+    kp_h_prepare(s);
+    kp_h_config(s, main_extra, http_body);
+    ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
+}
+
+char *kp_h_read(const struct kp_h_server *s, const char *path)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "%s%s", s->prefix, path);
+    FILE *f = fopen(full, "r");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int kp_h_signal_wait(struct kp_h_server *s, int sig, int timeout_ms)
+{
+    int status = -1;
+
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = -1;
+            return status;
+        }
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+static void rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        unlink(path);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char sub[1024];
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        rm_rf(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+static void check_error_log(const struct kp_h_server *s)
+{
+    char *log = kp_h_read(s, "logs/error.log");
+    if (log == NULL)
+        return;
+    bool bad = strstr(log, "[alert]") != NULL || strstr(log, "[emerg]") != NULL;
+    if (bad)
+        fprintf(stderr, "unexpected alert in error log:\n%s\n", log);
+    free(log);
+    ck_assert_msg(!bad, "error log has [alert]/[emerg] lines");
+}
+
+int kp_h_stop(struct kp_h_server *s)
+{
+    int status = kp_h_signal_wait(s, SIGTERM, 10000);
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &status, 0);
+        s->pid = -1;
+    }
+    if (!s->alerts_expected)
+        check_error_log(s);
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s", s->prefix);
+    dir[strlen(dir) - 1] = '\0';
+    rm_rf(dir);
+    return status;
+}
+
+static char *slurp_fd(int fd)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, buf + n, cap - n - 1)) > 0) {
+        n += (size_t)r;
+        if (cap - n < 2)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int kp_h_run(char *const argv[], char **out, char **err)
+{
+    char outp[] = "/tmp/kelpie-out-XXXXXX", errp[] = "/tmp/kelpie-err-XXXXXX";
+    int ofd = mkstemp(outp), efd = mkstemp(errp);
+    int status;
+
+    ck_assert(ofd >= 0 && efd >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    lseek(ofd, 0, SEEK_SET);
+    lseek(efd, 0, SEEK_SET);
+    *out = slurp_fd(ofd);
+    *err = slurp_fd(efd);
+    close(ofd);
+    close(efd);
+    unlink(outp);
+    unlink(errp);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int kp_h_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void kp_h_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+void kp_h_send_str(int fd, const char *data)
+{
+    kp_h_send(fd, data, strlen(data));
+}
+
+const char *kp_h_header(const struct kp_h_resp *r, const char *name)
+{
+    static char value[4096];
+    size_t nlen = strlen(name);
+    const char *p = strstr(r->head, "\r\n");
+
+    while (p != NULL && p[2] != '\r' && p[2] != '\0') {
+        p += 2;
+        const char *eol = strstr(p, "\r\n");
+        if (eol == NULL)
+            break;
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            size_t vlen = (size_t)(eol - v);
+            if (vlen >= sizeof(value))
+                vlen = sizeof(value) - 1;
+            memcpy(value, v, vlen);
+            value[vlen] = '\0';
+            return value;
+        }
+        p = eol;
+    }
+    return NULL;
+}
+
+/* Read exactly n bytes into buf (blocking with the socket's timeout). */
+static int read_exact(int fd, char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, buf, n);
+        if (r <= 0)
+            return -1;
+        buf += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int read_head(int fd, struct kp_h_resp *r)
+{
+    /* Byte at a time: slow but never reads past the head, so pipelined
+     * responses stay in the socket for the next call. */
+    while (r->head_len < sizeof(r->head) - 1) {
+        ssize_t n = read(fd, r->head + r->head_len, 1);
+        if (n <= 0)
+            return -1;
+        r->head_len++;
+        r->head[r->head_len] = '\0';
+        if (r->head_len >= 4 && memcmp(r->head + r->head_len - 4, "\r\n\r\n", 4) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static int read_chunked(int fd, struct kp_h_resp *r)
+{
+    size_t cap = 4096;
+    r->body = malloc(cap);
+    r->body_len = 0;
+    for (;;) {
+        char line[64];
+        size_t n = 0;
+        while (n < sizeof(line) - 1 && read_exact(fd, line + n, 1) == 0 && line[n] != '\n')
+            n++;
+        line[n] = '\0';
+        size_t size = strtoul(line, NULL, 16);
+        char crlf[2];
+        if (size == 0)
+            return read_exact(fd, crlf, 2);
+        if (r->body_len + size + 1 > cap)
+            r->body = realloc(r->body, cap = r->body_len + size + 1);
+        if (read_exact(fd, r->body + r->body_len, size) != 0 || read_exact(fd, crlf, 2) != 0)
+            return -1;
+        r->body_len += size;
+        r->body[r->body_len] = '\0';
+    }
+}
+
+static int read_to_close(int fd, struct kp_h_resp *r)
+{
+    r->body = slurp_fd(fd);
+    r->body_len = strlen(r->body);
+    r->closed = true;
+    return 0;
+}
+
+int kp_h_recv(int fd, struct kp_h_resp *r, bool head_only)
+{
+    memset(r, 0, sizeof(*r));
+    if (read_head(fd, r) != 0)
+        return -1;
+    r->status = (r->head_len > 12) ? atoi(r->head + 9) : 0;
+    if (head_only || r->status == 204 || r->status == 304 || r->status / 100 == 1)
+        return 0;
+    const char *te = kp_h_header(r, "Transfer-Encoding");
+    if (te != NULL && strcasecmp(te, "chunked") == 0)
+        return read_chunked(fd, r);
+    const char *cl = kp_h_header(r, "Content-Length");
+    if (cl == NULL)
+        return read_to_close(fd, r);
+    r->body_len = strtoul(cl, NULL, 10);
+    r->body = malloc(r->body_len + 1);
+    r->body[r->body_len] = '\0';
+    return read_exact(fd, r->body, r->body_len);
+}
+
+int kp_h_request(int port, const char *raw, struct kp_h_resp *r)
+{
+    int fd = kp_h_connect(port);
+    if (fd < 0)
+        return -1;
+    kp_h_send_str(fd, raw);
+    int rc = kp_h_recv(fd, r, strncmp(raw, "HEAD ", 5) == 0);
+    close(fd);
+    return rc;
+}
+
+void kp_h_resp_free(struct kp_h_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+bool kp_h_closed(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+
+    for (;;) {
+        if (poll(&p, 1, timeout_ms) <= 0)
+            return false;
+        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+        if (n < 0)
+            return false;
+    }
+}
+
+bool kp_h_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (fn(arg))
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
+int kp_h_count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 2;
+}
