@@ -122,23 +122,54 @@ pid_t kp_process_pidfile_live(const char *path)
     return is_kelpie(pid) ? pid : 0;
 }
 
-int kp_process_drop_privileges(const char *user, const char *group)
+/* The uid/gid workers run as: user (default nobody) and group (default the
+ * user's primary group). */
+static int worker_ids(const char *user, const char *group, struct passwd **pw, gid_t *gid)
 {
-    if (geteuid() != 0)
-        return 0;
-    struct passwd *pw = getpwnam(user ? user : "nobody");
-    if (pw == NULL)
+    *pw = getpwnam(user ? user : "nobody");
+    if (*pw == NULL)
         return -ENOENT;
-    gid_t gid = pw->pw_gid;
+    *gid = (*pw)->pw_gid;
     if (group != NULL) {
         struct group *gr = getgrnam(group);
         if (gr == NULL)
             return -ENOENT;
-        gid = gr->gr_gid;
+        *gid = gr->gr_gid;
     }
+    return 0;
+}
+
+int kp_process_drop_privileges(const char *user, const char *group)
+{
+    struct passwd *pw;
+    gid_t gid;
+
+    if (geteuid() != 0)
+        return 0;
+    int rc = worker_ids(user, group, &pw, &gid);
+    if (rc != 0)
+        return rc;
     if (setgid(gid) != 0 || initgroups(pw->pw_name, gid) != 0 || setuid(pw->pw_uid) != 0)
         return -errno;
     /* setuid clears the dumpable flag; a crashing worker should still dump. */
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     return 0;
+}
+
+int kp_process_give_file(const char *path, const char *user, const char *group)
+{
+    struct passwd *pw;
+    gid_t gid;
+
+    if (geteuid() != 0)
+        return 0;
+    int rc = worker_ids(user, group, &pw, &gid);
+    if (rc != 0)
+        return rc;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    rc = fchown(fd, pw->pw_uid, gid) != 0 ? -errno : 0;
+    close(fd);
+    return rc;
 }

@@ -141,9 +141,13 @@ START_TEST(time_http_date_roundtrip)
     const char *asc = "Sun Nov  6 08:49:37 1994";
     ck_assert_int_eq(kp_time_parse_http_date(asc, strlen(asc), &t), 0);
     ck_assert_int_eq(t, 784111777);
-    const char *bad[] = {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT",
-                         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
-                         "Sun, 06 Nov 1994 08:49:37 GMTX", "garbage"};
+    const char *bad[] = {"",
+                         "Sun, 06 Nov 1994 08:49:37 UTC",
+                         "Sun, 6 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Foo 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 25:49:37 GMT",
+                         "Sun, 06 Nov 1994 08:49:37 GMTX",
+                         "garbage"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_int_eq(kp_time_parse_http_date(bad[i], strlen(bad[i]), &t), -EINVAL);
 }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "kelpie/core/log.h"
+#include "kelpie/core/str.h"
 
 #define KP_UNSET (-1)
 
@@ -67,11 +68,12 @@ struct kp_http_types {
 struct kp_http_error_page {
     int code;
     char *uri;
+    int response_code;              /* error_page ... =CODE URI; 0: keep code */
 };
 
 /* One compiled log_format: literal pieces and variables, in order. */
 struct kp_http_log_op {
-    int var;                        /* -1: literal text; otherwise a variable id (http/accesslog.h) */
+    int var;                        /* -1: literal text; otherwise enum kp_http_var_id (http/var.h) */
     char *text;                     /* literal text, or the header name for $http_* variables */
     size_t len;
 };
@@ -165,7 +167,10 @@ struct kp_listening {
     struct kp_http_srv_conf *default_server;
 };
 
+struct kp_arena;
+
 struct kp_cycle {
+    struct kp_arena *arena;         /* owns everything kp_cycle_load() built */
     char *prefix;                   /* with a trailing '/' */
     char *conf_path;                /* absolute */
     struct kp_core_conf core;
@@ -174,6 +179,7 @@ struct kp_cycle {
     struct kp_listening *listening;
     size_t n_listening;
     char **conf_files;              /* every file read, in order (for -T) */
+    struct kp_str *conf_texts;      /* their contents, same order */
     size_t n_conf_files;
 };
 
@@ -186,7 +192,9 @@ struct kp_cycle {
  * The caller prints it as "kelpie: [emerg] <err>". */
 struct kp_cycle *kp_cycle_load(const char *prefix, const char *conf_path, const char *extra,
                                char *err, size_t errlen);
-/* Free a cycle. Does not close listening fds (the master owns them). */
+/* Free a cycle: its arena, and each listening's reuseport_fds array (which
+ * must be kp_alloc'ed if set). Does not close listening fds (the master owns
+ * them). NULL is accepted. */
 void kp_cycle_free(struct kp_cycle *cycle);
 /* For -T: write "# configuration file PATH:\n" and the contents of every file
  * that was read. Returns 0 or -errno. */

@@ -22,21 +22,24 @@ struct kp_conn;
 /* Close the connection for good (the protocol layer's close path), used when
  * the pool reclaims an idle connection. */
 typedef void (*kp_conn_close_fn)(struct kp_conn *c);
+/* Told that a connection went back to the free list (the acceptor uses it to
+ * resume accepting after running out of connections). */
+typedef void (*kp_conn_freed_fn)(void *ctx);
 
 struct kp_conn {
-    struct kp_io io;                /* io.fd is the socket; io.data == this */
-    struct kp_timer timer;          /* one timeout at a time: header, keep-alive, send, linger */
+    struct kp_io io;       /* io.fd is the socket; io.data == this */
+    struct kp_timer timer; /* one timeout at a time: header, keep-alive, send, linger */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     const struct kp_listening *ls;
-    struct kp_buf rbuf;             /* rbuf.start == NULL while idle */
-    void *data;                     /* protocol state */
-    kp_conn_close_fn close;         /* set by the protocol layer */
-    uint64_t number;                /* serial number in this worker ($connection) */
-    unsigned requests;              /* requests served on this connection */
-    struct kp_conn *next, *prev;    /* free list or idle list */
+    struct kp_buf rbuf;          /* rbuf.start == NULL while idle */
+    void *data;                  /* protocol state */
+    kp_conn_close_fn close;      /* set by the protocol layer */
+    uint64_t number;             /* serial number in this worker ($connection) */
+    unsigned requests;           /* requests served on this connection */
+    struct kp_conn *next, *prev; /* free list or idle list */
     bool in_use;
-    bool idle;                      /* on the idle (keep-alive) list */
+    bool idle; /* on the idle (keep-alive) list */
 };
 
 struct kp_conn_pool {
@@ -47,23 +50,45 @@ struct kp_conn_pool {
     struct kp_conn *idle_head, *idle_tail; /* oldest at head */
     unsigned n_idle;
     uint64_t serial;
+    kp_conn_freed_fn freed; /* called by kp_conn_put; may be NULL */
+    void *freed_ctx;
+    /* Set by the worker on graceful quit: protocols stop keeping connections
+     * alive (answer with "Connection: close") and close a connection instead
+     * of putting it on the idle list; idle ones are closed by the worker. */
+    bool draining;
 };
 
-/* Preallocate n connections. Returns 0 or -ENOMEM. */
+/* Preallocate n connections (aborts on OOM like kp_alloc). Returns 0, or
+ * -EINVAL when n is 0. */
 int kp_conn_pool_init(struct kp_conn_pool *p, unsigned n);
+/* Free the connection array; connections still in use are not closed. */
 void kp_conn_pool_free(struct kp_conn_pool *p);
+/* Connections currently taken from the pool (idle ones included). */
+static inline unsigned kp_conn_pool_active(const struct kp_conn_pool *p)
+{
+    return p->n - p->n_free;
+}
 /* Take a free connection, or NULL when none is left (the caller may then
  * reclaim an idle one with kp_conn_pool_reclaim). The connection is zeroed
- * except for its number. */
+ * except for: its number (the next serial), in_use, io (fd -1, data c) and
+ * timer (disarmed, data c). */
 struct kp_conn *kp_conn_get(struct kp_conn_pool *p);
-/* Return c to the free list; it must be off the idle list, unregistered from
- * the loop, its timer disarmed and its fd closed. */
+/* Return c to the free list; it must be unregistered from the loop, its timer
+ * disarmed and its fd closed (it is taken off the idle list if still there).
+ * Then calls p->freed. */
 void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c);
-/* Put c on / take c off the idle keep-alive list (LRU, newest at the tail). */
+/* The event-level end of every close path, called last by protocol close
+ * callbacks: unregister c->io, disarm c->timer, close the fd (if >= 0), take
+ * c off the idle list and put it back in the pool. Protocol state (c->data,
+ * c->rbuf) must already be released. */
+void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn *c);
+/* Put c on / take c off the idle keep-alive list (LRU, newest at the tail;
+ * adding a connection already there moves it to the tail; removing one that
+ * is not there does nothing). */
 void kp_conn_idle_add(struct kp_conn_pool *p, struct kp_conn *c);
 void kp_conn_idle_remove(struct kp_conn_pool *p, struct kp_conn *c);
-/* Close up to `want` of the oldest idle connections through their close
- * callback. Returns how many were closed. */
+/* Close up to `want` of the oldest idle connections: each is taken off the
+ * idle list, then its close callback runs. Returns how many were closed. */
 unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want);
 
 #endif

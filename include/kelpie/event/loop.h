@@ -1,17 +1,25 @@
 /* The reactor: one loop per worker. It waits for readiness on registered file
- * descriptors (through a backend chosen by `events { use ...; }`), dispatches
- * to handlers, runs posted (deferred) events after I/O, then expired timers.
- * All state lives in struct kp_loop; there are no globals, so a loop can run in
- * a process or a thread unchanged.
+ * descriptors (through a backend chosen by `events { use ...; }`), refreshes
+ * the cached clock, dispatches to handlers, runs posted (deferred) events
+ * after I/O, then expired timers. All state lives in struct kp_loop; there
+ * are no globals, so a loop can run in a process or a thread unchanged.
  *
  * Readiness contract (holds for every backend): a handler is called when its
  * fd MAY be ready for the events of interest. Handlers read and write until
- * EAGAIN; a handler that stops early on purpose (e.g. a full buffer) and wants
- * to continue later must kp_loop_post() itself, because the epoll backend is
- * edge-triggered and will not report the same readiness again. */
+ * EAGAIN (for stream sockets a short read or short write also proves the
+ * kernel buffer was drained or filled, so stopping there is safe); a handler
+ * that stops early on purpose (e.g. a full buffer) and wants to continue
+ * later must kp_loop_post() itself, because the epoll backend is
+ * edge-triggered and will not report the same readiness again. Setting a new
+ * interest set reports readiness that already exists.
+ *
+ * Lifetimes: an io deleted during a dispatch round must stay in memory until
+ * kp_loop_run_once() returns (connections come from a preallocated pool and
+ * listeners live as long as the worker, so both always do). */
 #ifndef KP_LOOP_H
 #define KP_LOOP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,7 +31,7 @@
 enum {
     KP_EV_READ = 1u << 0,
     KP_EV_WRITE = 1u << 1,
-    KP_EV_ERROR = 1u << 2,   /* reported together with READ|WRITE for the interest set */
+    KP_EV_ERROR = 1u << 2, /* reported together with READ|WRITE for the interest set */
 };
 
 struct kp_loop;
@@ -33,52 +41,93 @@ typedef void (*kp_io_fn)(struct kp_loop *loop, struct kp_io *io, unsigned events
 /* One registered descriptor. Embedded in its owner (a connection, a listener). */
 struct kp_io {
     int fd;
-    unsigned interest;       /* KP_EV_READ | KP_EV_WRITE currently registered */
+    unsigned interest; /* KP_EV_READ | KP_EV_WRITE currently registered */
     kp_io_fn handler;
     void *data;
     bool registered;
-    bool posted;             /* on the posted queue */
+    bool posted; /* on the posted queue */
     unsigned posted_events;
-    struct kp_io *posted_next;
-    uint32_t gen;            /* bumped on del: stale events from one wait are dropped */
+    struct kp_io *posted_next, *posted_prev;
+    uint32_t gen;  /* new on every registration: stale events from one wait are dropped */
+    unsigned slot; /* backend bookkeeping (poll: index in its pollfd array) */
+    unsigned flags; /* KP_IO_*: set before the first kp_loop_set */
 };
 
-struct kp_loop_backend;      /* ops table: one per backend file */
+/* Registration flags (struct kp_io.flags). */
+enum {
+    /* Level-triggered even on epoll: listeners, so that pending connections
+     * are reported again at every wait while the socket stays registered
+     * (a worker re-taking the accept mutex must see what is still queued). */
+    KP_IO_LEVEL = 1u << 0,
+    /* EPOLLEXCLUSIVE: one of the waiting workers is woken, not all of them
+     * (accept_mutex off). Ignored by poll and select. */
+    KP_IO_EXCLUSIVE = 1u << 1,
+    /* Dispatched before every other report of the same wait, followed by
+     * the loop's after_priority hook (accept events, then the mutex goes). */
+    KP_IO_PRIORITY = 1u << 2,
+};
+
+typedef void (*kp_loop_hook_fn)(void *ctx);
+
+struct kp_loop_backend; /* ops table: one per backend file (event/backend.h) */
+struct kp_ready;        /* one readiness report from a backend (event/backend.h) */
 
 struct kp_loop {
     const struct kp_loop_backend *ops;
-    void *bstate;            /* backend state */
+    void *bstate; /* backend state */
     struct kp_timer_heap timers;
     struct kp_io *posted_head, *posted_tail;
     struct kp_clock clock;
     const struct kp_log *log;
     unsigned max_fds;
     bool stop;
+    struct kp_ready *ready; /* reports from the last wait, dispatched by loop.c */
+    unsigned ready_cap;
+    uint32_t gen_seq;          /* last io->gen handed out */
+    const sigset_t *wait_mask; /* NULL, or the signal mask installed only while
+                                * waiting (epoll_pwait/ppoll/pselect), so that a
+                                * signal blocked elsewhere interrupts the wait */
+    kp_loop_hook_fn after_priority; /* called after KP_IO_PRIORITY reports, if any */
+    void *hook_ctx;
 };
 
 /* max_fds: how many descriptors may be registered at once (worker_connections
- * plus listeners). Returns 0 or -errno. */
+ * plus listeners); it sizes the backend's tables (poll grows past it). The
+ * clock is read once here. Returns 0, -EINVAL for max_fds 0, or -errno from
+ * the backend (e.g. epoll_create1). */
 int kp_loop_init(struct kp_loop *loop, enum kp_event_use use, unsigned max_fds,
                  const struct kp_log *log);
+/* Release the backend and the timer heap. Registered fds are not closed. */
 void kp_loop_free(struct kp_loop *loop);
+/* "epoll", "poll" or "select". */
 const char *kp_loop_backend_name(const struct kp_loop *loop);
 
+/* Prepare an unregistered, unposted io. */
 void kp_io_init(struct kp_io *io, int fd, kp_io_fn handler, void *data);
-/* Register io for `interest`, or change its interest. Returns 0, -errno, or
- * -EMFILE for select when fd >= FD_SETSIZE (the caller closes the fd). */
+/* Register io for `interest` (KP_EV_READ|KP_EV_WRITE; 0 keeps it registered
+ * but silent), or change its interest; an unchanged interest costs no system
+ * call. Returns 0, -errno, or -EMFILE for select when fd >= FD_SETSIZE (the
+ * caller closes the fd). On failure io keeps its previous state. */
 int kp_loop_set(struct kp_loop *loop, struct kp_io *io, unsigned interest);
-/* Unregister; also drops it from the posted queue. Call before close(fd). */
+/* Unregister; also drops it from the posted queue, and events for it already
+ * collected in this round are not delivered. Call before close(fd). Harmless
+ * if not registered. Returns 0 or the backend's -errno (io is unregistered
+ * either way). */
 int kp_loop_del(struct kp_loop *loop, struct kp_io *io);
-/* Call io->handler(loop, io, events) after the current I/O dispatch. */
+/* Call io->handler(loop, io, events) after the current I/O dispatch; posting
+ * an io already posted merges the events. A handler that posts itself while
+ * posted events run is called in the next iteration (the wait then does not
+ * block), so reposting never starves I/O. */
 void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events);
 
-/* Timer helpers on the loop's heap and clock. */
+/* Arm (or re-arm) t to fire delay_ms after the cached clock; disarm t. */
 void kp_loop_timer_add(struct kp_loop *loop, struct kp_timer *t, uint64_t delay_ms);
 void kp_loop_timer_del(struct kp_loop *loop, struct kp_timer *t);
 
 /* One iteration: wait at most max_wait_ms (-1: until the next timer or an
- * event), dispatch I/O, run posted events, refresh the clock, run timers.
- * Returns 0, or -errno on a backend failure (EINTR is 0: a signal arrived). */
+ * event; 0 when events are posted), refresh the clock, dispatch I/O, run
+ * posted events, run expired timers. Returns 0, or -errno on a backend
+ * failure (EINTR is 0: a signal arrived). */
 int kp_loop_run_once(struct kp_loop *loop, int max_wait_ms);
 
 #endif

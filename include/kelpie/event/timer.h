@@ -13,8 +13,8 @@ struct kp_timer;
 typedef void (*kp_timer_fn)(struct kp_timer *t);
 
 struct kp_timer {
-    uint64_t when;          /* absolute expiry, monotonic ms */
-    size_t index;           /* position in the heap; SIZE_MAX when not armed */
+    uint64_t when; /* absolute expiry, monotonic ms */
+    size_t index;  /* position in the heap; SIZE_MAX when not armed */
     kp_timer_fn fn;
     void *data;
 };
@@ -25,10 +25,14 @@ struct kp_timer_heap {
 };
 
 void kp_timer_heap_init(struct kp_timer_heap *h);
+/* Free the heap; timers still armed are left disarmed. */
 void kp_timer_heap_free(struct kp_timer_heap *h);
 /* Prepare an embedded timer (not armed). */
 void kp_timer_init(struct kp_timer *t, kp_timer_fn fn, void *data);
-static inline bool kp_timer_armed(const struct kp_timer *t) { return t->index != SIZE_MAX; }
+static inline bool kp_timer_armed(const struct kp_timer *t)
+{
+    return t->index != SIZE_MAX;
+}
 /* Arm (or re-arm) t to fire at `when`. */
 void kp_timer_set(struct kp_timer_heap *h, struct kp_timer *t, uint64_t when);
 /* Disarm t; harmless if not armed. */
@@ -36,7 +40,9 @@ void kp_timer_del(struct kp_timer_heap *h, struct kp_timer *t);
 /* Milliseconds until the earliest timer from `now`, 0 if one is due, -1 if none. */
 int64_t kp_timer_next(const struct kp_timer_heap *h, uint64_t now);
 /* Disarm and call every timer with when <= now, earliest first. A callback
- * may arm or delete any timer. Returns how many fired. */
+ * may arm or delete any timer; at most as many timers fire as were armed at
+ * entry, so one re-armed for a time <= now fires in the next call. Returns how
+ * many fired. */
 size_t kp_timer_expire(struct kp_timer_heap *h, uint64_t now);
 
 #endif

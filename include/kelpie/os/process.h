@@ -31,4 +31,9 @@ pid_t kp_process_pidfile_live(const char *path);
  * Returns 0 or -errno (-ENOENT: unknown user or group). */
 int kp_process_drop_privileges(const char *user, const char *group);
 
+/* When running as root: create path if needed (O_APPEND, 0644) and give it
+ * to the workers' user, so that an unprivileged worker can open and reopen
+ * it. No-op otherwise. Returns 0 or -errno. */
+int kp_process_give_file(const char *path, const char *user, const char *group);
+
 #endif

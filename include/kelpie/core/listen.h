@@ -1,0 +1,22 @@
+/* Opening the cycle's listening sockets, reusing the ones an older cycle
+ * already has for the same address (a reload must not close and reopen a
+ * socket that clients are connecting to: they would see resets). */
+#ifndef KP_LISTEN_H
+#define KP_LISTEN_H
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/log.h"
+
+/* Open every listening socket of cycle; with `reuseport`, one socket per
+ * worker (worker_processes). Sockets of old (may be NULL) with the same
+ * address and options are taken over: their fds move to cycle and are set to
+ * -1 in old. Logs each failure with the address. Returns 0, or -errno with
+ * nothing newly opened left open (taken-over fds go back to old). */
+int kp_listen_open(struct kp_cycle *cycle, struct kp_cycle *old, const struct kp_log *log);
+/* Undo kp_listen_open after it succeeded (a reload that failed later):
+ * taken-over sockets return to old, the rest of cycle's are closed. */
+void kp_listen_give_back(struct kp_cycle *cycle, struct kp_cycle *old);
+/* Close every listening fd of cycle (those still owned by it). */
+void kp_listen_close(struct kp_cycle *cycle);
+
+#endif

@@ -1,0 +1,17 @@
+/* Serving HTTP in one process: the glue between a worker (reactor, pool,
+ * acceptor) and the HTTP module. Used by each forked worker and by the single
+ * process of `master_process off`. */
+#ifndef KP_SERVE_H
+#define KP_SERVE_H
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/log.h"
+#include "kelpie/event/scoreboard.h"
+
+/* Serve cycle's listeners until stopped by a signal. sb/slot are NULL in
+ * single-process mode. Returns a process exit status: 0 after a stop,
+ * KP_EXIT_FATAL (master.h) when initialisation failed, 1 otherwise. */
+int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_scoreboard *sb,
+                    struct kp_sb_slot *slot, unsigned index);
+
+#endif

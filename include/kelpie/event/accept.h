@@ -1,0 +1,113 @@
+/* The accept path: one acceptor per worker owns a kp_io per listening socket
+ * and turns readiness into connections taken from the pool, then hands each
+ * one to the protocol through a callback.
+ *
+ * Accepting stops (listen interest removed) for three independent reasons,
+ * and resumes when none is left:
+ *   - the owner paused it (kp_accept_pause: graceful quit, and later the
+ *     shared accept mutex);
+ *   - the pool is empty even after reclaiming the oldest idle keep-alive
+ *     connection ("worker_connections are not enough", logged at most once a
+ *     second); the pool's freed hook resumes it when a connection comes back;
+ *   - accept() failed for lack of descriptors or memory (EMFILE, ENFILE,
+ *     ENOBUFS, ENOMEM): retried after KP_ACCEPT_RETRY_MS instead of spinning.
+ * All three go through one function that adds or removes the interest. */
+#ifndef KP_ACCEPT_H
+#define KP_ACCEPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/event/conn.h"
+#include "kelpie/event/loop.h"
+#include "kelpie/event/scoreboard.h"
+#include "kelpie/event/timer.h"
+
+#define KP_ACCEPT_RETRY_MS 200
+
+/* Take over a freshly accepted connection. On entry c->io.fd is the socket
+ * (non-blocking, close-on-exec), c->peer/peer_len/ls are filled, and c->io is
+ * registered for KP_EV_READ with no handler: the callback must set
+ * c->io.handler and c->close before returning, or close c (for instance with
+ * kp_conn_close). ctx is the pointer given in kp_accept_opts. */
+typedef void (*kp_accept_conn_fn)(void *ctx, struct kp_conn *c);
+
+struct kp_acceptor;
+
+/* One listening socket as the acceptor watches it. */
+struct kp_accept_listener {
+    struct kp_io io; /* io.fd is the listening fd */
+    const struct kp_listening *ls;
+    struct kp_acceptor *a;
+    bool shared;                        /* one socket for all workers (not reuseport) */
+    bool watching;                      /* registered in the loop */
+};
+
+struct kp_accept_opts {
+    const struct kp_listening *listening; /* cycle->listening, fds opened */
+    size_t n_listening;
+    unsigned worker_index; /* picks reuseport_fds[worker_index] when present */
+    bool multi_accept;     /* accept until EAGAIN instead of one per event */
+    kp_accept_conn_fn on_conn;
+    void *ctx; /* passed to on_conn */
+    /* Prefork: how workers share the listening sockets that are not
+     * reuseport. With sb and accept_mutex, the shared-memory mutex decides
+     * who watches them (kp_accept_before_wait); without the mutex every
+     * worker watches them with EPOLLEXCLUSIVE. sb NULL: a single process. */
+    struct kp_scoreboard *sb;
+    struct kp_sb_slot *slot; /* this worker's slot in sb */
+    bool accept_mutex;
+    uint64_t mutex_delay_ms; /* accept_mutex_delay */
+};
+
+struct kp_acceptor {
+    struct kp_loop *loop;
+    struct kp_conn_pool *pool;
+    struct kp_accept_listener *listeners;
+    size_t n_listeners;
+    bool multi_accept;
+    kp_accept_conn_fn on_conn;
+    void *ctx;
+    bool paused;               /* by the owner */
+    bool starved;              /* no free connection */
+    bool backoff;              /* accept() ran out of descriptors or memory */
+    bool listening;            /* listen interest is registered */
+    struct kp_timer retry;     /* ends the backoff */
+    uint64_t next_starved_log; /* clock.msec before which the warning is not repeated */
+    uint64_t accepted;         /* connections handed to on_conn */
+    struct kp_scoreboard *sb;
+    struct kp_sb_slot *slot;
+    bool use_mutex;            /* the accept mutex gates the shared listeners */
+    bool mutex_held;
+    int pid;                   /* the lock owner value for this worker */
+    uint64_t mutex_delay_ms;
+};
+
+/* Set up the acceptor and start listening on every listener. The fds stay
+ * owned by the caller. Registers itself as pool->freed. Returns 0 or -errno
+ * (-EBADF for a listener with no fd; the failure is logged with its address,
+ * and nothing is left registered). */
+int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_pool *pool,
+                   const struct kp_accept_opts *o);
+/* Stop listening, disarm the retry timer, unhook from the pool, free. */
+void kp_accept_free(struct kp_acceptor *a);
+/* Stop / restart accepting on the owner's behalf. Resuming does not override
+ * starvation or backoff; both only change the listen interest. */
+void kp_accept_pause(struct kp_acceptor *a);
+void kp_accept_resume(struct kp_acceptor *a);
+
+/* Before each wait (prefork with the accept mutex): publish this worker's
+ * active and free connection counts, and try the mutex unless the worker is
+ * busier than the average of the accepting workers or has fewer than 1/8 of
+ * its connections free, so that the lock spreads load instead of staying
+ * with whoever holds it. The holder watches the shared listeners while it
+ * waits; the others stop watching them. Returns the longest the caller may
+ * wait before trying again (accept_mutex_delay), or -1 for no limit. */
+int kp_accept_before_wait(struct kp_acceptor *a);
+/* After the accept events of a wait were handled (the loop's after_priority
+ * hook): release the mutex, so it is never held while serving. */
+void kp_accept_after_accept(void *acceptor);
+
+#endif

@@ -1,0 +1,43 @@
+/* The seam between the loop core (event/loop.c) and its backends (one file
+ * each: event/epoll.c, event/poll.c, event/select.c). A backend only tracks
+ * interest and reports readiness; the core owns dispatch, so the rules about
+ * stale events, posted events and timers are written once. */
+#ifndef KP_BACKEND_H
+#define KP_BACKEND_H
+
+#include <stdint.h>
+
+#include "kelpie/event/loop.h"
+
+/* One readiness report collected by a backend's wait. gen is io->gen at
+ * collection time: if a handler deletes io before the report is dispatched,
+ * io is no longer registered, or registered again under a new gen, so the
+ * report is dropped, even when the io (and its fd number) was reused. */
+struct kp_ready {
+    struct kp_io *io;
+    uint32_t gen;
+    unsigned events; /* KP_EV_READ | KP_EV_WRITE | KP_EV_ERROR */
+};
+
+struct kp_loop_backend {
+    const char *name;
+    /* Create loop->bstate for about max_fds registrations. 0 or -errno. */
+    int (*init)(struct kp_loop *loop, unsigned max_fds);
+    void (*free)(struct kp_loop *loop);
+    /* Register io when !io->registered, else change its interest. io->interest
+     * still holds the old set; the core updates it on success. 0 or -errno. */
+    int (*set)(struct kp_loop *loop, struct kp_io *io, unsigned interest);
+    /* Forget a registered io. 0 or -errno. */
+    int (*del)(struct kp_loop *loop, struct kp_io *io);
+    /* Wait at most timeout_ms (-1: no limit) with loop->wait_mask installed
+     * when it is set, then fill up to cap reports. Returns how many, or -errno
+     * (-EINTR when a signal arrived). Readiness left unreported because cap
+     * was reached is reported by the next wait. */
+    int (*wait)(struct kp_loop *loop, int timeout_ms, struct kp_ready *ready, unsigned cap);
+};
+
+extern const struct kp_loop_backend kp_epoll_ops;
+extern const struct kp_loop_backend kp_poll_ops;
+extern const struct kp_loop_backend kp_select_ops;
+
+#endif

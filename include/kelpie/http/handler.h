@@ -1,0 +1,49 @@
+/* What to answer: the request-processing phases between a parsed head and a
+ * response ready to be written. No socket I/O happens here (the state
+ * machine in request.c does it); the static handler may touch files.
+ *
+ *   route    server by Host (router.h), the path decoded and normalised
+ *            (uri.h), the location (http/conf.h);
+ *   run      `return` at server level (before locations, like nginx's
+ *            server rewrite phase), then the location's `return`, else the
+ *            static handler;
+ *   special  an error or redirect status without a body of its own becomes
+ *            the `error_page` for it (an internal redirect: routed again in
+ *            the same server, served as GET, with conditional and Range
+ *            fields ignored, answered with the original code unless
+ *            `=CODE`; a URI starting with http:// or https:// is a 302, or
+ *            `=CODE`), or the built-in page when there is none or it fails.
+ *            error_page applies once per request, as nginx does without
+ *            recursive_error_pages.
+ *
+ * OPTIONS * and CONNECT host:port have no path: they go to the server level
+ * and the static handler answers 405 (Allow: GET, HEAD), as nginx's static
+ * content does. */
+#ifndef KP_HANDLER_H
+#define KP_HANDLER_H
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/http/request.h"
+
+/* `return 444`: close the connection without any response (nginx's code). */
+#define KP_HTTP_CLOSE_SILENTLY 444
+/* How many error_page internal redirects one request may take. */
+#define KP_HTTP_MAX_ERROR_PAGE_HOPS 1
+
+/* Choose r->srv among ls's servers by the request's host, decode and
+ * normalise the path into r->uri (NUL-terminated, in r->arena) and r->args,
+ * and choose r->loc. Returns 0, or 400 for a path that does not normalise
+ * (r->srv and r->loc are then still set, r->loc at the server level). */
+int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *ls);
+
+/* Fill r->resp completely for a routed request (its body, if any, already
+ * consumed). r->resp.status is the final status; KP_HTTP_CLOSE_SILENTLY
+ * means no response at all. */
+void kp_http_handler_run(struct kp_http_request *r);
+
+/* Fill r->resp for an error found outside any handler (parse errors, 408,
+ * 413, 501): the error_page for status in r->loc, else the built-in page.
+ * r->srv and r->loc must be set. Fields of r->resp already set are dropped. */
+void kp_http_handler_error(struct kp_http_request *r, int status);
+
+#endif

@@ -1,0 +1,121 @@
+/* One HTTP request and the response being built for it. This is the contract
+ * between the request state machine (request.c: reading, routing, writing,
+ * keep-alive) and the content handlers (static.c, return, status): a handler
+ * looks at the request and fills in r->resp; the state machine turns that
+ * into bytes on the wire.
+ *
+ * Memory: a request and everything hanging off it live in r->arena, which is
+ * reset between keep-alive requests. The request object itself is taken when
+ * the first byte of a request arrives and given back when the connection goes
+ * idle, so an idle keep-alive connection holds no request memory. */
+#ifndef KP_REQUEST_H
+#define KP_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "kelpie/core/arena.h"
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/str.h"
+#include "kelpie/event/conn.h"
+#include "kelpie/http/chunked.h"
+#include "kelpie/http/parse.h"
+#include "kelpie/http/response.h"
+
+/* Header fields a request may have (431 beyond). */
+#define KP_HTTP_MAX_FIELDS KP_HTTP_DEFAULT_MAX_FIELDS
+
+/* Response headers and body, as filled in by a handler. Unset fields are
+ * zero/NULL/-1 as noted; the state machine adds Server, Date, Connection and
+ * Content-Length itself. */
+struct kp_http_response {
+    int status;                  /* 200, 206, 304, 404, ... */
+    struct kp_str content_type;  /* empty: no Content-Type */
+    int64_t content_length;      /* -1: from the body below */
+    time_t last_modified;        /* -1: none */
+    struct kp_str etag;          /* with quotes, e.g. "\"5f3a-1c8\""; empty: none */
+    struct kp_str location;      /* redirect target (absolute or path); empty: none */
+    struct kp_str content_range; /* "bytes 0-99/1000" or "bytes * /1000" value */
+    struct kp_str allow;         /* 405: "GET, HEAD" */
+    bool accept_ranges;          /* send "Accept-Ranges: bytes" */
+    /* Body: either memory or a file range (or neither). */
+    struct kp_str body; /* memory body (lives in the arena or static) */
+    int fd;             /* -1: no file body; closed by an arena cleanup */
+    off_t file_offset;
+    uint64_t file_len;
+};
+
+struct kp_http_ctx; /* worker-level HTTP state (http/server.h) */
+struct kp_http_request;
+
+/* Connection states (request.c moves between them; see there). */
+enum kp_http_conn_state {
+    KP_HC_IDLE = 0,  /* waiting for a request's first byte: no buffer, no request */
+    KP_HC_READ_HEAD, /* reading and parsing the request head */
+    KP_HC_READ_BODY, /* reading and discarding a request body nobody uses */
+    KP_HC_WRITE,     /* sending the response */
+    KP_HC_LINGER,    /* response sent, write side shut: dropping input until EOF */
+};
+
+/* HTTP state of one connection. request.c may add fields; content handlers
+ * and the access log may read the ones below. One per pool connection,
+ * preallocated by the worker's struct kp_http_ctx. */
+struct kp_http_conn {
+    struct kp_conn *c;    /* peer address, number, requests served */
+    struct kp_loop *loop; /* loop->clock is the cached time */
+    struct kp_http_ctx *ctx;
+    struct kp_http_request *r; /* NULL while idle */
+    int state;                 /* enum kp_http_conn_state */
+    /* private to request.c */
+    size_t buf_size; /* c->rbuf's allocation (0: none) */
+    bool read_full;  /* the last read filled the buffer: more may wait */
+    bool nodelay;    /* TCP_NODELAY is set */
+};
+
+struct kp_http_request {
+    struct kp_http_conn *hc; /* the connection this request arrived on */
+    struct kp_arena arena;
+    struct kp_http_parser parser;       /* parser.head is the parsed request head */
+    const struct kp_http_srv_conf *srv; /* chosen by Host */
+    const struct kp_http_loc_conf *loc; /* chosen by the normalised path */
+    struct kp_str uri;                  /* decoded, normalised path; NUL-terminated */
+    struct kp_str args;                 /* raw query without '?', not decoded */
+    uint64_t start_msec;                /* monotonic ms when the first byte arrived */
+    uint64_t request_length;            /* head + body bytes read */
+    uint64_t body_sent;                 /* body bytes written ($body_bytes_sent) */
+    uint64_t bytes_sent;                /* all bytes written ($bytes_sent) */
+    bool head_only;                     /* HEAD: send headers only */
+    bool keepalive;                     /* the connection stays open after this response */
+    unsigned internal_redirects;        /* error_page hops, bounded */
+    struct kp_http_response resp;
+    /* private to the state machine (request.c, handler.c, response.c) */
+    struct kp_http_out out;         /* the response being written */
+    size_t head_len;                /* bytes of the request head */
+    uint64_t body_left;             /* Content-Length body bytes still to drop */
+    struct kp_http_chunked chunked; /* chunked body being dropped */
+    bool close;                     /* answer with Connection: close whatever was asked */
+    bool linger;                    /* close lingering (the stream position may be lost) */
+    bool logged;                    /* the access log has it */
+    struct kp_http_request *next;   /* the worker's cache of free requests */
+    struct kp_http_field fields[KP_HTTP_MAX_FIELDS]; /* parser.head.fields; last: not reset */
+};
+
+/* The handler result: which status to answer with. A handler returns the
+ * status it fully prepared in r->resp (2xx, 3xx with location, 304, 206,
+ * 416 with content_range...), or an error status (403, 404, 405, 500, ...)
+ * for which it prepared nothing but perhaps resp.allow: the state machine
+ * then produces the error page (built-in, or error_page's URI). */
+typedef int (*kp_http_handler_fn)(struct kp_http_request *r);
+
+/* Reset r->resp to "nothing set" (fd -1, lengths -1). */
+void kp_http_response_init(struct kp_http_response *resp);
+
+/* Take over hc->c (hc->c, loop and ctx set; c->data == hc), freshly
+ * accepted and registered for reading: install the connection's handlers
+ * and close callback, and wait for the first byte of a request (see
+ * request.c for the states). */
+void kp_http_request_begin(struct kp_http_conn *hc);
+
+#endif

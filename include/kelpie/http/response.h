@@ -1,0 +1,100 @@
+/* Responses on the wire: the response head serialised from struct
+ * kp_http_response with memcpy of precomputed pieces, and the writer that
+ * sends head and body with as few system calls as the socket allows:
+ *   - head and a memory body (or the first piece of a file read with
+ *     sendfile off) leave in one writev();
+ *   - a file body with `sendfile on` follows with sendfile(); the head is
+ *     then sent with MSG_MORE so that it shares a packet with the file's
+ *     first bytes;
+ *   - with `tcp_nopush on` (and sendfile), TCP_CORK is set at the start of
+ *     such a response and cleared at its end, so no tail is left waiting;
+ *   - a partial write keeps its place and reports KP_HTTP_SEND_AGAIN: the
+ *     caller waits for writability (send_timeout) and calls again. */
+#ifndef KP_RESPONSE_H
+#define KP_RESPONSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "kelpie/core/str.h"
+
+struct kp_http_request;
+struct kp_http_response;
+
+/* Which Connection field the head carries (RFC 9112 section 9.6). */
+enum kp_http_conn_hdr {
+    KP_HTTP_CONN_HDR_NONE = 0,   /* HTTP/1.1 staying open: nothing to say */
+    KP_HTTP_CONN_HDR_CLOSE,      /* "Connection: close" */
+    KP_HTTP_CONN_HDR_KEEP_ALIVE, /* "Connection: keep-alive" (HTTP/1.0 client) */
+};
+
+/* The text of one time value, reformatted only when the value changes: a
+ * benchmark hitting one file formats its Last-Modified once. */
+struct kp_http_date_cache {
+    time_t t;      /* -1: empty */
+    char text[32]; /* IMF-fixdate, NUL-terminated */
+};
+
+/* What the head needs besides the response itself. */
+struct kp_http_head_opts {
+    const char *date;   /* IMF-fixdate (29 bytes), NUL-terminated */
+    bool server_tokens; /* "Server: kelpie/VERSION" or "Server: kelpie" */
+    enum kp_http_conn_hdr connection;
+    struct kp_http_date_cache *lm; /* for Last-Modified; NULL: format every time */
+};
+
+/* Bytes the head of resp can take at most (kp_http_response_head's out). */
+size_t kp_http_response_head_size(const struct kp_http_response *resp);
+
+/* Serialise the head of resp into out (at least kp_http_response_head_size
+ * bytes; not NUL-terminated) and return its length. Fields, in order:
+ * status line ("HTTP/1.1 NNN \r\n" for a code without a registered reason;
+ * codes outside 100-999 are sent as 500), Server, Date, Content-Type,
+ * Content-Length (from resp->content_length, else the memory body's or the
+ * file range's length; never for 1xx, 204 and 304), Last-Modified,
+ * Connection, ETag, Accept-Ranges, Content-Range, Location, Allow. */
+size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
+                             char *out);
+
+/* The response body length the head announces (see above), or -1 when the
+ * status carries none. */
+int64_t kp_http_response_length(const struct kp_http_response *resp);
+
+/* Output in flight for one response (inside struct kp_http_request). */
+struct kp_http_out {
+    struct kp_str head; /* not yet written part of the head */
+    struct kp_str body; /* not yet written part of a memory body */
+    int fd;             /* file body, -1: none */
+    off_t file_pos;     /* next file byte to send */
+    uint64_t file_left; /* file bytes not yet sent */
+    bool use_sendfile;
+    bool cork;       /* set TCP_CORK for this response */
+    bool corked;     /* TCP_CORK is on now */
+    size_t head_len; /* whole head, for body_sent */
+};
+
+enum kp_http_send_result {
+    KP_HTTP_SEND_DONE,  /* every byte was handed to the kernel */
+    KP_HTTP_SEND_AGAIN, /* the socket is full: wait until writable */
+    KP_HTTP_SEND_ERROR, /* the peer is gone or the file failed (logged) */
+};
+
+/* Serialise r->resp into r->arena and set r->out up: the head, then the body
+ * unless r->head_only or the status has none. sendfile/tcp_nopush come from
+ * r->loc. Does no I/O. */
+void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_head_opts *o);
+
+/* Write as much of r->out to sock as it takes, counting r->bytes_sent and
+ * r->body_sent. scratch (scratch_size bytes, shared by the worker) holds file
+ * data read with sendfile off for the length of one call: after a partial
+ * write the unsent part is read again from the file next time, so nothing is
+ * copied or kept between calls. Never blocks on the socket (it may block
+ * reading the file). */
+enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, int sock, char *scratch,
+                                               size_t scratch_size);
+
+#endif

@@ -1,0 +1,34 @@
+/* Request routing, first half: which server { } answers a request, chosen by
+ * the Host (RFC 9110 section 7.2) among the servers listening on the address
+ * the connection came in on. The second half, the location within the
+ * server, is kp_http_conf_find_location() (http/conf.h): the configuration
+ * loader sorts locations so that the first match is nginx's choice (an exact
+ * `location = /p`, else the longest prefix). */
+#ifndef KP_ROUTER_H
+#define KP_ROUTER_H
+
+#include <stdbool.h>
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/str.h"
+
+/* Whether server_name `name` (lowercase, as the loader stores it) matches
+ * host (any case, already without port and trailing dot):
+ *   "example.com"    exactly that name;
+ *   "*.example.com"  any name ending in ".example.com" with at least one
+ *                    character before it (not example.com itself);
+ *   ".example.com"   example.com and every name under it. */
+bool kp_http_router_match(const char *name, struct kp_str host);
+
+/* Host as it is compared: without a ":port" suffix (IPv6 literals keep their
+ * brackets) and without one trailing dot ("example.com." is example.com). */
+struct kp_str kp_http_router_host(struct kp_str host);
+
+/* The server of ls for host (raw: port and trailing dot are stripped here):
+ * an exact server_name first, else the longest matching wildcard, else the
+ * address's default server (the `default_server` one, or the first). An
+ * empty host (HTTP/1.0 without Host) gets the default server. Never NULL. */
+const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *ls,
+                                                     struct kp_str host);
+
+#endif

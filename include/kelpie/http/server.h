@@ -1,0 +1,138 @@
+/* The worker-level HTTP context: what every connection of one worker shares
+ * (configuration, loop, pool, error log, scoreboard slot, access logs, the
+ * per-connection HTTP state array, small caches) and the entry points the
+ * worker runner calls.
+ *
+ * Wiring (core/worker.h):
+ *
+ *     struct kp_http_ctx http;
+ *     kp_http_ctx_init(&http, cycle, log, slot);   // slot may be NULL
+ *     w.proto = kp_http_ctx_proto(&http);
+ *     int rc = kp_worker_run(&w);                  // start/reopen/exit hooks
+ *     if (http.start_rc < 0) ...                   // the worker could not start HTTP
+ *     kp_http_ctx_free(&http);
+ *
+ * Draining (graceful quit now, zero-downtime reload later). Either way, once
+ * draining, no connection is kept alive: a request in flight is finished and
+ * answered with "Connection: close", and a connection that finishes a
+ * response is closed instead of going idle. The two differ in what happens
+ * to the connections idle at that moment (waiting in keep-alive, or
+ * accepted and waiting for their first byte):
+ *   kp_http_ctx_drain       closes them at once (graceful quit; the worker
+ *                           runner does the same when pool.draining is set,
+ *                           which kelpie honours like ctx->draining);
+ *   kp_http_ctx_soft_drain  leaves them open for a short period, so that a
+ *                           request already on its way is still answered
+ *                           (with Connection: close); each is closed when
+ *                           its own timer (keep-alive or header timeout) or
+ *                           the period ends, whichever comes first (reload).
+ * Neither stops accepting: the caller pauses the acceptor. */
+#ifndef KP_SERVER_H
+#define KP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/log.h"
+#include "kelpie/core/worker.h"
+#include "kelpie/event/conn.h"
+#include "kelpie/event/loop.h"
+#include "kelpie/event/scoreboard.h"
+#include "kelpie/http/accesslog.h"
+#include "kelpie/http/request.h"
+#include "kelpie/http/response.h"
+
+/* Size of the worker's scratch buffer: file data read with `sendfile off`
+ * goes out from here, at most this much per write. */
+#define KP_HTTP_SCRATCH_SIZE 65536
+/* First (retained) block of a request's arena. */
+#define KP_HTTP_ARENA_BLOCK 4096
+/* Free requests and read buffers kept for reuse by the worker. */
+#define KP_HTTP_CACHE_MAX 32
+/* Buffers larger than this are never cached (large header buffers). */
+#define KP_HTTP_CACHE_BUF_MAX 16384
+
+struct kp_http_free_buf;
+
+struct kp_http_ctx {
+    const struct kp_cycle *cycle;
+    const struct kp_log *log;
+    struct kp_sb_slot *sb; /* this worker's counters; NULL: none */
+    /* Set by kp_http_ctx_start (the worker's loop and pool). */
+    struct kp_loop *loop;
+    struct kp_conn_pool *pool;
+    struct kp_http_conn *conns; /* one per pool connection, same index */
+    struct kp_http_accesslog alog;
+    bool alog_open;
+    int start_rc;                 /* the start hook's kp_http_ctx_start result */
+    bool draining;                /* no more keep-alive (see above) */
+    char *scratch;                /* KP_HTTP_SCRATCH_SIZE bytes */
+    struct kp_http_date_cache lm; /* Last-Modified text of the last file */
+    /* Caches, so that a keep-alive request allocates nothing. */
+    struct kp_http_request *free_reqs;
+    unsigned n_free_reqs;
+    struct kp_http_free_buf *free_bufs;
+    unsigned n_free_bufs;
+};
+
+/* Prepare ctx for one worker run over cycle (which must outlive it). log is
+ * the error log; sb the worker's scoreboard slot or NULL. Allocates
+ * nothing. */
+void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_cycle *cycle,
+                      const struct kp_log *log, struct kp_sb_slot *sb);
+
+/* The hooks for struct kp_worker.proto, all with ctx as their context:
+ *   on_conn  kp_http_conn_init;
+ *   start    kp_http_ctx_start with the worker's loop and pool; if that
+ *            fails (an access log cannot be opened; logged), ctx->start_rc
+ *            keeps the -errno and the worker is stopped with
+ *            kp_worker_terminate before serving anything;
+ *   reopen   the access logs (SIGUSR1);
+ *   exit     kp_http_ctx_stop. */
+struct kp_worker_proto kp_http_ctx_proto(struct kp_http_ctx *ctx);
+
+/* Bind ctx to the worker's loop and pool (pool->n connections), allocate the
+ * per-connection state and scratch buffer, open the access logs. Returns 0
+ * or -errno (logged; nothing is left allocated). Blocking: opens files. */
+int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_conn_pool *pool);
+
+/* After every connection was closed: flush and close the access logs and
+ * release what kp_http_ctx_start took. The loop must still exist. */
+void kp_http_ctx_stop(struct kp_http_ctx *ctx);
+
+/* Release everything ctx still holds (kp_http_ctx_stop first if needed).
+ * Connections must all be closed. */
+void kp_http_ctx_free(struct kp_http_ctx *ctx);
+
+/* The kp_accept_conn_fn: take over an accepted connection (vctx is the
+ * struct kp_http_ctx). It waits for its first byte with no buffer and no
+ * request, for client_header_timeout of the address's default server. */
+void kp_http_conn_init(void *vctx, struct kp_conn *c);
+
+/* Hard drain: set ctx->draining and close every idle connection now. */
+void kp_http_ctx_drain(struct kp_http_ctx *ctx);
+
+/* Soft drain: set ctx->draining and give each idle connection at most
+ * period_ms more (see the top of this file). */
+void kp_http_ctx_soft_drain(struct kp_http_ctx *ctx, uint64_t period_ms);
+
+/* Whether responses must close their connections now. */
+static inline bool kp_http_ctx_draining(const struct kp_http_ctx *ctx)
+{
+    return ctx->draining || (ctx->pool != NULL && ctx->pool->draining);
+}
+
+/* A request object for hc: from the cache, or new with its arena
+ * (KP_HTTP_ARENA_BLOCK). Its fields are not reset: the state machine does
+ * that. Never NULL (aborts on OOM). */
+struct kp_http_request *kp_http_ctx_take_request(struct kp_http_ctx *ctx);
+/* Reset r's arena (running its cleanups) and keep r for reuse, or free it
+ * when the cache is full. */
+void kp_http_ctx_give_request(struct kp_http_ctx *ctx, struct kp_http_request *r);
+/* A read buffer of exactly size bytes (at least 16), cached or new. */
+char *kp_http_ctx_take_buf(struct kp_http_ctx *ctx, size_t size);
+void kp_http_ctx_give_buf(struct kp_http_ctx *ctx, char *buf, size_t size);
+
+#endif

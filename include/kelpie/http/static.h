@@ -1,0 +1,32 @@
+/* The static-file content handler: maps a request path onto the location's
+ * root, serves regular files (with validators, conditional requests and
+ * single byte ranges), index files for directory paths, and a redirect to
+ * the slash-terminated path for a directory requested without one. */
+#ifndef KP_STATIC_H
+#define KP_STATIC_H
+
+#include "kelpie/http/request.h"
+
+/* A kp_http_handler_fn. Reads r->uri (decoded, normalised, NUL-terminated),
+ * r->args, r->loc (root, index, types, default_type) and r->parser.head
+ * (method, conditional and Range fields). Returns one of:
+ *   200  resp: content_type, last_modified, etag, accept_ranges, and the file
+ *        as body (fd, file_offset 0, file_len = size);
+ *   206  the same with file_offset/file_len for the range and content_range
+ *        "bytes FIRST-LAST/SIZE";
+ *   304  resp: etag, last_modified, no body (fd -1);
+ *   301  resp.location = the escaped path + "/" (+ "?" args): a directory was
+ *        requested without its trailing slash;
+ *   416  resp.content_range "bytes * /SIZE" (without the space), no body;
+ *   403  a directory with no index file, or permission denied;
+ *   404  nothing there, not a regular file or directory, or a path longer
+ *        than PATH_MAX (it cannot name a file, like ENAMETOOLONG);
+ *   405  a method other than GET and HEAD; resp.allow = "GET, HEAD";
+ *   412  a precondition failed;
+ *   500  open() or fstat() failed otherwise (logged with the path).
+ * The file is opened O_RDONLY|O_NONBLOCK|O_CLOEXEC and closed by a cleanup on
+ * r->arena; it costs one open() and one fstat() for a file. Blocking: only in
+ * the filesystem calls themselves. */
+int kp_http_static_handler(struct kp_http_request *r);
+
+#endif

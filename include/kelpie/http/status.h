@@ -1,0 +1,30 @@
+/* HTTP status codes: reason phrases (RFC 9110 section 15), the precomputed
+ * status lines the response serialiser copies, and the small built-in HTML
+ * pages sent for errors and redirects that have no body of their own. All
+ * strings are static and NUL-terminated. */
+#ifndef KP_STATUS_H
+#define KP_STATUS_H
+
+#include <stdbool.h>
+
+#include "kelpie/core/str.h"
+
+/* The reason phrase of a registered code ("Not Found"), or NULL. */
+const char *kp_http_status_reason(int code);
+
+/* The whole status line with its CRLF ("HTTP/1.1 404 Not Found\r\n") for a
+ * registered code, or an empty slice (the caller formats "HTTP/1.1 NNN \r\n",
+ * an empty reason being valid, RFC 9112 section 4). */
+struct kp_str kp_http_status_line(int code);
+
+/* The built-in page for a registered 3xx, 4xx or 5xx code:
+ *   <html><head><title>404 Not Found</title></head><body><center><h1>404 Not
+ *   Found</h1></center><hr><center>kelpie</center></body></html>
+ * (one line, CRLF-terminated), sent as text/html. Empty for other codes. */
+struct kp_str kp_http_status_page(int code);
+
+/* Codes whose responses never carry content (RFC 9110 sections 6.4.1,
+ * 15.3.5 and 15.4.5): 1xx, 204 and 304. */
+bool kp_http_status_no_body(int code);
+
+#endif

@@ -1,0 +1,50 @@
+/* Process signals as flags. The handlers only set volatile sig_atomic_t flags
+ * (the one kind of global state kelpie has); the master and the workers read
+ * and clear them from their main loop with kp_signal_take().
+ *
+ * The race-free pattern: block the managed signals with kp_signal_block() and
+ * unblock them only while waiting (epoll_pwait/ppoll/pselect through
+ * kp_loop.wait_mask, or sigsuspend in the master) with the mask from
+ * kp_signal_wait_mask(). A signal then either interrupts the wait or is
+ * pending when it starts; it is never lost between a check and a wait.
+ *
+ *   SIGTERM, SIGINT  terminate (fast stop)      SIGQUIT  graceful quit
+ *   SIGHUP           reload                     SIGUSR1  reopen log files
+ *   SIGWINCH         stop workers (master)      SIGCHLD  a child exited
+ *   SIGPIPE          ignored: a write to a closed socket fails with EPIPE */
+#ifndef KP_SIGNAL_H
+#define KP_SIGNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct kp_signals {
+    bool terminate;
+    bool quit;
+    bool reload;
+    bool reopen;
+    bool winch;
+    bool child;
+    pid_t reload_from; /* with reload: the pid of a `kelpie -s reload` waiting for the outcome */
+};
+
+/* The sigqueue() value that marks a SIGHUP from `kelpie -s reload`. */
+#define KP_SIGNAL_RELOAD_COOKIE 0x6b6c7069
+
+/* Install the flag-setting handlers (without SA_RESTART, so that blocking
+ * calls return EINTR) and ignore SIGPIPE. Idempotent. Returns 0 or -errno. */
+int kp_signal_install(void);
+/* Block the managed signals; the previous mask goes to *old (may be NULL).
+ * Returns 0 or -errno. */
+int kp_signal_block(sigset_t *old);
+/* *mask = old without the managed signals: the mask to wait with. */
+void kp_signal_wait_mask(const sigset_t *old, sigset_t *mask);
+/* Restore a mask saved by kp_signal_block. Returns 0 or -errno. */
+int kp_signal_restore(const sigset_t *old);
+/* Copy the flags raised since the last call into *out and clear them. Call
+ * with the managed signals blocked so that none arrives between the read and
+ * the clear. */
+void kp_signal_take(struct kp_signals *out);
+
+#endif

@@ -1,0 +1,27 @@
+/* Thin socket seams: listening sockets, accept, and the TCP options the
+ * protocol layer toggles. Nothing here logs; callers log with the address. */
+#ifndef KP_SOCKET_H
+#define KP_SOCKET_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "kelpie/core/cycle.h"
+
+/* Open a non-blocking, close-on-exec listening socket for l: SO_REUSEADDR,
+ * SO_REUSEPORT when l->reuseport, IPV6_V6ONLY for IPv6 (so "[::]:80" and
+ * "0.0.0.0:80" can both be listened on), bind, listen(l->backlog). Returns
+ * the fd or -errno (nothing is left open on failure). */
+int kp_socket_listen(const struct kp_http_listen *l);
+/* Accept one connection as a non-blocking, close-on-exec socket, filling
+ * *peer and *peer_len. Returns the fd or -errno (-EAGAIN when none is
+ * pending). Never blocks on a non-blocking listener. */
+int kp_socket_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len);
+/* TCP_NODELAY on/off. Returns 0 or -errno. */
+int kp_socket_nodelay(int fd, bool on);
+/* TCP_CORK on/off: while on, partial frames are held back so that headers and
+ * the start of a body leave in full packets; turning it off flushes them.
+ * Returns 0 or -errno. */
+int kp_socket_cork(int fd, bool on);
+
+#endif

@@ -1,0 +1,317 @@
+/* The accept path: readiness on a listening socket becomes connections from
+ * the pool, handed to the protocol. The policy (when to stop accepting and
+ * when to start again) is decided here; update_interest() is the one place
+ * that adds or removes listen interest. */
+#include <errno.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/event/accept.h"
+#include "kelpie/os/socket.h"
+
+/* The "worker_connections are not enough" warning repeats at most this often. */
+#define KP_ACCEPT_STARVED_LOG_MS 1000
+
+/* What one accept attempt means for the loop around it. */
+enum accept_step {
+    ACCEPT_DONE, /* a connection went to the protocol */
+    ACCEPT_SKIP, /* nothing usable, but more may be pending: try again */
+    ACCEPT_STOP, /* nothing pending (EAGAIN), or accepting was suspended */
+};
+
+/* Register or unregister every listener so that the interest matches the
+ * policy: listen unless paused by the owner, starved, or backing off; and a
+ * shared listener under the accept mutex only while holding it. */
+static int update_interest(struct kp_acceptor *a)
+{
+    bool base = !a->paused && !a->starved && !a->backoff;
+
+    a->listening = base;
+    for (size_t i = 0; i < a->n_listeners; i++) {
+        struct kp_accept_listener *l = &a->listeners[i];
+        bool want = base && (!l->shared || !a->use_mutex || a->mutex_held);
+        if (want == l->watching)
+            continue;
+        if (!want) {
+            kp_loop_del(a->loop, &l->io);
+            l->watching = false;
+            continue;
+        }
+        int rc = kp_loop_set(a->loop, &l->io, KP_EV_READ);
+        if (rc < 0) {
+            kp_log_error(a->loop->log, KP_LOG_ALERT, -rc, "cannot watch listening socket %s",
+                         l->ls->conf.text);
+            return rc;
+        }
+        l->watching = true;
+    }
+    return 0;
+}
+
+/* A connection for a socket just accepted: a free one, or else the place of
+ * the oldest idle keep-alive connection. Reclaiming only once a socket is in
+ * hand means no idle client is closed for a connection that never came. */
+static struct kp_conn *take_conn(struct kp_acceptor *a)
+{
+    struct kp_conn *c = kp_conn_get(a->pool);
+
+    if (c == NULL && kp_conn_pool_reclaim(a->pool, 1) > 0)
+        c = kp_conn_get(a->pool);
+    return c;
+}
+
+static void starve(struct kp_acceptor *a)
+{
+    uint64_t now = a->loop->clock.msec;
+
+    if (now >= a->next_starved_log) {
+        kp_log_error(a->loop->log, KP_LOG_WARN, 0, "%u worker_connections are not enough",
+                     a->pool->n);
+        a->next_starved_log = now + KP_ACCEPT_STARVED_LOG_MS;
+    }
+    a->starved = true;
+    update_interest(a);
+}
+
+/* Stop accepting for a while: retrying at once would spin on the same error. */
+static void back_off(struct kp_acceptor *a)
+{
+    a->backoff = true;
+    update_interest(a);
+    kp_loop_timer_add(a->loop, &a->retry, KP_ACCEPT_RETRY_MS);
+}
+
+static enum accept_step accept_failed(struct kp_acceptor *a, const struct kp_accept_listener *l,
+                                      int err)
+{
+    switch (err) {
+    case EAGAIN:
+        return ACCEPT_STOP;
+    case EINTR:
+    case ECONNABORTED:
+        return ACCEPT_SKIP;
+    /* Errors of the new connection rather than of the listener, which
+     * accept(2) says to treat like EAGAIN; more may be pending behind it. */
+    case EPROTO:
+    case EPERM:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETDOWN:
+    case ENETUNREACH:
+        kp_log_error(a->loop->log, KP_LOG_INFO, err, "accept4() on %s failed", l->ls->conf.text);
+        return ACCEPT_SKIP;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        kp_log_error(a->loop->log, KP_LOG_ERR, err, "accept4() on %s failed", l->ls->conf.text);
+        break;
+    default:
+        kp_log_error(a->loop->log, KP_LOG_ALERT, err, "accept4() on %s failed", l->ls->conf.text);
+        break;
+    }
+    back_off(a);
+    return ACCEPT_STOP;
+}
+
+static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept_listener *l)
+{
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int fd = kp_socket_accept(l->io.fd, &peer, &peer_len);
+
+    if (fd < 0) {
+        if (fd == -EAGAIN)
+            kp_sb_count(a->slot, KP_SB_ACCEPT_EAGAIN, 1);
+        return accept_failed(a, l, -fd);
+    }
+    struct kp_conn *c = take_conn(a);
+    if (c == NULL) {
+        /* The reclaimed connection is not released yet (its close path
+         * takes time): this client cannot be served. */
+        close(fd);
+        starve(a);
+        return ACCEPT_STOP;
+    }
+    c->peer = peer;
+    c->peer_len = peer_len;
+    c->ls = l->ls;
+    c->io.fd = fd;
+    int rc = kp_loop_set(a->loop, &c->io, KP_EV_READ);
+    if (rc < 0) {
+        /* With select this is a descriptor >= FD_SETSIZE: one line, and the
+         * connection goes, rather than a write past the end of an fd_set. */
+        kp_log_error(a->loop->log, KP_LOG_WARN, -rc,
+                     "cannot watch accepted socket %d on %s with %s, closing it", fd,
+                     l->ls->conf.text, kp_loop_backend_name(a->loop));
+        kp_conn_close(a->pool, a->loop, c);
+        return ACCEPT_SKIP;
+    }
+    a->accepted++;
+    a->on_conn(a->ctx, c);
+    return ACCEPT_DONE;
+}
+
+/* Readiness on a listener. Without multi_accept one connection is taken per
+ * call, so a burst of connects is interleaved with I/O on the existing ones;
+ * listeners are level-triggered, so the rest are reported at the next wait. */
+static void on_listener(struct kp_loop *loop, struct kp_io *io, unsigned events)
+{
+    struct kp_accept_listener *l = io->data;
+    struct kp_acceptor *a = l->a;
+
+    (void)loop;
+    (void)events;
+    while (l->watching) {
+        /* Nothing free and nothing to reclaim: leave the client queued in
+         * the backlog rather than accept it only to close it. */
+        if (a->pool->free == NULL && a->pool->idle_head == NULL) {
+            starve(a);
+            return;
+        }
+        enum accept_step step = accept_one(a, l);
+        if (step == ACCEPT_STOP || (step == ACCEPT_DONE && !a->multi_accept))
+            return;
+    }
+}
+
+static void on_retry(struct kp_timer *t)
+{
+    struct kp_acceptor *a = t->data;
+
+    a->backoff = false;
+    update_interest(a);
+}
+
+/* The pool's freed hook: a connection came back, so a starved acceptor can
+ * listen again (re-registering reports the connections already queued). */
+static void on_conn_freed(void *ctx)
+{
+    struct kp_acceptor *a = ctx;
+
+    if (!a->starved)
+        return;
+    a->starved = false;
+    update_interest(a);
+}
+
+static int listener_fd(const struct kp_listening *ls, unsigned worker_index)
+{
+    if (ls->conf.reuseport && worker_index < ls->n_reuseport_fds)
+        return ls->reuseport_fds[worker_index];
+    return ls->fd;
+}
+
+int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_pool *pool,
+                   const struct kp_accept_opts *o)
+{
+    *a = (struct kp_acceptor){.loop = loop,
+                              .pool = pool,
+                              .multi_accept = o->multi_accept,
+                              .on_conn = o->on_conn,
+                              .ctx = o->ctx,
+                              .sb = o->sb,
+                              .slot = o->slot,
+                              .use_mutex = o->sb != NULL && o->accept_mutex,
+                              .pid = (int)getpid(),
+                              .mutex_delay_ms = o->mutex_delay_ms};
+    a->listeners = kp_calloc(o->n_listening, sizeof(*a->listeners));
+    a->n_listeners = o->n_listening;
+    kp_timer_init(&a->retry, on_retry, a);
+    for (size_t i = 0; i < o->n_listening; i++) {
+        struct kp_accept_listener *l = &a->listeners[i];
+        int fd = listener_fd(&o->listening[i], o->worker_index);
+        if (fd < 0) {
+            kp_log_error(loop->log, KP_LOG_ALERT, 0, "listening socket %s is not open",
+                         o->listening[i].conf.text);
+            kp_free(a->listeners);
+            return -EBADF;
+        }
+        kp_io_init(&l->io, fd, on_listener, l);
+        l->ls = &o->listening[i];
+        l->a = a;
+        l->shared = !(l->ls->conf.reuseport && o->worker_index < l->ls->n_reuseport_fds);
+        l->io.flags = KP_IO_LEVEL | KP_IO_PRIORITY;
+        if (l->shared && o->sb != NULL && !o->accept_mutex)
+            l->io.flags |= KP_IO_EXCLUSIVE;
+    }
+    int rc = update_interest(a);
+    if (rc < 0) {
+        kp_free(a->listeners);
+        return rc;
+    }
+    pool->freed = on_conn_freed;
+    pool->freed_ctx = a;
+    return 0;
+}
+
+void kp_accept_free(struct kp_acceptor *a)
+{
+    a->paused = true;
+    update_interest(a);
+    if (a->mutex_held)
+        kp_accept_after_accept(a);
+    kp_loop_timer_del(a->loop, &a->retry);
+    if (a->pool->freed_ctx == a) {
+        a->pool->freed = NULL;
+        a->pool->freed_ctx = NULL;
+    }
+    kp_free(a->listeners);
+    a->listeners = NULL;
+    a->n_listeners = 0;
+}
+
+void kp_accept_pause(struct kp_acceptor *a)
+{
+    a->paused = true;
+    update_interest(a);
+}
+
+void kp_accept_resume(struct kp_acceptor *a)
+{
+    a->paused = false;
+    update_interest(a);
+}
+
+/* The balance rule: only a worker at or below the average load, with room
+ * for more connections, competes for the lock. */
+static bool may_take_mutex(struct kp_acceptor *a, unsigned active)
+{
+    unsigned n_ready;
+    double average = kp_sb_active_average(a->sb, &n_ready);
+
+    if (a->pool->n_free + a->pool->n_idle < a->pool->n / 8)
+        return false;
+    return n_ready <= 1 || (double)active <= average;
+}
+
+int kp_accept_before_wait(struct kp_acceptor *a)
+{
+    unsigned active = kp_conn_pool_active(a->pool);
+
+    if (a->slot != NULL) {
+        atomic_store_explicit(&a->slot->gauges[KP_SB_ACTIVE], (int64_t)active,
+                              memory_order_relaxed);
+        atomic_store_explicit(&a->slot->free_conns, a->pool->n - active, memory_order_relaxed);
+    }
+    if (!a->use_mutex || a->paused)
+        return -1;
+    a->mutex_held = may_take_mutex(a, active) && kp_shmtx_trylock(&a->sb->accept_mutex, a->pid);
+    update_interest(a);
+    return a->mutex_held ? -1 : (int)a->mutex_delay_ms;
+}
+
+void kp_accept_after_accept(void *acceptor)
+{
+    struct kp_acceptor *a = acceptor;
+
+    if (!a->mutex_held)
+        return;
+    kp_shmtx_unlock(&a->sb->accept_mutex, a->pid);
+    a->mutex_held = false;
+    /* The shared listeners stay registered until the next kp_accept_before_wait
+     * decides: no wait happens in between, so no wake-up is stolen. */
+}

@@ -1,0 +1,112 @@
+/* The connection pool: worker_connections objects allocated once, a free
+ * list (LIFO, so recently used objects are still warm in cache) and an LRU
+ * list of idle keep-alive connections that can be closed to make room. */
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/event/conn.h"
+
+int kp_conn_pool_init(struct kp_conn_pool *p, unsigned n)
+{
+    if (n == 0)
+        return -EINVAL;
+    *p = (struct kp_conn_pool){.n = n, .n_free = n};
+    p->conns = kp_calloc(n, sizeof(*p->conns));
+    /* Chain from the end so that the first get returns conns[0]. */
+    for (unsigned i = n; i-- > 0;) {
+        p->conns[i].next = p->free;
+        p->free = &p->conns[i];
+    }
+    return 0;
+}
+
+void kp_conn_pool_free(struct kp_conn_pool *p)
+{
+    kp_free(p->conns);
+    *p = (struct kp_conn_pool){0};
+}
+
+struct kp_conn *kp_conn_get(struct kp_conn_pool *p)
+{
+    struct kp_conn *c = p->free;
+
+    if (c == NULL)
+        return NULL;
+    p->free = c->next;
+    p->n_free--;
+    *c = (struct kp_conn){.number = ++p->serial, .in_use = true};
+    kp_io_init(&c->io, -1, NULL, c);
+    kp_timer_init(&c->timer, NULL, c);
+    return c;
+}
+
+void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    if (c->idle)
+        kp_conn_idle_remove(p, c);
+    c->in_use = false;
+    c->prev = NULL;
+    c->next = p->free;
+    p->free = c;
+    p->n_free++;
+    if (p->freed != NULL)
+        p->freed(p->freed_ctx);
+}
+
+void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn *c)
+{
+    kp_loop_del(loop, &c->io);
+    kp_loop_timer_del(loop, &c->timer);
+    if (c->io.fd >= 0) {
+        close(c->io.fd);
+        c->io.fd = -1;
+    }
+    kp_conn_put(p, c);
+}
+
+void kp_conn_idle_add(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    if (c->idle)
+        kp_conn_idle_remove(p, c);
+    c->idle = true;
+    c->next = NULL;
+    c->prev = p->idle_tail;
+    if (p->idle_tail != NULL)
+        p->idle_tail->next = c;
+    else
+        p->idle_head = c;
+    p->idle_tail = c;
+    p->n_idle++;
+}
+
+void kp_conn_idle_remove(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    if (!c->idle)
+        return;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        p->idle_head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        p->idle_tail = c->prev;
+    c->next = c->prev = NULL;
+    c->idle = false;
+    p->n_idle--;
+}
+
+unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want)
+{
+    unsigned closed = 0;
+
+    while (closed < want && p->idle_head != NULL) {
+        struct kp_conn *c = p->idle_head;
+        kp_conn_idle_remove(p, c);
+        closed++;
+        c->close(c);
+    }
+    return closed;
+}

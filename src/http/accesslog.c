@@ -1,0 +1,527 @@
+/* Access log: per-worker files, line formatting from compiled log_format
+ * ops, buffering with a flush timer, reopen and close. */
+#include "kelpie/http/accesslog.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/http/var.h"
+
+/* Stack room for an unbuffered line; longer lines go to the request arena. */
+#define LINE_STACK 2048
+
+/* --- formatting ------------------------------------------------------------ */
+
+/* A line being formatted: bytes past size are counted but not stored, so
+ * the caller learns the full length in one pass. */
+struct line {
+    char *out;
+    size_t size, n;
+    bool json;
+};
+
+static void put(struct line *l, const char *s, size_t len)
+{
+    if (len <= l->size && l->n <= l->size - len)
+        memcpy(l->out + l->n, s, len);
+    l->n += len;
+}
+
+static void put_u64(struct line *l, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof(d);
+
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(l, d + i, sizeof(d) - i);
+}
+
+/* Milliseconds as seconds with three decimals: "0.002", "1700000000.123". */
+static void put_msec(struct line *l, uint64_t ms)
+{
+    char frac[4] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
+                    (char)('0' + ms % 10)};
+
+    put_u64(l, ms / 1000);
+    put(l, frac, sizeof(frac));
+}
+
+static bool needs_escape(unsigned char ch, bool json)
+{
+    if (ch < 0x20 || ch == '"' || ch == '\\')
+        return true;
+    return !json && ch >= 0x7f;
+}
+
+/* One byte that needs escaping, in the format's escaping style. */
+static void put_escaped(struct line *l, unsigned char ch)
+{
+    /* JSON's two-character escapes, as (byte, letter) pairs (RFC 8259
+     * section 7); other control bytes become \u00XX. */
+    static const char named[] = "\"\"\\\\\nn\rr\tt\bb\ff";
+    static const char hex[] = "0123456789ABCDEF";
+    char e[6] = {'\\', 'x', hex[ch >> 4], hex[ch & 0xf], 0, 0};
+
+    if (!l->json) {
+        put(l, e, 4);
+        return;
+    }
+    for (size_t i = 0; i + 1 < sizeof(named); i += 2) {
+        if ((unsigned char)named[i] == ch) {
+            e[1] = named[i + 1];
+            put(l, e, 2);
+            return;
+        }
+    }
+    memcpy(e, "\\u00", 4);
+    e[4] = hex[ch >> 4];
+    e[5] = hex[ch & 0xf];
+    put(l, e, 6);
+}
+
+/* A variable's value, escaped; empty is "-" (nothing with escape=json).
+ * Unescaped runs are copied whole. lower: ASCII-lowercase it ($host). */
+static void put_value(struct line *l, struct kp_str v, bool lower)
+{
+    const unsigned char *p = (const unsigned char *)v.p, *end = p + v.len;
+
+    if (v.len == 0 && !l->json)
+        put(l, "-", 1);
+    while (p < end) {
+        const unsigned char *run = p;
+        while (p < end && !needs_escape(*p, l->json))
+            p++;
+        if (!lower) {
+            put(l, (const char *)run, (size_t)(p - run));
+        } else {
+            for (; run < p; run++) {
+                char ch = kp_str_lower((char)*run);
+                put(l, &ch, 1);
+            }
+        }
+        if (p < end)
+            put_escaped(l, *p++);
+    }
+}
+
+static void put_addr(struct line *l, const struct kp_conn *c)
+{
+    char text[INET6_ADDRSTRLEN];
+    const void *addr = NULL;
+
+    if (c->peer.ss_family == AF_INET)
+        addr = &((const struct sockaddr_in *)&c->peer)->sin_addr;
+    else if (c->peer.ss_family == AF_INET6)
+        addr = &((const struct sockaddr_in6 *)&c->peer)->sin6_addr;
+    if (addr == NULL || inet_ntop(c->peer.ss_family, addr, text, sizeof(text)) == NULL)
+        text[0] = '\0';
+    put_value(l, kp_str_from(text), false);
+}
+
+/* $http_NAME: the first field line whose name matches (name is lowercase,
+ * '-' for '_'; field names compare case-insensitively, RFC 9110 section 5.1). */
+static struct kp_str header_value(const struct kp_http_head *h, struct kp_str name)
+{
+    for (size_t i = 0; i < h->nfields; i++) {
+        if (kp_str_caseeq(h->fields[i].name, name))
+            return h->fields[i].value;
+    }
+    return KP_STR_NULL;
+}
+
+static struct kp_str known_value(const struct kp_http_head *h, enum kp_http_hdr id)
+{
+    const struct kp_str *v = kp_http_parse_value(h, id);
+    return v != NULL ? *v : KP_STR_NULL;
+}
+
+/* $host: the request's host, else the server's first name (nginx's order). */
+static struct kp_str host_value(const struct kp_http_request *r)
+{
+    if (r->parser.head.host.len > 0)
+        return r->parser.head.host;
+    if (r->srv != NULL && r->srv->n_server_names > 0)
+        return kp_str_from(r->srv->server_names[0]);
+    return KP_STR_NULL;
+}
+
+static struct kp_str protocol_value(unsigned version)
+{
+    if (version == 11)
+        return KP_STR("HTTP/1.1");
+    return version == 10 ? KP_STR("HTTP/1.0") : KP_STR_NULL;
+}
+
+/* The status as three digits; 0 (nothing was sent) logs as "000". */
+static void put_status(struct line *l, int status)
+{
+    char d[3] = {'0', '0', '0'};
+
+    if (status > 0 && status < 1000) {
+        d[0] = (char)('0' + status / 100);
+        d[1] = (char)('0' + status / 10 % 10);
+        d[2] = (char)('0' + status % 10);
+    }
+    put(l, d, sizeof(d));
+}
+
+/* Values that come from the connection and the loop's clock. Returns false
+ * for a variable that is not one of them. */
+static bool put_conn_var(struct line *l, int var, const struct kp_http_request *r)
+{
+    const struct kp_conn *c = r->hc != NULL ? r->hc->c : NULL;
+    const struct kp_clock *clk = r->hc != NULL && r->hc->loop != NULL ? &r->hc->loop->clock : NULL;
+
+    switch (var) {
+    case KP_HTTP_VAR_REMOTE_ADDR:
+        if (c != NULL)
+            put_addr(l, c);
+        else
+            put_value(l, KP_STR_NULL, false);
+        return true;
+    case KP_HTTP_VAR_CONNECTION:
+        put_u64(l, c != NULL ? c->number : 0);
+        return true;
+    case KP_HTTP_VAR_CONNECTION_REQUESTS:
+        put_u64(l, c != NULL ? c->requests : 0);
+        return true;
+    case KP_HTTP_VAR_TIME_LOCAL:
+        put_value(l, clk != NULL ? kp_str_from(clk->local_time) : KP_STR_NULL, false);
+        return true;
+    case KP_HTTP_VAR_TIME_ISO8601:
+        put_value(l, clk != NULL ? kp_str_from(clk->iso8601) : KP_STR_NULL, false);
+        return true;
+    case KP_HTTP_VAR_MSEC:
+        put_msec(l, clk != NULL ? clk->wall_msec : 0);
+        return true;
+    case KP_HTTP_VAR_REQUEST_TIME:
+        put_msec(l, clk != NULL && clk->msec > r->start_msec ? clk->msec - r->start_msec : 0);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* One variable of the request itself (flat dispatch on the id). */
+static void put_var(struct line *l, const struct kp_http_log_op *op,
+                    const struct kp_http_request *r, int pid)
+{
+    const struct kp_http_head *h = &r->parser.head;
+
+    switch (op->var) {
+    case KP_HTTP_VAR_REMOTE_USER:
+        put_value(l, KP_STR_NULL, false);
+        break;
+    case KP_HTTP_VAR_REQUEST:
+        put_value(l, h->request_line, false);
+        break;
+    case KP_HTTP_VAR_STATUS:
+        put_status(l, r->resp.status);
+        break;
+    case KP_HTTP_VAR_BODY_BYTES_SENT:
+        put_u64(l, r->body_sent);
+        break;
+    case KP_HTTP_VAR_BYTES_SENT:
+        put_u64(l, r->bytes_sent);
+        break;
+    case KP_HTTP_VAR_HTTP_REFERER:
+        put_value(l, known_value(h, KP_HTTP_HDR_REFERER), false);
+        break;
+    case KP_HTTP_VAR_HTTP_USER_AGENT:
+        put_value(l, known_value(h, KP_HTTP_HDR_USER_AGENT), false);
+        break;
+    case KP_HTTP_VAR_HTTP_HEADER:
+        put_value(l, header_value(h, (struct kp_str){op->text, op->len}), false);
+        break;
+    case KP_HTTP_VAR_REQUEST_METHOD:
+        put_value(l, h->method_name, false);
+        break;
+    case KP_HTTP_VAR_URI:
+        put_value(l, r->uri, false);
+        break;
+    case KP_HTTP_VAR_ARGS:
+        put_value(l, r->args, false);
+        break;
+    case KP_HTTP_VAR_HOST:
+        put_value(l, host_value(r), true);
+        break;
+    case KP_HTTP_VAR_PID:
+        put_u64(l, (uint64_t)pid);
+        break;
+    case KP_HTTP_VAR_SERVER_PROTOCOL:
+        put_value(l, protocol_value(h->version), false);
+        break;
+    case KP_HTTP_VAR_REQUEST_LENGTH:
+        put_u64(l, r->request_length);
+        break;
+    default:
+        if (!put_conn_var(l, op->var, r))
+            put_value(l, KP_STR_NULL, false);
+        break;
+    }
+}
+
+size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt,
+                                const struct kp_http_request *r, int pid, char *out, size_t size)
+{
+    struct line l = {out, size, 0, fmt->escape_json};
+
+    for (size_t i = 0; i < fmt->n_ops; i++) {
+        const struct kp_http_log_op *op = &fmt->ops[i];
+        if (op->var == KP_HTTP_VAR_LITERAL)
+            put(&l, op->text, op->len);
+        else
+            put_var(&l, op, r, pid);
+    }
+    put(&l, "\n", 1);
+    return l.n;
+}
+
+/* --- files ------------------------------------------------------------------ */
+
+/* Write all of p; a failure is logged once until a later write works. */
+static void write_all(struct kp_http_accesslog_file *f, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(f->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (!f->failing)
+                kp_log_error(f->error_log, KP_LOG_ALERT, n < 0 ? errno : ENOSPC,
+                             "write() to \"%s\" failed", f->path);
+            f->failing = true;
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    f->failing = false;
+}
+
+static void file_flush(struct kp_http_accesslog_file *f)
+{
+    if (f->loop != NULL && kp_timer_armed(&f->timer))
+        kp_loop_timer_del(f->loop, &f->timer);
+    if (f->len > 0) {
+        write_all(f, f->buf, f->len);
+        f->len = 0;
+    }
+}
+
+static void flush_timer(struct kp_timer *t)
+{
+    file_flush(t->data);
+}
+
+/* Append one line to f: formatted in place in its buffer, or (no buffer, or a
+ * line longer than the buffer) written through after what is buffered. */
+static void append(struct kp_http_accesslog_file *f, const struct kp_http_log_format *fmt,
+                   struct kp_http_request *r, int pid)
+{
+    char stack[LINE_STACK];
+    size_t n;
+
+    if (f->size > 0) {
+        size_t room = f->size - f->len;
+        n = kp_http_accesslog_format(fmt, r, pid, f->buf + f->len, room);
+        if (n > room && n <= f->size) {
+            file_flush(f);
+            n = kp_http_accesslog_format(fmt, r, pid, f->buf, f->size);
+        }
+        if (n <= f->size - f->len) {
+            /* flush=TIME bounds how long the oldest buffered line waits. */
+            if (f->len == 0 && f->flush_ms > 0 && f->loop != NULL)
+                kp_loop_timer_add(f->loop, &f->timer, f->flush_ms);
+            f->len += n;
+            return;
+        }
+        file_flush(f);
+    }
+    char *line = stack;
+    n = kp_http_accesslog_format(fmt, r, pid, stack, sizeof(stack));
+    if (n > sizeof(stack)) {
+        line = kp_arena_alloc(&r->arena, n);
+        kp_http_accesslog_format(fmt, r, pid, line, n);
+    }
+    write_all(f, line, n);
+}
+
+static int cmp_map(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct kp_http_accesslog_map *)a)->conf;
+    uintptr_t y = (uintptr_t)((const struct kp_http_accesslog_map *)b)->conf;
+    return (x > y) - (x < y);
+}
+
+/* Append loc's access_log entries to map (NULL: only count them). */
+static size_t add_loc(struct kp_http_accesslog_map *map, size_t n,
+                      const struct kp_http_loc_conf *loc)
+{
+    for (size_t i = 0; i < loc->n_access_logs; i++, n++) {
+        if (map != NULL)
+            map[n].conf = &loc->access_logs[i];
+    }
+    return n;
+}
+
+static size_t add_cycle(struct kp_http_accesslog_map *map, const struct kp_cycle *cycle)
+{
+    size_t n = 0;
+
+    for (size_t s = 0; s < cycle->http.n_servers; s++) {
+        const struct kp_http_srv_conf *srv = cycle->http.servers[s];
+        n = add_loc(map, n, srv->loc);
+        for (size_t i = 0; i < srv->n_locations; i++)
+            n = add_loc(map, n, srv->locations[i]);
+    }
+    return n;
+}
+
+/* Every distinct directive once, sorted by address (locations may share their
+ * server's list). */
+static void build_map(struct kp_http_accesslog *al, const struct kp_cycle *cycle)
+{
+    size_t n = add_cycle(NULL, cycle), u = 0;
+
+    al->map = kp_calloc(n > 0 ? n : 1, sizeof(*al->map));
+    add_cycle(al->map, cycle);
+    qsort(al->map, n, sizeof(*al->map), cmp_map);
+    for (size_t i = 0; i < n; i++) {
+        if (u == 0 || al->map[u - 1].conf != al->map[i].conf)
+            al->map[u++] = al->map[i];
+    }
+    al->n_map = u;
+}
+
+/* The file for a directive's path, created (not yet opened) on first use. */
+static struct kp_http_accesslog_file *file_for(struct kp_http_accesslog *al,
+                                               const struct kp_http_access_log *conf)
+{
+    struct kp_http_accesslog_file *f = NULL;
+
+    for (size_t i = 0; i < al->n_files && f == NULL; i++) {
+        if (strcmp(al->files[i].path, conf->path) == 0)
+            f = &al->files[i];
+    }
+    if (f == NULL) {
+        f = &al->files[al->n_files++];
+        f->path = conf->path;
+        f->fd = -1;
+    }
+    if (conf->buffer_size > f->size)
+        f->size = conf->buffer_size;
+    if (conf->flush_ms > 0 && (f->flush_ms == 0 || conf->flush_ms < f->flush_ms))
+        f->flush_ms = conf->flush_ms;
+    return f;
+}
+
+static int open_append(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_cycle *cycle,
+                           struct kp_loop *loop, const struct kp_log *error_log)
+{
+    memset(al, 0, sizeof(*al));
+    al->pid = (int)getpid();
+    build_map(al, cycle);
+    al->files = kp_calloc(al->n_map > 0 ? al->n_map : 1, sizeof(*al->files));
+    for (size_t i = 0; i < al->n_map; i++)
+        al->map[i].file = file_for(al, al->map[i].conf);
+    for (size_t i = 0; i < al->n_files; i++) {
+        struct kp_http_accesslog_file *f = &al->files[i];
+        f->loop = loop;
+        f->error_log = error_log;
+        kp_timer_init(&f->timer, flush_timer, f);
+        f->buf = f->size > 0 ? kp_alloc(f->size) : NULL;
+        f->fd = open_append(f->path);
+        if (f->fd < 0) {
+            int rc = f->fd;
+            kp_log_error(error_log, KP_LOG_EMERG, -rc, "open() \"%s\" failed", f->path);
+            kp_http_accesslog_close(al);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static const struct kp_http_loc_conf *log_loc(const struct kp_http_request *r)
+{
+    if (r->loc != NULL)
+        return r->loc;
+    if (r->srv != NULL)
+        return r->srv->loc;
+    /* A request rejected before routing (e.g. a 400) still gets logged, as
+     * the default server of the address it came in on. */
+    if (r->hc != NULL && r->hc->c != NULL && r->hc->c->ls != NULL &&
+        r->hc->c->ls->default_server != NULL)
+        return r->hc->c->ls->default_server->loc;
+    return NULL;
+}
+
+void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_request *r)
+{
+    const struct kp_http_loc_conf *loc = log_loc(r);
+
+    if (loc == NULL)
+        return;
+    for (size_t i = 0; i < loc->n_access_logs; i++) {
+        struct kp_http_accesslog_map key = {&loc->access_logs[i], NULL};
+        const struct kp_http_accesslog_map *m =
+            bsearch(&key, al->map, al->n_map, sizeof(*al->map), cmp_map);
+        if (m != NULL && m->conf->format != NULL)
+            append(m->file, m->conf->format, r, al->pid);
+    }
+}
+
+void kp_http_accesslog_flush(struct kp_http_accesslog *al)
+{
+    for (size_t i = 0; i < al->n_files; i++)
+        file_flush(&al->files[i]);
+}
+
+int kp_http_accesslog_reopen(struct kp_http_accesslog *al)
+{
+    int first = 0;
+
+    for (size_t i = 0; i < al->n_files; i++) {
+        struct kp_http_accesslog_file *f = &al->files[i];
+        file_flush(f);
+        int fd = open_append(f->path);
+        if (fd < 0) {
+            kp_log_error(f->error_log, KP_LOG_ALERT, -fd, "reopen of \"%s\" failed", f->path);
+            first = first != 0 ? first : fd;
+            continue;
+        }
+        close(f->fd);
+        f->fd = fd;
+    }
+    return first;
+}
+
+void kp_http_accesslog_close(struct kp_http_accesslog *al)
+{
+    for (size_t i = 0; i < al->n_files; i++) {
+        struct kp_http_accesslog_file *f = &al->files[i];
+        if (f->fd >= 0) {
+            file_flush(f);
+            close(f->fd);
+        }
+        kp_free(f->buf);
+    }
+    kp_free(al->files);
+    kp_free(al->map);
+    memset(al, 0, sizeof(*al));
+}

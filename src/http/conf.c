@@ -1,0 +1,644 @@
+/* The http { } block. While parsing, each http, server and location block is
+ * a node holding its settings and the directives it used; at the end of the
+ * http block every unset setting is inherited from the enclosing block
+ * (kp_conf_merge, driven by the table below) and the result is published
+ * into cycle->http. */
+#include "kelpie/http/conf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/http/var.h"
+
+#define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
+#define HTTP_SRV       (KP_CONF_HTTP | KP_CONF_SRV)
+#define LOC(m)         KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
+#define LOC_SPAN(a, b) KP_CONF_SLOT_LOC, KP_CONF_SPAN(struct kp_http_loc_conf, a, b)
+#define SRV(m)         KP_CONF_SLOT_SRV, KP_CONF_FIELD(struct kp_http_srv_conf, m)
+#define SRV_SPAN(a, b) KP_CONF_SLOT_SRV, KP_CONF_SPAN(struct kp_http_srv_conf, a, b)
+
+/* A location-level block (also used for the http and server levels). The
+ * settings come first so that a node pointer is also a settings pointer,
+ * which is what the generic setters receive. */
+struct loc_node {
+    struct kp_http_loc_conf conf;
+    struct kp_conf_seen seen;        /* directives of this block, all slots */
+    struct kp_http_types *own_types; /* this block's `types`, NULL if none */
+};
+
+struct srv_node {
+    struct kp_http_srv_conf conf;
+    struct loc_node loc;    /* the server-level block */
+    struct loc_node **locs; /* in config order */
+    size_t n_locs;
+};
+
+/* The frame's KP_CONF_SLOT_MAIN object in every http context. */
+struct http_state {
+    struct srv_node top; /* http-level values, with the defaults */
+    struct srv_node **servers;
+    size_t n_servers;
+};
+
+/* nginx's predefined format, so that existing log tooling reads our logs. */
+static const char combined_format[] = "$remote_addr - $remote_user [$time_local] \"$request\" "
+                                      "$status $body_bytes_sent \"$http_referer\" "
+                                      "\"$http_user_agent\"";
+
+static struct http_state *state(const struct kp_conf *cf)
+{
+    return cf->frame->conf[KP_CONF_SLOT_MAIN];
+}
+
+/* --- types ---------------------------------------------------------------- */
+
+/* Insert keeping t sorted by extension; a repeated extension takes the new
+ * type, as in nginx. */
+static void types_add(struct kp_arena *a, struct kp_http_types *t, const char *ext, char *type)
+{
+    char *lower = kp_conf_strdup(a, ext);
+    size_t lo = 0, hi = t->n;
+
+    for (char *p = lower; *p != '\0'; p++)
+        *p = kp_str_lower(*p);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(t->v[mid].ext, lower);
+        if (c == 0) {
+            t->v[mid].type = type;
+            return;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    KP_CONF_PUSH(a, t->v, t->n);
+    memmove(&t->v[lo + 1], &t->v[lo], (t->n - 1 - lo) * sizeof(t->v[0]));
+    t->v[lo] = (struct kp_http_type){lower, type};
+}
+
+/* Used when the http block has no `types` at all (nginx's built-in set). */
+static void builtin_types(struct kp_arena *a, struct kp_http_types *t)
+{
+    static const char *const map[][2] = {{"text/html", "html"},
+                                         {"image/gif", "gif"},
+                                         {"image/jpeg", "jpg"},
+                                         {"application/javascript", "js"}};
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        types_add(a, t, map[i][1], kp_conf_strdup(a, map[i][0]));
+}
+
+/* One "TYPE EXT...;" line inside types { }. */
+static int type_entry(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    char *type = kp_conf_strdup(cf->arena, cf->args[0]);
+
+    (void)cmd;
+    for (size_t i = 1; i < cf->nargs; i++)
+        types_add(cf->arena, conf, cf->args[i], type);
+    return 0;
+}
+
+static int types_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct loc_node *node = conf;
+
+    (void)cmd;
+    /* Several types { } in one block add up; the http level's table is the
+     * one published as cycle->http.types. */
+    if (node->own_types == NULL) {
+        node->own_types = cf->frame->ctx == KP_CONF_HTTP
+                              ? &cf->cycle->http.types
+                              : kp_arena_calloc(cf->arena, sizeof(*node->own_types));
+        node->conf.types = node->own_types;
+    }
+    struct kp_conf_frame frame = {KP_CONF_TYPES, {node->own_types, NULL, NULL}, NULL, type_entry};
+    return kp_conf_parse_block(cf, &frame);
+}
+
+/* --- log formats and access logs ----------------------------------------------- */
+
+static const struct kp_http_log_format *find_log_format(const struct kp_http_conf *http,
+                                                        const char *name)
+{
+    for (size_t i = 0; i < http->n_log_formats; i++) {
+        if (strcmp(http->log_formats[i].name, name) == 0)
+            return &http->log_formats[i];
+    }
+    return NULL;
+}
+
+static int add_log_format(struct kp_conf *cf, const char *name, bool json, struct kp_str text)
+{
+    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_str bad;
+
+    if (find_log_format(http, name) != NULL)
+        return kp_conf_error(cf, "duplicate \"log_format\" name \"%s\"", name);
+    if (http->n_log_formats == KP_HTTP_MAX_LOG_FORMATS)
+        return kp_conf_error(cf, "too many \"log_format\" directives");
+    struct kp_http_log_format *f = &http->log_formats[http->n_log_formats];
+    if (kp_http_var_compile(cf->arena, text, &f->ops, &f->n_ops, &bad) != 0) {
+        if (bad.len == 0)
+            return kp_conf_error(cf, "invalid variable name in \"log_format\" directive");
+        return kp_conf_error(cf, "unknown \"%.*s\" variable", (int)bad.len, bad.p);
+    }
+    f->name = kp_conf_strdup(cf->arena, name);
+    f->escape_json = json;
+    http->n_log_formats++;
+    return 0;
+}
+
+/* log_format NAME [escape=default|json] STRING...: the strings are joined. */
+static int log_format(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    size_t first = 2, len = 0;
+    bool json = false;
+    const char *esc = cf->args[2];
+
+    (void)cmd;
+    (void)conf;
+    if (strncmp(esc, "escape=", 7) == 0) {
+        if (strcmp(esc + 7, "json") != 0 && strcmp(esc + 7, "default") != 0)
+            return kp_conf_invalid(cf, esc);
+        json = esc[7] == 'j';
+        first = 3;
+        if (cf->nargs == first)
+            return kp_conf_error(cf, "invalid number of arguments in \"log_format\" directive");
+    }
+    for (size_t i = first; i < cf->nargs; i++)
+        len += strlen(cf->args[i]);
+    char *text = kp_arena_alloc(cf->arena, len + 1), *p = text;
+    for (size_t i = first; i < cf->nargs; i++)
+        p = stpcpy(p, cf->args[i]);
+    return add_log_format(cf, cf->args[1], json, (struct kp_str){text, len});
+}
+
+static int log_param(struct kp_conf *cf, struct kp_http_access_log *log, const char *p)
+{
+    uint64_t v;
+
+    if (strncmp(p, "buffer=", 7) == 0) {
+        if (kp_conf_parse_size(p + 7, INT32_MAX, &v) != 0 || v == 0)
+            return kp_conf_invalid(cf, p);
+        log->buffer_size = (size_t)v;
+    } else if (strncmp(p, "flush=", 6) == 0) {
+        if (kp_conf_parse_msec(p + 6, &v) != 0 || v == 0)
+            return kp_conf_invalid(cf, p);
+        log->flush_ms = v;
+    } else {
+        return kp_conf_error(cf, "invalid parameter \"%s\"", p);
+    }
+    return 0;
+}
+
+/* access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off */
+static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    const char *name = cf->nargs > 2 ? cf->args[2] : "combined";
+
+    if (!kp_conf_field_seen(cf, cmd) || strcmp(cf->args[1], "off") == 0) {
+        loc->access_logs = NULL; /* replace what was inherited or set before "off" */
+        loc->n_access_logs = 0;
+    }
+    if (strcmp(cf->args[1], "off") == 0)
+        return cf->nargs == 2 ? 0 : kp_conf_error(cf, "invalid parameter \"%s\"", cf->args[2]);
+    const struct kp_http_log_format *fmt = find_log_format(&cf->cycle->http, name);
+    if (fmt == NULL)
+        return kp_conf_error(cf, "unknown log format \"%s\"", name);
+    struct kp_http_access_log log = {kp_conf_join(cf->arena, cf->cycle->prefix, cf->args[1]), fmt,
+                                     0, 0};
+    for (size_t i = 3; i < cf->nargs; i++) {
+        int rc = log_param(cf, &log, cf->args[i]);
+        if (rc != 0)
+            return rc;
+    }
+    if (log.flush_ms > 0 && log.buffer_size == 0)
+        log.buffer_size = KP_HTTP_LOG_BUFFER;
+    *KP_CONF_PUSH(cf->arena, loc->access_logs, loc->n_access_logs) = log;
+    return 0;
+}
+
+/* --- server and listen ------------------------------------------------------------- */
+
+static bool same_addr(const struct kp_http_listen *a, const struct kp_http_listen *b)
+{
+    return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* Socket options may be given by one server only: they apply to the socket. */
+static bool has_options(const struct kp_http_listen *l)
+{
+    return l->reuseport || l->backlog != KP_HTTP_BACKLOG;
+}
+
+static int check_listen(struct kp_conf *cf, const struct srv_node *s,
+                        const struct kp_http_listen *l)
+{
+    const struct http_state *h = state(cf);
+
+    for (size_t i = 0; i < s->conf.n_listens; i++) {
+        if (same_addr(&s->conf.listens[i], l))
+            return kp_conf_error(cf, "a duplicate listen %s", l->text);
+    }
+    for (size_t i = 0; i < h->n_servers; i++) {
+        const struct kp_http_srv_conf *o = &h->servers[i]->conf;
+        for (size_t j = 0; o != &s->conf && j < o->n_listens; j++) {
+            if (!same_addr(&o->listens[j], l))
+                continue;
+            if (l->default_server && o->listens[j].default_server)
+                return kp_conf_error(cf, "a duplicate default server for %s", l->text);
+            if (has_options(l) && has_options(&o->listens[j]))
+                return kp_conf_error(cf, "duplicate listen options for %s", l->text);
+        }
+    }
+    return 0;
+}
+
+static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char *p)
+{
+    uint64_t n;
+
+    if (strcmp(p, "default_server") == 0 || strcmp(p, "default") == 0) {
+        l->default_server = true;
+    } else if (strcmp(p, "reuseport") == 0) {
+        l->reuseport = true;
+    } else if (strncmp(p, "backlog=", 8) == 0) {
+        if (kp_conf_parse_num(p + 8, INT32_MAX, &n) != 0 || n == 0)
+            return kp_conf_invalid(cf, p);
+        l->backlog = (int)n;
+    } else {
+        return kp_conf_error(cf, "invalid parameter \"%s\"", p);
+    }
+    return 0;
+}
+
+/* listen ADDR[:PORT]|PORT [default_server] [reuseport] [backlog=N] */
+static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct srv_node *s = conf;
+    struct kp_http_listen l = {.backlog = KP_HTTP_BACKLOG};
+    const char *a = cf->args[1];
+
+    (void)cmd;
+    int rc = kp_conf_parse_addr(a, 80, &l.addr, &l.addrlen);
+    if (rc == -ENOENT)
+        return kp_conf_error(cf, "host not found in \"%s\" of the \"listen\" directive", a);
+    if (rc == -ERANGE)
+        return kp_conf_error(cf, "invalid port in \"%s\" of the \"listen\" directive", a);
+    if (rc != 0)
+        return kp_conf_invalid(cf, a);
+    kp_conf_addr_text(&l.addr, l.text, sizeof(l.text));
+    for (size_t i = 2; i < cf->nargs && rc == 0; i++)
+        rc = listen_param(cf, &l, cf->args[i]);
+    if (rc == 0)
+        rc = check_listen(cf, s, &l);
+    if (rc == 0)
+        *KP_CONF_PUSH(cf->arena, s->conf.listens, s->conf.n_listens) = l;
+    return rc;
+}
+
+/* server_name NAME...: exact names and "*.example.com" wildcards. */
+static int server_name(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_srv_conf *srv = conf;
+
+    (void)cmd;
+    for (size_t i = 1; i < cf->nargs; i++) {
+        if (cf->args[i][0] == '~') /* regular expressions are not supported */
+            return kp_conf_invalid(cf, cf->args[i]);
+        char *name = kp_conf_strdup(cf->arena, cf->args[i]);
+        for (char *p = name; *p != '\0'; p++)
+            *p = kp_str_lower(*p);
+        *KP_CONF_PUSH(cf->arena, srv->server_names, srv->n_server_names) = name;
+    }
+    return 0;
+}
+
+static int large_buffers(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_srv_conf *srv = conf;
+    uint64_t n, size;
+
+    (void)cmd;
+    if (kp_conf_parse_num(cf->args[1], 1024, &n) != 0 || n == 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    if (kp_conf_parse_size(cf->args[2], INT32_MAX, &size) != 0 || size == 0)
+        return kp_conf_invalid(cf, cf->args[2]);
+    srv->large_client_header_buffers_num = (unsigned)n;
+    srv->large_client_header_buffers_size = (size_t)size;
+    return 0;
+}
+
+/* --- location-level directives -------------------------------------------------------- */
+
+static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    char *root = kp_conf_join(cf->arena, cf->cycle->prefix, cf->args[1]);
+    size_t len = strlen(root);
+
+    (void)cmd;
+    while (len > 0 && root[len - 1] == '/') /* the URI brings its own '/' */
+        root[--len] = '\0';
+    loc->root = root;
+    return 0;
+}
+
+static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+
+    if (!kp_conf_field_seen(cf, cmd)) {
+        loc->index = NULL; /* the first `index` of a block replaces the inherited list */
+        loc->n_index = 0;
+    }
+    for (size_t i = 1; i < cf->nargs; i++) {
+        if (cf->args[i][0] == '\0')
+            return kp_conf_invalid(cf, cf->args[i]);
+        *KP_CONF_PUSH(cf->arena, loc->index, loc->n_index) = kp_conf_strdup(cf->arena, cf->args[i]);
+    }
+    return 0;
+}
+
+/* return CODE [TEXT|URL] | return URL (302) */
+static int set_return(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    const char *a = cf->args[1];
+    uint64_t code;
+
+    (void)cmd;
+    if (kp_conf_parse_num(a, 999, &code) == 0 && code >= 100) {
+        loc->return_code = (int)code;
+        loc->return_text = cf->nargs == 3 ? kp_conf_strdup(cf->arena, cf->args[2]) : NULL;
+        return 0;
+    }
+    if (cf->nargs == 2 && (strncmp(a, "http://", 7) == 0 || strncmp(a, "https://", 8) == 0)) {
+        loc->return_code = 302;
+        loc->return_text = kp_conf_strdup(cf->arena, a);
+        return 0;
+    }
+    return kp_conf_error(cf, "invalid return code \"%s\"", a);
+}
+
+/* error_page CODE... [=CODE] URI */
+static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    size_t last = cf->nargs - 1, n_codes = last - 1;
+    const char *eq = cf->args[last - 1];
+    uint64_t response = 0, code;
+
+    if (eq[0] == '=') {
+        if (kp_conf_parse_num(eq + 1, 999, &response) != 0 || response < 100)
+            return kp_conf_invalid(cf, eq);
+        if (--n_codes == 0)
+            return kp_conf_error(cf, "invalid number of arguments in \"error_page\" directive");
+    }
+    if (!kp_conf_field_seen(cf, cmd)) {
+        loc->error_pages = NULL;
+        loc->n_error_pages = 0;
+    }
+    char *uri = kp_conf_strdup(cf->arena, cf->args[last]);
+    for (size_t i = 1; i <= n_codes; i++) {
+        if (kp_conf_parse_num(cf->args[i], 999, &code) != 0)
+            return kp_conf_invalid(cf, cf->args[i]);
+        if (code < 300 || code > 599)
+            return kp_conf_error(cf, "value \"%s\" must be between 300 and 599", cf->args[i]);
+        *KP_CONF_PUSH(cf->arena, loc->error_pages, loc->n_error_pages) =
+            (struct kp_http_error_page){(int)code, uri, (int)response};
+    }
+    return 0;
+}
+
+static int set_status(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    (void)cf;
+    (void)cmd;
+    ((struct kp_http_loc_conf *)conf)->status = true;
+    return 0;
+}
+
+/* allow|deny ADDR[/BITS] | all; rules are checked in order. */
+static int acl_rule(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    struct kp_http_acl_rule r = {.allow = strcmp(cmd->name, "allow") == 0, .family = AF_UNSPEC};
+
+    if (strcmp(cf->args[1], "all") != 0 &&
+        kp_conf_parse_cidr(cf->args[1], &r.family, r.addr, r.mask) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    if (!kp_conf_field_seen(cf, cmd)) {
+        loc->acl = NULL;
+        loc->n_acl = 0;
+    }
+    *KP_CONF_PUSH(cf->arena, loc->acl, loc->n_acl) = r;
+    return 0;
+}
+
+/* --- blocks ------------------------------------------------------------------------------ */
+
+static int location_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct srv_node *s = conf;
+    enum kp_http_loc_match match = KP_LOC_PREFIX;
+    const char *path = cf->args[1];
+
+    (void)cmd;
+    if (cf->nargs == 3) {
+        if (strcmp(path, "=") != 0)
+            return kp_conf_error(cf, "invalid location modifier \"%s\"", path);
+        path = cf->args[2];
+        match = KP_LOC_EXACT;
+    } else if (path[0] == '=') {
+        path++;
+        match = KP_LOC_EXACT;
+    }
+    if (path[0] != '/')
+        return kp_conf_invalid(cf, path);
+    for (size_t i = 0; i < s->n_locs; i++) {
+        if (s->locs[i]->conf.match == match && strcmp(s->locs[i]->conf.path, path) == 0)
+            return kp_conf_error(cf, "duplicate location \"%s\"", path);
+    }
+    struct loc_node *l = kp_arena_calloc(cf->arena, sizeof(*l));
+    l->conf.path = kp_conf_strdup(cf->arena, path);
+    l->conf.match = match;
+    *KP_CONF_PUSH(cf->arena, s->locs, s->n_locs) = l;
+    struct kp_conf_frame frame = {KP_CONF_LOC, {state(cf), s, l}, &l->seen, NULL};
+    return kp_conf_parse_block(cf, &frame);
+}
+
+static int server_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct http_state *h = conf;
+    struct srv_node *s = kp_arena_calloc(cf->arena, sizeof(*s));
+
+    (void)cmd;
+    s->loc.conf.path = kp_conf_strdup(cf->arena, "");
+    *KP_CONF_PUSH(cf->arena, h->servers, h->n_servers) = s;
+    struct kp_conf_frame frame = {KP_CONF_SRV, {h, s, &s->loc}, &s->loc.seen, NULL};
+    return kp_conf_parse_block(cf, &frame);
+}
+
+/* The http-level defaults (nginx's, except where cycle.h says otherwise). */
+static void set_defaults(struct kp_conf *cf, struct srv_node *top)
+{
+    struct kp_arena *a = cf->arena;
+    struct kp_cycle *cy = cf->cycle;
+    struct kp_http_loc_conf *loc = &top->loc.conf;
+
+    top->conf.client_header_timeout_ms = 60000;
+    top->conf.client_header_buffer_size = 1024;
+    top->conf.large_client_header_buffers_num = 4;
+    top->conf.large_client_header_buffers_size = 8192;
+    loc->path = kp_conf_strdup(a, "");
+    loc->root = kp_conf_join(a, cy->prefix, "html");
+    *KP_CONF_PUSH(a, loc->index, loc->n_index) = kp_conf_strdup(a, "index.html");
+    loc->tcp_nodelay = true;
+    loc->server_tokens = true;
+    loc->keepalive_timeout_ms = 75000;
+    loc->keepalive_requests = 1000;
+    loc->send_timeout_ms = 60000;
+    loc->client_max_body_size = 1u << 20;
+    loc->types = &cy->http.types;
+    loc->default_type = kp_conf_strdup(a, "text/plain");
+    loc->return_code = -1;
+    *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
+        kp_conf_join(a, cy->prefix, "logs/access.log"), &cy->http.log_formats[0], 0, 0};
+}
+
+static int loc_order(const void *a, const void *b)
+{
+    const struct kp_http_loc_conf *x = *(const struct kp_http_loc_conf *const *)a;
+    const struct kp_http_loc_conf *y = *(const struct kp_http_loc_conf *const *)b;
+    size_t lx = strlen(x->path), ly = strlen(y->path);
+
+    if (x->match != y->match)
+        return x->match == KP_LOC_EXACT ? -1 : 1;
+    if (x->match == KP_LOC_PREFIX && lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+/* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */
+static void default_listen(struct kp_arena *a, struct kp_http_srv_conf *srv)
+{
+    struct kp_http_listen *l = KP_CONF_PUSH(a, srv->listens, srv->n_listens);
+
+    kp_conf_parse_addr(geteuid() == 0 ? "80" : "8000", 80, &l->addr, &l->addrlen);
+    kp_conf_addr_text(&l->addr, l->text, sizeof(l->text));
+    l->backlog = KP_HTTP_BACKLOG;
+}
+
+static void merge_server(struct kp_arena *a, const struct srv_node *top, struct srv_node *s)
+{
+    const struct kp_conf_cmd *t = kp_http_conf_cmds;
+    struct kp_http_srv_conf *srv = &s->conf;
+
+    kp_conf_merge(t, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
+    kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->loc.seen, &s->loc.conf, &top->loc.conf);
+    if (srv->n_listens == 0)
+        default_listen(a, srv);
+    srv->loc = &s->loc.conf;
+    srv->locations = kp_arena_alloc(a, s->n_locs * sizeof(*srv->locations));
+    for (size_t i = 0; i < s->n_locs; i++) {
+        kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->locs[i]->seen, &s->locs[i]->conf, &s->loc.conf);
+        srv->locations[i] = &s->locs[i]->conf;
+    }
+    srv->n_locations = s->n_locs;
+    qsort(srv->locations, srv->n_locations, sizeof(*srv->locations), loc_order);
+}
+
+static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_conf *http = &cf->cycle->http;
+    struct http_state *h = kp_arena_calloc(cf->arena, sizeof(*h));
+    struct kp_conf_frame frame = {KP_CONF_HTTP, {h, &h->top, &h->top.loc}, &h->top.loc.seen, NULL};
+
+    (void)cmd;
+    (void)conf;
+    http->log_formats =
+        kp_arena_calloc(cf->arena, KP_HTTP_MAX_LOG_FORMATS * sizeof(*http->log_formats));
+    int rc = add_log_format(cf, "combined", false, KP_STR(combined_format));
+    if (rc != 0)
+        return rc;
+    set_defaults(cf, &h->top);
+    rc = kp_conf_parse_block(cf, &frame);
+    if (rc != 0)
+        return rc;
+    if (h->top.loc.own_types == NULL)
+        builtin_types(cf->arena, &http->types);
+    http->servers = kp_arena_alloc(cf->arena, h->n_servers * sizeof(*http->servers));
+    for (size_t i = 0; i < h->n_servers; i++) {
+        merge_server(cf->arena, &h->top, h->servers[i]);
+        http->servers[i] = &h->servers[i]->conf;
+    }
+    http->n_servers = h->n_servers;
+    return 0;
+}
+
+const struct kp_http_loc_conf *kp_http_conf_find_location(const struct kp_http_srv_conf *srv,
+                                                          const char *path, size_t len)
+{
+    for (size_t i = 0; i < srv->n_locations; i++) {
+        const struct kp_http_loc_conf *l = srv->locations[i];
+        size_t n = strlen(l->path);
+        bool fits = l->match == KP_LOC_EXACT ? n == len : n <= len;
+        if (fits && memcmp(l->path, path, n) == 0)
+            return l;
+    }
+    return srv->loc;
+}
+
+/* The single source of truth for http directives: where each may appear,
+ * its arguments, its handler, and the field inherited downwards. */
+const struct kp_conf_cmd kp_http_conf_cmds[] = {
+    {"http", KP_CONF_MAIN, KP_CONF_NOARGS, KP_CONF_BLOCK, http_block, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"server", KP_CONF_HTTP, KP_CONF_NOARGS, KP_CONF_BLOCK | KP_CONF_MULTI, server_block,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"location", KP_CONF_SRV, KP_CONF_RANGE(1, 2), KP_CONF_BLOCK | KP_CONF_MULTI, location_block,
+     KP_CONF_SLOT_SRV, KP_CONF_NOFIELD},
+    {"types", HTTP_ANY, KP_CONF_NOARGS, KP_CONF_BLOCK | KP_CONF_MULTI, types_block, LOC(types)},
+    {"default_type", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_str, LOC(default_type)},
+    {"log_format", KP_CONF_HTTP, KP_CONF_2MORE, KP_CONF_MULTI, log_format, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"access_log", HTTP_ANY, KP_CONF_RANGE(1, 4), KP_CONF_MULTI, access_log,
+     LOC_SPAN(access_logs, n_access_logs)},
+    {"sendfile", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},
+    {"tcp_nodelay", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nodelay)},
+    {"tcp_nopush", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nopush)},
+    {"server_tokens", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(server_tokens)},
+    {"keepalive_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
+     LOC(keepalive_timeout_ms)},
+    {"keepalive_requests", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_num, LOC(keepalive_requests)},
+    {"send_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec, LOC(send_timeout_ms)},
+    {"client_max_body_size", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_size,
+     LOC(client_max_body_size)},
+    {"client_header_timeout", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
+     SRV(client_header_timeout_ms)},
+    {"client_header_buffer_size", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_size,
+     SRV(client_header_buffer_size)},
+    {"large_client_header_buffers", HTTP_SRV, KP_CONF_TAKE(2), 0, large_buffers,
+     SRV_SPAN(large_client_header_buffers_num, large_client_header_buffers_size)},
+    {"listen", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, set_listen, KP_CONF_SLOT_SRV,
+     KP_CONF_NOFIELD},
+    {"server_name", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, server_name, KP_CONF_SLOT_SRV,
+     KP_CONF_NOFIELD},
+    {"root", HTTP_ANY, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
+    {"index", HTTP_ANY, KP_CONF_1MORE, KP_CONF_MULTI, set_index, LOC_SPAN(index, n_index)},
+    {"return", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_RANGE(1, 2), 0, set_return,
+     LOC_SPAN(return_code, return_text)},
+    {"error_page", HTTP_ANY, KP_CONF_2MORE, KP_CONF_MULTI, error_page,
+     LOC_SPAN(error_pages, n_error_pages)},
+    {"status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_NOARGS, 0, set_status, LOC(status)},
+    {"allow", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
+    {"deny", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
+    {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
+};

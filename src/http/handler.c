@@ -1,0 +1,195 @@
+/* Request processing between the parsed head and the response: routing,
+ * `return`, the static handler, error_page and the built-in pages (see
+ * handler.h for the rules). */
+#include "kelpie/http/handler.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "kelpie/http/conf.h"
+#include "kelpie/http/router.h"
+#include "kelpie/http/static.h"
+#include "kelpie/http/status.h"
+#include "kelpie/http/uri.h"
+
+static bool is_redirect(int code)
+{
+    return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+}
+
+static bool is_url(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/* Decode and normalise target (abs-path ["?" query]) into r->uri/r->args. */
+static int set_path(struct kp_http_request *r, struct kp_str target)
+{
+    size_t size = target.len + 2;
+    char *out = kp_arena_alloc(&r->arena, size);
+    struct kp_str args = KP_STR_NULL;
+    ssize_t n = kp_http_uri_normalize(target, out, size, &args);
+
+    if (n < 0)
+        return -EINVAL;
+    r->uri = (struct kp_str){out, (size_t)n};
+    r->args = args;
+    return 0;
+}
+
+int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *ls)
+{
+    const struct kp_http_head *h = &r->parser.head;
+
+    r->srv = kp_http_router_server(ls, h->host);
+    r->loc = r->srv->loc;
+    if (h->form == KP_HTTP_TARGET_ASTERISK || h->form == KP_HTTP_TARGET_AUTHORITY) {
+        /* No path to map: the server level answers (405 from static). */
+        r->uri =
+            (struct kp_str){kp_arena_strndup(&r->arena, h->target.p, h->target.len), h->target.len};
+        return 0;
+    }
+    if (set_path(r, h->path) != 0)
+        return 400;
+    r->loc = kp_http_conf_find_location(r->srv, r->uri.p, r->uri.len);
+    return 0;
+}
+
+/* `return CODE [TEXT|URL]` of lc: a redirect's URL becomes Location (a
+ * relative one is sent as written), other text is the body, typed with the
+ * location's default_type. */
+static int do_return(struct kp_http_request *r, const struct kp_http_loc_conf *lc)
+{
+    int code = lc->return_code;
+
+    if (lc->return_text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
+        return code;
+    if (is_redirect(code)) {
+        r->resp.location = kp_str_from(lc->return_text);
+        return code;
+    }
+    r->resp.body = kp_str_from(lc->return_text);
+    r->resp.content_type = kp_str_from(r->loc->default_type);
+    return code;
+}
+
+/* The content phase: server-level return first (it precedes location
+ * matching in nginx), then the location's, else the static files. */
+static int content(struct kp_http_request *r)
+{
+    if (r->srv->loc->return_code >= 0)
+        return do_return(r, r->srv->loc);
+    if (r->loc->return_code >= 0)
+        return do_return(r, r->loc);
+    return kp_http_static_handler(r);
+}
+
+/* Whether the handler left status without content of its own, so that an
+ * error page or the built-in page must provide it. */
+static bool needs_page(const struct kp_http_request *r, int status)
+{
+    return status >= 300 && !kp_http_status_no_body(status) && r->resp.body.p == NULL &&
+           r->resp.fd < 0;
+}
+
+/* The built-in page for status; Location, Allow and Content-Range set by
+ * the handler are kept (a redirect, a 405, a 416 need them). */
+static void builtin(struct kp_http_request *r, int status)
+{
+    struct kp_http_response *resp = &r->resp;
+    struct kp_str location = resp->location, allow = resp->allow, range = resp->content_range;
+
+    kp_http_response_init(resp);
+    resp->status = status;
+    resp->location = location;
+    resp->allow = allow;
+    resp->content_range = range;
+    resp->body = kp_http_status_page(status);
+    if (resp->body.len > 0)
+        resp->content_type = KP_STR("text/html");
+}
+
+static const struct kp_http_error_page *find_error_page(const struct kp_http_loc_conf *loc,
+                                                        int status)
+{
+    for (size_t i = 0; i < loc->n_error_pages; i++) {
+        if (loc->error_pages[i].code == status)
+            return &loc->error_pages[i];
+    }
+    return NULL;
+}
+
+/* An error page is a whole representation: validators and ranges sent for
+ * the original URI must not turn it into a 304, 412 or 206. */
+static void drop_conditionals(struct kp_http_head *h)
+{
+    static const enum kp_http_hdr ids[] = {
+        KP_HTTP_HDR_IF_MATCH,          KP_HTTP_HDR_IF_NONE_MATCH,
+        KP_HTTP_HDR_IF_MODIFIED_SINCE, KP_HTTP_HDR_IF_UNMODIFIED_SINCE,
+        KP_HTTP_HDR_IF_RANGE,          KP_HTTP_HDR_RANGE,
+    };
+
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        h->known[ids[i]] = -1;
+        for (size_t j = 0; j < h->nfields; j++) {
+            if (h->fields[j].id == ids[i])
+                h->fields[j].id = KP_HTTP_HDR_OTHER;
+        }
+    }
+}
+
+/* Serve ep for status. Returns false when the page could not be served
+ * (r->resp is then reset for the built-in page). */
+static bool error_page(struct kp_http_request *r, const struct kp_http_error_page *ep, int status)
+{
+    struct kp_http_head *h = &r->parser.head;
+
+    r->internal_redirects++;
+    kp_http_response_init(&r->resp);
+    if (is_url(ep->uri)) {
+        r->resp.location = kp_str_from(ep->uri);
+        builtin(r, ep->response_code != 0 ? ep->response_code : 302);
+        return true;
+    }
+    if (set_path(r, kp_str_from(ep->uri)) != 0)
+        return false;
+    r->loc = kp_http_conf_find_location(r->srv, r->uri.p, r->uri.len);
+    /* RFC 9110 section 9.3.2: a HEAD stays a HEAD; anything else reads the page. */
+    if (h->method != KP_HTTP_METHOD_HEAD)
+        h->method = KP_HTTP_METHOD_GET;
+    drop_conditionals(h);
+    int st = content(r);
+    if (st / 100 != 2) {
+        kp_http_response_init(&r->resp);
+        return false;
+    }
+    r->resp.status = ep->response_code != 0 ? ep->response_code : status;
+    return true;
+}
+
+static void special(struct kp_http_request *r, int status)
+{
+    const struct kp_http_error_page *ep = NULL;
+
+    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS)
+        ep = find_error_page(r->loc, status);
+    if (ep == NULL || !error_page(r, ep, status))
+        builtin(r, status);
+}
+
+void kp_http_handler_run(struct kp_http_request *r)
+{
+    int st = content(r);
+
+    if (st != KP_HTTP_CLOSE_SILENTLY && needs_page(r, st)) {
+        special(r, st);
+        return;
+    }
+    r->resp.status = st;
+}
+
+void kp_http_handler_error(struct kp_http_request *r, int status)
+{
+    kp_http_response_init(&r->resp);
+    special(r, status);
+}

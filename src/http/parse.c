@@ -1,0 +1,726 @@
+/* Strict incremental HTTP/1.1 request-head parser (see kelpie/http/parse.h).
+ *
+ * Bytes are scanned once, in order, by kp_http_parse_request(); every byte is
+ * checked for what a single byte can prove (NUL, bare CR, a limit crossed)
+ * and each complete line is then validated as a whole. Because every check
+ * depends only on bytes at or before the current one, the result is the same
+ * whatever way the input is split across calls. All positions are kept as
+ * offsets from the request's first byte so the buffer may move between
+ * calls; slices are materialised only once the head is complete. */
+#include "kelpie/http/parse.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+enum phase { PH_LINE, PH_FIELDS, PH_DONE };
+
+/* A slice under construction, as offsets from the request start. */
+struct span {
+    size_t off;
+    size_t len;
+};
+
+struct known_field {
+    const char *name;
+    size_t len;
+    bool singleton;  /* RFC 9110: a second line is an error */
+    const char *dup; /* reason when a singleton is repeated */
+};
+
+/* A literal and its length, for the tables below. */
+#define NAME(s) (s), sizeof(s) - 1
+
+static const struct known_field known_fields[KP_HTTP_HDR_COUNT] = {
+    [KP_HTTP_HDR_HOST] = {NAME("Host"), true, "duplicate Host field"},
+    [KP_HTTP_HDR_CONNECTION] = {NAME("Connection"), false, NULL},
+    [KP_HTTP_HDR_CONTENT_LENGTH] = {NAME("Content-Length"), false, NULL},
+    [KP_HTTP_HDR_TRANSFER_ENCODING] = {NAME("Transfer-Encoding"), false, NULL},
+    [KP_HTTP_HDR_IF_MATCH] = {NAME("If-Match"), false, NULL},
+    [KP_HTTP_HDR_IF_NONE_MATCH] = {NAME("If-None-Match"), false, NULL},
+    [KP_HTTP_HDR_IF_MODIFIED_SINCE] = {NAME("If-Modified-Since"), true,
+                                       "duplicate If-Modified-Since field"},
+    [KP_HTTP_HDR_IF_UNMODIFIED_SINCE] = {NAME("If-Unmodified-Since"), true,
+                                         "duplicate If-Unmodified-Since field"},
+    [KP_HTTP_HDR_IF_RANGE] = {NAME("If-Range"), true, "duplicate If-Range field"},
+    [KP_HTTP_HDR_RANGE] = {NAME("Range"), true, "duplicate Range field"},
+    [KP_HTTP_HDR_USER_AGENT] = {NAME("User-Agent"), true, "duplicate User-Agent field"},
+    [KP_HTTP_HDR_REFERER] = {NAME("Referer"), true, "duplicate Referer field"},
+    [KP_HTTP_HDR_EXPECT] = {NAME("Expect"), false, NULL},
+};
+
+struct method_name {
+    const char *name;
+    size_t len;
+    enum kp_http_method method;
+};
+
+/* Method names are case-sensitive (RFC 9110 section 9.1). */
+static const struct method_name methods[] = {
+    {NAME("GET"), KP_HTTP_METHOD_GET},       {NAME("HEAD"), KP_HTTP_METHOD_HEAD},
+    {NAME("POST"), KP_HTTP_METHOD_POST},     {NAME("PUT"), KP_HTTP_METHOD_PUT},
+    {NAME("DELETE"), KP_HTTP_METHOD_DELETE}, {NAME("OPTIONS"), KP_HTTP_METHOD_OPTIONS},
+    {NAME("TRACE"), KP_HTTP_METHOD_TRACE},   {NAME("CONNECT"), KP_HTTP_METHOD_CONNECT},
+    {NAME("PATCH"), KP_HTTP_METHOD_PATCH},
+};
+
+/* --- character classes (ASCII, locale-independent) ------------------------ */
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool is_ows(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+bool kp_http_parse_is_tchar(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+bool kp_http_parse_is_vchar(unsigned char c)
+{
+    return c > 0x20 && c != 0x7f;
+}
+
+/* RFC 3986 section 2: unreserved / sub-delims. */
+static bool is_unreserved_or_sub(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+/* Characters of path-abempty / query besides pct-encoded (RFC 3986 3.3,
+ * 3.4), plus the few that browsers leave unencoded although RFC 3986 does
+ * not allow them (the WHATWG URL path and query encode sets): [ ] \ ^ ` { | }.
+ * Rejecting those would turn away real clients; they are harmless here
+ * because paths are normalised after decoding. Space, '"', '<', '>', '#',
+ * controls and 8-bit bytes stay invalid. */
+static bool is_path_char(unsigned char c)
+{
+    return is_unreserved_or_sub(c) || (c != 0 && strchr(":@/?[]\\^`{|}", c) != NULL);
+}
+
+/* p[0..len) is made of allowed characters and well-formed %XX escapes. */
+static bool valid_escaped(const char *p, size_t len, bool (*allowed)(unsigned char))
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '%') {
+            if (len - i < 3 || !is_hex((unsigned char)p[i + 1]) || !is_hex((unsigned char)p[i + 2]))
+                return false;
+            i += 2;
+        } else if (!allowed((unsigned char)p[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --- uri-host [":" port] (RFC 3986 section 3.2.2, RFC 9112 section 3.2) --- */
+
+/* The inside of "[...]": IPv6address or IPvFuture. */
+static bool valid_ip_literal(const char *p, size_t len)
+{
+    char tmp[INET6_ADDRSTRLEN];
+    struct in6_addr addr;
+    size_t i = 1;
+
+    if (len > 0 && (p[0] == 'v' || p[0] == 'V')) {
+        while (i < len && is_hex((unsigned char)p[i]))
+            i++;
+        if (i == 1 || i + 1 >= len || p[i] != '.')
+            return false;
+        for (i++; i < len; i++) {
+            if (!is_unreserved_or_sub((unsigned char)p[i]) && p[i] != ':')
+                return false;
+        }
+        return true;
+    }
+    if (len == 0 || len >= sizeof(tmp))
+        return false;
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    return inet_pton(AF_INET6, tmp, &addr) == 1;
+}
+
+/* Split p[s..e) into host and port; false if it is not uri-host [":" port]
+ * or the port is above 65535. */
+static bool split_host(const char *p, size_t s, size_t e, struct span *host, struct span *port)
+{
+    size_t i = s;
+    unsigned long v = 0;
+
+    if (i < e && p[i] == '[') {
+        const char *rb = memchr(p + i, ']', e - i);
+        if (rb == NULL || !valid_ip_literal(p + i + 1, (size_t)(rb - p) - i - 1))
+            return false;
+        i = (size_t)(rb - p) + 1;
+    } else {
+        while (i < e && p[i] != ':')
+            i++;
+        if (!valid_escaped(p + s, i - s, is_unreserved_or_sub))
+            return false;
+    }
+    *host = (struct span){s, i - s};
+    *port = (struct span){e, 0};
+    if (i == e)
+        return true;
+    if (p[i] != ':' || e - i - 1 > 5)
+        return false;
+    *port = (struct span){i + 1, e - i - 1};
+    for (i++; i < e; i++) {
+        if (!is_digit((unsigned char)p[i]))
+            return false;
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    return v <= 65535;
+}
+
+/* --- errors ----------------------------------------------------------------- */
+
+static bool error(struct kp_http_parser *ps, int status, const char *reason)
+{
+    ps->head.status = status;
+    ps->head.reason = reason;
+    ps->head.must_close = true;
+    ps->phase = PH_DONE;
+    ps->result = KP_PARSE_INVALID;
+    return false;
+}
+
+/* --- request line (RFC 9112 section 3) ------------------------------------ */
+
+/* 10 or 11 for HTTP/1.0 and HTTP/1.1, 0 for another well-formed version
+ * (505), -1 if malformed (400). */
+static int parse_version(const char *v, size_t len)
+{
+    size_t i = 5, d;
+
+    if (len < 6 || memcmp(v, "HTTP/", 5) != 0)
+        return -1;
+    for (d = i; i < len && is_digit((unsigned char)v[i]); i++)
+        ;
+    if (i == d || i - d > 3)
+        return -1;
+    if (i < len) {
+        if (v[i] != '.')
+            return -1;
+        for (d = ++i; i < len && is_digit((unsigned char)v[i]); i++)
+            ;
+        if (i != len || i == d || i - d > 3)
+            return -1;
+    }
+    if (len == 8 && v[5] == '1' && v[6] == '.' && (v[7] == '0' || v[7] == '1'))
+        return 10 + (v[7] - '0');
+    return 0;
+}
+
+static void set_host(struct kp_http_parser *ps, struct span host, struct span port)
+{
+    ps->host_off = host.off;
+    ps->head.host.len = host.len;
+    ps->port_off = port.off;
+    ps->head.port.len = port.len;
+}
+
+/* absolute-form: http[s]://authority[path-abempty]["?" query] (RFC 9112
+ * section 3.2.2). Userinfo is an error (RFC 9110 section 4.2.4). */
+static bool absolute_form(struct kp_http_parser *ps, const char *p, size_t s, size_t e)
+{
+    struct span host, port;
+    size_t a = s, ae;
+
+    if (e - s > 7 && kp_str_caseeq((struct kp_str){p + s, 7}, KP_STR("http://")))
+        a = s + 7;
+    else if (e - s > 8 && kp_str_caseeq((struct kp_str){p + s, 8}, KP_STR("https://")))
+        a = s + 8;
+    else
+        return error(ps, 400, "invalid request-target");
+    for (ae = a; ae < e && p[ae] != '/' && p[ae] != '?'; ae++) {
+        if (p[ae] == '@')
+            return error(ps, 400, "userinfo in request-target");
+    }
+    if (!split_host(p, a, ae, &host, &port) || host.len == 0)
+        return error(ps, 400, "invalid host in request-target");
+    if (!valid_escaped(p + ae, e - ae, is_path_char))
+        return error(ps, 400, "invalid request-target");
+    set_host(ps, host, port);
+    ps->path_off = ae;
+    ps->head.path.len = e - ae;
+    ps->head.form = KP_HTTP_TARGET_ABSOLUTE;
+    return true;
+}
+
+/* Classify and validate the request-target p[s..e) (RFC 9112 section 3.2). */
+static bool request_target(struct kp_http_parser *ps, const char *p, size_t s, size_t e)
+{
+    struct kp_http_head *h = &ps->head;
+    struct span host, port;
+
+    if (p[s] == '/') {
+        if (!valid_escaped(p + s, e - s, is_path_char))
+            return error(ps, 400, "invalid request-target");
+        if (h->method == KP_HTTP_METHOD_CONNECT)
+            return error(ps, 400, "CONNECT needs an authority-form target");
+        ps->path_off = s;
+        h->path.len = e - s;
+        h->form = KP_HTTP_TARGET_ORIGIN;
+        return true;
+    }
+    if (e - s == 1 && p[s] == '*') {
+        if (h->method != KP_HTTP_METHOD_OPTIONS)
+            return error(ps, 400, "asterisk-form is only for OPTIONS");
+        h->form = KP_HTTP_TARGET_ASTERISK;
+        return true;
+    }
+    if (h->method != KP_HTTP_METHOD_CONNECT)
+        return absolute_form(ps, p, s, e);
+    if (!split_host(p, s, e, &host, &port) || host.len == 0 || port.len == 0)
+        return error(ps, 400, "invalid authority-form target");
+    set_host(ps, host, port);
+    h->form = KP_HTTP_TARGET_AUTHORITY;
+    return true;
+}
+
+static enum kp_http_method method_id(const char *p, size_t len)
+{
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (methods[i].len == len && memcmp(methods[i].name, p, len) == 0)
+            return methods[i].method;
+    }
+    return KP_HTTP_METHOD_UNKNOWN;
+}
+
+/* request-line = method SP request-target SP HTTP-version, single SPs. */
+static bool request_line(struct kp_http_parser *ps, const char *p, size_t s, size_t e)
+{
+    struct kp_http_head *h = &ps->head;
+    size_t m = s, t, te;
+    const char *sp;
+    int version;
+
+    while (m < e && kp_http_parse_is_tchar((unsigned char)p[m]))
+        m++;
+    if (m == s || m == e || p[m] != ' ')
+        return error(ps, 400, "invalid method");
+    t = m + 1;
+    sp = memchr(p + t, ' ', e - t);
+    if (sp == NULL || sp == p + t)
+        return error(ps, 400, "invalid request-target");
+    te = (size_t)(sp - p);
+    version = parse_version(sp + 1, e - te - 1);
+    if (version < 0)
+        return error(ps, 400, "invalid HTTP version");
+    ps->line_off = s;
+    h->request_line.len = e - s;
+    ps->method_off = s;
+    h->method_name.len = m - s;
+    h->method = method_id(p + s, m - s);
+    ps->target_off = t;
+    h->target.len = te - t;
+    if (!request_target(ps, p, t, te))
+        return false;
+    if (version == 0)
+        return error(ps, 505, "unsupported HTTP version");
+    h->version = (unsigned)version;
+    return true;
+}
+
+/* --- list-valued fields (RFC 9110 section 5.6.1) ----------------------------- */
+
+static const char *skip_ows(const char *p, const char *end)
+{
+    while (p < end && is_ows((unsigned char)*p))
+        p++;
+    return p;
+}
+
+static const char *skip_token(const char *p, const char *end)
+{
+    while (p < end && kp_http_parse_is_tchar((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* token / quoted-string at p; returns the end, or NULL if neither. The
+ * field value has already been checked for control characters. */
+static const char *skip_word(const char *p, const char *end)
+{
+    const char *q = skip_token(p, end);
+
+    if (q != p)
+        return q;
+    if (p == end || *p != '"')
+        return NULL;
+    for (q = p + 1; q < end; q++) {
+        if (*q == '"')
+            return q + 1;
+        if (*q == '\\' && ++q == end)
+            return NULL;
+    }
+    return NULL;
+}
+
+struct list {
+    const char *p;
+    const char *end;
+};
+
+/* Next non-empty list element: a token, then optionally parameters or a
+ * value, i.e. *( OWS (";" / "=") OWS (token / quoted-string) ). Returns 1
+ * with *name set and *extra telling whether anything followed the token,
+ * 0 at the end of the list, -1 on a syntax error. */
+static int list_next(struct list *l, struct kp_str *name, bool *extra)
+{
+    const char *p = l->p, *q;
+
+    while (p < l->end && (*p == ',' || is_ows((unsigned char)*p)))
+        p++;
+    if (p == l->end)
+        return 0;
+    q = skip_token(p, l->end);
+    if (q == p)
+        return -1;
+    *name = (struct kp_str){p, (size_t)(q - p)};
+    *extra = false;
+    for (;;) {
+        p = skip_ows(q, l->end);
+        if (p == l->end || *p == ',')
+            break;
+        if (*p != ';' && *p != '=')
+            return -1;
+        q = skip_word(skip_ows(p + 1, l->end), l->end);
+        if (q == NULL)
+            return -1;
+        *extra = true;
+    }
+    l->p = p;
+    return 1;
+}
+
+/* Connection: 1#token (RFC 9110 section 7.6.1). */
+static bool connection_field(struct kp_http_parser *ps, struct kp_str v)
+{
+    struct list l = {v.p, v.p + v.len};
+    struct kp_str tok;
+    bool extra;
+    int rc;
+
+    while ((rc = list_next(&l, &tok, &extra)) > 0) {
+        if (extra)
+            return error(ps, 400, "invalid Connection field");
+        if (kp_str_caseeq_cstr(tok, "close"))
+            ps->head.connection |= KP_HTTP_CONN_CLOSE;
+        else if (kp_str_caseeq_cstr(tok, "keep-alive"))
+            ps->head.connection |= KP_HTTP_CONN_KEEP_ALIVE;
+        else if (kp_str_caseeq_cstr(tok, "upgrade"))
+            ps->head.connection |= KP_HTTP_CONN_UPGRADE;
+    }
+    return rc == 0 || error(ps, 400, "invalid Connection field");
+}
+
+/* Transfer-Encoding: 1#transfer-coding (RFC 9112 section 6.1). Only the
+ * order and names are recorded here; framing is decided at the end. */
+static bool transfer_encoding_field(struct kp_http_parser *ps, struct kp_str v)
+{
+    struct list l = {v.p, v.p + v.len};
+    struct kp_str coding;
+    unsigned before = ps->te_codings;
+    bool extra;
+    int rc;
+
+    while ((rc = list_next(&l, &coding, &extra)) > 0) {
+        ps->te_codings++;
+        ps->te_last_chunked = kp_str_caseeq_cstr(coding, "chunked");
+        if (ps->te_last_chunked) {
+            /* chunked takes no parameters (RFC 9112 section 7.1) */
+            if (extra)
+                return error(ps, 400, "parameters on chunked coding");
+            ps->te_chunked++;
+        } else {
+            ps->te_unknown = true;
+        }
+    }
+    if (rc < 0 || ps->te_codings == before)
+        return error(ps, 400, "invalid Transfer-Encoding field");
+    return true;
+}
+
+/* Content-Length = 1*DIGIT; a list of identical values is accepted as one
+ * value, differing values are an error (RFC 9110 section 8.6). */
+static bool content_length_field(struct kp_http_parser *ps, struct kp_str v, bool seen)
+{
+    const char *p = v.p, *end = v.p + v.len;
+
+    for (;;) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        struct kp_str num = kp_str_trim_ows((struct kp_str){p, (size_t)(stop - p)});
+        uint64_t n;
+
+        if (kp_str_to_u64(num, INT64_MAX, &n) != 0)
+            return error(ps, 400, "invalid Content-Length");
+        if (seen && n != ps->head.content_length)
+            return error(ps, 400, "conflicting Content-Length values");
+        ps->head.content_length = n;
+        seen = true;
+        if (comma == NULL)
+            return true;
+        p = comma + 1;
+    }
+}
+
+/* Expect (RFC 9110 section 10.1.1); 100-continue only counts in HTTP/1.1. */
+static bool expect_field(struct kp_http_parser *ps, struct kp_str v)
+{
+    struct list l = {v.p, v.p + v.len};
+    struct kp_str exp;
+    bool extra;
+    int rc;
+
+    while ((rc = list_next(&l, &exp, &extra)) > 0) {
+        if (!extra && kp_str_caseeq_cstr(exp, "100-continue"))
+            ps->head.expect_continue = ps->head.version == 11;
+        else
+            ps->head.expect_unknown = true;
+    }
+    return rc == 0 || error(ps, 400, "invalid Expect field");
+}
+
+/* Act on a recognised field f whose value lies in p. */
+static bool known_field(struct kp_http_parser *ps, const char *p, const struct kp_http_field *f)
+{
+    struct kp_http_head *h = &ps->head;
+    struct kp_str v = {p + f->value_off, f->value.len};
+    struct span host, port;
+
+    if (h->known[f->id] >= 0 && known_fields[f->id].singleton)
+        return error(ps, 400, known_fields[f->id].dup);
+    switch (f->id) {
+    case KP_HTTP_HDR_HOST:
+        if (!split_host(p, f->value_off, f->value_off + v.len, &host, &port))
+            return error(ps, 400, "invalid Host field");
+        /* an absolute- or authority-form target overrides Host */
+        if (h->form == KP_HTTP_TARGET_ORIGIN || h->form == KP_HTTP_TARGET_ASTERISK)
+            set_host(ps, host, port);
+        return true;
+    case KP_HTTP_HDR_CONNECTION:
+        return connection_field(ps, v);
+    case KP_HTTP_HDR_CONTENT_LENGTH:
+        return content_length_field(ps, v, h->known[f->id] >= 0);
+    case KP_HTTP_HDR_TRANSFER_ENCODING:
+        return transfer_encoding_field(ps, v);
+    case KP_HTTP_HDR_EXPECT:
+        return expect_field(ps, v);
+    default:
+        return true;
+    }
+}
+
+static enum kp_http_hdr field_id(struct kp_str name)
+{
+    for (int i = 0; i < KP_HTTP_HDR_COUNT; i++) {
+        if (kp_str_caseeq((struct kp_str){known_fields[i].name, known_fields[i].len}, name))
+            return (enum kp_http_hdr)i;
+    }
+    return KP_HTTP_HDR_OTHER;
+}
+
+/* --- field lines (RFC 9112 section 5, RFC 9110 section 5.5) ---------------- */
+
+/* field-line = field-name ":" OWS field-value OWS, on p[s..e). The caller
+ * has checked that a slot is free in fields. */
+static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_t e)
+{
+    struct kp_http_head *h = &ps->head;
+    struct kp_http_field *f = &h->fields[h->nfields];
+    size_t i = s;
+    struct kp_str v;
+
+    /* obs-fold is obsolete; rejecting it is allowed (RFC 9112 section 5.2) */
+    if (is_ows((unsigned char)p[s]))
+        return error(ps, 400, "obsolete line folding");
+    while (i < e && kp_http_parse_is_tchar((unsigned char)p[i]))
+        i++;
+    if (i == e || p[i] != ':')
+        return error(ps, 400,
+                     i < e && is_ows((unsigned char)p[i]) ? "whitespace before colon"
+                                                          : "invalid field name");
+    if (i == s)
+        return error(ps, 400, "empty field name");
+    for (size_t j = i + 1; j < e; j++) {
+        if (!kp_http_parse_is_vchar((unsigned char)p[j]) && !is_ows((unsigned char)p[j]))
+            return error(ps, 400, "invalid character in field value");
+    }
+    v = kp_str_trim_ows((struct kp_str){p + i + 1, e - i - 1});
+    f->name_off = s;
+    f->name.len = i - s;
+    f->value_off = (size_t)(v.p - p);
+    f->value.len = v.len;
+    f->id = field_id((struct kp_str){p + s, i - s});
+    if (f->id != KP_HTTP_HDR_OTHER) {
+        if (!known_field(ps, p, f))
+            return false;
+        if (h->known[f->id] < 0)
+            h->known[f->id] = (int)h->nfields;
+    }
+    h->nfields++;
+    return true;
+}
+
+/* --- end of head: framing and persistence ---------------------------------- */
+
+/* Host requirement (RFC 9112 section 3.2), message body length (RFC 9112
+ * section 6.1-6.3), persistence (RFC 9112 section 9.3). */
+static bool finish_head(struct kp_http_parser *ps)
+{
+    struct kp_http_head *h = &ps->head;
+
+    if (h->version == 11 && h->known[KP_HTTP_HDR_HOST] < 0)
+        return error(ps, 400, "missing Host field");
+    if (h->known[KP_HTTP_HDR_TRANSFER_ENCODING] >= 0) {
+        if (h->version == 10)
+            return error(ps, 400, "Transfer-Encoding in HTTP/1.0");
+        /* a classic request-smuggling vector: never guess, close */
+        if (h->known[KP_HTTP_HDR_CONTENT_LENGTH] >= 0)
+            return error(ps, 400, "both Transfer-Encoding and Content-Length");
+        if (ps->te_chunked > 1)
+            return error(ps, 400, "chunked applied more than once");
+        if (ps->te_chunked == 1 && !ps->te_last_chunked)
+            return error(ps, 400, "chunked is not the final transfer coding");
+        if (ps->te_unknown)
+            return error(ps, 501, "unsupported transfer coding");
+        h->body = KP_HTTP_BODY_CHUNKED;
+    } else if (h->content_length > 0) {
+        h->body = KP_HTTP_BODY_LENGTH;
+    }
+    h->must_close = (h->connection & KP_HTTP_CONN_CLOSE) ||
+                    (h->version == 10 && !(h->connection & KP_HTTP_CONN_KEEP_ALIVE));
+    return true;
+}
+
+static struct kp_str slice(const char *p, size_t off, size_t len)
+{
+    return (struct kp_str){p + off, len};
+}
+
+void kp_http_parse_rebase(struct kp_http_parser *ps, const char *p)
+{
+    struct kp_http_head *h = &ps->head;
+
+    h->request_line = slice(p, ps->line_off, h->request_line.len);
+    h->method_name = slice(p, ps->method_off, h->method_name.len);
+    h->target = slice(p, ps->target_off, h->target.len);
+    h->path = slice(p, ps->path_off, h->path.len);
+    h->host = slice(p, ps->host_off, h->host.len);
+    h->port = slice(p, ps->port_off, h->port.len);
+    for (size_t i = 0; i < h->nfields; i++) {
+        h->fields[i].name = slice(p, h->fields[i].name_off, h->fields[i].name.len);
+        h->fields[i].value = slice(p, h->fields[i].value_off, h->fields[i].value.len);
+    }
+}
+
+/* --- the scanner -------------------------------------------------------------- */
+
+/* A complete line ends with the LF at lf: dispatch it by phase. */
+static bool end_of_line(struct kp_http_parser *ps, const char *p, size_t lf)
+{
+    size_t s = ps->line_start, e = lf;
+
+    /* CRLF, or a bare LF which RFC 9112 section 2.2 lets us accept */
+    if (e > s && p[e - 1] == '\r')
+        e--;
+    ps->line_start = lf + 1;
+    if (ps->phase == PH_LINE) {
+        if (e == s)
+            return ++ps->empty_lines <= KP_HTTP_MAX_EMPTY_LINES ||
+                   error(ps, 400, "too many empty lines before request line");
+        ps->phase = PH_FIELDS;
+        ps->fields_start = lf + 1;
+        return request_line(ps, p, s, e);
+    }
+    if (e > s)
+        return field_line(ps, p, s, e);
+    if (!finish_head(ps))
+        return false;
+    ps->phase = PH_DONE;
+    ps->result = (ssize_t)(lf + 1);
+    kp_http_parse_rebase(ps, p);
+    return true;
+}
+
+/* Checks one byte can settle: NUL, bare CR, limits. Early limit checks keep a
+ * client from filling our buffer before we answer 414/431. */
+static bool check_byte(struct kp_http_parser *ps, const char *p, size_t i)
+{
+    unsigned char c = (unsigned char)p[i];
+
+    if (c == '\0')
+        return error(ps, 400, "NUL byte in request head");
+    if (i > ps->line_start && p[i - 1] == '\r' && c != '\n')
+        return error(ps, 400, "bare CR in request head");
+    if (ps->phase == PH_LINE) {
+        if (c != '\r' && c != '\n' && i - ps->line_start >= ps->lim.max_line)
+            return error(ps, 414, "request line too long");
+        return true;
+    }
+    if (i - ps->fields_start >= ps->lim.max_header)
+        return error(ps, 431, "header section too large");
+    if (i == ps->line_start && c != '\r' && c != '\n' && ps->head.nfields == ps->fields_cap)
+        return error(ps, 431, "too many header fields");
+    return true;
+}
+
+void kp_http_parse_init(struct kp_http_parser *ps, const struct kp_http_limits *lim,
+                        struct kp_http_field *fields, size_t nfields)
+{
+    memset(ps, 0, sizeof(*ps));
+    if (lim != NULL)
+        ps->lim = *lim;
+    if (ps->lim.max_line == 0)
+        ps->lim.max_line = KP_HTTP_DEFAULT_MAX_LINE;
+    if (ps->lim.max_header == 0)
+        ps->lim.max_header = KP_HTTP_DEFAULT_MAX_HEADER;
+    ps->head.fields = fields;
+    ps->fields_cap = nfields;
+    for (int i = 0; i < KP_HTTP_HDR_COUNT; i++)
+        ps->head.known[i] = -1;
+    ps->phase = PH_LINE;
+}
+
+ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t len)
+{
+    for (size_t i = ps->pos; i < len && ps->phase != PH_DONE; i++) {
+        if (!check_byte(ps, p, i))
+            break;
+        if (p[i] == '\n') {
+            ps->pos = i + 1;
+            if (!end_of_line(ps, p, i))
+                break;
+        }
+    }
+    if (ps->phase == PH_DONE)
+        return ps->result;
+    /* never step back: a shorter len must not make us scan a line twice */
+    if (len > ps->pos)
+        ps->pos = len;
+    return KP_PARSE_INCOMPLETE;
+}
+
+const struct kp_str *kp_http_parse_value(const struct kp_http_head *h, enum kp_http_hdr id)
+{
+    if ((unsigned)id >= KP_HTTP_HDR_COUNT || h->known[id] < 0)
+        return NULL;
+    return &h->fields[h->known[id]].value;
+}

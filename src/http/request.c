@@ -1,0 +1,671 @@
+/* The HTTP/1.1 connection state machine (RFC 9112).
+ *
+ * States (enum kp_http_conn_state, request.h):
+ *   IDLE       no request: a new connection, or one kept alive between
+ *              requests. It holds no buffer and no request object; the
+ *              timer is client_header_timeout (new) or keepalive_timeout.
+ *   READ_HEAD  bytes arrived: read buffer (client_header_buffer_size, grown
+ *              up to the large_client_header_buffers bounds) and request
+ *              taken; parsing; the timer is client_header_timeout (408).
+ *   READ_BODY  a request body nobody uses is read and dropped (Content-Length
+ *              or chunked) so the next request starts in the right place.
+ *   WRITE      the response is being written; send_timeout between writes.
+ *   LINGER     after a response that closes the connection while the client
+ *              may still be sending: write side shut down, input dropped
+ *              until EOF or KP_HTTP_LINGER_MS, so the client reads the
+ *              response instead of a reset (RFC 9112 section 9.6).
+ *
+ * Every handler returns an enum step saying what just happened; next() is
+ * the one place that turns it into the next action, so the order of events
+ * for any request can be read off one switch. Processing (routing, return,
+ * static files, error pages) is synchronous and lives in handler.c. */
+#include "kelpie/http/request.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/core/conf.h"
+#include "kelpie/core/log.h"
+#include "kelpie/http/handler.h"
+#include "kelpie/http/server.h"
+#include "kelpie/os/socket.h"
+
+/* How long a closing connection keeps dropping input at most. */
+#define KP_HTTP_LINGER_MS 5000
+/* Reads per event while lingering; then the connection yields to others. */
+#define KP_HTTP_LINGER_READS 16
+/* Smallest read buffer, whatever client_header_buffer_size says. */
+#define KP_HTTP_MIN_BUFFER 128
+/* Room for the request line's CRLF and tolerated empty lines beyond the
+ * parser's line and field-section limits. */
+#define KP_HTTP_BUFFER_SLACK 64
+
+/* What a step did; next() decides what follows. */
+enum step {
+    STEP_WAIT,    /* wait for the socket: readable, or writable in WRITE */
+    STEP_HEAD,    /* a complete request head is in the buffer */
+    STEP_PROCESS, /* the request and its body are in: decide the answer */
+    STEP_RESPOND, /* r->resp is ready: write it */
+    STEP_SENT,    /* the whole response is with the kernel */
+    STEP_CLOSE,   /* close the connection now */
+};
+
+static enum step read_head(struct kp_http_conn *hc);
+
+/* --- bookkeeping --------------------------------------------------------------------- */
+
+static const struct kp_http_srv_conf *default_srv(const struct kp_http_conn *hc)
+{
+    return hc->c->ls->default_server;
+}
+
+static enum kp_sb_gauge gauge_of(int state)
+{
+    switch (state) {
+    case KP_HC_IDLE:
+        return KP_SB_IDLE;
+    case KP_HC_READ_HEAD:
+    case KP_HC_READ_BODY:
+        return KP_SB_READING;
+    default:
+        return KP_SB_WRITING;
+    }
+}
+
+/* Enter state: scoreboard gauges, and the idle list that lets the pool (and
+ * a drain) close idle connections. */
+static void set_state(struct kp_http_conn *hc, enum kp_http_conn_state state)
+{
+    struct kp_sb_slot *sb = hc->ctx->sb;
+
+    if (hc->state == (int)state)
+        return;
+    kp_sb_gauge(sb, gauge_of(hc->state), -1);
+    kp_sb_gauge(sb, gauge_of(state), 1);
+    if (state == KP_HC_IDLE)
+        kp_conn_idle_add(hc->ctx->pool, hc->c);
+    else if (hc->state == KP_HC_IDLE)
+        kp_conn_idle_remove(hc->ctx->pool, hc->c);
+    hc->state = state;
+}
+
+static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, int err,
+                       const char *what)
+{
+    const struct kp_log *log = hc->ctx->log;
+    const struct kp_http_request *r = hc->r;
+    char addr[64];
+
+    if (!kp_log_enabled(log, level))
+        return;
+    kp_conf_addr_text(&hc->c->peer, addr, sizeof(addr));
+    if (r != NULL && r->parser.head.request_line.len > 0)
+        kp_log_error(log, level, err, "%s, client: %s, request: \"%.*s\"", what, addr,
+                     (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
+    else
+        kp_log_error(log, level, err, "%s, client: %s", what, addr);
+}
+
+/* --- buffer and request object ------------------------------------------------------- */
+
+static void buf_take(struct kp_http_conn *hc)
+{
+    size_t size = default_srv(hc)->client_header_buffer_size;
+
+    if (size < KP_HTTP_MIN_BUFFER)
+        size = KP_HTTP_MIN_BUFFER;
+    kp_buf_init(&hc->c->rbuf, kp_http_ctx_take_buf(hc->ctx, size), size);
+    hc->buf_size = size;
+}
+
+static void buf_give(struct kp_http_conn *hc)
+{
+    if (hc->c->rbuf.start == NULL)
+        return;
+    kp_http_ctx_give_buf(hc->ctx, hc->c->rbuf.start, hc->buf_size);
+    hc->c->rbuf = (struct kp_buf){0};
+    hc->buf_size = 0;
+}
+
+/* Parser limits of the address's default server: the Host is not known yet
+ * (nginx does the same). A line must fit in one large buffer, the field
+ * section in all of them. */
+static struct kp_http_limits limits(const struct kp_http_conn *hc)
+{
+    const struct kp_http_srv_conf *srv = default_srv(hc);
+
+    return (struct kp_http_limits){.max_line = srv->large_client_header_buffers_size,
+                                   .max_header = srv->large_client_header_buffers_size *
+                                                 srv->large_client_header_buffers_num};
+}
+
+/* Make room in a full buffer: to a large buffer, then doubling, up to what
+ * the parser's limits can use. False at that bound. */
+static bool buf_grow(struct kp_http_conn *hc)
+{
+    struct kp_buf *b = &hc->c->rbuf;
+    struct kp_http_limits lim = limits(hc);
+    size_t max = lim.max_line + lim.max_header + KP_HTTP_BUFFER_SLACK;
+    size_t large = default_srv(hc)->large_client_header_buffers_size;
+
+    if (hc->buf_size >= max)
+        return false;
+    size_t size = hc->buf_size < large ? large : hc->buf_size * 2;
+    if (size > max)
+        size = max;
+    char *p = kp_alloc(size);
+    size_t pos = (size_t)(b->pos - b->start), used = (size_t)(b->last - b->start);
+    memcpy(p, b->start, used);
+    buf_give(hc);
+    kp_buf_init(b, p, size);
+    b->pos = p + pos;
+    b->last = p + used;
+    hc->buf_size = size;
+    return true;
+}
+
+/* Start a request whose first bytes are at rbuf.pos == rbuf.start. The
+ * object is reused for pipelined requests (its arena reset). */
+static void request_new(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+
+    if (r == NULL)
+        r = hc->r = kp_http_ctx_take_request(hc->ctx);
+    else
+        kp_arena_reset(&r->arena);
+    struct kp_arena arena = r->arena;
+    /* The field array is last and is written by the parser before it is read. */
+    memset(r, 0, offsetof(struct kp_http_request, fields));
+    r->arena = arena;
+    r->hc = hc;
+    r->start_msec = hc->loop->clock.msec;
+    kp_http_response_init(&r->resp);
+    r->out.fd = -1;
+    struct kp_http_limits lim = limits(hc);
+    kp_http_parse_init(&r->parser, &lim, r->fields, KP_HTTP_MAX_FIELDS);
+    set_state(hc, KP_HC_READ_HEAD);
+    kp_loop_timer_add(hc->loop, &hc->c->timer, default_srv(hc)->client_header_timeout_ms);
+}
+
+static void request_free(struct kp_http_conn *hc)
+{
+    if (hc->r == NULL)
+        return;
+    kp_http_ctx_give_request(hc->ctx, hc->r);
+    hc->r = NULL;
+}
+
+/* Counters and the access log, once per request that got a status. */
+static void request_log(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    int cls = r->resp.status / 100;
+
+    r->logged = true;
+    if (cls >= 1 && cls <= 5)
+        kp_sb_count(hc->ctx->sb, (enum kp_sb_counter)(KP_SB_1XX + cls - 1), 1);
+    if (hc->ctx->alog_open)
+        kp_http_accesslog_write(&hc->ctx->alog, r);
+}
+
+static void close_conn(struct kp_http_conn *hc)
+{
+    if (hc->r != NULL && !hc->r->logged && hc->r->resp.status != 0)
+        request_log(hc);
+    request_free(hc);
+    buf_give(hc);
+    kp_sb_gauge(hc->ctx->sb, gauge_of(hc->state), -1);
+    kp_conn_close(hc->ctx->pool, hc->loop, hc->c);
+}
+
+/* c->close: the pool reclaims an idle connection, or the worker stops. */
+static void close_cb(struct kp_conn *c)
+{
+    close_conn(c->data);
+}
+
+/* --- reading ------------------------------------------------------------------------- */
+
+/* One read into the buffer's free space: bytes read, 0 at EOF, or -errno
+ * (-EAGAIN: nothing now). */
+static ssize_t recv_some(struct kp_http_conn *hc)
+{
+    struct kp_buf *b = &hc->c->rbuf;
+    size_t room = kp_buf_free(b);
+    ssize_t n;
+
+    do {
+        n = read(hc->c->io.fd, b->last, room);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        hc->read_full = false;
+        return -errno;
+    }
+    hc->read_full = (size_t)n == room;
+    b->last += n;
+    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_IN, (uint64_t)n);
+    return n;
+}
+
+/* The client closed (0) or broke (-errno) the connection mid-request. */
+static enum step read_failed(struct kp_http_conn *hc, ssize_t n)
+{
+    log_client(hc, KP_LOG_INFO, n < 0 ? (int)-n : 0,
+               n < 0 ? "recv() failed while reading the request"
+                     : "client closed the connection while sending the request");
+    return STEP_CLOSE;
+}
+
+/* An error answered with the built-in page (or its error_page), then the
+ * connection is closed: after a bad head the stream position is lost. */
+static enum step fail(struct kp_http_conn *hc, int status, const char *reason)
+{
+    struct kp_http_request *r = hc->r;
+
+    /* An unfinished head has lengths but no pointers yet: point its slices
+     * at the bytes seen, for the error and access logs. */
+    if (r->head_len == 0)
+        kp_http_parse_rebase(&r->parser, hc->c->rbuf.pos);
+    log_client(hc, KP_LOG_INFO, 0, reason);
+    r->close = true;
+    r->linger = true;
+    if (r->srv == NULL) {
+        r->srv = default_srv(hc);
+        r->loc = r->srv->loc;
+    }
+    kp_http_handler_error(r, status);
+    return STEP_RESPOND;
+}
+
+static enum step parse(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_buf *b = &hc->c->rbuf;
+    ssize_t rc = kp_http_parse_request(&r->parser, b->pos, kp_buf_len(b));
+
+    if (rc == KP_PARSE_INCOMPLETE)
+        return STEP_WAIT;
+    if (rc == KP_PARSE_INVALID)
+        return fail(hc, r->parser.head.status, r->parser.head.reason);
+    r->head_len = (size_t)rc;
+    return STEP_HEAD;
+}
+
+/* IDLE and readable: take a buffer for the bytes, and a request once some
+ * arrive. A connection closed while idle goes silently. */
+static enum step wake(struct kp_http_conn *hc)
+{
+    buf_take(hc);
+    ssize_t n = recv_some(hc);
+    if (n == -EAGAIN) {
+        buf_give(hc);
+        return STEP_WAIT;
+    }
+    if (n <= 0)
+        return STEP_CLOSE;
+    request_new(hc);
+    enum step s = parse(hc);
+    return s == STEP_WAIT ? read_head(hc) : s;
+}
+
+static enum step read_head(struct kp_http_conn *hc)
+{
+    for (;;) {
+        if (kp_buf_free(&hc->c->rbuf) == 0 && !buf_grow(hc))
+            return fail(hc, 431, "client sent a too large request head");
+        ssize_t n = recv_some(hc);
+        if (n == -EAGAIN)
+            return STEP_WAIT;
+        if (n <= 0)
+            return read_failed(hc, n);
+        /* Incomplete: read on until EAGAIN even after a short read, as an
+         * end of stream that arrived with the last bytes would otherwise
+         * never be reported again by an edge-triggered backend. */
+        enum step s = parse(hc);
+        if (s != STEP_WAIT)
+            return s;
+    }
+}
+
+/* --- the request body, dropped ------------------------------------------------------- */
+
+/* Drop body bytes from the buffer. STEP_PROCESS once the body is complete
+ * (anything after it is the next request), STEP_WAIT when more is needed. */
+static enum step drop_buffered(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_buf *b = &hc->c->rbuf;
+
+    while (kp_buf_len(b) > 0) {
+        size_t len = kp_buf_len(b), n;
+        if (r->parser.head.body == KP_HTTP_BODY_LENGTH) {
+            n = len < r->body_left ? len : (size_t)r->body_left;
+            r->body_left -= n;
+        } else {
+            struct kp_str data;
+            ssize_t rc = kp_http_chunked_decode(&r->chunked, b->pos, len, &data);
+            if (rc < 0)
+                return fail(hc, r->chunked.status, r->chunked.reason);
+            n = (size_t)rc;
+        }
+        b->pos += n;
+        r->request_length += n;
+        if (r->parser.head.body == KP_HTTP_BODY_LENGTH ? r->body_left == 0
+                                                       : kp_http_chunked_done(&r->chunked))
+            return STEP_PROCESS;
+    }
+    return STEP_WAIT;
+}
+
+static enum step read_body(struct kp_http_conn *hc)
+{
+    for (;;) {
+        /* Like read_head: until EAGAIN, so that an end of stream is seen. */
+        enum step s = drop_buffered(hc);
+        if (s != STEP_WAIT)
+            return s;
+        kp_buf_reset(&hc->c->rbuf);
+        ssize_t n = recv_some(hc);
+        if (n == -EAGAIN)
+            return STEP_WAIT;
+        if (n <= 0)
+            return read_failed(hc, n);
+        /* Like send_timeout, the body timeout runs between two reads. */
+        kp_loop_timer_add(hc->loop, &hc->c->timer, hc->r->srv->client_header_timeout_ms);
+    }
+}
+
+/* RFC 9110 section 10.1.1: the client waits for this before sending the
+ * body. It is small and goes first on the connection, so it either leaves
+ * whole or the connection is unusable. */
+static bool send_continue(struct kp_http_conn *hc)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t n = send(hc->c->io.fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+
+    if (n != (ssize_t)sizeof(msg) - 1)
+        return false;
+    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, (uint64_t)n);
+    return true;
+}
+
+static enum step body_start(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    const struct kp_http_head *h = &r->parser.head;
+    uint64_t max = r->loc->client_max_body_size;
+
+    if (h->body == KP_HTTP_BODY_LENGTH) {
+        if (max > 0 && h->content_length > max)
+            return fail(hc, 413, "client intended to send a too large body");
+        r->body_left = h->content_length;
+    } else {
+        kp_http_chunked_init(&r->chunked, max, 0);
+    }
+    if (h->expect_continue && kp_buf_len(&hc->c->rbuf) == 0 && !send_continue(hc))
+        return STEP_CLOSE;
+    set_state(hc, KP_HC_READ_BODY);
+    kp_loop_timer_add(hc->loop, &hc->c->timer, r->srv->client_header_timeout_ms);
+    return read_body(hc);
+}
+
+/* A complete head: count it, route it, then read its body or answer. */
+static enum step on_head(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_http_head *h = &r->parser.head;
+    struct kp_buf *b = &hc->c->rbuf;
+
+    hc->c->requests++;
+    kp_sb_count(hc->ctx->sb, KP_SB_REQUESTS, 1);
+    r->request_length = r->head_len;
+    if (h->body != KP_HTTP_BODY_NONE) {
+        /* The buffer will carry the body: keep the head in the arena. */
+        char *copy = kp_arena_alloc(&r->arena, r->head_len);
+        memcpy(copy, b->pos, r->head_len);
+        kp_http_parse_rebase(&r->parser, copy);
+    }
+    b->pos += r->head_len;
+    int st = kp_http_handler_route(r, hc->c->ls);
+    if (st != 0)
+        return fail(hc, st, "client sent an invalid request path");
+    if (h->method == KP_HTTP_METHOD_UNKNOWN)
+        return fail(hc, 501, "client sent an unknown method");
+    r->head_only = h->method == KP_HTTP_METHOD_HEAD;
+    return h->body == KP_HTTP_BODY_NONE ? STEP_PROCESS : body_start(hc);
+}
+
+/* --- answering ----------------------------------------------------------------------- */
+
+static enum step process(struct kp_http_conn *hc)
+{
+    kp_http_handler_run(hc->r);
+    return hc->r->resp.status == KP_HTTP_CLOSE_SILENTLY ? STEP_CLOSE : STEP_RESPOND;
+}
+
+/* Persistence, RFC 9112 section 9.3, and the server's own limits. */
+static bool keep_alive(const struct kp_http_conn *hc)
+{
+    const struct kp_http_request *r = hc->r;
+    const struct kp_http_loc_conf *loc = r->loc;
+
+    return !r->close && !r->parser.head.must_close && loc->keepalive_timeout_ms > 0 &&
+           hc->c->requests < loc->keepalive_requests && !kp_http_ctx_draining(hc->ctx);
+}
+
+static enum kp_http_conn_hdr conn_header(const struct kp_http_request *r)
+{
+    if (!r->keepalive)
+        return KP_HTTP_CONN_HDR_CLOSE;
+    /* HTTP/1.0 is persistent only when both sides say so. */
+    return r->parser.head.version == 10 ? KP_HTTP_CONN_HDR_KEEP_ALIVE : KP_HTTP_CONN_HDR_NONE;
+}
+
+static enum step write_out(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    uint64_t before = r->bytes_sent;
+    enum kp_http_send_result rc =
+        kp_http_response_send(r, hc->c->io.fd, hc->ctx->scratch, KP_HTTP_SCRATCH_SIZE);
+
+    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, r->bytes_sent - before);
+    switch (rc) {
+    case KP_HTTP_SEND_DONE:
+        return STEP_SENT;
+    case KP_HTTP_SEND_AGAIN:
+        kp_loop_timer_add(hc->loop, &hc->c->timer, r->loc->send_timeout_ms);
+        return STEP_WAIT;
+    default:
+        return STEP_CLOSE;
+    }
+}
+
+static enum step respond(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    const struct kp_http_loc_conf *loc = r->loc;
+
+    r->keepalive = keep_alive(hc);
+    const struct kp_http_head_opts o = {.date = hc->loop->clock.http_date,
+                                        .server_tokens = loc->server_tokens,
+                                        .connection = conn_header(r),
+                                        .lm = &hc->ctx->lm};
+    kp_http_response_prepare(r, &o);
+    /* Nagle would hold the small tail of the next response until this one
+     * is acknowledged: off once per connection that stays open. */
+    if (r->keepalive && loc->tcp_nodelay && !hc->nodelay) {
+        kp_socket_nodelay(hc->c->io.fd, true);
+        hc->nodelay = true;
+    }
+    set_state(hc, KP_HC_WRITE);
+    return write_out(hc);
+}
+
+/* --- after the response -------------------------------------------------------------- */
+
+static enum step linger_read(struct kp_http_conn *hc)
+{
+    char buf[4096];
+
+    for (int i = 0; i < KP_HTTP_LINGER_READS; i++) {
+        ssize_t n = read(hc->c->io.fd, buf, sizeof(buf));
+        if (n > 0) {
+            kp_sb_count(hc->ctx->sb, KP_SB_BYTES_IN, (uint64_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        hc->read_full = false;
+        return n < 0 && errno == EAGAIN ? STEP_WAIT : STEP_CLOSE;
+    }
+    hc->read_full = true; /* more may be waiting: come back after the others */
+    return STEP_WAIT;
+}
+
+static enum step linger_start(struct kp_http_conn *hc)
+{
+    request_free(hc);
+    buf_give(hc);
+    if (shutdown(hc->c->io.fd, SHUT_WR) < 0)
+        return STEP_CLOSE;
+    set_state(hc, KP_HC_LINGER);
+    kp_loop_timer_add(hc->loop, &hc->c->timer, KP_HTTP_LINGER_MS);
+    return linger_read(hc);
+}
+
+/* The response is out: log it, then close, linger, start the next
+ * pipelined request from the bytes already read, or go idle. */
+static enum step after_response(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_buf *b = &hc->c->rbuf;
+
+    request_log(hc);
+    if (!r->keepalive) {
+        /* Unread input (pipelined requests) would make close() send a reset. */
+        return r->linger || kp_buf_len(b) > 0 ? linger_start(hc) : STEP_CLOSE;
+    }
+    uint64_t idle_ms = r->loc->keepalive_timeout_ms;
+    if (kp_buf_len(b) > 0) {
+        kp_buf_compact(b);
+        request_new(hc);
+        enum step s = parse(hc);
+        return s == STEP_WAIT ? read_head(hc) : s;
+    }
+    request_free(hc);
+    buf_give(hc);
+    set_state(hc, KP_HC_IDLE);
+    kp_loop_timer_add(hc->loop, &hc->c->timer, idle_ms);
+    return STEP_WAIT;
+}
+
+/* --- the driver ---------------------------------------------------------------------- */
+
+static void wait_io(struct kp_http_conn *hc)
+{
+    unsigned ev = hc->state == KP_HC_WRITE ? KP_EV_WRITE : KP_EV_READ;
+    int rc = kp_loop_set(hc->loop, &hc->c->io, ev);
+
+    if (rc < 0) {
+        log_client(hc, KP_LOG_ALERT, -rc, "cannot watch the connection");
+        close_conn(hc);
+        return;
+    }
+    /* An edge-triggered backend reports readiness once: after a read that
+     * filled the buffer, come back instead of waiting for a new edge. */
+    if (ev == KP_EV_READ && hc->read_full)
+        kp_loop_post(hc->loop, &hc->c->io, KP_EV_READ);
+}
+
+/* The one place that decides what follows a step. */
+static void next(struct kp_http_conn *hc, enum step s)
+{
+    for (;;) {
+        switch (s) {
+        case STEP_WAIT:
+            wait_io(hc);
+            return;
+        case STEP_HEAD:
+            s = on_head(hc);
+            break;
+        case STEP_PROCESS:
+            s = process(hc);
+            break;
+        case STEP_RESPOND:
+            s = respond(hc);
+            break;
+        case STEP_SENT:
+            s = after_response(hc);
+            break;
+        case STEP_CLOSE:
+            close_conn(hc);
+            return;
+        }
+    }
+}
+
+static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
+{
+    struct kp_conn *c = io->data;
+    struct kp_http_conn *hc = c->data;
+    enum step s;
+
+    (void)loop;
+    (void)events; /* errors surface from read/write themselves */
+    switch (hc->state) {
+    case KP_HC_IDLE:
+        s = wake(hc);
+        break;
+    case KP_HC_READ_HEAD:
+        s = read_head(hc);
+        break;
+    case KP_HC_READ_BODY:
+        s = read_body(hc);
+        break;
+    case KP_HC_WRITE:
+        s = write_out(hc);
+        break;
+    default:
+        s = linger_read(hc);
+        break;
+    }
+    next(hc, s);
+}
+
+static void on_timer(struct kp_timer *t)
+{
+    struct kp_conn *c = t->data;
+    struct kp_http_conn *hc = c->data;
+    enum step s = STEP_CLOSE;
+
+    switch (hc->state) {
+    case KP_HC_READ_HEAD:
+    case KP_HC_READ_BODY:
+        s = fail(hc, 408, "client timed out sending the request");
+        break;
+    case KP_HC_WRITE:
+        log_client(hc, KP_LOG_INFO, 0, "client timed out reading the response");
+        break;
+    default:
+        break; /* idle or lingering: close without a word */
+    }
+    next(hc, s);
+}
+
+void kp_http_request_begin(struct kp_http_conn *hc)
+{
+    struct kp_conn *c = hc->c;
+
+    c->io.handler = on_io;
+    c->close = close_cb;
+    c->timer.fn = on_timer;
+    hc->state = KP_HC_IDLE;
+    kp_sb_gauge(hc->ctx->sb, KP_SB_IDLE, 1);
+    kp_conn_idle_add(hc->ctx->pool, c);
+    kp_loop_timer_add(hc->loop, &c->timer, default_srv(hc)->client_header_timeout_ms);
+}

@@ -1,0 +1,283 @@
+/* Response heads and the response writer. The head is built with memcpy of
+ * precomputed pieces (status lines from status.c, constant field names, the
+ * cached Date) into the request arena; the writer hands head, memory body and
+ * file data to the kernel in as few calls as possible (see response.h). */
+#include "kelpie/http/response.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kelpie/core/log.h"
+#include "kelpie/core/time.h"
+#include "kelpie/http/request.h"
+#include "kelpie/http/status.h"
+#include "kelpie/os/socket.h"
+
+#define SERVER_FULL "Server: kelpie/" KP_VERSION "\r\n"
+#define SERVER_BARE "Server: kelpie\r\n"
+/* Everything but the variable-length values: status line, field names,
+ * dates, numbers and CRLFs, with room to spare. */
+#define HEAD_FIXED 400
+/* One sendfile() call moves at most this much (Linux caps it near 2 GiB). */
+#define SENDFILE_MAX (1u << 30)
+
+void kp_http_response_init(struct kp_http_response *resp)
+{
+    *resp = (struct kp_http_response){.content_length = -1, .last_modified = -1, .fd = -1};
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return put(p, tmp + sizeof(tmp) - n, n);
+}
+
+/* "Name: value\r\n"; name_sep includes the ": ". */
+static char *put_field(char *p, const char *name_sep, size_t n, struct kp_str v)
+{
+    p = put(p, name_sep, n);
+    p = put(p, v.p, v.len);
+    return PUT_LIT(p, "\r\n");
+}
+
+#define PUT_FIELD(p, name, v) put_field((p), name ": ", sizeof(name ": ") - 1, (v))
+
+static char *put_status(char *p, int code)
+{
+    if (code < 100 || code > 999)
+        code = 500;
+    struct kp_str line = kp_http_status_line(code);
+    if (line.len > 0)
+        return put(p, line.p, line.len);
+    /* An unregistered code: the reason phrase may be empty (RFC 9112 section 4). */
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)code);
+    return PUT_LIT(p, " \r\n");
+}
+
+static struct kp_str date_text(struct kp_http_date_cache *lm, time_t t, char *own)
+{
+    if (lm == NULL)
+        return (struct kp_str){own, kp_time_http_date(t, own)};
+    if (lm->t != t) {
+        kp_time_http_date(t, lm->text);
+        lm->t = t;
+    }
+    return kp_str_from(lm->text);
+}
+
+int64_t kp_http_response_length(const struct kp_http_response *resp)
+{
+    if (kp_http_status_no_body(resp->status))
+        return -1;
+    if (resp->content_length >= 0)
+        return resp->content_length;
+    if (resp->fd >= 0)
+        return (int64_t)resp->file_len;
+    return (int64_t)resp->body.len;
+}
+
+size_t kp_http_response_head_size(const struct kp_http_response *resp)
+{
+    return HEAD_FIXED + resp->content_type.len + resp->etag.len + resp->content_range.len +
+           resp->location.len + resp->allow.len;
+}
+
+size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
+                             char *out)
+{
+    char *p = put_status(out, resp->status);
+    int64_t length = kp_http_response_length(resp);
+
+    p = o->server_tokens ? PUT_LIT(p, SERVER_FULL) : PUT_LIT(p, SERVER_BARE);
+    p = PUT_FIELD(p, "Date", kp_str_from(o->date));
+    if (resp->content_type.len > 0)
+        p = PUT_FIELD(p, "Content-Type", resp->content_type);
+    if (length >= 0) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, (uint64_t)length);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (resp->last_modified != (time_t)-1) {
+        char own[32];
+        p = PUT_FIELD(p, "Last-Modified", date_text(o->lm, resp->last_modified, own));
+    }
+    if (o->connection == KP_HTTP_CONN_HDR_CLOSE)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    else if (o->connection == KP_HTTP_CONN_HDR_KEEP_ALIVE)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    if (resp->etag.len > 0)
+        p = PUT_FIELD(p, "ETag", resp->etag);
+    if (resp->accept_ranges)
+        p = PUT_LIT(p, "Accept-Ranges: bytes\r\n");
+    if (resp->content_range.len > 0)
+        p = PUT_FIELD(p, "Content-Range", resp->content_range);
+    if (resp->location.len > 0)
+        p = PUT_FIELD(p, "Location", resp->location);
+    if (resp->allow.len > 0)
+        p = PUT_FIELD(p, "Allow", resp->allow);
+    p = PUT_LIT(p, "\r\n");
+    return (size_t)(p - out);
+}
+
+void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_head_opts *o)
+{
+    const struct kp_http_response *resp = &r->resp;
+    struct kp_http_out *out = &r->out;
+    char *head = kp_arena_alloc(&r->arena, kp_http_response_head_size(resp));
+    size_t n = kp_http_response_head(resp, o, head);
+
+    *out = (struct kp_http_out){.head = {head, n}, .fd = -1, .head_len = n};
+    if (r->head_only || kp_http_status_no_body(resp->status))
+        return;
+    if (resp->fd < 0) {
+        out->body = resp->body;
+        return;
+    }
+    out->fd = resp->fd;
+    out->file_pos = resp->file_offset;
+    out->file_left = resp->file_len;
+    out->use_sendfile = r->loc->sendfile;
+    out->cork = out->use_sendfile && r->loc->tcp_nopush && out->file_left > 0;
+}
+
+static const struct kp_log *req_log(const struct kp_http_request *r)
+{
+    return r->hc != NULL && r->hc->loop != NULL ? r->hc->loop->log : NULL;
+}
+
+/* A failed write: the peer went away (logged at info, as it is the client's
+ * doing) or something else broke. */
+static enum kp_http_send_result send_failed(const struct kp_http_request *r, const char *call,
+                                            int err)
+{
+    enum kp_log_level level = (err == EPIPE || err == ECONNRESET) ? KP_LOG_INFO : KP_LOG_ERR;
+
+    kp_log_error(req_log(r), level, err, "%s() failed while sending a response", call);
+    return KP_HTTP_SEND_ERROR;
+}
+
+/* Account for w bytes taken from head, then memory body, then a file chunk
+ * of chunk bytes (read at file_pos). */
+static void consume(struct kp_http_request *r, size_t w, size_t chunk)
+{
+    struct kp_http_out *out = &r->out;
+    size_t n = w < out->head.len ? w : out->head.len;
+
+    out->head.p += n;
+    out->head.len -= n;
+    w -= n;
+    n = w < out->body.len ? w : out->body.len;
+    out->body.p += n;
+    out->body.len -= n;
+    w -= n;
+    /* Whatever part of the chunk did not go is read again next time. */
+    n = w < chunk ? w : chunk;
+    out->file_pos += (off_t)n;
+    out->file_left -= n;
+}
+
+/* One sendmsg() of the head, the memory body and (sendfile off) the next
+ * piece of the file read into scratch. */
+static enum kp_http_send_result write_pieces(struct kp_http_request *r, int sock, char *scratch,
+                                             size_t scratch_size)
+{
+    struct kp_http_out *out = &r->out;
+    struct iovec iov[3];
+    size_t n = 0, chunk = 0;
+
+    if (out->head.len > 0)
+        iov[n++] = (struct iovec){(void *)out->head.p, out->head.len};
+    if (out->body.len > 0)
+        iov[n++] = (struct iovec){(void *)out->body.p, out->body.len};
+    if (!out->use_sendfile && out->file_left > 0) {
+        size_t want = out->file_left < scratch_size ? (size_t)out->file_left : scratch_size;
+        ssize_t got = pread(out->fd, scratch, want, out->file_pos);
+        if (got <= 0) {
+            /* 0: the file shrank under us; the announced length cannot be kept. */
+            kp_log_error(req_log(r), KP_LOG_ERR, got < 0 ? errno : 0,
+                         "pread() of a response body failed%s", got == 0 ? ": file shrank" : "");
+            return KP_HTTP_SEND_ERROR;
+        }
+        chunk = (size_t)got;
+        iov[n++] = (struct iovec){scratch, chunk};
+    }
+    size_t total = out->head.len + out->body.len + chunk;
+    /* The head of a sendfile body waits for the file's first bytes. */
+    int more = (out->use_sendfile && out->file_left > 0 && !out->corked) ? MSG_MORE : 0;
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
+    ssize_t w = sendmsg(sock, &m, MSG_NOSIGNAL | more);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return KP_HTTP_SEND_AGAIN;
+        return send_failed(r, "sendmsg", errno);
+    }
+    r->bytes_sent += (uint64_t)w;
+    consume(r, (size_t)w, chunk);
+    /* A short write proves the socket buffer is full. */
+    return (size_t)w < total ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
+}
+
+static enum kp_http_send_result send_file(struct kp_http_request *r, int sock)
+{
+    struct kp_http_out *out = &r->out;
+    size_t want = out->file_left < SENDFILE_MAX ? (size_t)out->file_left : SENDFILE_MAX;
+    ssize_t w = sendfile(sock, out->fd, &out->file_pos, want);
+
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return KP_HTTP_SEND_AGAIN;
+        return send_failed(r, "sendfile", errno);
+    }
+    if (w == 0) {
+        kp_log_error(req_log(r), KP_LOG_ERR, 0, "sendfile() of a response body: file shrank");
+        return KP_HTTP_SEND_ERROR;
+    }
+    r->bytes_sent += (uint64_t)w;
+    out->file_left -= (uint64_t)w;
+    return (size_t)w < want ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
+}
+
+static bool pending(const struct kp_http_out *out)
+{
+    return out->head.len > 0 || out->body.len > 0 || out->file_left > 0;
+}
+
+enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, int sock, char *scratch,
+                                               size_t scratch_size)
+{
+    struct kp_http_out *out = &r->out;
+    enum kp_http_send_result rc = KP_HTTP_SEND_DONE;
+
+    if (out->cork && !out->corked && pending(out))
+        out->corked = kp_socket_cork(sock, true) == 0;
+    while (rc == KP_HTTP_SEND_DONE && pending(out)) {
+        bool buffers = out->head.len > 0 || out->body.len > 0 || !out->use_sendfile;
+        rc = buffers ? write_pieces(r, sock, scratch, scratch_size) : send_file(r, sock);
+    }
+    r->body_sent = r->bytes_sent > out->head_len ? r->bytes_sent - out->head_len : 0;
+    if (rc == KP_HTTP_SEND_DONE && out->corked) {
+        /* Clearing the cork pushes out the last partial frame at once. */
+        kp_socket_cork(sock, false);
+        out->corked = false;
+    }
+    return rc;
+}

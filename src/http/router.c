@@ -1,0 +1,82 @@
+/* Server selection by Host. Linear over the address's servers and their
+ * names: configurations have a handful, and a single server (the benchmark
+ * case) never looks at the name at all. */
+#include "kelpie/http/router.h"
+
+#include <string.h>
+
+/* Case-insensitive: does host end with the lowercase suffix s? */
+static bool ends_with(struct kp_str host, const char *s, size_t n)
+{
+    if (host.len < n)
+        return false;
+    const char *p = host.p + host.len - n;
+    for (size_t i = 0; i < n; i++) {
+        if (kp_str_lower(p[i]) != s[i])
+            return false;
+    }
+    return true;
+}
+
+bool kp_http_router_match(const char *name, struct kp_str host)
+{
+    size_t n = strlen(name);
+
+    if (name[0] == '*' && name[1] == '.')
+        return host.len > n - 1 && ends_with(host, name + 1, n - 1);
+    if (name[0] == '.') {
+        /* ".example.com": the domain itself, or anything under it */
+        if (host.len == n - 1 && ends_with(host, name + 1, n - 1))
+            return true;
+        return host.len > n && ends_with(host, name, n);
+    }
+    return host.len == n && ends_with(host, name, n);
+}
+
+struct kp_str kp_http_router_host(struct kp_str host)
+{
+    /* The last ':' starts a port unless it is inside an IPv6 literal. */
+    for (size_t i = host.len; i-- > 0;) {
+        if (host.p[i] == ']')
+            break;
+        if (host.p[i] == ':') {
+            host.len = i;
+            break;
+        }
+    }
+    if (host.len > 1 && host.p[host.len - 1] == '.')
+        host.len--;
+    return host;
+}
+
+static bool is_wildcard(const char *name)
+{
+    return name[0] == '.' || (name[0] == '*' && name[1] == '.');
+}
+
+const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *ls,
+                                                     struct kp_str host)
+{
+    const struct kp_http_srv_conf *best = NULL;
+    size_t best_len = 0;
+
+    if (ls->n_servers <= 1 || host.len == 0)
+        return ls->default_server;
+    host = kp_http_router_host(host);
+    for (size_t i = 0; i < ls->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = ls->servers[i];
+        for (size_t j = 0; j < srv->n_server_names; j++) {
+            const char *name = srv->server_names[j];
+            if (!kp_http_router_match(name, host))
+                continue;
+            if (!is_wildcard(name))
+                return srv; /* an exact name wins outright */
+            size_t len = strlen(name);
+            if (len > best_len) {
+                best = srv;
+                best_len = len;
+            }
+        }
+    }
+    return best != NULL ? best : ls->default_server;
+}

@@ -1,0 +1,224 @@
+/* Static files: root + path -> one open() and one fstat(), validators,
+ * preconditions, a single byte range, index files and the directory
+ * redirect. The file itself is sent by the state machine (sendfile or
+ * read/write) from resp.fd. */
+#include "kelpie/http/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kelpie/core/log.h"
+#include "kelpie/http/cond.h"
+#include "kelpie/http/mime.h"
+#include "kelpie/http/range.h"
+#include "kelpie/http/uri.h"
+
+/* Longest "bytes FIRST-LAST/SIZE" value, NUL included. */
+#define CONTENT_RANGE_SIZE (sizeof("bytes -/") + 3 * 20)
+
+static void close_fd(void *data)
+{
+    close((int)(intptr_t)data);
+}
+
+static const struct kp_log *req_log(const struct kp_http_request *r)
+{
+    return r->hc != NULL && r->hc->loop != NULL ? r->hc->loop->log : NULL;
+}
+
+/* open() + fstat(): the descriptor, or -errno. */
+static int open_stat(const char *path, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, st) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+/* The status for a failed open()/stat() of path; the failures that are not
+ * simply "nothing there" are logged here, where the path is known. */
+static int open_error(const struct kp_http_request *r, const char *path, int rc)
+{
+    switch (rc) {
+    case -ENOENT:
+    case -ENOTDIR:
+    case -ENAMETOOLONG:
+        return 404;
+    case -EACCES:
+    case -EPERM:
+        kp_log_error(req_log(r), KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
+        return 403;
+    default:
+        kp_log_error(req_log(r), KP_LOG_CRIT, -rc, "open() \"%s\" failed", path);
+        return 500;
+    }
+}
+
+/* Apply Range (RFC 9110 section 14) to a 200 response already prepared:
+ * it stays 200, or becomes 206 for one range, or 416 without a body. */
+static void apply_range(struct kp_http_request *r, const struct kp_str *range, uint64_t size)
+{
+    struct kp_http_response *resp = &r->resp;
+    enum kp_http_range rc;
+    uint64_t first, last;
+    char *cr;
+    int n;
+
+    rc = kp_http_range_parse(*range, size, &first, &last);
+    if (rc == KP_HTTP_RANGE_IGNORE)
+        return;
+    cr = kp_arena_alloc(&r->arena, CONTENT_RANGE_SIZE);
+    if (rc == KP_HTTP_RANGE_OK) {
+        n = snprintf(cr, CONTENT_RANGE_SIZE, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
+                     size);
+        resp->file_offset = (off_t)first;
+        resp->file_len = last - first + 1;
+        resp->status = 206;
+    } else {
+        /* Section 15.5.17: a 416 says how long the representation is. */
+        n = snprintf(cr, CONTENT_RANGE_SIZE, "bytes */%" PRIu64, size);
+        resp->content_type = (struct kp_str){"", 0};
+        resp->fd = -1;
+        resp->file_len = 0;
+        resp->status = 416;
+    }
+    resp->content_range = (struct kp_str){cr, (size_t)n};
+}
+
+/* Decide the response for an open regular file: 304/412 from the
+ * preconditions, else 200, 206 or 416. Takes ownership of fd. */
+static int serve_file(struct kp_http_request *r, struct kp_str path, int fd, const struct stat *st)
+{
+    const struct kp_http_head *h = &r->parser.head;
+    struct kp_http_response *resp = &r->resp;
+    char *etag = kp_arena_alloc(&r->arena, KP_HTTP_ETAG_SIZE);
+    struct kp_str tag = {etag, kp_http_cond_etag(etag, st->st_mtime, (uint64_t)st->st_size)};
+    enum kp_http_cond cond = kp_http_cond_check(h, tag, st->st_mtime);
+
+    if (cond == KP_HTTP_COND_FAILED) {
+        close(fd);
+        return 412;
+    }
+    resp->etag = tag;
+    resp->last_modified = st->st_mtime;
+    if (cond == KP_HTTP_COND_NOT_MODIFIED) {
+        /* Section 15.4.5: a 304 carries the validators, never content. */
+        close(fd);
+        resp->status = 304;
+        return 304;
+    }
+    resp->status = 200;
+    resp->content_type = kp_http_mime_type(r->loc, path);
+    resp->accept_ranges = true;
+    resp->fd = fd;
+    resp->file_offset = 0;
+    resp->file_len = (uint64_t)st->st_size;
+    const struct kp_str *range = kp_http_parse_value(h, KP_HTTP_HDR_RANGE);
+    if (range != NULL && kp_http_cond_if_range(h, tag, st->st_mtime))
+        apply_range(r, range, (uint64_t)st->st_size);
+    if (resp->fd < 0)
+        close(fd);
+    else
+        kp_arena_cleanup_add(&r->arena, close_fd, (void *)(intptr_t)fd);
+    return resp->status;
+}
+
+/* 301 to the path with a '/' appended, query kept: relative references in
+ * the directory's pages then resolve inside it (RFC 9110 section 10.2.2
+ * allows a path-only Location). */
+static int redirect_dir(struct kp_http_request *r)
+{
+    size_t size = kp_http_uri_escape_size(r->uri) + 2 + r->args.len;
+    char *loc = kp_arena_alloc(&r->arena, size);
+    ssize_t n = kp_http_uri_escape(r->uri, loc, size);
+
+    if (n < 0)
+        return 500;
+    loc[n++] = '/';
+    if (r->args.len > 0) {
+        loc[n++] = '?';
+        memcpy(loc + n, r->args.p, r->args.len);
+        n += (ssize_t)r->args.len;
+    }
+    r->resp.location = (struct kp_str){loc, (size_t)n};
+    r->resp.status = 301;
+    return 301;
+}
+
+/* path names no directory: a file, a directory (redirect) or nothing. */
+static int serve_path(struct kp_http_request *r, const char *path, size_t len)
+{
+    struct stat st;
+    int fd = open_stat(path, &st);
+
+    if (fd < 0)
+        return open_error(r, path, fd);
+    if (S_ISREG(st.st_mode))
+        return serve_file(r, (struct kp_str){path, len}, fd, &st);
+    close(fd);
+    /* Devices, FIFOs and sockets under the root are never content. */
+    return S_ISDIR(st.st_mode) ? redirect_dir(r) : 404;
+}
+
+/* path (len bytes, in a PATH_MAX buffer) ends with '/': serve the first
+ * `index` name that is a regular file. Without one, a directory is 403 (no
+ * listing) and anything else 404; only this miss costs an extra stat(). */
+static int serve_index(struct kp_http_request *r, char *path, size_t len)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+    struct stat st;
+
+    for (size_t i = 0; i < loc->n_index; i++) {
+        size_t n = strlen(loc->index[i]);
+        if (len + n >= PATH_MAX)
+            continue;
+        memcpy(path + len, loc->index[i], n + 1);
+        int fd = open_stat(path, &st);
+        if (fd >= 0 && S_ISREG(st.st_mode))
+            return serve_file(r, (struct kp_str){path, len + n}, fd, &st);
+        if (fd >= 0)
+            close(fd);
+        else if (fd != -ENOENT && fd != -ENOTDIR)
+            return open_error(r, path, fd);
+    }
+    path[len] = '\0';
+    if (stat(path, &st) != 0)
+        return open_error(r, path, -errno);
+    return S_ISDIR(st.st_mode) ? 403 : 404;
+}
+
+int kp_http_static_handler(struct kp_http_request *r)
+{
+    enum kp_http_method m = r->parser.head.method;
+    size_t root_len = strlen(r->loc->root);
+    char path[PATH_MAX];
+
+    /* RFC 9110 section 15.5.6: a 405 lists the methods that would work. */
+    if (m != KP_HTTP_METHOD_GET && m != KP_HTTP_METHOD_HEAD) {
+        r->resp.allow = KP_STR("GET, HEAD");
+        return 405;
+    }
+    if (root_len + r->uri.len >= sizeof(path))
+        return 404;
+    /* r->uri is normalised (no dot segments, starts with '/'), so the join
+     * cannot leave the root. */
+    memcpy(path, r->loc->root, root_len);
+    memcpy(path + root_len, r->uri.p, r->uri.len);
+    size_t len = root_len + r->uri.len;
+    path[len] = '\0';
+    if (r->uri.p[r->uri.len - 1] == '/')
+        return serve_index(r, path, len);
+    return serve_path(r, path, len);
+}

@@ -1,0 +1,127 @@
+/* Signal handlers that set flags, and the masks to wait for them without a
+ * race. The flags below are kelpie's only globals: a handler has nowhere else
+ * to put what it learned. */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "kelpie/os/signal.h"
+
+static volatile sig_atomic_t sig_terminate;
+static volatile sig_atomic_t sig_quit;
+static volatile sig_atomic_t sig_reload;
+static volatile sig_atomic_t sig_reopen;
+static volatile sig_atomic_t sig_winch;
+static volatile sig_atomic_t sig_child;
+/* Who asked for the last reload with the `kelpie -s reload` cookie. */
+static volatile sig_atomic_t sig_reload_from;
+
+static const int managed[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGWINCH, SIGCHLD};
+#define N_MANAGED (sizeof(managed) / sizeof(managed[0]))
+
+static void on_signal(int signo)
+{
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        sig_terminate = 1;
+        break;
+    case SIGQUIT:
+        sig_quit = 1;
+        break;
+    case SIGHUP:
+        sig_reload = 1;
+        break;
+    case SIGUSR1:
+        sig_reopen = 1;
+        break;
+    case SIGWINCH:
+        sig_winch = 1;
+        break;
+    case SIGCHLD:
+        sig_child = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+/* SIGHUP carries who sent it: a `kelpie -s reload` queues it with a cookie
+ * and waits for the master's answer. A plain `kill -HUP` gets no answer. */
+static void on_hup(int signo, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    on_signal(signo);
+    if (info != NULL && info->si_code == SI_QUEUE &&
+        info->si_value.sival_int == KP_SIGNAL_RELOAD_COOKIE)
+        sig_reload_from = info->si_pid;
+}
+
+static void managed_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < N_MANAGED; i++)
+        sigaddset(set, managed[i]);
+}
+
+int kp_signal_install(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+
+    /* Handlers do not nest: each one only stores a flag. */
+    managed_set(&sa.sa_mask);
+    for (size_t i = 0; i < N_MANAGED; i++) {
+        sa.sa_flags = managed[i] == SIGCHLD ? SA_NOCLDSTOP : 0;
+        if (sigaction(managed[i], &sa, NULL) < 0)
+            return -errno;
+    }
+    struct sigaction hup = {.sa_sigaction = on_hup, .sa_flags = SA_SIGINFO};
+    hup.sa_mask = sa.sa_mask;
+    if (sigaction(SIGHUP, &hup, NULL) < 0)
+        return -errno;
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    return sigaction(SIGPIPE, &ign, NULL) < 0 ? -errno : 0;
+}
+
+int kp_signal_block(sigset_t *old)
+{
+    sigset_t set;
+
+    managed_set(&set);
+    return sigprocmask(SIG_BLOCK, &set, old) < 0 ? -errno : 0;
+}
+
+void kp_signal_wait_mask(const sigset_t *old, sigset_t *mask)
+{
+    *mask = *old;
+    for (size_t i = 0; i < N_MANAGED; i++)
+        sigdelset(mask, managed[i]);
+}
+
+int kp_signal_restore(const sigset_t *old)
+{
+    return sigprocmask(SIG_SETMASK, old, NULL) < 0 ? -errno : 0;
+}
+
+/* Read-then-clear per flag: with the signals blocked nothing can slip in
+ * between the two. */
+static bool take_flag(volatile sig_atomic_t *flag)
+{
+    bool raised = *flag != 0;
+
+    *flag = 0;
+    return raised;
+}
+
+void kp_signal_take(struct kp_signals *out)
+{
+    out->terminate = take_flag(&sig_terminate);
+    out->quit = take_flag(&sig_quit);
+    out->reload = take_flag(&sig_reload);
+    out->reopen = take_flag(&sig_reopen);
+    out->winch = take_flag(&sig_winch);
+    out->child = take_flag(&sig_child);
+    out->reload_from = out->reload ? (pid_t)sig_reload_from : 0;
+    sig_reload_from = 0;
+}

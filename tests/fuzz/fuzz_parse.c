@@ -1,0 +1,257 @@
+/* libFuzzer target for the request-head parser and the chunked decoder.
+ *
+ * The input is a request. It is parsed whole, then fed one byte at a time,
+ * then in three pieces each copied into a fresh exact-size buffer (so the
+ * parser must resume from offsets), under two sets of limits; all feedings
+ * must agree. Invariants: the result is a byte count <= size or one of the
+ * two negative codes; an error carries a known status and a reason; every
+ * slice lies inside the consumed head; rebase repoints slices correctly. A
+ * complete head with a chunked body has the rest decoded whole and byte by
+ * byte, with the same outcome; a path is run through the URI normaliser. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/http/chunked.h"
+#include "kelpie/http/parse.h"
+#include "kelpie/http/uri.h"
+
+#define NFIELDS 16
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The parser's output with slices turned into offsets, comparable across
+ * buffers. */
+struct outcome {
+    ssize_t rc;
+    int status;
+    bool must_close;
+    int method, form, body;
+    unsigned version, connection;
+    bool expect_continue, expect_unknown;
+    uint64_t clen;
+    size_t nfields;
+    size_t off[6 + 2 * NFIELDS], len[6 + 2 * NFIELDS];
+    int known[KP_HTTP_HDR_COUNT];
+};
+
+static void put(struct outcome *o, size_t i, const char *buf, size_t rc, struct kp_str s)
+{
+    CHECK(s.p >= buf && s.len <= rc && (size_t)(s.p - buf) <= rc - s.len);
+    o->off[i] = (size_t)(s.p - buf);
+    o->len[i] = s.len;
+}
+
+static void describe(struct outcome *o, const struct kp_http_parser *ps, const char *buf,
+                     size_t size, ssize_t rc)
+{
+    const struct kp_http_head *h = &ps->head;
+
+    memset(o, 0, sizeof(*o));
+    o->rc = rc;
+    if (rc == KP_PARSE_INVALID) {
+        CHECK(h->status == 400 || h->status == 414 || h->status == 431 || h->status == 501 ||
+              h->status == 505);
+        CHECK(h->reason != NULL && h->must_close);
+        o->status = h->status;
+        return;
+    }
+    CHECK(rc == KP_PARSE_INCOMPLETE || (rc > 0 && (size_t)rc <= size));
+    if (rc < 0)
+        return;
+    CHECK(h->version == 10 || h->version == 11);
+    CHECK(h->nfields <= NFIELDS);
+    CHECK((h->body == KP_HTTP_BODY_LENGTH) == (h->content_length > 0));
+    o->must_close = h->must_close;
+    o->method = h->method;
+    o->form = h->form;
+    o->body = h->body;
+    o->version = h->version;
+    o->connection = h->connection;
+    o->expect_continue = h->expect_continue;
+    o->expect_unknown = h->expect_unknown;
+    o->clen = h->content_length;
+    o->nfields = h->nfields;
+    put(o, 0, buf, (size_t)rc, h->method_name);
+    put(o, 1, buf, (size_t)rc, h->request_line);
+    put(o, 2, buf, (size_t)rc, h->target);
+    put(o, 3, buf, (size_t)rc, h->path);
+    put(o, 4, buf, (size_t)rc, h->host);
+    put(o, 5, buf, (size_t)rc, h->port);
+    for (size_t i = 0; i < h->nfields; i++) {
+        CHECK(h->fields[i].name.len > 0);
+        put(o, 6 + 2 * i, buf, (size_t)rc, h->fields[i].name);
+        put(o, 7 + 2 * i, buf, (size_t)rc, h->fields[i].value);
+    }
+    for (int i = 0; i < KP_HTTP_HDR_COUNT; i++) {
+        CHECK(h->known[i] < (int)h->nfields);
+        CHECK(h->known[i] < 0 || h->fields[h->known[i]].id == (enum kp_http_hdr)i);
+    }
+    memcpy(o->known, h->known, sizeof(o->known));
+}
+
+static void same(const struct outcome *a, const struct outcome *b)
+{
+    CHECK(a->rc == b->rc);
+    CHECK(a->status == b->status);
+    CHECK(memcmp(a, b, sizeof(*a)) == 0);
+}
+
+static void whole(const char *buf, size_t size, const struct kp_http_limits *lim, size_t nf,
+                  struct kp_http_parser *ps, struct kp_http_field *fields, struct outcome *o)
+{
+    kp_http_parse_init(ps, lim, fields, nf);
+    describe(o, ps, buf, size, kp_http_parse_request(ps, buf, size));
+}
+
+static void byte_by_byte(const char *buf, size_t size, const struct kp_http_limits *lim, size_t nf,
+                         const struct outcome *want)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NFIELDS];
+    struct outcome o;
+    ssize_t rc = KP_PARSE_INCOMPLETE;
+    size_t k = 0;
+
+    kp_http_parse_init(&ps, lim, fields, nf);
+    while (k < size && rc == KP_PARSE_INCOMPLETE)
+        rc = kp_http_parse_request(&ps, buf, ++k);
+    /* a complete head is reported exactly when its last byte arrives */
+    CHECK(rc < 0 || (size_t)rc == k);
+    describe(&o, &ps, buf, size, rc);
+    same(want, &o);
+}
+
+/* Feed in three pieces, each time from a new copy of the bytes so far. */
+static void moving(const char *data, size_t size, const struct kp_http_limits *lim, size_t nf,
+                   const struct outcome *want)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NFIELDS];
+    struct outcome o;
+    size_t cuts[3] = {size / 3, size / 3 + (size > 8 ? (size_t)data[0] % (size / 3 + 1) : 0), size};
+    ssize_t rc = KP_PARSE_INCOMPLETE;
+    char *buf = NULL;
+
+    kp_http_parse_init(&ps, lim, fields, nf);
+    for (int i = 0; i < 3 && rc == KP_PARSE_INCOMPLETE; i++) {
+        kp_free(buf);
+        buf = kp_alloc(cuts[i]);
+        memcpy(buf, data, cuts[i]);
+        rc = kp_http_parse_request(&ps, buf, cuts[i]);
+    }
+    describe(&o, &ps, buf, size, rc);
+    same(want, &o);
+    if (rc > 0) {
+        /* move once more and rebase */
+        char *moved = kp_alloc(size);
+        memcpy(moved, data, size);
+        kp_free(buf);
+        buf = moved;
+        kp_http_parse_rebase(&ps, buf);
+        describe(&o, &ps, buf, size, rc);
+        same(want, &o);
+    }
+    kp_free(buf);
+}
+
+struct body_outcome {
+    ssize_t status; /* 0 done, 1 incomplete, else the error status */
+    size_t consumed;
+    uint64_t total;
+    uint64_t sum; /* a checksum of the data */
+};
+
+/* Decode p[0..len) handing over step bytes at a time. */
+static void decode(const char *p, size_t len, size_t step, struct body_outcome *o)
+{
+    struct kp_http_chunked ck;
+    size_t pos = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->status = 1;
+    kp_http_chunked_init(&ck, 1u << 20, 256);
+    while (pos < len && !kp_http_chunked_done(&ck)) {
+        size_t n = len - pos < step ? len - pos : step;
+        struct kp_str d;
+        ssize_t r = kp_http_chunked_decode(&ck, p + pos, n, &d);
+
+        if (r < 0) {
+            CHECK(r == KP_PARSE_INVALID && ck.reason != NULL);
+            CHECK(ck.status == 400 || ck.status == 413 || ck.status == 431);
+            o->status = ck.status;
+            o->total = ck.total;
+            return;
+        }
+        CHECK(r > 0 && (size_t)r <= n);
+        CHECK(d.len == 0 || (d.p >= p + pos && d.p + d.len <= p + pos + r));
+        for (size_t i = 0; i < d.len; i++)
+            o->sum = o->sum * 31 + (unsigned char)d.p[i];
+        pos += (size_t)r;
+    }
+    o->status = kp_http_chunked_done(&ck) ? 0 : 1;
+    o->consumed = pos;
+    o->total = ck.total;
+}
+
+static void check_body(const char *p, size_t len)
+{
+    struct body_outcome a, b;
+
+    decode(p, len, len, &a);
+    decode(p, len, 1, &b);
+    CHECK(a.status == b.status && a.total == b.total);
+    if (a.status <= 1)
+        CHECK(a.consumed == b.consumed && a.sum == b.sum);
+    if (a.status == 0)
+        CHECK(a.consumed <= len);
+}
+
+static void check_path(struct kp_str path)
+{
+    char *out = kp_alloc(path.len + 2);
+    struct kp_str q;
+    ssize_t n = kp_http_uri_normalize(path, out, path.len + 2, &q);
+
+    CHECK(n == -EINVAL || (n > 0 && kp_http_uri_is_safe((struct kp_str){out, (size_t)n})));
+    kp_free(out);
+}
+
+static void run(const char *buf, size_t size, const struct kp_http_limits *lim, size_t nf)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NFIELDS];
+    struct outcome o;
+
+    whole(buf, size, lim, nf, &ps, fields, &o);
+    byte_by_byte(buf, size, lim, nf, &o);
+    moving(buf, size, lim, nf, &o);
+    if (o.rc > 0 && ps.head.body == KP_HTTP_BODY_CHUNKED)
+        check_body(buf + o.rc, size - (size_t)o.rc);
+    if (o.rc > 0 && ps.head.path.len > 0)
+        check_path(ps.head.path);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const struct kp_http_limits roomy = {512, 2048};
+    static const struct kp_http_limits tight = {24, 64};
+    /* an exact-size copy, so that reading past the end is caught */
+    char *buf = kp_alloc(size);
+
+    memcpy(buf, data, size);
+    run(buf, size, &roomy, NFIELDS);
+    run(buf, size, &tight, 2);
+    kp_free(buf);
+    return 0;
+}

@@ -1,0 +1,175 @@
+/* The command line against the real binary: -v/-V/-h, -t on good and broken
+ * configurations (one line naming file:line, exit 1), -T, -g, -s. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static int run_kelpie(const char *a1, const char *a2, const char *a3, const char *a4,
+                      const char *a5, const char *a6, char **out, char **err)
+{
+    char *argv[] = {(char *)kp_h_binary(), (char *)a1, (char *)a2, (char *)a3,
+                    (char *)a4, (char *)a5, (char *)a6, NULL};
+    return kp_h_run(argv, out, err);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+START_TEST(version_and_help)
+{
+    char *out, *err;
+
+    ck_assert_int_eq(run_kelpie("-v", NULL, NULL, NULL, NULL, NULL, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "kelpie version: kelpie/"));
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-V", NULL, NULL, NULL, NULL, NULL, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "built by "));
+    ck_assert_ptr_nonnull(strstr(err, "configure arguments:"));
+    ck_assert_ptr_nonnull(strstr(err, "allocator: "));
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-h", NULL, NULL, NULL, NULL, NULL, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "Usage: kelpie"));
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-x", NULL, NULL, NULL, NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, "kelpie: invalid option: \"x\"\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-s", "bogus", NULL, NULL, NULL, NULL, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "invalid option: \"-s bogus\""));
+    free(out);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_good_config_and_dump)
+{
+    struct kp_h_server s;
+    char *out, *err;
+
+    kp_h_prepare(&s);
+    kp_h_config(&s, "worker_processes 2;", "server { listen 127.0.0.1:@PORT@; root html; }");
+    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "test is successful"));
+    ck_assert_ptr_nonnull(strstr(err, s.prefix));
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-T", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "# configuration file "));
+    ck_assert_ptr_nonnull(strstr(out, "worker_processes 2;"));
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-tq", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    free(out);
+    free(err);
+    /* -g adds main-context directives; repeating one from the file is a duplicate. */
+    ck_assert_int_eq(
+        run_kelpie("-t", "-p", s.prefix, "-g", "worker_rlimit_nofile 4096;", NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    ck_assert_int_eq(
+        run_kelpie("-t", "-p", s.prefix, "-g", "worker_processes 3;", NULL, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "\"worker_processes\" directive is duplicate"));
+    free(out);
+    free(err);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A broken configuration: its text and the message expected on stderr,
+ * where the config file's line is given as its number after the file name. */
+struct broken {
+    const char *conf;
+    const char *message;
+    int line;
+};
+
+static const struct broken broken_configs[] = {
+    {"events {}\nhttp {\n listne 80;\n}\n", "unknown directive \"listne\"", 3},
+    {"events {}\nworker_connections 10;\n", "\"worker_connections\" directive is not allowed here", 2},
+    {"events {}\nworker_processes;\n", "invalid number of arguments in \"worker_processes\" directive", 2},
+    {"events {}\nworker_processes lots;\n", "invalid value \"lots\" in \"worker_processes\" directive", 2},
+    {"events {}\npid a.pid;\npid b.pid;\n", "\"pid\" directive is duplicate", 3},
+    {"events {}\n}\n", "unexpected \"}\"", 2},
+    {"events {\n worker_connections 10;\n", "unexpected end of file, expecting \"}\"", 3},
+    {"events {}\nworker_processes 2\n", "unexpected end of file, expecting \";\" or \"}\"", 3},
+    {"events {}\nerror_log \"logs/x.log;\n", "unexpected end of file", 3},
+    {"events {}\ninclude missing.conf;\n", "open() \"", 2},
+    {"events { use kqueue; }\n", "invalid value \"kqueue\" in \"use\" directive", 1},
+    {"events {}\nhttp {\n server {\n  listen 127.0.0.1:99999;\n }\n}\n", "listen", 4},
+    {"events {}\nhttp {\n client_max_body_size 1q;\n}\n", "invalid value \"1q\" in \"client_max_body_size\" directive", 3},
+    {"events {}\nhttp {\n keepalive_timeout 5x;\n}\n", "invalid value \"5x\" in \"keepalive_timeout\" directive", 3},
+    {"events {}\nhttp {\n access_log logs/a.log nosuch;\n}\n", "unknown log format \"nosuch\"", 3},
+    {"events {}\nhttp {\n server {\n  location /a {}\n  location /a {}\n }\n}\n", "duplicate location \"/a\"", 5},
+    {"events {}\nhttp {\n sendfile maybe;\n}\n", "invalid value \"maybe\" in \"sendfile\" directive", 3},
+    {"events {}\nhttp {\n server {\n  root;\n }\n}\n", "invalid number of arguments in \"root\" directive", 4},
+};
+
+START_TEST(broken_config_is_one_line_with_file_and_line)
+{
+    const struct broken *b = &broken_configs[_i];
+    struct kp_h_server s;
+    char expect[512], *out, *err;
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "conf/kelpie.conf", b->conf);
+    /* Without -t: exactly one line, the [emerg] with file:line, exit 1. */
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-c", "conf/kelpie.conf", NULL, NULL, &out, &err), 1);
+    snprintf(expect, sizeof(expect), "%sconf/kelpie.conf:%d\n", s.prefix, b->line);
+    ck_assert_msg(strncmp(err, "kelpie: [emerg] ", 16) == 0, "got: %s", err);
+    ck_assert_msg(strstr(err, b->message) != NULL, "want \"%s\", got: %s", b->message, err);
+    ck_assert_msg(strstr(err, expect) != NULL, "want \"%s\", got: %s", expect, err);
+    ck_assert_uint_eq(count_lines(err), 1);
+    free(out);
+    free(err);
+    /* With -t the same line, then nginx's "test failed" line. */
+    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, expect));
+    ck_assert_ptr_nonnull(strstr(err, "test failed"));
+    free(out);
+    free(err);
+    s.alerts_expected = true;
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(signal_without_master_fails)
+{
+    struct kp_h_server s;
+    char *out, *err;
+
+    kp_h_prepare(&s);
+    kp_h_config(&s, "", "");
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "stop", NULL, NULL, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "kelpie.pid"));
+    free(out);
+    free(err);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, version_and_help);
+    tcase_add_test(tc, test_good_config_and_dump);
+    tcase_add_loop_test(tc, broken_config_is_one_line_with_file_and_line, 0,
+                        (int)(sizeof(broken_configs) / sizeof(broken_configs[0])));
+    tcase_add_test(tc, signal_without_master_fails);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,337 @@
+/* Bad and awkward requests against the real binary: every parser error
+ * status (400, 414, 431, 501, 505), 408 on a slow head, 413, request bodies
+ * that are read and dropped so the next pipelined request is answered,
+ * Expect: 100-continue, Transfer-Encoding with Content-Length, and the
+ * lingering close that lets a client read an error response although it
+ * keeps sending. */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAIN "master_process off;"
+
+static const char *CONF = "access_log off;\n"
+                          "client_header_timeout 1s;\n"
+                          "large_client_header_buffers 2 1k;\n"
+                          "client_max_body_size 100;\n"
+                          "server {\n"
+                          "    listen 127.0.0.1:@PORT@;\n"
+                          "    root html;\n"
+                          "    location /big/ { client_max_body_size 0; }\n"
+                          "}\n";
+
+static void start(struct kp_h_server *s)
+{
+    kp_h_prepare(s);
+    kp_h_write(s, "html/a.txt", "AAAA\n");
+    kp_h_write(s, "html/big/b.txt", "BIG\n");
+    kp_h_config(s, MAIN, CONF);
+    ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
+}
+
+static int conn(const struct kp_h_server *s)
+{
+    int fd = kp_h_connect(s->port);
+    ck_assert_int_ge(fd, 0);
+    return fd;
+}
+
+/* Send raw on a new connection; the answer must be status with
+ * "Connection: close" and a built-in page, then the server closes. */
+static void expect_error(const struct kp_h_server *s, const char *raw, size_t len, int status)
+{
+    struct kp_h_resp r;
+    char title[64];
+    int fd = conn(s);
+
+    kp_h_send(fd, raw, len);
+    ck_assert_msg(kp_h_recv(fd, &r, false) == 0, "no response to %.40s", raw);
+    ck_assert_msg(r.status == status, "%d instead of %d for %.60s", r.status, status, raw);
+    const char *c = kp_h_header(&r, "Connection");
+    ck_assert_msg(c != NULL && strcmp(c, "close") == 0, "no Connection: close for %d", status);
+    snprintf(title, sizeof(title), "<title>%d ", status);
+    ck_assert_ptr_nonnull(strstr(r.body, title));
+    ck_assert(kp_h_closed(fd, 3000));
+    kp_h_resp_free(&r);
+    close(fd);
+}
+
+#define EXPECT_ERROR(s, lit, status) expect_error((s), (lit), sizeof(lit) - 1, (status))
+
+START_TEST(bad_requests_400)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    EXPECT_ERROR(&s, "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.1 \r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nHost: x\r\n continued\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nNoHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET /a/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET /%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(unknown_method_501_and_version_505)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    EXPECT_ERROR(&s, "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501);
+    EXPECT_ERROR(&s, "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(too_long_414_and_431)
+{
+    struct kp_h_server s;
+    char req[4096];
+
+    start(&s);
+    /* A request line longer than one large buffer (1k). */
+    memset(req, 0, sizeof(req));
+    strcpy(req, "GET /");
+    memset(req + 5, 'u', 1500);
+    strcat(req, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_error(&s, req, strlen(req), 414);
+    /* A field section larger than all of them (2 x 1k). */
+    strcpy(req, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(req);
+        snprintf(req + n, sizeof(req) - n, "X-Pad-%d: ", i);
+        n = strlen(req);
+        memset(req + n, 'p', 800);
+        strcpy(req + n + 800, "\r\n");
+    }
+    strcat(req, "\r\n");
+    expect_error(&s, req, strlen(req), 431);
+    /* More fields than kelpie keeps. */
+    strcpy(req, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 150; i++)
+        strcat(req, "A: b\r\n");
+    strcat(req, "\r\n");
+    expect_error(&s, req, strlen(req), 431);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* client_header_timeout with part of a head: 408 and close. A connection
+ * that never sent anything is closed without a response. */
+START_TEST(header_timeout_408)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char c;
+
+    start(&s);
+    int fd = conn(&s);
+    kp_h_send_str(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 408);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    ck_assert(kp_h_closed(fd, 3000));
+    kp_h_resp_free(&r);
+    close(fd);
+
+    fd = conn(&s);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 4000), 1);
+    ck_assert_int_eq(recv(fd, &c, 1, 0), 0); /* EOF, not a response */
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(body_too_large_413)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    EXPECT_ERROR(&s, "POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n", 413);
+    /* Chunked: found out while reading. */
+    char req[512];
+    snprintf(req, sizeof(req),
+             "POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "40\r\n%064d\r\n40\r\n%064d\r\n0\r\n\r\n",
+             0, 0);
+    expect_error(&s, req, strlen(req), 413);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A body nobody uses is read and dropped; the request after it is
+ * answered from the same bytes. */
+START_TEST(bodies_dropped_then_pipelined)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    static const char req[] =
+        "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+        "0123456789"
+        "POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nTrailer: t\r\n\r\n"
+        "GET /big/b.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    start(&s);
+    int fd = conn(&s);
+    kp_h_send(fd, req, sizeof(req) - 1);
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "AAAA\n");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 405); /* the static handler answers POST with 405 */
+    ck_assert_str_eq(kp_h_header(&r, "Allow"), "GET, HEAD");
+    ck_assert_ptr_null(kp_h_header(&r, "Connection"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "BIG\n");
+    kp_h_resp_free(&r);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A body larger than the read buffer, arriving in pieces. */
+START_TEST(large_body_dropped)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char *body = malloc(200000);
+
+    start(&s);
+    memset(body, 'b', 200000);
+    int fd = conn(&s);
+    kp_h_send_str(fd, "PUT /big/b.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n");
+    for (int i = 0; i < 4; i++) {
+        kp_h_send(fd, body + i * 50000, 50000);
+        usleep(10000);
+    }
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 405);
+    kp_h_resp_free(&r);
+    kp_h_send_str(fd, "GET /big/b.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_str_eq(r.body, "BIG\n");
+    kp_h_resp_free(&r);
+    free(body);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(expect_100_continue)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    int fd = conn(&s);
+    kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 100);
+    kp_h_send_str(fd, "hello");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 405);
+    kp_h_resp_free(&r);
+    /* Too large: the final status at once, no 100. */
+    kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
+                      "Expect: 100-continue\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 413);
+    kp_h_resp_free(&r);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* RFC 9112 section 6.1: both framings is a smuggling attempt. */
+START_TEST(te_and_cl_rejected)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    EXPECT_ERROR(
+        &s,
+        "POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        400);
+    EXPECT_ERROR(&s,
+                 "POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+                 "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+                 501);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* The client keeps sending after a request the server rejects. A plain
+ * close() with unread input would answer with a reset (RFC 9112 section
+ * 9.6), which can destroy the response in flight; lingering drains the
+ * input instead, so the client reads the whole response and then a clean
+ * end of stream. */
+START_TEST(lingering_close)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    size_t junk_len = 256 * 1024;
+    char *junk = malloc(junk_len);
+    static const char bad[] = "GET / HTTP/1.1\r\nHost: x\r\nBad Field\r\n\r\n";
+    char c;
+
+    start(&s);
+    memset(junk, 'j', junk_len);
+    memcpy(junk, bad, sizeof(bad) - 1);
+    int fd = conn(&s);
+    kp_h_send(fd, junk, 64 * 1024); /* the bad head, and more input behind it */
+    usleep(100000);                 /* the server has answered meanwhile */
+    /* Still accepted: the server reads on rather than resetting. */
+    for (size_t off = 64 * 1024; off < junk_len;) {
+        ssize_t w = send(fd, junk + off, junk_len - off, MSG_NOSIGNAL);
+        ck_assert_msg(w > 0, "send after the error failed: %s", strerror(errno));
+        off += (size_t)w;
+    }
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "</html>"));
+    ssize_t n = recv(fd, &c, 1, 0);
+    ck_assert_msg(n == 0, "no clean end of stream after the response (%zd, %s)", n,
+                  n < 0 ? strerror(errno) : "data");
+    kp_h_resp_free(&r);
+    close(fd);
+    free(junk);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_http_errors_suite(void)
+{
+    Suite *s = suite_create("http_errors");
+    TCase *tc = tcase_create("errors");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, bad_requests_400);
+    tcase_add_test(tc, unknown_method_501_and_version_505);
+    tcase_add_test(tc, too_long_414_and_431);
+    tcase_add_test(tc, header_timeout_408);
+    tcase_add_test(tc, body_too_large_413);
+    tcase_add_test(tc, bodies_dropped_then_pipelined);
+    tcase_add_test(tc, large_body_dropped);
+    tcase_add_test(tc, expect_100_continue);
+    tcase_add_test(tc, te_and_cl_rejected);
+    tcase_add_test(tc, lingering_close);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,217 @@
+/* Routing against the real binary: server selection by Host (exact names,
+ * wildcards, default_server, unknown hosts, absolute-form targets),
+ * locations (exact before the longest prefix), `return` in its forms at
+ * server and location level, and error_page (a custom page, =CODE, a URL,
+ * and a page that is itself missing). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAIN "master_process off;"
+
+static const char *CONF =
+    "access_log off;\n"
+    "server { listen 127.0.0.1:@PORT@; server_name first.test; return 200 first; }\n"
+    "server { listen 127.0.0.1:@PORT@ default_server; server_name dflt.test; return 200 dflt; }\n"
+    "server { listen 127.0.0.1:@PORT@; server_name exact.test www.exact.test; return 200 exact; }\n"
+    "server { listen 127.0.0.1:@PORT@; server_name *.wild.test; return 200 wild; }\n"
+    "server { listen 127.0.0.1:@PORT@; server_name *.deep.wild.test; return 200 deep; }\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@;\n"
+    "    server_name site.test;\n"
+    "    root html;\n"
+    "    default_type text/x-site;\n"
+    "    error_page 404 /errors/404.html;\n"
+    "    location = /exact { return 200 exact-location; }\n"
+    "    location /exact { return 200 prefix-location; }\n"
+    "    location /a/ { return 200 a; }\n"
+    "    location /a/b/ { return 200 ab; }\n"
+    "    location /text { return 200 \"some text\"; }\n"
+    "    location /typed { default_type application/x-typed; return 201 typed; }\n"
+    "    location /gone { return 410; }\n"
+    "    location /perm { return 301 http://example.com/new; }\n"
+    "    location /rel { return 307 /relative?x=1; }\n"
+    "    location /bare { return https://example.com/bare; }\n"
+    "    location /silent { return 444; }\n"
+    "    location /eq/ { error_page 404 =200 /errors/404.html; }\n"
+    "    location /url/ { error_page 404 http://example.com/notfound; }\n"
+    "    location /broken/ { error_page 404 /errors/missing.html; }\n"
+    "}\n"
+    "server { listen 127.0.0.1:@PORT2@; return 302 /elsewhere; location /x { return 200 x; } }\n";
+
+static void start(struct kp_h_server *s)
+{
+    kp_h_prepare(s);
+    kp_h_write(s, "html/page.txt", "page\n");
+    kp_h_write(s, "html/errors/404.html", "custom not found\n");
+    kp_h_config(s, MAIN, CONF);
+    ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
+}
+
+/* One request on a fresh connection; returns the status, body in r. */
+static int ask(int port, const char *raw, struct kp_h_resp *r)
+{
+    ck_assert_msg(kp_h_request(port, raw, r) == 0, "no response to %s", raw);
+    return r->status;
+}
+
+/* The body of GET path with this Host. */
+static void expect_body(const struct kp_h_server *s, const char *host, const char *path,
+                        const char *body)
+{
+    char raw[512];
+    struct kp_h_resp r;
+
+    if (host != NULL)
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+    else
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.0\r\n\r\n", path);
+    ask(s->port, raw, &r);
+    ck_assert_msg(r.body != NULL && strcmp(r.body, body) == 0, "Host %s %s: got %s, want %s",
+                  host ? host : "(none)", path, r.body ? r.body : "(null)", body);
+    kp_h_resp_free(&r);
+}
+
+START_TEST(server_names)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    expect_body(&s, "first.test", "/", "first");
+    expect_body(&s, "exact.test", "/", "exact");
+    expect_body(&s, "WWW.Exact.TEST", "/", "exact");
+    expect_body(&s, "exact.test.", "/", "exact");
+    expect_body(&s, "exact.test:8080", "/", "exact");
+    expect_body(&s, "a.wild.test", "/", "wild");
+    expect_body(&s, "a.b.wild.test", "/", "wild");
+    expect_body(&s, "x.deep.wild.test", "/", "deep"); /* the longest wildcard wins */
+    expect_body(&s, "wild.test", "/", "dflt");        /* *.x does not match x itself */
+    expect_body(&s, "unknown.test", "/", "dflt");
+    expect_body(&s, "127.0.0.1", "/", "dflt");
+    expect_body(&s, NULL, "/", "dflt");
+    /* An absolute-form target names the host (RFC 9112 section 3.2.2). */
+    ask(s.port, "GET http://exact.test/ HTTP/1.1\r\nHost: first.test\r\n\r\n", &r);
+    ck_assert_str_eq(r.body, "exact");
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(locations)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    expect_body(&s, "site.test", "/exact", "exact-location");
+    expect_body(&s, "site.test", "/exact?q=1", "exact-location");
+    expect_body(&s, "site.test", "/exact/more", "prefix-location");
+    expect_body(&s, "site.test", "/exactly", "prefix-location");
+    expect_body(&s, "site.test", "/a/x", "a");
+    expect_body(&s, "site.test", "/a/b/c", "ab");
+    expect_body(&s, "site.test", "/a/b", "a");
+    expect_body(&s, "site.test", "/a/./b/../b/c", "ab"); /* matched after normalising */
+    expect_body(&s, "site.test", "/a%2Fb/c", "ab");
+    expect_body(&s, "site.test", "/page.txt", "page\n");
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(return_forms)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    int fd;
+
+    start(&s);
+    ck_assert_int_eq(ask(s.port, "GET /text HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
+    ck_assert_str_eq(r.body, "some text");
+    ck_assert_str_eq(kp_h_header(&r, "Content-Type"), "text/x-site");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /typed HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 201);
+    ck_assert_str_eq(kp_h_header(&r, "Content-Type"), "application/x-typed");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /gone HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 410);
+    ck_assert_ptr_nonnull(strstr(r.body, "<title>410 Gone</title>"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /perm HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 301);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "http://example.com/new");
+    ck_assert_ptr_nonnull(strstr(r.body, "301 Moved Permanently"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /rel HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 307);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "/relative?x=1");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /bare HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 302);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "https://example.com/bare");
+    kp_h_resp_free(&r);
+    /* HEAD of a return: the same head, no body. */
+    ck_assert_int_eq(ask(s.port, "HEAD /text HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Content-Length"), "9");
+    /* Server level: before any location. */
+    ck_assert_int_eq(ask(s.port2, "GET /x HTTP/1.1\r\nHost: any\r\n\r\n", &r), 302);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "/elsewhere");
+    kp_h_resp_free(&r);
+    /* 444: the connection closes without a response. */
+    fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "GET /silent HTTP/1.1\r\nHost: site.test\r\n\r\n");
+    ck_assert_int_ne(kp_h_recv(fd, &r, false), 0);
+    ck_assert_uint_eq(r.head_len, 0);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(error_pages)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    ck_assert_int_eq(ask(s.port, "GET /nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 404);
+    ck_assert_str_eq(r.body, "custom not found\n");
+    kp_h_resp_free(&r);
+    /* Conditionals of the original request do not apply to the page. */
+    ck_assert_int_eq(ask(s.port,
+                         "GET /nope HTTP/1.1\r\nHost: site.test\r\nRange: bytes=0-1\r\n"
+                         "If-None-Match: *\r\n\r\n",
+                         &r),
+                     404);
+    ck_assert_str_eq(r.body, "custom not found\n");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "HEAD /nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 404);
+    ck_assert_str_eq(kp_h_header(&r, "Content-Length"), "17");
+    ck_assert_int_eq(ask(s.port, "GET /eq/nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
+    ck_assert_str_eq(r.body, "custom not found\n");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /url/nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 302);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "http://example.com/notfound");
+    kp_h_resp_free(&r);
+    /* The error page is missing too: the built-in page. */
+    ck_assert_int_eq(ask(s.port, "GET /broken/nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 404);
+    ck_assert_ptr_nonnull(strstr(r.body, "<title>404 Not Found</title>"));
+    kp_h_resp_free(&r);
+    /* Errors found before routing use the default server's pages: none here. */
+    ck_assert_int_eq(ask(s.port, "GET / HTTP/1.1\r\n\r\n", &r), 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "<title>400 Bad Request</title>"));
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_http_routing_suite(void)
+{
+    Suite *s = suite_create("http_routing");
+    TCase *tc = tcase_create("routing");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, server_names);
+    tcase_add_test(tc, locations);
+    tcase_add_test(tc, return_forms);
+    tcase_add_test(tc, error_pages);
+    suite_add_tcase(s, tc);
+    return s;
+}

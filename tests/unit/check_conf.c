@@ -1,0 +1,791 @@
+/* Unit tests for loading a cycle (core/cycle.c with the core, events and http
+ * directive tables): every error class with its exact message, defaults,
+ * inheritance, location order, listening sockets, include, -g and -T. Each
+ * test writes its files into a fresh mkdtemp() prefix. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/core/cycle.h"
+#include "kelpie/http/conf.h"
+#include "kelpie/http/var.h"
+
+static char dir[64]; /* the prefix (a short mkdtemp path), with a trailing '/' */
+static char err[1024];
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/kp_conf_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    strcat(dir, "/");
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void put(const char *name, const char *text)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void subdir(const char *name)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s%s", dir, name);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+static struct kp_cycle *load(const char *text, const char *extra)
+{
+    put("kelpie.conf", text);
+    struct kp_cycle *c = kp_cycle_load(dir, "kelpie.conf", extra, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    return c;
+}
+
+/* line > 0: msg is followed by " in PREFIX/kelpie.conf:LINE"; line 0: msg is
+ * the whole expected text. */
+static void expect_error(const char *text, const char *extra, int line, const char *msg)
+{
+    char want[2048];
+
+    put("kelpie.conf", text);
+    ck_assert_ptr_null(kp_cycle_load(dir, "kelpie.conf", extra, err, sizeof(err)));
+    if (line > 0)
+        snprintf(want, sizeof(want), "%s in %skelpie.conf:%d", msg, dir, line);
+    else
+        snprintf(want, sizeof(want), "%s", msg);
+    ck_assert_str_eq(err, want);
+}
+
+/* --- error classes: one row each, the exact message ------------------------------ */
+
+static const struct {
+    const char *conf, *extra;
+    int line;
+    const char *msg;
+} errors[] = {
+    /* unknown directive */
+    {"events {}\nlistne 80;\n", NULL, 2, "unknown directive \"listne\""},
+    {"http { server { listne 80; } }", NULL, 1, "unknown directive \"listne\""},
+    /* directive in the wrong context */
+    {"events {}\nhttp {\n  listen 80;\n}\n", NULL, 3, "\"listen\" directive is not allowed here"},
+    {"http { server { location / { location /a { } } } }", NULL, 1,
+     "\"location\" directive is not allowed here"},
+    {"sendfile on;", NULL, 1, "\"sendfile\" directive is not allowed here"},
+    {"http { worker_connections 10; }", NULL, 1,
+     "\"worker_connections\" directive is not allowed here"},
+    {"http { return 204; }", NULL, 1, "\"return\" directive is not allowed here"},
+    {"http { server { log_format x y; } }", NULL, 1,
+     "\"log_format\" directive is not allowed here"},
+    /* argument counts */
+    {"http { root; }", NULL, 1, "invalid number of arguments in \"root\" directive"},
+    {"worker_processes 1 2;", NULL, 1,
+     "invalid number of arguments in \"worker_processes\" directive"},
+    {"user a b c;", NULL, 1, "invalid number of arguments in \"user\" directive"},
+    {"http { server { status on; } }", NULL, 1,
+     "invalid number of arguments in \"status\" directive"},
+    {"http { log_format x; }", NULL, 1, "invalid number of arguments in \"log_format\" directive"},
+    {"http { log_format x escape=json; }", NULL, 1,
+     "invalid number of arguments in \"log_format\" directive"},
+    {"http { error_page 404 =200 /x; error_page =200 /x; }", NULL, 1,
+     "invalid number of arguments in \"error_page\" directive"},
+    /* invalid values: sizes, times, numbers, flags, levels, names, addresses */
+    {"http { client_max_body_size 12q; }", NULL, 1,
+     "invalid value \"12q\" in \"client_max_body_size\" directive"},
+    {"http { client_header_buffer_size 99999999999999999999k; }", NULL, 1,
+     "invalid value \"99999999999999999999k\" in \"client_header_buffer_size\" directive"},
+    {"http { keepalive_timeout 1s5m; }", NULL, 1,
+     "invalid value \"1s5m\" in \"keepalive_timeout\" directive"},
+    {"worker_shutdown_timeout 10x;", NULL, 1,
+     "invalid value \"10x\" in \"worker_shutdown_timeout\" directive"},
+    {"events { worker_connections lots; }", NULL, 1,
+     "invalid value \"lots\" in \"worker_connections\" directive"},
+    {"events { worker_connections 0; }", NULL, 1,
+     "invalid value \"0\" in \"worker_connections\" directive"},
+    {"http { sendfile yes; }", NULL, 1,
+     "invalid value \"yes\" in \"sendfile\" directive, it must be \"on\" or \"off\""},
+    {"daemon 1;", NULL, 1,
+     "invalid value \"1\" in \"daemon\" directive, it must be \"on\" or \"off\""},
+    {"error_log logs/e.log loud;", NULL, 1, "invalid value \"loud\" in \"error_log\" directive"},
+    {"events { use kqueue; }", NULL, 1, "invalid value \"kqueue\" in \"use\" directive"},
+    {"worker_processes 0;", NULL, 1, "invalid value \"0\" in \"worker_processes\" directive"},
+    {"worker_processes 1025;", NULL, 1, "invalid value \"1025\" in \"worker_processes\" directive"},
+    {"worker_cpu_affinity 01 0102;", NULL, 1,
+     "invalid value \"0102\" in \"worker_cpu_affinity\" directive"},
+    {"worker_cpu_affinity auto 01 10;", NULL, 1,
+     "invalid value \"10\" in \"worker_cpu_affinity\" directive"},
+    {"http { allow 10.0.0.0/33; }", NULL, 1,
+     "invalid value \"10.0.0.0/33\" in \"allow\" directive"},
+    {"http { deny example.com; }", NULL, 1, "invalid value \"example.com\" in \"deny\" directive"},
+    {"http { large_client_header_buffers 0 8k; }", NULL, 1,
+     "invalid value \"0\" in \"large_client_header_buffers\" directive"},
+    {"http { large_client_header_buffers 4 8x; }", NULL, 1,
+     "invalid value \"8x\" in \"large_client_header_buffers\" directive"},
+    {"http { log_format x escape=html '$status'; }", NULL, 1,
+     "invalid value \"escape=html\" in \"log_format\" directive"},
+    {"http { access_log logs/a.log combined buffer=0; }", NULL, 1,
+     "invalid value \"buffer=0\" in \"access_log\" directive"},
+    {"http { access_log logs/a.log combined flush=soon; }", NULL, 1,
+     "invalid value \"flush=soon\" in \"access_log\" directive"},
+    {"http { server { listen 80 backlog=-1; } }", NULL, 1,
+     "invalid value \"backlog=-1\" in \"listen\" directive"},
+    {"http { server { listen [::1; } }", NULL, 1, "invalid value \"[::1\" in \"listen\" directive"},
+    {"http { server { location @fallback { } } }", NULL, 1,
+     "invalid value \"@fallback\" in \"location\" directive"},
+    {"http { server { server_name ~^www; } }", NULL, 1,
+     "invalid value \"~^www\" in \"server_name\" directive"},
+    {"http { index \"\"; }", NULL, 1, "invalid value \"\" in \"index\" directive"},
+    {"http { error_page 404 =2xx /x; }", NULL, 1,
+     "invalid value \"=2xx\" in \"error_page\" directive"},
+    {"http { error_page 40x /x; }", NULL, 1, "invalid value \"40x\" in \"error_page\" directive"},
+    {"http { error_page 200 /x; }", NULL, 1, "value \"200\" must be between 300 and 599"},
+    /* duplicates */
+    {"daemon on;\ndaemon off;\n", NULL, 2, "\"daemon\" directive is duplicate"},
+    {"events {}\nevents {}\n", NULL, 2, "\"events\" directive is duplicate"},
+    {"http {}\nhttp {}\n", NULL, 2, "\"http\" directive is duplicate"},
+    {"http { server { root a; root b; } }", NULL, 1, "\"root\" directive is duplicate"},
+    {"http { server { location / { return 204; return 404; } } }", NULL, 1,
+     "\"return\" directive is duplicate"},
+    {"daemon off;\n", "daemon on;", 1, "\"daemon\" directive is duplicate"},
+    /* structure */
+    {"http { }\n}\n", NULL, 2, "unexpected \"}\""},
+    {"http {\n  server {\n", NULL, 3, "unexpected end of file, expecting \"}\""},
+    {"http {\n  sendfile on\n", NULL, 3, "unexpected end of file, expecting \";\" or \"}\""},
+    {"pid logs/x.pid", NULL, 1, "unexpected end of file, expecting \";\" or \"}\""},
+    {"pid \"logs/x.pid;\n", NULL, 2, "unexpected end of file in quoted string"},
+    {"pid \"a\"b;", NULL, 1, "unexpected \"b\""},
+    {"events { };\n", NULL, 1, "unexpected \";\""},
+    {"http;", NULL, 1, "directive \"http\" has no opening \"{\""},
+    {"http { sendfile on { } }", NULL, 1, "directive \"sendfile\" is not terminated by \";\""},
+    {"http { types { text/html html; foo { } } }", NULL, 1, "unexpected \"{\""},
+    /* log formats */
+    {"http { access_log logs/a.log fancy; }", NULL, 1, "unknown log format \"fancy\""},
+    {"http { access_log logs/a.log main; log_format main '$status'; }", NULL, 1,
+     "unknown log format \"main\""},
+    {"http { log_format x '$remote_addr $nope'; }", NULL, 1, "unknown \"nope\" variable"},
+    {"http { log_format x 'a $ b'; }", NULL, 1,
+     "invalid variable name in \"log_format\" directive"},
+    {"http { log_format combined '$status'; }", NULL, 1,
+     "duplicate \"log_format\" name \"combined\""},
+    {"http { access_log off now; }", NULL, 1, "invalid parameter \"now\""},
+    {"http { access_log logs/a.log combined gzip; }", NULL, 1, "invalid parameter \"gzip\""},
+    /* locations */
+    {"http { server {\nlocation /x { }\nlocation /x { }\n} }", NULL, 3,
+     "duplicate location \"/x\""},
+    {"http { server { location = /x { } location =/x { } } }", NULL, 1,
+     "duplicate location \"/x\""},
+    {"http { server { location ~ \\.php$ { } } }", NULL, 1, "invalid location modifier \"~\""},
+    /* listen */
+    {"http { server { listen example.com:80; } }", NULL, 1,
+     "host not found in \"example.com:80\" of the \"listen\" directive"},
+    {"http { server { listen 127.0.0.1:99999; } }", NULL, 1,
+     "invalid port in \"127.0.0.1:99999\" of the \"listen\" directive"},
+    {"http { server { listen 127.0.0.1:0; } }", NULL, 1,
+     "invalid port in \"127.0.0.1:0\" of the \"listen\" directive"},
+    {"http { server { listen 80 fast; } }", NULL, 1, "invalid parameter \"fast\""},
+    {"http {\n server { listen 127.0.0.1:8080 default_server; }\n"
+     " server { listen 127.0.0.1:8080 default_server; }\n}\n",
+     NULL, 3, "a duplicate default server for 127.0.0.1:8080"},
+    {"http { server { listen 8080; listen 0.0.0.0:8080; } }", NULL, 1,
+     "a duplicate listen 0.0.0.0:8080"},
+    {"http { server { listen 8080 reuseport; } server { listen 8080 backlog=10; } }", NULL, 1,
+     "duplicate listen options for 0.0.0.0:8080"},
+    /* return */
+    {"http { server { return abc; } }", NULL, 1, "invalid return code \"abc\""},
+    {"http { server { return 1000; } }", NULL, 1, "invalid return code \"1000\""},
+    {"http { server { return 99 x; } }", NULL, 1, "invalid return code \"99\""},
+    {"http { server { return http://x/ extra; } }", NULL, 1, "invalid return code \"http://x/\""},
+    /* the -g pseudo-file */
+    {"", "foo;", 0, "unknown directive \"foo\" in command line"},
+    {"", "daemon off", 0, "unexpected end of file, expecting \";\" or \"}\" in command line"},
+    {"", "daemon off; daemon on;", 0, "\"daemon\" directive is duplicate in command line"},
+};
+
+START_TEST(error_classes)
+{
+    expect_error(errors[_i].conf, errors[_i].extra, errors[_i].line, errors[_i].msg);
+}
+END_TEST
+
+START_TEST(error_files)
+{
+    char want[2048];
+
+    /* the main file */
+    ck_assert_ptr_null(kp_cycle_load(dir, "missing.conf", NULL, err, sizeof(err)));
+    snprintf(want, sizeof(want), "open() \"%smissing.conf\" failed (2: No such file or directory)",
+             dir);
+    ck_assert_str_eq(err, want);
+    /* an include names the including file and line */
+    put("kelpie.conf", "events {}\nhttp {\n  include sites/a.conf;\n}\n");
+    ck_assert_ptr_null(kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err)));
+    snprintf(want, sizeof(want),
+             "open() \"%ssites/a.conf\" failed (2: No such file or directory) in %skelpie.conf:3",
+             dir, dir);
+    ck_assert_str_eq(err, want);
+    /* an error inside an included file names that file */
+    subdir("sites");
+    put("sites/a.conf", "server {\n  listen 1.2.3.4:8080 nonsense;\n}\n");
+    ck_assert_ptr_null(kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err)));
+    snprintf(want, sizeof(want), "invalid parameter \"nonsense\" in %ssites/a.conf:2", dir);
+    ck_assert_str_eq(err, want);
+    /* an included file must be balanced on its own */
+    put("sites/a.conf", "server {\n");
+    ck_assert_ptr_null(kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err)));
+    snprintf(want, sizeof(want), "unexpected end of file, expecting \"}\" in %ssites/a.conf:2",
+             dir);
+    ck_assert_str_eq(err, want);
+    /* a file that includes itself */
+    put("kelpie.conf", "include kelpie.conf;\n");
+    ck_assert_ptr_null(kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err)));
+    snprintf(want, sizeof(want),
+             "too deep include nesting for \"%skelpie.conf\" in %skelpie.conf:1", dir, dir);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(error_too_long)
+{
+    char text[8192] = "pid ";
+
+    memset(text + 4, 'x', 5000);
+    strcpy(text + 5004, ";\n");
+    expect_error(text, NULL, 1,
+                 "too long parameter \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" started");
+}
+END_TEST
+
+/* --- what a good configuration produces ------------------------------------------------- */
+
+START_TEST(defaults)
+{
+    struct kp_cycle *c = load("", NULL);
+    char want[PATH_MAX];
+
+    ck_assert_str_eq(c->prefix, dir);
+    snprintf(want, sizeof(want), "%skelpie.conf", dir);
+    ck_assert_str_eq(c->conf_path, want);
+    ck_assert(c->core.daemon);
+    ck_assert(c->core.master_process);
+    ck_assert_int_eq(c->core.worker_processes, 1);
+    snprintf(want, sizeof(want), "%slogs/kelpie.pid", dir);
+    ck_assert_str_eq(c->core.pid_path, want);
+    snprintf(want, sizeof(want), "%slogs/error.log", dir);
+    ck_assert_str_eq(c->core.error_log_path, want);
+    ck_assert_int_eq(c->core.error_log_level, KP_LOG_ERR);
+    ck_assert_ptr_null(c->core.user);
+    ck_assert_int_eq(c->core.worker_rlimit_nofile, 0);
+    ck_assert_uint_eq(c->core.worker_shutdown_timeout_ms, 0);
+    ck_assert(!c->core.cpu_affinity_auto);
+    ck_assert_uint_eq(c->core.n_cpu_affinity_masks, 0);
+    ck_assert_uint_eq(c->events.worker_connections, 512);
+    ck_assert_int_eq(c->events.use, KP_EVENT_EPOLL);
+    ck_assert(c->events.accept_mutex);
+    ck_assert_uint_eq(c->events.accept_mutex_delay_ms, 500);
+    ck_assert(!c->events.multi_accept);
+    /* no http block: no servers, no listeners */
+    ck_assert_uint_eq(c->http.n_servers, 0);
+    ck_assert_uint_eq(c->n_listening, 0);
+    ck_assert_uint_eq(c->n_conf_files, 1);
+    kp_cycle_free(c);
+    c = load("http { }", NULL);
+    ck_assert_uint_eq(c->n_listening, 0);
+    ck_assert_uint_eq(c->http.n_log_formats, 1);
+    ck_assert_str_eq(c->http.log_formats[0].name, "combined");
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(main_directives)
+{
+    struct kp_cycle *c = load("daemon off; master_process off; worker_processes auto;\n"
+                              "pid /run/k.pid; error_log stderr notice; user www;\n"
+                              "worker_rlimit_nofile 8192; worker_shutdown_timeout 1m;\n"
+                              "worker_cpu_affinity 0001 0010 0100;\n"
+                              "events { worker_connections 64; use poll; accept_mutex off;\n"
+                              "  accept_mutex_delay 100ms; multi_accept on; }\n",
+                              NULL);
+
+    ck_assert(!c->core.daemon);
+    ck_assert(!c->core.master_process);
+    ck_assert_int_eq(c->core.worker_processes, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    ck_assert_str_eq(c->core.pid_path, "/run/k.pid");
+    ck_assert_str_eq(c->core.error_log_path, "stderr");
+    ck_assert_int_eq(c->core.error_log_level, KP_LOG_NOTICE);
+    ck_assert_str_eq(c->core.user, "www");
+    ck_assert_str_eq(c->core.group, "www");
+    ck_assert_int_eq(c->core.worker_rlimit_nofile, 8192);
+    ck_assert_uint_eq(c->core.worker_shutdown_timeout_ms, 60000);
+    ck_assert_uint_eq(c->core.n_cpu_affinity_masks, 3);
+    ck_assert_uint_eq(c->core.cpu_affinity_masks[0], 1);
+    ck_assert_uint_eq(c->core.cpu_affinity_masks[1], 2);
+    ck_assert_uint_eq(c->core.cpu_affinity_masks[2], 4);
+    ck_assert_uint_eq(c->events.worker_connections, 64);
+    ck_assert_int_eq(c->events.use, KP_EVENT_POLL);
+    ck_assert(!c->events.accept_mutex);
+    ck_assert_uint_eq(c->events.accept_mutex_delay_ms, 100);
+    ck_assert(c->events.multi_accept);
+    kp_cycle_free(c);
+    c = load("user www web; worker_cpu_affinity auto 1100; worker_processes 3;", NULL);
+    ck_assert_str_eq(c->core.group, "web");
+    ck_assert(c->core.cpu_affinity_auto);
+    ck_assert_uint_eq(c->core.n_cpu_affinity_masks, 1);
+    ck_assert_uint_eq(c->core.cpu_affinity_masks[0], 12);
+    ck_assert_int_eq(c->core.worker_processes, 3);
+    kp_cycle_free(c);
+}
+END_TEST
+
+/* The shipped conf/kelpie.conf and conf/mime.types (tests run from the
+ * source tree). */
+START_TEST(default_config)
+{
+    char cwd[PATH_MAX], want[PATH_MAX + 32];
+
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd) - 1));
+    strcat(cwd, "/");
+    struct kp_cycle *c = kp_cycle_load(cwd, "conf/kelpie.conf", NULL, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_eq(c->core.worker_processes, 2);
+    snprintf(want, sizeof(want), "%slogs/error.log", cwd);
+    ck_assert_str_eq(c->core.error_log_path, want);
+    snprintf(want, sizeof(want), "%slogs/kelpie.pid", cwd);
+    ck_assert_str_eq(c->core.pid_path, want);
+    ck_assert_uint_eq(c->events.worker_connections, 1024);
+    ck_assert_uint_eq(c->n_conf_files, 2);
+    ck_assert_uint_eq(c->http.n_servers, 1);
+    ck_assert_uint_eq(c->n_listening, 1);
+    ck_assert_str_eq(c->listening[0].conf.text, "127.0.0.1:8080");
+    ck_assert_int_eq(c->listening[0].fd, -1);
+    const struct kp_http_srv_conf *s = c->http.servers[0];
+    ck_assert_ptr_eq(c->listening[0].default_server, s);
+    ck_assert_uint_eq(s->n_server_names, 1);
+    ck_assert_str_eq(s->server_names[0], "localhost");
+    const struct kp_http_loc_conf *l = s->loc;
+    snprintf(want, sizeof(want), "%shtml", cwd);
+    ck_assert_str_eq(l->root, want);
+    ck_assert_uint_eq(l->n_index, 1);
+    ck_assert_str_eq(l->index[0], "index.html");
+    ck_assert(l->sendfile);
+    ck_assert(l->tcp_nopush);
+    ck_assert_uint_eq(l->keepalive_timeout_ms, 65000);
+    ck_assert_str_eq(l->default_type, "application/octet-stream");
+    ck_assert_uint_eq(l->n_access_logs, 1);
+    snprintf(want, sizeof(want), "%slogs/access.log", cwd);
+    ck_assert_str_eq(l->access_logs[0].path, want);
+    ck_assert_str_eq(l->access_logs[0].format->name, "combined");
+    ck_assert_uint_eq(l->n_error_pages, 4);
+    ck_assert_int_eq(l->error_pages[3].code, 504);
+    ck_assert_str_eq(l->error_pages[0].uri, "/50x.html");
+    ck_assert_uint_eq(s->n_locations, 1);
+    ck_assert_int_eq(s->locations[0]->match, KP_LOC_EXACT);
+    ck_assert_str_eq(s->locations[0]->path, "/50x.html");
+    ck_assert_ptr_eq(l->types, &c->http.types);
+    ck_assert_uint_gt(c->http.types.n, 50);
+    for (size_t i = 1; i < c->http.types.n; i++)
+        ck_assert_int_lt(strcmp(c->http.types.v[i - 1].ext, c->http.types.v[i].ext), 0);
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(types)
+{
+    struct kp_cycle *c = load("http { server { } }", NULL);
+    const struct kp_http_types *t = &c->http.types;
+
+    /* without types { } the built-in set, sorted by extension */
+    ck_assert_uint_eq(t->n, 4);
+    ck_assert_str_eq(t->v[0].ext, "gif");
+    ck_assert_str_eq(t->v[1].ext, "html");
+    ck_assert_str_eq(t->v[1].type, "text/html");
+    ck_assert_str_eq(t->v[2].ext, "jpg");
+    ck_assert_str_eq(t->v[3].ext, "js");
+    ck_assert_ptr_eq(c->http.servers[0]->loc->types, t);
+    ck_assert_str_eq(c->http.servers[0]->loc->default_type, "text/plain");
+    kp_cycle_free(c);
+    /* blocks add up, later wins, extensions are lowercased */
+    c = load("http { types { text/plain TXT log; a/b x; } types { text/x-log log; }\n"
+             "  server { location /s { types { image/png png; } default_type x/y; } } }",
+             NULL);
+    t = &c->http.types;
+    ck_assert_uint_eq(t->n, 3);
+    ck_assert_str_eq(t->v[0].ext, "log");
+    ck_assert_str_eq(t->v[0].type, "text/x-log");
+    ck_assert_str_eq(t->v[1].ext, "txt");
+    ck_assert_str_eq(t->v[2].ext, "x");
+    const struct kp_http_srv_conf *s = c->http.servers[0];
+    ck_assert_ptr_eq(s->loc->types, t);
+    ck_assert_uint_eq(s->locations[0]->types->n, 1);
+    ck_assert_str_eq(s->locations[0]->types->v[0].type, "image/png");
+    ck_assert_str_eq(s->locations[0]->default_type, "x/y");
+    kp_cycle_free(c);
+    /* an empty types { } is kept empty */
+    c = load("http { types { } }", NULL);
+    ck_assert_uint_eq(c->http.types.n, 0);
+    kp_cycle_free(c);
+}
+END_TEST
+
+static const char inherit_conf[] =
+    "http {\n"
+    "  sendfile on; keepalive_timeout 30s; access_log logs/a.log; error_page 404 /404.html;\n"
+    "  allow 10.0.0.0/8; deny all; index a.html b.html; client_header_timeout 10s;\n"
+    "  client_max_body_size 10m; server_tokens off;\n"
+    "  server {\n"
+    "    listen 127.0.0.1:8081; sendfile off; client_header_timeout 20s; root /srv/;\n"
+    "    return 301 http://example.com/;\n"
+    "    location / { }\n"
+    "    location /img/ { sendfile on; access_log off; allow 127.0.0.1; index c.html;\n"
+    "                     return 200 ok; }\n"
+    "    location = /exact { status; }\n"
+    "    location /img/big/ { keepalive_timeout 5s; }\n"
+    "  }\n"
+    "  server { listen 127.0.0.1:8082; large_client_header_buffers 8 16k; }\n"
+    "}\n";
+
+START_TEST(inheritance)
+{
+    struct kp_cycle *c = load(inherit_conf, NULL);
+    const struct kp_http_srv_conf *s0 = c->http.servers[0], *s1 = c->http.servers[1];
+    char want[PATH_MAX];
+
+    /* server level: own values, the rest from http */
+    ck_assert(!s0->loc->sendfile);
+    ck_assert_uint_eq(s0->loc->keepalive_timeout_ms, 30000);
+    ck_assert_str_eq(s0->loc->root, "/srv");
+    ck_assert_uint_eq(s0->loc->n_access_logs, 1);
+    ck_assert_uint_eq(s0->loc->n_error_pages, 1);
+    ck_assert_uint_eq(s0->loc->n_acl, 2);
+    ck_assert(s0->loc->acl[0].allow);
+    ck_assert(!s0->loc->acl[1].allow);
+    ck_assert_int_eq(s0->loc->acl[1].family, AF_UNSPEC);
+    ck_assert_uint_eq(s0->loc->n_index, 2);
+    ck_assert_uint_eq(s0->loc->client_max_body_size, 10u << 20);
+    ck_assert(!s0->loc->server_tokens);
+    ck_assert(s0->loc->tcp_nodelay);
+    ck_assert_int_eq(s0->loc->return_code, 301);
+    ck_assert_str_eq(s0->loc->return_text, "http://example.com/");
+    ck_assert_uint_eq(s0->client_header_timeout_ms, 20000);
+    ck_assert_uint_eq(s0->client_header_buffer_size, 1024);
+    /* locations: exact first, then longest prefix first */
+    ck_assert_uint_eq(s0->n_locations, 4);
+    const struct kp_http_loc_conf *exact = s0->locations[0], *big = s0->locations[1],
+                                  *img = s0->locations[2], *root = s0->locations[3];
+    ck_assert_str_eq(exact->path, "/exact");
+    ck_assert_str_eq(big->path, "/img/big/");
+    ck_assert_str_eq(img->path, "/img/");
+    ck_assert_str_eq(root->path, "/");
+    /* location level: own values, the rest from the server */
+    ck_assert(img->sendfile);
+    ck_assert_uint_eq(img->n_access_logs, 0);
+    ck_assert_uint_eq(img->n_acl, 1);
+    ck_assert(img->acl[0].allow);
+    ck_assert_uint_eq(img->n_index, 1);
+    ck_assert_str_eq(img->index[0], "c.html");
+    ck_assert_int_eq(img->return_code, 200);
+    ck_assert_str_eq(img->return_text, "ok");
+    ck_assert_uint_eq(img->keepalive_timeout_ms, 30000);
+    ck_assert_str_eq(img->root, "/srv");
+    ck_assert(!root->sendfile);
+    ck_assert_int_eq(root->return_code, 301);
+    ck_assert(exact->status);
+    ck_assert(!root->status);
+    /* a location inherits from its server, not from a shorter location */
+    ck_assert(!big->sendfile);
+    ck_assert_uint_eq(big->keepalive_timeout_ms, 5000);
+    ck_assert_uint_eq(big->n_access_logs, 1);
+    /* second server: everything from http and the defaults */
+    ck_assert(s1->loc->sendfile);
+    ck_assert_int_eq(s1->loc->return_code, -1);
+    ck_assert_uint_eq(s1->client_header_timeout_ms, 10000);
+    ck_assert_uint_eq(s1->large_client_header_buffers_num, 8);
+    ck_assert_uint_eq(s1->large_client_header_buffers_size, 16384);
+    ck_assert_uint_eq(s0->large_client_header_buffers_num, 4);
+    ck_assert_uint_eq(s0->large_client_header_buffers_size, 8192);
+    snprintf(want, sizeof(want), "%shtml", dir);
+    ck_assert_str_eq(s1->loc->root, want);
+    ck_assert_uint_eq(s1->loc->send_timeout_ms, 60000);
+    ck_assert_uint_eq(s1->loc->keepalive_requests, 1000);
+    ck_assert_uint_eq(s1->n_locations, 0);
+    snprintf(want, sizeof(want), "%slogs/a.log", dir);
+    ck_assert_str_eq(s1->loc->access_logs[0].path, want);
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(find_location)
+{
+    struct kp_cycle *c = load(inherit_conf, NULL);
+    const struct kp_http_srv_conf *s0 = c->http.servers[0], *s1 = c->http.servers[1];
+
+    ck_assert_str_eq(kp_http_conf_find_location(s0, "/exact", 6)->path, "/exact");
+    ck_assert_str_eq(kp_http_conf_find_location(s0, "/exactly", 8)->path, "/");
+    ck_assert_str_eq(kp_http_conf_find_location(s0, "/img/x.png", 10)->path, "/img/");
+    ck_assert_str_eq(kp_http_conf_find_location(s0, "/img/big/x", 10)->path, "/img/big/");
+    ck_assert_str_eq(kp_http_conf_find_location(s0, "/img", 4)->path, "/");
+    /* the length bounds the path: "/exact" is a prefix of this buffer */
+    ck_assert_str_eq(kp_http_conf_find_location(s0, "/exact?x", 6)->path, "/exact");
+    ck_assert_ptr_eq(kp_http_conf_find_location(s1, "/", 1), s1->loc);
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(list_directives)
+{
+    struct kp_cycle *c =
+        load("http {\n"
+             "  log_format main escape=json '$remote_addr ' \"$status\" ' $http_x_real_ip';\n"
+             "  access_log logs/a.log main buffer=32k flush=5s;\n"
+             "  access_log /var/log/b.log combined flush=1s;\n"
+             "  access_log logs/c.log;\n"
+             "  server { server_name Example.COM *.example.com; server_name www.example.org;\n"
+             "    error_page 500 502 =200 /err.html; error_page 404 /404.html;\n"
+             "    deny 192.168.0.0/16; allow all; }\n"
+             "  server { access_log off; }\n"
+             "}\n",
+             NULL);
+    const struct kp_http_loc_conf *l = c->http.servers[0]->loc;
+
+    ck_assert_uint_eq(c->http.n_log_formats, 2);
+    const struct kp_http_log_format *main_fmt = &c->http.log_formats[1];
+    ck_assert_str_eq(main_fmt->name, "main");
+    ck_assert(main_fmt->escape_json);
+    ck_assert_uint_eq(main_fmt->n_ops, 5);
+    ck_assert_int_eq(main_fmt->ops[0].var, KP_HTTP_VAR_REMOTE_ADDR);
+    ck_assert_str_eq(main_fmt->ops[1].text, " ");
+    ck_assert_int_eq(main_fmt->ops[2].var, KP_HTTP_VAR_STATUS);
+    ck_assert_int_eq(main_fmt->ops[4].var, KP_HTTP_VAR_HTTP_HEADER);
+    ck_assert_str_eq(main_fmt->ops[4].text, "x-real-ip");
+    ck_assert(!c->http.log_formats[0].escape_json);
+    ck_assert_uint_eq(c->http.log_formats[0].n_ops, 16);
+    ck_assert_uint_eq(l->n_access_logs, 3);
+    ck_assert_ptr_eq(l->access_logs[0].format, main_fmt);
+    ck_assert_uint_eq(l->access_logs[0].buffer_size, 32768);
+    ck_assert_uint_eq(l->access_logs[0].flush_ms, 5000);
+    ck_assert_str_eq(l->access_logs[1].path, "/var/log/b.log");
+    ck_assert_uint_eq(l->access_logs[1].buffer_size, KP_HTTP_LOG_BUFFER);
+    ck_assert_uint_eq(l->access_logs[2].buffer_size, 0);
+    ck_assert_ptr_eq(l->access_logs[2].format, &c->http.log_formats[0]);
+    ck_assert_uint_eq(c->http.servers[1]->loc->n_access_logs, 0);
+    const struct kp_http_srv_conf *s = c->http.servers[0];
+    ck_assert_uint_eq(s->n_server_names, 3);
+    ck_assert_str_eq(s->server_names[0], "example.com");
+    ck_assert_str_eq(s->server_names[1], "*.example.com");
+    ck_assert_str_eq(s->server_names[2], "www.example.org");
+    ck_assert_uint_eq(l->n_error_pages, 3);
+    ck_assert_int_eq(l->error_pages[0].code, 500);
+    ck_assert_int_eq(l->error_pages[1].code, 502);
+    ck_assert_int_eq(l->error_pages[1].response_code, 200);
+    ck_assert_str_eq(l->error_pages[1].uri, "/err.html");
+    ck_assert_int_eq(l->error_pages[2].code, 404);
+    ck_assert_int_eq(l->error_pages[2].response_code, 0);
+    ck_assert_uint_eq(l->n_acl, 2);
+    ck_assert(!l->acl[0].allow);
+    ck_assert_int_eq(l->acl[0].family, AF_INET);
+    ck_assert_mem_eq(l->acl[0].addr, "\xc0\xa8\x00\x00", 4);
+    ck_assert_mem_eq(l->acl[0].mask, "\xff\xff\x00\x00", 4);
+    ck_assert(l->acl[1].allow);
+    kp_cycle_free(c);
+    /* return forms */
+    c = load("http { server { return https://example.com$request_uri; }\n"
+             "  server { return 404; } server { return 418 \"short and stout\"; } }",
+             NULL);
+    ck_assert_int_eq(c->http.servers[0]->loc->return_code, 302);
+    ck_assert_str_eq(c->http.servers[0]->loc->return_text, "https://example.com$request_uri");
+    ck_assert_int_eq(c->http.servers[1]->loc->return_code, 404);
+    ck_assert_ptr_null(c->http.servers[1]->loc->return_text);
+    ck_assert_str_eq(c->http.servers[2]->loc->return_text, "short and stout");
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(listening)
+{
+    struct kp_cycle *c =
+        load("http {\n"
+             "  server { listen 127.0.0.1:8081; server_name a; }\n"
+             "  server { listen 127.0.0.1:8081 default_server; listen [::1]:8082 reuseport "
+             "backlog=100; server_name b; }\n"
+             "  server { listen 127.0.0.1:8082; listen 8083; server_name c; }\n"
+             "  server { listen [::1]:8082; server_name d; }\n"
+             "}\n",
+             NULL);
+    const struct kp_http_srv_conf *const *sv =
+        (const struct kp_http_srv_conf *const *)c->http.servers;
+
+    ck_assert_uint_eq(c->n_listening, 4);
+    const struct kp_listening *l = c->listening;
+    ck_assert_str_eq(l[0].conf.text, "127.0.0.1:8081");
+    ck_assert_uint_eq(l[0].n_servers, 2);
+    ck_assert_ptr_eq(l[0].servers[0], sv[0]);
+    ck_assert_ptr_eq(l[0].servers[1], sv[1]);
+    ck_assert_ptr_eq(l[0].default_server, sv[1]);
+    ck_assert(l[0].conf.default_server);
+    ck_assert_str_eq(l[1].conf.text, "[::1]:8082");
+    ck_assert_uint_eq(l[1].n_servers, 2);
+    ck_assert_ptr_eq(l[1].servers[1], sv[3]);
+    ck_assert_ptr_eq(l[1].default_server, sv[1]);
+    ck_assert(l[1].conf.reuseport);
+    ck_assert_int_eq(l[1].conf.backlog, 100);
+    ck_assert_int_eq(l[1].conf.addr.ss_family, AF_INET6);
+    ck_assert_str_eq(l[2].conf.text, "127.0.0.1:8082");
+    ck_assert_int_eq(l[2].conf.backlog, KP_HTTP_BACKLOG);
+    ck_assert(!l[2].conf.reuseport);
+    ck_assert_str_eq(l[3].conf.text, "0.0.0.0:8083");
+    ck_assert_ptr_eq(l[3].default_server, sv[2]);
+    for (size_t i = 0; i < c->n_listening; i++) {
+        ck_assert_int_eq(l[i].fd, -1);
+        ck_assert_ptr_null(l[i].reuseport_fds);
+    }
+    kp_cycle_free(c);
+    /* options given by a later server apply to the shared socket */
+    c = load("http { server { listen 127.0.0.1:9000; } server { listen 127.0.0.1:9000 "
+             "reuseport backlog=7; } }",
+             NULL);
+    ck_assert_uint_eq(c->n_listening, 1);
+    ck_assert(c->listening[0].conf.reuseport);
+    ck_assert_int_eq(c->listening[0].conf.backlog, 7);
+    ck_assert_ptr_eq(c->listening[0].default_server, c->http.servers[0]);
+    kp_cycle_free(c);
+    /* a server without listen gets nginx's default */
+    c = load("http { server { } }", NULL);
+    ck_assert_uint_eq(c->n_listening, 1);
+    ck_assert_str_eq(c->listening[0].conf.text, geteuid() == 0 ? "0.0.0.0:80" : "0.0.0.0:8000");
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(include_glob)
+{
+    subdir("conf");
+    subdir("conf/sites");
+    subdir("conf/sites/sub.conf");
+    put("conf/kelpie.conf", "events { include ev.conf; }\n"
+                            "http {\n"
+                            "  include mime.types;\n"
+                            "  include sites/*.conf;\n"
+                            "  include nothing/*.conf;\n"
+                            "  include sites/none-*.conf;\n"
+                            "}\n");
+    put("conf/ev.conf", "worker_connections 7;");
+    put("conf/mime.types", "types { text/html html; }\n");
+    put("conf/sites/b.conf", "server { server_name b; }\n");
+    put("conf/sites/a.conf", "server { server_name a; }\n");
+    struct kp_cycle *c = kp_cycle_load(dir, "conf/kelpie.conf", NULL, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->events.worker_connections, 7);
+    ck_assert_uint_eq(c->http.types.n, 1);
+    /* glob order is sorted; the directory matching the pattern is skipped */
+    ck_assert_uint_eq(c->http.n_servers, 2);
+    ck_assert_str_eq(c->http.servers[0]->server_names[0], "a");
+    ck_assert_str_eq(c->http.servers[1]->server_names[0], "b");
+    ck_assert_uint_eq(c->n_conf_files, 5);
+    char want[PATH_MAX];
+    snprintf(want, sizeof(want), "%sconf/sites/a.conf", dir);
+    ck_assert_str_eq(c->conf_files[3], want);
+    ck_assert_str_eq(c->conf_texts[3].p, "server { server_name a; }\n");
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(command_line)
+{
+    struct kp_cycle *c = load("worker_processes 2;\n", "daemon off; master_process off;");
+
+    ck_assert(!c->core.daemon);
+    ck_assert(!c->core.master_process);
+    ck_assert_int_eq(c->core.worker_processes, 2);
+    /* -g text is not a file: -T does not list it */
+    ck_assert_uint_eq(c->n_conf_files, 1);
+    kp_cycle_free(c);
+    c = load("", "events { worker_connections 9; }");
+    ck_assert_uint_eq(c->events.worker_connections, 9);
+    kp_cycle_free(c);
+    /* a relative conf path is against the prefix, and the prefix gets its '/' */
+    dir[strlen(dir) - 1] = '\0';
+    c = kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
+    strcat(dir, "/");
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_str_eq(c->prefix, dir);
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(dump)
+{
+    char path[PATH_MAX], out[4096], want[4096];
+
+    subdir("inc");
+    put("inc/x.conf", "worker_connections 3;");
+    struct kp_cycle *c = load("events {\n  include inc/x.conf;\n}\n", NULL);
+    snprintf(path, sizeof(path), "%sdump.out", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(kp_cycle_dump(c, fd), 0);
+    ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+    ck_assert_int_gt(n, 0);
+    out[n] = '\0';
+    snprintf(want, sizeof(want),
+             "# configuration file %skelpie.conf:\nevents {\n  include inc/x.conf;\n}\n"
+             "# configuration file %sinc/x.conf:\nworker_connections 3;\n",
+             dir, dir);
+    ck_assert_str_eq(out, want);
+    close(fd);
+    ck_assert_int_eq(kp_cycle_dump(c, -1), -EBADF);
+    kp_cycle_free(c);
+    kp_cycle_free(NULL);
+}
+END_TEST
+
+Suite *kp_test_conf_suite(void)
+{
+    Suite *s = suite_create("conf");
+    TCase *te = tcase_create("errors");
+    TCase *tl = tcase_create("load");
+
+    tcase_add_checked_fixture(te, setup, teardown);
+    tcase_add_loop_test(te, error_classes, 0, (int)(sizeof(errors) / sizeof(errors[0])));
+    tcase_add_test(te, error_files);
+    tcase_add_test(te, error_too_long);
+    suite_add_tcase(s, te);
+    tcase_add_checked_fixture(tl, setup, teardown);
+    tcase_add_test(tl, defaults);
+    tcase_add_test(tl, main_directives);
+    tcase_add_test(tl, default_config);
+    tcase_add_test(tl, types);
+    tcase_add_test(tl, inheritance);
+    tcase_add_test(tl, find_location);
+    tcase_add_test(tl, list_directives);
+    tcase_add_test(tl, listening);
+    tcase_add_test(tl, include_glob);
+    tcase_add_test(tl, command_line);
+    tcase_add_test(tl, dump);
+    suite_add_tcase(s, tl);
+    return s;
+}

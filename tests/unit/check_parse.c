@@ -1,0 +1,649 @@
+/* Table-driven tests for the request-head parser. Every case is parsed from
+ * one exact-size buffer, then fed one byte at a time and at a few
+ * pseudo-random split points, each step in a freshly allocated buffer (so the
+ * parser must resume from offsets and never read past what it was given);
+ * all feedings must agree with each other and with the table. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kelpie/core/alloc.h"
+#include "kelpie/http/parse.h"
+
+#define NF         16 /* default field array size in these tests */
+#define H          "Host: a\r\n"
+#define INCOMPLETE (-1)
+#define NOFIELDS   SIZE_MAX
+
+struct pcase {
+    const char *name;
+    const char *req;  /* on success, the head: all of it is consumed */
+    const char *tail; /* bytes after the head, which must not be consumed */
+    size_t len;       /* 0: strlen(req) (set for requests holding a NUL) */
+    int status;       /* 0: success, INCOMPLETE, or the expected error status */
+    /* limits: 0 = the parser's defaults; max_fields: 0 = NF, NOFIELDS = 0 */
+    size_t max_line, max_header, max_fields;
+    /* checked on success when set */
+    enum kp_http_method method;
+    const char *method_name;
+    const char *target;
+    const char *path;
+    const char *host;
+    const char *port;
+    unsigned version; /* 0: expect 11 */
+    enum kp_http_target_form form;
+    enum kp_http_body body;
+    uint64_t clen;
+    bool must_close;
+    unsigned connection;
+    bool expect_continue;
+    bool expect_unknown;
+    const char *fields; /* "name=value\n" for every field */
+    enum kp_http_hdr kid;
+    const char *kval; /* expected value of known field kid */
+    bool kabsent;     /* kid expected absent */
+};
+
+#define GET_(t) "GET " t " HTTP/1.1\r\n"
+
+static const struct pcase cases[] = {
+    /* --- basic valid requests --- */
+    {"simple GET", GET_("/") H "\r\n", .method = KP_HTTP_METHOD_GET, .method_name = "GET",
+     .target = "/", .path = "/", .host = "a", .port = "", .fields = "Host=a\n"},
+    {"HEAD", "HEAD /x HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_HEAD, .target = "/x"},
+    {"POST with body", "POST /f HTTP/1.1\r\n" H "Content-Length: 5\r\n\r\n", .tail = "hello",
+     .method = KP_HTTP_METHOD_POST, .body = KP_HTTP_BODY_LENGTH, .clen = 5},
+    {"PUT", "PUT /f HTTP/1.1\r\n" H "Content-Length: 0\r\n\r\n", .method = KP_HTTP_METHOD_PUT,
+     .body = KP_HTTP_BODY_NONE},
+    {"DELETE", "DELETE /f HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_DELETE},
+    {"OPTIONS asterisk", "OPTIONS * HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_OPTIONS,
+     .form = KP_HTTP_TARGET_ASTERISK, .target = "*", .path = "", .host = "a"},
+    {"OPTIONS path", "OPTIONS /p HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_OPTIONS,
+     .path = "/p"},
+    {"TRACE", "TRACE / HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_TRACE},
+    {"PATCH", "PATCH / HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_PATCH},
+    {"CONNECT authority", "CONNECT ex.org:443 HTTP/1.1\r\nHost: ex.org:443\r\n\r\n",
+     .method = KP_HTTP_METHOD_CONNECT, .form = KP_HTTP_TARGET_AUTHORITY, .host = "ex.org",
+     .port = "443", .path = ""},
+    {"unknown method", "BREW /pot HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_UNKNOWN,
+     .method_name = "BREW"},
+    {"methods are case-sensitive", "get / HTTP/1.1\r\n" H "\r\n", .method = KP_HTTP_METHOD_UNKNOWN,
+     .method_name = "get"},
+    {"asterisk for unknown method", "M-SEARCH * HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"token method", "M-SEARCH / HTTP/1.1\r\n" H "\r\n", .method_name = "M-SEARCH"},
+    {"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", .version = 10, .must_close = true,
+     .host = "", .fields = ""},
+    {"HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", .version = 10,
+     .must_close = false, .connection = KP_HTTP_CONN_KEEP_ALIVE},
+    {"HTTP/1.1 close", GET_("/") H "Connection: close\r\n\r\n", .must_close = true,
+     .connection = KP_HTTP_CONN_CLOSE},
+    {"Connection list", GET_("/") H "Connection: Keep-Alive, Upgrade\r\n\r\n",
+     .connection = KP_HTTP_CONN_KEEP_ALIVE | KP_HTTP_CONN_UPGRADE},
+    {"Connection empty elements", GET_("/") H "Connection: , close ,, foo,\r\n\r\n",
+     .connection = KP_HTTP_CONN_CLOSE, .must_close = true},
+    {"Connection over two lines", GET_("/") H "Connection: upgrade\r\nConnection: close\r\n\r\n",
+     .connection = KP_HTTP_CONN_CLOSE | KP_HTTP_CONN_UPGRADE, .must_close = true},
+    {"Connection bad token", GET_("/") H "Connection: cl/ose\r\n\r\n", .status = 400},
+    {"Connection with parameter", GET_("/") H "Connection: close;x=1\r\n\r\n", .status = 400},
+    {"query in target", GET_("/a/b?x=1&y=%20") H "\r\n", .target = "/a/b?x=1&y=%20",
+     .path = "/a/b?x=1&y=%20"},
+    {"all path characters", GET_("/-._~!$&'()*+,;=:@/%41?/?") H "\r\n",
+     .target = "/-._~!$&'()*+,;=:@/%41?/?"},
+    {"pipelined requests", GET_("/1") H "\r\n", .tail = GET_("/2") H "\r\n", .target = "/1"},
+    /* --- line endings and empty lines --- */
+    {"leading CRLFs", "\r\n\r\n" GET_("/") H "\r\n", .target = "/"},
+    {"leading bare LF", "\n" GET_("/") H "\r\n", .target = "/"},
+    {"eight leading empty lines", "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n" GET_("/") H "\r\n",
+     .host = "a"},
+    {"nine leading empty lines", "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\n" GET_("/") H "\r\n",
+     .status = 400},
+    {"bare LF line endings", "GET / HTTP/1.1\nHost: a\n\n", .host = "a"},
+    {"mixed line endings", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\n", .fields = "Host=a\nX=y\n"},
+    {"bare CR in request line", "GET / HTTP/1.1\r\r\n" H "\r\n", .status = 400},
+    {"bare CR in field value", GET_("/") "X: a\rb\r\n" H "\r\n", .status = 400},
+    {"bare CR as line end", "GET / HTTP/1.1\r" H "\r\n", .status = 400},
+    {"bare CR ending the head", GET_("/") H "\r\r\n", .status = 400},
+    {"bytes after the head unread", GET_("/") H "\r\n", .tail = "\r"},
+    {"leading space line", " \r\n" GET_("/") H "\r\n", .status = 400},
+    /* --- request line syntax --- */
+    {"double space after method", "GET  / HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"double space before version", "GET /  HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"leading space", " GET / HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"tab separator", "GET\t/ HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"trailing space", "GET / HTTP/1.1 \r\n" H "\r\n", .status = 400},
+    {"space in target", "GET /a b HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"invalid method char", "G@T / HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"no method", "/ HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"no version (HTTP/0.9)", "GET /\r\n\r\n", .status = 400},
+    {"only a method", "GET\r\n\r\n", .status = 400},
+    {"NUL in request line", "GET /\0 HTTP/1.1\r\n\r\n", .len = 19, .status = 400},
+    {"NUL in field", GET_("/") "X: \0\r\n\r\n", .len = 24, .status = 400},
+    {"NUL first", "\0", .len = 1, .status = 400},
+    /* --- versions --- */
+    {"HTTP/1.2", "GET / HTTP/1.2\r\n" H "\r\n", .status = 505},
+    {"HTTP/2.0", "GET / HTTP/2.0\r\n" H "\r\n", .status = 505},
+    {"HTTP/3", "GET / HTTP/3\r\n" H "\r\n", .status = 505},
+    {"HTTP/0.9 version", "GET / HTTP/0.9\r\n\r\n", .status = 505},
+    {"HTTP/1.10", "GET / HTTP/1.10\r\n" H "\r\n", .status = 505},
+    {"lowercase http", "GET / http/1.1\r\n" H "\r\n", .status = 400},
+    {"version without minor digits", "GET / HTTP/1.\r\n" H "\r\n", .status = 400},
+    {"version without digits", "GET / HTTP/\r\n" H "\r\n", .status = 400},
+    {"letters in version", "GET / HTTP/a.b\r\n" H "\r\n", .status = 400},
+    {"junk after version", "GET / HTTP/1.1x\r\n" H "\r\n", .status = 400},
+    {"too many version digits", "GET / HTTP/1234.1\r\n" H "\r\n", .status = 400},
+    {"not HTTP", "GET / FTP/1.1\r\n" H "\r\n", .status = 400},
+    {"505 still needs a valid target", "GET /<> HTTP/2.0\r\n\r\n", .status = 400},
+    /* --- request-target forms --- */
+    {"fragment in target", GET_("/a#f") H "\r\n", .status = 400},
+    {"bad escape", GET_("/%zz") H "\r\n", .status = 400},
+    {"short escape", GET_("/%4") H "\r\n", .status = 400},
+    {"angle brackets", GET_("/<x>") H "\r\n", .status = 400},
+    {"raw 8-bit byte", GET_("/\xc3\xa9") H "\r\n", .status = 400},
+    {"raw backslash", GET_("/a\\b") H "\r\n", .path = "/a\\b"},
+    {"characters browsers send raw", GET_("/[x]|^`{}?a={b}") H "\r\n", .path = "/[x]|^`{}?a={b}"},
+    {"double quote", GET_("/a\"b") H "\r\n", .status = 400},
+    {"asterisk for GET", GET_("*") H "\r\n", .status = 400},
+    {"CONNECT origin-form", "CONNECT / HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"CONNECT without port", "CONNECT ex.org HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"CONNECT empty port", "CONNECT ex.org: HTTP/1.1\r\n" H "\r\n", .status = 400},
+    {"authority-form for GET", GET_("ex.org:80") H "\r\n", .status = 400},
+    {"absolute-form", GET_("http://ex.org/x?y") "Host: other\r\n\r\n",
+     .form = KP_HTTP_TARGET_ABSOLUTE, .host = "ex.org", .port = "", .path = "/x?y",
+     .target = "http://ex.org/x?y"},
+    {"absolute-form port, no path", GET_("http://Ex.ORG:8080") H "\r\n",
+     .form = KP_HTTP_TARGET_ABSOLUTE, .host = "Ex.ORG", .port = "8080", .path = ""},
+    {"absolute-form query, no path", GET_("http://h?q") H "\r\n", .host = "h", .path = "?q"},
+    {"absolute-form https uppercase", GET_("HTTPS://h/") H "\r\n", .host = "h", .path = "/"},
+    {"absolute-form IPv6", GET_("http://[::1]:81/") H "\r\n", .host = "[::1]", .port = "81"},
+    {"absolute-form still needs Host", GET_("http://h/") "\r\n", .status = 400},
+    {"absolute-form other scheme", GET_("ftp://h/") H "\r\n", .status = 400},
+    {"absolute-form userinfo", GET_("http://u@h/") H "\r\n", .status = 400},
+    {"absolute-form empty host", GET_("http:///x") H "\r\n", .status = 400},
+    {"absolute-form bad port", GET_("http://h:99999/") H "\r\n", .status = 400},
+    {"absolute-form bad path", GET_("http://h/a b") H "\r\n", .status = 400},
+    {"absolute-form scheme only", GET_("http://") H "\r\n", .status = 400},
+    /* --- Host --- */
+    {"missing Host in 1.1", GET_("/") "\r\n", .status = 400},
+    {"duplicate Host", GET_("/") H H "\r\n", .status = 400},
+    {"empty Host", GET_("/") "Host:\r\n\r\n", .host = "", .port = ""},
+    {"Host with port", GET_("/") "Host: ex.org:8080\r\n\r\n", .host = "ex.org", .port = "8080"},
+    {"Host with empty port", GET_("/") "Host: ex.org:\r\n\r\n", .host = "ex.org", .port = ""},
+    {"Host IPv4", GET_("/") "Host: 127.0.0.1:80\r\n\r\n", .host = "127.0.0.1", .port = "80"},
+    {"Host IPv6", GET_("/") "Host: [2001:db8::1]:8080\r\n\r\n", .host = "[2001:db8::1]",
+     .port = "8080"},
+    {"Host IPvFuture", GET_("/") "Host: [v1.x:y]\r\n\r\n", .host = "[v1.x:y]"},
+    {"Host bad IPv6", GET_("/") "Host: [zz::1]\r\n\r\n", .status = 400},
+    {"Host unclosed bracket", GET_("/") "Host: [::1\r\n\r\n", .status = 400},
+    {"Host junk after bracket", GET_("/") "Host: [::1]x\r\n\r\n", .status = 400},
+    {"Host with space", GET_("/") "Host: a b\r\n\r\n", .status = 400},
+    {"Host port letters", GET_("/") "Host: a:8o\r\n\r\n", .status = 400},
+    {"Host port too big", GET_("/") "Host: a:65536\r\n\r\n", .status = 400},
+    {"Host with slash", GET_("/") "Host: a/b\r\n\r\n", .status = 400},
+    {"Host with userinfo", GET_("/") "Host: u@a\r\n\r\n", .status = 400},
+    {"Host pct-encoded", GET_("/") "Host: %41b\r\n\r\n", .host = "%41b"},
+    {"Host bad pct", GET_("/") "Host: %4\r\n\r\n", .status = 400},
+    {"Host overridden by target", GET_("http://t:1/") "Host: h:2\r\n\r\n", .host = "t",
+     .port = "1"},
+    /* --- field syntax --- */
+    {"OWS trimmed", GET_("/") "Host: \t a \t \r\nX:y\r\n\r\n", .fields = "Host=a\nX=y\n"},
+    {"empty field value", GET_("/") H "X-Empty:\r\nY:   \r\n\r\n",
+     .fields = "Host=a\nX-Empty=\nY=\n"},
+    {"inner whitespace kept", GET_("/") H "X: a  b\r\n\r\n", .fields = "Host=a\nX=a  b\n"},
+    {"obs-text value", GET_("/") H "X: caf\xc3\xa9\r\n\r\n", .fields = "Host=a\nX=caf\xc3\xa9\n"},
+    {"space before colon", GET_("/") "Host : a\r\n\r\n", .status = 400},
+    {"tab before colon", GET_("/") "Host\t: a\r\n\r\n", .status = 400},
+    {"empty field name", GET_("/") H ": a\r\n\r\n", .status = 400},
+    {"no colon", GET_("/") H "Xy\r\n\r\n", .status = 400},
+    {"bad name char", GET_("/") H "X@y: z\r\n\r\n", .status = 400},
+    {"obs-fold", GET_("/") H "X: a\r\n b\r\n\r\n", .status = 400},
+    {"obs-fold first", GET_("/") " X: a\r\n" H "\r\n", .status = 400},
+    {"control char in value",
+     GET_("/") H "X: a\x01"
+                 "b\r\n\r\n",
+     .status = 400},
+    {"DEL in value", GET_("/") H "X: a\x7f\r\n\r\n", .status = 400},
+    {"tab in value", GET_("/") H "X: a\tb\r\n\r\n", .fields = "Host=a\nX=a\tb\n"},
+    {"field names keep case", GET_("/") "hOsT: a\r\n\r\n", .fields = "hOsT=a\n", .host = "a"},
+    /* --- recognised fields --- */
+    {"Range recognised", GET_("/") H "range: bytes=0-1\r\n\r\n", .kid = KP_HTTP_HDR_RANGE,
+     .kval = "bytes=0-1"},
+    {"If-None-Match twice", GET_("/") H "If-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n\r\n",
+     .kid = KP_HTTP_HDR_IF_NONE_MATCH, .kval = "\"a\""},
+    {"If-Match", GET_("/") H "If-Match: *\r\n\r\n", .kid = KP_HTTP_HDR_IF_MATCH, .kval = "*"},
+    {"If-Modified-Since", GET_("/") H "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
+     .kid = KP_HTTP_HDR_IF_MODIFIED_SINCE, .kval = "Sun, 06 Nov 1994 08:49:37 GMT"},
+    {"If-Unmodified-Since", GET_("/") H "If-Unmodified-Since: x\r\n\r\n",
+     .kid = KP_HTTP_HDR_IF_UNMODIFIED_SINCE, .kval = "x"},
+    {"If-Range", GET_("/") H "If-Range: \"e\"\r\n\r\n", .kid = KP_HTTP_HDR_IF_RANGE,
+     .kval = "\"e\""},
+    {"User-Agent", GET_("/") H "User-Agent: curl/8\r\n\r\n", .kid = KP_HTTP_HDR_USER_AGENT,
+     .kval = "curl/8"},
+    {"Referer", GET_("/") H "Referer: http://x/\r\n\r\n", .kid = KP_HTTP_HDR_REFERER,
+     .kval = "http://x/"},
+    {"absent field", GET_("/") H "\r\n", .kid = KP_HTTP_HDR_RANGE, .kabsent = true},
+    {"duplicate If-Modified-Since",
+     GET_("/") H "If-Modified-Since: a\r\nIf-Modified-Since: b\r\n\r\n", .status = 400},
+    {"duplicate Range", GET_("/") H "Range: bytes=0-1\r\nRange: bytes=2-3\r\n\r\n", .status = 400},
+    {"duplicate If-Range", GET_("/") H "If-Range: a\r\nIf-Range: a\r\n\r\n", .status = 400},
+    {"duplicate User-Agent", GET_("/") H "User-Agent: a\r\nUser-Agent: b\r\n\r\n", .status = 400},
+    {"Expect 100-continue",
+     "PUT / HTTP/1.1\r\n" H "Expect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+     .expect_continue = true, .body = KP_HTTP_BODY_LENGTH, .clen = 1},
+    {"Expect ignored in 1.0", "PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", .version = 10,
+     .must_close = true, .expect_continue = false},
+    {"Expect unknown", GET_("/") H "Expect: teapot\r\n\r\n", .expect_unknown = true},
+    {"Expect with value", GET_("/") H "Expect: 100-continue=1\r\n\r\n", .expect_unknown = true},
+    {"Expect bad syntax", GET_("/") H "Expect: @\r\n\r\n", .status = 400},
+    /* --- Content-Length --- */
+    {"Content-Length 0 is no body", GET_("/") H "Content-Length: 0\r\n\r\n",
+     .body = KP_HTTP_BODY_NONE, .clen = 0},
+    {"Content-Length list same", "POST / HTTP/1.1\r\n" H "Content-Length: 5, 5\r\n\r\n",
+     .body = KP_HTTP_BODY_LENGTH, .clen = 5},
+    {"Content-Length lines same",
+     "POST / HTTP/1.1\r\n" H "Content-Length: 7\r\nContent-Length:  7 \r\n\r\n",
+     .body = KP_HTTP_BODY_LENGTH, .clen = 7},
+    {"Content-Length list differs", "POST / HTTP/1.1\r\n" H "Content-Length: 5, 6\r\n\r\n",
+     .status = 400},
+    {"Content-Length lines differ",
+     "POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", .status = 400},
+    {"Content-Length empty", "POST / HTTP/1.1\r\n" H "Content-Length:\r\n\r\n", .status = 400},
+    {"Content-Length plus", "POST / HTTP/1.1\r\n" H "Content-Length: +5\r\n\r\n", .status = 400},
+    {"Content-Length negative", "POST / HTTP/1.1\r\n" H "Content-Length: -1\r\n\r\n",
+     .status = 400},
+    {"Content-Length hex", "POST / HTTP/1.1\r\n" H "Content-Length: 0x10\r\n\r\n", .status = 400},
+    {"Content-Length inner space", "POST / HTTP/1.1\r\n" H "Content-Length: 1 2\r\n\r\n",
+     .status = 400},
+    {"Content-Length empty element", "POST / HTTP/1.1\r\n" H "Content-Length: 5,\r\n\r\n",
+     .status = 400},
+    {"Content-Length max", "POST / HTTP/1.1\r\n" H "Content-Length: 9223372036854775807\r\n\r\n",
+     .body = KP_HTTP_BODY_LENGTH, .clen = 9223372036854775807ull},
+    {"Content-Length overflow",
+     "POST / HTTP/1.1\r\n" H "Content-Length: 9223372036854775808\r\n\r\n", .status = 400},
+    {"Content-Length huge",
+     "POST / HTTP/1.1\r\n" H "Content-Length: 99999999999999999999999\r\n\r\n", .status = 400},
+    /* --- Transfer-Encoding --- */
+    {"chunked", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n", .tail = "5\r\n",
+     .body = KP_HTTP_BODY_CHUNKED},
+    {"chunked any case", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: ChUnKeD\r\n\r\n",
+     .body = KP_HTTP_BODY_CHUNKED},
+    {"chunked trailing empty elements",
+     "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked , \r\n\r\n", .body = KP_HTTP_BODY_CHUNKED},
+    {"gzip then chunked", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip, chunked\r\n\r\n",
+     .status = 501},
+    {"gzip then chunked on two lines",
+     "POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+     .status = 501},
+    {"gzip only", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip\r\n\r\n", .status = 501},
+    {"identity", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: identity\r\n\r\n", .status = 501},
+    {"coding with quoted parameter",
+     "POST / HTTP/1.1\r\n" H "Transfer-Encoding: x;q=\"a,b\", chunked\r\n\r\n", .status = 501},
+    {"chunked not last", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked, gzip\r\n\r\n",
+     .status = 400},
+    {"chunked twice", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked, chunked\r\n\r\n",
+     .status = 400},
+    {"chunked on two lines",
+     "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+     .status = 400},
+    {"chunked with parameter", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked;a=b\r\n\r\n",
+     .status = 400},
+    {"Transfer-Encoding empty", "POST / HTTP/1.1\r\n" H "Transfer-Encoding:\r\n\r\n",
+     .status = 400},
+    {"Transfer-Encoding only commas", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: , ,\r\n\r\n",
+     .status = 400},
+    {"Transfer-Encoding junk", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked x\r\n\r\n",
+     .status = 400},
+    {"Transfer-Encoding unclosed quote",
+     "POST / HTTP/1.1\r\n" H "Transfer-Encoding: x;q=\"a\r\n\r\n", .status = 400},
+    {"Transfer-Encoding and Content-Length",
+     "POST / HTTP/1.1\r\n" H "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+     .status = 400},
+    {"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+     .status = 400},
+    /* --- incomplete heads --- */
+    {"empty input", "", .status = INCOMPLETE},
+    {"method only", "GET", .status = INCOMPLETE},
+    {"request line only", "GET / HTTP/1.1\r\n", .status = INCOMPLETE},
+    {"no final empty line", GET_("/") H, .status = INCOMPLETE},
+    {"half a line end", GET_("/") H "\r", .status = INCOMPLETE},
+    /* --- limits --- */
+    {"line at limit", GET_("/abc") H "\r\n", .max_line = 17},
+    {"line over limit", GET_("/abcd") H "\r\n", .status = 414, .max_line = 17},
+    {"line over limit, no line end yet", "GET /aaaaaaaaaaaaa", .status = 414, .max_line = 17},
+    {"line at limit, CR pending", "GET /abc HTTP/1.1\r", .status = INCOMPLETE, .max_line = 17},
+    {"header at limit", GET_("/") "Host: a\r\nX: 1\r\n\r\n", .max_header = 17},
+    {"header over limit", GET_("/") "Host: a\r\nX: 12\r\n\r\n", .status = 431, .max_header = 17},
+    {"header over limit, incomplete", GET_("/") "Host: a\r\nX: 1234567890123", .status = 431,
+     .max_header = 17},
+    {"fields at limit", GET_("/") H "X: 1\r\nY: 2\r\n\r\n", .max_fields = 3},
+    {"fields over limit", GET_("/") H "X: 1\r\nY: 2\r\nZ", .status = 431, .max_fields = 3},
+    {"zero fields allowed", "GET / HTTP/1.0\r\n\r\n", .max_fields = NOFIELDS, .version = 10,
+     .must_close = true},
+    {"zero fields, one sent", "GET / HTTP/1.0\r\nX: y\r\n\r\n", .max_fields = NOFIELDS,
+     .status = 431},
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* Everything the parser reported, with slices as offsets into buf. */
+struct summary {
+    ssize_t rc;
+    int status;
+    bool must_close;
+    enum kp_http_method method;
+    unsigned version;
+    enum kp_http_target_form form;
+    enum kp_http_body body;
+    uint64_t clen;
+    unsigned connection;
+    bool expect_continue, expect_unknown;
+    size_t nfields;
+    size_t off[6 + 2 * NF], len[6 + 2 * NF];
+    int known[KP_HTTP_HDR_COUNT];
+    enum kp_http_hdr ids[NF];
+};
+
+static void put(struct summary *s, size_t i, const char *buf, struct kp_str v)
+{
+    s->off[i] = (size_t)(v.p - buf);
+    s->len[i] = v.len;
+}
+
+static void summarize(struct summary *s, const struct kp_http_parser *ps, const char *buf,
+                      size_t len, ssize_t rc)
+{
+    const struct kp_http_head *h = &ps->head;
+
+    memset(s, 0, sizeof(*s));
+    s->rc = rc;
+    if (rc == KP_PARSE_INVALID) {
+        s->status = h->status;
+        s->must_close = h->must_close;
+        ck_assert_ptr_nonnull(h->reason);
+    }
+    if (rc < 0)
+        return;
+    ck_assert_uint_le((size_t)rc, len);
+    s->must_close = h->must_close;
+    s->method = h->method;
+    s->version = h->version;
+    s->form = h->form;
+    s->body = h->body;
+    s->clen = h->content_length;
+    s->connection = h->connection;
+    s->expect_continue = h->expect_continue;
+    s->expect_unknown = h->expect_unknown;
+    s->nfields = h->nfields;
+    put(s, 0, buf, h->method_name);
+    put(s, 1, buf, h->request_line);
+    put(s, 2, buf, h->target);
+    put(s, 3, buf, h->path);
+    put(s, 4, buf, h->host);
+    put(s, 5, buf, h->port);
+    for (size_t i = 0; i < h->nfields; i++) {
+        put(s, 6 + 2 * i, buf, h->fields[i].name);
+        put(s, 7 + 2 * i, buf, h->fields[i].value);
+        s->ids[i] = h->fields[i].id;
+    }
+    for (size_t i = 0; i < 6 + 2 * h->nfields; i++)
+        ck_assert_uint_le(s->off[i] + s->len[i], (size_t)rc);
+    memcpy(s->known, h->known, sizeof(s->known));
+}
+
+static size_t head_len(const struct pcase *c)
+{
+    return c->len ? c->len : strlen(c->req);
+}
+
+/* The bytes to feed: head and tail; kp_free() it. */
+static char *case_bytes(const struct pcase *c, size_t *len)
+{
+    size_t hl = head_len(c), tl = c->tail ? strlen(c->tail) : 0;
+    char *b = kp_alloc(hl + tl + 1);
+
+    memcpy(b, c->req, hl);
+    if (tl)
+        memcpy(b + hl, c->tail, tl);
+    *len = hl + tl;
+    return b;
+}
+
+static void init(struct kp_http_parser *ps, struct kp_http_field *fields, const struct pcase *c)
+{
+    struct kp_http_limits lim = {c->max_line, c->max_header};
+    size_t nf = c->max_fields == NOFIELDS ? 0 : c->max_fields ? c->max_fields : NF;
+
+    kp_http_parse_init(ps, &lim, fields, nf);
+}
+
+/* Feed the case's bytes growing to each length in cuts[] (ascending, last =
+ * full length), copying them each time into a fresh exact-size buffer. */
+static void feed(const struct pcase *c, const size_t *cuts, size_t ncuts, struct summary *out)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NF];
+    size_t len, k = 0, prev = 0;
+    char *all = case_bytes(c, &len), *buf = NULL;
+    ssize_t rc = KP_PARSE_INCOMPLETE;
+
+    init(&ps, fields, c);
+    for (size_t i = 0; i < ncuts && rc == KP_PARSE_INCOMPLETE; i++) {
+        prev = k;
+        k = cuts[i];
+        kp_free(buf);
+        buf = kp_alloc(k ? k : 1);
+        memcpy(buf, all, k);
+        rc = kp_http_parse_request(&ps, buf, k);
+    }
+    /* a complete head is reported as soon as its last byte arrives */
+    if (rc >= 0)
+        ck_assert(prev < (size_t)rc && (size_t)rc <= k);
+    kp_free(all);
+    summarize(out, &ps, buf, k, rc);
+    /* a final result is repeated */
+    if (rc != KP_PARSE_INCOMPLETE)
+        ck_assert_int_eq(kp_http_parse_request(&ps, buf, k), rc);
+    kp_free(buf);
+}
+
+static void check_str(const struct pcase *c, const char *what, struct kp_str got, const char *want)
+{
+    if (want == NULL)
+        return;
+    ck_assert_msg(got.len == strlen(want) && memcmp(got.p, want, got.len) == 0,
+                  "%s: %s is '%.*s', want '%s'", c->name, what, (int)got.len, got.p, want);
+}
+
+static void check_fields(const struct pcase *c, const struct kp_http_head *h)
+{
+    char got[1024] = "";
+    size_t n = 0;
+
+    if (c->fields == NULL)
+        return;
+    for (size_t i = 0; i < h->nfields; i++)
+        n += (size_t)snprintf(got + n, sizeof(got) - n, "%.*s=%.*s\n", (int)h->fields[i].name.len,
+                              h->fields[i].name.p, (int)h->fields[i].value.len,
+                              h->fields[i].value.p);
+    ck_assert_msg(strcmp(got, c->fields) == 0, "%s: fields '%s', want '%s'", c->name, got,
+                  c->fields);
+}
+
+/* The whole-buffer parse, checked against the table. */
+static void check_expected(const struct pcase *c, struct summary *whole)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NF];
+    size_t len;
+    char *buf = case_bytes(c, &len);
+    ssize_t rc;
+
+    init(&ps, fields, c);
+    rc = kp_http_parse_request(&ps, buf, len);
+    summarize(whole, &ps, buf, len, rc);
+    if (c->status == INCOMPLETE) {
+        ck_assert_msg(rc == KP_PARSE_INCOMPLETE, "%s: rc %zd, want incomplete", c->name, rc);
+    } else if (c->status != 0) {
+        ck_assert_msg(rc == KP_PARSE_INVALID && ps.head.status == c->status,
+                      "%s: rc %zd status %d (%s), want %d", c->name, rc, ps.head.status,
+                      ps.head.reason ? ps.head.reason : "-", c->status);
+        ck_assert(ps.head.must_close);
+    } else {
+        const struct kp_http_head *h = &ps.head;
+        const struct kp_str *kv = kp_http_parse_value(h, c->kid);
+
+        ck_assert_msg(rc == (ssize_t)head_len(c), "%s: rc %zd (status %d, %s), want %zu", c->name,
+                      rc, h->status, h->reason ? h->reason : "-", head_len(c));
+        if (c->method_name || c->method)
+            ck_assert_int_eq(h->method, c->method);
+        check_str(c, "method", h->method_name, c->method_name);
+        check_str(c, "target", h->target, c->target);
+        check_str(c, "path", h->path, c->path);
+        check_str(c, "host", h->host, c->host);
+        check_str(c, "port", h->port, c->port);
+        ck_assert_uint_eq(h->version, c->version ? c->version : 11);
+        if (c->form)
+            ck_assert_int_eq(h->form, c->form);
+        ck_assert_int_eq(h->body, c->body);
+        ck_assert_uint_eq(h->content_length, c->clen);
+        ck_assert_msg(h->must_close == c->must_close, "%s: must_close", c->name);
+        if (c->connection)
+            ck_assert_uint_eq(h->connection, c->connection);
+        ck_assert(h->expect_continue == c->expect_continue);
+        ck_assert(h->expect_unknown == c->expect_unknown);
+        check_fields(c, h);
+        if (c->kval)
+            ck_assert_msg(kv != NULL, "%s: known field absent", c->name);
+        if (c->kval)
+            check_str(c, "known field", *kv, c->kval);
+        if (c->kabsent)
+            ck_assert_ptr_null(kv);
+    }
+    kp_free(buf);
+}
+
+static void assert_same(const struct pcase *c, const struct summary *a, const struct summary *b,
+                        const char *how)
+{
+    ck_assert_msg(a->rc == b->rc && a->status == b->status, "%s: %s gives rc %zd/%d, whole %zd/%d",
+                  c->name, how, b->rc, b->status, a->rc, a->status);
+    ck_assert_msg(memcmp(a, b, sizeof(*a)) == 0, "%s: %s gives different output", c->name, how);
+}
+
+START_TEST(parse_table)
+{
+    const struct pcase *c = &cases[_i];
+    size_t len;
+    struct summary whole, split;
+    unsigned seed = (unsigned)_i * 2654435761u + 1;
+
+    kp_free(case_bytes(c, &len));
+    size_t *cuts = kp_alloc((len + 1) * sizeof(*cuts));
+    check_expected(c, &whole);
+    /* one byte at a time */
+    for (size_t i = 0; i < len; i++)
+        cuts[i] = i + 1;
+    if (len > 0) {
+        feed(c, cuts, len, &split);
+        assert_same(c, &whole, &split, "byte-at-a-time");
+    }
+    /* a few random two- and three-way splits */
+    for (int round = 0; round < 4 && len > 1; round++) {
+        size_t a, b;
+        seed = seed * 1103515245u + 12345u;
+        a = 1 + (seed >> 8) % (len - 1);
+        seed = seed * 1103515245u + 12345u;
+        b = a + (seed >> 8) % (len - a);
+        /* b may equal a: a call with no new bytes must be harmless */
+        size_t three[3] = {a, b, len};
+        feed(c, three, 3, &split);
+        assert_same(c, &whole, &split, "split");
+    }
+    kp_free(cuts);
+}
+END_TEST
+
+/* The head survives a move of the buffer after parsing (rebase). */
+START_TEST(parse_rebase)
+{
+    static const char req[] = "GET http://h:8/p?q HTTP/1.1\r\nHost: x\r\nRange: bytes=1-\r\n\r\n";
+    struct kp_http_parser ps;
+    struct kp_http_field fields[4];
+    char *a = kp_alloc(sizeof(req)), *b = kp_alloc(sizeof(req) + 7);
+    struct summary sa, sb;
+
+    memcpy(a, req, sizeof(req));
+    kp_http_parse_init(&ps, NULL, fields, 4);
+    ck_assert_int_eq(kp_http_parse_request(&ps, a, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    summarize(&sa, &ps, a, sizeof(req) - 1, (ssize_t)sizeof(req) - 1);
+    memcpy(b + 7, a, sizeof(req));
+    kp_free(a);
+    kp_http_parse_rebase(&ps, b + 7);
+    summarize(&sb, &ps, b + 7, sizeof(req) - 1, (ssize_t)sizeof(req) - 1);
+    ck_assert_mem_eq(&sa, &sb, sizeof(sa));
+    ck_assert(kp_str_eq(ps.head.host, KP_STR("h")));
+    ck_assert(kp_str_eq(*kp_http_parse_value(&ps.head, KP_HTTP_HDR_RANGE), KP_STR("bytes=1-")));
+    kp_free(b);
+}
+END_TEST
+
+/* Resuming must not rescan: completed lines are never read again, which is
+ * checked by overwriting them with NUL bytes (an error if seen) before each
+ * call while the head is fed a byte at a time. */
+START_TEST(parse_no_rescan)
+{
+    char req[4096], work[4096];
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NF];
+    size_t n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\n");
+    ssize_t rc = KP_PARSE_INCOMPLETE;
+
+    for (int i = 0; i < 10; i++)
+        n += (size_t)snprintf(req + n, sizeof(req) - n, "X-%d: %0200d\r\n", i, i);
+    n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
+    memcpy(work, req, n);
+    kp_http_parse_init(&ps, NULL, fields, NF);
+    for (size_t k = 1; k <= n && rc == KP_PARSE_INCOMPLETE; k++) {
+        memset(work, 0, ps.line_start);
+        rc = kp_http_parse_request(&ps, work, k);
+    }
+    ck_assert_int_eq(rc, (ssize_t)n);
+    ck_assert_uint_eq(ps.head.nfields, 11);
+    ck_assert_uint_eq(ps.head.fields[10].value.len, 200);
+}
+END_TEST
+
+START_TEST(parse_defaults_and_lookup)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[2];
+    char line[KP_HTTP_DEFAULT_MAX_LINE + 32];
+
+    kp_http_parse_init(&ps, NULL, fields, 2);
+    ck_assert_ptr_null(kp_http_parse_value(&ps.head, KP_HTTP_HDR_OTHER));
+    memset(line, 'a', sizeof(line));
+    memcpy(line, "GET /", 5);
+    ck_assert_int_eq(kp_http_parse_request(&ps, line, KP_HTTP_DEFAULT_MAX_LINE),
+                     KP_PARSE_INCOMPLETE);
+    ck_assert_int_eq(kp_http_parse_request(&ps, line, KP_HTTP_DEFAULT_MAX_LINE + 1),
+                     KP_PARSE_INVALID);
+    ck_assert_int_eq(ps.head.status, 414);
+    ck_assert(kp_http_parse_is_tchar('~'));
+    ck_assert(!kp_http_parse_is_tchar('('));
+    ck_assert(kp_http_parse_is_vchar(0x80));
+    ck_assert(!kp_http_parse_is_vchar(' '));
+}
+END_TEST
+
+Suite *kp_test_parse_suite(void)
+{
+    Suite *s = suite_create("parse");
+    TCase *tc = tcase_create("parse");
+
+    tcase_add_loop_test(tc, parse_table, 0, (int)NCASES);
+    tcase_add_test(tc, parse_rebase);
+    tcase_add_test(tc, parse_no_rescan);
+    tcase_add_test(tc, parse_defaults_and_lookup);
+    suite_add_tcase(s, tc);
+    return s;
+}

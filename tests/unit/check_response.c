@@ -1,0 +1,315 @@
+/* Unit tests for response heads (status.c, response.c serialisation) and the
+ * response writer over a socketpair: memory bodies, file bodies with
+ * sendfile on and off, HEAD, and partial writes resumed after EAGAIN. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kelpie/http/request.h"
+#include "kelpie/http/response.h"
+#include "kelpie/http/status.h"
+
+#define DATE "Sun, 22 Nov 2026 10:00:00 GMT"
+
+static size_t head_of(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
+                      char *out)
+{
+    size_t n = kp_http_response_head(resp, o, out);
+
+    ck_assert_uint_le(n, kp_http_response_head_size(resp));
+    out[n] = '\0';
+    return n;
+}
+
+START_TEST(status_table)
+{
+    ck_assert_str_eq(kp_http_status_reason(404), "Not Found");
+    ck_assert_str_eq(kp_http_status_reason(431), "Request Header Fields Too Large");
+    ck_assert_ptr_null(kp_http_status_reason(299));
+    ck_assert_ptr_null(kp_http_status_reason(-1));
+    ck_assert_ptr_null(kp_http_status_reason(100000));
+    struct kp_str line = kp_http_status_line(200);
+    ck_assert(kp_str_eq(line, KP_STR("HTTP/1.1 200 OK\r\n")));
+    ck_assert_uint_eq(kp_http_status_line(299).len, 0);
+    ck_assert_uint_eq(kp_http_status_page(200).len, 0);
+    ck_assert_uint_eq(kp_http_status_page(304).len, 0);
+    ck_assert(kp_str_eq(kp_http_status_page(503),
+                        KP_STR("<html><head><title>503 Service Unavailable</title></head><body>"
+                               "<center><h1>503 Service Unavailable</h1></center><hr><center>"
+                               "kelpie</center></body></html>\r\n")));
+    ck_assert(kp_http_status_no_body(100) && kp_http_status_no_body(204));
+    ck_assert(kp_http_status_no_body(304) && !kp_http_status_no_body(200));
+}
+END_TEST
+
+START_TEST(head_full)
+{
+    struct kp_http_response resp;
+    struct kp_http_date_cache lm = {.t = -1};
+    const struct kp_http_head_opts o = {DATE, true, KP_HTTP_CONN_HDR_KEEP_ALIVE, &lm};
+    char out[1024];
+
+    kp_http_response_init(&resp);
+    resp.status = 206;
+    resp.content_type = KP_STR("text/plain");
+    resp.fd = 3;
+    resp.file_len = 100;
+    resp.last_modified = 0;
+    resp.etag = KP_STR("\"0-64\"");
+    resp.accept_ranges = true;
+    resp.content_range = KP_STR("bytes 0-99/1000");
+    head_of(&resp, &o, out);
+    ck_assert_str_eq(out, "HTTP/1.1 206 Partial Content\r\n"
+                          "Server: kelpie/" KP_VERSION "\r\n"
+                          "Date: " DATE "\r\n"
+                          "Content-Type: text/plain\r\n"
+                          "Content-Length: 100\r\n"
+                          "Last-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                          "Connection: keep-alive\r\n"
+                          "ETag: \"0-64\"\r\n"
+                          "Accept-Ranges: bytes\r\n"
+                          "Content-Range: bytes 0-99/1000\r\n"
+                          "\r\n");
+    /* The cache now holds the date and serves it again. */
+    ck_assert_int_eq((int)lm.t, 0);
+    ck_assert_str_eq(lm.text, "Thu, 01 Jan 1970 00:00:00 GMT");
+    resp.last_modified = 86400;
+    head_of(&resp, &o, out);
+    ck_assert_ptr_nonnull(strstr(out, "Last-Modified: Fri, 02 Jan 1970 00:00:00 GMT\r\n"));
+}
+END_TEST
+
+START_TEST(head_minimal_and_variants)
+{
+    struct kp_http_response resp;
+    struct kp_http_head_opts o = {DATE, false, KP_HTTP_CONN_HDR_CLOSE, NULL};
+    char out[1024];
+
+    kp_http_response_init(&resp);
+    resp.status = 301;
+    resp.location = KP_STR("/new/");
+    resp.body = KP_STR("moved");
+    head_of(&resp, &o, out);
+    ck_assert_str_eq(out, "HTTP/1.1 301 Moved Permanently\r\nServer: kelpie\r\nDate: " DATE
+                          "\r\nContent-Length: 5\r\nConnection: close\r\nLocation: /new/\r\n\r\n");
+    /* No Content-Length for 204 and 304; an explicit one wins otherwise. */
+    o.connection = KP_HTTP_CONN_HDR_NONE;
+    kp_http_response_init(&resp);
+    resp.status = 304;
+    resp.etag = KP_STR("\"e\"");
+    head_of(&resp, &o, out);
+    ck_assert_ptr_null(strstr(out, "Content-Length"));
+    ck_assert_ptr_null(strstr(out, "Connection"));
+    ck_assert_int_eq(kp_http_response_length(&resp), -1);
+    resp.status = 200;
+    resp.content_length = 42;
+    ck_assert_int_eq(kp_http_response_length(&resp), 42);
+    head_of(&resp, &o, out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 42\r\n"));
+    /* Unregistered codes keep an empty reason; nonsense becomes 500. */
+    kp_http_response_init(&resp);
+    resp.status = 299;
+    head_of(&resp, &o, out);
+    ck_assert(strncmp(out, "HTTP/1.1 299 \r\n", 15) == 0);
+    ck_assert_ptr_nonnull(strstr(out, "Content-Length: 0\r\n"));
+    resp.status = 42;
+    head_of(&resp, &o, out);
+    ck_assert(strncmp(out, "HTTP/1.1 500 Internal Server Error\r\n", 36) == 0);
+    /* 405 with Allow. */
+    kp_http_response_init(&resp);
+    resp.status = 405;
+    resp.allow = KP_STR("GET, HEAD");
+    head_of(&resp, &o, out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nAllow: GET, HEAD\r\n\r\n"));
+}
+END_TEST
+
+/* --- the writer -------------------------------------------------------------------------- */
+
+struct writer {
+    struct kp_http_request *r;
+    struct kp_http_loc_conf loc;
+    int sv[2];
+    char *got;
+    size_t n, cap;
+};
+
+static void writer_init(struct writer *w, bool use_sendfile)
+{
+    memset(w, 0, sizeof(*w));
+    w->r = calloc(1, sizeof(*w->r));
+    kp_arena_init(&w->r->arena, 4096);
+    kp_http_response_init(&w->r->resp);
+    w->loc.sendfile = use_sendfile;
+    w->r->loc = &w->loc;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, w->sv), 0);
+    w->cap = 1 << 20;
+    w->got = malloc(w->cap);
+}
+
+static void writer_free(struct writer *w)
+{
+    kp_arena_destroy(&w->r->arena);
+    free(w->r);
+    free(w->got);
+    close(w->sv[0]);
+    close(w->sv[1]);
+}
+
+/* Read what the writer sent so far. */
+static void drain(struct writer *w)
+{
+    ssize_t n;
+
+    while ((n = read(w->sv[1], w->got + w->n, w->cap - w->n)) > 0)
+        w->n += (size_t)n;
+}
+
+/* Send until done, draining when the socket is full; returns the number of
+ * KP_HTTP_SEND_AGAIN results seen. */
+static int send_all(struct writer *w, size_t scratch_size)
+{
+    char *scratch = malloc(scratch_size);
+    int again = 0;
+
+    for (;;) {
+        enum kp_http_send_result rc = kp_http_response_send(w->r, w->sv[0], scratch, scratch_size);
+        ck_assert_int_ne(rc, KP_HTTP_SEND_ERROR);
+        if (rc == KP_HTTP_SEND_DONE)
+            break;
+        again++;
+        drain(w);
+    }
+    drain(w);
+    free(scratch);
+    return again;
+}
+
+static const struct kp_http_head_opts OPTS = {DATE, true, KP_HTTP_CONN_HDR_NONE, NULL};
+
+START_TEST(send_memory_body)
+{
+    struct writer w;
+
+    writer_init(&w, false);
+    w.r->resp.status = 200;
+    w.r->resp.body = KP_STR("hello body");
+    kp_http_response_prepare(w.r, &OPTS);
+    ck_assert_int_eq(send_all(&w, 64), 0);
+    w.got[w.n] = '\0';
+    ck_assert(strstr(w.got, "Content-Length: 10\r\n\r\nhello body") != NULL);
+    ck_assert_uint_eq(w.r->bytes_sent, w.n);
+    ck_assert_uint_eq(w.r->body_sent, 10);
+    /* HEAD: the same head, no body. */
+    size_t head = w.n - 10;
+    w.r->head_only = true;
+    w.r->bytes_sent = w.r->body_sent = 0;
+    w.n = 0;
+    kp_http_response_prepare(w.r, &OPTS);
+    send_all(&w, 64);
+    ck_assert_uint_eq(w.n, head);
+    ck_assert_uint_eq(w.r->body_sent, 0);
+    writer_free(&w);
+}
+END_TEST
+
+/* A file of size bytes with a known pattern; returns its fd. */
+static int pattern_file(size_t size)
+{
+    char path[] = "/tmp/kelpie-resp-XXXXXX";
+    int fd = mkstemp(path);
+    char buf[4096];
+
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    for (size_t off = 0; off < size; off += sizeof(buf)) {
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (char)('a' + (off + i) % 23);
+        size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
+        ck_assert_int_eq(write(fd, buf, n), (ssize_t)n);
+    }
+    return fd;
+}
+
+static void check_file_body(const struct writer *w, off_t from, size_t len)
+{
+    const char *body = strstr(w->got, "\r\n\r\n");
+
+    ck_assert_ptr_nonnull(body);
+    body += 4;
+    ck_assert_uint_eq((size_t)(w->got + w->n - body), len);
+    for (size_t i = 0; i < len; i++)
+        ck_assert_int_eq(body[i], 'a' + ((size_t)from + i) % 23);
+}
+
+static void file_body(bool use_sendfile)
+{
+    struct writer w;
+    size_t size = 600000;
+    int fd = pattern_file(size);
+
+    writer_init(&w, use_sendfile);
+    w.r->resp.status = 206;
+    w.r->resp.fd = fd;
+    w.r->resp.file_offset = 1000;
+    w.r->resp.file_len = size - 2000;
+    kp_http_response_prepare(w.r, &OPTS);
+    /* Larger than the socket buffer: at least one EAGAIN and a resume. */
+    ck_assert_int_gt(send_all(&w, 8192), 0);
+    w.got[w.n] = '\0';
+    ck_assert(strstr(w.got, "Content-Length: 598000\r\n") != NULL);
+    check_file_body(&w, 1000, size - 2000);
+    ck_assert_uint_eq(w.r->body_sent, size - 2000);
+    writer_free(&w);
+    close(fd);
+}
+
+START_TEST(send_file_read_write)
+{
+    file_body(false);
+}
+END_TEST
+
+START_TEST(send_file_sendfile)
+{
+    file_body(true);
+}
+END_TEST
+
+START_TEST(send_to_closed_peer_fails)
+{
+    struct writer w;
+
+    writer_init(&w, false);
+    w.r->resp.status = 200;
+    w.r->resp.body = KP_STR("x");
+    kp_http_response_prepare(w.r, &OPTS);
+    close(w.sv[1]);
+    w.sv[1] = socket(AF_UNIX, SOCK_STREAM, 0);
+    char scratch[64];
+    ck_assert_int_eq(kp_http_response_send(w.r, w.sv[0], scratch, sizeof(scratch)),
+                     KP_HTTP_SEND_ERROR);
+    writer_free(&w);
+}
+END_TEST
+
+Suite *kp_test_response_suite(void)
+{
+    Suite *s = suite_create("response");
+    TCase *tc = tcase_create("response");
+
+    tcase_add_test(tc, status_table);
+    tcase_add_test(tc, head_full);
+    tcase_add_test(tc, head_minimal_and_variants);
+    tcase_add_test(tc, send_memory_body);
+    tcase_add_test(tc, send_file_read_write);
+    tcase_add_test(tc, send_file_sendfile);
+    tcase_add_test(tc, send_to_closed_peer_fails);
+    suite_add_tcase(s, tc);
+    return s;
+}

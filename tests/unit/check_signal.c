@@ -1,0 +1,106 @@
+/* Unit tests for the signal flags: handlers, read-and-clear, SIGPIPE ignored,
+ * and the block / wait-mask pattern that keeps signals from being lost. */
+#include <check.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kelpie/os/signal.h"
+
+static bool none(const struct kp_signals *s)
+{
+    return !s->terminate && !s->quit && !s->reload && !s->reopen && !s->winch && !s->child;
+}
+
+START_TEST(signal_install)
+{
+    struct sigaction sa;
+
+    ck_assert_int_eq(kp_signal_install(), 0);
+    ck_assert_int_eq(kp_signal_install(), 0);
+    ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+    ck_assert_ptr_eq((void *)sa.sa_handler, (void *)SIG_IGN);
+    ck_assert_int_eq(sigaction(SIGTERM, NULL, &sa), 0);
+    ck_assert_ptr_ne((void *)sa.sa_handler, (void *)SIG_DFL);
+    ck_assert_int_eq(sa.sa_flags & SA_RESTART, 0);
+    ck_assert_int_eq(sigaction(SIGCHLD, NULL, &sa), 0);
+    ck_assert_int_ne(sa.sa_flags & SA_NOCLDSTOP, 0);
+    /* A write to a closed pipe fails instead of killing the process. */
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    ck_assert_int_eq(write(p[1], "x", 1), -1);
+    close(p[1]);
+}
+END_TEST
+
+START_TEST(signal_flags)
+{
+    struct kp_signals s;
+
+    ck_assert_int_eq(kp_signal_install(), 0);
+    kp_signal_take(&s);
+    ck_assert(none(&s));
+    raise(SIGHUP);
+    raise(SIGUSR1);
+    kp_signal_take(&s);
+    ck_assert(s.reload);
+    ck_assert(s.reopen);
+    ck_assert(!s.terminate && !s.quit && !s.winch && !s.child);
+    kp_signal_take(&s);
+    ck_assert(none(&s));
+    raise(SIGINT);
+    kp_signal_take(&s);
+    ck_assert(s.terminate);
+    raise(SIGTERM);
+    raise(SIGQUIT);
+    raise(SIGWINCH);
+    kp_signal_take(&s);
+    ck_assert(s.terminate && s.quit && s.winch);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    kp_signal_take(&s);
+    ck_assert(s.child);
+}
+END_TEST
+
+/* Blocked, a signal stays pending; waiting with the wait mask delivers it. */
+START_TEST(signal_block_and_wait)
+{
+    struct kp_signals s;
+    sigset_t old, wait_mask, now;
+
+    ck_assert_int_eq(kp_signal_install(), 0);
+    ck_assert_int_eq(kp_signal_block(&old), 0);
+    ck_assert_int_eq(sigprocmask(SIG_BLOCK, NULL, &now), 0);
+    ck_assert(sigismember(&now, SIGQUIT));
+    ck_assert(!sigismember(&old, SIGQUIT));
+    kp_signal_wait_mask(&old, &wait_mask);
+    ck_assert(!sigismember(&wait_mask, SIGQUIT));
+    raise(SIGQUIT);
+    kp_signal_take(&s);
+    ck_assert(!s.quit);
+    sigsuspend(&wait_mask);
+    kp_signal_take(&s);
+    ck_assert(s.quit);
+    ck_assert_int_eq(kp_signal_restore(&old), 0);
+    ck_assert_int_eq(sigprocmask(SIG_BLOCK, NULL, &now), 0);
+    ck_assert(!sigismember(&now, SIGQUIT));
+}
+END_TEST
+
+Suite *kp_test_signal_suite(void)
+{
+    Suite *s = suite_create("signal");
+    TCase *tc = tcase_create("signal");
+
+    tcase_add_test(tc, signal_install);
+    tcase_add_test(tc, signal_flags);
+    tcase_add_test(tc, signal_block_and_wait);
+    suite_add_tcase(s, tc);
+    return s;
+}
