@@ -12,7 +12,8 @@
 static void oom(size_t size)
 {
     char msg[96];
-    int n = snprintf(msg, sizeof(msg), "kelpie: [emerg] out of memory allocating %zu bytes\n", size);
+    int n =
+        snprintf(msg, sizeof(msg), "kelpie: [emerg] out of memory allocating %zu bytes\n", size);
     if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0) {
         /* nothing else can be done: we are about to abort */
     }

@@ -77,8 +77,10 @@ static int valued(struct kp_cli *cli, char c, const char *v, char *err, size_t e
 {
     if (v == NULL) {
         snprintf(err, errlen, "option \"-%c\" requires %s", c,
-                 c == 'p' ? "directory name" : c == 'c' ? "file name" :
-                 c == 'g' ? "parameter" : "signal name");
+                 c == 'p'   ? "directory name"
+                 : c == 'c' ? "file name"
+                 : c == 'g' ? "parameter"
+                            : "signal name");
         return -EINVAL;
     }
     if (c == 'p')

@@ -12,7 +12,7 @@
 
 #define LOG_LINE_MAX 2048
 
-static const char *const level_names[] = {"emerg", "alert", "crit", "error",
+static const char *const level_names[] = {"emerg", "alert",  "crit", "error",
                                           "warn",  "notice", "info", "debug"};
 
 const char *kp_log_level_name(enum kp_log_level level)
@@ -90,8 +90,8 @@ void kp_log_close(struct kp_log *log)
     log->path = NULL;
 }
 
-size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level,
-                     int pid, int err, const char *fmt, va_list ap)
+size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
+                     int err, const char *fmt, va_list ap)
 {
     size_t len = 0;
     int w = snprintf(out, n, "%s [%s] %d#0: ", time_str, level_names[level], pid);

@@ -45,8 +45,8 @@ static int signal_master(const struct kp_cycle *cycle, const char *name)
 
     if (pid < 0) {
         fprintf(stderr, "kelpie: [error] %s \"%s\" failed (%d: %s)\n",
-                pid == -EINVAL ? "invalid PID number in" : "open()", cycle->core.pid_path,
-                -pid, strerror(-pid));
+                pid == -EINVAL ? "invalid PID number in" : "open()", cycle->core.pid_path, -pid,
+                strerror(-pid));
         return 1;
     }
     if (sig == SIGHUP)
@@ -85,7 +85,7 @@ int main(int argc, char *argv[])
         return 1;
     }
     if (!cli.test && cli.signal == NULL)
-        return kp_master_main(cycle, &cli, argc, argv);  /* takes the cycle */
+        return kp_master_main(cycle, &cli, argc, argv); /* takes the cycle */
     int rc = cli.test ? test_config(&cli, cycle) : signal_master(cycle, cli.signal);
     kp_cycle_free(cycle);
     return rc;

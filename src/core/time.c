@@ -15,8 +15,8 @@ size_t kp_time_http_date(time_t t, char *out)
 
     gmtime_r(&t, &tm);
     return (size_t)snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wdays[tm.tm_wday],
-                            tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-                            tm.tm_min, tm.tm_sec);
+                            tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                            tm.tm_sec);
 }
 
 /* strftime keeps the formats bounded (no int-width surprises); the zone

@@ -310,6 +310,9 @@ static bool request_line(struct kp_http_parser *ps, const char *p, size_t s, siz
     const char *sp;
     int version;
 
+    /* set first, so that the error log can show a rejected line */
+    ps->line_off = s;
+    h->request_line.len = e - s;
     while (m < e && kp_http_parse_is_tchar((unsigned char)p[m]))
         m++;
     if (m == s || m == e || p[m] != ' ')
@@ -322,8 +325,6 @@ static bool request_line(struct kp_http_parser *ps, const char *p, size_t s, siz
     version = parse_version(sp + 1, e - te - 1);
     if (version < 0)
         return error(ps, 400, "invalid HTTP version");
-    ps->line_off = s;
-    h->request_line.len = e - s;
     ps->method_off = s;
     h->method_name.len = m - s;
     h->method = method_id(p + s, m - s);

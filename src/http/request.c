@@ -103,7 +103,8 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
     if (!kp_log_enabled(log, level))
         return;
     kp_conf_addr_text(&hc->c->peer, addr, sizeof(addr));
-    if (r != NULL && r->parser.head.request_line.len > 0)
+    /* An unfinished head's slices have no pointers (see fail()). */
+    if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
         kp_log_error(log, level, err, "%s, client: %s, request: \"%.*s\"", what, addr,
                      (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
     else
@@ -274,6 +275,8 @@ static enum step fail(struct kp_http_conn *hc, int status, const char *reason)
     log_client(hc, KP_LOG_INFO, 0, reason);
     r->close = true;
     r->linger = true;
+    /* A HEAD gets no body even in an error (method is set once its line parsed). */
+    r->head_only = r->parser.head.method == KP_HTTP_METHOD_HEAD;
     if (r->srv == NULL) {
         r->srv = default_srv(hc);
         r->loc = r->srv->loc;

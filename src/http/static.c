@@ -160,7 +160,7 @@ static int redirect_dir(struct kp_http_request *r)
 /* path names no directory: a file, a directory (redirect) or nothing. */
 static int serve_path(struct kp_http_request *r, const char *path, size_t len)
 {
-    struct stat st;
+    struct stat st = {0}; /* zeroed: the analyzer cannot see errno != 0 */
     int fd = open_stat(path, &st);
 
     if (fd < 0)
@@ -178,7 +178,7 @@ static int serve_path(struct kp_http_request *r, const char *path, size_t len)
 static int serve_index(struct kp_http_request *r, char *path, size_t len)
 {
     const struct kp_http_loc_conf *loc = r->loc;
-    struct stat st;
+    struct stat st = {0};
 
     for (size_t i = 0; i < loc->n_index; i++) {
         size_t n = strlen(loc->index[i]);

@@ -10,8 +10,14 @@
 static int run_kelpie(const char *a1, const char *a2, const char *a3, const char *a4,
                       const char *a5, const char *a6, char **out, char **err)
 {
-    char *argv[] = {(char *)kp_h_binary(), (char *)a1, (char *)a2, (char *)a3,
-                    (char *)a4, (char *)a5, (char *)a6, NULL};
+    char *argv[] = {(char *)kp_h_binary(),
+                    (char *)a1,
+                    (char *)a2,
+                    (char *)a3,
+                    (char *)a4,
+                    (char *)a5,
+                    (char *)a6,
+                    NULL};
     return kp_h_run(argv, out, err);
 }
 
@@ -59,17 +65,20 @@ START_TEST(test_good_config_and_dump)
 
     kp_h_prepare(&s);
     kp_h_config(&s, "worker_processes 2;", "server { listen 127.0.0.1:@PORT@; root html; }");
-    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 0);
+    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err),
+                     0);
     ck_assert_ptr_nonnull(strstr(err, "test is successful"));
     ck_assert_ptr_nonnull(strstr(err, s.prefix));
     free(out);
     free(err);
-    ck_assert_int_eq(run_kelpie("-T", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 0);
+    ck_assert_int_eq(run_kelpie("-T", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err),
+                     0);
     ck_assert_ptr_nonnull(strstr(out, "# configuration file "));
     ck_assert_ptr_nonnull(strstr(out, "worker_processes 2;"));
     free(out);
     free(err);
-    ck_assert_int_eq(run_kelpie("-tq", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 0);
+    ck_assert_int_eq(run_kelpie("-tq", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err),
+                     0);
     ck_assert_str_eq(err, "");
     free(out);
     free(err);
@@ -97,9 +106,12 @@ struct broken {
 
 static const struct broken broken_configs[] = {
     {"events {}\nhttp {\n listne 80;\n}\n", "unknown directive \"listne\"", 3},
-    {"events {}\nworker_connections 10;\n", "\"worker_connections\" directive is not allowed here", 2},
-    {"events {}\nworker_processes;\n", "invalid number of arguments in \"worker_processes\" directive", 2},
-    {"events {}\nworker_processes lots;\n", "invalid value \"lots\" in \"worker_processes\" directive", 2},
+    {"events {}\nworker_connections 10;\n", "\"worker_connections\" directive is not allowed here",
+     2},
+    {"events {}\nworker_processes;\n",
+     "invalid number of arguments in \"worker_processes\" directive", 2},
+    {"events {}\nworker_processes lots;\n",
+     "invalid value \"lots\" in \"worker_processes\" directive", 2},
     {"events {}\npid a.pid;\npid b.pid;\n", "\"pid\" directive is duplicate", 3},
     {"events {}\n}\n", "unexpected \"}\"", 2},
     {"events {\n worker_connections 10;\n", "unexpected end of file, expecting \"}\"", 3},
@@ -108,12 +120,17 @@ static const struct broken broken_configs[] = {
     {"events {}\ninclude missing.conf;\n", "open() \"", 2},
     {"events { use kqueue; }\n", "invalid value \"kqueue\" in \"use\" directive", 1},
     {"events {}\nhttp {\n server {\n  listen 127.0.0.1:99999;\n }\n}\n", "listen", 4},
-    {"events {}\nhttp {\n client_max_body_size 1q;\n}\n", "invalid value \"1q\" in \"client_max_body_size\" directive", 3},
-    {"events {}\nhttp {\n keepalive_timeout 5x;\n}\n", "invalid value \"5x\" in \"keepalive_timeout\" directive", 3},
+    {"events {}\nhttp {\n client_max_body_size 1q;\n}\n",
+     "invalid value \"1q\" in \"client_max_body_size\" directive", 3},
+    {"events {}\nhttp {\n keepalive_timeout 5x;\n}\n",
+     "invalid value \"5x\" in \"keepalive_timeout\" directive", 3},
     {"events {}\nhttp {\n access_log logs/a.log nosuch;\n}\n", "unknown log format \"nosuch\"", 3},
-    {"events {}\nhttp {\n server {\n  location /a {}\n  location /a {}\n }\n}\n", "duplicate location \"/a\"", 5},
-    {"events {}\nhttp {\n sendfile maybe;\n}\n", "invalid value \"maybe\" in \"sendfile\" directive", 3},
-    {"events {}\nhttp {\n server {\n  root;\n }\n}\n", "invalid number of arguments in \"root\" directive", 4},
+    {"events {}\nhttp {\n server {\n  location /a {}\n  location /a {}\n }\n}\n",
+     "duplicate location \"/a\"", 5},
+    {"events {}\nhttp {\n sendfile maybe;\n}\n",
+     "invalid value \"maybe\" in \"sendfile\" directive", 3},
+    {"events {}\nhttp {\n server {\n  root;\n }\n}\n",
+     "invalid number of arguments in \"root\" directive", 4},
 };
 
 START_TEST(broken_config_is_one_line_with_file_and_line)
@@ -125,7 +142,8 @@ START_TEST(broken_config_is_one_line_with_file_and_line)
     kp_h_prepare(&s);
     kp_h_write(&s, "conf/kelpie.conf", b->conf);
     /* Without -t: exactly one line, the [emerg] with file:line, exit 1. */
-    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-c", "conf/kelpie.conf", NULL, NULL, &out, &err), 1);
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-c", "conf/kelpie.conf", NULL, NULL, &out, &err),
+                     1);
     snprintf(expect, sizeof(expect), "%sconf/kelpie.conf:%d\n", s.prefix, b->line);
     ck_assert_msg(strncmp(err, "kelpie: [emerg] ", 16) == 0, "got: %s", err);
     ck_assert_msg(strstr(err, b->message) != NULL, "want \"%s\", got: %s", b->message, err);
@@ -134,7 +152,8 @@ START_TEST(broken_config_is_one_line_with_file_and_line)
     free(out);
     free(err);
     /* With -t the same line, then nginx's "test failed" line. */
-    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 1);
+    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err),
+                     1);
     ck_assert_ptr_nonnull(strstr(err, expect));
     ck_assert_ptr_nonnull(strstr(err, "test failed"));
     free(out);

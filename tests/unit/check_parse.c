@@ -613,6 +613,32 @@ START_TEST(parse_no_rescan)
 }
 END_TEST
 
+/* After an error, rebase points the parts parsed so far at the bytes seen,
+ * for the error log. */
+START_TEST(parse_rebase_after_error)
+{
+    static const char bad_line[] = "G@T /x HTTP/1.1\r\n";
+    static const char bad_field[] = "GET /x HTTP/1.1\r\nHost: h\r\nX y\r\n";
+    struct kp_http_parser ps;
+    struct kp_http_field fields[4];
+
+    kp_http_parse_init(&ps, NULL, fields, 4);
+    ck_assert_int_eq(kp_http_parse_request(&ps, bad_line, sizeof(bad_line) - 1), KP_PARSE_INVALID);
+    kp_http_parse_rebase(&ps, bad_line);
+    ck_assert(kp_str_eq(ps.head.request_line, KP_STR("G@T /x HTTP/1.1")));
+    ck_assert_uint_eq(ps.head.target.len, 0);
+
+    kp_http_parse_init(&ps, NULL, fields, 4);
+    ck_assert_int_eq(kp_http_parse_request(&ps, bad_field, sizeof(bad_field) - 1),
+                     KP_PARSE_INVALID);
+    kp_http_parse_rebase(&ps, bad_field);
+    ck_assert(kp_str_eq(ps.head.target, KP_STR("/x")));
+    ck_assert(kp_str_eq(ps.head.host, KP_STR("h")));
+    ck_assert_uint_eq(ps.head.nfields, 1);
+    ck_assert(kp_str_eq(ps.head.fields[0].value, KP_STR("h")));
+}
+END_TEST
+
 START_TEST(parse_defaults_and_lookup)
 {
     struct kp_http_parser ps;
@@ -642,6 +668,7 @@ Suite *kp_test_parse_suite(void)
 
     tcase_add_loop_test(tc, parse_table, 0, (int)NCASES);
     tcase_add_test(tc, parse_rebase);
+    tcase_add_test(tc, parse_rebase_after_error);
     tcase_add_test(tc, parse_no_rescan);
     tcase_add_test(tc, parse_defaults_and_lookup);
     suite_add_tcase(s, tc);

@@ -13,8 +13,8 @@ struct kp_arena_block;
 struct kp_arena_cleanup;
 
 struct kp_arena {
-    struct kp_arena_block *head;    /* current block */
-    struct kp_arena_block *first;   /* kept across resets */
+    struct kp_arena_block *head;  /* current block */
+    struct kp_arena_block *first; /* kept across resets */
     struct kp_arena_cleanup *cleanups;
     size_t block_size;
 };

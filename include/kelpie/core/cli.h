@@ -9,12 +9,12 @@
 #include <stddef.h>
 
 struct kp_cli {
-    bool help, version, version_full;   /* -h/-?, -v, -V */
-    bool test, dump, quiet;             /* -t, -T (implies -t), -q */
-    const char *prefix;                 /* -p; NULL: compile-time prefix */
-    const char *conf;                   /* -c; NULL: conf/kelpie.conf */
-    const char *directives;             /* -g; NULL: none */
-    const char *signal;                 /* -s: stop, quit, reopen, reload */
+    bool help, version, version_full; /* -h/-?, -v, -V */
+    bool test, dump, quiet;           /* -t, -T (implies -t), -q */
+    const char *prefix;               /* -p; NULL: compile-time prefix */
+    const char *conf;                 /* -c; NULL: conf/kelpie.conf */
+    const char *directives;           /* -g; NULL: none */
+    const char *signal;               /* -s: stop, quit, reopen, reload */
 };
 
 /* Parse argv. Returns 0, or -EINVAL with one message (no "kelpie: " prefix,

@@ -23,10 +23,10 @@ enum kp_log_level {
 };
 
 struct kp_log {
-    int fd;                      /* -1: stderr */
-    enum kp_log_level level;     /* messages above this level are dropped */
-    char *path;                  /* NULL or "stderr" means fd 2 */
-    const struct kp_clock *clock;/* NULL: read the wall clock per line */
+    int fd;                       /* -1: stderr */
+    enum kp_log_level level;      /* messages above this level are dropped */
+    char *path;                   /* NULL or "stderr" means fd 2 */
+    const struct kp_clock *clock; /* NULL: read the wall clock per line */
 };
 
 /* A log that writes to stderr at the given level. */
@@ -44,14 +44,14 @@ static inline bool kp_log_enabled(const struct kp_log *log, enum kp_log_level l)
 }
 
 /* err: an errno value to append as " (err: strerror)", or 0. */
-void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err,
-                   const char *fmt, va_list ap);
+void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt,
+                   va_list ap);
 /* Format one line into out (size n, always NUL-terminated); returns length.
  * Exposed for tests. */
-size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level,
-                     int pid, int err, const char *fmt, va_list ap);
+size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
+                     int err, const char *fmt, va_list ap);
 /* "emerg".."debug" <-> level. Returns -1 for an unknown name. */
 int kp_log_level_parse(const char *name);
 const char *kp_log_level_name(enum kp_log_level level);

@@ -22,9 +22,9 @@
 
 enum kp_sb_state {
     KP_SB_FREE = 0,
-    KP_SB_STARTING,     /* forked, building its reactor */
-    KP_SB_READY,        /* accepting connections */
-    KP_SB_DRAINING,     /* old generation: finishing its connections */
+    KP_SB_STARTING, /* forked, building its reactor */
+    KP_SB_READY,    /* accepting connections */
+    KP_SB_DRAINING, /* old generation: finishing its connections */
 };
 
 enum kp_sb_counter {
@@ -38,36 +38,36 @@ enum kp_sb_counter {
     KP_SB_3XX,
     KP_SB_4XX,
     KP_SB_5XX,
-    KP_SB_ACCEPT_EAGAIN,   /* accept() calls that found nothing: wasted wake-ups */
+    KP_SB_ACCEPT_EAGAIN, /* accept() calls that found nothing: wasted wake-ups */
     KP_SB_NCOUNTERS
 };
 
 enum kp_sb_gauge {
-    KP_SB_ACTIVE = 0,      /* connections open */
+    KP_SB_ACTIVE = 0, /* connections open */
     KP_SB_READING,
     KP_SB_WRITING,
-    KP_SB_IDLE,            /* waiting in keep-alive */
+    KP_SB_IDLE, /* waiting in keep-alive */
     KP_SB_NGAUGES
 };
 
 struct kp_sb_slot {
     _Atomic int pid;
-    _Atomic int state;                  /* enum kp_sb_state */
+    _Atomic int state; /* enum kp_sb_state */
     _Atomic unsigned generation;
-    _Atomic unsigned index;             /* worker number within its generation */
-    _Atomic uint64_t start_ms;          /* wall clock */
-    _Atomic uint64_t heartbeat_ms;      /* wall clock, refreshed by the worker's loop */
+    _Atomic unsigned index;        /* worker number within its generation */
+    _Atomic uint64_t start_ms;     /* wall clock */
+    _Atomic uint64_t heartbeat_ms; /* wall clock, refreshed by the worker's loop */
     _Atomic uint64_t counters[KP_SB_NCOUNTERS];
     _Atomic int64_t gauges[KP_SB_NGAUGES];
-    _Atomic unsigned free_conns;        /* worker_connections minus active */
+    _Atomic unsigned free_conns; /* worker_connections minus active */
 } __attribute__((aligned(64)));
 
 struct kp_scoreboard {
     struct kp_shmtx accept_mutex;
-    _Atomic unsigned generation;        /* current generation number */
+    _Atomic unsigned generation; /* current generation number */
     _Atomic uint64_t reloads;
     _Atomic uint64_t respawns;
-    _Atomic uint64_t start_ms;          /* master start, wall clock */
+    _Atomic uint64_t start_ms; /* master start, wall clock */
     _Atomic int master_pid;
     struct kp_sb_slot slots[KP_SB_MAX_SLOTS];
 };

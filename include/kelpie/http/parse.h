@@ -179,8 +179,12 @@ void kp_http_parse_init(struct kp_http_parser *ps, const struct kp_http_limits *
  * After a final result, further calls return the same result. Never blocks. */
 ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t len);
 
-/* After a successful parse, repoint every slice in ps->head (fields
- * included) at a buffer where the request's first byte now lives at p. */
+/* Repoint every slice in ps->head (fields included) at a buffer where the
+ * request's first byte now lives at p. Meant for after a successful parse;
+ * also allowed after KP_PARSE_INCOMPLETE or KP_PARSE_INVALID, e.g. to log a
+ * rejected request: then only what was parsed so far is set (the request
+ * line once it was complete, the fields accepted so far), the rest is
+ * empty, and every slice lies within the bytes already passed in. */
 void kp_http_parse_rebase(struct kp_http_parser *ps, const char *p);
 
 /* The value of the first line of a recognised field, or NULL if absent. */

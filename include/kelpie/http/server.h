@@ -124,7 +124,7 @@ static inline bool kp_http_ctx_draining(const struct kp_http_ctx *ctx)
     return ctx->draining || (ctx->pool != NULL && ctx->pool->draining);
 }
 
-/* A request object for hc: from the cache, or new with its arena
+/* A request object: from the cache, or new with its arena
  * (KP_HTTP_ARENA_BLOCK). Its fields are not reset: the state machine does
  * that. Never NULL (aborts on OOM). */
 struct kp_http_request *kp_http_ctx_take_request(struct kp_http_ctx *ctx);

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 struct kp_shmtx {
-    _Atomic int owner;      /* 0: free, else the holder's pid */
+    _Atomic int owner; /* 0: free, else the holder's pid */
 };
 
 static inline void kp_shmtx_init(struct kp_shmtx *m)
