@@ -508,3 +508,19 @@ int kp_h_count_fds(pid_t pid)
     closedir(d);
     return n - 2;
 }
+
+void kp_h_config_raw(const struct kp_h_server *s, const char *main_text, const char *events_body,
+                     const char *http_body)
+{
+    char *main_part = substitute(s, main_text ? main_text : "");
+    char *body = substitute(s, http_body ? http_body : "");
+    size_t cap = strlen(main_part) + strlen(body) + strlen(events_body ? events_body : "") + 256;
+    char *conf = malloc(cap);
+
+    snprintf(conf, cap, "%s\nevents {\n%s\n}\nhttp {\n%s\n}\n", main_part,
+             events_body ? events_body : "", body);
+    kp_h_write(s, "conf/kelpie.conf", conf);
+    free(conf);
+    free(main_part);
+    free(body);
+}

@@ -74,4 +74,10 @@ bool kp_h_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms);
 /* Count open descriptors of a process (/proc/PID/fd). */
 int kp_h_count_fds(pid_t pid);
 
+/* Write conf/kelpie.conf exactly as given (nothing added: no `daemon off`,
+ * no error_log or pid): the main-context text, the body of the events block
+ * and the body of the http block; @PORT@/@PORT2@ are replaced. */
+void kp_h_config_raw(const struct kp_h_server *s, const char *main_text, const char *events_body,
+                     const char *http_body);
+
 #endif

@@ -1,0 +1,540 @@
+/* The prefork model against the real binary (issue 5): the master and its
+ * workers as ps shows them, the pid file, `kelpie -s stop|quit`, refusing a
+ * second master, daemon mode, a worker killed with SIGKILL under load (also
+ * while it held the accept mutex), how evenly two workers share connections
+ * in each accept mode, and crash-loop protection (debug builds). */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "load.h"
+#include "proc.h"
+
+#define MAX_KIDS 16
+
+static const char *HTTP_OK = "access_log off;\n"
+                             "keepalive_requests 1000000;\n"
+                             "server {\n"
+                             "    listen 127.0.0.1:@PORT@;\n"
+                             "    location / { return 200 \"ok\\n\"; }\n"
+                             "}\n";
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void workers(struct kp_h_server *s, int n, const char *events_extra, const char *http)
+{
+    char main_extra[64];
+
+    snprintf(main_extra, sizeof(main_extra), "worker_processes %d;\n", n);
+    kp_p_start(s, main_extra, events_extra, http);
+    ck_assert_msg(kp_p_wait_children(s->pid, n, 5000), "%d workers did not start", n);
+}
+
+/* One request on a new connection; returns the status (-1: no answer). */
+static int get(int port)
+{
+    struct kp_h_resp r;
+    int rc = kp_h_request(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+
+    kp_h_resp_free(&r);
+    return rc == 0 ? r.status : -1;
+}
+
+static int run_kelpie(const struct kp_h_server *s, const char *signal, char **err)
+{
+    char prefix[128], sig[16];
+    char *out;
+    snprintf(prefix, sizeof(prefix), "%s", s->prefix);
+    snprintf(sig, sizeof(sig), "%s", signal ? signal : "");
+    char *argv[] = {(char *)kp_h_binary(), "-p", prefix, signal ? "-s" : NULL, sig, NULL};
+
+    int rc = kp_h_run(argv, &out, err);
+    free(out);
+    return rc;
+}
+
+/* Fail the test on [alert]/[emerg] lines other than the allowed ones. */
+static void check_log(const struct kp_h_server *s, const char *const *allowed)
+{
+    char *log = kp_h_read(s, "logs/error.log");
+
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(kp_p_unexpected_alerts(log, allowed) == 0, "unexpected alerts in the error log");
+    free(log);
+}
+
+/* Stop a server whose error log may hold the allowed alerts. */
+static void stop_allowing(struct kp_h_server *s, const char *const *allowed)
+{
+    check_log(s, allowed);
+    s->alerts_expected = true;
+    kp_h_stop(s);
+}
+
+static bool gone(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (!kp_p_alive(pid))
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
+/* --- titles, pid file, -s stop / -s quit ----------------------------------- */
+
+/* _i: 0 and 1 run 2 workers, 2 and 3 run 4; odd ones stop with quit. */
+START_TEST(titles_pidfile_and_signals)
+{
+    int n = _i < 2 ? 2 : 4;
+    const char *how = _i % 2 ? "quit" : "stop";
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+    char cmd[512], *err;
+
+    workers(&s, n, NULL, HTTP_OK);
+    char *pidtext = kp_h_read(&s, "logs/kelpie.pid");
+    ck_assert_ptr_nonnull(pidtext);
+    ck_assert_int_eq(atoi(pidtext), s.pid);
+    free(pidtext);
+    kp_p_cmdline(s.pid, cmd, sizeof(cmd));
+    ck_assert_msg(strncmp(cmd, "kelpie: master process ", 23) == 0 && strstr(cmd, " -p ") != NULL,
+                  "master title: \"%s\"", cmd);
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), n);
+    for (int i = 0; i < n; i++) {
+        kp_p_cmdline(kids[i], cmd, sizeof(cmd));
+        ck_assert_msg(strcmp(cmd, "kelpie: worker process") == 0, "worker title: \"%s\"", cmd);
+    }
+    ck_assert_int_eq(get(s.port), 200);
+
+    ck_assert_int_eq(run_kelpie(&s, how, &err), 0);
+    free(err);
+    int status = kp_h_signal_wait(&s, 0, 10000);
+    ck_assert_msg(status == 0, "master exit status %d after -s %s", status, how);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(gone(kids[i], 2000), "worker %d outlived its master", (int)kids[i]);
+    char *left = kp_h_read(&s, "logs/kelpie.pid");
+    ck_assert_msg(left == NULL, "the pid file was not removed");
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(second_master_refused)
+{
+    struct kp_h_server s;
+    char *err;
+
+    workers(&s, 2, NULL, HTTP_OK);
+    int rc = run_kelpie(&s, NULL, &err);
+    ck_assert_msg(rc != 0 && strstr(err, "already running") != NULL,
+                  "second master: exit %d, stderr \"%s\"", rc, err);
+    free(err);
+    char *pidtext = kp_h_read(&s, "logs/kelpie.pid");
+    ck_assert_ptr_nonnull(pidtext);
+    ck_assert_int_eq(atoi(pidtext), s.pid);
+    free(pidtext);
+    ck_assert_int_eq(get(s.port), 200);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* --- daemon ----------------------------------------------------------------- */
+
+static pid_t read_pidfile(const struct kp_h_server *s, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        char *text = kp_h_read(s, "logs/kelpie.pid");
+        pid_t pid = text ? (pid_t)atoi(text) : 0;
+        free(text);
+        if (pid > 0)
+            return pid;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* A detached process is adopted by init or by a subreaper, which can only be
+ * one of our own ancestors (the process that started kelpie has exited). */
+static bool adopted(pid_t ppid)
+{
+    if (ppid == 1)
+        return true;
+    for (pid_t p = kp_p_ppid(getpid()); p > 1; p = kp_p_ppid(p)) {
+        if (p == ppid)
+            return true;
+    }
+    return false;
+}
+
+START_TEST(daemon_detaches)
+{
+    struct kp_h_server s;
+    char prefix[128], events[64], *out, *err;
+
+    /* No `daemon off` here: daemon defaults to on. */
+    kp_h_prepare(&s);
+    snprintf(events, sizeof(events), "use %s;", kp_h_events());
+    kp_h_config_raw(&s, "error_log logs/error.log info;\npid logs/kelpie.pid;\nworker_processes 2;",
+                    events, HTTP_OK);
+    snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-p", prefix, NULL};
+    long t0 = kp_load_now_ms();
+    int rc = kp_h_run(argv, &out, &err);
+    ck_assert_msg(rc == 0, "kelpie (daemon on) exited %d: %s", rc, err);
+    ck_assert_msg(kp_load_now_ms() - t0 < 5000, "the command did not return");
+    free(out);
+    free(err);
+
+    pid_t master = read_pidfile(&s, 5000);
+    ck_assert_msg(master > 0 && kp_p_alive(master), "no live master in the pid file");
+    ck_assert_msg(adopted(kp_p_ppid(master)), "daemon's parent %d is neither init nor a subreaper",
+                  (int)kp_p_ppid(master));
+    ck_assert_int_eq(getsid(master), master);
+    ck_assert(kp_p_wait_children(master, 2, 5000));
+    pid_t kids[MAX_KIDS];
+    int n = kp_p_children(master, kids, MAX_KIDS);
+    ck_assert_int_eq(get(s.port), 200);
+
+    ck_assert_int_eq(run_kelpie(&s, "stop", &err), 0);
+    free(err);
+    ck_assert_msg(gone(master, 10000), "the daemon did not stop");
+    for (int i = 0; i < n; i++)
+        ck_assert(gone(kids[i], 2000));
+    char *left = kp_h_read(&s, "logs/kelpie.pid");
+    ck_assert_msg(left == NULL, "the pid file was not removed");
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* --- kill -9 ------------------------------------------------------------------ */
+
+static bool in(const pid_t *v, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++) {
+        if (v[i] == pid)
+            return true;
+    }
+    return false;
+}
+
+/* A child of master that is not in old, waiting at most timeout_ms; 0 if none. */
+static pid_t new_child(pid_t master, const pid_t *old, int n_old, int timeout_ms)
+{
+    pid_t kids[MAX_KIDS];
+
+    for (int waited = 0; waited <= timeout_ms; waited += 2) {
+        int n = kp_p_children(master, kids, MAX_KIDS);
+        for (int i = 0; i < n; i++) {
+            if (!in(old, n_old, kids[i]))
+                return kids[i];
+        }
+        sleep_ms(2);
+    }
+    return 0;
+}
+
+/* New connections, one after another for duration_ms: each must be answered
+ * within bound_ms. Returns the slowest, in ms. */
+static long probe(int port, int duration_ms, long bound_ms)
+{
+    long end = kp_load_now_ms() + duration_ms, slowest = 0;
+
+    while (kp_load_now_ms() < end) {
+        long t0 = kp_load_now_ms();
+        ck_assert_int_eq(get(port), 200);
+        long took = kp_load_now_ms() - t0;
+        ck_assert_msg(took <= bound_ms, "a new connection took %ld ms", took);
+        slowest = took > slowest ? took : slowest;
+        sleep_ms(5);
+    }
+    return slowest;
+}
+
+/* Open connections until one is served by worker `want` (at most
+ * timeout_ms). Returns the time it took, or -1. */
+static long answered_by(int port, pid_t want, int timeout_ms)
+{
+    long t0 = kp_load_now_ms();
+
+    while (kp_load_now_ms() - t0 <= timeout_ms) {
+        struct kp_h_resp r;
+        struct sockaddr_in local;
+        socklen_t len = sizeof(local);
+        int fd = kp_h_connect(port);
+        ck_assert_int_ge(fd, 0);
+        kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+        ck_assert_int_eq(r.status, 200);
+        kp_h_resp_free(&r);
+        getsockname(fd, (struct sockaddr *)&local, &len);
+        pid_t owner = kp_p_socket_owner(port, ntohs(local.sin_port), &want, 1);
+        close(fd);
+        if (owner == want)
+            return kp_load_now_ms() - t0;
+        sleep_ms(2);
+    }
+    return -1;
+}
+
+START_TEST(kill9_worker_under_load)
+{
+    static const char *const allowed[] = {"exited on signal 9", NULL};
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+    int ports[64], victim_ports[64], n_victim = 0;
+    struct kp_load_stats st;
+
+    workers(&s, 2, NULL, HTTP_OK);
+    int n = kp_p_children(s.pid, kids, MAX_KIDS);
+    struct kp_load_conf lc = {.port = s.port, .conns = 16, .timeout_ms = 3000};
+    struct kp_load *l = kp_load_start(&lc);
+    do {
+        sleep_ms(20);
+        kp_load_snapshot(l, &st);
+    } while (st.ok < 500);
+
+    /* Which connections the victim serves: only they may fail. */
+    pid_t victim = kids[0];
+    int n_ports = kp_load_ports(l, ports, 64);
+    for (int i = 0; i < n_ports; i++) {
+        if (kp_p_socket_owner(s.port, ports[i], &victim, 1) == victim)
+            victim_ports[n_victim++] = ports[i];
+    }
+    long ok_before = st.ok;
+    long t0 = kp_load_now_ms();
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    pid_t fresh = new_child(s.pid, kids, n, 1000);
+    long respawn_ms = kp_load_now_ms() - t0;
+    ck_assert_msg(fresh > 0, "no new worker within 1 s of the kill");
+    long answer_ms = answered_by(s.port, fresh, 1000);
+    ck_assert_msg(answer_ms >= 0, "the new worker did not answer within 1 s");
+    answer_ms += respawn_ms;
+    long slowest = probe(s.port, 500, 100);
+    kp_load_stop(l, &st);
+
+    fprintf(stderr,
+            "kill -9 [%s]: respawned in %ld ms, the new worker answered %ld ms after the kill, "
+            "slowest new connection afterwards %ld ms; %d of %d connections were on the victim\n",
+            kp_h_events(), respawn_ms, answer_ms, slowest, n_victim, n_ports);
+    kp_load_print("kill -9 load", &st);
+    ck_assert_msg(st.ok > ok_before, "the load stalled after the kill");
+    ck_assert_int_le(st.failures, n_victim);
+    for (int i = 0; i < st.n_fails; i++) {
+        bool on_victim = false;
+        for (int j = 0; j < n_victim; j++)
+            on_victim |= st.fails[i].local_port == victim_ports[j];
+        ck_assert_msg(on_victim, "a connection not served by the killed worker failed");
+    }
+    stop_allowing(&s, allowed);
+}
+END_TEST
+
+/* The oldest worker that has lived long enough for its death not to count as
+ * a crash at start (which would delay its respawn). */
+static pid_t oldest_worker(pid_t master)
+{
+    pid_t kids[MAX_KIDS];
+    long hz = sysconf(_SC_CLK_TCK);
+
+    for (;;) {
+        int n = kp_p_children(master, kids, MAX_KIDS);
+        pid_t best = 0;
+        long long best_start = 0;
+        for (int i = 0; i < n; i++) {
+            long long start = kp_p_start_ticks(kids[i]);
+            if (start >= 0 && (best == 0 || start < best_start)) {
+                best = kids[i];
+                best_start = start;
+            }
+        }
+        FILE *f = fopen("/proc/uptime", "r");
+        double up = 0;
+        ck_assert(f != NULL && fscanf(f, "%lf", &up) == 1);
+        fclose(f);
+        if (best != 0 && up - (double)best_start / (double)hz > 1.3)
+            return best;
+        sleep_ms(100);
+    }
+}
+
+START_TEST(kill9_mutex_holder)
+{
+    static const char *const allowed[] = {"exited on signal 9", NULL};
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+    char needle[128];
+    int kills = 0;
+    bool released = false;
+
+    workers(&s, 3, "accept_mutex on;\n", HTTP_OK);
+    /* Idle workers: the last one to take the mutex keeps it while it waits,
+     * so killing each worker in turn soon kills the holder. */
+    while (!released && kills < 12) {
+        pid_t victim = oldest_worker(s.pid);
+        int n = kp_p_children(s.pid, kids, MAX_KIDS);
+        ck_assert_int_eq(kill(victim, SIGKILL), 0);
+        kills++;
+        ck_assert_msg(new_child(s.pid, kids, n, 1000) > 0, "no respawn within 1 s");
+        ck_assert(kp_p_wait_children(s.pid, 3, 1000));
+        snprintf(needle, sizeof(needle), "released the accept mutex held by %d", (int)victim);
+        for (int waited = 0; waited < 200 && !released; waited += 10) {
+            char *log = kp_h_read(&s, "logs/error.log");
+            released = log != NULL && strstr(log, needle) != NULL;
+            free(log);
+            sleep_ms(released ? 0 : 10);
+        }
+        long slowest = probe(s.port, 150, 100);
+        if (released)
+            fprintf(stderr, "mutex holder [%s] killed after %d kills; slowest new connection "
+                            "afterwards %ld ms\n",
+                    kp_h_events(), kills, slowest);
+    }
+    ck_assert_msg(released, "no killed worker held the accept mutex in %d kills", kills);
+    probe(s.port, 300, 100);
+    stop_allowing(&s, allowed);
+}
+END_TEST
+
+/* --- balance -------------------------------------------------------------------- */
+
+struct balance_mode {
+    const char *name;
+    const char *events;
+    const char *listen_opts;
+};
+
+static const struct balance_mode MODES[] = {
+    {"accept_mutex on", "accept_mutex on;\n", ""},
+    {"accept_mutex off", "accept_mutex off;\n", ""},
+    {"reuseport", "", " reuseport"},
+};
+
+#define BALANCE_REQUESTS 2000
+
+static bool log_complete(void *arg)
+{
+    const struct kp_h_server *s = arg;
+    char *log = kp_h_read(s, "logs/p.log");
+    int lines = log ? kp_p_count_lines(log, "") : 0;
+
+    free(log);
+    return lines >= BALANCE_REQUESTS;
+}
+
+START_TEST(balance_two_workers)
+{
+    const struct balance_mode *m = &MODES[_i];
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+    char http[512];
+    struct kp_load_stats st;
+
+    snprintf(http, sizeof(http),
+             "log_format p '$pid';\n"
+             "access_log logs/p.log p;\n"
+             "server {\n"
+             "    listen 127.0.0.1:@PORT@%s;\n"
+             "    location / { return 200 \"ok\\n\"; }\n"
+             "}\n",
+             m->listen_opts);
+    workers(&s, 2, m->events, http);
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 2);
+    struct kp_load_conf lc = {
+        .port = s.port, .conns = 4, .close = true, .max_requests = BALANCE_REQUESTS};
+    kp_load_run(&lc, &st);
+    if (st.failures != 0)
+        kp_load_print(m->name, &st);
+    ck_assert_int_eq(st.failures, 0);
+    ck_assert_int_eq(st.ok, BALANCE_REQUESTS);
+    ck_assert_msg(kp_h_wait_until(log_complete, &s, 5000), "the access log is short");
+
+    char *log = kp_h_read(&s, "logs/p.log");
+    char pid0[16], pid1[16];
+    snprintf(pid0, sizeof(pid0), "%d", (int)kids[0]);
+    snprintf(pid1, sizeof(pid1), "%d", (int)kids[1]);
+    int n0 = kp_p_count_lines(log, pid0), n1 = kp_p_count_lines(log, pid1);
+    free(log);
+    double share0 = 100.0 * n0 / BALANCE_REQUESTS, share1 = 100.0 * n1 / BALANCE_REQUESTS;
+    fprintf(stderr, "balance [%s, %s]: %.1f%% / %.1f%% (%d / %d connections)\n", kp_h_events(),
+            m->name, share0, share1, n0, n1);
+    ck_assert_int_eq(n0 + n1, BALANCE_REQUESTS);
+    ck_assert_msg(share0 >= 35.0 && share0 <= 65.0, "[%s] worker shares %.1f%% / %.1f%%",
+                  m->name, share0, share1);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* --- crash loop (debug builds) ---------------------------------------------------- */
+
+static bool debug_build(void)
+{
+    char *argv[] = {(char *)kp_h_binary(), "-V", NULL};
+    char *out, *err;
+
+    kp_h_run(argv, &out, &err);
+    bool debug = strstr(err, "--with-debug") != NULL || strstr(out, "--with-debug") != NULL;
+    free(out);
+    free(err);
+    return debug;
+}
+
+/* Which backend runs it does not matter (no connection is involved), and it
+ * takes 10 s: it runs with epoll only. */
+START_TEST(crash_loop_backs_off)
+{
+    static const char *const allowed[] = {"exited on signal", "died within 1 s of its start",
+                                          NULL};
+    struct kp_h_server s;
+    struct rlimit no_core = {0, 0};
+
+    if (strcmp(kp_h_events(), "epoll") != 0)
+        return;
+    if (!debug_build()) {
+        fprintf(stderr, "crash_loop_backs_off: skipped (the binary is not a --with-debug build)\n");
+        return;
+    }
+    setrlimit(RLIMIT_CORE, &no_core);
+    setenv("KELPIE_TEST_CRASH_AT_START", "1", 1);
+    kp_p_start(&s, "worker_processes 1;\n", NULL, HTTP_OK);
+    unsetenv("KELPIE_TEST_CRASH_AT_START");
+    sleep_ms(10000);
+    char *log = kp_h_read(&s, "logs/error.log");
+    int forks = kp_p_count_lines(log, "start worker process");
+    int why = kp_p_count_lines(log, "died within 1 s of its start");
+    free(log);
+    fprintf(stderr, "crash loop: %d worker starts in 10 s, %d backoff alerts\n", forks, why);
+    ck_assert_msg(forks >= 3 && forks <= 8, "%d worker starts in 10 s", forks);
+    ck_assert_int_ge(why, 1);
+    stop_allowing(&s, allowed);
+}
+END_TEST
+
+Suite *kp_test_prefork_suite(void)
+{
+    Suite *s = suite_create("prefork");
+    TCase *tc = tcase_create("prefork");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, titles_pidfile_and_signals, 0, 4);
+    tcase_add_test(tc, second_master_refused);
+    tcase_add_test(tc, daemon_detaches);
+    tcase_add_test(tc, kill9_worker_under_load);
+    tcase_add_test(tc, kill9_mutex_holder);
+    tcase_add_loop_test(tc, balance_two_workers, 0, 3);
+    tcase_add_test(tc, crash_loop_backs_off);
+    suite_add_tcase(s, tc);
+    return s;
+}
