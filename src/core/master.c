@@ -246,10 +246,14 @@ static void reap(struct kp_master *m)
             continue;
         log_exit(m, pid, status);
         /* A worker killed while holding the accept mutex would stall
-         * accepting for everyone: release it on its behalf. */
-        if (kp_shmtx_unlock(&m->sb->accept_mutex, pid))
+         * accepting for everyone: release it on its behalf, and ring the
+         * bell so that a waiting worker takes it now rather than when its
+         * accept_mutex_delay runs out. */
+        if (kp_shmtx_unlock(&m->sb->accept_mutex, pid)) {
+            kp_shmtx_ring(&m->sb->accept_mutex);
             kp_log_error(&m->log, KP_LOG_NOTICE, 0, "released the accept mutex held by %d",
                          (int)pid);
+        }
         struct kp_sb_slot *slot = kp_sb_find(m->sb, pid);
         if (slot != NULL)
             kp_sb_release(slot);
@@ -345,7 +349,8 @@ static void abandon_generation(struct kp_master *m, struct kp_cycle *nc)
             kill(m->kids[i].pid, SIGKILL);
             waitpid(m->kids[i].pid, NULL, 0);
             struct kp_sb_slot *slot = kp_sb_find(m->sb, m->kids[i].pid);
-            kp_shmtx_unlock(&m->sb->accept_mutex, m->kids[i].pid);
+            if (kp_shmtx_unlock(&m->sb->accept_mutex, m->kids[i].pid))
+                kp_shmtx_ring(&m->sb->accept_mutex);
             if (slot != NULL)
                 kp_sb_release(slot);
             m->kids[i].pid = 0;

@@ -53,8 +53,9 @@ static int build(struct kp_worker *w)
 {
     const struct kp_cycle *cycle = w->cycle;
     unsigned nconn = cycle->events.worker_connections;
-    int rc =
-        kp_loop_init(&w->loop, cycle->events.use, nconn + (unsigned)cycle->n_listening, w->log);
+    /* Connections, listeners, and the accept mutex's bell. */
+    int rc = kp_loop_init(&w->loop, cycle->events.use, nconn + (unsigned)cycle->n_listening + 1,
+                          w->log);
 
     if (rc < 0) {
         kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot create the event loop");
@@ -75,6 +76,7 @@ static int build(struct kp_worker *w)
                                          .sb = w->sb,
                                          .slot = w->slot,
                                          .accept_mutex = cycle->events.accept_mutex &&
+                                                         cycle->core.master_process &&
                                                          cycle->core.worker_processes > 1,
                                          .mutex_delay_ms = cycle->events.accept_mutex_delay_ms};
         rc = kp_accept_init(&w->acceptor, &w->loop, &w->pool, &o);
@@ -167,7 +169,7 @@ static void handle_signals(struct kp_worker *w)
         kp_worker_quit(w);
     if (s.reopen)
         reopen_logs(w);
-    if (s.reload && w->slot != NULL)
+    if (s.reload && w->slot != NULL && w->cycle->core.master_process)
         drain_for_reload(w);
     else if (s.reload || s.winch)
         kp_log_error(w->log, KP_LOG_NOTICE, 0, "%s ignored by the worker",

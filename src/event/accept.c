@@ -1,7 +1,36 @@
 /* The accept path: readiness on a listening socket becomes connections from
  * the pool, handed to the protocol. The policy (when to stop accepting and
  * when to start again) is decided here; update_interest() is the one place
- * that adds or removes listen interest. */
+ * that adds or removes listen interest.
+ *
+ * Prefork balance. Whoever watches a shared listener when a connection
+ * arrives gets it, and an idle worker is always the quickest to watch again:
+ * left alone, one worker takes nearly every connection (measured with two
+ * workers under Connection: close load: 100% / 0% with the accept mutex,
+ * 80% / 20% without it under select). So before each wait a worker compares
+ * its active connections with the average of the READY workers in the
+ * scoreboard and competes only when it is not above it and has 1/8 of its
+ * connections free. The other half of the rule is that the listeners must
+ * never be left unwatched while a worker could take them, or connections
+ * queue until a sleeping worker's accept_mutex_delay runs out (500 ms by
+ * default). Hence the bell (os/shmtx.h): a worker that does not watch the
+ * shared listeners sleeps on the bell and says so in the scoreboard
+ * (`waiting`), and its published count of active connections stays exact
+ * while it sleeps (only its own loop changes it). A worker that leaves the
+ * listeners to a better placed waiting worker (one at or below the average)
+ * rings, and the waiting workers decide again at once:
+ *   - with the mutex, a worker tries the lock when it competes, or when no
+ *     better placed worker waits (the lock would otherwise stay free and the
+ *     listeners unwatched); a worker that lets a free lock go because a
+ *     better placed one waits rings for it;
+ *   - without it, a worker above the average stops watching only while
+ *     another worker watches; one that keeps watching only because nobody
+ *     else does rings when a better placed worker waits. With EPOLLEXCLUSIVE,
+ *     registering again also moves a worker to the back of the kernel's
+ *     wake-up queue, which rotates the wake-ups.
+ * A ring wakes every waiting worker: only hand-overs ring, and each costs a
+ * waiting worker one extra wait and a failed try at most. A worker that is
+ * not watching still decides again after at most accept_mutex_delay. */
 #include <errno.h>
 #include <unistd.h>
 
@@ -27,9 +56,11 @@ static int update_interest(struct kp_acceptor *a)
     bool base = !a->paused && !a->starved && !a->backoff;
 
     a->listening = base;
+    bool shared = a->use_mutex ? a->mutex_held : !a->stepped_back;
+
     for (size_t i = 0; i < a->n_listeners; i++) {
         struct kp_accept_listener *l = &a->listeners[i];
-        bool want = base && (!l->shared || !a->use_mutex || a->mutex_held);
+        bool want = base && (!l->shared || shared);
         if (want == l->watching)
             continue;
         if (!want) {
@@ -151,6 +182,7 @@ static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept
         return ACCEPT_SKIP;
     }
     a->accepted++;
+    kp_sb_count(a->slot, KP_SB_ACCEPTED, 1);
     a->on_conn(a->ctx, c);
     return ACCEPT_DONE;
 }
@@ -198,6 +230,19 @@ static void on_conn_freed(void *ctx)
     update_interest(a);
 }
 
+/* The bell rang: a worker left the shared listeners to the waiting ones.
+ * Consuming the ring is all there is to do here; the decision follows
+ * before the next wait. */
+static void on_bell(struct kp_loop *loop, struct kp_io *io, unsigned events)
+{
+    struct kp_acceptor *a = io->data;
+
+    (void)loop;
+    (void)events;
+    bool h = kp_shmtx_hear(&a->sb->accept_mutex);
+    kp_log_error(a->loop->log, KP_LOG_NOTICE, 0, "DBG bell %d", h);
+}
+
 static int listener_fd(const struct kp_listening *ls, unsigned worker_index)
 {
     if (ls->conf.reuseport && worker_index < ls->n_reuseport_fds)
@@ -237,7 +282,14 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
         l->io.flags = KP_IO_LEVEL | KP_IO_PRIORITY;
         if (l->shared && o->sb != NULL && !o->accept_mutex)
             l->io.flags |= KP_IO_EXCLUSIVE;
+        a->balance |= l->shared && o->sb != NULL && o->slot != NULL;
     }
+    a->use_mutex &= a->balance;
+    /* Level-triggered and not exclusive: a ring wakes every waiting worker,
+     * and a worker that starts waiting after a ring nobody heard yet is
+     * woken at once. */
+    kp_io_init(&a->bell, o->sb != NULL ? o->sb->accept_mutex.bell : -1, on_bell, a);
+    a->bell.flags = KP_IO_LEVEL;
     int rc = update_interest(a);
     if (rc < 0) {
         kp_free(a->listeners);
@@ -248,12 +300,76 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
     return 0;
 }
 
+/* Sleep on the bell (and say so in the scoreboard) or stop. */
+static void wait_on_bell(struct kp_acceptor *a, bool wait)
+{
+    atomic_store_explicit(&a->slot->waiting, wait, memory_order_relaxed);
+    if (!wait) {
+        kp_loop_del(a->loop, &a->bell);
+        return;
+    }
+    int rc = kp_loop_set(a->loop, &a->bell, KP_EV_READ);
+    if (rc < 0)
+        kp_log_error(a->loop->log, KP_LOG_ALERT, -rc, "cannot watch the accept mutex bell");
+}
+
+/* Some waiting worker would compete: the listeners should be its. */
+static bool better_waiting(const struct kp_sb_balance *b)
+{
+    return b->n_waiting > 0 && (double)b->min_waiting <= b->average;
+}
+
+static int mutex_turn(struct kp_acceptor *a, bool room, bool compete,
+                      const struct kp_sb_balance *b)
+{
+    struct kp_shmtx *mtx = &a->sb->accept_mutex;
+    bool better = better_waiting(b);
+
+    a->mutex_held = (compete || (room && !better)) && kp_shmtx_trylock(mtx, a->pid);
+    if (!a->mutex_held && better && kp_shmtx_owner(mtx) == 0) {
+        kp_shmtx_ring(mtx);
+        kp_log_error(a->loop->log, KP_LOG_NOTICE, 0, "DBG ring");
+    }
+    wait_on_bell(a, !a->mutex_held && room);
+    kp_log_error(a->loop->log, KP_LOG_NOTICE, 0, "DBG active=%u avg=%.2f ready=%u waiting=%u min=%u compete=%d better=%d held=%d", kp_conn_pool_active(a->pool), b->average, b->n_ready, b->n_waiting, b->min_waiting, compete, better, a->mutex_held);
+    update_interest(a);
+    return a->mutex_held ? -1 : (int)a->mutex_delay_ms;
+}
+
+static int shared_turn(struct kp_acceptor *a, bool room, bool compete,
+                       const struct kp_sb_balance *b)
+{
+    a->stepped_back = !compete && b->n_accepting > 0;
+    if (!compete && !a->stepped_back && better_waiting(b))
+        kp_shmtx_ring(&a->sb->accept_mutex);
+    atomic_store_explicit(&a->slot->accepting, !a->stepped_back, memory_order_relaxed);
+    wait_on_bell(a, a->stepped_back && room);
+    update_interest(a);
+    return a->stepped_back ? (int)a->mutex_delay_ms : -1;
+}
+
+/* Give up every claim on the shared listeners (pause, free), and wake the
+ * waiting workers so that one of them takes over at once. */
+static void leave_turns(struct kp_acceptor *a)
+{
+    struct kp_sb_balance b;
+
+    if (!a->balance)
+        return;
+    if (a->mutex_held)
+        kp_accept_after_accept(a);
+    wait_on_bell(a, false);
+    atomic_store_explicit(&a->slot->accepting, false, memory_order_relaxed);
+    kp_sb_balance(a->sb, a->slot, &b);
+    if (b.n_waiting > 0)
+        kp_shmtx_ring(&a->sb->accept_mutex);
+}
+
 void kp_accept_free(struct kp_acceptor *a)
 {
     a->paused = true;
+    leave_turns(a);
     update_interest(a);
-    if (a->mutex_held)
-        kp_accept_after_accept(a);
     kp_loop_timer_del(a->loop, &a->retry);
     if (a->pool->freed_ctx == a) {
         a->pool->freed = NULL;
@@ -267,6 +383,7 @@ void kp_accept_free(struct kp_acceptor *a)
 void kp_accept_pause(struct kp_acceptor *a)
 {
     a->paused = true;
+    leave_turns(a);
     update_interest(a);
 }
 
@@ -276,32 +393,22 @@ void kp_accept_resume(struct kp_acceptor *a)
     update_interest(a);
 }
 
-/* The balance rule: only a worker at or below the average load, with room
- * for more connections, competes for the lock. */
-static bool may_take_mutex(struct kp_acceptor *a, unsigned active)
-{
-    unsigned n_ready;
-    double average = kp_sb_active_average(a->sb, &n_ready);
-
-    if (a->pool->n_free + a->pool->n_idle < a->pool->n / 8)
-        return false;
-    return n_ready <= 1 || (double)active <= average;
-}
-
 int kp_accept_before_wait(struct kp_acceptor *a)
 {
     unsigned active = kp_conn_pool_active(a->pool);
+    struct kp_sb_balance b;
 
     if (a->slot != NULL) {
         atomic_store_explicit(&a->slot->gauges[KP_SB_ACTIVE], (int64_t)active,
                               memory_order_relaxed);
         atomic_store_explicit(&a->slot->free_conns, a->pool->n - active, memory_order_relaxed);
     }
-    if (!a->use_mutex || a->paused)
+    if (!a->balance || a->paused)
         return -1;
-    a->mutex_held = may_take_mutex(a, active) && kp_shmtx_trylock(&a->sb->accept_mutex, a->pid);
-    update_interest(a);
-    return a->mutex_held ? -1 : (int)a->mutex_delay_ms;
+    kp_sb_balance(a->sb, a->slot, &b);
+    bool room = a->pool->n_free + a->pool->n_idle >= a->pool->n / 8;
+    bool compete = room && (b.n_ready <= 1 || (double)active <= b.average);
+    return a->use_mutex ? mutex_turn(a, room, compete, &b) : shared_turn(a, room, compete, &b);
 }
 
 void kp_accept_after_accept(void *acceptor)

@@ -57,7 +57,7 @@ void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c)
 
 void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn *c)
 {
-    kp_loop_del(loop, &c->io);
+    kp_loop_del_closing(loop, &c->io);
     kp_loop_timer_del(loop, &c->timer);
     if (c->io.fd >= 0) {
         close(c->io.fd);

@@ -90,6 +90,14 @@ static int epoll_del(struct kp_loop *loop, struct kp_io *io)
     return epoll_ctl(st->epfd, EPOLL_CTL_DEL, io->fd, NULL) < 0 ? -errno : 0;
 }
 
+/* The kernel drops a registration when the file's last descriptor closes,
+ * and connection sockets are never duplicated, so closing is enough. */
+static void epoll_forget(struct kp_loop *loop, struct kp_io *io)
+{
+    (void)loop;
+    (void)io;
+}
+
 /* An error or hang-up is reported as the interest set plus KP_EV_ERROR: the
  * handler learns the details from its next read() or write(). */
 static unsigned to_kp_events(uint32_t e, unsigned interest)
@@ -129,5 +137,6 @@ const struct kp_loop_backend kp_epoll_ops = {
     .free = epoll_free,
     .set = epoll_set,
     .del = epoll_del,
+    .forget = epoll_forget,
     .wait = epoll_wait_ready,
 };

@@ -113,6 +113,20 @@ int kp_loop_del(struct kp_loop *loop, struct kp_io *io)
     return rc;
 }
 
+void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io)
+{
+    if (io->posted)
+        unpost(loop, io);
+    if (!io->registered)
+        return;
+    if (loop->ops->forget != NULL)
+        loop->ops->forget(loop, io);
+    else
+        loop->ops->del(loop, io);
+    io->registered = false;
+    io->interest = 0;
+}
+
 void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events)
 {
     io->posted_events |= events;

@@ -1,6 +1,7 @@
 /* The shared-memory scoreboard (see scoreboard.h). */
 #include "kelpie/event/scoreboard.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "kelpie/os/shm.h"
@@ -9,13 +10,20 @@ struct kp_scoreboard *kp_sb_create(void)
 {
     struct kp_scoreboard *sb = kp_shm_alloc(sizeof(*sb));
 
-    if (sb != NULL)
-        kp_shmtx_init(&sb->accept_mutex);
+    if (sb == NULL)
+        return NULL;
+    int rc = kp_shmtx_init(&sb->accept_mutex);
+    if (rc != 0) {
+        kp_shm_free(sb, sizeof(*sb));
+        errno = -rc;
+        return NULL;
+    }
     return sb;
 }
 
 void kp_sb_destroy(struct kp_scoreboard *sb)
 {
+    kp_shmtx_destroy(&sb->accept_mutex);
     kp_shm_free(sb, sizeof(*sb));
 }
 
@@ -29,6 +37,8 @@ struct kp_sb_slot *kp_sb_claim(struct kp_scoreboard *sb, unsigned generation, un
         atomic_store(&s->generation, generation);
         atomic_store(&s->index, index);
         atomic_store(&s->state, KP_SB_STARTING);
+        if (atomic_load(&sb->n_slots) < i + 1)
+            atomic_store(&sb->n_slots, (unsigned)i + 1);
         return s;
     }
     return NULL;
@@ -55,20 +65,32 @@ void kp_sb_release(struct kp_sb_slot *slot)
     for (size_t i = 0; i < KP_SB_NGAUGES; i++)
         atomic_store(&slot->gauges[i], 0);
     atomic_store(&slot->free_conns, 0);
+    atomic_store(&slot->waiting, false);
+    atomic_store(&slot->accepting, false);
 }
 
-double kp_sb_active_average(struct kp_scoreboard *sb, unsigned *n_ready)
+void kp_sb_balance(struct kp_scoreboard *sb, const struct kp_sb_slot *self,
+                   struct kp_sb_balance *out)
 {
     int64_t total = 0;
-    unsigned n = 0;
 
-    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
-        struct kp_sb_slot *s = &sb->slots[i];
+    unsigned n = atomic_load_explicit(&sb->n_slots, memory_order_relaxed);
+
+    *out = (struct kp_sb_balance){0};
+    for (size_t i = 0; i < n; i++) {
+        const struct kp_sb_slot *s = &sb->slots[i];
         if (atomic_load_explicit(&s->state, memory_order_relaxed) != KP_SB_READY)
             continue;
         total += kp_sb_gauge_get(s, KP_SB_ACTIVE);
-        n++;
+        out->n_ready++;
+        if (s == self)
+            continue;
+        out->n_accepting += atomic_load_explicit(&s->accepting, memory_order_relaxed);
+        if (!atomic_load_explicit(&s->waiting, memory_order_relaxed))
+            continue;
+        unsigned active = (unsigned)kp_sb_gauge_get(s, KP_SB_ACTIVE);
+        if (out->n_waiting++ == 0 || active < out->min_waiting)
+            out->min_waiting = active;
     }
-    *n_ready = n;
-    return n ? (double)total / n : 0.0;
+    out->average = out->n_ready ? (double)total / out->n_ready : 0.0;
 }

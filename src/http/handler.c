@@ -1,14 +1,18 @@
 /* Request processing between the parsed head and the response: routing,
- * `return`, the static handler, error_page and the built-in pages (see
- * handler.h for the rules). */
+ * `return`, allow/deny, the status and static handlers, error_page and the
+ * built-in pages (see handler.h for the rules). */
 #include "kelpie/http/handler.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "kelpie/core/conf.h"
+#include "kelpie/http/access.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/router.h"
+#include "kelpie/http/server.h"
 #include "kelpie/http/static.h"
+#include "kelpie/http/stats.h"
 #include "kelpie/http/status.h"
 #include "kelpie/http/uri.h"
 
@@ -73,14 +77,37 @@ static int do_return(struct kp_http_request *r, const struct kp_http_loc_conf *l
     return code;
 }
 
-/* The content phase: server-level return first (it precedes location
- * matching in nginx), then the location's, else the static files. */
+/* The access phase: the location's allow/deny rules against the client's
+ * address. A refusal is logged where the client is known, as nginx does. */
+static bool access_allowed(const struct kp_http_request *r)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+    char addr[64];
+
+    if (loc->n_acl == 0 || kp_http_access_allowed(loc->acl, loc->n_acl, &r->hc->c->peer))
+        return true;
+    const struct kp_log *log = r->hc->ctx->log;
+    if (kp_log_enabled(log, KP_LOG_ERR)) {
+        kp_conf_addr_text(&r->hc->c->peer, addr, sizeof(addr));
+        kp_log_error(log, KP_LOG_ERR, 0, "access forbidden by rule, client: %s, request: \"%.*s\"",
+                     addr, (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
+    }
+    return false;
+}
+
+/* The phases in nginx's order: server-level return (before location
+ * matching), the location's return (its rewrite phase), allow/deny, then
+ * the content handler: status or static files. */
 static int content(struct kp_http_request *r)
 {
     if (r->srv->loc->return_code >= 0)
         return do_return(r, r->srv->loc);
     if (r->loc->return_code >= 0)
         return do_return(r, r->loc);
+    if (!access_allowed(r))
+        return 403;
+    if (r->loc->status)
+        return kp_http_stats_handler(r);
     return kp_http_static_handler(r);
 }
 

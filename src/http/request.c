@@ -671,4 +671,10 @@ void kp_http_request_begin(struct kp_http_conn *hc)
     kp_sb_gauge(hc->ctx->sb, KP_SB_IDLE, 1);
     kp_conn_idle_add(hc->ctx->pool, c);
     kp_loop_timer_add(hc->loop, &c->timer, default_srv(hc)->client_header_timeout_ms);
+    /* A client usually sends its request right behind the handshake: try
+     * reading in this iteration, as a posted event so that it runs after
+     * the accept phase (the accept mutex is never held while serving),
+     * instead of waiting for the next wait to report it. Saves one wait per
+     * connection; costs one EAGAIN read when the request is not there yet. */
+    kp_loop_post(hc->loop, &c->io, KP_EV_READ);
 }

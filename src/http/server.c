@@ -17,6 +17,11 @@ void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_cycle *cycle,
     *ctx = (struct kp_http_ctx){.cycle = cycle, .log = log, .sb = sb, .lm = {.t = -1}};
 }
 
+void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
+{
+    ctx->board = board;
+}
+
 int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_conn_pool *pool)
 {
     int rc = kp_http_accesslog_open(&ctx->alog, ctx->cycle, loop, ctx->log);

@@ -1,5 +1,24 @@
-/* The shared-memory accept mutex (see shmtx.h for why it is try-only). */
+/* The shared-memory accept mutex and its bell (see shmtx.h). */
 #include "kelpie/os/shmtx.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int kp_shmtx_init(struct kp_shmtx *m)
+{
+    atomic_init(&m->owner, 0);
+    m->bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return m->bell < 0 ? -errno : 0;
+}
+
+void kp_shmtx_destroy(struct kp_shmtx *m)
+{
+    if (m->bell >= 0)
+        close(m->bell);
+    m->bell = -1;
+}
 
 bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid)
 {
@@ -24,4 +43,21 @@ bool kp_shmtx_unlock(struct kp_shmtx *m, pid_t pid)
 pid_t kp_shmtx_owner(struct kp_shmtx *m)
 {
     return (pid_t)atomic_load_explicit(&m->owner, memory_order_relaxed);
+}
+
+void kp_shmtx_ring(struct kp_shmtx *m)
+{
+    uint64_t one = 1;
+    ssize_t n = m->bell >= 0 ? write(m->bell, &one, sizeof(one)) : 0;
+
+    /* It can only fail with EAGAIN, when the counter is saturated: the bell
+     * is ringing anyway. */
+    (void)n;
+}
+
+bool kp_shmtx_hear(struct kp_shmtx *m)
+{
+    uint64_t n;
+
+    return m->bell >= 0 && read(m->bell, &n, sizeof(n)) == (ssize_t)sizeof(n);
 }

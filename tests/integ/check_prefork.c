@@ -115,7 +115,13 @@ START_TEST(titles_pidfile_and_signals)
                   "master title: \"%s\"", cmd);
     ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), n);
     for (int i = 0; i < n; i++) {
-        kp_p_cmdline(kids[i], cmd, sizeof(cmd));
+        /* A worker sets its title right after the fork: give it a moment. */
+        for (int waited = 0; waited < 2000; waited += 10) {
+            kp_p_cmdline(kids[i], cmd, sizeof(cmd));
+            if (strcmp(cmd, "kelpie: worker process") == 0)
+                break;
+            sleep_ms(10);
+        }
         ck_assert_msg(strcmp(cmd, "kelpie: worker process") == 0, "worker title: \"%s\"", cmd);
     }
     ck_assert_int_eq(get(s.port), 200);
@@ -306,13 +312,21 @@ START_TEST(kill9_worker_under_load)
         kp_load_snapshot(l, &st);
     } while (st.ok < 500);
 
-    /* Which connections the victim serves: only they may fail. */
+    /* Which connections the victim serves: only they may fail. Every
+     * connection has been answered, so each is owned by a worker. */
     pid_t victim = kids[0];
-    int n_ports = kp_load_ports(l, ports, 64);
+    int n_ports = kp_load_ports(l, ports, 64), n_other = 0;
+    ck_assert_int_eq(n_ports, lc.conns);
     for (int i = 0; i < n_ports; i++) {
-        if (kp_p_socket_owner(s.port, ports[i], &victim, 1) == victim)
+        pid_t owner = kp_p_socket_owner(s.port, ports[i], kids, n);
+        if (owner == victim)
             victim_ports[n_victim++] = ports[i];
+        n_other += owner != victim && owner != 0;
     }
+    ck_assert_msg(n_victim + n_other == n_ports, "%d of %d connections have no owner",
+                  n_ports - n_victim - n_other, n_ports);
+    /* The balance rule spreads keep-alive connections too. */
+    ck_assert_msg(n_victim >= 4 && n_other >= 4, "connections split %d / %d", n_victim, n_other);
     long ok_before = st.ok;
     long t0 = kp_load_now_ms();
     ck_assert_int_eq(kill(victim, SIGKILL), 0);

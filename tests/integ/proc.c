@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,6 +236,11 @@ void kp_p_start(struct kp_h_server *s, const char *main_extra, const char *event
                 const char *http_body)
 {
     kp_h_prepare(s);
+    /* Started as root, workers run as nobody: they must be able to reach
+     * the prefix (mkdtemp makes it 0700) to open access logs and files. */
+    char dir[sizeof(s->prefix)];
+    snprintf(dir, sizeof(dir), "%s", s->prefix);
+    chmod(dir, 0755);
     kp_p_write_config(s, main_extra, events_extra, http_body);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }

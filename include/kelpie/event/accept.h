@@ -3,7 +3,8 @@
  * one to the protocol through a callback.
  *
  * Accepting stops (listen interest removed) for three independent reasons,
- * and resumes when none is left:
+ * and resumes when none is left (prefork adds a fourth for the listeners all
+ * workers share: the balance rule of kp_accept_before_wait):
  *   - the owner paused it (kp_accept_pause: graceful quit, and later the
  *     shared accept mutex);
  *   - the pool is empty even after reclaiming the oldest idle keep-alive
@@ -77,10 +78,14 @@ struct kp_acceptor {
     struct kp_timer retry;     /* ends the backoff */
     uint64_t next_starved_log; /* clock.msec before which the warning is not repeated */
     uint64_t accepted;         /* connections handed to on_conn */
+    /* Prefork balance over the shared listeners (see accept.c). */
     struct kp_scoreboard *sb;
     struct kp_sb_slot *slot;
+    bool balance;              /* prefork with at least one shared listener */
     bool use_mutex;            /* the accept mutex gates the shared listeners */
-    bool mutex_held;
+    bool mutex_held;           /* from kp_accept_before_wait to kp_accept_after_accept */
+    bool stepped_back;         /* no mutex: not watching the shared listeners */
+    struct kp_io bell;         /* the mutex's bell, watched while not watching them */
     int pid;                   /* the lock owner value for this worker */
     uint64_t mutex_delay_ms;
 };
@@ -94,17 +99,22 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
 /* Stop listening, disarm the retry timer, unhook from the pool, free. */
 void kp_accept_free(struct kp_acceptor *a);
 /* Stop / restart accepting on the owner's behalf. Resuming does not override
- * starvation or backoff; both only change the listen interest. */
+ * starvation or backoff; both only change the listen interest. Pausing a
+ * worker that had the accept mutex hands it on to a waiting worker. */
 void kp_accept_pause(struct kp_acceptor *a);
 void kp_accept_resume(struct kp_acceptor *a);
 
-/* Before each wait (prefork with the accept mutex): publish this worker's
- * active and free connection counts, and try the mutex unless the worker is
- * busier than the average of the accepting workers or has fewer than 1/8 of
- * its connections free, so that the lock spreads load instead of staying
- * with whoever holds it. The holder watches the shared listeners while it
- * waits; the others stop watching them. Returns the longest the caller may
- * wait before trying again (accept_mutex_delay), or -1 for no limit. */
+/* Before each wait: publish this worker's active and free connection counts
+ * (prefork), and decide whether it watches the shared listeners during the
+ * wait. A worker competes for them only when it is not busier than the
+ * average of the READY workers and has at least 1/8 of its connections free,
+ * so that new connections spread instead of going to whoever was quickest;
+ * and the listeners are never left unwatched while some worker could take
+ * them (see accept.c for how the accept mutex, its bell and `accept_mutex
+ * off` do both). The holder of the accept mutex watches the shared listeners
+ * while it waits; a worker that does not watch them waits on the bell.
+ * Returns the longest the caller may wait before deciding again
+ * (accept_mutex_delay when not watching), or -1 for no limit. */
 int kp_accept_before_wait(struct kp_acceptor *a);
 /* After the accept events of a wait were handled (the loop's after_priority
  * hook): release the mutex, so it is never held while serving. */

@@ -29,6 +29,9 @@ struct kp_loop_backend {
     int (*set)(struct kp_loop *loop, struct kp_io *io, unsigned interest);
     /* Forget a registered io. 0 or -errno. */
     int (*del)(struct kp_loop *loop, struct kp_io *io);
+    /* Forget a registered io whose fd is about to be closed (NULL: del).
+     * epoll needs no call: closing the last reference removes it. */
+    void (*forget)(struct kp_loop *loop, struct kp_io *io);
     /* Wait at most timeout_ms (-1: no limit) with loop->wait_mask installed
      * when it is set, then fill up to cap reports. Returns how many, or -errno
      * (-EINTR when a signal arrived). Readiness left unreported because cap

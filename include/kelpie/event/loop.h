@@ -114,6 +114,9 @@ int kp_loop_set(struct kp_loop *loop, struct kp_io *io, unsigned interest);
  * if not registered. Returns 0 or the backend's -errno (io is unregistered
  * either way). */
 int kp_loop_del(struct kp_loop *loop, struct kp_io *io);
+/* kp_loop_del for an io whose fd the caller closes right after (and has
+ * never duplicated): the backend may skip the system call. */
+void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io);
 /* Call io->handler(loop, io, events) after the current I/O dispatch; posting
  * an io already posted merges the events. A handler that posts itself while
  * posted events run is called in the next iteration (the wait then does not

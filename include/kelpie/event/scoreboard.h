@@ -60,6 +60,9 @@ struct kp_sb_slot {
     _Atomic uint64_t counters[KP_SB_NCOUNTERS];
     _Atomic int64_t gauges[KP_SB_NGAUGES];
     _Atomic unsigned free_conns; /* worker_connections minus active */
+    /* Accept balance (see event/accept.c), written by the worker only. */
+    _Atomic bool waiting;   /* not watching the shared listeners, but the mutex's bell */
+    _Atomic bool accepting; /* accept_mutex off: watching the shared listeners */
 } __attribute__((aligned(64)));
 
 struct kp_scoreboard {
@@ -69,11 +72,15 @@ struct kp_scoreboard {
     _Atomic uint64_t respawns;
     _Atomic uint64_t start_ms; /* master start, wall clock */
     _Atomic int master_pid;
+    _Atomic unsigned n_slots; /* slots ever claimed: readers scan only these */
     struct kp_sb_slot slots[KP_SB_MAX_SLOTS];
 };
 
-/* Map a zeroed scoreboard in shared memory. NULL with errno on failure. */
+/* Map a zeroed scoreboard in shared memory and make the accept mutex (with
+ * its bell descriptor, inherited by every worker forked afterwards). NULL
+ * with errno on failure. */
 struct kp_scoreboard *kp_sb_create(void);
+/* Close the bell and unmap (the master, at exit). */
 void kp_sb_destroy(struct kp_scoreboard *sb);
 /* Claim a free slot for a new worker (master only). NULL when full. */
 struct kp_sb_slot *kp_sb_claim(struct kp_scoreboard *sb, unsigned generation, unsigned index);
@@ -109,8 +116,18 @@ static inline int64_t kp_sb_gauge_get(const struct kp_sb_slot *s, enum kp_sb_gau
     return atomic_load_explicit(&s->gauges[g], memory_order_relaxed);
 }
 
-/* Accept balance (see accept.c): the average number of active connections
- * over the workers currently accepting (READY), and how many there are. */
-double kp_sb_active_average(struct kp_scoreboard *sb, unsigned *n_ready);
+/* What a worker needs to decide whether to compete for new connections (see
+ * event/accept.c), read in one pass over the READY slots. */
+struct kp_sb_balance {
+    double average;          /* active connections per READY worker */
+    unsigned n_ready;        /* READY workers, the caller included if READY */
+    unsigned n_waiting;      /* other READY workers waiting on the bell */
+    unsigned min_waiting;    /* the fewest active connections among those */
+    unsigned n_accepting;    /* other READY workers watching the shared listeners
+                              * (accept_mutex off) */
+};
+
+void kp_sb_balance(struct kp_scoreboard *sb, const struct kp_sb_slot *self,
+                   struct kp_sb_balance *out);
 
 #endif

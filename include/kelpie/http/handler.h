@@ -4,9 +4,13 @@
  *
  *   route    server by Host (router.h), the path decoded and normalised
  *            (uri.h), the location (http/conf.h);
- *   run      `return` at server level (before locations, like nginx's
- *            server rewrite phase), then the location's `return`, else the
- *            static handler;
+ *   run      in nginx's phase order: `return` at server level (before
+ *            locations, like nginx's server rewrite phase), then the
+ *            location's `return` (its rewrite phase, so a `return` is not
+ *            subject to allow/deny, as in nginx), then the access phase
+ *            (the location's allow/deny rules, access.h: 403 when refused,
+ *            logged at error level), then the content handler: the status
+ *            page for `status;` (stats.h), else the static handler;
  *   special  an error or redirect status without a body of its own becomes
  *            the `error_page` for it (an internal redirect: routed again in
  *            the same server, served as GET, with conditional and Range

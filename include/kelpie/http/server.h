@@ -7,6 +7,7 @@
  *
  *     struct kp_http_ctx http;
  *     kp_http_ctx_init(&http, cycle, log, slot);   // slot may be NULL
+ *     kp_http_ctx_set_board(&http, sb);            // for `status;`; may be NULL
  *     w.proto = kp_http_ctx_proto(&http);
  *     int rc = kp_worker_run(&w);                  // start/reopen/exit hooks
  *     if (http.start_rc < 0) ...                   // the worker could not start HTTP
@@ -59,7 +60,8 @@ struct kp_http_free_buf;
 struct kp_http_ctx {
     const struct kp_cycle *cycle;
     const struct kp_log *log;
-    struct kp_sb_slot *sb; /* this worker's counters; NULL: none */
+    struct kp_sb_slot *sb;       /* this worker's counters; NULL: none */
+    struct kp_scoreboard *board; /* the whole scoreboard, for `status;`; NULL: none */
     /* Set by kp_http_ctx_start (the worker's loop and pool). */
     struct kp_loop *loop;
     struct kp_conn_pool *pool;
@@ -82,6 +84,11 @@ struct kp_http_ctx {
  * nothing. */
 void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_cycle *cycle,
                       const struct kp_log *log, struct kp_sb_slot *sb);
+
+/* The scoreboard the status endpoint reports (every worker's slot, the
+ * master's counters); it must outlive ctx. NULL (the default): `status;`
+ * answers 503. */
+void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board);
 
 /* The hooks for struct kp_worker.proto, all with ctx as their context:
  *   on_conn  kp_http_conn_init;

@@ -2,7 +2,13 @@
  * is taken with a compare-and-swap. Nobody ever blocks on it (a worker that
  * misses the lock keeps serving its connections), so no futex is needed.
  * Because the owner is recorded, the master can release the lock of a worker
- * that died holding it. */
+ * that died holding it.
+ *
+ * The bell: an eventfd made with the mutex, before any worker is forked, so
+ * every worker has it under the same descriptor number. Workers that want the
+ * lock watch it in their event loop while they wait; whoever gives the lock
+ * up for them rings it. Without it a waiter would only retry when its
+ * accept_mutex_delay runs out, and connections would queue until then. */
 #ifndef KP_SHMTX_H
 #define KP_SHMTX_H
 
@@ -11,13 +17,15 @@
 #include <sys/types.h>
 
 struct kp_shmtx {
-    _Atomic int owner; /* 0: free, else the holder's pid */
+    _Atomic int owner;      /* 0: free, else the holder's pid */
+    int bell;               /* eventfd (non-blocking, close-on-exec); -1: none */
 };
 
-static inline void kp_shmtx_init(struct kp_shmtx *m)
-{
-    atomic_init(&m->owner, 0);
-}
+/* Prepare an unlocked mutex and make its bell. Returns 0 or -errno (then
+ * bell is -1). */
+int kp_shmtx_init(struct kp_shmtx *m);
+/* Close the bell (the process that made it, at exit). */
+void kp_shmtx_destroy(struct kp_shmtx *m);
 
 /* Take the lock for pid if it is free. Lock-free, never blocks. */
 bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid);
@@ -26,5 +34,11 @@ bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid);
 bool kp_shmtx_unlock(struct kp_shmtx *m, pid_t pid);
 /* Current owner pid, or 0. */
 pid_t kp_shmtx_owner(struct kp_shmtx *m);
+
+/* Wake the processes watching the bell (the bell stays readable until one of
+ * them hears it). Never blocks. */
+void kp_shmtx_ring(struct kp_shmtx *m);
+/* Consume the rings so far. Returns true if there was one. Never blocks. */
+bool kp_shmtx_hear(struct kp_shmtx *m);
 
 #endif

@@ -1,0 +1,21 @@
+/* The access phase: `allow` and `deny` rules by client address. Rules are
+ * checked in configuration order and the first one that matches decides;
+ * when none matches the client is let in (nginx's rule). An IPv4-mapped
+ * IPv6 peer (::ffff:a.b.c.d, as a dual-stack listener reports IPv4 clients)
+ * is matched as the IPv4 address it carries, so IPv4 rules apply to it and
+ * IPv6 rules do not. "all" (family AF_UNSPEC) matches every peer. */
+#ifndef KP_ACCESS_H
+#define KP_ACCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "kelpie/core/cycle.h"
+
+/* Whether the n rules of acl let peer in. Pure; peer of any family (one
+ * that is neither IPv4 nor IPv6 is matched by "all" only). */
+bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
+                            const struct sockaddr_storage *peer);
+
+#endif

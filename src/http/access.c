@@ -1,0 +1,59 @@
+/* allow / deny by client address (see access.h). */
+#include "kelpie/http/access.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+/* The peer as a family and its address bytes (4 or 16). Returns false for
+ * a family that no address rule can match. */
+static bool peer_addr(const struct sockaddr_storage *peer, int *family, uint8_t addr[16])
+{
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)peer;
+        *family = AF_INET;
+        memcpy(addr, &sin->sin_addr, 4);
+        return true;
+    }
+    if (peer->ss_family != AF_INET6)
+        return false;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)peer;
+    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+        /* RFC 4291 section 2.5.5.2: the IPv4 address is the low 32 bits. */
+        *family = AF_INET;
+        memcpy(addr, &sin6->sin6_addr.s6_addr[12], 4);
+        return true;
+    }
+    *family = AF_INET6;
+    memcpy(addr, &sin6->sin6_addr, 16);
+    return true;
+}
+
+static bool rule_matches(const struct kp_http_acl_rule *rule, bool known, int family,
+                         const uint8_t addr[16])
+{
+    if (rule->family == AF_UNSPEC)
+        return true;
+    if (!known || rule->family != family)
+        return false;
+    size_t len = family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < len; i++) {
+        /* The rule's address is stored already masked (conf.c). */
+        if ((addr[i] & rule->mask[i]) != rule->addr[i])
+            return false;
+    }
+    return true;
+}
+
+bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
+                            const struct sockaddr_storage *peer)
+{
+    uint8_t addr[16] = {0};
+    int family = AF_UNSPEC;
+    bool known = peer_addr(peer, &family, addr);
+
+    for (size_t i = 0; i < n; i++) {
+        if (rule_matches(&acl[i], known, family, addr))
+            return acl[i].allow;
+    }
+    return true;
+}
