@@ -6,6 +6,8 @@
  *   chunk-ext    = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) */
 #include "kelpie/http/chunked.h"
 
+#include "kelpie/core/str.h"
+
 enum state {
     S_SIZE_FIRST,  /* first hex digit of chunk-size */
     S_SIZE,        /* more hex digits */
@@ -30,18 +32,6 @@ enum state {
     S_DONE,
     S_ERROR,
 };
-
-static bool is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static unsigned hex_value(unsigned char c)
-{
-    if (c <= '9')
-        return (unsigned)(c - '0');
-    return (unsigned)((c | 0x20) - 'a' + 10);
-}
 
 static bool is_ws(unsigned char c)
 {
@@ -126,13 +116,13 @@ static bool size_byte(struct kp_http_chunked *ck, unsigned char c)
         return c == '\n' ? size_line_end(ck) : fail(ck, 400, "bare CR in chunk-size line");
     if (++ck->line_len > KP_HTTP_CHUNK_LINE_MAX)
         return fail(ck, 400, "chunk-size line too long");
-    if (s == S_SIZE_FIRST || (s == S_SIZE && is_hex(c))) {
-        if (!is_hex(c))
+    if (s == S_SIZE_FIRST || (s == S_SIZE && kp_str_is_hex(c))) {
+        if (!kp_str_is_hex(c))
             return fail(ck, 400, "invalid chunk size");
         /* keep sizes below 2^63 so sums stay exact */
         if (ck->remaining > (INT64_MAX >> 4))
             return fail(ck, 400, "chunk size too large");
-        ck->remaining = (ck->remaining << 4) | hex_value(c);
+        ck->remaining = (ck->remaining << 4) | kp_str_hex_value(c);
         ck->state = S_SIZE;
         return true;
     }

@@ -6,17 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-static bool is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static unsigned hex_value(unsigned char c)
-{
-    if (c <= '9')
-        return (unsigned)(c - '0');
-    return (unsigned)((c | 0x20) - 'a' + 10);
-}
+#include "kelpie/core/str.h"
 
 static bool is_control(unsigned char c)
 {
@@ -35,10 +25,10 @@ static ssize_t decode(const char *p, size_t len, char *out)
         if (is_control(c))
             return -EINVAL;
         if (c == '%') {
-            if (len - i < 3 || !is_hex((unsigned char)p[i + 1]) || !is_hex((unsigned char)p[i + 2]))
+            if (len - i < 3 || !kp_str_is_hex((unsigned char)p[i + 1]) || !kp_str_is_hex((unsigned char)p[i + 2]))
                 return -EINVAL;
-            c = (unsigned char)(hex_value((unsigned char)p[i + 1]) << 4 |
-                                hex_value((unsigned char)p[i + 2]));
+            c = (unsigned char)(kp_str_hex_value((unsigned char)p[i + 1]) << 4 |
+                                kp_str_hex_value((unsigned char)p[i + 2]));
             /* a NUL would truncate the path at open() */
             if (c == 0)
                 return -EINVAL;

@@ -36,4 +36,16 @@ static inline char kp_str_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
 }
 
+/* Hexadecimal digits (percent-encoding, chunk sizes). */
+static inline bool kp_str_is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Value of a hex digit; c must satisfy kp_str_is_hex. */
+static inline unsigned kp_str_hex_value(unsigned char c)
+{
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
 #endif
