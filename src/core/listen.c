@@ -54,8 +54,7 @@ static int open_one(struct kp_listening *ls, size_t n_fds, const struct kp_log *
         ls->reuseport_fds[i] = kp_socket_listen(&ls->conf);
         if (ls->reuseport_fds[i] < 0) {
             int rc = ls->reuseport_fds[i];
-            kp_log_error(log, KP_LOG_EMERG, -rc, "bind() to %s (reuseport) failed",
-                         ls->conf.text);
+            kp_log_error(log, KP_LOG_EMERG, -rc, "bind() to %s (reuseport) failed", ls->conf.text);
             ls->n_reuseport_fds = i;
             return rc;
         }
@@ -122,6 +121,19 @@ void kp_listen_close(struct kp_cycle *cycle)
 {
     for (size_t i = 0; i < cycle->n_listening; i++)
         close_one(&cycle->listening[i]);
+}
+
+void kp_listen_close_copies(const struct kp_cycle *cycle)
+{
+    for (size_t i = 0; i < cycle->n_listening; i++) {
+        const struct kp_listening *ls = &cycle->listening[i];
+        for (size_t j = 0; j < ls->n_reuseport_fds; j++) {
+            if (ls->reuseport_fds[j] != ls->fd)
+                close(ls->reuseport_fds[j]);
+        }
+        if (ls->fd >= 0)
+            close(ls->fd);
+    }
 }
 
 void kp_listen_give_back(struct kp_cycle *cycle, struct kp_cycle *old)

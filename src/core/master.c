@@ -30,39 +30,41 @@
 #include "kelpie/os/process.h"
 #include "kelpie/os/signal.h"
 
-#define KILL_GRACE_MS 5000        /* after SIGTERM, before SIGKILL */
-#define READY_TIMEOUT_MS 10000    /* a new generation must be up by then */
-#define FAST_DEATH_MS 1000        /* a death this soon after start counts as a crash loop */
-#define FAST_DEATHS_FREE 3        /* fast deaths respawned at once before backoff starts */
-#define BACKOFF_MAX_MS 30000
+#define KILL_GRACE_MS    5000  /* after SIGTERM, before SIGKILL */
+#define READY_TIMEOUT_MS 10000 /* a new generation must be up by then */
+#define DRAIN_START_MS   2000  /* ... and the old one should stop accepting by then */
+#define FAST_DEATH_MS    1000  /* a death this soon after start counts as a crash loop */
+#define FAST_DEATHS_FREE 3     /* fast deaths respawned at once before backoff starts */
+#define BACKOFF_MAX_MS   30000
 
 struct kp_child {
-    pid_t pid;                    /* 0: entry unused */
+    pid_t pid; /* 0: entry unused */
     unsigned index;
     unsigned generation;
-    uint64_t started_ms;          /* monotonic */
+    uint64_t started_ms; /* monotonic */
 };
 
 /* Respawn bookkeeping per worker index of the current generation. */
 struct kp_respawn {
-    unsigned fast_deaths;         /* consecutive deaths within FAST_DEATH_MS of start */
-    uint64_t due_ms;              /* monotonic; 0: nothing pending */
-    bool fatal;                   /* exited with KP_EXIT_FATAL: not respawned */
+    unsigned fast_deaths; /* consecutive deaths within FAST_DEATH_MS of start */
+    uint64_t due_ms;      /* monotonic; 0: nothing pending */
+    bool fatal;           /* exited with KP_EXIT_FATAL: not respawned */
 };
 
 struct kp_master {
     struct kp_cycle *cycle;
-    char *extra;                  /* -g directives, kept for reloads (argv is overwritten
-                                   * by the process title) */
+    char *extra; /* -g directives, kept for reloads (argv is overwritten
+                  * by the process title) */
     struct kp_log log;
     struct kp_title title;
     struct kp_scoreboard *sb;
     unsigned generation;
     struct kp_child kids[KP_SB_MAX_SLOTS];
-    struct kp_respawn *respawn;   /* cycle->core.worker_processes entries */
+    struct kp_respawn *respawn; /* cycle->core.worker_processes entries */
+    struct kp_cycle *retiring;  /* during a reload: the cycle being replaced */
     sigset_t wait_mask;
     bool terminating, quitting, workers_stopped;
-    uint64_t kill_at_ms;          /* monotonic; when terminating */
+    uint64_t kill_at_ms; /* monotonic; when terminating */
 };
 
 static uint64_t now_ms(clockid_t clock)
@@ -121,6 +123,58 @@ static void prepare_log_files(struct kp_master *m)
 
 /* --- the worker side of fork ------------------------------------------------ */
 
+/* The i-th CPU (counting from 0, wrapping around) of a mask. */
+static uint64_t nth_cpu(uint64_t cpus, unsigned i)
+{
+    unsigned n = (unsigned)__builtin_popcountll(cpus);
+
+    if (n == 0)
+        return 0;
+    for (i %= n; i > 0; i--)
+        cpus &= cpus - 1;
+    return cpus & -cpus;
+}
+
+/* worker_cpu_affinity for worker `index`: with auto, one CPU each in turn
+ * among those the master may use (limited by the optional mask); with masks,
+ * the index-th mask, the last one repeating. 0: leave it alone. */
+static uint64_t cpu_mask(const struct kp_core_conf *core, unsigned index)
+{
+    if (core->cpu_affinity_auto) {
+        uint64_t cpus = 0;
+        if (kp_process_cpus(&cpus) != 0)
+            return 0;
+        if (core->n_cpu_affinity_masks > 0)
+            cpus &= core->cpu_affinity_masks[0];
+        return nth_cpu(cpus, index);
+    }
+    if (core->n_cpu_affinity_masks == 0)
+        return 0;
+    size_t last = core->n_cpu_affinity_masks - 1;
+    return core->cpu_affinity_masks[index < last ? index : last];
+}
+
+/* Pinning is an optimisation: a worker that cannot be pinned still serves. */
+static void pin(struct kp_master *m, unsigned index)
+{
+    const struct kp_core_conf *core = &m->cycle->core;
+    uint64_t mask = cpu_mask(core, index);
+
+    if (mask == 0) {
+        if (core->cpu_affinity_auto || core->n_cpu_affinity_masks > 0)
+            kp_log_error(&m->log, KP_LOG_ALERT, 0,
+                         "worker_cpu_affinity leaves no CPU for worker %u", index);
+        return;
+    }
+    int rc = kp_process_set_cpus(mask);
+    if (rc != 0)
+        kp_log_error(&m->log, KP_LOG_ALERT, -rc, "sched_setaffinity(0x%llx) failed for worker %u",
+                     (unsigned long long)mask, index);
+    else
+        kp_log_error(&m->log, KP_LOG_INFO, 0, "worker %u runs on CPUs 0x%llx", index,
+                     (unsigned long long)mask);
+}
+
 static void worker_process(struct kp_master *m, pid_t master, unsigned index,
                            struct kp_sb_slot *slot)
 {
@@ -129,6 +183,11 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
     if (getppid() != master)
         _exit(0);
     kp_process_title_set(&m->title, "kelpie: worker process");
+    /* Sockets the reload drops are still open in the master until the new
+     * generation is up: this worker must not keep them alive. */
+    if (m->retiring != NULL)
+        kp_listen_close_copies(m->retiring);
+    pin(m, index);
     int rc = kp_process_drop_privileges(m->cycle->core.user, m->cycle->core.group);
     if (rc != 0) {
         kp_log_error(&m->log, KP_LOG_EMERG, -rc, "cannot switch to user \"%s\"",
@@ -216,14 +275,13 @@ static void schedule_respawn(struct kp_master *m, const struct kp_child *k, int 
 static void log_exit(struct kp_master *m, pid_t pid, int status)
 {
     if (WIFSIGNALED(status))
-        kp_log_error(&m->log, KP_LOG_ALERT, 0, "worker process %d exited on signal %d%s",
-                     (int)pid, WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
+        kp_log_error(&m->log, KP_LOG_ALERT, 0, "worker process %d exited on signal %d%s", (int)pid,
+                     WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
     else if (WEXITSTATUS(status) != 0)
-        kp_log_error(&m->log, KP_LOG_ALERT, 0, "worker process %d exited with code %d",
-                     (int)pid, WEXITSTATUS(status));
+        kp_log_error(&m->log, KP_LOG_ALERT, 0, "worker process %d exited with code %d", (int)pid,
+                     WEXITSTATUS(status));
     else
-        kp_log_error(&m->log, KP_LOG_NOTICE, 0, "worker process %d exited with code 0",
-                     (int)pid);
+        kp_log_error(&m->log, KP_LOG_NOTICE, 0, "worker process %d exited with code 0", (int)pid);
 }
 
 static struct kp_child *find_child(struct kp_master *m, pid_t pid)
@@ -340,6 +398,30 @@ static bool wait_ready(struct kp_master *m, unsigned want)
     return true;
 }
 
+/* After SIGHUP to the old generation: wait until none of its workers can
+ * accept any more (each says DRAINING once it has stopped), so that the
+ * reload is reported done only when every new connection meets the new
+ * configuration. */
+static bool wait_old_draining(struct kp_master *m)
+{
+    uint64_t deadline = now_ms(CLOCK_MONOTONIC) + DRAIN_START_MS;
+
+    for (;;) {
+        bool accepting = false;
+        for (size_t i = 0; i < KP_SB_MAX_SLOTS && !accepting; i++) {
+            struct kp_sb_slot *s = &m->sb->slots[i];
+            int state = atomic_load(&s->state);
+            accepting = atomic_load(&s->generation) != m->generation &&
+                        (state == KP_SB_STARTING || state == KP_SB_READY);
+        }
+        if (!accepting)
+            return true;
+        if (now_ms(CLOCK_MONOTONIC) > deadline)
+            return false;
+        nap(m, 2);
+    }
+}
+
 /* The new generation failed: stop it and go back to the old one. */
 static void abandon_generation(struct kp_master *m, struct kp_cycle *nc)
 {
@@ -402,8 +484,11 @@ static void reload(struct kp_master *m, pid_t requester)
     struct kp_respawn *old_respawn = m->respawn;
     m->respawn = NULL;
     m->generation++;
+    m->retiring = old;
     spawn_generation(m);
-    if (!wait_ready(m, (unsigned)nc->core.worker_processes)) {
+    bool ready = wait_ready(m, (unsigned)nc->core.worker_processes);
+    m->retiring = NULL;
+    if (!ready) {
         kp_log_error(&m->log, KP_LOG_ALERT, 0, "new workers did not start: keeping the old ones");
         m->cycle = old;
         abandon_generation(m, nc);
@@ -415,6 +500,8 @@ static void reload(struct kp_master *m, pid_t requester)
     }
     kp_free(old_respawn);
     signal_generation(m, SIGHUP, true);
+    if (!wait_old_draining(m))
+        kp_log_error(&m->log, KP_LOG_WARN, 0, "old workers are slow to stop accepting");
     kp_listen_close(old);
     kp_cycle_free(old);
     atomic_fetch_add(&m->sb->reloads, 1);
@@ -521,8 +608,8 @@ static int start_checks(struct kp_master *m)
     }
     int rc = kp_log_open(&m->log, core->error_log_path, core->error_log_level);
     if (rc != 0) {
-        fprintf(stderr, "kelpie: [emerg] open() \"%s\" failed (%d: %s)\n",
-                core->error_log_path, -rc, strerror(-rc));
+        fprintf(stderr, "kelpie: [emerg] open() \"%s\" failed (%d: %s)\n", core->error_log_path,
+                -rc, strerror(-rc));
         return rc;
     }
     rc = kp_listen_open(m->cycle, NULL, &m->log);

@@ -43,8 +43,8 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
 
     if (sb == NULL)
         slot = private_board(&own);
-    struct kp_worker w = {.cycle = cycle, .log = log, .index = index, .sb = sb ? sb : own,
-                          .slot = slot};
+    struct kp_worker w = {
+        .cycle = cycle, .log = log, .index = index, .sb = sb ? sb : own, .slot = slot};
     kp_http_ctx_init(&http, cycle, log, slot);
     kp_http_ctx_set_board(&http, w.sb);
     w.proto = kp_http_ctx_proto(&http);

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 
+#include "kelpie/core/listen.h"
 #include "kelpie/core/worker.h"
 #include "kelpie/os/signal.h"
 
@@ -54,8 +55,8 @@ static int build(struct kp_worker *w)
     const struct kp_cycle *cycle = w->cycle;
     unsigned nconn = cycle->events.worker_connections;
     /* Connections, listeners, and the accept mutex's bell. */
-    int rc = kp_loop_init(&w->loop, cycle->events.use, nconn + (unsigned)cycle->n_listening + 1,
-                          w->log);
+    int rc =
+        kp_loop_init(&w->loop, cycle->events.use, nconn + (unsigned)cycle->n_listening + 1, w->log);
 
     if (rc < 0) {
         kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot create the event loop");
@@ -144,9 +145,15 @@ static void drain_for_reload(struct kp_worker *w)
     if (w->quitting)
         return;
     kp_log_error(w->log, KP_LOG_NOTICE, 0, "draining for reload");
-    atomic_store(&w->slot->state, KP_SB_DRAINING);
     w->quitting = true;
     kp_accept_pause(&w->acceptor);
+    /* This worker will never accept again: without its copies, a socket the
+     * new configuration dropped refuses connections now instead of queueing
+     * them until the last old worker exits. */
+    kp_listen_close_copies(w->cycle);
+    /* Only now: the master reports the reload done once no worker of the
+     * old generation can take a new connection any more. */
+    atomic_store(&w->slot->state, KP_SB_DRAINING);
     if (w->proto.drain != NULL)
         w->proto.drain(w->proto.ctx, w);
     else
@@ -251,6 +258,11 @@ void kp_worker_quit(struct kp_worker *w)
     w->quitting = true;
     w->pool.draining = true;
     kp_accept_pause(&w->acceptor);
+    /* A prefork worker owns only copies of the listening sockets (the master
+     * closes its own as it exits): closing them now refuses new clients at
+     * once rather than leaving them queued until this worker is gone. */
+    if (w->cycle->core.master_process)
+        kp_listen_close_copies(w->cycle);
     kp_log_error(w->log, KP_LOG_NOTICE, 0, "gracefully shutting down");
     uint64_t timeout = w->cycle->core.worker_shutdown_timeout_ms;
     if (timeout > 0)

@@ -9,7 +9,8 @@
  * workers under Connection: close load: 100% / 0% with the accept mutex,
  * 80% / 20% without it under select). So before each wait a worker compares
  * its active connections with the average of the READY workers in the
- * scoreboard and competes only when it is not above it and has 1/8 of its
+ * scoreboard and competes only when it is "fair" (below the average, or at it
+ * and not the last worker to accept: see scoreboard.h) and has 1/8 of its
  * connections free. The other half of the rule is that the listeners must
  * never be left unwatched while a worker could take them, or connections
  * queue until a sleeping worker's accept_mutex_delay runs out (500 ms by
@@ -17,12 +18,16 @@
  * shared listeners sleeps on the bell and says so in the scoreboard
  * (`waiting`), and its published count of active connections stays exact
  * while it sleeps (only its own loop changes it). A worker that leaves the
- * listeners to a better placed waiting worker (one at or below the average)
- * rings, and the waiting workers decide again at once:
- *   - with the mutex, a worker tries the lock when it competes, or when no
- *     better placed worker waits (the lock would otherwise stay free and the
- *     listeners unwatched); a worker that lets a free lock go because a
- *     better placed one waits rings for it;
+ * listeners to a better placed waiting worker (a fair one) rings, and the
+ * waiting workers decide again at once:
+ *   - with the mutex, a worker that is not fair still takes a free lock (so
+ *     that the listeners stay watched), but offers it when another worker is
+ *     fair, which takes it over (os/shmtx.h) before its next wait; if that
+ *     worker sleeps on the bell, the offer comes with a ring. The one that
+ *     offered is never among the workers woken by its own ring, since it
+ *     holds the lock and does not wait on the bell; until it notices the
+ *     take-over, at its next wait, both may watch the listeners, and whoever
+ *     is quicker accepts;
  *   - without it, a worker above the average stops watching only while
  *     another worker watches; one that keeps watching only because nobody
  *     else does rings when a better placed worker waits. With EPOLLEXCLUSIVE,
@@ -183,6 +188,8 @@ static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept
     }
     a->accepted++;
     kp_sb_count(a->slot, KP_SB_ACCEPTED, 1);
+    if (a->balance)
+        kp_sb_accepted(a->sb, a->slot);
     a->on_conn(a->ctx, c);
     return ACCEPT_DONE;
 }
@@ -239,8 +246,7 @@ static void on_bell(struct kp_loop *loop, struct kp_io *io, unsigned events)
 
     (void)loop;
     (void)events;
-    bool h = kp_shmtx_hear(&a->sb->accept_mutex);
-    kp_log_error(a->loop->log, KP_LOG_NOTICE, 0, "DBG bell %d", h);
+    kp_shmtx_hear(&a->sb->accept_mutex);
 }
 
 static int listener_fd(const struct kp_listening *ls, unsigned worker_index)
@@ -313,25 +319,22 @@ static void wait_on_bell(struct kp_acceptor *a, bool wait)
         kp_log_error(a->loop->log, KP_LOG_ALERT, -rc, "cannot watch the accept mutex bell");
 }
 
-/* Some waiting worker would compete: the listeners should be its. */
-static bool better_waiting(const struct kp_sb_balance *b)
-{
-    return b->n_waiting > 0 && (double)b->min_waiting <= b->average;
-}
-
-static int mutex_turn(struct kp_acceptor *a, bool room, bool compete,
-                      const struct kp_sb_balance *b)
+static int mutex_turn(struct kp_acceptor *a, bool room, bool compete, const struct kp_sb_balance *b)
 {
     struct kp_shmtx *mtx = &a->sb->accept_mutex;
-    bool better = better_waiting(b);
 
-    a->mutex_held = (compete || (room && !better)) && kp_shmtx_trylock(mtx, a->pid);
-    if (!a->mutex_held && better && kp_shmtx_owner(mtx) == 0) {
+    if (compete)
+        a->mutex_held = kp_shmtx_trylock(mtx, a->pid) || kp_shmtx_take_over(mtx, a->pid);
+    else
+        a->mutex_held = room && kp_shmtx_trylock(mtx, a->pid);
+    /* Not fair, but another worker is: stand in for it (keep the listeners
+     * watched) with the lock offered; it takes over before its next wait,
+     * and if it is waiting already, the bell wakes it. */
+    if (!compete && b->n_fair > 0 && a->mutex_held)
+        kp_shmtx_offer(mtx, a->pid);
+    if (!compete && b->n_better > 0 && (a->mutex_held || kp_shmtx_owner(mtx) == 0))
         kp_shmtx_ring(mtx);
-        kp_log_error(a->loop->log, KP_LOG_NOTICE, 0, "DBG ring");
-    }
     wait_on_bell(a, !a->mutex_held && room);
-    kp_log_error(a->loop->log, KP_LOG_NOTICE, 0, "DBG active=%u avg=%.2f ready=%u waiting=%u min=%u compete=%d better=%d held=%d", kp_conn_pool_active(a->pool), b->average, b->n_ready, b->n_waiting, b->min_waiting, compete, better, a->mutex_held);
     update_interest(a);
     return a->mutex_held ? -1 : (int)a->mutex_delay_ms;
 }
@@ -340,7 +343,7 @@ static int shared_turn(struct kp_acceptor *a, bool room, bool compete,
                        const struct kp_sb_balance *b)
 {
     a->stepped_back = !compete && b->n_accepting > 0;
-    if (!compete && !a->stepped_back && better_waiting(b))
+    if (!compete && !a->stepped_back && b->n_better > 0)
         kp_shmtx_ring(&a->sb->accept_mutex);
     atomic_store_explicit(&a->slot->accepting, !a->stepped_back, memory_order_relaxed);
     wait_on_bell(a, a->stepped_back && room);
@@ -407,7 +410,7 @@ int kp_accept_before_wait(struct kp_acceptor *a)
         return -1;
     kp_sb_balance(a->sb, a->slot, &b);
     bool room = a->pool->n_free + a->pool->n_idle >= a->pool->n / 8;
-    bool compete = room && (b.n_ready <= 1 || (double)active <= b.average);
+    bool compete = room && b.fair;
     return a->use_mutex ? mutex_turn(a, room, compete, &b) : shared_turn(a, room, compete, &b);
 }
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -172,4 +173,31 @@ int kp_process_give_file(const char *path, const char *user, const char *group)
     rc = fchown(fd, pw->pw_uid, gid) != 0 ? -errno : 0;
     close(fd);
     return rc;
+}
+
+int kp_process_cpus(uint64_t *mask)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return -errno;
+    *mask = 0;
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (CPU_ISSET(cpu, &set))
+            *mask |= UINT64_C(1) << cpu;
+    }
+    return 0;
+}
+
+int kp_process_set_cpus(uint64_t mask)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (mask & (UINT64_C(1) << cpu))
+            CPU_SET(cpu, &set);
+    }
+    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
 }

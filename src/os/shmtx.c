@@ -8,7 +8,7 @@
 
 int kp_shmtx_init(struct kp_shmtx *m)
 {
-    atomic_init(&m->owner, 0);
+    atomic_init(&m->lock, 0);
     m->bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return m->bell < 0 ? -errno : 0;
 }
@@ -20,29 +20,41 @@ void kp_shmtx_destroy(struct kp_shmtx *m)
     m->bell = -1;
 }
 
+static bool swap(struct kp_shmtx *m, uint64_t from, uint64_t to)
+{
+    return atomic_compare_exchange_strong_explicit(&m->lock, &from, to, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
 bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid)
 {
-    int expected = 0;
-
     /* A plain load first keeps the cache line shared while someone holds
      * the lock; the CAS only runs when it looks free. */
-    if (atomic_load_explicit(&m->owner, memory_order_relaxed) != 0)
+    if (atomic_load_explicit(&m->lock, memory_order_relaxed) != 0)
         return false;
-    return atomic_compare_exchange_strong_explicit(&m->owner, &expected, (int)pid,
-                                                   memory_order_acquire, memory_order_relaxed);
+    return swap(m, 0, (uint32_t)pid);
 }
 
 bool kp_shmtx_unlock(struct kp_shmtx *m, pid_t pid)
 {
-    int expected = (int)pid;
-
-    return atomic_compare_exchange_strong_explicit(&m->owner, &expected, 0, memory_order_release,
-                                                   memory_order_relaxed);
+    return swap(m, (uint32_t)pid, 0) || swap(m, (uint32_t)pid | KP_SHMTX_OFFERED, 0);
 }
 
 pid_t kp_shmtx_owner(struct kp_shmtx *m)
 {
-    return (pid_t)atomic_load_explicit(&m->owner, memory_order_relaxed);
+    return (pid_t)(uint32_t)atomic_load_explicit(&m->lock, memory_order_relaxed);
+}
+
+bool kp_shmtx_offer(struct kp_shmtx *m, pid_t pid)
+{
+    return swap(m, (uint32_t)pid, (uint32_t)pid | KP_SHMTX_OFFERED);
+}
+
+bool kp_shmtx_take_over(struct kp_shmtx *m, pid_t pid)
+{
+    uint64_t word = atomic_load_explicit(&m->lock, memory_order_relaxed);
+
+    return (word & KP_SHMTX_OFFERED) != 0 && swap(m, word, (uint32_t)pid);
 }
 
 void kp_shmtx_ring(struct kp_shmtx *m)

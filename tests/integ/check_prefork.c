@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,12 @@ static pid_t new_child(pid_t master, const pid_t *old, int n_old, int timeout_ms
     return 0;
 }
 
+/* How long a new connection may take after a kill. A stall (listeners left
+ * unwatched) lasts until a sleeping worker's accept_mutex_delay (500 ms)
+ * runs out; the bound sits well below that and well above what a loaded
+ * 2-CPU machine needs to answer (a few ms, tens with sanitizers). */
+#define PROMPT_MS 250
+
 /* New connections, one after another for duration_ms: each must be answered
  * within bound_ms. Returns the slowest, in ms. */
 static long probe(int port, int duration_ms, long bound_ms)
@@ -305,12 +313,16 @@ START_TEST(kill9_worker_under_load)
 
     workers(&s, 2, NULL, HTTP_OK);
     int n = kp_p_children(s.pid, kids, MAX_KIDS);
-    struct kp_load_conf lc = {.port = s.port, .conns = 16, .timeout_ms = 3000};
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(answered_by(s.port, kids[i], 2000) >= 0, "worker %d does not answer",
+                      (int)kids[i]);
+    struct kp_load_conf lc = {.port = s.port, .conns = 16, .timeout_ms = 3000, .ramp_ms = 5};
+    long t_load = kp_load_now_ms();
     struct kp_load *l = kp_load_start(&lc);
     do {
         sleep_ms(20);
         kp_load_snapshot(l, &st);
-    } while (st.ok < 500);
+    } while (st.ok < 500 || st.connects < lc.conns || kp_load_now_ms() - t_load < 200);
 
     /* Which connections the victim serves: only they may fail. Every
      * connection has been answered, so each is owned by a worker. */
@@ -336,7 +348,7 @@ START_TEST(kill9_worker_under_load)
     long answer_ms = answered_by(s.port, fresh, 1000);
     ck_assert_msg(answer_ms >= 0, "the new worker did not answer within 1 s");
     answer_ms += respawn_ms;
-    long slowest = probe(s.port, 500, 100);
+    long slowest = probe(s.port, 500, PROMPT_MS);
     kp_load_stop(l, &st);
 
     fprintf(stderr,
@@ -410,14 +422,15 @@ START_TEST(kill9_mutex_holder)
             free(log);
             sleep_ms(released ? 0 : 10);
         }
-        long slowest = probe(s.port, 150, 100);
+        long slowest = probe(s.port, 150, PROMPT_MS);
         if (released)
-            fprintf(stderr, "mutex holder [%s] killed after %d kills; slowest new connection "
-                            "afterwards %ld ms\n",
+            fprintf(stderr,
+                    "mutex holder [%s] killed after %d kills; slowest new connection "
+                    "afterwards %ld ms\n",
                     kp_h_events(), kills, slowest);
     }
     ck_assert_msg(released, "no killed worker held the accept mutex in %d kills", kills);
-    probe(s.port, 300, 100);
+    probe(s.port, 300, PROMPT_MS);
     stop_allowing(&s, allowed);
 }
 END_TEST
@@ -438,14 +451,30 @@ static const struct balance_mode MODES[] = {
 
 #define BALANCE_REQUESTS 2000
 
-static bool log_complete(void *arg)
+static int log_lines(const struct kp_h_server *s)
 {
-    const struct kp_h_server *s = arg;
     char *log = kp_h_read(s, "logs/p.log");
     int lines = log ? kp_p_count_lines(log, "") : 0;
 
     free(log);
-    return lines >= BALANCE_REQUESTS;
+    return lines;
+}
+
+static bool log_has_lines(void *arg)
+{
+    return log_lines(arg) >= 2;
+}
+
+struct log_wait {
+    const struct kp_h_server *s;
+    int lines;
+};
+
+static bool log_complete(void *arg)
+{
+    const struct log_wait *w = arg;
+
+    return log_lines(w->s) >= w->lines;
 }
 
 START_TEST(balance_two_workers)
@@ -466,6 +495,14 @@ START_TEST(balance_two_workers)
              m->listen_opts);
     workers(&s, 2, m->events, http);
     ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 2);
+    /* Both workers up and accepting before the load starts (their requests
+     * are logged too: the counts below start after them). */
+    for (int i = 0; i < 2; i++)
+        ck_assert(answered_by(s.port, kids[i], 2000) >= 0);
+    ck_assert(kp_h_wait_until(log_has_lines, &s, 2000));
+    char *before = kp_h_read(&s, "logs/p.log");
+    int skip = kp_p_count_lines(before, "");
+    free(before);
     struct kp_load_conf lc = {
         .port = s.port, .conns = 4, .close = true, .max_requests = BALANCE_REQUESTS};
     kp_load_run(&lc, &st);
@@ -473,20 +510,80 @@ START_TEST(balance_two_workers)
         kp_load_print(m->name, &st);
     ck_assert_int_eq(st.failures, 0);
     ck_assert_int_eq(st.ok, BALANCE_REQUESTS);
-    ck_assert_msg(kp_h_wait_until(log_complete, &s, 5000), "the access log is short");
+    struct log_wait lw = {&s, skip + BALANCE_REQUESTS};
+    ck_assert_msg(kp_h_wait_until(log_complete, &lw, 5000), "the access log is short");
 
-    char *log = kp_h_read(&s, "logs/p.log");
+    char *log = kp_h_read(&s, "logs/p.log"), *load_lines = log;
+    for (int i = 0; i < skip; i++)
+        load_lines = strchr(load_lines, '\n') + 1;
     char pid0[16], pid1[16];
     snprintf(pid0, sizeof(pid0), "%d", (int)kids[0]);
     snprintf(pid1, sizeof(pid1), "%d", (int)kids[1]);
-    int n0 = kp_p_count_lines(log, pid0), n1 = kp_p_count_lines(log, pid1);
+    int n0 = kp_p_count_lines(load_lines, pid0), n1 = kp_p_count_lines(load_lines, pid1);
     free(log);
     double share0 = 100.0 * n0 / BALANCE_REQUESTS, share1 = 100.0 * n1 / BALANCE_REQUESTS;
     fprintf(stderr, "balance [%s, %s]: %.1f%% / %.1f%% (%d / %d connections)\n", kp_h_events(),
             m->name, share0, share1, n0, n1);
     ck_assert_int_eq(n0 + n1, BALANCE_REQUESTS);
-    ck_assert_msg(share0 >= 35.0 && share0 <= 65.0, "[%s] worker shares %.1f%% / %.1f%%",
-                  m->name, share0, share1);
+    ck_assert_msg(share0 >= 35.0 && share0 <= 65.0, "[%s] worker shares %.1f%% / %.1f%%", m->name,
+                  share0, share1);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* --- worker_cpu_affinity ------------------------------------------------------------ */
+
+static uint64_t cpus_of(pid_t pid)
+{
+    cpu_set_t set;
+    uint64_t mask = 0;
+
+    CPU_ZERO(&set);
+    ck_assert_int_eq(sched_getaffinity(pid, sizeof(set), &set), 0);
+    for (int cpu = 0; cpu < 64; cpu++)
+        mask |= CPU_ISSET(cpu, &set) ? UINT64_C(1) << cpu : 0;
+    return mask;
+}
+
+/* _i 0: auto (one CPU each, in turn); 1: one mask for every worker (the
+ * last mask repeats), the lowest CPU this test may use. */
+START_TEST(cpu_affinity)
+{
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+    uint64_t mine = cpus_of(0), lowest = mine & -mine;
+    char main_extra[256], mask[72];
+    int n_cpus = __builtin_popcountll(mine);
+
+    if (_i == 0) {
+        snprintf(main_extra, sizeof(main_extra),
+                 "worker_processes 2;\nworker_cpu_affinity auto;\n");
+    } else {
+        int bits = 64 - __builtin_clzll(lowest);
+        for (int b = 0; b < bits; b++)
+            mask[b] = (lowest >> (bits - 1 - b)) & 1 ? '1' : '0';
+        mask[bits] = '\0';
+        snprintf(main_extra, sizeof(main_extra), "worker_processes 2;\nworker_cpu_affinity %s;\n",
+                 mask);
+    }
+    kp_p_start(&s, main_extra, NULL, HTTP_OK);
+    ck_assert(kp_p_wait_children(s.pid, 2, 5000));
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 2);
+    uint64_t got[2];
+    for (int i = 0; i < 2; i++) {
+        /* The worker pins itself right after the fork. */
+        for (int waited = 0; waited < 2000 && (got[i] = cpus_of(kids[i])) == mine && n_cpus > 1;
+             waited += 10)
+            sleep_ms(10);
+        ck_assert_msg(__builtin_popcountll(got[i]) == 1, "worker %d runs on CPUs %#llx",
+                      (int)kids[i], (unsigned long long)got[i]);
+        ck_assert(got[i] & mine);
+    }
+    if (_i == 0 && n_cpus > 1)
+        ck_assert_msg(got[0] != got[1], "both workers on CPUs %#llx", (unsigned long long)got[0]);
+    if (_i == 1)
+        ck_assert(got[0] == lowest && got[1] == lowest);
+    ck_assert_int_eq(get(s.port), 200);
     kp_h_stop(&s);
 }
 END_TEST
@@ -509,8 +606,7 @@ static bool debug_build(void)
  * takes 10 s: it runs with epoll only. */
 START_TEST(crash_loop_backs_off)
 {
-    static const char *const allowed[] = {"exited on signal", "died within 1 s of its start",
-                                          NULL};
+    static const char *const allowed[] = {"exited on signal", "died within 1 s of its start", NULL};
     struct kp_h_server s;
     struct rlimit no_core = {0, 0};
 
@@ -548,6 +644,7 @@ Suite *kp_test_prefork_suite(void)
     tcase_add_test(tc, kill9_worker_under_load);
     tcase_add_test(tc, kill9_mutex_holder);
     tcase_add_loop_test(tc, balance_two_workers, 0, 3);
+    tcase_add_loop_test(tc, cpu_affinity, 0, 2);
     tcase_add_test(tc, crash_loop_backs_off);
     suite_add_tcase(s, tc);
     return s;

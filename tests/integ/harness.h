@@ -11,19 +11,19 @@
 #include <sys/types.h>
 
 struct kp_h_server {
-    pid_t pid;                 /* the process started (master or single process) */
-    int port, port2;           /* free loopback ports, substituted for @PORT@ / @PORT2@ */
-    char prefix[128];          /* temp prefix with a trailing '/' */
-    bool alerts_expected;      /* skip the error-log check at stop */
+    pid_t pid;            /* the process started (master or single process) */
+    int port, port2;      /* free loopback ports, substituted for @PORT@ / @PORT2@ */
+    char prefix[128];     /* temp prefix with a trailing '/' */
+    bool alerts_expected; /* skip the error-log check at stop */
 };
 
 struct kp_h_resp {
     int status;
-    char head[16384];          /* status line + headers, NUL-terminated */
+    char head[16384]; /* status line + headers, NUL-terminated */
     size_t head_len;
-    char *body;                /* malloc'ed, NUL-terminated; NULL if none */
+    char *body; /* malloc'ed, NUL-terminated; NULL if none */
     size_t body_len;
-    bool closed;               /* the server closed the connection after it */
+    bool closed; /* the server closed the connection after it */
 };
 
 /* A fresh temp prefix with html/ and logs/ and free ports; no server yet. */

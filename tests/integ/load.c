@@ -28,7 +28,7 @@ enum client_state {
     C_CONNECTING, /* non-blocking connect in progress */
     C_SENDING,
     C_READING,
-    C_CLOSING,    /* response said Connection: close: wait for the server's FIN */
+    C_CLOSING, /* response said Connection: close: wait for the server's FIN */
 };
 
 struct client {
@@ -38,7 +38,7 @@ struct client {
     size_t sent;
     char buf[RESP_MAX];
     size_t len;
-    long since_ms;   /* the send (or the connect) the current step is timed from */
+    long since_ms; /* the send (or the connect) the current step is timed from */
     long retry_at_ms;
 };
 
@@ -69,8 +69,7 @@ static void fail_conn(struct kp_load *l, struct client *c, enum kp_load_fail_kin
     pthread_mutex_lock(&l->mu);
     l->st.failures++;
     if (l->st.n_fails < KP_LOAD_MAX_FAILS)
-        l->st.fails[l->st.n_fails++] =
-            (struct kp_load_fail){kind, c->local_port, now - l->t0};
+        l->st.fails[l->st.n_fails++] = (struct kp_load_fail){kind, c->local_port, now - l->t0};
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -304,7 +303,8 @@ static void step(struct kp_load *l)
 
     for (int i = 0; i < l->conf.conns; i++) {
         struct client *c = &l->cl[i];
-        if (c->state == C_NONE && now >= c->retry_at_ms && may_send(l))
+        if (c->state == C_NONE && now >= c->retry_at_ms && may_send(l) &&
+            now - l->t0 >= (long)i * l->conf.ramp_ms)
             open_conn(l, c);
         else if (c->state != C_NONE && now - c->since_ms > timeout)
             fail_conn(l, c, KP_LOAD_TIMEOUT);
@@ -343,10 +343,9 @@ static struct kp_load *create(const struct kp_load_conf *conf)
     for (int i = 0; i < conf->conns; i++)
         l->cl[i].fd = -1;
     pthread_mutex_init(&l->mu, NULL);
-    l->req_len = (size_t)snprintf(l->req, sizeof(l->req),
-                                  "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n",
-                                  conf->path ? conf->path : "/",
-                                  conf->close ? "Connection: close\r\n" : "");
+    l->req_len =
+        (size_t)snprintf(l->req, sizeof(l->req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n",
+                         conf->path ? conf->path : "/", conf->close ? "Connection: close\r\n" : "");
     l->t0 = kp_load_now_ms();
     return l;
 }
@@ -419,8 +418,7 @@ void kp_load_print(const char *name, const struct kp_load_stats *st)
     fprintf(stderr,
             "%s: %ld requests, %ld ok, %ld failures, %ld connections, %ld server closes, "
             "slowest %ld ms\n",
-            name, st->requests, st->ok, st->failures, st->connects, st->server_closes,
-            st->max_ms);
+            name, st->requests, st->ok, st->failures, st->connects, st->server_closes, st->max_ms);
     for (int i = 0; i < st->n_fails; i++)
         fprintf(stderr, "  failure: %s on port %d at %ld ms\n", kinds[st->fails[i].kind],
                 st->fails[i].local_port, st->fails[i].at_ms);

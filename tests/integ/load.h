@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 #define KP_LOAD_MAX_BODIES 64
-#define KP_LOAD_MAX_FAILS 64
+#define KP_LOAD_MAX_FAILS  64
 
 enum kp_load_fail_kind {
     KP_LOAD_CONNECT = 1, /* connect() failed (refused, ...) */
@@ -28,18 +28,19 @@ enum kp_load_fail_kind {
 
 struct kp_load_conf {
     int port;
-    int conns;          /* concurrent connections */
-    bool close;         /* "Connection: close": one request per connection */
-    const char *path;   /* request target; NULL: "/" */
-    long max_requests;  /* stop after this many responses in all (0: no limit) */
-    int duration_ms;    /* stop after this long (0: until kp_load_stop) */
-    int timeout_ms;     /* 0: 5000 */
+    int conns;         /* concurrent connections */
+    bool close;        /* "Connection: close": one request per connection */
+    const char *path;  /* request target; NULL: "/" */
+    long max_requests; /* stop after this many responses in all (0: no limit) */
+    int duration_ms;   /* stop after this long (0: until kp_load_stop) */
+    int timeout_ms;    /* 0: 5000 */
+    int ramp_ms;       /* open the first connections this far apart (0: all at once) */
 };
 
 struct kp_load_fail {
     enum kp_load_fail_kind kind;
-    int local_port;     /* the client end of the failed connection (0: none yet) */
-    long at_ms;         /* since the start */
+    int local_port; /* the client end of the failed connection (0: none yet) */
+    long at_ms;     /* since the start */
 };
 
 /* One distinct response body (its first 63 bytes, trailing newline cut). */
@@ -50,12 +51,12 @@ struct kp_load_body {
 };
 
 struct kp_load_stats {
-    long requests;          /* sent */
-    long ok;                /* 200 responses */
-    long failures;          /* every failure; the first KP_LOAD_MAX_FAILS are in fails[] */
-    long server_closes;     /* orderly closes after "Connection: close" */
-    long connects;          /* connections opened */
-    long max_ms;            /* slowest response, from the send (or the connect) */
+    long requests;      /* sent */
+    long ok;            /* 200 responses */
+    long failures;      /* every failure; the first KP_LOAD_MAX_FAILS are in fails[] */
+    long server_closes; /* orderly closes after "Connection: close" */
+    long connects;      /* connections opened */
+    long max_ms;        /* slowest response, from the send (or the connect) */
     int n_bodies;
     struct kp_load_body bodies[KP_LOAD_MAX_BODIES];
     int n_fails;

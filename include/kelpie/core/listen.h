@@ -18,5 +18,11 @@ int kp_listen_open(struct kp_cycle *cycle, struct kp_cycle *old, const struct kp
 void kp_listen_give_back(struct kp_cycle *cycle, struct kp_cycle *old);
 /* Close every listening fd of cycle (those still owned by it). */
 void kp_listen_close(struct kp_cycle *cycle);
+/* Close this process's descriptors of cycle's listening sockets and leave
+ * cycle as it is: for a child that inherited them and will never use them
+ * (a new worker, for the sockets a reload drops; an old worker that drains,
+ * for all of them). The sockets stay open in the processes that still hold
+ * them; a socket nobody holds any more stops taking connections at once. */
+void kp_listen_close_copies(const struct kp_cycle *cycle);
 
 #endif

@@ -36,10 +36,10 @@
 /* Reload outcome codes carried in the SIGUSR2 answer's value. */
 enum kp_reload_result {
     KP_RELOAD_OK = 0,
-    KP_RELOAD_ECONF = 1,      /* the configuration is invalid */
-    KP_RELOAD_ELISTEN = 2,    /* a listening socket could not be opened */
-    KP_RELOAD_EWORKERS = 3,   /* the new workers did not start */
-    KP_RELOAD_EBUSY = 4,      /* shutting down */
+    KP_RELOAD_ECONF = 1,    /* the configuration is invalid */
+    KP_RELOAD_ELISTEN = 2,  /* a listening socket could not be opened */
+    KP_RELOAD_EWORKERS = 3, /* the new workers did not start */
+    KP_RELOAD_EBUSY = 4,    /* shutting down */
 };
 
 /* Run the server described by cycle (takes ownership of it). cli and argv

@@ -10,13 +10,17 @@
  *                    set (protocols stop keeping connections alive), idle
  *                    connections are closed, and run returns when no
  *                    connection is left, or when worker_shutdown_timeout
- *                    expires (then the rest are closed);
+ *                    expires (then the rest are closed). A prefork worker
+ *                    also closes its copies of the listening sockets, so that
+ *                    clients are refused rather than queued;
  *   SIGUSR1          reopen the error log, then the protocol's reopen hook;
- *   SIGHUP           prefork only (a worker with a scoreboard slot): this worker
- *                    belongs to the old generation after a reload; it stops
- *                    accepting and drains softly through the protocol's drain
- *                    hook (no keep-alive connection is reset), then exits like
- *                    a graceful quit. Single process: logged and ignored;
+ *   SIGHUP           prefork only: this worker belongs to the old generation
+ *                    after a reload; it stops accepting, closes its copies of
+ *                    the listening sockets (a port the reload dropped is then
+ *                    closed for good) and drains softly through the
+ *                    protocol's drain hook (no keep-alive connection is
+ *                    reset), then exits like a graceful quit. Single process:
+ *                    logged and ignored;
  *   SIGWINCH         logged and ignored. */
 #ifndef KP_WORKER_H
 #define KP_WORKER_H
@@ -52,18 +56,18 @@ struct kp_worker {
     const struct kp_cycle *cycle; /* listening fds already opened */
     struct kp_log *log;           /* error log; its clock is the loop's while running */
     unsigned index;               /* worker number: picks reuseport fds; 0 when single */
-    struct kp_scoreboard *sb;           /* prefork: the shared scoreboard; NULL when single */
-    struct kp_sb_slot *slot;            /* prefork: this worker's slot; NULL when single */
+    struct kp_scoreboard *sb;     /* prefork: the shared scoreboard; NULL when single */
+    struct kp_sb_slot *slot;      /* prefork: this worker's slot; NULL when single */
     struct kp_worker_proto proto;
     /* Owned by kp_worker_run. */
     struct kp_loop loop;      /* loop.stop ends the run at the next iteration */
     struct kp_conn_pool pool; /* pool.draining: graceful quit in progress */
     struct kp_acceptor acceptor;
     struct kp_timer shutdown_timer; /* worker_shutdown_timeout */
-    struct kp_timer heartbeat;          /* refreshes slot->heartbeat_ms */
+    struct kp_timer heartbeat;      /* refreshes slot->heartbeat_ms */
     sigset_t wait_mask;             /* signals are delivered only while waiting */
     bool quitting;
-    bool started;                   /* set up completely; false after a set-up failure */
+    bool started; /* set up completely; false after a set-up failure */
 };
 
 /* Run the worker until it is stopped (see the signals above): apply

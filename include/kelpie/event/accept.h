@@ -42,8 +42,8 @@ struct kp_accept_listener {
     struct kp_io io; /* io.fd is the listening fd */
     const struct kp_listening *ls;
     struct kp_acceptor *a;
-    bool shared;                        /* one socket for all workers (not reuseport) */
-    bool watching;                      /* registered in the loop */
+    bool shared;   /* one socket for all workers (not reuseport) */
+    bool watching; /* registered in the loop */
 };
 
 struct kp_accept_opts {
@@ -81,12 +81,12 @@ struct kp_acceptor {
     /* Prefork balance over the shared listeners (see accept.c). */
     struct kp_scoreboard *sb;
     struct kp_sb_slot *slot;
-    bool balance;              /* prefork with at least one shared listener */
-    bool use_mutex;            /* the accept mutex gates the shared listeners */
-    bool mutex_held;           /* from kp_accept_before_wait to kp_accept_after_accept */
-    bool stepped_back;         /* no mutex: not watching the shared listeners */
-    struct kp_io bell;         /* the mutex's bell, watched while not watching them */
-    int pid;                   /* the lock owner value for this worker */
+    bool balance;      /* prefork with at least one shared listener */
+    bool use_mutex;    /* the accept mutex gates the shared listeners */
+    bool mutex_held;   /* from kp_accept_before_wait to kp_accept_after_accept */
+    bool stepped_back; /* no mutex: not watching the shared listeners */
+    struct kp_io bell; /* the mutex's bell, watched while not watching them */
+    int pid;           /* the lock owner value for this worker */
     uint64_t mutex_delay_ms;
 };
 

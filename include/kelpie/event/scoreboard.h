@@ -61,8 +61,9 @@ struct kp_sb_slot {
     _Atomic int64_t gauges[KP_SB_NGAUGES];
     _Atomic unsigned free_conns; /* worker_connections minus active */
     /* Accept balance (see event/accept.c), written by the worker only. */
-    _Atomic bool waiting;   /* not watching the shared listeners, but the mutex's bell */
-    _Atomic bool accepting; /* accept_mutex off: watching the shared listeners */
+    _Atomic bool waiting;         /* not watching the shared listeners, but the mutex's bell */
+    _Atomic bool accepting;       /* accept_mutex off: watching the shared listeners */
+    _Atomic uint64_t last_accept; /* accept_seq when it last accepted; 0: never */
 } __attribute__((aligned(64)));
 
 struct kp_scoreboard {
@@ -72,7 +73,8 @@ struct kp_scoreboard {
     _Atomic uint64_t respawns;
     _Atomic uint64_t start_ms; /* master start, wall clock */
     _Atomic int master_pid;
-    _Atomic unsigned n_slots; /* slots ever claimed: readers scan only these */
+    _Atomic unsigned n_slots;    /* slots ever claimed: readers scan only these */
+    _Atomic uint64_t accept_seq; /* connections accepted by all workers */
     struct kp_sb_slot slots[KP_SB_MAX_SLOTS];
 };
 
@@ -116,17 +118,28 @@ static inline int64_t kp_sb_gauge_get(const struct kp_sb_slot *s, enum kp_sb_gau
     return atomic_load_explicit(&s->gauges[g], memory_order_relaxed);
 }
 
+/* Record that the worker of slot s accepted a connection (its place in the
+ * order of all accepts is what breaks ties between equally busy workers). */
+void kp_sb_accepted(struct kp_scoreboard *sb, struct kp_sb_slot *s);
+
 /* What a worker needs to decide whether to compete for new connections (see
- * event/accept.c), read in one pass over the READY slots. */
+ * event/accept.c). A worker is "fair" to take the next connection when it has
+ * fewer active connections than the average of the READY workers, or as many
+ * as the average (a tie) and was not the last of them to accept one: ties
+ * then go round in turn instead of to whoever is quickest. */
 struct kp_sb_balance {
-    double average;          /* active connections per READY worker */
-    unsigned n_ready;        /* READY workers, the caller included if READY */
-    unsigned n_waiting;      /* other READY workers waiting on the bell */
-    unsigned min_waiting;    /* the fewest active connections among those */
-    unsigned n_accepting;    /* other READY workers watching the shared listeners
-                              * (accept_mutex off) */
+    double average;       /* active connections per READY worker */
+    unsigned n_ready;     /* READY workers, the caller included if READY */
+    bool fair;            /* the caller is fair (always with n_ready <= 1) */
+    unsigned n_fair;      /* other READY workers that are fair */
+    unsigned n_waiting;   /* other READY workers waiting on the bell */
+    unsigned n_better;    /* ... of which are fair */
+    unsigned n_accepting; /* other READY workers watching the shared listeners
+                           * (accept_mutex off) */
 };
 
+/* Fill out from the slots (two passes over the claimed ones; the caller's
+ * own active count is read from its slot, self). */
 void kp_sb_balance(struct kp_scoreboard *sb, const struct kp_sb_slot *self,
                    struct kp_sb_balance *out);
 

@@ -4,6 +4,7 @@
 #define KP_PROCESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The title storage: argv's memory, extended over environ (which is moved
@@ -30,6 +31,13 @@ pid_t kp_process_pidfile_live(const char *path);
  * primary group) and keep core dumps possible. No-op when not root.
  * Returns 0 or -errno (-ENOENT: unknown user or group). */
 int kp_process_drop_privileges(const char *user, const char *group);
+
+/* The CPUs this process may run on, as a mask of CPUs 0-63 (sched_getaffinity).
+ * Returns 0 or -errno. */
+int kp_process_cpus(uint64_t *mask);
+/* Pin this process to the CPUs in mask (CPUs 0-63). Returns 0 or -errno
+ * (-EINVAL: none of them is usable). */
+int kp_process_set_cpus(uint64_t mask);
 
 /* When running as root: create path if needed (O_APPEND, 0644) and give it
  * to the workers' user, so that an unprivileged worker can open and reopen

@@ -2,7 +2,8 @@
  * is taken with a compare-and-swap. Nobody ever blocks on it (a worker that
  * misses the lock keeps serving its connections), so no futex is needed.
  * Because the owner is recorded, the master can release the lock of a worker
- * that died holding it.
+ * that died holding it. An owner may also offer the lock: it keeps it (and
+ * keeps doing what the lock is for) until another process takes it over.
  *
  * The bell: an eventfd made with the mutex, before any worker is forked, so
  * every worker has it under the same descriptor number. Workers that want the
@@ -14,11 +15,15 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+/* In the lock word, next to the owner's pid (the low 32 bits; 0: free). */
+#define KP_SHMTX_OFFERED (UINT64_C(1) << 32)
+
 struct kp_shmtx {
-    _Atomic int owner;      /* 0: free, else the holder's pid */
-    int bell;               /* eventfd (non-blocking, close-on-exec); -1: none */
+    _Atomic uint64_t lock; /* owner pid, with KP_SHMTX_OFFERED when offered */
+    int bell;              /* eventfd (non-blocking, close-on-exec); -1: none */
 };
 
 /* Prepare an unlocked mutex and make its bell. Returns 0 or -errno (then
@@ -29,11 +34,15 @@ void kp_shmtx_destroy(struct kp_shmtx *m);
 
 /* Take the lock for pid if it is free. Lock-free, never blocks. */
 bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid);
-/* Release the lock if pid holds it. Returns true if it was released. Used
- * both by the holder and by the master for a dead holder. */
+/* Release the lock if pid holds it (offered or not). Returns true if it was
+ * released. Used both by the holder and by the master for a dead holder. */
 bool kp_shmtx_unlock(struct kp_shmtx *m, pid_t pid);
 /* Current owner pid, or 0. */
 pid_t kp_shmtx_owner(struct kp_shmtx *m);
+/* The owner pid offers the lock. Returns false if pid does not hold it. */
+bool kp_shmtx_offer(struct kp_shmtx *m, pid_t pid);
+/* Take an offered lock over for pid. Returns true if pid holds it now. */
+bool kp_shmtx_take_over(struct kp_shmtx *m, pid_t pid);
 
 /* Wake the processes watching the bell (the bell stays readable until one of
  * them hears it). Never blocks. */
