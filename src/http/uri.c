@@ -25,7 +25,8 @@ static ssize_t decode(const char *p, size_t len, char *out)
         if (is_control(c))
             return -EINVAL;
         if (c == '%') {
-            if (len - i < 3 || !kp_str_is_hex((unsigned char)p[i + 1]) || !kp_str_is_hex((unsigned char)p[i + 2]))
+            if (len - i < 3 || !kp_str_is_hex((unsigned char)p[i + 1]) ||
+                !kp_str_is_hex((unsigned char)p[i + 2]))
                 return -EINVAL;
             c = (unsigned char)(kp_str_hex_value((unsigned char)p[i + 1]) << 4 |
                                 kp_str_hex_value((unsigned char)p[i + 2]));

@@ -23,17 +23,17 @@ enum kp_event_use {
 };
 
 struct kp_core_conf {
-    bool daemon;                    /* on */
-    bool master_process;            /* on */
-    int worker_processes;           /* 1; "auto" resolved to online CPUs */
-    char *pid_path;                 /* logs/kelpie.pid */
-    char *error_log_path;           /* logs/error.log, or "stderr" */
-    enum kp_log_level error_log_level; /* error */
-    char *user, *group;             /* NULL: nobody / nogroup when root */
-    long worker_rlimit_nofile;      /* 0: unchanged */
+    bool daemon;                         /* on */
+    bool master_process;                 /* on */
+    int worker_processes;                /* 1; "auto" resolved to online CPUs */
+    char *pid_path;                      /* logs/kelpie.pid */
+    char *error_log_path;                /* logs/error.log, or "stderr" */
+    enum kp_log_level error_log_level;   /* error */
+    char *user, *group;                  /* NULL: nobody / nogroup when root */
+    long worker_rlimit_nofile;           /* 0: unchanged */
     uint64_t worker_shutdown_timeout_ms; /* 0: none */
     bool cpu_affinity_auto;
-    uint64_t *cpu_affinity_masks;   /* worker_cpu_affinity MASK...; NULL if unset */
+    uint64_t *cpu_affinity_masks; /* worker_cpu_affinity MASK...; NULL if unset */
     size_t n_cpu_affinity_masks;
 };
 
@@ -49,32 +49,32 @@ struct kp_events_conf {
 struct kp_http_listen {
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char text[64];                  /* "127.0.0.1:8080", "[::1]:8080" */
+    char text[64]; /* "127.0.0.1:8080", "[::1]:8080" */
     bool default_server;
     bool reuseport;
-    int backlog;                    /* 511 */
+    int backlog; /* 511 */
 };
 
-struct kp_http_type {               /* one extension -> MIME type mapping */
-    char *ext;                      /* lowercase, without the dot */
+struct kp_http_type { /* one extension -> MIME type mapping */
+    char *ext;        /* lowercase, without the dot */
     char *type;
 };
 
 struct kp_http_types {
-    struct kp_http_type *v;         /* sorted by ext for bsearch */
+    struct kp_http_type *v; /* sorted by ext for bsearch */
     size_t n;
 };
 
 struct kp_http_error_page {
     int code;
     char *uri;
-    int response_code;              /* error_page ... =CODE URI; 0: keep code */
+    int response_code; /* error_page ... =CODE URI; 0: keep code */
 };
 
 /* One compiled log_format: literal pieces and variables, in order. */
 struct kp_http_log_op {
-    int var;                        /* -1: literal text; otherwise enum kp_http_var_id (http/var.h) */
-    char *text;                     /* literal text, or the header name for $http_* variables */
+    int var;    /* -1: literal text; otherwise enum kp_http_var_id (http/var.h) */
+    char *text; /* literal text, or the header name for $http_* variables */
     size_t len;
 };
 
@@ -82,53 +82,53 @@ struct kp_http_log_format {
     char *name;
     struct kp_http_log_op *ops;
     size_t n_ops;
-    bool escape_json;               /* escape=json; default escape=default */
+    bool escape_json; /* escape=json; default escape=default */
 };
 
 struct kp_http_access_log {
     char *path;
     const struct kp_http_log_format *format;
-    size_t buffer_size;             /* 0: unbuffered */
-    uint64_t flush_ms;              /* 0: flush only when the buffer fills */
+    size_t buffer_size; /* 0: unbuffered */
+    uint64_t flush_ms;  /* 0: flush only when the buffer fills */
 };
 
-struct kp_http_acl_rule {           /* allow / deny ADDR[/BITS] | all */
+struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | all */
     bool allow;
-    int family;                     /* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
+    int family; /* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
     uint8_t addr[16];
     uint8_t mask[16];
 };
 
 enum kp_http_loc_match {
-    KP_LOC_PREFIX = 0,              /* location /path { } : longest prefix wins */
-    KP_LOC_EXACT,                   /* location = /path { } */
+    KP_LOC_PREFIX = 0, /* location /path { } : longest prefix wins */
+    KP_LOC_EXACT,      /* location = /path { } */
 };
 
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
-    char *path;                     /* location path; "" for the server level */
+    char *path; /* location path; "" for the server level */
     enum kp_http_loc_match match;
-    char *root;                     /* html (resolved against prefix), no trailing '/' */
-    char **index;                   /* index.html */
+    char *root;   /* html (resolved against prefix), no trailing '/' */
+    char **index; /* index.html */
     size_t n_index;
-    bool sendfile;                  /* off (nginx default) */
-    bool tcp_nodelay;               /* on */
-    bool tcp_nopush;                /* off */
-    bool server_tokens;             /* on */
-    uint64_t keepalive_timeout_ms;  /* 75s */
-    unsigned keepalive_requests;    /* 1000 */
-    uint64_t send_timeout_ms;       /* 60s */
-    uint64_t client_max_body_size;  /* 1m; 0 = unlimited */
+    bool sendfile;                 /* off (nginx default) */
+    bool tcp_nodelay;              /* on */
+    bool tcp_nopush;               /* off */
+    bool server_tokens;            /* on */
+    uint64_t keepalive_timeout_ms; /* 75s */
+    unsigned keepalive_requests;   /* 1000 */
+    uint64_t send_timeout_ms;      /* 60s */
+    uint64_t client_max_body_size; /* 1m; 0 = unlimited */
     const struct kp_http_types *types;
-    char *default_type;             /* text/plain */
-    int return_code;                /* -1: no return */
-    char *return_text;              /* body text or redirect URL; may be NULL */
+    char *default_type; /* text/plain */
+    int return_code;    /* -1: no return */
+    char *return_text;  /* body text or redirect URL; may be NULL */
     struct kp_http_error_page *error_pages;
     size_t n_error_pages;
     struct kp_http_access_log *access_logs; /* empty: access_log off */
     size_t n_access_logs;
-    bool status;                    /* `status;` handler (Observability issue) */
+    bool status; /* `status;` handler (Observability issue) */
     struct kp_http_acl_rule *acl;
     size_t n_acl;
 };
@@ -136,15 +136,15 @@ struct kp_http_loc_conf {
 struct kp_http_srv_conf {
     struct kp_http_listen *listens; /* default: 0.0.0.0:80 like nginx, or 8000 when not root */
     size_t n_listens;
-    char **server_names;            /* exact names and "*.example.com" wildcards, lowercase */
+    char **server_names; /* exact names and "*.example.com" wildcards, lowercase */
     size_t n_server_names;
-    struct kp_http_loc_conf *loc;   /* server-level settings (merged with http) */
+    struct kp_http_loc_conf *loc;        /* server-level settings (merged with http) */
     struct kp_http_loc_conf **locations; /* merged with the server level */
     size_t n_locations;
-    uint64_t client_header_timeout_ms;    /* 60s */
-    size_t client_header_buffer_size;     /* 1k */
-    unsigned large_client_header_buffers_num;  /* 4 */
-    size_t large_client_header_buffers_size;   /* 8k */
+    uint64_t client_header_timeout_ms;        /* 60s */
+    size_t client_header_buffer_size;         /* 1k */
+    unsigned large_client_header_buffers_num; /* 4 */
+    size_t large_client_header_buffers_size;  /* 8k */
 };
 
 struct kp_http_conf {
@@ -152,17 +152,17 @@ struct kp_http_conf {
     size_t n_servers;
     struct kp_http_log_format *log_formats; /* "combined" first */
     size_t n_log_formats;
-    struct kp_http_types types;     /* from `types { }` at http level */
+    struct kp_http_types types; /* from `types { }` at http level */
 };
 
 /* A unique listening address, shared by every server that listens on it. For
  * `reuseport` there is one fd per worker (fds[worker index]). */
 struct kp_listening {
-    struct kp_http_listen conf;     /* address, backlog, reuseport */
-    int fd;                         /* -1 until opened */
-    int *reuseport_fds;             /* n_reuseport_fds entries when conf.reuseport */
+    struct kp_http_listen conf; /* address, backlog, reuseport */
+    int fd;                     /* -1 until opened */
+    int *reuseport_fds;         /* n_reuseport_fds entries when conf.reuseport */
     size_t n_reuseport_fds;
-    struct kp_http_srv_conf **servers;  /* servers on this address, in config order */
+    struct kp_http_srv_conf **servers; /* servers on this address, in config order */
     size_t n_servers;
     struct kp_http_srv_conf *default_server;
 };
@@ -170,16 +170,16 @@ struct kp_listening {
 struct kp_arena;
 
 struct kp_cycle {
-    struct kp_arena *arena;         /* owns everything kp_cycle_load() built */
-    char *prefix;                   /* with a trailing '/' */
-    char *conf_path;                /* absolute */
+    struct kp_arena *arena; /* owns everything kp_cycle_load() built */
+    char *prefix;           /* with a trailing '/' */
+    char *conf_path;        /* absolute */
     struct kp_core_conf core;
     struct kp_events_conf events;
     struct kp_http_conf http;
     struct kp_listening *listening;
     size_t n_listening;
-    char **conf_files;              /* every file read, in order (for -T) */
-    struct kp_str *conf_texts;      /* their contents, same order */
+    char **conf_files;         /* every file read, in order (for -T) */
+    struct kp_str *conf_texts; /* their contents, same order */
     size_t n_conf_files;
 };
 

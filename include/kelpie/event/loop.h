@@ -48,8 +48,8 @@ struct kp_io {
     bool posted; /* on the posted queue */
     unsigned posted_events;
     struct kp_io *posted_next, *posted_prev;
-    uint32_t gen;  /* new on every registration: stale events from one wait are dropped */
-    unsigned slot; /* backend bookkeeping (poll: index in its pollfd array) */
+    uint32_t gen;   /* new on every registration: stale events from one wait are dropped */
+    unsigned slot;  /* backend bookkeeping (poll: index in its pollfd array) */
     unsigned flags; /* KP_IO_*: set before the first kp_loop_set */
 };
 
@@ -83,10 +83,10 @@ struct kp_loop {
     bool stop;
     struct kp_ready *ready; /* reports from the last wait, dispatched by loop.c */
     unsigned ready_cap;
-    uint32_t gen_seq;          /* last io->gen handed out */
-    const sigset_t *wait_mask; /* NULL, or the signal mask installed only while
-                                * waiting (epoll_pwait/ppoll/pselect), so that a
-                                * signal blocked elsewhere interrupts the wait */
+    uint32_t gen_seq;               /* last io->gen handed out */
+    const sigset_t *wait_mask;      /* NULL, or the signal mask installed only while
+                                     * waiting (epoll_pwait/ppoll/pselect), so that a
+                                     * signal blocked elsewhere interrupts the wait */
     kp_loop_hook_fn after_priority; /* called after KP_IO_PRIORITY reports, if any */
     void *hook_ctx;
 };
