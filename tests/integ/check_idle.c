@@ -18,12 +18,6 @@
 
 static const char REQ[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Raise our descriptor limit for the client ends. */
 static bool enough_fds(void)
 {
@@ -91,7 +85,7 @@ START_TEST(idle_keepalive_memory)
             one_request(fd);
         close(fd);
     }
-    sleep_ms(200);
+    kp_h_sleep_ms(200);
     long before = kp_p_rss(worker);
 
     for (int i = 0; i < IDLE_CONNS; i += BATCH) {
@@ -113,7 +107,7 @@ START_TEST(idle_keepalive_memory)
     for (int j = 0; j < 20; j++)
         one_request(fd);
     close(fd);
-    sleep_ms(200);
+    kp_h_sleep_ms(200);
     long after = kp_p_rss(worker);
     double per = (double)(after - before) / IDLE_CONNS;
 

@@ -30,12 +30,6 @@ static const char *HTTP_OK = "access_log off;\n"
                              "    location / { return 200 \"ok\\n\"; }\n"
                              "}\n";
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void workers(struct kp_h_server *s, int n, const char *events_extra, const char *http)
 {
     char main_extra[64];
@@ -91,7 +85,7 @@ static bool gone(pid_t pid, int timeout_ms)
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
         if (!kp_p_alive(pid))
             return true;
-        sleep_ms(10);
+        kp_h_sleep_ms(10);
     }
     return false;
 }
@@ -122,7 +116,7 @@ START_TEST(titles_pidfile_and_signals)
             kp_p_cmdline(kids[i], cmd, sizeof(cmd));
             if (strcmp(cmd, "kelpie: worker process") == 0)
                 break;
-            sleep_ms(10);
+            kp_h_sleep_ms(10);
         }
         ck_assert_msg(strcmp(cmd, "kelpie: worker process") == 0, "worker title: \"%s\"", cmd);
     }
@@ -169,7 +163,7 @@ static pid_t read_pidfile(const struct kp_h_server *s, int timeout_ms)
         free(text);
         if (pid > 0)
             return pid;
-        sleep_ms(10);
+        kp_h_sleep_ms(10);
     }
     return 0;
 }
@@ -249,7 +243,7 @@ static pid_t new_child(pid_t master, const pid_t *old, int n_old, int timeout_ms
             if (!in(old, n_old, kids[i]))
                 return kids[i];
         }
-        sleep_ms(2);
+        kp_h_sleep_ms(2);
     }
     return 0;
 }
@@ -272,7 +266,7 @@ static long probe(int port, int duration_ms, long bound_ms)
         long took = kp_load_now_ms() - t0;
         ck_assert_msg(took <= bound_ms, "a new connection took %ld ms", took);
         slowest = took > slowest ? took : slowest;
-        sleep_ms(5);
+        kp_h_sleep_ms(5);
     }
     return slowest;
 }
@@ -298,7 +292,7 @@ static long answered_by(int port, pid_t want, int timeout_ms)
         close(fd);
         if (owner == want)
             return kp_load_now_ms() - t0;
-        sleep_ms(2);
+        kp_h_sleep_ms(2);
     }
     return -1;
 }
@@ -320,7 +314,7 @@ START_TEST(kill9_worker_under_load)
     long t_load = kp_load_now_ms();
     struct kp_load *l = kp_load_start(&lc);
     do {
-        sleep_ms(20);
+        kp_h_sleep_ms(20);
         kp_load_snapshot(l, &st);
     } while (st.ok < 500 || st.connects < lc.conns || kp_load_now_ms() - t_load < 200);
 
@@ -392,7 +386,7 @@ static pid_t oldest_worker(pid_t master)
         fclose(f);
         if (best != 0 && up - (double)best_start / (double)hz > 1.3)
             return best;
-        sleep_ms(100);
+        kp_h_sleep_ms(100);
     }
 }
 
@@ -421,7 +415,7 @@ static pid_t mutex_owner(int port)
         kp_h_resp_free(&r);
         if (owner > 0)
             return owner;
-        sleep_ms(20);
+        kp_h_sleep_ms(20);
     }
     return 0;
 }
@@ -461,7 +455,7 @@ START_TEST(kill9_mutex_holder)
             char *log = kp_h_read(&s, "logs/error.log");
             released = log != NULL && strstr(log, needle) != NULL;
             free(log);
-            sleep_ms(released ? 0 : 10);
+            kp_h_sleep_ms(released ? 0 : 10);
         }
         long slowest = probe(s.port, 150, PROMPT_MS);
         if (released)
@@ -615,7 +609,7 @@ START_TEST(cpu_affinity)
         /* The worker pins itself right after the fork. */
         for (int waited = 0; waited < 2000 && (got[i] = cpus_of(kids[i])) == mine && n_cpus > 1;
              waited += 10)
-            sleep_ms(10);
+            kp_h_sleep_ms(10);
         ck_assert_msg(__builtin_popcountll(got[i]) == 1, "worker %d runs on CPUs %#llx",
                       (int)kids[i], (unsigned long long)got[i]);
         ck_assert(got[i] & mine);
@@ -661,7 +655,7 @@ START_TEST(crash_loop_backs_off)
     setenv("KELPIE_TEST_CRASH_AT_START", "1", 1);
     kp_p_start(&s, "worker_processes 1;\n", NULL, HTTP_OK);
     unsetenv("KELPIE_TEST_CRASH_AT_START");
-    sleep_ms(10000);
+    kp_h_sleep_ms(10000);
     char *log = kp_h_read(&s, "logs/error.log");
     int forks = kp_p_count_lines(log, "start worker process");
     int why = kp_p_count_lines(log, "died within 1 s of its start");

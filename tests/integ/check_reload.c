@@ -23,12 +23,6 @@
 
 #define MAX_KIDS 16
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Generation `gen` of the configuration: `return 200 "gen N"` on port
  * (@PORT@ or @PORT2@), with `workers` workers. */
 static void write_gen(const struct kp_h_server *s, int workers, const char *port, int gen)
@@ -131,7 +125,7 @@ START_TEST(reload_under_load)
     struct kp_load *l = kp_load_start(&lc);
     long slowest_reload = 0;
     while (kp_load_now_ms() - t0 < duration - 1000) {
-        sleep_ms((int)(1000 - (kp_load_now_ms() - t0) % 1000));
+        kp_h_sleep_ms((int)(1000 - (kp_load_now_ms() - t0) % 1000));
         write_gen(&s, 2, "@PORT@", ++gen);
         long r0 = kp_load_now_ms();
         reload_ok(&s);
@@ -274,7 +268,7 @@ static bool answers(int port, pid_t pid)
         close(fd);
         if (owner == pid)
             return true;
-        sleep_ms(5);
+        kp_h_sleep_ms(5);
     }
     return false;
 }

@@ -33,12 +33,6 @@ static const char *HTTP = "client_header_timeout 5s;\n"
                           "    location = /status { status; allow 127.0.0.1; deny all; }\n"
                           "}\n";
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void start(struct kp_h_server *s)
 {
     kp_p_start(s, "worker_processes 2;\n", NULL, HTTP);
@@ -211,7 +205,7 @@ START_TEST(counters_add_up)
             all &= known;
         }
         if (!all)
-            sleep_ms(20);
+            kp_h_sleep_ms(20);
     }
     ck_assert_msg(all, "the status never listed the master's %d children", n_kids);
     for (int i = 0; i < N_REQUESTS; i++) {
@@ -230,7 +224,7 @@ START_TEST(counters_add_up)
             python_json(&s, r.body);
         kp_h_resp_free(&r);
         if (!done)
-            sleep_ms(20);
+            kp_h_sleep_ms(20);
     }
     ck_assert_msg(done, "the responses were never all counted");
 
@@ -346,7 +340,7 @@ START_TEST(draining_worker_listed)
     for (int i = 0; i < 250 && owner == 0; i++) {
         owner = kp_p_socket_owner(s.port, local_port(fd), kids, n_kids);
         if (owner == 0)
-            sleep_ms(20);
+            kp_h_sleep_ms(20);
     }
     ck_assert_msg(owner != 0, "no worker took the connection");
     ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
@@ -356,7 +350,7 @@ START_TEST(draining_worker_listed)
         seen = lists_draining(r.body, owner);
         kp_h_resp_free(&r);
         if (!seen)
-            sleep_ms(20);
+            kp_h_sleep_ms(20);
     }
     ck_assert_msg(seen, "worker %d never listed as draining", (int)owner);
 
@@ -385,7 +379,7 @@ START_TEST(draining_worker_listed)
         seen = strstr(r.body, gone) != NULL;
         kp_h_resp_free(&r);
         if (seen)
-            sleep_ms(20);
+            kp_h_sleep_ms(20);
     }
     ck_assert_msg(!seen, "worker %d still listed after it finished", (int)owner);
     kp_h_stop(&s);

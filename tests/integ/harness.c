@@ -146,7 +146,7 @@ static bool port_open(int port)
     return ok;
 }
 
-static void sleep_ms(int ms)
+void kp_h_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -171,7 +171,7 @@ int kp_h_start(struct kp_h_server *s)
             s->pid = -1;
             break;
         }
-        sleep_ms(10);
+        kp_h_sleep_ms(10);
     }
     char *log = kp_h_read(s, "logs/error.log");
     fprintf(stderr, "kelpie did not start; error log:\n%s\n", log ? log : "(none)");
@@ -218,7 +218,7 @@ int kp_h_signal_wait(struct kp_h_server *s, int sig, int timeout_ms)
             s->pid = -1;
             return status;
         }
-        sleep_ms(10);
+        kp_h_sleep_ms(10);
     }
     return -1;
 }
@@ -492,7 +492,7 @@ bool kp_h_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms)
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
         if (fn(arg))
             return true;
-        sleep_ms(10);
+        kp_h_sleep_ms(10);
     }
     return false;
 }

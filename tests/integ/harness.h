@@ -69,6 +69,8 @@ const char *kp_h_header(const struct kp_h_resp *r, const char *name);
 void kp_h_resp_free(struct kp_h_resp *r);
 /* True when the peer has closed (read returns 0 or ECONNRESET) within timeout_ms. */
 bool kp_h_closed(int fd, int timeout_ms);
+/* Sleep ms milliseconds (tests poll for conditions in such steps). */
+void kp_h_sleep_ms(int ms);
 /* Poll cond-style helper: sleep in small steps until fn(arg) or timeout. */
 bool kp_h_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms);
 /* Count open descriptors of a process (/proc/PID/fd). */
