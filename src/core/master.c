@@ -369,21 +369,12 @@ static bool generation_ready(struct kp_master *m, unsigned generation, unsigned 
 static void nap(struct kp_master *m, int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    struct kp_signals sig;
 
     ppoll(NULL, 0, &ts, &m->wait_mask);
-    kp_signal_take(&sig);
-    if (sig.child)
+    /* Only children are handled here; every other signal (another reload
+     * with its requester included) stays raised for the main loop. */
+    if (kp_signal_take_child())
         reap(m);
-    /* Other flags wait for the main loop; put them back. */
-    if (sig.terminate)
-        raise(SIGTERM);
-    if (sig.quit)
-        raise(SIGQUIT);
-    if (sig.reopen)
-        raise(SIGUSR1);
-    if (sig.winch)
-        raise(SIGWINCH);
 }
 
 static bool wait_ready(struct kp_master *m, unsigned want)

@@ -125,3 +125,8 @@ void kp_signal_take(struct kp_signals *out)
     out->reload_from = out->reload ? (pid_t)sig_reload_from : 0;
     sig_reload_from = 0;
 }
+
+bool kp_signal_take_child(void)
+{
+    return take_flag(&sig_child);
+}

@@ -68,6 +68,32 @@ START_TEST(signal_flags)
 }
 END_TEST
 
+/* Taking only the child flag leaves every other flag, the reload requester
+ * included, for the next full take: a reload queued while the master waits
+ * for new workers must not be lost. */
+START_TEST(signal_take_child_only)
+{
+    struct kp_signals s;
+
+    ck_assert_int_eq(kp_signal_install(), 0);
+    kp_signal_take(&s);
+    ck_assert(!kp_signal_take_child());
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    ck_assert_int_eq(
+        sigqueue(getpid(), SIGHUP, (union sigval){.sival_int = KP_SIGNAL_RELOAD_COOKIE}), 0);
+    raise(SIGQUIT);
+    ck_assert(kp_signal_take_child());
+    ck_assert(!kp_signal_take_child());
+    kp_signal_take(&s);
+    ck_assert(s.reload && s.quit && !s.child);
+    ck_assert_int_eq(s.reload_from, getpid());
+}
+END_TEST
+
 /* Blocked, a signal stays pending; waiting with the wait mask delivers it. */
 START_TEST(signal_block_and_wait)
 {
@@ -100,6 +126,7 @@ Suite *kp_test_signal_suite(void)
 
     tcase_add_test(tc, signal_install);
     tcase_add_test(tc, signal_flags);
+    tcase_add_test(tc, signal_take_child_only);
     tcase_add_test(tc, signal_block_and_wait);
     suite_add_tcase(s, tc);
     return s;
