@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kelpie/http/location.h"
 #include "kelpie/http/var.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
@@ -447,28 +448,16 @@ static int acl_rule(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
 static int location_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct srv_node *s = conf;
-    enum kp_http_loc_match match = KP_LOC_PREFIX;
-    const char *path = cf->args[1];
+    struct loc_node *l = kp_arena_calloc(cf->arena, sizeof(*l));
 
     (void)cmd;
-    if (cf->nargs == 3) {
-        if (strcmp(path, "=") != 0)
-            return kp_conf_error(cf, "invalid location modifier \"%s\"", path);
-        path = cf->args[2];
-        match = KP_LOC_EXACT;
-    } else if (path[0] == '=') {
-        path++;
-        match = KP_LOC_EXACT;
-    }
-    if (path[0] != '/')
-        return kp_conf_invalid(cf, path);
+    int rc = kp_http_location_parse(cf, &l->conf);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < s->n_locs; i++) {
-        if (s->locs[i]->conf.match == match && strcmp(s->locs[i]->conf.path, path) == 0)
-            return kp_conf_error(cf, "duplicate location \"%s\"", path);
+        if (kp_http_location_same(&s->locs[i]->conf, &l->conf))
+            return kp_conf_error(cf, "duplicate location \"%s\"", l->conf.path);
     }
-    struct loc_node *l = kp_arena_calloc(cf->arena, sizeof(*l));
-    l->conf.path = kp_conf_strdup(cf->arena, path);
-    l->conf.match = match;
     *KP_CONF_PUSH(cf->arena, s->locs, s->n_locs) = l;
     struct kp_conf_frame frame = {KP_CONF_LOC, {state(cf), s, l}, &l->seen, NULL};
     return kp_conf_parse_block(cf, &frame);
@@ -513,19 +502,6 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
         kp_conf_join(a, cy->prefix, "logs/access.log"), &cy->http.log_formats[0], 0, 0};
 }
 
-static int loc_order(const void *a, const void *b)
-{
-    const struct kp_http_loc_conf *x = *(const struct kp_http_loc_conf *const *)a;
-    const struct kp_http_loc_conf *y = *(const struct kp_http_loc_conf *const *)b;
-    size_t lx = strlen(x->path), ly = strlen(y->path);
-
-    if (x->match != y->match)
-        return x->match == KP_LOC_EXACT ? -1 : 1;
-    if (x->match == KP_LOC_PREFIX && lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x->path, y->path);
-}
-
 /* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */
 static void default_listen(struct kp_arena *a, struct kp_http_srv_conf *srv)
 {
@@ -552,7 +528,7 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
         srv->locations[i] = &s->locs[i]->conf;
     }
     srv->n_locations = s->n_locs;
-    qsort(srv->locations, srv->n_locations, sizeof(*srv->locations), loc_order);
+    kp_http_location_order(srv);
 }
 
 static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -581,19 +557,6 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     }
     http->n_servers = h->n_servers;
     return 0;
-}
-
-const struct kp_http_loc_conf *kp_http_conf_find_location(const struct kp_http_srv_conf *srv,
-                                                          const char *path, size_t len)
-{
-    for (size_t i = 0; i < srv->n_locations; i++) {
-        const struct kp_http_loc_conf *l = srv->locations[i];
-        size_t n = strlen(l->path);
-        bool fits = l->match == KP_LOC_EXACT ? n == len : n <= len;
-        if (fits && memcmp(l->path, path, n) == 0)
-            return l;
-    }
-    return srv->loc;
 }
 
 /* The single source of truth for http directives: where each may appear,

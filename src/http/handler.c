@@ -8,7 +8,7 @@
 
 #include "kelpie/core/conf.h"
 #include "kelpie/http/access.h"
-#include "kelpie/http/conf.h"
+#include "kelpie/http/location.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/static.h"
@@ -55,7 +55,7 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
     }
     if (set_path(r, h->path) != 0)
         return 400;
-    r->loc = kp_http_conf_find_location(r->srv, r->uri.p, r->uri.len);
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len);
     return 0;
 }
 
@@ -180,7 +180,7 @@ static bool error_page(struct kp_http_request *r, const struct kp_http_error_pag
     }
     if (set_path(r, kp_str_from(ep->uri)) != 0)
         return false;
-    r->loc = kp_http_conf_find_location(r->srv, r->uri.p, r->uri.len);
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len);
     /* RFC 9110 section 9.3.2: a HEAD stays a HEAD; anything else reads the page. */
     if (h->method != KP_HTTP_METHOD_HEAD)
         h->method = KP_HTTP_METHOD_GET;

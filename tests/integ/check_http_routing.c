@@ -1,6 +1,6 @@
 /* Routing against the real binary: server selection by Host (exact names,
  * wildcards, default_server, unknown hosts, absolute-form targets),
- * locations (exact before the longest prefix), `return` in its forms at
+ * locations (exact, the longest prefix, ^~, regexes), `return` in its forms at
  * server and location level, and error_page (a custom page, =CODE, a URL,
  * and a page that is itself missing). */
 #include <check.h>
@@ -40,6 +40,10 @@ static const char *CONF =
     "    location /eq/ { error_page 404 =200 /errors/404.html; }\n"
     "    location /url/ { error_page 404 http://example.com/notfound; }\n"
     "    location /broken/ { error_page 404 /errors/missing.html; }\n"
+    "    location ^~ /assets/ { return 200 assets; }\n"
+    "    location ~* \\.(png|jpe?g)$ { return 200 image; }\n"
+    "    location ~ ^/v\\d+/ { return 200 versioned; }\n"
+    "    location ~ /a/b/z { return 200 regex-ab; }\n"
     "}\n"
     "server { listen 127.0.0.1:@PORT2@; return 302 /elsewhere; location /x { return 200 x; } }\n";
 
@@ -117,6 +121,14 @@ START_TEST(locations)
     expect_body(&s, "site.test", "/a/./b/../b/c", "ab"); /* matched after normalising */
     expect_body(&s, "site.test", "/a%2Fb/c", "ab");
     expect_body(&s, "site.test", "/page.txt", "page\n");
+    /* Regexes after the longest prefix, in config order, on the decoded path. */
+    expect_body(&s, "site.test", "/a/b/x.PNG", "image");
+    expect_body(&s, "site.test", "/a/b/%7A", "regex-ab");
+    expect_body(&s, "site.test", "/x.jpeg?y.txt", "image");
+    expect_body(&s, "site.test", "/x.png.txt", "custom not found\n");
+    expect_body(&s, "site.test", "/v12/x", "versioned");
+    expect_body(&s, "site.test", "/vx/x", "custom not found\n");
+    expect_body(&s, "site.test", "/assets/x.png", "assets"); /* ^~ stops the regexes */
     kp_h_stop(&s);
 }
 END_TEST

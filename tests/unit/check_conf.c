@@ -16,6 +16,7 @@
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/cycle.h"
 #include "kelpie/http/conf.h"
+#include "kelpie/http/location.h"
 #include "kelpie/http/var.h"
 
 static char dir[64]; /* the prefix (a short mkdtemp path), with a trailing '/' */
@@ -200,7 +201,20 @@ static const struct {
      "duplicate location \"/x\""},
     {"http { server { location = /x { } location =/x { } } }", NULL, 1,
      "duplicate location \"/x\""},
-    {"http { server { location ~ \\.php$ { } } }", NULL, 1, "invalid location modifier \"~\""},
+    {"http { server { location ~ \\.php$ { } location ~ \\.php$ { } } }", NULL, 1,
+     "duplicate location \"\\.php$\""},
+    {"http { server { location ^~ /x { } location /x { } } }", NULL, 1,
+     "duplicate location \"/x\""},
+    {"http { server { location ~ a(b { } } }", NULL, 1,
+     "invalid regex \"a(b\": Unmatched ( or \\("},
+    {"http { server { location ~ \"(?i)x\" { } } }", NULL, 1,
+     "regex \"(?i)x\" uses PCRE \"(?...)\" groups, which POSIX regular expressions lack"},
+    {"http { server { location ~ [\\]] { } } }", NULL, 1,
+     "regex \"[\\]]\" uses an escaped ']', '^' or '-' in a bracket expression, which POSIX "
+     "regular expressions lack"},
+    {"http { server { location ^~ x { } } }", NULL, 1,
+     "invalid value \"x\" in \"location\" directive"},
+    {"http { server { location ~~ /x { } } }", NULL, 1, "invalid location modifier \"~~\""},
     /* listen */
     {"http { server { listen example.com:80; } }", NULL, 1,
      "host not found in \"example.com:80\" of the \"listen\" directive"},
@@ -544,14 +558,48 @@ START_TEST(find_location)
     struct kp_cycle *c = load(inherit_conf, NULL);
     const struct kp_http_srv_conf *s0 = c->http.servers[0], *s1 = c->http.servers[1];
 
-    ck_assert_str_eq(kp_http_conf_find_location(s0, "/exact", 6)->path, "/exact");
-    ck_assert_str_eq(kp_http_conf_find_location(s0, "/exactly", 8)->path, "/");
-    ck_assert_str_eq(kp_http_conf_find_location(s0, "/img/x.png", 10)->path, "/img/");
-    ck_assert_str_eq(kp_http_conf_find_location(s0, "/img/big/x", 10)->path, "/img/big/");
-    ck_assert_str_eq(kp_http_conf_find_location(s0, "/img", 4)->path, "/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/exact", 6)->path, "/exact");
+    ck_assert_str_eq(kp_http_location_find(s0, "/exactly", 8)->path, "/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/img/x.png", 10)->path, "/img/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/img/big/x", 10)->path, "/img/big/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/img", 4)->path, "/");
     /* the length bounds the path: "/exact" is a prefix of this buffer */
-    ck_assert_str_eq(kp_http_conf_find_location(s0, "/exact?x", 6)->path, "/exact");
-    ck_assert_ptr_eq(kp_http_conf_find_location(s1, "/", 1), s1->loc);
+    ck_assert_str_eq(kp_http_location_find(s0, "/exact?x", 6)->path, "/exact");
+    ck_assert_ptr_eq(kp_http_location_find(s1, "/", 1), s1->loc);
+    kp_cycle_free(c);
+}
+END_TEST
+
+/* nginx's order: exact, then the longest prefix unless ^~, then regexes in
+ * config order, then the longest prefix. */
+START_TEST(find_regex_location)
+{
+    struct kp_cycle *c = load("http { server {\n"
+                              "  location / { }\n"
+                              "  location /img/ { }\n"
+                              "  location ^~ /static/ { }\n"
+                              "  location ~ \\.(png|gif)$ { }\n"
+                              "  location ~* \\.PNG$ { }\n"
+                              "  location ~* ^/num/\\d+[\\d]*?$ { }\n"
+                              "  location = /a.png { }\n"
+                              "} }",
+                              NULL);
+    const struct kp_http_srv_conf *s = c->http.servers[0];
+
+    ck_assert_uint_eq(s->n_locations, 7);
+    ck_assert_uint_eq(s->first_regex, 4);
+    ck_assert_int_eq(s->locations[4]->match, KP_LOC_REGEX);
+    ck_assert_int_eq(s->locations[5]->match, KP_LOC_REGEX_ICASE);
+    ck_assert_str_eq(kp_http_location_find(s, "/a.png", 6)->path, "/a.png");
+    ck_assert_str_eq(kp_http_location_find(s, "/img/b.png", 10)->path, "\\.(png|gif)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/img/b.PNG", 10)->path, "\\.PNG$");
+    ck_assert_str_eq(kp_http_location_find(s, "/img/b.jpg", 10)->path, "/img/");
+    ck_assert_str_eq(kp_http_location_find(s, "/static/b.png", 13)->path, "/static/");
+    ck_assert_str_eq(kp_http_location_find(s, "/x.gif", 6)->path, "\\.(png|gif)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/NUM/123", 8)->path, "^/num/\\d+[\\d]*?$");
+    ck_assert_str_eq(kp_http_location_find(s, "/num/12a", 8)->path, "/");
+    /* the length bounds the subject: "$" anchors at len, not at the NUL */
+    ck_assert_str_eq(kp_http_location_find(s, "/x.gifz", 6)->path, "\\.(png|gif)$");
     kp_cycle_free(c);
 }
 END_TEST
@@ -781,6 +829,7 @@ Suite *kp_test_conf_suite(void)
     tcase_add_test(tl, types);
     tcase_add_test(tl, inheritance);
     tcase_add_test(tl, find_location);
+    tcase_add_test(tl, find_regex_location);
     tcase_add_test(tl, list_directives);
     tcase_add_test(tl, listening);
     tcase_add_test(tl, include_glob);

@@ -6,6 +6,7 @@
 #ifndef KP_CYCLE_H
 #define KP_CYCLE_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,17 +101,21 @@ struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | all */
 };
 
 enum kp_http_loc_match {
-    KP_LOC_PREFIX = 0, /* location /path { } : longest prefix wins */
-    KP_LOC_EXACT,      /* location = /path { } */
+    KP_LOC_PREFIX = 0,  /* location /path { } : longest prefix wins */
+    KP_LOC_EXACT,       /* location = /path { } */
+    KP_LOC_PREFIX_STOP, /* location ^~ /path { } : as a prefix, and then no regex */
+    KP_LOC_REGEX,       /* location ~ RE { } : the first regex that matches */
+    KP_LOC_REGEX_ICASE, /* location ~* RE { } : the same, ignoring case */
 };
 
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
-    char *path; /* location path; "" for the server level */
+    char *path; /* location path or regex source; "" for the server level */
     enum kp_http_loc_match match;
-    char *root;   /* html (resolved against prefix), no trailing '/' */
-    char **index; /* index.html */
+    regex_t *regex; /* the KP_LOC_REGEX* kinds only (freed with the cycle's arena) */
+    char *root;     /* html (resolved against prefix), no trailing '/' */
+    char **index;   /* index.html */
     size_t n_index;
     bool sendfile;                 /* off (nginx default) */
     bool tcp_nodelay;              /* on */
@@ -141,6 +146,7 @@ struct kp_http_srv_conf {
     struct kp_http_loc_conf *loc;        /* server-level settings (merged with http) */
     struct kp_http_loc_conf **locations; /* merged with the server level */
     size_t n_locations;
+    size_t first_regex; /* locations[first_regex..] are the regex ones, in config order */
     uint64_t client_header_timeout_ms;        /* 60s */
     size_t client_header_buffer_size;         /* 1k */
     unsigned large_client_header_buffers_num; /* 4 */

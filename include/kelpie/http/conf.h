@@ -4,11 +4,8 @@
  *
  * After loading, each struct kp_http_srv_conf has:
  *   loc        the server-level settings, merged with the http level;
- *   locations  every location merged with the server level, in this order:
- *              first the exact ("location = /p") ones sorted by strcmp, then
- *              the prefix ones from the longest path to the shortest (ties by
- *              strcmp). So the first location that matches a path is the one
- *              nginx would choose: an exact match, else the longest prefix.
+ *   locations  every location merged with the server level, in the order
+ *              kp_http_location_find searches them (http/location.h).
  *   listens    at least one (0.0.0.0:80, or :8000 when not started as root). */
 #ifndef KP_HTTP_CONF_H
 #define KP_HTTP_CONF_H
@@ -23,11 +20,5 @@
 
 /* Directive table: `http` (main context) and everything inside it. */
 extern const struct kp_conf_cmd kp_http_conf_cmds[];
-
-/* The settings for a request path of len bytes (need not be NUL-terminated):
- * the exact location, else the longest matching prefix location, else the
- * server level (srv->loc). Never NULL. */
-const struct kp_http_loc_conf *kp_http_conf_find_location(const struct kp_http_srv_conf *srv,
-                                                          const char *path, size_t len);
 
 #endif

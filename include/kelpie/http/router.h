@@ -1,9 +1,7 @@
 /* Request routing, first half: which server { } answers a request, chosen by
  * the Host (RFC 9110 section 7.2) among the servers listening on the address
  * the connection came in on. The second half, the location within the
- * server, is kp_http_conf_find_location() (http/conf.h): the configuration
- * loader sorts locations so that the first match is nginx's choice (an exact
- * `location = /p`, else the longest prefix). */
+ * server, is kp_http_location_find() (http/location.h). */
 #ifndef KP_ROUTER_H
 #define KP_ROUTER_H
 

@@ -1,0 +1,49 @@
+/* Locations within a server: the `location` modifiers, their order, and the
+ * choice of a location for a request path, as nginx makes it:
+ *
+ *   location = /p   exact: only the path /p; chosen at once;
+ *   location ^~ /p  prefix: when it is the longest matching prefix, no
+ *                   regex is tried;
+ *   location /p     prefix: the longest matching prefix is remembered;
+ *   location ~ RE   regex, case-sensitive; location ~* RE case-insensitive:
+ *                   tried in config order after the prefixes, the first
+ *                   match wins over the remembered prefix;
+ *   otherwise       the remembered prefix, else the server level.
+ *
+ * Regexes are POSIX extended regular expressions (the C library's regcomp),
+ * not PCRE: `\d` and `\D` are accepted and mean [0-9] and [^0-9], and
+ * PCRE-only syntax such as `(?i)`, lazy quantifiers or lookarounds is a
+ * configuration error rather than a silently different match. They are
+ * matched against the decoded, normalised path, without the query. */
+#ifndef KP_LOCATION_H
+#define KP_LOCATION_H
+
+#include <stddef.h>
+
+#include "kelpie/core/conf.h"
+#include "kelpie/core/cycle.h"
+
+/* Fill l->path, l->match and l->regex from the arguments of a `location`
+ * directive (cf->args[1..], one or two: "[MODIFIER] PATH", the modifier may
+ * also be glued to the path as in "=/p" or "~\.png$"). A regex is compiled
+ * here and freed with cf->arena. Returns 0 or kp_conf_error's -EINVAL. */
+int kp_http_location_parse(struct kp_conf *cf, struct kp_http_loc_conf *l);
+
+/* Whether a and b are the same location (a duplicate in one server): the
+ * same exact path, the same prefix (with or without ^~), or the same
+ * regex with the same case rule. */
+bool kp_http_location_same(const struct kp_http_loc_conf *a, const struct kp_http_loc_conf *b);
+
+/* Order srv->locations (n_locations, in config order on entry) for
+ * kp_http_location_find: exact ones (sorted by path), then prefixes from
+ * the longest to the shortest, then regexes in config order, starting at
+ * srv->first_regex (set here). */
+void kp_http_location_order(struct kp_http_srv_conf *srv);
+
+/* The location for a request path of len bytes (need not be
+ * NUL-terminated), chosen as described above. Never NULL: srv->loc when no
+ * location matches. */
+const struct kp_http_loc_conf *kp_http_location_find(const struct kp_http_srv_conf *srv,
+                                                     const char *path, size_t len);
+
+#endif
