@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/var.h"
 
@@ -603,5 +604,9 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_NOARGS, 0, set_status, LOC(status)},
     {"allow", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
     {"deny", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
+    {"add_header", HTTP_ANY, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,
+     LOC_SPAN(add_headers, add_headers_always)},
+    {"expires", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_http_headers_conf_expires,
+     LOC_SPAN(expires, expires_s)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

@@ -31,6 +31,7 @@
 #include "kelpie/core/conf.h"
 #include "kelpie/core/log.h"
 #include "kelpie/http/handler.h"
+#include "kelpie/http/headers.h"
 #include "kelpie/http/server.h"
 #include "kelpie/os/socket.h"
 
@@ -494,6 +495,7 @@ static enum step respond(struct kp_http_conn *hc)
     const struct kp_http_loc_conf *loc = r->loc;
 
     r->keepalive = keep_alive(hc);
+    kp_http_headers_apply(r, hc->loop->clock.sec);
     const struct kp_http_head_opts o = {.date = hc->loop->clock.http_date,
                                         .server_tokens = loc->server_tokens,
                                         .connection = conn_header(r),

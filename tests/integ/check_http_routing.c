@@ -2,14 +2,16 @@
  * wildcards, default_server, unknown hosts, absolute-form targets),
  * locations (exact, the longest prefix, ^~, regexes), `return` in its forms at
  * server and location level, and error_page (a custom page, =CODE, a URL,
- * and a page that is itself missing). */
+ * and a page that is itself missing), add_header and expires. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "kelpie/core/time.h"
 
 #define MAIN "master_process off;"
 
@@ -45,13 +47,33 @@ static const char *CONF =
     "    location ~ ^/v\\d+/ { return 200 versioned; }\n"
     "    location ~ /a/b/z { return 200 regex-ab; }\n"
     "}\n"
-    "server { listen 127.0.0.1:@PORT2@; return 302 /elsewhere; location /x { return 200 x; } }\n";
+    "server { listen 127.0.0.1:@PORT2@; return 302 /elsewhere; location /x { return 200 x; } }\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@;\n"
+    "    server_name hdr.test;\n"
+    "    add_header X-Server-Level yes;\n"
+    "    location /cached/ {\n"
+    "        expires 1h;\n"
+    "        add_header X-Frame-Options DENY;\n"
+    "        add_header X-Always \"on, really\" always;\n"
+    "    }\n"
+    "    location /inherit/ { }\n"
+    "    location /epoch/ { expires epoch; }\n"
+    "    location /max/ { expires max; }\n"
+    "    location /neg/ { expires -10s; }\n"
+    "}\n";
 
 static void start(struct kp_h_server *s)
 {
     kp_h_prepare(s);
     kp_h_write(s, "html/page.txt", "page\n");
     kp_h_write(s, "html/errors/404.html", "custom not found\n");
+    const char *dirs[] = {"cached", "inherit", "epoch", "max", "neg"};
+    char path[64];
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(path, sizeof(path), "html/%s/a.txt", dirs[i]);
+        kp_h_write(s, path, "a\n");
+    }
     kp_h_config(s, MAIN, CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -214,6 +236,83 @@ START_TEST(error_pages)
 }
 END_TEST
 
+/* GET path on hdr.test with extra (header lines) and its status. */
+static int ask_hdr(const struct kp_h_server *s, const char *path, const char *extra,
+                   struct kp_h_resp *r)
+{
+    char raw[512];
+
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: hdr.test\r\n%s\r\n", path, extra);
+    return ask(s->port, raw, r);
+}
+
+/* Expires minus Date, in seconds. */
+static long expires_after_date(const struct kp_h_resp *r)
+{
+    const char *v;
+    time_t te, td;
+
+    ck_assert_ptr_nonnull(v = kp_h_header(r, "Expires"));
+    ck_assert_int_eq(kp_time_parse_http_date(v, strlen(v), &te), 0);
+    ck_assert_ptr_nonnull(v = kp_h_header(r, "Date"));
+    ck_assert_int_eq(kp_time_parse_http_date(v, strlen(v), &td), 0);
+    return (long)(te - td);
+}
+
+START_TEST(added_fields)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    ck_assert_int_eq(ask_hdr(&s, "/cached/a.txt", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "X-Frame-Options"), "DENY");
+    ck_assert_str_eq(kp_h_header(&r, "X-Always"), "on, really");
+    ck_assert_ptr_null(kp_h_header(&r, "X-Server-Level")); /* own add_header: none inherited */
+    ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "max-age=3600");
+    ck_assert_int_eq(expires_after_date(&r), 3600);
+    char inm[128];
+    snprintf(inm, sizeof(inm), "If-None-Match: %s\r\n", kp_h_header(&r, "ETag"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/cached/a.txt", inm, &r), 304);
+    ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "max-age=3600");
+    ck_assert_str_eq(kp_h_header(&r, "X-Frame-Options"), "DENY");
+    kp_h_resp_free(&r);
+    /* An error gets only the `always` fields. */
+    ck_assert_int_eq(ask_hdr(&s, "/cached/nope", "", &r), 404);
+    ck_assert_str_eq(kp_h_header(&r, "X-Always"), "on, really");
+    ck_assert_ptr_null(kp_h_header(&r, "X-Frame-Options"));
+    ck_assert_ptr_null(kp_h_header(&r, "Expires"));
+    ck_assert_ptr_null(kp_h_header(&r, "Cache-Control"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/inherit/a.txt", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "X-Server-Level"), "yes");
+    ck_assert_ptr_null(kp_h_header(&r, "Expires"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/inherit/", "", &r), 403);
+    ck_assert_ptr_null(kp_h_header(&r, "X-Server-Level"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/epoch/a.txt", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Expires"), "Thu, 01 Jan 1970 00:00:01 GMT");
+    ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "no-cache");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/max/a.txt", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Expires"), "Thu, 31 Dec 2037 23:55:55 GMT");
+    ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "max-age=315360000");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/neg/a.txt", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "no-cache");
+    ck_assert_int_eq(expires_after_date(&r), -10);
+    kp_h_resp_free(&r);
+    /* A redirect is one of the codes that get the fields. */
+    ck_assert_int_eq(ask_hdr(&s, "/cached", "", &r), 301);
+    ck_assert_ptr_null(kp_h_header(&r, "X-Frame-Options")); /* the server level answers */
+    ck_assert_str_eq(kp_h_header(&r, "X-Server-Level"), "yes");
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_http_routing_suite(void)
 {
     Suite *s = suite_create("http_routing");
@@ -224,6 +323,7 @@ Suite *kp_test_http_routing_suite(void)
     tcase_add_test(tc, locations);
     tcase_add_test(tc, return_forms);
     tcase_add_test(tc, error_pages);
+    tcase_add_test(tc, added_fields);
     suite_add_tcase(s, tc);
     return s;
 }

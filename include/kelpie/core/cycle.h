@@ -108,6 +108,13 @@ enum kp_http_loc_match {
     KP_LOC_REGEX_ICASE, /* location ~* RE { } : the same, ignoring case */
 };
 
+enum kp_http_expires {
+    KP_EXPIRES_OFF = 0, /* no Expires or Cache-Control (the default) */
+    KP_EXPIRES_EPOCH,   /* `expires epoch`: long expired, Cache-Control: no-cache */
+    KP_EXPIRES_MAX,     /* `expires max`: 2037, Cache-Control: max-age=315360000 */
+    KP_EXPIRES_AFTER,   /* `expires [-]TIME`: now + expires_s (no-cache when negative) */
+};
+
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
@@ -136,6 +143,13 @@ struct kp_http_loc_conf {
     bool status; /* `status;` handler (Observability issue) */
     struct kp_http_acl_rule *acl;
     size_t n_acl;
+    /* add_header: "Name: value\r\n" lines, in config order, for the
+     * success and redirect codes (all of them) and for any code (the ones
+     * marked `always`). */
+    struct kp_str add_headers;
+    struct kp_str add_headers_always;
+    enum kp_http_expires expires;
+    int64_t expires_s; /* KP_EXPIRES_AFTER: seconds, may be negative */
 };
 
 struct kp_http_srv_conf {

@@ -40,6 +40,7 @@ struct kp_http_response {
     struct kp_str content_range; /* "bytes 0-99/1000" or "bytes * /1000" value */
     struct kp_str allow;         /* 405: "GET, HEAD" */
     bool accept_ranges;          /* send "Accept-Ranges: bytes" */
+    struct kp_str extra;         /* "Name: value\r\n" lines sent as they are, last */
     /* Body: either memory or a file range (or neither). */
     struct kp_str body; /* memory body (lives in the arena or static) */
     int fd;             /* -1: no file body; closed by an arena cleanup */

@@ -56,7 +56,8 @@ size_t kp_http_response_head_size(const struct kp_http_response *resp);
  * codes outside 100-999 are sent as 500), Server, Date, Content-Type,
  * Content-Length (from resp->content_length, else the memory body's or the
  * file range's length; never for 1xx, 204 and 304), Last-Modified,
- * Connection, ETag, Accept-Ranges, Content-Range, Location, Allow. */
+ * Connection, ETag, Accept-Ranges, Content-Range, Location, Allow, then
+ * resp->extra as it is. */
 size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
                              char *out);
 

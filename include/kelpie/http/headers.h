@@ -1,0 +1,34 @@
+/* `add_header NAME VALUE [always]` and `expires`, nginx's way: the fields a
+ * location adds to its responses. Without `always`, and for `expires`,
+ * only responses with status 200, 201, 204, 206, 301, 302, 303, 304, 307
+ * or 308 get them. A block with its own add_header lines does not inherit
+ * the enclosing block's (and likewise for expires).
+ *
+ *   expires TIME     Expires: now + TIME, Cache-Control: max-age=SECONDS
+ *   expires -TIME    Expires: now - TIME, Cache-Control: no-cache
+ *   expires epoch    Expires: Thu, 01 Jan 1970 00:00:01 GMT, Cache-Control: no-cache
+ *   expires max      Expires: Thu, 31 Dec 2037 23:55:55 GMT,
+ *                    Cache-Control: max-age=315360000
+ *   expires off      nothing (the default)
+ *
+ * Values are literal text: a `$` in an add_header value is a configuration
+ * error (kelpie has no variables there), as are a name that is not an HTTP
+ * token, a value with control characters, and the fields kelpie writes
+ * itself (Content-Length, Date, ...), which a second copy would corrupt. An
+ * empty value adds nothing, as in nginx. */
+#ifndef KP_HEADERS_H
+#define KP_HEADERS_H
+
+#include "kelpie/core/conf.h"
+#include "kelpie/http/request.h"
+
+/* Directive handlers (struct kp_conf_cmd) for add_header and expires; conf
+ * is the block's struct kp_http_loc_conf. */
+int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
+int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
+
+/* Append r->loc's fields for the final r->resp.status (and the time now, in
+ * seconds) to r->resp.extra. */
+void kp_http_headers_apply(struct kp_http_request *r, time_t now);
+
+#endif

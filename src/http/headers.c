@@ -1,0 +1,184 @@
+/* add_header and expires (see headers.h). The add_header lines are
+ * serialised once, when the configuration is loaded; a response only
+ * copies them, and formats one date for expires. */
+#include "kelpie/http/headers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kelpie/core/time.h"
+#include "kelpie/http/parse.h"
+
+/* nginx's `expires max` date and age (ten years). */
+#define EXPIRES_MAX_DATE "Thu, 31 Dec 2037 23:55:55 GMT"
+#define EXPIRES_MAX_AGE  315360000
+#define EXPIRES_EPOCH    "Thu, 01 Jan 1970 00:00:01 GMT"
+
+/* Fields kelpie writes itself: a second copy would contradict the first
+ * (framing, dates) or the choice kelpie made (Content-Type: default_type
+ * and types { } set it). */
+static const char *const OWN_FIELDS[] = {
+    "Content-Length", "Transfer-Encoding", "Connection",    "Date",
+    "Server",         "Content-Type",      "Last-Modified", "ETag",
+    "Accept-Ranges",  "Content-Range",     "Location",
+};
+
+static bool is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        if (!kp_http_parse_is_tchar((unsigned char)*s))
+            return false;
+    }
+    return true;
+}
+
+/* RFC 9110 section 5.5: visible characters, spaces and tabs, obs-text. */
+static bool is_field_value(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static int check_field(struct kp_conf *cf, const char *name, const char *value)
+{
+    if (!is_token(name))
+        return kp_conf_error(cf, "invalid header name \"%s\"", name);
+    for (size_t i = 0; i < sizeof(OWN_FIELDS) / sizeof(OWN_FIELDS[0]); i++) {
+        if (strcasecmp(name, OWN_FIELDS[i]) == 0)
+            return kp_conf_error(cf, "\"add_header\" cannot set \"%s\": kelpie writes it itself",
+                                 name);
+    }
+    if (!is_field_value(value))
+        return kp_conf_error(cf, "control characters in the value of header \"%s\"", name);
+    if (strchr(value, '$') != NULL)
+        return kp_conf_error(cf, "variables are not supported in \"add_header\" values: \"%s\"",
+                             value);
+    return 0;
+}
+
+/* to = to + the bytes of s, in a new arena copy. */
+static void append(struct kp_arena *a, struct kp_str *to, const char *s, size_t n)
+{
+    if (n == 0)
+        return;
+    char *p = kp_arena_alloc(a, to->len + n + 1);
+
+    if (to->len > 0)
+        memcpy(p, to->p, to->len);
+    memcpy(p + to->len, s, n);
+    p[to->len + n] = '\0';
+    *to = (struct kp_str){p, to->len + n};
+}
+
+int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    const char *name = cf->args[1], *value = cf->args[2];
+    bool always = cf->nargs == 4;
+
+    (void)cmd;
+    if (always && strcmp(cf->args[3], "always") != 0)
+        return kp_conf_invalid(cf, cf->args[3]);
+    int rc = check_field(cf, name, value);
+    if (rc != 0 || value[0] == '\0')
+        return rc;
+    size_t n = strlen(name) + strlen(value) + sizeof(": \r\n");
+    char *line = kp_arena_alloc(cf->arena, n);
+    int len = snprintf(line, n, "%s: %s\r\n", name, value);
+    append(cf->arena, &loc->add_headers, line, (size_t)len);
+    if (always)
+        append(cf->arena, &loc->add_headers_always, line, (size_t)len);
+    return 0;
+}
+
+int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    const char *a = cf->args[1];
+    uint64_t ms;
+
+    (void)cmd;
+    if (strcmp(a, "off") == 0 || strcmp(a, "epoch") == 0 || strcmp(a, "max") == 0) {
+        loc->expires = a[0] == 'o'   ? KP_EXPIRES_OFF
+                       : a[0] == 'e' ? KP_EXPIRES_EPOCH
+                                     : KP_EXPIRES_MAX;
+        return 0;
+    }
+    bool negative = a[0] == '-';
+    if (kp_conf_parse_msec(a + negative, &ms) != 0 || ms / 1000 > INT32_MAX)
+        return kp_conf_invalid(cf, a);
+    loc->expires = KP_EXPIRES_AFTER;
+    loc->expires_s = negative ? -(int64_t)(ms / 1000) : (int64_t)(ms / 1000);
+    return 0;
+}
+
+/* nginx adds its fields to these codes only, unless `always`. */
+static bool adds_fields(int status)
+{
+    switch (status) {
+    case 200:
+    case 201:
+    case 204:
+    case 206:
+    case 301:
+    case 302:
+    case 303:
+    case 304:
+    case 307:
+    case 308:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Expires and Cache-Control for loc at now into out (128 bytes); returns
+ * the length, 0 when loc sets none. */
+static size_t expires_fields(const struct kp_http_loc_conf *loc, time_t now, char *out)
+{
+    char date[32];
+    int n;
+
+    switch (loc->expires) {
+    case KP_EXPIRES_EPOCH:
+        n = snprintf(out, 128, "Expires: %s\r\nCache-Control: no-cache\r\n", EXPIRES_EPOCH);
+        break;
+    case KP_EXPIRES_MAX:
+        n = snprintf(out, 128, "Expires: %s\r\nCache-Control: max-age=%d\r\n", EXPIRES_MAX_DATE,
+                     EXPIRES_MAX_AGE);
+        break;
+    case KP_EXPIRES_AFTER:
+        kp_time_http_date(now + loc->expires_s, date);
+        if (loc->expires_s < 0)
+            n = snprintf(out, 128, "Expires: %s\r\nCache-Control: no-cache\r\n", date);
+        else
+            n = snprintf(out, 128, "Expires: %s\r\nCache-Control: max-age=%" PRId64 "\r\n", date,
+                         loc->expires_s);
+        break;
+    default:
+        n = 0;
+    }
+    return (size_t)n;
+}
+
+void kp_http_headers_apply(struct kp_http_request *r, time_t now)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+    bool ok = adds_fields(r->resp.status);
+    struct kp_str add = ok ? loc->add_headers : loc->add_headers_always;
+    char expires[128];
+    size_t n = ok ? expires_fields(loc, now, expires) : 0;
+
+    if (add.len == 0 && n == 0)
+        return;
+    append(&r->arena, &r->resp.extra, add.p, add.len);
+    append(&r->arena, &r->resp.extra, expires, n);
+}
