@@ -5,6 +5,7 @@
  * into cycle->http. */
 #include "kelpie/http/conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,16 +340,51 @@ static int large_buffers(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
 
 /* --- location-level directives -------------------------------------------------------- */
 
+/* root and alias write the same field, so each sees the other. */
 static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
     char *root = kp_conf_join(cf->arena, cf->cycle->prefix, cf->args[1]);
     size_t len = strlen(root);
 
-    (void)cmd;
+    if (kp_conf_field_seen(cf, cmd))
+        return kp_conf_error(cf, "\"root\" directive is duplicate, \"alias\" directive was "
+                                 "specified earlier");
     while (len > 0 && root[len - 1] == '/') /* the URI brings its own '/' */
         root[--len] = '\0';
     loc->root = root;
+    loc->alias = false;
+    return 0;
+}
+
+/* Whether an alias ends in a dot segment, which would become one in every
+ * path made from it. */
+static bool ends_in_dots(const char *a)
+{
+    const char *last = strrchr(a, '/');
+
+    last = last != NULL ? last + 1 : a;
+    return strcmp(last, ".") == 0 || strcmp(last, "..") == 0;
+}
+
+/* alias PATH: the location's path is replaced by PATH as written (a
+ * trailing '/' included), so a regex location, whose matched part is not
+ * known without captures, cannot have one. */
+static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    const char *a = cf->args[1];
+
+    if (kp_conf_field_seen(cf, cmd))
+        return kp_conf_error(cf, "\"alias\" directive is duplicate, \"root\" directive was "
+                                 "specified earlier");
+    if (loc->match == KP_LOC_REGEX || loc->match == KP_LOC_REGEX_ICASE)
+        return kp_conf_error(cf, "\"alias\" in a regex location needs captures, which kelpie "
+                                 "does not support");
+    if (a[0] == '\0' || ends_in_dots(a))
+        return kp_conf_invalid(cf, a);
+    loc->root = kp_conf_join(cf->arena, cf->cycle->prefix, a);
+    loc->alias = true;
     return 0;
 }
 
@@ -365,6 +401,40 @@ static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
             return kp_conf_invalid(cf, cf->args[i]);
         *KP_CONF_PUSH(cf->arena, loc->index, loc->n_index) = kp_conf_strdup(cf->arena, cf->args[i]);
     }
+    return 0;
+}
+
+/* Whether every '$' in s starts "$uri" (the one variable try_files knows). */
+static bool only_uri_vars(const char *s)
+{
+    for (const char *p = strchr(s, '$'); p != NULL; p = strchr(p + 1, '$')) {
+        char after = p[4]; /* a variable name goes on with letters, digits, '_' */
+        if (strncmp(p + 1, "uri", 3) != 0 || after == '_' || isalnum((unsigned char)after))
+            return false;
+    }
+    return true;
+}
+
+/* try_files FILE... URI | =CODE */
+static int try_files(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    const char *last = cf->args[cf->nargs - 1];
+    uint64_t code;
+
+    (void)cmd;
+    for (size_t i = 1; i < cf->nargs; i++) {
+        if (!only_uri_vars(cf->args[i]))
+            return kp_conf_error(cf, "only $uri can be used in \"try_files\": \"%s\"", cf->args[i]);
+        if (cf->args[i][0] == '\0')
+            return kp_conf_invalid(cf, cf->args[i]);
+    }
+    if (last[0] == '=' ? kp_conf_parse_num(last + 1, 999, &code) != 0 || code < 100
+                       : last[0] != '/' && strncmp(last, "$uri", 4) != 0)
+        return kp_conf_invalid(cf, last);
+    for (size_t i = 1; i < cf->nargs; i++)
+        *KP_CONF_PUSH(cf->arena, loc->try_files, loc->n_try_files) =
+            kp_conf_strdup(cf->arena, cf->args[i]);
     return 0;
 }
 
@@ -596,6 +666,11 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"server_name", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, server_name, KP_CONF_SLOT_SRV,
      KP_CONF_NOFIELD},
     {"root", HTTP_ANY, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
+    {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, alias)},
+    /* Not inherited, as in nginx: a location without try_files serves its
+     * URI even when the server level has one. */
+    {"try_files", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_2MORE, 0, try_files, KP_CONF_SLOT_LOC,
+     KP_CONF_NOFIELD},
     {"index", HTTP_ANY, KP_CONF_1MORE, KP_CONF_MULTI, set_index, LOC_SPAN(index, n_index)},
     {"return", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_RANGE(1, 2), 0, set_return,
      LOC_SPAN(return_code, return_text)},

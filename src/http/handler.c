@@ -4,7 +4,10 @@
 #include "kelpie/http/handler.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kelpie/core/conf.h"
 #include "kelpie/http/access.h"
@@ -15,6 +18,9 @@
 #include "kelpie/http/stats.h"
 #include "kelpie/http/status.h"
 #include "kelpie/http/uri.h"
+
+/* try_files moved the request to another location: run its phases. */
+#define TRY_AGAIN (-1)
 
 static bool is_redirect(int code)
 {
@@ -95,17 +101,109 @@ static bool access_allowed(const struct kp_http_request *r)
     return false;
 }
 
+/* arg with every "$uri" replaced by r->uri and repeated slashes merged
+ * (so that "$uri/" of "/" is "/"), in r->arena. */
+static char *expand(struct kp_http_request *r, const char *arg, size_t *len_out)
+{
+    size_t n = 0, len = strlen(arg);
+
+    for (const char *p = strstr(arg, "$uri"); p != NULL; p = strstr(p + 4, "$uri"))
+        n++;
+    char *out = kp_arena_alloc(&r->arena, len + n * r->uri.len + 1), *o = out;
+    for (const char *p = arg; *p != '\0';) {
+        const char *from = p;
+        size_t k = 1;
+        if (strncmp(p, "$uri", 4) == 0) {
+            from = r->uri.p;
+            k = r->uri.len;
+            p += 4;
+        } else {
+            p++;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (from[i] != '/' || o == out || o[-1] != '/')
+                *o++ = from[i];
+        }
+    }
+    *o = '\0';
+    *len_out = (size_t)(o - out);
+    return out;
+}
+
+/* Whether candidate names a file (or, ending in '/', a directory) here. */
+static bool exists(const struct kp_http_request *r, struct kp_str cand)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (cand.len == 0 || !kp_http_uri_is_safe(cand) ||
+        kp_http_static_map(r->loc, cand, path, sizeof(path)) < 0 || stat(path, &st) != 0)
+        return false;
+    return cand.p[cand.len - 1] == '/' ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+}
+
+/* The last try_files argument: =CODE, or an internal redirect to a URI
+ * (with its own query, else the request's), located again. */
+static int try_fallback(struct kp_http_request *r, const char *last)
+{
+    if (last[0] == '=')
+        return atoi(last + 1);
+    if (++r->uri_changes > KP_HTTP_MAX_URI_CHANGES) {
+        kp_log_error(r->hc->ctx->log, KP_LOG_ERR, 0,
+                     "rewrite or internal redirection cycle while trying \"%s\"", last);
+        return 500;
+    }
+    size_t len;
+    char *to = expand(r, last, &len);
+    char *q = memchr(to, '?', len);
+    if (q != NULL) {
+        r->args = (struct kp_str){q + 1, len - (size_t)(q + 1 - to)};
+        *q = '\0';
+        len = (size_t)(q - to);
+    }
+    if (!kp_http_uri_is_safe((struct kp_str){to, len}))
+        return 500;
+    r->uri = (struct kp_str){to, len};
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len);
+    return TRY_AGAIN;
+}
+
+/* try_files: the first candidate that exists becomes the URI this location
+ * serves (0), else the fallback decides. */
+static int try_files(struct kp_http_request *r)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+
+    for (size_t i = 0; i + 1 < loc->n_try_files; i++) {
+        struct kp_str cand;
+        cand.p = expand(r, loc->try_files[i], &cand.len);
+        if (exists(r, cand)) {
+            r->uri = cand;
+            return 0;
+        }
+    }
+    return try_fallback(r, loc->try_files[loc->n_try_files - 1]);
+}
+
 /* The phases in nginx's order: server-level return (before location
- * matching), the location's return (its rewrite phase), allow/deny, then
- * the content handler: status or static files. */
+ * matching), the location's return (its rewrite phase), allow/deny,
+ * try_files (which may move the request to another location, where these
+ * run again), then the content handler: status or static files. */
 static int content(struct kp_http_request *r)
 {
+    int st = TRY_AGAIN;
+
     if (r->srv->loc->return_code >= 0)
         return do_return(r, r->srv->loc);
-    if (r->loc->return_code >= 0)
-        return do_return(r, r->loc);
-    if (!access_allowed(r))
-        return 403;
+    while (st == TRY_AGAIN) {
+        if (r->loc->return_code >= 0)
+            return do_return(r, r->loc);
+        if (!access_allowed(r))
+            return 403;
+        st = r->loc->n_try_files > 0 ? try_files(r) : 0;
+    }
+    if (st != 0)
+        return st;
     if (r->loc->status)
         return kp_http_stats_handler(r);
     return kp_http_static_handler(r);

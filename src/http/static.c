@@ -199,10 +199,43 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len)
     return S_ISDIR(st.st_mode) ? 403 : 404;
 }
 
+/* Under an alias ending in '/', the rest of a path that does not start with
+ * '/' (location /img { alias /data/img/; } and "/img../x") must not begin
+ * with a dot segment: joined, it would climb out of the alias. */
+static bool joins_safely(const char *base, size_t base_len, struct kp_str rest)
+{
+    if (rest.len == 0 || rest.p[0] == '/' || base_len == 0 || base[base_len - 1] != '/')
+        return true;
+    size_t seg = 0;
+    while (seg < rest.len && rest.p[seg] != '/')
+        seg++;
+    return !((seg == 1 && rest.p[0] == '.') || (seg == 2 && rest.p[0] == '.' && rest.p[1] == '.'));
+}
+
+ssize_t kp_http_static_map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *out,
+                           size_t size)
+{
+    size_t base_len = strlen(loc->root);
+    struct kp_str rest = uri;
+
+    if (loc->alias) {
+        size_t skip = strlen(loc->path);
+        rest = (struct kp_str){uri.p + (skip < uri.len ? skip : uri.len),
+                               skip < uri.len ? uri.len - skip : 0};
+        if (!joins_safely(loc->root, base_len, rest))
+            return -1;
+    }
+    if (base_len + rest.len >= size)
+        return -1;
+    memcpy(out, loc->root, base_len);
+    memcpy(out + base_len, rest.p, rest.len);
+    out[base_len + rest.len] = '\0';
+    return (ssize_t)(base_len + rest.len);
+}
+
 int kp_http_static_handler(struct kp_http_request *r)
 {
     enum kp_http_method m = r->parser.head.method;
-    size_t root_len = strlen(r->loc->root);
     char path[PATH_MAX];
 
     /* RFC 9110 section 15.5.6: a 405 lists the methods that would work. */
@@ -210,15 +243,12 @@ int kp_http_static_handler(struct kp_http_request *r)
         r->resp.allow = KP_STR("GET, HEAD");
         return 405;
     }
-    if (root_len + r->uri.len >= sizeof(path))
-        return 404;
     /* r->uri is normalised (no dot segments, starts with '/'), so the join
-     * cannot leave the root. */
-    memcpy(path, r->loc->root, root_len);
-    memcpy(path + root_len, r->uri.p, r->uri.len);
-    size_t len = root_len + r->uri.len;
-    path[len] = '\0';
+     * cannot leave the root (or the alias: see joins_safely). */
+    ssize_t len = kp_http_static_map(r->loc, r->uri, path, sizeof(path));
+    if (len < 0)
+        return 404;
     if (r->uri.p[r->uri.len - 1] == '/')
-        return serve_index(r, path, len);
-    return serve_path(r, path, len);
+        return serve_index(r, path, (size_t)len);
+    return serve_path(r, path, (size_t)len);
 }

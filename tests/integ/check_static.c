@@ -1,7 +1,8 @@
 /* Static files against the real binary: content types, index files, the
  * directory redirect, 403/404/405, HEAD, conditional requests (304/412),
- * ranges (206/416, If-Range), large bodies with sendfile on and off, and
- * path traversal attempts that must never reach a file outside the root. */
+ * ranges (206/416, If-Range), large bodies with sendfile on and off, alias,
+ * try_files, and path traversal attempts that must never reach a file
+ * outside the root. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,13 @@ static const char *CONF =
     "    location /multi/ { index nope.html second.htm third.html; }\n"
     "    location /sf/ { sendfile on; }\n"
     "    location /typed/ { types { application/x-typed txt; } default_type text/x-other; }\n"
+    "    location /pics/ { alias data/images/; }\n"
+    "    location /img { alias data/images/; }\n"
+    "    location = /logo { alias data/images/logo.png; }\n"
+    "    location /app/ { try_files $uri $uri.html $uri/ /app/index.html; }\n"
+    "    location /strict/ { try_files $uri =410; }\n"
+    "    location /loop/ { try_files $uri /loop/again; }\n"
+    "    location /q/ { try_files $uri /a.txt?from=q; }\n"
     "}\n";
 
 /* 1 MiB of a pattern with no NUL bytes (kp_h_write takes a C string). */
@@ -63,6 +71,14 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/big.bin", big);
     kp_h_write(s, "html/sf/big.bin", big);
     kp_h_write(s, "secret.txt", "TOPSECRET\n");
+    kp_h_write(s, "data/images/logo.png", "logo");
+    kp_h_write(s, "data/images/index.html", "gallery\n");
+    kp_h_write(s, "data/secret.txt", "TOPSECRET\n");
+    kp_h_write(s, "html/app/index.html", "app shell\n");
+    kp_h_write(s, "html/app/page.html", "page\n");
+    kp_h_write(s, "html/app/real.txt", "real\n");
+    kp_h_write(s, "html/app/sub/index.html", "sub index\n");
+    kp_h_write(s, "html/strict/here.txt", "here\n");
     free(big);
     kp_h_config(s, "master_process off;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
@@ -454,6 +470,69 @@ START_TEST(static_traversal)
 }
 END_TEST
 
+/* GET path: the status, and the body when want_body is not NULL. */
+static void expect(const struct kp_h_server *s, const char *path, int status, const char *want_body)
+{
+    char raw[256];
+    struct kp_h_resp r;
+
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+             path);
+    req(s, raw, &r);
+    ck_assert_msg(r.status == status, "%s: status %d, want %d", path, r.status, status);
+    if (want_body != NULL)
+        ck_assert_msg(r.body != NULL && strcmp(r.body, want_body) == 0, "%s: body %s", path,
+                      r.body ? r.body : "(none)");
+    ck_assert_msg(r.body == NULL || strstr(r.body, "TOPSECRET") == NULL, "leak: %s", path);
+    kp_h_resp_free(&r);
+}
+
+START_TEST(static_alias)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    expect(&s, "/pics/logo.png", 200, "logo");
+    expect(&s, "/pics/", 200, "gallery\n");
+    expect(&s, "/img/logo.png", 200, "logo");
+    expect(&s, "/logo", 200, "logo");
+    expect(&s, "/pics/nope.png", 404, NULL);
+    /* nginx's classic alias hole: "/img../secret.txt" must not become
+     * data/images/../secret.txt. */
+    expect(&s, "/img../secret.txt", 404, NULL);
+    expect(&s, "/img..", 404, NULL);
+    expect(&s, "/img%2e%2e/secret.txt", 404, NULL);
+    expect(&s, "/pics/../secret.txt", 404, NULL); /* normalised to /secret.txt under root */
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(static_try_files)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    expect(&s, "/app/real.txt", 200, "real\n");       /* $uri */
+    expect(&s, "/app/page", 200, "page\n");           /* $uri.html */
+    expect(&s, "/app/sub", 200, "sub index\n");       /* $uri/ served with its index */
+    expect(&s, "/app/deep/link", 200, "app shell\n"); /* the fallback */
+    expect(&s, "/app/", 200, "app shell\n");
+    expect(&s, "/strict/here.txt", 200, "here\n");
+    expect(&s, "/strict/gone.txt", 410, NULL);
+    expect(&s, "/loop/x", 500, NULL); /* the fallback leads back to itself */
+    req(&s, GET("/q/none?orig=1"), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "hello\n");
+    kp_h_resp_free(&r);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(log);
+    ck_assert_ptr_nonnull(strstr(log, "rewrite or internal redirection cycle"));
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_static_suite(void)
 {
     Suite *s = suite_create("static");
@@ -468,6 +547,8 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_ranges);
     tcase_add_test(tc, static_methods);
     tcase_add_test(tc, static_large_file);
+    tcase_add_test(tc, static_alias);
+    tcase_add_test(tc, static_try_files);
     tcase_add_test(tc, static_traversal);
     suite_add_tcase(s, tc);
     return s;

@@ -121,9 +121,12 @@ struct kp_http_loc_conf {
     char *path; /* location path or regex source; "" for the server level */
     enum kp_http_loc_match match;
     regex_t *regex; /* the KP_LOC_REGEX* kinds only (freed with the cycle's arena) */
-    char *root;     /* html (resolved against prefix), no trailing '/' */
+    char *root;     /* html (resolved against prefix), no trailing '/'; or the alias */
+    bool alias;     /* root is an `alias`: it replaces the location's path, as written */
     char **index;   /* index.html */
     size_t n_index;
+    char **try_files; /* try_files: the candidates, then the fallback URI or "=CODE" */
+    size_t n_try_files;
     bool sendfile;                 /* off (nginx default) */
     bool tcp_nodelay;              /* on */
     bool tcp_nopush;               /* off */

@@ -9,8 +9,13 @@
  *            location's `return` (its rewrite phase, so a `return` is not
  *            subject to allow/deny, as in nginx), then the access phase
  *            (the location's allow/deny rules, access.h: 403 when refused,
- *            logged at error level), then the content handler: the status
- *            page for `status;` (stats.h), else the static handler;
+ *            logged at error level), then try_files (the first candidate,
+ *            with $uri replaced, that is a regular file, or a directory
+ *            when it ends in '/', becomes the URI served by this location;
+ *            else the last argument: =CODE, or a URI the request is
+ *            routed to again, keeping its query unless the URI has one),
+ *            then the content handler: the status page for `status;`
+ *            (stats.h), else the static handler;
  *   special  an error or redirect status without a body of its own becomes
  *            the `error_page` for it (an internal redirect: routed again in
  *            the same server, served as GET, with conditional and Range
@@ -33,6 +38,9 @@
 #define KP_HTTP_CLOSE_SILENTLY 444
 /* How many error_page internal redirects one request may take. */
 #define KP_HTTP_MAX_ERROR_PAGE_HOPS 1
+/* How many try_files fallbacks one request may take (nginx allows 10
+ * internal redirects): a fallback that leads back to itself is a 500. */
+#define KP_HTTP_MAX_URI_CHANGES 10
 
 /* Choose r->srv among ls's servers by the request's host, decode and
  * normalise the path into r->uri (NUL-terminated, in r->arena) and r->args,

@@ -90,6 +90,7 @@ struct kp_http_request {
     bool head_only;                     /* HEAD: send headers only */
     bool keepalive;                     /* the connection stays open after this response */
     unsigned internal_redirects;        /* error_page hops, bounded */
+    unsigned uri_changes;               /* try_files fallbacks taken, bounded */
     struct kp_http_response resp;
     /* private to the state machine (request.c, handler.c, response.c) */
     struct kp_http_out out;         /* the response being written */

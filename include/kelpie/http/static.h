@@ -1,10 +1,14 @@
 /* The static-file content handler: maps a request path onto the location's
- * root, serves regular files (with validators, conditional requests and
+ * root (or alias), serves regular files (with validators, conditional requests and
  * single byte ranges), index files for directory paths, and a redirect to
  * the slash-terminated path for a directory requested without one. */
 #ifndef KP_STATIC_H
 #define KP_STATIC_H
 
+#include <sys/types.h>
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/str.h"
 #include "kelpie/http/request.h"
 
 /* A kp_http_handler_fn. Reads r->uri (decoded, normalised, NUL-terminated),
@@ -28,5 +32,12 @@
  * r->arena; it costs one open() and one fstat() for a file. Blocking: only in
  * the filesystem calls themselves. */
 int kp_http_static_handler(struct kp_http_request *r);
+
+/* The file name for uri (normalised) under loc: root + uri, or for an
+ * alias, the alias + what follows the location's path. Writes it
+ * NUL-terminated into out and returns its length; -1 when it does not fit
+ * in size bytes or would climb out of the alias. */
+ssize_t kp_http_static_map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *out,
+                           size_t size);
 
 #endif
