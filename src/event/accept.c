@@ -117,6 +117,19 @@ static void back_off(struct kp_acceptor *a)
     kp_loop_timer_add(a->loop, &a->retry, KP_ACCEPT_RETRY_MS);
 }
 
+/* Open connections into the scoreboard: before each wait, and as soon as
+ * one is accepted, so that a status page served by that very connection
+ * counts it (Active = Reading + Writing + Waiting, as in nginx). */
+static void publish_active(struct kp_acceptor *a)
+{
+    unsigned active = kp_conn_pool_active(a->pool);
+
+    if (a->slot == NULL)
+        return;
+    atomic_store_explicit(&a->slot->gauges[KP_SB_ACTIVE], (int64_t)active, memory_order_relaxed);
+    atomic_store_explicit(&a->slot->free_conns, a->pool->n - active, memory_order_relaxed);
+}
+
 static enum accept_step accept_failed(struct kp_acceptor *a, const struct kp_accept_listener *l,
                                       int err)
 {
@@ -190,6 +203,7 @@ static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept
     kp_sb_count(a->slot, KP_SB_ACCEPTED, 1);
     if (a->balance)
         kp_sb_accepted(a->sb, a->slot);
+    publish_active(a);
     a->on_conn(a->ctx, c);
     return ACCEPT_DONE;
 }
@@ -398,14 +412,9 @@ void kp_accept_resume(struct kp_acceptor *a)
 
 int kp_accept_before_wait(struct kp_acceptor *a)
 {
-    unsigned active = kp_conn_pool_active(a->pool);
     struct kp_sb_balance b;
 
-    if (a->slot != NULL) {
-        atomic_store_explicit(&a->slot->gauges[KP_SB_ACTIVE], (int64_t)active,
-                              memory_order_relaxed);
-        atomic_store_explicit(&a->slot->free_conns, a->pool->n - active, memory_order_relaxed);
-    }
+    publish_active(a);
     if (!a->balance || a->paused)
         return -1;
     kp_sb_balance(a->sb, a->slot, &b);

@@ -102,14 +102,15 @@ static bool is_unreserved_or_sub(unsigned char c)
 }
 
 /* Characters of path-abempty / query besides pct-encoded (RFC 3986 3.3,
- * 3.4), plus the few that browsers leave unencoded although RFC 3986 does
- * not allow them (the WHATWG URL path and query encode sets): [ ] \ ^ ` { | }.
- * Rejecting those would turn away real clients; they are harmless here
- * because paths are normalised after decoding. Space, '"', '<', '>', '#',
- * controls and 8-bit bytes stay invalid. */
+ * 3.4), plus those real clients send unencoded although RFC 3986 does not
+ * allow them: [ ] \ ^ ` { | } (the WHATWG URL path and query encode sets
+ * leave them raw) and 8-bit bytes (UTF-8 from clients that do not encode,
+ * such as curl). Rejecting those would turn away real clients; they are
+ * harmless here because paths are normalised after decoding. Space, '"',
+ * '<', '>', '#' and controls stay invalid: browsers always encode them. */
 static bool is_path_char(unsigned char c)
 {
-    return is_unreserved_or_sub(c) || (c != 0 && strchr(":@/?[]\\^`{|}", c) != NULL);
+    return is_unreserved_or_sub(c) || c >= 0x80 || (c != 0 && strchr(":@/?[]\\^`{|}", c) != NULL);
 }
 
 /* p[0..len) is made of allowed characters and well-formed %XX escapes. */
@@ -123,6 +124,23 @@ static bool valid_escaped(const char *p, size_t len, bool (*allowed)(unsigned ch
         } else if (!allowed((unsigned char)p[i])) {
             return false;
         }
+    }
+    return true;
+}
+
+/* path ["?" query]: the path's escapes must be well formed, because it is
+ * decoded; the query is passed on undecoded, so a stray '%' there (which
+ * browsers send as typed, "?q=100%") is accepted like nginx does. */
+static bool valid_path_query(const char *p, size_t len)
+{
+    const char *q = memchr(p, '?', len);
+    size_t path_len = q != NULL ? (size_t)(q - p) : len;
+
+    if (!valid_escaped(p, path_len, is_path_char))
+        return false;
+    for (size_t i = path_len; i < len; i++) {
+        if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
+            return false;
     }
     return true;
 }
@@ -201,29 +219,35 @@ static bool error(struct kp_http_parser *ps, int status, const char *reason)
 
 /* --- request line (RFC 9112 section 3) ------------------------------------ */
 
-/* 10 or 11 for HTTP/1.0 and HTTP/1.1, 0 for another well-formed version
- * (505), -1 if malformed (400). */
+/* Up to 3 digits at v[*i], as a number; -1 when there are none or more. */
+static int version_number(const char *v, size_t len, size_t *i)
+{
+    size_t d = *i;
+    int n = 0;
+
+    for (; *i < len && is_digit((unsigned char)v[*i]); (*i)++)
+        n = n * 10 + (v[*i] - '0');
+    return *i == d || *i - d > 3 ? -1 : n;
+}
+
+/* 10 for HTTP/1.0, 11 for HTTP/1.1 and any later 1.x (RFC 9110 section
+ * 2.5: a higher minor version is answered as the highest one supported),
+ * 0 for another major version (505), -1 if malformed (400). */
 static int parse_version(const char *v, size_t len)
 {
-    size_t i = 5, d;
+    size_t i = 5;
 
-    if (len < 6 || memcmp(v, "HTTP/", 5) != 0)
+    if (len < 8 || memcmp(v, "HTTP/", 5) != 0)
         return -1;
-    for (d = i; i < len && is_digit((unsigned char)v[i]); i++)
-        ;
-    if (i == d || i - d > 3)
+    int major = version_number(v, len, &i);
+    if (major < 0 || i >= len || v[i++] != '.')
         return -1;
-    if (i < len) {
-        if (v[i] != '.')
-            return -1;
-        for (d = ++i; i < len && is_digit((unsigned char)v[i]); i++)
-            ;
-        if (i != len || i == d || i - d > 3)
-            return -1;
-    }
-    if (len == 8 && v[5] == '1' && v[6] == '.' && (v[7] == '0' || v[7] == '1'))
-        return 10 + (v[7] - '0');
-    return 0;
+    int minor = version_number(v, len, &i);
+    if (minor < 0 || i != len)
+        return -1;
+    if (major != 1)
+        return 0;
+    return minor == 0 ? 10 : 11;
 }
 
 static void set_host(struct kp_http_parser *ps, struct span host, struct span port)
@@ -253,7 +277,7 @@ static bool absolute_form(struct kp_http_parser *ps, const char *p, size_t s, si
     }
     if (!split_host(p, a, ae, &host, &port) || host.len == 0)
         return error(ps, 400, "invalid host in request-target");
-    if (!valid_escaped(p + ae, e - ae, is_path_char))
+    if (!valid_path_query(p + ae, e - ae))
         return error(ps, 400, "invalid request-target");
     set_host(ps, host, port);
     ps->path_off = ae;
@@ -269,7 +293,7 @@ static bool request_target(struct kp_http_parser *ps, const char *p, size_t s, s
     struct span host, port;
 
     if (p[s] == '/') {
-        if (!valid_escaped(p + s, e - s, is_path_char))
+        if (!valid_path_query(p + s, e - s))
             return error(ps, 400, "invalid request-target");
         if (h->method == KP_HTTP_METHOD_CONNECT)
             return error(ps, 400, "CONNECT needs an authority-form target");

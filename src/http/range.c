@@ -96,13 +96,14 @@ enum kp_http_range kp_http_range_parse(struct kp_str value, uint64_t size, uint6
             one = s;
         }
     }
-    if (n == 0)
+    /* An empty representation: the empty 200 is the whole answer, where a
+     * 416 would stop the media players that open with "bytes=0-". */
+    if (n == 0 || size == 0)
         return KP_HTTP_RANGE_IGNORE;
     if (n_sat == 0)
         return KP_HTTP_RANGE_UNSATISFIABLE;
-    /* Several ranges: whole representation (see range.h). An empty one has
-     * no byte a suffix could select. */
-    if (n > 1 || size == 0)
+    /* Several ranges: whole representation (see range.h). */
+    if (n > 1)
         return KP_HTTP_RANGE_IGNORE;
     if (one.suffix) {
         *first = one.last >= size ? 0 : size - one.last;

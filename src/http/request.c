@@ -384,20 +384,6 @@ static enum step read_body(struct kp_http_conn *hc)
     }
 }
 
-/* RFC 9110 section 10.1.1: the client waits for this before sending the
- * body. It is small and goes first on the connection, so it either leaves
- * whole or the connection is unusable. */
-static bool send_continue(struct kp_http_conn *hc)
-{
-    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    ssize_t n = send(hc->c->io.fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
-
-    if (n != (ssize_t)sizeof(msg) - 1)
-        return false;
-    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, (uint64_t)n);
-    return true;
-}
-
 static enum step body_start(struct kp_http_conn *hc)
 {
     struct kp_http_request *r = hc->r;
@@ -411,8 +397,17 @@ static enum step body_start(struct kp_http_conn *hc)
     } else {
         kp_http_chunked_init(&r->chunked, max, 0);
     }
-    if (h->expect_continue && kp_buf_len(&hc->c->rbuf) == 0 && !send_continue(hc))
-        return STEP_CLOSE;
+    if (h->expect_continue && kp_buf_len(&hc->c->rbuf) == 0) {
+        /* RFC 9110 section 10.1.1: the client waits before sending the
+         * body. No handler here reads a body, so the final status is known
+         * now: answer it instead of 100 Continue, which would only make the
+         * client upload for nothing, and close (saying so) rather than
+         * read a body that may or may not follow; lingering, so that body
+         * bytes already on their way do not turn into a reset. */
+        r->close = true;
+        r->linger = true;
+        return STEP_PROCESS;
+    }
     set_state(hc, KP_HC_READ_BODY);
     kp_loop_timer_add(hc->loop, &hc->c->timer, r->srv->client_header_timeout_ms);
     return read_body(hc);
@@ -441,6 +436,9 @@ static enum step on_head(struct kp_http_conn *hc)
     if (h->method == KP_HTTP_METHOD_UNKNOWN)
         return fail(hc, 501, "client sent an unknown method");
     r->head_only = h->method == KP_HTTP_METHOD_HEAD;
+    /* What follows a refused CONNECT is the client's tunnel data (TLS,
+     * say), not another request: close after answering. */
+    r->close |= h->method == KP_HTTP_METHOD_CONNECT;
     return h->body == KP_HTTP_BODY_NONE ? STEP_PROCESS : body_start(hc);
 }
 
@@ -448,6 +446,9 @@ static enum step on_head(struct kp_http_conn *hc)
 
 static enum step process(struct kp_http_conn *hc)
 {
+    /* Counted as writing from here, as nginx's stub_status does: the
+     * status page itself then shows its own request as Writing. */
+    set_state(hc, KP_HC_WRITE);
     kp_http_handler_run(hc->r);
     return hc->r->resp.status == KP_HTTP_CLOSE_SILENTLY ? STEP_CLOSE : STEP_RESPOND;
 }

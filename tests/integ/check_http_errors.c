@@ -232,22 +232,43 @@ START_TEST(large_body_dropped)
 }
 END_TEST
 
+/* No handler reads a body, so the final status goes out at once instead of
+ * 100 Continue, with Connection: close; a body sent anyway (the client
+ * stops waiting) is drained, not answered with a reset. */
 START_TEST(expect_100_continue)
 {
     struct kp_h_server s;
     struct kp_h_resp r;
+    char rest[64];
 
     start(&s);
     int fd = conn(&s);
     kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                       "Expect: 100-continue\r\n\r\n");
     ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
-    ck_assert_int_eq(r.status, 100);
+    ck_assert_int_eq(r.status, 405);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    kp_h_resp_free(&r);
     kp_h_send_str(fd, "hello");
+    ck_assert_int_eq(read(fd, rest, sizeof(rest)), 0); /* closed cleanly, nothing more */
+    close(fd);
+    /* A GET with Expect: 200 at once. */
+    fd = conn(&s);
+    kp_h_send_str(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    close(fd);
+    /* The body already there: answered as usual, the connection stays. */
+    fd = conn(&s);
+    kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\nhello");
     ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
     ck_assert_int_eq(r.status, 405);
+    ck_assert_ptr_null(kp_h_header(&r, "Connection"));
     kp_h_resp_free(&r);
-    /* Too large: the final status at once, no 100. */
+    /* Too large: 413 at once. */
     kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
                       "Expect: 100-continue\r\n\r\n");
     ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);

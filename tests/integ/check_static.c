@@ -403,6 +403,17 @@ START_TEST(static_methods)
         assert_header(&r, "Allow", "GET, HEAD");
         kp_h_resp_free(&r);
     }
+    /* A refused CONNECT closes: the bytes after it are tunnel data. */
+    int fd = kp_h_connect(s.port);
+    char rest[64];
+    kp_h_send_str(fd, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+                      "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 405);
+    assert_header(&r, "Connection", "close");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(read(fd, rest, sizeof(rest)), 0);
+    close(fd);
     kp_h_stop(&s);
 }
 END_TEST

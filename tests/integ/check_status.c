@@ -260,6 +260,9 @@ START_TEST(counters_add_up)
     ck_assert_int_eq(req, N_REQUESTS + k);
     ck_assert_int_eq(hnd, N_REQUESTS + k + (long long)b.total);
     ck_assert_int_eq(acc, hnd);
+    /* This request is open and being answered: counted, as by nginx. */
+    ck_assert_int_ge(active, 1);
+    ck_assert_int_ge(wr, 1);
     kp_h_resp_free(&r);
     kp_h_stop(&s);
 }

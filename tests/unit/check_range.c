@@ -31,11 +31,11 @@ static const struct range_case cases[] = {
     {"bytes=1000-", 1000, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
     {"bytes=1000-2000", 1000, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
     {"bytes=-0", 1000, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
-    {"bytes=0-0", 0, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
-    {"bytes=0-", 0, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
     {"bytes=2000-3000, 4000-", 1000, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
-    /* a suffix of an empty representation: the whole (empty) 200 */
+    /* any range of an empty representation: the whole (empty) 200 */
     {"bytes=-5", 0, KP_HTTP_RANGE_IGNORE, 0, 0},
+    {"bytes=0-0", 0, KP_HTTP_RANGE_IGNORE, 0, 0},
+    {"bytes=0-", 0, KP_HTTP_RANGE_IGNORE, 0, 0},
     /* invalid syntax or unit: ignored */
     {"bytes=5-4", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
     {"bytes=", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},

@@ -29,12 +29,13 @@ enum kp_http_range {
  *     inclusive byte positions, last clamped to size - 1 and a suffix longer
  *     than the representation meaning all of it (section 14.1.1).
  *   UNSATISFIABLE: valid syntax, but no range-spec is satisfiable (a first
- *     position at or beyond size, a zero suffix, any int-range when size
- *     is 0).
+ *     position at or beyond size, a zero suffix) in a non-empty
+ *     representation.
  *   IGNORE: a unit other than bytes, invalid syntax (including last < first),
- *     several range-specs of which one is satisfiable, or a suffix range on an
- *     empty representation (there is no byte to select; the empty 200 is the
- *     whole answer).
+ *     several range-specs of which one is satisfiable, or any range of an
+ *     empty representation (no byte to select; the empty 200 is the whole
+ *     answer, as nginx gives it: RFC 9110 section 14.2 lets a server
+ *     ignore Range, and media players open with "bytes=0-").
  * Numbers too large for 64 bits saturate, which gives the right meaning
  * (a huge first position is unsatisfiable, a huge last position or suffix is
  * clamped). *first and *last are written only for OK. */
