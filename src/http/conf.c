@@ -404,6 +404,20 @@ static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     return 0;
 }
 
+/* disable_symlinks on|off (see http/docroot.h; unset: links stay beneath
+ * the root). */
+static int set_symlinks(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    bool on;
+
+    (void)cmd;
+    if (kp_conf_parse_flag(cf->args[1], &on) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    loc->symlinks = on ? KP_SYMLINKS_NONE : KP_SYMLINKS_FOLLOW;
+    return 0;
+}
+
 /* Whether every '$' in s starts "$uri" (the one variable try_files knows). */
 static bool only_uri_vars(const char *s)
 {
@@ -667,6 +681,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_NOFIELD},
     {"root", HTTP_ANY, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
     {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, alias)},
+    {"disable_symlinks", HTTP_ANY, KP_CONF_TAKE(1), 0, set_symlinks, LOC(symlinks)},
     /* Not inherited, as in nginx: a location without try_files serves its
      * URI even when the server level has one. */
     {"try_files", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_2MORE, 0, try_files, KP_CONF_SLOT_LOC,

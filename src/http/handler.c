@@ -4,7 +4,6 @@
 #include "kelpie/http/handler.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -131,13 +130,11 @@ static char *expand(struct kp_http_request *r, const char *arg, size_t *len_out)
 }
 
 /* Whether candidate names a file (or, ending in '/', a directory) here. */
-static bool exists(const struct kp_http_request *r, struct kp_str cand)
+static bool exists(struct kp_http_request *r, struct kp_str cand)
 {
-    char path[PATH_MAX];
     struct stat st;
 
-    if (cand.len == 0 || !kp_http_uri_is_safe(cand) ||
-        kp_http_static_map(r->loc, cand, path, sizeof(path)) < 0 || stat(path, &st) != 0)
+    if (cand.len == 0 || !kp_http_uri_is_safe(cand) || kp_http_static_stat(r, cand, &st) != 0)
         return false;
     return cand.p[cand.len - 1] == '/' ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
 }

@@ -50,6 +50,7 @@ static void drop_caches(struct kp_http_ctx *ctx)
         kp_free(b);
     }
     ctx->n_free_reqs = ctx->n_free_bufs = 0;
+    kp_http_docroots_free(&ctx->roots);
 }
 
 void kp_http_ctx_stop(struct kp_http_ctx *ctx)

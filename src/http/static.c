@@ -15,8 +15,10 @@
 
 #include "kelpie/core/log.h"
 #include "kelpie/http/cond.h"
+#include "kelpie/http/docroot.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
+#include "kelpie/http/server.h"
 #include "kelpie/http/uri.h"
 
 /* Longest "bytes FIRST-LAST/SIZE" value, NUL included. */
@@ -32,13 +34,17 @@ static const struct kp_log *req_log(const struct kp_http_request *r)
     return r->hc != NULL && r->hc->loop != NULL ? r->hc->loop->log : NULL;
 }
 
-/* open() + fstat(): the descriptor, or -errno. */
-static int open_stat(const char *path, struct stat *st)
+/* Open path (its first dir_len bytes are the root it must stay beneath,
+ * see docroot.h) and fstat() it: the descriptor, or -errno. */
+static int open_stat(struct kp_http_request *r, const char *path, size_t dir_len, int flags,
+                     struct stat *st)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct kp_http_docroots *roots = r->hc != NULL ? &r->hc->ctx->roots : NULL;
+    uint64_t now = r->hc != NULL ? r->hc->loop->clock.msec : 0;
+    int fd = kp_http_docroot_open(roots, path, dir_len, r->loc->symlinks, flags, now);
 
     if (fd < 0)
-        return -errno;
+        return fd;
     if (fstat(fd, st) != 0) {
         int err = errno;
         close(fd);
@@ -59,6 +65,13 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
     case -EACCES:
     case -EPERM:
         kp_log_error(req_log(r), KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
+        return 403;
+    case -EXDEV:
+    case -ELOOP:
+        kp_log_error(req_log(r), KP_LOG_ERR, -rc,
+                     "open() \"%s\" failed: a symbolic link leads out of the root or is not "
+                     "allowed (disable_symlinks)",
+                     path);
         return 403;
     default:
         kp_log_error(req_log(r), KP_LOG_CRIT, -rc, "open() \"%s\" failed", path);
@@ -157,11 +170,13 @@ static int redirect_dir(struct kp_http_request *r)
     return 301;
 }
 
+#define FILE_FLAGS (O_RDONLY | O_NONBLOCK)
+
 /* path names no directory: a file, a directory (redirect) or nothing. */
-static int serve_path(struct kp_http_request *r, const char *path, size_t len)
+static int serve_path(struct kp_http_request *r, const char *path, size_t len, size_t dir_len)
 {
     struct stat st = {0}; /* zeroed: the analyzer cannot see errno != 0 */
-    int fd = open_stat(path, &st);
+    int fd = open_stat(r, path, dir_len, FILE_FLAGS, &st);
 
     if (fd < 0)
         return open_error(r, path, fd);
@@ -175,7 +190,7 @@ static int serve_path(struct kp_http_request *r, const char *path, size_t len)
 /* path (len bytes, in a PATH_MAX buffer) ends with '/': serve the first
  * `index` name that is a regular file. Without one, a directory is 403 (no
  * listing) and anything else 404; only this miss costs an extra stat(). */
-static int serve_index(struct kp_http_request *r, char *path, size_t len)
+static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t dir_len)
 {
     const struct kp_http_loc_conf *loc = r->loc;
     struct stat st = {0};
@@ -185,7 +200,7 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len)
         if (len + n >= PATH_MAX)
             continue;
         memcpy(path + len, loc->index[i], n + 1);
-        int fd = open_stat(path, &st);
+        int fd = open_stat(r, path, dir_len, FILE_FLAGS, &st);
         if (fd >= 0 && S_ISREG(st.st_mode))
             return serve_file(r, (struct kp_str){path, len + n}, fd, &st);
         if (fd >= 0)
@@ -194,8 +209,10 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len)
             return open_error(r, path, fd);
     }
     path[len] = '\0';
-    if (stat(path, &st) != 0)
-        return open_error(r, path, -errno);
+    int fd = open_stat(r, path, dir_len, O_PATH, &st);
+    if (fd < 0)
+        return open_error(r, path, fd);
+    close(fd);
     return S_ISDIR(st.st_mode) ? 403 : 404;
 }
 
@@ -212,18 +229,28 @@ static bool joins_safely(const char *base, size_t base_len, struct kp_str rest)
     return !((seg == 1 && rest.p[0] == '.') || (seg == 2 && rest.p[0] == '.' && rest.p[1] == '.'));
 }
 
-ssize_t kp_http_static_map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *out,
-                           size_t size)
+/* The file name for uri (normalised) under loc: root + uri, or for an
+ * alias, the alias + what follows the location's path, NUL-terminated in
+ * out. *dir_len is the length of the directory it must stay beneath: the
+ * root, or the alias's directory. Returns the length, or -1 when it does
+ * not fit in size bytes or would climb out of the alias. */
+static ssize_t map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *out, size_t size,
+                   size_t *dir_len)
 {
     size_t base_len = strlen(loc->root);
     struct kp_str rest = uri;
 
+    *dir_len = base_len;
     if (loc->alias) {
         size_t skip = strlen(loc->path);
         rest = (struct kp_str){uri.p + (skip < uri.len ? skip : uri.len),
                                skip < uri.len ? uri.len - skip : 0};
         if (!joins_safely(loc->root, base_len, rest))
             return -1;
+        const char *slash = base_len > 0 ? memrchr(loc->root, '/', base_len - 1) : NULL;
+        *dir_len = base_len > 0 && loc->root[base_len - 1] == '/' ? base_len - 1
+                   : slash != NULL                                ? (size_t)(slash - loc->root)
+                                                                  : 0;
     }
     if (base_len + rest.len >= size)
         return -1;
@@ -231,6 +258,20 @@ ssize_t kp_http_static_map(const struct kp_http_loc_conf *loc, struct kp_str uri
     memcpy(out + base_len, rest.p, rest.len);
     out[base_len + rest.len] = '\0';
     return (ssize_t)(base_len + rest.len);
+}
+
+int kp_http_static_stat(struct kp_http_request *r, struct kp_str uri, struct stat *st)
+{
+    char path[PATH_MAX];
+    size_t dir_len;
+
+    if (map(r->loc, uri, path, sizeof(path), &dir_len) < 0)
+        return -ENOENT;
+    int fd = open_stat(r, path, dir_len, O_PATH, st);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
 }
 
 int kp_http_static_handler(struct kp_http_request *r)
@@ -245,10 +286,11 @@ int kp_http_static_handler(struct kp_http_request *r)
     }
     /* r->uri is normalised (no dot segments, starts with '/'), so the join
      * cannot leave the root (or the alias: see joins_safely). */
-    ssize_t len = kp_http_static_map(r->loc, r->uri, path, sizeof(path));
+    size_t dir_len;
+    ssize_t len = map(r->loc, r->uri, path, sizeof(path), &dir_len);
     if (len < 0)
         return 404;
     if (r->uri.p[r->uri.len - 1] == '/')
-        return serve_index(r, path, (size_t)len);
-    return serve_path(r, path, (size_t)len);
+        return serve_index(r, path, (size_t)len, dir_len);
+    return serve_path(r, path, (size_t)len, dir_len);
 }

@@ -4,6 +4,7 @@
  * try_files, and path traversal attempts that must never reach a file
  * outside the root. */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ static const char *CONF =
     "    location /strict/ { try_files $uri =410; }\n"
     "    location /loop/ { try_files $uri /loop/again; }\n"
     "    location /q/ { try_files $uri /a.txt?from=q; }\n"
+    "    location /nolinks/ { alias html/; disable_symlinks on; }\n"
+    "    location /anylinks/ { alias html/; disable_symlinks off; }\n"
     "}\n";
 
 /* 1 MiB of a pattern with no NUL bytes (kp_h_write takes a C string). */
@@ -544,6 +547,49 @@ START_TEST(static_try_files)
 }
 END_TEST
 
+static void link_in_prefix(const struct kp_h_server *s, const char *target, const char *name)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s%s", s->prefix, name);
+    ck_assert_int_eq(symlink(target, path), 0);
+}
+
+/* A symbolic link may lead anywhere below the root, never above it
+ * (unless `disable_symlinks off`); `disable_symlinks on` allows none. */
+START_TEST(static_symlinks)
+{
+    struct kp_h_server s;
+    char target[PATH_MAX];
+
+    start(&s);
+    snprintf(target, sizeof(target), "%ssecret.txt", s.prefix);
+    link_in_prefix(&s, target, "html/abs-out.txt");
+    link_in_prefix(&s, "../secret.txt", "html/rel-out.txt");
+    link_in_prefix(&s, "..", "html/up");
+    link_in_prefix(&s, "sub/x.txt", "html/in.txt");
+    link_in_prefix(&s, "sub", "html/subdir");
+    expect(&s, "/abs-out.txt", 403, NULL);
+    expect(&s, "/rel-out.txt", 403, NULL);
+    expect(&s, "/up/secret.txt", 403, NULL);
+    expect(&s, "/in.txt", 200, "x");
+    expect(&s, "/subdir/x.txt", 200, "x");
+    expect(&s, "/nolinks/in.txt", 403, NULL);
+    expect(&s, "/nolinks/sub/x.txt", 200, "x");
+    /* disable_symlinks off: nginx's default, the operator's choice */
+    struct kp_h_resp r;
+    req(&s, GET("/anylinks/rel-out.txt"), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "TOPSECRET\n");
+    kp_h_resp_free(&r);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(log);
+    ck_assert_ptr_nonnull(strstr(log, "a symbolic link leads out of the root"));
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_static_suite(void)
 {
     Suite *s = suite_create("static");
@@ -560,6 +606,7 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_large_file);
     tcase_add_test(tc, static_alias);
     tcase_add_test(tc, static_try_files);
+    tcase_add_test(tc, static_symlinks);
     tcase_add_test(tc, static_traversal);
     suite_add_tcase(s, tc);
     return s;

@@ -108,6 +108,12 @@ enum kp_http_loc_match {
     KP_LOC_REGEX_ICASE, /* location ~* RE { } : the same, ignoring case */
 };
 
+enum kp_http_symlinks {
+    KP_SYMLINKS_BENEATH = 0, /* followed while they stay beneath the root (the default) */
+    KP_SYMLINKS_NONE,        /* `disable_symlinks on`: none at all below the root */
+    KP_SYMLINKS_FOLLOW,      /* `disable_symlinks off`: anywhere, as nginx's default */
+};
+
 enum kp_http_expires {
     KP_EXPIRES_OFF = 0, /* no Expires or Cache-Control (the default) */
     KP_EXPIRES_EPOCH,   /* `expires epoch`: long expired, Cache-Control: no-cache */
@@ -123,7 +129,8 @@ struct kp_http_loc_conf {
     regex_t *regex; /* the KP_LOC_REGEX* kinds only (freed with the cycle's arena) */
     char *root;     /* html (resolved against prefix), no trailing '/'; or the alias */
     bool alias;     /* root is an `alias`: it replaces the location's path, as written */
-    char **index;   /* index.html */
+    enum kp_http_symlinks symlinks;
+    char **index; /* index.html */
     size_t n_index;
     char **try_files; /* try_files: the candidates, then the fallback URI or "=CODE" */
     size_t n_try_files;

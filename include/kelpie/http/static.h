@@ -5,7 +5,7 @@
 #ifndef KP_STATIC_H
 #define KP_STATIC_H
 
-#include <sys/types.h>
+#include <sys/stat.h>
 
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/str.h"
@@ -28,16 +28,15 @@
  *   405  a method other than GET and HEAD; resp.allow = "GET, HEAD";
  *   412  a precondition failed;
  *   500  open() or fstat() failed otherwise (logged with the path).
- * The file is opened O_RDONLY|O_NONBLOCK|O_CLOEXEC and closed by a cleanup on
- * r->arena; it costs one open() and one fstat() for a file. Blocking: only in
+ * The file is opened O_RDONLY|O_NONBLOCK|O_CLOEXEC beneath its root
+ * (docroot.h: a symbolic link leading out of it is 403) and closed by a
+ * cleanup on r->arena; it costs one openat2() and one fstat() for a file. Blocking: only in
  * the filesystem calls themselves. */
 int kp_http_static_handler(struct kp_http_request *r);
 
-/* The file name for uri (normalised) under loc: root + uri, or for an
- * alias, the alias + what follows the location's path. Writes it
- * NUL-terminated into out and returns its length; -1 when it does not fit
- * in size bytes or would climb out of the alias. */
-ssize_t kp_http_static_map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *out,
-                           size_t size);
+/* fstat() of the file uri (normalised) names under r->loc, found as the
+ * handler finds it (root or alias, symlinks checked: docroot.h). Returns 0
+ * or -errno. */
+int kp_http_static_stat(struct kp_http_request *r, struct kp_str uri, struct stat *st);
 
 #endif

@@ -1,0 +1,53 @@
+/* Opening files beneath a document root. A request path is normalised
+ * (uri.h), so it cannot climb out of the root by itself; a symbolic link
+ * inside the root still could. Files are therefore opened with openat2()
+ * relative to a descriptor of the root directory, with RESOLVE_BENEATH (a
+ * link may lead anywhere below the root, never above it: such a request is
+ * refused, 403) or, for `disable_symlinks on`, also RESOLVE_NO_SYMLINKS.
+ * `disable_symlinks off` opens the full path as nginx does by default.
+ *
+ * Root descriptors are cached per worker, so a request still costs one
+ * open; each is checked against its path at most once a second (stat: the
+ * same device and inode), so a root that is replaced, as when a deployment
+ * switches a "current" symlink, is followed within a second, without a
+ * reload. */
+#ifndef KP_DOCROOT_H
+#define KP_DOCROOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kelpie/core/cycle.h"
+
+/* Roots a worker keeps open; more are opened and closed per request. */
+#define KP_HTTP_DOCROOTS 8
+/* How long a cached root descriptor is trusted without a stat, in ms. */
+#define KP_HTTP_DOCROOT_CHECK_MS 1000
+
+struct kp_http_docroot {
+    char *dir; /* NUL-terminated copy; NULL: free entry */
+    int fd;    /* O_PATH | O_DIRECTORY */
+    dev_t dev;
+    ino_t ino;
+    uint64_t checked_ms;
+};
+
+struct kp_http_docroots {
+    struct kp_http_docroot v[KP_HTTP_DOCROOTS];
+    unsigned next; /* the entry replaced when all are taken */
+};
+
+/* Open path (NUL-terminated), whose first dir_len bytes are the root it
+ * must stay beneath, with open flags (O_CLOEXEC is added) under the
+ * symlink rule mode. d may be NULL (no cache: the root is opened for this
+ * call); now_ms is the cached monotonic clock. Returns the descriptor or
+ * -errno: -EXDEV or -ELOOP when a link leads out of the root or is not
+ * allowed. */
+int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                         enum kp_http_symlinks mode, int flags, uint64_t now_ms);
+
+/* Close every cached root descriptor and free the entries. */
+void kp_http_docroots_free(struct kp_http_docroots *d);
+
+#endif

@@ -1,0 +1,122 @@
+/* Files opened beneath their document root (see docroot.h). */
+#include "kelpie/http/docroot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+
+/* glibc has no wrapper for openat2 (Linux 5.6). */
+static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = {.flags = (uint64_t)flags, .resolve = resolve};
+
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+static int open_dir(const char *dir, struct stat *st)
+{
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, st) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+static void drop(struct kp_http_docroot *e)
+{
+    if (e->dir == NULL)
+        return;
+    close(e->fd);
+    kp_free(e->dir);
+    *e = (struct kp_http_docroot){.fd = -1};
+}
+
+/* (Re)open e for dir and remember what it is. */
+static int fill(struct kp_http_docroot *e, const char *dir, size_t len, uint64_t now_ms)
+{
+    struct stat st;
+    int fd = open_dir(dir, &st);
+
+    drop(e);
+    if (fd < 0)
+        return fd;
+    e->dir = kp_alloc(len + 1);
+    memcpy(e->dir, dir, len + 1);
+    *e = (struct kp_http_docroot){e->dir, fd, st.st_dev, st.st_ino, now_ms};
+    return fd;
+}
+
+/* A trusted descriptor for dir from the cache, or -errno. */
+static int cached_dir(struct kp_http_docroots *d, const char *dir, size_t len, uint64_t now_ms)
+{
+    struct kp_http_docroot *e = NULL;
+    struct stat st;
+
+    for (unsigned i = 0; i < KP_HTTP_DOCROOTS && e == NULL; i++) {
+        if (d->v[i].dir != NULL && strcmp(d->v[i].dir, dir) == 0)
+            e = &d->v[i];
+    }
+    if (e == NULL) {
+        e = &d->v[d->next];
+        d->next = (d->next + 1) % KP_HTTP_DOCROOTS;
+        return fill(e, dir, len, now_ms);
+    }
+    if (now_ms - e->checked_ms < KP_HTTP_DOCROOT_CHECK_MS)
+        return e->fd;
+    if (stat(dir, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino) {
+        e->checked_ms = now_ms;
+        return e->fd;
+    }
+    return fill(e, dir, len, now_ms);
+}
+
+int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                         enum kp_http_symlinks mode, int flags, uint64_t now_ms)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+
+    flags |= O_CLOEXEC;
+    if (mode == KP_SYMLINKS_FOLLOW) {
+        int fd = open(path, flags);
+        return fd < 0 ? -errno : fd;
+    }
+    /* root "/" is kept as "" (see http/conf.c). */
+    size_t n = dir_len > 0 ? dir_len : 1;
+    if (n >= sizeof(dir))
+        return -ENAMETOOLONG;
+    memcpy(dir, dir_len > 0 ? path : "/", n);
+    dir[n] = '\0';
+    const char *rel = path + dir_len;
+    while (*rel == '/')
+        rel++;
+    uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+                       (mode == KP_SYMLINKS_NONE ? RESOLVE_NO_SYMLINKS : 0);
+    int dfd = d != NULL ? cached_dir(d, dir, n, now_ms) : open_dir(dir, &st);
+    if (dfd < 0)
+        return dfd;
+    int fd = sys_openat2(dfd, *rel != '\0' ? rel : ".", flags, resolve);
+    int err = fd < 0 ? errno : 0;
+    if (d == NULL)
+        close(dfd);
+    return fd < 0 ? -err : fd;
+}
+
+void kp_http_docroots_free(struct kp_http_docroots *d)
+{
+    for (unsigned i = 0; i < KP_HTTP_DOCROOTS; i++)
+        drop(&d->v[i]);
+    d->next = 0;
+}
