@@ -157,6 +157,43 @@ static int add_log_format(struct kp_conf *cf, const char *name, bool json, struc
 }
 
 /* log_format NAME [escape=default|json] STRING...: the strings are joined. */
+/* open_file_cache max=N [inactive=TIME] | off (http/filecache.h) */
+static int open_file_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_conf *http = &cf->cycle->http;
+    uint64_t max = 0, inactive = 60000;
+
+    (void)cmd;
+    (void)conf;
+    if (cf->nargs == 2 && strcmp(cf->args[1], "off") == 0) {
+        http->open_file_cache_max = 0;
+        return 0;
+    }
+    for (size_t i = 1; i < cf->nargs; i++) {
+        const char *a = cf->args[i];
+        bool ok =
+            strncmp(a, "max=", 4) == 0
+                ? kp_conf_parse_num(a + 4, 1u << 20, &max) == 0 && max > 0
+                : strncmp(a, "inactive=", 9) == 0 && kp_conf_parse_msec(a + 9, &inactive) == 0;
+        if (!ok)
+            return kp_conf_invalid(cf, a);
+    }
+    if (max == 0)
+        return kp_conf_error(cf, "\"open_file_cache\" must have the \"max\" parameter");
+    http->open_file_cache_max = (size_t)max;
+    http->open_file_cache_inactive_ms = inactive;
+    return 0;
+}
+
+static int open_file_cache_valid(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_msec(cf->args[1], &cf->cycle->http.open_file_cache_valid_ms) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    return 0;
+}
+
 static int log_format(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     size_t first = 2, len = 0;
@@ -630,6 +667,10 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     if (rc != 0)
         return rc;
     set_defaults(cf, &h->top);
+    /* kelpie keeps files open by default (nginx does not): see filecache.h. */
+    http->open_file_cache_max = 64;
+    http->open_file_cache_inactive_ms = 60000;
+    http->open_file_cache_valid_ms = 1000;
     rc = kp_conf_parse_block(cf, &frame);
     if (rc != 0)
         return rc;
@@ -657,6 +698,10 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"default_type", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_str, LOC(default_type)},
     {"log_format", KP_CONF_HTTP, KP_CONF_2MORE, KP_CONF_MULTI, log_format, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    {"open_file_cache", KP_CONF_HTTP, KP_CONF_RANGE(1, 2), 0, open_file_cache, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"open_file_cache_valid", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, open_file_cache_valid,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"access_log", HTTP_ANY, KP_CONF_RANGE(1, 4), KP_CONF_MULTI, access_log,
      LOC_SPAN(access_logs, n_access_logs)},
     {"sendfile", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},

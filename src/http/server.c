@@ -33,6 +33,9 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
     ctx->pool = pool;
     ctx->conns = kp_calloc(pool->n, sizeof(*ctx->conns));
     ctx->scratch = kp_alloc(KP_HTTP_SCRATCH_SIZE);
+    const struct kp_http_conf *http = &ctx->cycle->http;
+    kp_http_filecache_init(&ctx->files, http->open_file_cache_max, http->open_file_cache_valid_ms,
+                           http->open_file_cache_inactive_ms);
     return 0;
 }
 
@@ -50,6 +53,7 @@ static void drop_caches(struct kp_http_ctx *ctx)
         kp_free(b);
     }
     ctx->n_free_reqs = ctx->n_free_bufs = 0;
+    kp_http_filecache_free(&ctx->files);
     kp_http_docroots_free(&ctx->roots);
 }
 

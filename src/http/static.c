@@ -16,6 +16,7 @@
 #include "kelpie/core/log.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/docroot.h"
+#include "kelpie/http/filecache.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
 #include "kelpie/http/server.h"
@@ -27,6 +28,20 @@
 static void close_fd(void *data)
 {
     close((int)(intptr_t)data);
+}
+
+static void release_file(void *f)
+{
+    kp_http_filecache_release(f);
+}
+
+/* Close fd, or give it back to the open-file cache that holds it. */
+static void give_back(int fd, struct kp_http_file *held)
+{
+    if (held != NULL)
+        kp_http_filecache_release(held);
+    else
+        close(fd);
 }
 
 static const struct kp_log *req_log(const struct kp_http_request *r)
@@ -112,7 +127,8 @@ static void apply_range(struct kp_http_request *r, const struct kp_str *range, u
 
 /* Decide the response for an open regular file: 304/412 from the
  * preconditions, else 200, 206 or 416. Takes ownership of fd. */
-static int serve_file(struct kp_http_request *r, struct kp_str path, int fd, const struct stat *st)
+static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
+                      struct kp_http_file *held, const struct stat *st)
 {
     const struct kp_http_head *h = &r->parser.head;
     struct kp_http_response *resp = &r->resp;
@@ -121,14 +137,14 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd, con
     enum kp_http_cond cond = kp_http_cond_check(h, tag, st->st_mtime);
 
     if (cond == KP_HTTP_COND_FAILED) {
-        close(fd);
+        give_back(fd, held);
         return 412;
     }
     resp->etag = tag;
     resp->last_modified = st->st_mtime;
     if (cond == KP_HTTP_COND_NOT_MODIFIED) {
         /* Section 15.4.5: a 304 carries the validators, never content. */
-        close(fd);
+        give_back(fd, held);
         resp->status = 304;
         return 304;
     }
@@ -142,7 +158,9 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd, con
     if (range != NULL && kp_http_cond_if_range(h, tag, st->st_mtime))
         apply_range(r, range, (uint64_t)st->st_size);
     if (resp->fd < 0)
-        close(fd);
+        give_back(fd, held);
+    else if (held != NULL)
+        kp_arena_cleanup_add(&r->arena, release_file, held);
     else
         kp_arena_cleanup_add(&r->arena, close_fd, (void *)(intptr_t)fd);
     return resp->status;
@@ -170,19 +188,31 @@ static int redirect_dir(struct kp_http_request *r)
     return 301;
 }
 
-#define FILE_FLAGS (O_RDONLY | O_NONBLOCK)
+/* A file to serve and its fstat(), through the worker's open-file cache
+ * (*held: see filecache.h). */
+static int open_file(struct kp_http_request *r, const char *path, size_t dir_len, struct stat *st,
+                     struct kp_http_file **held)
+{
+    *held = NULL;
+    if (r->hc == NULL)
+        return open_stat(r, path, dir_len, O_RDONLY | O_NONBLOCK, st);
+    struct kp_http_ctx *ctx = r->hc->ctx;
+    return kp_http_filecache_open(&ctx->files, &ctx->roots, path, dir_len, r->loc->symlinks,
+                                  r->hc->loop->clock.msec, st, held);
+}
 
 /* path names no directory: a file, a directory (redirect) or nothing. */
 static int serve_path(struct kp_http_request *r, const char *path, size_t len, size_t dir_len)
 {
     struct stat st = {0}; /* zeroed: the analyzer cannot see errno != 0 */
-    int fd = open_stat(r, path, dir_len, FILE_FLAGS, &st);
+    struct kp_http_file *held;
+    int fd = open_file(r, path, dir_len, &st, &held);
 
     if (fd < 0)
         return open_error(r, path, fd);
     if (S_ISREG(st.st_mode))
-        return serve_file(r, (struct kp_str){path, len}, fd, &st);
-    close(fd);
+        return serve_file(r, (struct kp_str){path, len}, fd, held, &st);
+    give_back(fd, held);
     /* Devices, FIFOs and sockets under the root are never content. */
     return S_ISDIR(st.st_mode) ? redirect_dir(r) : 404;
 }
@@ -200,11 +230,12 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
         if (len + n >= PATH_MAX)
             continue;
         memcpy(path + len, loc->index[i], n + 1);
-        int fd = open_stat(r, path, dir_len, FILE_FLAGS, &st);
+        struct kp_http_file *held;
+        int fd = open_file(r, path, dir_len, &st, &held);
         if (fd >= 0 && S_ISREG(st.st_mode))
-            return serve_file(r, (struct kp_str){path, len + n}, fd, &st);
+            return serve_file(r, (struct kp_str){path, len + n}, fd, held, &st);
         if (fd >= 0)
-            close(fd);
+            give_back(fd, held);
         else if (fd != -ENOENT && fd != -ENOTDIR)
             return open_error(r, path, fd);
     }

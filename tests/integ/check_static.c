@@ -5,6 +5,7 @@
  * outside the root. */
 #include <check.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,6 +591,50 @@ START_TEST(static_symlinks)
 }
 END_TEST
 
+/* GET path until its body is want (the open-file cache trusts a path for
+ * 1 s); returns the milliseconds it took, or -1. */
+static long body_becomes(const struct kp_h_server *s, const char *raw, const char *want)
+{
+    struct kp_h_resp r;
+
+    for (long waited = 0; waited <= 3000; waited += 50) {
+        req(s, raw, &r);
+        bool same = r.status == 200 && r.body != NULL && strcmp(r.body, want) == 0;
+        kp_h_resp_free(&r);
+        if (same)
+            return waited;
+        kp_h_sleep_ms(50);
+    }
+    return -1;
+}
+
+/* The open-file cache never serves stale bytes: a file changed in place is
+ * seen at once, a deleted one is gone at once, a replaced one within the
+ * validity (1 s). */
+START_TEST(static_file_cache)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char from[PATH_MAX], to[PATH_MAX];
+
+    start(&s);
+    ck_assert_int_eq(body_becomes(&s, GET("/a.txt"), "hello\n"), 0);
+    kp_h_write(&s, "html/a.txt", "changed in place, longer\n");
+    ck_assert_int_eq(body_becomes(&s, GET("/a.txt"), "changed in place, longer\n"), 0);
+    kp_h_write(&s, "html/b.txt", "replaced\n");
+    snprintf(from, sizeof(from), "%shtml/b.txt", s.prefix);
+    snprintf(to, sizeof(to), "%shtml/a.txt", s.prefix);
+    ck_assert_int_eq(rename(from, to), 0);
+    long ms = body_becomes(&s, GET("/a.txt"), "replaced\n");
+    ck_assert_msg(ms >= 0 && ms <= 1500, "a replaced file was served stale for %ld ms", ms);
+    ck_assert_int_eq(unlink(to), 0);
+    req(&s, GET("/a.txt"), &r);
+    ck_assert_int_eq(r.status, 404);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_static_suite(void)
 {
     Suite *s = suite_create("static");
@@ -607,6 +652,7 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_alias);
     tcase_add_test(tc, static_try_files);
     tcase_add_test(tc, static_symlinks);
+    tcase_add_test(tc, static_file_cache);
     tcase_add_test(tc, static_traversal);
     suite_add_tcase(s, tc);
     return s;

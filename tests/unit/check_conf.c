@@ -235,6 +235,17 @@ static const struct {
      "invalid value \"=40\" in \"try_files\" directive"},
     {"http { server { try_files $uri @named; } }", NULL, 1,
      "invalid value \"@named\" in \"try_files\" directive"},
+    /* open_file_cache */
+    {"http { open_file_cache inactive=20s; }", NULL, 1,
+     "\"open_file_cache\" must have the \"max\" parameter"},
+    {"http { open_file_cache max=0; }", NULL, 1,
+     "invalid value \"max=0\" in \"open_file_cache\" directive"},
+    {"http { open_file_cache max=10 min_uses=2; }", NULL, 1,
+     "invalid value \"min_uses=2\" in \"open_file_cache\" directive"},
+    {"http { server { open_file_cache off; } }", NULL, 1,
+     "\"open_file_cache\" directive is not allowed here"},
+    {"http { open_file_cache_valid x; }", NULL, 1,
+     "invalid value \"x\" in \"open_file_cache_valid\" directive"},
     /* add_header and expires */
     {"http { add_header \"X Y\" z; }", NULL, 1, "invalid header name \"X Y\""},
     {"http { add_header content-length 5; }", NULL, 1,

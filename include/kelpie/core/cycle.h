@@ -182,7 +182,10 @@ struct kp_http_conf {
     size_t n_servers;
     struct kp_http_log_format *log_formats; /* "combined" first */
     size_t n_log_formats;
-    struct kp_http_types types; /* from `types { }` at http level */
+    struct kp_http_types types;           /* from `types { }` at http level */
+    size_t open_file_cache_max;           /* open files kept per worker; 0: off */
+    uint64_t open_file_cache_inactive_ms; /* closed when unused this long */
+    uint64_t open_file_cache_valid_ms;    /* how long a path is trusted to name its file */
 };
 
 /* A unique listening address, shared by every server that listens on it. For

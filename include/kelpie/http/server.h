@@ -43,6 +43,7 @@
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/http/accesslog.h"
 #include "kelpie/http/docroot.h"
+#include "kelpie/http/filecache.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/response.h"
 
@@ -72,11 +73,12 @@ struct kp_http_ctx {
     struct kp_http_conn *conns; /* one per pool connection, same index */
     struct kp_http_accesslog alog;
     bool alog_open;
-    int start_rc;                  /* the start hook's kp_http_ctx_start result */
-    bool draining;                 /* no more keep-alive (see above) */
-    char *scratch;                 /* KP_HTTP_SCRATCH_SIZE bytes */
-    struct kp_http_date_cache lm;  /* Last-Modified text of the last file */
-    struct kp_http_docroots roots; /* open document roots (docroot.h) */
+    int start_rc;                   /* the start hook's kp_http_ctx_start result */
+    bool draining;                  /* no more keep-alive (see above) */
+    char *scratch;                  /* KP_HTTP_SCRATCH_SIZE bytes */
+    struct kp_http_date_cache lm;   /* Last-Modified text of the last file */
+    struct kp_http_docroots roots;  /* open document roots (docroot.h) */
+    struct kp_http_filecache files; /* open files (filecache.h) */
     /* Caches, so that a keep-alive request allocates nothing. */
     struct kp_http_request *free_reqs;
     unsigned n_free_reqs;

@@ -1,0 +1,151 @@
+/* The open-file cache (see filecache.h). */
+#include "kelpie/http/filecache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/core/alloc.h"
+
+struct kp_http_file {
+    int fd;
+    unsigned refs;      /* the cache's own (while attached) plus each response's */
+    uint64_t hash;      /* of path, mode and dir_len */
+    uint64_t opened_ms; /* when path was last resolved to fd */
+    uint64_t used_ms;   /* the last hit */
+    enum kp_http_symlinks mode;
+    size_t dir_len;
+    char path[]; /* NUL-terminated */
+};
+
+/* FNV-1a over the path and the rule it was opened under. */
+static uint64_t key_hash(const char *path, enum kp_http_symlinks mode, size_t dir_len)
+{
+    uint64_t h = 14695981039346656037u;
+
+    for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (h ^ (uint64_t)mode ^ ((uint64_t)dir_len << 8)) * 1099511628211u;
+}
+
+void kp_http_filecache_init(struct kp_http_filecache *fc, size_t max, uint64_t valid_ms,
+                            uint64_t inactive_ms)
+{
+    size_t n = 1;
+
+    while (n * 2 <= max)
+        n *= 2;
+    *fc = (struct kp_http_filecache){
+        .n = max > 0 ? n : 0, .valid_ms = valid_ms, .inactive_ms = inactive_ms};
+    if (fc->n > 0)
+        fc->slots = kp_calloc(fc->n, sizeof(*fc->slots));
+}
+
+void kp_http_filecache_release(struct kp_http_file *f)
+{
+    if (--f->refs > 0)
+        return;
+    close(f->fd);
+    kp_free(f);
+}
+
+/* Take slot's file out of the cache; it lives on while a response uses it. */
+static void evict(struct kp_http_file **slot)
+{
+    if (*slot == NULL)
+        return;
+    kp_http_filecache_release(*slot);
+    *slot = NULL;
+}
+
+static bool same_key(const struct kp_http_file *f, uint64_t hash, const char *path,
+                     enum kp_http_symlinks mode, size_t dir_len)
+{
+    return f->hash == hash && f->mode == mode && f->dir_len == dir_len &&
+           strcmp(f->path, path) == 0;
+}
+
+/* A fresh hit: fstat() for this response, unless the file is gone. */
+static int hit(struct kp_http_file *f, uint64_t now_ms, struct stat *st, struct kp_http_file **held)
+{
+    if (fstat(f->fd, st) != 0 || st->st_nlink == 0 || !S_ISREG(st->st_mode))
+        return -ESTALE;
+    f->used_ms = now_ms;
+    f->refs++;
+    *held = f;
+    return f->fd;
+}
+
+static void insert(struct kp_http_file **slot, int fd, uint64_t hash, const char *path,
+                   enum kp_http_symlinks mode, size_t dir_len, uint64_t now_ms)
+{
+    size_t len = strlen(path);
+    struct kp_http_file *f = kp_alloc(sizeof(*f) + len + 1);
+
+    *f = (struct kp_http_file){fd, 1, hash, now_ms, now_ms, mode, dir_len};
+    memcpy(f->path, path, len + 1);
+    evict(slot);
+    *slot = f;
+}
+
+/* Open without the cache; a full descriptor table gives the cached ones
+ * back first (they are a convenience, connections are not). */
+static int open_file(struct kp_http_filecache *fc, struct kp_http_docroots *roots, const char *path,
+                     size_t dir_len, enum kp_http_symlinks mode, uint64_t now_ms)
+{
+    int flags = O_RDONLY | O_NONBLOCK;
+    int fd = kp_http_docroot_open(roots, path, dir_len, mode, flags, now_ms);
+
+    if (fd == -EMFILE && fc->n > 0) {
+        for (size_t i = 0; i < fc->n; i++)
+            evict(&fc->slots[i]);
+        fd = kp_http_docroot_open(roots, path, dir_len, mode, flags, now_ms);
+    }
+    return fd;
+}
+
+int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
+                           const char *path, size_t dir_len, enum kp_http_symlinks mode,
+                           uint64_t now_ms, struct stat *st, struct kp_http_file **held)
+{
+    uint64_t hash = key_hash(path, mode, dir_len);
+    struct kp_http_file **slot = fc->n > 0 ? &fc->slots[hash & (fc->n - 1)] : NULL;
+
+    *held = NULL;
+    if (fc->n > 0) {
+        struct kp_http_file **old = &fc->slots[fc->sweep];
+        fc->sweep = (fc->sweep + 1) & (fc->n - 1);
+        if (*old != NULL && now_ms - (*old)->used_ms >= fc->inactive_ms)
+            evict(old);
+    }
+    if (slot != NULL && *slot != NULL && same_key(*slot, hash, path, mode, dir_len)) {
+        int fd =
+            now_ms - (*slot)->opened_ms < fc->valid_ms ? hit(*slot, now_ms, st, held) : -ESTALE;
+        if (fd >= 0)
+            return fd;
+        evict(slot);
+    }
+    int fd = open_file(fc, roots, path, dir_len, mode, now_ms);
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, st) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    if (slot == NULL || !S_ISREG(st->st_mode))
+        return fd;
+    insert(slot, fd, hash, path, mode, dir_len, now_ms);
+    (*slot)->refs++;
+    *held = *slot;
+    return fd;
+}
+
+void kp_http_filecache_free(struct kp_http_filecache *fc)
+{
+    for (size_t i = 0; i < fc->n; i++)
+        evict(&fc->slots[i]);
+    kp_free(fc->slots);
+    *fc = (struct kp_http_filecache){0};
+}
