@@ -28,6 +28,10 @@ static void print_version(const struct kp_cli *cli)
 
 static int test_config(const struct kp_cli *cli, const struct kp_cycle *cycle)
 {
+    if (kp_master_preflight(cycle) != 0) {
+        fprintf(stderr, "kelpie: configuration file %s test failed\n", cycle->conf_path);
+        return 1;
+    }
     if (!cli->quiet) {
         fprintf(stderr, "kelpie: the configuration file %s syntax is ok\n", cycle->conf_path);
         fprintf(stderr, "kelpie: configuration file %s test is successful\n", cycle->conf_path);

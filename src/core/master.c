@@ -11,6 +11,8 @@
 #include "kelpie/core/master.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -377,12 +379,23 @@ static void nap(struct kp_master *m, int ms)
         reap(m);
 }
 
+/* Whether a worker of the current generation has died already (before
+ * READY, its configuration cannot run: waiting longer would not help). */
+static bool generation_failed(const struct kp_master *m)
+{
+    for (int i = 0; i < m->cycle->core.worker_processes; i++) {
+        if (m->respawn[i].fatal || m->respawn[i].due_ms != 0)
+            return true;
+    }
+    return false;
+}
+
 static bool wait_ready(struct kp_master *m, unsigned want)
 {
     uint64_t deadline = now_ms(CLOCK_MONOTONIC) + READY_TIMEOUT_MS;
 
     while (!generation_ready(m, m->generation, want)) {
-        if (now_ms(CLOCK_MONOTONIC) > deadline)
+        if (now_ms(CLOCK_MONOTONIC) > deadline || generation_failed(m))
             return false;
         nap(m, 5);
     }
@@ -416,7 +429,7 @@ static bool wait_old_draining(struct kp_master *m)
 /* The new generation failed: stop it and go back to the old one. */
 static void abandon_generation(struct kp_master *m, struct kp_cycle *nc)
 {
-    signal_generation(m, SIGTERM, false);
+    /* Only the new generation goes: the old one keeps serving. */
     for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
         if (m->kids[i].pid != 0 && m->kids[i].generation == m->generation) {
             kill(m->kids[i].pid, SIGKILL);
@@ -510,11 +523,19 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
         m->terminating = true;
         m->kill_at_ms = now_ms(CLOCK_MONOTONIC) + KILL_GRACE_MS;
         signal_generation(m, SIGTERM, false);
+        kp_listen_close(m->cycle);
     }
     if (sig->quit && !m->quitting && !m->terminating) {
         m->quitting = true;
         signal_generation(m, SIGQUIT, false);
+        /* The workers close their copies: with the master's gone too, a new
+         * client is refused at once instead of waiting in the backlog of a
+         * server that will never accept it. */
+        kp_listen_close(m->cycle);
     }
+    if (sig->upgrade)
+        kp_log_error(&m->log, KP_LOG_NOTICE, 0,
+                     "SIGUSR2 (binary upgrade) is not supported, ignored: reload with SIGHUP");
     if (sig->reopen) {
         int rc = kp_log_reopen(&m->log);
         if (rc != 0)
@@ -536,11 +557,23 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
     }
 }
 
+static bool any_signal(const struct kp_signals *s)
+{
+    return s->terminate || s->quit || s->reload || s->reopen || s->winch || s->child || s->upgrade;
+}
+
 static int master_loop(struct kp_master *m)
 {
     struct kp_signals sig;
 
     for (;;) {
+        /* Until none is left: acting on one (a reload) naps while waiting
+         * for new workers, and a signal caught then (nap() leaves all but
+         * SIGCHLD raised) would otherwise wait for the next one to arrive. */
+        do {
+            kp_signal_take(&sig);
+            on_signals(m, &sig);
+        } while (any_signal(&sig));
         int64_t wait = respawn_due(m);
         if (m->terminating) {
             uint64_t now = now_ms(CLOCK_MONOTONIC);
@@ -556,8 +589,6 @@ static int master_loop(struct kp_master *m)
             kp_log_error(&m->log, KP_LOG_ALERT, errno, "ppoll() failed in the master");
             return 1;
         }
-        kp_signal_take(&sig);
-        on_signals(m, &sig);
     }
 }
 
@@ -579,13 +610,89 @@ static int run_master(struct kp_master *m, int argc, char *argv[])
     prepare_log_files(m);
     m->generation = 1;
     spawn_generation(m);
-    int rc = master_loop(m);
+    int rc;
+    if (!wait_ready(m, (unsigned)m->cycle->core.worker_processes)) {
+        /* Rather than a master holding the port with no one to serve it. */
+        kp_log_error(&m->log, KP_LOG_EMERG, 0, "worker processes did not start, exiting");
+        m->terminating = true;
+        signal_generation(m, SIGKILL, false);
+        while (live_children(m) > 0)
+            nap(m, 5);
+        rc = 1;
+    } else {
+        rc = master_loop(m);
+    }
     kp_free(m->respawn);
     kp_sb_destroy(m->sb);
     return rc;
 }
 
 /* --- start-up ------------------------------------------------------------------- */
+
+static int check_appendable(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+    if (fd < 0) {
+        int err = errno;
+        fprintf(stderr, "kelpie: [emerg] open() \"%s\" failed (%d: %s)\n", path, err,
+                strerror(err));
+        return -err;
+    }
+    close(fd);
+    return 0;
+}
+
+static int check_access_logs(const struct kp_http_loc_conf *loc)
+{
+    for (size_t i = 0; i < loc->n_access_logs; i++) {
+        int rc = check_appendable(loc->access_logs[i].path);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_pid_dir(const char *pid_path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(pid_path, '/');
+    size_t n = slash == NULL ? 1 : slash == pid_path ? 1 : (size_t)(slash - pid_path);
+
+    if (n >= sizeof(dir))
+        return -ENAMETOOLONG;
+    memcpy(dir, slash == NULL ? "." : pid_path, n);
+    dir[n] = '\0';
+    if (access(dir, W_OK) == 0)
+        return 0;
+    int err = errno;
+    fprintf(stderr, "kelpie: [emerg] cannot write the pid file \"%s\" (%d: %s)\n", pid_path, err,
+            strerror(err));
+    return -err;
+}
+
+int kp_master_preflight(const struct kp_cycle *cycle)
+{
+    const struct kp_core_conf *core = &cycle->core;
+    const struct kp_http_conf *http = &cycle->http;
+    const char *what;
+    int rc = 0;
+
+    if (geteuid() == 0 && kp_process_check_ids(core->user, core->group, &what) != 0) {
+        fprintf(stderr, "kelpie: [emerg] %s(\"%s\") failed: no such %s\n",
+                what == core->group ? "getgrnam" : "getpwnam", what,
+                what == core->group ? "group" : "user");
+        return -ENOENT;
+    }
+    if (strcmp(core->error_log_path, "stderr") != 0)
+        rc = check_appendable(core->error_log_path);
+    for (size_t i = 0; i < http->n_servers && rc == 0; i++) {
+        rc = check_access_logs(http->servers[i]->loc);
+        for (size_t j = 0; j < http->servers[i]->n_locations && rc == 0; j++)
+            rc = check_access_logs(http->servers[i]->locations[j]);
+    }
+    return rc != 0 ? rc : check_pid_dir(core->pid_path);
+}
 
 static int start_checks(struct kp_master *m)
 {
@@ -597,7 +704,10 @@ static int start_checks(struct kp_master *m)
                 (int)live, core->pid_path);
         return -EEXIST;
     }
-    int rc = kp_log_open(&m->log, core->error_log_path, core->error_log_level);
+    int rc = kp_master_preflight(m->cycle);
+    if (rc != 0)
+        return rc;
+    rc = kp_log_open(&m->log, core->error_log_path, core->error_log_level);
     if (rc != 0) {
         fprintf(stderr, "kelpie: [emerg] open() \"%s\" failed (%d: %s)\n", core->error_log_path,
                 -rc, strerror(-rc));

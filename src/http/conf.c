@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kelpie/http/expand.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/var.h"
@@ -496,7 +497,11 @@ static int set_return(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     const char *a = cf->args[1];
     uint64_t code;
 
+    struct kp_str bad;
+
     (void)cmd;
+    if (!kp_http_expand_check(cf->args[cf->nargs - 1], &bad))
+        return kp_conf_error(cf, "unknown \"%.*s\" variable", (int)bad.len, bad.p);
     if (kp_conf_parse_num(a, 999, &code) == 0 && code >= 100) {
         loc->return_code = (int)code;
         loc->return_text = cf->nargs == 3 ? kp_conf_strdup(cf->arena, cf->args[2]) : NULL;

@@ -10,6 +10,7 @@
 
 #include "kelpie/core/conf.h"
 #include "kelpie/http/access.h"
+#include "kelpie/http/expand.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/server.h"
@@ -66,18 +67,22 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
 
 /* `return CODE [TEXT|URL]` of lc: a redirect's URL becomes Location (a
  * relative one is sent as written), other text is the body, typed with the
- * location's default_type. */
+ * location's default_type; variables in either are expanded (expand.h). */
 static int do_return(struct kp_http_request *r, const struct kp_http_loc_conf *lc)
 {
     int code = lc->return_code;
 
     if (lc->return_text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
         return code;
-    if (is_redirect(code)) {
-        r->resp.location = kp_str_from(lc->return_text);
+    bool redirect = is_redirect(code);
+    struct kp_str text = strchr(lc->return_text, '$') != NULL
+                             ? kp_http_expand(r, lc->return_text, redirect)
+                             : kp_str_from(lc->return_text);
+    if (redirect) {
+        r->resp.location = text;
         return code;
     }
-    r->resp.body = kp_str_from(lc->return_text);
+    r->resp.body = text;
     r->resp.content_type = kp_str_from(r->loc->default_type);
     return code;
 }

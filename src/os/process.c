@@ -140,6 +140,18 @@ static int worker_ids(const char *user, const char *group, struct passwd **pw, g
     return 0;
 }
 
+int kp_process_check_ids(const char *user, const char *group, const char **what)
+{
+    struct passwd *pw;
+    gid_t gid;
+
+    *what = user ? user : "nobody";
+    if (getpwnam(*what) == NULL)
+        return -ENOENT;
+    *what = group;
+    return worker_ids(user, group, &pw, &gid);
+}
+
 int kp_process_drop_privileges(const char *user, const char *group)
 {
     struct passwd *pw;

@@ -13,10 +13,12 @@ static volatile sig_atomic_t sig_reload;
 static volatile sig_atomic_t sig_reopen;
 static volatile sig_atomic_t sig_winch;
 static volatile sig_atomic_t sig_child;
+static volatile sig_atomic_t sig_upgrade;
 /* Who asked for the last reload with the `kelpie -s reload` cookie. */
 static volatile sig_atomic_t sig_reload_from;
 
-static const int managed[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGWINCH, SIGCHLD};
+static const int managed[] = {SIGTERM, SIGINT,   SIGQUIT, SIGHUP,
+                              SIGUSR1, SIGWINCH, SIGCHLD, SIGUSR2};
 #define N_MANAGED (sizeof(managed) / sizeof(managed[0]))
 
 static void on_signal(int signo)
@@ -40,6 +42,9 @@ static void on_signal(int signo)
         break;
     case SIGCHLD:
         sig_child = 1;
+        break;
+    case SIGUSR2:
+        sig_upgrade = 1;
         break;
     default:
         break;
@@ -122,6 +127,7 @@ void kp_signal_take(struct kp_signals *out)
     out->reopen = take_flag(&sig_reopen);
     out->winch = take_flag(&sig_winch);
     out->child = take_flag(&sig_child);
+    out->upgrade = take_flag(&sig_upgrade);
     out->reload_from = out->reload ? (pid_t)sig_reload_from : 0;
     sig_reload_from = 0;
 }

@@ -178,6 +178,42 @@ START_TEST(signal_without_master_fails)
 }
 END_TEST
 
+/* What only running it would find: a log that cannot be opened, a pid file
+ * in a missing directory. -t finds it too, and a start fails with the
+ * reason on the terminal (before it would detach) instead of a master
+ * without workers. */
+START_TEST(unrunnable_config_refused)
+{
+    static const char *const cases[][2] = {
+        {"pid logs/k.pid;\n",
+         "access_log /no/such/dir/a.log;\nserver { listen 127.0.0.1:@PORT@; }\n"},
+        {"pid /no/such/dir/k.pid;\n", "server { listen 127.0.0.1:@PORT@; }\n"},
+    };
+    struct kp_h_server s;
+    char *out, *err;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kp_h_prepare(&s);
+        char main_text[256];
+        snprintf(main_text, sizeof(main_text), "daemon on;\nerror_log logs/error.log;\n%s",
+                 cases[i][0]);
+        kp_h_config_raw(&s, main_text, "", cases[i][1]);
+        ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, NULL, NULL, NULL, &out, &err), 1);
+        ck_assert_msg(strstr(err, "/no/such/dir/") != NULL && strstr(err, "test failed") != NULL,
+                      "-t: %s", err);
+        free(out);
+        free(err);
+        ck_assert_int_eq(run_kelpie("-p", s.prefix, NULL, NULL, NULL, NULL, &out, &err), 1);
+        ck_assert_msg(strstr(err, "[emerg]") != NULL && strstr(err, "/no/such/dir/") != NULL,
+                      "start: %s", err);
+        free(out);
+        free(err);
+        s.alerts_expected = true;
+        kp_h_stop(&s);
+    }
+}
+END_TEST
+
 Suite *kp_test_cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -189,6 +225,7 @@ Suite *kp_test_cli_suite(void)
     tcase_add_loop_test(tc, broken_config_is_one_line_with_file_and_line, 0,
                         (int)(sizeof(broken_configs) / sizeof(broken_configs[0])));
     tcase_add_test(tc, signal_without_master_fails);
+    tcase_add_test(tc, unrunnable_config_refused);
     suite_add_tcase(s, tc);
     return s;
 }

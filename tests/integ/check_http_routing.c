@@ -46,6 +46,10 @@ static const char *CONF =
     "    location ~* \\.(png|jpe?g)$ { return 200 image; }\n"
     "    location ~ ^/v\\d+/ { return 200 versioned; }\n"
     "    location ~ /a/b/z { return 200 regex-ab; }\n"
+    "    location /tls/ { return 301 https://$host$request_uri; }\n"
+    "    location /vars { return 200 \"$scheme $server_name $request_method $uri$is_args$args\"; "
+    "}\n"
+    "    location /move/ { return 302 /moved$uri; }\n"
     "}\n"
     "server { listen 127.0.0.1:@PORT2@; return 302 /elsewhere; location /x { return 200 x; } }\n"
     "server {\n"
@@ -181,6 +185,19 @@ START_TEST(return_forms)
     kp_h_resp_free(&r);
     ck_assert_int_eq(ask(s.port, "GET /bare HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 302);
     ck_assert_str_eq(kp_h_header(&r, "Location"), "https://example.com/bare");
+    kp_h_resp_free(&r);
+    /* Variables, nginx's way. */
+    ck_assert_int_eq(ask(s.port, "GET /tls/a%20b?x=1 HTTP/1.1\r\nHost: Site.Test:8080\r\n\r\n", &r),
+                     301);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "https://Site.Test/tls/a%20b?x=1");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /vars?q HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
+    ck_assert_str_eq(r.body, "http site.test GET /vars?q");
+    kp_h_resp_free(&r);
+    /* A decoded value cannot split the Location field. */
+    ck_assert_int_eq(ask(s.port, "GET /move/%C3%A9%09x HTTP/1.1\r\nHost: site.test\r\n\r\n", &r),
+                     302);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "/moved/move/%C3%A9%09x");
     kp_h_resp_free(&r);
     /* HEAD of a return: the same head, no body. */
     ck_assert_int_eq(ask(s.port, "HEAD /text HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);

@@ -5,6 +5,7 @@
  * in each accept mode, and crash-loop protection (debug builds). */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -89,6 +90,73 @@ static bool gone(pid_t pid, int timeout_ms)
     }
     return false;
 }
+
+/* --- signals nginx users send ------------------------------------------------ */
+
+/* SIGUSR2 (nginx's binary upgrade) is logged and ignored, by the master and
+ * by a worker alike: nothing dies, nothing stops serving. */
+START_TEST(usr2_ignored)
+{
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+
+    workers(&s, 2, NULL, HTTP_OK);
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 2);
+    ck_assert_int_eq(kill(s.pid, SIGUSR2), 0);
+    ck_assert_int_eq(kill(kids[0], SIGUSR2), 0);
+    kp_h_sleep_ms(200);
+    ck_assert(kp_p_alive(s.pid));
+    ck_assert(kp_p_alive(kids[0]));
+    ck_assert_int_eq(get(s.port), 200);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(strstr(log, "SIGUSR2 (binary upgrade) is not supported"));
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A stop that arrives while the master waits for new workers (here, of a
+ * reload) is acted on as soon as the wait ends, not at the next signal. */
+START_TEST(stop_during_reload)
+{
+    struct kp_h_server s;
+
+    workers(&s, 2, NULL, HTTP_OK);
+    ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+    kp_h_sleep_ms(1);
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    ck_assert_msg(gone(s.pid, 5000), "the master did not act on SIGTERM sent during a reload");
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* During a graceful quit nothing accepts any more: a new client is refused
+ * at once, while a request already begun is still answered. */
+START_TEST(quit_refuses_new_clients)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    workers(&s, 2, NULL, HTTP_OK);
+    int busy = kp_h_connect(s.port);
+    ck_assert_int_ge(busy, 0);
+    kp_h_send_str(busy, "GET / HTTP/1.1\r\n");
+    kp_h_sleep_ms(100);
+    ck_assert_int_eq(kill(s.pid, SIGQUIT), 0);
+    kp_h_sleep_ms(300);
+    ck_assert(kp_p_alive(s.pid)); /* held up by the unfinished request */
+    ck_assert_int_lt(kp_h_connect(s.port), 0);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    kp_h_send_str(busy, "Host: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(busy, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    kp_h_resp_free(&r);
+    close(busy);
+    ck_assert_int_eq(kp_h_signal_wait(&s, 0, 5000), 0);
+    kp_h_stop(&s);
+}
+END_TEST
 
 /* --- titles, pid file, -s stop / -s quit ----------------------------------- */
 
@@ -675,6 +743,9 @@ Suite *kp_test_prefork_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, titles_pidfile_and_signals, 0, 4);
     tcase_add_test(tc, second_master_refused);
+    tcase_add_test(tc, usr2_ignored);
+    tcase_add_test(tc, quit_refuses_new_clients);
+    tcase_add_test(tc, stop_during_reload);
     tcase_add_test(tc, daemon_detaches);
     tcase_add_test(tc, kill9_worker_under_load);
     tcase_add_test(tc, kill9_mutex_holder);

@@ -187,7 +187,13 @@ static bool log_wait_fn(void *arg)
 
 START_TEST(reload_invalid_config)
 {
-    static const char *const allowed[] = {"unknown directive \"bogus\"", "bind() to", NULL};
+    static const char *const allowed[] = {"unknown directive \"bogus\"",
+                                          "bind() to",
+                                          "/no/such/dir/a.log",
+                                          "exited with code 2",
+                                          "exited with fatal code 2",
+                                          "new workers did not start",
+                                          NULL};
     struct kp_h_server s;
     pid_t before[MAX_KIDS], after[MAX_KIDS];
     char *err;
@@ -223,6 +229,22 @@ START_TEST(reload_invalid_config)
                   "reload: exit %d, stderr \"%s\"", rc, err);
     free(err);
     close(busy);
+    expect_body(s.port, "gen 1\n");
+
+    /* One only the new workers find wrong: they cannot open their access
+     * log. The reload fails as soon as they exit, and the old generation
+     * (which must not be touched) keeps serving. */
+    kp_p_write_config(
+        &s, "worker_processes 2;\n", NULL,
+        "access_log /no/such/dir/a.log;\n"
+        "server { listen 127.0.0.1:@PORT@; location / { return 200 \"gen 2\\n\"; } }\n");
+    long t0 = kp_load_now_ms();
+    rc = reload(&s, &err);
+    long took = kp_load_now_ms() - t0;
+    ck_assert_msg(rc != 0 && strstr(err, "did not start") != NULL, "reload: exit %d, stderr \"%s\"",
+                  rc, err);
+    ck_assert_msg(took < 3000, "a reload whose workers died at once took %ld ms", took);
+    free(err);
     expect_body(s.port, "gen 1\n");
     ck_assert_int_eq(kp_p_children(s.pid, after, MAX_KIDS), n);
     for (int i = 0; i < n; i++)

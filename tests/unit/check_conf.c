@@ -235,6 +235,11 @@ static const struct {
      "invalid value \"=40\" in \"try_files\" directive"},
     {"http { server { try_files $uri @named; } }", NULL, 1,
      "invalid value \"@named\" in \"try_files\" directive"},
+    /* variables in return */
+    {"http { server { return 301 https://$host$request_urI; } }", NULL, 1,
+     "unknown \"request_urI\" variable"},
+    {"http { server { return 200 \"costs $5\"; } }", NULL, 1, "unknown \"5\" variable"},
+    {"http { server { return 200 \"${host\"; } }", NULL, 1, "unknown \"host\" variable"},
     /* open_file_cache */
     {"http { open_file_cache inactive=20s; }", NULL, 1,
      "\"open_file_cache\" must have the \"max\" parameter"},

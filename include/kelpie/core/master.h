@@ -12,6 +12,7 @@
  *                 generation drained (see master.c)
  *   SIGUSR1       reopen the error log; workers reopen theirs
  *   SIGWINCH      gracefully stop the workers, keep the master (HUP restarts)
+ *   SIGUSR2       nginx's binary upgrade: not supported, logged and ignored
  *
  * Master-to-worker commands are signals (no channel): TERM fast stop, QUIT
  * graceful quit, HUP "you are the old generation: drain softly and exit",
@@ -46,6 +47,14 @@ enum kp_reload_result {
  * are kept for reloads (-p/-c/-g) and the process title. Returns the exit
  * status for main. */
 int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, char *argv[]);
+
+/* What nginx checks beyond syntax before it starts (and with -t): as
+ * root, that the `user` and `group` exist; that the error log and every
+ * access log can be opened for appending (they are created if missing);
+ * that the pid file's directory exists and is writable. Each failure is
+ * one "kelpie: [emerg] ..." line on stderr. Returns 0 or -errno (the first
+ * failure). */
+int kp_master_preflight(const struct kp_cycle *cycle);
 
 /* `kelpie -s reload`: send SIGHUP with the cookie to pid and wait (at most
  * 60 s) for the master's answer. Prints the outcome on failure. Returns the

@@ -117,8 +117,9 @@ struct kp_http_head {
     struct kp_str target; /* the raw request-target */
     /* abs-path ["?" query] of an origin- or absolute-form target, still
      * percent-encoded (feed it to kp_http_uri_normalize). Besides the RFC
-     * 3986 characters it may hold [ ] \ ^ ` { | } which browsers send raw;
-     * never space, '"', '<', '>', '#', controls or 8-bit bytes. Empty for the
+     * 3986 characters it may hold [ ] \ ^ ` { | } and 8-bit bytes, which
+     * clients send raw, and a stray '%' in the query; never space, '"',
+     * '<', '>', '#' or controls. Empty for the
      * authority and asterisk forms; may be empty or start with '?' for an
      * absolute-form target without a path, which means "/". */
     struct kp_str path;

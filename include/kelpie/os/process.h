@@ -31,6 +31,9 @@ pid_t kp_process_pidfile_live(const char *path);
  * primary group) and keep core dumps possible. No-op when not root.
  * Returns 0 or -errno (-ENOENT: unknown user or group). */
 int kp_process_drop_privileges(const char *user, const char *group);
+/* Whether the worker user (default nobody) and group exist: 0, or -ENOENT
+ * with *what set to the name that does not. */
+int kp_process_check_ids(const char *user, const char *group, const char **what);
 
 /* The CPUs this process may run on, as a mask of CPUs 0-63 (sched_getaffinity).
  * Returns 0 or -errno. */

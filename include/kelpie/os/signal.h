@@ -26,6 +26,7 @@ struct kp_signals {
     bool reopen;
     bool winch;
     bool child;
+    bool upgrade;      /* SIGUSR2: nginx's binary upgrade, which kelpie does not do */
     pid_t reload_from; /* with reload: the pid of a `kelpie -s reload` waiting for the outcome */
 };
 
