@@ -13,6 +13,7 @@
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/master.h"
 #include "kelpie/core/mem.h"
+#include "kelpie/os/process.h"
 
 static void print_version(const struct kp_cli *cli)
 {
@@ -51,6 +52,13 @@ static int signal_master(const struct kp_cycle *cycle, const char *name)
         fprintf(stderr, "kelpie: [error] %s \"%s\" failed (%d: %s)\n",
                 pid == -EINVAL ? "invalid PID number in" : "open()", cycle->core.pid_path, -pid,
                 strerror(-pid));
+        return 1;
+    }
+    /* A pid file left by a crash may name a process that is not kelpie. */
+    if (kp_process_pidfile_live(cycle->core.pid_path) != pid) {
+        fprintf(stderr,
+                "kelpie: [error] kelpie is not running: no kelpie process %d (from \"%s\")\n",
+                (int)pid, cycle->core.pid_path);
         return 1;
     }
     if (sig == SIGHUP)

@@ -348,12 +348,15 @@ static int64_t respawn_due(struct kp_master *m)
 
 /* --- reload ------------------------------------------------------------------- */
 
-static void answer(pid_t requester, enum kp_reload_result result, int err)
+/* Tell every `kelpie -s reload` waiting how its reload went. */
+static void answer(const struct kp_signals *sig, enum kp_reload_result result, int err)
 {
-    if (requester <= 0)
-        return;
     union sigval v = {.sival_int = (int)result << 16 | (err & 0xffff)};
-    sigqueue(requester, SIGUSR2, v);
+
+    for (unsigned i = 0; i < sig->n_reload_from; i++) {
+        if (sig->reload_from[i] > 0)
+            sigqueue(sig->reload_from[i], SIGUSR2, v);
+    }
 }
 
 static bool generation_ready(struct kp_master *m, unsigned generation, unsigned want)
@@ -463,7 +466,7 @@ static int reopen_error_log(struct kp_master *m, const struct kp_cycle *nc)
     return rc;
 }
 
-static void reload(struct kp_master *m, pid_t requester)
+static void reload(struct kp_master *m, const struct kp_signals *requesters)
 {
     char err[1024];
     struct kp_cycle *nc;
@@ -472,13 +475,13 @@ static void reload(struct kp_master *m, pid_t requester)
     nc = kp_cycle_load(m->cycle->prefix, m->cycle->conf_path, m->extra, err, sizeof(err));
     if (nc == NULL) {
         kp_log_error(&m->log, KP_LOG_EMERG, 0, "%s", err);
-        answer(requester, KP_RELOAD_ECONF, 0);
+        answer(requesters, KP_RELOAD_ECONF, 0);
         return;
     }
     int rc = kp_listen_open(nc, m->cycle, &m->log);
     if (rc != 0) {
         kp_cycle_free(nc);
-        answer(requester, KP_RELOAD_ELISTEN, -rc);
+        answer(requesters, KP_RELOAD_ELISTEN, -rc);
         return;
     }
     reopen_error_log(m, nc);
@@ -499,7 +502,7 @@ static void reload(struct kp_master *m, pid_t requester)
         kp_free(m->respawn);
         m->respawn = old_respawn;
         kp_cycle_free(nc);
-        answer(requester, KP_RELOAD_EWORKERS, 0);
+        answer(requesters, KP_RELOAD_EWORKERS, 0);
         return;
     }
     kp_free(old_respawn);
@@ -510,7 +513,7 @@ static void reload(struct kp_master *m, pid_t requester)
     kp_cycle_free(old);
     atomic_fetch_add(&m->sb->reloads, 1);
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "reload complete: generation %u", m->generation);
-    answer(requester, KP_RELOAD_OK, 0);
+    answer(requesters, KP_RELOAD_OK, 0);
 }
 
 /* --- the master loop ------------------------------------------------------------ */
@@ -549,10 +552,10 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
     }
     if (sig->reload) {
         if (m->terminating || m->quitting) {
-            answer(sig->reload_from, KP_RELOAD_EBUSY, 0);
+            answer(sig, KP_RELOAD_EBUSY, 0);
         } else {
             m->workers_stopped = false;
-            reload(m, sig->reload_from);
+            reload(m, sig);
         }
     }
 }
@@ -795,8 +798,8 @@ int kp_master_reload_and_wait(const struct kp_cycle *cycle, pid_t pid)
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
-    if (sigqueue(pid, SIGHUP, (union sigval){.sival_int = KP_RELOAD_COOKIE}) != 0) {
-        fprintf(stderr, "kelpie: [error] kill(%d, SIGHUP) failed (%d: %s)\n", (int)pid, errno,
+    if (sigqueue(pid, KP_SIGNAL_RELOAD_RT, (union sigval){.sival_int = KP_RELOAD_COOKIE}) != 0) {
+        fprintf(stderr, "kelpie: [error] sigqueue(%d) failed (%d: %s)\n", (int)pid, errno,
                 strerror(errno));
         return 1;
     }

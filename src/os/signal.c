@@ -14,8 +14,10 @@ static volatile sig_atomic_t sig_reopen;
 static volatile sig_atomic_t sig_winch;
 static volatile sig_atomic_t sig_child;
 static volatile sig_atomic_t sig_upgrade;
-/* Who asked for the last reload with the `kelpie -s reload` cookie. */
-static volatile sig_atomic_t sig_reload_from;
+/* Who asked for a reload with the `kelpie -s reload` cookie since the last
+ * take (several commands may run at once: each waits for its answer). */
+static volatile sig_atomic_t sig_reload_from[KP_SIGNAL_MAX_REQUESTERS];
+static volatile sig_atomic_t sig_n_reload_from;
 
 static const int managed[] = {SIGTERM, SIGINT,   SIGQUIT, SIGHUP,
                               SIGUSR1, SIGWINCH, SIGCHLD, SIGUSR2};
@@ -51,15 +53,19 @@ static void on_signal(int signo)
     }
 }
 
-/* SIGHUP carries who sent it: a `kelpie -s reload` queues it with a cookie
- * and waits for the master's answer. A plain `kill -HUP` gets no answer. */
+/* A reload request that says who sent it: `kelpie -s reload` queues
+ * KP_SIGNAL_RELOAD_RT (a real-time signal: several commands at once are
+ * each delivered, where SIGHUPs would merge into one) with a cookie, and
+ * waits for the master's answer. A plain `kill -HUP` gets no answer. */
 static void on_hup(int signo, siginfo_t *info, void *uctx)
 {
     (void)uctx;
-    on_signal(signo);
+    (void)signo;
+    sig_reload = 1;
     if (info != NULL && info->si_code == SI_QUEUE &&
-        info->si_value.sival_int == KP_SIGNAL_RELOAD_COOKIE)
-        sig_reload_from = info->si_pid;
+        info->si_value.sival_int == KP_SIGNAL_RELOAD_COOKIE &&
+        sig_n_reload_from < KP_SIGNAL_MAX_REQUESTERS)
+        sig_reload_from[sig_n_reload_from++] = info->si_pid;
 }
 
 static void managed_set(sigset_t *set)
@@ -67,6 +73,7 @@ static void managed_set(sigset_t *set)
     sigemptyset(set);
     for (size_t i = 0; i < N_MANAGED; i++)
         sigaddset(set, managed[i]);
+    sigaddset(set, KP_SIGNAL_RELOAD_RT);
 }
 
 int kp_signal_install(void)
@@ -82,7 +89,8 @@ int kp_signal_install(void)
     }
     struct sigaction hup = {.sa_sigaction = on_hup, .sa_flags = SA_SIGINFO};
     hup.sa_mask = sa.sa_mask;
-    if (sigaction(SIGHUP, &hup, NULL) < 0)
+    sigaddset(&hup.sa_mask, KP_SIGNAL_RELOAD_RT);
+    if (sigaction(SIGHUP, &hup, NULL) < 0 || sigaction(KP_SIGNAL_RELOAD_RT, &hup, NULL) < 0)
         return -errno;
     struct sigaction ign = {.sa_handler = SIG_IGN};
     sigemptyset(&ign.sa_mask);
@@ -128,8 +136,10 @@ void kp_signal_take(struct kp_signals *out)
     out->winch = take_flag(&sig_winch);
     out->child = take_flag(&sig_child);
     out->upgrade = take_flag(&sig_upgrade);
-    out->reload_from = out->reload ? (pid_t)sig_reload_from : 0;
-    sig_reload_from = 0;
+    out->n_reload_from = 0;
+    for (sig_atomic_t i = 0; out->reload && i < sig_n_reload_from; i++)
+        out->reload_from[out->n_reload_from++] = (pid_t)sig_reload_from[i];
+    sig_n_reload_from = 0;
 }
 
 bool kp_signal_take_child(void)

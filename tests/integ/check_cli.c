@@ -174,6 +174,12 @@ START_TEST(signal_without_master_fails)
     ck_assert_ptr_nonnull(strstr(err, "kelpie.pid"));
     free(out);
     free(err);
+    /* A stale pid file naming a process that is not kelpie: nothing is sent. */
+    kp_h_write(&s, "logs/kelpie.pid", "1\n");
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "reload", NULL, NULL, &out, &err), 1);
+    ck_assert_msg(strstr(err, "kelpie is not running") != NULL, "got: %s", err);
+    free(out);
+    free(err);
     kp_h_stop(&s);
 }
 END_TEST

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -260,6 +261,38 @@ START_TEST(reload_invalid_config)
 }
 END_TEST
 
+/* Several `kelpie -s reload` at once: each gets its answer (the requests
+ * are queued, not merged), none waits for a timeout. */
+START_TEST(concurrent_reload_commands)
+{
+    struct kp_h_server s;
+    char prefix[128];
+    pid_t cmds[6];
+
+    start_gen(&s, 2);
+    write_gen(&s, 2, "@PORT@", 2);
+    snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+    long t0 = kp_load_now_ms();
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        cmds[i] = fork();
+        ck_assert_int_ge(cmds[i], 0);
+        if (cmds[i] == 0) {
+            execl(kp_h_binary(), kp_h_binary(), "-p", prefix, "-s", "reload", (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        int status;
+        ck_assert_int_eq(waitpid(cmds[i], &status, 0), cmds[i]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "command %zu: status %d", i,
+                      status);
+    }
+    ck_assert_msg(kp_load_now_ms() - t0 < 10000, "the commands took %ld ms", kp_load_now_ms() - t0);
+    expect_body(s.port, "gen 2\n");
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* --- worker_processes and listen ------------------------------------------------- */
 
 static bool in(const pid_t *v, int n, pid_t pid)
@@ -424,6 +457,7 @@ Suite *kp_test_reload_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, reload_under_load);
     tcase_add_test(tc, reload_invalid_config);
+    tcase_add_test(tc, concurrent_reload_commands);
     tcase_add_loop_test(tc, reload_worker_processes, 0, 2);
     tcase_add_test(tc, reload_listen_port);
     tcase_add_test(tc, draining_worker_closes_softly);

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#define KP_SIGNAL_MAX_REQUESTERS 16
+
 struct kp_signals {
     bool terminate;
     bool quit;
@@ -26,11 +28,19 @@ struct kp_signals {
     bool reopen;
     bool winch;
     bool child;
-    bool upgrade;      /* SIGUSR2: nginx's binary upgrade, which kelpie does not do */
-    pid_t reload_from; /* with reload: the pid of a `kelpie -s reload` waiting for the outcome */
+    bool upgrade; /* SIGUSR2: nginx's binary upgrade, which kelpie does not do */
+    /* with reload: the pids of the `kelpie -s reload` commands waiting for
+     * the outcome (beyond the first KP_SIGNAL_MAX_REQUESTERS, a command
+     * gets no answer and reports a timeout) */
+    pid_t reload_from[KP_SIGNAL_MAX_REQUESTERS];
+    unsigned n_reload_from;
 };
 
-/* The sigqueue() value that marks a SIGHUP from `kelpie -s reload`. */
+/* The signal `kelpie -s reload` queues: a reload like SIGHUP, but
+ * real-time, so that requests from several commands are not merged. */
+#define KP_SIGNAL_RELOAD_RT (SIGRTMIN + 1)
+
+/* The sigqueue() value that marks a reload request from `kelpie -s reload`. */
 #define KP_SIGNAL_RELOAD_COOKIE 0x6b6c7069
 
 /* Install the flag-setting handlers (without SA_RESTART, so that blocking
