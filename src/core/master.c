@@ -560,6 +560,36 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
     }
 }
 
+/* A holder that stopped running (SIGSTOP, a debugger, a machine that froze
+ * it) keeps the accept mutex, and with it every new connection, waiting:
+ * one whose heartbeat (1 s) is this old loses it, as if it had died. If it
+ * runs again it finds the lock gone and simply competes again. */
+#define STUCK_HOLDER_MS 3000
+
+static bool mutex_in_use(const struct kp_master *m)
+{
+    return m->cycle->events.accept_mutex && m->cycle->core.worker_processes > 1;
+}
+
+static void check_mutex_holder(struct kp_master *m)
+{
+    pid_t owner = kp_shmtx_owner(&m->sb->accept_mutex);
+    struct kp_sb_slot *slot = owner > 0 ? kp_sb_find(m->sb, owner) : NULL;
+
+    if (slot == NULL)
+        return;
+    uint64_t beat = atomic_load(&slot->heartbeat_ms), now = now_ms(CLOCK_REALTIME);
+    if (beat == 0 || now < beat + STUCK_HOLDER_MS)
+        return;
+    if (kp_shmtx_unlock(&m->sb->accept_mutex, owner)) {
+        kp_shmtx_ring(&m->sb->accept_mutex);
+        kp_log_error(&m->log, KP_LOG_WARN, 0,
+                     "worker process %d has not run for %llu ms while holding the accept mutex: "
+                     "released it",
+                     (int)owner, (unsigned long long)(now - beat));
+    }
+}
+
 static bool any_signal(const struct kp_signals *s)
 {
     return s->terminate || s->quit || s->reload || s->reopen || s->winch || s->child || s->upgrade;
@@ -578,6 +608,10 @@ static int master_loop(struct kp_master *m)
             on_signals(m, &sig);
         } while (any_signal(&sig));
         int64_t wait = respawn_due(m);
+        if (mutex_in_use(m)) {
+            check_mutex_holder(m);
+            wait = wait < 0 || wait > 1000 ? 1000 : wait;
+        }
         if (m->terminating) {
             uint64_t now = now_ms(CLOCK_MONOTONIC);
             if (now >= m->kill_at_ms)
