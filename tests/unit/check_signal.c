@@ -3,7 +3,9 @@
 #include <check.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/select.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kelpie/os/signal.h"
@@ -90,7 +92,42 @@ START_TEST(signal_take_child_only)
     ck_assert(!kp_signal_take_child());
     kp_signal_take(&s);
     ck_assert(s.reload && s.quit && !s.child);
-    ck_assert_int_eq(s.reload_from, getpid());
+    ck_assert_uint_eq(s.n_reload_from, 1);
+    ck_assert_int_eq(s.reload_from[0], getpid());
+}
+END_TEST
+
+/* `kelpie -s reload` queues a real-time signal: several requests before a
+ * take are each recorded (SIGHUPs would merge into one), and a plain
+ * reload records no requester. */
+START_TEST(signal_reload_requesters_queue)
+{
+    struct kp_signals s;
+    sigset_t old, wait_mask;
+
+    ck_assert_int_eq(kp_signal_install(), 0);
+    kp_signal_take(&s);
+    ck_assert_int_eq(kp_signal_block(&old), 0);
+    kp_signal_wait_mask(&old, &wait_mask);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sigqueue(getpid(), KP_SIGNAL_RELOAD_RT,
+                                  (union sigval){.sival_int = KP_SIGNAL_RELOAD_COOKIE}),
+                         0);
+    struct timespec zero = {0, 0};
+    /* Deliver everything queued: real-time signals arrive one by one. */
+    for (int i = 0; i < 3; i++)
+        pselect(0, NULL, NULL, NULL, &zero, &wait_mask);
+    kp_signal_take(&s);
+    ck_assert(s.reload);
+    ck_assert_uint_eq(s.n_reload_from, 3);
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_int_eq(s.reload_from[i], getpid());
+    raise(SIGHUP);
+    pselect(0, NULL, NULL, NULL, &zero, &wait_mask);
+    kp_signal_take(&s);
+    ck_assert(s.reload);
+    ck_assert_uint_eq(s.n_reload_from, 0);
+    ck_assert_int_eq(kp_signal_restore(&old), 0);
 }
 END_TEST
 
@@ -127,6 +164,7 @@ Suite *kp_test_signal_suite(void)
     tcase_add_test(tc, signal_install);
     tcase_add_test(tc, signal_flags);
     tcase_add_test(tc, signal_take_child_only);
+    tcase_add_test(tc, signal_reload_requesters_queue);
     tcase_add_test(tc, signal_block_and_wait);
     suite_add_tcase(s, tc);
     return s;
