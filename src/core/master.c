@@ -351,12 +351,7 @@ static int64_t respawn_due(struct kp_master *m)
 /* Tell every `kelpie -s reload` waiting how its reload went. */
 static void answer(const struct kp_signals *sig, enum kp_reload_result result, int err)
 {
-    union sigval v = {.sival_int = (int)result << 16 | (err & 0xffff)};
-
-    for (unsigned i = 0; i < sig->n_reload_from; i++) {
-        if (sig->reload_from[i] > 0)
-            sigqueue(sig->reload_from[i], SIGUSR2, v);
-    }
+    kp_signal_answer(sig, KP_RELOAD_ANSWER(result, err));
 }
 
 static bool generation_ready(struct kp_master *m, unsigned generation, unsigned want)
@@ -817,6 +812,8 @@ static const char *reload_reason(enum kp_reload_result r)
         return "the new worker processes did not start";
     case KP_RELOAD_EBUSY:
         return "the master is shutting down";
+    case KP_RELOAD_ENOTSUP:
+        return "kelpie runs with master_process off, which cannot reload: restart it";
     default:
         return "unknown failure";
     }

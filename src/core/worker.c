@@ -6,6 +6,7 @@
 #include <sys/select.h>
 
 #include "kelpie/core/listen.h"
+#include "kelpie/core/master.h"
 #include "kelpie/core/worker.h"
 #include "kelpie/os/signal.h"
 
@@ -181,6 +182,9 @@ static void handle_signals(struct kp_worker *w)
     else if (s.reload || s.winch)
         kp_log_error(w->log, KP_LOG_NOTICE, 0, "%s ignored by the worker",
                      s.reload ? "SIGHUP" : "SIGWINCH");
+    /* Only a single process (master_process off) is asked directly. */
+    if (s.reload && !w->cycle->core.master_process)
+        kp_signal_answer(&s, KP_RELOAD_ANSWER(KP_RELOAD_ENOTSUP, 0));
 }
 
 static int run_loop(struct kp_worker *w)

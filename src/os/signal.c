@@ -110,6 +110,7 @@ void kp_signal_wait_mask(const sigset_t *old, sigset_t *mask)
     *mask = *old;
     for (size_t i = 0; i < N_MANAGED; i++)
         sigdelset(mask, managed[i]);
+    sigdelset(mask, KP_SIGNAL_RELOAD_RT);
 }
 
 int kp_signal_restore(const sigset_t *old)
@@ -140,6 +141,14 @@ void kp_signal_take(struct kp_signals *out)
     for (sig_atomic_t i = 0; out->reload && i < sig_n_reload_from; i++)
         out->reload_from[out->n_reload_from++] = (pid_t)sig_reload_from[i];
     sig_n_reload_from = 0;
+}
+
+void kp_signal_answer(const struct kp_signals *s, int value)
+{
+    for (unsigned i = 0; i < s->n_reload_from; i++) {
+        if (s->reload_from[i] > 0)
+            sigqueue(s->reload_from[i], SIGUSR2, (union sigval){.sival_int = value});
+    }
 }
 
 bool kp_signal_take_child(void)

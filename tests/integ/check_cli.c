@@ -220,6 +220,28 @@ START_TEST(unrunnable_config_refused)
 }
 END_TEST
 
+/* A single process cannot reload: `-s reload` says so at once instead of
+ * waiting for an answer that never comes, and the server keeps serving. */
+START_TEST(reload_single_process_refused)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char *out, *err;
+
+    kp_h_start_with(&s, "master_process off;",
+                    "access_log off; server { listen 127.0.0.1:@PORT@; "
+                    "location / { return 200 ok; } }");
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "reload", NULL, NULL, &out, &err), 1);
+    ck_assert_msg(strstr(err, "master_process off") != NULL, "got: %s", err);
+    free(out);
+    free(err);
+    ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -232,6 +254,7 @@ Suite *kp_test_cli_suite(void)
                         (int)(sizeof(broken_configs) / sizeof(broken_configs[0])));
     tcase_add_test(tc, signal_without_master_fails);
     tcase_add_test(tc, unrunnable_config_refused);
+    tcase_add_test(tc, reload_single_process_refused);
     suite_add_tcase(s, tc);
     return s;
 }

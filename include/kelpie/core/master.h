@@ -41,7 +41,11 @@ enum kp_reload_result {
     KP_RELOAD_ELISTEN = 2,  /* a listening socket could not be opened */
     KP_RELOAD_EWORKERS = 3, /* the new workers did not start */
     KP_RELOAD_EBUSY = 4,    /* shutting down */
+    KP_RELOAD_ENOTSUP = 5,  /* master_process off: a single process cannot reload */
 };
+
+/* The value of the SIGUSR2 answer: the result, and an errno for details. */
+#define KP_RELOAD_ANSWER(result, err) ((int)(result) << 16 | ((err)&0xffff))
 
 /* Run the server described by cycle (takes ownership of it). cli and argv
  * are kept for reloads (-p/-c/-g) and the process title. Returns the exit

@@ -57,6 +57,8 @@ int kp_signal_restore(const sigset_t *old);
  * with the managed signals blocked so that none arrives between the read and
  * the clear. */
 void kp_signal_take(struct kp_signals *out);
+/* Answer every `kelpie -s reload` in s (SIGUSR2 carrying value). */
+void kp_signal_answer(const struct kp_signals *s, int value);
 /* Read and clear only the SIGCHLD flag, leaving the others raised for the
  * next kp_signal_take (a master waiting for new workers reaps meanwhile but
  * acts on nothing else). Call with the managed signals blocked. */
