@@ -377,27 +377,41 @@ static void nap(struct kp_master *m, int ms)
         reap(m);
 }
 
-/* Whether a worker of the current generation has died already (before
- * READY, its configuration cannot run: waiting longer would not help). */
-static bool generation_failed(const struct kp_master *m)
+/* How a new generation's start went. */
+enum gen_start {
+    GEN_READY,   /* every worker said READY */
+    GEN_FATAL,   /* a worker exited with KP_EXIT_FATAL: the configuration cannot run */
+    GEN_DIED,    /* a worker died otherwise (it is being respawned) */
+    GEN_TIMEOUT, /* not all READY within READY_TIMEOUT_MS */
+};
+
+static enum gen_start generation_state(struct kp_master *m, unsigned want)
 {
+    enum gen_start st = GEN_READY;
+
     for (int i = 0; i < m->cycle->core.worker_processes; i++) {
-        if (m->respawn[i].fatal || m->respawn[i].due_ms != 0)
-            return true;
+        if (m->respawn[i].fatal)
+            return GEN_FATAL;
+        if (m->respawn[i].due_ms != 0)
+            st = GEN_DIED;
     }
-    return false;
+    if (st == GEN_READY && !generation_ready(m, m->generation, want))
+        return GEN_TIMEOUT;
+    return st;
 }
 
-static bool wait_ready(struct kp_master *m, unsigned want)
+/* Wait until the current generation is READY or cannot be: a death ends
+ * the wait at once (waiting longer would not help). */
+static enum gen_start wait_ready(struct kp_master *m, unsigned want)
 {
     uint64_t deadline = now_ms(CLOCK_MONOTONIC) + READY_TIMEOUT_MS;
 
-    while (!generation_ready(m, m->generation, want)) {
-        if (now_ms(CLOCK_MONOTONIC) > deadline || generation_failed(m))
-            return false;
+    for (;;) {
+        enum gen_start st = generation_state(m, want);
+        if (st != GEN_TIMEOUT || now_ms(CLOCK_MONOTONIC) > deadline)
+            return st;
         nap(m, 5);
     }
-    return true;
 }
 
 /* After SIGHUP to the old generation: wait until none of its workers can
@@ -488,7 +502,7 @@ static void reload(struct kp_master *m, const struct kp_signals *requesters)
     m->generation++;
     m->retiring = old;
     spawn_generation(m);
-    bool ready = wait_ready(m, (unsigned)nc->core.worker_processes);
+    bool ready = wait_ready(m, (unsigned)nc->core.worker_processes) == GEN_READY;
     m->retiring = NULL;
     if (!ready) {
         kp_log_error(&m->log, KP_LOG_ALERT, 0, "new workers did not start: keeping the old ones");
@@ -643,9 +657,11 @@ static int run_master(struct kp_master *m, int argc, char *argv[])
     m->generation = 1;
     spawn_generation(m);
     int rc;
-    if (!wait_ready(m, (unsigned)m->cycle->core.worker_processes)) {
-        /* Rather than a master holding the port with no one to serve it. */
-        kp_log_error(&m->log, KP_LOG_EMERG, 0, "worker processes did not start, exiting");
+    /* Workers that cannot run this configuration at all: rather than a
+     * master holding the port with no one to serve it, exit. Workers that
+     * crash are respawned with backoff by the main loop. */
+    if (wait_ready(m, (unsigned)m->cycle->core.worker_processes) == GEN_FATAL) {
+        kp_log_error(&m->log, KP_LOG_EMERG, 0, "worker processes cannot start, exiting");
         m->terminating = true;
         signal_generation(m, SIGKILL, false);
         while (live_children(m) > 0)
