@@ -73,6 +73,7 @@ struct kp_http_conn {
     size_t buf_size; /* c->rbuf's allocation (0: none) */
     bool read_full;  /* the last read filled the buffer: more may wait */
     bool nodelay;    /* TCP_NODELAY is set */
+    bool probing;    /* the first read after accept was posted on speculation */
 };
 
 struct kp_http_request {

@@ -79,6 +79,9 @@ struct kp_http_ctx {
     struct kp_http_date_cache lm;   /* Last-Modified text of the last file */
     struct kp_http_docroots roots;  /* open document roots (docroot.h) */
     struct kp_http_filecache files; /* open files (filecache.h) */
+    /* Speculative first reads after accept, and how many found the request
+     * there (request.c decides from them whether to keep trying). */
+    unsigned probes, probe_hits;
     /* Caches, so that a keep-alive request allocates nothing. */
     struct kp_http_request *free_reqs;
     unsigned n_free_reqs;
