@@ -5,7 +5,6 @@
  * into cycle->http. */
 #include "kelpie/http/conf.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,17 +455,6 @@ static int set_symlinks(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void 
     return 0;
 }
 
-/* Whether every '$' in s starts "$uri" (the one variable try_files knows). */
-static bool only_uri_vars(const char *s)
-{
-    for (const char *p = strchr(s, '$'); p != NULL; p = strchr(p + 1, '$')) {
-        char after = p[4]; /* a variable name goes on with letters, digits, '_' */
-        if (strncmp(p + 1, "uri", 3) != 0 || after == '_' || isalnum((unsigned char)after))
-            return false;
-    }
-    return true;
-}
-
 /* try_files FILE... URI | =CODE */
 static int try_files(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
@@ -474,15 +462,17 @@ static int try_files(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     const char *last = cf->args[cf->nargs - 1];
     uint64_t code;
 
+    struct kp_str bad;
+
     (void)cmd;
     for (size_t i = 1; i < cf->nargs; i++) {
-        if (!only_uri_vars(cf->args[i]))
-            return kp_conf_error(cf, "only $uri can be used in \"try_files\": \"%s\"", cf->args[i]);
+        if (!kp_http_expand_check(cf->args[i], &bad))
+            return kp_conf_error(cf, "unknown \"%.*s\" variable", (int)bad.len, bad.p);
         if (cf->args[i][0] == '\0')
             return kp_conf_invalid(cf, cf->args[i]);
     }
     if (last[0] == '=' ? kp_conf_parse_num(last + 1, 999, &code) != 0 || code < 100
-                       : last[0] != '/' && strncmp(last, "$uri", 4) != 0)
+                       : last[0] != '/' && last[0] != '$')
         return kp_conf_invalid(cf, last);
     for (size_t i = 1; i < cf->nargs; i++)
         *KP_CONF_PUSH(cf->arena, loc->try_files, loc->n_try_files) =

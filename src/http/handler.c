@@ -105,29 +105,16 @@ static bool access_allowed(const struct kp_http_request *r)
     return false;
 }
 
-/* arg with every "$uri" replaced by r->uri and repeated slashes merged
+/* arg with its variables replaced (expand.h) and repeated slashes merged
  * (so that "$uri/" of "/" is "/"), in r->arena. */
 static char *expand(struct kp_http_request *r, const char *arg, size_t *len_out)
 {
-    size_t n = 0, len = strlen(arg);
+    struct kp_str t = kp_http_expand(r, arg, false);
+    char *out = kp_arena_alloc(&r->arena, t.len + 1), *o = out;
 
-    for (const char *p = strstr(arg, "$uri"); p != NULL; p = strstr(p + 4, "$uri"))
-        n++;
-    char *out = kp_arena_alloc(&r->arena, len + n * r->uri.len + 1), *o = out;
-    for (const char *p = arg; *p != '\0';) {
-        const char *from = p;
-        size_t k = 1;
-        if (strncmp(p, "$uri", 4) == 0) {
-            from = r->uri.p;
-            k = r->uri.len;
-            p += 4;
-        } else {
-            p++;
-        }
-        for (size_t i = 0; i < k; i++) {
-            if (from[i] != '/' || o == out || o[-1] != '/')
-                *o++ = from[i];
-        }
+    for (size_t i = 0; i < t.len; i++) {
+        if (t.p[i] != '/' || o == out || o[-1] != '/')
+            *o++ = t.p[i];
     }
     *o = '\0';
     *len_out = (size_t)(o - out);

@@ -40,6 +40,7 @@ static const char *CONF =
     "    location /strict/ { try_files $uri =410; }\n"
     "    location /loop/ { try_files $uri /loop/again; }\n"
     "    location /q/ { try_files $uri /a.txt?from=q; }\n"
+    "    location /v/ { try_files /app/$args.html =404; }\n"
     "    location /nolinks/ { alias html/; disable_symlinks on; }\n"
     "    location /anylinks/ { alias html/; disable_symlinks off; }\n"
     "}\n";
@@ -535,7 +536,9 @@ START_TEST(static_try_files)
     expect(&s, "/app/", 200, "app shell\n");
     expect(&s, "/strict/here.txt", 200, "here\n");
     expect(&s, "/strict/gone.txt", 410, NULL);
-    expect(&s, "/loop/x", 500, NULL); /* the fallback leads back to itself */
+    expect(&s, "/loop/x", 500, NULL);       /* the fallback leads back to itself */
+    expect(&s, "/v/x?page", 200, "page\n"); /* other variables, as for return */
+    expect(&s, "/v/x?nope", 404, NULL);
     req(&s, GET("/q/none?orig=1"), &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "hello\n");

@@ -1,4 +1,4 @@
-/* Variables in `return` text, nginx's spelling: "$name" or "${name}". The
+/* Variables in `return` text and `try_files` arguments, nginx's spelling: "$name" or "${name}". The
  * ones a redirect or a short answer needs are known:
  *   $scheme          "http"
  *   $host            the request's host (as for server selection), else
