@@ -20,18 +20,21 @@ static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
+/* fstat() fd into *st, closing it if that fails: fd or -errno. */
+static int stat_or_close(int fd, struct stat *st)
+{
+    if (fstat(fd, st) == 0)
+        return fd;
+    int err = errno;
+    close(fd);
+    return -err;
+}
+
 static int open_dir(const char *dir, struct stat *st)
 {
     int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, st) != 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    return fd;
+    return fd < 0 ? -errno : stat_or_close(fd, st);
 }
 
 static void drop(struct kp_http_docroot *e)
@@ -112,6 +115,15 @@ int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t di
     if (d == NULL)
         close(dfd);
     return fd < 0 ? -err : fd;
+}
+
+int kp_http_docroot_open_stat(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                              enum kp_http_symlinks mode, int flags, uint64_t now_ms,
+                              struct stat *st)
+{
+    int fd = kp_http_docroot_open(d, path, dir_len, mode, flags, now_ms);
+
+    return fd < 0 ? fd : stat_or_close(fd, st);
 }
 
 void kp_http_docroots_free(struct kp_http_docroots *d)

@@ -89,18 +89,18 @@ static void insert(struct kp_http_file **slot, int fd, uint64_t hash, const char
     *slot = f;
 }
 
-/* Open without the cache; a full descriptor table gives the cached ones
- * back first (they are a convenience, connections are not). */
+/* Open and fstat() without the cache; a full descriptor table gives the
+ * cached ones back first (they are a convenience, connections are not). */
 static int open_file(struct kp_http_filecache *fc, struct kp_http_docroots *roots, const char *path,
-                     size_t dir_len, enum kp_http_symlinks mode, uint64_t now_ms)
+                     size_t dir_len, enum kp_http_symlinks mode, uint64_t now_ms, struct stat *st)
 {
     int flags = O_RDONLY | O_NONBLOCK;
-    int fd = kp_http_docroot_open(roots, path, dir_len, mode, flags, now_ms);
+    int fd = kp_http_docroot_open_stat(roots, path, dir_len, mode, flags, now_ms, st);
 
     if (fd == -EMFILE && fc->n > 0) {
         for (size_t i = 0; i < fc->n; i++)
             evict(&fc->slots[i]);
-        fd = kp_http_docroot_open(roots, path, dir_len, mode, flags, now_ms);
+        fd = kp_http_docroot_open_stat(roots, path, dir_len, mode, flags, now_ms, st);
     }
     return fd;
 }
@@ -126,15 +126,8 @@ int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots
             return fd;
         evict(slot);
     }
-    int fd = open_file(fc, roots, path, dir_len, mode, now_ms);
-    if (fd < 0)
-        return fd;
-    if (fstat(fd, st) != 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    if (slot == NULL || !S_ISREG(st->st_mode))
+    int fd = open_file(fc, roots, path, dir_len, mode, now_ms, st);
+    if (fd < 0 || slot == NULL || !S_ISREG(st->st_mode))
         return fd;
     insert(slot, fd, hash, path, mode, dir_len, now_ms);
     (*slot)->refs++;

@@ -56,16 +56,8 @@ static int open_stat(struct kp_http_request *r, const char *path, size_t dir_len
 {
     struct kp_http_docroots *roots = r->hc != NULL ? &r->hc->ctx->roots : NULL;
     uint64_t now = r->hc != NULL ? r->hc->loop->clock.msec : 0;
-    int fd = kp_http_docroot_open(roots, path, dir_len, r->loc->symlinks, flags, now);
 
-    if (fd < 0)
-        return fd;
-    if (fstat(fd, st) != 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    return fd;
+    return kp_http_docroot_open_stat(roots, path, dir_len, r->loc->symlinks, flags, now, st);
 }
 
 /* The status for a failed open()/stat() of path; the failures that are not

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "kelpie/core/cycle.h"
@@ -46,6 +47,12 @@ struct kp_http_docroots {
  * allowed. */
 int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t dir_len,
                          enum kp_http_symlinks mode, int flags, uint64_t now_ms);
+
+/* kp_http_docroot_open, then fstat() the file into *st (closed again if
+ * that fails). Returns the descriptor or -errno. */
+int kp_http_docroot_open_stat(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                              enum kp_http_symlinks mode, int flags, uint64_t now_ms,
+                              struct stat *st);
 
 /* Close every cached root descriptor and free the entries. */
 void kp_http_docroots_free(struct kp_http_docroots *d);
