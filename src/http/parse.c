@@ -219,35 +219,20 @@ static bool error(struct kp_http_parser *ps, int status, const char *reason)
 
 /* --- request line (RFC 9112 section 3) ------------------------------------ */
 
-/* Up to 3 digits at v[*i], as a number; -1 when there are none or more. */
-static int version_number(const char *v, size_t len, size_t *i)
-{
-    size_t d = *i;
-    int n = 0;
-
-    for (; *i < len && is_digit((unsigned char)v[*i]); (*i)++)
-        n = n * 10 + (v[*i] - '0');
-    return *i == d || *i - d > 3 ? -1 : n;
-}
-
-/* 10 for HTTP/1.0, 11 for HTTP/1.1 and any later 1.x (RFC 9110 section
- * 2.5: a higher minor version is answered as the highest one supported),
- * 0 for another major version (505), -1 if malformed (400). */
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT, exactly (RFC 9112 section 2.3):
+ * one digit each, so no number is ever accumulated and "HTTP/01.1" or
+ * "HTTP/1.10" are malformed rather than read as 1.1. Returns 10 for
+ * HTTP/1.0, 11 for HTTP/1.1 and any later 1.x (RFC 9110 section 2.5: a
+ * higher minor version is answered as the highest one supported), 0 for
+ * another major version (505), -1 if malformed (400). */
 static int parse_version(const char *v, size_t len)
 {
-    size_t i = 5;
-
-    if (len < 8 || memcmp(v, "HTTP/", 5) != 0)
+    if (len != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit((unsigned char)v[5]) || v[6] != '.' ||
+        !is_digit((unsigned char)v[7]))
         return -1;
-    int major = version_number(v, len, &i);
-    if (major < 0 || i >= len || v[i++] != '.')
-        return -1;
-    int minor = version_number(v, len, &i);
-    if (minor < 0 || i != len)
-        return -1;
-    if (major != 1)
+    if (v[5] != '1')
         return 0;
-    return minor == 0 ? 10 : 11;
+    return v[7] == '0' ? 10 : 11;
 }
 
 static void set_host(struct kp_http_parser *ps, struct span host, struct span port)

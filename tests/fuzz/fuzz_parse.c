@@ -70,6 +70,11 @@ static void describe(struct outcome *o, const struct kp_http_parser *ps, const c
     if (rc < 0)
         return;
     CHECK(h->version == 10 || h->version == 11);
+    /* RFC 9112 section 2.3: only "HTTP/1." DIGIT is accepted */
+    CHECK(h->request_line.len > 8 &&
+          memcmp(h->request_line.p + h->request_line.len - 8, "HTTP/1.", 7) == 0);
+    CHECK(h->request_line.p[h->request_line.len - 1] >= '0' &&
+          h->request_line.p[h->request_line.len - 1] <= '9');
     CHECK(h->nfields <= NFIELDS);
     CHECK((h->body == KP_HTTP_BODY_LENGTH) == (h->content_length > 0));
     o->must_close = h->must_close;

@@ -93,6 +93,30 @@ START_TEST(unknown_method_501_and_version_505)
 }
 END_TEST
 
+/* The version token is "HTTP/" DIGIT "." DIGIT (RFC 9112 section 2.3):
+ * longer numbers, leading zeros and digits beyond any integer are 400 and
+ * leave the server answering; a later 1.x is served as HTTP/1.1. */
+START_TEST(version_token_is_one_digit_each)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    EXPECT_ERROR(&s, "GET / HTTP/99999999999.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.99999999999999999999\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/01.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/001.001\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505);
+    ck_assert_int_eq(kp_h_request(s.port, "GET /a.txt HTTP/1.2\r\nHost: x\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(strncmp(r.head, "HTTP/1.1 200 ", 13), 0);
+    ck_assert_str_eq(r.body, "AAAA\n");
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(too_long_414_and_431)
 {
     struct kp_h_server s;
@@ -345,6 +369,7 @@ Suite *kp_test_http_errors_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, bad_requests_400);
     tcase_add_test(tc, unknown_method_501_and_version_505);
+    tcase_add_test(tc, version_token_is_one_digit_each);
     tcase_add_test(tc, too_long_414_and_431);
     tcase_add_test(tc, header_timeout_408);
     tcase_add_test(tc, body_too_large_413);
