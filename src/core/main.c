@@ -12,7 +12,9 @@
 #include "kelpie/core/control.h"
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/master.h"
+#include "kelpie/core/master_start.h"
 #include "kelpie/core/mem.h"
+#include "kelpie/core/reload_request.h"
 #include "kelpie/os/process.h"
 
 static void print_version(const struct kp_cli *cli)
@@ -29,7 +31,7 @@ static void print_version(const struct kp_cli *cli)
 
 static int test_config(const struct kp_cli *cli, const struct kp_cycle *cycle)
 {
-    if (kp_master_preflight(cycle) != 0) {
+    if (kp_master_start_preflight(cycle) != 0) {
         fprintf(stderr, "kelpie: configuration file %s test failed\n", cycle->conf_path);
         return 1;
     }
@@ -62,7 +64,7 @@ static int signal_master(const struct kp_cycle *cycle, const char *name)
         return 1;
     }
     if (sig == SIGHUP)
-        return kp_master_reload_and_wait(cycle, pid);
+        return kp_reload_request_run(pid);
     if (kill(pid, sig) != 0) {
         fprintf(stderr, "kelpie: [error] kill(%d, %d) failed (%d: %s)\n", (int)pid, sig, errno,
                 strerror(errno));

@@ -9,7 +9,7 @@
  *   SIGTERM/INT   fast shutdown: workers get SIGTERM, then SIGKILL after 5 s
  *   SIGQUIT       graceful shutdown: workers get SIGQUIT
  *   SIGHUP        reload: new configuration, new generation of workers, old
- *                 generation drained (see master.c)
+ *                 generation drained (see master_reload.h)
  *   SIGUSR1       reopen the error log; workers reopen theirs
  *   SIGWINCH      gracefully stop the workers, keep the master (HUP restarts)
  *   SIGUSR2       nginx's binary upgrade: not supported, logged and ignored
@@ -51,18 +51,5 @@ enum kp_reload_result {
  * are kept for reloads (-p/-c/-g) and the process title. Returns the exit
  * status for main. */
 int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, char *argv[]);
-
-/* What nginx checks beyond syntax before it starts (and with -t): as
- * root, that the `user` and `group` exist; that the error log and every
- * access log can be opened for appending (they are created if missing);
- * that the pid file's directory exists and is writable. Each failure is
- * one "kelpie: [emerg] ..." line on stderr. Returns 0 or -errno (the first
- * failure). */
-int kp_master_preflight(const struct kp_cycle *cycle);
-
-/* `kelpie -s reload`: send SIGHUP with the cookie to pid and wait (at most
- * 60 s) for the master's answer. Prints the outcome on failure. Returns the
- * exit status for main: 0 when the new configuration is in effect. */
-int kp_master_reload_and_wait(const struct kp_cycle *cycle, pid_t pid);
 
 #endif

@@ -1,0 +1,26 @@
+/* Start-up of the master: what is checked before serving (also by -t), the
+ * error log and listening sockets opened, and becoming a daemon. */
+#ifndef KP_MASTER_START_H
+#define KP_MASTER_START_H
+
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/master_state.h"
+
+/* What nginx checks beyond syntax before it starts (and with -t): as
+ * root, that the `user` and `group` exist; that the error log and every
+ * access log can be opened for appending (they are created if missing);
+ * that the pid file's directory exists and is writable. Each failure is
+ * one "kelpie: [emerg] ..." line on stderr. Returns 0 or -errno (the first
+ * failure). */
+int kp_master_start_preflight(const struct kp_cycle *cycle);
+/* Before serving m->cycle: no live master named by the pid file, the
+ * preflight checks, then the error log opened into m->log and every
+ * listening socket bound. Failures are reported on stderr (and in the error
+ * log once it is open). Returns 0 or -errno. */
+int kp_master_start_checks(struct kp_master *m);
+/* With `daemon on`, detach from the terminal (fork, the parent exits 0,
+ * setsid, stdio to /dev/null): the caller continues as the daemon. Returns
+ * 0 or -errno (logged). */
+int kp_master_start_daemon(struct kp_master *m);
+
+#endif

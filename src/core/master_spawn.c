@@ -1,0 +1,273 @@
+/* Forking, reaping and respawning workers (see master_spawn.h). */
+#include "kelpie/core/master_spawn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kelpie/core/alloc.h"
+#include "kelpie/core/listen.h"
+#include "kelpie/core/master.h"
+#include "kelpie/core/serve.h"
+#include "kelpie/os/signal.h"
+
+#define FAST_DEATH_MS    1000 /* a death this soon after start counts as a crash loop */
+#define FAST_DEATHS_FREE 3    /* fast deaths respawned at once before backoff starts */
+#define BACKOFF_MAX_MS   30000
+
+size_t kp_master_spawn_live(const struct kp_master *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++)
+        n += m->kids[i].pid != 0;
+    return n;
+}
+
+void kp_master_spawn_signal(struct kp_master *m, int sig, bool old_only)
+{
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
+        struct kp_child *k = &m->kids[i];
+        if (k->pid != 0 && (!old_only || k->generation != m->generation))
+            kill(k->pid, sig);
+    }
+}
+
+/* --- the worker side of fork ------------------------------------------------ */
+
+/* The i-th CPU (counting from 0, wrapping around) of a mask. */
+static uint64_t nth_cpu(uint64_t cpus, unsigned i)
+{
+    unsigned n = (unsigned)__builtin_popcountll(cpus);
+
+    if (n == 0)
+        return 0;
+    for (i %= n; i > 0; i--)
+        cpus &= cpus - 1;
+    return cpus & -cpus;
+}
+
+/* worker_cpu_affinity for worker `index`: with auto, one CPU each in turn
+ * among those the master may use (limited by the optional mask); with masks,
+ * the index-th mask, the last one repeating. 0: leave it alone. */
+static uint64_t cpu_mask(const struct kp_core_conf *core, unsigned index)
+{
+    if (core->cpu_affinity_auto) {
+        uint64_t cpus = 0;
+        if (kp_process_cpus(&cpus) != 0)
+            return 0;
+        if (core->n_cpu_affinity_masks > 0)
+            cpus &= core->cpu_affinity_masks[0];
+        return nth_cpu(cpus, index);
+    }
+    if (core->n_cpu_affinity_masks == 0)
+        return 0;
+    size_t last = core->n_cpu_affinity_masks - 1;
+    return core->cpu_affinity_masks[index < last ? index : last];
+}
+
+/* Pinning is an optimisation: a worker that cannot be pinned still serves. */
+static void pin(struct kp_master *m, unsigned index)
+{
+    const struct kp_core_conf *core = &m->cycle->core;
+    uint64_t mask = cpu_mask(core, index);
+
+    if (mask == 0) {
+        if (core->cpu_affinity_auto || core->n_cpu_affinity_masks > 0)
+            kp_log_error(&m->log, KP_LOG_ALERT, 0,
+                         "worker_cpu_affinity leaves no CPU for worker %u", index);
+        return;
+    }
+    int rc = kp_process_set_cpus(mask);
+    if (rc != 0)
+        kp_log_error(&m->log, KP_LOG_ALERT, -rc, "sched_setaffinity(0x%llx) failed for worker %u",
+                     (unsigned long long)mask, index);
+    else
+        kp_log_error(&m->log, KP_LOG_INFO, 0, "worker %u runs on CPUs 0x%llx", index,
+                     (unsigned long long)mask);
+}
+
+static void worker_process(struct kp_master *m, pid_t master, unsigned index,
+                           struct kp_sb_slot *slot)
+{
+    /* The master may die before or after this call: check both ways. */
+    prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (getppid() != master)
+        _exit(0);
+    kp_process_title_set(&m->title, "kelpie: worker process");
+    /* Sockets the reload drops are still open in the master until the new
+     * generation is up: this worker must not keep them alive. */
+    if (m->retiring != NULL)
+        kp_listen_close_copies(m->retiring);
+    pin(m, index);
+    int rc = kp_process_drop_privileges(m->cycle->core.user, m->cycle->core.group);
+    if (rc != 0) {
+        kp_log_error(&m->log, KP_LOG_EMERG, -rc, "cannot switch to user \"%s\"",
+                     m->cycle->core.user ? m->cycle->core.user : "nobody");
+        _exit(KP_EXIT_FATAL);
+    }
+#ifdef KP_DEBUG
+    /* Test hook (debug builds only): a worker that crashes at start. */
+    if (getenv("KELPIE_TEST_CRASH_AT_START") != NULL)
+        abort();
+#endif
+    _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slot, index));
+}
+
+int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generation)
+{
+    struct kp_sb_slot *slot = kp_sb_claim(m->sb, generation, index);
+    struct kp_child *k = NULL;
+
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS && k == NULL; i++)
+        k = m->kids[i].pid == 0 ? &m->kids[i] : NULL;
+    if (slot == NULL || k == NULL) {
+        kp_log_error(&m->log, KP_LOG_ALERT, 0, "no free worker slot (at most %d workers)",
+                     KP_SB_MAX_SLOTS);
+        return -ENOSPC;
+    }
+    pid_t master = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        kp_sb_release(slot);
+        kp_log_error(&m->log, KP_LOG_ALERT, errno, "fork() failed while spawning a worker");
+        return -errno;
+    }
+    if (pid == 0)
+        worker_process(m, master, index, slot);
+    atomic_store(&slot->pid, (int)pid);
+    atomic_store(&slot->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
+    *k = (struct kp_child){pid, index, generation, kp_master_clock_ms(CLOCK_MONOTONIC)};
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start worker process %d", (int)pid);
+    return 0;
+}
+
+void kp_master_spawn_generation(struct kp_master *m)
+{
+    unsigned n = (unsigned)m->cycle->core.worker_processes;
+
+    kp_free(m->respawn);
+    m->respawn = kp_calloc(n, sizeof(*m->respawn));
+    atomic_store(&m->sb->generation, m->generation);
+    for (unsigned i = 0; i < n; i++)
+        kp_master_spawn_worker(m, i, m->generation);
+}
+
+/* --- reaping and respawning --------------------------------------------------- */
+
+static void schedule_respawn(struct kp_master *m, const struct kp_child *k, int status)
+{
+    struct kp_respawn *r = &m->respawn[k->index];
+    uint64_t now = kp_master_clock_ms(CLOCK_MONOTONIC);
+
+    if (WIFEXITED(status) && WEXITSTATUS(status) == KP_EXIT_FATAL) {
+        r->fatal = true;
+        kp_log_error(&m->log, KP_LOG_ALERT, 0,
+                     "worker process %d exited with fatal code %d and cannot be respawned",
+                     (int)k->pid, KP_EXIT_FATAL);
+        return;
+    }
+    r->fast_deaths = now - k->started_ms < FAST_DEATH_MS ? r->fast_deaths + 1 : 0;
+    uint64_t delay = 0;
+    if (r->fast_deaths >= FAST_DEATHS_FREE) {
+        unsigned shift = r->fast_deaths - FAST_DEATHS_FREE;
+        delay = shift >= 5 ? BACKOFF_MAX_MS : (uint64_t)1000 << shift;
+        if (delay > BACKOFF_MAX_MS)
+            delay = BACKOFF_MAX_MS;
+        kp_log_error(&m->log, KP_LOG_ALERT, 0,
+                     "worker %u died within 1 s of its start %u times in a row: "
+                     "respawning in %llu ms",
+                     k->index, r->fast_deaths, (unsigned long long)delay);
+    }
+    r->due_ms = now + delay;
+    if (r->due_ms == 0)
+        r->due_ms = 1;
+}
+
+static void log_exit(struct kp_master *m, pid_t pid, int status)
+{
+    if (WIFSIGNALED(status))
+        kp_log_error(&m->log, KP_LOG_ALERT, 0, "worker process %d exited on signal %d%s", (int)pid,
+                     WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
+    else if (WEXITSTATUS(status) != 0)
+        kp_log_error(&m->log, KP_LOG_ALERT, 0, "worker process %d exited with code %d", (int)pid,
+                     WEXITSTATUS(status));
+    else
+        kp_log_error(&m->log, KP_LOG_NOTICE, 0, "worker process %d exited with code 0", (int)pid);
+}
+
+static struct kp_child *find_child(struct kp_master *m, pid_t pid)
+{
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
+        if (m->kids[i].pid == pid)
+            return &m->kids[i];
+    }
+    return NULL;
+}
+
+void kp_master_spawn_reap(struct kp_master *m)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct kp_child *k = find_child(m, pid);
+        if (k == NULL)
+            continue;
+        log_exit(m, pid, status);
+        /* A worker killed while holding the accept mutex would stall
+         * accepting for everyone: release it on its behalf, and ring the
+         * bell so that a waiting worker takes it now rather than when its
+         * accept_mutex_delay runs out. */
+        if (kp_shmtx_unlock(&m->sb->accept_mutex, pid)) {
+            kp_shmtx_ring(&m->sb->accept_mutex);
+            kp_log_error(&m->log, KP_LOG_NOTICE, 0, "released the accept mutex held by %d",
+                         (int)pid);
+        }
+        struct kp_sb_slot *slot = kp_sb_find(m->sb, pid);
+        if (slot != NULL)
+            kp_sb_release(slot);
+        /* Workers of the current generation only exit when told to: any
+         * other exit is a loss to make good. */
+        if (k->generation == m->generation && !m->terminating && !m->quitting &&
+            !m->workers_stopped)
+            schedule_respawn(m, k, status);
+        k->pid = 0;
+    }
+}
+
+int64_t kp_master_spawn_due(struct kp_master *m)
+{
+    uint64_t now = kp_master_clock_ms(CLOCK_MONOTONIC);
+    int64_t next = -1;
+
+    for (int i = 0; i < m->cycle->core.worker_processes; i++) {
+        struct kp_respawn *r = &m->respawn[i];
+        if (r->due_ms == 0 || r->fatal)
+            continue;
+        if (r->due_ms <= now) {
+            r->due_ms = 0;
+            atomic_fetch_add(&m->sb->respawns, 1);
+            kp_master_spawn_worker(m, (unsigned)i, m->generation);
+        } else if (next < 0 || (int64_t)(r->due_ms - now) < next) {
+            next = (int64_t)(r->due_ms - now);
+        }
+    }
+    return next;
+}
+
+/* Sleep a little with signals deliverable, reaping children meanwhile. */
+void kp_master_spawn_nap(struct kp_master *m, int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    ppoll(NULL, 0, &ts, &m->wait_mask);
+    /* Only children are handled here; every other signal (another reload
+     * with its requester included) stays raised for the main loop. */
+    if (kp_signal_take_child())
+        kp_master_spawn_reap(m);
+}
