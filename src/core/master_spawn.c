@@ -94,10 +94,6 @@ static void pin(struct kp_master *m, unsigned index)
 static void worker_process(struct kp_master *m, pid_t master, unsigned index,
                            struct kp_sb_slot *slot)
 {
-    /* The master may die before or after this call: check both ways. */
-    prctl(PR_SET_PDEATHSIG, SIGQUIT);
-    if (getppid() != master)
-        _exit(0);
     kp_process_title_set(&m->title, "kelpie: worker process");
     /* Sockets the reload drops are still open in the master until the new
      * generation is up: this worker must not keep them alive. */
@@ -110,6 +106,13 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
                      m->cycle->core.user ? m->cycle->core.user : "nobody");
         _exit(KP_EXIT_FATAL);
     }
+    /* Only now: the kernel clears the parent-death signal when the
+     * credentials change, so one set before the switch would be lost as root
+     * and the workers would outlive a master killed with SIGKILL. The master
+     * may die before or after this call: check both ways. */
+    prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (getppid() != master)
+        _exit(0);
 #ifdef KP_DEBUG
     /* Test hook (debug builds only): a worker that crashes at start. */
     if (getenv("KELPIE_TEST_CRASH_AT_START") != NULL)

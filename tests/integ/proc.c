@@ -258,3 +258,79 @@ void kp_p_write_config(const struct kp_h_server *s, const char *main_extra,
              events_extra ? events_extra : "");
     kp_h_config_raw(s, main_text, events, http_body);
 }
+
+bool kp_p_gone(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (!kp_p_alive(pid))
+            return true;
+        kp_h_sleep_ms(10);
+    }
+    return false;
+}
+
+static bool among(const pid_t *v, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++) {
+        if (v[i] == pid)
+            return true;
+    }
+    return false;
+}
+
+pid_t kp_p_new_child(pid_t master, const pid_t *old, int n_old, int timeout_ms)
+{
+    pid_t kids[64];
+
+    for (int waited = 0; waited <= timeout_ms; waited += 5) {
+        int n = kp_p_children(master, kids, 64);
+        for (int i = 0; i < n; i++) {
+            if (!among(old, n_old, kids[i]))
+                return kids[i];
+        }
+        kp_h_sleep_ms(5);
+    }
+    return 0;
+}
+
+int kp_p_get(int port)
+{
+    struct kp_h_resp r;
+    int rc = kp_h_request(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+
+    kp_h_resp_free(&r);
+    return rc == 0 ? r.status : -1;
+}
+
+struct log_wait {
+    const struct kp_h_server *s;
+    const char *needle;
+};
+
+static bool log_has(void *arg)
+{
+    const struct log_wait *w = arg;
+    char *log = kp_h_read(w->s, "logs/error.log");
+    bool found = log != NULL && strstr(log, w->needle) != NULL;
+
+    free(log);
+    return found;
+}
+
+bool kp_p_log_wait(const struct kp_h_server *s, const char *needle, int timeout_ms)
+{
+    struct log_wait w = {s, needle};
+
+    return kp_h_wait_until(log_has, &w, timeout_ms);
+}
+
+void kp_p_stop_allowing(struct kp_h_server *s, const char *const *allowed)
+{
+    char *log = kp_h_read(s, "logs/error.log");
+
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(kp_p_unexpected_alerts(log, allowed) == 0, "unexpected alerts in the error log");
+    free(log);
+    s->alerts_expected = true;
+    kp_h_stop(s);
+}

@@ -35,6 +35,18 @@ int kp_p_count_lines(const char *text, const char *needle);
  * substrings (a NULL-terminated list, may be NULL); each is printed. */
 int kp_p_unexpected_alerts(const char *log, const char *const *allowed);
 
+/* Wait until pid is gone (or a zombie), at most timeout_ms. */
+bool kp_p_gone(pid_t pid, int timeout_ms);
+/* A child of master not among the n_old pids of old, waiting at most
+ * timeout_ms; 0 if none appears. */
+pid_t kp_p_new_child(pid_t master, const pid_t *old, int n_old, int timeout_ms);
+/* One `GET /` on a new connection to port; the status, or -1 if no answer. */
+int kp_p_get(int port);
+/* Wait until the error log holds needle (at most timeout_ms). */
+bool kp_p_log_wait(const struct kp_h_server *s, const char *needle, int timeout_ms);
+/* Fail the test on [alert]/[emerg] lines of the error log other than the
+ * allowed ones (NULL-terminated), then stop s like kp_h_stop. */
+void kp_p_stop_allowing(struct kp_h_server *s, const char *const *allowed);
 /* Prefork configurations: `daemon off; error_log logs/error.log info; pid
  * logs/kelpie.pid; master_process on;` + main_extra, `events { use
  * $KP_TEST_EVENTS; events_extra }` and `http { http_body }`. kp_p_start
