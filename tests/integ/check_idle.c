@@ -76,6 +76,8 @@ START_TEST(idle_keepalive_memory)
                "    listen 127.0.0.1:@PORT@ backlog=1024;\n"
                "    location / { return 200 \"ok\\n\"; }\n"
                "}\n");
+    /* The port answers as soon as the master listens, maybe before it forks. */
+    ck_assert(kp_p_wait_children(s.pid, 1, 5000));
     ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
     /* Warm up: every cache the worker fills on its first requests. */
     for (int i = 0; i < 20; i++) {
