@@ -20,19 +20,103 @@
 
 /* --- errors ----------------------------------------------------------------- */
 
+/* The shortest message part kept when a long location leaves little room. */
+#define MIN_MESSAGE 64
+
+/* printf into a fresh arena string; *len gets its length. */
+__attribute__((format(printf, 3, 0))) static char *vformat(struct kp_arena *a, size_t *len,
+                                                           const char *fmt, va_list ap)
+{
+    va_list aq;
+
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    *len = n < 0 ? 0 : (size_t)n;
+    char *s = kp_arena_alloc(a, *len + 1);
+    vsnprintf(s, *len + 1, fmt, ap);
+    return s;
+}
+
+/* Copy s[0..len) to out as one printable line: a word may hold a newline or
+ * other control bytes (quoted or escaped), which would split the message. */
+static size_t put_printable(char *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != 0x7f) {
+            out[n++] = (char)c;
+            continue;
+        }
+        memcpy(out + n, "\\x", 2);
+        out[n + 2] = hex[c >> 4];
+        out[n + 3] = hex[c & 15];
+        n += 4;
+    }
+    return n;
+}
+
+/* Write s[0..len) into out (room bytes, no NUL), eliding its middle as
+ * "..." if it is longer, keeping the head (tail_only false) or only the
+ * tail. Returns the bytes written. */
+static size_t put_elided(char *out, size_t room, const char *s, size_t len, bool tail_only)
+{
+    if (len <= room) {
+        memcpy(out, s, len);
+        return len;
+    }
+    if (room < 3) {
+        memcpy(out, s + len - room, room);
+        return room;
+    }
+    size_t head = tail_only ? 0 : (room - 3) / 2, tail = room - 3 - head;
+    memcpy(out, s, head);
+    memcpy(out + head, "...", 3);
+    memcpy(out + head + 3, s + len - tail, tail);
+    return room;
+}
+
+__attribute__((format(printf, 3, 4))) static char *format(struct kp_arena *a, size_t *len,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    char *s = vformat(a, len, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The message and " in FILE:LINE" into cf->err. The location is what makes a
+ * message useful, so it always fits whole (only an absurdly long file name
+ * loses its start); a long message (a 4 KiB word quoted in it) loses its
+ * middle instead, keeping the text around the word. */
 __attribute__((format(printf, 2, 0))) static int verror(struct kp_conf *cf, const char *fmt,
                                                         va_list ap)
 {
-    int n = vsnprintf(cf->err, cf->errlen, fmt, ap);
-    size_t len = n < 0 ? 0 : (size_t)n;
     const struct kp_conf_file *f = cf->file;
+    size_t mlen, llen = 0, room = cf->errlen - 1;
+    char *raw = vformat(cf->arena, &mlen, fmt, ap);
+    char *msg = kp_arena_alloc(cf->arena, 4 * mlen + 1);
+    const char *loc = NULL;
 
-    if (len >= cf->errlen || f == NULL)
-        return -EINVAL;
-    if (f->command_line)
-        snprintf(cf->err + len, cf->errlen - len, " in command line");
-    else
-        snprintf(cf->err + len, cf->errlen - len, " in %s:%u", f->name, f->line);
+    mlen = put_printable(msg, raw, mlen);
+    if (f != NULL)
+        loc = f->command_line ? format(cf->arena, &llen, "command line")
+                              : format(cf->arena, &llen, "%s:%u", f->name, f->line);
+    /* " in " plus the location, bounded so that some message stays */
+    size_t lroom = loc == NULL ? 0 : room > MIN_MESSAGE + 4 ? room - MIN_MESSAGE : room / 2;
+    size_t lneed = loc == NULL ? 0 : 4 + llen;
+    size_t n = put_elided(cf->err, room - (lneed < lroom ? lneed : lroom), msg, mlen, false);
+    if (loc != NULL && room - n >= 4) {
+        memcpy(cf->err + n, " in ", 4);
+        n += 4;
+        n += put_elided(cf->err + n, room - n, loc, llen, true);
+    }
+    cf->err[n] = '\0';
     return -EINVAL;
 }
 

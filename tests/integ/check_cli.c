@@ -242,6 +242,59 @@ START_TEST(reload_single_process_refused)
 }
 END_TEST
 
+/* Words too long for a message line: a 1 MiB word (beyond the 4 KiB word
+ * limit), a 4000-byte value quoted whole in "invalid value", and one with
+ * a newline inside its quotes. The message is shortened, the file:line never. */
+START_TEST(huge_word_keeps_file_and_line)
+{
+    static const size_t sizes[] = {1u << 20, 4000, 2000};
+    struct kp_h_server s;
+    char expect[512], *out, *err;
+
+    kp_h_prepare(&s);
+    snprintf(expect, sizeof(expect), " in %sconf/kelpie.conf:%d\n", s.prefix, 2);
+    for (int i = 0; i < 3; i++) {
+        size_t n = sizes[i];
+        char *word = malloc(n + 1), *conf = malloc(2 * n + 64);
+        memset(word, 'w', n);
+        word[n] = '\0';
+        strcpy(conf, "events {}\nworker_processes \"");
+        strcat(conf, word);
+        if (i == 2) {
+            strcat(conf, "\n");
+            strcat(conf, word);
+        }
+        strcat(conf, "\";\n");
+        kp_h_write(&s, "conf/kelpie.conf", conf);
+        if (i == 2) /* the newline inside the quotes counts */
+            snprintf(expect, sizeof(expect), " in %sconf/kelpie.conf:%d\n", s.prefix, 3);
+        ck_assert_int_eq(
+            run_kelpie("-p", s.prefix, "-c", "conf/kelpie.conf", NULL, NULL, &out, &err), 1);
+        ck_assert_msg(strncmp(err, "kelpie: [emerg] ", 16) == 0, "got: %.80s", err);
+        ck_assert_uint_eq(count_lines(err), 1);
+        ck_assert_msg(strlen(err) > strlen(expect) &&
+                          strcmp(err + strlen(err) - strlen(expect), expect) == 0,
+                      "case %d: %s", i, err);
+        free(out);
+        free(err);
+        /* -t: the same [emerg] line, then nginx's "test failed" line */
+        ck_assert_int_eq(
+            run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err), 1);
+        ck_assert_uint_eq(count_lines(err), 2);
+        char *nl = strchr(err, '\n');
+        ck_assert(nl - err + 1 > (long)strlen(expect) &&
+                  strncmp(nl + 1 - strlen(expect), expect, strlen(expect)) == 0);
+        ck_assert_ptr_nonnull(strstr(nl, "test failed"));
+        free(out);
+        free(err);
+        free(word);
+        free(conf);
+    }
+    s.alerts_expected = true;
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -252,6 +305,7 @@ Suite *kp_test_cli_suite(void)
     tcase_add_test(tc, test_good_config_and_dump);
     tcase_add_loop_test(tc, broken_config_is_one_line_with_file_and_line, 0,
                         (int)(sizeof(broken_configs) / sizeof(broken_configs[0])));
+    tcase_add_test(tc, huge_word_keeps_file_and_line);
     tcase_add_test(tc, signal_without_master_fails);
     tcase_add_test(tc, unrunnable_config_refused);
     tcase_add_test(tc, reload_single_process_refused);

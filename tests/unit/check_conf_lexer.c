@@ -85,18 +85,25 @@ static void teardown(void)
     kp_arena_destroy(&arena);
 }
 
-/* Parse text as the file "t.conf" into tc; returns 0 or -EINVAL (err set). */
-static int run(const char *text)
+/* Parse text as the file name into tc with errlen bytes of err; returns 0
+ * or -EINVAL (err set). */
+static int run_as(const char *text, const char *name, size_t errlen)
 {
     struct kp_conf_frame top = {KP_CONF_MAIN, {&tc, NULL, NULL}, &top_seen, NULL};
     struct kp_conf *cf = kp_calloc(1, sizeof(*cf));
 
     got[0] = '\0';
     memset(&top_seen, 0, sizeof(top_seen));
-    kp_conf_init(cf, &cycle, tables, &top, err, sizeof(err));
-    int rc = kp_conf_parse_text(cf, "t.conf", text, strlen(text), false);
+    kp_conf_init(cf, &cycle, tables, &top, err, errlen);
+    int rc = kp_conf_parse_text(cf, name, text, strlen(text), false);
     kp_free(cf);
     return rc;
+}
+
+/* Parse text as the file "t.conf"; returns 0 or -EINVAL (err set). */
+static int run(const char *text)
+{
+    return run_as(text, "t.conf", sizeof(err));
 }
 
 static void expect_ok(const char *text, const char *want)
@@ -218,6 +225,44 @@ START_TEST(limits)
 }
 END_TEST
 
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* A message that does not fit loses the middle of its long word, never the
+ * location; control bytes in a word do not split the line. */
+START_TEST(errors_keep_location)
+{
+    char *text = kp_alloc(KP_CONF_MAX_TOKEN + 64);
+    char name[300];
+
+    strcpy(text, "num ");
+    memset(text + 4, '7', KP_CONF_MAX_TOKEN - 1);
+    strcpy(text + 3 + KP_CONF_MAX_TOKEN, "x;");
+    ck_assert_int_eq(run(text), -EINVAL);
+    ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
+    ck_assert(strncmp(err, "invalid value \"7777", 19) == 0);
+    ck_assert_ptr_nonnull(strstr(err, "7..."));
+    ck_assert(ends_with(err, "77x\" in \"num\" directive in t.conf:1"));
+    /* a small buffer still ends with the whole location */
+    ck_assert_int_eq(run_as(text, "t.conf", 100), -EINVAL);
+    ck_assert_uint_eq(strlen(err), 99);
+    ck_assert(ends_with(err, "\" directive in t.conf:1"));
+    /* a file name longer than the buffer keeps its end and the line */
+    memset(name, 'd', sizeof(name) - 8);
+    strcpy(name + sizeof(name) - 8, "/t.conf");
+    ck_assert_int_eq(run_as("\n\nnum x;", name, 200), -EINVAL);
+    ck_assert(strncmp(err, "invalid value \"x\" in \"num\" directive in ...ddd", 46) == 0);
+    ck_assert(ends_with(err, "ddd/t.conf:3"));
+    ck_assert_uint_le(strlen(err), 199);
+    expect_err("num \"1\\n2\\r\\t\";",
+               "invalid value \"1\\x0a2\\x0d\\x09\" in \"num\" directive in t.conf:1");
+    kp_free(text);
+}
+END_TEST
+
 START_TEST(block_depth)
 {
     char text[256] = "";
@@ -320,6 +365,7 @@ Suite *kp_test_conf_lexer_suite(void)
     tcase_add_test(tc_core, structure_errors);
     tcase_add_test(tc_core, dispatch_errors);
     tcase_add_test(tc_core, limits);
+    tcase_add_test(tc_core, errors_keep_location);
     tcase_add_test(tc_core, block_depth);
     tcase_add_test(tc_core, generic_setters);
     tcase_add_test(tc_core, command_line_errors);

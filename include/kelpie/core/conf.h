@@ -154,8 +154,10 @@ int kp_conf_parse_text(struct kp_conf *cf, const char *name, const char *text, s
  * frame, then restore the enclosing block. Returns 0 or -EINVAL. */
 int kp_conf_parse_block(struct kp_conf *cf, struct kp_conf_frame *frame);
 
-/* Write fmt plus " in FILE:LINE" into the error buffer. Returns -EINVAL so
- * handlers can `return kp_conf_error(...)`. */
+/* Write fmt plus " in FILE:LINE" into the error buffer as one line: control
+ * bytes are shown as \xHH, and a message too long for the buffer loses its
+ * middle ("..."), never the location. Returns -EINVAL so handlers can
+ * `return kp_conf_error(...)`. */
 int kp_conf_error(struct kp_conf *cf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* `invalid value "VALUE" in "NAME" directive`. Returns -EINVAL. */
 int kp_conf_invalid(struct kp_conf *cf, const char *value);
