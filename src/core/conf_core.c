@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "kelpie/core/conf.h"
 
 #define CORE(m)     KP_CONF_SLOT_MAIN, KP_CONF_FIELD(struct kp_core_conf, m)
@@ -18,8 +19,8 @@ void kp_conf_core_init(struct kp_cycle *cycle)
     core->daemon = true;
     core->master_process = true;
     core->worker_processes = 1;
-    core->pid_path = kp_conf_join(cycle->arena, cycle->prefix, "logs/kelpie.pid");
-    core->error_log_path = kp_conf_join(cycle->arena, cycle->prefix, "logs/error.log");
+    core->pid_path = kp_conf_join(cycle->arena, cycle->prefix, KP_PID_PATH);
+    core->error_log_path = kp_conf_join(cycle->arena, cycle->prefix, KP_ERROR_LOG_PATH);
     core->error_log_level = KP_LOG_ERR;
 }
 

@@ -27,6 +27,10 @@ static void print_version(const struct kp_cli *cli)
     fprintf(stderr, "built by %s\n", KP_CC_VERSION);
     fprintf(stderr, "allocator: %s\n", kp_mem_allocator(alloc, sizeof(alloc)));
     fprintf(stderr, "configure arguments: %s\n", KP_CONFIGURE_ARGS);
+    /* The compiled-in defaults; relative ones resolve against the prefix. */
+    fprintf(stderr, "prefix: %s\nconf path: %s\nerror log path: %s\npid path: %s\n", KP_PREFIX,
+            KP_CONF_PATH, KP_ERROR_LOG_PATH, KP_PID_PATH);
+    fprintf(stderr, "http log path: %s\n", KP_HTTP_LOG_PATH);
 }
 
 static int test_config(const struct kp_cli *cli, const struct kp_cycle *cycle)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "kelpie/http/expand.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
@@ -616,7 +617,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->default_type = kp_conf_strdup(a, "text/plain");
     loc->return_code = -1;
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
-        kp_conf_join(a, cy->prefix, "logs/access.log"), &cy->http.log_formats[0], 0, 0};
+        kp_conf_join(a, cy->prefix, KP_HTTP_LOG_PATH), &cy->http.log_formats[0], 0, 0};
 }
 
 /* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */
