@@ -35,6 +35,8 @@ void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level)
     log->level = level;
     log->path = NULL;
     log->clock = NULL;
+    log->tee = false;
+    log->tee_fd = -1;
 }
 
 static bool is_stderr(const char *path)
@@ -90,6 +92,20 @@ void kp_log_close(struct kp_log *log)
     log->path = NULL;
 }
 
+void kp_log_tee(struct kp_log *log, int fd)
+{
+    log->tee = true;
+    log->tee_fd = fd;
+}
+
+void kp_log_untee(struct kp_log *log)
+{
+    if (log->tee)
+        close(log->tee_fd);
+    log->tee = false;
+    log->tee_fd = -1;
+}
+
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
                      int err, const char *fmt, va_list ap)
 {
@@ -135,6 +151,9 @@ void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, c
     line[len++] = '\n';
     if (write(log->fd >= 0 ? log->fd : STDERR_FILENO, line, len) < 0) {
         /* The log is the place errors go; there is nowhere to report this. */
+    }
+    if (log->tee && level <= KP_LOG_ALERT && write(log->tee_fd, line, len) < 0) {
+        /* The reader (the command that started a daemon) is gone. */
     }
     errno = saved;
 }

@@ -24,7 +24,9 @@
 #include "kelpie/os/process.h"
 #include "kelpie/os/signal.h"
 
-#define KILL_GRACE_MS 5000 /* after SIGTERM, before SIGKILL */
+#define KILL_GRACE_MS  5000 /* after SIGTERM, before SIGKILL */
+#define FIRST_READY_S  "10" /* a daemon's first workers must be READY by then */
+#define FIRST_READY_MS 10000
 
 static void on_signals(struct kp_master *m, const struct kp_signals *sig)
 {
@@ -137,6 +139,25 @@ static int master_loop(struct kp_master *m)
     }
 }
 
+/* Wait for the first generation. Without a daemon's starting command
+ * waiting, a crash ends the wait (the main loop respawns with backoff); with
+ * one, crashed workers are respawned here until they are READY or the time
+ * is up, so that the command's verdict is the real one. */
+static enum kp_gen_start first_workers(struct kp_master *m)
+{
+    unsigned want = (unsigned)m->cycle->core.worker_processes;
+    uint64_t deadline = kp_master_clock_ms(CLOCK_MONOTONIC) + FIRST_READY_MS;
+    enum kp_gen_start st = kp_master_reload_wait_ready(m, want);
+
+    while (m->report_fd >= 0 && st == KP_GEN_DIED &&
+           kp_master_clock_ms(CLOCK_MONOTONIC) < deadline) {
+        int64_t due = kp_master_spawn_due(m);
+        kp_master_spawn_nap(m, due < 0 || due > 50 ? 50 : (int)due);
+        st = kp_master_reload_wait_ready(m, want);
+    }
+    return st;
+}
+
 static int run_master(struct kp_master *m, int argc, char *argv[])
 {
     char title[512];
@@ -156,22 +177,36 @@ static int run_master(struct kp_master *m, int argc, char *argv[])
     m->generation = 1;
     kp_master_spawn_generation(m);
     int rc;
+    enum kp_gen_start st = first_workers(m);
     /* Workers that cannot run this configuration at all: rather than a
      * master holding the port with no one to serve it, exit. Workers that
-     * crash are respawned with backoff by the main loop. */
-    if (kp_master_reload_wait_ready(m, (unsigned)m->cycle->core.worker_processes) == KP_GEN_FATAL) {
-        kp_log_error(&m->log, KP_LOG_EMERG, 0, "worker processes cannot start, exiting");
+     * crash are respawned with backoff by the main loop, except while a
+     * daemon's starting command waits for the verdict. */
+    if (st == KP_GEN_FATAL || (m->report_fd >= 0 && st != KP_GEN_READY)) {
+        kp_log_error(&m->log, KP_LOG_EMERG, 0, "worker processes %s, exiting",
+                     st == KP_GEN_FATAL ? "cannot start"
+                                        : "did not become ready within " FIRST_READY_S " s");
         m->terminating = true;
         kp_master_spawn_signal(m, SIGKILL, false);
         while (kp_master_spawn_live(m) > 0)
             kp_master_spawn_nap(m, 5);
         rc = 1;
     } else {
+        kp_master_start_report(m, true);
         rc = master_loop(m);
     }
     kp_free(m->respawn);
     kp_sb_destroy(m->sb);
     return rc;
+}
+
+/* master_process off: the process serves itself. A daemon's starting
+ * command is told "ready" once the listening sockets and the pid file are
+ * there (a reactor that cannot be built is the one failure left). */
+static int serve_single(struct kp_master *m)
+{
+    kp_master_start_report(m, true);
+    return kp_serve_worker(m->cycle, &m->log, NULL, NULL, 0) == 0 ? 0 : 1;
 }
 
 int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, char *argv[])
@@ -181,6 +216,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     int rc = 1;
 
     m->cycle = cycle;
+    m->report_fd = -1;
     m->extra = cli->directives ? kp_strdup(cli->directives) : NULL;
     kp_log_init_stderr(&m->log, cycle->core.error_log_level);
     kp_process_title_init(&m->title, argc, argv);
@@ -199,7 +235,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     if (cycle->core.master_process)
         rc = run_master(m, argc, argv);
     else
-        rc = kp_serve_worker(m->cycle, &m->log, NULL, NULL, 0) == 0 ? 0 : 1;
+        rc = serve_single(m);
     unlink(m->cycle->core.pid_path);
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "exit");
 out:

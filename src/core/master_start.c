@@ -4,12 +4,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kelpie/core/listen.h"
 #include "kelpie/os/process.h"
+
+/* How long the command that starts a daemon waits for its report: longer
+ * than the master waits for its first workers (10 s), so that the master's
+ * own verdict arrives first. */
+#define START_WAIT_MS 30000
 
 static int check_appendable(const char *path)
 {
@@ -102,12 +109,84 @@ int kp_master_start_checks(struct kp_master *m)
     return rc;
 }
 
+/* The line a daemon sends when it serves; anything else it sends is an
+ * [emerg] or [alert] line of its error log, shown to the operator. */
+#define READY_LINE "kelpie: ready\n"
+
+/* The starting command's side of the report: copy the daemon's lines to
+ * stderr until READY_LINE (exit 0), or the end of the pipe or the time
+ * limit (exit 1). Never returns. */
+static void await_report(int fd, const char *error_log)
+{
+    char buf[8192];
+    size_t len = 0;
+    bool said = false;
+    uint64_t deadline = kp_master_clock_ms(CLOCK_MONOTONIC) + START_WAIT_MS;
+
+    for (;;) {
+        int64_t left = (int64_t)(deadline - kp_master_clock_ms(CLOCK_MONOTONIC));
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR))
+            break;
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        char *nl;
+        while ((nl = strchr(buf, '\n')) != NULL) {
+            size_t line = (size_t)(nl - buf) + 1;
+            if (line == sizeof(READY_LINE) - 1 && memcmp(buf, READY_LINE, line) == 0)
+                _exit(0);
+            said = fwrite(buf, 1, line, stderr) == line || said;
+            memmove(buf, buf + line, len - line + 1);
+            len -= line;
+        }
+        if (len == sizeof(buf) - 1)
+            len = 0; /* a line too long to keep: drop it */
+    }
+    if (!said)
+        fprintf(stderr, "kelpie: [emerg] the master did not report ready within %d s%s%s\n",
+                START_WAIT_MS / 1000, error_log ? ", see " : "", error_log ? error_log : "");
+    _exit(1);
+}
+
 int kp_master_start_daemon(struct kp_master *m)
 {
+    int p[2];
+
     if (!m->cycle->core.daemon)
         return 0;
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        kp_log_error(&m->log, KP_LOG_EMERG, errno, "pipe() for the start report failed");
+        return -errno;
+    }
+    fflush(stderr);
     int rc = kp_process_daemonize();
-    if (rc != 0)
+    if (rc > 0) {
+        close(p[1]);
+        await_report(p[0], m->log.path);
+    }
+    close(p[0]);
+    if (rc < 0) {
+        close(p[1]);
         kp_log_error(&m->log, KP_LOG_EMERG, -rc, "daemonizing failed");
-    return rc;
+        return rc;
+    }
+    m->report_fd = p[1];
+    kp_log_tee(&m->log, p[1]);
+    return 0;
+}
+
+void kp_master_start_report(struct kp_master *m, bool ready)
+{
+    if (m->report_fd < 0)
+        return;
+    if (ready && write(m->report_fd, READY_LINE, sizeof(READY_LINE) - 1) < 0) {
+        /* The starting command is gone: nobody to tell. */
+    }
+    kp_log_untee(&m->log);
+    m->report_fd = -1;
 }

@@ -112,6 +112,9 @@ static void start_heartbeat(struct kp_worker *w)
         return;
     on_heartbeat(&w->heartbeat);
     atomic_store(&w->slot->state, KP_SB_READY);
+    /* Set-up errors of a daemon's first workers went to the command that
+     * started it; that is over. */
+    kp_log_untee(w->log);
 }
 
 /* Close every connection still taken, through the protocol when it can. */

@@ -57,7 +57,7 @@ int kp_process_daemonize(void)
     if (pid < 0)
         return -errno;
     if (pid > 0)
-        _exit(0);
+        return pid;
     if (setsid() < 0)
         return -errno;
     int fd = open("/dev/null", O_RDWR);

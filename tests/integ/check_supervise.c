@@ -1,6 +1,6 @@
 /* How the master supervises its workers (issue 14), against the real binary:
- * workers that do not outlive a master killed with SIGKILL (also when they
- * switched from root to nobody), the watchdog that replaces a worker whose
+ * a daemon's start that says how it went, workers that do not outlive a master killed with SIGKILL
+ * (also when they switched from root to nobody), the watchdog that replaces a worker whose
  * heartbeat stopped, and TTIN/TTOU adding and removing a worker live. */
 #include <check.h>
 #include <signal.h>
@@ -30,6 +30,42 @@ static void workers(struct kp_h_server *s, int n, const char *main_more)
     kp_p_start(s, main_extra, NULL, HTTP_OK);
     ck_assert_msg(kp_p_wait_children(s->pid, n, 5000), "%d workers did not start", n);
 }
+
+/* --- a daemon's start ------------------------------------------------------------ */
+
+/* The command that starts a daemon exits only with the verdict: workers that
+ * cannot build their reactor (an open file limit of 3 leaves no descriptor
+ * for epoll; -t cannot know) make it exit 1 with their reason on stderr,
+ * and nothing is left running. poll and select need no descriptor, so this
+ * runs with epoll only. */
+START_TEST(daemon_start_reports_failure)
+{
+    static const char *const allowed[] = {"cannot create the event loop", "exited with",
+                                          "cannot start", "exited on signal", NULL};
+    struct kp_h_server s;
+    char prefix[128], *out, *err;
+
+    if (strcmp(kp_h_events(), "epoll") != 0)
+        return;
+    kp_h_prepare(&s);
+    kp_h_config_raw(&s,
+                    "error_log logs/error.log info;\npid logs/kelpie.pid;\n"
+                    "worker_processes 2;\nworker_rlimit_nofile 3;\n",
+                    "use epoll;", HTTP_OK);
+    snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-p", prefix, NULL};
+    int rc = kp_h_run(argv, &out, &err);
+    ck_assert_msg(rc == 1, "kelpie exited %d: %s", rc, err);
+    ck_assert_msg(strstr(err, "cannot create the event loop (24: ") != NULL, "no reason: %s", err);
+    ck_assert_msg(strstr(err, "worker processes cannot start") != NULL, "stderr: %s", err);
+    free(out);
+    free(err);
+    char *pid = kp_h_read(&s, "logs/kelpie.pid");
+    ck_assert_msg(pid == NULL, "a pid file is left: %s", pid);
+    ck_assert_int_lt(kp_h_connect(s.port), 0);
+    kp_p_stop_allowing(&s, allowed);
+}
+END_TEST
 
 /* --- the master killed with SIGKILL ---------------------------------------------- */
 
@@ -64,6 +100,7 @@ Suite *kp_test_supervise_suite(void)
     TCase *tc = tcase_create("supervise");
 
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, daemon_start_reports_failure);
     tcase_add_test(tc, master_sigkill_takes_workers);
     suite_add_tcase(s, tc);
     return s;

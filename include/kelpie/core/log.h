@@ -27,6 +27,8 @@ struct kp_log {
     enum kp_log_level level;      /* messages above this level are dropped */
     char *path;                   /* NULL or "stderr" means fd 2 */
     const struct kp_clock *clock; /* NULL: read the wall clock per line */
+    bool tee;                     /* [emerg] and [alert] lines also go to tee_fd */
+    int tee_fd;                   /* a daemon's start report (see master_start.h) */
 };
 
 /* A log that writes to stderr at the given level. */
@@ -37,6 +39,11 @@ int kp_log_open(struct kp_log *log, const char *path, enum kp_log_level level);
 /* Reopen the same path (log rotation). Returns 0 or -errno (old fd kept). */
 int kp_log_reopen(struct kp_log *log);
 void kp_log_close(struct kp_log *log);
+/* Copy every later [emerg] and [alert] line to fd as well (one write each),
+ * until kp_log_untee. The log does not own fd. */
+void kp_log_tee(struct kp_log *log, int fd);
+/* Stop copying lines to the tee descriptor and close it (this process's copy). */
+void kp_log_untee(struct kp_log *log);
 
 static inline bool kp_log_enabled(const struct kp_log *log, enum kp_log_level l)
 {

@@ -3,6 +3,8 @@
 #ifndef KP_MASTER_START_H
 #define KP_MASTER_START_H
 
+#include <stdbool.h>
+
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/master_state.h"
 
@@ -18,9 +20,18 @@ int kp_master_start_preflight(const struct kp_cycle *cycle);
  * listening socket bound. Failures are reported on stderr (and in the error
  * log once it is open). Returns 0 or -errno. */
 int kp_master_start_checks(struct kp_master *m);
-/* With `daemon on`, detach from the terminal (fork, the parent exits 0,
- * setsid, stdio to /dev/null): the caller continues as the daemon. Returns
- * 0 or -errno (logged). */
+/* With `daemon on`, detach from the terminal (fork, setsid, stdio to
+ * /dev/null): the caller continues as the daemon. The starting process does
+ * not return: it waits (at most 30 s) for the daemon's report on a pipe,
+ * copies every [emerg] and [alert] line the daemon logs meanwhile to its
+ * stderr, and exits 0 once the daemon reports ready, 1 if the daemon exits
+ * or says nothing in time. In the daemon, m->report_fd is the pipe and the
+ * error log tees to it (workers forked meanwhile inherit both). Returns 0 or
+ * -errno (logged). */
 int kp_master_start_daemon(struct kp_master *m);
+/* End the start report (no-op without one): with ready, tell the starting
+ * process that the pid file is written and the first workers are READY;
+ * without, just close the pipe so that it exits 1 with what was logged. */
+void kp_master_start_report(struct kp_master *m, bool ready);
 
 #endif

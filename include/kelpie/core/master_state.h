@@ -47,6 +47,7 @@ struct kp_master {
     sigset_t wait_mask;
     bool terminating, quitting, workers_stopped;
     uint64_t kill_at_ms; /* monotonic; when terminating */
+    int report_fd;       /* daemon starting: the pipe to the starting command; -1 */
 };
 
 /* Milliseconds on `clock` (CLOCK_MONOTONIC or CLOCK_REALTIME). */

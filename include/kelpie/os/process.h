@@ -18,8 +18,9 @@ void kp_process_title_init(struct kp_title *t, int argc, char *argv[]);
 /* Set what ps shows, e.g. "kelpie: worker process". Truncated to fit. */
 void kp_process_title_set(const struct kp_title *t, const char *title);
 
-/* Detach: fork (the parent exits 0), setsid, stdin/stdout/stderr to
- * /dev/null. Returns 0 in the daemon or -errno. */
+/* Detach: fork; in the child setsid and stdin/stdout/stderr to /dev/null.
+ * Returns 0 in the daemon, the daemon's pid in the parent (which decides
+ * when and how to exit), or -errno. */
 int kp_process_daemonize(void);
 
 /* Write pid atomically (temp file + rename). Returns 0 or -errno. */
