@@ -2,7 +2,6 @@
  * ops, buffering with a flush timer, reopen and close. */
 #include "kelpie/http/accesslog.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,28 +30,6 @@ static void put(struct line *l, const char *s, size_t len)
     if (len <= l->size && l->n <= l->size - len)
         memcpy(l->out + l->n, s, len);
     l->n += len;
-}
-
-static void put_u64(struct line *l, uint64_t v)
-{
-    char d[20];
-    size_t i = sizeof(d);
-
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    put(l, d + i, sizeof(d) - i);
-}
-
-/* Milliseconds as seconds with three decimals: "0.002", "1700000000.123". */
-static void put_msec(struct line *l, uint64_t ms)
-{
-    char frac[4] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
-                    (char)('0' + ms % 10)};
-
-    put_u64(l, ms / 1000);
-    put(l, frac, sizeof(frac));
 }
 
 static bool needs_escape(unsigned char ch, bool json)
@@ -89,8 +66,8 @@ static void put_escaped(struct line *l, unsigned char ch)
 }
 
 /* A variable's value, escaped; empty is "-" (nothing with escape=json).
- * Unescaped runs are copied whole. lower: ASCII-lowercase it ($host). */
-static void put_value(struct line *l, struct kp_str v, bool lower)
+ * Unescaped runs are copied whole. */
+static void put_value(struct line *l, struct kp_str v)
 {
     const unsigned char *p = (const unsigned char *)v.p, *end = p + v.len;
 
@@ -100,187 +77,23 @@ static void put_value(struct line *l, struct kp_str v, bool lower)
         const unsigned char *run = p;
         while (p < end && !needs_escape(*p, l->json))
             p++;
-        if (!lower) {
-            put(l, (const char *)run, (size_t)(p - run));
-        } else {
-            for (; run < p; run++) {
-                char ch = kp_str_lower((char)*run);
-                put(l, &ch, 1);
-            }
-        }
+        put(l, (const char *)run, (size_t)(p - run));
         if (p < end)
             put_escaped(l, *p++);
     }
 }
 
-static void put_addr(struct line *l, const struct kp_conn *c)
-{
-    char text[INET6_ADDRSTRLEN];
-    const void *addr = NULL;
-
-    if (c->peer.ss_family == AF_INET)
-        addr = &((const struct sockaddr_in *)&c->peer)->sin_addr;
-    else if (c->peer.ss_family == AF_INET6)
-        addr = &((const struct sockaddr_in6 *)&c->peer)->sin6_addr;
-    if (addr == NULL || inet_ntop(c->peer.ss_family, addr, text, sizeof(text)) == NULL)
-        text[0] = '\0';
-    put_value(l, kp_str_from(text), false);
-}
-
-/* $http_NAME: the first field line whose name matches (name is lowercase,
- * '-' for '_'; field names compare case-insensitively, RFC 9110 section 5.1). */
-static struct kp_str header_value(const struct kp_http_head *h, struct kp_str name)
-{
-    for (size_t i = 0; i < h->nfields; i++) {
-        if (kp_str_caseeq(h->fields[i].name, name))
-            return h->fields[i].value;
-    }
-    return KP_STR_NULL;
-}
-
-static struct kp_str known_value(const struct kp_http_head *h, enum kp_http_hdr id)
-{
-    const struct kp_str *v = kp_http_parse_value(h, id);
-    return v != NULL ? *v : KP_STR_NULL;
-}
-
-/* $host: the request's host, else the server's first name (nginx's order). */
-static struct kp_str host_value(const struct kp_http_request *r)
-{
-    if (r->parser.head.host.len > 0)
-        return r->parser.head.host;
-    if (r->srv != NULL && r->srv->n_server_names > 0)
-        return kp_str_from(r->srv->server_names[0]);
-    return KP_STR_NULL;
-}
-
-static struct kp_str protocol_value(unsigned version)
-{
-    if (version == 11)
-        return KP_STR("HTTP/1.1");
-    return version == 10 ? KP_STR("HTTP/1.0") : KP_STR_NULL;
-}
-
-/* The status as three digits; 0 (nothing was sent) logs as "000". */
-static void put_status(struct line *l, int status)
-{
-    char d[3] = {'0', '0', '0'};
-
-    if (status > 0 && status < 1000) {
-        d[0] = (char)('0' + status / 100);
-        d[1] = (char)('0' + status / 10 % 10);
-        d[2] = (char)('0' + status % 10);
-    }
-    put(l, d, sizeof(d));
-}
-
-/* Values that come from the connection and the loop's clock. Returns false
- * for a variable that is not one of them. */
-static bool put_conn_var(struct line *l, int var, const struct kp_http_request *r)
-{
-    const struct kp_conn *c = r->hc != NULL ? r->hc->c : NULL;
-    const struct kp_clock *clk = r->hc != NULL && r->hc->loop != NULL ? &r->hc->loop->clock : NULL;
-
-    switch (var) {
-    case KP_HTTP_VAR_REMOTE_ADDR:
-        if (c != NULL)
-            put_addr(l, c);
-        else
-            put_value(l, KP_STR_NULL, false);
-        return true;
-    case KP_HTTP_VAR_CONNECTION:
-        put_u64(l, c != NULL ? c->number : 0);
-        return true;
-    case KP_HTTP_VAR_CONNECTION_REQUESTS:
-        put_u64(l, c != NULL ? c->requests : 0);
-        return true;
-    case KP_HTTP_VAR_TIME_LOCAL:
-        put_value(l, clk != NULL ? kp_str_from(clk->local_time) : KP_STR_NULL, false);
-        return true;
-    case KP_HTTP_VAR_TIME_ISO8601:
-        put_value(l, clk != NULL ? kp_str_from(clk->iso8601) : KP_STR_NULL, false);
-        return true;
-    case KP_HTTP_VAR_MSEC:
-        put_msec(l, clk != NULL ? clk->wall_msec : 0);
-        return true;
-    case KP_HTTP_VAR_REQUEST_TIME:
-        put_msec(l, clk != NULL && clk->msec > r->start_msec ? clk->msec - r->start_msec : 0);
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* One variable of the request itself (flat dispatch on the id). */
-static void put_var(struct line *l, const struct kp_http_log_op *op,
-                    const struct kp_http_request *r, int pid)
-{
-    const struct kp_http_head *h = &r->parser.head;
-
-    switch (op->var) {
-    case KP_HTTP_VAR_REMOTE_USER:
-        put_value(l, KP_STR_NULL, false);
-        break;
-    case KP_HTTP_VAR_REQUEST:
-        put_value(l, h->request_line, false);
-        break;
-    case KP_HTTP_VAR_STATUS:
-        put_status(l, r->resp.status);
-        break;
-    case KP_HTTP_VAR_BODY_BYTES_SENT:
-        put_u64(l, r->body_sent);
-        break;
-    case KP_HTTP_VAR_BYTES_SENT:
-        put_u64(l, r->bytes_sent);
-        break;
-    case KP_HTTP_VAR_HTTP_REFERER:
-        put_value(l, known_value(h, KP_HTTP_HDR_REFERER), false);
-        break;
-    case KP_HTTP_VAR_HTTP_USER_AGENT:
-        put_value(l, known_value(h, KP_HTTP_HDR_USER_AGENT), false);
-        break;
-    case KP_HTTP_VAR_HTTP_HEADER:
-        put_value(l, header_value(h, (struct kp_str){op->text, op->len}), false);
-        break;
-    case KP_HTTP_VAR_REQUEST_METHOD:
-        put_value(l, h->method_name, false);
-        break;
-    case KP_HTTP_VAR_URI:
-        put_value(l, r->uri, false);
-        break;
-    case KP_HTTP_VAR_ARGS:
-        put_value(l, r->args, false);
-        break;
-    case KP_HTTP_VAR_HOST:
-        put_value(l, host_value(r), true);
-        break;
-    case KP_HTTP_VAR_PID:
-        put_u64(l, (uint64_t)pid);
-        break;
-    case KP_HTTP_VAR_SERVER_PROTOCOL:
-        put_value(l, protocol_value(h->version), false);
-        break;
-    case KP_HTTP_VAR_REQUEST_LENGTH:
-        put_u64(l, r->request_length);
-        break;
-    default:
-        if (!put_conn_var(l, op->var, r))
-            put_value(l, KP_STR_NULL, false);
-        break;
-    }
-}
-
-size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt,
-                                const struct kp_http_request *r, int pid, char *out, size_t size)
+size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt, struct kp_http_request *r,
+                                char *out, size_t size)
 {
     struct line l = {out, size, 0, fmt->escape_json};
+    char buf[KP_HTTP_VAR_BUF];
 
-    for (size_t i = 0; i < fmt->n_ops; i++) {
-        const struct kp_http_log_op *op = &fmt->ops[i];
-        if (op->var == KP_HTTP_VAR_LITERAL)
-            put(&l, op->text, op->len);
-        else
-            put_var(&l, op, r, pid);
+    for (size_t i = 0; i < fmt->value.n_parts; i++) {
+        const struct kp_http_cv_part *part = &fmt->value.parts[i];
+        put(&l, part->lit.p, part->lit.len);
+        if (part->var.def != NULL)
+            put_value(&l, kp_http_var_get(r, &part->var, buf));
     }
     put(&l, "\n", 1);
     return l.n;
@@ -326,17 +139,17 @@ static void flush_timer(struct kp_timer *t)
 /* Append one line to f: formatted in place in its buffer, or (no buffer, or a
  * line longer than the buffer) written through after what is buffered. */
 static void append(struct kp_http_accesslog_file *f, const struct kp_http_log_format *fmt,
-                   struct kp_http_request *r, int pid)
+                   struct kp_http_request *r)
 {
     char stack[LINE_STACK];
     size_t n;
 
     if (f->size > 0) {
         size_t room = f->size - f->len;
-        n = kp_http_accesslog_format(fmt, r, pid, f->buf + f->len, room);
+        n = kp_http_accesslog_format(fmt, r, f->buf + f->len, room);
         if (n > room && n <= f->size) {
             file_flush(f);
-            n = kp_http_accesslog_format(fmt, r, pid, f->buf, f->size);
+            n = kp_http_accesslog_format(fmt, r, f->buf, f->size);
         }
         if (n <= f->size - f->len) {
             /* flush=TIME bounds how long the oldest buffered line waits. */
@@ -348,10 +161,10 @@ static void append(struct kp_http_accesslog_file *f, const struct kp_http_log_fo
         file_flush(f);
     }
     char *line = stack;
-    n = kp_http_accesslog_format(fmt, r, pid, stack, sizeof(stack));
+    n = kp_http_accesslog_format(fmt, r, stack, sizeof(stack));
     if (n > sizeof(stack)) {
         line = kp_arena_alloc(&r->arena, n);
-        kp_http_accesslog_format(fmt, r, pid, line, n);
+        kp_http_accesslog_format(fmt, r, line, n);
     }
     write_all(f, line, n);
 }
@@ -482,7 +295,7 @@ void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_reques
         const struct kp_http_accesslog_map *m =
             bsearch(&key, al->map, al->n_map, sizeof(*al->map), cmp_map);
         if (m != NULL && m->conf->format != NULL)
-            append(m->file, m->conf->format, r, al->pid);
+            append(m->file, m->conf->format, r);
     }
 }
 

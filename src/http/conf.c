@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "kelpie/http/expand.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/var.h"
@@ -139,18 +138,16 @@ static const struct kp_http_log_format *find_log_format(const struct kp_http_con
 static int add_log_format(struct kp_conf *cf, const char *name, bool json, struct kp_str text)
 {
     struct kp_http_conf *http = &cf->cycle->http;
-    struct kp_str bad;
 
     if (find_log_format(http, name) != NULL)
         return kp_conf_error(cf, "duplicate \"log_format\" name \"%s\"", name);
     if (http->n_log_formats == KP_HTTP_MAX_LOG_FORMATS)
         return kp_conf_error(cf, "too many \"log_format\" directives");
     struct kp_http_log_format *f = &http->log_formats[http->n_log_formats];
-    if (kp_http_var_compile(cf->arena, text, &f->ops, &f->n_ops, &bad) != 0) {
-        if (bad.len == 0)
-            return kp_conf_error(cf, "invalid variable name in \"log_format\" directive");
-        return kp_conf_error(cf, "unknown \"%.*s\" variable", (int)bad.len, bad.p);
-    }
+    char *src = kp_arena_strndup(cf->arena, text.p, text.len);
+    int rc = kp_http_cv_compile(cf, src, &f->value);
+    if (rc != 0)
+        return rc;
     f->name = kp_conf_strdup(cf->arena, name);
     f->escape_json = json;
     http->n_log_formats++;
@@ -463,21 +460,20 @@ static int try_files(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     const char *last = cf->args[cf->nargs - 1];
     uint64_t code;
 
-    struct kp_str bad;
-
     (void)cmd;
     for (size_t i = 1; i < cf->nargs; i++) {
-        if (!kp_http_expand_check(cf->args[i], &bad))
-            return kp_conf_error(cf, "unknown \"%.*s\" variable", (int)bad.len, bad.p);
         if (cf->args[i][0] == '\0')
             return kp_conf_invalid(cf, cf->args[i]);
     }
     if (last[0] == '=' ? kp_conf_parse_num(last + 1, 999, &code) != 0 || code < 100
                        : last[0] != '/' && last[0] != '$')
         return kp_conf_invalid(cf, last);
-    for (size_t i = 1; i < cf->nargs; i++)
-        *KP_CONF_PUSH(cf->arena, loc->try_files, loc->n_try_files) =
-            kp_conf_strdup(cf->arena, cf->args[i]);
+    for (size_t i = 1; i < cf->nargs; i++) {
+        int rc = kp_http_cv_compile(cf, cf->args[i],
+                                    KP_CONF_PUSH(cf->arena, loc->try_files, loc->n_try_files));
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -488,22 +484,20 @@ static int set_return(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     const char *a = cf->args[1];
     uint64_t code;
 
-    struct kp_str bad;
-
     (void)cmd;
-    if (!kp_http_expand_check(cf->args[cf->nargs - 1], &bad))
-        return kp_conf_error(cf, "unknown \"%.*s\" variable", (int)bad.len, bad.p);
     if (kp_conf_parse_num(a, 999, &code) == 0 && code >= 100) {
         loc->return_code = (int)code;
-        loc->return_text = cf->nargs == 3 ? kp_conf_strdup(cf->arena, cf->args[2]) : NULL;
-        return 0;
-    }
-    if (cf->nargs == 2 && (strncmp(a, "http://", 7) == 0 || strncmp(a, "https://", 8) == 0)) {
+        loc->return_text = NULL;
+    } else if (cf->nargs == 2 && (strncmp(a, "http://", 7) == 0 || strncmp(a, "https://", 8) == 0 ||
+                                  strncmp(a, "$scheme", 7) == 0)) {
         loc->return_code = 302;
-        loc->return_text = kp_conf_strdup(cf->arena, a);
-        return 0;
+    } else {
+        return kp_conf_error(cf, "invalid return code \"%s\"", a);
     }
-    return kp_conf_error(cf, "invalid return code \"%s\"", a);
+    if (cf->nargs == 2 && a[0] >= '0' && a[0] <= '9')
+        return 0; /* a code alone */
+    loc->return_text = kp_arena_calloc(cf->arena, sizeof(*loc->return_text));
+    return kp_http_cv_compile(cf, cf->args[cf->nargs - 1], loc->return_text);
 }
 
 /* error_page CODE... [=CODE] URI */
@@ -668,6 +662,8 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     http->open_file_cache_inactive_ms = 60000;
     http->open_file_cache_valid_ms = 1000;
     rc = kp_conf_parse_block(cf, &frame);
+    if (rc == 0)
+        rc = kp_http_var_check(cf);
     if (rc != 0)
         return rc;
     if (h->top.loc.own_types == NULL)

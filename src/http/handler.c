@@ -10,7 +10,7 @@
 
 #include "kelpie/core/conf.h"
 #include "kelpie/http/access.h"
-#include "kelpie/http/expand.h"
+#include "kelpie/http/var.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/server.h"
@@ -75,9 +75,7 @@ static int do_return(struct kp_http_request *r, const struct kp_http_loc_conf *l
     if (lc->return_text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
         return code;
     bool redirect = is_redirect(code);
-    struct kp_str text = strchr(lc->return_text, '$') != NULL
-                             ? kp_http_expand(r, lc->return_text, redirect)
-                             : kp_str_from(lc->return_text);
+    struct kp_str text = kp_http_cv_eval(r, lc->return_text, redirect);
     if (redirect) {
         r->resp.location = text;
         return code;
@@ -105,11 +103,11 @@ static bool access_allowed(const struct kp_http_request *r)
     return false;
 }
 
-/* arg with its variables replaced (expand.h) and repeated slashes merged
+/* arg with its variables replaced (var.h) and repeated slashes merged
  * (so that "$uri/" of "/" is "/"), in r->arena. */
-static char *expand(struct kp_http_request *r, const char *arg, size_t *len_out)
+static char *expand(struct kp_http_request *r, const struct kp_http_cv *arg, size_t *len_out)
 {
-    struct kp_str t = kp_http_expand(r, arg, false);
+    struct kp_str t = kp_http_cv_eval(r, arg, false);
     char *out = kp_arena_alloc(&r->arena, t.len + 1), *o = out;
 
     for (size_t i = 0; i < t.len; i++) {
@@ -133,8 +131,10 @@ static bool exists(struct kp_http_request *r, struct kp_str cand)
 
 /* The last try_files argument: =CODE, or an internal redirect to a URI
  * (with its own query, else the request's), located again. */
-static int try_fallback(struct kp_http_request *r, const char *last)
+static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
 {
+    const char *last = cv->text;
+
     if (last[0] == '=')
         return atoi(last + 1);
     if (++r->uri_changes > KP_HTTP_MAX_URI_CHANGES) {
@@ -143,7 +143,7 @@ static int try_fallback(struct kp_http_request *r, const char *last)
         return 500;
     }
     size_t len;
-    char *to = expand(r, last, &len);
+    char *to = expand(r, cv, &len);
     char *q = memchr(to, '?', len);
     if (q != NULL) {
         r->args = (struct kp_str){q + 1, len - (size_t)(q + 1 - to)};
@@ -165,13 +165,13 @@ static int try_files(struct kp_http_request *r)
 
     for (size_t i = 0; i + 1 < loc->n_try_files; i++) {
         struct kp_str cand;
-        cand.p = expand(r, loc->try_files[i], &cand.len);
+        cand.p = expand(r, &loc->try_files[i], &cand.len);
         if (exists(r, cand)) {
             r->uri = cand;
             return 0;
         }
     }
-    return try_fallback(r, loc->try_files[loc->n_try_files - 1]);
+    return try_fallback(r, &loc->try_files[loc->n_try_files - 1]);
 }
 
 /* The phases in nginx's order: server-level return (before location

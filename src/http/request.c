@@ -186,6 +186,7 @@ static void request_new(struct kp_http_conn *hc)
     r->arena = arena;
     r->hc = hc;
     r->start_msec = hc->loop->clock.msec;
+    r->n_var_slots = hc->ctx->cycle->http.vars.n_slots;
     kp_http_response_init(&r->resp);
     r->out.fd = -1;
     struct kp_http_limits lim = limits(hc);
@@ -578,6 +579,7 @@ static enum step after_response(struct kp_http_conn *hc)
     if (kp_buf_len(b) > 0) {
         kp_buf_compact(b);
         request_new(hc);
+        hc->r->pipelined = true;
         enum step s = parse(hc);
         return s == STEP_WAIT ? read_head(hc) : s;
     }

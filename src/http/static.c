@@ -283,6 +283,13 @@ static ssize_t map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *
     return (ssize_t)(base_len + rest.len);
 }
 
+ssize_t kp_http_static_filename(const struct kp_http_request *r, char *out, size_t size)
+{
+    size_t dir_len;
+
+    return map(r->loc, r->uri, out, size, &dir_len);
+}
+
 int kp_http_static_stat(struct kp_http_request *r, struct kp_str uri, struct stat *st)
 {
     char path[PATH_MAX];

@@ -1,122 +1,316 @@
-/* The access-log variable table and the log_format compiler. */
+/* The variable registry and evaluator (see var.h): name lookup at
+ * configuration time, compiled values, and evaluation per request. */
 #include "kelpie/http/var.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
-static const struct kp_http_var vars[] = {
-    {"remote_addr", KP_HTTP_VAR_REMOTE_ADDR},
-    {"remote_user", KP_HTTP_VAR_REMOTE_USER},
-    {"time_local", KP_HTTP_VAR_TIME_LOCAL},
-    {"time_iso8601", KP_HTTP_VAR_TIME_ISO8601},
-    {"request", KP_HTTP_VAR_REQUEST},
-    {"status", KP_HTTP_VAR_STATUS},
-    {"body_bytes_sent", KP_HTTP_VAR_BODY_BYTES_SENT},
-    {"bytes_sent", KP_HTTP_VAR_BYTES_SENT},
-    {"http_referer", KP_HTTP_VAR_HTTP_REFERER},
-    {"http_user_agent", KP_HTTP_VAR_HTTP_USER_AGENT},
-    {"request_time", KP_HTTP_VAR_REQUEST_TIME},
-    {"request_method", KP_HTTP_VAR_REQUEST_METHOD},
-    {"uri", KP_HTTP_VAR_URI},
-    {"args", KP_HTTP_VAR_ARGS},
-    {"host", KP_HTTP_VAR_HOST},
-    {"pid", KP_HTTP_VAR_PID},
-    {"connection", KP_HTTP_VAR_CONNECTION},
-    {"connection_requests", KP_HTTP_VAR_CONNECTION_REQUESTS},
-    {"msec", KP_HTTP_VAR_MSEC},
-    {"server_protocol", KP_HTTP_VAR_SERVER_PROTOCOL},
-    {"request_length", KP_HTTP_VAR_REQUEST_LENGTH},
+#include "kelpie/http/request.h"
+
+/* Every module's table of built-in variables, searched in this order. */
+static const struct kp_http_var_def *const TABLES[] = {
+    kp_http_core_vars,
 };
 
-static const struct kp_http_var http_header = {"http_", KP_HTTP_VAR_HTTP_HEADER};
+#define N_TABLES (sizeof(TABLES) / sizeof(TABLES[0]))
 
-const struct kp_http_var *kp_http_var_find(struct kp_str name)
-{
-    struct kp_str prefix = KP_STR("http_");
-
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        if (kp_str_caseeq_cstr(name, vars[i].name))
-            return &vars[i];
-    }
-    if (name.len > prefix.len && kp_str_caseeq((struct kp_str){name.p, prefix.len}, prefix))
-        return &http_header;
-    return NULL;
-}
+/* Longest variable name (nginx has no limit; names are short words). */
+#define MAX_NAME 128
 
 static bool is_name_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* The name after a '$' at p: "name" or "{name}". Returns the position after
- * it, or NULL when there is no name (or no closing brace). */
-static const char *var_name(const char *p, const char *end, struct kp_str *name)
+/* --- lookup ---------------------------------------------------------------- */
+
+static const struct kp_http_var_def *find_builtin(struct kp_str name, struct kp_str *arg)
 {
-    bool braced = p < end && *p == '{';
+    for (size_t t = 0; t < N_TABLES; t++) {
+        for (const struct kp_http_var_def *d = TABLES[t]; d->name != NULL; d++) {
+            size_t n = strlen(d->name);
+            if (!(d->flags & KP_HTTP_VAR_PREFIX)) {
+                if (kp_str_caseeq_cstr(name, d->name))
+                    return d;
+            } else if (name.len > n &&
+                       kp_str_caseeq((struct kp_str){name.p, n}, kp_str_from(d->name))) {
+                *arg = (struct kp_str){name.p + n, name.len - n};
+                return d;
+            }
+        }
+    }
+    return NULL;
+}
+
+static struct kp_http_var_def *find_defined(const struct kp_http_vars *vars, struct kp_str name)
+{
+    for (size_t i = 0; i < vars->n; i++) {
+        if (kp_str_eq(name, kp_str_from(vars->v[i]->name)))
+            return vars->v[i];
+    }
+    return NULL;
+}
+
+static struct kp_str get_slot(struct kp_http_request *r, const struct kp_http_var_ref *ref,
+                              char *buf);
+
+static struct kp_http_var_def *add_defined(struct kp_conf *cf, struct kp_str name)
+{
+    struct kp_http_vars *vars = &cf->cycle->http.vars;
+    struct kp_http_var_def *d = kp_arena_calloc(cf->arena, sizeof(*d));
+
+    d->name = kp_arena_strndup(cf->arena, name.p, name.len);
+    d->get = get_slot;
+    d->index = vars->n_slots++;
+    *KP_CONF_PUSH(cf->arena, vars->v, vars->n) = d;
+    return d;
+}
+
+/* $http_user_agent looks up "user-agent": header names compare
+ * case-insensitively (RFC 9110 section 5.1) and cannot spell '-' in a name.
+ * The other families keep their argument as written. */
+static struct kp_str prefix_arg(struct kp_arena *a, const struct kp_http_var_def *d,
+                                struct kp_str arg)
+{
+    bool header = strcmp(d->name, "http_") == 0 || strcmp(d->name, "sent_http_") == 0;
+    char *s = kp_arena_strndup(a, arg.p, arg.len);
+
+    for (size_t i = 0; header && i < arg.len; i++)
+        s[i] = s[i] == '_' ? '-' : kp_str_lower(s[i]);
+    return (struct kp_str){s, arg.len};
+}
+
+static bool is_capture(struct kp_str name)
+{
+    return name.len == 1 && name.p[0] >= '0' && name.p[0] <= '9';
+}
+
+int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_ref *ref)
+{
+    struct kp_str arg = KP_STR_NULL;
+    const struct kp_http_var_def *d;
+
+    if (name.len == 0 || name.len > MAX_NAME)
+        return kp_conf_error(cf, "invalid variable name in \"%s\" directive", cf->args[0]);
+    *ref = (struct kp_http_var_ref){NULL, KP_STR_NULL};
+    if (is_capture(name)) {
+        ref->def = find_builtin(KP_STR("0"), &arg); /* the capture getter */
+        ref->arg = (struct kp_str){kp_arena_strndup(cf->arena, name.p, 1), 1};
+        return 0;
+    }
+    d = find_defined(&cf->cycle->http.vars, name);
+    if (d == NULL && (d = find_builtin(name, &arg)) != NULL) {
+        ref->def = d;
+        ref->arg = arg.len > 0 ? prefix_arg(cf->arena, d, arg) : KP_STR_NULL;
+        return 0;
+    }
+    if (d == NULL) {
+        struct kp_http_var_def *p = add_defined(cf, name);
+        char where[512];
+        p->flags |= KP_HTTP_VAR_PENDING;
+        snprintf(where, sizeof(where), "%s:%u", cf->file->name, cf->file->line);
+        p->where = kp_conf_strdup(cf->arena, cf->file->command_line ? "command line" : where);
+        d = p;
+    }
+    ref->def = d;
+    return 0;
+}
+
+struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
+                                           kp_http_var_get_fn get)
+{
+    struct kp_str n = kp_str_from(name), arg;
+    struct kp_http_var_def *d = find_defined(&cf->cycle->http.vars, n);
+
+    if (d == NULL && (find_builtin(n, &arg) != NULL || is_capture(n))) {
+        kp_conf_error(cf, "the duplicate \"%s\" variable", name);
+        return NULL;
+    }
+    if (d == NULL)
+        d = add_defined(cf, n);
+    d->flags = (d->flags & ~KP_HTTP_VAR_PENDING) | KP_HTTP_VAR_DEFINED;
+    if (get != NULL)
+        d->get = get;
+    return d;
+}
+
+int kp_http_var_check(struct kp_conf *cf)
+{
+    const struct kp_http_vars *vars = &cf->cycle->http.vars;
+
+    for (size_t i = 0; i < vars->n; i++) {
+        const struct kp_http_var_def *d = vars->v[i];
+        if (d->flags & KP_HTTP_VAR_PENDING) {
+            snprintf(cf->err, cf->errlen, "unknown \"%s\" variable in %s", d->name, d->where);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* --- compiling ------------------------------------------------------------- */
+
+/* The name after a '$' at p: "name" or "{name}". Returns the position after
+ * it, or NULL when the braces do not close. */
+static const char *scan_name(const char *p, struct kp_str *name)
+{
+    bool braced = *p == '{';
     const char *q = p + braced;
 
     name->p = q;
-    while (q < end && is_name_char(*q))
+    /* $1foo is $1 then "foo", as in nginx: a capture is one digit. */
+    if (!braced && *q >= '0' && *q <= '9')
         q++;
+    else
+        while (is_name_char(*q))
+            q++;
     name->len = (size_t)(q - name->p);
-    if (braced && (q == end || *q++ != '}'))
+    if (braced && *q++ != '}')
         return NULL;
-    return name->len > 0 ? q : NULL;
+    return q;
 }
 
-static void add_literal(struct kp_arena *a, struct kp_http_log_op *op, size_t *n, const char *p,
-                        const char *end)
+int kp_http_cv_compile(struct kp_conf *cf, const char *text, struct kp_http_cv *cv)
 {
-    if (p == end)
-        return;
-    op[*n].var = KP_HTTP_VAR_LITERAL;
-    op[*n].text = kp_arena_strndup(a, p, (size_t)(end - p));
-    op[*n].len = (size_t)(end - p);
-    (*n)++;
-}
+    size_t max = 1;
 
-/* $http_user_agent looks up "user-agent": header names are matched
- * case-insensitively (RFC 9110 section 5.1) and cannot spell '-' as a name. */
-static void header_name(struct kp_arena *a, struct kp_http_log_op *op, struct kp_str name)
-{
-    size_t skip = sizeof("http_") - 1;
-
-    op->len = name.len - skip;
-    op->text = kp_arena_strndup(a, name.p + skip, op->len);
-    for (size_t i = 0; i < op->len; i++)
-        op->text[i] = op->text[i] == '_' ? '-' : kp_str_lower(op->text[i]);
-}
-
-int kp_http_var_compile(struct kp_arena *a, struct kp_str fmt, struct kp_http_log_op **ops,
-                        size_t *n_ops, struct kp_str *bad)
-{
-    const char *p = fmt.p, *end = fmt.p + fmt.len, *lit = p;
-    size_t max = 1, n = 0;
-
-    /* Each '$' adds at most a variable and the literal after it. */
-    for (size_t i = 0; i < fmt.len; i++)
-        max += fmt.p[i] == '$' ? 2 : 0;
-    struct kp_http_log_op *v = kp_arena_calloc(a, max * sizeof(*v));
-    while (p < end) {
+    for (const char *p = text; *p != '\0'; p++)
+        max += *p == '$';
+    cv->text = kp_conf_strdup(cf->arena, text);
+    cv->parts = kp_arena_calloc(cf->arena, max * sizeof(*cv->parts));
+    cv->n_parts = cv->n_vars = 0;
+    const char *p = cv->text, *lit = p;
+    while (*p != '\0') {
         if (*p != '$') {
             p++;
             continue;
         }
-        add_literal(a, v, &n, lit, p);
+        struct kp_http_cv_part *part = &cv->parts[cv->n_parts];
         struct kp_str name;
-        const char *next = var_name(p + 1, end, &name);
-        const struct kp_http_var *var = next != NULL ? kp_http_var_find(name) : NULL;
-        if (var == NULL) {
-            *bad = next != NULL ? name : KP_STR("");
-            return -EINVAL;
-        }
-        v[n].var = (int)var->id;
-        if (var->id == KP_HTTP_VAR_HTTP_HEADER)
-            header_name(a, &v[n], name);
-        n++;
+        part->lit = (struct kp_str){lit, (size_t)(p - lit)};
+        const char *next = scan_name(p + 1, &name);
+        if (next == NULL)
+            return kp_conf_error(cf, "the closing bracket in \"%.*s\" variable is missing",
+                                 (int)name.len, name.p);
+        if (name.len == 0)
+            return kp_conf_error(cf, "invalid variable name in \"%s\" directive", cf->args[0]);
+        int rc = kp_http_var_ref(cf, name, &part->var);
+        if (rc != 0)
+            return rc;
+        cv->n_parts++;
+        cv->n_vars++;
         p = lit = next;
     }
-    add_literal(a, v, &n, lit, end);
-    *ops = v;
-    *n_ops = n;
+    cv->parts[cv->n_parts++].lit = (struct kp_str){lit, (size_t)(p - lit)};
     return 0;
+}
+
+/* --- evaluating ------------------------------------------------------------ */
+
+struct kp_str kp_http_var_get(struct kp_http_request *r, const struct kp_http_var_ref *ref,
+                              char *buf)
+{
+    return ref->def->get(r, ref, buf);
+}
+
+/* The slot table, taken on first use. */
+static struct kp_http_var_value *slots(struct kp_http_request *r)
+{
+    if (r->var_values == NULL) {
+        size_t n = r->n_var_slots > 0 ? r->n_var_slots : 1;
+        r->var_values = kp_arena_calloc(&r->arena, n * sizeof(*r->var_values));
+    }
+    return r->var_values;
+}
+
+void kp_http_var_set(struct kp_http_request *r, const struct kp_http_var_def *def,
+                     struct kp_str value)
+{
+    struct kp_http_var_value *v = &slots(r)[def->index];
+
+    v->value = value;
+    v->valid = true;
+}
+
+/* A defined variable: its stored value, or for a map the map's result
+ * (computed on first use and kept unless the map is volatile). */
+static struct kp_str get_slot(struct kp_http_request *r, const struct kp_http_var_ref *ref,
+                              char *buf)
+{
+    (void)buf;
+    if (ref->def->index >= r->n_var_slots)
+        return KP_STR_NULL;
+    const struct kp_http_var_value *v = &slots(r)[ref->def->index];
+    return v->valid ? v->value : KP_STR_NULL;
+}
+
+void kp_http_var_captures(struct kp_http_request *r, const char *subject, const size_t *ovec,
+                          unsigned n)
+{
+    if (n > KP_HTTP_MAX_CAPTURES)
+        n = KP_HTTP_MAX_CAPTURES;
+    size_t *caps = kp_arena_alloc(&r->arena, 2 * n * sizeof(*caps));
+    memcpy(caps, ovec, 2 * n * sizeof(*caps));
+    r->captures = caps;
+    r->n_captures = n;
+    r->capture_subject = subject;
+}
+
+static bool needs_escape(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f;
+}
+
+/* Append v to out (NULL: only count); returns the bytes it takes. */
+static size_t put_value(char *out, struct kp_str v, bool url)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if (url && needs_escape(c)) {
+            if (out != NULL) {
+                out[n] = '%';
+                out[n + 1] = hex[c >> 4];
+                out[n + 2] = hex[c & 15];
+            }
+            n += 3;
+        } else {
+            if (out != NULL)
+                out[n] = (char)c;
+            n++;
+        }
+    }
+    return n;
+}
+
+struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv *cv, bool url)
+{
+    if (cv->n_vars == 0)
+        return kp_str_from(cv->text);
+    /* Each value is computed once: sizes first, then the copy. */
+    struct kp_str *vals = kp_arena_alloc(&r->arena, cv->n_parts * sizeof(*vals));
+    size_t len = 0;
+    for (size_t i = 0; i < cv->n_parts; i++) {
+        const struct kp_http_cv_part *part = &cv->parts[i];
+        len += part->lit.len;
+        vals[i] = KP_STR_NULL;
+        if (part->var.def == NULL)
+            continue;
+        char buf[KP_HTTP_VAR_BUF];
+        vals[i] = kp_http_var_get(r, &part->var, buf);
+        if (vals[i].p == buf) /* buf is reused by the next variable */
+            vals[i].p = kp_arena_strndup(&r->arena, buf, vals[i].len);
+        len += put_value(NULL, vals[i], url);
+    }
+    char *out = kp_arena_alloc(&r->arena, len + 1), *o = out;
+    for (size_t i = 0; i < cv->n_parts; i++) {
+        memcpy(o, cv->parts[i].lit.p, cv->parts[i].lit.len);
+        o += cv->parts[i].lit.len;
+        o += put_value(o, vals[i], url);
+    }
+    *o = '\0';
+    return (struct kp_str){out, len};
 }

@@ -15,6 +15,8 @@
 
 static const char *CONF =
     "log_format mine '$request_method $uri $status $body_bytes_sent $http_x_test \"$args\"';\n"
+    "log_format more '$request_uri|$arg_a|$cookie_c|$host|$server_port|$remote_user|$pipe|"
+    "$sent_http_content_type|$document_root|$request_filename|$is_args|$query_string';\n"
     "log_format js escape=json '{\"ua\":\"$http_user_agent\",\"uri\":\"$uri\",\"r\":\"$args\"}';\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
@@ -22,6 +24,7 @@ static const char *CONF =
     "    access_log logs/mine.log mine;\n"
     "    location /json/ { access_log logs/json.log js; }\n"
     "    location /quiet/ { access_log off; }\n"
+    "    location /more/ { access_log logs/more.log more; }\n"
     "    location /buf/ { access_log logs/buf.log mine buffer=64k; }\n"
     "    location /flush/ { access_log logs/flush.log mine buffer=64k flush=200ms; }\n"
     "}\n";
@@ -32,6 +35,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/a.txt", "hello\n");
     kp_h_write(s, "html/json/x.txt", "j");
     kp_h_write(s, "html/quiet/x.txt", "q");
+    kp_h_write(s, "html/more/x.txt", "m");
     kp_h_write(s, "html/buf/x.txt", "b");
     kp_h_write(s, "html/flush/x.txt", "f");
     kp_h_config(s, "master_process off;", CONF);
@@ -100,6 +104,26 @@ START_TEST(accesslog_combined_and_custom)
     text = kp_h_read(&s, "logs/mine.log");
     ck_assert_ptr_nonnull(strstr(text, " - \"-\"\n"));
     free(text);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* The variables of the one registry, in a log_format: the same values
+ * `return` and `if` see. */
+START_TEST(accesslog_registry_variables)
+{
+    struct kp_h_server s;
+    char want[1024];
+
+    start(&s);
+    ck_assert_int_eq(get(&s, "GET /more/x.txt?a=1&b=2 HTTP/1.1\r\nHost: EX.Test.\r\n"
+                             "Cookie: z=0; c=yum\r\nAuthorization: Basic Ym9iOnNlY3JldA==\r\n\r\n"),
+                     200);
+    snprintf(want, sizeof(want),
+             "/more/x.txt?a=1&b=2|1|yum|ex.test|%d|bob|.|text/plain|%shtml|%shtml/more/x.txt|?|"
+             "a=1&b=2\n",
+             s.port, s.prefix, s.prefix);
+    wait_for(&s, "logs/more.log", want);
     kp_h_stop(&s);
 }
 END_TEST
@@ -203,6 +227,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, accesslog_combined_and_custom);
     tcase_add_test(tc, accesslog_json_and_escaping);
+    tcase_add_test(tc, accesslog_registry_variables);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_buffer_and_flush);
     tcase_add_test(tc, accesslog_reopen);

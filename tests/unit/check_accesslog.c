@@ -16,7 +16,9 @@
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/arena.h"
 #include "kelpie/http/accesslog.h"
+#include "kelpie/http/server.h"
 #include "kelpie/http/var.h"
+#include "unit/conf_fixture.h"
 
 #define COMBINED                                                                                   \
     "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "             \
@@ -27,9 +29,10 @@ struct fixture {
     struct kp_loop loop;
     struct kp_conn c;
     struct kp_http_conn hc;
+    struct kp_http_ctx ctx; /* $pid */
     struct kp_http_request r;
     struct kp_http_field fields[16];
-    struct kp_arena cf; /* compiled formats */
+    struct conf_fixture *cf; /* compiled formats */
     char raw[1024];
 };
 
@@ -49,9 +52,11 @@ static struct fixture *fx_new(const char *head)
     fx->loop.clock.wall_msec = UINT64_C(1700000000123);
     fx->hc.c = &fx->c;
     fx->hc.loop = &fx->loop;
+    fx->hc.ctx = &fx->ctx;
+    fx->ctx.alog.pid = 4321;
     fx->r.hc = &fx->hc;
     kp_arena_init(&fx->r.arena, 1024);
-    kp_arena_init(&fx->cf, 1024);
+    fx->cf = conf_fixture_new("log_format");
     kp_http_response_init(&fx->r.resp);
     ck_assert_uint_lt(len, sizeof(fx->raw));
     memcpy(fx->raw, head, len);
@@ -70,16 +75,16 @@ static struct fixture *fx_new(const char *head)
 static void fx_free(struct fixture *fx)
 {
     kp_arena_destroy(&fx->r.arena);
-    kp_arena_destroy(&fx->cf);
+    conf_fixture_free(fx->cf);
     kp_free(fx);
 }
 
 static struct kp_http_log_format fmt_of(struct fixture *fx, const char *text, bool json)
 {
     struct kp_http_log_format f = {.name = "t", .escape_json = json};
-    struct kp_str bad;
 
-    ck_assert_int_eq(kp_http_var_compile(&fx->cf, kp_str_from(text), &f.ops, &f.n_ops, &bad), 0);
+    ck_assert_int_eq(kp_http_cv_compile(&fx->cf->cf, text, &f.value), 0);
+    ck_assert_int_eq(kp_http_var_check(&fx->cf->cf), 0);
     return f;
 }
 
@@ -88,7 +93,7 @@ static const char *line_of(struct fixture *fx, const char *text, bool json)
 {
     static char out[2048];
     struct kp_http_log_format f = fmt_of(fx, text, json);
-    size_t n = kp_http_accesslog_format(&f, &fx->r, 4321, out, sizeof(out) - 1);
+    size_t n = kp_http_accesslog_format(&f, &fx->r, out, sizeof(out) - 1);
 
     ck_assert_uint_lt(n, sizeof(out));
     out[n] = '\0';
@@ -175,7 +180,7 @@ START_TEST(format_ipv6_and_truncation)
     ck_assert_str_eq(line_of(fx, "$remote_addr", false), "2001:db8::1\n");
     /* Too small: the full length is reported, and only size bytes written. */
     memset(small, '#', sizeof(small));
-    size_t n = kp_http_accesslog_format(&f, &fx->r, 1, small, 4);
+    size_t n = kp_http_accesslog_format(&f, &fx->r, small, 4);
     ck_assert_uint_eq(n, strlen("2001:db8::1 GET /a%20b?x=1 HTTP/1.1\n"));
     ck_assert_int_eq(small[4], '#');
     fx_free(fx);

@@ -227,18 +227,22 @@ static const struct {
     {"http { server { alias /x/; } }", NULL, 1, "\"alias\" directive is not allowed here"},
     {"http { server { try_files $uri; } }", NULL, 1,
      "invalid number of arguments in \"try_files\" directive"},
-    {"http { server { try_files $uri $cookie_x =404; } }", NULL, 1,
-     "unknown \"cookie_x\" variable"},
+    {"http { server { try_files $uri $cookie_ =404; } }", NULL, 1, "unknown \"cookie_\" variable"},
     {"http { server { try_files $uri_x =404; } }", NULL, 1, "unknown \"uri_x\" variable"},
     {"http { server { try_files $uri =40; } }", NULL, 1,
      "invalid value \"=40\" in \"try_files\" directive"},
     {"http { server { try_files $uri @named; } }", NULL, 1,
      "invalid value \"@named\" in \"try_files\" directive"},
     /* variables in return */
-    {"http { server { return 301 https://$host$request_urI; } }", NULL, 1,
-     "unknown \"request_urI\" variable"},
-    {"http { server { return 200 \"costs $5\"; } }", NULL, 1, "unknown \"5\" variable"},
-    {"http { server { return 200 \"${host\"; } }", NULL, 1, "unknown \"host\" variable"},
+    {"http { server { return 301 https://$host$request_uir; } }", NULL, 1,
+     "unknown \"request_uir\" variable"},
+    {"http { server { return 200 \"costs $\"; } }", NULL, 1,
+     "invalid variable name in \"return\" directive"},
+    {"http { server { return 200 \"${host\"; } }", NULL, 1,
+     "the closing bracket in \"host\" variable is missing"},
+    /* a variable used before (or after) the `set` that defines it is fine;
+     * one defined nowhere is reported where it is used */
+    {"http { log_format f $a_b;\n server { listen 8080; } }", NULL, 1, "unknown \"a_b\" variable"},
     /* open_file_cache */
     {"http { open_file_cache inactive=20s; }", NULL, 1,
      "\"open_file_cache\" must have the \"max\" parameter"},
@@ -552,7 +556,7 @@ START_TEST(inheritance)
     ck_assert(!s0->loc->server_tokens);
     ck_assert(s0->loc->tcp_nodelay);
     ck_assert_int_eq(s0->loc->return_code, 301);
-    ck_assert_str_eq(s0->loc->return_text, "http://example.com/");
+    ck_assert_str_eq(s0->loc->return_text->text, "http://example.com/");
     ck_assert_uint_eq(s0->client_header_timeout_ms, 20000);
     ck_assert_uint_eq(s0->client_header_buffer_size, 1024);
     /* locations: exact first, then longest prefix first */
@@ -571,7 +575,7 @@ START_TEST(inheritance)
     ck_assert_uint_eq(img->n_index, 1);
     ck_assert_str_eq(img->index[0], "c.html");
     ck_assert_int_eq(img->return_code, 200);
-    ck_assert_str_eq(img->return_text, "ok");
+    ck_assert_str_eq(img->return_text->text, "ok");
     ck_assert_uint_eq(img->keepalive_timeout_ms, 30000);
     ck_assert_str_eq(img->root, "/srv");
     ck_assert(!root->sendfile);
@@ -672,14 +676,14 @@ START_TEST(list_directives)
     const struct kp_http_log_format *main_fmt = &c->http.log_formats[1];
     ck_assert_str_eq(main_fmt->name, "main");
     ck_assert(main_fmt->escape_json);
-    ck_assert_uint_eq(main_fmt->n_ops, 5);
-    ck_assert_int_eq(main_fmt->ops[0].var, KP_HTTP_VAR_REMOTE_ADDR);
-    ck_assert_str_eq(main_fmt->ops[1].text, " ");
-    ck_assert_int_eq(main_fmt->ops[2].var, KP_HTTP_VAR_STATUS);
-    ck_assert_int_eq(main_fmt->ops[4].var, KP_HTTP_VAR_HTTP_HEADER);
-    ck_assert_str_eq(main_fmt->ops[4].text, "x-real-ip");
+    ck_assert_uint_eq(main_fmt->value.n_vars, 3);
+    ck_assert_str_eq(main_fmt->value.parts[0].var.def->name, "remote_addr");
+    ck_assert(kp_str_eq(main_fmt->value.parts[1].lit, KP_STR(" ")));
+    ck_assert_str_eq(main_fmt->value.parts[1].var.def->name, "status");
+    ck_assert_str_eq(main_fmt->value.parts[2].var.def->name, "http_");
+    ck_assert(kp_str_eq(main_fmt->value.parts[2].var.arg, KP_STR("x-real-ip")));
     ck_assert(!c->http.log_formats[0].escape_json);
-    ck_assert_uint_eq(c->http.log_formats[0].n_ops, 16);
+    ck_assert_uint_eq(c->http.log_formats[0].value.n_vars, 8);
     ck_assert_uint_eq(l->n_access_logs, 3);
     ck_assert_ptr_eq(l->access_logs[0].format, main_fmt);
     ck_assert_uint_eq(l->access_logs[0].buffer_size, 32768);
@@ -713,10 +717,10 @@ START_TEST(list_directives)
              "  server { return 404; } server { return 418 \"short and stout\"; } }",
              NULL);
     ck_assert_int_eq(c->http.servers[0]->loc->return_code, 302);
-    ck_assert_str_eq(c->http.servers[0]->loc->return_text, "https://example.com$request_uri");
+    ck_assert_str_eq(c->http.servers[0]->loc->return_text->text, "https://example.com$request_uri");
     ck_assert_int_eq(c->http.servers[1]->loc->return_code, 404);
     ck_assert_ptr_null(c->http.servers[1]->loc->return_text);
-    ck_assert_str_eq(c->http.servers[2]->loc->return_text, "short and stout");
+    ck_assert_str_eq(c->http.servers[2]->loc->return_text->text, "short and stout");
     kp_cycle_free(c);
 }
 END_TEST

@@ -1,5 +1,5 @@
 /* Unit tests for the configuration value parsers (flags, numbers, sizes,
- * times, addresses, CIDR) and the access-log variables (http/var.c). */
+ * times, addresses, CIDR). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -8,7 +8,6 @@
 
 #include "kelpie/core/arena.h"
 #include "kelpie/core/conf.h"
-#include "kelpie/http/var.h"
 
 START_TEST(flags)
 {
@@ -198,109 +197,6 @@ START_TEST(cidr)
 }
 END_TEST
 
-START_TEST(var_names)
-{
-    static const struct {
-        const char *name;
-        int id;
-    } known[] = {
-        {"remote_addr", KP_HTTP_VAR_REMOTE_ADDR},
-        {"remote_user", KP_HTTP_VAR_REMOTE_USER},
-        {"time_local", KP_HTTP_VAR_TIME_LOCAL},
-        {"time_iso8601", KP_HTTP_VAR_TIME_ISO8601},
-        {"request", KP_HTTP_VAR_REQUEST},
-        {"status", KP_HTTP_VAR_STATUS},
-        {"body_bytes_sent", KP_HTTP_VAR_BODY_BYTES_SENT},
-        {"bytes_sent", KP_HTTP_VAR_BYTES_SENT},
-        {"http_referer", KP_HTTP_VAR_HTTP_REFERER},
-        {"http_user_agent", KP_HTTP_VAR_HTTP_USER_AGENT},
-        {"request_time", KP_HTTP_VAR_REQUEST_TIME},
-        {"request_method", KP_HTTP_VAR_REQUEST_METHOD},
-        {"uri", KP_HTTP_VAR_URI},
-        {"args", KP_HTTP_VAR_ARGS},
-        {"host", KP_HTTP_VAR_HOST},
-        {"pid", KP_HTTP_VAR_PID},
-        {"connection", KP_HTTP_VAR_CONNECTION},
-        {"connection_requests", KP_HTTP_VAR_CONNECTION_REQUESTS},
-        {"msec", KP_HTTP_VAR_MSEC},
-        {"server_protocol", KP_HTTP_VAR_SERVER_PROTOCOL},
-        {"request_length", KP_HTTP_VAR_REQUEST_LENGTH},
-        {"http_x_forwarded_for", KP_HTTP_VAR_HTTP_HEADER},
-        {"HTTP_Accept", KP_HTTP_VAR_HTTP_HEADER},
-        {"Status", KP_HTTP_VAR_STATUS},
-    };
-
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        const struct kp_http_var *v = kp_http_var_find(kp_str_from(known[i].name));
-        ck_assert_msg(v != NULL, "%s", known[i].name);
-        ck_assert_int_eq((int)v->id, known[i].id);
-    }
-    ck_assert_ptr_null(kp_http_var_find(KP_STR("http_")));
-    ck_assert_ptr_null(kp_http_var_find(KP_STR("nope")));
-    ck_assert_ptr_null(kp_http_var_find(KP_STR("")));
-    ck_assert_ptr_null(kp_http_var_find(KP_STR("status_")));
-}
-END_TEST
-
-static struct kp_http_log_op *ops;
-static size_t n_ops;
-static struct kp_str bad;
-
-static int compile(struct kp_arena *a, const char *fmt)
-{
-    return kp_http_var_compile(a, kp_str_from(fmt), &ops, &n_ops, &bad);
-}
-
-static void expect_op(size_t i, int var, const char *text)
-{
-    ck_assert_int_eq(ops[i].var, var);
-    if (text == NULL) {
-        ck_assert_ptr_null(ops[i].text);
-        return;
-    }
-    ck_assert_str_eq(ops[i].text, text);
-    ck_assert_uint_eq(ops[i].len, strlen(text));
-}
-
-START_TEST(var_compile)
-{
-    struct kp_arena a;
-
-    kp_arena_init(&a, 1024);
-    ck_assert_int_eq(compile(&a, "$remote_addr - [$time_local] \"$request\""), 0);
-    ck_assert_uint_eq(n_ops, 6);
-    expect_op(0, KP_HTTP_VAR_REMOTE_ADDR, NULL);
-    expect_op(1, KP_HTTP_VAR_LITERAL, " - [");
-    expect_op(2, KP_HTTP_VAR_TIME_LOCAL, NULL);
-    expect_op(3, KP_HTTP_VAR_LITERAL, "] \"");
-    expect_op(4, KP_HTTP_VAR_REQUEST, NULL);
-    expect_op(5, KP_HTTP_VAR_LITERAL, "\"");
-    ck_assert_int_eq(compile(&a, "${status}x$status$msec"), 0);
-    ck_assert_uint_eq(n_ops, 4);
-    expect_op(0, KP_HTTP_VAR_STATUS, NULL);
-    expect_op(1, KP_HTTP_VAR_LITERAL, "x");
-    expect_op(2, KP_HTTP_VAR_STATUS, NULL);
-    expect_op(3, KP_HTTP_VAR_MSEC, NULL);
-    ck_assert_int_eq(compile(&a, "[$http_X_Forwarded_For]"), 0);
-    ck_assert_uint_eq(n_ops, 3);
-    expect_op(1, KP_HTTP_VAR_HTTP_HEADER, "x-forwarded-for");
-    ck_assert_int_eq(compile(&a, "100%"), 0);
-    ck_assert_uint_eq(n_ops, 1);
-    expect_op(0, KP_HTTP_VAR_LITERAL, "100%");
-    ck_assert_int_eq(compile(&a, ""), 0);
-    ck_assert_uint_eq(n_ops, 0);
-    ck_assert_int_eq(compile(&a, "a $nope b"), -EINVAL);
-    ck_assert(kp_str_eq(bad, KP_STR("nope")));
-    ck_assert_int_eq(compile(&a, "${remote_user"), -EINVAL);
-    ck_assert_uint_eq(bad.len, 0);
-    ck_assert_int_eq(compile(&a, "cost $ 5"), -EINVAL);
-    ck_assert_uint_eq(bad.len, 0);
-    ck_assert_int_eq(compile(&a, "end$"), -EINVAL);
-    ck_assert_int_eq(compile(&a, "${}"), -EINVAL);
-    kp_arena_destroy(&a);
-}
-END_TEST
-
 Suite *kp_test_conf_values_suite(void)
 {
     Suite *s = suite_create("conf_values");
@@ -312,8 +208,6 @@ Suite *kp_test_conf_values_suite(void)
     tcase_add_test(tc, times);
     tcase_add_test(tc, addresses);
     tcase_add_test(tc, cidr);
-    tcase_add_test(tc, var_names);
-    tcase_add_test(tc, var_compile);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -72,17 +72,36 @@ struct kp_http_error_page {
     int response_code; /* error_page ... =CODE URI; 0: keep code */
 };
 
-/* One compiled log_format: literal pieces and variables, in order. */
-struct kp_http_log_op {
-    int var;    /* -1: literal text; otherwise enum kp_http_var_id (http/var.h) */
-    char *text; /* literal text, or the header name for $http_* variables */
-    size_t len;
+/* Variables (http/var.h): a reference to one variable, and a compiled
+ * "complex value", text with variables in it. */
+struct kp_http_var_def;
+struct kp_http_var_ref {
+    const struct kp_http_var_def *def;
+    struct kp_str arg; /* $http_NAME: "name" (lowercase, '-' for '_'); $3: "3"; else empty */
 };
 
+struct kp_http_cv_part {
+    struct kp_str lit;          /* literal text before the variable (may be empty) */
+    struct kp_http_var_ref var; /* def NULL: the last part, literal only */
+};
+
+struct kp_http_cv {
+    char *text; /* the source text, NUL-terminated */
+    struct kp_http_cv_part *parts;
+    size_t n_parts, n_vars;
+};
+
+/* The variables defined by the configuration (set, map, named captures). */
+struct kp_http_vars {
+    struct kp_http_var_def **v;
+    size_t n;
+    unsigned n_slots; /* value slots a request needs for them */
+};
+
+/* One compiled log_format. */
 struct kp_http_log_format {
     char *name;
-    struct kp_http_log_op *ops;
-    size_t n_ops;
+    struct kp_http_cv value;
     bool escape_json; /* escape=json; default escape=default */
 };
 
@@ -132,7 +151,7 @@ struct kp_http_loc_conf {
     enum kp_http_symlinks symlinks;
     char **index; /* index.html */
     size_t n_index;
-    char **try_files; /* try_files: the candidates, then the fallback URI or "=CODE" */
+    struct kp_http_cv *try_files; /* the candidates, then the fallback URI or "=CODE" */
     size_t n_try_files;
     bool sendfile;                 /* off (nginx default) */
     bool tcp_nodelay;              /* on */
@@ -143,9 +162,9 @@ struct kp_http_loc_conf {
     uint64_t send_timeout_ms;      /* 60s */
     uint64_t client_max_body_size; /* 1m; 0 = unlimited */
     const struct kp_http_types *types;
-    char *default_type; /* text/plain */
-    int return_code;    /* -1: no return */
-    char *return_text;  /* body text or redirect URL; may be NULL */
+    char *default_type;             /* text/plain */
+    int return_code;                /* -1: no return */
+    struct kp_http_cv *return_text; /* body text or redirect URL; may be NULL */
     struct kp_http_error_page *error_pages;
     size_t n_error_pages;
     struct kp_http_access_log *access_logs; /* empty: access_log off */
@@ -183,6 +202,7 @@ struct kp_http_conf {
     struct kp_http_log_format *log_formats; /* "combined" first */
     size_t n_log_formats;
     struct kp_http_types types;           /* from `types { }` at http level */
+    struct kp_http_vars vars;             /* set, map and named-capture variables */
     size_t open_file_cache_max;           /* open files kept per worker; 0: off */
     uint64_t open_file_cache_inactive_ms; /* closed when unused this long */
     uint64_t open_file_cache_valid_ms;    /* how long a path is trusted to name its file */

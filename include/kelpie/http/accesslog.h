@@ -88,9 +88,10 @@ void kp_http_accesslog_close(struct kp_http_accesslog *al);
 /* Format one log line of fmt for r, with its trailing '\n', into out (size
  * bytes; not NUL-terminated). Returns the line's full length: when it is
  * larger than size, out holds only part of it and the caller retries with
- * enough room. Reads r->hc->c (peer, number, requests) and r->hc->loop->clock
- * when r->hc is set; pid is $pid. Pure, no allocation. */
-size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt,
-                                const struct kp_http_request *r, int pid, char *out, size_t size);
+ * enough room (the values are the same the second time). Variables are
+ * evaluated through the registry (http/var.h); only a few of them
+ * ($request_id, $realpath_root, ...) take memory from r->arena. */
+size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt, struct kp_http_request *r,
+                                char *out, size_t size);
 
 #endif

@@ -49,6 +49,13 @@ struct kp_http_response {
 };
 
 struct kp_http_ctx; /* worker-level HTTP state (http/server.h) */
+
+/* The value of one defined variable (set, map, named capture) for one
+ * request (http/var.h). */
+struct kp_http_var_value {
+    struct kp_str value;
+    bool valid;
+};
 struct kp_http_request;
 
 /* Connection states (request.c moves between them; see there). */
@@ -90,9 +97,18 @@ struct kp_http_request {
     uint64_t bytes_sent;                /* all bytes written ($bytes_sent) */
     bool head_only;                     /* HEAD: send headers only */
     bool keepalive;                     /* the connection stays open after this response */
+    bool pipelined;                     /* its bytes came in behind the previous request's */
     unsigned internal_redirects;        /* error_page hops, bounded */
     unsigned uri_changes;               /* try_files fallbacks taken, bounded */
     struct kp_http_response resp;
+    /* Variables (http/var.h): values of defined variables (NULL until one is
+     * used), the captures of the last regex match, $request_id once made. */
+    struct kp_http_var_value *var_values;
+    unsigned n_var_slots; /* the cycle's http.vars.n_slots */
+    unsigned n_captures;  /* pairs in captures */
+    const size_t *captures;
+    const char *capture_subject;
+    const char *request_id;
     /* private to the state machine (request.c, handler.c, response.c) */
     struct kp_http_out out;         /* the response being written */
     size_t head_len;                /* bytes of the request head */

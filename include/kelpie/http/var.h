@@ -1,59 +1,125 @@
-/* Access-log variables: the ids a compiled log_format refers to, the name
- * lookup, and the compiler from format text to a list of struct
- * kp_http_log_op (core/cycle.h). The access-log writer switches on the ids. */
+/* Variables: the one registry and evaluator behind every directive that
+ * takes "$name" or "${name}" (log_format, return, try_files, rewrite, if,
+ * set, map, add_header values, ...), as in nginx.
+ *
+ * Three kinds of variable:
+ *   built-in   a row of a module's table (struct kp_http_var_def): the core
+ *              table here ($uri, $host, $status, $http_NAME, ...) and the
+ *              tables of other modules, listed in TABLES in var.c;
+ *   captures   $1 ... $9 of the last regex that matched (location, rewrite,
+ *              if, server_name), and named captures (?<name>...);
+ *   defined    by the configuration: `set`, `map` and named captures. Each
+ *              has a slot in the request's value table.
+ *
+ * Registering a module's variables: declare a table in the module's header,
+ *     extern const struct kp_http_var_def kp_http_tls_vars[];
+ * ended by a row whose name is NULL, and add it to TABLES in var.c. Tables
+ * listed before the core one win for a name both define (so a module may
+ * replace, say, $https). A getter computes its value from the request; it
+ * may write it into buf (KP_HTTP_VAR_BUF bytes) or r->arena.
+ *
+ * Cost: nothing is computed until a value is asked for, and a request that
+ * asks for no defined variable allocates nothing for them (the value table
+ * is taken from r->arena on first use). A value is computed again each time
+ * it is asked for, except defined ones (cached per request, unless the map
+ * is `volatile`) and $request_id (fixed per request).
+ *
+ * A name that is neither built in nor defined anywhere in the http block is
+ * a configuration error, reported with the file and line that used it
+ * (`unknown "foo" variable in FILE:LINE`). */
 #ifndef KP_HTTP_VAR_H
 #define KP_HTTP_VAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-#include "kelpie/core/arena.h"
+#include "kelpie/core/conf.h"
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/str.h"
 
-#define KP_HTTP_VAR_LITERAL (-1) /* kp_http_log_op.var of literal text */
+/* Room a getter may use in buf: numbers, addresses, a host name. */
+#define KP_HTTP_VAR_BUF 256
+/* Regex captures a request keeps: $0 .. $9 (and named ones among them). */
+#define KP_HTTP_MAX_CAPTURES 32
 
-enum kp_http_var_id {
-    KP_HTTP_VAR_REMOTE_ADDR = 0,
-    KP_HTTP_VAR_REMOTE_USER,
-    KP_HTTP_VAR_TIME_LOCAL,
-    KP_HTTP_VAR_TIME_ISO8601,
-    KP_HTTP_VAR_REQUEST, /* the request line */
-    KP_HTTP_VAR_STATUS,
-    KP_HTTP_VAR_BODY_BYTES_SENT,
-    KP_HTTP_VAR_BYTES_SENT,
-    KP_HTTP_VAR_HTTP_REFERER,
-    KP_HTTP_VAR_HTTP_USER_AGENT,
-    KP_HTTP_VAR_REQUEST_TIME, /* seconds with milliseconds: "0.002" */
-    KP_HTTP_VAR_REQUEST_METHOD,
-    KP_HTTP_VAR_URI,
-    KP_HTTP_VAR_ARGS,
-    KP_HTTP_VAR_HOST,
-    KP_HTTP_VAR_PID,
-    KP_HTTP_VAR_CONNECTION, /* connection serial number */
-    KP_HTTP_VAR_CONNECTION_REQUESTS,
-    KP_HTTP_VAR_MSEC, /* log time in seconds with milliseconds */
-    KP_HTTP_VAR_SERVER_PROTOCOL,
-    KP_HTTP_VAR_REQUEST_LENGTH,
-    KP_HTTP_VAR_HTTP_HEADER, /* $http_NAME: op text is the header name */
+struct kp_http_request;
+
+/* Computes the value of ref for r: a slice that stays valid until r's arena
+ * is reset (buf's contents count as valid until the next call with buf). */
+typedef struct kp_str (*kp_http_var_get_fn)(struct kp_http_request *r,
+                                            const struct kp_http_var_ref *ref, char *buf);
+
+/* kp_http_var_def.flags */
+#define KP_HTTP_VAR_PREFIX   (1u << 0) /* name is a prefix ("http_"): the rest is ref->arg */
+#define KP_HTTP_VAR_DEFINED  (1u << 1) /* set/map/named capture: has a value slot */
+#define KP_HTTP_VAR_PENDING  (1u << 2) /* used before its set/map was seen (config time) */
+#define KP_HTTP_VAR_VOLATILE (1u << 3) /* map ... volatile: never cached */
+
+struct kp_http_var_def {
+    const char *name; /* without '$'; NULL ends a table */
+    kp_http_var_get_fn get;
+    unsigned flags;
+    /* Defined variables only (built in the cycle's arena): */
+    unsigned index;    /* slot in the request's value table */
+    const void *data;  /* the map, for map variables */
+    const char *where; /* "FILE:LINE" of the first use, while pending */
 };
 
-struct kp_http_var {
-    const char *name; /* without the '$'; "http_" for the generic one */
-    enum kp_http_var_id id;
-};
+/* The core table: the variables of HTTP itself. */
+extern const struct kp_http_var_def kp_http_core_vars[];
 
-/* The variable named name (without the '$', ASCII case-insensitive). Any
- * "http_NAME" other than the two with ids of their own is the generic
- * KP_HTTP_VAR_HTTP_HEADER entry. Returns NULL for an unknown name. */
-const struct kp_http_var *kp_http_var_find(struct kp_str name);
+/* --- configuration time --------------------------------------------------- */
 
-/* Compile a log_format string: "$name" and "${name}" are variables, the rest
- * literal text. On success returns 0 with *ops (n_ops entries, arena memory):
- * literals have var KP_HTTP_VAR_LITERAL, $http_NAME carries the header name
- * in lowercase with '_' turned into '-'. Returns -EINVAL with *bad set to the
- * unknown variable's name, or to an empty slice for a '$' not followed by a
- * name (or "${" without '}'). */
-int kp_http_var_compile(struct kp_arena *a, struct kp_str fmt, struct kp_http_log_op **ops,
-                        size_t *n_ops, struct kp_str *bad);
+/* The variable named name, for a reference in the statement being parsed:
+ * a built-in one (ref->arg set for a prefix family such as $http_NAME:
+ * lowercase, '_' as '-' for headers), a capture $0..$9 (ref->arg is the
+ * digit), or a defined one; a name not known yet becomes a pending defined
+ * variable that `set` or `map` may still define. Returns 0, or -EINVAL after
+ * kp_conf_error for an empty or overlong name. */
+int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_ref *ref);
+
+/* Define (or find) the variable name for `set`, `map` or a named capture:
+ * returns its def, with KP_HTTP_VAR_DEFINED and a value slot; get is
+ * replaced when not NULL (map). Returns NULL after kp_conf_error when name
+ * is a built-in variable's. */
+struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
+                                           kp_http_var_get_fn get);
+
+/* After the http block: 0, or -EINVAL with `unknown "NAME" variable in
+ * FILE:LINE` in cf's error buffer for a name used but never defined. */
+int kp_http_var_check(struct kp_conf *cf);
+
+/* Compile text (a directive argument) into cv: literals and variable
+ * references. Returns 0, or -EINVAL after kp_conf_error (a '$' without a
+ * name, "${" without '}'). cv->text keeps a copy of text. */
+int kp_http_cv_compile(struct kp_conf *cf, const char *text, struct kp_http_cv *cv);
+
+/* Whether cv has no variables (its value is cv->text). */
+static inline bool kp_http_cv_is_static(const struct kp_http_cv *cv)
+{
+    return cv->n_vars == 0;
+}
+
+/* --- request time ---------------------------------------------------------- */
+
+/* The value of one variable for r (see kp_http_var_get_fn). */
+struct kp_str kp_http_var_get(struct kp_http_request *r, const struct kp_http_var_ref *ref,
+                              char *buf);
+
+/* cv's value for r, NUL-terminated, in r->arena (or cv->text itself when
+ * static). With url set (a Location), bytes of values that cannot stand in
+ * a URL (controls, space, 8-bit) are percent-encoded, so that no value can
+ * break the header. */
+struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv *cv, bool url);
+
+/* Store value as the value of the defined variable def for r (`set`, a
+ * named capture, a map's result). value must live as long as r's arena. */
+void kp_http_var_set(struct kp_http_request *r, const struct kp_http_var_def *def,
+                     struct kp_str value);
+
+/* Remember the captures of a regex match on subject (ovec: n pairs of
+ * offsets, as PCRE2 gives them) as $0..$9; they are copied into r->arena. */
+void kp_http_var_captures(struct kp_http_request *r, const char *subject, const size_t *ovec,
+                          unsigned n);
 
 #endif

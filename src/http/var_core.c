@@ -1,0 +1,575 @@
+/* The core table of built-in variables (var.h): the request, the
+ * connection, the response and the clock, computed only when asked for.
+ * Numbers and addresses are written into the caller's buffer; values that
+ * need more room or must outlive it go to r->arena. */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kelpie/http/request.h"
+#include "kelpie/http/server.h"
+#include "kelpie/http/static.h"
+#include "kelpie/http/var.h"
+
+#define GETTER(fn)                                                                                 \
+    static struct kp_str fn(struct kp_http_request *r, const struct kp_http_var_ref *ref, char *buf)
+#define UNUSED_ARGS                                                                                \
+    do {                                                                                           \
+        (void)r;                                                                                   \
+        (void)ref;                                                                                 \
+        (void)buf;                                                                                 \
+    } while (0)
+
+static struct kp_str num(char *buf, uint64_t v)
+{
+    return (struct kp_str){buf,
+                           (size_t)snprintf(buf, KP_HTTP_VAR_BUF, "%llu", (unsigned long long)v)};
+}
+
+/* Milliseconds as seconds with three decimals: "0.002", "1700000000.123". */
+static struct kp_str msec(char *buf, uint64_t ms)
+{
+    return (struct kp_str){buf, (size_t)snprintf(buf, KP_HTTP_VAR_BUF, "%llu.%03u",
+                                                 (unsigned long long)(ms / 1000),
+                                                 (unsigned)(ms % 1000))};
+}
+
+static const struct kp_conn *conn_of(const struct kp_http_request *r)
+{
+    return r->hc != NULL ? r->hc->c : NULL;
+}
+
+static const struct kp_clock *clock_of(const struct kp_http_request *r)
+{
+    return r->hc != NULL && r->hc->loop != NULL ? &r->hc->loop->clock : NULL;
+}
+
+/* The first field line named name (lowercase; RFC 9110 section 5.1: field
+ * names compare case-insensitively). */
+static struct kp_str field(const struct kp_http_request *r, struct kp_str name)
+{
+    const struct kp_http_head *h = &r->parser.head;
+
+    for (size_t i = 0; i < h->nfields; i++) {
+        if (kp_str_caseeq(h->fields[i].name, name))
+            return h->fields[i].value;
+    }
+    return KP_STR_NULL;
+}
+
+/* The value after "name=" in a list of items separated by sep (a query:
+ * '&', a Cookie field: ';' with optional spaces). */
+static struct kp_str list_item(struct kp_str list, struct kp_str name, char sep, bool icase)
+{
+    const char *p = list.p, *end = list.p + list.len;
+
+    while (p < end) {
+        while (p < end && *p == ' ')
+            p++;
+        const char *item = p;
+        while (p < end && *p != sep)
+            p++;
+        struct kp_str key = {item, 0};
+        while (item + key.len < p && item[key.len] != '=')
+            key.len++;
+        bool eq = icase ? kp_str_caseeq(key, name) : kp_str_eq(key, name);
+        if (eq && item + key.len < p)
+            return (struct kp_str){item + key.len + 1, (size_t)(p - item - key.len - 1)};
+        p++;
+    }
+    return KP_STR_NULL;
+}
+
+GETTER(v_uri)
+{
+    UNUSED_ARGS;
+    return r->uri;
+}
+
+GETTER(v_request_uri)
+{
+    const struct kp_http_head *h = &r->parser.head;
+
+    UNUSED_ARGS;
+    return h->path.len > 0 ? h->path : h->target;
+}
+
+GETTER(v_args)
+{
+    UNUSED_ARGS;
+    return r->args;
+}
+
+GETTER(v_arg)
+{
+    (void)buf;
+    return list_item(r->args, ref->arg, '&', true);
+}
+
+GETTER(v_is_args)
+{
+    UNUSED_ARGS;
+    return r->args.len > 0 ? KP_STR("?") : KP_STR_NULL;
+}
+
+/* $host: the request's host (target or Host field), else the server's
+ * first name; lowercase, without a trailing dot, as nginx keeps it. */
+GETTER(v_host)
+{
+    struct kp_str h = r->parser.head.host;
+
+    (void)ref;
+    if (h.len == 0 && r->srv != NULL && r->srv->n_server_names > 0)
+        return kp_str_from(r->srv->server_names[0]);
+    if (h.len > 1 && h.p[h.len - 1] == '.')
+        h.len--;
+    for (size_t i = 0; i < h.len; i++) {
+        if (h.p[i] >= 'A' && h.p[i] <= 'Z') {
+            char *low = h.len <= KP_HTTP_VAR_BUF ? buf : kp_arena_alloc(&r->arena, h.len);
+            for (size_t j = 0; j < h.len; j++)
+                low[j] = kp_str_lower(h.p[j]);
+            return (struct kp_str){low, h.len};
+        }
+    }
+    return h;
+}
+
+GETTER(v_hostname)
+{
+    (void)r;
+    (void)ref;
+    if (gethostname(buf, KP_HTTP_VAR_BUF) != 0)
+        return KP_STR_NULL;
+    buf[KP_HTTP_VAR_BUF - 1] = '\0';
+    return kp_str_from(buf);
+}
+
+GETTER(v_server_name)
+{
+    UNUSED_ARGS;
+    if (r->srv == NULL || r->srv->n_server_names == 0)
+        return KP_STR_NULL;
+    return kp_str_from(r->srv->server_names[0]);
+}
+
+/* The local address of the connection: the listener's, unless that is a
+ * wildcard (then the kernel says which address the client reached). */
+static bool local_addr(const struct kp_http_request *r, struct sockaddr_storage *ss)
+{
+    const struct kp_conn *c = conn_of(r);
+    socklen_t len = sizeof(*ss);
+
+    if (c == NULL || c->ls == NULL)
+        return false;
+    *ss = c->ls->conf.addr;
+    bool any = ss->ss_family == AF_INET6
+                   ? IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)ss)->sin6_addr)
+                   : ((struct sockaddr_in *)ss)->sin_addr.s_addr == INADDR_ANY;
+    return !any || getsockname(c->io.fd, (struct sockaddr *)ss, &len) == 0;
+}
+
+static struct kp_str addr_text(const struct sockaddr_storage *ss, char *buf)
+{
+    const void *a = ss->ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+    if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+        inet_ntop(ss->ss_family, a, buf, KP_HTTP_VAR_BUF) == NULL)
+        return KP_STR_NULL;
+    return kp_str_from(buf);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                                           : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+GETTER(v_server_addr)
+{
+    struct sockaddr_storage ss;
+
+    (void)ref;
+    return local_addr(r, &ss) ? addr_text(&ss, buf) : KP_STR_NULL;
+}
+
+GETTER(v_server_port)
+{
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    return c != NULL && c->ls != NULL ? num(buf, port_of(&c->ls->conf.addr)) : KP_STR_NULL;
+}
+
+GETTER(v_scheme)
+{
+    UNUSED_ARGS;
+    return KP_STR("http");
+}
+
+GETTER(v_https)
+{
+    UNUSED_ARGS;
+    return KP_STR_NULL;
+}
+
+GETTER(v_request_method)
+{
+    UNUSED_ARGS;
+    return r->parser.head.method_name;
+}
+
+GETTER(v_request)
+{
+    UNUSED_ARGS;
+    return r->parser.head.request_line;
+}
+
+GETTER(v_remote_addr)
+{
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    return c != NULL ? addr_text(&c->peer, buf) : KP_STR_NULL;
+}
+
+GETTER(v_remote_port)
+{
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    return c != NULL ? num(buf, port_of(&c->peer)) : KP_STR_NULL;
+}
+
+static int b64(char ch)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = ch != '\0' ? strchr(a, ch) : NULL;
+
+    return p != NULL ? (int)(p - a) : -1;
+}
+
+/* $remote_user: the user name of "Authorization: Basic" (RFC 7617),
+ * decoded; empty for any other scheme or a malformed value. */
+GETTER(v_remote_user)
+{
+    struct kp_str v = field(r, KP_STR("authorization"));
+    size_t n = 0;
+    unsigned acc = 0, bits = 0;
+
+    (void)ref;
+    if (v.len < 7 || !kp_str_caseeq((struct kp_str){v.p, 6}, KP_STR("Basic ")))
+        return KP_STR_NULL;
+    char *out = v.len - 6 <= KP_HTTP_VAR_BUF ? buf : kp_arena_alloc(&r->arena, v.len);
+    for (size_t i = 6; i < v.len && v.p[i] != '='; i++) {
+        int d = b64(v.p[i]);
+        if (d < 0)
+            return KP_STR_NULL;
+        acc = (acc << 6) | (unsigned)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    char *colon = memchr(out, ':', n);
+    return colon != NULL ? (struct kp_str){out, (size_t)(colon - out)} : KP_STR_NULL;
+}
+
+GETTER(v_http)
+{
+    (void)buf;
+    return field(r, ref->arg);
+}
+
+GETTER(v_cookie)
+{
+    const struct kp_http_head *h = &r->parser.head;
+
+    (void)buf;
+    for (size_t i = 0; i < h->nfields; i++) {
+        if (!kp_str_caseeq(h->fields[i].name, KP_STR("cookie")))
+            continue;
+        struct kp_str v = list_item(h->fields[i].value, ref->arg, ';', false);
+        if (v.p != NULL)
+            return v;
+    }
+    return KP_STR_NULL;
+}
+
+/* A "Name: value\r\n" line of lines whose name is name (any case). */
+static struct kp_str header_line(struct kp_str lines, struct kp_str name)
+{
+    const char *p = lines.p, *end = lines.p + lines.len;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        const char *colon = memchr(p, ':', (size_t)((eol != NULL ? eol : end) - p));
+        if (eol == NULL || colon == NULL)
+            break;
+        if (kp_str_caseeq((struct kp_str){p, (size_t)(colon - p)}, name)) {
+            const char *v = colon + 1 + (colon[1] == ' ');
+            return (struct kp_str){v, (size_t)(eol - v)};
+        }
+        p = eol + 2;
+    }
+    return KP_STR_NULL;
+}
+
+/* $sent_http_NAME: a field of the response (those kelpie writes and the
+ * add_header lines). */
+GETTER(v_sent_http)
+{
+    const struct kp_http_response *resp = &r->resp;
+    struct kp_str name = ref->arg;
+
+    if (kp_str_eq(name, KP_STR("content-type")))
+        return resp->content_type;
+    if (kp_str_eq(name, KP_STR("location")))
+        return resp->location;
+    if (kp_str_eq(name, KP_STR("etag")))
+        return resp->etag;
+    if (kp_str_eq(name, KP_STR("content-length"))) {
+        if (resp->content_length >= 0)
+            return num(buf, (uint64_t)resp->content_length);
+        return resp->fd >= 0 ? num(buf, resp->file_len) : num(buf, resp->body.len);
+    }
+    struct kp_str v = header_line(resp->extra, name);
+    if (v.p == NULL && r->loc != NULL)
+        v = header_line(r->loc->add_headers_always, name);
+    if (v.p == NULL && r->loc != NULL && resp->status < 400)
+        v = header_line(r->loc->add_headers, name);
+    return v;
+}
+
+GETTER(v_status)
+{
+    int s = r->resp.status;
+
+    (void)ref;
+    if (s <= 0 || s >= 1000)
+        return KP_STR("000");
+    return (struct kp_str){buf, (size_t)snprintf(buf, KP_HTTP_VAR_BUF, "%03d", s)};
+}
+
+GETTER(v_body_bytes_sent)
+{
+    (void)ref;
+    return num(buf, r->body_sent);
+}
+
+GETTER(v_bytes_sent)
+{
+    (void)ref;
+    return num(buf, r->bytes_sent);
+}
+
+GETTER(v_request_length)
+{
+    (void)ref;
+    return num(buf, r->request_length);
+}
+
+GETTER(v_request_time)
+{
+    const struct kp_clock *clk = clock_of(r);
+
+    (void)ref;
+    return msec(buf, clk != NULL && clk->msec > r->start_msec ? clk->msec - r->start_msec : 0);
+}
+
+GETTER(v_msec)
+{
+    const struct kp_clock *clk = clock_of(r);
+
+    (void)ref;
+    return msec(buf, clk != NULL ? clk->wall_msec : 0);
+}
+
+GETTER(v_time_local)
+{
+    const struct kp_clock *clk = clock_of(r);
+
+    (void)ref;
+    (void)buf;
+    return clk != NULL ? kp_str_from(clk->local_time) : KP_STR_NULL;
+}
+
+GETTER(v_time_iso8601)
+{
+    const struct kp_clock *clk = clock_of(r);
+
+    (void)ref;
+    (void)buf;
+    return clk != NULL ? kp_str_from(clk->iso8601) : KP_STR_NULL;
+}
+
+GETTER(v_pid)
+{
+    (void)ref;
+    bool known = r->hc != NULL && r->hc->ctx != NULL && r->hc->ctx->alog.pid > 0;
+    return num(buf, (uint64_t)(known ? r->hc->ctx->alog.pid : getpid()));
+}
+
+GETTER(v_pipe)
+{
+    UNUSED_ARGS;
+    return r->pipelined ? KP_STR("p") : KP_STR(".");
+}
+
+GETTER(v_connection)
+{
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    return num(buf, c != NULL ? c->number : 0);
+}
+
+GETTER(v_connection_requests)
+{
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    return num(buf, c != NULL ? c->requests : 0);
+}
+
+/* $request_id: 16 random bytes in hex, made on first use and then fixed
+ * for the request. */
+GETTER(v_request_id)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[16];
+
+    (void)ref;
+    (void)buf;
+    if (r->request_id == NULL) {
+        char *id = kp_arena_alloc(&r->arena, 33);
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+            for (size_t i = 0; i < sizeof(rnd); i++)
+                rnd[i] = (unsigned char)random();
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++) {
+            id[2 * i] = hex[rnd[i] >> 4];
+            id[2 * i + 1] = hex[rnd[i] & 15];
+        }
+        id[32] = '\0';
+        r->request_id = id;
+    }
+    return (struct kp_str){r->request_id, 32};
+}
+
+GETTER(v_content_type)
+{
+    UNUSED_ARGS;
+    return field(r, KP_STR("content-type"));
+}
+
+GETTER(v_content_length)
+{
+    const struct kp_str *v = kp_http_parse_value(&r->parser.head, KP_HTTP_HDR_CONTENT_LENGTH);
+
+    UNUSED_ARGS;
+    return v != NULL ? *v : KP_STR_NULL;
+}
+
+GETTER(v_document_root)
+{
+    UNUSED_ARGS;
+    return r->loc != NULL ? kp_str_from(r->loc->root) : KP_STR_NULL;
+}
+
+GETTER(v_realpath_root)
+{
+    char *path;
+
+    UNUSED_ARGS;
+    if (r->loc == NULL || (path = realpath(r->loc->root, NULL)) == NULL)
+        return KP_STR_NULL;
+    struct kp_str v = {kp_arena_strndup(&r->arena, path, strlen(path)), strlen(path)};
+    free(path);
+    return v;
+}
+
+GETTER(v_request_filename)
+{
+    char *path = kp_arena_alloc(&r->arena, PATH_MAX);
+
+    UNUSED_ARGS;
+    ssize_t n = r->loc != NULL ? kp_http_static_filename(r, path, PATH_MAX) : -1;
+    return n >= 0 ? (struct kp_str){path, (size_t)n} : KP_STR_NULL;
+}
+
+GETTER(v_server_protocol)
+{
+    unsigned v = r->parser.head.version;
+
+    UNUSED_ARGS;
+    if (v == 11)
+        return KP_STR("HTTP/1.1");
+    return v == 10 ? KP_STR("HTTP/1.0") : KP_STR_NULL;
+}
+
+/* $0 .. $9: the captures of the last regex that matched (ref->arg is the
+ * digit); empty for a group that did not take part. */
+GETTER(v_capture)
+{
+    unsigned i = (unsigned)(ref->arg.p[0] - '0');
+
+    (void)buf;
+    if (i >= r->n_captures || r->captures[2 * i] > r->captures[2 * i + 1])
+        return KP_STR_NULL;
+    return (struct kp_str){r->capture_subject + r->captures[2 * i],
+                           r->captures[2 * i + 1] - r->captures[2 * i]};
+}
+
+const struct kp_http_var_def kp_http_core_vars[] = {
+    {"uri", v_uri, 0, 0, NULL, NULL},
+    {"document_uri", v_uri, 0, 0, NULL, NULL},
+    {"request_uri", v_request_uri, 0, 0, NULL, NULL},
+    {"args", v_args, 0, 0, NULL, NULL},
+    {"query_string", v_args, 0, 0, NULL, NULL},
+    {"arg_", v_arg, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"is_args", v_is_args, 0, 0, NULL, NULL},
+    {"host", v_host, 0, 0, NULL, NULL},
+    {"hostname", v_hostname, 0, 0, NULL, NULL},
+    {"server_name", v_server_name, 0, 0, NULL, NULL},
+    {"server_addr", v_server_addr, 0, 0, NULL, NULL},
+    {"server_port", v_server_port, 0, 0, NULL, NULL},
+    {"scheme", v_scheme, 0, 0, NULL, NULL},
+    {"https", v_https, 0, 0, NULL, NULL},
+    {"request_method", v_request_method, 0, 0, NULL, NULL},
+    {"request", v_request, 0, 0, NULL, NULL},
+    {"remote_addr", v_remote_addr, 0, 0, NULL, NULL},
+    {"remote_port", v_remote_port, 0, 0, NULL, NULL},
+    {"remote_user", v_remote_user, 0, 0, NULL, NULL},
+    {"http_", v_http, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"cookie_", v_cookie, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"sent_http_", v_sent_http, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"status", v_status, 0, 0, NULL, NULL},
+    {"body_bytes_sent", v_body_bytes_sent, 0, 0, NULL, NULL},
+    {"bytes_sent", v_bytes_sent, 0, 0, NULL, NULL},
+    {"request_length", v_request_length, 0, 0, NULL, NULL},
+    {"request_time", v_request_time, 0, 0, NULL, NULL},
+    {"msec", v_msec, 0, 0, NULL, NULL},
+    {"time_local", v_time_local, 0, 0, NULL, NULL},
+    {"time_iso8601", v_time_iso8601, 0, 0, NULL, NULL},
+    {"pid", v_pid, 0, 0, NULL, NULL},
+    {"pipe", v_pipe, 0, 0, NULL, NULL},
+    {"connection", v_connection, 0, 0, NULL, NULL},
+    {"connection_requests", v_connection_requests, 0, 0, NULL, NULL},
+    {"request_id", v_request_id, 0, 0, NULL, NULL},
+    {"content_type", v_content_type, 0, 0, NULL, NULL},
+    {"content_length", v_content_length, 0, 0, NULL, NULL},
+    {"document_root", v_document_root, 0, 0, NULL, NULL},
+    {"realpath_root", v_realpath_root, 0, 0, NULL, NULL},
+    {"request_filename", v_request_filename, 0, 0, NULL, NULL},
+    {"server_protocol", v_server_protocol, 0, 0, NULL, NULL},
+    {"0", v_capture, 0, 0, NULL, NULL},
+    {NULL, NULL, 0, 0, NULL, NULL},
+};
