@@ -67,7 +67,7 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
 
 /* `return CODE [TEXT|URL]` of lc: a redirect's URL becomes Location (a
  * relative one is sent as written), other text is the body, typed with the
- * location's default_type; variables in either are expanded (expand.h). */
+ * location's default_type; variables in either are expanded (http/var.h). */
 static int do_return(struct kp_http_request *r, const struct kp_http_loc_conf *lc)
 {
     int code = lc->return_code;

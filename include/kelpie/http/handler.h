@@ -10,7 +10,7 @@
  *            subject to allow/deny, as in nginx), then the access phase
  *            (the location's allow/deny rules, access.h: 403 when refused,
  *            logged at error level), then try_files (the first candidate,
- *            variables replaced (expand.h), that is a regular file, or a directory
+ *            variables replaced (http/var.h), that is a regular file, or a directory
  *            when it ends in '/', becomes the URI served by this location;
  *            else the last argument: =CODE, or a URI the request is
  *            routed to again, keeping its query unless the URI has one),
