@@ -22,6 +22,25 @@ void kp_conf_core_init(struct kp_cycle *cycle)
     core->pid_path = kp_conf_join(cycle->arena, cycle->prefix, KP_PID_PATH);
     core->error_log_path = kp_conf_join(cycle->arena, cycle->prefix, KP_ERROR_LOG_PATH);
     core->error_log_level = KP_LOG_ERR;
+    core->worker_watchdog_timeout_ms = 10000;
+}
+
+/* worker_watchdog_timeout TIME | off */
+static int set_watchdog(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_core_conf *core = conf;
+    uint64_t ms;
+
+    (void)cmd;
+    if (strcmp(cf->args[1], "off") == 0) {
+        core->worker_watchdog_timeout_ms = 0;
+        return 0;
+    }
+    /* A heartbeat comes once a second: less would kill healthy workers. */
+    if (kp_conf_parse_msec(cf->args[1], &ms) != 0 || ms < 1000)
+        return kp_conf_invalid(cf, cf->args[1]);
+    core->worker_watchdog_timeout_ms = ms;
+    return 0;
 }
 
 /* worker_processes N | auto; "auto" is the number of online CPUs. */
@@ -119,6 +138,8 @@ const struct kp_conf_cmd kp_conf_core_cmds[] = {
      CORE(worker_rlimit_nofile)},
     {"worker_shutdown_timeout", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
      CORE(worker_shutdown_timeout_ms)},
+    {"worker_watchdog_timeout", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_watchdog,
+     CORE(worker_watchdog_timeout_ms)},
     {"worker_cpu_affinity", KP_CONF_MAIN, KP_CONF_1MORE, 0, set_cpu_affinity,
      CORE(cpu_affinity_masks)},
     {"include", KP_CONF_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, kp_conf_include, KP_CONF_SLOT_MAIN,

@@ -19,6 +19,7 @@
 #include "kelpie/core/master_spawn.h"
 #include "kelpie/core/master_start.h"
 #include "kelpie/core/master_state.h"
+#include "kelpie/core/master_watchdog.h"
 #include "kelpie/core/serve.h"
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/os/process.h"
@@ -122,6 +123,9 @@ static int master_loop(struct kp_master *m)
             check_mutex_holder(m);
             wait = wait < 0 || wait > 1000 ? 1000 : wait;
         }
+        int64_t dog = kp_master_watchdog_check(m);
+        if (dog >= 0 && (wait < 0 || dog < wait))
+            wait = dog;
         if (m->terminating) {
             uint64_t now = kp_master_clock_ms(CLOCK_MONOTONIC);
             if (now >= m->kill_at_ms)

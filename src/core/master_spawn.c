@@ -144,7 +144,7 @@ int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generat
         worker_process(m, master, index, slot);
     atomic_store(&slot->pid, (int)pid);
     atomic_store(&slot->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
-    *k = (struct kp_child){pid, index, generation, kp_master_clock_ms(CLOCK_MONOTONIC)};
+    *k = (struct kp_child){pid, index, generation, kp_master_clock_ms(CLOCK_MONOTONIC), false};
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start worker process %d", (int)pid);
     return 0;
 }

@@ -94,13 +94,18 @@ static int build(struct kp_worker *w)
 }
 
 /* The master and the status page read the heartbeat to tell a stuck worker
- * from a quiet one; once a second is plenty and costs one store. */
+ * from a quiet one; once a second is plenty and costs two stores. A short
+ * worker_watchdog_timeout gets beats four times as often, so that a healthy
+ * worker is never mistaken for a frozen one. */
 static void on_heartbeat(struct kp_timer *t)
 {
     struct kp_worker *w = t->data;
+    uint64_t watchdog = w->cycle->core.worker_watchdog_timeout_ms;
+    uint64_t period = watchdog == 0 || watchdog >= 4000 ? 1000 : watchdog / 4;
 
     atomic_store_explicit(&w->slot->heartbeat_ms, w->loop.clock.wall_msec, memory_order_relaxed);
-    kp_loop_timer_add(&w->loop, &w->heartbeat, 1000);
+    atomic_store_explicit(&w->slot->heartbeat_mono_ms, w->loop.clock.msec, memory_order_relaxed);
+    kp_loop_timer_add(&w->loop, &w->heartbeat, period);
 }
 
 /* Prefork: the reactor is up and the acceptor live, so tell the master this

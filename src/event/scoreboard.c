@@ -60,6 +60,7 @@ void kp_sb_release(struct kp_sb_slot *slot)
     atomic_store(&slot->generation, 0);
     atomic_store(&slot->start_ms, 0);
     atomic_store(&slot->heartbeat_ms, 0);
+    atomic_store(&slot->heartbeat_mono_ms, 0);
     for (size_t i = 0; i < KP_SB_NCOUNTERS; i++)
         atomic_store(&slot->counters[i], 0);
     for (size_t i = 0; i < KP_SB_NGAUGES; i++)

@@ -94,6 +94,35 @@ START_TEST(master_sigkill_takes_workers)
 }
 END_TEST
 
+/* --- the watchdog ----------------------------------------------------------------- */
+
+/* A worker that stops running (SIGSTOP here; an endless loop or a debugger
+ * alike) is killed once its heartbeat is worker_watchdog_timeout old, and a
+ * new one takes its place; the other worker is left alone. */
+START_TEST(watchdog_replaces_stopped_worker)
+{
+    static const char *const allowed[] = {"has not run for", "exited on signal 9", NULL};
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+
+    workers(&s, 2, "worker_watchdog_timeout 1s;\n");
+    int n = kp_p_children(s.pid, kids, MAX_KIDS);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(kill(kids[0], SIGSTOP), 0);
+    ck_assert_msg(kp_p_gone(kids[0], 15000), "the stopped worker was not killed");
+    ck_assert_msg(kp_p_new_child(s.pid, kids, n, 10000) > 0, "no worker replaced it");
+    ck_assert(kp_p_wait_children(s.pid, 2, 10000));
+    char needle[64];
+    snprintf(needle, sizeof(needle), "worker process %d (worker ", (int)kids[0]);
+    ck_assert_msg(kp_p_log_wait(&s, needle, 5000), "no alert names the stopped worker");
+    ck_assert(kp_p_log_wait(&s, "(worker_watchdog_timeout 1000 ms): killed", 1000));
+    ck_assert_msg(kp_p_alive(kids[1]), "the running worker was killed too");
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(kp_p_get(s.port), 200);
+    kp_p_stop_allowing(&s, allowed);
+}
+END_TEST
+
 Suite *kp_test_supervise_suite(void)
 {
     Suite *s = suite_create("supervise");
@@ -102,6 +131,7 @@ Suite *kp_test_supervise_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, daemon_start_reports_failure);
     tcase_add_test(tc, master_sigkill_takes_workers);
+    tcase_add_test(tc, watchdog_replaces_stopped_worker);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -125,6 +125,10 @@ static const struct {
      "invalid value \"1s5m\" in \"keepalive_timeout\" directive"},
     {"worker_shutdown_timeout 10x;", NULL, 1,
      "invalid value \"10x\" in \"worker_shutdown_timeout\" directive"},
+    {"worker_watchdog_timeout 500ms;", NULL, 1,
+     "invalid value \"500ms\" in \"worker_watchdog_timeout\" directive"},
+    {"worker_watchdog_timeout on;", NULL, 1,
+     "invalid value \"on\" in \"worker_watchdog_timeout\" directive"},
     {"events { worker_connections lots; }", NULL, 1,
      "invalid value \"lots\" in \"worker_connections\" directive"},
     {"events { worker_connections 0; }", NULL, 1,
@@ -368,6 +372,7 @@ START_TEST(defaults)
     ck_assert_ptr_null(c->core.user);
     ck_assert_int_eq(c->core.worker_rlimit_nofile, 0);
     ck_assert_uint_eq(c->core.worker_shutdown_timeout_ms, 0);
+    ck_assert_uint_eq(c->core.worker_watchdog_timeout_ms, 10000);
     ck_assert(!c->core.cpu_affinity_auto);
     ck_assert_uint_eq(c->core.n_cpu_affinity_masks, 0);
     ck_assert_uint_eq(c->events.worker_connections, 512);
@@ -393,6 +398,7 @@ START_TEST(main_directives)
     struct kp_cycle *c = load("daemon off; master_process off; worker_processes auto;\n"
                               "pid /run/k.pid; error_log stderr notice; user www;\n"
                               "worker_rlimit_nofile 8192; worker_shutdown_timeout 1m;\n"
+                              "worker_watchdog_timeout 2s;\n"
                               "worker_cpu_affinity 0001 0010 0100;\n"
                               "events { worker_connections 64; use poll; accept_mutex off;\n"
                               "  accept_mutex_delay 100ms; multi_accept on; }\n",
@@ -408,6 +414,7 @@ START_TEST(main_directives)
     ck_assert_str_eq(c->core.group, "www");
     ck_assert_int_eq(c->core.worker_rlimit_nofile, 8192);
     ck_assert_uint_eq(c->core.worker_shutdown_timeout_ms, 60000);
+    ck_assert_uint_eq(c->core.worker_watchdog_timeout_ms, 2000);
     ck_assert_uint_eq(c->core.n_cpu_affinity_masks, 3);
     ck_assert_uint_eq(c->core.cpu_affinity_masks[0], 1);
     ck_assert_uint_eq(c->core.cpu_affinity_masks[1], 2);

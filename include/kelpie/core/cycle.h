@@ -33,6 +33,7 @@ struct kp_core_conf {
     char *user, *group;                  /* NULL: nobody / nogroup when root */
     long worker_rlimit_nofile;           /* 0: unchanged */
     uint64_t worker_shutdown_timeout_ms; /* 0: none */
+    uint64_t worker_watchdog_timeout_ms; /* 10 s; 0: off */
     bool cpu_affinity_auto;
     uint64_t *cpu_affinity_masks; /* worker_cpu_affinity MASK...; NULL if unset */
     size_t n_cpu_affinity_masks;

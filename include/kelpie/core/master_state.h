@@ -23,7 +23,8 @@ struct kp_child {
     pid_t pid; /* 0: entry unused */
     unsigned index;
     unsigned generation;
-    uint64_t started_ms; /* monotonic */
+    uint64_t started_ms;  /* monotonic */
+    bool watchdog_killed; /* SIGKILL sent by the watchdog: not again */
 };
 
 /* Respawn bookkeeping per worker index of the current generation. */

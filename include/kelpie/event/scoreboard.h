@@ -57,6 +57,9 @@ struct kp_sb_slot {
     _Atomic unsigned index;        /* worker number within its generation */
     _Atomic uint64_t start_ms;     /* wall clock */
     _Atomic uint64_t heartbeat_ms; /* wall clock, refreshed by the worker's loop */
+    /* The same beat on the monotonic clock: the master's watchdog measures
+     * with it, so that a step of the wall clock never looks like a freeze. */
+    _Atomic uint64_t heartbeat_mono_ms;
     _Atomic uint64_t counters[KP_SB_NCOUNTERS];
     _Atomic int64_t gauges[KP_SB_NGAUGES];
     _Atomic unsigned free_conns; /* worker_connections minus active */
