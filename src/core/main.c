@@ -15,17 +15,21 @@
 #include "kelpie/core/master_start.h"
 #include "kelpie/core/mem.h"
 #include "kelpie/core/reload_request.h"
+#include "kelpie/http/regex.h"
 #include "kelpie/os/process.h"
 
 static void print_version(const struct kp_cli *cli)
 {
-    char alloc[128];
+    char alloc[128], pcre[64];
 
     fprintf(stderr, "kelpie version: kelpie/%s\n", KP_VERSION);
     if (!cli->version_full)
         return;
     fprintf(stderr, "built by %s\n", KP_CC_VERSION);
     fprintf(stderr, "allocator: %s\n", kp_mem_allocator(alloc, sizeof(alloc)));
+    kp_http_regex_version(pcre, sizeof(pcre));
+    fprintf(stderr, "regular expressions: PCRE2 %s (%s)\n", pcre,
+            kp_http_regex_jit_available() ? "JIT available" : "no JIT");
     fprintf(stderr, "configure arguments: %s\n", KP_CONFIGURE_ARGS);
     /* The compiled-in defaults; relative ones resolve against the prefix. */
     fprintf(stderr, "prefix: %s\nconf path: %s\nerror log path: %s\npid path: %s\n", KP_PREFIX,

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
+#include "kelpie/http/regex.h"
 #include "kelpie/http/var.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
@@ -389,6 +390,7 @@ static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
         root[--len] = '\0';
     loc->root = root;
     loc->alias = false;
+    loc->alias_value = NULL;
     return 0;
 }
 
@@ -403,8 +405,8 @@ static bool ends_in_dots(const char *a)
 }
 
 /* alias PATH: the location's path is replaced by PATH as written (a
- * trailing '/' included), so a regex location, whose matched part is not
- * known without captures, cannot have one. */
+ * trailing '/' included). In a regex location, as in nginx, PATH (with its
+ * captures and variables) is the whole file name. */
 static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
@@ -413,14 +415,15 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     if (kp_conf_field_seen(cf, cmd))
         return kp_conf_error(cf, "\"alias\" directive is duplicate, \"root\" directive was "
                                  "specified earlier");
-    if (loc->match == KP_LOC_REGEX || loc->match == KP_LOC_REGEX_ICASE)
-        return kp_conf_error(cf, "\"alias\" in a regex location needs captures, which kelpie "
-                                 "does not support");
     if (a[0] == '\0' || ends_in_dots(a))
         return kp_conf_invalid(cf, a);
     loc->root = kp_conf_join(cf->arena, cf->cycle->prefix, a);
     loc->alias = true;
-    return 0;
+    loc->alias_value = NULL;
+    if (loc->match != KP_LOC_REGEX && loc->match != KP_LOC_REGEX_ICASE)
+        return 0;
+    loc->alias_value = kp_arena_calloc(cf->arena, sizeof(*loc->alias_value));
+    return kp_http_cv_compile(cf, loc->root, loc->alias_value);
 }
 
 static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -686,6 +689,8 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"location", KP_CONF_SRV, KP_CONF_RANGE(1, 2), KP_CONF_BLOCK | KP_CONF_MULTI, location_block,
      KP_CONF_SLOT_SRV, KP_CONF_NOFIELD},
+    {"pcre_jit", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_http_regex_conf_jit, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
     {"types", HTTP_ANY, KP_CONF_NOARGS, KP_CONF_BLOCK | KP_CONF_MULTI, types_block, LOC(types)},
     {"default_type", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_str, LOC(default_type)},
     {"log_format", KP_CONF_HTTP, KP_CONF_2MORE, KP_CONF_MULTI, log_format, KP_CONF_SLOT_MAIN,
@@ -717,7 +722,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"server_name", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, server_name, KP_CONF_SLOT_SRV,
      KP_CONF_NOFIELD},
     {"root", HTTP_ANY, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
-    {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, alias)},
+    {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, alias_value)},
     {"disable_symlinks", HTTP_ANY, KP_CONF_TAKE(1), 0, set_symlinks, LOC(symlinks)},
     /* Not inherited, as in nginx: a location without try_files serves its
      * URI even when the server level has one. */

@@ -61,7 +61,7 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
     }
     if (set_path(r, h->path) != 0)
         return 400;
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len);
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     return 0;
 }
 
@@ -153,7 +153,7 @@ static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
     if (!kp_http_uri_is_safe((struct kp_str){to, len}))
         return 500;
     r->uri = (struct kp_str){to, len};
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len);
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     return TRY_AGAIN;
 }
 
@@ -267,7 +267,7 @@ static bool error_page(struct kp_http_request *r, const struct kp_http_error_pag
     }
     if (set_path(r, kp_str_from(ep->uri)) != 0)
         return false;
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len);
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     /* RFC 9110 section 9.3.2: a HEAD stays a HEAD; anything else reads the page. */
     if (h->method != KP_HTTP_METHOD_HEAD)
         h->method = KP_HTTP_METHOD_GET;

@@ -4,6 +4,7 @@
 #include "kelpie/http/server.h"
 
 #include "kelpie/core/alloc.h"
+#include "kelpie/http/regex.h"
 
 /* A cached read buffer, stored inside the buffer itself. */
 struct kp_http_free_buf {
@@ -33,6 +34,8 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
     ctx->pool = pool;
     ctx->conns = kp_calloc(pool->n, sizeof(*ctx->conns));
     ctx->scratch = kp_alloc(KP_HTTP_SCRATCH_SIZE);
+    if (ctx->cycle->http.n_regexes > 0)
+        ctx->match_data = kp_http_regex_match_data();
     const struct kp_http_conf *http = &ctx->cycle->http;
     kp_http_filecache_init(&ctx->files, http->open_file_cache_max, http->open_file_cache_valid_ms,
                            http->open_file_cache_inactive_ms);
@@ -64,6 +67,9 @@ void kp_http_ctx_stop(struct kp_http_ctx *ctx)
     ctx->alog_open = false;
     kp_free(ctx->conns);
     kp_free(ctx->scratch);
+    if (ctx->match_data != NULL)
+        kp_http_regex_match_data_free(ctx->match_data);
+    ctx->match_data = NULL;
     ctx->conns = NULL;
     ctx->scratch = NULL;
     ctx->loop = NULL;

@@ -16,6 +16,7 @@
 #include "kelpie/core/log.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/docroot.h"
+#include "kelpie/http/var.h"
 #include "kelpie/http/filecache.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
@@ -257,9 +258,31 @@ static bool joins_safely(const char *base, size_t base_len, struct kp_str rest)
  * out. *dir_len is the length of the directory it must stay beneath: the
  * root, or the alias's directory. Returns the length, or -1 when it does
  * not fit in size bytes or would climb out of the alias. */
-static ssize_t map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *out, size_t size,
+/* A regex location's alias with its captures: the whole file name. It must
+ * stay beneath the directory its literal start names ("/data/" of
+ * "/data/$1"), whatever the captures hold. */
+static ssize_t map_value(struct kp_http_request *r, const struct kp_http_cv *alias, char *out,
+                         size_t size, size_t *dir_len)
+{
+    struct kp_str v = kp_http_cv_eval(r, alias, false);
+    const char *var = strchr(alias->text, '$');
+    size_t lit = var != NULL ? (size_t)(var - alias->text) : strlen(alias->text);
+    const char *slash = lit > 0 ? memrchr(alias->text, '/', lit) : NULL;
+
+    if (v.len >= size || v.len == 0 || v.p[0] != '/' || slash == NULL)
+        return -1;
+    *dir_len = (size_t)(slash - alias->text);
+    memcpy(out, v.p, v.len + 1);
+    return (ssize_t)v.len;
+}
+
+static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size_t size,
                    size_t *dir_len)
 {
+    const struct kp_http_loc_conf *loc = r->loc;
+
+    if (loc->alias_value != NULL)
+        return map_value(r, loc->alias_value, out, size, dir_len);
     size_t base_len = strlen(loc->root);
     struct kp_str rest = uri;
 
@@ -283,11 +306,11 @@ static ssize_t map(const struct kp_http_loc_conf *loc, struct kp_str uri, char *
     return (ssize_t)(base_len + rest.len);
 }
 
-ssize_t kp_http_static_filename(const struct kp_http_request *r, char *out, size_t size)
+ssize_t kp_http_static_filename(struct kp_http_request *r, char *out, size_t size)
 {
     size_t dir_len;
 
-    return map(r->loc, r->uri, out, size, &dir_len);
+    return map(r, r->uri, out, size, &dir_len);
 }
 
 int kp_http_static_stat(struct kp_http_request *r, struct kp_str uri, struct stat *st)
@@ -295,7 +318,7 @@ int kp_http_static_stat(struct kp_http_request *r, struct kp_str uri, struct sta
     char path[PATH_MAX];
     size_t dir_len;
 
-    if (map(r->loc, uri, path, sizeof(path), &dir_len) < 0)
+    if (map(r, uri, path, sizeof(path), &dir_len) < 0)
         return -ENOENT;
     int fd = open_stat(r, path, dir_len, O_PATH, st);
     if (fd < 0)
@@ -317,7 +340,7 @@ int kp_http_static_handler(struct kp_http_request *r)
     /* r->uri is normalised (no dot segments, starts with '/'), so the join
      * cannot leave the root (or the alias: see joins_safely). */
     size_t dir_len;
-    ssize_t len = map(r->loc, r->uri, path, sizeof(path), &dir_len);
+    ssize_t len = map(r, r->uri, path, sizeof(path), &dir_len);
     if (len < 0)
         return 404;
     if (r->uri.p[r->uri.len - 1] == '/')

@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "kelpie/core/time.h"
 
-#define MAIN "master_process off;"
+#define MAIN "master_process off; pcre_jit on;"
 
 static const char *CONF =
     "access_log off;\n"
@@ -50,6 +50,9 @@ static const char *CONF =
     "    location /vars { return 200 \"$scheme $server_name $request_method $uri$is_args$args\"; "
     "}\n"
     "    location /move/ { return 302 /moved$uri; }\n"
+    "    location ~ ^/cap/(\\w+)/(?<rest>.*)$ { return 200 \"1=$1 rest=$rest all=$0\"; }\n"
+    "    location ~ \"^/(?i)CI/(?:x|y)(?=\\.txt$)\" { return 200 pcre; }\n"
+    "    location ~ ^/pics/(.+)$ { alias html/images/$1; }\n"
     "}\n"
     "server { listen 127.0.0.1:@PORT2@; return 302 /elsewhere; location /x { return 200 x; } }\n"
     "server {\n"
@@ -155,6 +158,26 @@ START_TEST(locations)
     expect_body(&s, "site.test", "/v12/x", "versioned");
     expect_body(&s, "site.test", "/vx/x", "custom not found\n");
     expect_body(&s, "site.test", "/assets/x.png", "assets"); /* ^~ stops the regexes */
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* PCRE2: captures and named captures as variables, (?i), (?:...),
+ * lookahead, and `alias` with captures in a regex location. */
+START_TEST(regex_captures)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    kp_h_write(&s, "html/images/cat.txt", "meow");
+    expect_body(&s, "site.test", "/cap/abc/d/e", "1=abc rest=d/e all=/cap/abc/d/e");
+    expect_body(&s, "site.test", "/ci/Y.txt", "pcre");
+    expect_body(&s, "site.test", "/pics/cat.txt", "meow");
+    struct kp_h_resp r;
+    ck_assert_int_eq(kp_h_request(s.port, "GET /ci/z.txt HTTP/1.1\r\nHost: site.test\r\n\r\n", &r),
+                     0);
+    ck_assert_int_eq(r.status, 404);
+    kp_h_resp_free(&r);
     kp_h_stop(&s);
 }
 END_TEST
@@ -339,6 +362,7 @@ Suite *kp_test_http_routing_suite(void)
     tcase_add_test(tc, server_names);
     tcase_add_test(tc, locations);
     tcase_add_test(tc, return_forms);
+    tcase_add_test(tc, regex_captures);
     tcase_add_test(tc, error_pages);
     tcase_add_test(tc, added_fields);
     suite_add_tcase(s, tc);

@@ -210,12 +210,10 @@ static const struct {
     {"http { server { location ^~ /x { } location /x { } } }", NULL, 1,
      "duplicate location \"/x\""},
     {"http { server { location ~ a(b { } } }", NULL, 1,
-     "invalid regex \"a(b\": Unmatched ( or \\("},
-    {"http { server { location ~ \"(?i)x\" { } } }", NULL, 1,
-     "regex \"(?i)x\" uses PCRE \"(?...)\" groups, which POSIX regular expressions lack"},
-    {"http { server { location ~ [\\]] { } } }", NULL, 1,
-     "regex \"[\\]]\" uses an escaped ']', '^' or '-' in a bracket expression, which POSIX "
-     "regular expressions lack"},
+     "pcre2_compile() failed: missing closing parenthesis in \"a(b\" at \"\""},
+    {"http { server { location ~ \"x(?<uri>y)\" { } } }", NULL, 1,
+     "the duplicate \"uri\" variable"},
+    {"pcre_jit maybe;", NULL, 1, "invalid value \"maybe\" in \"pcre_jit\" directive"},
     {"http { server { location ^~ x { } } }", NULL, 1,
      "invalid value \"x\" in \"location\" directive"},
     {"http { server { location ~~ /x { } } }", NULL, 1, "invalid location modifier \"~~\""},
@@ -224,8 +222,6 @@ static const struct {
      "\"alias\" directive is duplicate, \"root\" directive was specified earlier"},
     {"http { server { location /a/ { alias y; root x; } } }", NULL, 1,
      "\"root\" directive is duplicate, \"alias\" directive was specified earlier"},
-    {"http { server { location ~ a { alias y; } } }", NULL, 1,
-     "\"alias\" in a regex location needs captures, which kelpie does not support"},
     {"http { server { location /a/ { alias /x/..; } } }", NULL, 1,
      "invalid value \"/x/..\" in \"alias\" directive"},
     {"http { server { alias /x/; } }", NULL, 1, "\"alias\" directive is not allowed here"},
@@ -617,14 +613,14 @@ START_TEST(find_location)
     struct kp_cycle *c = load(inherit_conf, NULL);
     const struct kp_http_srv_conf *s0 = c->http.servers[0], *s1 = c->http.servers[1];
 
-    ck_assert_str_eq(kp_http_location_find(s0, "/exact", 6)->path, "/exact");
-    ck_assert_str_eq(kp_http_location_find(s0, "/exactly", 8)->path, "/");
-    ck_assert_str_eq(kp_http_location_find(s0, "/img/x.png", 10)->path, "/img/");
-    ck_assert_str_eq(kp_http_location_find(s0, "/img/big/x", 10)->path, "/img/big/");
-    ck_assert_str_eq(kp_http_location_find(s0, "/img", 4)->path, "/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/exact", 6, NULL)->path, "/exact");
+    ck_assert_str_eq(kp_http_location_find(s0, "/exactly", 8, NULL)->path, "/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/img/x.png", 10, NULL)->path, "/img/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/img/big/x", 10, NULL)->path, "/img/big/");
+    ck_assert_str_eq(kp_http_location_find(s0, "/img", 4, NULL)->path, "/");
     /* the length bounds the path: "/exact" is a prefix of this buffer */
-    ck_assert_str_eq(kp_http_location_find(s0, "/exact?x", 6)->path, "/exact");
-    ck_assert_ptr_eq(kp_http_location_find(s1, "/", 1), s1->loc);
+    ck_assert_str_eq(kp_http_location_find(s0, "/exact?x", 6, NULL)->path, "/exact");
+    ck_assert_ptr_eq(kp_http_location_find(s1, "/", 1, NULL), s1->loc);
     kp_cycle_free(c);
 }
 END_TEST
@@ -641,24 +637,32 @@ START_TEST(find_regex_location)
                               "  location ~* \\.PNG$ { }\n"
                               "  location ~* ^/num/\\d+[\\d]*?$ { }\n"
                               "  location = /a.png { }\n"
+                              "  location ~ \"^/(?i)pcre/(?:a|b)(?=\\.txt$)\" { }\n"
+                              "  location ~ ^/lazy/(.+?)(?<!x)$ { }\n"
                               "} }",
                               NULL);
     const struct kp_http_srv_conf *s = c->http.servers[0];
 
-    ck_assert_uint_eq(s->n_locations, 7);
+    ck_assert_uint_eq(s->n_locations, 9);
     ck_assert_uint_eq(s->first_regex, 4);
     ck_assert_int_eq(s->locations[4]->match, KP_LOC_REGEX);
     ck_assert_int_eq(s->locations[5]->match, KP_LOC_REGEX_ICASE);
-    ck_assert_str_eq(kp_http_location_find(s, "/a.png", 6)->path, "/a.png");
-    ck_assert_str_eq(kp_http_location_find(s, "/img/b.png", 10)->path, "\\.(png|gif)$");
-    ck_assert_str_eq(kp_http_location_find(s, "/img/b.PNG", 10)->path, "\\.PNG$");
-    ck_assert_str_eq(kp_http_location_find(s, "/img/b.jpg", 10)->path, "/img/");
-    ck_assert_str_eq(kp_http_location_find(s, "/static/b.png", 13)->path, "/static/");
-    ck_assert_str_eq(kp_http_location_find(s, "/x.gif", 6)->path, "\\.(png|gif)$");
-    ck_assert_str_eq(kp_http_location_find(s, "/NUM/123", 8)->path, "^/num/\\d+[\\d]*?$");
-    ck_assert_str_eq(kp_http_location_find(s, "/num/12a", 8)->path, "/");
+    ck_assert_str_eq(kp_http_location_find(s, "/a.png", 6, NULL)->path, "/a.png");
+    ck_assert_str_eq(kp_http_location_find(s, "/img/b.png", 10, NULL)->path, "\\.(png|gif)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/img/b.PNG", 10, NULL)->path, "\\.PNG$");
+    ck_assert_str_eq(kp_http_location_find(s, "/img/b.jpg", 10, NULL)->path, "/img/");
+    ck_assert_str_eq(kp_http_location_find(s, "/static/b.png", 13, NULL)->path, "/static/");
+    ck_assert_str_eq(kp_http_location_find(s, "/x.gif", 6, NULL)->path, "\\.(png|gif)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/NUM/123", 8, NULL)->path, "^/num/\\d+[\\d]*?$");
+    ck_assert_str_eq(kp_http_location_find(s, "/num/12a", 8, NULL)->path, "/");
     /* the length bounds the subject: "$" anchors at len, not at the NUL */
-    ck_assert_str_eq(kp_http_location_find(s, "/x.gifz", 6)->path, "\\.(png|gif)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/x.gifz", 6, NULL)->path, "\\.(png|gif)$");
+    /* PCRE: (?i), (?:...), lookahead and lookbehind, lazy quantifiers */
+    ck_assert_str_eq(kp_http_location_find(s, "/PCRE/B.txt", 11, NULL)->path,
+                     "^/(?i)pcre/(?:a|b)(?=\\.txt$)");
+    ck_assert_str_eq(kp_http_location_find(s, "/pcre/c.txt", 11, NULL)->path, "/");
+    ck_assert_str_eq(kp_http_location_find(s, "/lazy/ab", 8, NULL)->path, "^/lazy/(.+?)(?<!x)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/lazy/ax", 8, NULL)->path, "/");
     kp_cycle_free(c);
 }
 END_TEST

@@ -6,7 +6,6 @@
 #ifndef KP_CYCLE_H
 #define KP_CYCLE_H
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,6 +112,8 @@ struct kp_http_access_log {
     uint64_t flush_ms;  /* 0: flush only when the buffer fills */
 };
 
+struct kp_http_regex;
+
 struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | all */
     bool allow;
     int family; /* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
@@ -146,9 +147,10 @@ enum kp_http_expires {
 struct kp_http_loc_conf {
     char *path; /* location path or regex source; "" for the server level */
     enum kp_http_loc_match match;
-    regex_t *regex; /* the KP_LOC_REGEX* kinds only (freed with the cycle's arena) */
-    char *root;     /* html (resolved against prefix), no trailing '/'; or the alias */
-    bool alias;     /* root is an `alias`: it replaces the location's path, as written */
+    struct kp_http_regex *regex; /* the KP_LOC_REGEX* kinds only (http/regex.h) */
+    char *root;                  /* html (resolved against prefix), no trailing '/'; or the alias */
+    bool alias; /* root is an `alias`: it replaces the location's path, as written */
+    struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
     enum kp_http_symlinks symlinks;
     char **index; /* index.html */
     size_t n_index;
@@ -202,8 +204,11 @@ struct kp_http_conf {
     size_t n_servers;
     struct kp_http_log_format *log_formats; /* "combined" first */
     size_t n_log_formats;
-    struct kp_http_types types;           /* from `types { }` at http level */
-    struct kp_http_vars vars;             /* set, map and named-capture variables */
+    struct kp_http_types types;     /* from `types { }` at http level */
+    struct kp_http_vars vars;       /* set, map and named-capture variables */
+    struct kp_http_regex **regexes; /* every regex compiled, for pcre_jit */
+    size_t n_regexes;
+    bool pcre_jit;                        /* off, as in nginx */
     size_t open_file_cache_max;           /* open files kept per worker; 0: off */
     uint64_t open_file_cache_inactive_ms; /* closed when unused this long */
     uint64_t open_file_cache_valid_ms;    /* how long a path is trusted to name its file */

@@ -10,11 +10,9 @@
  *                   match wins over the remembered prefix;
  *   otherwise       the remembered prefix, else the server level.
  *
- * Regexes are POSIX extended regular expressions (the C library's regcomp),
- * not PCRE: `\d` and `\D` are accepted and mean [0-9] and [^0-9], and
- * PCRE-only syntax such as `(?i)`, lazy quantifiers or lookarounds is a
- * configuration error rather than a silently different match. They are
- * matched against the decoded, normalised path, without the query. */
+ * Regexes are PCRE2's (http/regex.h), matched against the decoded,
+ * normalised path, without the query; the captures of the one that is
+ * chosen become $1 ... and its named captures variables. */
 #ifndef KP_LOCATION_H
 #define KP_LOCATION_H
 
@@ -40,10 +38,14 @@ bool kp_http_location_same(const struct kp_http_loc_conf *a, const struct kp_htt
  * srv->first_regex (set here). */
 void kp_http_location_order(struct kp_http_srv_conf *srv);
 
+struct kp_http_request;
+
 /* The location for a request path of len bytes (need not be
  * NUL-terminated), chosen as described above. Never NULL: srv->loc when no
- * location matches. */
+ * location matches. With r (may be NULL), the captures of the regex that
+ * matched are kept in r (path must then live as long as r's arena). */
 const struct kp_http_loc_conf *kp_http_location_find(const struct kp_http_srv_conf *srv,
-                                                     const char *path, size_t len);
+                                                     const char *path, size_t len,
+                                                     struct kp_http_request *r);
 
 #endif

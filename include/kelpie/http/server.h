@@ -76,6 +76,7 @@ struct kp_http_ctx {
     int start_rc;                   /* the start hook's kp_http_ctx_start result */
     bool draining;                  /* no more keep-alive (see above) */
     char *scratch;                  /* KP_HTTP_SCRATCH_SIZE bytes */
+    void *match_data;               /* regex captures (http/regex.h), made on start */
     struct kp_http_date_cache lm;   /* Last-Modified text of the last file */
     struct kp_http_docroots roots;  /* open document roots (docroot.h) */
     struct kp_http_filecache files; /* open files (filecache.h) */

@@ -37,7 +37,7 @@ int kp_http_static_handler(struct kp_http_request *r);
 /* The file name r->uri names under r->loc (root + URI, or the alias + what
  * follows the location's path), NUL-terminated in out ($request_filename).
  * Returns its length, or -1 when it does not fit in size bytes. */
-ssize_t kp_http_static_filename(const struct kp_http_request *r, char *out, size_t size);
+ssize_t kp_http_static_filename(struct kp_http_request *r, char *out, size_t size);
 
 /* fstat() of the file uri (normalised) names under r->loc, found as the
  * handler finds it (root or alias, symlinks checked: docroot.h). Returns 0
