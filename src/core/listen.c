@@ -1,10 +1,13 @@
 /* Listening sockets across reloads (see listen.h). */
 #include "kelpie/core/listen.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kelpie/core/alloc.h"
+#include "kelpie/core/conf.h"
+#include "kelpie/os/inherit.h"
 #include "kelpie/os/socket.h"
 
 static bool same_socket(const struct kp_listening *a, const struct kp_listening *b)
@@ -139,4 +142,102 @@ void kp_listen_close_copies(const struct kp_cycle *cycle)
 void kp_listen_give_back(struct kp_cycle *cycle, struct kp_cycle *old)
 {
     give_back(cycle, old, cycle->n_listening);
+}
+
+/* --- sockets handed over at exec ---------------------------------------------- */
+
+static const char *source_name(const struct kp_inherited *in)
+{
+    return in->source == KP_INHERIT_SYSTEMD ? "systemd" : "the old master";
+}
+
+/* The entry of inh for in's address, creating it if new. */
+static struct kp_listening *entry_for(struct kp_cycle *inh, const struct kp_inherited *in)
+{
+    for (size_t i = 0; i < inh->n_listening; i++) {
+        struct kp_listening *ls = &inh->listening[i];
+        if (ls->conf.reuseport && in->reuseport && ls->conf.addrlen == in->addrlen &&
+            memcmp(&ls->conf.addr, &in->addr, in->addrlen) == 0)
+            return ls;
+    }
+    struct kp_listening *ls = &inh->listening[inh->n_listening++];
+    memset(ls, 0, sizeof(*ls));
+    ls->fd = -1;
+    ls->conf.addr = in->addr;
+    ls->conf.addrlen = in->addrlen;
+    ls->conf.reuseport = in->reuseport;
+    kp_conf_addr_text(&in->addr, ls->conf.text, sizeof(ls->conf.text));
+    return ls;
+}
+
+static void add_inherited(struct kp_cycle *inh, const struct kp_inherited *in,
+                          const struct kp_log *log)
+{
+    struct kp_listening *ls = entry_for(inh, in);
+
+    kp_log_error(log, KP_LOG_INFO, 0, "listening socket %s (fd %d%s%s%s) handed over by %s",
+                 ls->conf.text, in->fd, in->name[0] ? ", \"" : "", in->name,
+                 in->name[0] ? "\"" : "", source_name(in));
+    if (ls->fd < 0)
+        ls->fd = in->fd;
+    if (!in->reuseport)
+        return;
+    ls->reuseport_fds =
+        kp_realloc(ls->reuseport_fds, (ls->n_reuseport_fds + 1) * sizeof(*ls->reuseport_fds));
+    ls->reuseport_fds[ls->n_reuseport_fds++] = in->fd;
+}
+
+struct kp_cycle *kp_listen_inherited(const struct kp_log *log)
+{
+    struct kp_inherited in[KP_INHERIT_MAX];
+    size_t n = kp_inherit_collect(in, KP_INHERIT_MAX);
+    struct kp_cycle *inh = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].err != 0) {
+            kp_log_error(log, KP_LOG_WARN, -in[i].err,
+                         "descriptor %d handed over by %s is not a listening TCP socket: closed",
+                         in[i].fd, source_name(&in[i]));
+            if (in[i].err != -EBADF)
+                close(in[i].fd);
+            continue;
+        }
+        if (inh == NULL) {
+            inh = kp_calloc(1, sizeof(*inh));
+            inh->listening = kp_calloc(n, sizeof(*inh->listening));
+        }
+        add_inherited(inh, &in[i], log);
+    }
+    return inh;
+}
+
+void kp_listen_inherited_done(struct kp_cycle *inherited, const struct kp_log *log)
+{
+    if (inherited == NULL)
+        return;
+    for (size_t i = 0; i < inherited->n_listening; i++) {
+        struct kp_listening *ls = &inherited->listening[i];
+        if (ls->fd >= 0)
+            kp_log_error(log, KP_LOG_NOTICE, 0,
+                         "handed-over listening socket %s matches no listen directive: closed",
+                         ls->conf.text);
+        close_one(ls);
+    }
+    kp_free(inherited->listening);
+    kp_free(inherited);
+}
+
+int kp_listen_export(const struct kp_cycle *cycle, char *buf, size_t size)
+{
+    int fds[KP_INHERIT_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < cycle->n_listening; i++) {
+        const struct kp_listening *ls = &cycle->listening[i];
+        for (size_t j = 0; j < ls->n_reuseport_fds && n < KP_INHERIT_MAX; j++)
+            fds[n++] = ls->reuseport_fds[j];
+        if (ls->n_reuseport_fds == 0 && ls->fd >= 0 && n < KP_INHERIT_MAX)
+            fds[n++] = ls->fd;
+    }
+    return kp_inherit_export(fds, n, buf, size);
 }

@@ -15,6 +15,7 @@
 #include "kelpie/core/listen.h"
 #include "kelpie/core/log.h"
 #include "kelpie/core/master_logs.h"
+#include "kelpie/core/master_notify.h"
 #include "kelpie/core/master_reload.h"
 #include "kelpie/core/master_spawn.h"
 #include "kelpie/core/master_start.h"
@@ -38,6 +39,7 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
         m->kill_at_ms = kp_master_clock_ms(CLOCK_MONOTONIC) + KILL_GRACE_MS;
         kp_master_spawn_signal(m, SIGTERM, false);
         kp_listen_close(m->cycle);
+        kp_master_notify_stopping(m);
     }
     if (sig->quit && !m->quitting && !m->terminating) {
         m->quitting = true;
@@ -46,6 +48,7 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
          * client is refused at once instead of waiting in the backlog of a
          * server that will never accept it. */
         kp_listen_close(m->cycle);
+        kp_master_notify_stopping(m);
     }
     if (sig->upgrade)
         kp_log_error(&m->log, KP_LOG_NOTICE, 0,
@@ -66,7 +69,9 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
             kp_master_reload_answer(sig, KP_RELOAD_EBUSY, 0);
         } else {
             m->workers_stopped = false;
+            kp_master_notify_reloading(m);
             kp_master_reload_run(m, sig);
+            kp_master_notify_ready(m);
         }
     }
 }
@@ -197,6 +202,7 @@ static int run_master(struct kp_master *m, int argc, char *argv[])
         rc = 1;
     } else {
         kp_master_start_report(m, true);
+        kp_master_notify_ready(m);
         rc = master_loop(m);
     }
     kp_free(m->respawn);
@@ -210,6 +216,7 @@ static int run_master(struct kp_master *m, int argc, char *argv[])
 static int serve_single(struct kp_master *m)
 {
     kp_master_start_report(m, true);
+    kp_master_notify_ready(m);
     return kp_serve_worker(m->cycle, &m->log, NULL, NULL, 0) == 0 ? 0 : 1;
 }
 

@@ -102,7 +102,11 @@ int kp_master_start_checks(struct kp_master *m)
                 -rc, strerror(-rc));
         return rc;
     }
-    rc = kp_listen_open(m->cycle, NULL, &m->log);
+    /* Sockets handed over by systemd or an old master are used for their
+     * addresses instead of binding them again. */
+    struct kp_cycle *inherited = kp_listen_inherited(&m->log);
+    rc = kp_listen_open(m->cycle, inherited, &m->log);
+    kp_listen_inherited_done(inherited, &m->log);
     if (rc != 0 && m->log.path != NULL)
         fprintf(stderr, "kelpie: [emerg] cannot open listening sockets (%d: %s), see %s\n", -rc,
                 strerror(-rc), m->log.path);

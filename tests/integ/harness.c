@@ -154,14 +154,35 @@ void kp_h_sleep_ms(int ms)
 
 int kp_h_start(struct kp_h_server *s)
 {
+    return kp_h_start_wrapped(s, NULL);
+}
+
+/* exec `wrapper... kelpie -p PREFIX -c CONF` (no wrapper: kelpie itself). */
+static void exec_kelpie(const struct kp_h_server *s, char *const wrapper[])
+{
     char conf[256];
+    char *argv[32];
+    int n = 0;
+
     snprintf(conf, sizeof(conf), "%sconf/kelpie.conf", s->prefix);
+    for (; wrapper != NULL && wrapper[n] != NULL && n < 25; n++)
+        argv[n] = wrapper[n];
+    argv[n++] = (char *)kp_h_binary();
+    argv[n++] = "-p";
+    argv[n++] = (char *)s->prefix;
+    argv[n++] = "-c";
+    argv[n++] = conf;
+    argv[n] = NULL;
+    execvp(argv[0], argv);
+    _exit(127);
+}
+
+int kp_h_start_wrapped(struct kp_h_server *s, char *const wrapper[])
+{
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        execl(kp_h_binary(), kp_h_binary(), "-p", s->prefix, "-c", conf, (char *)NULL);
-        _exit(127);
-    }
+    if (pid == 0)
+        exec_kelpie(s, wrapper);
     s->pid = pid;
     for (int i = 0; i < 1000; i++) {
         if (port_open(s->port))
@@ -457,6 +478,10 @@ int kp_h_recv(int fd, struct kp_h_resp *r, bool head_only)
 int kp_h_request(int port, const char *raw, struct kp_h_resp *r)
 {
     int fd = kp_h_connect(port);
+
+    /* Freeable even when there is no response. */
+    r->body = NULL;
+    r->status = 0;
     if (fd < 0)
         return -1;
     kp_h_send_str(fd, raw);

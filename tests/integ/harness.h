@@ -37,6 +37,11 @@ void kp_h_config(const struct kp_h_server *s, const char *main_extra, const char
 /* Start kelpie on the prefix and wait until @PORT@ accepts (at most 10 s).
  * Returns 0 or -1 (the error log is printed). */
 int kp_h_start(struct kp_h_server *s);
+/* kp_h_start through a wrapper command that execs what follows it (for
+ * example systemd-socket-activate -l ADDR): argv is wrapper (NULL-
+ * terminated, looked up in PATH) + kelpie -p PREFIX -c CONF. The pid is the
+ * wrapper's, which becomes kelpie's when it execs. */
+int kp_h_start_wrapped(struct kp_h_server *s, char *const wrapper[]);
 /* prepare + config + start in one call; aborts the test on failure. */
 void kp_h_start_with(struct kp_h_server *s, const char *main_extra, const char *http_body);
 /* Send SIGTERM, wait for exit (10 s, then SIGKILL), check the error log for

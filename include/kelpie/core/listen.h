@@ -25,4 +25,21 @@ void kp_listen_close(struct kp_cycle *cycle);
  * them; a socket nobody holds any more stops taking connections at once. */
 void kp_listen_close_copies(const struct kp_cycle *cycle);
 
+/* The listening sockets this process was handed at exec (systemd's socket
+ * activation, or the old master of a binary upgrade; see os/inherit.h), as
+ * a cycle of their own for kp_listen_open(cycle, inherited, log) to take
+ * over from: a `listen` whose address (and reuseport) matches a handed
+ * socket uses it instead of binding. Reuseport sockets with the same address
+ * form one entry. Descriptors that are not listening TCP sockets are
+ * logged and closed. Returns NULL when nothing usable was handed over.
+ * Free with kp_listen_inherited_done(). */
+struct kp_cycle *kp_listen_inherited(const struct kp_log *log);
+/* After kp_listen_open: close the handed sockets that no `listen` took
+ * (each logged at notice) and free inherited. NULL is accepted. */
+void kp_listen_inherited_done(struct kp_cycle *inherited, const struct kp_log *log);
+/* In a child about to exec a new binary: keep every listening fd of cycle
+ * open across the exec and write the KELPIE variable's value naming them
+ * into buf. Returns 0 or -errno (-ENAMETOOLONG: buf too small). */
+int kp_listen_export(const struct kp_cycle *cycle, char *buf, size_t size);
+
 #endif
