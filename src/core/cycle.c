@@ -126,6 +126,7 @@ void kp_cycle_free(struct kp_cycle *cycle)
         return;
     for (size_t i = 0; i < cycle->n_listening; i++)
         kp_free(cycle->listening[i].reuseport_fds);
+    kp_free(cycle->log_files);
     kp_arena_destroy(cycle->arena);
     kp_free(cycle->arena);
     kp_free(cycle);

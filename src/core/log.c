@@ -72,10 +72,11 @@ int kp_log_reopen(struct kp_log *log)
     int fd = open_path(log->path);
     if (fd < 0)
         return fd;
-    /* dup2 keeps the descriptor number, so forked children that inherited
-     * it follow the rotation too. */
+    /* dup3 keeps the descriptor number, so a worker forked later inherits
+     * the new file under the number its log names (workers forked earlier
+     * get it from the master: see logfiles.h). */
     if (log->fd >= 0) {
-        dup2(fd, log->fd);
+        dup3(fd, log->fd, O_CLOEXEC);
         close(fd);
     } else {
         log->fd = fd;

@@ -14,6 +14,7 @@
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/listen.h"
 #include "kelpie/core/log.h"
+#include "kelpie/core/logfiles.h"
 #include "kelpie/core/master_logs.h"
 #include "kelpie/core/master_notify.h"
 #include "kelpie/core/master_reload.h"
@@ -53,13 +54,8 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
     if (sig->upgrade)
         kp_log_error(&m->log, KP_LOG_NOTICE, 0,
                      "SIGUSR2 (binary upgrade) is not supported, ignored: reload with SIGHUP");
-    if (sig->reopen) {
-        int rc = kp_log_reopen(&m->log);
-        if (rc != 0)
-            kp_log_error(&m->log, KP_LOG_ALERT, -rc, "reopening the error log failed");
-        kp_master_logs_prepare(m);
-        kp_master_spawn_signal(m, SIGUSR1, false);
-    }
+    if (sig->reopen)
+        kp_master_logs_reopen(m);
     if (sig->winch && !m->workers_stopped) {
         m->workers_stopped = true;
         kp_master_spawn_signal(m, SIGQUIT, false);
@@ -182,7 +178,6 @@ static int run_master(struct kp_master *m, int argc, char *argv[])
     }
     atomic_store(&m->sb->master_pid, (int)getpid());
     atomic_store(&m->sb->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
-    kp_master_logs_prepare(m);
     m->generation = 1;
     kp_master_spawn_generation(m);
     int rc;
@@ -217,7 +212,7 @@ static int serve_single(struct kp_master *m)
 {
     kp_master_start_report(m, true);
     kp_master_notify_ready(m);
-    return kp_serve_worker(m->cycle, &m->log, NULL, NULL, 0) == 0 ? 0 : 1;
+    return kp_serve_worker(m->cycle, &m->log, NULL, NULL, 0, -1) == 0 ? 0 : 1;
 }
 
 int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, char *argv[])
@@ -251,6 +246,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "exit");
 out:
     kp_listen_close(m->cycle);
+    kp_logfiles_close(m->cycle);
     kp_cycle_free(m->cycle);
     kp_log_close(&m->log);
     kp_free(m->extra);

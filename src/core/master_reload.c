@@ -4,11 +4,12 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/listen.h"
 #include "kelpie/core/master.h"
-#include "kelpie/core/master_logs.h"
+#include "kelpie/core/logfiles.h"
 #include "kelpie/core/master_spawn.h"
 
 #define READY_TIMEOUT_MS 10000 /* a new generation must be up by then */
@@ -97,6 +98,7 @@ static void abandon_generation(struct kp_master *m, struct kp_cycle *nc)
                 kp_shmtx_ring(&m->sb->accept_mutex);
             if (slot != NULL)
                 kp_sb_release(slot);
+            close(m->kids[i].chan);
             m->kids[i].pid = 0;
         }
     }
@@ -139,10 +141,16 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
         kp_master_reload_answer(requesters, KP_RELOAD_ELISTEN, -rc);
         return;
     }
+    rc = kp_logfiles_open(nc, &m->log);
+    if (rc != 0) {
+        kp_listen_give_back(nc, m->cycle);
+        kp_cycle_free(nc);
+        kp_master_reload_answer(requesters, KP_RELOAD_ELOGS, -rc);
+        return;
+    }
     reopen_error_log(m, nc);
     struct kp_cycle *old = m->cycle;
     m->cycle = nc;
-    kp_master_logs_prepare(m);
     struct kp_respawn *old_respawn = m->respawn;
     m->respawn = NULL;
     m->generation++;
@@ -155,6 +163,7 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
         kp_log_error(&m->log, KP_LOG_ALERT, 0, "new workers did not start: keeping the old ones");
         m->cycle = old;
         abandon_generation(m, nc);
+        kp_logfiles_close(nc);
         kp_free(m->respawn);
         m->respawn = old_respawn;
         kp_cycle_free(nc);
@@ -166,6 +175,7 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
     if (!wait_old_draining(m))
         kp_log_error(&m->log, KP_LOG_WARN, 0, "old workers are slow to stop accepting");
     kp_listen_close(old);
+    kp_logfiles_close(old);
     kp_cycle_free(old);
     atomic_fetch_add(&m->sb->reloads, 1);
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "reload complete: generation %u", m->generation);

@@ -6,12 +6,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/listen.h"
+#include "kelpie/core/logfiles.h"
 #include "kelpie/core/master.h"
 #include "kelpie/core/serve.h"
 #include "kelpie/os/signal.h"
@@ -91,14 +93,27 @@ static void pin(struct kp_master *m, unsigned index)
                      (unsigned long long)mask);
 }
 
+/* What the master holds that a worker must not: the master's ends of the
+ * other workers' channels and, during a reload, the retiring cycle's
+ * sockets and log files (still open in the master until the new generation
+ * is up: this worker must not keep them alive). */
+static void drop_master_fds(struct kp_master *m)
+{
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
+        if (m->kids[i].pid != 0)
+            close(m->kids[i].chan);
+    }
+    if (m->retiring != NULL) {
+        kp_listen_close_copies(m->retiring);
+        kp_logfiles_close(m->retiring);
+    }
+}
+
 static void worker_process(struct kp_master *m, pid_t master, unsigned index,
-                           struct kp_sb_slot *slot)
+                           struct kp_sb_slot *slot, int chan)
 {
     kp_process_title_set(&m->title, "kelpie: worker process");
-    /* Sockets the reload drops are still open in the master until the new
-     * generation is up: this worker must not keep them alive. */
-    if (m->retiring != NULL)
-        kp_listen_close_copies(m->retiring);
+    drop_master_fds(m);
     pin(m, index);
     int rc = kp_process_drop_privileges(m->cycle->core.user, m->cycle->core.group);
     if (rc != 0) {
@@ -118,7 +133,7 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
     if (getenv("KELPIE_TEST_CRASH_AT_START") != NULL)
         abort();
 #endif
-    _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slot, index));
+    _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slot, index, chan));
 }
 
 int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generation)
@@ -133,18 +148,32 @@ int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generat
                      KP_SB_MAX_SLOTS);
         return -ENOSPC;
     }
+    /* The channel: the master sends the worker its reopened log files. */
+    int chan[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, chan) < 0) {
+        kp_sb_release(slot);
+        kp_log_error(&m->log, KP_LOG_ALERT, errno, "socketpair() failed while spawning a worker");
+        return -errno;
+    }
     pid_t master = getpid();
     pid_t pid = fork();
     if (pid < 0) {
+        int err = errno;
+        close(chan[0]);
+        close(chan[1]);
         kp_sb_release(slot);
-        kp_log_error(&m->log, KP_LOG_ALERT, errno, "fork() failed while spawning a worker");
-        return -errno;
+        kp_log_error(&m->log, KP_LOG_ALERT, err, "fork() failed while spawning a worker");
+        return -err;
     }
-    if (pid == 0)
-        worker_process(m, master, index, slot);
+    if (pid == 0) {
+        close(chan[0]);
+        worker_process(m, master, index, slot, chan[1]);
+    }
+    close(chan[1]);
     atomic_store(&slot->pid, (int)pid);
     atomic_store(&slot->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
-    *k = (struct kp_child){pid, index, generation, kp_master_clock_ms(CLOCK_MONOTONIC), false};
+    *k = (struct kp_child){pid,   index,  generation, kp_master_clock_ms(CLOCK_MONOTONIC),
+                           false, chan[0]};
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start worker process %d", (int)pid);
     return 0;
 }
@@ -239,6 +268,7 @@ void kp_master_spawn_reap(struct kp_master *m)
         if (k->generation == m->generation && !m->terminating && !m->quitting &&
             !m->workers_stopped)
             schedule_respawn(m, k, status);
+        close(k->chan);
         k->pid = 0;
     }
 }

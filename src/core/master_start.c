@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kelpie/core/listen.h"
+#include "kelpie/core/logfiles.h"
 #include "kelpie/os/process.h"
 
 /* How long the command that starts a daemon waits for its report: longer
@@ -110,6 +111,11 @@ int kp_master_start_checks(struct kp_master *m)
     if (rc != 0 && m->log.path != NULL)
         fprintf(stderr, "kelpie: [emerg] cannot open listening sockets (%d: %s), see %s\n", -rc,
                 strerror(-rc), m->log.path);
+    /* Workers never open log paths: they inherit what the master opened
+     * (as root, if started as root). A single process opens its own. */
+    if (rc == 0 && core->master_process && (rc = kp_logfiles_open(m->cycle, &m->log)) != 0)
+        fprintf(stderr, "kelpie: [emerg] cannot open the access logs (%d: %s)\n", -rc,
+                strerror(-rc));
     return rc;
 }
 

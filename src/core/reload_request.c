@@ -17,6 +17,8 @@ static const char *reload_reason(enum kp_reload_result r)
         return "a listening socket could not be opened";
     case KP_RELOAD_EWORKERS:
         return "the new worker processes did not start";
+    case KP_RELOAD_ELOGS:
+        return "an access log could not be opened";
     case KP_RELOAD_EBUSY:
         return "the master is shutting down";
     case KP_RELOAD_ENOTSUP:

@@ -36,15 +36,20 @@ static struct kp_sb_slot *private_board(struct kp_scoreboard **sb)
 }
 
 int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_scoreboard *sb,
-                    struct kp_sb_slot *slot, unsigned index)
+                    struct kp_sb_slot *slot, unsigned index, int chan)
 {
     struct kp_http_ctx http;
     struct kp_scoreboard *own = NULL;
 
     if (sb == NULL)
         slot = private_board(&own);
-    struct kp_worker w = {
-        .cycle = cycle, .log = log, .index = index, .sb = sb ? sb : own, .slot = slot};
+    struct kp_worker w = {.cycle = cycle,
+                          .log = log,
+                          .index = index,
+                          .sb = sb ? sb : own,
+                          .slot = slot,
+                          .has_chan = chan >= 0,
+                          .chan = chan};
     kp_http_ctx_init(&http, cycle, log, slot);
     kp_http_ctx_set_board(&http, w.sb);
     w.proto = kp_http_ctx_proto(&http);

@@ -6,6 +6,7 @@
 #include <sys/select.h>
 
 #include "kelpie/core/listen.h"
+#include "kelpie/core/logfiles.h"
 #include "kelpie/core/master.h"
 #include "kelpie/core/worker.h"
 #include "kelpie/os/signal.h"
@@ -137,14 +138,16 @@ static void close_all(struct kp_worker *w)
     }
 }
 
+/* Buffers first, so that lines written before the rotation land in the old
+ * file. A prefork worker, perhaps unprivileged, never opens a log path: the
+ * master has sent it the reopened files. */
 static void reopen_logs(struct kp_worker *w)
 {
-    int rc = kp_log_reopen(w->log);
-
-    if (rc < 0)
-        kp_log_error(w->log, KP_LOG_ALERT, -rc, "reopening the error log failed");
     if (w->proto.reopen != NULL)
         w->proto.reopen(w->proto.ctx, w);
+    int rc = w->has_chan ? kp_logfiles_receive(w->chan, w->log) : kp_log_reopen(w->log);
+    if (rc < 0)
+        kp_log_error(w->log, KP_LOG_ALERT, -rc, "reopening the logs failed");
 }
 
 /* Old generation after a reload: stop accepting and let the protocol close

@@ -259,7 +259,10 @@ int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_cycle *
         f->error_log = error_log;
         kp_timer_init(&f->timer, flush_timer, f);
         f->buf = f->size > 0 ? kp_alloc(f->size) : NULL;
-        f->fd = open_append(f->path);
+        /* Prefork: the master opened the file, perhaps in a directory this
+         * worker's user cannot enter (logfiles.h). */
+        f->borrowed = kp_logfiles_fd(cycle, f->path) >= 0;
+        f->fd = f->borrowed ? kp_logfiles_fd(cycle, f->path) : open_append(f->path);
         if (f->fd < 0) {
             int rc = f->fd;
             kp_log_error(error_log, KP_LOG_EMERG, -rc, "open() \"%s\" failed", f->path);
@@ -312,6 +315,8 @@ int kp_http_accesslog_reopen(struct kp_http_accesslog *al)
     for (size_t i = 0; i < al->n_files; i++) {
         struct kp_http_accesslog_file *f = &al->files[i];
         file_flush(f);
+        if (f->borrowed)
+            continue; /* the master hands over the new file */
         int fd = open_append(f->path);
         if (fd < 0) {
             kp_log_error(f->error_log, KP_LOG_ALERT, -fd, "reopen of \"%s\" failed", f->path);
@@ -330,7 +335,8 @@ void kp_http_accesslog_close(struct kp_http_accesslog *al)
         struct kp_http_accesslog_file *f = &al->files[i];
         if (f->fd >= 0) {
             file_flush(f);
-            close(f->fd);
+            if (!f->borrowed)
+                close(f->fd);
         }
         kp_free(f->buf);
     }

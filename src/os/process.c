@@ -169,24 +169,6 @@ int kp_process_drop_privileges(const char *user, const char *group)
     return 0;
 }
 
-int kp_process_give_file(const char *path, const char *user, const char *group)
-{
-    struct passwd *pw;
-    gid_t gid;
-
-    if (geteuid() != 0)
-        return 0;
-    int rc = worker_ids(user, group, &pw, &gid);
-    if (rc != 0)
-        return rc;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    rc = fchown(fd, pw->pw_uid, gid) != 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 int kp_process_cpus(uint64_t *mask)
 {
     cpu_set_t set;

@@ -188,13 +188,11 @@ static bool log_wait_fn(void *arg)
 
 START_TEST(reload_invalid_config)
 {
-    static const char *const allowed[] = {"unknown directive \"bogus\"",
-                                          "bind() to",
-                                          "/no/such/dir/a.log",
-                                          "exited with code 2",
-                                          "exited with fatal code 2",
-                                          "new workers did not start",
-                                          NULL};
+    static const char *const allowed[] = {
+        "unknown directive \"bogus\"",  "bind() to",
+        "/no/such/dir/a.log",           "exited with code 2",
+        "exited with fatal code 2",     "new workers did not start",
+        "cannot create the event loop", NULL};
     struct kp_h_server s;
     pid_t before[MAX_KIDS], after[MAX_KIDS];
     char *err;
@@ -232,21 +230,35 @@ START_TEST(reload_invalid_config)
     close(busy);
     expect_body(s.port, "gen 1\n");
 
-    /* One only the new workers find wrong: they cannot open their access
-     * log. The reload fails as soon as they exit, and the old generation
-     * (which must not be touched) keeps serving. */
+    /* An access log the master cannot open (it opens them for the workers):
+     * refused before any worker starts. */
     kp_p_write_config(
         &s, "worker_processes 2;\n", NULL,
         "access_log /no/such/dir/a.log;\n"
         "server { listen 127.0.0.1:@PORT@; location / { return 200 \"gen 2\\n\"; } }\n");
-    long t0 = kp_load_now_ms();
     rc = reload(&s, &err);
-    long took = kp_load_now_ms() - t0;
-    ck_assert_msg(rc != 0 && strstr(err, "did not start") != NULL, "reload: exit %d, stderr \"%s\"",
-                  rc, err);
-    ck_assert_msg(took < 3000, "a reload whose workers died at once took %ld ms", took);
+    ck_assert_msg(rc != 0 && strstr(err, "an access log could not be opened") != NULL,
+                  "reload: exit %d, stderr \"%s\"", rc, err);
     free(err);
     expect_body(s.port, "gen 1\n");
+
+    /* One only the new workers find wrong: with epoll, an open file limit of
+     * 3 leaves no descriptor for their event loop (poll and select need
+     * none). The reload fails as soon as they exit, and the old generation
+     * (which must not be touched) keeps serving. */
+    if (strcmp(kp_h_events(), "epoll") == 0) {
+        kp_p_write_config(
+            &s, "worker_processes 2;\nworker_rlimit_nofile 3;\n", NULL,
+            "server { listen 127.0.0.1:@PORT@; location / { return 200 \"gen 2\\n\"; } }\n");
+        long t0 = kp_load_now_ms();
+        rc = reload(&s, &err);
+        long took = kp_load_now_ms() - t0;
+        ck_assert_msg(rc != 0 && strstr(err, "did not start") != NULL,
+                      "reload: exit %d, stderr \"%s\"", rc, err);
+        ck_assert_msg(took < 3000, "a reload whose workers died at once took %ld ms", took);
+        free(err);
+        expect_body(s.port, "gen 1\n");
+    }
     ck_assert_int_eq(kp_p_children(s.pid, after, MAX_KIDS), n);
     for (int i = 0; i < n; i++)
         ck_assert_msg(after[i] == before[i], "a failed reload replaced the workers");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -94,6 +95,89 @@ START_TEST(master_sigkill_takes_workers)
 }
 END_TEST
 
+/* --- log files the workers' user cannot reach ------------------------------------ */
+
+static const char *HTTP_PRIVATE_LOG = "access_log logs/private/access.log;\n"
+                                      "server {\n"
+                                      "    listen 127.0.0.1:@PORT@;\n"
+                                      "    location / { return 200 \"ok\\n\"; }\n"
+                                      "}\n";
+
+struct lines_wait {
+    const struct kp_h_server *s;
+    const char *path;
+    int want;
+};
+
+static int count_lines(const struct kp_h_server *s, const char *path)
+{
+    char *text = kp_h_read(s, path);
+    int n = text ? kp_p_count_lines(text, "\"GET / HTTP/1.1\" 200") : -1;
+
+    free(text);
+    return n;
+}
+
+static bool has_lines(void *arg)
+{
+    const struct lines_wait *w = arg;
+
+    return count_lines(w->s, w->path) >= w->want;
+}
+
+static void requests_logged(const struct kp_h_server *s, const char *path, int n)
+{
+    struct lines_wait w = {s, path, n};
+
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(kp_p_get(s->port), 200);
+    ck_assert_msg(kp_h_wait_until(has_lines, &w, 5000), "%s: %d lines, want %d", path,
+                  count_lines(s, path), n);
+}
+
+/* nginx's way: the master opens the log files (as root), the workers (as
+ * nobody) write through the descriptors they inherit, and on USR1 they get
+ * the reopened files from the master. The access log's directory is 0700
+ * root: a worker could neither open nor reopen anything in it. */
+START_TEST(logs_in_root_only_dir)
+{
+    struct kp_h_server s;
+    char dir[256];
+
+    if (getuid() != 0) {
+        fprintf(stderr, "logs_in_root_only_dir: skipped (needs root)\n");
+        return;
+    }
+    kp_h_prepare(&s);
+    snprintf(dir, sizeof(dir), "%s", s.prefix);
+    chmod(dir, 0755);
+    snprintf(dir, sizeof(dir), "%slogs/private", s.prefix);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    kp_p_write_config(&s, "worker_processes 2;\n", NULL, HTTP_PRIVATE_LOG);
+    ck_assert_msg(kp_h_start(&s) == 0, "kelpie did not start");
+    ck_assert(kp_p_wait_children(s.pid, 2, 5000));
+    requests_logged(&s, "logs/private/access.log", 6);
+
+    char from[300], to[300];
+    snprintf(from, sizeof(from), "%s/access.log", dir);
+    snprintf(to, sizeof(to), "%s/access.log.1", dir);
+    ck_assert_int_eq(rename(from, to), 0);
+    snprintf(from, sizeof(from), "%slogs/error.log", s.prefix);
+    snprintf(to, sizeof(to), "%slogs/error.log.1", s.prefix);
+    ck_assert_int_eq(rename(from, to), 0);
+    ck_assert_int_eq(kill(s.pid, SIGUSR1), 0);
+    struct lines_wait created = {&s, "logs/private/access.log", 0};
+    ck_assert_msg(kp_h_wait_until(has_lines, &created, 5000), "USR1 did not recreate the log");
+    /* Both workers write to the new file: each request may reach either. */
+    requests_logged(&s, "logs/private/access.log", 10);
+    ck_assert_int_eq(count_lines(&s, "logs/private/access.log.1"), 6);
+    char *old = kp_h_read(&s, "logs/error.log.1");
+    ck_assert_msg(old != NULL && kp_p_unexpected_alerts(old, NULL) == 0, "alerts before USR1");
+    free(old);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* --- the watchdog ----------------------------------------------------------------- */
 
 /* A worker that stops running (SIGSTOP here; an endless loop or a debugger
@@ -132,6 +216,7 @@ Suite *kp_test_supervise_suite(void)
     tcase_add_test(tc, daemon_start_reports_failure);
     tcase_add_test(tc, master_sigkill_takes_workers);
     tcase_add_test(tc, watchdog_replaces_stopped_worker);
+    tcase_add_test(tc, logs_in_root_only_dir);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -228,6 +228,12 @@ struct kp_listening {
 
 struct kp_arena;
 
+/* An access log file the master opened for its workers (core/logfiles.h). */
+struct kp_log_file {
+    const char *path; /* the cycle's string */
+    int fd;
+};
+
 struct kp_cycle {
     struct kp_arena *arena; /* owns everything kp_cycle_load() built */
     char *prefix;           /* with a trailing '/' */
@@ -240,6 +246,8 @@ struct kp_cycle {
     char **conf_files;         /* every file read, in order (for -T) */
     struct kp_str *conf_texts; /* their contents, same order */
     size_t n_conf_files;
+    struct kp_log_file *log_files; /* kp_alloc'ed by kp_logfiles_open; NULL before */
+    size_t n_log_files;
 };
 
 /* Read conf_path (relative to prefix if not absolute) plus the main-context
@@ -251,9 +259,9 @@ struct kp_cycle {
  * The caller prints it as "kelpie: [emerg] <err>". */
 struct kp_cycle *kp_cycle_load(const char *prefix, const char *conf_path, const char *extra,
                                char *err, size_t errlen);
-/* Free a cycle: its arena, and each listening's reuseport_fds array (which
- * must be kp_alloc'ed if set). Does not close listening fds (the master owns
- * them). NULL is accepted. */
+/* Free a cycle: its arena, each listening's reuseport_fds array (which
+ * must be kp_alloc'ed if set) and the log_files array. Does not close
+ * listening or log fds (the master owns them). NULL is accepted. */
 void kp_cycle_free(struct kp_cycle *cycle);
 /* For -T: write "# configuration file PATH:\n" and the contents of every file
  * that was read. Returns 0 or -errno. */

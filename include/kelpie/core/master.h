@@ -42,6 +42,7 @@ enum kp_reload_result {
     KP_RELOAD_EWORKERS = 3, /* the new workers did not start */
     KP_RELOAD_EBUSY = 4,    /* shutting down */
     KP_RELOAD_ENOTSUP = 5,  /* master_process off: a single process cannot reload */
+    KP_RELOAD_ELOGS = 6,    /* an access log could not be opened */
 };
 
 /* The value of the SIGUSR2 answer: the result, and an errno for details. */

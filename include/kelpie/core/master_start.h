@@ -16,8 +16,9 @@
  * failure). */
 int kp_master_start_preflight(const struct kp_cycle *cycle);
 /* Before serving m->cycle: no live master named by the pid file, the
- * preflight checks, then the error log opened into m->log and every
- * listening socket bound. Failures are reported on stderr (and in the error
+ * preflight checks, then the error log opened into m->log, every
+ * listening socket bound and, with master_process on, every access log
+ * opened for the workers (logfiles.h). Failures are reported on stderr (and in the error
  * log once it is open). Returns 0 or -errno. */
 int kp_master_start_checks(struct kp_master *m);
 /* With `daemon on`, detach from the terminal (fork, setsid, stdio to

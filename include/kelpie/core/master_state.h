@@ -25,6 +25,7 @@ struct kp_child {
     unsigned generation;
     uint64_t started_ms;  /* monotonic */
     bool watchdog_killed; /* SIGKILL sent by the watchdog: not again */
+    int chan;             /* the master's end of the worker's channel (logfiles.h) */
 };
 
 /* Respawn bookkeeping per worker index of the current generation. */

@@ -13,7 +13,10 @@
  *                    expires (then the rest are closed). A prefork worker
  *                    also closes its copies of the listening sockets, so that
  *                    clients are refused rather than queued;
- *   SIGUSR1          reopen the error log, then the protocol's reopen hook;
+ *   SIGUSR1          the protocol's reopen hook (flush buffers, reopen files
+ *                    it opened itself), then the error log: reopened by its
+ *                    path, or with a channel, every log descriptor the
+ *                    master sent is put under its number (logfiles.h);
  *   SIGHUP           prefork only: this worker belongs to the old generation
  *                    after a reload; it stops accepting, closes its copies of
  *                    the listening sockets (a port the reload dropped is then
@@ -58,6 +61,8 @@ struct kp_worker {
     unsigned index;               /* worker number: picks reuseport fds; 0 when single */
     struct kp_scoreboard *sb;     /* prefork: the shared scoreboard; NULL when single */
     struct kp_sb_slot *slot;      /* prefork: this worker's slot; NULL when single */
+    bool has_chan;                /* prefork: chan is the channel to the master */
+    int chan;                     /* where reopened log files come from (logfiles.h) */
     struct kp_worker_proto proto;
     /* Owned by kp_worker_run. */
     struct kp_loop loop;      /* loop.stop ends the run at the next iteration */

@@ -1,6 +1,7 @@
-/* The access log at run time: each worker opens every distinct access_log
- * path of the cycle once (O_APPEND, so the lines of several workers never
- * interleave), and after each response appends one line per access_log
+/* The access log at run time: each worker has every distinct access_log
+ * path of the cycle open once (O_APPEND, so the lines of several workers
+ * never interleave; in prefork, the descriptors the master opened, see
+ * core/logfiles.h), and after each response appends one line per access_log
  * directive that applies to the request's location.
  *
  * Buffering (access_log ... buffer=SIZE flush=TIME): lines are formatted
@@ -24,6 +25,7 @@
 
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/log.h"
+#include "kelpie/core/logfiles.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
 #include "kelpie/http/request.h"
@@ -38,7 +40,8 @@ struct kp_http_accesslog_file {
     struct kp_timer timer; /* flush timer, data = this file */
     struct kp_loop *loop;  /* where the timer is armed; may be NULL */
     const struct kp_log *error_log;
-    bool failing; /* a write failed and was logged; log again once it works */
+    bool failing;  /* a write failed and was logged; log again once it works */
+    bool borrowed; /* fd is the master's (cycle->log_files): never closed here */
 };
 
 /* A cycle's access_log directive and the file it writes to. */
@@ -57,7 +60,8 @@ struct kp_http_accesslog {
 };
 
 /* Open every distinct access_log path of cycle (servers' and locations'
- * lists) with O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, mode 0644. loop arms the
+ * lists) with O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, mode 0644, or use the
+ * descriptor the master opened for it (kp_logfiles_fd). loop arms the
  * flush timers (NULL: no timers, buffers are written when full or flushed).
  * error_log receives write and reopen failures later. Returns 0, or -errno
  * after logging "open() PATH failed" to error_log; then nothing stays open.
@@ -76,9 +80,10 @@ void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_reques
 /* Write out every buffer now (graceful stop, before fork-free exits). */
 void kp_http_accesslog_flush(struct kp_http_accesslog *al);
 
-/* SIGUSR1 log rotation: flush, then reopen each path; a file that cannot be
- * reopened keeps its old descriptor (the failure is logged). Returns 0 or the
- * first -errno. */
+/* SIGUSR1 log rotation: flush, then reopen each path the worker opened
+ * itself (a borrowed descriptor is replaced by the master, logfiles.h); a
+ * file that cannot be reopened keeps its old descriptor (the failure is
+ * logged). Returns 0 or the first -errno. */
 int kp_http_accesslog_reopen(struct kp_http_accesslog *al);
 
 /* Flush, disarm the timers, close the files and free the tables. al is then

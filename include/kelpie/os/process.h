@@ -43,9 +43,4 @@ int kp_process_cpus(uint64_t *mask);
  * (-EINVAL: none of them is usable). */
 int kp_process_set_cpus(uint64_t mask);
 
-/* When running as root: create path if needed (O_APPEND, 0644) and give it
- * to the workers' user, so that an unprivileged worker can open and reopen
- * it. No-op otherwise. Returns 0 or -errno. */
-int kp_process_give_file(const char *path, const char *user, const char *group);
-
 #endif
