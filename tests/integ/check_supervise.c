@@ -3,6 +3,7 @@
  * (also when they switched from root to nobody), the watchdog that replaces a worker whose
  * heartbeat stopped, and TTIN/TTOU adding and removing a worker live. */
 #include <check.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,43 @@ static void requests_logged(const struct kp_h_server *s, const char *path, int n
                   count_lines(s, path), n);
 }
 
+/* Whether pid has a descriptor open on a path ending in suffix. */
+static bool holds_file(pid_t pid, const char *suffix)
+{
+    char dir[64], link[512], target[512];
+    bool found = false;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d != NULL && !found && (e = readdir(d)) != NULL;) {
+        snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        size_t len = strlen(suffix);
+        found = (size_t)n >= len && strcmp(target + n - len, suffix) == 0;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/* After USR1: no worker writes to the rotated file any more (each takes the
+ * new descriptors when it handles the signal, a moment after the master). */
+static bool workers_switched(void *arg)
+{
+    const struct kp_h_server *s = arg;
+    pid_t kids[MAX_KIDS];
+    int n = kp_p_children(s->pid, kids, MAX_KIDS);
+
+    for (int i = 0; i < n; i++) {
+        if (holds_file(kids[i], "/access.log.1"))
+            return false;
+    }
+    return n > 0;
+}
+
 /* nginx's way: the master opens the log files (as root), the workers (as
  * nobody) write through the descriptors they inherit, and on USR1 they get
  * the reopened files from the master. The access log's directory is 0700
@@ -168,6 +206,7 @@ START_TEST(logs_in_root_only_dir)
     ck_assert_int_eq(kill(s.pid, SIGUSR1), 0);
     struct lines_wait created = {&s, "logs/private/access.log", 0};
     ck_assert_msg(kp_h_wait_until(has_lines, &created, 5000), "USR1 did not recreate the log");
+    ck_assert_msg(kp_h_wait_until(workers_switched, &s, 5000), "a worker kept the old file");
     /* Both workers write to the new file: each request may reach either. */
     requests_logged(&s, "logs/private/access.log", 10);
     ck_assert_int_eq(count_lines(&s, "logs/private/access.log.1"), 6);
