@@ -12,6 +12,12 @@
 /* Descriptors per message: well below the kernel's SCM_MAX_FD (253). */
 #define CHUNK 32
 
+/* Control buffer aligned for struct cmsghdr. */
+union control {
+    char buf[CMSG_SPACE(sizeof(int) * CHUNK)];
+    struct cmsghdr align;
+};
+
 static int open_append(const char *path)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -116,14 +122,14 @@ int kp_logfiles_reopen(const struct kp_cycle *cycle, const struct kp_log *log)
  * the payload (the same numbers in the worker, which inherited them). */
 static int send_chunk(int chan, const int *fds, size_t n)
 {
-    char control[CMSG_SPACE(sizeof(int) * CHUNK)];
+    union control control;
     struct iovec iov = {(void *)fds, n * sizeof(int)};
     struct msghdr msg = {.msg_iov = &iov,
                          .msg_iovlen = 1,
-                         .msg_control = control,
+                         .msg_control = control.buf,
                          .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
 
-    memset(control, 0, sizeof(control));
+    memset(&control, 0, sizeof(control));
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -180,12 +186,12 @@ int kp_logfiles_receive(int chan, const struct kp_log *log)
 
     for (;;) {
         int targets[CHUNK];
-        char control[CMSG_SPACE(sizeof(int) * CHUNK)];
+        union control control;
         struct iovec iov = {targets, sizeof(targets)};
         struct msghdr msg = {.msg_iov = &iov,
                              .msg_iovlen = 1,
-                             .msg_control = control,
-                             .msg_controllen = sizeof(control)};
+                             .msg_control = control.buf,
+                             .msg_controllen = sizeof(control.buf)};
         ssize_t len = recvmsg(chan, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (len < 0 && errno == EINTR)
             continue;
