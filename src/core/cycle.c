@@ -7,11 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/arena.h"
 #include "kelpie/core/conf.h"
 #include "kelpie/event/conf.h"
 #include "kelpie/http/conf.h"
+#include "kelpie/http/ssl.h"
 
 #define ARENA_BLOCK 16384
 
@@ -20,6 +22,9 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     kp_conf_core_cmds,
     kp_event_conf_cmds,
     kp_http_conf_cmds,
+#if KP_HAVE_SSL
+    kp_http_ssl_conf_cmds,
+#endif
     NULL,
 };
 
@@ -82,6 +87,7 @@ static void add_listen(struct kp_cycle *cycle, struct kp_http_srv_conf *srv,
         /* Socket options come from at most one server (checked by the
          * parser), so or-ing them in is enough. */
         ls->conf.reuseport |= l->reuseport;
+        ls->conf.ssl |= l->ssl; /* as in nginx: one `ssl` makes the address TLS */
         ls->conf.default_server |= l->default_server;
         if (l->backlog != KP_HTTP_BACKLOG)
             ls->conf.backlog = l->backlog;

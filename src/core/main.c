@@ -16,16 +16,21 @@
 #include "kelpie/core/mem.h"
 #include "kelpie/core/reload_request.h"
 #include "kelpie/http/regex.h"
+#include "kelpie/http/ssl.h"
 #include "kelpie/os/process.h"
 
 static void print_version(const struct kp_cli *cli)
 {
-    char alloc[128], pcre[64];
+    char alloc[128], pcre[64], ssl[256];
 
     fprintf(stderr, "kelpie version: kelpie/%s\n", KP_VERSION);
     if (!cli->version_full)
         return;
     fprintf(stderr, "built by %s\n", KP_CC_VERSION);
+    kp_http_ssl_version(ssl, sizeof(ssl));
+    fprintf(stderr, "%s\n", ssl);
+    if (kp_http_ssl_available())
+        fprintf(stderr, "TLS SNI support enabled\n");
     fprintf(stderr, "allocator: %s\n", kp_mem_allocator(alloc, sizeof(alloc)));
     kp_http_regex_version(pcre, sizeof(pcre));
     fprintf(stderr, "regular expressions: PCRE2 %s (%s)\n", pcre,

@@ -59,11 +59,45 @@ void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn 
 {
     kp_loop_del_closing(loop, &c->io);
     kp_loop_timer_del(loop, &c->timer);
+    kp_tls_free(c->tls);
+    c->tls = NULL;
     if (c->io.fd >= 0) {
         close(c->io.fd);
         c->io.fd = -1;
     }
     kp_conn_put(p, c);
+}
+
+ssize_t kp_conn_recv(struct kp_conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+
+    if (c->tls != NULL)
+        return kp_tls_recv(c->tls, buf, len);
+    do {
+        n = read(c->io.fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+ssize_t kp_conn_send(struct kp_conn *c, const struct iovec *iov, size_t n, int flags)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+    ssize_t w;
+
+    if (c->tls != NULL)
+        return kp_tls_send(c->tls, iov, n);
+    do {
+        w = sendmsg(c->io.fd, &m, MSG_NOSIGNAL | flags);
+    } while (w < 0 && errno == EINTR);
+    return w < 0 ? -errno : w;
+}
+
+bool kp_conn_recv_more(const struct kp_conn *c, ssize_t n, size_t len)
+{
+    if (c->tls != NULL)
+        return n > 0 && kp_tls_more(c->tls);
+    return n > 0 && (size_t)n == len;
 }
 
 void kp_conn_idle_add(struct kp_conn_pool *p, struct kp_conn *c)

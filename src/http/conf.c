@@ -14,6 +14,7 @@
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/regex.h"
+#include "kelpie/http/ssl.h"
 #include "kelpie/http/var.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
@@ -307,6 +308,11 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
         l->default_server = true;
     } else if (strcmp(p, "reuseport") == 0) {
         l->reuseport = true;
+    } else if (strcmp(p, "ssl") == 0) {
+        if (!kp_http_ssl_available())
+            return kp_conf_error(cf, "the \"ssl\" parameter requires kelpie built with OpenSSL "
+                                     "(it was configured --without-ssl)");
+        l->ssl = true;
     } else if (strncmp(p, "backlog=", 8) == 0) {
         if (kp_conf_parse_num(p + 8, INT32_MAX, &n) != 0 || n == 0)
             return kp_conf_invalid(cf, p);
@@ -317,7 +323,7 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
     return 0;
 }
 
-/* listen ADDR[:PORT]|PORT [default_server] [reuseport] [backlog=N] */
+/* listen ADDR[:PORT]|PORT [default_server] [ssl] [reuseport] [backlog=N] */
 static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct srv_node *s = conf;
@@ -339,6 +345,8 @@ static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
         rc = check_listen(cf, s, &l);
     if (rc == 0)
         *KP_CONF_PUSH(cf->arena, s->conf.listens, s->conf.n_listens) = l;
+    if (rc == 0 && l.ssl && s->conf.ssl_listen == NULL)
+        s->conf.ssl_listen = kp_http_ssl_where(cf);
     return rc;
 }
 
@@ -601,6 +609,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     top->conf.client_header_buffer_size = 1024;
     top->conf.large_client_header_buffers_num = 4;
     top->conf.large_client_header_buffers_size = 8192;
+    kp_http_ssl_conf_defaults(a, &top->conf.ssl);
     loc->path = kp_conf_strdup(a, "");
     loc->root = kp_conf_join(a, cy->prefix, "html");
     *KP_CONF_PUSH(a, loc->index, loc->n_index) = kp_conf_strdup(a, "index.html");
@@ -633,6 +642,7 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
     struct kp_http_srv_conf *srv = &s->conf;
 
     kp_conf_merge(t, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
+    kp_conf_merge(kp_http_ssl_conf_cmds, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
     kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->loc.seen, &s->loc.conf, &top->loc.conf);
     if (srv->n_listens == 0)
         default_listen(a, srv);
@@ -675,6 +685,9 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     for (size_t i = 0; i < h->n_servers; i++) {
         merge_server(cf->arena, &h->top, h->servers[i]);
         http->servers[i] = &h->servers[i]->conf;
+        rc = kp_http_ssl_build(cf, http->servers[i]);
+        if (rc != 0)
+            return rc;
     }
     http->n_servers = h->n_servers;
     return 0;

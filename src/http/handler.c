@@ -219,6 +219,13 @@ static void builtin(struct kp_http_request *r, int status)
     resp->allow = allow;
     resp->content_range = range;
     resp->body = kp_http_status_page(status);
+    if (status == KP_HTTP_PLAIN_TO_HTTPS) {
+        resp->status = 400;
+        resp->body = KP_STR("<html><head><title>400 The plain HTTP request was sent to HTTPS "
+                            "port</title></head><body><center><h1>400 Bad Request</h1></center>"
+                            "<center>The plain HTTP request was sent to HTTPS port</center><hr>"
+                            "<center>kelpie</center></body></html>\r\n");
+    }
     if (resp->body.len > 0)
         resp->content_type = KP_STR("text/html");
 }
@@ -285,7 +292,8 @@ static void special(struct kp_http_request *r, int status)
 {
     const struct kp_http_error_page *ep = NULL;
 
-    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS)
+    /* 497 is not a status to send: only the built-in page answers it. */
+    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS && status != KP_HTTP_PLAIN_TO_HTTPS)
         ep = find_error_page(r->loc, status);
     if (ep == NULL || !error_page(r, ep, status))
         builtin(r, status);

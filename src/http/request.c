@@ -10,6 +10,9 @@
  *   READ_BODY  a request body nobody uses is read and dropped (Content-Length
  *              or chunked) so the next request starts in the right place.
  *   WRITE      the response is being written; send_timeout between writes.
+ *   HANDSHAKE  an `ssl` address: the TLS handshake (client_header_timeout),
+ *              then IDLE; a connection whose first byte is not a TLS record
+ *              is read as HTTP and answered 400 as nginx does.
  *   LINGER     after a response that closes the connection while the client
  *              may still be sending: write side shut down, input dropped
  *              until EOF or KP_HTTP_LINGER_MS, so the client reads the
@@ -23,6 +26,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,6 +37,7 @@
 #include "kelpie/http/handler.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/server.h"
+#include "kelpie/http/ssl.h"
 #include "kelpie/os/socket.h"
 
 /* How long a closing connection keeps dropping input at most. */
@@ -69,6 +74,7 @@ static enum kp_sb_gauge gauge_of(int state)
     switch (state) {
     case KP_HC_IDLE:
         return KP_SB_IDLE;
+    case KP_HC_HANDSHAKE:
     case KP_HC_READ_HEAD:
     case KP_HC_READ_BODY:
         return KP_SB_READING;
@@ -218,6 +224,8 @@ static void request_log(struct kp_http_conn *hc)
 
 static void close_conn(struct kp_http_conn *hc)
 {
+    if (hc->c->tls != NULL)
+        kp_tls_shutdown(hc->c->tls);
     if (hc->r != NULL && !hc->r->logged && hc->r->resp.status != 0)
         request_log(hc);
     request_free(hc);
@@ -240,16 +248,11 @@ static ssize_t recv_some(struct kp_http_conn *hc)
 {
     struct kp_buf *b = &hc->c->rbuf;
     size_t room = kp_buf_free(b);
-    ssize_t n;
+    ssize_t n = kp_conn_recv(hc->c, b->last, room);
 
-    do {
-        n = read(hc->c->io.fd, b->last, room);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        hc->read_full = false;
-        return -errno;
-    }
-    hc->read_full = (size_t)n == room;
+    hc->read_full = kp_conn_recv_more(hc->c, n, room);
+    if (n < 0)
+        return n;
     b->last += n;
     kp_sb_count(hc->ctx->sb, KP_SB_BYTES_IN, (uint64_t)n);
     return n;
@@ -449,6 +452,11 @@ static enum step on_head(struct kp_http_conn *hc)
         kp_http_parse_rebase(&r->parser, copy);
     }
     b->pos += r->head_len;
+    if (hc->plain_http) {
+        r->srv = default_srv(hc);
+        r->loc = r->srv->loc;
+        return fail(hc, KP_HTTP_PLAIN_TO_HTTPS, "client sent plain HTTP request to HTTPS port");
+    }
     int st = kp_http_handler_route(r, hc->c->ls);
     if (st != 0)
         return fail(hc, st, "client sent an invalid request path");
@@ -495,7 +503,7 @@ static enum step write_out(struct kp_http_conn *hc)
     struct kp_http_request *r = hc->r;
     uint64_t before = r->bytes_sent;
     enum kp_http_send_result rc =
-        kp_http_response_send(r, hc->c->io.fd, hc->ctx->scratch, KP_HTTP_SCRATCH_SIZE);
+        kp_http_response_send(r, hc->c, hc->ctx->scratch, KP_HTTP_SCRATCH_SIZE);
 
     kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, r->bytes_sent - before);
     switch (rc) {
@@ -533,6 +541,7 @@ static enum step respond(struct kp_http_conn *hc)
 
 /* --- after the response -------------------------------------------------------------- */
 
+/* Raw reads even under TLS: what arrives now is dropped undecrypted. */
 static enum step linger_read(struct kp_http_conn *hc)
 {
     char buf[4096];
@@ -556,6 +565,8 @@ static enum step linger_start(struct kp_http_conn *hc)
 {
     request_free(hc);
     buf_give(hc);
+    if (hc->c->tls != NULL)
+        kp_tls_shutdown(hc->c->tls); /* close_notify before the FIN */
     if (shutdown(hc->c->io.fd, SHUT_WR) < 0)
         return STEP_CLOSE;
     set_state(hc, KP_HC_LINGER);
@@ -590,11 +601,72 @@ static enum step after_response(struct kp_http_conn *hc)
     return STEP_WAIT;
 }
 
+/* --- TLS ------------------------------------------------------------------------------ */
+
+/* The first byte of a TLS connection is a handshake record's type (22).
+ * Anything else is taken for plain HTTP, read as a request and answered
+ * 400, as nginx does. Returns the byte, -EAGAIN, or 0 for a connection
+ * that closed or broke before sending anything. */
+static int first_byte(struct kp_http_conn *hc)
+{
+    unsigned char b;
+    ssize_t n;
+
+    do {
+        n = recv(hc->c->io.fd, &b, 1, MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return -EAGAIN;
+    return n == 1 ? b : 0;
+}
+
+static enum step handshake(struct kp_http_conn *hc)
+{
+    char reason[256], what[320];
+
+    if (hc->c->tls == NULL) {
+        int b = first_byte(hc);
+        if (b <= 0)
+            return b == -EAGAIN ? STEP_WAIT : STEP_CLOSE;
+        if (b != 0x16) {
+            hc->plain_http = true;
+            return wake(hc);
+        }
+        if (kp_http_ssl_attach(hc->c) != 0) {
+            log_client(hc, KP_LOG_ALERT, ENOMEM, "cannot start TLS");
+            return STEP_CLOSE;
+        }
+    }
+    int rc = kp_tls_handshake(hc->c->tls, reason, sizeof(reason));
+    if (rc == -EAGAIN)
+        return STEP_WAIT;
+    if (rc < 0) {
+        /* The client's doing (a wrong version, a truncated hello, a scan):
+         * info, as nginx logs it, never error. */
+        if (rc == -EPROTO)
+            snprintf(what, sizeof(what),
+                     "SSL_do_handshake() failed (SSL: %s) while SSL handshaking", reason);
+        else
+            snprintf(what, sizeof(what), "%s in SSL handshake", reason);
+        log_client(hc, KP_LOG_INFO, 0, what);
+        return STEP_CLOSE;
+    }
+    /* Done: wait for the request as a new connection would, with a fresh
+     * client_header_timeout; it often came with the client's Finished. */
+    set_state(hc, KP_HC_IDLE);
+    kp_loop_timer_add(hc->loop, &hc->c->timer, default_srv(hc)->client_header_timeout_ms);
+    return wake(hc);
+}
+
 /* --- the driver ---------------------------------------------------------------------- */
 
 static void wait_io(struct kp_http_conn *hc)
 {
     unsigned ev = hc->state == KP_HC_WRITE ? KP_EV_WRITE : KP_EV_READ;
+
+    /* A TLS read may wait to write and a TLS write to read. */
+    if (hc->c->tls != NULL)
+        ev |= kp_tls_want(hc->c->tls);
     int rc = kp_loop_set(hc->loop, &hc->c->io, ev);
 
     if (rc < 0) {
@@ -656,6 +728,9 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
     case KP_HC_WRITE:
         s = write_out(hc);
         break;
+    case KP_HC_HANDSHAKE:
+        s = handshake(hc);
+        break;
     default:
         s = linger_read(hc);
         break;
@@ -677,6 +752,9 @@ static void on_timer(struct kp_timer *t)
     case KP_HC_WRITE:
         log_client(hc, KP_LOG_INFO, 0, "client timed out reading the response");
         break;
+    case KP_HC_HANDSHAKE:
+        log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while SSL handshaking");
+        break;
     default:
         break; /* idle or lingering: close without a word */
     }
@@ -690,6 +768,13 @@ void kp_http_request_begin(struct kp_http_conn *hc)
     c->io.handler = on_io;
     c->close = close_cb;
     c->timer.fn = on_timer;
+    if (c->ls->conf.ssl) {
+        /* The ClientHello is reported by the next wait. */
+        hc->state = KP_HC_HANDSHAKE;
+        kp_sb_gauge(hc->ctx->sb, KP_SB_READING, 1);
+        kp_loop_timer_add(hc->loop, &c->timer, default_srv(hc)->client_header_timeout_ms);
+        return;
+    }
     hc->state = KP_HC_IDLE;
     kp_sb_gauge(hc->ctx->sb, KP_SB_IDLE, 1);
     kp_conn_idle_add(hc->ctx->pool, c);

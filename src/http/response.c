@@ -166,6 +166,11 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
      * and, with tcp_nopush, two setsockopt. Measured on the 600-byte
      * Connection: close case (2 workers): 16 -> 12 syscalls per request. */
     out->use_sendfile = r->loc->sendfile && out->file_left > KP_HTTP_SMALL_BODY;
+    /* Under TLS the file must be encrypted: sendfile only through kernel
+     * TLS, else it is read and encrypted in scratch-sized pieces. */
+    const struct kp_conn *c = r->hc != NULL ? r->hc->c : NULL;
+    if (c != NULL && c->tls != NULL && !kp_tls_ktls_send(c->tls))
+        out->use_sendfile = false;
     out->cork = out->use_sendfile && r->loc->tcp_nopush;
 }
 
@@ -207,8 +212,8 @@ static void consume(struct kp_http_request *r, size_t w, size_t chunk)
 
 /* One sendmsg() of the head, the memory body and (sendfile off) the next
  * piece of the file read into scratch. */
-static enum kp_http_send_result write_pieces(struct kp_http_request *r, int sock, char *scratch,
-                                             size_t scratch_size)
+static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct kp_conn *c,
+                                             char *scratch, size_t scratch_size)
 {
     struct kp_http_out *out = &r->out;
     struct iovec iov[3];
@@ -233,12 +238,11 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, int sock
     size_t total = out->head.len + out->body.len + chunk;
     /* The head of a sendfile body waits for the file's first bytes. */
     int more = (out->use_sendfile && out->file_left > 0 && !out->corked) ? MSG_MORE : 0;
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
-    ssize_t w = sendmsg(sock, &m, MSG_NOSIGNAL | more);
+    ssize_t w = kp_conn_send(c, iov, n, more);
     if (w < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+        if (w == -EAGAIN)
             return KP_HTTP_SEND_AGAIN;
-        return send_failed(r, "sendmsg", errno);
+        return send_failed(r, c->tls != NULL ? "SSL_write" : "sendmsg", (int)-w);
     }
     r->bytes_sent += (uint64_t)w;
     consume(r, (size_t)w, chunk);
@@ -246,16 +250,22 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, int sock
     return (size_t)w < total ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
 }
 
-static enum kp_http_send_result send_file(struct kp_http_request *r, int sock)
+static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_conn *c)
 {
     struct kp_http_out *out = &r->out;
     size_t want = out->file_left < SENDFILE_MAX ? (size_t)out->file_left : SENDFILE_MAX;
-    ssize_t w = sendfile(sock, out->fd, &out->file_pos, want);
+    ssize_t w;
 
+    if (c->tls != NULL) {
+        w = kp_tls_sendfile(c->tls, out->fd, &out->file_pos, want);
+    } else {
+        w = sendfile(c->io.fd, out->fd, &out->file_pos, want);
+        w = w < 0 ? -errno : w;
+    }
     if (w < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+        if (w == -EAGAIN || w == -EINTR)
             return KP_HTTP_SEND_AGAIN;
-        return send_failed(r, "sendfile", errno);
+        return send_failed(r, c->tls != NULL ? "SSL_sendfile" : "sendfile", (int)-w);
     }
     if (w == 0) {
         kp_log_error(req_log(r), KP_LOG_ERR, 0, "sendfile() of a response body: file shrank");
@@ -271,22 +281,22 @@ static bool pending(const struct kp_http_out *out)
     return out->head.len > 0 || out->body.len > 0 || out->file_left > 0;
 }
 
-enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, int sock, char *scratch,
-                                               size_t scratch_size)
+enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct kp_conn *c,
+                                               char *scratch, size_t scratch_size)
 {
     struct kp_http_out *out = &r->out;
     enum kp_http_send_result rc = KP_HTTP_SEND_DONE;
 
     if (out->cork && !out->corked && pending(out))
-        out->corked = kp_socket_cork(sock, true) == 0;
+        out->corked = kp_socket_cork(c->io.fd, true) == 0;
     while (rc == KP_HTTP_SEND_DONE && pending(out)) {
         bool buffers = out->head.len > 0 || out->body.len > 0 || !out->use_sendfile;
-        rc = buffers ? write_pieces(r, sock, scratch, scratch_size) : send_file(r, sock);
+        rc = buffers ? write_pieces(r, c, scratch, scratch_size) : send_file(r, c);
     }
     r->body_sent = r->bytes_sent > out->head_len ? r->bytes_sent - out->head_len : 0;
     if (rc == KP_HTTP_SEND_DONE && out->corked) {
         /* Clearing the cork pushes out the last partial frame at once. */
-        kp_socket_cork(sock, false);
+        kp_socket_cork(c->io.fd, false);
         out->corked = false;
     }
     return rc;

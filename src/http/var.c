@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "kelpie/http/request.h"
+#include "kelpie/http/ssl.h"
 
 /* Every module's table of built-in variables, searched in this order. */
 static const struct kp_http_var_def *const TABLES[] = {
     kp_http_core_vars,
+    kp_http_ssl_vars,
 };
 
 #define N_TABLES (sizeof(TABLES) / sizeof(TABLES[0]))

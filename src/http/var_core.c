@@ -207,16 +207,23 @@ GETTER(v_server_port)
     return c != NULL && c->ls != NULL ? num(buf, port_of(&c->ls->conf.addr)) : KP_STR_NULL;
 }
 
+/* "https" and "on" on a TLS connection (see http/ssl.h for $ssl_*). */
 GETTER(v_scheme)
 {
-    UNUSED_ARGS;
-    return KP_STR("http");
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    (void)buf;
+    return c != NULL && c->tls != NULL ? KP_STR("https") : KP_STR("http");
 }
 
 GETTER(v_https)
 {
-    UNUSED_ARGS;
-    return KP_STR_NULL;
+    const struct kp_conn *c = conn_of(r);
+
+    (void)ref;
+    (void)buf;
+    return c != NULL && c->tls != NULL ? KP_STR("on") : KP_STR_NULL;
 }
 
 GETTER(v_request_method)

@@ -178,7 +178,8 @@ static int send_all(struct writer *w, size_t scratch_size)
     int again = 0;
 
     for (;;) {
-        enum kp_http_send_result rc = kp_http_response_send(w->r, w->sv[0], scratch, scratch_size);
+        struct kp_conn c = {.io = {.fd = w->sv[0]}};
+        enum kp_http_send_result rc = kp_http_response_send(w->r, &c, scratch, scratch_size);
         ck_assert_int_ne(rc, KP_HTTP_SEND_ERROR);
         if (rc == KP_HTTP_SEND_DONE)
             break;
@@ -292,8 +293,8 @@ START_TEST(send_to_closed_peer_fails)
     close(w.sv[1]);
     w.sv[1] = socket(AF_UNIX, SOCK_STREAM, 0);
     char scratch[64];
-    ck_assert_int_eq(kp_http_response_send(w.r, w.sv[0], scratch, sizeof(scratch)),
-                     KP_HTTP_SEND_ERROR);
+    struct kp_conn c = {.io = {.fd = w.sv[0]}};
+    ck_assert_int_eq(kp_http_response_send(w.r, &c, scratch, sizeof(scratch)), KP_HTTP_SEND_ERROR);
     writer_free(&w);
 }
 END_TEST

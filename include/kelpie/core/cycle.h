@@ -53,6 +53,7 @@ struct kp_http_listen {
     char text[64]; /* "127.0.0.1:8080", "[::1]:8080" */
     bool default_server;
     bool reuseport;
+    bool ssl;    /* `listen ... ssl`: connections start with a TLS handshake */
     int backlog; /* 511 */
 };
 
@@ -184,6 +185,29 @@ struct kp_http_loc_conf {
     int64_t expires_s; /* KP_EXPIRES_AFTER: seconds, may be negative */
 };
 
+/* ssl_* settings of one server (http/ssl.h builds the TLS context). */
+struct kp_http_ssl_conf {
+    char **certs; /* ssl_certificate, in order; certs[i] pairs with keys[i] */
+    size_t n_certs;
+    char **keys; /* ssl_certificate_key */
+    size_t n_keys;
+    char *where;        /* " in FILE:LINE" of the last key directive, for certificate errors */
+    unsigned protocols; /* KP_SSL_TLSv1* bits; TLSv1.2 TLSv1.3 */
+    char *ciphers;      /* HIGH:!aNULL:!MD5 */
+    bool prefer_server_ciphers; /* off */
+    char *ecdh_curve;           /* auto */
+    char *dhparam;              /* NULL: none */
+    char **passwords;           /* ssl_password_file lines; NULL: none */
+    size_t n_passwords;
+    char **conf_commands; /* ssl_conf_command: name, value, name, value ... */
+    size_t n_conf_commands;
+    bool session_tickets;        /* on */
+    uint64_t session_timeout_ms; /* 5m */
+    int session_cache;           /* enum kp_ssl_cache (http/ssl.h): none */
+    size_t session_cache_size;   /* builtin:SIZE sessions; 20480 */
+    void *ctx;                   /* the SSL_CTX built from the above (NULL: no certificate) */
+};
+
 struct kp_http_srv_conf {
     struct kp_http_listen *listens; /* default: 0.0.0.0:80 like nginx, or 8000 when not root */
     size_t n_listens;
@@ -197,6 +221,8 @@ struct kp_http_srv_conf {
     size_t client_header_buffer_size;         /* 1k */
     unsigned large_client_header_buffers_num; /* 4 */
     size_t large_client_header_buffers_size;  /* 8k */
+    struct kp_http_ssl_conf ssl;
+    char *ssl_listen; /* " in FILE:LINE" of a `listen ... ssl`; NULL: none */
 };
 
 struct kp_http_conf {

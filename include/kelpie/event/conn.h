@@ -12,11 +12,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "kelpie/core/buf.h"
 #include "kelpie/core/cycle.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
+#include "kelpie/event/tls.h"
 
 struct kp_conn;
 /* Close the connection for good (the protocol layer's close path), used when
@@ -33,6 +36,7 @@ struct kp_conn {
     socklen_t peer_len;
     const struct kp_listening *ls;
     struct kp_buf rbuf;          /* rbuf.start == NULL while idle */
+    struct kp_tls *tls;          /* NULL: plain TCP; freed by kp_conn_close */
     void *data;                  /* protocol state */
     kp_conn_close_fn close;      /* set by the protocol layer */
     uint64_t number;             /* serial number in this worker ($connection) */
@@ -82,6 +86,16 @@ void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c);
  * c off the idle list and put it back in the pool. Protocol state (c->data,
  * c->rbuf) must already be released. */
 void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn *c);
+/* The connection's byte stream, through TLS when c->tls is set (the one
+ * place that chooses). recv: bytes read, 0 at the end of the stream, -EAGAIN
+ * or -errno. send: the buffers in order (flags: MSG_MORE or 0; never
+ * SIGPIPE): bytes taken, -EAGAIN or -errno. Both retry EINTR. */
+ssize_t kp_conn_recv(struct kp_conn *c, void *buf, size_t len);
+ssize_t kp_conn_send(struct kp_conn *c, const struct iovec *iov, size_t n, int flags);
+/* After a successful kp_conn_recv: whether more bytes may be ready without
+ * a new readiness report (OpenSSL holds some, or the read filled its buffer;
+ * plain TCP: whether it filled len). */
+bool kp_conn_recv_more(const struct kp_conn *c, ssize_t n, size_t len);
 /* Put c on / take c off the idle keep-alive list (LRU, newest at the tail;
  * adding a connection already there moves it to the tail; removing one that
  * is not there does nothing). */

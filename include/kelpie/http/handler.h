@@ -36,6 +36,9 @@
 
 /* `return 444`: close the connection without any response (nginx's code). */
 #define KP_HTTP_CLOSE_SILENTLY 444
+/* Plain HTTP on an `ssl` address (nginx's internal 497): answered 400 with
+ * the page "The plain HTTP request was sent to HTTPS port". */
+#define KP_HTTP_PLAIN_TO_HTTPS 497
 /* How many error_page internal redirects one request may take. */
 #define KP_HTTP_MAX_ERROR_PAGE_HOPS 1
 /* How many try_files fallbacks one request may take (nginx allows 10

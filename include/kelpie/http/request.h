@@ -65,6 +65,7 @@ enum kp_http_conn_state {
     KP_HC_READ_BODY, /* reading and discarding a request body nobody uses */
     KP_HC_WRITE,     /* sending the response */
     KP_HC_LINGER,    /* response sent, write side shut: dropping input until EOF */
+    KP_HC_HANDSHAKE, /* an `ssl` address: the TLS handshake, before any request */
 };
 
 /* HTTP state of one connection. request.c may add fields; content handlers
@@ -81,6 +82,7 @@ struct kp_http_conn {
     bool read_full;  /* the last read filled the buffer: more may wait */
     bool nodelay;    /* TCP_NODELAY is set */
     bool probing;    /* the first read after accept was posted on speculation */
+    bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
 };
 
 struct kp_http_request {

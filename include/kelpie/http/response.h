@@ -22,6 +22,7 @@
 
 #include "kelpie/core/str.h"
 
+struct kp_conn;
 struct kp_http_request;
 struct kp_http_response;
 
@@ -89,13 +90,12 @@ enum kp_http_send_result {
  * r->loc. Does no I/O. */
 void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_head_opts *o);
 
-/* Write as much of r->out to sock as it takes, counting r->bytes_sent and
- * r->body_sent. scratch (scratch_size bytes, shared by the worker) holds file
- * data read with sendfile off for the length of one call: after a partial
- * write the unsent part is read again from the file next time, so nothing is
- * copied or kept between calls. Never blocks on the socket (it may block
- * reading the file). */
-enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, int sock, char *scratch,
-                                               size_t scratch_size);
+/* Write as much of r->out to c (through TLS when c->tls is set) as it takes, counting r->bytes_sent
+ * and r->body_sent. scratch (scratch_size bytes, shared by the worker) holds file data read with
+ * sendfile off for the length of one call: after a partial write the unsent part is read again from
+ * the file next time, so nothing is copied or kept between calls. Never blocks on the socket (it
+ * may block reading the file). */
+enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct kp_conn *c,
+                                               char *scratch, size_t scratch_size);
 
 #endif

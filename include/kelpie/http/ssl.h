@@ -1,0 +1,88 @@
+/* HTTPS: the ssl_* directives (nginx's names, syntax and defaults), the TLS
+ * context each server gets from them, and what the variables say about a
+ * connection's TLS session.
+ *
+ * Contexts are built when the configuration is loaded (in the master, before
+ * the workers are forked, and again on every reload), so `kelpie -t` and a
+ * reload see every certificate problem: a certificate that cannot be read, a
+ * key that does not match it, a bad cipher list. Each server with
+ * certificates gets its own context; a connection starts with the context
+ * of its address's default server and moves to the one of the server its
+ * SNI names. ALPN offers http/1.1 only. Contexts are freed with the cycle. */
+#ifndef KP_HTTP_SSL_H
+#define KP_HTTP_SSL_H
+
+#include <stdbool.h>
+
+#include "kelpie/core/conf.h"
+#include "kelpie/core/cycle.h"
+#include "kelpie/core/str.h"
+#include "kelpie/event/conn.h"
+#include "kelpie/http/var.h"
+
+/* ssl_protocols bits. */
+enum {
+    KP_SSL_TLSv1 = 1u << 0,
+    KP_SSL_TLSv1_1 = 1u << 1,
+    KP_SSL_TLSv1_2 = 1u << 2,
+    KP_SSL_TLSv1_3 = 1u << 3,
+};
+
+/* ssl_session_cache */
+enum kp_ssl_cache {
+    KP_SSL_CACHE_NONE = 0, /* none: resumption by session ID not offered (the default) */
+    KP_SSL_CACHE_OFF,      /* off: the same, said more strictly (nginx) */
+    KP_SSL_CACHE_BUILTIN,  /* builtin[:SIZE]: OpenSSL's cache, one per worker */
+};
+
+/* The ssl_* directives (http and server level). Registered only in a build
+ * with OpenSSL; without it they are unknown directives, as in an nginx
+ * without its ssl module. */
+extern const struct kp_conf_cmd kp_http_ssl_conf_cmds[];
+
+/* Whether this build has TLS (configure found OpenSSL). */
+bool kp_http_ssl_available(void);
+
+/* The http-level defaults: TLSv1.2 TLSv1.3, HIGH:!aNULL:!MD5, curve auto,
+ * session tickets on, session timeout 5m, session cache none. */
+void kp_http_ssl_conf_defaults(struct kp_arena *a, struct kp_http_ssl_conf *ssl);
+
+/* " in FILE:LINE" (or " in command line") of the statement being parsed,
+ * kept in cf's arena: errors found later name the directive's place. */
+char *kp_http_ssl_where(struct kp_conf *cf);
+
+/* Build srv's TLS context from its merged settings when it has
+ * certificates, or fail when it listens with `ssl` and has none. Returns
+ * 0, or -EINVAL with one line in cf's error buffer naming the file and the
+ * OpenSSL reason, ending with the directive's place, e.g.
+ *   SSL_CTX_use_PrivateKey("/k.pem") failed (SSL: ... key values mismatch)
+ *   in /etc/kelpie/kelpie.conf:12
+ * The context is freed with cf's arena. Blocking: reads files. */
+int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv);
+
+/* "OpenSSL 3.0.22 ..." for -V: the library built with and, when different,
+ * the one running ("built with X, running with Y"). buf gets it,
+ * NUL-terminated. Without OpenSSL: "built without OpenSSL". */
+void kp_http_ssl_version(char *buf, size_t len);
+
+/* Start TLS on a freshly accepted connection of an `ssl` address: c->tls is
+ * set from the default server's context. Returns 0 or -ENOMEM. */
+int kp_http_ssl_attach(struct kp_conn *c);
+
+/* What the variables say about c's session (empty when c is plain):
+ * $ssl_protocol "TLSv1.3", $ssl_cipher "TLS_AES_256_GCM_SHA384",
+ * $ssl_server_name (the SNI name), $ssl_session_reused "r" or ".". The
+ * slices point into OpenSSL's memory and live as long as the session. */
+enum kp_http_ssl_var {
+    KP_SSL_VAR_PROTOCOL,
+    KP_SSL_VAR_CIPHER,
+    KP_SSL_VAR_SERVER_NAME,
+    KP_SSL_VAR_SESSION_REUSED,
+};
+struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which);
+
+/* $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_session_reused for the
+ * variable registry (http/var.h); empty on a plain connection. */
+extern const struct kp_http_var_def kp_http_ssl_vars[];
+
+#endif

@@ -1,0 +1,548 @@
+/* HTTPS with OpenSSL 3: the ssl_* directives, one SSL_CTX per server built
+ * at configuration load (see ssl.h), the SNI and ALPN callbacks, and the
+ * session variables. Paths are relative to the configuration's directory,
+ * as nginx resolves them. */
+#include "kelpie/http/ssl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "kelpie/core/arena.h"
+#include "kelpie/event/tls.h"
+#include "kelpie/http/request.h"
+#include "kelpie/http/router.h"
+
+#define SSL_FIELD(m)      KP_CONF_SLOT_SRV, KP_CONF_FIELD(struct kp_http_srv_conf, ssl.m)
+#define SSL_SPAN(a, b)    KP_CONF_SLOT_SRV, KP_CONF_SPAN(struct kp_http_srv_conf, ssl.a, ssl.b)
+#define HTTP_SRV          (KP_CONF_HTTP | KP_CONF_SRV)
+#define DEFAULT_CIPHERS   "HIGH:!aNULL:!MD5"
+#define MAX_PASSWORDS     64
+#define SESSION_CACHE_MAX (1u << 24)
+
+char *kp_http_ssl_where(struct kp_conf *cf)
+{
+    char buf[4200];
+
+    if (cf->file == NULL || cf->file->command_line)
+        snprintf(buf, sizeof(buf), " in command line");
+    else
+        snprintf(buf, sizeof(buf), " in %s:%u", cf->file->name, cf->file->line);
+    return kp_conf_strdup(cf->arena, buf);
+}
+
+void kp_http_ssl_conf_defaults(struct kp_arena *a, struct kp_http_ssl_conf *ssl)
+{
+    ssl->protocols = KP_SSL_TLSv1_2 | KP_SSL_TLSv1_3;
+    ssl->ciphers = kp_conf_strdup(a, DEFAULT_CIPHERS);
+    ssl->ecdh_curve = kp_conf_strdup(a, "auto");
+    ssl->session_tickets = true;
+    ssl->session_timeout_ms = 300000;
+    ssl->session_cache = KP_SSL_CACHE_NONE;
+    ssl->session_cache_size = 20480;
+}
+
+/* --- directives ------------------------------------------------------------------ */
+
+/* ssl_certificate FILE and ssl_certificate_key FILE: pairs, in order. The
+ * first of either in a block replaces what the block inherited. */
+static int certificate(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+    bool key = strcmp(cmd->name, "ssl_certificate_key") == 0;
+    char ***list = key ? &ssl->keys : &ssl->certs;
+    size_t *n = key ? &ssl->n_keys : &ssl->n_certs;
+
+    if (!kp_conf_field_seen(cf, cmd)) {
+        *list = NULL;
+        *n = 0;
+    }
+    if (cf->args[1][0] == '\0')
+        return kp_conf_invalid(cf, cf->args[1]);
+    *KP_CONF_PUSH(cf->arena, *list, *n) = kp_conf_join(cf->arena, cf->conf_dir, cf->args[1]);
+    if (key)
+        ssl->where = kp_http_ssl_where(cf);
+    return 0;
+}
+
+/* ssl_protocols [SSLv2] [SSLv3] [TLSv1] [TLSv1.1] [TLSv1.2] [TLSv1.3] */
+static int protocols(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"SSLv2", 0},
+                 {"SSLv3", 0},
+                 {"TLSv1", KP_SSL_TLSv1},
+                 {"TLSv1.1", KP_SSL_TLSv1_1},
+                 {"TLSv1.2", KP_SSL_TLSv1_2},
+                 {"TLSv1.3", KP_SSL_TLSv1_3}};
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+    unsigned bits = 0;
+
+    (void)cmd;
+    for (size_t i = 1; i < cf->nargs; i++) {
+        size_t j = 0;
+        while (j < sizeof(names) / sizeof(names[0]) && strcmp(names[j].name, cf->args[i]) != 0)
+            j++;
+        if (j == sizeof(names) / sizeof(names[0]))
+            return kp_conf_invalid(cf, cf->args[i]);
+        bits |= names[j].bit; /* SSLv2 and SSLv3 are accepted and never enabled */
+    }
+    ssl->protocols = bits;
+    return 0;
+}
+
+static int conf_path(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    (void)cmd;
+    ((struct kp_http_srv_conf *)conf)->ssl.dhparam =
+        kp_conf_join(cf->arena, cf->conf_dir, cf->args[1]);
+    return 0;
+}
+
+/* ssl_password_file FILE: one passphrase a line, tried in turn for every key. */
+static int password_file(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+    char *path = kp_conf_join(cf->arena, cf->conf_dir, cf->args[1]);
+    char line[1024];
+
+    (void)cmd;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return kp_conf_error(cf, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
+    ssl->passwords = NULL;
+    ssl->n_passwords = 0;
+    while (fgets(line, sizeof(line), f) != NULL && ssl->n_passwords < MAX_PASSWORDS) {
+        line[strcspn(line, "\r\n")] = '\0';
+        *KP_CONF_PUSH(cf->arena, ssl->passwords, ssl->n_passwords) =
+            kp_conf_strdup(cf->arena, line);
+    }
+    fclose(f);
+    if (ssl->n_passwords == 0)
+        return kp_conf_error(cf, "empty file \"%s\"", path);
+    return 0;
+}
+
+static int conf_command(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+
+    if (!kp_conf_field_seen(cf, cmd)) {
+        ssl->conf_commands = NULL;
+        ssl->n_conf_commands = 0;
+    }
+    for (size_t i = 1; i <= 2; i++)
+        *KP_CONF_PUSH(cf->arena, ssl->conf_commands, ssl->n_conf_commands) =
+            kp_conf_strdup(cf->arena, cf->args[i]);
+    return 0;
+}
+
+/* ssl_session_cache off | none | builtin[:SIZE] */
+static int session_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+    const char *a = cf->args[1];
+    uint64_t size = 20480;
+
+    (void)cmd;
+    if (cf->nargs == 2 && strcmp(a, "off") == 0) {
+        ssl->session_cache = KP_SSL_CACHE_OFF;
+        return 0;
+    }
+    if (cf->nargs == 2 && strcmp(a, "none") == 0) {
+        ssl->session_cache = KP_SSL_CACHE_NONE;
+        return 0;
+    }
+    for (size_t i = 1; i < cf->nargs; i++) {
+        a = cf->args[i];
+        if (strcmp(a, "builtin") != 0 &&
+            (strncmp(a, "builtin:", 8) != 0 ||
+             kp_conf_parse_num(a + 8, SESSION_CACHE_MAX, &size) != 0 || size == 0))
+            return kp_conf_invalid(cf, a);
+    }
+    ssl->session_cache = KP_SSL_CACHE_BUILTIN;
+    ssl->session_cache_size = (size_t)size;
+    return 0;
+}
+
+const struct kp_conf_cmd kp_http_ssl_conf_cmds[] = {
+    {"ssl_certificate", HTTP_SRV, KP_CONF_TAKE(1), KP_CONF_MULTI, certificate,
+     SSL_SPAN(certs, n_certs)},
+    {"ssl_certificate_key", HTTP_SRV, KP_CONF_TAKE(1), KP_CONF_MULTI, certificate,
+     SSL_SPAN(keys, where)},
+    {"ssl_protocols", HTTP_SRV, KP_CONF_1MORE, 0, protocols, SSL_FIELD(protocols)},
+    {"ssl_ciphers", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_str, SSL_FIELD(ciphers)},
+    {"ssl_prefer_server_ciphers", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     SSL_FIELD(prefer_server_ciphers)},
+    {"ssl_ecdh_curve", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_str, SSL_FIELD(ecdh_curve)},
+    {"ssl_dhparam", HTTP_SRV, KP_CONF_TAKE(1), 0, conf_path, SSL_FIELD(dhparam)},
+    {"ssl_password_file", HTTP_SRV, KP_CONF_TAKE(1), 0, password_file,
+     SSL_SPAN(passwords, n_passwords)},
+    {"ssl_conf_command", HTTP_SRV, KP_CONF_TAKE(2), KP_CONF_MULTI, conf_command,
+     SSL_SPAN(conf_commands, n_conf_commands)},
+    {"ssl_session_tickets", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     SSL_FIELD(session_tickets)},
+    {"ssl_session_timeout", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
+     SSL_FIELD(session_timeout_ms)},
+    {"ssl_session_cache", HTTP_SRV, KP_CONF_RANGE(1, 2), 0, session_cache,
+     SSL_SPAN(session_cache, session_cache_size)},
+    {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
+};
+
+static struct kp_str ssl_value(const struct kp_http_request *r, enum kp_http_ssl_var which)
+{
+    return r->hc != NULL && r->hc->c != NULL ? kp_http_ssl_var(r->hc->c, which) : KP_STR_NULL;
+}
+
+#define SSL_GETTER(fn, which)                                                                      \
+    static struct kp_str fn(struct kp_http_request *r, const struct kp_http_var_ref *ref,          \
+                            char *buf)                                                             \
+    {                                                                                              \
+        (void)ref;                                                                                 \
+        (void)buf;                                                                                 \
+        return ssl_value(r, which);                                                                \
+    }
+SSL_GETTER(v_protocol, KP_SSL_VAR_PROTOCOL)
+SSL_GETTER(v_cipher, KP_SSL_VAR_CIPHER)
+SSL_GETTER(v_server_name, KP_SSL_VAR_SERVER_NAME)
+SSL_GETTER(v_session_reused, KP_SSL_VAR_SESSION_REUSED)
+
+const struct kp_http_var_def kp_http_ssl_vars[] = {
+    {"ssl_protocol", v_protocol, 0, 0, NULL, NULL},
+    {"ssl_cipher", v_cipher, 0, 0, NULL, NULL},
+    {"ssl_server_name", v_server_name, 0, 0, NULL, NULL},
+    {"ssl_session_reused", v_session_reused, 0, 0, NULL, NULL},
+    {NULL, NULL, 0, 0, NULL, NULL},
+};
+
+#if KP_HAVE_SSL
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+bool kp_http_ssl_available(void)
+{
+    return true;
+}
+
+void kp_http_ssl_version(char *buf, size_t len)
+{
+    const char *run = OpenSSL_version(OPENSSL_VERSION);
+
+    if (strcmp(run, OPENSSL_VERSION_TEXT) == 0)
+        snprintf(buf, len, "built with %s", OPENSSL_VERSION_TEXT);
+    else
+        snprintf(buf, len, "built with %s (running with %s)", OPENSSL_VERSION_TEXT, run);
+}
+
+/* One error line: the message, OpenSSL's last reason, then where. */
+__attribute__((format(printf, 3, 4))) static int fail(struct kp_conf *cf, const char *where,
+                                                      const char *fmt, ...)
+{
+    char reason[256] = "";
+    unsigned long e = ERR_peek_last_error();
+    va_list ap;
+
+    if (e != 0)
+        ERR_error_string_n(e, reason, sizeof(reason));
+    ERR_clear_error();
+    va_start(ap, fmt);
+    int n = vsnprintf(cf->err, cf->errlen, fmt, ap);
+    va_end(ap);
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used < cf->errlen)
+        snprintf(cf->err + used, cf->errlen - used, "%s%s%s%s", e != 0 ? " (SSL: " : "", reason,
+                 e != 0 ? ")" : "", where != NULL ? where : "");
+    return -EINVAL;
+}
+
+static void ctx_free(void *data)
+{
+    SSL_CTX_free(data);
+}
+
+/* Move the connection to the context of the server its SNI names. */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const struct kp_conn *c = kp_tls_app(ssl);
+
+    (void)alert;
+    (void)arg;
+    if (name == NULL || c == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    const struct kp_http_srv_conf *srv = kp_http_router_server(c->ls, kp_str_from(name));
+    SSL_CTX *ctx = srv->ssl.ctx;
+    if (ctx != NULL && ctx != SSL_get_SSL_CTX(ssl)) {
+        SSL_set_SSL_CTX(ssl, ctx);
+        /* SSL_set_SSL_CTX switches certificates only: the options (protocols,
+         * tickets, cipher preference) follow the chosen server too. */
+        SSL_clear_options(ssl, SSL_get_options(ssl) ^ SSL_CTX_get_options(ctx));
+        SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: http/1.1 or nothing; a client that offers only other protocols
+ * (h2 alone, say) is refused with no_application_protocol. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x08http/1.1";
+    unsigned char *sel;
+
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static long protocol_options(unsigned p)
+{
+    long o = 0;
+
+    o |= (p & KP_SSL_TLSv1) ? 0 : SSL_OP_NO_TLSv1;
+    o |= (p & KP_SSL_TLSv1_1) ? 0 : SSL_OP_NO_TLSv1_1;
+    o |= (p & KP_SSL_TLSv1_2) ? 0 : SSL_OP_NO_TLSv1_2;
+    o |= (p & KP_SSL_TLSv1_3) ? 0 : SSL_OP_NO_TLSv1_3;
+    return o | SSL_OP_NO_SSLv3;
+}
+
+/* A private key, trying each ssl_password_file line when it is encrypted. */
+static EVP_PKEY *load_key(const struct kp_http_ssl_conf *ssl, const char *path)
+{
+    size_t tries = ssl->n_passwords > 0 ? ssl->n_passwords : 1;
+
+    for (size_t i = 0; i < tries; i++) {
+        BIO *bio = BIO_new_file(path, "r");
+        if (bio == NULL)
+            return NULL;
+        /* An empty passphrase: an encrypted key fails instead of prompting. */
+        char *pass = ssl->n_passwords > 0 ? ssl->passwords[i] : "";
+        EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, pass);
+        BIO_free(bio);
+        if (key != NULL) {
+            ERR_clear_error();
+            return key;
+        }
+    }
+    return NULL;
+}
+
+/* Certificate (with its chain) and key number i; the key must match. */
+static int load_pair(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl, size_t i)
+{
+    const char *cert = ssl->certs[i], *key = ssl->keys[i];
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        return fail(cf, ssl->where, "cannot load certificate \"%s\"", cert);
+    EVP_PKEY *pkey = load_key(ssl, key);
+    if (pkey == NULL)
+        return fail(cf, ssl->where, "cannot load certificate key \"%s\"", key);
+    /* OpenSSL keeps one certificate per key type and checks a key only
+     * against the certificate of its own type: an RSA certificate given an
+     * EC key would go unnoticed, so compare with the one just loaded. */
+    int ok = X509_check_private_key(SSL_CTX_get0_certificate(ctx), pkey) == 1 &&
+             SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
+    EVP_PKEY_free(pkey);
+    if (!ok)
+        return fail(cf, ssl->where, "SSL_CTX_use_PrivateKey(\"%s\") failed", key);
+    return 0;
+}
+
+static int load_dhparam(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
+{
+    BIO *bio = BIO_new_file(ssl->dhparam, "r");
+    EVP_PKEY *dh = bio != NULL ? PEM_read_bio_Parameters(bio, NULL) : NULL;
+
+    BIO_free(bio);
+    if (dh == NULL || SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+        EVP_PKEY_free(dh);
+        return fail(cf, ssl->where, "cannot load DH parameters from \"%s\"", ssl->dhparam);
+    }
+    return 0;
+}
+
+static int conf_commands(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
+{
+    SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
+    int rc = 0;
+
+    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER |
+                                     SSL_CONF_FLAG_CERTIFICATE | SSL_CONF_FLAG_SHOW_ERRORS);
+    SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
+    for (size_t i = 0; i + 1 < ssl->n_conf_commands && rc == 0; i += 2) {
+        const char *name = ssl->conf_commands[i], *value = ssl->conf_commands[i + 1];
+        if (SSL_CONF_cmd(cctx, name, value) <= 0)
+            rc = fail(cf, ssl->where, "SSL_CONF_cmd(\"%s\", \"%s\") failed", name, value);
+    }
+    if (rc == 0 && SSL_CONF_CTX_finish(cctx) != 1)
+        rc = fail(cf, ssl->where, "SSL_CONF_CTX_finish() failed");
+    SSL_CONF_CTX_free(cctx);
+    return rc;
+}
+
+/* Protocols, ciphers, curves, sessions and callbacks. */
+static int ctx_settings(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
+{
+    long opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                protocol_options(ssl->protocols);
+
+    opts |= ssl->prefer_server_ciphers ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0;
+    opts |= ssl->session_tickets ? 0 : SSL_OP_NO_TICKET;
+    /* Protocols come from ssl_protocols alone, not from openssl.cnf's floor. */
+    SSL_CTX_set_min_proto_version(ctx, 0);
+    SSL_CTX_set_max_proto_version(ctx, 0);
+    SSL_CTX_set_options(ctx, opts);
+    /* Partial writes and a moving buffer: the response writer offers the
+     * unsent rest again from wherever it keeps it. Released buffers: an idle
+     * keep-alive connection holds no 16 KiB record buffers. Read-ahead: one
+     * read() takes several records. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    if (SSL_CTX_set_cipher_list(ctx, ssl->ciphers) != 1)
+        return fail(cf, ssl->where, "SSL_CTX_set_cipher_list(\"%s\") failed", ssl->ciphers);
+    if (strcmp(ssl->ecdh_curve, "auto") != 0 && SSL_CTX_set1_groups_list(ctx, ssl->ecdh_curve) != 1)
+        return fail(cf, ssl->where, "SSL_CTX_set1_curves_list(\"%s\") failed", ssl->ecdh_curve);
+    if (ssl->dhparam != NULL && load_dhparam(cf, ctx, ssl) != 0)
+        return -EINVAL;
+    SSL_CTX_set_timeout(ctx, (long)(ssl->session_timeout_ms / 1000));
+    if (ssl->session_cache == KP_SSL_CACHE_BUILTIN) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, (long)ssl->session_cache_size);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    return 0;
+}
+
+/* Sessions of one server resume only there: the context ID is a digest of
+ * its certificate files' names. */
+static void session_id_context(SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+    EVP_DigestInit_ex(m, EVP_sha256(), NULL);
+    for (size_t i = 0; i < ssl->n_certs; i++)
+        EVP_DigestUpdate(m, ssl->certs[i], strlen(ssl->certs[i]) + 1);
+    EVP_DigestFinal_ex(m, md, &len);
+    EVP_MD_CTX_free(m);
+    if (len > SSL_MAX_SID_CTX_LENGTH)
+        len = SSL_MAX_SID_CTX_LENGTH;
+    SSL_CTX_set_session_id_context(ctx, md, len);
+}
+
+int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
+{
+    struct kp_http_ssl_conf *ssl = &srv->ssl;
+
+    if (ssl->n_certs == 0) {
+        if (srv->ssl_listen == NULL)
+            return 0;
+        return fail(cf, srv->ssl_listen,
+                    "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive");
+    }
+    if (ssl->n_keys != ssl->n_certs)
+        return fail(cf, ssl->where != NULL ? ssl->where : srv->ssl_listen,
+                    "no \"ssl_certificate_key\" is defined for certificate \"%s\"",
+                    ssl->certs[ssl->n_certs - 1]);
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return fail(cf, ssl->where, "SSL_CTX_new() failed");
+    kp_arena_cleanup_add(cf->arena, ctx_free, ctx);
+    int rc = ctx_settings(cf, ctx, ssl);
+    for (size_t i = 0; rc == 0 && i < ssl->n_certs; i++)
+        rc = load_pair(cf, ctx, ssl, i);
+    if (rc == 0 && ssl->n_conf_commands > 0)
+        rc = conf_commands(cf, ctx, ssl);
+    if (rc != 0)
+        return rc;
+    session_id_context(ctx, ssl);
+    ssl->ctx = ctx;
+    return 0;
+}
+
+int kp_http_ssl_attach(struct kp_conn *c)
+{
+    const struct kp_listening *ls = c->ls;
+    SSL_CTX *ctx = ls->default_server->ssl.ctx;
+
+    /* A default server without certificates on an address another server
+     * made `ssl`: start with the first server that has them (SNI may move). */
+    for (size_t i = 0; ctx == NULL && i < ls->n_servers; i++)
+        ctx = ls->servers[i]->ssl.ctx;
+    c->tls = ctx != NULL ? kp_tls_new(ctx, c->io.fd, c) : NULL;
+    return c->tls != NULL ? 0 : -ENOMEM;
+}
+
+struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which)
+{
+    const SSL *ssl = c->tls != NULL ? kp_tls_ssl(c->tls) : NULL;
+    const char *v = NULL;
+
+    if (ssl == NULL)
+        return KP_STR("");
+    switch (which) {
+    case KP_SSL_VAR_PROTOCOL:
+        v = SSL_get_version(ssl);
+        break;
+    case KP_SSL_VAR_CIPHER:
+        v = SSL_get_cipher_name(ssl);
+        break;
+    case KP_SSL_VAR_SERVER_NAME:
+        v = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        break;
+    case KP_SSL_VAR_SESSION_REUSED:
+        v = SSL_session_reused(ssl) ? "r" : ".";
+        break;
+    }
+    return v != NULL ? kp_str_from(v) : KP_STR("");
+}
+
+#else /* built without OpenSSL */
+
+bool kp_http_ssl_available(void)
+{
+    return false;
+}
+
+void kp_http_ssl_version(char *buf, size_t len)
+{
+    snprintf(buf, len, "built without OpenSSL");
+}
+
+int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
+{
+    if (srv->ssl.n_certs == 0 && srv->ssl_listen == NULL)
+        return 0;
+    return kp_conf_error(cf, "kelpie was built without OpenSSL (configure --without-ssl)");
+}
+
+int kp_http_ssl_attach(struct kp_conn *c)
+{
+    (void)c;
+    return -ENOTSUP;
+}
+
+struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which)
+{
+    (void)c;
+    (void)which;
+    return KP_STR("");
+}
+
+#endif

@@ -1,0 +1,451 @@
+/* HTTPS against the real binary with real clients (curl --cacert, openssl
+ * s_client, raw sockets). Certificates are made in each test's prefix with
+ * the openssl command: an ECDSA P-256 and an RSA 2048 one for "localhost",
+ * an ECDSA one for "b.test". Covered: both certificate types chosen by what
+ * the client supports, SNI, ALPN, the protocol floor (TLS 1.0 and 1.1
+ * refused by default), plain HTTP on the TLS port (nginx's 400), a truncated
+ * ClientHello and a handshake that never ends (client_header_timeout), the
+ * variables in the access log, keep-alive and a large body, an encrypted key
+ * with ssl_password_file, master_process off, and the configuration errors
+ * (-t names the file and the line). */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define OPENSSL "/usr/bin/openssl"
+
+/* Run a shell command line (stderr joined to stdout); *out is malloc'ed. */
+__attribute__((format(printf, 2, 3))) static int sh(char **out, const char *fmt, ...)
+{
+    char cmd[4096], *err = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char *const argv[] = {"/bin/sh", "-c", cmd, NULL};
+    int rc = kp_h_run(argv, out, &err);
+    free(err);
+    return rc;
+}
+
+static void sh_ok(const char *fmt_cmd)
+{
+    char *out = NULL;
+    int rc = sh(&out, "%s", fmt_cmd);
+
+    ck_assert_msg(rc == 0, "`%s` failed: %s", fmt_cmd, out);
+    free(out);
+}
+
+/* conf/NAME.crt + conf/NAME.key: a self-signed certificate for cn. */
+static void make_cert(const struct kp_h_server *s, const char *name, const char *type,
+                      const char *cn)
+{
+    char cmd[2048];
+    const char *alg = strcmp(type, "rsa") == 0 ? "-newkey rsa:2048"
+                                               : "-newkey ec -pkeyopt ec_paramgen_curve:P-256";
+
+    snprintf(cmd, sizeof(cmd),
+             "cd %sconf && " OPENSSL " req -x509 %s -nodes -keyout %s.key -out %s.crt -days 2 "
+             "-subj /CN=%s -addext subjectAltName=DNS:%s 2>&1",
+             s->prefix, alg, name, name, cn, cn);
+    sh_ok(cmd);
+}
+
+static void make_certs(struct kp_h_server *s)
+{
+    kp_h_prepare(s);
+    kp_h_write(s, "conf/.keep", "");
+    kp_h_write(s, "html/index.html", "hello tls\n");
+    make_cert(s, "ec", "ec", "localhost");
+    make_cert(s, "rsa", "rsa", "localhost");
+    make_cert(s, "b", "ec", "b.test");
+}
+
+static const char *HTTP =
+    "client_header_timeout 2s;\n"
+    "log_format tls \"$scheme $https $ssl_protocol $ssl_cipher "
+    "$ssl_server_name $ssl_session_reused $status\";\n"
+    "access_log logs/access.log tls;\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@ ssl;\n"
+    "    server_name localhost;\n"
+    "    ssl_certificate ec.crt;\n"
+    "    ssl_certificate_key ec.key;\n"
+    "    ssl_certificate rsa.crt;\n"
+    "    ssl_certificate_key rsa.key;\n"
+    "    location = /scheme { return 200 \"$scheme://$host$request_uri\\n\"; }\n"
+    "}\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@ ssl;\n"
+    "    server_name b.test;\n"
+    "    ssl_certificate b.crt;\n"
+    "    ssl_certificate_key b.key;\n"
+    "    return 200 \"b\\n\";\n"
+    "}\n";
+
+static void start(struct kp_h_server *s, const char *main_extra, const char *http)
+{
+    make_certs(s);
+    /* A single process: the access log is opened as the user running the
+     * test, in a prefix only that user may write. */
+    kp_h_config(s, main_extra != NULL ? main_extra : "master_process off;", http);
+    ck_assert_int_eq(kp_h_start(s), 0);
+}
+
+/* curl over HTTPS to NAME:PORT (resolved to loopback) trusting conf/CA;
+ * returns curl's exit code, the body and "-w" output in *out. */
+static int curl(const struct kp_h_server *s, const char *ca, const char *name, const char *path,
+                const char *extra, char **out)
+{
+    return sh(out,
+              "/usr/bin/curl -sS --max-time 10 --cacert %sconf/%s --resolve %s:%d:127.0.0.1 %s "
+              "https://%s:%d%s 2>&1",
+              s->prefix, ca, name, s->port, extra, name, s->port, path);
+}
+
+/* openssl s_client with extra options, the request text piped in. */
+static int s_client(const struct kp_h_server *s, const char *opts, const char *request, char **out)
+{
+    return sh(out,
+              "printf '%s' | timeout 10 " OPENSSL " s_client -connect 127.0.0.1:%d -ign_eof %s "
+              "2>&1",
+              request, s->port, opts);
+}
+
+#define GET_CLOSE "GET / HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n"
+
+START_TEST(curl_serves_https)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL, HTTP);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/", "", &out), 0);
+    ck_assert_str_eq(out, "hello tls\n");
+    free(out);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/scheme?a=1", "", &out), 0);
+    ck_assert_str_eq(out, "https://localhost/scheme?a=1\n");
+    free(out);
+    /* The variables, as the access log writes them (TLS 1.3 by default). */
+    char *log = kp_h_read(&s, "logs/access.log");
+    ck_assert_msg(log != NULL && strstr(log, "https on TLSv1.3 TLS_") != NULL &&
+                      strstr(log, " localhost . 200") != NULL,
+                  "access log: %s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* An ECDSA-capable client gets the P-256 certificate; one that can only
+ * verify RSA signatures gets the RSA certificate of the same server. */
+START_TEST(ecdsa_and_rsa_by_client)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL, HTTP);
+    ck_assert_int_eq(s_client(&s, "-servername localhost", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "Server public key is 256 bit") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "hello tls") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(
+        s_client(&s, "-servername localhost -sigalgs RSA-PSS+SHA256:RSA+SHA256", GET_CLOSE, &out),
+        0);
+    ck_assert_msg(strstr(out, "Server public key is 2048 bit") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "hello tls") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(curl(&s, "rsa.crt", "localhost", "/",
+                          "--tls-max 1.2 --ciphers "
+                          "ECDHE-RSA-AES128-GCM-SHA256",
+                          &out),
+                     0);
+    ck_assert_str_eq(out, "hello tls\n");
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(sni_picks_the_server)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL, HTTP);
+    ck_assert_int_eq(curl(&s, "b.crt", "b.test", "/", "", &out), 0);
+    ck_assert_str_eq(out, "b\n");
+    free(out);
+    ck_assert_int_eq(s_client(&s, "-servername b.test", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "CN = b.test") != NULL, "%s", out);
+    free(out);
+    /* No SNI: the address's default server (the first). */
+    ck_assert_int_eq(s_client(&s, "-noservername", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "CN = localhost") != NULL, "%s", out);
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(alpn_http11_only)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL, HTTP);
+    ck_assert_int_eq(s_client(&s, "-servername localhost -alpn h2,http/1.1", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "ALPN protocol: http/1.1") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_ne(s_client(&s, "-servername localhost -alpn h2", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "no application protocol") != NULL, "%s", out);
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* TLS 1.0 and 1.1 are refused by default (the client is allowed to offer
+ * them), logged at info with the client's address, never at error. */
+START_TEST(old_protocols_refused)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL, HTTP);
+    const char *opts[] = {"-tls1 -cipher DEFAULT@SECLEVEL=0", "-tls1_1 -cipher DEFAULT@SECLEVEL=0"};
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_ne(s_client(&s, opts[i], GET_CLOSE, &out), 0);
+        ck_assert_msg(strstr(out, "hello tls") == NULL, "%s", out);
+        free(out);
+    }
+    ck_assert_int_eq(s_client(&s, "-tls1_2", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "hello tls") != NULL, "%s", out);
+    free(out);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(strstr(log, "[info]") != NULL &&
+                      strstr(log, "SSL_do_handshake() failed") != NULL &&
+                      strstr(log, "client: 127.0.0.1") != NULL,
+                  "%s", log);
+    ck_assert_msg(strstr(log, "[error]") == NULL && strstr(log, "[crit]") == NULL, "%s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Opt-in: ssl_protocols lists TLSv1.2 alone, so TLS 1.3 is refused. */
+START_TEST(protocols_directive)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL,
+          "server { listen 127.0.0.1:@PORT@ ssl; ssl_protocols TLSv1.2;\n"
+          "  ssl_certificate ec.crt; ssl_certificate_key ec.key;\n"
+          "  ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256; ssl_prefer_server_ciphers on;\n"
+          "  ssl_ecdh_curve prime256v1; ssl_conf_command Options -SessionTicket; }\n");
+    ck_assert_int_ne(s_client(&s, "-tls1_3", GET_CLOSE, &out), 0);
+    free(out);
+    ck_assert_int_eq(s_client(&s, "", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "ECDHE-ECDSA-AES128-GCM-SHA256") != NULL &&
+                      strstr(out, "hello tls") != NULL,
+                  "%s", out);
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(plain_http_gets_400)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s, NULL, HTTP);
+    ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(r.body);
+    ck_assert_msg(strstr(r.body, "The plain HTTP request was sent to HTTPS port") != NULL, "%s",
+                  r.body);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    kp_h_resp_free(&r);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(strstr(log, "[info]") != NULL &&
+                      strstr(log, "plain HTTP request to HTTPS port") != NULL,
+                  "%s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A ClientHello cut short then closed, and one that never ends: both go
+ * without an error-level line, the second when client_header_timeout runs
+ * out; the server serves on. */
+START_TEST(truncated_client_hello)
+{
+    struct kp_h_server s;
+    static const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    char *out = NULL;
+
+    start(&s, NULL, HTTP);
+    int fd = kp_h_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    kp_h_send(fd, hello, sizeof(hello) - 1);
+    close(fd);
+    fd = kp_h_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    kp_h_send(fd, hello, sizeof(hello) - 1);
+    ck_assert_msg(kp_h_closed(fd, 10000), "a stalled handshake outlived client_header_timeout");
+    close(fd);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/", "", &out), 0);
+    ck_assert_str_eq(out, "hello tls\n");
+    free(out);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(strstr(log, "timed out while SSL handshaking") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "[error]") == NULL && strstr(log, "[crit]") == NULL, "%s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Keep-alive (two requests on one connection, the second pipelined) and a
+ * body larger than the scratch buffer with sendfile on (read and encrypted
+ * in pieces), served by two workers that got the context from the master. */
+START_TEST(keepalive_and_large_body)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    make_certs(&s);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "head -c 3000000 /dev/urandom > %shtml/big.bin", s.prefix);
+    sh_ok(cmd);
+    /* The workers must read the temporary prefix (mode 0700). */
+    kp_h_config(&s, geteuid() == 0 ? "worker_processes 2; user root;" : "worker_processes 2;",
+                "sendfile on; tcp_nopush on; access_log off;\n"
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name localhost;\n"
+                "  ssl_certificate ec.crt; ssl_certificate_key ec.key; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert_int_eq(s_client(&s, "-servername localhost",
+                              "GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n" GET_CLOSE, &out),
+                     0);
+    const char *first = strstr(out, "hello tls");
+    ck_assert_msg(first != NULL && strstr(first + 1, "hello tls") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(sh(&out,
+                        "/usr/bin/curl -sS --max-time 20 --cacert %sconf/ec.crt --resolve "
+                        "localhost:%d:127.0.0.1 https://localhost:%d/big.bin -o %sgot.bin && "
+                        "cmp %shtml/big.bin %sgot.bin 2>&1",
+                        s.prefix, s.port, s.port, s.prefix, s.prefix, s.prefix),
+                     0);
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(password_protected_key)
+{
+    struct kp_h_server s;
+    char cmd[1024], *out = NULL;
+
+    make_certs(&s);
+    snprintf(cmd, sizeof(cmd),
+             "cd %sconf && " OPENSSL " pkey -in ec.key -aes256 -passout pass:s3cret -out enc.key "
+             "&& printf 'wrong\\ns3cret\\n' > pass.txt",
+             s.prefix);
+    sh_ok(cmd);
+    kp_h_config(&s, "master_process off;",
+                "server { listen 127.0.0.1:@PORT@ ssl; ssl_password_file pass.txt;\n"
+                "  ssl_certificate ec.crt; ssl_certificate_key enc.key; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/", "", &out), 0);
+    ck_assert_str_eq(out, "hello tls\n");
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* `kelpie -t` on a configuration; returns the exit code, stderr in *err. */
+static int test_config(const struct kp_h_server *s, const char *http, char **err)
+{
+    char prefix[256], *out = NULL;
+
+    kp_h_config(s, NULL, http);
+    snprintf(prefix, sizeof(prefix), "%s", s->prefix);
+    char *const argv[] = {(char *)kp_h_binary(), "-p", prefix, "-t", NULL};
+    int rc = kp_h_run(argv, &out, err);
+    free(out);
+    return rc;
+}
+
+/* The body's lines start at line 7 of the file kp_h_config writes. */
+START_TEST(config_errors)
+{
+    static const struct {
+        const char *http, *want;
+    } cases[] = {
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key rsa.key; }\n",
+         "SSL_CTX_use_PrivateKey(\""},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key b.key; }\n",
+         "key values mismatch"},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate missing.crt;\n"
+         "  ssl_certificate_key ec.key; }\n",
+         "cannot load certificate \""},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key ec.key; ssl_ciphers NOSUCHCIPHER; }\n",
+         "SSL_CTX_set_cipher_list(\"NOSUCHCIPHER\") failed"},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "\n"
+         "  ssl_protocols TLSv1.2 TLSv9; }\n",
+         "invalid value \"TLSv9\""},
+    };
+    struct kp_h_server s;
+    char *err = NULL;
+
+    make_certs(&s);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(test_config(&s, cases[i].http, &err), 1);
+        ck_assert_msg(strstr(err, "[emerg]") != NULL && strstr(err, cases[i].want) != NULL &&
+                          strstr(err, "kelpie.conf:9") != NULL,
+                      "case %zu: %s", i, err);
+        free(err);
+    }
+    ck_assert_int_eq(test_config(&s, "server { listen 127.0.0.1:@PORT@ ssl; }\n", &err), 1);
+    ck_assert_msg(strstr(err, "no \"ssl_certificate\" is defined") != NULL &&
+                      strstr(err, "kelpie.conf:7") != NULL,
+                  "%s", err);
+    free(err);
+    ck_assert_int_eq(test_config(&s, HTTP, &err), 0);
+    free(err);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_tls_suite(void)
+{
+    Suite *s = suite_create("tls");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, curl_serves_https);
+    tcase_add_test(tc, ecdsa_and_rsa_by_client);
+    tcase_add_test(tc, sni_picks_the_server);
+    tcase_add_test(tc, alpn_http11_only);
+    tcase_add_test(tc, old_protocols_refused);
+    tcase_add_test(tc, protocols_directive);
+    tcase_add_test(tc, plain_http_gets_400);
+    tcase_add_test(tc, truncated_client_hello);
+    tcase_add_test(tc, keepalive_and_large_body);
+    tcase_add_test(tc, password_protected_key);
+    tcase_add_test(tc, config_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
