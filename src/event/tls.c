@@ -5,6 +5,7 @@
 #include "kelpie/event/tls.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
