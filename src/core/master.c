@@ -56,6 +56,11 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
                      "SIGUSR2 (binary upgrade) is not supported, ignored: reload with SIGHUP");
     if (sig->reopen)
         kp_master_logs_reopen(m);
+    bool running = !m->terminating && !m->quitting && !m->workers_stopped;
+    if (sig->ttin && running)
+        kp_master_spawn_more(m);
+    if (sig->ttou && running)
+        kp_master_spawn_fewer(m);
     if (sig->winch && !m->workers_stopped) {
         m->workers_stopped = true;
         kp_master_spawn_signal(m, SIGQUIT, false);
@@ -104,7 +109,8 @@ static void check_mutex_holder(struct kp_master *m)
 
 static bool any_signal(const struct kp_signals *s)
 {
-    return s->terminate || s->quit || s->reload || s->reopen || s->winch || s->child || s->upgrade;
+    return s->terminate || s->quit || s->reload || s->reopen || s->winch || s->child ||
+           s->upgrade || s->ttin || s->ttou;
 }
 
 static int master_loop(struct kp_master *m)
@@ -150,7 +156,7 @@ static int master_loop(struct kp_master *m)
  * is up, so that the command's verdict is the real one. */
 static enum kp_gen_start first_workers(struct kp_master *m)
 {
-    unsigned want = (unsigned)m->cycle->core.worker_processes;
+    unsigned want = m->n_workers;
     uint64_t deadline = kp_master_clock_ms(CLOCK_MONOTONIC) + FIRST_READY_MS;
     enum kp_gen_start st = kp_master_reload_wait_ready(m, want);
 

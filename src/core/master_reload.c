@@ -36,7 +36,7 @@ static enum kp_gen_start generation_state(struct kp_master *m, unsigned want)
 {
     enum kp_gen_start st = KP_GEN_READY;
 
-    for (int i = 0; i < m->cycle->core.worker_processes; i++) {
+    for (unsigned i = 0; i < m->n_workers; i++) {
         if (m->respawn[i].fatal)
             return KP_GEN_FATAL;
         if (m->respawn[i].due_ms != 0)
@@ -152,12 +152,12 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
     struct kp_cycle *old = m->cycle;
     m->cycle = nc;
     struct kp_respawn *old_respawn = m->respawn;
+    unsigned old_n = m->n_workers;
     m->respawn = NULL;
     m->generation++;
     m->retiring = old;
     kp_master_spawn_generation(m);
-    bool ready =
-        kp_master_reload_wait_ready(m, (unsigned)nc->core.worker_processes) == KP_GEN_READY;
+    bool ready = kp_master_reload_wait_ready(m, m->n_workers) == KP_GEN_READY;
     m->retiring = NULL;
     if (!ready) {
         kp_log_error(&m->log, KP_LOG_ALERT, 0, "new workers did not start: keeping the old ones");
@@ -166,6 +166,7 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
         kp_logfiles_close(nc);
         kp_free(m->respawn);
         m->respawn = old_respawn;
+        m->n_workers = old_n;
         kp_cycle_free(nc);
         kp_master_reload_answer(requesters, KP_RELOAD_EWORKERS, 0);
         return;

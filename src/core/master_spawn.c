@@ -172,21 +172,60 @@ int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generat
     close(chan[1]);
     atomic_store(&slot->pid, (int)pid);
     atomic_store(&slot->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
-    *k = (struct kp_child){pid,   index,  generation, kp_master_clock_ms(CLOCK_MONOTONIC),
-                           false, chan[0]};
+    *k = (struct kp_child){.pid = pid,
+                           .index = index,
+                           .generation = generation,
+                           .started_ms = kp_master_clock_ms(CLOCK_MONOTONIC),
+                           .chan = chan[0]};
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start worker process %d", (int)pid);
     return 0;
 }
 
 void kp_master_spawn_generation(struct kp_master *m)
 {
-    unsigned n = (unsigned)m->cycle->core.worker_processes;
-
+    m->n_workers = (unsigned)m->cycle->core.worker_processes;
     kp_free(m->respawn);
-    m->respawn = kp_calloc(n, sizeof(*m->respawn));
+    m->respawn = kp_calloc(KP_SB_MAX_SLOTS, sizeof(*m->respawn));
     atomic_store(&m->sb->generation, m->generation);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < m->n_workers; i++)
         kp_master_spawn_worker(m, i, m->generation);
+}
+
+/* Half the slots: a reload still finds room for a whole new generation. */
+#define LIVE_MAX (KP_SB_MAX_SLOTS / 2)
+
+void kp_master_spawn_more(struct kp_master *m)
+{
+    if (m->n_workers >= LIVE_MAX) {
+        kp_log_error(&m->log, KP_LOG_WARN, 0, "SIGTTIN ignored: already %u worker processes",
+                     m->n_workers);
+        return;
+    }
+    unsigned index = m->n_workers++;
+    m->respawn[index] = (struct kp_respawn){0};
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "SIGTTIN: %u worker process%s", m->n_workers,
+                 m->n_workers == 1 ? "" : "es");
+    kp_master_spawn_worker(m, index, m->generation);
+}
+
+void kp_master_spawn_fewer(struct kp_master *m)
+{
+    if (m->n_workers <= 1) {
+        kp_log_error(&m->log, KP_LOG_NOTICE, 0, "SIGTTOU ignored: one worker process is left");
+        return;
+    }
+    unsigned index = --m->n_workers;
+    m->respawn[index] = (struct kp_respawn){0};
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "SIGTTOU: %u worker process%s", m->n_workers,
+                 m->n_workers == 1 ? "" : "es");
+    /* The last one goes, gracefully: its connections are finished. */
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
+        struct kp_child *k = &m->kids[i];
+        if (k->pid != 0 && k->generation == m->generation && k->index == index && !k->dismissed) {
+            k->dismissed = true;
+            kill(k->pid, SIGQUIT);
+        }
+    }
 }
 
 /* --- reaping and respawning --------------------------------------------------- */
@@ -265,8 +304,8 @@ void kp_master_spawn_reap(struct kp_master *m)
             kp_sb_release(slot);
         /* Workers of the current generation only exit when told to: any
          * other exit is a loss to make good. */
-        if (k->generation == m->generation && !m->terminating && !m->quitting &&
-            !m->workers_stopped)
+        if (k->generation == m->generation && !k->dismissed && k->index < m->n_workers &&
+            !m->terminating && !m->quitting && !m->workers_stopped)
             schedule_respawn(m, k, status);
         close(k->chan);
         k->pid = 0;
@@ -278,14 +317,14 @@ int64_t kp_master_spawn_due(struct kp_master *m)
     uint64_t now = kp_master_clock_ms(CLOCK_MONOTONIC);
     int64_t next = -1;
 
-    for (int i = 0; i < m->cycle->core.worker_processes; i++) {
+    for (unsigned i = 0; i < m->n_workers; i++) {
         struct kp_respawn *r = &m->respawn[i];
         if (r->due_ms == 0 || r->fatal)
             continue;
         if (r->due_ms <= now) {
             r->due_ms = 0;
             atomic_fetch_add(&m->sb->respawns, 1);
-            kp_master_spawn_worker(m, (unsigned)i, m->generation);
+            kp_master_spawn_worker(m, i, m->generation);
         } else if (next < 0 || (int64_t)(r->due_ms - now) < next) {
             next = (int64_t)(r->due_ms - now);
         }

@@ -14,13 +14,15 @@ static volatile sig_atomic_t sig_reopen;
 static volatile sig_atomic_t sig_winch;
 static volatile sig_atomic_t sig_child;
 static volatile sig_atomic_t sig_upgrade;
+static volatile sig_atomic_t sig_ttin;
+static volatile sig_atomic_t sig_ttou;
 /* Who asked for a reload with the `kelpie -s reload` cookie since the last
  * take (several commands may run at once: each waits for its answer). */
 static volatile sig_atomic_t sig_reload_from[KP_SIGNAL_MAX_REQUESTERS];
 static volatile sig_atomic_t sig_n_reload_from;
 
-static const int managed[] = {SIGTERM, SIGINT,   SIGQUIT, SIGHUP,
-                              SIGUSR1, SIGWINCH, SIGCHLD, SIGUSR2};
+static const int managed[] = {SIGTERM,  SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
+                              SIGWINCH, SIGCHLD, SIGUSR2, SIGTTIN, SIGTTOU};
 #define N_MANAGED (sizeof(managed) / sizeof(managed[0]))
 
 static void on_signal(int signo)
@@ -47,6 +49,12 @@ static void on_signal(int signo)
         break;
     case SIGUSR2:
         sig_upgrade = 1;
+        break;
+    case SIGTTIN:
+        sig_ttin = 1;
+        break;
+    case SIGTTOU:
+        sig_ttou = 1;
         break;
     default:
         break;
@@ -137,6 +145,8 @@ void kp_signal_take(struct kp_signals *out)
     out->winch = take_flag(&sig_winch);
     out->child = take_flag(&sig_child);
     out->upgrade = take_flag(&sig_upgrade);
+    out->ttin = take_flag(&sig_ttin);
+    out->ttou = take_flag(&sig_ttou);
     out->n_reload_from = 0;
     for (sig_atomic_t i = 0; out->reload && i < sig_n_reload_from; i++)
         out->reload_from[out->n_reload_from++] = (pid_t)sig_reload_from[i];

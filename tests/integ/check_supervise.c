@@ -246,6 +246,83 @@ START_TEST(watchdog_replaces_stopped_worker)
 }
 END_TEST
 
+/* --- TTIN / TTOU -------------------------------------------------------------------- */
+
+/* Workers the status page lists (each has a "slot"). */
+static int status_workers(int port)
+{
+    struct kp_h_resp r;
+    int n = -1;
+
+    if (kp_h_request(port, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r) ==
+            0 &&
+        r.status == 200 && r.body != NULL) {
+        n = 0;
+        for (const char *p = r.body; (p = strstr(p, "\"slot\":")) != NULL; p++)
+            n++;
+    }
+    kp_h_resp_free(&r);
+    return n;
+}
+
+struct count_wait {
+    const struct kp_h_server *s;
+    int want;
+};
+
+/* The master has want workers, the status page lists want, all serve. */
+static bool workers_are(void *arg)
+{
+    const struct count_wait *w = arg;
+    pid_t kids[MAX_KIDS];
+
+    return kp_p_children(w->s->pid, kids, MAX_KIDS) == w->want &&
+           status_workers(w->s->port) == w->want;
+}
+
+static void expect_workers(const struct kp_h_server *s, int want)
+{
+    struct count_wait w = {s, want};
+
+    ck_assert_msg(kp_h_wait_until(workers_are, &w, 10000), "not %d workers (status lists %d)", want,
+                  status_workers(s->port));
+    for (int i = 0; i < 2 * want; i++)
+        ck_assert_int_eq(kp_p_get(s->port), 200);
+}
+
+/* gunicorn's signals: TTIN adds a worker, TTOU removes one (never the last),
+ * and a reload restores worker_processes. */
+START_TEST(ttin_ttou)
+{
+    struct kp_h_server s;
+    char prefix[128], *out, *err;
+
+    workers(&s, 2, NULL);
+    ck_assert_int_eq(kill(s.pid, SIGTTIN), 0);
+    expect_workers(&s, 3);
+    ck_assert(kp_p_log_wait(&s, "SIGTTIN: 3 worker processes", 5000));
+    ck_assert_int_eq(kill(s.pid, SIGTTOU), 0);
+    expect_workers(&s, 2);
+    ck_assert_int_eq(kill(s.pid, SIGTTOU), 0);
+    expect_workers(&s, 1);
+    ck_assert_int_eq(kill(s.pid, SIGTTOU), 0);
+    ck_assert(kp_p_log_wait(&s, "SIGTTOU ignored: one worker process is left", 5000));
+    expect_workers(&s, 1);
+    ck_assert_int_eq(kill(s.pid, SIGTTIN), 0);
+    expect_workers(&s, 2);
+    ck_assert_int_eq(kill(s.pid, SIGTTIN), 0);
+    expect_workers(&s, 3);
+
+    snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-p", prefix, "-s", "reload", NULL};
+    ck_assert_msg(kp_h_run(argv, &out, &err) == 0, "reload failed: %s", err);
+    free(out);
+    free(err);
+    expect_workers(&s, 2);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_supervise_suite(void)
 {
     Suite *s = suite_create("supervise");
@@ -256,6 +333,7 @@ Suite *kp_test_supervise_suite(void)
     tcase_add_test(tc, master_sigkill_takes_workers);
     tcase_add_test(tc, watchdog_replaces_stopped_worker);
     tcase_add_test(tc, logs_in_root_only_dir);
+    tcase_add_test(tc, ttin_ttou);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,7 +12,8 @@
 
 static bool none(const struct kp_signals *s)
 {
-    return !s->terminate && !s->quit && !s->reload && !s->reopen && !s->winch && !s->child;
+    return !s->terminate && !s->quit && !s->reload && !s->reopen && !s->winch && !s->child &&
+           !s->ttin && !s->ttou;
 }
 
 START_TEST(signal_install)
@@ -60,6 +61,13 @@ START_TEST(signal_flags)
     raise(SIGWINCH);
     kp_signal_take(&s);
     ck_assert(s.terminate && s.quit && s.winch);
+    /* Handled, not the default stop: TTIN/TTOU scale the workers. */
+    raise(SIGTTIN);
+    kp_signal_take(&s);
+    ck_assert(s.ttin && !s.ttou);
+    raise(SIGTTOU);
+    kp_signal_take(&s);
+    ck_assert(s.ttou && !s.ttin);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0)

@@ -10,14 +10,19 @@
  *   SIGQUIT       graceful shutdown: workers get SIGQUIT
  *   SIGHUP        reload: new configuration, new generation of workers, old
  *                 generation drained (see master_reload.h)
- *   SIGUSR1       reopen the error log; workers reopen theirs
+ *   SIGUSR1       reopen the logs and hand them to the workers (logfiles.h)
  *   SIGWINCH      gracefully stop the workers, keep the master (HUP restarts)
+ *   SIGTTIN/TTOU  one worker more / fewer (never below one) until the next
+ *                 reload (master_spawn.h)
  *   SIGUSR2       nginx's binary upgrade: not supported, logged and ignored
  *
- * Master-to-worker commands are signals (no channel): TERM fast stop, QUIT
- * graceful quit, HUP "you are the old generation: drain softly and exit",
- * USR1 reopen logs. A worker learns of its master's death through
- * PR_SET_PDEATHSIG (SIGQUIT). */
+ * Master-to-worker commands are signals: TERM fast stop, QUIT graceful quit,
+ * HUP "you are the old generation: drain softly and exit", USR1 "take the
+ * reopened logs waiting on your channel" (the one message the per-worker
+ * socketpair carries). A worker learns of its master's death through
+ * PR_SET_PDEATHSIG (SIGQUIT), set after it switched user. Also in the
+ * master: a watchdog (master_watchdog.h) and, with `daemon on`, the start
+ * report to the command that started it (master_start.h). */
 #ifndef KP_MASTER_H
 #define KP_MASTER_H
 

@@ -15,10 +15,16 @@
  * m->kids entry. In the child this never returns (the worker runs and exits).
  * Returns 0, -ENOSPC when no slot is free, or -errno from fork (logged). */
 int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generation);
-/* Start generation m->generation: fresh respawn bookkeeping for
- * cycle->core.worker_processes workers, the scoreboard's generation set,
- * every worker forked (failures are logged; the rest still start). */
+/* Start generation m->generation: m->n_workers = worker_processes, fresh
+ * respawn bookkeeping, the scoreboard's generation set, every worker forked
+ * (failures are logged; the rest still start). */
 void kp_master_spawn_generation(struct kp_master *m);
+/* SIGTTIN: one worker more in the current generation (the next index), up
+ * to half the scoreboard's slots (a reload must still fit). Logged. */
+void kp_master_spawn_more(struct kp_master *m);
+/* SIGTTOU: one worker fewer, never below one: the worker with the highest
+ * index is told to quit gracefully and is not respawned. Logged. */
+void kp_master_spawn_fewer(struct kp_master *m);
 /* Send sig to every live worker, or only to those of older generations. */
 void kp_master_spawn_signal(struct kp_master *m, int sig, bool old_only);
 /* How many workers (any generation) have not been reaped yet. */

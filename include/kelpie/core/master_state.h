@@ -25,6 +25,7 @@ struct kp_child {
     unsigned generation;
     uint64_t started_ms;  /* monotonic */
     bool watchdog_killed; /* SIGKILL sent by the watchdog: not again */
+    bool dismissed;       /* told to quit by SIGTTOU: not respawned */
     int chan;             /* the master's end of the worker's channel (logfiles.h) */
 };
 
@@ -44,7 +45,9 @@ struct kp_master {
     struct kp_scoreboard *sb;
     unsigned generation;
     struct kp_child kids[KP_SB_MAX_SLOTS];
-    struct kp_respawn *respawn; /* cycle->core.worker_processes entries */
+    unsigned n_workers;         /* of the current generation: worker_processes, or
+                                 * what TTIN/TTOU made of it until the next reload */
+    struct kp_respawn *respawn; /* KP_SB_MAX_SLOTS entries, n_workers in use */
     struct kp_cycle *retiring;  /* during a reload: the cycle being replaced */
     sigset_t wait_mask;
     bool terminating, quitting, workers_stopped;

@@ -11,6 +11,8 @@
  *   SIGTERM, SIGINT  terminate (fast stop)      SIGQUIT  graceful quit
  *   SIGHUP           reload                     SIGUSR1  reopen log files
  *   SIGWINCH         stop workers (master)      SIGCHLD  a child exited
+ *   SIGTTIN          one worker more (master)   SIGTTOU  one worker fewer (master);
+ *                    handled, so that neither ever stops a process
  *   SIGPIPE          ignored: a write to a closed socket fails with EPIPE */
 #ifndef KP_SIGNAL_H
 #define KP_SIGNAL_H
@@ -29,6 +31,8 @@ struct kp_signals {
     bool winch;
     bool child;
     bool upgrade; /* SIGUSR2: nginx's binary upgrade, which kelpie does not do */
+    bool ttin;    /* SIGTTIN: one worker more (master) */
+    bool ttou;    /* SIGTTOU: one worker fewer (master) */
     /* with reload: the pids of the `kelpie -s reload` commands waiting for
      * the outcome (beyond the first KP_SIGNAL_MAX_REQUESTERS, a command
      * gets no answer and reports a timeout) */
