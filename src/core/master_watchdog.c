@@ -29,8 +29,14 @@ int64_t kp_master_watchdog_check(struct kp_master *m)
         if (k->pid == 0 || k->watchdog_killed)
             continue;
         const struct kp_sb_slot *slot = kp_sb_find(m->sb, k->pid);
-        uint64_t beat = slot ? atomic_load(&slot->heartbeat_mono_ms) : 0;
-        if (beat != 0 && now > beat && now - beat >= timeout)
+        if (slot == NULL)
+            continue;
+        /* A worker that never beat is measured from its fork: one stuck
+         * while starting is as lost as one stuck later. */
+        uint64_t beat = atomic_load(&slot->heartbeat_mono_ms);
+        if (beat == 0)
+            beat = k->started_ms;
+        if (now > beat && now - beat >= timeout)
             kill_frozen(m, k, slot, now - beat);
     }
     /* A quarter of the timeout between checks: a freeze is noticed within

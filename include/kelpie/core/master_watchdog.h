@@ -10,8 +10,8 @@
 
 #include "kelpie/core/master_state.h"
 
-/* Check every live worker that has beaten at least once (a starting worker
- * has not) and kill the frozen ones, once each. Returns how long the caller
+/* Check every live worker and kill the frozen ones, once each: silent since
+ * its last heartbeat or, if it never beat, since its fork. Returns how long the caller
  * may sleep before the next check, in ms, or -1 with the watchdog off. */
 int64_t kp_master_watchdog_check(struct kp_master *m);
 
