@@ -13,7 +13,9 @@
  * The rules this puts on handlers (see the contract in event/loop.h):
  *   - read until read() returns EAGAIN, or a short read (fewer bytes than
  *     asked: for a stream socket the receive queue was empty at that moment,
- *     and any later data raises a new edge);
+ *     and any later data raises a new edge); but a FIN queued behind those
+ *     bytes raises no new edge, so the report carries KP_EV_EOF (EPOLLRDHUP)
+ *     and the handler remembers to read once more;
  *   - write until EAGAIN or a short write, then ask for KP_EV_WRITE;
  *   - a handler that stops before that must kp_loop_post() itself;
  *   - listeners are registered level-triggered (KP_IO_LEVEL), so a listener
@@ -68,10 +70,17 @@ static void epoll_free(struct kp_loop *loop)
 static int epoll_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
 {
     struct epoll_state *st = loop->bstate;
-    struct epoll_event ee = {.events = (io->flags & KP_IO_LEVEL) ? 0 : EPOLLET, .data.ptr = io};
+    bool edge = !(io->flags & KP_IO_LEVEL);
+    struct epoll_event ee = {.events = edge ? EPOLLET : 0, .data.ptr = io};
 
     if (interest & KP_EV_READ)
         ee.events |= EPOLLIN;
+    /* Edge-triggered, a FIN that came with the last bytes raises no edge of
+     * its own once they are read; the report says so instead (KP_EV_EOF).
+     * Level-triggered ones (listeners, where EPOLLEXCLUSIVE refuses it)
+     * report a readable end of stream at every wait anyway. */
+    if ((interest & KP_EV_READ) && edge)
+        ee.events |= EPOLLRDHUP;
     if (interest & KP_EV_WRITE)
         ee.events |= EPOLLOUT;
     int op = io->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
@@ -106,6 +115,8 @@ static unsigned to_kp_events(uint32_t e, unsigned interest)
 
     if (e & (EPOLLIN | EPOLLRDHUP))
         ev |= KP_EV_READ;
+    if (e & EPOLLRDHUP)
+        ev |= KP_EV_EOF;
     if (e & EPOLLOUT)
         ev |= KP_EV_WRITE;
     if (e & (EPOLLERR | EPOLLHUP))

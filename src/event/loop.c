@@ -182,7 +182,7 @@ static void deliver(struct kp_loop *loop, const struct kp_ready *r)
         return;
     unsigned ev = r->events & io->interest;
     if (ev != 0)
-        io->handler(loop, io, ev | (r->events & KP_EV_ERROR));
+        io->handler(loop, io, ev | (r->events & (KP_EV_ERROR | KP_EV_EOF)));
 }
 
 /* Deliver the reports of one kind: priority (accept events) or the rest. */

@@ -675,8 +675,12 @@ static void wait_io(struct kp_http_conn *hc)
         return;
     }
     /* An edge-triggered backend reports readiness once: after a read that
-     * filled the buffer, come back instead of waiting for a new edge. */
-    if (ev == KP_EV_READ && hc->read_full)
+     * filled the buffer, come back instead of waiting for a new edge. The
+     * same after the client's end of stream was reported: it came with the
+     * bytes already read and raises no new edge, so the read that sees it
+     * (and closes, as in any state but WRITE) must be made here, or the
+     * connection would sit in CLOSE-WAIT until its timeout. */
+    if (ev == KP_EV_READ && (hc->read_full || hc->peer_eof))
         kp_loop_post(hc->loop, &hc->c->io, KP_EV_READ);
 }
 
@@ -714,7 +718,9 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
     enum step s;
 
     (void)loop;
-    (void)events; /* errors surface from read/write themselves */
+    /* Errors surface from read/write themselves; an end of stream may be
+     * reported only now (see wait_io). */
+    hc->peer_eof |= (events & KP_EV_EOF) != 0;
     switch (hc->state) {
     case KP_HC_IDLE:
         s = wake(hc);

@@ -368,17 +368,6 @@ START_TEST(serves_after_bad_requests)
 }
 END_TEST
 
-struct fd_wait {
-    pid_t pid;
-    int want;
-};
-
-static bool fds_back(void *arg)
-{
-    const struct fd_wait *w = arg;
-    return kp_h_count_fds(w->pid) <= w->want;
-}
-
 START_TEST(no_descriptor_leak)
 {
     struct kp_h_server s;
@@ -393,8 +382,8 @@ START_TEST(no_descriptor_leak)
     kp_h_resp_free(&r);
     ck_assert_int_eq(kp_h_request(s.port, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
     kp_h_resp_free(&r);
-    struct fd_wait w = {s.pid, kp_h_count_fds(s.pid)};
-    ck_assert_int_gt(w.want, 0);
+    int before = kp_h_count_fds(s.pid);
+    ck_assert_int_gt(before, 0);
     for (int i = 0; i < 150; i++) {
         int fd = conn(&s);
         switch (i % 5) {
@@ -418,8 +407,8 @@ START_TEST(no_descriptor_leak)
         kp_h_resp_free(&r);
         close(fd);
     }
-    ck_assert_msg(kp_h_wait_until(fds_back, &w, 5000), "descriptors: %d, before: %d",
-                  kp_h_count_fds(s.pid), w.want);
+    ck_assert_msg(kp_h_wait_fds(s.pid, before, 5000), "descriptors: %d, before: %d",
+                  kp_h_count_fds(s.pid), before);
     kp_h_stop(&s);
 }
 END_TEST

@@ -536,6 +536,25 @@ int kp_h_count_fds(pid_t pid)
     return n - 2;
 }
 
+struct fd_wait {
+    pid_t pid;
+    int want;
+};
+
+static bool fds_back(void *arg)
+{
+    const struct fd_wait *w = arg;
+
+    return kp_h_count_fds(w->pid) <= w->want;
+}
+
+bool kp_h_wait_fds(pid_t pid, int want, int timeout_ms)
+{
+    struct fd_wait w = {pid, want};
+
+    return kp_h_wait_until(fds_back, &w, timeout_ms);
+}
+
 void kp_h_config_raw(const struct kp_h_server *s, const char *main_text, const char *events_body,
                      const char *http_body)
 {

@@ -7,7 +7,8 @@
  * Readiness contract (holds for every backend): a handler is called when its
  * fd MAY be ready for the events of interest. Handlers read and write until
  * EAGAIN (for stream sockets a short read or short write also proves the
- * kernel buffer was drained or filled, so stopping there is safe); a handler
+ * kernel buffer was drained or filled, so stopping there is safe, except for
+ * an end of stream queued behind the bytes: see KP_EV_EOF); a handler
  * that stops early on purpose (e.g. a full buffer) and wants to continue
  * later must kp_loop_post() itself, because the epoll backend is
  * edge-triggered and will not report the same readiness again. Setting a new
@@ -32,6 +33,12 @@ enum {
     KP_EV_READ = 1u << 0,
     KP_EV_WRITE = 1u << 1,
     KP_EV_ERROR = 1u << 2, /* reported together with READ|WRITE for the interest set */
+    /* With KP_EV_READ, from backends that can tell (epoll's EPOLLRDHUP): the
+     * peer shut down its writing side, so reading ends in end-of-stream once
+     * the queued bytes are read. An edge-triggered backend reports that end
+     * only once: a handler that stops at a short read must remember it, or
+     * the end of a stream that arrived with the last bytes goes unnoticed. */
+    KP_EV_EOF = 1u << 3,
 };
 
 struct kp_loop;

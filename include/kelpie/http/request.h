@@ -80,6 +80,7 @@ struct kp_http_conn {
     /* private to request.c */
     size_t buf_size; /* c->rbuf's allocation (0: none) */
     bool read_full;  /* the last read filled the buffer: more may wait */
+    bool peer_eof;   /* the client shut down its writing side (KP_EV_EOF) */
     bool nodelay;    /* TCP_NODELAY is set */
     bool probing;    /* the first read after accept was posted on speculation */
     bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
