@@ -274,7 +274,9 @@ static int read_word(struct kp_conf *cf)
         if (!take_char(f, &w))
             return too_long(cf, &w);
     }
-    if (quote != 0 && ++f->p < f->end && !ends_word(*f->p))
+    /* As in nginx, a ')' may follow a quoted word: it closes an if
+     * condition, `if ($a = "b")`, and is read as a word of its own. */
+    if (quote != 0 && ++f->p < f->end && !ends_word(*f->p) && *f->p != ')')
         return kp_conf_error(cf, "unexpected \"%c\"", *f->p);
     w.out[w.len] = '\0';
     cf->args[cf->nargs++] = w.out;

@@ -184,6 +184,8 @@ static size_t add_loc(struct kp_http_accesslog_map *map, size_t n,
         if (map != NULL)
             map[n].conf = &loc->access_logs[i];
     }
+    for (size_t i = 0; i < loc->n_ifs; i++) /* an if block may have its own */
+        n = add_loc(map, n, loc->ifs[i]);
     return n;
 }
 

@@ -13,11 +13,15 @@
 #include "config.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
+#include "kelpie/http/map.h"
 #include "kelpie/http/regex.h"
+#include "kelpie/http/rewrite.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/var.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
+#define HTTP_ANY_IF    (HTTP_ANY | KP_CONF_LIF) /* nginx's directives allowed in a location's if */
+#define RW_CTX         (KP_CONF_SRV | KP_CONF_LOC | KP_CONF_SIF | KP_CONF_LIF)
 #define HTTP_SRV       (KP_CONF_HTTP | KP_CONF_SRV)
 #define LOC(m)         KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define LOC_SPAN(a, b) KP_CONF_SLOT_LOC, KP_CONF_SPAN(struct kp_http_loc_conf, a, b)
@@ -31,6 +35,8 @@ struct loc_node {
     struct kp_http_loc_conf conf;
     struct kp_conf_seen seen;        /* directives of this block, all slots */
     struct kp_http_types *own_types; /* this block's `types`, NULL if none */
+    struct loc_node **ifs;           /* its if { } blocks (http/rewrite.h) */
+    size_t n_ifs;
 };
 
 struct srv_node {
@@ -488,27 +494,21 @@ static int try_files(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     return 0;
 }
 
-/* return CODE [TEXT|URL] | return URL (302) */
+/* return CODE [TEXT|URL] | return URL (302): an op of the rewrite module
+ * (http/rewrite.h), run in order with rewrite, set and if. */
 static int set_return(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    struct kp_http_loc_conf *loc = conf;
     const char *a = cf->args[1];
     uint64_t code;
 
     (void)cmd;
-    if (kp_conf_parse_num(a, 999, &code) == 0 && code >= 100) {
-        loc->return_code = (int)code;
-        loc->return_text = NULL;
-    } else if (cf->nargs == 2 && (strncmp(a, "http://", 7) == 0 || strncmp(a, "https://", 8) == 0 ||
-                                  strncmp(a, "$scheme", 7) == 0)) {
-        loc->return_code = 302;
-    } else {
-        return kp_conf_error(cf, "invalid return code \"%s\"", a);
-    }
-    if (cf->nargs == 2 && a[0] >= '0' && a[0] <= '9')
-        return 0; /* a code alone */
-    loc->return_text = kp_arena_calloc(cf->arena, sizeof(*loc->return_text));
-    return kp_http_cv_compile(cf, cf->args[cf->nargs - 1], loc->return_text);
+    if (kp_conf_parse_num(a, 999, &code) == 0 && code >= 100)
+        return kp_http_rewrite_conf_return(cf, conf, (int)code,
+                                           cf->nargs == 3 ? cf->args[2] : NULL);
+    if (cf->nargs == 2 && (strncmp(a, "http://", 7) == 0 || strncmp(a, "https://", 8) == 0 ||
+                           strncmp(a, "$scheme", 7) == 0))
+        return kp_http_rewrite_conf_return(cf, conf, 302, a);
+    return kp_conf_error(cf, "invalid return code \"%s\"", a);
 }
 
 /* error_page CODE... [=CODE] URI */
@@ -586,6 +586,42 @@ static int location_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, voi
     return kp_conf_parse_block(cf, &frame);
 }
 
+/* if (COND) { }: a block whose settings inherit the enclosing one's and
+ * whose rewrite directives run when COND holds (http/rewrite.h). */
+static int if_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct loc_node *parent = conf;
+    struct loc_node *b = kp_arena_calloc(cf->arena, sizeof(*b));
+    bool in_loc = cf->frame->ctx == KP_CONF_LOC;
+
+    (void)cmd;
+    b->conf.path = parent->conf.path;
+    b->conf.match = parent->conf.match;
+    b->conf.regex = parent->conf.regex;
+    int rc = kp_http_rewrite_conf_if(cf, &parent->conf, &b->conf);
+    if (rc != 0)
+        return rc;
+    *KP_CONF_PUSH(cf->arena, parent->ifs, parent->n_ifs) = b;
+    struct kp_conf_frame frame = {in_loc ? KP_CONF_LIF : KP_CONF_SIF,
+                                  {state(cf), cf->frame->conf[KP_CONF_SLOT_SRV], b},
+                                  &b->seen,
+                                  NULL};
+    return kp_conf_parse_block(cf, &frame);
+}
+
+/* Merge node's if blocks with node (already merged), for the access log
+ * too (conf.ifs). */
+static void merge_ifs(struct kp_arena *a, struct loc_node *node)
+{
+    node->conf.ifs = kp_arena_alloc(a, (node->n_ifs > 0 ? node->n_ifs : 1) * sizeof(void *));
+    for (size_t i = 0; i < node->n_ifs; i++) {
+        struct loc_node *b = node->ifs[i];
+        kp_conf_merge(kp_http_conf_cmds, KP_CONF_SLOT_LOC, &b->seen, &b->conf, &node->conf);
+        node->conf.ifs[i] = &b->conf;
+    }
+    node->conf.n_ifs = node->n_ifs;
+}
+
 static int server_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct http_state *h = conf;
@@ -621,7 +657,6 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->client_max_body_size = 1u << 20;
     loc->types = &cy->http.types;
     loc->default_type = kp_conf_strdup(a, "text/plain");
-    loc->return_code = -1;
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
         kp_conf_join(a, cy->prefix, KP_HTTP_LOG_PATH), &cy->http.log_formats[0], 0, 0};
 }
@@ -644,12 +679,14 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
     kp_conf_merge(t, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
     kp_conf_merge(kp_http_ssl_conf_cmds, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
     kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->loc.seen, &s->loc.conf, &top->loc.conf);
+    merge_ifs(a, &s->loc);
     if (srv->n_listens == 0)
         default_listen(a, srv);
     srv->loc = &s->loc.conf;
     srv->locations = kp_arena_alloc(a, s->n_locs * sizeof(*srv->locations));
     for (size_t i = 0; i < s->n_locs; i++) {
         kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->locs[i]->seen, &s->locs[i]->conf, &s->loc.conf);
+        merge_ifs(a, s->locs[i]);
         srv->locations[i] = &s->locs[i]->conf;
     }
     srv->n_locations = s->n_locs;
@@ -712,9 +749,9 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_NOFIELD},
     {"open_file_cache_valid", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, open_file_cache_valid,
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
-    {"access_log", HTTP_ANY, KP_CONF_RANGE(1, 4), KP_CONF_MULTI, access_log,
+    {"access_log", HTTP_ANY_IF, KP_CONF_RANGE(1, 4), KP_CONF_MULTI, access_log,
      LOC_SPAN(access_logs, n_access_logs)},
-    {"sendfile", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},
+    {"sendfile", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},
     {"tcp_nodelay", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nodelay)},
     {"tcp_nopush", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nopush)},
     {"server_tokens", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(server_tokens)},
@@ -734,7 +771,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_NOFIELD},
     {"server_name", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, server_name, KP_CONF_SLOT_SRV,
      KP_CONF_NOFIELD},
-    {"root", HTTP_ANY, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
+    {"root", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
     {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, alias_value)},
     {"disable_symlinks", HTTP_ANY, KP_CONF_TAKE(1), 0, set_symlinks, LOC(symlinks)},
     /* Not inherited, as in nginx: a location without try_files serves its
@@ -742,16 +779,30 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"try_files", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_2MORE, 0, try_files, KP_CONF_SLOT_LOC,
      KP_CONF_NOFIELD},
     {"index", HTTP_ANY, KP_CONF_1MORE, KP_CONF_MULTI, set_index, LOC_SPAN(index, n_index)},
-    {"return", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_RANGE(1, 2), 0, set_return,
-     LOC_SPAN(return_code, return_text)},
-    {"error_page", HTTP_ANY, KP_CONF_2MORE, KP_CONF_MULTI, error_page,
+    {"return", RW_CTX, KP_CONF_RANGE(1, 2), KP_CONF_MULTI, set_return, KP_CONF_SLOT_LOC,
+     KP_CONF_NOFIELD},
+    {"error_page", HTTP_ANY_IF, KP_CONF_2MORE, KP_CONF_MULTI, error_page,
      LOC_SPAN(error_pages, n_error_pages)},
     {"status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_NOARGS, 0, set_status, LOC(status)},
     {"allow", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
     {"deny", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
-    {"add_header", HTTP_ANY, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,
-     LOC_SPAN(add_headers, add_headers_always)},
-    {"expires", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_http_headers_conf_expires,
+    {"add_header", HTTP_ANY_IF, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,
+     LOC_SPAN(add_headers, add_headers_always_cv)},
+    {"expires", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_http_headers_conf_expires,
      LOC_SPAN(expires, expires_s)},
+    /* The rewrite module (http/rewrite.h): directives run in order, not
+     * inherited. */
+    {"map", KP_CONF_HTTP, KP_CONF_TAKE(2), KP_CONF_BLOCK | KP_CONF_MULTI, kp_http_map_conf,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"rewrite", RW_CTX, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_rewrite_conf_rewrite,
+     KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
+    {"set", RW_CTX, KP_CONF_TAKE(2), KP_CONF_MULTI, kp_http_rewrite_conf_set, KP_CONF_SLOT_LOC,
+     KP_CONF_NOFIELD},
+    {"break", RW_CTX, KP_CONF_NOARGS, KP_CONF_MULTI, kp_http_rewrite_conf_break, KP_CONF_SLOT_LOC,
+     KP_CONF_NOFIELD},
+    {"if", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_1MORE, KP_CONF_BLOCK | KP_CONF_MULTI, if_block,
+     KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
+    {"rewrite_log", HTTP_ANY | KP_CONF_SIF | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     LOC(rewrite_log)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

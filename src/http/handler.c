@@ -12,6 +12,7 @@
 #include "kelpie/http/access.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/location.h"
+#include "kelpie/http/rewrite.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/static.h"
@@ -21,11 +22,6 @@
 
 /* try_files moved the request to another location: run its phases. */
 #define TRY_AGAIN (-1)
-
-static bool is_redirect(int code)
-{
-    return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
-}
 
 static bool is_url(const char *s)
 {
@@ -65,26 +61,6 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
     return 0;
 }
 
-/* `return CODE [TEXT|URL]` of lc: a redirect's URL becomes Location (a
- * relative one is sent as written), other text is the body, typed with the
- * location's default_type; variables in either are expanded (http/var.h). */
-static int do_return(struct kp_http_request *r, const struct kp_http_loc_conf *lc)
-{
-    int code = lc->return_code;
-
-    if (lc->return_text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
-        return code;
-    bool redirect = is_redirect(code);
-    struct kp_str text = kp_http_cv_eval(r, lc->return_text, redirect);
-    if (redirect) {
-        r->resp.location = text;
-        return code;
-    }
-    r->resp.body = text;
-    r->resp.content_type = kp_str_from(r->loc->default_type);
-    return code;
-}
-
 /* The access phase: the location's allow/deny rules against the client's
  * address. A refusal is logged where the client is known, as nginx does. */
 static bool access_allowed(const struct kp_http_request *r)
@@ -107,7 +83,7 @@ static bool access_allowed(const struct kp_http_request *r)
  * (so that "$uri/" of "/" is "/"), in r->arena. */
 static char *expand(struct kp_http_request *r, const struct kp_http_cv *arg, size_t *len_out)
 {
-    struct kp_str t = kp_http_cv_eval(r, arg, false);
+    struct kp_str t = kp_http_cv_eval(r, arg, KP_HTTP_CV_RAW);
     char *out = kp_arena_alloc(&r->arena, t.len + 1), *o = out;
 
     for (size_t i = 0; i < t.len; i++) {
@@ -131,17 +107,25 @@ static bool exists(struct kp_http_request *r, struct kp_str cand)
 
 /* The last try_files argument: =CODE, or an internal redirect to a URI
  * (with its own query, else the request's), located again. */
+/* Count a change of URI; false (logged) past nginx's bound of 10. */
+static bool uri_change(struct kp_http_request *r, const char *what)
+{
+    if (++r->uri_changes <= KP_HTTP_MAX_URI_CHANGES)
+        return true;
+    kp_log_error(r->hc->ctx->log, KP_LOG_ERR, 0,
+                 "rewrite or internal redirection cycle while %s \"%.*s\"", what, (int)r->uri.len,
+                 r->uri.p);
+    return false;
+}
+
 static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
 {
     const char *last = cv->text;
 
     if (last[0] == '=')
         return atoi(last + 1);
-    if (++r->uri_changes > KP_HTTP_MAX_URI_CHANGES) {
-        kp_log_error(r->hc->ctx->log, KP_LOG_ERR, 0,
-                     "rewrite or internal redirection cycle while trying \"%s\"", last);
+    if (!uri_change(r, "internally redirecting to"))
         return 500;
-    }
     size_t len;
     char *to = expand(r, cv, &len);
     char *q = memchr(to, '?', len);
@@ -178,15 +162,48 @@ static int try_files(struct kp_http_request *r)
  * matching), the location's return (its rewrite phase), allow/deny,
  * try_files (which may move the request to another location, where these
  * run again), then the content handler: status or static files. */
+/* The rewrite phase of the location found for r->uri (rewrite.h), looked
+ * up again as long as its directives change the URI. Returns 0 or a
+ * status. */
+static int location_rewrite(struct kp_http_request *r)
+{
+    for (;;) {
+        int st = kp_http_rewrite_run(r, r->loc, true);
+        if (st != KP_HTTP_REWRITE_AGAIN)
+            return st;
+        if (!uri_change(r, "processing"))
+            return 500;
+        r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    }
+}
+
+/* The server level's rewrite directives, before a location is chosen (the
+ * one routing found is chosen again when they ran). */
+static int server_rewrite(struct kp_http_request *r)
+{
+    const struct kp_http_loc_conf *srv = r->srv->loc;
+
+    if (srv->n_rw_ops == 0)
+        return 0;
+    int st = kp_http_rewrite_run(r, srv, false);
+    if (st > 0)
+        return st;
+    if (r->uri.len > 0 && r->uri.p[0] == '/')
+        r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    return 0;
+}
+
 static int content(struct kp_http_request *r)
 {
-    int st = TRY_AGAIN;
+    int st = server_rewrite(r);
 
-    if (r->srv->loc->return_code >= 0)
-        return do_return(r, r->srv->loc);
+    if (st != 0)
+        return st;
+    st = TRY_AGAIN;
     while (st == TRY_AGAIN) {
-        if (r->loc->return_code >= 0)
-            return do_return(r, r->loc);
+        st = location_rewrite(r);
+        if (st != 0)
+            return st;
         if (!access_allowed(r))
             return 403;
         st = r->loc->n_try_files > 0 ? try_files(r) : 0;

@@ -10,6 +10,7 @@
 
 #include "kelpie/core/time.h"
 #include "kelpie/http/parse.h"
+#include "kelpie/http/var.h"
 
 /* nginx's `expires max` date and age (ten years). */
 #define EXPIRES_MAX_DATE "Thu, 31 Dec 2037 23:55:55 GMT"
@@ -58,9 +59,6 @@ static int check_field(struct kp_conf *cf, const char *name, const char *value)
     }
     if (!is_field_value(value))
         return kp_conf_error(cf, "control characters in the value of header \"%s\"", name);
-    if (strchr(value, '$') != NULL)
-        return kp_conf_error(cf, "variables are not supported in \"add_header\" values: \"%s\"",
-                             value);
     return 0;
 }
 
@@ -76,6 +74,12 @@ static void append(struct kp_arena *a, struct kp_str *to, const char *s, size_t 
     memcpy(p + to->len, s, n);
     p[to->len + n] = '\0';
     *to = (struct kp_str){p, to->len + n};
+}
+
+static int compile_lines(struct kp_conf *cf, struct kp_str lines, struct kp_http_cv **cv)
+{
+    *cv = kp_arena_calloc(cf->arena, sizeof(**cv));
+    return kp_http_cv_compile(cf, lines.p, *cv);
 }
 
 int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -96,7 +100,13 @@ int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
     append(cf->arena, &loc->add_headers, line, (size_t)len);
     if (always)
         append(cf->arena, &loc->add_headers_always, line, (size_t)len);
-    return 0;
+    /* With variables, the lines are also compiled (http/var.h) and that
+     * form is what a response gets. */
+    if (strchr(value, '$') != NULL || loc->add_headers_cv != NULL)
+        rc = compile_lines(cf, loc->add_headers, &loc->add_headers_cv);
+    if (rc == 0 && always && (strchr(value, '$') != NULL || loc->add_headers_always_cv != NULL))
+        rc = compile_lines(cf, loc->add_headers_always, &loc->add_headers_always_cv);
+    return rc;
 }
 
 int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -174,11 +184,14 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
     const struct kp_http_loc_conf *loc = r->loc;
     bool ok = adds_fields(r->resp.status);
     struct kp_str add = ok ? loc->add_headers : loc->add_headers_always;
+    const struct kp_http_cv *cv = ok ? loc->add_headers_cv : loc->add_headers_always_cv;
     char expires[128];
     size_t n = ok ? expires_fields(loc, now, expires) : 0;
 
     if (add.len == 0 && n == 0)
         return;
+    if (cv != NULL)
+        add = kp_http_cv_eval(r, cv, KP_HTTP_CV_FIELD);
     append(&r->arena, &r->resp.extra, add.p, add.len);
     append(&r->arena, &r->resp.extra, expires, n);
 }

@@ -146,7 +146,8 @@ int kp_http_regex_exec(struct kp_http_request *r, const struct kp_http_regex *re
     pcre2_match_data *md = own ? kp_http_regex_match_data() : r->hc->ctx->match_data;
 
     int rc = pcre2_match(re->code, (PCRE2_SPTR)subject.p, subject.len, 0, 0, md, NULL);
-    if (rc >= 0 && r != NULL)
+    /* As in nginx, a regex without groups leaves the last captures alone. */
+    if (rc >= 0 && r != NULL && re->groups > 0)
         keep(r, re, subject, md, rc);
     if (own)
         kp_http_regex_match_data_free(md);

@@ -264,7 +264,7 @@ static bool joins_safely(const char *base, size_t base_len, struct kp_str rest)
 static ssize_t map_value(struct kp_http_request *r, const struct kp_http_cv *alias, char *out,
                          size_t size, size_t *dir_len)
 {
-    struct kp_str v = kp_http_cv_eval(r, alias, false);
+    struct kp_str v = kp_http_cv_eval(r, alias, KP_HTTP_CV_RAW);
     const char *var = strchr(alias->text, '$');
     size_t lit = var != NULL ? (size_t)(var - alias->text) : strlen(alias->text);
     const char *slash = lit > 0 ? memrchr(alias->text, '/', lit) : NULL;

@@ -265,14 +265,16 @@ static bool needs_escape(unsigned char c)
 }
 
 /* Append v to out (NULL: only count); returns the bytes it takes. */
-static size_t put_value(char *out, struct kp_str v, bool url)
+static size_t put_value(char *out, struct kp_str v, enum kp_http_cv_escape esc)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
 
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char)v.p[i];
-        if (url && needs_escape(c)) {
+        if (esc == KP_HTTP_CV_FIELD && ((c < 0x20 && c != '\t') || c == 0x7f))
+            c = ' ';
+        if (esc == KP_HTTP_CV_URL && needs_escape(c)) {
             if (out != NULL) {
                 out[n] = '%';
                 out[n + 1] = hex[c >> 4];
@@ -288,7 +290,8 @@ static size_t put_value(char *out, struct kp_str v, bool url)
     return n;
 }
 
-struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv *cv, bool url)
+struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv *cv,
+                              enum kp_http_cv_escape esc)
 {
     if (cv->n_vars == 0)
         return kp_str_from(cv->text);
@@ -305,13 +308,13 @@ struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv
         vals[i] = kp_http_var_get(r, &part->var, buf);
         if (vals[i].p == buf) /* buf is reused by the next variable */
             vals[i].p = kp_arena_strndup(&r->arena, buf, vals[i].len);
-        len += put_value(NULL, vals[i], url);
+        len += put_value(NULL, vals[i], esc);
     }
     char *out = kp_arena_alloc(&r->arena, len + 1), *o = out;
     for (size_t i = 0; i < cv->n_parts; i++) {
         memcpy(o, cv->parts[i].lit.p, cv->parts[i].lit.len);
         o += cv->parts[i].lit.len;
-        o += put_value(o, vals[i], url);
+        o += put_value(o, vals[i], esc);
     }
     *o = '\0';
     return (struct kp_str){out, len};

@@ -17,6 +17,7 @@
 #include "kelpie/core/cycle.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/location.h"
+#include "kelpie/http/rewrite.h"
 #include "kelpie/http/var.h"
 
 static char dir[64]; /* the prefix (a short mkdtemp path), with a trailing '/' */
@@ -59,6 +60,16 @@ static void subdir(const char *name)
 
     snprintf(path, sizeof(path), "%s%s", dir, name);
     ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+/* The first `return` of a block (an op of the rewrite module), or NULL. */
+static const struct kp_http_rw_op *ret_op(const struct kp_http_loc_conf *l)
+{
+    for (size_t i = 0; i < l->n_rw_ops; i++) {
+        if (l->rw_ops[i].kind == KP_RW_RETURN)
+            return &l->rw_ops[i];
+    }
+    return NULL;
 }
 
 static struct kp_cycle *load(const char *text, const char *extra)
@@ -175,8 +186,6 @@ static const struct {
     {"events {}\nevents {}\n", NULL, 2, "\"events\" directive is duplicate"},
     {"http {}\nhttp {}\n", NULL, 2, "\"http\" directive is duplicate"},
     {"http { server { root a; root b; } }", NULL, 1, "\"root\" directive is duplicate"},
-    {"http { server { location / { return 204; return 404; } } }", NULL, 1,
-     "\"return\" directive is duplicate"},
     {"daemon off;\n", "daemon on;", 1, "\"daemon\" directive is duplicate"},
     /* structure */
     {"http { }\n}\n", NULL, 2, "unexpected \"}\""},
@@ -260,8 +269,29 @@ static const struct {
      "\"add_header\" cannot set \"content-length\": kelpie writes it itself"},
     {"http { add_header X-A \"a\\nb\"; }", NULL, 1,
      "control characters in the value of header \"X-A\""},
-    {"http { add_header X-A $host; }", NULL, 1,
-     "variables are not supported in \"add_header\" values: \"$host\""},
+    {"http { add_header X-A $hots; }", NULL, 1, "unknown \"hots\" variable"},
+    /* the rewrite module */
+    {"http { server { rewrite ^ /x lost; } }", NULL, 1, "invalid parameter \"lost\""},
+    {"http { server { rewrite \"(\" /x; } }", NULL, 1,
+     "pcre2_compile() failed: missing closing parenthesis in \"(\" at \"\""},
+    {"http { server { set x 1; } }", NULL, 1, "invalid variable name \"x\""},
+    {"http { server { set $uri 1; } }", NULL, 1, "the duplicate \"uri\" variable"},
+    {"http { server { if ($a = 1 { } } }", NULL, 1, "invalid condition \"($a\""},
+    {"http { server { if ($a == 1) { } } }", NULL, 1, "unexpected \"==\" in condition"},
+    {"http { server { if (-q $uri) { } } }", NULL, 1, "invalid condition \"-q\""},
+    {"http { server { location / { if ($uri) { if ($uri) { } } } } }", NULL, 1,
+     "\"if\" directive is not allowed here"},
+    {"http { server { location / { if ($uri) { try_files $uri =404; } } } }", NULL, 1,
+     "\"try_files\" directive is not allowed here"},
+    {"http { server { if ($uri) { root /x; } } }", NULL, 1,
+     "\"root\" directive is not allowed here"},
+    {"http { rewrite ^ /x; }", NULL, 1, "\"rewrite\" directive is not allowed here"},
+    /* map */
+    {"http { map $uri $m { default a; default b; } }", NULL, 1, "duplicate default map parameter"},
+    {"http { map $uri $m { a b c; } }", NULL, 1, "invalid number of the map parameters"},
+    {"http { map $uri m { } }", NULL, 1, "invalid variable name \"m\""},
+    {"http { map $uri $m { } map $uri $m { } }", NULL, 1, "the duplicate \"m\" variable"},
+    {"http { map $uri $host { } }", NULL, 1, "the duplicate \"host\" variable"},
     {"http { add_header X-A b sometimes; }", NULL, 1,
      "invalid value \"sometimes\" in \"add_header\" directive"},
     {"http { expires soon; }", NULL, 1, "invalid value \"soon\" in \"expires\" directive"},
@@ -558,8 +588,8 @@ START_TEST(inheritance)
     ck_assert_uint_eq(s0->loc->client_max_body_size, 10u << 20);
     ck_assert(!s0->loc->server_tokens);
     ck_assert(s0->loc->tcp_nodelay);
-    ck_assert_int_eq(s0->loc->return_code, 301);
-    ck_assert_str_eq(s0->loc->return_text->text, "http://example.com/");
+    ck_assert_int_eq(ret_op(s0->loc)->code, 301);
+    ck_assert_str_eq(ret_op(s0->loc)->value.text, "http://example.com/");
     ck_assert_uint_eq(s0->client_header_timeout_ms, 20000);
     ck_assert_uint_eq(s0->client_header_buffer_size, 1024);
     /* locations: exact first, then longest prefix first */
@@ -577,12 +607,14 @@ START_TEST(inheritance)
     ck_assert(img->acl[0].allow);
     ck_assert_uint_eq(img->n_index, 1);
     ck_assert_str_eq(img->index[0], "c.html");
-    ck_assert_int_eq(img->return_code, 200);
-    ck_assert_str_eq(img->return_text->text, "ok");
+    ck_assert_int_eq(ret_op(img)->code, 200);
+    ck_assert_str_eq(ret_op(img)->value.text, "ok");
     ck_assert_uint_eq(img->keepalive_timeout_ms, 30000);
     ck_assert_str_eq(img->root, "/srv");
     ck_assert(!root->sendfile);
-    ck_assert_int_eq(root->return_code, 301);
+    /* return, like the rewrite module's other directives, is not inherited
+     * (the server's runs before any location is chosen) */
+    ck_assert_ptr_null(ret_op(root));
     ck_assert(exact->status);
     ck_assert(!root->status);
     /* a location inherits from its server, not from a shorter location */
@@ -591,7 +623,7 @@ START_TEST(inheritance)
     ck_assert_uint_eq(big->n_access_logs, 1);
     /* second server: everything from http and the defaults */
     ck_assert(s1->loc->sendfile);
-    ck_assert_int_eq(s1->loc->return_code, -1);
+    ck_assert_ptr_null(ret_op(s1->loc));
     ck_assert_uint_eq(s1->client_header_timeout_ms, 10000);
     ck_assert_uint_eq(s1->large_client_header_buffers_num, 8);
     ck_assert_uint_eq(s1->large_client_header_buffers_size, 16384);
@@ -727,11 +759,12 @@ START_TEST(list_directives)
     c = load("http { server { return https://example.com$request_uri; }\n"
              "  server { return 404; } server { return 418 \"short and stout\"; } }",
              NULL);
-    ck_assert_int_eq(c->http.servers[0]->loc->return_code, 302);
-    ck_assert_str_eq(c->http.servers[0]->loc->return_text->text, "https://example.com$request_uri");
-    ck_assert_int_eq(c->http.servers[1]->loc->return_code, 404);
-    ck_assert_ptr_null(c->http.servers[1]->loc->return_text);
-    ck_assert_str_eq(c->http.servers[2]->loc->return_text->text, "short and stout");
+    ck_assert_int_eq(ret_op(c->http.servers[0]->loc)->code, 302);
+    ck_assert_str_eq(ret_op(c->http.servers[0]->loc)->value.text,
+                     "https://example.com$request_uri");
+    ck_assert_int_eq(ret_op(c->http.servers[1]->loc)->code, 404);
+    ck_assert(!ret_op(c->http.servers[1]->loc)->has_text);
+    ck_assert_str_eq(ret_op(c->http.servers[2]->loc)->value.text, "short and stout");
     kp_cycle_free(c);
 }
 END_TEST

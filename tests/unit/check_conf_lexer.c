@@ -127,6 +127,8 @@ START_TEST(words_and_quotes)
     expect_ok("w a;\r\nw b;\r\n", "w|a;w|b;");
     expect_ok("w 'say \"hi\"' \"it's\";", "w|say \"hi\"|it's;");
     expect_ok("w \"a\"\t'b';", "w|a|b;");
+    /* nginx's exception: ')' may follow a quote (if ($a = "b")), as a word */
+    expect_ok("w ($a = \"b\");", "w|($a|=|b|);");
     expect_ok("", "");
 }
 END_TEST

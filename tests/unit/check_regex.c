@@ -54,10 +54,12 @@ START_TEST(captures)
     kp_arena_init(&r.arena, 1024);
     r.n_var_slots = f->cycle.http.vars.n_slots;
     ck_assert_int_eq(kp_http_regex_exec(&r, re, KP_STR("/img/cat.png")), 1);
-    ck_assert_str_eq(kp_http_cv_eval(&r, &cv, false).p, "img|cat|png|cat|png|/img/cat.png");
+    ck_assert_str_eq(kp_http_cv_eval(&r, &cv, KP_HTTP_CV_RAW).p,
+                     "img|cat|png|cat|png|/img/cat.png");
     /* A failed match leaves the last captures alone. */
     ck_assert_int_eq(kp_http_regex_exec(&r, re, KP_STR("/nope")), 0);
-    ck_assert_str_eq(kp_http_cv_eval(&r, &cv, false).p, "img|cat|png|cat|png|/img/cat.png");
+    ck_assert_str_eq(kp_http_cv_eval(&r, &cv, KP_HTTP_CV_RAW).p,
+                     "img|cat|png|cat|png|/img/cat.png");
     kp_arena_destroy(&r.arena);
     conf_fixture_free(f);
 }

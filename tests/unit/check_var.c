@@ -43,7 +43,7 @@ static const char *eval(struct conf_fixture *f, struct req *q, const char *text)
 
     ck_assert_int_eq(kp_http_cv_compile(&f->cf, text, &cv), 0);
     q->r.n_var_slots = f->cycle.http.vars.n_slots;
-    return kp_http_cv_eval(&q->r, &cv, false).p;
+    return kp_http_cv_eval(&q->r, &cv, KP_HTTP_CV_RAW).p;
 }
 
 START_TEST(lookup)
@@ -141,7 +141,7 @@ START_TEST(defined_and_captures)
     q->r.uri = KP_STR("/a b\x01");
     struct kp_http_cv cv;
     ck_assert_int_eq(kp_http_cv_compile(&f->cf, "http://h$uri", &cv), 0);
-    ck_assert_str_eq(kp_http_cv_eval(&q->r, &cv, true).p, "http://h/a%20b%01");
+    ck_assert_str_eq(kp_http_cv_eval(&q->r, &cv, KP_HTTP_CV_URL).p, "http://h/a%20b%01");
     req_free(q);
     conf_fixture_free(f);
 }

@@ -114,6 +114,7 @@ struct kp_http_access_log {
 };
 
 struct kp_http_regex;
+struct kp_http_rw_op; /* http/rewrite.h */
 
 struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | all */
     bool allow;
@@ -166,9 +167,7 @@ struct kp_http_loc_conf {
     uint64_t send_timeout_ms;      /* 60s */
     uint64_t client_max_body_size; /* 1m; 0 = unlimited */
     const struct kp_http_types *types;
-    char *default_type;             /* text/plain */
-    int return_code;                /* -1: no return */
-    struct kp_http_cv *return_text; /* body text or redirect URL; may be NULL */
+    char *default_type; /* text/plain */
     struct kp_http_error_page *error_pages;
     size_t n_error_pages;
     struct kp_http_access_log *access_logs; /* empty: access_log off */
@@ -181,8 +180,17 @@ struct kp_http_loc_conf {
      * marked `always`). */
     struct kp_str add_headers;
     struct kp_str add_headers_always;
+    struct kp_http_cv *add_headers_cv; /* the same lines when a value has variables; else NULL */
+    struct kp_http_cv *add_headers_always_cv;
     enum kp_http_expires expires;
     int64_t expires_s; /* KP_EXPIRES_AFTER: seconds, may be negative */
+    /* The rewrite module (http/rewrite.h): this block's rewrite, set, break,
+     * if and return, in config order; not inherited. */
+    struct kp_http_rw_op *rw_ops;
+    size_t n_rw_ops;
+    bool rewrite_log;              /* off */
+    struct kp_http_loc_conf **ifs; /* the if { } blocks inside, for the access log */
+    size_t n_ifs;
 };
 
 /* ssl_* settings of one server (http/ssl.h builds the TLS context). */

@@ -55,8 +55,10 @@ void *kp_http_regex_match_data(void);
 void kp_http_regex_match_data_free(void *md);
 
 /* Match re against subject. r may be NULL (then only the answer); else the
- * worker's match block is used and, on a match, the captures are kept in r
- * ($0..$9 and the named ones; subject must live as long as r's arena).
+ * worker's match block is used and, on a match of a regex with groups, the
+ * captures are kept in r ($0..$9 and the named ones; subject must live as
+ * long as r's arena); a regex without groups leaves them alone, as in
+ * nginx.
  * Returns 1 (match), 0 (no match) or -1 (a matching error, e.g. the match
  * limit: treated as no match by callers, logged by them). */
 int kp_http_regex_exec(struct kp_http_request *r, const struct kp_http_regex *re,

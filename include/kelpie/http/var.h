@@ -106,11 +106,18 @@ static inline bool kp_http_cv_is_static(const struct kp_http_cv *cv)
 struct kp_str kp_http_var_get(struct kp_http_request *r, const struct kp_http_var_ref *ref,
                               char *buf);
 
+/* How variable values are put into a compiled value's text. */
+enum kp_http_cv_escape {
+    KP_HTTP_CV_RAW = 0, /* as they are */
+    KP_HTTP_CV_URL,     /* a Location: controls, space and 8-bit bytes percent-encoded */
+    KP_HTTP_CV_FIELD,   /* a field value: control bytes (but tab) become spaces */
+};
+
 /* cv's value for r, NUL-terminated, in r->arena (or cv->text itself when
- * static). With url set (a Location), bytes of values that cannot stand in
- * a URL (controls, space, 8-bit) are percent-encoded, so that no value can
- * break the header. */
-struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv *cv, bool url);
+ * static), with values escaped as esc says, so that no value can break a
+ * header. */
+struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv *cv,
+                              enum kp_http_cv_escape esc);
 
 /* Store value as the value of the defined variable def for r (`set`, a
  * named capture, a map's result). value must live as long as r's arena. */

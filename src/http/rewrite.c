@@ -1,0 +1,349 @@
+/* The rewrite module (see rewrite.h): its directives at configuration time
+ * and the rewrite phase at run time. */
+#include "kelpie/http/rewrite.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kelpie/http/handler.h"
+#include "kelpie/http/request.h"
+#include "kelpie/http/server.h"
+#include "kelpie/http/uri.h"
+#include "kelpie/http/var.h"
+
+/* --- configuration ------------------------------------------------------- */
+
+static struct kp_http_rw_op *add_op(struct kp_conf *cf, struct kp_http_loc_conf *loc,
+                                    enum kp_http_rw_kind kind)
+{
+    struct kp_http_rw_op *op = KP_CONF_PUSH(cf->arena, loc->rw_ops, loc->n_rw_ops);
+
+    op->kind = kind;
+    return op;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int rewrite_flag(struct kp_conf *cf, const char *s, enum kp_http_rw_flag *flag)
+{
+    static const char *const names[] = {"", "last", "break", "redirect", "permanent"};
+
+    for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *flag = (enum kp_http_rw_flag)i;
+            return 0;
+        }
+    }
+    return kp_conf_error(cf, "invalid parameter \"%s\"", s);
+}
+
+int kp_http_rewrite_conf_rewrite(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_rw_op *op = add_op(cf, conf, KP_RW_REWRITE);
+    const char *to = cf->args[2];
+
+    (void)cmd;
+    if (cf->nargs == 4 && rewrite_flag(cf, cf->args[3], &op->flag) != 0)
+        return -EINVAL;
+    op->redirect = op->flag == KP_RW_FLAG_REDIRECT || op->flag == KP_RW_FLAG_PERMANENT ||
+                   starts_with(to, "http://") || starts_with(to, "https://") ||
+                   starts_with(to, "$scheme");
+    int rc = kp_http_regex_compile(cf, cf->args[1], false, &op->regex);
+    return rc != 0 ? rc : kp_http_cv_compile(cf, to, &op->value);
+}
+
+int kp_http_rewrite_conf_set(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    const char *name = cf->args[1];
+
+    (void)cmd;
+    if (name[0] != '$' || name[1] == '\0')
+        return kp_conf_error(cf, "invalid variable name \"%s\"", name);
+    struct kp_http_rw_op *op = add_op(cf, conf, KP_RW_SET);
+    op->var = kp_http_var_define(cf, name + 1, NULL);
+    if (op->var == NULL)
+        return -EINVAL;
+    return kp_http_cv_compile(cf, cf->args[2], &op->value);
+}
+
+int kp_http_rewrite_conf_break(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    (void)cmd;
+    add_op(cf, conf, KP_RW_BREAK);
+    return 0;
+}
+
+int kp_http_rewrite_conf_return(struct kp_conf *cf, struct kp_http_loc_conf *block, int code,
+                                const char *text)
+{
+    struct kp_http_rw_op *op = add_op(cf, block, KP_RW_RETURN);
+
+    op->code = code;
+    op->has_text = text != NULL;
+    return text != NULL ? kp_http_cv_compile(cf, text, &op->value) : 0;
+}
+
+/* The words of the condition without the parentheses: "($a", "=", "b)" or
+ * "(", "$a", ")" alike, into w (room for 4). Returns the count, or 0 when
+ * the parentheses are missing or there are too many words. */
+static size_t cond_words(struct kp_conf *cf, char **w)
+{
+    size_t n = 0, last = cf->nargs - 1;
+    char *first = cf->args[1], *end = cf->args[last];
+    size_t len = strlen(end);
+
+    if (first[0] != '(' || len == 0 || end[len - 1] != ')')
+        return 0;
+    end[len - 1] = '\0';
+    cf->args[1] = first + 1; /* may be the same word as end */
+    for (size_t i = 1; i <= last; i++) {
+        if (cf->args[i][0] == '\0')
+            continue;
+        if (n == 4)
+            return 0;
+        w[n++] = cf->args[i];
+    }
+    return n;
+}
+
+/* The operator between the two operands. */
+static int binary(struct kp_conf *cf, struct kp_http_rw_cond *c, const char *op, const char *right)
+{
+    bool icase = false;
+
+    c->negate = op[0] == '!';
+    op += c->negate;
+    if (strcmp(op, "=") == 0) {
+        c->test = KP_RW_TEST_EQ;
+        return kp_http_cv_compile(cf, right, &c->right);
+    }
+    if (strcmp(op, "~") == 0 || (icase = strcmp(op, "~*") == 0)) {
+        c->test = KP_RW_TEST_REGEX;
+        return kp_http_regex_compile(cf, right, icase, &c->regex);
+    }
+    return kp_conf_error(cf, "unexpected \"%s\" in condition", op - c->negate);
+}
+
+static int file_test(struct kp_conf *cf, struct kp_http_rw_cond *c, const char *op,
+                     const char *path)
+{
+    static const char tests[] = "fdex";
+    const char *t = op[0] == '!' ? op + 1 : op;
+    const char *at = t[0] == '-' && t[1] != '\0' && t[2] == '\0' ? strchr(tests, t[1]) : NULL;
+
+    if (at == NULL)
+        return kp_conf_error(cf, "invalid condition \"%s\"", op);
+    c->negate = op[0] == '!';
+    c->test = (enum kp_http_rw_test)(KP_RW_TEST_FILE + (at - tests));
+    return kp_http_cv_compile(cf, path, &c->left);
+}
+
+int kp_http_rewrite_conf_if(struct kp_conf *cf, struct kp_http_loc_conf *loc,
+                            const struct kp_http_loc_conf *block)
+{
+    char *w[5];
+    size_t n = cond_words(cf, w);
+    struct kp_http_rw_op *op = add_op(cf, loc, KP_RW_IF);
+    struct kp_http_rw_cond *c = &op->cond;
+
+    op->block = block;
+    if (n == 0 || n > 3)
+        return kp_conf_error(cf, "invalid condition \"%s\"", cf->args[1]);
+    if (w[0][0] != '$')
+        return n == 2 ? file_test(cf, c, w[0], w[1])
+                      : kp_conf_error(cf, "invalid condition \"%s\"", w[0]);
+    int rc = kp_http_cv_compile(cf, w[0], &c->left);
+    if (rc != 0 || n == 1)
+        return rc;
+    if (n == 2)
+        return kp_conf_error(cf, "invalid condition \"%s\"", w[1]);
+    return binary(cf, c, w[1], w[2]);
+}
+
+/* --- run time -------------------------------------------------------------- */
+
+int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_http_cv *text)
+{
+    bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+
+    if (text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
+        return code;
+    struct kp_str v = kp_http_cv_eval(r, text, redirect ? KP_HTTP_CV_URL : KP_HTTP_CV_RAW);
+    if (redirect) {
+        r->resp.location = v;
+        return code;
+    }
+    r->resp.body = v;
+    r->resp.content_type = kp_str_from(r->loc->default_type);
+    return code;
+}
+
+static bool file_holds(enum kp_http_rw_test t, struct kp_str path)
+{
+    struct stat st;
+
+    if (stat(path.p, &st) != 0)
+        return false;
+    switch (t) {
+    case KP_RW_TEST_FILE:
+        return S_ISREG(st.st_mode);
+    case KP_RW_TEST_DIR:
+        return S_ISDIR(st.st_mode);
+    case KP_RW_TEST_EXEC:
+        return access(path.p, X_OK) == 0;
+    default:
+        return true;
+    }
+}
+
+static bool holds(struct kp_http_request *r, const struct kp_http_rw_cond *c)
+{
+    struct kp_str v = kp_http_cv_eval(r, &c->left, KP_HTTP_CV_RAW);
+    bool yes;
+
+    switch (c->test) {
+    case KP_RW_TEST_VAR:
+        yes = v.len > 0 && !(v.len == 1 && v.p[0] == '0');
+        break;
+    case KP_RW_TEST_EQ:
+        yes = kp_str_eq(v, kp_http_cv_eval(r, &c->right, KP_HTTP_CV_RAW));
+        break;
+    case KP_RW_TEST_REGEX:
+        yes = kp_http_regex_exec(r, c->regex, v) == 1;
+        break;
+    default:
+        yes = file_holds(c->test, v);
+        break;
+    }
+    return yes != c->negate;
+}
+
+/* The new URI and arguments from a replacement (see rewrite.h). */
+static void apply(struct kp_http_request *r, struct kp_str to)
+{
+    const char *q = memchr(to.p, '?', to.len);
+
+    if (q == NULL) {
+        r->uri = to;
+        return;
+    }
+    struct kp_str args = {q + 1, to.len - (size_t)(q + 1 - to.p)};
+    char *uri = kp_arena_strndup(&r->arena, to.p, (size_t)(q - to.p));
+    r->uri = (struct kp_str){uri, (size_t)(q - to.p)};
+    if (to.p[to.len - 1] == '?') {
+        args.len -= args.len > 0; /* "...?" drops the request's arguments */
+    } else if (r->args.len > 0) {
+        size_t len = args.len + 1 + r->args.len;
+        char *a = kp_arena_alloc(&r->arena, len + 1);
+        memcpy(a, args.p, args.len);
+        a[args.len] = '&';
+        memcpy(a + args.len + 1, r->args.p, r->args.len);
+        a[len] = '\0';
+        args = (struct kp_str){a, len};
+    }
+    r->args = args;
+}
+
+/* A redirect's Location: the replacement, with the request's arguments
+ * unless it ends with '?' (which is dropped). */
+static int redirect(struct kp_http_request *r, const struct kp_http_rw_op *op, struct kp_str to)
+{
+    bool keep = to.len == 0 || to.p[to.len - 1] != '?';
+    const char *q = memchr(to.p, '?', to.len);
+
+    if (!keep)
+        to.len--;
+    if (keep && r->args.len > 0) {
+        size_t len = to.len + 1 + r->args.len;
+        char *l = kp_arena_alloc(&r->arena, len + 1);
+        memcpy(l, to.p, to.len);
+        l[to.len] = q != NULL ? '&' : '?';
+        memcpy(l + to.len + 1, r->args.p, r->args.len);
+        l[len] = '\0';
+        to = (struct kp_str){l, len};
+    }
+    r->resp.location = to;
+    return op->flag == KP_RW_FLAG_PERMANENT ? 301 : 302;
+}
+
+static void log_match(struct kp_http_request *r, const struct kp_http_rw_op *op, struct kp_str to)
+{
+    const struct kp_log *log = r->hc != NULL && r->hc->ctx != NULL ? r->hc->ctx->log : NULL;
+
+    if (log == NULL || !r->loc->rewrite_log)
+        return;
+    kp_log_error(log, KP_LOG_NOTICE, 0, "\"%s\" matches \"%.*s\", rewritten to \"%.*s\"",
+                 op->regex->source, (int)r->uri.len, r->uri.p, (int)to.len, to.p);
+}
+
+/* One rewrite: KP_HTTP_REWRITE_NEXT (no match, or no flag), AGAIN (last),
+ * a status (redirect), or 1 for break. *changed says the URI changed. */
+static int rewrite(struct kp_http_request *r, const struct kp_http_rw_op *op, bool *changed)
+{
+    if (kp_http_regex_exec(r, op->regex, r->uri) != 1)
+        return KP_HTTP_REWRITE_NEXT;
+    struct kp_str to =
+        kp_http_cv_eval(r, &op->value, op->redirect ? KP_HTTP_CV_URL : KP_HTTP_CV_RAW);
+    log_match(r, op, to);
+    if (op->redirect)
+        return redirect(r, op, to);
+    apply(r, to);
+    if (r->uri.len == 0 || r->uri.p[0] != '/' || !kp_http_uri_is_safe(r->uri))
+        return 500;
+    *changed = true;
+    if (op->flag == KP_RW_FLAG_LAST)
+        return KP_HTTP_REWRITE_AGAIN;
+    return op->flag == KP_RW_FLAG_BREAK ? 1 : KP_HTTP_REWRITE_NEXT;
+}
+
+/* Run ops; 1 means "stop here" (break) to the caller. */
+static int run(struct kp_http_request *r, const struct kp_http_loc_conf *script, bool location,
+               bool *changed)
+{
+    for (size_t i = 0; i < script->n_rw_ops; i++) {
+        const struct kp_http_rw_op *op = &script->rw_ops[i];
+        int rc = KP_HTTP_REWRITE_NEXT;
+        switch (op->kind) {
+        case KP_RW_REWRITE:
+            rc = rewrite(r, op, changed);
+            break;
+        case KP_RW_SET:
+            kp_http_var_set(r, op->var, kp_http_cv_eval(r, &op->value, KP_HTTP_CV_RAW));
+            break;
+        case KP_RW_BREAK:
+            return 1;
+        case KP_RW_RETURN:
+            return kp_http_rewrite_return(r, op->code, op->has_text ? &op->value : NULL);
+        case KP_RW_IF:
+            if (!holds(r, &op->cond))
+                break;
+            if (location)
+                r->loc = op->block;
+            rc = run(r, op->block, location, changed);
+            break;
+        }
+        if (rc != KP_HTTP_REWRITE_NEXT)
+            return rc;
+    }
+    return KP_HTTP_REWRITE_NEXT;
+}
+
+int kp_http_rewrite_run(struct kp_http_request *r, const struct kp_http_loc_conf *script,
+                        bool location)
+{
+    bool changed = false;
+
+    if (script->n_rw_ops == 0)
+        return KP_HTTP_REWRITE_NEXT;
+    int rc = run(r, script, location, &changed);
+    if (rc == 1) /* break: stay, with whatever the URI became */
+        return KP_HTTP_REWRITE_NEXT;
+    if (rc == KP_HTTP_REWRITE_NEXT && changed)
+        return KP_HTTP_REWRITE_AGAIN;
+    return rc;
+}
