@@ -21,6 +21,7 @@
 #include "kelpie/core/master_spawn.h"
 #include "kelpie/core/master_start.h"
 #include "kelpie/core/master_state.h"
+#include "kelpie/core/master_upgrade.h"
 #include "kelpie/core/master_watchdog.h"
 #include "kelpie/core/serve.h"
 #include "kelpie/event/scoreboard.h"
@@ -44,16 +45,18 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
     }
     if (sig->quit && !m->quitting && !m->terminating) {
         m->quitting = true;
-        kp_master_spawn_signal(m, SIGQUIT, false);
+        /* While the other master of a binary upgrade serves on, its
+         * clients are this one's: drain as in a reload, no keep-alive
+         * connection closed under a request. */
+        kp_master_spawn_signal(m, kp_master_upgrade_handed_over(m) ? SIGHUP : SIGQUIT, false);
         /* The workers close their copies: with the master's gone too, a new
          * client is refused at once instead of waiting in the backlog of a
          * server that will never accept it. */
         kp_listen_close(m->cycle);
         kp_master_notify_stopping(m);
     }
-    if (sig->upgrade)
-        kp_log_error(&m->log, KP_LOG_NOTICE, 0,
-                     "SIGUSR2 (binary upgrade) is not supported, ignored: reload with SIGHUP");
+    if (sig->upgrade && !m->terminating && !m->quitting)
+        kp_master_upgrade_start(m);
     if (sig->reopen)
         kp_master_logs_reopen(m);
     bool running = !m->terminating && !m->quitting && !m->workers_stopped;
@@ -62,14 +65,16 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
     if (sig->ttou && running)
         kp_master_spawn_fewer(m);
     if (sig->winch && !m->workers_stopped) {
+        /* Drained as after a reload: no keep-alive client sees a reset. */
         m->workers_stopped = true;
-        kp_master_spawn_signal(m, SIGQUIT, false);
+        kp_master_spawn_signal(m, SIGHUP, false);
     }
     if (sig->reload) {
         if (m->terminating || m->quitting) {
             kp_master_reload_answer(sig, KP_RELOAD_EBUSY, 0);
+        } else if (m->workers_stopped) {
+            kp_master_upgrade_resume(m, sig);
         } else {
-            m->workers_stopped = false;
             kp_master_notify_reloading(m);
             kp_master_reload_run(m, sig);
             kp_master_notify_ready(m);
@@ -231,6 +236,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     m->report_fd = -1;
     m->extra = cli->directives ? kp_strdup(cli->directives) : NULL;
     kp_log_init_stderr(&m->log, cycle->core.error_log_level);
+    kp_master_upgrade_init(m, argc, argv);
     kp_process_title_init(&m->title, argc, argv);
     if (kp_master_start_checks(m) != 0 || kp_master_start_daemon(m) != 0)
         goto out;
@@ -248,7 +254,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
         rc = run_master(m, argc, argv);
     else
         rc = serve_single(m);
-    unlink(m->cycle->core.pid_path);
+    unlink(kp_master_upgrade_pidfile(m));
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "exit");
 out:
     kp_listen_close(m->cycle);
@@ -256,6 +262,7 @@ out:
     kp_cycle_free(m->cycle);
     kp_log_close(&m->log);
     kp_free(m->extra);
+    kp_master_upgrade_free(m);
     kp_free(m);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "kelpie/core/listen.h"
 #include "kelpie/core/logfiles.h"
 #include "kelpie/core/master.h"
+#include "kelpie/core/master_upgrade.h"
 #include "kelpie/core/serve.h"
 #include "kelpie/os/signal.h"
 
@@ -287,8 +288,10 @@ void kp_master_spawn_reap(struct kp_master *m)
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct kp_child *k = find_child(m, pid);
-        if (k == NULL)
+        if (k == NULL) {
+            kp_master_upgrade_reaped(m, pid, status); /* a new binary's master? */
             continue;
+        }
         log_exit(m, pid, status);
         /* A worker killed while holding the accept mutex would stall
          * accepting for everyone: release it on its behalf, and ring the

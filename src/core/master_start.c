@@ -12,6 +12,7 @@
 
 #include "kelpie/core/listen.h"
 #include "kelpie/core/logfiles.h"
+#include "kelpie/core/master_upgrade.h"
 #include "kelpie/os/process.h"
 
 /* How long the command that starts a daemon waits for its report: longer
@@ -167,7 +168,9 @@ int kp_master_start_daemon(struct kp_master *m)
 {
     int p[2];
 
-    if (!m->cycle->core.daemon)
+    /* The new master of a binary upgrade stays the old master's child:
+     * the old one learns from its exit whether the upgrade failed. */
+    if (!m->cycle->core.daemon || kp_master_upgrade_inherited(m))
         return 0;
     if (pipe2(p, O_CLOEXEC) < 0) {
         kp_log_error(&m->log, KP_LOG_EMERG, errno, "pipe() for the start report failed");

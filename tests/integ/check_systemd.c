@@ -1,6 +1,7 @@
 /* systemd integration against the real binary: the sd_notify messages a
  * master sends to a test-owned NOTIFY_SOCKET, in order, through start,
- * reload and stop (Type=notify-reload), and socket activation through
+ * reload and stop (Type=notify-reload), MAINPID across a binary upgrade,
+ * and socket activation through
  * systemd-socket-activate (a handed socket serves, one no `listen` wants is
  * closed, a reload keeps the handed socket). */
 #include <check.h>
@@ -10,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,6 +30,8 @@ static int notify_socket(void)
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
     ck_assert_int_ge(fd, 0);
+    int one = 1;
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
     int len = snprintf(name, sizeof(name), "@kp-test-notify-%d", (int)getpid());
     memcpy(sa.sun_path, name, (size_t)len);
     sa.sun_path[0] = '\0';
@@ -37,26 +42,41 @@ static int notify_socket(void)
     return fd;
 }
 
-/* The next message (at most 10 s), NUL-terminated in buf. */
-static void next_message(int fd, char *buf, size_t size)
+/* The next message (at most 10 s), NUL-terminated in buf; returns the
+ * sender's pid (the socket passes credentials, as systemd's does). */
+static pid_t next_message(int fd, char *buf, size_t size)
 {
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(struct ucred))];
+    } ctl;
+    struct iovec iov = {buf, size - 1};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
     struct pollfd p = {fd, POLLIN, 0};
+    struct ucred cred = {0};
 
     ck_assert_msg(poll(&p, 1, 10000) == 1, "no sd_notify message within 10 s");
-    ssize_t n = recv(fd, buf, size - 1, 0);
+    ssize_t n = recvmsg(fd, &msg, 0);
     ck_assert_int_gt(n, 0);
     buf[n] = '\0';
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c != NULL && c->cmsg_type == SCM_CREDENTIALS)
+        memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+    return cred.pid;
 }
 
-/* The next message must start with first and contain each of the others. */
-static void expect(int fd, const char *first, const char *with1, const char *with2)
+/* The next message must start with first and contain each of the others.
+ * Returns its sender. */
+static pid_t expect(int fd, const char *first, const char *with1, const char *with2)
 {
     char buf[512];
 
-    next_message(fd, buf, sizeof(buf));
+    pid_t from = next_message(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, first, strlen(first)) == 0, "expected %s, got \"%s\"", first, buf);
     ck_assert_msg(with1 == NULL || strstr(buf, with1) != NULL, "no %s in \"%s\"", with1, buf);
     ck_assert_msg(with2 == NULL || strstr(buf, with2) != NULL, "no %s in \"%s\"", with2, buf);
+    return from;
 }
 
 START_TEST(notify_start_reload_stop)
@@ -86,6 +106,40 @@ START_TEST(notify_start_reload_stop)
     ck_assert(kp_p_gone(s.pid, 10000));
     s.alerts_expected = true; /* the bogus directive's [emerg] */
     kp_h_stop(&s);
+    close(fd);
+}
+END_TEST
+
+/* A binary upgrade under systemd: the new master announces itself with
+ * MAINPID=, the old one leaves without STOPPING=1 (the service goes on), and
+ * the new one's stop is reported by the new one. */
+START_TEST(notify_mainpid_across_upgrade)
+{
+    struct kp_h_server s;
+    char want[32], buf[512];
+    int fd = notify_socket();
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1); /* the new master outlives its parent */
+    kp_p_start(&s, "worker_processes 1;", NULL,
+               "server { listen 127.0.0.1:@PORT@; location / { return 200 ok; } }");
+    unsetenv("NOTIFY_SOCKET");
+    pid_t old = s.pid;
+    snprintf(want, sizeof(want), "MAINPID=%d\n", (int)old);
+    ck_assert_int_eq(expect(fd, "READY=1\n", want, NULL), old);
+    kill(old, SIGUSR2);
+    pid_t nm = next_message(fd, buf, sizeof(buf));
+    snprintf(want, sizeof(want), "READY=1\nMAINPID=%d\n", (int)nm);
+    ck_assert_msg(nm != old && strncmp(buf, want, strlen(want)) == 0, "from %d: \"%s\"", (int)nm,
+                  buf);
+    ck_assert_int_eq(kp_p_ppid(nm), old);
+    kill(old, SIGWINCH);
+    kill(old, SIGQUIT);
+    ck_assert_int_eq(waitpid(old, NULL, 0), old);
+    ck_assert_int_eq(kp_p_get(s.port), 200);
+    s.pid = nm;
+    kp_h_stop(&s);
+    /* The first message after the new master's READY: its own STOPPING. */
+    ck_assert_int_eq(expect(fd, "STOPPING=1", NULL, NULL), nm);
     close(fd);
 }
 END_TEST
@@ -156,6 +210,7 @@ Suite *kp_test_systemd_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, notify_start_reload_stop);
+    tcase_add_test(tc, notify_mainpid_across_upgrade);
     tcase_add_test(tc, socket_activation);
     suite_add_tcase(s, tc);
     return s;

@@ -1,5 +1,5 @@
 /* Unit tests for the hand-written sd_notify: a path and an abstract socket
- * receive the state as one datagram with the sender's credentials; no
+ * receive the state as one datagram; no
  * NOTIFY_SOCKET is a silent no-op; bad names are refused. */
 #include <check.h>
 #include <errno.h>
@@ -21,10 +21,8 @@ static int listen_at(const char *name)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     size_t len = strlen(name);
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int one = 1;
 
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
     memcpy(sa.sun_path, name, len);
     socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     if (name[0] == '@')
@@ -36,28 +34,16 @@ static int listen_at(const char *name)
     return fd;
 }
 
-/* Receive one datagram (at most 2 s) into buf; returns the sender's pid. */
-static pid_t receive(int fd, char *buf, size_t size)
+/* Receive one datagram (at most 2 s) into buf. (The sender's pid, which
+ * systemd checks, is asserted by the integration suite "systemd".) */
+static void receive(int fd, char *buf, size_t size)
 {
-    union {
-        struct cmsghdr h;
-        char space[CMSG_SPACE(sizeof(struct ucred))];
-    } ctl;
-    struct iovec iov = {buf, size - 1};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
     struct pollfd p = {fd, POLLIN, 0};
 
     ck_assert_int_eq(poll(&p, 1, 2000), 1);
-    ssize_t n = recvmsg(fd, &msg, 0);
+    ssize_t n = recv(fd, buf, size - 1, 0);
     ck_assert_int_ge(n, 0);
     buf[n] = '\0';
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(c->cmsg_type, SCM_CREDENTIALS);
-    struct ucred cred;
-    memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-    return cred.pid;
 }
 
 START_TEST(notify_path_socket)
@@ -68,7 +54,7 @@ START_TEST(notify_path_socket)
     unlink(path);
     int fd = listen_at(path);
     ck_assert_int_eq(kp_notify_send("READY=1\nSTATUS=generation 1, 2 workers"), 0);
-    ck_assert_int_eq(receive(fd, buf, sizeof(buf)), getpid());
+    receive(fd, buf, sizeof(buf));
     ck_assert_str_eq(buf, "READY=1\nSTATUS=generation 1, 2 workers");
     ck_assert_int_eq(kp_notify_send("STOPPING=1"), 0);
     receive(fd, buf, sizeof(buf));
@@ -86,7 +72,7 @@ START_TEST(notify_abstract_socket)
     snprintf(name, sizeof(name), "@kp-notify-%d", (int)getpid());
     int fd = listen_at(name);
     ck_assert_int_eq(kp_notify_send("RELOADING=1\nMONOTONIC_USEC=1"), 0);
-    ck_assert_int_eq(receive(fd, buf, sizeof(buf)), getpid());
+    receive(fd, buf, sizeof(buf));
     ck_assert_str_eq(buf, "RELOADING=1\nMONOTONIC_USEC=1");
     close(fd);
     unsetenv(KP_NOTIFY_ENV);

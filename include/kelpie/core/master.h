@@ -11,10 +11,12 @@
  *   SIGHUP        reload: new configuration, new generation of workers, old
  *                 generation drained (see master_reload.h)
  *   SIGUSR1       reopen the logs and hand them to the workers (logfiles.h)
- *   SIGWINCH      gracefully stop the workers, keep the master (HUP restarts)
+ *   SIGWINCH      drain the workers as in a reload, keep the master (HUP
+ *                 restarts them with the same configuration)
  *   SIGTTIN/TTOU  one worker more / fewer (never below one) until the next
  *                 reload (master_spawn.h)
- *   SIGUSR2       nginx's binary upgrade: not supported, logged and ignored
+ *   SIGUSR2       binary upgrade: a new master from the binary on disk
+ *                 inherits the listening sockets (see master_upgrade.h)
  *
  * Master-to-worker commands are signals: TERM fast stop, QUIT graceful quit,
  * HUP "you are the old generation: drain softly and exit", USR1 "take the

@@ -18,6 +18,8 @@
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/os/process.h"
 
+struct kp_upgrade;
+
 /* One forked worker, of any generation still alive. */
 struct kp_child {
     pid_t pid; /* 0: entry unused */
@@ -51,8 +53,9 @@ struct kp_master {
     struct kp_cycle *retiring;  /* during a reload: the cycle being replaced */
     sigset_t wait_mask;
     bool terminating, quitting, workers_stopped;
-    uint64_t kill_at_ms; /* monotonic; when terminating */
-    int report_fd;       /* daemon starting: the pipe to the starting command; -1 */
+    uint64_t kill_at_ms;        /* monotonic; when terminating */
+    int report_fd;              /* daemon starting: the pipe to the starting command; -1 */
+    struct kp_upgrade *upgrade; /* binary upgrade state (master_upgrade.c) */
 };
 
 /* Milliseconds on `clock` (CLOCK_MONOTONIC or CLOCK_REALTIME). */

@@ -30,7 +30,7 @@ struct kp_signals {
     bool reopen;
     bool winch;
     bool child;
-    bool upgrade; /* SIGUSR2: nginx's binary upgrade, which kelpie does not do */
+    bool upgrade; /* SIGUSR2: binary upgrade (the master; a worker ignores it) */
     bool ttin;    /* SIGTTIN: one worker more (master) */
     bool ttou;    /* SIGTTOU: one worker fewer (master) */
     /* with reload: the pids of the `kelpie -s reload` commands waiting for
