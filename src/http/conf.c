@@ -356,15 +356,22 @@ static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return rc;
 }
 
-/* server_name NAME...: exact names and "*.example.com" wildcards. */
+/* server_name NAME...: exact names, "*.example.com" wildcards and ~REGEX
+ * (PCRE2, matched against the lowercase host; captures become variables). */
 static int server_name(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_srv_conf *srv = conf;
 
     (void)cmd;
     for (size_t i = 1; i < cf->nargs; i++) {
-        if (cf->args[i][0] == '~') /* regular expressions are not supported */
-            return kp_conf_invalid(cf, cf->args[i]);
+        if (cf->args[i][0] == '~') {
+            struct kp_http_regex **re =
+                KP_CONF_PUSH(cf->arena, srv->name_regexes, srv->n_name_regexes);
+            int rc = kp_http_regex_compile(cf, cf->args[i] + 1, false, re);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         char *name = kp_conf_strdup(cf->arena, cf->args[i]);
         for (char *p = name; *p != '\0'; p++)
             *p = kp_str_lower(*p);
@@ -405,6 +412,11 @@ static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
     loc->root = root;
     loc->alias = false;
     loc->alias_value = NULL;
+    loc->root_value = NULL;
+    if (strchr(root, '$') != NULL) { /* root /sites/$host; */
+        loc->root_value = kp_arena_calloc(cf->arena, sizeof(*loc->root_value));
+        return kp_http_cv_compile(cf, root, loc->root_value);
+    }
     return 0;
 }
 
@@ -434,6 +446,7 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     loc->root = kp_conf_join(cf->arena, cf->cycle->prefix, a);
     loc->alias = true;
     loc->alias_value = NULL;
+    loc->root_value = NULL;
     if (loc->match != KP_LOC_REGEX && loc->match != KP_LOC_REGEX_ICASE)
         return 0;
     loc->alias_value = kp_arena_calloc(cf->arena, sizeof(*loc->alias_value));
@@ -771,8 +784,8 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_NOFIELD},
     {"server_name", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, server_name, KP_CONF_SLOT_SRV,
      KP_CONF_NOFIELD},
-    {"root", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, set_root, LOC(root)},
-    {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, alias_value)},
+    {"root", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, set_root, LOC_SPAN(root, root_value)},
+    {"alias", KP_CONF_LOC, KP_CONF_TAKE(1), 0, set_alias, LOC_SPAN(root, root_value)},
     {"disable_symlinks", HTTP_ANY, KP_CONF_TAKE(1), 0, set_symlinks, LOC(symlinks)},
     /* Not inherited, as in nginx: a location without try_files serves its
      * URI even when the server level has one. */

@@ -47,7 +47,7 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
 {
     const struct kp_http_head *h = &r->parser.head;
 
-    r->srv = kp_http_router_server(ls, h->host);
+    r->srv = kp_http_router_server(ls, h->host, r);
     r->loc = r->srv->loc;
     if (h->form == KP_HTTP_TARGET_ASTERISK || h->form == KP_HTTP_TARGET_AUTHORITY) {
         /* No path to map: the server level answers (405 from static). */

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+#include "kelpie/http/regex.h"
+#include "kelpie/http/request.h"
+
 /* Case-insensitive: does host end with the lowercase suffix s? */
 static bool ends_with(struct kp_str host, const char *s, size_t n)
 {
@@ -54,13 +57,37 @@ static bool is_wildcard(const char *name)
     return name[0] == '.' || (name[0] == '*' && name[1] == '.');
 }
 
+/* The first server with a ~REGEX name matching host (lowercased: copied
+ * into r's arena, or a stack buffer without r). */
+static const struct kp_http_srv_conf *by_regex(const struct kp_listening *ls, struct kp_str host,
+                                               struct kp_http_request *r)
+{
+    char small[256];
+    char *low = r != NULL ? kp_arena_alloc(&r->arena, host.len + 1) : small;
+
+    if (r == NULL && host.len >= sizeof(small))
+        return NULL;
+    for (size_t i = 0; i < host.len; i++)
+        low[i] = kp_str_lower(host.p[i]);
+    low[host.len] = '\0';
+    for (size_t i = 0; i < ls->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = ls->servers[i];
+        for (size_t j = 0; j < srv->n_name_regexes; j++) {
+            if (kp_http_regex_exec(r, srv->name_regexes[j], (struct kp_str){low, host.len}) == 1)
+                return srv;
+        }
+    }
+    return NULL;
+}
+
 const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *ls,
-                                                     struct kp_str host)
+                                                     struct kp_str host, struct kp_http_request *r)
 {
     const struct kp_http_srv_conf *best = NULL;
     size_t best_len = 0;
 
-    if (ls->n_servers <= 1 || host.len == 0)
+    /* One server without regex names: nothing to choose (the benchmark case). */
+    if (host.len == 0 || (ls->n_servers <= 1 && ls->default_server->n_name_regexes == 0))
         return ls->default_server;
     host = kp_http_router_host(host);
     for (size_t i = 0; i < ls->n_servers; i++) {
@@ -78,5 +105,7 @@ const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *
             }
         }
     }
+    if (best == NULL)
+        best = by_regex(ls, host, r);
     return best != NULL ? best : ls->default_server;
 }

@@ -276,7 +276,7 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     (void)arg;
     if (name == NULL || c == NULL)
         return SSL_TLSEXT_ERR_NOACK;
-    const struct kp_http_srv_conf *srv = kp_http_router_server(c->ls, kp_str_from(name));
+    const struct kp_http_srv_conf *srv = kp_http_router_server(c->ls, kp_str_from(name), NULL);
     SSL_CTX *ctx = srv->ssl.ctx;
     if (ctx != NULL && ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, ctx);

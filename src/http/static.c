@@ -280,10 +280,15 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
                    size_t *dir_len)
 {
     const struct kp_http_loc_conf *loc = r->loc;
+    const char *base = kp_http_static_root(r).p;
 
     if (loc->alias_value != NULL)
         return map_value(r, loc->alias_value, out, size, dir_len);
-    size_t base_len = strlen(loc->root);
+    if (loc->root_value != NULL && !kp_http_uri_is_safe(kp_str_from(base)))
+        return -1; /* a value must not take the root up with ".." */
+    size_t base_len = strlen(base);
+    while (base_len > 1 && base[base_len - 1] == '/' && loc->root_value != NULL)
+        base_len--; /* a root made from variables brings no slash of its own either */
     struct kp_str rest = uri;
 
     *dir_len = base_len;
@@ -291,19 +296,28 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
         size_t skip = strlen(loc->path);
         rest = (struct kp_str){uri.p + (skip < uri.len ? skip : uri.len),
                                skip < uri.len ? uri.len - skip : 0};
-        if (!joins_safely(loc->root, base_len, rest))
+        if (!joins_safely(base, base_len, rest))
             return -1;
-        const char *slash = base_len > 0 ? memrchr(loc->root, '/', base_len - 1) : NULL;
-        *dir_len = base_len > 0 && loc->root[base_len - 1] == '/' ? base_len - 1
-                   : slash != NULL                                ? (size_t)(slash - loc->root)
-                                                                  : 0;
+        const char *slash = base_len > 0 ? memrchr(base, '/', base_len - 1) : NULL;
+        *dir_len = base_len > 0 && base[base_len - 1] == '/' ? base_len - 1
+                   : slash != NULL                           ? (size_t)(slash - base)
+                                                             : 0;
     }
     if (base_len + rest.len >= size)
         return -1;
-    memcpy(out, loc->root, base_len);
+    memcpy(out, base, base_len);
     memcpy(out + base_len, rest.p, rest.len);
     out[base_len + rest.len] = '\0';
     return (ssize_t)(base_len + rest.len);
+}
+
+struct kp_str kp_http_static_root(struct kp_http_request *r)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+
+    if (loc->root_value == NULL)
+        return kp_str_from(loc->root);
+    return kp_http_cv_eval(r, loc->root_value, KP_HTTP_CV_RAW);
 }
 
 ssize_t kp_http_static_filename(struct kp_http_request *r, char *out, size_t size)

@@ -488,7 +488,7 @@ GETTER(v_content_length)
 GETTER(v_document_root)
 {
     UNUSED_ARGS;
-    return r->loc != NULL ? kp_str_from(r->loc->root) : KP_STR_NULL;
+    return r->loc != NULL ? kp_http_static_root(r) : KP_STR_NULL;
 }
 
 GETTER(v_realpath_root)
@@ -496,7 +496,7 @@ GETTER(v_realpath_root)
     char *path;
 
     UNUSED_ARGS;
-    if (r->loc == NULL || (path = realpath(r->loc->root, NULL)) == NULL)
+    if (r->loc == NULL || (path = realpath(kp_http_static_root(r).p, NULL)) == NULL)
         return KP_STR_NULL;
     struct kp_str v = {kp_arena_strndup(&r->arena, path, strlen(path)), strlen(path)};
     free(path);

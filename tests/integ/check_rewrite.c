@@ -65,7 +65,14 @@ static const char *CONF =
     "        if (!-e $request_filename) { return 200 missing; }\n"
     "    }\n"
     "    location /ifroot/ { if ($arg_alt) { root html/alt; } }\n"
-    "}\n";
+    "}\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT2@;\n"
+    "    server_name ~^(?<sub>[a-z]+)\\.regex\\.test$ ~^www\\.(\\w+)\\.test$;\n"
+    "    root html/sites/$sub;\n"
+    "    location /cap/ { return 200 \"sub=$sub 1=$1 root=$document_root\"; }\n"
+    "}\n"
+    "server { listen 127.0.0.1:@PORT2@; server_name plain.test *.plain.test; return 200 plain; }\n";
 
 static void start(struct kp_h_server *s)
 {
@@ -76,6 +83,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/files/d/x", "x");
     kp_h_write(s, "html/ifroot/p.txt", "main\n");
     kp_h_write(s, "html/alt/ifroot/p.txt", "alt\n");
+    kp_h_write(s, "html/sites/abc/f.txt", "abc site\n");
     kp_h_config(s, "master_process off; pcre_jit on;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -155,6 +163,38 @@ static void check_case(const struct kp_h_server *s, const struct rcase *c)
     kp_h_resp_free(&r);
 }
 
+/* server_name ~REGEX: chosen after exact names and wildcards, against the
+ * lowercase host; its captures are variables (root /sites/$sub). */
+START_TEST(regex_server_names)
+{
+    static const struct {
+        const char *host, *path, *body, *root; /* root: after the prefix, at the end */
+    } cases[] = {
+        {"abc.regex.test", "/cap/", "sub=abc 1=abc root=", "html/sites/abc"},
+        {"ABC.Regex.Test.", "/f.txt", "abc site\n", ""},
+        {"www.xyz.test", "/cap/", "sub= 1=xyz root=", "html/sites/"},
+        {"plain.test", "/cap/", "plain", ""},
+        {"a.plain.test", "/cap/", "plain", ""},
+    };
+    struct kp_h_server s;
+    char raw[512], want[512];
+    struct kp_h_resp r;
+
+    start(&s);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", cases[i].path,
+                 cases[i].host);
+        snprintf(want, sizeof(want), "%s%s%s", cases[i].body, cases[i].root[0] ? s.prefix : "",
+                 cases[i].root);
+        ck_assert_int_eq(kp_h_request(s.port2, raw, &r), 0);
+        ck_assert_msg(r.body != NULL && strcmp(r.body, want) == 0, "%s%s: %s, want %s",
+                      cases[i].host, cases[i].path, r.body ? r.body : "(none)", want);
+        kp_h_resp_free(&r);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(rewrite_table)
 {
     struct kp_h_server s;
@@ -210,6 +250,7 @@ Suite *kp_test_rewrite_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, rewrite_table);
     tcase_add_test(tc, rewrite_logs);
+    tcase_add_test(tc, regex_server_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -106,7 +106,8 @@ static const char *name_of(const struct kp_http_srv_conf *srv)
 
 static void expect_server(const char *host, const char *name)
 {
-    const struct kp_http_srv_conf *srv = kp_http_router_server(listening(1), kp_str_from(host));
+    const struct kp_http_srv_conf *srv =
+        kp_http_router_server(listening(1), kp_str_from(host), NULL);
     ck_assert_msg(strcmp(name_of(srv), name) == 0, "%s went to %s, not %s", host, name_of(srv),
                   name);
 }
@@ -125,7 +126,7 @@ START_TEST(server_selection)
     expect_server("", "dflt.test");
     /* One server on an address: no name is looked at. */
     const struct kp_listening *ls = listening(2);
-    ck_assert_ptr_eq(kp_http_router_server(ls, KP_STR("whatever")), ls->default_server);
+    ck_assert_ptr_eq(kp_http_router_server(ls, KP_STR("whatever"), NULL), ls->default_server);
 }
 END_TEST
 

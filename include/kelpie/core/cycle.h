@@ -153,6 +153,7 @@ struct kp_http_loc_conf {
     char *root;                  /* html (resolved against prefix), no trailing '/'; or the alias */
     bool alias; /* root is an `alias`: it replaces the location's path, as written */
     struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
+    struct kp_http_cv *root_value;  /* root with variables (root is its text); else NULL */
     enum kp_http_symlinks symlinks;
     char **index; /* index.html */
     size_t n_index;
@@ -221,6 +222,8 @@ struct kp_http_srv_conf {
     size_t n_listens;
     char **server_names; /* exact names and "*.example.com" wildcards, lowercase */
     size_t n_server_names;
+    struct kp_http_regex **name_regexes; /* server_name ~REGEX, in config order */
+    size_t n_name_regexes;
     struct kp_http_loc_conf *loc;        /* server-level settings (merged with http) */
     struct kp_http_loc_conf **locations; /* merged with the server level */
     size_t n_locations;

@@ -22,11 +22,16 @@ bool kp_http_router_match(const char *name, struct kp_str host);
  * brackets) and without one trailing dot ("example.com." is example.com). */
 struct kp_str kp_http_router_host(struct kp_str host);
 
+struct kp_http_request;
+
 /* The server of ls for host (raw: port and trailing dot are stripped here):
  * an exact server_name first, else the longest matching wildcard, else the
- * address's default server (the `default_server` one, or the first). An
- * empty host (HTTP/1.0 without Host) gets the default server. Never NULL. */
+ * first server (in config order) with a matching ~REGEX name (matched
+ * against the lowercase host; with r, its captures are kept in r), else
+ * the address's default server (the `default_server` one, or the first).
+ * An empty host (HTTP/1.0 without Host) gets the default server. Never
+ * NULL. */
 const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *ls,
-                                                     struct kp_str host);
+                                                     struct kp_str host, struct kp_http_request *r);
 
 #endif

@@ -34,6 +34,10 @@
  * the filesystem calls themselves. */
 int kp_http_static_handler(struct kp_http_request *r);
 
+/* r->loc's root (or alias) for r: the configured path, or with variables
+ * (`root /sites/$host;`) their value for r, in r->arena. NUL-terminated. */
+struct kp_str kp_http_static_root(struct kp_http_request *r);
+
 /* The file name r->uri names under r->loc (root + URI, or the alias + what
  * follows the location's path), NUL-terminated in out ($request_filename).
  * Returns its length, or -1 when it does not fit in size bytes. */
