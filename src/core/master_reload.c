@@ -11,6 +11,7 @@
 #include "kelpie/core/master.h"
 #include "kelpie/core/logfiles.h"
 #include "kelpie/core/master_spawn.h"
+#include "kelpie/http/ssl.h"
 
 #define READY_TIMEOUT_MS 10000 /* a new generation must be up by then */
 #define DRAIN_START_MS   2000  /* ... and the old one should stop accepting by then */
@@ -149,6 +150,7 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
         return;
     }
     reopen_error_log(m, nc);
+    kp_http_ssl_adopt(nc, m->cycle); /* TLS sessions and ticket keys live on */
     struct kp_cycle *old = m->cycle;
     m->cycle = nc;
     struct kp_respawn *old_respawn = m->respawn;

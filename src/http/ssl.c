@@ -14,6 +14,7 @@
 #include "kelpie/event/tls.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/router.h"
+#include "kelpie/http/ssl_cache.h"
 
 #define SSL_FIELD(m)      KP_CONF_SLOT_SRV, KP_CONF_FIELD(struct kp_http_srv_conf, ssl.m)
 #define SSL_SPAN(a, b)    KP_CONF_SLOT_SRV, KP_CONF_SPAN(struct kp_http_srv_conf, ssl.a, ssl.b)
@@ -21,6 +22,8 @@
 #define DEFAULT_CIPHERS   "HIGH:!aNULL:!MD5"
 #define MAX_PASSWORDS     64
 #define SESSION_CACHE_MAX (1u << 24)
+#define SHARED_MIN        (64u << 10)
+#define SHARED_MAX        (UINT64_C(1) << 34)
 
 char *kp_http_ssl_where(struct kp_conf *cf)
 {
@@ -40,7 +43,7 @@ void kp_http_ssl_conf_defaults(struct kp_arena *a, struct kp_http_ssl_conf *ssl)
     ssl->ecdh_curve = kp_conf_strdup(a, "auto");
     ssl->session_tickets = true;
     ssl->session_timeout_ms = 300000;
-    ssl->session_cache = KP_SSL_CACHE_NONE;
+    ssl->session_cache = 0;
     ssl->session_cache_size = 20480;
 }
 
@@ -141,7 +144,25 @@ static int conf_command(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void 
     return 0;
 }
 
-/* ssl_session_cache off | none | builtin[:SIZE] */
+/* shared:NAME:SIZE; the zone must hold a few sessions. */
+static int shared_cache(struct kp_conf *cf, struct kp_http_ssl_conf *ssl, const char *a)
+{
+    const char *name = a + 7, *colon = strrchr(name, ':');
+    uint64_t size;
+
+    if (colon == NULL || colon == name || (size_t)(colon - name) >= 64 ||
+        kp_conf_parse_size(colon + 1, SHARED_MAX, &size) != 0)
+        return kp_conf_invalid(cf, a);
+    if (size < SHARED_MIN)
+        return kp_conf_error(cf, "zone \"%.*s\" is too small in \"%s\"", (int)(colon - name), name,
+                             a);
+    ssl->session_cache |= KP_SSL_CACHE_SHARED;
+    ssl->shared_name = kp_arena_strndup(cf->arena, name, (size_t)(colon - name));
+    ssl->shared_size = (size_t)size;
+    return 0;
+}
+
+/* ssl_session_cache off | none | [builtin[:SIZE]] [shared:NAME:SIZE] */
 static int session_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
@@ -149,23 +170,54 @@ static int session_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
     uint64_t size = 20480;
 
     (void)cmd;
-    if (cf->nargs == 2 && strcmp(a, "off") == 0) {
-        ssl->session_cache = KP_SSL_CACHE_OFF;
-        return 0;
-    }
-    if (cf->nargs == 2 && strcmp(a, "none") == 0) {
-        ssl->session_cache = KP_SSL_CACHE_NONE;
+    ssl->session_cache = 0;
+    ssl->shared_name = NULL;
+    if (cf->nargs == 2 && (strcmp(a, "off") == 0 || strcmp(a, "none") == 0)) {
+        ssl->session_cache = a[0] == 'o' ? KP_SSL_CACHE_OFF : 0;
         return 0;
     }
     for (size_t i = 1; i < cf->nargs; i++) {
         a = cf->args[i];
+        if (strncmp(a, "shared:", 7) == 0) {
+            int rc = shared_cache(cf, ssl, a);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         if (strcmp(a, "builtin") != 0 &&
             (strncmp(a, "builtin:", 8) != 0 ||
              kp_conf_parse_num(a + 8, SESSION_CACHE_MAX, &size) != 0 || size == 0))
             return kp_conf_invalid(cf, a);
+        ssl->session_cache |= KP_SSL_CACHE_BUILTIN;
+        ssl->session_cache_size = (size_t)size;
     }
-    ssl->session_cache = KP_SSL_CACHE_BUILTIN;
-    ssl->session_cache_size = (size_t)size;
+    return 0;
+}
+
+/* ssl_session_ticket_key FILE: 80 bytes (name, HMAC key, AES-256 key, as
+ * nginx's files); the first one encrypts, all of them decrypt. */
+static int ticket_key(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+    char *path = kp_conf_join(cf->arena, cf->conf_dir, cf->args[1]);
+    uint8_t buf[81];
+
+    if (!kp_conf_field_seen(cf, cmd)) {
+        ssl->ticket_keys = NULL;
+        ssl->n_ticket_keys = 0;
+    }
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return kp_conf_error(cf, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    if (n != 80)
+        return kp_conf_error(cf, "\"%s\" must be 80 bytes", path);
+    struct kp_ssl_ticket_key *k = KP_CONF_PUSH(cf->arena, ssl->ticket_keys, ssl->n_ticket_keys);
+    memcpy(k->name, buf, 16);
+    memcpy(k->hmac, buf + 16, 32);
+    memcpy(k->aes, buf + 48, 32);
+    k->created = 1;
     return 0;
 }
 
@@ -189,7 +241,9 @@ const struct kp_conf_cmd kp_http_ssl_conf_cmds[] = {
     {"ssl_session_timeout", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
      SSL_FIELD(session_timeout_ms)},
     {"ssl_session_cache", HTTP_SRV, KP_CONF_RANGE(1, 2), 0, session_cache,
-     SSL_SPAN(session_cache, session_cache_size)},
+     SSL_SPAN(session_cache, shared_size)},
+    {"ssl_session_ticket_key", HTTP_SRV, KP_CONF_TAKE(1), KP_CONF_MULTI, ticket_key,
+     SSL_SPAN(ticket_keys, n_ticket_keys)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };
 
@@ -219,11 +273,44 @@ const struct kp_http_var_def kp_http_ssl_vars[] = {
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
+/* The zones shared between configurations are matched by name and size. */
+static struct kp_ssl_zone *same_zone(const struct kp_http_conf *http, const struct kp_ssl_zone *z)
+{
+    for (size_t i = 0; i < http->n_ssl_zones; i++) {
+        const struct kp_ssl_zone *o = http->ssl_zones[i];
+        if (strcmp(kp_ssl_zone_name(o), kp_ssl_zone_name(z)) == 0 &&
+            kp_ssl_zone_size(o) == kp_ssl_zone_size(z))
+            return http->ssl_zones[i];
+    }
+    return NULL;
+}
+
+void kp_http_ssl_adopt(struct kp_cycle *nc, const struct kp_cycle *old)
+{
+    struct kp_http_conf *http = &nc->http;
+
+    for (size_t i = 0; i < http->n_ssl_zones; i++) {
+        struct kp_ssl_zone *fresh = http->ssl_zones[i], *o = same_zone(&old->http, fresh);
+        if (o == NULL)
+            continue;
+        kp_ssl_zone_adopt(nc->arena, &http->ssl_zones[i], o);
+        for (size_t j = 0; j < http->n_servers; j++) {
+            struct kp_http_ssl_conf *ssl = &http->servers[j]->ssl;
+            ssl->zone = ssl->zone == fresh ? o : ssl->zone;
+            ssl->tickets = ssl->tickets == fresh ? o : ssl->tickets;
+        }
+    }
+}
+
 #if KP_HAVE_SSL
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <time.h>
 
 bool kp_http_ssl_available(void)
 {
@@ -303,6 +390,159 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
+}
+
+/* --- sessions and tickets shared by the workers (ssl_cache.h) ------------------- */
+
+static const struct kp_http_ssl_conf *conf_of(const SSL *s)
+{
+    return SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
+}
+
+static int on_new_session(SSL *s, SSL_SESSION *sess)
+{
+    const struct kp_http_ssl_conf *ssl = conf_of(s);
+    unsigned char der[KP_SSL_SLOT_DER], *p = der;
+    unsigned id_len;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
+    int len = i2d_SSL_SESSION(sess, NULL);
+
+    if (ssl == NULL || ssl->zone == NULL || len <= 0 || len > KP_SSL_SLOT_DER)
+        return 0; /* too large for a slot: resumed by ticket or not at all */
+    i2d_SSL_SESSION(sess, &p);
+    uint64_t now = (uint64_t)time(NULL);
+    kp_ssl_zone_put(ssl->zone, id, id_len, der, (size_t)len,
+                    now + (uint64_t)SSL_SESSION_get_timeout(sess), now);
+    return 0; /* OpenSSL keeps its reference: we copied the session */
+}
+
+static SSL_SESSION *on_get_session(SSL *s, const unsigned char *id, int len, int *copy)
+{
+    const struct kp_http_ssl_conf *ssl = conf_of(s);
+    unsigned char der[KP_SSL_SLOT_DER];
+
+    *copy = 0;
+    if (ssl == NULL || ssl->zone == NULL || len <= 0)
+        return NULL;
+    size_t n = kp_ssl_zone_get(ssl->zone, id, (size_t)len, der, (uint64_t)time(NULL));
+    const unsigned char *p = der;
+    return n > 0 ? d2i_SSL_SESSION(NULL, &p, (long)n) : NULL;
+}
+
+static void on_remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    const struct kp_http_ssl_conf *ssl = SSL_CTX_get_app_data(ctx);
+    unsigned id_len;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
+
+    if (ssl != NULL && ssl->zone != NULL)
+        kp_ssl_zone_remove(ssl->zone, id, id_len);
+}
+
+/* The key named name among ssl_session_ticket_key's: 1 for the first, 2
+ * for another (renew the ticket), 0 for none. */
+static int static_key(const struct kp_http_ssl_conf *ssl, const unsigned char *name,
+                      struct kp_ssl_ticket_key *k)
+{
+    for (size_t i = 0; i < ssl->n_ticket_keys; i++) {
+        if (memcmp(ssl->ticket_keys[i].name, name, 16) == 0) {
+            *k = ssl->ticket_keys[i];
+            return i == 0 ? 1 : 2;
+        }
+    }
+    return 0;
+}
+
+/* Session tickets with the configured keys, else the zone's rotating ones:
+ * AES-256-CBC and HMAC-SHA256, as OpenSSL's own tickets. */
+static int on_ticket(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
+                     EVP_MAC_CTX *hctx, int enc)
+{
+    const struct kp_http_ssl_conf *ssl = conf_of(s);
+    struct kp_ssl_ticket_key k;
+    char digest[] = "SHA256";
+    int rc = 1;
+
+    if (ssl == NULL || (ssl->n_ticket_keys == 0 && ssl->tickets == NULL))
+        return enc ? -1 : 0;
+    if (enc) {
+        uint64_t period = ssl->session_timeout_ms / 1000 > 60 ? ssl->session_timeout_ms / 1000 : 60;
+        if (ssl->n_ticket_keys > 0)
+            k = ssl->ticket_keys[0];
+        else
+            kp_ssl_zone_ticket_key(ssl->tickets, (uint64_t)time(NULL), period, &k);
+        memcpy(name, k.name, 16);
+        if (RAND_bytes(iv, 16) != 1 ||
+            EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+            return -1;
+    } else {
+        rc = ssl->n_ticket_keys > 0 ? static_key(ssl, name, &k)
+                                    : kp_ssl_zone_find_key(ssl->tickets, name, &k);
+        if (rc == 0)
+            return 0; /* an unknown key: a full handshake */
+        if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+            return -1;
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    return EVP_MAC_CTX_set_params(hctx, params) == 1 ? rc : -1;
+}
+
+/* The zone named name of this configuration, made on first use. */
+static int zone_for(struct kp_conf *cf, const struct kp_http_ssl_conf *ssl, const char *name,
+                    size_t size, struct kp_ssl_zone **out)
+{
+    struct kp_http_conf *http = &cf->cycle->http;
+
+    for (size_t i = 0; i < http->n_ssl_zones; i++) {
+        struct kp_ssl_zone *z = http->ssl_zones[i];
+        if (strcmp(kp_ssl_zone_name(z), name) != 0)
+            continue;
+        if (size != 0 && kp_ssl_zone_size(z) != size)
+            return fail(cf, ssl->where,
+                        "the size %zu of shared memory zone \"%s\" conflicts with already "
+                        "declared size %zu",
+                        size, name, kp_ssl_zone_size(z));
+        *out = z;
+        return 0;
+    }
+    struct kp_ssl_zone *z = kp_ssl_zone_new(cf->arena, name, size);
+    if (z == NULL)
+        return fail(cf, ssl->where, "cannot map shared memory zone \"%s\" of %zu bytes (%s)", name,
+                    size, strerror(errno));
+    *KP_CONF_PUSH(cf->arena, http->ssl_zones, http->n_ssl_zones) = z;
+    *out = z;
+    return 0;
+}
+
+/* The shared cache and the rotating ticket keys of a server. */
+static int shared_state(struct kp_conf *cf, SSL_CTX *ctx, struct kp_http_ssl_conf *ssl)
+{
+    int rc = 0;
+
+    SSL_CTX_set_app_data(ctx, ssl);
+    if (ssl->session_cache & KP_SSL_CACHE_SHARED) {
+        rc = zone_for(cf, ssl, ssl->shared_name, ssl->shared_size, &ssl->zone);
+        long mode = SSL_SESS_CACHE_SERVER;
+        mode |= (ssl->session_cache & KP_SSL_CACHE_BUILTIN) ? 0 : SSL_SESS_CACHE_NO_INTERNAL;
+        SSL_CTX_set_session_cache_mode(ctx, mode);
+        SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+        SSL_CTX_sess_set_get_cb(ctx, on_get_session);
+        SSL_CTX_sess_set_remove_cb(ctx, on_remove_session);
+    }
+    if (rc != 0 || !ssl->session_tickets)
+        return rc;
+    /* Ticket keys live in the server's cache zone, or in the one zone
+     * every TLS configuration has for them. */
+    if (ssl->zone != NULL)
+        ssl->tickets = ssl->zone;
+    else if (ssl->n_ticket_keys == 0)
+        rc = zone_for(cf, ssl, "", 0, &ssl->tickets);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
+    return rc;
 }
 
 static long protocol_options(unsigned p)
@@ -416,7 +656,7 @@ static int ctx_settings(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_s
     if (ssl->dhparam != NULL && load_dhparam(cf, ctx, ssl) != 0)
         return -EINVAL;
     SSL_CTX_set_timeout(ctx, (long)(ssl->session_timeout_ms / 1000));
-    if (ssl->session_cache == KP_SSL_CACHE_BUILTIN) {
+    if (ssl->session_cache & KP_SSL_CACHE_BUILTIN) {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
         SSL_CTX_sess_set_cache_size(ctx, (long)ssl->session_cache_size);
     } else {
@@ -465,6 +705,8 @@ int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
         return fail(cf, ssl->where, "SSL_CTX_new() failed");
     kp_arena_cleanup_add(cf->arena, ctx_free, ctx);
     int rc = ctx_settings(cf, ctx, ssl);
+    if (rc == 0)
+        rc = shared_state(cf, ctx, ssl);
     for (size_t i = 0; rc == 0 && i < ssl->n_certs; i++)
         rc = load_pair(cf, ctx, ssl, i);
     if (rc == 0 && ssl->n_conf_commands > 0)

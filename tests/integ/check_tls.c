@@ -379,6 +379,14 @@ START_TEST(config_errors)
          "\n"
          "  ssl_protocols TLSv1.2 TLSv9; }\n",
          "invalid value \"TLSv9\""},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key ec.key; ssl_session_cache builtin shared:SSL; }\n",
+         "invalid value \"shared:SSL\""},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key ec.key; ssl_session_ticket_key ec.key; }\n",
+         "must be 80 bytes"},
     };
     struct kp_h_server s;
     char *err = NULL;

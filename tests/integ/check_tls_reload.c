@@ -3,9 +3,13 @@
  * certificate files are replaced after the second reload; wrk must see no
  * socket error and no failed status, and a new connection then gets the new
  * certificate. A broken certificate makes `kelpie -s reload` fail with the
- * reason while the certificate before it keeps serving. Tickets issued
- * before a reload are not required to work after it here (see check_tls). */
+ * reason while the certificate before it keeps serving. Sessions resume on
+ * any worker and after a reload, by ticket and by session ID (TLS 1.3 and
+ * 1.2) through the shared cache; tickets of an ssl_session_ticket_key file
+ * even after a restart. */
 #include <check.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +134,113 @@ START_TEST(reload_switches_certificate_under_load)
 }
 END_TEST
 
+/* --- resumption across workers and reloads ------------------------------------ */
+
+/* One request over s_client; with sess_in, resuming that session. Returns
+ * the pid in the body (the server answers "$pid") and whether the session
+ * was resumed. */
+static int pid_of_request(const struct kp_h_server *s, const char *opts, const char *sess_in,
+                          const char *sess_out, bool *reused)
+{
+    char *out = NULL;
+    char in[256] = "", outp[256] = "";
+
+    if (sess_in != NULL)
+        snprintf(in, sizeof(in), "-sess_in %s%s", s->prefix, sess_in);
+    if (sess_out != NULL)
+        snprintf(outp, sizeof(outp), "-sess_out %s%s", s->prefix, sess_out);
+    int rc = kp_t_sh(&out,
+                     "printf 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' | "
+                     "timeout 10 " OPENSSL " s_client -connect 127.0.0.1:%d -ign_eof %s %s %s "
+                     "2>&1",
+                     s->port, opts, in, outp);
+    ck_assert_msg(rc == 0, "s_client: %s", out);
+    const char *body = strstr(out, "\r\n\r\n");
+    ck_assert_msg(body != NULL, "no response: %s", out);
+    *reused = strstr(out, "\nReused, ") != NULL;
+    int pid = atoi(body + 4);
+    free(out);
+    return pid;
+}
+
+/* Save a session from a first connection, then resume it until a worker
+ * other than the one that made it answers; reload and resume it on a worker
+ * of the new generation. */
+static void resume_everywhere(const char *http, const char *opts)
+{
+    struct kp_h_server s;
+    char *err = NULL;
+    bool reused;
+
+    kp_h_prepare(&s);
+    kp_t_make_cert(&s, "ec", "ec", "localhost");
+    kp_p_write_config(&s, geteuid() == 0 ? "worker_processes 2; user root;" : "worker_processes 2;",
+                      NULL, http);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert(kp_p_wait_children(s.pid, 2, 5000));
+    int first = pid_of_request(&s, opts, NULL, "sess.pem", &reused);
+    ck_assert(!reused);
+    int other = 0;
+    for (int i = 0; i < 60 && other == 0; i++) {
+        int pid = pid_of_request(&s, opts, "sess.pem", NULL, &reused);
+        ck_assert_msg(reused, "connection %d (worker %d) did not resume", i, pid);
+        other = pid != first ? pid : 0;
+    }
+    ck_assert_msg(other != 0, "no other worker answered in 60 connections");
+    ck_assert_msg(reload(&s, &err) == 0, "reload: %s", err);
+    free(err);
+    int pid = pid_of_request(&s, opts, "sess.pem", NULL, &reused);
+    ck_assert_msg(reused && pid != first && pid != other,
+                  "after the reload: worker %d (old %d, %d), reused %d", pid, first, other, reused);
+    kp_h_stop(&s);
+}
+
+#define RESUME_SERVER(extra)                                                                       \
+    "access_log off;\n"                                                                            \
+    "server { listen 127.0.0.1:@PORT@ ssl reuseport;\n"                                            \
+    "  ssl_certificate ec.crt; ssl_certificate_key ec.key;\n" extra                                \
+    "  return 200 \"$pid\\n\"; }\n"
+
+START_TEST(ticket_resumes_on_every_worker_and_after_reload)
+{
+    resume_everywhere(RESUME_SERVER(""), "");
+}
+END_TEST
+
+START_TEST(session_id_resumes_on_every_worker_and_after_reload)
+{
+    /* TLS 1.3 without tickets resumes through the cache (stateful
+     * tickets carry only the session ID); TLS 1.2 by its session ID. */
+    resume_everywhere(
+        RESUME_SERVER("  ssl_session_cache shared:SSL:1m; ssl_session_tickets off;\n"), "");
+    resume_everywhere(
+        RESUME_SERVER("  ssl_session_cache shared:SSL:1m; ssl_session_tickets off;\n"), "-tls1_2");
+}
+END_TEST
+
+/* ssl_session_ticket_key: tickets survive even a restart. */
+START_TEST(ticket_key_file_survives_restart)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+    bool reused;
+
+    kp_h_prepare(&s);
+    kp_t_make_cert(&s, "ec", "ec", "localhost");
+    ck_assert_int_eq(kp_t_sh(&out, "head -c 80 /dev/urandom > %sconf/ticket.key", s.prefix), 0);
+    free(out);
+    kp_h_config(&s, "master_process off;", RESUME_SERVER("  ssl_session_ticket_key ticket.key;\n"));
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_of_request(&s, "", NULL, "sess.pem", &reused);
+    ck_assert(!reused);
+    kp_h_signal_wait(&s, SIGTERM, 10000);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_of_request(&s, "", "sess.pem", NULL, &reused);
+    ck_assert_msg(reused, "a ticket of the key file was not accepted after a restart");
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_tls_reload_suite(void)
 {
     Suite *s = suite_create("tls_reload");
@@ -137,6 +248,9 @@ Suite *kp_test_tls_reload_suite(void)
 
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, reload_switches_certificate_under_load);
+    tcase_add_test(tc, ticket_resumes_on_every_worker_and_after_reload);
+    tcase_add_test(tc, session_id_resumes_on_every_worker_and_after_reload);
+    tcase_add_test(tc, ticket_key_file_survives_restart);
     /* A build without OpenSSL (configure --without-ssl) has nothing to test. */
     if (kp_http_ssl_available())
         suite_add_tcase(s, tc);

@@ -194,6 +194,9 @@ struct kp_http_loc_conf {
     size_t n_ifs;
 };
 
+struct kp_ssl_zone;       /* http/ssl_cache.h */
+struct kp_ssl_ticket_key; /* http/ssl_cache.h */
+
 /* ssl_* settings of one server (http/ssl.h builds the TLS context). */
 struct kp_http_ssl_conf {
     char **certs; /* ssl_certificate, in order; certs[i] pairs with keys[i] */
@@ -212,8 +215,14 @@ struct kp_http_ssl_conf {
     size_t n_conf_commands;
     bool session_tickets;        /* on */
     uint64_t session_timeout_ms; /* 5m */
-    int session_cache;           /* enum kp_ssl_cache (http/ssl.h): none */
+    unsigned session_cache;      /* KP_SSL_CACHE_* bits (http/ssl.h): none */
     size_t session_cache_size;   /* builtin:SIZE sessions; 20480 */
+    char *shared_name;           /* shared:NAME:SIZE */
+    size_t shared_size;
+    struct kp_ssl_ticket_key *ticket_keys; /* ssl_session_ticket_key files; [0] encrypts */
+    size_t n_ticket_keys;
+    struct kp_ssl_zone *zone;    /* the shared session cache; NULL: none */
+    struct kp_ssl_zone *tickets; /* the zone whose rotating ticket keys are used */
     void *ctx;                   /* the SSL_CTX built from the above (NULL: no certificate) */
 };
 
@@ -249,6 +258,8 @@ struct kp_http_conf {
     size_t open_file_cache_max;           /* open files kept per worker; 0: off */
     uint64_t open_file_cache_inactive_ms; /* closed when unused this long */
     uint64_t open_file_cache_valid_ms;    /* how long a path is trusted to name its file */
+    struct kp_ssl_zone **ssl_zones;       /* shared TLS zones (http/ssl_cache.h), by name */
+    size_t n_ssl_zones;
 };
 
 /* A unique listening address, shared by every server that listens on it. For

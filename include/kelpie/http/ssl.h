@@ -28,11 +28,12 @@ enum {
     KP_SSL_TLSv1_3 = 1u << 3,
 };
 
-/* ssl_session_cache */
-enum kp_ssl_cache {
-    KP_SSL_CACHE_NONE = 0, /* none: resumption by session ID not offered (the default) */
-    KP_SSL_CACHE_OFF,      /* off: the same, said more strictly (nginx) */
-    KP_SSL_CACHE_BUILTIN,  /* builtin[:SIZE]: OpenSSL's cache, one per worker */
+/* ssl_session_cache: none (0, the default: no resumption by session ID),
+ * off (the same, said more strictly, as in nginx), or builtin and/or shared. */
+enum {
+    KP_SSL_CACHE_OFF = 1u << 0,
+    KP_SSL_CACHE_BUILTIN = 1u << 1, /* builtin[:SIZE]: OpenSSL's cache, one per worker */
+    KP_SSL_CACHE_SHARED = 1u << 2,  /* shared:NAME:SIZE: one for all workers (ssl_cache.h) */
 };
 
 /* The ssl_* directives (http and server level). Registered only in a build
@@ -59,6 +60,11 @@ char *kp_http_ssl_where(struct kp_conf *cf);
  *   in /etc/kelpie/kelpie.conf:12
  * The context is freed with cf's arena. Blocking: reads files. */
 int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv);
+
+/* On reload, in the master: the new configuration nc takes over the shared
+ * zones of old with the same name and size, so sessions and ticket keys
+ * outlive the reload. */
+void kp_http_ssl_adopt(struct kp_cycle *nc, const struct kp_cycle *old);
 
 /* "OpenSSL 3.0.22 ..." for -V: the library built with and, when different,
  * the one running ("built with X, running with Y"). buf gets it,
