@@ -178,6 +178,10 @@ int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generat
                            .generation = generation,
                            .started_ms = kp_master_clock_ms(CLOCK_MONOTONIC),
                            .chan = chan[0]};
+    if (generation == m->generation && m->respawn != NULL) {
+        struct kp_respawn *r = &m->respawn[index];
+        r->starts_ms[r->n_starts++ % KP_RESPAWN_MAX_STARTS] = k->started_ms;
+    }
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start worker process %d", (int)pid);
     return 0;
 }
@@ -231,6 +235,16 @@ void kp_master_spawn_fewer(struct kp_master *m)
 
 /* --- reaping and respawning --------------------------------------------------- */
 
+/* How long the respawn limit holds the next start back: until the oldest of
+ * the last KP_RESPAWN_MAX_STARTS starts leaves the window. */
+static uint64_t window_wait(const struct kp_respawn *r, uint64_t now)
+{
+    if (r->n_starts < KP_RESPAWN_MAX_STARTS)
+        return 0;
+    uint64_t free_at = r->starts_ms[r->n_starts % KP_RESPAWN_MAX_STARTS] + KP_RESPAWN_WINDOW_MS;
+    return free_at > now ? free_at - now : 0;
+}
+
 static void schedule_respawn(struct kp_master *m, const struct kp_child *k, int status)
 {
     struct kp_respawn *r = &m->respawn[k->index];
@@ -254,6 +268,13 @@ static void schedule_respawn(struct kp_master *m, const struct kp_child *k, int 
                      "worker %u died within 1 s of its start %u times in a row: "
                      "respawning in %llu ms",
                      k->index, r->fast_deaths, (unsigned long long)delay);
+    }
+    uint64_t hold = window_wait(r, now);
+    if (hold > delay) {
+        delay = hold;
+        kp_log_error(&m->log, KP_LOG_ALERT, 0,
+                     "worker %u was started %d times within %d s: respawning in %llu ms", k->index,
+                     KP_RESPAWN_MAX_STARTS, KP_RESPAWN_WINDOW_MS / 1000, (unsigned long long)delay);
     }
     r->due_ms = now + delay;
     if (r->due_ms == 0)

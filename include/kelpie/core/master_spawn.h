@@ -1,7 +1,10 @@
 /* The master's workers: forking them (CPU pinning, privilege drop, the
  * parent-death signal happen on the child side), signalling them, reaping
  * them, and respawning a current-generation worker that died without being
- * told to, with backoff when it keeps dying right after its start. */
+ * told to: at once, unless it keeps dying within a second of its start (the
+ * third such death in a row waits 1 s, then 2, 4, ... up to 30 s), and never
+ * more than KP_RESPAWN_MAX_STARTS (5) starts of one worker index within any
+ * KP_RESPAWN_WINDOW_MS (10 s), its first start included. */
 #ifndef KP_MASTER_SPAWN_H
 #define KP_MASTER_SPAWN_H
 

@@ -31,11 +31,18 @@ struct kp_child {
     int chan;             /* the master's end of the worker's channel (logfiles.h) */
 };
 
+/* The respawn limit: a worker index is started at most this many times
+ * (its first start included) within any window of this length. */
+#define KP_RESPAWN_MAX_STARTS 5
+#define KP_RESPAWN_WINDOW_MS  10000
+
 /* Respawn bookkeeping per worker index of the current generation. */
 struct kp_respawn {
     unsigned fast_deaths; /* consecutive deaths within FAST_DEATH_MS of start */
     uint64_t due_ms;      /* monotonic; 0: nothing pending */
     bool fatal;           /* exited with KP_EXIT_FATAL: not respawned */
+    uint64_t starts_ms[KP_RESPAWN_MAX_STARTS]; /* the latest starts, a ring */
+    unsigned n_starts;                         /* starts ever: the ring's next slot */
 };
 
 struct kp_master {
