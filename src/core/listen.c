@@ -187,10 +187,9 @@ static void add_inherited(struct kp_cycle *inh, const struct kp_inherited *in,
     ls->reuseport_fds[ls->n_reuseport_fds++] = in->fd;
 }
 
-struct kp_cycle *kp_listen_inherited(const struct kp_log *log)
+struct kp_cycle *kp_listen_inherited(const struct kp_inherited *in, size_t n,
+                                     const struct kp_log *log)
 {
-    struct kp_inherited in[KP_INHERIT_MAX];
-    size_t n = kp_inherit_collect(in, KP_INHERIT_MAX);
     struct kp_cycle *inh = NULL;
 
     for (size_t i = 0; i < n; i++) {

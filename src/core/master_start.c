@@ -106,7 +106,9 @@ int kp_master_start_checks(struct kp_master *m)
     }
     /* Sockets handed over by systemd or an old master are used for their
      * addresses instead of binding them again. */
-    struct kp_cycle *inherited = kp_listen_inherited(&m->log);
+    size_t n_handed;
+    const struct kp_inherited *handed = kp_master_upgrade_handed(m, &n_handed);
+    struct kp_cycle *inherited = kp_listen_inherited(handed, n_handed, &m->log);
     rc = kp_listen_open(m->cycle, inherited, &m->log);
     kp_listen_inherited_done(inherited, &m->log);
     if (rc != 0 && m->log.path != NULL)

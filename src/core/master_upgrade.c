@@ -21,9 +21,11 @@ struct kp_upgrade {
     char exe[PATH_MAX]; /* the binary at start: /proc/self/exe, else argv[0] */
     char **argv;        /* a copy, NULL-terminated */
     char oldbin[PATH_MAX + 8];
-    bool inherited; /* this master is an upgrade's new binary */
-    pid_t parent;   /* ... started by this old master */
-    pid_t child;    /* the new master this one started; 0: none */
+    bool inherited;                             /* this master is an upgrade's new binary */
+    struct kp_inherited handed[KP_INHERIT_MAX]; /* sockets handed over at exec */
+    size_t n_handed;
+    pid_t parent; /* ... started by this old master */
+    pid_t child;  /* the new master this one started; 0: none */
 };
 
 void kp_master_upgrade_init(struct kp_master *m, int argc, char *argv[])
@@ -44,6 +46,9 @@ void kp_master_upgrade_init(struct kp_master *m, int argc, char *argv[])
         u->argv[i] = kp_strdup(argv[i]);
     u->inherited = getenv(KP_INHERIT_ENV) != NULL;
     u->parent = u->inherited ? getppid() : 0;
+    /* Before the process title takes over environ: the variables are
+     * removed, and strings moved to the heap would be lost with them. */
+    u->n_handed = kp_inherit_collect(u->handed, KP_INHERIT_MAX);
     m->upgrade = u;
 }
 
@@ -73,6 +78,12 @@ static bool parent_alive(const struct kp_upgrade *u)
 bool kp_master_upgrade_handed_over(const struct kp_master *m)
 {
     return m->upgrade != NULL && (m->upgrade->child != 0 || parent_alive(m->upgrade));
+}
+
+const struct kp_inherited *kp_master_upgrade_handed(const struct kp_master *m, size_t *n)
+{
+    *n = m->upgrade->n_handed;
+    return m->upgrade->handed;
 }
 
 const char *kp_master_upgrade_pidfile(const struct kp_master *m)

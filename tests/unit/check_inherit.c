@@ -120,7 +120,9 @@ START_TEST(inherit_listen_takes_matching_socket)
     kp_log_init_stderr(&log, KP_LOG_EMERG);
     snprintf(env, sizeof(env), "%d;%d;", fd1, fd2);
     setenv(KP_INHERIT_ENV, env, 1);
-    struct kp_cycle *inh = kp_listen_inherited(&log);
+    struct kp_inherited in[4];
+    size_t n = kp_inherit_collect(in, 4);
+    struct kp_cycle *inh = kp_listen_inherited(in, n, &log);
     ck_assert_ptr_nonnull(inh);
     ck_assert_uint_eq(inh->n_listening, 2);
 

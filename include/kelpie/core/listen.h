@@ -6,6 +6,7 @@
 
 #include "kelpie/core/cycle.h"
 #include "kelpie/core/log.h"
+#include "kelpie/os/inherit.h"
 
 /* Open every listening socket of cycle; with `reuseport`, one socket per
  * worker (worker_processes). Sockets of old (may be NULL) with the same
@@ -26,14 +27,14 @@ void kp_listen_close(struct kp_cycle *cycle);
 void kp_listen_close_copies(const struct kp_cycle *cycle);
 
 /* The listening sockets this process was handed at exec (systemd's socket
- * activation, or the old master of a binary upgrade; see os/inherit.h), as
- * a cycle of their own for kp_listen_open(cycle, inherited, log) to take
- * over from: a `listen` whose address (and reuseport) matches a handed
- * socket uses it instead of binding. Reuseport sockets with the same address
- * form one entry. Descriptors that are not listening TCP sockets are
- * logged and closed. Returns NULL when nothing usable was handed over.
- * Free with kp_listen_inherited_done(). */
-struct kp_cycle *kp_listen_inherited(const struct kp_log *log);
+ * activation, or the old master of a binary upgrade), as collected by
+ * kp_inherit_collect (os/inherit.h) into in[0..n), as a cycle of their own for
+ * kp_listen_open(cycle, inherited, log) to take over from: a `listen` whose address (and reuseport)
+ * matches a handed socket uses it instead of binding. Reuseport sockets with the same address form
+ * one entry. Descriptors that are not listening TCP sockets are logged and closed. Returns NULL
+ * when nothing usable was handed over. Free with kp_listen_inherited_done(). */
+struct kp_cycle *kp_listen_inherited(const struct kp_inherited *in, size_t n,
+                                     const struct kp_log *log);
 /* After kp_listen_open: close the handed sockets that no `listen` took
  * (each logged at notice) and free inherited. NULL is accepted. */
 void kp_listen_inherited_done(struct kp_cycle *inherited, const struct kp_log *log);

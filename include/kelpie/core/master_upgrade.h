@@ -22,13 +22,18 @@
 #include <sys/types.h>
 
 #include "kelpie/core/master_state.h"
+#include "kelpie/os/inherit.h"
 #include "kelpie/os/signal.h"
 
-/* Before the process title overwrites argv: remember the executable and the
- * arguments, and whether this master is the new binary of an upgrade
- * (started by an old master: it must not daemonize, its parent waits for
- * it). Sets m->upgrade. */
+/* Before the process title overwrites argv and moves environ: remember the
+ * executable and the arguments, whether this master is the new binary of an
+ * upgrade (started by an old master: it must not daemonize, its parent
+ * waits for it), and collect the sockets handed over at exec (removing
+ * their variables). Sets m->upgrade. */
 void kp_master_upgrade_init(struct kp_master *m, int argc, char *argv[]);
+/* The sockets handed to this process at exec (by systemd or an old
+ * master), collected by init; *n is set to their count. */
+const struct kp_inherited *kp_master_upgrade_handed(const struct kp_master *m, size_t *n);
 /* Free what init allocated. */
 void kp_master_upgrade_free(struct kp_master *m);
 /* True in the new master of an upgrade (KELPIE was set at its start). */
