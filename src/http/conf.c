@@ -464,7 +464,10 @@ static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     for (size_t i = 1; i < cf->nargs; i++) {
         if (cf->args[i][0] == '\0')
             return kp_conf_invalid(cf, cf->args[i]);
-        *KP_CONF_PUSH(cf->arena, loc->index, loc->n_index) = kp_conf_strdup(cf->arena, cf->args[i]);
+        int rc =
+            kp_http_cv_compile(cf, cf->args[i], KP_CONF_PUSH(cf->arena, loc->index, loc->n_index));
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -543,13 +546,20 @@ static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
         loc->n_error_pages = 0;
     }
     char *uri = kp_conf_strdup(cf->arena, cf->args[last]);
+    struct kp_http_cv *value = NULL;
+    if (strchr(uri, '$') != NULL) {
+        value = kp_arena_calloc(cf->arena, sizeof(*value));
+        int rc = kp_http_cv_compile(cf, uri, value);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t i = 1; i <= n_codes; i++) {
         if (kp_conf_parse_num(cf->args[i], 999, &code) != 0)
             return kp_conf_invalid(cf, cf->args[i]);
         if (code < 300 || code > 599)
             return kp_conf_error(cf, "value \"%s\" must be between 300 and 599", cf->args[i]);
         *KP_CONF_PUSH(cf->arena, loc->error_pages, loc->n_error_pages) =
-            (struct kp_http_error_page){(int)code, uri, (int)response};
+            (struct kp_http_error_page){(int)code, uri, value, (int)response};
     }
     return 0;
 }
@@ -661,7 +671,11 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     kp_http_ssl_conf_defaults(a, &top->conf.ssl);
     loc->path = kp_conf_strdup(a, "");
     loc->root = kp_conf_join(a, cy->prefix, "html");
-    *KP_CONF_PUSH(a, loc->index, loc->n_index) = kp_conf_strdup(a, "index.html");
+    struct kp_http_cv *index = KP_CONF_PUSH(a, loc->index, loc->n_index);
+    index->text = kp_conf_strdup(a, "index.html");
+    index->parts = kp_arena_calloc(a, sizeof(*index->parts));
+    index->parts[0].lit = kp_str_from(index->text);
+    index->n_parts = 1;
     loc->tcp_nodelay = true;
     loc->server_tokens = true;
     loc->keepalive_timeout_ms = 75000;

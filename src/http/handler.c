@@ -284,12 +284,14 @@ static bool error_page(struct kp_http_request *r, const struct kp_http_error_pag
 
     r->internal_redirects++;
     kp_http_response_init(&r->resp);
-    if (is_url(ep->uri)) {
-        r->resp.location = kp_str_from(ep->uri);
+    struct kp_str uri = ep->uri_value != NULL ? kp_http_cv_eval(r, ep->uri_value, KP_HTTP_CV_URL)
+                                              : kp_str_from(ep->uri);
+    if (is_url(uri.p)) {
+        r->resp.location = uri;
         builtin(r, ep->response_code != 0 ? ep->response_code : 302);
         return true;
     }
-    if (set_path(r, kp_str_from(ep->uri)) != 0)
+    if (set_path(r, uri) != 0)
         return false;
     r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     /* RFC 9110 section 9.3.2: a HEAD stays a HEAD; anything else reads the page. */

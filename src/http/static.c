@@ -210,6 +210,12 @@ static int serve_path(struct kp_http_request *r, const char *path, size_t len, s
     return S_ISDIR(st.st_mode) ? redirect_dir(r) : 404;
 }
 
+static bool index_name_safe(struct kp_str name)
+{
+    return memchr(name.p, '/', name.len) == NULL && !kp_str_eq(name, KP_STR("..")) &&
+           !kp_str_eq(name, KP_STR("."));
+}
+
 /* path (len bytes, in a PATH_MAX buffer) ends with '/': serve the first
  * `index` name that is a regular file. Without one, a directory is 403 (no
  * listing) and anything else 404; only this miss costs an extra stat(). */
@@ -219,10 +225,13 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
     struct stat st = {0};
 
     for (size_t i = 0; i < loc->n_index; i++) {
-        size_t n = strlen(loc->index[i]);
-        if (len + n >= PATH_MAX)
+        struct kp_str name = kp_http_cv_eval(r, &loc->index[i], KP_HTTP_CV_RAW);
+        /* A name made from variables stays a name in this directory. */
+        if (len + name.len >= PATH_MAX || name.len == 0 ||
+            (!kp_http_cv_is_static(&loc->index[i]) && !index_name_safe(name)))
             continue;
-        memcpy(path + len, loc->index[i], n + 1);
+        size_t n = name.len;
+        memcpy(path + len, name.p, n + 1);
         struct kp_http_file *held;
         int fd = open_file(r, path, dir_len, &st, &held);
         if (fd >= 0 && S_ISREG(st.st_mode))

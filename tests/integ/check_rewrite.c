@@ -65,6 +65,8 @@ static const char *CONF =
     "        if (!-e $request_filename) { return 200 missing; }\n"
     "    }\n"
     "    location /ifroot/ { if ($arg_alt) { root html/alt; } }\n"
+    "    location /idx/ { index $arg_i index.html; }\n"
+    "    location /ep/ { error_page 404 /errors/$arg_p.html; }\n"
     "}\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT2@;\n"
@@ -84,6 +86,10 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/ifroot/p.txt", "main\n");
     kp_h_write(s, "html/alt/ifroot/p.txt", "alt\n");
     kp_h_write(s, "html/sites/abc/f.txt", "abc site\n");
+    kp_h_write(s, "html/idx/index.html", "main index\n");
+    kp_h_write(s, "html/idx/alt.html", "alt index\n");
+    kp_h_write(s, "html/secret.html", "secret\n");
+    kp_h_write(s, "html/errors/custom.html", "custom page\n");
     kp_h_config(s, "master_process off; pcre_jit on;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -133,6 +139,11 @@ static const struct rcase CASES[] = {
     {"/map/", "X-Kind: default\r\nHost: b.dot.test\r\n", 200, NULL, "literal-default|dot", NULL,
      NULL},
     {"/map/", "Host: other.test\r\n", 200, NULL, "none|other", NULL, NULL},
+    /* index and error_page with variables */
+    {"/idx/?i=alt.html", "", 200, NULL, "alt index\n", NULL, NULL},
+    {"/idx/", "", 200, NULL, "main index\n", NULL, NULL},
+    {"/idx/?i=../secret.html", "", 200, NULL, "main index\n", NULL, NULL},
+    {"/ep/none?p=custom", "", 404, NULL, "custom page\n", NULL, NULL},
     /* a map's value is kept for the request unless the map is volatile */
     {"/vol/", "", 200, NULL, "/vol/ /vol/, /vol/ /changed", NULL, NULL},
 };

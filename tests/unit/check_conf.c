@@ -490,7 +490,7 @@ START_TEST(default_config)
     snprintf(want, sizeof(want), "%shtml", cwd);
     ck_assert_str_eq(l->root, want);
     ck_assert_uint_eq(l->n_index, 1);
-    ck_assert_str_eq(l->index[0], "index.html");
+    ck_assert_str_eq(l->index[0].text, "index.html");
     ck_assert(l->sendfile);
     ck_assert(l->tcp_nopush);
     ck_assert_uint_eq(l->keepalive_timeout_ms, 65000);
@@ -606,7 +606,7 @@ START_TEST(inheritance)
     ck_assert_uint_eq(img->n_acl, 1);
     ck_assert(img->acl[0].allow);
     ck_assert_uint_eq(img->n_index, 1);
-    ck_assert_str_eq(img->index[0], "c.html");
+    ck_assert_str_eq(img->index[0].text, "c.html");
     ck_assert_int_eq(ret_op(img)->code, 200);
     ck_assert_str_eq(ret_op(img)->value.text, "ok");
     ck_assert_uint_eq(img->keepalive_timeout_ms, 30000);

@@ -67,10 +67,13 @@ struct kp_http_types {
     size_t n;
 };
 
+struct kp_http_cv;
+
 struct kp_http_error_page {
     int code;
     char *uri;
-    int response_code; /* error_page ... =CODE URI; 0: keep code */
+    struct kp_http_cv *uri_value; /* uri with variables; NULL: none */
+    int response_code;            /* error_page ... =CODE URI; 0: keep code */
 };
 
 /* Variables (http/var.h): a reference to one variable, and a compiled
@@ -155,7 +158,7 @@ struct kp_http_loc_conf {
     struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
     struct kp_http_cv *root_value;  /* root with variables (root is its text); else NULL */
     enum kp_http_symlinks symlinks;
-    char **index; /* index.html */
+    struct kp_http_cv *index; /* index.html; names may hold variables */
     size_t n_index;
     struct kp_http_cv *try_files; /* the candidates, then the fallback URI or "=CODE" */
     size_t n_try_files;
