@@ -195,6 +195,12 @@ static int server_rewrite(struct kp_http_request *r)
 
 static int content(struct kp_http_request *r)
 {
+    /* TRACE would echo the request (cookies, credentials) back: refused
+     * wherever it lands, `return` locations included, as nginx does. */
+    if (r->parser.head.method == KP_HTTP_METHOD_TRACE) {
+        r->resp.allow = KP_STR("GET, HEAD");
+        return 405;
+    }
     int st = server_rewrite(r);
 
     if (st != 0)

@@ -225,6 +225,12 @@ START_TEST(return_forms)
     /* HEAD of a return: the same head, no body. */
     ck_assert_int_eq(ask(s.port, "HEAD /text HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
     ck_assert_str_eq(kp_h_header(&r, "Content-Length"), "9");
+    kp_h_resp_free(&r);
+    /* TRACE is refused on a return location as on static files. */
+    ck_assert_int_eq(ask(s.port, "TRACE /text HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 405);
+    ck_assert_str_eq(kp_h_header(&r, "Allow"), "GET, HEAD");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port2, "TRACE /x HTTP/1.1\r\nHost: any\r\n\r\n", &r), 405);
     /* Server level: before any location. */
     ck_assert_int_eq(ask(s.port2, "GET /x HTTP/1.1\r\nHost: any\r\n\r\n", &r), 302);
     ck_assert_str_eq(kp_h_header(&r, "Location"), "/elsewhere");
