@@ -11,6 +11,7 @@
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/arena.h"
 #include "kelpie/core/conf.h"
+#include "kelpie/core/conf_nginx.h"
 #include "kelpie/event/conf.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/ssl.h"
@@ -20,6 +21,7 @@
 /* Every module's directives; adding a module means adding its table here. */
 static const struct kp_conf_cmd *const conf_tables[] = {
     kp_conf_core_cmds,
+    kp_conf_nginx_cmds,
     kp_event_conf_cmds,
     kp_http_conf_cmds,
 #if KP_HAVE_SSL

@@ -1,0 +1,139 @@
+/* Unit tests for nginx's directive names without a kelpie meaning
+ * (core/conf_nginx.c): the tuning knobs load in nginx's contexts and have
+ * their values checked; directives of unsupported nginx modules are named as
+ * such, while typos and misplaced kelpie directives keep their messages. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/core/conf_nginx.h"
+#include "kelpie/core/cycle.h"
+
+static char dir[64];
+static char path[128];
+static char err[1024];
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/kp_cnginx_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    strcat(dir, "/");
+    snprintf(path, sizeof(path), "%skelpie.conf", dir);
+}
+
+static void teardown(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Load text as the whole configuration; NULL on error (err has it). */
+static struct kp_cycle *load(const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
+}
+
+static void expect_error(const char *text, const char *msg, int line)
+{
+    char want[1200];
+
+    ck_assert_ptr_null(load(text));
+    snprintf(want, sizeof(want), "%s in %s:%d", msg, path, line);
+    ck_assert_str_eq(err, want);
+}
+
+START_TEST(knobs_accepted)
+{
+    struct kp_cycle *c = load("events {}\n"
+                              "http {\n"
+                              "  types_hash_max_size 2048; types_hash_bucket_size 64;\n"
+                              "  server_names_hash_max_size 1024;\n"
+                              "  server_names_hash_bucket_size 128;\n"
+                              "  variables_hash_max_size 2048; variables_hash_bucket_size 128;\n"
+                              "  connection_pool_size 512; request_pool_size 4k;\n"
+                              "  client_body_temp_path /tmp/body 1 2;\n"
+                              "  server {\n"
+                              "    listen 127.0.0.1:8080;\n"
+                              "    types_hash_max_size 4096; connection_pool_size 1k;\n"
+                              "    request_pool_size 8k; client_body_temp_path body;\n"
+                              "    location / { types_hash_bucket_size 32;\n"
+                              "                 client_body_temp_path /tmp/b 2; }\n"
+                              "  }\n"
+                              "}\n");
+    ck_assert_msg(c != NULL, "%s", err);
+    kp_cycle_free(c);
+}
+END_TEST
+
+START_TEST(knobs_checked)
+{
+    expect_error("http { types_hash_max_size big; }",
+                 "invalid value \"big\" in "
+                 "\"types_hash_max_size\" directive",
+                 1);
+    expect_error("http { types_hash_max_size 0; }",
+                 "invalid value \"0\" in "
+                 "\"types_hash_max_size\" directive",
+                 1);
+    expect_error("http { client_body_temp_path /t 3; }",
+                 "invalid value \"3\" in \"client_body_temp_path\" directive", 1);
+    expect_error("http {\nserver { server_names_hash_max_size 512; } }",
+                 "\"server_names_hash_max_size\" directive is not allowed here", 2);
+    expect_error("http { request_pool_size 4k;\nrequest_pool_size 8k; }",
+                 "\"request_pool_size\" directive is duplicate", 2);
+}
+END_TEST
+
+START_TEST(unsupported_named)
+{
+    expect_error("events {}\nhttp { server {\n location / {\n  proxy_pass http://127.0.0.1:9000;\n"
+                 " } } }",
+                 "\"proxy_pass\" is an nginx directive that kelpie does not support", 4);
+    expect_error("http {\n  upstream backend { server 127.0.0.1:9000; }\n}",
+                 "\"upstream\" is an nginx directive that kelpie does not support", 2);
+    expect_error("http { fastcgi_param SCRIPT_FILENAME $x; }",
+                 "\"fastcgi_param\" is an nginx directive that kelpie does not support", 1);
+    expect_error("load_module modules/ngx_mail_module.so;",
+                 "\"load_module\" is an nginx directive that kelpie does not support", 1);
+    /* A typo is still a typo, and a kelpie directive in the wrong place is
+     * still misplaced. */
+    expect_error("http { proxypass x; }", "unknown directive \"proxypass\"", 1);
+    expect_error("http { listen 80; }", "\"listen\" directive is not allowed here", 1);
+}
+END_TEST
+
+START_TEST(families)
+{
+    static const char *const yes[] = {
+        "proxy_set_header", "uwsgi_pass", "scgi_param", "grpc_pass",     "memcached_pass", "ssi",
+        "sub_filter_once",  "http2",      "geo",        "split_clients", "mirror"};
+    static const char *const no[] = {"gzip",  "autoindex", "auth_basic",       "limit_req", "root",
+                                     "proxy", "server",    "set_real_ip_from", "charset"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        ck_assert_msg(kp_conf_nginx_unsupported(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ck_assert_msg(!kp_conf_nginx_unsupported(no[i]), "%s", no[i]);
+}
+END_TEST
+
+Suite *kp_test_conf_nginx_suite(void)
+{
+    Suite *s = suite_create("conf_nginx");
+    TCase *tc = tcase_create("nginx");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, knobs_accepted);
+    tcase_add_test(tc, knobs_checked);
+    tcase_add_test(tc, unsupported_named);
+    tcase_add_test(tc, families);
+    suite_add_tcase(s, tc);
+    return s;
+}
