@@ -738,6 +738,42 @@ START_TEST(crash_loop_backs_off)
 }
 END_TEST
 
+/* A daemon whose first workers crash at every start: the starting command
+ * waits while they are respawned, then exits 1 with the story on stderr, and
+ * no master is left. 10 s, epoll only, debug builds. */
+START_TEST(daemon_start_crash_loop)
+{
+    static const char *const allowed[] = {"exited on signal", "died within 1 s of its start",
+                                          "was started 5 times within 10 s", "did not become ready",
+                                          NULL};
+    struct kp_h_server s;
+    char prefix[128], events[64], *out, *err;
+    struct rlimit no_core = {0, 0};
+
+    if (strcmp(kp_h_events(), "epoll") != 0 || !debug_build())
+        return;
+    setrlimit(RLIMIT_CORE, &no_core);
+    kp_h_prepare(&s);
+    snprintf(events, sizeof(events), "use %s;", kp_h_events());
+    kp_h_config_raw(&s, "error_log logs/error.log info;\npid logs/kelpie.pid;\nworker_processes 1;",
+                    events, HTTP_OK);
+    snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-p", prefix, NULL};
+    setenv("KELPIE_TEST_CRASH_AT_START", "1", 1);
+    int rc = kp_h_run(argv, &out, &err);
+    unsetenv("KELPIE_TEST_CRASH_AT_START");
+    ck_assert_msg(rc == 1, "kelpie exited %d: %s", rc, err);
+    ck_assert_msg(strstr(err, "exited on signal 6") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "did not become ready within 10 s") != NULL, "stderr: %s", err);
+    free(out);
+    free(err);
+    char *pid = kp_h_read(&s, "logs/kelpie.pid");
+    ck_assert_msg(pid == NULL, "a pid file is left: %s", pid);
+    ck_assert_int_lt(kp_h_connect(s.port), 0);
+    stop_allowing(&s, allowed);
+}
+END_TEST
+
 Suite *kp_test_prefork_suite(void)
 {
     Suite *s = suite_create("prefork");
@@ -755,6 +791,7 @@ Suite *kp_test_prefork_suite(void)
     tcase_add_loop_test(tc, balance_two_workers, 0, 3);
     tcase_add_loop_test(tc, cpu_affinity, 0, 2);
     tcase_add_test(tc, crash_loop_backs_off);
+    tcase_add_test(tc, daemon_start_crash_loop);
     suite_add_tcase(s, tc);
     return s;
 }
