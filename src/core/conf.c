@@ -444,6 +444,7 @@ void kp_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
     cf->file = NULL;
     cf->frame = top;
     cf->depth = cf->include_depth = 0;
+    cf->total_size = 0;
     cf->nargs = cf->used = 0;
     cf->err = err;
     cf->errlen = errlen;
@@ -453,7 +454,7 @@ void kp_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
 int kp_conf_parse_text(struct kp_conf *cf, const char *name, const char *text, size_t len,
                        bool command_line)
 {
-    struct kp_conf_file file = {name, text, text + len, 1, command_line};
+    struct kp_conf_file file = {name, text, text + len, 1, command_line, cf->file};
     struct kp_conf_file *outer = cf->file;
 
     cf->file = &file;
@@ -487,12 +488,31 @@ static ssize_t read_all(int fd, char *buf, size_t size)
     return (ssize_t)got;
 }
 
+/* Whether the opened file fits: a regular file (a FIFO or a device could
+ * block or change state on reading), within the size limits. */
+static int check_file(struct kp_conf *cf, const char *path, const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode))
+        return kp_conf_error(cf, "configuration file \"%s\" is not a regular file", path);
+    if (st->st_size > (off_t)KP_CONF_MAX_FILE_SIZE)
+        return kp_conf_error(cf, "configuration file \"%s\" is too large", path);
+    if ((size_t)st->st_size > KP_CONF_MAX_TOTAL_SIZE - cf->total_size)
+        return kp_conf_error(cf, "configuration is too large with \"%s\" (more than %u MiB in all)",
+                             path, KP_CONF_MAX_TOTAL_SIZE >> 20);
+    return 0;
+}
+
 /* Read a whole file (bounded) into the arena, NUL-terminated. */
 static int read_file(struct kp_conf *cf, const char *path, struct kp_str *text)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd;
 
+    /* stat first so that a device is never opened; O_NONBLOCK so that a
+     * FIFO swapped in meanwhile cannot block the open either */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return check_file(cf, path, &st);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return sys_failed(cf, "open", path, errno);
     if (fstat(fd, &st) != 0) {
@@ -500,9 +520,10 @@ static int read_file(struct kp_conf *cf, const char *path, struct kp_str *text)
         close(fd);
         return sys_failed(cf, "fstat", path, err);
     }
-    if (st.st_size > (off_t)KP_CONF_MAX_FILE_SIZE) {
+    int rc = check_file(cf, path, &st);
+    if (rc != 0) {
         close(fd);
-        return kp_conf_error(cf, "configuration file \"%s\" is too large", path);
+        return rc;
     }
     char *buf = kp_arena_alloc(cf->arena, (size_t)st.st_size + 1);
     ssize_t n = read_all(fd, buf, (size_t)st.st_size);
@@ -510,8 +531,19 @@ static int read_file(struct kp_conf *cf, const char *path, struct kp_str *text)
     if (n < 0)
         return sys_failed(cf, "read", path, (int)-n);
     buf[n] = '\0';
+    cf->total_size += (size_t)n;
     *text = (struct kp_str){buf, (size_t)n};
     return 0;
+}
+
+/* Whether path is one of the files being read, from cf->file outwards. */
+static bool being_read(const struct kp_conf *cf, const char *path)
+{
+    for (const struct kp_conf_file *f = cf->file; f != NULL; f = f->outer) {
+        if (!f->command_line && strcmp(f->name, path) == 0)
+            return true;
+    }
+    return false;
 }
 
 int kp_conf_parse_file(struct kp_conf *cf, const char *path)
@@ -519,6 +551,8 @@ int kp_conf_parse_file(struct kp_conf *cf, const char *path)
     struct kp_cycle *cy = cf->cycle;
     struct kp_str text = KP_STR_NULL;
 
+    if (being_read(cf, path))
+        return kp_conf_error(cf, "include loop: \"%s\" is already being read", path);
     if (cf->include_depth >= KP_CONF_MAX_INCLUDE)
         return kp_conf_error(cf, "too deep include nesting for \"%s\"", path);
     if (cy->n_conf_files >= KP_CONF_MAX_FILES)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kelpie/core/alloc.h"
+#include "kelpie/core/conf.h"
 #include "kelpie/core/cycle.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/location.h"
@@ -357,12 +358,88 @@ START_TEST(error_files)
     snprintf(want, sizeof(want), "unexpected end of file, expecting \"}\" in %ssites/a.conf:2",
              dir);
     ck_assert_str_eq(err, want);
-    /* a file that includes itself */
-    put("kelpie.conf", "include kelpie.conf;\n");
+}
+END_TEST
+
+/* Load kelpie.conf from dir; it must fail with "MSG in dir/FILE:LINE". */
+static void expect_file_error(const char *msg, const char *file, int line)
+{
+    char want[2048];
+
     ck_assert_ptr_null(kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err)));
-    snprintf(want, sizeof(want),
-             "too deep include nesting for \"%skelpie.conf\" in %skelpie.conf:1", dir, dir);
+    snprintf(want, sizeof(want), "%s in %s%s:%d", msg, dir, file, line);
     ck_assert_str_eq(err, want);
+}
+
+/* Includes are bounded: loops are named at once, nesting, file count and
+ * total size are limited, and only regular files are read. */
+START_TEST(include_bounds)
+{
+    char msg[1024], name[32], text[64];
+
+    /* a file that includes itself, directly or through another */
+    put("kelpie.conf", "include kelpie.conf;\n");
+    snprintf(msg, sizeof(msg), "include loop: \"%skelpie.conf\" is already being read", dir);
+    expect_file_error(msg, "kelpie.conf", 1);
+    put("kelpie.conf", "events {}\ninclude a.conf;\n");
+    put("a.conf", "\ninclude k*.conf;\n");
+    expect_file_error(msg, "a.conf", 2);
+    /* the same file twice in a row is no loop */
+    put("a.conf", "# nothing\n");
+    put("kelpie.conf", "events {}\ninclude a.conf;\ninclude a.conf;\n");
+    struct kp_cycle *c = kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->n_conf_files, 3);
+    kp_cycle_free(c);
+    /* a chain of distinct files: KP_CONF_MAX_INCLUDE deep with the main file */
+    put("kelpie.conf", "events {}\ninclude n1.conf;\n");
+    for (int i = 1; i < KP_CONF_MAX_INCLUDE - 1; i++) {
+        snprintf(name, sizeof(name), "n%d.conf", i);
+        snprintf(text, sizeof(text), "include n%d.conf;\n", i + 1);
+        put(name, text);
+    }
+    snprintf(name, sizeof(name), "n%d.conf", KP_CONF_MAX_INCLUDE - 1);
+    put(name, "");
+    c = kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->n_conf_files, KP_CONF_MAX_INCLUDE);
+    kp_cycle_free(c);
+    put(name, "include deeper.conf;\n");
+    put("deeper.conf", "");
+    snprintf(msg, sizeof(msg), "too deep include nesting for \"%sdeeper.conf\"", dir);
+    expect_file_error(msg, name, 1);
+    /* a directory or a FIFO is not read (a FIFO would block) */
+    subdir("d");
+    put("kelpie.conf", "events {}\ninclude d;\n");
+    snprintf(msg, sizeof(msg), "configuration file \"%sd\" is not a regular file", dir);
+    expect_file_error(msg, "kelpie.conf", 2);
+    snprintf(msg, sizeof(msg), "%sfifo", dir);
+    ck_assert_int_eq(mkfifo(msg, 0600), 0);
+    put("kelpie.conf", "events {}\n\ninclude fifo;\n");
+    snprintf(msg, sizeof(msg), "configuration file \"%sfifo\" is not a regular file", dir);
+    expect_file_error(msg, "kelpie.conf", 3);
+}
+END_TEST
+
+/* All files together hold at most KP_CONF_MAX_TOTAL_SIZE bytes, however
+ * often a large file is included. */
+START_TEST(include_total_size)
+{
+    size_t n = KP_CONF_MAX_FILE_SIZE - 4096; /* room for the main file's bytes */
+    char *big = kp_alloc(n + 1), msg[1024], conf[1024] = "events {}\n";
+    int times = (int)(KP_CONF_MAX_TOTAL_SIZE / n) + 1;
+
+    memset(big, ' ', n);
+    big[n] = '\0';
+    put("big.conf", big);
+    kp_free(big);
+    for (int i = 0; i < times; i++)
+        strcat(conf, "include big.conf;\n");
+    put("kelpie.conf", conf);
+    snprintf(msg, sizeof(msg),
+             "configuration is too large with \"%sbig.conf\" (more than %u MiB in all)", dir,
+             KP_CONF_MAX_TOTAL_SIZE >> 20);
+    expect_file_error(msg, "kelpie.conf", times + 1);
 }
 END_TEST
 
@@ -916,6 +993,8 @@ Suite *kp_test_conf_suite(void)
     tcase_add_checked_fixture(te, setup, teardown);
     tcase_add_loop_test(te, error_classes, 0, (int)(sizeof(errors) / sizeof(errors[0])));
     tcase_add_test(te, error_files);
+    tcase_add_test(te, include_bounds);
+    tcase_add_test(te, include_total_size);
     tcase_add_test(te, error_too_long);
     suite_add_tcase(s, te);
     tcase_add_checked_fixture(tl, setup, teardown);

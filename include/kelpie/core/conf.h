@@ -41,14 +41,15 @@
 
 /* Bounds on what a configuration may contain. Block nesting is also bounded
  * by the contexts themselves (main > http > server > location > types). */
-#define KP_CONF_MAX_ARGS      64    /* words after the directive name */
-#define KP_CONF_MAX_TOKEN     4096  /* bytes in one word */
-#define KP_CONF_MAX_STMT      16384 /* bytes in all words of one statement */
-#define KP_CONF_MAX_DEPTH     8     /* nested blocks */
-#define KP_CONF_MAX_INCLUDE   8     /* nested files (main file included) */
-#define KP_CONF_MAX_FILES     1024  /* files read in total */
-#define KP_CONF_MAX_FILE_SIZE (4u << 20)
-#define KP_CONF_MAX_MSEC      (INT32_MAX * UINT64_C(1000)) /* longest time value */
+#define KP_CONF_MAX_ARGS       64    /* words after the directive name */
+#define KP_CONF_MAX_TOKEN      4096  /* bytes in one word */
+#define KP_CONF_MAX_STMT       16384 /* bytes in all words of one statement */
+#define KP_CONF_MAX_DEPTH      8     /* nested blocks */
+#define KP_CONF_MAX_INCLUDE    8     /* nested files (main file included) */
+#define KP_CONF_MAX_FILES      1024  /* files read in total */
+#define KP_CONF_MAX_FILE_SIZE  (4u << 20)
+#define KP_CONF_MAX_TOTAL_SIZE (64u << 20)                  /* bytes of all files read */
+#define KP_CONF_MAX_MSEC       (INT32_MAX * UINT64_C(1000)) /* longest time value */
 
 /* Argument-count specs: each expands to the min_args, max_args members. */
 #define KP_CONF_NOARGS        0, 0
@@ -113,7 +114,8 @@ struct kp_conf_file {
     const char *name;    /* absolute path, or "command line" */
     const char *p, *end; /* read cursor */
     unsigned line;
-    bool command_line; /* errors say " in command line" */
+    bool command_line;                /* errors say " in command line" */
+    const struct kp_conf_file *outer; /* the file that included this one, or NULL */
 };
 
 struct kp_conf {
@@ -124,6 +126,7 @@ struct kp_conf {
     struct kp_conf_file *file;
     struct kp_conf_frame *frame;
     unsigned depth, include_depth;
+    size_t total_size; /* bytes of all files read, at most KP_CONF_MAX_TOTAL_SIZE */
     size_t nargs;
     char *args[KP_CONF_MAX_ARGS + 1];
     size_t used; /* bytes of buf taken by the current statement */
@@ -146,7 +149,11 @@ void kp_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
                   const struct kp_conf_cmd *const *tables, struct kp_conf_frame *top, char *err,
                   size_t errlen);
 /* Read the file at the absolute path and run its statements in the current
- * block. Returns 0 or -EINVAL (error written). */
+ * block. Only regular files are read (never a device or FIFO that could
+ * block); a file that is already being read (an include loop), nesting
+ * beyond KP_CONF_MAX_INCLUDE, more than KP_CONF_MAX_FILES files or more than
+ * KP_CONF_MAX_TOTAL_SIZE bytes in all is an error. Returns 0 or -EINVAL
+ * (error written). */
 int kp_conf_parse_file(struct kp_conf *cf, const char *path);
 /* Run the statements of text (need not be NUL-terminated) in the current
  * block; name appears in errors ("command line" for -g). */
