@@ -24,17 +24,9 @@
 #include "kelpie/core/alloc.h"
 #include "kelpie/core/cycle.h"
 
+#include "fuzz.h"
+
 #define NPARTS 4 /* kelpie.conf, a.conf, sub/b.conf, -g */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[NPARTS - 1] = {"kelpie.conf", "a.conf", "sub/b.conf"};
 

@@ -18,17 +18,9 @@
 #include "kelpie/http/parse.h"
 #include "kelpie/http/uri.h"
 
+#include "fuzz.h"
+
 #define NFIELDS 16
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The parser's output with slices turned into offsets, comparable across
  * buffers. */

@@ -13,7 +13,7 @@
 
 #include "kelpie/core/alloc.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* Feed one file, read into an exact-size buffer. Returns 0 or -errno. */
 static int replay_file(const char *path)
