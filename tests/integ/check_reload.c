@@ -255,7 +255,9 @@ START_TEST(reload_invalid_config)
         long took = kp_load_now_ms() - t0;
         ck_assert_msg(rc != 0 && strstr(err, "did not start") != NULL,
                       "reload: exit %d, stderr \"%s\"", rc, err);
-        ck_assert_msg(took < 3000, "a reload whose workers died at once took %ld ms", took);
+        /* sooner than the master's 10 s wait for a new generation to be
+         * ready: it noticed that they died, however busy the machine is */
+        ck_assert_msg(took < 8000, "a reload whose workers died at once took %ld ms", took);
         free(err);
         expect_body(s.port, "gen 1\n");
     }
@@ -299,7 +301,8 @@ START_TEST(concurrent_reload_commands)
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "command %zu: status %d", i,
                       status);
     }
-    ck_assert_msg(kp_load_now_ms() - t0 < 10000, "the commands took %ld ms", kp_load_now_ms() - t0);
+    /* well below the 60 s a command waits for its answer at most */
+    ck_assert_msg(kp_load_now_ms() - t0 < 40000, "the commands took %ld ms", kp_load_now_ms() - t0);
     expect_body(s.port, "gen 2\n");
     kp_h_stop(&s);
 }
