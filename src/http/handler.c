@@ -229,6 +229,21 @@ static bool needs_page(const struct kp_http_request *r, int status)
            r->resp.fd < 0;
 }
 
+#define TLS_PAGE(text)                                                                             \
+    KP_STR("<html><head><title>400 " text "</title></head><body><center><h1>400 Bad "              \
+           "Request</h1></center><center>" text "</center><hr><center>kelpie</center></body>"      \
+           "</html>\r\n")
+
+/* nginx's internal codes for TLS troubles, all answered 400. */
+static struct kp_str tls_page(int status)
+{
+    if (status == KP_HTTP_SSL_CERT_ERROR)
+        return TLS_PAGE("The SSL certificate error");
+    if (status == KP_HTTP_SSL_NO_CERT)
+        return TLS_PAGE("No required SSL certificate was sent");
+    return TLS_PAGE("The plain HTTP request was sent to HTTPS port");
+}
+
 /* The built-in page for status; Location, Allow and Content-Range set by
  * the handler are kept (a redirect, a 405, a 416 need them). */
 static void builtin(struct kp_http_request *r, int status)
@@ -242,12 +257,9 @@ static void builtin(struct kp_http_request *r, int status)
     resp->allow = allow;
     resp->content_range = range;
     resp->body = kp_http_status_page(status);
-    if (status == KP_HTTP_PLAIN_TO_HTTPS) {
+    if (status >= KP_HTTP_SSL_CERT_ERROR && status <= KP_HTTP_PLAIN_TO_HTTPS) {
         resp->status = 400;
-        resp->body = KP_STR("<html><head><title>400 The plain HTTP request was sent to HTTPS "
-                            "port</title></head><body><center><h1>400 Bad Request</h1></center>"
-                            "<center>The plain HTTP request was sent to HTTPS port</center><hr>"
-                            "<center>kelpie</center></body></html>\r\n");
+        resp->body = tls_page(status);
     }
     if (resp->body.len > 0)
         resp->content_type = KP_STR("text/html");
@@ -317,8 +329,9 @@ static void special(struct kp_http_request *r, int status)
 {
     const struct kp_http_error_page *ep = NULL;
 
-    /* 497 is not a status to send: only the built-in page answers it. */
-    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS && status != KP_HTTP_PLAIN_TO_HTTPS)
+    /* 495-497 are not statuses to send: only the built-in pages answer them. */
+    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS &&
+        (status < KP_HTTP_SSL_CERT_ERROR || status > KP_HTTP_PLAIN_TO_HTTPS))
         ep = find_error_page(r->loc, status);
     if (ep == NULL || !error_page(r, ep, status))
         builtin(r, status);

@@ -460,6 +460,12 @@ static enum step on_head(struct kp_http_conn *hc)
     int st = kp_http_handler_route(r, hc->c->ls);
     if (st != 0)
         return fail(hc, st, "client sent an invalid request path");
+    if (hc->c->tls != NULL && r->srv->ssl.verify_client != KP_SSL_VERIFY_OFF) {
+        char why[160];
+        st = kp_http_ssl_verify_result(hc->c, r->srv, why, sizeof(why));
+        if (st != 0)
+            return fail(hc, st, why);
+    }
     if (h->method == KP_HTTP_METHOD_UNKNOWN)
         return fail(hc, 501, "client sent an unknown method");
     r->head_only = h->method == KP_HTTP_METHOD_HEAD;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "kelpie/core/arena.h"
 #include "kelpie/event/tls.h"
+#include "kelpie/http/handler.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/ssl_cache.h"
@@ -45,6 +46,7 @@ void kp_http_ssl_conf_defaults(struct kp_arena *a, struct kp_http_ssl_conf *ssl)
     ssl->session_timeout_ms = 300000;
     ssl->session_cache = 0;
     ssl->session_cache_size = 20480;
+    ssl->verify_depth = 1;
 }
 
 /* --- directives ------------------------------------------------------------------ */
@@ -221,6 +223,45 @@ static int ticket_key(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return 0;
 }
 
+/* ssl_verify_client on | off | optional | optional_no_ca */
+static int verify_client(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    static const char *const names[] = {"off", "on", "optional", "optional_no_ca"};
+    struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
+
+    (void)cmd;
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(cf->args[1], names[i]) == 0) {
+            ssl->verify_client = i;
+            return 0;
+        }
+    }
+    return kp_conf_invalid(cf, cf->args[1]);
+}
+
+/* A CA or OCSP file, relative to the configuration's directory. */
+static int ssl_file(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    char **field = (char **)((char *)conf + cmd->offset);
+
+    *field = kp_conf_join(cf->arena, cf->conf_dir, cf->args[1]);
+    return 0;
+}
+
+static int early_data(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    bool on;
+
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_flag(cf->args[1], &on) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    if (on)
+        return kp_conf_error(cf, "\"ssl_early_data on\" is not supported: requests sent in "
+                                 "0-RTT data could be replayed");
+    return 0;
+}
+
 const struct kp_conf_cmd kp_http_ssl_conf_cmds[] = {
     {"ssl_certificate", HTTP_SRV, KP_CONF_TAKE(1), KP_CONF_MULTI, certificate,
      SSL_SPAN(certs, n_certs)},
@@ -244,12 +285,24 @@ const struct kp_conf_cmd kp_http_ssl_conf_cmds[] = {
      SSL_SPAN(session_cache, shared_size)},
     {"ssl_session_ticket_key", HTTP_SRV, KP_CONF_TAKE(1), KP_CONF_MULTI, ticket_key,
      SSL_SPAN(ticket_keys, n_ticket_keys)},
+    {"ssl_verify_client", HTTP_SRV, KP_CONF_TAKE(1), 0, verify_client, SSL_FIELD(verify_client)},
+    {"ssl_verify_depth", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_num, SSL_FIELD(verify_depth)},
+    {"ssl_client_certificate", HTTP_SRV, KP_CONF_TAKE(1), 0, ssl_file,
+     SSL_FIELD(client_certificate)},
+    {"ssl_trusted_certificate", HTTP_SRV, KP_CONF_TAKE(1), 0, ssl_file,
+     SSL_FIELD(trusted_certificate)},
+    {"ssl_stapling", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag, SSL_FIELD(stapling)},
+    {"ssl_stapling_file", HTTP_SRV, KP_CONF_TAKE(1), 0, ssl_file, SSL_FIELD(stapling_file)},
+    {"ssl_reject_handshake", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     SSL_FIELD(reject_handshake)},
+    {"ssl_early_data", HTTP_SRV, KP_CONF_TAKE(1), 0, early_data, SSL_FIELD(early_data)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };
 
-static struct kp_str ssl_value(const struct kp_http_request *r, enum kp_http_ssl_var which)
+static struct kp_str ssl_value(const struct kp_http_request *r, enum kp_http_ssl_var which,
+                               char *buf)
 {
-    return r->hc != NULL && r->hc->c != NULL ? kp_http_ssl_var(r->hc->c, which) : KP_STR_NULL;
+    return r->hc != NULL && r->hc->c != NULL ? kp_http_ssl_var(r->hc->c, which, buf) : KP_STR_NULL;
 }
 
 #define SSL_GETTER(fn, which)                                                                      \
@@ -257,15 +310,17 @@ static struct kp_str ssl_value(const struct kp_http_request *r, enum kp_http_ssl
                             char *buf)                                                             \
     {                                                                                              \
         (void)ref;                                                                                 \
-        (void)buf;                                                                                 \
-        return ssl_value(r, which);                                                                \
+        return ssl_value(r, which, buf);                                                           \
     }
 SSL_GETTER(v_protocol, KP_SSL_VAR_PROTOCOL)
 SSL_GETTER(v_cipher, KP_SSL_VAR_CIPHER)
 SSL_GETTER(v_server_name, KP_SSL_VAR_SERVER_NAME)
 SSL_GETTER(v_session_reused, KP_SSL_VAR_SESSION_REUSED)
 
+SSL_GETTER(v_client_verify, KP_SSL_VAR_CLIENT_VERIFY)
+
 const struct kp_http_var_def kp_http_ssl_vars[] = {
+    {"ssl_client_verify", v_client_verify, 0, 0, NULL, NULL},
     {"ssl_protocol", v_protocol, 0, 0, NULL, NULL},
     {"ssl_cipher", v_cipher, 0, 0, NULL, NULL},
     {"ssl_server_name", v_server_name, 0, 0, NULL, NULL},
@@ -359,11 +414,19 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     const struct kp_conn *c = kp_tls_app(ssl);
 
-    (void)alert;
     (void)arg;
-    if (name == NULL || c == NULL)
+    if (c == NULL)
         return SSL_TLSEXT_ERR_NOACK;
-    const struct kp_http_srv_conf *srv = kp_http_router_server(c->ls, kp_str_from(name), NULL);
+    /* Without SNI, the address's default server decides. */
+    const struct kp_http_srv_conf *srv = name != NULL
+                                             ? kp_http_router_server(c->ls, kp_str_from(name), NULL)
+                                             : c->ls->default_server;
+    if (srv->ssl.reject_handshake) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    if (name == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
     SSL_CTX *ctx = srv->ssl.ctx;
     if (ctx != NULL && ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, ctx);
@@ -371,6 +434,8 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
          * tickets, cipher preference) follow the chosen server too. */
         SSL_clear_options(ssl, SSL_get_options(ssl) ^ SSL_CTX_get_options(ctx));
         SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+        SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
     }
     return SSL_TLSEXT_ERR_OK;
 }
@@ -545,6 +610,80 @@ static int shared_state(struct kp_conf *cf, SSL_CTX *ctx, struct kp_http_ssl_con
     return rc;
 }
 
+/* --- client certificates and stapling ----------------------------------------------- */
+
+/* The handshake goes on whatever the client's certificate: the request is
+ * answered 400 afterwards (kp_http_ssl_verify_result), as nginx does. */
+static int on_verify(int ok, X509_STORE_CTX *store)
+{
+    (void)ok;
+    (void)store;
+    return 1;
+}
+
+static int client_certificates(struct kp_conf *cf, SSL_CTX *ctx, struct kp_http_ssl_conf *ssl)
+{
+    const char *ca = ssl->client_certificate, *trusted = ssl->trusted_certificate;
+
+    if (ssl->verify_client == KP_SSL_VERIFY_OFF)
+        return 0;
+    if (ca == NULL && trusted == NULL && ssl->verify_client != KP_SSL_VERIFY_OPTIONAL_NO_CA)
+        return fail(cf, ssl->where,
+                    "no ssl_client_certificate or ssl_trusted_certificate for "
+                    "ssl_verify_client");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
+    SSL_CTX_set_verify_depth(ctx, (int)ssl->verify_depth);
+    const char *files[] = {ca, trusted};
+    for (size_t i = 0; i < 2; i++) {
+        if (files[i] != NULL && SSL_CTX_load_verify_locations(ctx, files[i], NULL) != 1)
+            return fail(cf, ssl->where, "SSL_CTX_load_verify_locations(\"%s\") failed", files[i]);
+    }
+    if (ca != NULL) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+        if (names == NULL)
+            return fail(cf, ssl->where, "SSL_load_client_CA_file(\"%s\") failed", ca);
+        SSL_CTX_set_client_CA_list(ctx, names);
+    }
+    return 0;
+}
+
+static int on_status(SSL *s, void *arg)
+{
+    const struct kp_http_ssl_conf *ssl = conf_of(s);
+
+    (void)arg;
+    if (ssl == NULL || ssl->stapling_der == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    unsigned char *copy = OPENSSL_memdup(ssl->stapling_der, ssl->stapling_len);
+    if (copy == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    SSL_set_tlsext_status_ocsp_resp(s, copy, (long)ssl->stapling_len); /* takes copy */
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ssl_stapling with ssl_stapling_file: the DER response is read now and
+ * stapled as it is; kelpie never asks an OCSP responder itself. */
+static int stapling(struct kp_conf *cf, SSL_CTX *ctx, struct kp_http_ssl_conf *ssl)
+{
+    unsigned char buf[65536];
+
+    if (ssl->stapling_file == NULL)
+        return fail(cf, ssl->where,
+                    "\"ssl_stapling\" needs \"ssl_stapling_file\": kelpie does not fetch OCSP "
+                    "responses");
+    FILE *f = fopen(ssl->stapling_file, "re");
+    size_t n = f != NULL ? fread(buf, 1, sizeof(buf), f) : 0;
+    if (f != NULL)
+        fclose(f);
+    if (n == 0 || n == sizeof(buf))
+        return fail(cf, ssl->where, "cannot read an OCSP response from \"%s\"", ssl->stapling_file);
+    ssl->stapling_der = kp_arena_alloc(cf->arena, n);
+    memcpy(ssl->stapling_der, buf, n);
+    ssl->stapling_len = n;
+    SSL_CTX_set_tlsext_status_cb(ctx, on_status);
+    return 0;
+}
+
 static long protocol_options(unsigned p)
 {
     long o = 0;
@@ -689,7 +828,8 @@ int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
 {
     struct kp_http_ssl_conf *ssl = &srv->ssl;
 
-    if (ssl->n_certs == 0) {
+    /* A server that only rejects handshakes needs no certificate. */
+    if (ssl->n_certs == 0 && !ssl->reject_handshake) {
         if (srv->ssl_listen == NULL)
             return 0;
         return fail(cf, srv->ssl_listen,
@@ -707,6 +847,10 @@ int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
     int rc = ctx_settings(cf, ctx, ssl);
     if (rc == 0)
         rc = shared_state(cf, ctx, ssl);
+    if (rc == 0)
+        rc = client_certificates(cf, ctx, ssl);
+    if (rc == 0 && ssl->stapling)
+        rc = stapling(cf, ctx, ssl);
     for (size_t i = 0; rc == 0 && i < ssl->n_certs; i++)
         rc = load_pair(cf, ctx, ssl, i);
     if (rc == 0 && ssl->n_conf_commands > 0)
@@ -731,7 +875,49 @@ int kp_http_ssl_attach(struct kp_conn *c)
     return c->tls != NULL ? 0 : -ENOMEM;
 }
 
-struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which)
+/* Verification errors that mean only "this CA is not known here". */
+static bool ca_error(long rc)
+{
+    return rc == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+           rc == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+           rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+           rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           rc == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+}
+
+int kp_http_ssl_verify_result(const struct kp_conn *c, const struct kp_http_srv_conf *srv,
+                              char *reason, size_t len)
+{
+    const SSL *ssl = kp_tls_ssl(c->tls);
+    unsigned mode = srv->ssl.verify_client;
+
+    if (SSL_get0_peer_certificate(ssl) == NULL) {
+        if (mode != KP_SSL_VERIFY_ON)
+            return 0;
+        snprintf(reason, len, "client sent no required SSL certificate");
+        return KP_HTTP_SSL_NO_CERT;
+    }
+    long rc = SSL_get_verify_result(ssl);
+    if (rc == X509_V_OK || (mode == KP_SSL_VERIFY_OPTIONAL_NO_CA && ca_error(rc)))
+        return 0;
+    snprintf(reason, len, "client SSL certificate verify error: (%ld:%s)", rc,
+             X509_verify_cert_error_string(rc));
+    return KP_HTTP_SSL_CERT_ERROR;
+}
+
+static struct kp_str client_verify(const SSL *ssl, char *buf)
+{
+    long rc = SSL_get_verify_result(ssl);
+
+    if (SSL_get0_peer_certificate(ssl) == NULL)
+        return KP_STR("NONE");
+    if (rc == X509_V_OK)
+        return KP_STR("SUCCESS");
+    int n = snprintf(buf, KP_HTTP_VAR_BUF, "FAILED:%s", X509_verify_cert_error_string(rc));
+    return (struct kp_str){buf, n < KP_HTTP_VAR_BUF ? (size_t)n : KP_HTTP_VAR_BUF - 1};
+}
+
+struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which, char *buf)
 {
     const SSL *ssl = c->tls != NULL ? kp_tls_ssl(c->tls) : NULL;
     const char *v = NULL;
@@ -739,6 +925,8 @@ struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var whic
     if (ssl == NULL)
         return KP_STR("");
     switch (which) {
+    case KP_SSL_VAR_CLIENT_VERIFY:
+        return client_verify(ssl, buf);
     case KP_SSL_VAR_PROTOCOL:
         v = SSL_get_version(ssl);
         break;
@@ -780,11 +968,22 @@ int kp_http_ssl_attach(struct kp_conn *c)
     return -ENOTSUP;
 }
 
-struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which)
+struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which, char *buf)
 {
     (void)c;
     (void)which;
+    (void)buf;
     return KP_STR("");
+}
+
+int kp_http_ssl_verify_result(const struct kp_conn *c, const struct kp_http_srv_conf *srv,
+                              char *reason, size_t len)
+{
+    (void)c;
+    (void)srv;
+    (void)reason;
+    (void)len;
+    return 0;
 }
 
 #endif

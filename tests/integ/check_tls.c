@@ -6,8 +6,10 @@
  * refused by default), plain HTTP on the TLS port (nginx's 400), a truncated
  * ClientHello and a handshake that never ends (client_header_timeout), the
  * variables in the access log, keep-alive and a large body, an encrypted key
- * with ssl_password_file, master_process off, and the configuration errors
- * (-t names the file and the line). */
+ * with ssl_password_file, master_process off, client certificates
+ * (ssl_verify_client on/optional, $ssl_client_verify), ssl_reject_handshake,
+ * OCSP stapling from a file, and the configuration errors (-t names the
+ * file and the line). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,6 +342,122 @@ START_TEST(password_protected_key)
 }
 END_TEST
 
+/* --- client certificates, ssl_reject_handshake, stapling --------------------- */
+
+/* conf/ca.crt (a CA) and conf/NAME.crt + NAME.key signed by it for cn. */
+static void make_ca_signed(const struct kp_h_server *s, const char *name, const char *cn)
+{
+    char cmd[2048];
+
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd %sconf && { test -e ca.crt || " OPENSSL " req -x509 -newkey ec -pkeyopt "
+        "ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj "
+        "'/CN=kelpie test CA' 2>&1; } && printf 'subjectAltName=DNS:%s\\n' > %s.ext && " OPENSSL
+        " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s.key "
+        "-out %s.csr -subj /CN=%s 2>&1 && " OPENSSL " x509 -req -in %s.csr -CA ca.crt "
+        "-CAkey ca.key -CAcreateserial -out %s.crt -days 2 -extfile %s.ext 2>&1",
+        s->prefix, cn, name, name, name, cn, name, name, name);
+    sh_ok(cmd);
+}
+
+START_TEST(client_certificate_verified)
+{
+    struct kp_h_server s;
+    char *out = NULL, opts[512];
+
+    make_certs(&s);
+    make_ca_signed(&s, "client", "client");
+    kp_t_make_cert(&s, "stranger", "ec", "stranger");
+    kp_h_config(&s, "master_process off;",
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name localhost;\n"
+                "  ssl_certificate ec.crt; ssl_certificate_key ec.key;\n"
+                "  ssl_verify_client on; ssl_client_certificate ca.crt;\n"
+                "  return 200 \"verify=$ssl_client_verify\\n\"; }\n"
+                "server { listen 127.0.0.1:@PORT2@ ssl; server_name localhost;\n"
+                "  ssl_certificate ec.crt; ssl_certificate_key ec.key;\n"
+                "  ssl_verify_client optional; ssl_client_certificate ca.crt;\n"
+                "  return 200 \"verify=$ssl_client_verify\\n\"; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    snprintf(opts, sizeof(opts), "--cert %sconf/client.crt --key %sconf/client.key", s.prefix,
+             s.prefix);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/", opts, &out), 0);
+    ck_assert_str_eq(out, "verify=SUCCESS\n");
+    free(out);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/", "", &out), 0);
+    ck_assert_msg(strstr(out, "No required SSL certificate was sent") != NULL, "%s", out);
+    free(out);
+    snprintf(opts, sizeof(opts), "--cert %sconf/stranger.crt --key %sconf/stranger.key", s.prefix,
+             s.prefix);
+    ck_assert_int_eq(curl(&s, "ec.crt", "localhost", "/", opts, &out), 0);
+    ck_assert_msg(strstr(out, "The SSL certificate error") != NULL, "%s", out);
+    free(out);
+    /* optional: no certificate is fine, and says so. */
+    ck_assert_int_eq(kp_t_sh(&out,
+                             "/usr/bin/curl -sS --max-time 10 --cacert %sconf/ec.crt --resolve "
+                             "localhost:%d:127.0.0.1 https://localhost:%d/ 2>&1",
+                             s.prefix, s.port2, s.port2),
+                     0);
+    ck_assert_str_eq(out, "verify=NONE\n");
+    free(out);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(strstr(log, "client sent no required SSL certificate") != NULL &&
+                      strstr(log, "client SSL certificate verify error") != NULL,
+                  "%s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* The default server refuses every handshake (no certificate needed); a
+ * name that has a server is served. */
+START_TEST(reject_handshake)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    start(&s, NULL,
+          "server { listen 127.0.0.1:@PORT@ ssl default_server; ssl_reject_handshake on; }\n"
+          "server { listen 127.0.0.1:@PORT@ ssl; server_name localhost;\n"
+          "  ssl_certificate ec.crt; ssl_certificate_key ec.key; }\n");
+    ck_assert_int_ne(s_client(&s, "-servername unknown.test", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "unrecognized name") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_ne(s_client(&s, "-noservername", GET_CLOSE, &out), 0);
+    free(out);
+    ck_assert_int_eq(s_client(&s, "-servername localhost", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "hello tls") != NULL, "%s", out);
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* ssl_stapling_file: the response is stapled when the client asks. */
+START_TEST(stapling_from_file)
+{
+    struct kp_h_server s;
+    char cmd[1024], *out = NULL;
+
+    make_certs(&s);
+    make_ca_signed(&s, "srv", "localhost");
+    snprintf(cmd, sizeof(cmd),
+             "cd %sconf && : > index.txt && " OPENSSL " ocsp -issuer ca.crt -cert srv.crt "
+             "-reqout req.der 2>&1 && " OPENSSL " ocsp -index index.txt -rsigner ca.crt -rkey "
+             "ca.key -CA ca.crt -reqin req.der -respout resp.der -ndays 1 2>&1",
+             s.prefix);
+    sh_ok(cmd);
+    kp_h_config(&s, "master_process off;",
+                "server { listen 127.0.0.1:@PORT@ ssl;\n"
+                "  ssl_certificate srv.crt; ssl_certificate_key srv.key;\n"
+                "  ssl_stapling on; ssl_stapling_file resp.der; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert_int_eq(s_client(&s, "-status", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "OCSP Response Status: successful") != NULL, "%s", out);
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* `kelpie -t` on a configuration; returns the exit code, stderr in *err. */
 static int test_config(const struct kp_h_server *s, const char *http, char **err)
 {
@@ -387,6 +505,18 @@ START_TEST(config_errors)
          "  ssl_certificate ec.crt;\n"
          "  ssl_certificate_key ec.key; ssl_session_ticket_key ec.key; }\n",
          "must be 80 bytes"},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key ec.key; ssl_early_data on; }\n",
+         "\"ssl_early_data on\" is not supported"},
+        {"server { listen 127.0.0.1:@PORT@ ssl;\n"
+         "  ssl_certificate ec.crt; ssl_stapling on;\n"
+         "  ssl_certificate_key ec.key; }\n",
+         "needs \"ssl_stapling_file\""},
+        {"server { listen 127.0.0.1:@PORT@ ssl; ssl_verify_client on;\n"
+         "  ssl_certificate ec.crt;\n"
+         "  ssl_certificate_key ec.key; }\n",
+         "no ssl_client_certificate"},
     };
     struct kp_h_server s;
     char *err = NULL;
@@ -426,6 +556,9 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, truncated_client_hello);
     tcase_add_test(tc, keepalive_and_large_body);
     tcase_add_test(tc, password_protected_key);
+    tcase_add_test(tc, client_certificate_verified);
+    tcase_add_test(tc, reject_handshake);
+    tcase_add_test(tc, stapling_from_file);
     tcase_add_test(tc, config_errors);
     /* A build without OpenSSL (configure --without-ssl) has nothing to test. */
     if (kp_http_ssl_available())

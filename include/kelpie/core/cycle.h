@@ -226,7 +226,17 @@ struct kp_http_ssl_conf {
     size_t n_ticket_keys;
     struct kp_ssl_zone *zone;    /* the shared session cache; NULL: none */
     struct kp_ssl_zone *tickets; /* the zone whose rotating ticket keys are used */
-    void *ctx;                   /* the SSL_CTX built from the above (NULL: no certificate) */
+    unsigned verify_client;      /* KP_SSL_VERIFY_* (http/ssl.h): off */
+    uint64_t verify_depth;       /* 1 */
+    char *client_certificate;    /* CAs trusted and named to the client */
+    char *trusted_certificate;   /* CAs trusted only */
+    bool stapling;               /* off */
+    char *stapling_file;         /* a DER OCSP response, stapled as it is */
+    unsigned char *stapling_der; /* its bytes (arena) */
+    size_t stapling_len;
+    bool reject_handshake; /* off */
+    bool early_data;       /* off (on is refused: 0-RTT requests can be replayed) */
+    void *ctx;             /* the SSL_CTX built from the above (NULL: no certificate) */
 };
 
 struct kp_http_srv_conf {

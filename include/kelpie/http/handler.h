@@ -39,6 +39,10 @@
 /* Plain HTTP on an `ssl` address (nginx's internal 497): answered 400 with
  * the page "The plain HTTP request was sent to HTTPS port". */
 #define KP_HTTP_PLAIN_TO_HTTPS 497
+/* ssl_verify_client (nginx's 495 and 496): answered 400 with the pages "The
+ * SSL certificate error" and "No required SSL certificate was sent". */
+#define KP_HTTP_SSL_CERT_ERROR 495
+#define KP_HTTP_SSL_NO_CERT    496
 /* How many error_page internal redirects one request may take. */
 #define KP_HTTP_MAX_ERROR_PAGE_HOPS 1
 /* How many try_files fallbacks one request may take (nginx allows 10

@@ -36,6 +36,14 @@ enum {
     KP_SSL_CACHE_SHARED = 1u << 2,  /* shared:NAME:SIZE: one for all workers (ssl_cache.h) */
 };
 
+/* ssl_verify_client */
+enum {
+    KP_SSL_VERIFY_OFF = 0,
+    KP_SSL_VERIFY_ON,
+    KP_SSL_VERIFY_OPTIONAL,
+    KP_SSL_VERIFY_OPTIONAL_NO_CA, /* a certificate is asked for, its CA not checked */
+};
+
 /* The ssl_* directives (http and server level). Registered only in a build
  * with OpenSSL; without it they are unknown directives, as in an nginx
  * without its ssl module. */
@@ -77,18 +85,28 @@ int kp_http_ssl_attach(struct kp_conn *c);
 
 /* What the variables say about c's session (empty when c is plain):
  * $ssl_protocol "TLSv1.3", $ssl_cipher "TLS_AES_256_GCM_SHA384",
- * $ssl_server_name (the SNI name), $ssl_session_reused "r" or ".". The
- * slices point into OpenSSL's memory and live as long as the session. */
+ * $ssl_server_name (the SNI name), $ssl_session_reused "r" or ".",
+ * $ssl_client_verify. The slices point into OpenSSL's memory (living as
+ * long as the session) or into buf (KP_HTTP_VAR_BUF bytes). */
 enum kp_http_ssl_var {
     KP_SSL_VAR_PROTOCOL,
     KP_SSL_VAR_CIPHER,
     KP_SSL_VAR_SERVER_NAME,
     KP_SSL_VAR_SESSION_REUSED,
+    KP_SSL_VAR_CLIENT_VERIFY, /* "SUCCESS", "FAILED:reason" or "NONE" */
 };
-struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which);
+struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which, char *buf);
 
-/* $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_session_reused for the
- * variable registry (http/var.h); empty on a plain connection. */
+/* What ssl_verify_client of srv says about c's client certificate: 0 (go
+ * on), KP_HTTP_SSL_CERT_ERROR (495: a certificate that does not verify) or
+ * KP_HTTP_SSL_NO_CERT (496: none, though one is required); each answered
+ * 400 with nginx's page. The reason is logged at info. */
+int kp_http_ssl_verify_result(const struct kp_conn *c, const struct kp_http_srv_conf *srv,
+                              char *reason, size_t len);
+
+/* $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_session_reused,
+ * $ssl_client_verify for the variable registry (http/var.h); empty on a
+ * plain connection. */
 extern const struct kp_http_var_def kp_http_ssl_vars[];
 
 #endif
