@@ -642,6 +642,11 @@ static enum step handshake(struct kp_http_conn *hc)
             log_client(hc, KP_LOG_ALERT, ENOMEM, "cannot start TLS");
             return STEP_CLOSE;
         }
+        /* A handshake, tickets, a response and close_notify are several
+         * small writes: Nagle would hold each behind the last one's ACK
+         * (resumed handshakes took 12 ms each before this). */
+        if (default_srv(hc)->loc->tcp_nodelay && !hc->nodelay)
+            hc->nodelay = kp_socket_nodelay(hc->c->io.fd, true) == 0;
     }
     int rc = kp_tls_handshake(hc->c->tls, reason, sizeof(reason));
     if (rc == -EAGAIN)
