@@ -408,6 +408,11 @@ static void ctx_free(void *data)
     SSL_CTX_free(data);
 }
 
+static void cipher_free(void *data)
+{
+    EVP_CIPHER_free(data);
+}
+
 /* Move the connection to the context of the server its SNI names. */
 static int on_servername(SSL *ssl, int *alert, void *arg)
 {
@@ -538,14 +543,14 @@ static int on_ticket(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_
             kp_ssl_zone_ticket_key(ssl->tickets, (uint64_t)time(NULL), period, &k);
         memcpy(name, k.name, 16);
         if (RAND_bytes(iv, 16) != 1 ||
-            EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+            EVP_EncryptInit_ex(ectx, ssl->ticket_cipher, NULL, k.aes, iv) != 1)
             return -1;
     } else {
         rc = ssl->n_ticket_keys > 0 ? static_key(ssl, name, &k)
                                     : kp_ssl_zone_find_key(ssl->tickets, name, &k);
         if (rc == 0)
             return 0; /* an unknown key: a full handshake */
-        if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+        if (EVP_DecryptInit_ex(ectx, ssl->ticket_cipher, NULL, k.aes, iv) != 1)
             return -1;
     }
     OSSL_PARAM params[] = {
@@ -606,6 +611,12 @@ static int shared_state(struct kp_conf *cf, SSL_CTX *ctx, struct kp_http_ssl_con
         ssl->tickets = ssl->zone;
     else if (ssl->n_ticket_keys == 0)
         rc = zone_for(cf, ssl, "", 0, &ssl->tickets);
+    /* Fetched once: the legacy EVP_aes_256_cbc() is looked up by name in
+     * the provider store on every use (each ticket). */
+    ssl->ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    if (ssl->ticket_cipher == NULL)
+        return fail(cf, ssl->where, "EVP_CIPHER_fetch(\"AES-256-CBC\") failed");
+    kp_arena_cleanup_add(cf->arena, cipher_free, ssl->ticket_cipher);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
     return rc;
 }

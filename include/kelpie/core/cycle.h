@@ -226,6 +226,7 @@ struct kp_http_ssl_conf {
     size_t n_ticket_keys;
     struct kp_ssl_zone *zone;    /* the shared session cache; NULL: none */
     struct kp_ssl_zone *tickets; /* the zone whose rotating ticket keys are used */
+    void *ticket_cipher;         /* AES-256-CBC, fetched once (an EVP_CIPHER) */
     unsigned verify_client;      /* KP_SSL_VERIFY_* (http/ssl.h): off */
     uint64_t verify_depth;       /* 1 */
     char *client_certificate;    /* CAs trusted and named to the client */
