@@ -991,6 +991,9 @@ Suite *kp_test_conf_suite(void)
     TCase *tl = tcase_create("load");
 
     tcase_add_checked_fixture(te, setup, teardown);
+    /* include_total_size reads 64 MiB: half a second here, several with
+     * both cores busy, beyond Check's default 4 s */
+    tcase_set_timeout(te, 30);
     tcase_add_loop_test(te, error_classes, 0, (int)(sizeof(errors) / sizeof(errors[0])));
     tcase_add_test(te, error_files);
     tcase_add_test(te, include_bounds);
