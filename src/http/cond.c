@@ -142,7 +142,7 @@ static bool is_get_or_head(const struct kp_http_head *h)
 }
 
 enum kp_http_cond kp_http_cond_check(const struct kp_http_head *h, struct kp_str etag,
-                                     time_t last_modified)
+                                     time_t last_modified, enum kp_http_ims ims)
 {
     struct etag buf;
     const struct etag *cur = current_tag(etag, &buf);
@@ -160,8 +160,9 @@ enum kp_http_cond kp_http_cond_check(const struct kp_http_head *h, struct kp_str
     if (h->known[KP_HTTP_HDR_IF_NONE_MATCH] >= 0) {
         if (field_match(h, KP_HTTP_HDR_IF_NONE_MATCH, cur, false))
             return is_get_or_head(h) ? KP_HTTP_COND_NOT_MODIFIED : KP_HTTP_COND_FAILED;
-    } else if (is_get_or_head(h) && last_modified != -1 &&
-               field_date(h, KP_HTTP_HDR_IF_MODIFIED_SINCE, &date) && last_modified <= date) {
+    } else if (is_get_or_head(h) && last_modified != -1 && ims != KP_HTTP_IMS_OFF &&
+               field_date(h, KP_HTTP_HDR_IF_MODIFIED_SINCE, &date) &&
+               (last_modified == date || (ims == KP_HTTP_IMS_BEFORE && last_modified < date))) {
         return KP_HTTP_COND_NOT_MODIFIED;
     }
     return KP_HTTP_COND_PROCEED;

@@ -6,11 +6,15 @@
 #include "kelpie/http/conf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "kelpie/http/charset.h"
+#include "kelpie/http/cond.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/map.h"
@@ -564,6 +568,54 @@ static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return 0;
 }
 
+/* server_tokens on|off|build: kelpie is built without a build name, so
+ * build sends what on sends (as nginx built without --build does). */
+static int server_tokens(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    const char *v = cf->args[1];
+
+    (void)cmd;
+    if (strcasecmp(v, "on") != 0 && strcasecmp(v, "off") != 0 && strcmp(v, "build") != 0)
+        return kp_conf_invalid(cf, v);
+    ((struct kp_http_loc_conf *)conf)->server_tokens = strcasecmp(v, "off") != 0;
+    return 0;
+}
+
+/* keepalive_timeout TIME [HEADER_TIME]: the second value is announced to
+ * the client as "Keep-Alive: timeout=N" (whole seconds). */
+static int keepalive_timeout(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    uint64_t ms;
+
+    (void)cmd;
+    if (kp_conf_parse_msec(cf->args[1], &ms) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    loc->keepalive_timeout_ms = ms;
+    loc->keepalive_header_s = 0;
+    if (cf->nargs == 3) {
+        if (kp_conf_parse_msec(cf->args[2], &ms) != 0)
+            return kp_conf_invalid(cf, cf->args[2]);
+        loc->keepalive_header_s = ms / 1000;
+    }
+    return 0;
+}
+
+/* if_modified_since off|exact|before (http/cond.h). */
+static int if_modified_since(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    static const char *const names[] = {"off", "exact", "before"};
+
+    (void)cmd;
+    for (unsigned i = 0; i < 3; i++) {
+        if (strcmp(cf->args[1], names[i]) == 0) {
+            ((struct kp_http_loc_conf *)conf)->if_modified_since = i;
+            return 0;
+        }
+    }
+    return kp_conf_invalid(cf, cf->args[1]);
+}
+
 static int set_status(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     (void)cf;
@@ -679,6 +731,10 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->tcp_nodelay = true;
     loc->server_tokens = true;
     loc->keepalive_timeout_ms = 75000;
+    loc->etag = true;
+    loc->if_modified_since = KP_HTTP_IMS_EXACT;
+    loc->max_ranges = UINT_MAX;
+    kp_http_charset_defaults(a, &loc->charset_types, &loc->n_charset_types);
     loc->keepalive_requests = 1000;
     loc->send_timeout_ms = 60000;
     loc->client_max_body_size = 1u << 20;
@@ -781,9 +837,9 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"sendfile", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},
     {"tcp_nodelay", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nodelay)},
     {"tcp_nopush", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nopush)},
-    {"server_tokens", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(server_tokens)},
-    {"keepalive_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
-     LOC(keepalive_timeout_ms)},
+    {"server_tokens", HTTP_ANY, KP_CONF_TAKE(1), 0, server_tokens, LOC(server_tokens)},
+    {"keepalive_timeout", HTTP_ANY, KP_CONF_RANGE(1, 2), 0, keepalive_timeout,
+     LOC_SPAN(keepalive_timeout_ms, keepalive_header_s)},
     {"keepalive_requests", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_num, LOC(keepalive_requests)},
     {"send_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec, LOC(send_timeout_ms)},
     {"client_max_body_size", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_size,
@@ -831,5 +887,11 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"rewrite_log", HTTP_ANY | KP_CONF_SIF | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
      LOC(rewrite_log)},
+    {"etag", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(etag)},
+    {"if_modified_since", HTTP_ANY, KP_CONF_TAKE(1), 0, if_modified_since, LOC(if_modified_since)},
+    {"max_ranges", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_num, LOC(max_ranges)},
+    {"charset", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_http_charset_conf, LOC(charset)},
+    {"charset_types", HTTP_ANY, KP_CONF_1MORE, 0, kp_http_charset_conf_types,
+     LOC_SPAN(charset_types, n_charset_types)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

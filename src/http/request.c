@@ -35,6 +35,7 @@
 #include "kelpie/core/conf.h"
 #include "kelpie/core/log.h"
 #include "kelpie/http/handler.h"
+#include "kelpie/http/charset.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
@@ -530,9 +531,11 @@ static enum step respond(struct kp_http_conn *hc)
 
     r->keepalive = keep_alive(hc);
     kp_http_headers_apply(r, hc->loop->clock.sec);
+    kp_http_charset_apply(r);
     const struct kp_http_head_opts o = {.date = hc->loop->clock.http_date,
                                         .server_tokens = loc->server_tokens,
                                         .connection = conn_header(r),
+                                        .keepalive_s = loc->keepalive_header_s,
                                         .lm = &hc->ctx->lm};
     kp_http_response_prepare(r, &o);
     /* Nagle would hold the small tail of the next response until this one

@@ -21,7 +21,7 @@
 #define SERVER_BARE "Server: kelpie\r\n"
 /* Everything but the variable-length values: status line, field names,
  * dates, numbers and CRLFs, with room to spare. */
-#define HEAD_FIXED 400
+#define HEAD_FIXED 448
 /* Bodies up to this size are copied with the head rather than sent with
  * sendfile (see kp_http_response_prepare). Must not exceed the scratch. */
 #define KP_HTTP_SMALL_BODY 16384
@@ -128,6 +128,11 @@ size_t kp_http_response_head(const struct kp_http_response *resp, const struct k
         p = PUT_LIT(p, "Connection: close\r\n");
     else if (o->connection == KP_HTTP_CONN_HDR_KEEP_ALIVE)
         p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    if (o->keepalive_s > 0 && o->connection != KP_HTTP_CONN_HDR_CLOSE) {
+        p = PUT_LIT(p, "Keep-Alive: timeout=");
+        p = put_u64(p, (uint64_t)o->keepalive_s);
+        p = PUT_LIT(p, "\r\n");
+    }
     if (resp->etag.len > 0)
         p = PUT_FIELD(p, "ETag", resp->etag);
     if (resp->accept_ranges)

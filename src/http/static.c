@@ -118,6 +118,17 @@ static void apply_range(struct kp_http_request *r, const struct kp_str *range, u
     resp->content_range = (struct kp_str){cr, (size_t)n};
 }
 
+/* Whether Range asks for at most max ranges (max_ranges): more are
+ * ignored, the whole file is sent, as nginx does. */
+static bool within_max_ranges(struct kp_str range, unsigned max)
+{
+    unsigned n = 1;
+
+    for (size_t i = 0; i < range.len; i++)
+        n += range.p[i] == ',';
+    return n <= max;
+}
+
 /* Decide the response for an open regular file: 304/412 from the
  * preconditions, else 200, 206 or 416. Takes ownership of fd. */
 static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
@@ -125,9 +136,14 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
 {
     const struct kp_http_head *h = &r->parser.head;
     struct kp_http_response *resp = &r->resp;
-    char *etag = kp_arena_alloc(&r->arena, KP_HTTP_ETAG_SIZE);
-    struct kp_str tag = {etag, kp_http_cond_etag(etag, st->st_mtime, (uint64_t)st->st_size)};
-    enum kp_http_cond cond = kp_http_cond_check(h, tag, st->st_mtime);
+    const struct kp_http_loc_conf *loc = r->loc;
+    struct kp_str tag = KP_STR("");
+    if (loc->etag) {
+        char *etag = kp_arena_alloc(&r->arena, KP_HTTP_ETAG_SIZE);
+        tag = (struct kp_str){etag, kp_http_cond_etag(etag, st->st_mtime, (uint64_t)st->st_size)};
+    }
+    enum kp_http_cond cond =
+        kp_http_cond_check(h, tag, st->st_mtime, (enum kp_http_ims)loc->if_modified_since);
 
     if (cond == KP_HTTP_COND_FAILED) {
         give_back(fd, held);
@@ -143,12 +159,14 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
     }
     resp->status = 200;
     resp->content_type = kp_http_mime_type(r->loc, path);
-    resp->accept_ranges = true;
+    /* max_ranges 0 turns byte ranges off, Accept-Ranges included. */
+    resp->accept_ranges = loc->max_ranges > 0;
     resp->fd = fd;
     resp->file_offset = 0;
     resp->file_len = (uint64_t)st->st_size;
     const struct kp_str *range = kp_http_parse_value(h, KP_HTTP_HDR_RANGE);
-    if (range != NULL && kp_http_cond_if_range(h, tag, st->st_mtime))
+    if (range != NULL && within_max_ranges(*range, loc->max_ranges) &&
+        kp_http_cond_if_range(h, tag, st->st_mtime))
         apply_range(r, range, (uint64_t)st->st_size);
     if (resp->fd < 0)
         give_back(fd, held);

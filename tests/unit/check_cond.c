@@ -112,7 +112,7 @@ START_TEST(cond_check_table)
 
     parse(&ps, fields, 16, c);
     enum kp_http_cond got = kp_http_cond_check(&ps.head, c->no_etag ? KP_STR("") : KP_STR(TAG),
-                                               c->no_lm ? (time_t)-1 : LM_T);
+                                               c->no_lm ? (time_t)-1 : LM_T, KP_HTTP_IMS_BEFORE);
     ck_assert_msg((int)got == c->want, "%s %s: got %d want %d", c->method, c->fields, (int)got,
                   c->want);
 }

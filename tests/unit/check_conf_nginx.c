@@ -124,6 +124,28 @@ START_TEST(families)
 }
 END_TEST
 
+START_TEST(response_directives_checked)
+{
+    struct kp_cycle *c = load("http { keepalive_timeout 30s 25s; if_modified_since before;\n"
+                              "  etag off; max_ranges 0; charset utf-8; server_tokens build;\n"
+                              "  charset_types text/css application/json;\n"
+                              "  server { listen 127.0.0.1:8080; charset off;\n"
+                              "    location / { if_modified_since off; charset_types *; } } }");
+    ck_assert_msg(c != NULL, "%s", err);
+    kp_cycle_free(c);
+    expect_error("http { if_modified_since sometimes; }",
+                 "invalid value \"sometimes\" in \"if_modified_since\" directive", 1);
+    expect_error("http { keepalive_timeout 30s soon; }",
+                 "invalid value \"soon\" in \"keepalive_timeout\" directive", 1);
+    expect_error("http { charset \"utf 8\"; }", "invalid value \"utf 8\" in \"charset\" directive",
+                 1);
+    expect_error("http { charset_types html; }",
+                 "invalid value \"html\" in \"charset_types\" directive", 1);
+    expect_error("http { server_tokens maybe; }",
+                 "invalid value \"maybe\" in \"server_tokens\" directive", 1);
+}
+END_TEST
+
 Suite *kp_test_conf_nginx_suite(void)
 {
     Suite *s = suite_create("conf_nginx");
@@ -134,6 +156,7 @@ Suite *kp_test_conf_nginx_suite(void)
     tcase_add_test(tc, knobs_checked);
     tcase_add_test(tc, unsupported_named);
     tcase_add_test(tc, families);
+    tcase_add_test(tc, response_directives_checked);
     suite_add_tcase(s, tc);
     return s;
 }

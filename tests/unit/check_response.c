@@ -51,7 +51,7 @@ START_TEST(head_full)
 {
     struct kp_http_response resp;
     struct kp_http_date_cache lm = {.t = -1};
-    const struct kp_http_head_opts o = {DATE, true, KP_HTTP_CONN_HDR_KEEP_ALIVE, &lm};
+    const struct kp_http_head_opts o = {DATE, true, KP_HTTP_CONN_HDR_KEEP_ALIVE, &lm, 0};
     char out[1024];
 
     kp_http_response_init(&resp);
@@ -87,7 +87,7 @@ END_TEST
 START_TEST(head_minimal_and_variants)
 {
     struct kp_http_response resp;
-    struct kp_http_head_opts o = {DATE, false, KP_HTTP_CONN_HDR_CLOSE, NULL};
+    struct kp_http_head_opts o = {DATE, false, KP_HTTP_CONN_HDR_CLOSE, NULL, 0};
     char out[1024];
 
     kp_http_response_init(&resp);
@@ -111,6 +111,15 @@ START_TEST(head_minimal_and_variants)
     ck_assert_int_eq(kp_http_response_length(&resp), 42);
     head_of(&resp, &o, out);
     ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 42\r\n"));
+    /* keepalive_timeout's second value, on a connection that stays open only. */
+    o.keepalive_s = 60;
+    head_of(&resp, &o, out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nKeep-Alive: timeout=60\r\n"));
+    o.connection = KP_HTTP_CONN_HDR_CLOSE;
+    head_of(&resp, &o, out);
+    ck_assert_ptr_null(strstr(out, "Keep-Alive"));
+    o.connection = KP_HTTP_CONN_HDR_NONE;
+    o.keepalive_s = 0;
     /* Unregistered codes keep an empty reason; nonsense becomes 500. */
     kp_http_response_init(&resp);
     resp.status = 299;
@@ -191,7 +200,7 @@ static int send_all(struct writer *w, size_t scratch_size)
     return again;
 }
 
-static const struct kp_http_head_opts OPTS = {DATE, true, KP_HTTP_CONN_HDR_NONE, NULL};
+static const struct kp_http_head_opts OPTS = {DATE, true, KP_HTTP_CONN_HDR_NONE, NULL, 0};
 
 START_TEST(send_memory_body)
 {

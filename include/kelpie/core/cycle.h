@@ -167,6 +167,8 @@ struct kp_http_loc_conf {
     bool tcp_nopush;               /* off */
     bool server_tokens;            /* on */
     uint64_t keepalive_timeout_ms; /* 75s */
+    uint64_t
+        keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */
     unsigned keepalive_requests;   /* 1000 */
     uint64_t send_timeout_ms;      /* 60s */
     uint64_t client_max_body_size; /* 1m; 0 = unlimited */
@@ -195,6 +197,13 @@ struct kp_http_loc_conf {
     bool rewrite_log;              /* off */
     struct kp_http_loc_conf **ifs; /* the if { } blocks inside, for the access log */
     size_t n_ifs;
+    bool etag;                  /* on: static files carry ETag */
+    unsigned if_modified_since; /* enum kp_http_ims (http/cond.h): exact */
+    unsigned max_ranges;        /* UINT_MAX: unlimited; 0: ranges off */
+    char *charset;              /* NULL: off; else added to charset_types' Content-Type */
+    char **charset_types;       /* text/html text/xml text/plain text/vnd.wap.wml
+                                 * application/javascript application/rss+xml; "*": any */
+    size_t n_charset_types;
 };
 
 struct kp_ssl_zone;       /* http/ssl_cache.h */

@@ -21,6 +21,11 @@
  * Returns its length. A file whose mtime or size changes gets a new tag. */
 size_t kp_http_cond_etag(char *out, time_t mtime, uint64_t size);
 
+/* How If-Modified-Since compares with the modification time (nginx's
+ * if_modified_since): OFF ignores the field, EXACT answers 304 only for the
+ * very time, BEFORE for the time or any later one (RFC 9110's reading). */
+enum kp_http_ims { KP_HTTP_IMS_OFF, KP_HTTP_IMS_EXACT, KP_HTTP_IMS_BEFORE };
+
 /* Outcome of the preconditions, RFC 9110 section 13.2.2 steps 1 to 4. */
 enum kp_http_cond {
     KP_HTTP_COND_PROCEED,      /* no condition stops the request */
@@ -36,14 +41,14 @@ enum kp_http_cond {
  *   2. else If-Unmodified-Since earlier than last_modified -> FAILED;
  *   3. If-None-Match (weak comparison, `*` matches) matched -> NOT_MODIFIED
  *      for GET and HEAD, FAILED for other methods;
- *   4. else, for GET and HEAD, If-Modified-Since not earlier than
- *      last_modified -> NOT_MODIFIED.
+ *   4. else, for GET and HEAD, If-Modified-Since compared with last_modified
+ *      as ims says -> NOT_MODIFIED.
  * A list may span several field lines. Members that are not valid
  * entity-tags never match. A date that is not a valid HTTP-date is ignored,
  * and so is a date condition when last_modified is -1 (section 13.1.3 and
  * 13.1.4). */
 enum kp_http_cond kp_http_cond_check(const struct kp_http_head *h, struct kp_str etag,
-                                     time_t last_modified);
+                                     time_t last_modified, enum kp_http_ims ims);
 
 /* RFC 9110 section 13.2.2 step 5 / section 13.1.5: whether a Range in h may
  * be honoured. True when there is no If-Range; otherwise true only when its

@@ -46,6 +46,7 @@ struct kp_http_head_opts {
     bool server_tokens; /* "Server: kelpie/VERSION" or "Server: kelpie" */
     enum kp_http_conn_hdr connection;
     struct kp_http_date_cache *lm; /* for Last-Modified; NULL: format every time */
+    uint64_t keepalive_s; /* > 0: "Keep-Alive: timeout=N" (keepalive_timeout's 2nd value) */
 };
 
 /* Bytes the head of resp can take at most (kp_http_response_head's out). */
@@ -57,7 +58,7 @@ size_t kp_http_response_head_size(const struct kp_http_response *resp);
  * codes outside 100-999 are sent as 500), Server, Date, Content-Type,
  * Content-Length (from resp->content_length, else the memory body's or the
  * file range's length; never for 1xx, 204 and 304), Last-Modified,
- * Connection, ETag, Accept-Ranges, Content-Range, Location, Allow, then
+ * Connection, Keep-Alive, ETag, Accept-Ranges, Content-Range, Location, Allow, then
  * resp->extra as it is. */
 size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
                              char *out);

@@ -1,0 +1,164 @@
+/* nginx's response directives against the real binary: keepalive_timeout's
+ * header value (Keep-Alive: timeout=N), charset and charset_types, etag,
+ * if_modified_since off|exact|before, max_ranges, server_tokens build. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define LATER "Fri, 01 Jan 2100 00:00:00 GMT"
+
+static const char *CONF =
+    "access_log off;\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@;\n"
+    "    keepalive_timeout 30s 25;\n"
+    "    charset utf-8;\n"
+    "    types { text/html html; text/css css; }\n"
+    "    location /noetag/ { etag off; alias html/; }\n"
+    "    location /before/ { if_modified_since before; alias html/; }\n"
+    "    location /imsoff/ { if_modified_since off; alias html/; }\n"
+    "    location /noranges/ { max_ranges 0; alias html/; }\n"
+    "    location /onerange/ { max_ranges 1; alias html/; }\n"
+    "    location /types/ { charset_types text/css; alias html/; }\n"
+    "    location /nocharset/ { charset off; alias html/; }\n"
+    "    location = /text { return 200 \"hi\"; }\n"
+    "}\n"
+    "server { listen 127.0.0.1:@PORT2@; server_tokens build; keepalive_timeout 0;\n"
+    "         return 200 x; }\n";
+
+static void start(struct kp_h_server *s)
+{
+    kp_h_prepare(s);
+    kp_h_write(s, "html/a.html", "<p>hello</p>\n");
+    kp_h_write(s, "html/a.css", "p{}\n");
+    kp_h_config(s, "master_process off;", CONF);
+    ck_assert_int_eq(kp_h_start(s), 0);
+}
+
+/* GET path with the extra header lines (each ending in CRLF). */
+static int get(const struct kp_h_server *s, int port, const char *path, const char *extra,
+               struct kp_h_resp *r)
+{
+    char raw[1024];
+
+    (void)s;
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n", path, extra);
+    ck_assert_msg(kp_h_request(port, raw, r) == 0, "no response to %s", path);
+    return r->status;
+}
+
+static void expect_type(const struct kp_h_server *s, const char *path, const char *type)
+{
+    struct kp_h_resp r;
+
+    ck_assert_int_eq(get(s, s->port, path, "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Content-Type"), type);
+    kp_h_resp_free(&r);
+}
+
+START_TEST(charset)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    expect_type(&s, "/a.html", "text/html; charset=utf-8");
+    expect_type(&s, "/text", "text/plain; charset=utf-8");
+    expect_type(&s, "/a.css", "text/css");
+    /* charset_types replaces the list. */
+    expect_type(&s, "/types/a.css", "text/css; charset=utf-8");
+    expect_type(&s, "/types/a.html", "text/html");
+    expect_type(&s, "/nocharset/a.html", "text/html");
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(keepalive_header)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, s.port, "/a.html", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Keep-Alive"), "timeout=25");
+    kp_h_resp_free(&r);
+    /* Not on a response that closes the connection. */
+    ck_assert_int_eq(get(&s, s.port, "/a.html", "Connection: close\r\n", &r), 200);
+    ck_assert_ptr_null(kp_h_header(&r, "Keep-Alive"));
+    kp_h_resp_free(&r);
+    /* keepalive_timeout 0 closes; server_tokens build names the version. */
+    ck_assert_int_eq(get(&s, s.port2, "/", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    ck_assert_ptr_null(kp_h_header(&r, "Keep-Alive"));
+    ck_assert_ptr_nonnull(strstr(kp_h_header(&r, "Server"), "kelpie/"));
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(validators)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char lm[64], ims[128];
+
+    start(&s);
+    ck_assert_int_eq(get(&s, s.port, "/a.html", "", &r), 200);
+    ck_assert_ptr_nonnull(kp_h_header(&r, "ETag"));
+    snprintf(lm, sizeof(lm), "%s", kp_h_header(&r, "Last-Modified"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/noetag/a.html", "", &r), 200);
+    ck_assert_ptr_null(kp_h_header(&r, "ETag"));
+    ck_assert_str_eq(kp_h_header(&r, "Last-Modified"), lm);
+    kp_h_resp_free(&r);
+    /* exact (the default): only the very time is "not modified". */
+    snprintf(ims, sizeof(ims), "If-Modified-Since: %s\r\n", lm);
+    ck_assert_int_eq(get(&s, s.port, "/a.html", ims, &r), 304);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/a.html", "If-Modified-Since: " LATER "\r\n", &r), 200);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/before/a.html", "If-Modified-Since: " LATER "\r\n", &r),
+                     304);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/imsoff/a.html", ims, &r), 200);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+START_TEST(ranges)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, s.port, "/a.html", "Range: bytes=0-1\r\n", &r), 206);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/noranges/a.html", "Range: bytes=0-1\r\n", &r), 200);
+    ck_assert_ptr_null(kp_h_header(&r, "Accept-Ranges"));
+    ck_assert_str_eq(r.body, "<p>hello</p>\n");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/onerange/a.html", "Range: bytes=0-1\r\n", &r), 206);
+    ck_assert_str_eq(r.body, "<p");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/onerange/a.html", "Range: bytes=0-1,3-4\r\n", &r), 200);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_nginx_directives_suite(void)
+{
+    Suite *s = suite_create("nginx_directives");
+    TCase *tc = tcase_create("response");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, charset);
+    tcase_add_test(tc, keepalive_header);
+    tcase_add_test(tc, validators);
+    tcase_add_test(tc, ranges);
+    suite_add_tcase(s, tc);
+    return s;
+}
