@@ -8,13 +8,18 @@
  * left alone, one worker takes nearly every connection (measured with two
  * workers under Connection: close load: 100% / 0% with the accept mutex,
  * 80% / 20% without it under select). So before each wait a worker compares
- * its active connections with the average of the READY workers in the
- * scoreboard and competes only when it is "fair" (below the average, or at it
- * and not the last worker to accept: see scoreboard.h) and has 1/8 of its
- * connections free. The other half of the rule is that the listeners must
- * never be left unwatched while a worker could take them, or connections
- * queue until a sleeping worker's accept_mutex_delay runs out (500 ms by
- * default). Hence the bell (os/shmtx.h): a worker that does not watch the
+ * its room (free or idle connections, 1/8 of them or fewer; else a slow
+ * reader of a request head to evict; else none) and active connections with
+ * the other READY workers' in the scoreboard, and competes only when it is
+ * "fair": nobody has more room, and among those with as much it is below
+ * their average, or at it and not the last to accept (see scoreboard.h). The
+ * other half of the rule is that the listeners must never be left unwatched
+ * while a worker could take them, or connections queue until a sleeping
+ * worker's accept_mutex_delay runs out (500 ms by default), or, when every
+ * worker is short of room, until a client_header_timeout frees a slot: so a
+ * worker with any room at all stays in the turns described next, and one
+ * that would have to evict only stands in for the others. Hence the bell
+ * (os/shmtx.h): a worker that does not watch the
  * shared listeners sleeps on the bell and says so in the scoreboard
  * (`waiting`), and its published count of active connections stays exact
  * while it sleeps (only its own loop changes it). A worker that leaves the
@@ -85,15 +90,22 @@ static int update_interest(struct kp_acceptor *a)
 }
 
 /* A connection for a socket just accepted: a free one, or else the place of
- * the oldest idle keep-alive connection. Reclaiming only once a socket is in
- * hand means no idle client is closed for a connection that never came. */
+ * the oldest idle connection or slowest reader of a request head (the pool
+ * picks). Evicting only once a socket is in hand means no client is closed
+ * for a connection that never came. */
 static struct kp_conn *take_conn(struct kp_acceptor *a)
 {
     struct kp_conn *c = kp_conn_get(a->pool);
+    uint64_t now = a->loop->clock.msec;
 
-    if (c == NULL && kp_conn_pool_reclaim(a->pool, 1) > 0)
-        c = kp_conn_get(a->pool);
-    return c;
+    if (c != NULL || !kp_conn_pool_evict(a->pool))
+        return c;
+    if (now >= a->next_reuse_log) {
+        kp_log_error(a->loop->log, KP_LOG_WARN, 0,
+                     "%u worker_connections are not enough, reusing connections", a->pool->n);
+        a->next_reuse_log = now + KP_ACCEPT_STARVED_LOG_MS;
+    }
+    return kp_conn_get(a->pool);
 }
 
 static void starve(struct kp_acceptor *a)
@@ -117,6 +129,18 @@ static void back_off(struct kp_acceptor *a)
     kp_loop_timer_add(a->loop, &a->retry, KP_ACCEPT_RETRY_MS);
 }
 
+/* How readily this worker can take a connection (enum kp_sb_room). An idle
+ * connection counts as free: closing it costs its client nothing but a new
+ * handshake. */
+static enum kp_sb_room room(const struct kp_conn_pool *p)
+{
+    unsigned spare = p->n_free + p->n_idle;
+
+    if (spare > 0)
+        return spare >= p->n / 8 ? KP_SB_ROOM_PLENTY : KP_SB_ROOM_SCARCE;
+    return p->n_reading > 0 ? KP_SB_ROOM_EVICT : KP_SB_ROOM_NONE;
+}
+
 /* Open connections into the scoreboard: before each wait, and as soon as
  * one is accepted, so that a status page served by that very connection
  * counts it (Active = Reading + Writing + Waiting, as in nginx). */
@@ -128,6 +152,7 @@ static void publish_active(struct kp_acceptor *a)
         return;
     atomic_store_explicit(&a->slot->gauges[KP_SB_ACTIVE], (int64_t)active, memory_order_relaxed);
     atomic_store_explicit(&a->slot->free_conns, a->pool->n - active, memory_order_relaxed);
+    atomic_store_explicit(&a->slot->room, room(a->pool), memory_order_relaxed);
 }
 
 static enum accept_step accept_failed(struct kp_acceptor *a, const struct kp_accept_listener *l,
@@ -221,7 +246,7 @@ static void on_listener(struct kp_loop *loop, struct kp_io *io, unsigned events)
     while (l->watching) {
         /* Nothing free and nothing to reclaim: leave the client queued in
          * the backlog rather than accept it only to close it. */
-        if (a->pool->free == NULL && a->pool->idle_head == NULL) {
+        if (a->pool->free == NULL && kp_conn_pool_evictable(a->pool) == 0) {
             starve(a);
             return;
         }
@@ -333,34 +358,40 @@ static void wait_on_bell(struct kp_acceptor *a, bool wait)
         kp_log_error(a->loop->log, KP_LOG_ALERT, -rc, "cannot watch the accept mutex bell");
 }
 
-static int mutex_turn(struct kp_acceptor *a, bool room, bool compete, const struct kp_sb_balance *b)
+/* What a worker may do about the shared listeners before a wait. */
+struct turn {
+    bool able;     /* it has room for a connection, if only by evicting */
+    bool stand_in; /* it may watch them for the others while not fair */
+    bool compete;  /* it is fair: it takes them, over a stand-in */
+};
+
+static int mutex_turn(struct kp_acceptor *a, struct turn t, const struct kp_sb_balance *b)
 {
     struct kp_shmtx *mtx = &a->sb->accept_mutex;
 
-    if (compete)
+    if (t.compete)
         a->mutex_held = kp_shmtx_trylock(mtx, a->pid) || kp_shmtx_take_over(mtx, a->pid);
     else
-        a->mutex_held = room && kp_shmtx_trylock(mtx, a->pid);
+        a->mutex_held = t.stand_in && kp_shmtx_trylock(mtx, a->pid);
     /* Not fair, but another worker is: stand in for it (keep the listeners
      * watched) with the lock offered; it takes over before its next wait,
      * and if it is waiting already, the bell wakes it. */
-    if (!compete && b->n_fair > 0 && a->mutex_held)
+    if (!t.compete && b->n_fair > 0 && a->mutex_held)
         kp_shmtx_offer(mtx, a->pid);
-    if (!compete && b->n_better > 0 && (a->mutex_held || kp_shmtx_owner(mtx) == 0))
+    if (!t.compete && b->n_better > 0 && (a->mutex_held || kp_shmtx_owner(mtx) == 0))
         kp_shmtx_ring(mtx);
-    wait_on_bell(a, !a->mutex_held && room);
+    wait_on_bell(a, !a->mutex_held && t.able);
     update_interest(a);
     return a->mutex_held ? -1 : (int)a->mutex_delay_ms;
 }
 
-static int shared_turn(struct kp_acceptor *a, bool room, bool compete,
-                       const struct kp_sb_balance *b)
+static int shared_turn(struct kp_acceptor *a, struct turn t, const struct kp_sb_balance *b)
 {
-    a->stepped_back = !compete && b->n_accepting > 0;
-    if (!compete && !a->stepped_back && b->n_better > 0)
+    a->stepped_back = !t.compete && (b->n_accepting > 0 || !t.stand_in);
+    if (!t.compete && b->n_accepting == 0 && b->n_better > 0)
         kp_shmtx_ring(&a->sb->accept_mutex);
     atomic_store_explicit(&a->slot->accepting, !a->stepped_back, memory_order_relaxed);
-    wait_on_bell(a, a->stepped_back && room);
+    wait_on_bell(a, a->stepped_back && t.able);
     update_interest(a);
     return a->stepped_back ? (int)a->mutex_delay_ms : -1;
 }
@@ -418,9 +449,16 @@ int kp_accept_before_wait(struct kp_acceptor *a)
     if (!a->balance || a->paused)
         return -1;
     kp_sb_balance(a->sb, a->slot, &b);
-    bool room = a->pool->n_free + a->pool->n_idle >= a->pool->n / 8;
-    bool compete = room && b.fair;
-    return a->use_mutex ? mutex_turn(a, room, compete, &b) : shared_turn(a, room, compete, &b);
+    /* Any room at all keeps a worker in the turns: the listeners must stay
+     * watched while some worker can take a connection, even if only by
+     * evicting a slow client; the balance decides who goes first. One that
+     * could only evict does not stand in for a fair worker (which has more
+     * room): it might accept, and evict, before that one takes over. */
+    enum kp_sb_room r = room(a->pool);
+    struct turn t = {.able = r != KP_SB_ROOM_NONE,
+                     .stand_in = r != KP_SB_ROOM_NONE && (r != KP_SB_ROOM_EVICT || b.n_fair == 0),
+                     .compete = b.fair};
+    return a->use_mutex ? mutex_turn(a, t, &b) : shared_turn(a, t, &b);
 }
 
 void kp_accept_after_accept(void *acceptor)

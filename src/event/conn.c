@@ -1,6 +1,7 @@
 /* The connection pool: worker_connections objects allocated once, a free
- * list (LIFO, so recently used objects are still warm in cache) and an LRU
- * list of idle keep-alive connections that can be closed to make room. */
+ * list (LIFO, so recently used objects are still warm in cache) and two LRU
+ * lists, idle connections and readers of a request head, whose oldest
+ * members can be closed to make room. */
 #include <errno.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -44,8 +45,8 @@ struct kp_conn *kp_conn_get(struct kp_conn_pool *p)
 
 void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c)
 {
-    if (c->idle)
-        kp_conn_idle_remove(p, c);
+    kp_conn_idle_remove(p, c);
+    kp_conn_reading_remove(p, c);
     c->in_use = false;
     c->prev = NULL;
     c->next = p->free;
@@ -100,36 +101,84 @@ bool kp_conn_recv_more(const struct kp_conn *c, ssize_t n, size_t len)
     return n > 0 && (size_t)n == len;
 }
 
+/* One LRU list (idle or reading): its ends and its length. */
+struct lru {
+    struct kp_conn **head, **tail;
+    unsigned *n;
+};
+
+static struct lru idle_list(struct kp_conn_pool *p)
+{
+    return (struct lru){&p->idle_head, &p->idle_tail, &p->n_idle};
+}
+
+static struct lru reading_list(struct kp_conn_pool *p)
+{
+    return (struct lru){&p->reading_head, &p->reading_tail, &p->n_reading};
+}
+
+static void lru_append(struct kp_conn_pool *p, struct lru l, struct kp_conn *c)
+{
+    c->next = NULL;
+    c->prev = *l.tail;
+    if (*l.tail != NULL)
+        (*l.tail)->next = c;
+    else
+        *l.head = c;
+    *l.tail = c;
+    (*l.n)++;
+    c->since = ++p->ticks;
+}
+
+static void lru_unlink(struct lru l, struct kp_conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        *l.head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        *l.tail = c->prev;
+    c->next = c->prev = NULL;
+    (*l.n)--;
+}
+
+/* Off whichever list c is on. */
+static void unlist(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    kp_conn_idle_remove(p, c);
+    kp_conn_reading_remove(p, c);
+}
+
 void kp_conn_idle_add(struct kp_conn_pool *p, struct kp_conn *c)
 {
-    if (c->idle)
-        kp_conn_idle_remove(p, c);
+    unlist(p, c);
     c->idle = true;
-    c->next = NULL;
-    c->prev = p->idle_tail;
-    if (p->idle_tail != NULL)
-        p->idle_tail->next = c;
-    else
-        p->idle_head = c;
-    p->idle_tail = c;
-    p->n_idle++;
+    lru_append(p, idle_list(p), c);
 }
 
 void kp_conn_idle_remove(struct kp_conn_pool *p, struct kp_conn *c)
 {
     if (!c->idle)
         return;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        p->idle_head = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    else
-        p->idle_tail = c->prev;
-    c->next = c->prev = NULL;
+    lru_unlink(idle_list(p), c);
     c->idle = false;
-    p->n_idle--;
+}
+
+void kp_conn_reading_add(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    unlist(p, c);
+    c->reading = true;
+    lru_append(p, reading_list(p), c);
+}
+
+void kp_conn_reading_remove(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    if (!c->reading)
+        return;
+    lru_unlink(reading_list(p), c);
+    c->reading = false;
 }
 
 unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want)
@@ -143,4 +192,17 @@ unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want)
         c->close(c);
     }
     return closed;
+}
+
+bool kp_conn_pool_evict(struct kp_conn_pool *p)
+{
+    struct kp_conn *c = p->idle_head, *r = p->reading_head;
+
+    if (c == NULL || (r != NULL && r->since < c->since))
+        c = r;
+    if (c == NULL)
+        return false;
+    unlist(p, c);
+    c->close(c);
+    return true;
 }

@@ -66,6 +66,7 @@ void kp_sb_release(struct kp_sb_slot *slot)
     for (size_t i = 0; i < KP_SB_NGAUGES; i++)
         atomic_store(&slot->gauges[i], 0);
     atomic_store(&slot->free_conns, 0);
+    atomic_store(&slot->room, KP_SB_ROOM_NONE);
     atomic_store(&slot->waiting, false);
     atomic_store(&slot->last_accept, 0);
     atomic_store(&slot->accepting, false);
@@ -83,40 +84,67 @@ static bool ready(const struct kp_sb_slot *s)
     return atomic_load_explicit(&s->state, memory_order_relaxed) == KP_SB_READY;
 }
 
-/* See struct kp_sb_balance. latest: the newest last_accept of the READY
- * workers (0 when none has accepted yet: then every tie is fair). */
-static bool fair(const struct kp_sb_slot *s, double average, uint64_t latest)
+/* The READY workers with one level of room: how many, their active
+ * connections, and the newest last_accept among them (0 when none has
+ * accepted yet: then every tie is fair). */
+struct level {
+    unsigned n;
+    int64_t total;
+    uint64_t latest;
+};
+
+static unsigned room_of(const struct kp_sb_slot *s)
 {
+    unsigned room = atomic_load_explicit(&s->room, memory_order_relaxed);
+
+    return room < KP_SB_ROOM_LEVELS ? room : KP_SB_ROOM_NONE;
+}
+
+/* See struct kp_sb_balance; top: the most room any counted worker has. */
+static bool fair(const struct kp_sb_slot *s, const struct level *lv, unsigned top)
+{
+    unsigned room = room_of(s);
+
+    if (room != top || room == KP_SB_ROOM_NONE)
+        return false;
+    const struct level *l = &lv[room];
+    if (l->n <= 1)
+        return true;
+    double average = (double)l->total / l->n;
     double active = (double)kp_sb_gauge_get(s, KP_SB_ACTIVE);
     uint64_t last = atomic_load_explicit(&s->last_accept, memory_order_relaxed);
 
-    return active < average || (active <= average && (last != latest || latest == 0));
+    return active < average || (active <= average && (last != l->latest || l->latest == 0));
 }
 
 void kp_sb_balance(struct kp_scoreboard *sb, const struct kp_sb_slot *self,
                    struct kp_sb_balance *out)
 {
     unsigned n = atomic_load_explicit(&sb->n_slots, memory_order_relaxed);
-    int64_t total = 0;
-    uint64_t latest = 0;
+    struct level lv[KP_SB_ROOM_LEVELS] = {{0}};
+    unsigned top = KP_SB_ROOM_NONE;
 
     *out = (struct kp_sb_balance){0};
     for (size_t i = 0; i < n; i++) {
         const struct kp_sb_slot *s = &sb->slots[i];
-        if (!ready(s))
+        bool is_ready = ready(s);
+        if (!is_ready && s != self)
             continue;
+        unsigned room = room_of(s);
         uint64_t last = atomic_load_explicit(&s->last_accept, memory_order_relaxed);
-        total += kp_sb_gauge_get(s, KP_SB_ACTIVE);
-        latest = last > latest ? last : latest;
-        out->n_ready++;
+        struct level *l = &lv[room];
+        l->n++;
+        l->total += kp_sb_gauge_get(s, KP_SB_ACTIVE);
+        l->latest = last > l->latest ? last : l->latest;
+        top = room > top ? room : top;
+        out->n_ready += is_ready;
     }
-    out->average = out->n_ready ? (double)total / out->n_ready : 0.0;
-    out->fair = out->n_ready <= 1 || fair(self, out->average, latest);
+    out->fair = fair(self, lv, top);
     for (size_t i = 0; i < n; i++) {
         const struct kp_sb_slot *s = &sb->slots[i];
         if (s == self || !ready(s))
             continue;
-        bool is_fair = fair(s, out->average, latest);
+        bool is_fair = fair(s, lv, top);
         out->n_accepting += atomic_load_explicit(&s->accepting, memory_order_relaxed);
         out->n_fair += is_fair;
         if (!atomic_load_explicit(&s->waiting, memory_order_relaxed))

@@ -84,20 +84,27 @@ static enum kp_sb_gauge gauge_of(int state)
     }
 }
 
-/* Enter state: scoreboard gauges, and the idle list that lets the pool (and
- * a drain) close idle connections. */
+/* Enter state: scoreboard gauges, and the pool's lists of connections it
+ * may close to make room: idle ones (which a drain closes too), and readers
+ * of a request head. A reader keeps the place it took with its first bytes
+ * however many trickle in after them, so the slowest head is the oldest. */
 static void set_state(struct kp_http_conn *hc, enum kp_http_conn_state state)
 {
     struct kp_sb_slot *sb = hc->ctx->sb;
+    struct kp_conn_pool *pool = hc->ctx->pool;
 
     if (hc->state == (int)state)
         return;
     kp_sb_gauge(sb, gauge_of(hc->state), -1);
     kp_sb_gauge(sb, gauge_of(state), 1);
     if (state == KP_HC_IDLE)
-        kp_conn_idle_add(hc->ctx->pool, hc->c);
-    else if (hc->state == KP_HC_IDLE)
-        kp_conn_idle_remove(hc->ctx->pool, hc->c);
+        kp_conn_idle_add(pool, hc->c);
+    else if (state == KP_HC_READ_HEAD)
+        kp_conn_reading_add(pool, hc->c);
+    else {
+        kp_conn_idle_remove(pool, hc->c);
+        kp_conn_reading_remove(pool, hc->c);
+    }
     hc->state = state;
 }
 

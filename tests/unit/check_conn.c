@@ -1,6 +1,7 @@
 /* Unit tests for the connection pool: exhaustion, reuse, the idle LRU list,
- * reclaiming idle connections through their close callback, the freed hook
- * and kp_conn_close. */
+ * reclaiming idle connections through their close callback, evicting the
+ * oldest idle connection or reader of a request head, the freed hook and
+ * kp_conn_close. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -101,6 +102,7 @@ static void on_close(struct kp_conn *c)
     struct closer *x = c->data;
 
     ck_assert(!c->idle);
+    ck_assert(!c->reading);
     x->closed[x->n++] = c;
     kp_conn_put(x->p, c);
 }
@@ -143,6 +145,57 @@ START_TEST(conn_reclaim_oldest)
     ck_assert_uint_eq(kp_conn_pool_reclaim(&p, 10), 0);
     ck_assert(c[1]->in_use);
     ck_assert_uint_eq(kp_conn_pool_active(&p), 1);
+    kp_conn_pool_free(&p);
+}
+END_TEST
+
+/* Eviction takes the oldest of both lists by when they joined them: idle
+ * ones and readers of a request head alike; a reader keeps its place. */
+START_TEST(conn_evict_oldest_of_both)
+{
+    struct kp_conn_pool p;
+    struct closer x = {.p = &p};
+    struct kp_conn *c[5];
+
+    ck_assert_int_eq(kp_conn_pool_init(&p, 5), 0);
+    for (int k = 0; k < 5; k++) {
+        c[k] = kp_conn_get(&p);
+        c[k]->data = &x;
+        c[k]->close = on_close;
+    }
+    /* c[4] is busy (answering a request). Joined in the order c[1] (idle),
+     * c[3] (reading), c[0] (idle), c[2] (idle, then reading). */
+    kp_conn_idle_add(&p, c[1]);
+    kp_conn_reading_add(&p, c[3]);
+    kp_conn_idle_add(&p, c[0]);
+    kp_conn_idle_add(&p, c[2]);
+    kp_conn_reading_add(&p, c[2]);
+    ck_assert(!c[2]->idle);
+    ck_assert(c[2]->reading);
+    ck_assert_uint_eq(p.n_idle, 2);
+    ck_assert_uint_eq(p.n_reading, 2);
+    ck_assert_uint_eq(kp_conn_pool_evictable(&p), 4);
+    for (int k = 0; k < 4; k++)
+        ck_assert(kp_conn_pool_evict(&p));
+    ck_assert(!kp_conn_pool_evict(&p));
+    ck_assert_int_eq(x.n, 4);
+    ck_assert_ptr_eq(x.closed[0], c[1]);
+    ck_assert_ptr_eq(x.closed[1], c[3]);
+    ck_assert_ptr_eq(x.closed[2], c[0]);
+    ck_assert_ptr_eq(x.closed[3], c[2]);
+    ck_assert_uint_eq(kp_conn_pool_evictable(&p), 0);
+    ck_assert(c[4]->in_use);
+    /* A reader that leaves the list (its head is complete) is not evicted,
+     * and the idle-only reclaim never takes a reader. */
+    struct kp_conn *r = kp_conn_get(&p);
+    r->data = &x;
+    r->close = on_close;
+    kp_conn_reading_add(&p, r);
+    ck_assert_uint_eq(kp_conn_pool_reclaim(&p, 5), 0);
+    kp_conn_reading_remove(&p, r);
+    kp_conn_reading_remove(&p, r);
+    ck_assert_uint_eq(p.n_reading, 0);
+    ck_assert(!kp_conn_pool_evict(&p));
     kp_conn_pool_free(&p);
 }
 END_TEST
@@ -200,6 +253,7 @@ Suite *kp_test_conn_suite(void)
     tcase_add_test(tc, conn_exhaust_and_reuse);
     tcase_add_test(tc, conn_idle_lru);
     tcase_add_test(tc, conn_reclaim_oldest);
+    tcase_add_test(tc, conn_evict_oldest_of_both);
     tcase_add_test(tc, conn_close_releases_everything);
     suite_add_tcase(s, tc);
     return s;

@@ -7,9 +7,11 @@
  * workers share: the balance rule of kp_accept_before_wait):
  *   - the owner paused it (kp_accept_pause: graceful quit, and later the
  *     shared accept mutex);
- *   - the pool is empty even after reclaiming the oldest idle keep-alive
- *     connection ("worker_connections are not enough", logged at most once a
- *     second); the pool's freed hook resumes it when a connection comes back;
+ *   - the pool is empty and has nothing to evict (an idle connection or a
+ *     reader of a request head, the oldest of them goes: "worker_connections
+ *     are not enough, reusing connections"); every connection is then in a
+ *     request ("worker_connections are not enough"; each warning at most once
+ *     a second); the pool's freed hook resumes it when a connection comes back;
  *   - accept() failed for lack of descriptors or memory (EMFILE, ENFILE,
  *     ENOBUFS, ENOMEM): retried after KP_ACCEPT_RETRY_MS instead of spinning.
  * All three go through one function that adds or removes the interest. */
@@ -77,6 +79,7 @@ struct kp_acceptor {
     bool listening;            /* listen interest is registered */
     struct kp_timer retry;     /* ends the backoff */
     uint64_t next_starved_log; /* clock.msec before which the warning is not repeated */
+    uint64_t next_reuse_log;   /* the same for "reusing connections" */
     uint64_t accepted;         /* connections handed to on_conn */
     /* Prefork balance over the shared listeners (see accept.c). */
     struct kp_scoreboard *sb;
@@ -106,13 +109,15 @@ void kp_accept_resume(struct kp_acceptor *a);
 
 /* Before each wait: publish this worker's active and free connection counts
  * (prefork), and decide whether it watches the shared listeners during the
- * wait. A worker competes for them only when it is not busier than the
- * average of the READY workers and has at least 1/8 of its connections free,
- * so that new connections spread instead of going to whoever was quickest;
- * and the listeners are never left unwatched while some worker could take
- * them (see accept.c for how the accept mutex, its bell and `accept_mutex
- * off` do both). The holder of the accept mutex watches the shared listeners
- * while it waits; a worker that does not watch them waits on the bell.
+ * wait. A worker competes for them only when no READY worker has more room
+ * (at least 1/8 of its connections free or idle; fewer; only a slow reader
+ * of a request head to evict) and it is not busier than the average of those
+ * with as much, so that new connections spread instead of going to whoever
+ * was quickest; and the listeners are never left unwatched while some worker
+ * could take them, whatever its room (see accept.c for how the accept mutex,
+ * its bell and `accept_mutex off` do both). The holder of the accept mutex
+ * watches the shared listeners while it waits; a worker that does not watch
+ * them waits on the bell.
  * Returns the longest the caller may wait before deciding again
  * (accept_mutex_delay when not watching), or -1 for no limit. */
 int kp_accept_before_wait(struct kp_acceptor *a);

@@ -4,8 +4,12 @@
  * when bytes arrive and gives it back when the connection goes idle, which is
  * what keeps 10,000 idle keep-alive connections cheap.
  *
- * Idle keep-alive connections are also kept on an LRU list so that, when the
- * pool runs out, the oldest idle one can be closed to make room. */
+ * Idle connections (kept alive, or new and waiting for their first byte) are
+ * also kept on an LRU list, and connections reading a request head on a
+ * second one, so that when the pool runs out the oldest of both can be
+ * closed to make room: a connection that has sent nothing for the longest
+ * time, or a client that has taken the longest over its head (a slowloris
+ * attack), never one with a request being answered. */
 #ifndef KP_CONN_H
 #define KP_CONN_H
 
@@ -41,9 +45,11 @@ struct kp_conn {
     kp_conn_close_fn close;      /* set by the protocol layer */
     uint64_t number;             /* serial number in this worker ($connection) */
     unsigned requests;           /* requests served on this connection */
-    struct kp_conn *next, *prev; /* free list or idle list */
+    struct kp_conn *next, *prev; /* free list, idle list or reading list */
+    uint64_t since;              /* pool->ticks when it joined the idle or reading list */
     bool in_use;
-    bool idle; /* on the idle (keep-alive) list */
+    bool idle;    /* on the idle (keep-alive) list */
+    bool reading; /* on the reading list */
 };
 
 struct kp_conn_pool {
@@ -53,6 +59,9 @@ struct kp_conn_pool {
     unsigned n_free;
     struct kp_conn *idle_head, *idle_tail; /* oldest at head */
     unsigned n_idle;
+    struct kp_conn *reading_head, *reading_tail; /* oldest at head */
+    unsigned n_reading;
+    uint64_t ticks; /* orders entries to both lists */
     uint64_t serial;
     kp_conn_freed_fn freed; /* called by kp_conn_put; may be NULL */
     void *freed_ctx;
@@ -101,8 +110,22 @@ bool kp_conn_recv_more(const struct kp_conn *c, ssize_t n, size_t len);
  * is not there does nothing). */
 void kp_conn_idle_add(struct kp_conn_pool *p, struct kp_conn *c);
 void kp_conn_idle_remove(struct kp_conn_pool *p, struct kp_conn *c);
+/* Put c on / take c off the list of connections reading a request head
+ * (the same rules; c is never on both lists: adding it to one takes it off
+ * the other). */
+void kp_conn_reading_add(struct kp_conn_pool *p, struct kp_conn *c);
+void kp_conn_reading_remove(struct kp_conn_pool *p, struct kp_conn *c);
 /* Close up to `want` of the oldest idle connections: each is taken off the
  * idle list, then its close callback runs. Returns how many were closed. */
 unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want);
+/* Make room for one connection when none is free: close whichever joined its
+ * list first, the oldest idle one or the oldest reader of a request head.
+ * Returns false when both lists are empty. */
+bool kp_conn_pool_evict(struct kp_conn_pool *p);
+/* Connections that kp_conn_pool_evict could free (idle or reading a head). */
+static inline unsigned kp_conn_pool_evictable(const struct kp_conn_pool *p)
+{
+    return p->n_idle + p->n_reading;
+}
 
 #endif

@@ -50,6 +50,16 @@ enum kp_sb_gauge {
     KP_SB_NGAUGES
 };
 
+/* How readily a worker can take one more connection, best last (event/
+ * accept.c publishes it before each wait; the balance prefers the best). */
+enum kp_sb_room {
+    KP_SB_ROOM_NONE = 0, /* every connection is in a request past its head */
+    KP_SB_ROOM_EVICT,    /* only in place of a slow reader of a request head */
+    KP_SB_ROOM_SCARCE,   /* free or idle connections, under 1/8 of them */
+    KP_SB_ROOM_PLENTY,   /* at least 1/8 of its connections free or idle */
+    KP_SB_ROOM_LEVELS
+};
+
 struct kp_sb_slot {
     _Atomic int pid;
     _Atomic int state; /* enum kp_sb_state */
@@ -63,6 +73,7 @@ struct kp_sb_slot {
     _Atomic uint64_t counters[KP_SB_NCOUNTERS];
     _Atomic int64_t gauges[KP_SB_NGAUGES];
     _Atomic unsigned free_conns; /* worker_connections minus active */
+    _Atomic unsigned room;       /* enum kp_sb_room */
     /* Accept balance (see event/accept.c), written by the worker only. */
     _Atomic bool waiting;         /* not watching the shared listeners, but the mutex's bell */
     _Atomic bool accepting;       /* accept_mutex off: watching the shared listeners */
@@ -126,14 +137,16 @@ static inline int64_t kp_sb_gauge_get(const struct kp_sb_slot *s, enum kp_sb_gau
 void kp_sb_accepted(struct kp_scoreboard *sb, struct kp_sb_slot *s);
 
 /* What a worker needs to decide whether to compete for new connections (see
- * event/accept.c). A worker is "fair" to take the next connection when it has
- * fewer active connections than the average of the READY workers, or as many
- * as the average (a tie) and was not the last of them to accept one: ties
- * then go round in turn instead of to whoever is quickest. */
+ * event/accept.c). A worker is "fair" to take the next connection when no
+ * READY worker has more room than it (enum kp_sb_room; NONE is never fair),
+ * and among those with as much room it has fewer active connections than
+ * their average, or as many as the average (a tie) and was not the last of
+ * them to accept one: ties then go round in turn instead of to whoever is
+ * quickest. So a worker that would have to evict a slow client to accept
+ * leaves the next connection to one with a free slot. */
 struct kp_sb_balance {
-    double average;       /* active connections per READY worker */
     unsigned n_ready;     /* READY workers, the caller included if READY */
-    bool fair;            /* the caller is fair (always with n_ready <= 1) */
+    bool fair;            /* the caller is fair (always when alone with room) */
     unsigned n_fair;      /* other READY workers that are fair */
     unsigned n_waiting;   /* other READY workers waiting on the bell */
     unsigned n_better;    /* ... of which are fair */
@@ -142,7 +155,8 @@ struct kp_sb_balance {
 };
 
 /* Fill out from the slots (two passes over the claimed ones; the caller's
- * own active count is read from its slot, self). */
+ * own active count and room are read from its slot, self, which counts
+ * whether READY or not). */
 void kp_sb_balance(struct kp_scoreboard *sb, const struct kp_sb_slot *self,
                    struct kp_sb_balance *out);
 
