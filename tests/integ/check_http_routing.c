@@ -231,6 +231,7 @@ START_TEST(return_forms)
     ck_assert_str_eq(kp_h_header(&r, "Allow"), "GET, HEAD");
     kp_h_resp_free(&r);
     ck_assert_int_eq(ask(s.port2, "TRACE /x HTTP/1.1\r\nHost: any\r\n\r\n", &r), 405);
+    kp_h_resp_free(&r);
     /* Server level: before any location. */
     ck_assert_int_eq(ask(s.port2, "GET /x HTTP/1.1\r\nHost: any\r\n\r\n", &r), 302);
     ck_assert_str_eq(kp_h_header(&r, "Location"), "/elsewhere");
