@@ -177,6 +177,18 @@ static void exec_kelpie(const struct kp_h_server *s, char *const wrapper[])
     _exit(127);
 }
 
+/* The sockets listen before the pid file is written (as in nginx), so a
+ * test that signals through `kelpie -s` right after start would find no pid
+ * file on a busy machine. Wait for it a while; a configuration with another
+ * pid path simply waits the bound out once. */
+static void wait_pid_file(const struct kp_h_server *s)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%slogs/kelpie.pid", s->prefix);
+    for (int i = 0; i < 500 && access(path, F_OK) != 0; i++)
+        kp_h_sleep_ms(10);
+}
+
 int kp_h_start_wrapped(struct kp_h_server *s, char *const wrapper[])
 {
     pid_t pid = fork();
@@ -185,8 +197,10 @@ int kp_h_start_wrapped(struct kp_h_server *s, char *const wrapper[])
         exec_kelpie(s, wrapper);
     s->pid = pid;
     for (int i = 0; i < 1000; i++) {
-        if (port_open(s->port))
+        if (port_open(s->port)) {
+            wait_pid_file(s);
             return 0;
+        }
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             s->pid = -1;
