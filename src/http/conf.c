@@ -284,7 +284,9 @@ static bool same_addr(const struct kp_http_listen *a, const struct kp_http_liste
 /* Socket options may be given by one server only: they apply to the socket. */
 static bool has_options(const struct kp_http_listen *l)
 {
-    return l->reuseport || l->backlog != KP_HTTP_BACKLOG;
+    return l->reuseport || l->backlog != KP_HTTP_BACKLOG || l->ipv6_dual || l->bind ||
+           l->deferred || l->fastopen != 0 || l->so_keepalive != 0 || l->rcvbuf != 0 ||
+           l->sndbuf != 0;
 }
 
 static int check_listen(struct kp_conf *cf, const struct srv_node *s,
@@ -310,6 +312,46 @@ static int check_listen(struct kp_conf *cf, const struct srv_node *s,
     return 0;
 }
 
+/* A so_keepalive time part: empty (system default) or a time in seconds. */
+static int keepalive_part(const char *s, size_t len, int *out)
+{
+    char buf[32];
+    uint64_t ms;
+
+    if (len == 0)
+        return 0;
+    if (len >= sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (kp_conf_parse_msec(buf, &ms) != 0 || ms < 1000 || ms / 1000 > INT32_MAX)
+        return -EINVAL;
+    *out = (int)(ms / 1000);
+    return 0;
+}
+
+/* so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt] */
+static int so_keepalive(struct kp_conf *cf, struct kp_http_listen *l, const char *p)
+{
+    const char *v = p + 13, *c1 = strchr(v, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+    uint64_t n;
+
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+        l->so_keepalive = v[1] == 'n' ? 1 : -1;
+        return 0;
+    }
+    if (c2 == NULL || keepalive_part(v, (size_t)(c1 - v), &l->keepidle) != 0 ||
+        keepalive_part(c1 + 1, (size_t)(c2 - c1 - 1), &l->keepintvl) != 0)
+        return kp_conf_invalid(cf, p);
+    if (c2[1] != '\0') {
+        if (kp_conf_parse_num(c2 + 1, INT32_MAX, &n) != 0 || n == 0)
+            return kp_conf_invalid(cf, p);
+        l->keepcnt = (int)n;
+    }
+    l->so_keepalive = 1;
+    return 0;
+}
+
 static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char *p)
 {
     uint64_t n;
@@ -327,13 +369,34 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
         if (kp_conf_parse_num(p + 8, INT32_MAX, &n) != 0 || n == 0)
             return kp_conf_invalid(cf, p);
         l->backlog = (int)n;
+    } else if (strcmp(p, "deferred") == 0) {
+        l->deferred = true;
+    } else if (strcmp(p, "bind") == 0) {
+        l->bind = true;
+    } else if (strncmp(p, "fastopen=", 9) == 0) {
+        if (kp_conf_parse_num(p + 9, INT32_MAX, &n) != 0)
+            return kp_conf_invalid(cf, p);
+        l->fastopen = (int)n;
+    } else if (strncmp(p, "rcvbuf=", 7) == 0 || strncmp(p, "sndbuf=", 7) == 0) {
+        if (kp_conf_parse_size(p + 7, INT32_MAX, &n) != 0 || n == 0)
+            return kp_conf_invalid(cf, p);
+        *(p[0] == 'r' ? &l->rcvbuf : &l->sndbuf) = (int)n;
+    } else if (strncmp(p, "ipv6only=", 9) == 0) {
+        bool only;
+        if (kp_conf_parse_flag(p + 9, &only) != 0)
+            return kp_conf_invalid(cf, p);
+        /* Meaningless on an IPv4 address, which nginx also lets pass. */
+        l->ipv6_dual = !only && l->addr.ss_family == AF_INET6;
+    } else if (strncmp(p, "so_keepalive=", 13) == 0) {
+        return so_keepalive(cf, l, p);
     } else {
         return kp_conf_error(cf, "invalid parameter \"%s\"", p);
     }
     return 0;
 }
 
-/* listen ADDR[:PORT]|PORT [default_server] [ssl] [reuseport] [backlog=N] */
+/* listen ADDR[:PORT]|PORT [default_server] [ssl] [reuseport] [backlog=N] [deferred] [bind]
+ * [fastopen=N] [rcvbuf=SIZE] [sndbuf=SIZE] [ipv6only=on|off] [so_keepalive=...] */
 static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct srv_node *s = conf;

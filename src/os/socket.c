@@ -20,7 +20,34 @@ static int prepare_listener(int fd, const struct kp_http_listen *l)
     if (rc == 0 && l->reuseport)
         rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
     if (rc == 0 && l->addr.ss_family == AF_INET6)
-        rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+        rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, l->ipv6_dual ? 0 : 1);
+    if (rc == 0 && l->rcvbuf > 0)
+        rc = set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, l->rcvbuf);
+    if (rc == 0 && l->sndbuf > 0)
+        rc = set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, l->sndbuf);
+    return rc;
+}
+
+/* Options of the listening socket that accepted connections inherit
+ * (keepalive) or that shape accepting (deferred, fastopen). */
+static int tune_listener(int fd, const struct kp_http_listen *l)
+{
+    int rc = 0;
+
+    if (l->so_keepalive != 0)
+        rc = set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, l->so_keepalive > 0);
+    if (rc == 0 && l->keepidle > 0)
+        rc = set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, l->keepidle);
+    if (rc == 0 && l->keepintvl > 0)
+        rc = set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, l->keepintvl);
+    if (rc == 0 && l->keepcnt > 0)
+        rc = set_int_opt(fd, IPPROTO_TCP, TCP_KEEPCNT, l->keepcnt);
+    /* The kernel takes seconds to wait for the first data; past them it
+     * hands the connection over anyway, and client_header_timeout rules. */
+    if (rc == 0 && l->deferred)
+        rc = set_int_opt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, 1);
+    if (rc == 0 && l->fastopen > 0)
+        rc = set_int_opt(fd, IPPROTO_TCP, TCP_FASTOPEN, l->fastopen);
     return rc;
 }
 
@@ -33,6 +60,8 @@ int kp_socket_listen(const struct kp_http_listen *l)
     int rc = prepare_listener(fd, l);
     if (rc == 0 && bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
         rc = -errno;
+    if (rc == 0)
+        rc = tune_listener(fd, l);
     if (rc == 0 && listen(fd, l->backlog) < 0)
         rc = -errno;
     if (rc < 0) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -149,6 +150,41 @@ START_TEST(ranges)
 }
 END_TEST
 
+/* A listening socket with nginx's parameters serves as any other, and its
+ * connections carry SO_KEEPALIVE (seen by ss as a keepalive timer). */
+START_TEST(listen_parameters)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "html/index.html", "ok\n");
+    kp_h_config(&s, "master_process off;",
+                "access_log off;\n"
+                "server { listen 127.0.0.1:@PORT@ deferred bind fastopen=8 rcvbuf=64k sndbuf=64k\n"
+                "                so_keepalive=30s:5:3 backlog=64; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    int fd = kp_h_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "ok\n");
+    kp_h_resp_free(&r);
+    char filter[64], *out, *err;
+    snprintf(filter, sizeof(filter), "sport = :%d", s.port);
+    char *argv[] = {"/usr/bin/ss", "-tnoH", "state", "established", filter, NULL};
+    if (access(argv[0], X_OK) == 0) {
+        ck_assert_int_eq(kp_h_run(argv, &out, &err), 0);
+        ck_assert_msg(strstr(out, "keepalive") != NULL, "ss: %s", out);
+        free(out);
+        free(err);
+    }
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_nginx_directives_suite(void)
 {
     Suite *s = suite_create("nginx_directives");
@@ -159,6 +195,7 @@ Suite *kp_test_nginx_directives_suite(void)
     tcase_add_test(tc, keepalive_header);
     tcase_add_test(tc, validators);
     tcase_add_test(tc, ranges);
+    tcase_add_test(tc, listen_parameters);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -146,6 +146,43 @@ START_TEST(response_directives_checked)
 }
 END_TEST
 
+START_TEST(listen_parameters)
+{
+    struct kp_cycle *c = load("http { server {\n"
+                              "  listen 127.0.0.1:8080 deferred bind fastopen=256 rcvbuf=64k\n"
+                              "         sndbuf=1m so_keepalive=30m:10:4 backlog=100;\n"
+                              "  listen [::]:8080 ipv6only=off so_keepalive=off;\n"
+                              "  listen 127.0.0.1:8081 so_keepalive=:75:; } }");
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->n_listening, 3);
+    const struct kp_http_listen *a = &c->listening[0].conf, *b = &c->listening[1].conf,
+                                *d = &c->listening[2].conf;
+    ck_assert(a->deferred && a->bind && !a->ipv6_dual);
+    ck_assert_int_eq(a->fastopen, 256);
+    ck_assert_int_eq(a->rcvbuf, 65536);
+    ck_assert_int_eq(a->sndbuf, 1 << 20);
+    ck_assert_int_eq(a->so_keepalive, 1);
+    ck_assert_int_eq(a->keepidle, 1800);
+    ck_assert_int_eq(a->keepintvl, 10);
+    ck_assert_int_eq(a->keepcnt, 4);
+    ck_assert(b->ipv6_dual);
+    ck_assert_int_eq(b->so_keepalive, -1);
+    ck_assert_int_eq(d->so_keepalive, 1);
+    ck_assert_int_eq(d->keepidle, 0);
+    ck_assert_int_eq(d->keepintvl, 75);
+    ck_assert_int_eq(d->keepcnt, 0);
+    kp_cycle_free(c);
+    expect_error("http { server { listen 8080 so_keepalive=maybe; } }",
+                 "invalid value \"so_keepalive=maybe\" in \"listen\" directive", 1);
+    expect_error("http { server { listen 8080 rcvbuf=lots; } }",
+                 "invalid value \"rcvbuf=lots\" in \"listen\" directive", 1);
+    expect_error("http { server { listen 8080 fastopen=x; } }",
+                 "invalid value \"fastopen=x\" in \"listen\" directive", 1);
+    expect_error("http { server { listen 8080 deferred; }\nserver { listen 8080 sndbuf=8k; } }",
+                 "duplicate listen options for 0.0.0.0:8080", 2);
+}
+END_TEST
+
 Suite *kp_test_conf_nginx_suite(void)
 {
     Suite *s = suite_create("conf_nginx");
@@ -157,6 +194,7 @@ Suite *kp_test_conf_nginx_suite(void)
     tcase_add_test(tc, unsupported_named);
     tcase_add_test(tc, families);
     tcase_add_test(tc, response_directives_checked);
+    tcase_add_test(tc, listen_parameters);
     suite_add_tcase(s, tc);
     return s;
 }

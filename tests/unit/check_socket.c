@@ -64,6 +64,54 @@ START_TEST(socket_listen_options)
 }
 END_TEST
 
+/* nginx's listen parameters reach the socket, and accepted sockets inherit
+ * the keepalive settings. */
+START_TEST(socket_nginx_parameters)
+{
+    struct kp_http_listen l;
+
+    loopback(&l, 0, false);
+    l.deferred = true;
+    l.fastopen = 16;
+    l.so_keepalive = 1;
+    l.keepidle = 30;
+    l.keepintvl = 5;
+    l.keepcnt = 3;
+    l.rcvbuf = 65536;
+    l.sndbuf = 32768;
+    int fd = kp_socket_listen(&l);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_gt(get_opt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+    ck_assert_int_eq(get_opt(fd, IPPROTO_TCP, TCP_FASTOPEN), 16);
+    /* Linux doubles the buffer sizes for its bookkeeping. */
+    ck_assert_int_ge(get_opt(fd, SOL_SOCKET, SO_RCVBUF), 65536);
+    ck_assert_int_ge(get_opt(fd, SOL_SOCKET, SO_SNDBUF), 32768);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port_of(fd)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    /* Deferred: the connection is handed over once a byte has arrived. */
+    ck_assert_int_eq(write(c, "G", 1), 1);
+    struct sockaddr_storage peer;
+    socklen_t plen;
+    int a = -EAGAIN;
+    for (int i = 0; i < 500 && a == -EAGAIN; i++) {
+        a = kp_socket_accept(fd, &peer, &plen);
+        if (a == -EAGAIN)
+            usleep(10000);
+    }
+    ck_assert_int_ge(a, 0);
+    ck_assert_int_eq(get_opt(a, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(get_opt(a, IPPROTO_TCP, TCP_KEEPIDLE), 30);
+    ck_assert_int_eq(get_opt(a, IPPROTO_TCP, TCP_KEEPINTVL), 5);
+    ck_assert_int_eq(get_opt(a, IPPROTO_TCP, TCP_KEEPCNT), 3);
+    close(a);
+    close(c);
+    close(fd);
+}
+END_TEST
+
 START_TEST(socket_reuseport)
 {
     struct kp_http_listen l;
@@ -149,6 +197,7 @@ Suite *kp_test_socket_suite(void)
     TCase *tc = tcase_create("socket");
 
     tcase_add_test(tc, socket_listen_options);
+    tcase_add_test(tc, socket_nginx_parameters);
     tcase_add_test(tc, socket_reuseport);
     tcase_add_test(tc, socket_ipv6_only);
     tcase_add_test(tc, socket_bad_address);

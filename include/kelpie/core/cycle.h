@@ -55,6 +55,14 @@ struct kp_http_listen {
     bool reuseport;
     bool ssl;    /* `listen ... ssl`: connections start with a TLS handshake */
     int backlog; /* 511 */
+    /* nginx's socket parameters; zero values leave the system's default. */
+    bool ipv6_dual;                   /* ipv6only=off: an IPv6 wildcard also takes IPv4 */
+    bool bind;                        /* bind: kelpie binds every address on its own anyway */
+    bool deferred;                    /* TCP_DEFER_ACCEPT: accept once data has arrived */
+    int fastopen;                     /* fastopen=N: TCP_FASTOPEN queue length; 0 off */
+    int so_keepalive;                 /* so_keepalive=: 1 on, -1 off, 0 system default */
+    int keepidle, keepintvl, keepcnt; /* seconds, seconds, probes; 0 default */
+    int rcvbuf, sndbuf;               /* SO_RCVBUF / SO_SNDBUF bytes; 0 default */
 };
 
 struct kp_http_type { /* one extension -> MIME type mapping */

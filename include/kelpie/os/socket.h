@@ -9,8 +9,11 @@
 #include "kelpie/core/cycle.h"
 
 /* Open a non-blocking, close-on-exec listening socket for l: SO_REUSEADDR,
- * SO_REUSEPORT when l->reuseport, IPV6_V6ONLY for IPv6 (so "[::]:80" and
- * "0.0.0.0:80" can both be listened on), bind, listen(l->backlog). Returns
+ * SO_REUSEPORT when l->reuseport, IPV6_V6ONLY for IPv6 unless l->ipv6_dual
+ * (so "[::]:80" and "0.0.0.0:80" can both be listened on), SO_RCVBUF and
+ * SO_SNDBUF, bind, SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/KEEPCNT (which
+ * accepted sockets inherit), TCP_DEFER_ACCEPT, TCP_FASTOPEN, then
+ * listen(l->backlog); options left zero in l are not set. Returns
  * the fd or -errno (nothing is left open on failure). */
 int kp_socket_listen(const struct kp_http_listen *l);
 /* Accept one connection as a non-blocking, close-on-exec socket, filling
