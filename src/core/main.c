@@ -15,6 +15,7 @@
 #include "kelpie/core/master_start.h"
 #include "kelpie/core/mem.h"
 #include "kelpie/core/reload_request.h"
+#include "kelpie/http/gzip.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/os/process.h"
@@ -35,6 +36,7 @@ static void print_version(const struct kp_cli *cli)
     kp_http_regex_version(pcre, sizeof(pcre));
     fprintf(stderr, "regular expressions: PCRE2 %s (%s)\n", pcre,
             kp_http_regex_jit_available() ? "JIT available" : "no JIT");
+    fprintf(stderr, "gzip: %s\n", kp_http_gzip_library());
     fprintf(stderr, "configure arguments: %s\n", KP_CONFIGURE_ARGS);
     /* The compiled-in defaults; relative ones resolve against the prefix. */
     fprintf(stderr, "prefix: %s\nconf path: %s\nerror log path: %s\npid path: %s\n", KP_PREFIX,

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "kelpie/http/charset.h"
 #include "kelpie/http/cond.h"
+#include "kelpie/http/gzip.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/map.h"
@@ -749,12 +750,23 @@ static int if_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
 
 /* Merge node's if blocks with node (already merged), for the access log
  * too (conf.ifs). */
+/* Tables whose location-slot fields are inherited: the core's, then the
+ * modules' that keep settings in struct kp_http_loc_conf. */
+static const struct kp_conf_cmd *const loc_tables[] = {kp_http_conf_cmds, kp_http_gzip_conf_cmds};
+
+static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
+                      const struct kp_http_loc_conf *parent)
+{
+    for (size_t i = 0; i < sizeof(loc_tables) / sizeof(loc_tables[0]); i++)
+        kp_conf_merge(loc_tables[i], KP_CONF_SLOT_LOC, seen, child, parent);
+}
+
 static void merge_ifs(struct kp_arena *a, struct loc_node *node)
 {
     node->conf.ifs = kp_arena_alloc(a, (node->n_ifs > 0 ? node->n_ifs : 1) * sizeof(void *));
     for (size_t i = 0; i < node->n_ifs; i++) {
         struct loc_node *b = node->ifs[i];
-        kp_conf_merge(kp_http_conf_cmds, KP_CONF_SLOT_LOC, &b->seen, &b->conf, &node->conf);
+        merge_loc(&b->seen, &b->conf, &node->conf);
         node->conf.ifs[i] = &b->conf;
     }
     node->conf.n_ifs = node->n_ifs;
@@ -803,6 +815,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->client_max_body_size = 1u << 20;
     loc->types = &cy->http.types;
     loc->default_type = kp_conf_strdup(a, "text/plain");
+    kp_http_gzip_conf_defaults(&loc->gzip);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
         kp_conf_join(a, cy->prefix, KP_HTTP_LOG_PATH), &cy->http.log_formats[0], 0, 0};
 }
@@ -824,14 +837,14 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
 
     kp_conf_merge(t, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
     kp_conf_merge(kp_http_ssl_conf_cmds, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
-    kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->loc.seen, &s->loc.conf, &top->loc.conf);
+    merge_loc(&s->loc.seen, &s->loc.conf, &top->loc.conf);
     merge_ifs(a, &s->loc);
     if (srv->n_listens == 0)
         default_listen(a, srv);
     srv->loc = &s->loc.conf;
     srv->locations = kp_arena_alloc(a, s->n_locs * sizeof(*srv->locations));
     for (size_t i = 0; i < s->n_locs; i++) {
-        kp_conf_merge(t, KP_CONF_SLOT_LOC, &s->locs[i]->seen, &s->locs[i]->conf, &s->loc.conf);
+        merge_loc(&s->locs[i]->seen, &s->locs[i]->conf, &s->loc.conf);
         merge_ifs(a, s->locs[i]);
         srv->locations[i] = &s->locs[i]->conf;
     }

@@ -18,6 +18,7 @@
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/filecache.h"
+#include "kelpie/http/gzip.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
 #include "kelpie/http/server.h"
@@ -129,19 +130,44 @@ static bool within_max_ranges(struct kp_str range, unsigned max)
     return n <= max;
 }
 
+/* How a file is served besides its bytes (gzip.h). */
+struct variant {
+    bool vary;      /* the response varies with Accept-Encoding */
+    bool gz_static; /* fd is FILE.gz, found by gzip_static */
+};
+
+/* The file's ETag; weak for a variant compressed here, whose bytes depend on
+ * the compressor (RFC 9110 section 8.8.1). */
+static struct kp_str file_etag(struct kp_http_request *r, const struct stat *st, bool weak)
+{
+    if (!r->loc->etag)
+        return KP_STR("");
+    char *etag = kp_arena_alloc(&r->arena, KP_HTTP_ETAG_SIZE + 2);
+    size_t skip = weak ? 0 : 2;
+
+    memcpy(etag, "W/", 2);
+    return (struct kp_str){
+        etag + skip, 2 - skip + kp_http_cond_etag(etag + 2, st->st_mtime, (uint64_t)st->st_size)};
+}
+
 /* Decide the response for an open regular file: 304/412 from the
- * preconditions, else 200, 206 or 416. Takes ownership of fd. */
+ * preconditions, else 200 (compressed here when gzip applies: Range is then
+ * ignored, as nginx does), 206 or 416. Takes ownership of fd. */
 static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
-                      struct kp_http_file *held, const struct stat *st)
+                      struct kp_http_file *held, const struct stat *st, struct variant v)
 {
     const struct kp_http_head *h = &r->parser.head;
     struct kp_http_response *resp = &r->resp;
     const struct kp_http_loc_conf *loc = r->loc;
-    struct kp_str tag = KP_STR("");
-    if (loc->etag) {
-        char *etag = kp_arena_alloc(&r->arena, KP_HTTP_ETAG_SIZE);
-        tag = (struct kp_str){etag, kp_http_cond_etag(etag, st->st_mtime, (uint64_t)st->st_size)};
+    struct kp_str type = kp_http_mime_type(loc, path);
+    bool compress = false;
+
+    if (!v.gz_static && kp_http_gzip_wanted(r, type, (uint64_t)st->st_size)) {
+        v.vary = true;
+        compress =
+            r->hc != NULL && (uint64_t)st->st_size <= KP_GZIP_MAX_FILE && kp_http_gzip_client_ok(r);
     }
+    struct kp_str tag = file_etag(r, st, compress);
     enum kp_http_cond cond =
         kp_http_cond_check(h, tag, st->st_mtime, (enum kp_http_ims)loc->if_modified_since);
 
@@ -151,14 +177,23 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
     }
     resp->etag = tag;
     resp->last_modified = st->st_mtime;
+    if (v.vary)
+        kp_http_gzip_vary(r);
     if (cond == KP_HTTP_COND_NOT_MODIFIED) {
-        /* Section 15.4.5: a 304 carries the validators, never content. */
+        /* Section 15.4.5: a 304 carries the validators (and Vary), never
+         * content. */
         give_back(fd, held);
         resp->status = 304;
         return 304;
     }
     resp->status = 200;
-    resp->content_type = kp_http_mime_type(r->loc, path);
+    resp->content_type = type;
+    if (compress && kp_http_gzip_body(r, fd, st) == 0) {
+        give_back(fd, held);
+        return 200;
+    }
+    if (v.gz_static)
+        kp_http_gzip_encoded(r);
     /* max_ranges 0 turns byte ranges off, Accept-Ranges included. */
     resp->accept_ranges = loc->max_ranges > 0;
     resp->fd = fd;
@@ -212,17 +247,59 @@ static int open_file(struct kp_http_request *r, const char *path, size_t dir_len
                                   r->hc->loop->clock.msec, st, held);
 }
 
+/* Failures to open FILE.gz that just mean "serve FILE" (as nginx). */
+static bool gz_absent(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTDIR || rc == -ENAMETOOLONG || rc == -EACCES ||
+           rc == -EPERM || rc == -ELOOP || rc == -EXDEV;
+}
+
+/* gzip_static: FILE.gz beside FILE, for a client that accepts gzip (for
+ * anyone with `always`), sent as it is. Returns its status, or 0 to serve
+ * FILE (v->vary then says whether that response varies: a FILE.gz exists
+ * and gzip_vary is on, as nginx). */
+static int serve_gz_static(struct kp_http_request *r, struct kp_str path, size_t dir_len,
+                           struct variant *v)
+{
+    enum kp_http_gzip_static mode = r->loc->gzip.static_mode;
+    char gz[PATH_MAX];
+    struct stat st = {0};
+    struct kp_http_file *held;
+
+    if (mode == KP_GZIP_STATIC_OFF || path.len + sizeof(".gz") > sizeof(gz))
+        return 0;
+    bool ok = mode == KP_GZIP_STATIC_ALWAYS || kp_http_gzip_client_ok(r);
+    if (!ok && !r->loc->gzip.vary)
+        return 0;
+    memcpy(gz, path.p, path.len);
+    memcpy(gz + path.len, ".gz", sizeof(".gz"));
+    int fd = open_file(r, gz, dir_len, &st, &held);
+    if (fd < 0)
+        return gz_absent(fd) ? 0 : open_error(r, gz, fd);
+    if (!S_ISREG(st.st_mode) || !ok) {
+        v->vary = S_ISREG(st.st_mode);
+        give_back(fd, held);
+        return 0;
+    }
+    *v = (struct variant){.vary = true, .gz_static = true};
+    return serve_file(r, path, fd, held, &st, *v);
+}
+
 /* path names no directory: a file, a directory (redirect) or nothing. */
 static int serve_path(struct kp_http_request *r, const char *path, size_t len, size_t dir_len)
 {
     struct stat st = {0}; /* zeroed: the analyzer cannot see errno != 0 */
     struct kp_http_file *held;
-    int fd = open_file(r, path, dir_len, &st, &held);
+    struct variant v = {0};
+    int rc = serve_gz_static(r, (struct kp_str){path, len}, dir_len, &v);
 
+    if (rc != 0)
+        return rc;
+    int fd = open_file(r, path, dir_len, &st, &held);
     if (fd < 0)
         return open_error(r, path, fd);
     if (S_ISREG(st.st_mode))
-        return serve_file(r, (struct kp_str){path, len}, fd, held, &st);
+        return serve_file(r, (struct kp_str){path, len}, fd, held, &st, v);
     give_back(fd, held);
     /* Devices, FIFOs and sockets under the root are never content. */
     return S_ISDIR(st.st_mode) ? redirect_dir(r) : 404;
@@ -252,8 +329,14 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
         memcpy(path + len, name.p, n + 1);
         struct kp_http_file *held;
         int fd = open_file(r, path, dir_len, &st, &held);
-        if (fd >= 0 && S_ISREG(st.st_mode))
-            return serve_file(r, (struct kp_str){path, len + n}, fd, held, &st);
+        if (fd >= 0 && S_ISREG(st.st_mode)) {
+            struct variant v = {0};
+            int rc = serve_gz_static(r, (struct kp_str){path, len + n}, dir_len, &v);
+            if (rc == 0)
+                return serve_file(r, (struct kp_str){path, len + n}, fd, held, &st, v);
+            give_back(fd, held);
+            return rc;
+        }
         if (fd >= 0)
             give_back(fd, held);
         else if (fd != -ENOENT && fd != -ENOTDIR)

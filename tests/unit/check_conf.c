@@ -20,28 +20,19 @@
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"
 #include "kelpie/http/var.h"
+#include "tmpdir.h"
 
 static char dir[64]; /* the prefix (a short mkdtemp path), with a trailing '/' */
 static char err[1024];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/kp_conf_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    strcat(dir, "/");
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    tmpdir_make(dir, "kp_conf");
 }
 
 static void teardown(void)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 static void put(const char *name, const char *text)

@@ -155,6 +155,40 @@ enum kp_http_expires {
     KP_EXPIRES_AFTER,   /* `expires [-]TIME`: now + expires_s (no-cache when negative) */
 };
 
+enum kp_http_gzip_static {
+    KP_GZIP_STATIC_OFF = 0, /* gzip_static off (the default) */
+    KP_GZIP_STATIC_ON,      /* FILE.gz for clients that accept gzip */
+    KP_GZIP_STATIC_ALWAYS,  /* FILE.gz for everyone */
+};
+
+/* gzip_proxied bits: when a request that came through a proxy (it has Via)
+ * may get a compressed response. 0 is `off`. */
+#define KP_GZIP_PROXIED_EXPIRED          (1u << 0)
+#define KP_GZIP_PROXIED_NO_CACHE         (1u << 1)
+#define KP_GZIP_PROXIED_NO_STORE         (1u << 2)
+#define KP_GZIP_PROXIED_PRIVATE          (1u << 3)
+#define KP_GZIP_PROXIED_NO_LAST_MODIFIED (1u << 4)
+#define KP_GZIP_PROXIED_NO_ETAG          (1u << 5)
+#define KP_GZIP_PROXIED_AUTH             (1u << 6)
+#define KP_GZIP_PROXIED_ANY              (1u << 7)
+
+/* The gzip_* directives of one block (http/gzip.h). */
+struct kp_http_gzip_conf {
+    bool on;             /* gzip: off */
+    int level;           /* gzip_comp_level: 1 */
+    uint64_t min_length; /* gzip_min_length: 20 */
+    char **types;        /* gzip_types besides text/html (always in); lowercase */
+    size_t n_types;
+    bool any_type;                  /* gzip_types * */
+    bool vary;                      /* gzip_vary: off */
+    unsigned proxied;               /* KP_GZIP_PROXIED_* bits: off */
+    unsigned http_version;          /* gzip_http_version: 11 (1.1) */
+    struct kp_http_regex **disable; /* gzip_disable regexes against User-Agent */
+    size_t n_disable;
+    bool disable_msie6;                   /* gzip_disable msie6 */
+    enum kp_http_gzip_static static_mode; /* gzip_static: off */
+};
+
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
@@ -212,6 +246,7 @@ struct kp_http_loc_conf {
     char **charset_types;       /* text/html text/xml text/plain text/vnd.wap.wml
                                  * application/javascript application/rss+xml; "*": any */
     size_t n_charset_types;
+    struct kp_http_gzip_conf gzip;
 };
 
 struct kp_ssl_zone;       /* http/ssl_cache.h */

@@ -44,6 +44,7 @@
 #include "kelpie/http/accesslog.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/filecache.h"
+#include "kelpie/http/gzip.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/response.h"
 
@@ -80,6 +81,7 @@ struct kp_http_ctx {
     struct kp_http_date_cache lm;   /* Last-Modified text of the last file */
     struct kp_http_docroots roots;  /* open document roots (docroot.h) */
     struct kp_http_filecache files; /* open files (filecache.h) */
+    struct kp_http_gzcache gz;      /* compressed files (gzip.h) */
     /* Speculative first reads after accept, and how many found the request
      * there (request.c decides from them whether to keep trying). */
     unsigned probes, probe_hits;
