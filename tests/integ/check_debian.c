@@ -5,10 +5,8 @@
  * The files name absolute paths (/etc/nginx/..., /var/log/nginx/...,
  * /run/nginx.pid, /var/www/html), which -p cannot move, so the copies in the
  * test prefix have exactly those paths rewritten into the prefix; to serve,
- * the two `listen ...80` lines are also moved to loopback test ports. One
- * more line differs: `gzip on;` is commented out, because gzip is issue 12's
- * work (helper h-modules) and has not landed; once it has, that row of
- * rewrites[] goes and the file is otherwise untouched. The directory layout
+ * the two `listen ...80` lines are also moved to loopback test ports; the
+ * file is otherwise untouched (`gzip on;` included). The directory layout
  * is Debian's: the empty modules-enabled/ and conf.d/ and sites-enabled/default
  * (a copy where Debian has a symlink). */
 #include <check.h>
@@ -34,7 +32,6 @@ static const struct rewrite path_rewrites[] = {
     {"/var/log/nginx/", "", "logs/", PREFIX},
     {"/run/nginx.pid", "", "logs/nginx.pid", PREFIX},
     {"/var/www/html", "", "html", PREFIX},
-    {"\tgzip on;", "\t#gzip on; (issue 12)", "", LITERAL},
 };
 
 static const struct rewrite listen_rewrites[] = {
