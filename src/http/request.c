@@ -468,7 +468,7 @@ static enum step on_head(struct kp_http_conn *hc)
     int st = kp_http_handler_route(r, hc->c->ls);
     if (st != 0)
         return fail(hc, st, "client sent an invalid request path");
-    if (hc->c->tls != NULL && r->srv->ssl.verify_client != KP_SSL_VERIFY_OFF) {
+    if (hc->c->tls != NULL) {
         char why[160];
         st = kp_http_ssl_verify_result(hc->c, r->srv, why, sizeof(why));
         if (st != 0)

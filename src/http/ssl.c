@@ -414,6 +414,16 @@ static void cipher_free(void *data)
 }
 
 /* Move the connection to the context of the server its SNI names. */
+/* The server whose settings a handshake runs under: the one named by SNI,
+ * or without SNI the address's default server. The router is the worker's
+ * and never changes under a connection, so asking again later gives the
+ * same server the servername callback chose. */
+static const struct kp_http_srv_conf *handshake_server(const struct kp_conn *c, const char *name)
+{
+    return name != NULL ? kp_http_router_server(c->ls, kp_str_from(name), NULL)
+                        : c->ls->default_server;
+}
+
 static int on_servername(SSL *ssl, int *alert, void *arg)
 {
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -422,10 +432,7 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     (void)arg;
     if (c == NULL)
         return SSL_TLSEXT_ERR_NOACK;
-    /* Without SNI, the address's default server decides. */
-    const struct kp_http_srv_conf *srv = name != NULL
-                                             ? kp_http_router_server(c->ls, kp_str_from(name), NULL)
-                                             : c->ls->default_server;
+    const struct kp_http_srv_conf *srv = handshake_server(c, name);
     if (srv->ssl.reject_handshake) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -901,7 +908,21 @@ int kp_http_ssl_verify_result(const struct kp_conn *c, const struct kp_http_srv_
 {
     const SSL *ssl = kp_tls_ssl(c->tls);
     unsigned mode = srv->ssl.verify_client;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const struct kp_http_srv_conf *hs = handshake_server(c, name);
 
+    /* The certificate was checked against the handshake server's CAs: a
+     * request for another server that verifies (or sent under a name whose
+     * server does) cannot rely on it. */
+    if (hs != srv && (mode != KP_SSL_VERIFY_OFF ||
+                      (name != NULL && hs->ssl.verify_client != KP_SSL_VERIFY_OFF))) {
+        snprintf(reason, len,
+                 "client attempted to request the server name different from the one that "
+                 "was negotiated");
+        return 421; /* Misdirected Request, as nginx answers */
+    }
+    if (mode == KP_SSL_VERIFY_OFF)
+        return 0;
     if (SSL_get0_peer_certificate(ssl) == NULL) {
         if (mode != KP_SSL_VERIFY_ON)
             return 0;

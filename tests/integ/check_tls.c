@@ -409,6 +409,73 @@ START_TEST(client_certificate_verified)
 }
 END_TEST
 
+/* curl with conf/clib.crt as client certificate: SNI sni, Host host; the
+ * body then " STATUS" in *out. */
+static int curl_clib(const struct kp_h_server *s, const char *sni, const char *host, char **out)
+{
+    return kp_t_sh(out,
+                   "/usr/bin/curl -sS -k --max-time 10 --cert %sconf/clib.crt --key "
+                   "%sconf/clib.key --resolve %s:%d:127.0.0.1 -H 'Host: %s' -w ' %%{http_code}' "
+                   "https://%s:%d/ 2>&1",
+                   s->prefix, s->prefix, sni, s->port, host, sni, s->port);
+}
+
+/* A certificate verified under the SNI server's CAs does not open another
+ * server that verifies against other CAs: a Host naming it gets 421. */
+START_TEST(client_certificate_sni_host_mismatch)
+{
+    struct kp_h_server s;
+    char *out = NULL, cmd[2048];
+
+    make_certs(&s);
+    make_ca_signed(&s, "a", "a.test");
+    /* A second CA (cab) and a client certificate signed by it. */
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd %sconf && " OPENSSL " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+        "-nodes -keyout cab.key -out cab.crt -days 2 -subj '/CN=kelpie test CA B' 2>&1 && " OPENSSL
+        " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout clib.key -out "
+        "clib.csr -subj /CN=clib 2>&1 && " OPENSSL " x509 -req -in clib.csr -CA cab.crt "
+        "-CAkey cab.key -CAcreateserial -out clib.crt -days 2 2>&1",
+        s.prefix);
+    sh_ok(cmd);
+    kp_h_config(&s, "master_process off;",
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name a.test;\n"
+                "  ssl_certificate a.crt; ssl_certificate_key a.key;\n"
+                "  ssl_verify_client on; ssl_client_certificate ca.crt;\n"
+                "  return 200 \"a secret\\n\"; }\n"
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name b.test;\n"
+                "  ssl_certificate b.crt; ssl_certificate_key b.key;\n"
+                "  ssl_verify_client on; ssl_client_certificate cab.crt;\n"
+                "  return 200 \"b\\n\"; }\n"
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name open.test;\n"
+                "  ssl_certificate b.crt; ssl_certificate_key b.key;\n"
+                "  return 200 \"open\\n\"; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    /* Its own server: served. */
+    ck_assert_int_eq(curl_clib(&s, "b.test", "b.test", &out), 0);
+    ck_assert_str_eq(out, "b\n 200");
+    free(out);
+    /* SNI b.test (CA B), Host a.test (CA A): refused. */
+    ck_assert_int_eq(curl_clib(&s, "b.test", "a.test", &out), 0);
+    ck_assert_msg(strstr(out, "a secret") == NULL && strstr(out, " 421") != NULL, "%s", out);
+    free(out);
+    /* SNI open.test (verifies nothing), Host a.test: refused too. */
+    ck_assert_int_eq(curl_clib(&s, "open.test", "a.test", &out), 0);
+    ck_assert_msg(strstr(out, "a secret") == NULL && strstr(out, " 421") != NULL, "%s", out);
+    free(out);
+    /* SNI b.test (verifies), Host open.test: refused, as nginx does. */
+    ck_assert_int_eq(curl_clib(&s, "b.test", "open.test", &out), 0);
+    ck_assert_msg(strstr(out, " 421") != NULL, "%s", out);
+    free(out);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(strstr(log, "client attempted to request the server name different") != NULL,
+                  "%s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* The default server refuses every handshake (no certificate needed); a
  * name that has a server is served. */
 START_TEST(reject_handshake)
@@ -557,6 +624,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, keepalive_and_large_body);
     tcase_add_test(tc, password_protected_key);
     tcase_add_test(tc, client_certificate_verified);
+    tcase_add_test(tc, client_certificate_sni_host_mismatch);
     tcase_add_test(tc, reject_handshake);
     tcase_add_test(tc, stapling_from_file);
     tcase_add_test(tc, config_errors);

@@ -97,10 +97,15 @@ enum kp_http_ssl_var {
 };
 struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which, char *buf);
 
-/* What ssl_verify_client of srv says about c's client certificate: 0 (go
- * on), KP_HTTP_SSL_CERT_ERROR (495: a certificate that does not verify) or
- * KP_HTTP_SSL_NO_CERT (496: none, though one is required); each answered
- * 400 with nginx's page. The reason is logged at info. */
+/* Whether c may send a request to srv (the server its Host chose): 421 when
+ * srv is not the server the handshake ran under (SNI's, or the address's
+ * default) and either verifies client certificates, since the certificate
+ * was checked against the other server's CAs (nginx's "Misdirected
+ * Request"); else what ssl_verify_client of srv says about c's client
+ * certificate: 0 (go on), KP_HTTP_SSL_CERT_ERROR (495: a certificate that
+ * does not verify) or KP_HTTP_SSL_NO_CERT (496: none, though one is
+ * required); those two answered 400 with nginx's page. The reason is logged
+ * at info. */
 int kp_http_ssl_verify_result(const struct kp_conn *c, const struct kp_http_srv_conf *srv,
                               char *reason, size_t len);
 
