@@ -172,6 +172,21 @@ static bool valid_ip_literal(const char *p, size_t len)
     return inet_pton(AF_INET6, tmp, &addr) == 1;
 }
 
+/* A reg-name has no empty label ("a..b") and is not only dots: $host goes
+ * into file names (root /sites/$host), where ".." would climb. One
+ * trailing dot (a fully qualified name) is fine, as nginx has it. */
+static bool dots_ok(const char *p, size_t len)
+{
+    bool only_dots = true;
+
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '.' && i > 0 && p[i - 1] == '.')
+            return false;
+        only_dots &= p[i] == '.';
+    }
+    return len == 0 || !only_dots;
+}
+
 /* Split p[s..e) into host and port; false if it is not uri-host [":" port]
  * or the port is above 65535. */
 static bool split_host(const char *p, size_t s, size_t e, struct span *host, struct span *port)
@@ -187,7 +202,7 @@ static bool split_host(const char *p, size_t s, size_t e, struct span *host, str
     } else {
         while (i < e && p[i] != ':')
             i++;
-        if (!valid_escaped(p + s, i - s, is_unreserved_or_sub))
+        if (!valid_escaped(p + s, i - s, is_unreserved_or_sub) || !dots_ok(p + s, i - s))
             return false;
     }
     *host = (struct span){s, i - s};

@@ -366,8 +366,11 @@ static bool joins_safely(const char *base, size_t base_len, struct kp_str rest)
 /* The file name for uri (normalised) under loc: root + uri, or for an
  * alias, the alias + what follows the location's path, NUL-terminated in
  * out. *dir_len is the length of the directory it must stay beneath: the
- * root, or the alias's directory. Returns the length, or -1 when it does
- * not fit in size bytes or would climb out of the alias. */
+ * root, or the alias's directory. Returns the length, -ENAMETOOLONG when
+ * it does not fit in size bytes, -ENOENT when the rest of the URI would
+ * climb out of a static alias, or -EACCES when a value made from variables
+ * (root, alias) holds a "." or ".." segment (403: the request is fine, what
+ * the configuration makes of it is refused). */
 /* A regex location's alias with its captures: the whole file name. It must
  * stay beneath the directory its literal start names ("/data/" of
  * "/data/$1"), whatever the captures hold. */
@@ -379,8 +382,13 @@ static ssize_t map_value(struct kp_http_request *r, const struct kp_http_cv *ali
     size_t lit = var != NULL ? (size_t)(var - alias->text) : strlen(alias->text);
     const char *slash = lit > 0 ? memrchr(alias->text, '/', lit) : NULL;
 
-    if (v.len >= size || v.len == 0 || v.p[0] != '/' || slash == NULL)
-        return -1;
+    if (v.len >= size || slash == NULL)
+        return -ENAMETOOLONG;
+    /* A capture or $host holding ".." would climb out of that directory;
+     * openat2's RESOLVE_BENEATH is not there to stop it with
+     * disable_symlinks off. */
+    if (!kp_http_uri_no_dot_segments(v))
+        return -EACCES;
     *dir_len = (size_t)(slash - alias->text);
     memcpy(out, v.p, v.len + 1);
     return (ssize_t)v.len;
@@ -395,7 +403,7 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
     if (loc->alias_value != NULL)
         return map_value(r, loc->alias_value, out, size, dir_len);
     if (loc->root_value != NULL && !kp_http_uri_is_safe(kp_str_from(base)))
-        return -1; /* a value must not take the root up with ".." */
+        return -EACCES; /* a value must not take the root up with ".." */
     size_t base_len = strlen(base);
     while (base_len > 1 && base[base_len - 1] == '/' && loc->root_value != NULL)
         base_len--; /* a root made from variables brings no slash of its own either */
@@ -407,14 +415,14 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
         rest = (struct kp_str){uri.p + (skip < uri.len ? skip : uri.len),
                                skip < uri.len ? uri.len - skip : 0};
         if (!joins_safely(base, base_len, rest))
-            return -1;
+            return -ENOENT;
         const char *slash = base_len > 0 ? memrchr(base, '/', base_len - 1) : NULL;
         *dir_len = base_len > 0 && base[base_len - 1] == '/' ? base_len - 1
                    : slash != NULL                           ? (size_t)(slash - base)
                                                              : 0;
     }
     if (base_len + rest.len >= size)
-        return -1;
+        return -ENAMETOOLONG;
     memcpy(out, base, base_len);
     memcpy(out + base_len, rest.p, rest.len);
     out[base_len + rest.len] = '\0';
@@ -466,7 +474,7 @@ int kp_http_static_handler(struct kp_http_request *r)
     size_t dir_len;
     ssize_t len = map(r, r->uri, path, sizeof(path), &dir_len);
     if (len < 0)
-        return 404;
+        return len == -EACCES ? 403 : 404;
     if (r->uri.p[r->uri.len - 1] == '/')
         return serve_index(r, path, (size_t)len, dir_len);
     return serve_path(r, path, (size_t)len, dir_len);

@@ -145,7 +145,9 @@ ssize_t kp_http_uri_escape(struct kp_str path, char *out, size_t size)
     return (ssize_t)n;
 }
 
-bool kp_http_uri_is_safe(struct kp_str path)
+/* Both checks of a path: every segment but "." and ".."; an empty one only
+ * when allowed. */
+static bool segments_ok(struct kp_str path, bool empty_ok)
 {
     size_t i = 1;
 
@@ -156,10 +158,20 @@ bool kp_http_uri_is_safe(struct kp_str path)
         while (i < path.len && path.p[i] != '/')
             i++;
         size_t len = i - s;
-        if (len == 0 || (len == 1 && path.p[s] == '.') ||
+        if ((len == 0 && !empty_ok) || (len == 1 && path.p[s] == '.') ||
             (len == 2 && path.p[s] == '.' && path.p[s + 1] == '.'))
             return false;
         i++;
     }
     return true;
+}
+
+bool kp_http_uri_is_safe(struct kp_str path)
+{
+    return segments_ok(path, false);
+}
+
+bool kp_http_uri_no_dot_segments(struct kp_str path)
+{
+    return segments_ok(path, true);
 }

@@ -523,6 +523,47 @@ START_TEST(static_alias)
 }
 END_TEST
 
+/* A regex location's alias made from a capture or $host holds no dot
+ * segment (403; a Host with one is 400), even with disable_symlinks off,
+ * where openat2 does not keep the file beneath the alias. */
+START_TEST(static_alias_variables_stay_beneath)
+{
+    static const char *const hosts[] = {"..", "a..b", ".", "..."};
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char http[1024], raw[256];
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "data/images/logo.png", "logo");
+    kp_h_write(&s, "data/images/localhost/logo.png", "host logo");
+    kp_h_write(&s, "data/secret.txt", "TOPSECRET\n");
+    snprintf(http, sizeof(http),
+             "access_log off;\n"
+             "server { listen 127.0.0.1:@PORT@; root html;\n"
+             "  location ~ ^/nf(.*)$ { disable_symlinks off; alias %sdata/images/$1; }\n"
+             "  location ~ ^/hv/(.*)$ { disable_symlinks off; alias %sdata/images/$host/$1; }\n"
+             "}\n",
+             s.prefix, s.prefix);
+    kp_h_config(&s, "master_process off;", http);
+    ck_assert_msg(kp_h_start(&s) == 0, "server failed to start");
+    expect(&s, "/nflogo.png", 200, "logo");
+    expect(&s, "/nf/logo.png", 200, "logo"); /* data/images//logo.png */
+    expect(&s, "/nf../secret.txt", 403, NULL);
+    expect(&s, "/nf%2e%2e/secret.txt", 403, NULL);
+    expect(&s, "/nf/../secret.txt", 404, NULL); /* normalised to /secret.txt under root */
+    expect(&s, "/hv/logo.png", 200, "host logo");
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        snprintf(raw, sizeof(raw),
+                 "GET /hv/secret.txt HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", hosts[i]);
+        req(&s, raw, &r);
+        ck_assert_msg(r.status == 400, "Host %s: status %d", hosts[i], r.status);
+        ck_assert_msg(r.body == NULL || strstr(r.body, "TOPSECRET") == NULL, "leak: %s", hosts[i]);
+        kp_h_resp_free(&r);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(static_try_files)
 {
     struct kp_h_server s;
@@ -653,6 +694,7 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_methods);
     tcase_add_test(tc, static_large_file);
     tcase_add_test(tc, static_alias);
+    tcase_add_test(tc, static_alias_variables_stay_beneath);
     tcase_add_test(tc, static_try_files);
     tcase_add_test(tc, static_symlinks);
     tcase_add_test(tc, static_file_cache);

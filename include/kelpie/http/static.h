@@ -40,7 +40,9 @@ struct kp_str kp_http_static_root(struct kp_http_request *r);
 
 /* The file name r->uri names under r->loc (root + URI, or the alias + what
  * follows the location's path), NUL-terminated in out ($request_filename).
- * Returns its length, or -1 when it does not fit in size bytes. */
+ * Returns its length, or a negative errno: -ENAMETOOLONG when it does not
+ * fit in size bytes, -EACCES when a root or alias made from variables holds
+ * a "." or ".." segment, -ENOENT when the URI would climb out of an alias. */
 ssize_t kp_http_static_filename(struct kp_http_request *r, char *out, size_t size);
 
 /* fstat() of the file uri (normalised) names under r->loc, found as the

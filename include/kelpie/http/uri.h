@@ -42,4 +42,10 @@ ssize_t kp_http_uri_escape(struct kp_str path, char *out, size_t size);
  * segment. */
 bool kp_http_uri_is_safe(struct kp_str path);
 
+/* path starts with '/' and contains no NUL and no "." or ".." segment;
+ * empty segments ("//") are allowed: what a value built from variables (an
+ * alias, a rewritten URI) must be so that it cannot climb out of where it
+ * starts, whatever the symlink checks. */
+bool kp_http_uri_no_dot_segments(struct kp_str path);
+
 #endif
