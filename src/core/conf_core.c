@@ -23,6 +23,59 @@ void kp_conf_core_init(struct kp_cycle *cycle)
     core->error_log_path = kp_conf_join(cycle->arena, cycle->prefix, KP_ERROR_LOG_PATH);
     core->error_log_level = KP_LOG_ERR;
     core->worker_watchdog_timeout_ms = 10000;
+    core->worker_rlimit_core = -1;
+}
+
+/* worker_priority N: a nice value, -20 (first) to 20 (last). */
+static int set_priority(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    const char *s = cf->args[1];
+    uint64_t n;
+
+    (void)cmd;
+    bool neg = s[0] == '-';
+    if (kp_conf_parse_num(s + (neg || s[0] == '+'), 20, &n) != 0)
+        return kp_conf_invalid(cf, s);
+    ((struct kp_core_conf *)conf)->worker_priority = neg ? -(int)n : (int)n;
+    return 0;
+}
+
+/* worker_rlimit_core SIZE */
+static int set_rlimit_core(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t n;
+
+    (void)cmd;
+    if (kp_conf_parse_size(cf->args[1], INT64_MAX, &n) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    ((struct kp_core_conf *)conf)->worker_rlimit_core = (int64_t)n;
+    return 0;
+}
+
+/* env VAR[=VALUE]: the workers' environment holds TZ and these only. */
+static int add_env(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_core_conf *core = conf;
+    const char *v = cf->args[1];
+
+    (void)cmd;
+    if (v[0] == '=' || v[0] == '\0')
+        return kp_conf_invalid(cf, v);
+    *KP_CONF_PUSH(cf->arena, core->env, core->n_env) = kp_conf_strdup(cf->arena, v);
+    return 0;
+}
+
+/* timer_resolution TIME: checked, then unused. nginx reads the clock once
+ * per interval to save gettimeofday() calls; kelpie's loop reads the clock
+ * once per iteration through the vDSO (no system call), which costs less
+ * than the timer that would replace it. */
+static int timer_resolution(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t ms;
+
+    (void)cmd;
+    (void)conf;
+    return kp_conf_parse_msec(cf->args[1], &ms) == 0 ? 0 : kp_conf_invalid(cf, cf->args[1]);
 }
 
 /* worker_watchdog_timeout TIME | off */
@@ -142,6 +195,14 @@ const struct kp_conf_cmd kp_conf_core_cmds[] = {
      CORE(worker_watchdog_timeout_ms)},
     {"worker_cpu_affinity", KP_CONF_MAIN, KP_CONF_1MORE, 0, set_cpu_affinity,
      CORE(cpu_affinity_masks)},
+    {"worker_priority", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_priority, CORE(worker_priority)},
+    {"worker_rlimit_core", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_rlimit_core,
+     CORE(worker_rlimit_core)},
+    {"working_directory", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_path,
+     CORE(working_directory)},
+    {"env", KP_CONF_MAIN, KP_CONF_TAKE(1), KP_CONF_MULTI, add_env, CORE(env)},
+    {"timer_resolution", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, timer_resolution, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
     {"include", KP_CONF_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, kp_conf_include, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},

@@ -1,4 +1,5 @@
 /* Forking, reaping and respawning workers (see master_spawn.h). */
+#include "kelpie/core/worker_setup.h"
 #include "kelpie/core/master_spawn.h"
 
 #include <errno.h>
@@ -116,6 +117,7 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
     kp_process_title_set(&m->title, "kelpie: worker process");
     drop_master_fds(m);
     pin(m, index);
+    kp_worker_setup_privileged(&m->cycle->core, &m->log);
     int rc = kp_process_drop_privileges(m->cycle->core.user, m->cycle->core.group);
     if (rc != 0) {
         kp_log_error(&m->log, KP_LOG_EMERG, -rc, "cannot switch to user \"%s\"",
@@ -134,6 +136,7 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
     if (getenv("KELPIE_TEST_CRASH_AT_START") != NULL)
         abort();
 #endif
+    kp_worker_setup_user(&m->cycle->core, &m->log);
     _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slot, index, chan));
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -185,6 +186,92 @@ START_TEST(listen_parameters)
 }
 END_TEST
 
+/* The first child of pid, or 0. */
+static pid_t first_child(pid_t pid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    int child = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%d", &child) != 1)
+            child = 0;
+        fclose(f);
+    }
+    return child;
+}
+
+/* /proc/PID/NAME, malloc'ed. */
+static char *proc_file(pid_t pid, const char *name)
+{
+    char path[64];
+    static char buf[65536];
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return strdup("");
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static bool has_child(void *arg)
+{
+    pid_t *p = arg;
+
+    p[1] = first_child(p[0]);
+    return p[1] != 0;
+}
+
+/* worker_priority, worker_rlimit_core and working_directory reach the
+ * worker process (env is checked by the worker_setup unit test: the process
+ * title overwrites what /proc/PID/environ shows). */
+START_TEST(worker_process_settings)
+{
+    struct kp_h_server s;
+    pid_t p[2];
+    char want[256], cwd[256];
+
+    kp_h_prepare(&s);
+    /* The workers (nobody) must be able to enter logs/. */
+    ck_assert_int_eq(chmod(s.prefix, 0755), 0);
+    kp_h_config(&s,
+                "worker_processes 1; worker_priority 5; worker_rlimit_core 1m;\n"
+                "working_directory logs; env KP_KEEP; env KP_SET=yes; timer_resolution 100ms;",
+                "access_log off; server { listen 127.0.0.1:@PORT@; return 200 x; }");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    p[0] = s.pid;
+    ck_assert(kp_h_wait_until(has_child, p, 10000));
+    /* The worker serves only after its settings are applied. */
+    struct kp_h_resp r;
+    ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    kp_h_resp_free(&r);
+    char *stat = proc_file(p[1], "stat");
+    /* Field 19 is the nice value; the command field has no ')' here. */
+    const char *f = strrchr(stat, ')');
+    int nice = 99;
+    ck_assert_int_eq(
+        sscanf(f + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d", &nice),
+        1);
+    ck_assert_int_eq(nice, 5);
+    free(stat);
+    char *limits = proc_file(p[1], "limits");
+    ck_assert_ptr_nonnull(strstr(limits, "Max core file size        1048576              1048576"));
+    free(limits);
+    snprintf(want, sizeof(want), "%slogs", s.prefix);
+    snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", (int)p[1]);
+    char link[256];
+    ssize_t n = readlink(cwd, link, sizeof(link) - 1);
+    ck_assert_int_gt(n, 0);
+    link[n] = '\0';
+    ck_assert_str_eq(link, want);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_nginx_directives_suite(void)
 {
     Suite *s = suite_create("nginx_directives");
@@ -196,6 +283,7 @@ Suite *kp_test_nginx_directives_suite(void)
     tcase_add_test(tc, validators);
     tcase_add_test(tc, ranges);
     tcase_add_test(tc, listen_parameters);
+    tcase_add_test(tc, worker_process_settings);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -36,6 +36,11 @@ struct kp_core_conf {
     bool cpu_affinity_auto;
     uint64_t *cpu_affinity_masks; /* worker_cpu_affinity MASK...; NULL if unset */
     size_t n_cpu_affinity_masks;
+    int worker_priority;        /* nice value of the workers; 0: unchanged */
+    int64_t worker_rlimit_core; /* RLIMIT_CORE bytes of the workers; -1: unchanged */
+    char *working_directory;    /* the workers' cwd (where they dump core); NULL: unchanged */
+    char **env;                 /* `env VAR[=VALUE]` lines, in order */
+    size_t n_env;
 };
 
 struct kp_events_conf {
