@@ -79,33 +79,6 @@ static void open_slow(int port, int *fds, int n)
     }
 }
 
-/* Connections waiting in the listener's accept queue (the kernel shows it
- * as the receive queue of a listening socket in /proc/net/tcp), or -1. */
-static int backlog(int port)
-{
-    FILE *f = fopen("/proc/net/tcp", "r");
-    char line[512];
-    int n = -1;
-
-    if (f == NULL)
-        return -1;
-    while (n < 0 && fgets(line, sizeof(line), f) != NULL) {
-        unsigned lport, st, txq, rxq;
-        if (sscanf(line, " %*d: %*8x:%x %*8x:%*x %x %x:%x", &lport, &st, &txq, &rxq) == 4 &&
-            (int)lport == port && st == 0x0A)
-            n = (int)rxq;
-    }
-    fclose(f);
-    return n;
-}
-
-/* Every connection made so far was accepted: connect() returned once the
- * handshake was done, so each one is with a worker or in the queue. */
-static bool queue_empty(void *arg)
-{
-    return backlog(*(const int *)arg) == 0;
-}
-
 /* A normal client: a whole request on a new connection, answered within the
  * client timeout. */
 static void normal_request(int port, int try)
@@ -167,9 +140,10 @@ START_TEST(slowloris_below_limit)
     ck_assert_msg(enough_fds(n + 256), "the open file limit is below %d", n + 256);
     start(&s, slots, _i == 0);
     open_slow(s.port, fds, n);
-    ck_assert_msg(kp_h_wait_until(queue_empty, &s.port, 20000),
+    ck_assert_msg(kp_h_wait_accepted(s.port, 20000),
                   "%d of %d slow connections not accepted with %d free slots [%s, accept_mutex %s]",
-                  backlog(s.port), n, slots * WORKERS - n, kp_h_events(), _i == 0 ? "on" : "off");
+                  kp_h_backlog(s.port), n, slots * WORKERS - n, kp_h_events(),
+                  _i == 0 ? "on" : "off");
     for (int i = 0; i < NORMAL_TRIES; i++)
         normal_request(s.port, i);
     ck_assert_int_eq(closed_count(fds, n), 0);
@@ -192,9 +166,9 @@ START_TEST(slowloris_every_slot_taken)
     open_slow(s.port, fds, n);
     /* The ones past the limit are accepted too, each in the place of an
      * older one. */
-    ck_assert_msg(kp_h_wait_until(queue_empty, &s.port, 20000),
+    ck_assert_msg(kp_h_wait_accepted(s.port, 20000),
                   "%d of %d slow connections not accepted with %d slots [%s, accept_mutex %s]",
-                  backlog(s.port), n, slots * WORKERS, kp_h_events(), _i == 0 ? "on" : "off");
+                  kp_h_backlog(s.port), n, slots * WORKERS, kp_h_events(), _i == 0 ? "on" : "off");
     struct closed_wait evicted = {fds, n, extra};
     ck_assert_msg(kp_h_wait_until(enough_closed, &evicted, 10000),
                   "%d slow connections closed for %d newer ones", closed_count(fds, n), extra);

@@ -536,6 +536,35 @@ bool kp_h_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms)
     return false;
 }
 
+int kp_h_backlog(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512];
+    int n = -1;
+
+    if (f == NULL)
+        return -1;
+    while (n < 0 && fgets(line, sizeof(line), f) != NULL) {
+        unsigned lport, st, txq, rxq;
+        /* a listening socket (state 0A) shows its accept queue as rx_queue */
+        if (sscanf(line, " %*d: %*8x:%x %*8x:%*x %x %x:%x", &lport, &st, &txq, &rxq) == 4 &&
+            (int)lport == port && st == 0x0A)
+            n = (int)rxq;
+    }
+    fclose(f);
+    return n;
+}
+
+static bool queue_empty(void *arg)
+{
+    return kp_h_backlog(*(const int *)arg) == 0;
+}
+
+bool kp_h_wait_accepted(int port, int timeout_ms)
+{
+    return kp_h_wait_until(queue_empty, &port, timeout_ms);
+}
+
 int kp_h_count_fds(pid_t pid)
 {
     char path[64];

@@ -83,6 +83,14 @@ int kp_h_count_fds(pid_t pid);
 /* Wait until pid has at most `want` descriptors open (at most timeout_ms). */
 bool kp_h_wait_fds(pid_t pid, int want, int timeout_ms);
 
+/* Connections in the accept queue of the IPv4 listener on port (from
+ * /proc/net/tcp), or -1 if there is no such listener. */
+int kp_h_backlog(int port);
+
+/* Wait until every connection made to port so far has been accepted by a
+ * worker (connect() returned, so each is with a worker or in the queue). */
+bool kp_h_wait_accepted(int port, int timeout_ms);
+
 /* Write conf/kelpie.conf exactly as given (nothing added: no `daemon off`,
  * no error_log or pid): the main-context text, the body of the events block
  * and the body of the http block; @PORT@/@PORT2@ are replaced. */
