@@ -499,8 +499,9 @@ static bool ends_in_dots(const char *a)
 }
 
 /* alias PATH: the location's path is replaced by PATH as written (a
- * trailing '/' included). In a regex location, as in nginx, PATH (with its
- * captures and variables) is the whole file name. */
+ * trailing '/' included), its variables evaluated per request. In a regex
+ * location, as in nginx, PATH (with its captures and variables) is the
+ * whole file name. */
 static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
@@ -515,10 +516,15 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     loc->alias = true;
     loc->alias_value = NULL;
     loc->root_value = NULL;
-    if (loc->match != KP_LOC_REGEX && loc->match != KP_LOC_REGEX_ICASE)
-        return 0;
-    loc->alias_value = kp_arena_calloc(cf->arena, sizeof(*loc->alias_value));
-    return kp_http_cv_compile(cf, loc->root, loc->alias_value);
+    if (loc->match == KP_LOC_REGEX || loc->match == KP_LOC_REGEX_ICASE) {
+        loc->alias_value = kp_arena_calloc(cf->arena, sizeof(*loc->alias_value));
+        return kp_http_cv_compile(cf, loc->root, loc->alias_value);
+    }
+    if (strchr(loc->root, '$') != NULL) { /* location /u/ { alias /home/$host/; } */
+        loc->root_value = kp_arena_calloc(cf->arena, sizeof(*loc->root_value));
+        return kp_http_cv_compile(cf, loc->root, loc->root_value);
+    }
+    return 0;
 }
 
 static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)

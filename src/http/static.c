@@ -402,10 +402,10 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
 
     if (loc->alias_value != NULL)
         return map_value(r, loc->alias_value, out, size, dir_len);
-    if (loc->root_value != NULL && !kp_http_uri_is_safe(kp_str_from(base)))
-        return -EACCES; /* a value must not take the root up with ".." */
+    if (loc->root_value != NULL && !kp_http_uri_no_dot_segments(kp_str_from(base)))
+        return -EACCES; /* a value must not take the root (alias) up with ".." */
     size_t base_len = strlen(base);
-    while (base_len > 1 && base[base_len - 1] == '/' && loc->root_value != NULL)
+    while (base_len > 1 && base[base_len - 1] == '/' && loc->root_value != NULL && !loc->alias)
         base_len--; /* a root made from variables brings no slash of its own either */
     struct kp_str rest = uri;
 

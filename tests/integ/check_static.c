@@ -523,9 +523,10 @@ START_TEST(static_alias)
 }
 END_TEST
 
-/* A regex location's alias made from a capture or $host holds no dot
- * segment (403; a Host with one is 400), even with disable_symlinks off,
- * where openat2 does not keep the file beneath the alias. */
+/* An alias made from a capture, $host or another variable (in a regex or a
+ * prefix location) holds no dot segment (403; a Host with one is 400), even
+ * with disable_symlinks off, where openat2 does not keep the file beneath
+ * the alias. */
 START_TEST(static_alias_variables_stay_beneath)
 {
     static const char *const hosts[] = {"..", "a..b", ".", "..."};
@@ -542,8 +543,10 @@ START_TEST(static_alias_variables_stay_beneath)
              "server { listen 127.0.0.1:@PORT@; root html;\n"
              "  location ~ ^/nf(.*)$ { disable_symlinks off; alias %sdata/images/$1; }\n"
              "  location ~ ^/hv/(.*)$ { disable_symlinks off; alias %sdata/images/$host/$1; }\n"
+             "  location /hh/ { alias %sdata/images/$host/; }\n"
+             "  location /ah/ { disable_symlinks off; alias %sdata/images/$arg_d/; }\n"
              "}\n",
-             s.prefix, s.prefix);
+             s.prefix, s.prefix, s.prefix, s.prefix);
     kp_h_config(&s, "master_process off;", http);
     ck_assert_msg(kp_h_start(&s) == 0, "server failed to start");
     expect(&s, "/nflogo.png", 200, "logo");
@@ -552,6 +555,11 @@ START_TEST(static_alias_variables_stay_beneath)
     expect(&s, "/nf%2e%2e/secret.txt", 403, NULL);
     expect(&s, "/nf/../secret.txt", 404, NULL); /* normalised to /secret.txt under root */
     expect(&s, "/hv/logo.png", 200, "host logo");
+    /* A prefix location's alias evaluates its variables too. */
+    expect(&s, "/hh/logo.png", 200, "host logo");
+    expect(&s, "/ah/logo.png?d=localhost", 200, "host logo");
+    expect(&s, "/ah/secret.txt?d=..", 403, NULL);
+    expect(&s, "/ah/logo.png?d=", 200, "logo"); /* data/images//logo.png */
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         snprintf(raw, sizeof(raw),
                  "GET /hv/secret.txt HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", hosts[i]);

@@ -203,7 +203,8 @@ struct kp_http_loc_conf {
     char *root;                  /* html (resolved against prefix), no trailing '/'; or the alias */
     bool alias; /* root is an `alias`: it replaces the location's path, as written */
     struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
-    struct kp_http_cv *root_value;  /* root with variables (root is its text); else NULL */
+    struct kp_http_cv *root_value;  /* root, or a prefix location's alias, with variables
+                                     * (root is its text); else NULL */
     enum kp_http_symlinks symlinks;
     struct kp_http_cv *index; /* index.html; names may hold variables */
     size_t n_index;
