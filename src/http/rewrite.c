@@ -89,8 +89,10 @@ int kp_http_rewrite_conf_return(struct kp_conf *cf, struct kp_http_loc_conf *blo
 }
 
 /* The words of the condition without the parentheses: "($a", "=", "b)" or
- * "(", "$a", ")" alike, into w (room for 4). Returns the count, or 0 when
- * the parentheses are missing or there are too many words. */
+ * "(", "$a", ")" alike, into w (room for 4). A word that was only a
+ * parenthesis goes; a quoted empty word ($a = "") stays an operand.
+ * Returns the count, or 0 when the parentheses are missing or there are
+ * too many words. */
 static size_t cond_words(struct kp_conf *cf, char **w)
 {
     size_t n = 0, last = cf->nargs - 1;
@@ -102,7 +104,8 @@ static size_t cond_words(struct kp_conf *cf, char **w)
     end[len - 1] = '\0';
     cf->args[1] = first + 1; /* may be the same word as end */
     for (size_t i = 1; i <= last; i++) {
-        if (cf->args[i][0] == '\0')
+        bool paren_only = (i == 1 && first[1] == '\0') || (i == last && len == 1);
+        if (paren_only && cf->args[i][0] == '\0')
             continue;
         if (n == 4)
             return 0;

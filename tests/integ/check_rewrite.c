@@ -2,7 +2,8 @@
  * them: rewrite flags (last, break, redirect, permanent, none), absolute
  * replacements, argument handling ('?' at the end), set, if with each kind
  * of condition and the block's own settings, return inside if, server-level
- * rewrites, the cycle cut at 10 with 500, map (exact, regex with captures,
+ * rewrites, if against "" (spaces inside the parentheses too), the cycle cut
+ * at 10 with 500, map (exact, regex with captures,
  * hostnames, default, volatile), rewrite_log, and the variables in the access
  * log. One server, one table of {request, status, Location, body, field}. */
 #include <check.h>
@@ -63,6 +64,10 @@ static const char *CONF =
     "        if (-d $request_filename) { return 200 dir; }\n"
     "        if (-e $request_filename) { return 200 exists; }\n"
     "        if (!-e $request_filename) { return 200 missing; }\n"
+    "    }\n"
+    "    location /empty/ {\n"
+    "        if ($arg_e = \"\") { return 200 \"e empty\"; }\n"
+    "        if ( $arg_e != \"\" ) { return 200 \"e=$arg_e\"; }\n"
     "    }\n"
     "    location /ifroot/ { if ($arg_alt) { root html/alt; } }\n"
     "    location /idx/ { index $arg_i index.html; }\n"
@@ -128,6 +133,9 @@ static const struct rcase CASES[] = {
     {"/files/d", "", 200, NULL, "dir", NULL, NULL},
     {"/files/f.txt", "", 200, NULL, "exists", NULL, NULL},
     {"/files/g.txt", "", 200, NULL, "missing", NULL, NULL},
+    {"/empty/", "", 200, NULL, "e empty", NULL, NULL},
+    {"/empty/?e=", "", 200, NULL, "e empty", NULL, NULL},
+    {"/empty/?e=3", "", 200, NULL, "e=3", NULL, NULL},
     {"/ifroot/p.txt", "", 200, NULL, "main\n", NULL, NULL},
     {"/ifroot/p.txt?alt=1", "", 200, NULL, "alt\n", NULL, NULL},
     {"/x", "X-Server: deny\r\n", 403, NULL, "server if", NULL, NULL},
