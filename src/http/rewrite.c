@@ -296,7 +296,9 @@ static int rewrite(struct kp_http_request *r, const struct kp_http_rw_op *op, bo
     if (op->redirect)
         return redirect(r, op, to);
     apply(r, to);
-    if (r->uri.len == 0 || r->uri.p[0] != '/' || !kp_http_uri_is_safe(r->uri))
+    /* "/b/" + an empty capture's "/x" is "/b//x", which nginx serves: only
+     * a dot segment (or NUL) could climb out of the root. */
+    if (!kp_http_uri_no_dot_segments(r->uri))
         return 500;
     *changed = true;
     if (op->flag == KP_RW_FLAG_LAST)

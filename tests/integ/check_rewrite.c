@@ -2,10 +2,10 @@
  * them: rewrite flags (last, break, redirect, permanent, none), absolute
  * replacements, argument handling ('?' at the end), set, if with each kind
  * of condition and the block's own settings, return inside if, server-level
- * rewrites, if against "" (spaces inside the parentheses too), the cycle cut
- * at 10 with 500, map (exact, regex with captures,
- * hostnames, default, volatile), rewrite_log, and the variables in the access
- * log. One server, one table of {request, status, Location, body, field}. */
+ * rewrites, a rewritten URI with "//", if against "" (spaces inside the parentheses too), the cycle
+ * cut at 10 with 500, map (exact, regex with captures, hostnames, default, volatile), rewrite_log,
+ * and the variables in the access log. One server, one table of {request, status, Location, body,
+ * field}. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +65,7 @@ static const char *CONF =
     "        if (-e $request_filename) { return 200 exists; }\n"
     "        if (!-e $request_filename) { return 200 missing; }\n"
     "    }\n"
+    "    location /dbl/ { rewrite ^/dbl(.*)$ /new/$1 last; }\n"
     "    location /empty/ {\n"
     "        if ($arg_e = \"\") { return 200 \"e empty\"; }\n"
     "        if ( $arg_e != \"\" ) { return 200 \"e=$arg_e\"; }\n"
@@ -133,6 +134,7 @@ static const struct rcase CASES[] = {
     {"/files/d", "", 200, NULL, "dir", NULL, NULL},
     {"/files/f.txt", "", 200, NULL, "exists", NULL, NULL},
     {"/files/g.txt", "", 200, NULL, "missing", NULL, NULL},
+    {"/dbl/page.html", "", 200, NULL, "new page\n", NULL, NULL}, /* /new//page.html */
     {"/empty/", "", 200, NULL, "e empty", NULL, NULL},
     {"/empty/?e=", "", 200, NULL, "e empty", NULL, NULL},
     {"/empty/?e=3", "", 200, NULL, "e=3", NULL, NULL},
