@@ -98,7 +98,7 @@ static void abandon_generation(struct kp_master *m, struct kp_cycle *nc)
             if (kp_shmtx_unlock(&m->sb->accept_mutex, m->kids[i].pid))
                 kp_shmtx_ring(&m->sb->accept_mutex);
             if (slot != NULL)
-                kp_sb_release(slot);
+                kp_sb_retire(m->sb, slot);
             close(m->kids[i].chan);
             m->kids[i].pid = 0;
         }

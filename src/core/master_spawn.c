@@ -328,7 +328,7 @@ void kp_master_spawn_reap(struct kp_master *m)
         }
         struct kp_sb_slot *slot = kp_sb_find(m->sb, pid);
         if (slot != NULL)
-            kp_sb_release(slot);
+            kp_sb_retire(m->sb, slot);
         /* Workers of the current generation only exit when told to: any
          * other exit is a loss to make good. */
         if (k->generation == m->generation && !k->dismissed && k->index < m->n_workers &&

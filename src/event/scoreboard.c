@@ -72,6 +72,18 @@ void kp_sb_release(struct kp_sb_slot *slot)
     atomic_store(&slot->accepting, false);
 }
 
+void kp_sb_retire(struct kp_scoreboard *sb, struct kp_sb_slot *slot)
+{
+    unsigned index = atomic_load(&slot->index);
+    _Atomic uint64_t *row = sb->retired[index < KP_SB_MAX_SLOTS ? index : KP_SB_MAX_SLOTS - 1];
+
+    atomic_fetch_add(&sb->fold_seq, 1);
+    for (size_t i = 0; i < KP_SB_NCOUNTERS; i++)
+        atomic_fetch_add(&row[i], atomic_load(&slot->counters[i]));
+    kp_sb_release(slot);
+    atomic_fetch_add(&sb->fold_seq, 1);
+}
+
 void kp_sb_accepted(struct kp_scoreboard *sb, struct kp_sb_slot *s)
 {
     uint64_t seq = atomic_fetch_add_explicit(&sb->accept_seq, 1, memory_order_relaxed) + 1;

@@ -382,6 +382,16 @@ void kp_http_ssl_version(char *buf, size_t len)
         snprintf(buf, len, "built with %s (running with %s)", OPENSSL_VERSION_TEXT, run);
 }
 
+void kp_http_ssl_build_version(char *buf, size_t len)
+{
+    /* OPENSSL_VERSION_TEXT is "OpenSSL 3.0.13 30 Jan 2024": the word after
+     * the first space. */
+    const char *text = OPENSSL_VERSION_TEXT, *sp = strchr(text, ' ');
+    const char *v = sp != NULL ? sp + 1 : text;
+
+    snprintf(buf, len, "%.*s", (int)strcspn(v, " "), v);
+}
+
 /* One error line: the message, OpenSSL's last reason, then where. */
 __attribute__((format(printf, 3, 4))) static int fail(struct kp_conf *cf, const char *where,
                                                       const char *fmt, ...)
@@ -985,6 +995,11 @@ bool kp_http_ssl_available(void)
 void kp_http_ssl_version(char *buf, size_t len)
 {
     snprintf(buf, len, "built without OpenSSL");
+}
+
+void kp_http_ssl_build_version(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", "");
 }
 
 int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)

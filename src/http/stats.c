@@ -9,17 +9,23 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "kelpie/core/arena.h"
+#include "kelpie/http/regex.h"
 #include "kelpie/http/server.h"
+#include "kelpie/http/ssl.h"
 
 /* Reads of a slot that keeps changing owner before it is left out. */
 #define KP_STATS_SLOT_TRIES 3
+/* Copies of the whole board that overlap a fold before one is kept as is. */
+#define KP_STATS_FOLD_TRIES 8
 /* Upper bounds of the renderings: the fixed text plus, per worker, every
  * line or field with its numbers at their widest (20 digits). */
 #define KP_STATS_JSON_FIXED  1024
 #define KP_STATS_JSON_WORKER 1024
 #define KP_STATS_PROM_FIXED  8192
-#define KP_STATS_PROM_WORKER 4096
+#define KP_STATS_PROM_SLOT   256  /* its kelpie_worker_state line */
+#define KP_STATS_PROM_ROW    2048 /* a worker number's 17 lines */
 #define KP_STATS_STUB_SIZE   256
 
 /* --- snapshot ---------------------------------------------------------------------------- */
@@ -52,16 +58,10 @@ static bool read_slot(struct kp_sb_slot *s, struct kp_http_stats_worker *w)
     return false;
 }
 
-void kp_http_stats_snapshot(struct kp_scoreboard *sb, uint64_t now_ms, struct kp_http_stats *st)
+/* The live slots into st->workers and their sums into st->counters and
+ * st->gauges (which the caller zeroed). */
+static void read_slots(struct kp_scoreboard *sb, struct kp_http_stats *st)
 {
-    memset(st, 0, sizeof(*st));
-    st->now_ms = now_ms;
-    st->master_pid = atomic_load_explicit(&sb->master_pid, memory_order_relaxed);
-    st->generation = atomic_load_explicit(&sb->generation, memory_order_relaxed);
-    st->reloads = atomic_load_explicit(&sb->reloads, memory_order_relaxed);
-    st->respawns = atomic_load_explicit(&sb->respawns, memory_order_relaxed);
-    st->start_ms = atomic_load_explicit(&sb->start_ms, memory_order_relaxed);
-    st->accept_mutex_owner = (int)kp_shmtx_owner(&sb->accept_mutex);
     for (unsigned i = 0; i < KP_SB_MAX_SLOTS; i++) {
         struct kp_http_stats_worker *w = &st->workers[st->n_workers];
         if (!read_slot(&sb->slots[i], w))
@@ -73,6 +73,49 @@ void kp_http_stats_snapshot(struct kp_scoreboard *sb, uint64_t now_ms, struct kp
         for (int g = 0; g < KP_SB_NGAUGES; g++)
             st->gauges[g] += w->gauges[g];
     }
+}
+
+/* The exited workers' counts, added to st->counters. */
+static void read_retired(struct kp_scoreboard *sb, struct kp_http_stats *st)
+{
+    for (unsigned i = 0; i < KP_SB_MAX_SLOTS; i++) {
+        for (int c = 0; c < KP_SB_NCOUNTERS; c++) {
+            st->retired[i][c] = atomic_load(&sb->retired[i][c]);
+            st->counters[c] += st->retired[i][c];
+        }
+    }
+}
+
+/* "10.42 2022-12-11" and the like: the first word. */
+static void first_word(char *buf, size_t size, const char *text)
+{
+    snprintf(buf, size, "%.*s", (int)strcspn(text, " "), text);
+}
+
+void kp_http_stats_snapshot(struct kp_scoreboard *sb, uint64_t now_ms, struct kp_http_stats *st)
+{
+    char pcre[64];
+
+    /* A fold moves counts from a slot to retired: a copy taken while one is
+     * under way (fold_seq odd, or changed) may see them in both or neither. */
+    for (int tries = 0; tries < KP_STATS_FOLD_TRIES; tries++) {
+        unsigned seq = atomic_load(&sb->fold_seq);
+        memset(st, 0, sizeof(*st));
+        read_slots(sb, st);
+        read_retired(sb, st);
+        if (seq % 2 == 0 && atomic_load(&sb->fold_seq) == seq)
+            break;
+    }
+    st->now_ms = now_ms;
+    st->master_pid = atomic_load_explicit(&sb->master_pid, memory_order_relaxed);
+    st->generation = atomic_load_explicit(&sb->generation, memory_order_relaxed);
+    st->reloads = atomic_load_explicit(&sb->reloads, memory_order_relaxed);
+    st->respawns = atomic_load_explicit(&sb->respawns, memory_order_relaxed);
+    st->start_ms = atomic_load_explicit(&sb->start_ms, memory_order_relaxed);
+    st->accept_mutex_owner = (int)kp_shmtx_owner(&sb->accept_mutex);
+    kp_http_ssl_build_version(st->openssl, sizeof(st->openssl));
+    kp_http_regex_version(pcre, sizeof(pcre));
+    first_word(st->pcre2, sizeof(st->pcre2), pcre);
 }
 
 /* --- output ------------------------------------------------------------------------------ */
@@ -203,11 +246,61 @@ static void family(struct out *o, const char *name, const char *type, const char
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* "name{worker=..,pid=..,generation=.." without the closing brace, so that
- * a family can add a label of its own. */
-static void labels(struct out *o, const char *name, const struct kp_http_stats_worker *w)
+/* Worker numbers run from 0 to this minus 1: every number a live worker
+ * has or an exited one had (the last row takes numbers beyond the table,
+ * as in kp_sb_retire). */
+static unsigned worker_row(unsigned index)
 {
-    put(o, "%s{worker=\"%u\",pid=\"%d\",generation=\"%u\"", name, w->index, w->pid, w->generation);
+    return index < KP_SB_MAX_SLOTS ? index : KP_SB_MAX_SLOTS - 1;
+}
+
+static unsigned n_rows(const struct kp_http_stats *st)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < st->n_workers; i++) {
+        if (worker_row(st->workers[i].index) + 1 > n)
+            n = worker_row(st->workers[i].index) + 1;
+    }
+    for (unsigned r = n; r < KP_SB_MAX_SLOTS; r++) {
+        for (int c = 0; c < KP_SB_NCOUNTERS; c++)
+            n = st->retired[r][c] != 0 ? r + 1 : n;
+    }
+    return n;
+}
+
+/* A counter of worker number row: its exited workers' and its live ones'. */
+static uint64_t row_counter(const struct kp_http_stats *st, unsigned row, int c)
+{
+    uint64_t v = st->retired[row][c];
+
+    for (unsigned i = 0; i < st->n_workers; i++)
+        v += worker_row(st->workers[i].index) == row ? st->workers[i].counters[c] : 0;
+    return v;
+}
+
+static int64_t row_gauge(const struct kp_http_stats *st, unsigned row, int g)
+{
+    int64_t v = 0;
+
+    for (unsigned i = 0; i < st->n_workers; i++)
+        v += worker_row(st->workers[i].index) == row ? st->workers[i].gauges[g] : 0;
+    return v;
+}
+
+/* The live worker of number row of the newest generation among those whose
+ * start is known (a slot just claimed has none yet), or NULL. */
+static const struct kp_http_stats_worker *row_newest(const struct kp_http_stats *st, unsigned row)
+{
+    const struct kp_http_stats_worker *best = NULL;
+
+    for (unsigned i = 0; i < st->n_workers; i++) {
+        const struct kp_http_stats_worker *w = &st->workers[i];
+        if (worker_row(w->index) == row && w->start_ms != 0 &&
+            (best == NULL || w->generation > best->generation))
+            best = w;
+    }
+    return best;
 }
 
 /* Milliseconds as decimal seconds, exactly. */
@@ -216,62 +309,74 @@ static void seconds(struct out *o, uint64_t ms)
     put(o, "%" PRIu64 ".%03u\n", ms / 1000, (unsigned)(ms % 1000));
 }
 
-static void time_sample(struct out *o, const char *name, const struct kp_http_stats_worker *w,
-                        uint64_t ms)
-{
-    labels(o, name, w);
-    put(o, "} ");
-    seconds(o, ms);
-}
-
 static void prom_plain(const struct kp_http_stats *st, struct out *o)
 {
+    unsigned rows = n_rows(st);
+
     for (size_t m = 0; m < sizeof(WORKER_METRICS) / sizeof(WORKER_METRICS[0]); m++) {
         const struct metric *mt = &WORKER_METRICS[m];
         family(o, mt->name, mt->counter ? "counter" : "gauge", mt->help);
-        for (unsigned i = 0; i < st->n_workers; i++) {
-            const struct kp_http_stats_worker *w = &st->workers[i];
-            labels(o, mt->name, w);
+        for (unsigned row = 0; row < rows; row++) {
             if (mt->counter)
-                put(o, "} %" PRIu64 "\n", w->counters[mt->index]);
+                put(o, "%s{worker=\"%u\"} %" PRIu64 "\n", mt->name, row,
+                    row_counter(st, row, mt->index));
             else
-                put(o, "} %" PRId64 "\n", w->gauges[mt->index]);
+                put(o, "%s{worker=\"%u\"} %" PRId64 "\n", mt->name, row,
+                    row_gauge(st, row, mt->index));
         }
     }
 }
 
-/* Families with a label of their own or a time value. */
+/* The times of each worker number's newest live worker. A time not known
+ * yet (0) gives no sample rather than a made-up one. */
+static void prom_times(const struct kp_http_stats *st, struct out *o)
+{
+    const char *start = "kelpie_worker_start_time_seconds";
+    const char *beat = "kelpie_worker_heartbeat_age_seconds";
+    unsigned rows = n_rows(st);
+
+    family(o, start, "gauge", "When the worker started, in unix seconds.");
+    for (unsigned row = 0; row < rows; row++) {
+        const struct kp_http_stats_worker *w = row_newest(st, row);
+        if (w != NULL) {
+            put(o, "%s{worker=\"%u\"} ", start, row);
+            seconds(o, w->start_ms);
+        }
+    }
+    family(o, beat, "gauge", "Time since the worker's last heartbeat.");
+    for (unsigned row = 0; row < rows; row++) {
+        const struct kp_http_stats_worker *w = row_newest(st, row);
+        if (w != NULL && w->heartbeat_ms != 0) {
+            put(o, "%s{worker=\"%u\"} ", beat, row);
+            seconds(o, age_ms(st->now_ms, w->heartbeat_ms));
+        }
+    }
+}
+
+/* Families with a label of their own. */
 static void prom_special(const struct kp_http_stats *st, struct out *o)
 {
     const char *resp = "kelpie_responses_total", *state = "kelpie_worker_state";
-    const char *start = "kelpie_worker_start_time_seconds";
-    const char *beat = "kelpie_worker_heartbeat_age_seconds";
+    unsigned rows = n_rows(st);
 
     family(o, resp, "counter", "Responses by status class.");
-    for (unsigned i = 0; i < st->n_workers; i++) {
-        for (int cls = 1; cls <= 5; cls++) {
-            labels(o, resp, &st->workers[i]);
-            put(o, ",code=\"%dxx\"} %" PRIu64 "\n", cls,
-                st->workers[i].counters[KP_SB_1XX + cls - 1]);
-        }
+    for (unsigned row = 0; row < rows; row++) {
+        for (int cls = 1; cls <= 5; cls++)
+            put(o, "%s{worker=\"%u\",code=\"%dxx\"} %" PRIu64 "\n", resp, row, cls,
+                row_counter(st, row, KP_SB_1XX + cls - 1));
     }
+    /* The info series of each live process: its pid and generation change
+     * with a reload or respawn, the other series' labels do not. */
     family(o, state, "gauge", "The worker's state (starting, ready or draining).");
     for (unsigned i = 0; i < st->n_workers; i++) {
-        labels(o, state, &st->workers[i]);
-        put(o, ",state=\"%s\"} 1\n", state_name(st->workers[i].state));
-    }
-    family(o, start, "gauge", "When the worker started, in unix seconds.");
-    /* A time not known yet (0) gives no sample rather than a made-up one. */
-    for (unsigned i = 0; i < st->n_workers; i++) {
-        if (st->workers[i].start_ms != 0)
-            time_sample(o, start, &st->workers[i], st->workers[i].start_ms);
-    }
-    family(o, beat, "gauge", "Time since the worker's last heartbeat.");
-    for (unsigned i = 0; i < st->n_workers; i++) {
         const struct kp_http_stats_worker *w = &st->workers[i];
-        if (w->heartbeat_ms != 0)
-            time_sample(o, beat, w, age_ms(st->now_ms, w->heartbeat_ms));
+        put(o, "%s{worker=\"%u\",pid=\"%d\",generation=\"%u\",state=\"%s\"} 1\n", state,
+            worker_row(w->index), w->pid, w->generation, state_name(w->state));
     }
+    prom_times(st, o);
+    family(o, "kelpie_build_info", "gauge", "The versions kelpie was built with.");
+    put(o, "kelpie_build_info{version=\"%s\",openssl=\"%s\",pcre2=\"%s\"} 1\n", KP_VERSION,
+        st->openssl, st->pcre2);
 }
 
 static void prom_master(const struct kp_http_stats *st, struct out *o)
@@ -314,7 +419,8 @@ size_t kp_http_stats_size(const struct kp_http_stats *st, enum kp_http_stats_for
 {
     switch (format) {
     case KP_HTTP_STATS_PROMETHEUS:
-        return KP_STATS_PROM_FIXED + (size_t)st->n_workers * KP_STATS_PROM_WORKER;
+        return KP_STATS_PROM_FIXED + (size_t)st->n_workers * KP_STATS_PROM_SLOT +
+               (size_t)n_rows(st) * KP_STATS_PROM_ROW;
     case KP_HTTP_STATS_STUB:
         return KP_STATS_STUB_SIZE;
     default:

@@ -398,6 +398,98 @@ START_TEST(draining_worker_listed)
 }
 END_TEST
 
+/* stub_status's "requests" from a fresh status request. */
+static long long stub_requests(const struct kp_h_server *s)
+{
+    struct kp_h_resp r;
+    long long acc, hnd, req;
+
+    fetch(s, REQ_STATUS("?format=stub"), &r);
+    ck_assert_int_eq(sscanf(r.body,
+                            "Active connections: %*d \nserver accepts handled requests\n "
+                            "%lld %lld %lld",
+                            &acc, &hnd, &req),
+                     3);
+    ck_assert_int_eq(acc, hnd);
+    kp_h_resp_free(&r);
+    return req;
+}
+
+/* Whether the JSON status still lists a worker of generation gen. */
+static bool lists_generation(const struct kp_h_server *s, unsigned gen)
+{
+    struct kp_h_resp r;
+    char want[48];
+
+    snprintf(want, sizeof(want), "\"generation\":%u,\"state\"", gen);
+    fetch(s, REQ_STATUS(""), &r);
+    bool found = strstr(r.body, want) != NULL;
+    kp_h_resp_free(&r);
+    return found;
+}
+
+/* The counters are nginx's: cumulative across a reload (whose old workers
+ * have exited) and across a worker killed and respawned, never back to 1;
+ * the Prometheus series are labelled by worker number only, so the same
+ * series go on, and kelpie_build_info names the versions. */
+START_TEST(counters_survive_reload_and_respawn)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    pid_t kids[MAX_KIDS];
+    char err[256];
+
+    start(&s);
+    for (int i = 0; i < N_REQUESTS; i++) {
+        ck_assert_int_eq(kp_h_request(s.port, REQ_ROOT, &r), 0);
+        kp_h_resp_free(&r);
+    }
+    long long before = stub_requests(&s);
+    ck_assert_int_ge(before, N_REQUESTS + 1);
+
+    ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+    bool old_gone = false;
+    for (int i = 0; i < 500 && !old_gone; i++) {
+        old_gone = !lists_generation(&s, 1) && lists_generation(&s, 2);
+        if (!old_gone)
+            kp_h_sleep_ms(20);
+    }
+    ck_assert_msg(old_gone, "the old generation never left");
+    long long after_reload = stub_requests(&s);
+    ck_assert_int_gt(after_reload, before);
+
+    int n = kp_p_children(s.pid, kids, MAX_KIDS);
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_eq(kill(kids[0], SIGKILL), 0);
+    ck_assert(kp_p_gone(kids[0], 10000));
+    ck_assert_int_ge(kp_p_new_child(s.pid, kids, n, 10000), 1);
+    bool respawned = false;
+    for (int i = 0; i < 500 && !respawned; i++) {
+        fetch(&s, REQ_STATUS("?format=prometheus"), &r);
+        respawned = strstr(r.body, "\nkelpie_master_respawns_total 1\n") != NULL;
+        kp_h_resp_free(&r);
+        if (!respawned)
+            kp_h_sleep_ms(20);
+    }
+    ck_assert_msg(respawned, "the killed worker was never respawned");
+    long long after_kill = stub_requests(&s);
+    ck_assert_int_gt(after_kill, after_reload);
+
+    fetch(&s, REQ_STATUS("?format=prometheus"), &r);
+    ck_assert_msg(kp_prom_check(r.body, r.body_len, err, sizeof(err)) > 0, "%s", err);
+    ck_assert_uint_eq(prom_sum(r.body, "kelpie_requests_total"), (uint64_t)after_kill + 1);
+    ck_assert_ptr_nonnull(strstr(r.body, "\nkelpie_requests_total{worker=\"0\"} "));
+    ck_assert_ptr_nonnull(strstr(r.body, "\nkelpie_requests_total{worker=\"1\"} "));
+    ck_assert_ptr_null(strstr(r.body, "\nkelpie_requests_total{worker=\"2\"}"));
+    ck_assert_ptr_null(strstr(r.body, "kelpie_requests_total{worker=\"0\",pid"));
+    ck_assert_ptr_nonnull(strstr(r.body, "\nkelpie_build_info{version=\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\",openssl=\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\",pcre2=\"10."));
+    kp_h_resp_free(&r);
+    kp_p_stop_allowing(&s, (const char *const[]){"exited on signal 9", NULL});
+}
+END_TEST
+
 Suite *kp_test_status_suite(void)
 {
     Suite *s = suite_create("status");
@@ -407,6 +499,7 @@ Suite *kp_test_status_suite(void)
     tcase_add_test(tc, counters_add_up);
     tcase_add_test(tc, methods_and_formats);
     tcase_add_test(tc, draining_worker_listed);
+    tcase_add_test(tc, counters_survive_reload_and_respawn);
     suite_add_tcase(s, tc);
     return s;
 }

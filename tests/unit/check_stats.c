@@ -4,6 +4,7 @@
  * size bounds at the extremes, the format query, and the handler's
  * answers. The validators themselves are checked to reject bad input. */
 #include <check.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -128,6 +129,43 @@ static void one_worker(struct kp_http_stats *st)
     memcpy(st->gauges, w->gauges, sizeof(st->gauges));
 }
 
+/* A worker reaped by the master leaves its counts in the totals and in its
+ * worker number's series: a reload or respawn never makes them go back. */
+START_TEST(retired_counts)
+{
+    struct kp_scoreboard *sb = board();
+    struct kp_http_stats *st = malloc(sizeof(*st));
+
+    kp_http_stats_snapshot(sb, NOW_MS, st);
+    uint64_t before = st->counters[KP_SB_REQUESTS];
+    /* The draining worker 1 (2002 requests) exits; a respawned worker 0 of
+     * generation 3 takes slot 1 and has served 7. */
+    kp_sb_retire(sb, &sb->slots[2]);
+    ck_assert_int_eq(atomic_load(&sb->slots[2].state), KP_SB_FREE);
+    ck_assert_uint_eq(atomic_load(&sb->fold_seq) % 2, 0);
+    kp_sb_retire(sb, &sb->slots[0]);
+    set_slot(&sb->slots[1], 103, KP_SB_READY, 3, 0, 5);
+    kp_http_stats_snapshot(sb, NOW_MS, st);
+    ck_assert_uint_eq(st->n_workers, 2);
+    ck_assert_uint_eq(st->retired[1][KP_SB_REQUESTS], 2002);
+    ck_assert_uint_eq(st->retired[0][KP_SB_REQUESTS], 1002);
+    ck_assert_uint_eq(st->counters[KP_SB_REQUESTS], before + 5 + KP_SB_REQUESTS);
+    size_t n = render(st, KP_HTTP_STATS_PROMETHEUS);
+    (void)n;
+    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_requests_total{worker=\"0\"} 1009\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_requests_total{worker=\"1\"} 2004\n"));
+    render(st, KP_HTTP_STATS_STUB);
+    char want[64];
+    snprintf(want, sizeof(want), "\n %" PRIu64 " %" PRIu64 " %" PRIu64 " \n",
+             st->counters[KP_SB_ACCEPTED], st->counters[KP_SB_HANDLED],
+             st->counters[KP_SB_REQUESTS]);
+    ck_assert_ptr_nonnull(strstr(out, want));
+    ck_assert_uint_eq(st->counters[KP_SB_ACCEPTED], 1000 + 2000 + 0 + 5);
+    free(st);
+    free(sb);
+}
+END_TEST
+
 START_TEST(json_exact)
 {
     struct kp_http_stats *st = malloc(sizeof(*st));
@@ -221,27 +259,29 @@ START_TEST(prometheus_board)
     size_t n = render(st, KP_HTTP_STATS_PROMETHEUS);
     int samples = kp_prom_check(out, n, err, sizeof(err));
     ck_assert_msg(samples > 0, "%s\n%s", err, out);
-    ck_assert_int_eq(check_types(), 20);
+    ck_assert_int_eq(check_types(), 21);
+    /* Series by worker number only: worker 1 is the draining generation-1
+     * worker and the just-claimed generation-2 one together. */
+    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_requests_total{worker=\"0\"} 1002\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_requests_total{worker=\"1\"} 2004\n"));
     ck_assert_ptr_nonnull(
-        strstr(out, "\nkelpie_requests_total{worker=\"0\",pid=\"101\",generation=\"2\"} 1002\n"));
-    ck_assert_ptr_nonnull(strstr(
-        out, "\nkelpie_responses_total{worker=\"1\",pid=\"102\",generation=\"1\",code=\"5xx\"} "
-             "2009\n"));
+        strstr(out, "\nkelpie_responses_total{worker=\"1\",code=\"5xx\"} 2018\n"));
     ck_assert_ptr_nonnull(strstr(
         out, "\nkelpie_worker_state{worker=\"1\",pid=\"102\",generation=\"1\",state=\"draining\"} "
              "1\n"));
-    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_connections_waiting{worker=\"1\",pid=\"102\","
-                                      "generation=\"1\"} 0\n"));
-    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_worker_heartbeat_age_seconds{worker=\"0\","
-                                      "pid=\"101\",generation=\"2\"} 0.250\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_connections_waiting{worker=\"1\"} 4\n"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "\nkelpie_worker_heartbeat_age_seconds{worker=\"0\"} 0.250\n"));
+    /* Worker 1's times are the draining one's: the newer slot has none yet. */
+    ck_assert_ptr_nonnull(
+        strstr(out, "\nkelpie_worker_start_time_seconds{worker=\"1\"} 2000.000\n"));
     ck_assert_ptr_nonnull(strstr(out, "\nkelpie_master_uptime_seconds 5.250\n"));
     ck_assert_ptr_nonnull(strstr(out, "\nkelpie_accept_mutex_owner 101\n"));
-    /* The just-claimed slot has no times yet: no made-up samples. */
-    ck_assert_ptr_null(strstr(out, "start_time_seconds{worker=\"1\",pid=\"0\""));
-    ck_assert_ptr_null(strstr(out, "heartbeat_age_seconds{worker=\"1\",pid=\"0\""));
-    /* 10 plain families x 3 workers, 5 response classes x 3, 3 states,
-     * 2 start times, 2 heartbeats, 6 master samples. */
-    ck_assert_int_eq(samples, 30 + 15 + 3 + 2 + 2 + 6);
+    ck_assert_ptr_nonnull(strstr(out, "\nkelpie_build_info{version=\""));
+    ck_assert_ptr_null(strstr(out, "pid=\"101\",generation=\"2\"} "));
+    /* 10 plain families x 2 worker numbers, 5 response classes x 2, 3
+     * states, 2 start times, 2 heartbeats, build info, 6 master samples. */
+    ck_assert_int_eq(samples, 20 + 10 + 3 + 2 + 2 + 1 + 6);
     free(st);
     free(sb);
 }
@@ -413,6 +453,7 @@ Suite *kp_test_stats_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, snapshot);
+    tcase_add_test(tc, retired_counts);
     tcase_add_test(tc, json_exact);
     tcase_add_test(tc, json_board);
     tcase_add_test(tc, json_validator);

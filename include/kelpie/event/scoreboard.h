@@ -90,6 +90,14 @@ struct kp_scoreboard {
     _Atomic unsigned n_slots;    /* slots ever claimed: readers scan only these */
     _Atomic uint64_t accept_seq; /* connections accepted by all workers */
     struct kp_sb_slot slots[KP_SB_MAX_SLOTS];
+    /* The counts of workers that are gone, by worker number: the master
+     * folds a slot in when it reaps the slot's worker, so that totals (and
+     * each worker number's series) keep growing across reloads and respawns
+     * as nginx's do. fold_seq is odd while a fold is under way: a reader
+     * that sees it change reads again, so no count is seen twice or not at
+     * all. */
+    _Atomic unsigned fold_seq;
+    _Atomic uint64_t retired[KP_SB_MAX_SLOTS][KP_SB_NCOUNTERS];
 };
 
 /* Map a zeroed scoreboard in shared memory and make the accept mutex (with
@@ -104,6 +112,10 @@ struct kp_sb_slot *kp_sb_claim(struct kp_scoreboard *sb, unsigned generation, un
 struct kp_sb_slot *kp_sb_find(struct kp_scoreboard *sb, pid_t pid);
 /* Zero a slot so it can be claimed again (master only, after reaping). */
 void kp_sb_release(struct kp_sb_slot *slot);
+/* Fold the counters of a slot whose worker has exited into sb->retired
+ * under its worker number (the last row for a number beyond the table),
+ * then release it (master only, after waitpid: nobody writes it any more). */
+void kp_sb_retire(struct kp_scoreboard *sb, struct kp_sb_slot *slot);
 
 /* Single-writer updates (the owning worker only). */
 static inline void kp_sb_count(struct kp_sb_slot *s, enum kp_sb_counter c, uint64_t n)

@@ -78,6 +78,9 @@ void kp_http_ssl_adopt(struct kp_cycle *nc, const struct kp_cycle *old);
  * the one running ("built with X, running with Y"). buf gets it,
  * NUL-terminated. Without OpenSSL: "built without OpenSSL". */
 void kp_http_ssl_version(char *buf, size_t len);
+/* The bare version of the OpenSSL built with ("3.0.13"), "" without it,
+ * into buf (NUL-terminated): a label value for the status page. */
+void kp_http_ssl_build_version(char *buf, size_t len);
 
 /* Start TLS on a freshly accepted connection of an `ssl` address: c->tls is
  * set from the default server's context. Returns 0 or -ENOMEM. */

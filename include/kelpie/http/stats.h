@@ -16,16 +16,23 @@
  * "accept_eagain". Times: "started" in unix seconds, "uptime" in seconds,
  * "heartbeat_age_ms" null before the first heartbeat; "state" is
  * "starting", "ready" or "draining"; "worker" is the worker's number in its
- * generation; totals are sums over the listed workers.
+ * generation; totals are sums over the listed workers and every worker
+ * that has exited since the master started (cumulative across reloads and
+ * respawns, as nginx's counters).
  *
- * Prometheus (text exposition format 0.0.4): per worker, with labels
- * worker="<number>",pid,generation: counters kelpie_connections_accepted_total,
+ * Prometheus (text exposition format 0.0.4): per worker number, with the
+ * one label worker="<number>" that stays the same across reloads and
+ * respawns (the counters include the exited workers of that number, so they
+ * only grow): counters kelpie_connections_accepted_total,
  * kelpie_connections_handled_total, kelpie_requests_total,
  * kelpie_received_bytes_total, kelpie_sent_bytes_total,
  * kelpie_accept_eagain_total, kelpie_responses_total (and code="1xx".."5xx");
- * gauges kelpie_connections_{active,reading,writing,waiting},
- * kelpie_worker_state (1, with state="..."), kelpie_worker_start_time_seconds,
- * kelpie_worker_heartbeat_age_seconds; and unlabelled kelpie_master_generation,
+ * gauges kelpie_connections_{active,reading,writing,waiting} (summed over
+ * the live workers of that number), kelpie_worker_start_time_seconds and
+ * kelpie_worker_heartbeat_age_seconds (of its newest generation); per live
+ * worker the info series kelpie_worker_state (1, with labels worker, pid,
+ * generation and state="..."); kelpie_build_info (1, with version, openssl
+ * and pcre2); and unlabelled kelpie_master_generation,
  * kelpie_master_reloads_total, kelpie_master_respawns_total,
  * kelpie_master_start_time_seconds, kelpie_master_uptime_seconds,
  * kelpie_accept_mutex_owner. */
@@ -62,7 +69,10 @@ struct kp_http_stats {
     int accept_mutex_owner; /* pid, 0: free */
     unsigned n_workers;
     struct kp_http_stats_worker workers[KP_SB_MAX_SLOTS];
-    uint64_t counters[KP_SB_NCOUNTERS]; /* sums over workers[] */
+    /* Counts of workers that have exited, by worker number (scoreboard.h). */
+    uint64_t retired[KP_SB_MAX_SLOTS][KP_SB_NCOUNTERS];
+    uint64_t counters[KP_SB_NCOUNTERS]; /* sums over workers[] and retired */
+    char openssl[32], pcre2[32];        /* bare versions built with; "": none */
     int64_t gauges[KP_SB_NGAUGES];
 };
 
@@ -74,7 +84,10 @@ enum kp_http_stats_format {
 
 /* Copy sb into st (every field set), with now_ms as the snapshot's time.
  * Lock-free: sb may change meanwhile; a slot released or reclaimed while it
- * is read is retried a few times and then left out. */
+ * is read is retried a few times and then left out, and a copy that
+ * overlaps the master folding an exited worker's counts into sb->retired is
+ * taken again (a few times), so totals never count a worker twice or lose
+ * it. */
 void kp_http_stats_snapshot(struct kp_scoreboard *sb, uint64_t now_ms, struct kp_http_stats *st);
 
 /* Bytes that rendering st as format takes at most. */
