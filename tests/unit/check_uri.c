@@ -128,6 +128,21 @@ START_TEST(uri_is_safe)
 }
 END_TEST
 
+START_TEST(uri_no_dot_segments)
+{
+    ck_assert(kp_http_uri_no_dot_segments(KP_STR("/")));
+    ck_assert(kp_http_uri_no_dot_segments(KP_STR("//a")));
+    ck_assert(kp_http_uri_no_dot_segments(KP_STR("/a//b/")));
+    ck_assert(kp_http_uri_no_dot_segments(KP_STR("/.a/..b/...")));
+    ck_assert(!kp_http_uri_no_dot_segments(KP_STR("")));
+    ck_assert(!kp_http_uri_no_dot_segments(KP_STR("a/b")));
+    ck_assert(!kp_http_uri_no_dot_segments(KP_STR("/a//..")));
+    ck_assert(!kp_http_uri_no_dot_segments(KP_STR("/x/img/../secret")));
+    ck_assert(!kp_http_uri_no_dot_segments(KP_STR("/a/./b")));
+    ck_assert(!kp_http_uri_no_dot_segments((struct kp_str){"/a\0b", 4}));
+}
+END_TEST
+
 START_TEST(uri_escape)
 {
     char out[64];
@@ -170,6 +185,7 @@ Suite *kp_test_uri_suite(void)
     tcase_add_loop_test(tc, uri_table, 0, (int)NCASES);
     tcase_add_test(tc, uri_buffer_size);
     tcase_add_test(tc, uri_is_safe);
+    tcase_add_test(tc, uri_no_dot_segments);
     tcase_add_test(tc, uri_escape);
     tcase_add_test(tc, uri_escape_roundtrip);
     suite_add_tcase(s, tc);
