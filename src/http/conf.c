@@ -15,6 +15,7 @@
 #include "config.h"
 #include "kelpie/http/charset.h"
 #include "kelpie/http/cond.h"
+#include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/location.h"
@@ -758,7 +759,8 @@ static int if_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
  * too (conf.ifs). */
 /* Tables whose location-slot fields are inherited: the core's, then the
  * modules' that keep settings in struct kp_http_loc_conf. */
-static const struct kp_conf_cmd *const loc_tables[] = {kp_http_conf_cmds, kp_http_gzip_conf_cmds};
+static const struct kp_conf_cmd *const loc_tables[] = {kp_http_conf_cmds, kp_http_gzip_conf_cmds,
+                                                       kp_http_autoindex_conf_cmds};
 
 static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
                       const struct kp_http_loc_conf *parent)
@@ -822,6 +824,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->types = &cy->http.types;
     loc->default_type = kp_conf_strdup(a, "text/plain");
     kp_http_gzip_conf_defaults(&loc->gzip);
+    kp_http_autoindex_conf_defaults(&loc->autoindex);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
         kp_conf_join(a, cy->prefix, KP_HTTP_LOG_PATH), &cy->http.log_formats[0], 0, 0};
 }

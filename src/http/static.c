@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kelpie/core/log.h"
+#include "kelpie/http/autoindex.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/var.h"
@@ -312,8 +313,9 @@ static bool index_name_safe(struct kp_str name)
 }
 
 /* path (len bytes, in a PATH_MAX buffer) ends with '/': serve the first
- * `index` name that is a regular file. Without one, a directory is 403 (no
- * listing) and anything else 404; only this miss costs an extra stat(). */
+ * `index` name that is a regular file. Without one, a directory is listed
+ * with `autoindex on` (http/autoindex.h), else 403 and anything else 404; only this miss costs an
+ * extra stat(). */
 static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t dir_len)
 {
     const struct kp_http_loc_conf *loc = r->loc;
@@ -347,6 +349,8 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
     if (fd < 0)
         return open_error(r, path, fd);
     close(fd);
+    if (S_ISDIR(st.st_mode) && loc->autoindex.on)
+        return kp_http_autoindex(r, path, dir_len);
     return S_ISDIR(st.st_mode) ? 403 : 404;
 }
 

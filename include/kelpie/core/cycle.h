@@ -194,6 +194,21 @@ struct kp_http_gzip_conf {
     enum kp_http_gzip_static static_mode; /* gzip_static: off */
 };
 
+enum kp_http_autoindex_format {
+    KP_AUTOINDEX_HTML = 0,
+    KP_AUTOINDEX_XML,
+    KP_AUTOINDEX_JSON,
+    KP_AUTOINDEX_JSONP,
+};
+
+/* autoindex_* settings (http/autoindex.h). */
+struct kp_http_autoindex_conf {
+    bool on;         /* autoindex: off */
+    unsigned format; /* enum kp_http_autoindex_format: html */
+    bool exact_size; /* autoindex_exact_size: on */
+    bool localtime;  /* autoindex_localtime: off (GMT) */
+};
+
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
@@ -253,6 +268,7 @@ struct kp_http_loc_conf {
                                  * application/javascript application/rss+xml; "*": any */
     size_t n_charset_types;
     struct kp_http_gzip_conf gzip;
+    struct kp_http_autoindex_conf autoindex;
 };
 
 struct kp_ssl_zone;       /* http/ssl_cache.h */
