@@ -539,6 +539,11 @@ static int set_index(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     for (size_t i = 1; i < cf->nargs; i++) {
         if (cf->args[i][0] == '\0')
             return kp_conf_invalid(cf, cf->args[i]);
+        /* An absolute name is an internal redirect, taken at once: only
+         * the last one can be reached. */
+        if (cf->args[i][0] == '/' && i + 1 < cf->nargs)
+            return kp_conf_error(cf,
+                                 "only the last index in \"index\" directive should be absolute");
         int rc =
             kp_http_cv_compile(cf, cf->args[i], KP_CONF_PUSH(cf->arena, loc->index, loc->n_index));
         if (rc != 0)
@@ -574,7 +579,7 @@ static int try_files(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
             return kp_conf_invalid(cf, cf->args[i]);
     }
     if (last[0] == '=' ? kp_conf_parse_num(last + 1, 999, &code) != 0 || code < 100
-                       : last[0] != '/' && last[0] != '$')
+                       : last[0] != '/' && last[0] != '$' && (last[0] != '@' || last[1] == '\0'))
         return kp_conf_invalid(cf, last);
     for (size_t i = 1; i < cf->nargs; i++) {
         int rc = kp_http_cv_compile(cf, cf->args[i],
@@ -609,9 +614,12 @@ static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     size_t last = cf->nargs - 1, n_codes = last - 1;
     const char *eq = cf->args[last - 1];
     uint64_t response = 0, code;
+    int answer = 0;
 
     if (eq[0] == '=') {
-        if (kp_conf_parse_num(eq + 1, 999, &response) != 0 || response < 100)
+        if (eq[1] == '\0')
+            answer = KP_HTTP_EP_ANSWER;
+        else if (kp_conf_parse_num(eq + 1, 999, &response) != 0 || response < 100)
             return kp_conf_invalid(cf, eq);
         if (--n_codes == 0)
             return kp_conf_error(cf, "invalid number of arguments in \"error_page\" directive");
@@ -634,7 +642,8 @@ static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
         if (code < 300 || code > 599)
             return kp_conf_error(cf, "value \"%s\" must be between 300 and 599", cf->args[i]);
         *KP_CONF_PUSH(cf->arena, loc->error_pages, loc->n_error_pages) =
-            (struct kp_http_error_page){(int)code, uri, value, (int)response};
+            (struct kp_http_error_page){(int)code, uri, value,
+                                        answer != 0 ? answer : (int)response};
     }
     return 0;
 }
@@ -685,6 +694,15 @@ static int if_modified_since(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
         }
     }
     return kp_conf_invalid(cf, cf->args[1]);
+}
+
+/* internal: not inherited (nginx keeps it per location). */
+static int set_internal(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    (void)cf;
+    (void)cmd;
+    ((struct kp_http_loc_conf *)conf)->internal = true;
+    return 0;
 }
 
 static int set_status(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -851,13 +869,17 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
     if (srv->n_listens == 0)
         default_listen(a, srv);
     srv->loc = &s->loc.conf;
-    srv->locations = kp_arena_alloc(a, s->n_locs * sizeof(*srv->locations));
+    srv->locations = kp_arena_alloc(a, (s->n_locs + 1) * sizeof(*srv->locations));
+    srv->named = kp_arena_alloc(a, (s->n_locs + 1) * sizeof(*srv->named));
     for (size_t i = 0; i < s->n_locs; i++) {
-        merge_loc(&s->locs[i]->seen, &s->locs[i]->conf, &s->loc.conf);
+        struct kp_http_loc_conf *l = &s->locs[i]->conf;
+        merge_loc(&s->locs[i]->seen, l, &s->loc.conf);
         merge_ifs(a, s->locs[i]);
-        srv->locations[i] = &s->locs[i]->conf;
+        if (l->match == KP_LOC_NAMED)
+            srv->named[srv->n_named++] = l;
+        else
+            srv->locations[srv->n_locations++] = l;
     }
-    srv->n_locations = s->n_locs;
     kp_http_location_order(srv);
 }
 
@@ -952,6 +974,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"error_page", HTTP_ANY_IF, KP_CONF_2MORE, KP_CONF_MULTI, error_page,
      LOC_SPAN(error_pages, n_error_pages)},
     {"status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_NOARGS, 0, set_status, LOC(status)},
+    {"internal", KP_CONF_LOC, KP_CONF_NOARGS, 0, set_internal, KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"allow", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
     {"deny", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
     {"add_header", HTTP_ANY_IF, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,

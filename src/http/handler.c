@@ -105,8 +105,6 @@ static bool exists(struct kp_http_request *r, struct kp_str cand)
     return cand.p[cand.len - 1] == '/' ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
 }
 
-/* The last try_files argument: =CODE, or an internal redirect to a URI
- * (with its own query, else the request's), located again. */
 /* Count a change of URI; false (logged) past nginx's bound of 10. */
 static bool uri_change(struct kp_http_request *r, const char *what)
 {
@@ -118,14 +116,36 @@ static bool uri_change(struct kp_http_request *r, const char *what)
     return false;
 }
 
+/* An internal redirect to the named location name ("@..."): its phases
+ * run from its rewrite phase on, the URI unchanged. */
+static int to_named(struct kp_http_request *r, const char *name)
+{
+    if (!uri_change(r, "redirect to named location"))
+        return 500;
+    const struct kp_http_loc_conf *l = kp_http_location_named(r->srv, name);
+    if (l == NULL) {
+        kp_log_error(r->hc->ctx->log, KP_LOG_ERR, 0, "could not find named location \"%s\"", name);
+        return 500;
+    }
+    r->loc = l;
+    r->internal = true;
+    return TRY_AGAIN;
+}
+
+/* The last try_files argument: =CODE, a named location, or an internal
+ * redirect to a URI (with its own query, else the request's), located
+ * again. */
 static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
 {
     const char *last = cv->text;
 
     if (last[0] == '=')
         return atoi(last + 1);
+    if (last[0] == '@')
+        return to_named(r, last);
     if (!uri_change(r, "internally redirecting to"))
         return 500;
+    r->internal = true;
     size_t len;
     char *to = expand(r, cv, &len);
     char *q = memchr(to, '?', len);
@@ -158,10 +178,6 @@ static int try_files(struct kp_http_request *r)
     return try_fallback(r, &loc->try_files[loc->n_try_files - 1]);
 }
 
-/* The phases in nginx's order: server-level return (before location
- * matching), the location's return (its rewrite phase), allow/deny,
- * try_files (which may move the request to another location, where these
- * run again), then the content handler: status or static files. */
 /* The rewrite phase of the location found for r->uri (rewrite.h), looked
  * up again as long as its directives change the URI. Returns 0 or a
  * status. */
@@ -193,6 +209,38 @@ static int server_rewrite(struct kp_http_request *r)
     return 0;
 }
 
+/* The phases of r->loc, again after each internal redirect (try_files,
+ * an absolute index). An `internal` location is 404 to a request that
+ * was not redirected, checked before its rewrite phase as nginx does. */
+static int location_phases(struct kp_http_request *r)
+{
+    for (;;) {
+        if (r->loc->internal && !r->internal)
+            return 404;
+        int st = location_rewrite(r);
+        if (st != 0)
+            return st;
+        if (!access_allowed(r))
+            return 403;
+        st = r->loc->n_try_files > 0 ? try_files(r) : 0;
+        if (st == TRY_AGAIN)
+            continue;
+        if (st != 0)
+            return st;
+        if (r->loc->status)
+            return kp_http_stats_handler(r);
+        st = kp_http_static_handler(r);
+        if (st != KP_HTTP_STATIC_REDIRECT)
+            return st;
+        if (!uri_change(r, "internally redirecting to"))
+            return 500;
+        r->internal = true;
+        r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    }
+}
+
+/* The phases in nginx's order: the server level's rewrite directives
+ * (before a location is chosen), then the location's (location_phases). */
 static int content(struct kp_http_request *r)
 {
     /* TRACE would echo the request (cookies, credentials) back: refused
@@ -205,20 +253,7 @@ static int content(struct kp_http_request *r)
 
     if (st != 0)
         return st;
-    st = TRY_AGAIN;
-    while (st == TRY_AGAIN) {
-        st = location_rewrite(r);
-        if (st != 0)
-            return st;
-        if (!access_allowed(r))
-            return 403;
-        st = r->loc->n_try_files > 0 ? try_files(r) : 0;
-    }
-    if (st != 0)
-        return st;
-    if (r->loc->status)
-        return kp_http_stats_handler(r);
-    return kp_http_static_handler(r);
+    return location_phases(r);
 }
 
 /* Whether the handler left status without content of its own, so that an
@@ -294,11 +329,32 @@ static void drop_conditionals(struct kp_http_head *h)
     }
 }
 
-/* Serve ep for status. Returns false when the page could not be served
- * (r->resp is then reset for the built-in page). */
-static bool error_page(struct kp_http_request *r, const struct kp_http_error_page *ep, int status)
+/* The internal redirect of an error page to uri: a named location (its
+ * phases from its rewrite phase), or a URI routed again in this server.
+ * Returns the status the target answers with. */
+static int error_page_target(struct kp_http_request *r, struct kp_str uri)
+{
+    if (uri.p[0] == '@') {
+        int st = to_named(r, uri.p);
+        return st == TRY_AGAIN ? location_phases(r) : st;
+    }
+    if (set_path(r, uri) != 0 || !uri_change(r, "internally redirecting to"))
+        return 500;
+    r->internal = true;
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    return content(r);
+}
+
+/* Serve ep for status. What the target answers decides, as in nginx: its
+ * own redirect or error (a `return 301`, a missing page) is sent as such,
+ * with the built-in page (error pages are not recursive); content it
+ * produces is sent with status, =CODE, or with its own status for "=".
+ * A Location set before (a `return 302` whose 302 has an error page)
+ * stays unless the target sets its own. */
+static void error_page(struct kp_http_request *r, const struct kp_http_error_page *ep, int status)
 {
     struct kp_http_head *h = &r->parser.head;
+    struct kp_str location = r->resp.location;
 
     r->internal_redirects++;
     kp_http_response_init(&r->resp);
@@ -306,23 +362,25 @@ static bool error_page(struct kp_http_request *r, const struct kp_http_error_pag
                                               : kp_str_from(ep->uri);
     if (is_url(uri.p)) {
         r->resp.location = uri;
-        builtin(r, ep->response_code != 0 ? ep->response_code : 302);
-        return true;
+        builtin(r, ep->response_code > 0 ? ep->response_code : 302);
+        return;
     }
-    if (set_path(r, uri) != 0)
-        return false;
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     /* RFC 9110 section 9.3.2: a HEAD stays a HEAD; anything else reads the page. */
     if (h->method != KP_HTTP_METHOD_HEAD)
         h->method = KP_HTTP_METHOD_GET;
     drop_conditionals(h);
-    int st = content(r);
-    if (st / 100 != 2) {
-        kp_http_response_init(&r->resp);
-        return false;
+    int st = uri.len > 0 ? error_page_target(r, uri) : 500;
+    if (r->resp.location.p == NULL && (st / 100 == 3 || !needs_page(r, st)))
+        r->resp.location = location;
+    if (st == KP_HTTP_CLOSE_SILENTLY) {
+        r->resp.status = st;
+    } else if (needs_page(r, st)) {
+        builtin(r, st);
+    } else {
+        r->resp.status = ep->response_code > 0                    ? ep->response_code
+                         : ep->response_code == KP_HTTP_EP_ANSWER ? st
+                                                                  : status;
     }
-    r->resp.status = ep->response_code != 0 ? ep->response_code : status;
-    return true;
 }
 
 static void special(struct kp_http_request *r, int status)
@@ -333,8 +391,10 @@ static void special(struct kp_http_request *r, int status)
     if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS &&
         (status < KP_HTTP_SSL_CERT_ERROR || status > KP_HTTP_PLAIN_TO_HTTPS))
         ep = find_error_page(r->loc, status);
-    if (ep == NULL || !error_page(r, ep, status))
+    if (ep == NULL)
         builtin(r, status);
+    else
+        error_page(r, ep, status);
 }
 
 void kp_http_handler_run(struct kp_http_request *r)

@@ -61,6 +61,10 @@ int kp_http_location_parse(struct kp_conf *cf, struct kp_http_loc_conf *l)
     }
     l->match = m != NULL ? m->match : KP_LOC_PREFIX;
     l->path = kp_conf_strdup(cf->arena, path);
+    if (m == NULL && path[0] == '@') {
+        l->match = KP_LOC_NAMED;
+        return path[1] != '\0' && cf->nargs == 2 ? 0 : kp_conf_invalid(cf, path);
+    }
     if (is_regex(l->match))
         return path[0] == '\0' ? kp_conf_invalid(cf, path) : compile(cf, l);
     return path[0] == '/' ? 0 : kp_conf_invalid(cf, path);
@@ -114,6 +118,16 @@ static const struct kp_http_loc_conf *find_plain(const struct kp_http_srv_conf *
         bool fits = l->match == KP_LOC_EXACT ? n == len : n <= len;
         if (fits && memcmp(l->path, path, n) == 0)
             return l;
+    }
+    return NULL;
+}
+
+const struct kp_http_loc_conf *kp_http_location_named(const struct kp_http_srv_conf *srv,
+                                                      const char *name)
+{
+    for (size_t i = 0; i < srv->n_named; i++) {
+        if (strcmp(srv->named[i]->path, name) == 0)
+            return srv->named[i];
     }
     return NULL;
 }

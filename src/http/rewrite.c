@@ -301,6 +301,7 @@ static int rewrite(struct kp_http_request *r, const struct kp_http_rw_op *op, bo
     if (!kp_http_uri_no_dot_segments(r->uri))
         return 500;
     *changed = true;
+    r->internal = true; /* nginx counts a rewritten request as an internal one */
     if (op->flag == KP_RW_FLAG_LAST)
         return KP_HTTP_REWRITE_AGAIN;
     return op->flag == KP_RW_FLAG_BREAK ? 1 : KP_HTTP_REWRITE_NEXT;

@@ -323,6 +323,11 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
 
     for (size_t i = 0; i < loc->n_index; i++) {
         struct kp_str name = kp_http_cv_eval(r, &loc->index[i], KP_HTTP_CV_RAW);
+        /* An absolute name is a URI, not a file here: routed again. */
+        if (name.len > 0 && name.p[0] == '/' && kp_http_uri_is_safe(name)) {
+            r->uri = (struct kp_str){kp_arena_strndup(&r->arena, name.p, name.len), name.len};
+            return KP_HTTP_STATIC_REDIRECT;
+        }
         /* A name made from variables stays a name in this directory. */
         if (len + name.len >= PATH_MAX || name.len == 0 ||
             (!kp_http_cv_is_static(&loc->index[i]) && !index_name_safe(name)))

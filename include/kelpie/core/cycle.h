@@ -86,8 +86,11 @@ struct kp_http_error_page {
     int code;
     char *uri;
     struct kp_http_cv *uri_value; /* uri with variables; NULL: none */
-    int response_code;            /* error_page ... =CODE URI; 0: keep code */
+    int response_code; /* error_page ... =CODE URI; 0: keep code; KP_HTTP_EP_ANSWER: "=" */
 };
+
+/* error_page ... = URI: the status is the one the URI answers with. */
+#define KP_HTTP_EP_ANSWER (-1)
 
 /* Variables (http/var.h): a reference to one variable, and a compiled
  * "complex value", text with variables in it. */
@@ -145,6 +148,7 @@ enum kp_http_loc_match {
     KP_LOC_PREFIX_STOP, /* location ^~ /path { } : as a prefix, and then no regex */
     KP_LOC_REGEX,       /* location ~ RE { } : the first regex that matches */
     KP_LOC_REGEX_ICASE, /* location ~* RE { } : the same, ignoring case */
+    KP_LOC_NAMED,       /* location @name { } : only a try_files/error_page target */
 };
 
 enum kp_http_symlinks {
@@ -241,7 +245,8 @@ struct kp_http_loc_conf {
     size_t n_error_pages;
     struct kp_http_access_log *access_logs; /* empty: access_log off */
     size_t n_access_logs;
-    bool status; /* `status;` handler (Observability issue) */
+    bool status;   /* `status;` handler (Observability issue) */
+    bool internal; /* `internal`: 404 unless reached by an internal redirect; not inherited */
     struct kp_http_acl_rule *acl;
     size_t n_acl;
     /* add_header: "Name: value\r\n" lines, in config order, for the
@@ -325,6 +330,8 @@ struct kp_http_srv_conf {
     struct kp_http_loc_conf **locations; /* merged with the server level */
     size_t n_locations;
     size_t first_regex; /* locations[first_regex..] are the regex ones, in config order */
+    struct kp_http_loc_conf **named; /* location @name { }: never matched by a path */
+    size_t n_named;
     uint64_t client_header_timeout_ms;        /* 60s */
     size_t client_header_buffer_size;         /* 1k */
     unsigned large_client_header_buffers_num; /* 4 */

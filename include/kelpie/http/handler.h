@@ -12,18 +12,25 @@
  *            logged at error level), then try_files (the first candidate,
  *            variables replaced (http/var.h), that is a regular file, or a directory
  *            when it ends in '/', becomes the URI served by this location;
- *            else the last argument: =CODE, or a URI the request is
- *            routed to again, keeping its query unless the URI has one),
- *            then the content handler: the status page for `status;`
- *            (stats.h), else the static handler;
+ *            else the last argument: =CODE, a named location `@name`, or
+ *            a URI the request is routed to again, keeping its query unless
+ *            the URI has one), then the content handler: the status page
+ *            for `status;` (stats.h), else the static handler (an absolute
+ *            `index` routes the request again). An `internal` location is
+ *            404 unless the request was internally redirected (or
+ *            rewritten); internal redirects and URI rewrites together are
+ *            bounded by KP_HTTP_MAX_URI_CHANGES (then 500);
  *   special  an error or redirect status without a body of its own becomes
- *            the `error_page` for it (an internal redirect: routed again in
- *            the same server, served as GET, with conditional and Range
- *            fields ignored, answered with the original code unless
- *            `=CODE`; a URI starting with http:// or https:// is a 302, or
- *            `=CODE`), or the built-in page when there is none or it fails.
- *            error_page applies once per request, as nginx does without
- *            recursive_error_pages.
+ *            the `error_page` for it (an internal redirect: to a named
+ *            location, or routed again in the same server; served as GET,
+ *            with conditional and Range fields ignored). Content the target
+ *            produces is sent with the original code, `=CODE`, or for a
+ *            bare `=` the target's own status; a target's own redirect or
+ *            error is sent as such with the built-in page; a Location set
+ *            before stays unless the target sets one. A URI starting with
+ *            http:// or https:// is a 302, or `=CODE`. Without an
+ *            error_page, the built-in page. error_page applies once per
+ *            request, as nginx does without recursive_error_pages.
  *
  * OPTIONS * and CONNECT host:port have no path: they go to the server level
  * and the static handler answers 405 (Allow: GET, HEAD), as nginx's static
@@ -45,8 +52,8 @@
 #define KP_HTTP_SSL_NO_CERT    496
 /* How many error_page internal redirects one request may take. */
 #define KP_HTTP_MAX_ERROR_PAGE_HOPS 1
-/* How many try_files fallbacks one request may take (nginx allows 10
- * internal redirects): a fallback that leads back to itself is a 500. */
+/* How many internal redirects and URI rewrites one request may take (nginx
+ * allows 10): the next one is a 500. */
 #define KP_HTTP_MAX_URI_CHANGES 10
 
 /* Choose r->srv among ls's servers by the request's host, decode and

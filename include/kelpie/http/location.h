@@ -10,6 +10,9 @@
  *                   match wins over the remembered prefix;
  *   otherwise       the remembered prefix, else the server level.
  *
+ *   location @name  named: never chosen by a path, only as the target of
+ *                   try_files' last argument or of error_page.
+ *
  * Regexes are PCRE2's (http/regex.h), matched against the decoded,
  * normalised path, without the query; the captures of the one that is
  * chosen become $1 ... and its named captures variables. */
@@ -39,6 +42,10 @@ bool kp_http_location_same(const struct kp_http_loc_conf *a, const struct kp_htt
 void kp_http_location_order(struct kp_http_srv_conf *srv);
 
 struct kp_http_request;
+
+/* The named location ("@name", '@' included) of srv, or NULL. */
+const struct kp_http_loc_conf *kp_http_location_named(const struct kp_http_srv_conf *srv,
+                                                      const char *name);
 
 /* The location for a request path of len bytes (need not be
  * NUL-terminated), chosen as described above. Never NULL: srv->loc when no

@@ -102,7 +102,8 @@ struct kp_http_request {
     bool keepalive;                     /* the connection stays open after this response */
     bool pipelined;                     /* its bytes came in behind the previous request's */
     unsigned internal_redirects;        /* error_page hops, bounded */
-    unsigned uri_changes;               /* try_files fallbacks taken, bounded */
+    unsigned uri_changes;               /* rewrites and internal redirects, bounded */
+    bool internal;                      /* internally redirected: `internal` locations apply */
     struct kp_http_response resp;
     /* Variables (http/var.h): values of defined variables (NULL until one is
      * used), the captures of the last regex match, $request_id once made. */

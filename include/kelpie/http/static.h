@@ -11,6 +11,11 @@
 #include "kelpie/core/str.h"
 #include "kelpie/http/request.h"
 
+/* The static handler's answer for an absolute `index` name (`index
+ * /index.html;`): r->uri is now that name (r->args kept), to be routed
+ * again as an internal redirect. Not an HTTP status. */
+#define KP_HTTP_STATIC_REDIRECT 1
+
 /* A kp_http_handler_fn. Reads r->uri (decoded, normalised, NUL-terminated),
  * r->args, r->loc (root, index, types, default_type) and r->parser.head
  * (method, conditional and Range fields). Returns one of:
@@ -27,7 +32,8 @@
  *        than PATH_MAX (it cannot name a file, like ENAMETOOLONG);
  *   405  a method other than GET and HEAD; resp.allow = "GET, HEAD";
  *   412  a precondition failed;
- *   500  open() or fstat() failed otherwise (logged with the path).
+ *   500  open() or fstat() failed otherwise (logged with the path);
+ *   KP_HTTP_STATIC_REDIRECT  a directory path reached an absolute index.
  * The file is opened O_RDONLY|O_NONBLOCK|O_CLOEXEC beneath its root
  * (docroot.h: a symbolic link leading out of it is 403) and closed by a
  * cleanup on r->arena; it costs one openat2() and one fstat() for a file. Blocking: only in

@@ -1,0 +1,142 @@
+/* Named locations, `internal`, error_page targets and internal redirects
+ * against the real binary, as nginx documents them: try_files ... @name,
+ * error_page CODE [=[CODE]] @name|URI (the target's own redirect or error
+ * is what is sent; a redirect's Location survives its error page), an
+ * external request to an internal location is 404, an absolute index is an
+ * internal redirect, and redirect cycles end at 10 with 500. One server,
+ * one table of {request, status, Location, body}. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const char *CONF =
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@;\n"
+    "    root html;\n"
+    "    location /tf/ { try_files $uri @fallback; }\n"
+    "    location @fallback { return 200 \"fallback $uri\"; }\n"
+    "    location /eq/ { error_page 404 = @answer; }\n"
+    "    location @answer { return 202 \"answer $uri\"; }\n"
+    "    location /keep/ { error_page 404 @answer; }\n"
+    "    location /code/ { error_page 404 =200 @answer; }\n"
+    "    location /named-static/ { error_page 404 = @static; }\n"
+    "    location @static { rewrite ^ /pages/found.html break; }\n"
+    "    location /moved/ { error_page 404 /gone; }\n"
+    "    location = /gone { return 301 /elsewhere; }\n"
+    "    location /missing-page/ { error_page 404 /pages/none.html; }\n"
+    "    location = /old { error_page 302 /pages/found.html; return 302 /new; }\n"
+    "    location /private/ { internal; }\n"
+    "    location /hidden/ { error_page 404 /private/404.html; }\n"
+    "    location /cycle/ { try_files /none @a; }\n"
+    "    location @a { try_files /none @b; }\n"
+    "    location @b { try_files /none @a; }\n"
+    "    location /lost/ { try_files /none @nowhere; }\n"
+    "    location /absidx/ { index /target; }\n"
+    "    location = /target { return 200 \"target $uri $args\"; }\n"
+    "    location /idxloop/ { index /idxloop/; }\n"
+    "}\n";
+
+static void start(struct kp_h_server *s)
+{
+    kp_h_prepare(s);
+    kp_h_write(s, "html/tf/here.txt", "here\n");
+    kp_h_write(s, "html/pages/found.html", "found page\n");
+    kp_h_write(s, "html/private/404.html", "private 404\n");
+    kp_h_write(s, "html/private/p.html", "private\n");
+    kp_h_write(s, "html/absidx/index.html", "relative index\n");
+    kp_h_write(s, "html/idxloop/index.html", "never\n");
+    kp_h_config(s, "master_process off;", CONF);
+    ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
+}
+
+struct lcase {
+    const char *target;
+    int status;
+    const char *location, *body; /* NULL: not checked; location "" must be absent */
+};
+
+static const struct lcase CASES[] = {
+    /* try_files' last argument names a location */
+    {"/tf/here.txt", 200, NULL, "here\n"},
+    {"/tf/none", 200, NULL, "fallback /tf/none"},
+    /* error_page to a named location: "=" takes its status, =CODE sets it,
+     * no '=' keeps the original code */
+    {"/eq/none", 202, NULL, "answer /eq/none"},
+    {"/keep/none", 404, NULL, "answer /keep/none"},
+    {"/code/none", 200, NULL, "answer /code/none"},
+    {"/named-static/none", 200, NULL, "found page\n"},
+    /* the target's own redirect is the answer, with its Location */
+    {"/moved/none", 301, "/elsewhere", NULL},
+    /* the target's own error is sent with the built-in page */
+    {"/missing-page/none", 404, "", NULL},
+    /* a redirect whose code has an error page keeps its Location */
+    {"/old", 302, "/new", "found page\n"},
+    /* internal: 404 from outside, served to an internal redirect */
+    {"/private/p.html", 404, "", NULL},
+    {"/hidden/none", 404, NULL, "private 404\n"},
+    /* cycles and a named location that does not exist: 500 */
+    {"/cycle/x", 500, NULL, NULL},
+    {"/lost/x", 500, NULL, NULL},
+    /* an absolute index redirects internally, keeping the arguments */
+    {"/absidx/?a=1", 200, NULL, "target /target a=1"},
+    {"/idxloop/", 500, NULL, NULL},
+};
+
+static void check_case(const struct kp_h_server *s, const struct lcase *c)
+{
+    char raw[512];
+    struct kp_h_resp r;
+
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: loc.test\r\n\r\n", c->target);
+    ck_assert_msg(kp_h_request(s->port, raw, &r) == 0, "no response to %s", c->target);
+    ck_assert_msg(r.status == c->status, "%s: status %d, want %d", c->target, r.status, c->status);
+    const char *l = kp_h_header(&r, "Location");
+    if (c->location != NULL && c->location[0] == '\0')
+        ck_assert_msg(l == NULL, "%s: Location %s, want none", c->target, l);
+    else if (c->location != NULL)
+        ck_assert_msg(l != NULL && strcmp(l, c->location) == 0, "%s: Location %s, want %s",
+                      c->target, l ? l : "(none)", c->location);
+    if (c->body != NULL)
+        ck_assert_msg(r.body != NULL && strcmp(r.body, c->body) == 0, "%s: body %s, want %s",
+                      c->target, r.body ? r.body : "(none)", c->body);
+    kp_h_resp_free(&r);
+}
+
+static bool cycle_logged(void *arg)
+{
+    const struct kp_h_server *s = arg;
+    char *text = kp_h_read(s, "logs/error.log");
+    bool found = text != NULL &&
+                 strstr(text, "rewrite or internal redirection cycle while redirect to named "
+                              "location \"/cycle/x\"") != NULL &&
+                 strstr(text, "could not find named location \"@nowhere\"") != NULL;
+
+    free(text);
+    return found;
+}
+
+START_TEST(locations_table)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++)
+        check_case(&s, &CASES[i]);
+    ck_assert(kp_h_wait_until(cycle_logged, &s, 5000));
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_locations_suite(void)
+{
+    Suite *s = suite_create("locations");
+    TCase *tc = tcase_create("locations");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, locations_table);
+    suite_add_tcase(s, tc);
+    return s;
+}
