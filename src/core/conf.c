@@ -2,7 +2,7 @@
  * through the modules' directive tables, generic setters for simple values,
  * inheritance by table, and the value parsers (sizes, times, addresses). */
 #include "kelpie/core/conf.h"
-#include "kelpie/core/conf_nginx.h"
+#include "kelpie/core/conf_unsupported.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -384,7 +384,7 @@ static int dispatch(struct kp_conf *cf, int end)
     const struct kp_conf_cmd *cmd = find_cmd(cf, cf->args[0], &known);
     struct kp_conf_seen *seen = cf->frame->seen;
 
-    if (cmd == NULL && !known && kp_conf_nginx_unsupported(cf->args[0]))
+    if (cmd == NULL && !known && kp_conf_unsupported_is(cf->args[0]))
         return kp_conf_error(cf, "\"%s\" is an nginx directive that kelpie does not support",
                              cf->args[0]);
     if (cmd == NULL)

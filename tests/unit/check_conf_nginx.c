@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kelpie/core/conf_nginx.h"
+#include "kelpie/core/conf_unsupported.h"
 #include "kelpie/core/cycle.h"
 
 static char dir[64];
@@ -118,9 +119,9 @@ START_TEST(families)
                                      "proxy", "server",    "set_real_ip_from", "charset"};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        ck_assert_msg(kp_conf_nginx_unsupported(yes[i]), "%s", yes[i]);
+        ck_assert_msg(kp_conf_unsupported_is(yes[i]), "%s", yes[i]);
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        ck_assert_msg(!kp_conf_nginx_unsupported(no[i]), "%s", no[i]);
+        ck_assert_msg(!kp_conf_unsupported_is(no[i]), "%s", no[i]);
 }
 END_TEST
 
