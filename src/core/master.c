@@ -32,8 +32,50 @@
 #define FIRST_READY_S  "10" /* a daemon's first workers must be READY by then */
 #define FIRST_READY_MS 10000
 
+/* nginx's name and what the master does about a signal, for the log. */
+static void signal_words(int signo, const char **name, const char **action)
+{
+    static const struct {
+        int signo;
+        const char *name, *action;
+    } words[] = {
+        {SIGHUP, "SIGHUP", ", reconfiguring"},
+        {SIGUSR1, "SIGUSR1", ", reopening logs"},
+        {SIGQUIT, "SIGQUIT", ", shutting down"},
+        {SIGTERM, "SIGTERM", ", exiting"},
+        {SIGINT, "SIGINT", ", exiting"},
+        {SIGUSR2, "SIGUSR2", ", changing binary"},
+        {SIGWINCH, "SIGWINCH", ", stop accepting connections"},
+        {SIGCHLD, "SIGCHLD", ""},
+        {SIGTTIN, "SIGTTIN", ", one worker more"},
+        {SIGTTOU, "SIGTTOU", ", one worker fewer"},
+    };
+
+    *name = "SIGRTMIN+1";
+    *action = ", reconfiguring"; /* KP_SIGNAL_RELOAD_RT, the one other */
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (words[i].signo == signo) {
+            *name = words[i].name;
+            *action = words[i].action;
+        }
+    }
+}
+
+/* "signal 1 (SIGHUP) received from 1234, reconfiguring" at notice, as
+ * nginx: the operator sees who asked for what. */
+static void log_signals(struct kp_master *m, const struct kp_signals *sig)
+{
+    for (unsigned i = 0; i < sig->n_seen; i++) {
+        const char *name, *action;
+        signal_words(sig->seen[i].signo, &name, &action);
+        kp_log_error(&m->log, KP_LOG_NOTICE, 0, "signal %d (%s) received from %d%s",
+                     sig->seen[i].signo, name, (int)sig->seen[i].from, action);
+    }
+}
+
 static void on_signals(struct kp_master *m, const struct kp_signals *sig)
 {
+    log_signals(m, sig);
     if (sig->child)
         kp_master_spawn_reap(m);
     if (sig->terminate && !m->terminating) {

@@ -8,6 +8,7 @@
 
 void kp_master_logs_reopen(struct kp_master *m)
 {
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "reopening logs");
     int rc = kp_log_reopen(&m->log);
 
     if (rc != 0)

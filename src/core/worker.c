@@ -143,6 +143,7 @@ static void close_all(struct kp_worker *w)
  * master has sent it the reopened files. */
 static void reopen_logs(struct kp_worker *w)
 {
+    kp_log_error(w->log, KP_LOG_NOTICE, 0, "reopening logs");
     if (w->proto.reopen != NULL)
         w->proto.reopen(w->proto.ctx, w);
     int rc = w->has_chan ? kp_logfiles_receive(w->chan, w->log) : kp_log_reopen(w->log);

@@ -833,6 +833,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->server_tokens = true;
     loc->keepalive_timeout_ms = 75000;
     loc->etag = true;
+    loc->log_not_found = true;
     loc->if_modified_since = KP_HTTP_IMS_EXACT;
     loc->max_ranges = UINT_MAX;
     kp_http_charset_defaults(a, &loc->charset_types, &loc->n_charset_types);
@@ -996,6 +997,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"rewrite_log", HTTP_ANY | KP_CONF_SIF | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
      LOC(rewrite_log)},
     {"etag", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(etag)},
+    {"log_not_found", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(log_not_found)},
     {"if_modified_since", HTTP_ANY, KP_CONF_TAKE(1), 0, if_modified_since, LOC(if_modified_since)},
     {"max_ranges", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_num, LOC(max_ranges)},
     {"charset", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_http_charset_conf, LOC(charset)},

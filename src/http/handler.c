@@ -66,16 +66,10 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *
 static bool access_allowed(const struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = r->loc;
-    char addr[64];
 
     if (loc->n_acl == 0 || kp_http_access_allowed(loc->acl, loc->n_acl, &r->hc->c->peer))
         return true;
-    const struct kp_log *log = r->hc->ctx->log;
-    if (kp_log_enabled(log, KP_LOG_ERR)) {
-        kp_conf_addr_text(&r->hc->c->peer, addr, sizeof(addr));
-        kp_log_error(log, KP_LOG_ERR, 0, "access forbidden by rule, client: %s, request: \"%.*s\"",
-                     addr, (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
-    }
+    kp_http_request_log(r, KP_LOG_ERR, 0, "access forbidden by rule");
     return false;
 }
 

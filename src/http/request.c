@@ -24,7 +24,9 @@
  * static files, error pages) is synchronous and lives in handler.c. */
 #include "kelpie/http/request.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +126,45 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
                      (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
     else
         kp_log_error(log, level, err, "%s, client: %s", what, addr);
+}
+
+/* The client's address as $remote_addr has it, without the port (nginx's
+ * "client:" in the error log); a unix-socket client is "unix:". */
+static void client_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+    const void *a = ss->ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+    if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+        inet_ntop(ss->ss_family, a, buf, (socklen_t)size) == NULL)
+        snprintf(buf, size, "unix:");
+}
+
+void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
+                         const char *fmt, ...)
+{
+    const struct kp_log *log = r->hc != NULL ? r->hc->ctx->log : NULL;
+    const struct kp_http_head *h = &r->parser.head;
+    char what[1024], errs[128] = "", addr[64], host[320] = "";
+    va_list ap;
+
+    if (log == NULL || !kp_log_enabled(log, level))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (err != 0)
+        snprintf(errs, sizeof(errs), " (%d: %s)", err, strerror(err));
+    client_text(&r->hc->c->peer, addr, sizeof(addr));
+    if (h->host.len > 0)
+        snprintf(host, sizeof(host), ", host: \"%.*s%s%.*s\"", (int)h->host.len, h->host.p,
+                 h->port.len > 0 ? ":" : "", (int)h->port.len, h->port.p);
+    const char *server =
+        r->srv != NULL && r->srv->n_server_names > 0 ? r->srv->server_names[0] : "";
+    kp_log_error(log, level, 0, "%s%s, client: %s, server: %s, request: \"%.*s\"%s", what, errs,
+                 addr, server, (int)h->request_line.len,
+                 h->request_line.p != NULL ? h->request_line.p : "", host);
 }
 
 /* --- buffer and request object ------------------------------------------------------- */

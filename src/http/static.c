@@ -47,11 +47,6 @@ static void give_back(int fd, struct kp_http_file *held)
         close(fd);
 }
 
-static const struct kp_log *req_log(const struct kp_http_request *r)
-{
-    return r->hc != NULL && r->hc->loop != NULL ? r->hc->loop->log : NULL;
-}
-
 /* Open path (its first dir_len bytes are the root it must stay beneath,
  * see docroot.h) and fstat() it: the descriptor, or -errno. */
 static int open_stat(struct kp_http_request *r, const char *path, size_t dir_len, int flags,
@@ -71,20 +66,23 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
     case -ENOENT:
     case -ENOTDIR:
     case -ENAMETOOLONG:
+        /* Where an operator looks for a broken link (log_not_found). */
+        if (r->loc->log_not_found)
+            kp_http_request_log(r, KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
         return 404;
     case -EACCES:
     case -EPERM:
-        kp_log_error(req_log(r), KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
+        kp_http_request_log(r, KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
         return 403;
     case -EXDEV:
     case -ELOOP:
-        kp_log_error(req_log(r), KP_LOG_ERR, -rc,
-                     "open() \"%s\" failed: a symbolic link leads out of the root or is not "
-                     "allowed (disable_symlinks)",
-                     path);
+        kp_http_request_log(r, KP_LOG_ERR, -rc,
+                            "open() \"%s\" failed: a symbolic link leads out of the root or is "
+                            "not allowed (disable_symlinks)",
+                            path);
         return 403;
     default:
-        kp_log_error(req_log(r), KP_LOG_CRIT, -rc, "open() \"%s\" failed", path);
+        kp_http_request_log(r, KP_LOG_CRIT, -rc, "open() \"%s\" failed", path);
         return 500;
     }
 }
@@ -354,9 +352,12 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
     if (fd < 0)
         return open_error(r, path, fd);
     close(fd);
-    if (S_ISDIR(st.st_mode) && loc->autoindex.on)
+    if (!S_ISDIR(st.st_mode))
+        return 404;
+    if (loc->autoindex.on)
         return kp_http_autoindex(r, path, dir_len);
-    return S_ISDIR(st.st_mode) ? 403 : 404;
+    kp_http_request_log(r, KP_LOG_ERR, 0, "directory index of \"%s\" is forbidden", path);
+    return 403;
 }
 
 /* Under an alias ending in '/', the rest of a path that does not start with

@@ -20,13 +20,28 @@ static volatile sig_atomic_t sig_ttou;
  * take (several commands may run at once: each waits for its answer). */
 static volatile sig_atomic_t sig_reload_from[KP_SIGNAL_MAX_REQUESTERS];
 static volatile sig_atomic_t sig_n_reload_from;
+/* Every signal caught, with its sender, for the master's log. */
+static volatile sig_atomic_t sig_seen_no[KP_SIGNAL_MAX_SEEN];
+static volatile sig_atomic_t sig_seen_from[KP_SIGNAL_MAX_SEEN];
+static volatile sig_atomic_t sig_n_seen;
+
+static void seen(int signo, const siginfo_t *info)
+{
+    if (sig_n_seen >= KP_SIGNAL_MAX_SEEN)
+        return;
+    sig_seen_no[sig_n_seen] = signo;
+    sig_seen_from[sig_n_seen] = info != NULL ? info->si_pid : 0;
+    sig_n_seen++;
+}
 
 static const int managed[] = {SIGTERM,  SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
                               SIGWINCH, SIGCHLD, SIGUSR2, SIGTTIN, SIGTTOU};
 #define N_MANAGED (sizeof(managed) / sizeof(managed[0]))
 
-static void on_signal(int signo)
+static void on_signal(int signo, siginfo_t *info, void *uctx)
 {
+    (void)uctx;
+    seen(signo, info);
     switch (signo) {
     case SIGTERM:
     case SIGINT:
@@ -68,7 +83,7 @@ static void on_signal(int signo)
 static void on_hup(int signo, siginfo_t *info, void *uctx)
 {
     (void)uctx;
-    (void)signo;
+    seen(signo, info);
     sig_reload = 1;
     if (info != NULL && info->si_code == SI_QUEUE &&
         info->si_value.sival_int == KP_SIGNAL_RELOAD_COOKIE &&
@@ -86,12 +101,12 @@ static void managed_set(sigset_t *set)
 
 int kp_signal_install(void)
 {
-    struct sigaction sa = {.sa_handler = on_signal};
+    struct sigaction sa = {.sa_sigaction = on_signal};
 
     /* Handlers do not nest: each one only stores a flag. */
     managed_set(&sa.sa_mask);
     for (size_t i = 0; i < N_MANAGED; i++) {
-        sa.sa_flags = managed[i] == SIGCHLD ? SA_NOCLDSTOP : 0;
+        sa.sa_flags = SA_SIGINFO | (managed[i] == SIGCHLD ? SA_NOCLDSTOP : 0);
         if (sigaction(managed[i], &sa, NULL) < 0)
             return -errno;
     }
@@ -151,6 +166,11 @@ void kp_signal_take(struct kp_signals *out)
     for (sig_atomic_t i = 0; out->reload && i < sig_n_reload_from; i++)
         out->reload_from[out->n_reload_from++] = (pid_t)sig_reload_from[i];
     sig_n_reload_from = 0;
+    out->n_seen = 0;
+    for (sig_atomic_t i = 0; i < sig_n_seen; i++)
+        out->seen[out->n_seen++] =
+            (struct kp_signal_seen){(int)sig_seen_no[i], (pid_t)sig_seen_from[i]};
+    sig_n_seen = 0;
 }
 
 void kp_signal_answer(const struct kp_signals *s, int value)

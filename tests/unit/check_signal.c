@@ -51,8 +51,15 @@ START_TEST(signal_flags)
     ck_assert(s.reload);
     ck_assert(s.reopen);
     ck_assert(!s.terminate && !s.quit && !s.winch && !s.child);
+    /* Each signal is listed with its sender, for the master's log. */
+    ck_assert_uint_eq(s.n_seen, 2);
+    ck_assert_int_eq(s.seen[0].signo, SIGHUP);
+    ck_assert_int_eq(s.seen[1].signo, SIGUSR1);
+    ck_assert_int_eq(s.seen[0].from, getpid());
+    ck_assert_int_eq(s.seen[1].from, getpid());
     kp_signal_take(&s);
     ck_assert(none(&s));
+    ck_assert_uint_eq(s.n_seen, 0);
     raise(SIGINT);
     kp_signal_take(&s);
     ck_assert(s.terminate);

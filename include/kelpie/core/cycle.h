@@ -266,6 +266,7 @@ struct kp_http_loc_conf {
     struct kp_http_loc_conf **ifs; /* the if { } blocks inside, for the access log */
     size_t n_ifs;
     bool etag;                  /* on: static files carry ETag */
+    bool log_not_found;         /* on: a missing file is logged at [error] */
     unsigned if_modified_since; /* enum kp_http_ims (http/cond.h): exact */
     unsigned max_ranges;        /* UINT_MAX: unlimited; 0: ranges off */
     char *charset;              /* NULL: off; else added to charset_types' Content-Type */

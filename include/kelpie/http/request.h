@@ -18,6 +18,7 @@
 
 #include "kelpie/core/arena.h"
 #include "kelpie/core/cycle.h"
+#include "kelpie/core/log.h"
 #include "kelpie/core/str.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/http/chunked.h"
@@ -131,6 +132,14 @@ struct kp_http_request {
  * for which it prepared nothing but perhaps resp.allow: the state machine
  * then produces the error page (built-in, or error_page's URI). */
 typedef int (*kp_http_handler_fn)(struct kp_http_request *r);
+
+/* Log a message about r at level, with the context nginx gives it:
+ * "WHAT (ERRNO: TEXT), client: ADDR, server: NAME, request: "LINE", host:
+ * "HOST"" (WHAT from fmt; no errno part when err is 0; no host part without
+ * one; server is the server's first name, "" without one). Nothing when r
+ * has no connection or the level is not logged. */
+void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Reset r->resp to "nothing set" (fd -1, lengths -1). */
 void kp_http_response_init(struct kp_http_response *resp);

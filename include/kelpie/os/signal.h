@@ -22,6 +22,14 @@
 #include <sys/types.h>
 
 #define KP_SIGNAL_MAX_REQUESTERS 16
+#define KP_SIGNAL_MAX_SEEN       16
+
+/* One signal as caught, for the log: its number and who sent it (0 when
+ * the kernel did not say). */
+struct kp_signal_seen {
+    int signo;
+    pid_t from;
+};
 
 struct kp_signals {
     bool terminate;
@@ -38,6 +46,10 @@ struct kp_signals {
      * gets no answer and reports a timeout) */
     pid_t reload_from[KP_SIGNAL_MAX_REQUESTERS];
     unsigned n_reload_from;
+    /* every signal caught since the last take, in order (the first
+     * KP_SIGNAL_MAX_SEEN of them), so the master can log it as nginx does */
+    struct kp_signal_seen seen[KP_SIGNAL_MAX_SEEN];
+    unsigned n_seen;
 };
 
 /* The signal `kelpie -s reload` queues: a reload like SIGHUP, but
