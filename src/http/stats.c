@@ -279,12 +279,24 @@ static uint64_t row_counter(const struct kp_http_stats *st, unsigned row, int c)
     return v;
 }
 
+/* A gauge of worker number row, summed over its live workers (an old and a
+ * new generation may share a number). The sum saturates: the snapshot is
+ * read from shared memory, so no value in it is trusted not to overflow. */
 static int64_t row_gauge(const struct kp_http_stats *st, unsigned row, int g)
 {
     int64_t v = 0;
 
-    for (unsigned i = 0; i < st->n_workers; i++)
-        v += worker_row(st->workers[i].index) == row ? st->workers[i].gauges[g] : 0;
+    for (unsigned i = 0; i < st->n_workers; i++) {
+        int64_t x = st->workers[i].gauges[g];
+        if (worker_row(st->workers[i].index) != row)
+            continue;
+        if (x > 0 && v > INT64_MAX - x)
+            v = INT64_MAX;
+        else if (x < 0 && v < INT64_MIN - x)
+            v = INT64_MIN;
+        else
+            v += x;
+    }
     return v;
 }
 
