@@ -44,7 +44,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/accept.h"
 #include "kelpie/os/socket.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/conn.h"
 
 int kp_conn_pool_init(struct kp_conn_pool *p, unsigned n)

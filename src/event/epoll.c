@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/backend.h"
 
 #define KP_EPOLL_MAX_EVENTS 512u

@@ -8,7 +8,7 @@
 #include <poll.h>
 #include <time.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/backend.h"
 
 struct poll_state {

@@ -7,7 +7,7 @@
 #include <sys/select.h>
 #include <time.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/backend.h"
 
 struct select_state {

@@ -3,7 +3,7 @@
  * removal and re-arming O(log n) without searching. */
 #include <stdint.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/timer.h"
 
 void kp_timer_heap_init(struct kp_timer_heap *h)

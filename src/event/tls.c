@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/loop.h"
 
 #if KP_HAVE_SSL

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/http/var.h"
 
 /* Stack room for an unbuffered line; longer lines go to the request arena. */

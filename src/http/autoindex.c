@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/time.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/log.h"
+#include "kelpie/util/time.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/server.h"

@@ -6,7 +6,7 @@
  *   chunk-ext    = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) */
 #include "kelpie/http/chunked.h"
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 enum state {
     S_SIZE_FIRST,  /* first hex digit of chunk-size */

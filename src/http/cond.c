@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "kelpie/core/time.h"
+#include "kelpie/util/time.h"
 
 /* An entity-tag split into its weakness and its opaque part (quotes kept). */
 struct etag {

@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 
 /* glibc has no wrapper for openat2 (Linux 5.6). */
 static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)

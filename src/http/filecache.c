@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 
 struct kp_http_file {
     int fd;

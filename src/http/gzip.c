@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/log.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/log.h"
 #include "kelpie/http/coding.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/request.h"

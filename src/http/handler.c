@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kelpie/core/conf.h"
+#include "kelpie/util/conf.h"
 #include "kelpie/http/access.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/location.h"

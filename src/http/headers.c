@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kelpie/core/time.h"
+#include "kelpie/util/time.h"
 #include "kelpie/http/parse.h"
 #include "kelpie/http/var.h"
 

@@ -33,9 +33,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/conf.h"
-#include "kelpie/core/log.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/util/log.h"
 #include "kelpie/http/handler.h"
 #include "kelpie/http/charset.h"
 #include "kelpie/http/headers.h"

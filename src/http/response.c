@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/time.h"
+#include "kelpie/util/log.h"
+#include "kelpie/util/time.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/status.h"
 #include "kelpie/os/socket.h"

@@ -3,7 +3,7 @@
  * request free of allocator calls while idle connections hold neither. */
 #include "kelpie/http/server.h"
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/http/regex.h"
 
 /* A cached read buffer, stored inside the buffer itself. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "kelpie/core/arena.h"
+#include "kelpie/util/arena.h"
 #include "kelpie/event/tls.h"
 #include "kelpie/http/handler.h"
 #include "kelpie/http/request.h"

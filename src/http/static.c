@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/log.h"
+#include "kelpie/util/log.h"
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/docroot.h"

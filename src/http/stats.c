@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "kelpie/core/arena.h"
+#include "kelpie/util/arena.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"

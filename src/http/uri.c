@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 static bool is_control(unsigned char c)
 {

@@ -12,8 +12,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/control.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/proc/control.h"
 
 extern char **environ;
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/http/coding.h"
 
 #define CHECK(cond)                                                                                \

@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/proc/cycle.h"
 
 #include "fuzz.h"
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/http/chunked.h"
 #include "kelpie/http/parse.h"
 #include "kelpie/http/uri.h"

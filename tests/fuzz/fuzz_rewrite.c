@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 
 #include "fuzz.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "kelpie/core/time.h"
+#include "kelpie/util/time.h"
 
 #define MAIN "master_process off; pcre_jit on;"
 

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kelpie/core/log.h"
+#include "kelpie/util/log.h"
 #include "kelpie/event/accept.h"
 #include "kelpie/os/socket.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "kelpie/core/conf.h"
+#include "kelpie/util/conf.h"
 #include "kelpie/http/access.h"
 
 #define MAX_RULES 8

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/arena.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/arena.h"
 #include "kelpie/http/accesslog.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/var.h"

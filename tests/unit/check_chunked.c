@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/http/chunked.h"
 
 #define DONE       0

@@ -1,4 +1,4 @@
-/* Unit tests for loading a cycle (core/cycle.c with the core, events and http
+/* Unit tests for loading a cycle (proc/cycle.c with the core, events and http
  * directive tables): every error class with its exact message, defaults,
  * inheritance, location order, listening sockets, include, -g and -T. Each
  * test writes its files into a fresh mkdtemp() prefix. */
@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"

@@ -1,4 +1,4 @@
-/* Unit tests for the configuration machinery (core/conf.c) driven by a test
+/* Unit tests for the configuration machinery (util/conf.c) driven by a test
  * directive table: words, quotes, escapes, comments, line numbers, limits,
  * dispatch checks, generic setters and table-driven merging. */
 #include <check.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/arena.h"
-#include "kelpie/core/conf.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/arena.h"
+#include "kelpie/util/conf.h"
 
 struct test_conf {
     unsigned num;

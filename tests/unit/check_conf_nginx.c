@@ -1,5 +1,5 @@
 /* Unit tests for nginx's directive names without a kelpie meaning
- * (core/conf_nginx.c): the tuning knobs load in nginx's contexts and have
+ * (proc/conf_nginx.c): the tuning knobs load in nginx's contexts and have
  * their values checked; directives of unsupported nginx modules are named as
  * such, while typos and misplaced kelpie directives keep their messages. */
 #include <check.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/core/conf_nginx.h"
-#include "kelpie/core/conf_unsupported.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/conf_nginx.h"
+#include "kelpie/util/conf_unsupported.h"
+#include "kelpie/proc/cycle.h"
 
 static char dir[64];
 static char path[128];

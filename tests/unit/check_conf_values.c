@@ -6,8 +6,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "kelpie/core/arena.h"
-#include "kelpie/core/conf.h"
+#include "kelpie/util/arena.h"
+#include "kelpie/util/conf.h"
 
 START_TEST(flags)
 {

@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/arena.h"
-#include "kelpie/core/buf.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/str.h"
-#include "kelpie/core/time.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/arena.h"
+#include "kelpie/util/buf.h"
+#include "kelpie/util/log.h"
+#include "kelpie/util/str.h"
+#include "kelpie/util/time.h"
 
 START_TEST(str_compare)
 {

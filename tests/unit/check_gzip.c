@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/http/coding.h"
 #include "kelpie/http/gzip.h"
 #include "tmpdir.h"

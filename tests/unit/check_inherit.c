@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kelpie/core/listen.h"
+#include "kelpie/proc/listen.h"
 #include "kelpie/os/inherit.h"
 #include "kelpie/os/socket.h"
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/logfiles.h"
+#include "kelpie/proc/logfiles.h"
 
 static ino_t inode_of_fd(int fd)
 {

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kelpie/core/alloc.h"
+#include "kelpie/util/alloc.h"
 #include "kelpie/event/loop.h"
 
 static const enum kp_event_use backends[] = {KP_EVENT_EPOLL, KP_EVENT_POLL, KP_EVENT_SELECT};

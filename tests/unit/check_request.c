@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/scoreboard.h"

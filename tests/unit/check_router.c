@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/handler.h"
 #include "kelpie/http/router.h"

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kelpie/core/arena.h"
+#include "kelpie/util/arena.h"
 #include "kelpie/http/ssl_cache.h"
 
 #define ZONE_SIZE (64u << 10)

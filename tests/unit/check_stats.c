@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "integ/format_check.h"
-#include "kelpie/core/arena.h"
+#include "kelpie/util/arena.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/stats.h"

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kelpie/core/worker.h"
+#include "kelpie/proc/worker.h"
 #include "kelpie/os/socket.h"
 
 static const enum kp_event_use backends[] = {KP_EVENT_EPOLL, KP_EVENT_POLL, KP_EVENT_SELECT};

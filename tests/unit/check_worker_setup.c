@@ -1,4 +1,4 @@
-/* Unit tests for core/worker_setup.c: in a forked child (the settings change
+/* Unit tests for proc/worker_setup.c: in a forked child (the settings change
  * the process), env leaves TZ and the listed variables only, working_directory
  * changes the cwd, worker_rlimit_core sets RLIMIT_CORE. */
 #include <check.h>
@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kelpie/core/worker_setup.h"
+#include "kelpie/proc/worker_setup.h"
 
 extern char **environ;
 

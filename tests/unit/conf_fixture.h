@@ -6,10 +6,10 @@
 
 #include <string.h>
 
-#include "kelpie/core/alloc.h"
-#include "kelpie/core/arena.h"
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/arena.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
 
 struct conf_fixture {
     struct kp_arena arena;

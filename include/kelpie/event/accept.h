@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/scoreboard.h"

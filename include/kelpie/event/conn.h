@@ -19,8 +19,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "kelpie/core/buf.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/buf.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
 #include "kelpie/event/tls.h"

@@ -24,9 +24,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/time.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/log.h"
+#include "kelpie/util/time.h"
 #include "kelpie/event/timer.h"
 
 enum {

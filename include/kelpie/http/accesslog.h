@@ -1,7 +1,7 @@
 /* The access log at run time: each worker has every distinct access_log
  * path of the cycle open once (O_APPEND, so the lines of several workers
  * never interleave; in prefork, the descriptors the master opened, see
- * core/logfiles.h), and after each response appends one line per access_log
+ * proc/logfiles.h), and after each response appends one line per access_log
  * directive that applies to the request's location.
  *
  * Buffering (access_log ... buffer=SIZE flush=TIME): lines are formatted
@@ -23,9 +23,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/logfiles.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/log.h"
+#include "kelpie/proc/logfiles.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
 #include "kelpie/http/request.h"

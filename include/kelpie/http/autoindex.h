@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
 
 #define KP_AUTOINDEX_MAX_ENTRIES 20000 /* entries one listing shows at most */
 #define KP_AUTOINDEX_NAME_WIDTH  50    /* html: characters of a name shown */

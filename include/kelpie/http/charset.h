@@ -6,7 +6,7 @@
 #ifndef KP_HTTP_CHARSET_H
 #define KP_HTTP_CHARSET_H
 
-#include "kelpie/core/conf.h"
+#include "kelpie/util/conf.h"
 
 struct kp_http_request;
 

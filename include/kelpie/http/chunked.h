@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 #include "kelpie/http/parse.h"
 
 /* Bound on one chunk-size line (size and extensions, CRLF excluded). */

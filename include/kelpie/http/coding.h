@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 #include "kelpie/http/parse.h"
 
 /* The weight (0..1000, thousandths) value gives the gzip coding: that of a

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 #include "kelpie/http/parse.h"
 
 /* Bytes kp_http_cond_etag needs at most, NUL included. */

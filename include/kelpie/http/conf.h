@@ -1,6 +1,6 @@
 /* The http { } block: server { } and location { } blocks, their directives,
  * and inheritance (http -> server -> location) into the structs of
- * core/cycle.h.
+ * proc/cycle.h.
  *
  * After loading, each struct kp_http_srv_conf has:
  *   loc        the server-level settings, merged with the http level;
@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "kelpie/core/conf.h"
+#include "kelpie/util/conf.h"
 
 #define KP_HTTP_MAX_LOG_FORMATS 64    /* "combined" included */
 #define KP_HTTP_BACKLOG         511   /* listen backlog unless backlog=N */

@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/str.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/util/str.h"
 
 #define KP_GZIP_CACHE_BYTES (32u << 20) /* compressed bytes a worker keeps */
 #define KP_GZIP_CACHE_SLOTS 1024        /* files a worker keeps (direct-mapped) */

@@ -38,7 +38,7 @@
 #ifndef KP_HANDLER_H
 #define KP_HANDLER_H
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/http/request.h"
 
 /* `return 444`: close the connection without any response (nginx's code). */

@@ -19,7 +19,7 @@
 #ifndef KP_HEADERS_H
 #define KP_HEADERS_H
 
-#include "kelpie/core/conf.h"
+#include "kelpie/util/conf.h"
 #include "kelpie/http/request.h"
 
 /* Directive handlers (struct kp_conf_cmd) for add_header and expires; conf

@@ -21,8 +21,8 @@
 
 #include <stddef.h>
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
 
 /* Fill l->path, l->match and l->regex from the arguments of a `location`
  * directive (cf->args[1..], one or two: "[MODIFIER] PATH", the modifier may

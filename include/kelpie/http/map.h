@@ -13,7 +13,7 @@
 #ifndef KP_HTTP_MAP_H
 #define KP_HTTP_MAP_H
 
-#include "kelpie/core/conf.h"
+#include "kelpie/util/conf.h"
 
 /* The `map` block directive (conf: unused). */
 int kp_http_map_conf(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);

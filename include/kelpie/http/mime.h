@@ -4,8 +4,8 @@
 #ifndef KP_MIME_H
 #define KP_MIME_H
 
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/str.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/str.h"
 
 /* Longest extension looked up; a longer one never matches (no configured
  * extension is that long in practice, and it bounds the lowercase copy). */

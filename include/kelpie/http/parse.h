@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 /* Results other than a byte count (shared with the chunked decoder). */
 #define KP_PARSE_INCOMPLETE ((ssize_t)-EAGAIN)  /* need more bytes */

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 enum kp_http_range {
     KP_HTTP_RANGE_IGNORE,        /* send the whole representation (200) */

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/str.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/util/str.h"
 
 struct kp_http_request;
 struct kp_http_var_def;

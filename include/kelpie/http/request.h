@@ -16,10 +16,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "kelpie/core/arena.h"
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/str.h"
+#include "kelpie/util/arena.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/log.h"
+#include "kelpie/util/str.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/http/chunked.h"
 #include "kelpie/http/parse.h"

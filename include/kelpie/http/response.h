@@ -20,7 +20,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 struct kp_conn;
 struct kp_http_request;

@@ -29,8 +29,8 @@
 #ifndef KP_HTTP_REWRITE_H
 #define KP_HTTP_REWRITE_H
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
 #include "kelpie/http/regex.h"
 
 struct kp_http_request;

@@ -7,8 +7,8 @@
 
 #include <stdbool.h>
 
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/str.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/str.h"
 
 /* Whether server_name `name` (lowercase, as the loader stores it) matches
  * host (any case, already without port and trailing dot):

@@ -3,7 +3,7 @@
  * per-connection HTTP state array, small caches) and the entry points the
  * worker runner calls.
  *
- * Wiring (core/worker.h):
+ * Wiring (proc/worker.h):
  *
  *     struct kp_http_ctx http;
  *     kp_http_ctx_init(&http, cycle, log, slot);   // slot may be NULL
@@ -35,9 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/log.h"
-#include "kelpie/core/worker.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/log.h"
+#include "kelpie/proc/worker.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/scoreboard.h"

@@ -14,9 +14,9 @@
 
 #include <stdbool.h>
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/str.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/str.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/http/var.h"
 

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kelpie/core/arena.h"
+#include "kelpie/util/arena.h"
 
 /* Largest serialized session a slot keeps. */
 #define KP_SSL_SLOT_DER 448

@@ -7,8 +7,8 @@
 
 #include <sys/stat.h>
 
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/str.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/str.h"
 #include "kelpie/http/request.h"
 
 /* The static handler's answer for an absolute `index` name (`index

@@ -43,7 +43,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/http/request.h"
 

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 /* The reason phrase of a registered code ("Not Found"), or NULL. */
 const char *kp_http_status_reason(int code);

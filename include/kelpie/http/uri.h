@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "kelpie/core/str.h"
+#include "kelpie/util/str.h"
 
 /* Decode and normalise target = abs-path ["?" query] (the parser's
  * head.path). The query is split off first, at the first '?', and returned

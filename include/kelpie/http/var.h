@@ -33,9 +33,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kelpie/core/conf.h"
-#include "kelpie/core/cycle.h"
-#include "kelpie/core/str.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/str.h"
 
 /* Room a getter may use in buf: numbers, addresses, a host name. */
 #define KP_HTTP_VAR_BUF 256

@@ -1,7 +1,7 @@
 /* Listening sockets handed to kelpie at exec: by systemd's socket
  * activation (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES; sd_listen_fds(3)) or by
  * an old master starting the new binary of an upgrade (KELPIE="3;4;"). This
- * seam only finds and describes them; core/listen matches them to the
+ * seam only finds and describes them; proc/listen matches them to the
  * `listen` directives by address. */
 #ifndef KP_INHERIT_H
 #define KP_INHERIT_H

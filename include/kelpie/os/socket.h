@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#include "kelpie/core/cycle.h"
+#include "kelpie/proc/cycle.h"
 
 /* Open a non-blocking, close-on-exec listening socket for l: SO_REUSEADDR,
  * SO_REUSEPORT when l->reuseport, IPV6_V6ONLY for IPv6 unless l->ipv6_dual

@@ -1,0 +1,95 @@
+/* One worker: a reactor (loop), a connection pool and an acceptor over the
+ * listening sockets, run until a signal stops it. With `master_process off`
+ * the single process runs one worker; in prefork mode every child runs one.
+ * The protocol (HTTP) plugs in through struct kp_worker_proto and reaches the
+ * loop, the pool and the configuration through the worker it is given.
+ *
+ * Signals, as the worker reacts to them:
+ *   SIGTERM, SIGINT  fast stop: every connection is closed, run returns;
+ *   SIGQUIT          graceful quit: accepting stops at once, pool.draining is
+ *                    set (protocols stop keeping connections alive), idle
+ *                    connections are closed, and run returns when no
+ *                    connection is left, or when worker_shutdown_timeout
+ *                    expires (then the rest are closed). A prefork worker
+ *                    also closes its copies of the listening sockets, so that
+ *                    clients are refused rather than queued;
+ *   SIGUSR1          the protocol's reopen hook (flush buffers, reopen files
+ *                    it opened itself), then the error log: reopened by its
+ *                    path, or with a channel, every log descriptor the
+ *                    master sent is put under its number (logfiles.h);
+ *   SIGHUP           prefork only: this worker belongs to the old generation
+ *                    after a reload; it stops accepting, closes its copies of
+ *                    the listening sockets (a port the reload dropped is then
+ *                    closed for good) and drains softly through the
+ *                    protocol's drain hook (no keep-alive connection is
+ *                    reset), then exits like a graceful quit. Single process:
+ *                    logged and ignored;
+ *   SIGWINCH         logged and ignored. */
+#ifndef KP_WORKER_H
+#define KP_WORKER_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "kelpie/proc/cycle.h"
+#include "kelpie/util/log.h"
+#include "kelpie/event/accept.h"
+#include "kelpie/event/conn.h"
+#include "kelpie/event/loop.h"
+#include "kelpie/event/scoreboard.h"
+#include "kelpie/event/timer.h"
+
+struct kp_worker;
+typedef void (*kp_worker_hook_fn)(void *ctx, struct kp_worker *w);
+
+struct kp_worker_proto {
+    kp_accept_conn_fn on_conn; /* required: take over an accepted connection */
+    kp_worker_hook_fn start;   /* optional: loop, pool and acceptor are ready; a
+                                * hook that fails calls kp_worker_terminate and
+                                * the run returns -ECANCELED */
+    kp_worker_hook_fn reopen;  /* optional: on SIGUSR1, after the error log */
+    kp_worker_hook_fn exit;    /* optional: every connection is closed; the
+                                * loop still exists (flush buffered logs here) */
+    kp_worker_hook_fn drain;   /* optional: soft drain for a reload (SIGHUP) */
+    void *ctx;                 /* passed to every callback */
+};
+
+struct kp_worker {
+    /* Filled by the caller before kp_worker_run. */
+    const struct kp_cycle *cycle; /* listening fds already opened */
+    struct kp_log *log;           /* error log; its clock is the loop's while running */
+    unsigned index;               /* worker number: picks reuseport fds; 0 when single */
+    struct kp_scoreboard *sb;     /* prefork: the shared scoreboard; NULL when single */
+    struct kp_sb_slot *slot;      /* prefork: this worker's slot; NULL when single */
+    bool has_chan;                /* prefork: chan is the channel to the master */
+    int chan;                     /* where reopened log files come from (logfiles.h) */
+    struct kp_worker_proto proto;
+    /* Owned by kp_worker_run. */
+    struct kp_loop loop;      /* loop.stop ends the run at the next iteration */
+    struct kp_conn_pool pool; /* pool.draining: graceful quit in progress */
+    struct kp_acceptor acceptor;
+    struct kp_timer shutdown_timer; /* worker_shutdown_timeout */
+    struct kp_timer heartbeat;      /* refreshes slot->heartbeat_ms */
+    sigset_t wait_mask;             /* signals are delivered only while waiting */
+    bool quitting;
+    bool started; /* set up completely; false after a set-up failure */
+};
+
+/* Run the worker until it is stopped (see the signals above): apply
+ * worker_rlimit_nofile (the soft limit, at most the hard one), build the loop
+ * with events.use and worker_connections, start accepting on every listener
+ * of the cycle, install the signal handlers, and keep the managed signals
+ * blocked except while waiting. Every connection is closed and everything
+ * released before returning; the listening fds stay open (the caller owns
+ * them). Returns 0 after a stop, or -errno when setting up or waiting failed
+ * (logged). Blocks. */
+int kp_worker_run(struct kp_worker *w);
+/* Begin a graceful quit, as SIGQUIT does (idempotent). */
+void kp_worker_quit(struct kp_worker *w);
+/* Fast stop, as SIGTERM does: the run ends after this iteration, then every
+ * connection is closed through its close callback. Close callbacks must
+ * release their connection at once; any still taken afterwards is closed with
+ * kp_conn_close. Safe to call from a handler. */
+void kp_worker_terminate(struct kp_worker *w);
+
+#endif

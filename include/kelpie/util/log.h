@@ -1,0 +1,66 @@
+/* Error log. Lines look like
+ *   2026/11/22 10:00:00 [error] 1234#0: open() "/x" failed (2: No such file or directory)
+ * Each line leaves in one write() on an O_APPEND descriptor so that lines from
+ * several processes never interleave. Opened by the master before fork;
+ * reopened on SIGUSR1. */
+#ifndef KP_LOG_H
+#define KP_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "kelpie/util/time.h"
+
+enum kp_log_level {
+    KP_LOG_EMERG = 0,
+    KP_LOG_ALERT,
+    KP_LOG_CRIT,
+    KP_LOG_ERR,
+    KP_LOG_WARN,
+    KP_LOG_NOTICE,
+    KP_LOG_INFO,
+    KP_LOG_DEBUG,
+};
+
+struct kp_log {
+    int fd;                       /* -1: stderr */
+    enum kp_log_level level;      /* messages above this level are dropped */
+    char *path;                   /* NULL or "stderr" means fd 2 */
+    const struct kp_clock *clock; /* NULL: read the wall clock per line */
+    bool tee;                     /* [emerg] and [alert] lines also go to tee_fd */
+    int tee_fd;                   /* a daemon's start report (see master_start.h) */
+};
+
+/* A log that writes to stderr at the given level. */
+void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level);
+/* Open path (O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, 0644). "stderr" is accepted.
+ * Returns 0 or -errno; the log is unchanged on failure. */
+int kp_log_open(struct kp_log *log, const char *path, enum kp_log_level level);
+/* Reopen the same path (log rotation). Returns 0 or -errno (old fd kept). */
+int kp_log_reopen(struct kp_log *log);
+void kp_log_close(struct kp_log *log);
+/* Copy every later [emerg] and [alert] line to fd as well (one write each),
+ * until kp_log_untee. The log does not own fd. */
+void kp_log_tee(struct kp_log *log, int fd);
+/* Stop copying lines to the tee descriptor and close it (this process's copy). */
+void kp_log_untee(struct kp_log *log);
+
+static inline bool kp_log_enabled(const struct kp_log *log, enum kp_log_level l)
+{
+    return log != NULL && l <= log->level;
+}
+
+/* err: an errno value to append as " (err: strerror)", or 0. */
+void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt,
+                   va_list ap);
+/* Format one line into out (size n, always NUL-terminated); returns length.
+ * Exposed for tests. */
+size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
+                     int err, const char *fmt, va_list ap);
+/* "emerg".."debug" <-> level. Returns -1 for an unknown name. */
+int kp_log_level_parse(const char *name);
+const char *kp_log_level_name(enum kp_log_level level);
+
+#endif

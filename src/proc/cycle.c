@@ -1,0 +1,179 @@
+/* Loading a cycle: parse the -g directives and the configuration file through
+ * the modules' directive tables, then group the servers' listen addresses
+ * into the unique listening sockets. Everything lives in the cycle's arena. */
+#include "kelpie/proc/cycle.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kelpie/util/alloc.h"
+#include "kelpie/util/arena.h"
+#include "kelpie/util/conf.h"
+#include "kelpie/proc/conf_nginx.h"
+#include "kelpie/event/conf.h"
+#include "kelpie/http/conf.h"
+#include "kelpie/http/autoindex.h"
+#include "kelpie/http/gzip.h"
+#include "kelpie/http/ssl.h"
+
+#define ARENA_BLOCK 16384
+
+/* Every module's directives; adding a module means adding its table here. */
+static const struct kp_conf_cmd *const conf_tables[] = {
+    kp_conf_core_cmds,
+    kp_conf_nginx_cmds,
+    kp_event_conf_cmds,
+    kp_http_conf_cmds,
+    kp_http_gzip_conf_cmds,
+    kp_http_autoindex_conf_cmds,
+#if KP_HAVE_SSL
+    kp_http_ssl_conf_cmds,
+#endif
+    NULL,
+};
+
+static struct kp_cycle *cycle_new(const char *prefix, const char *conf_path)
+{
+    struct kp_cycle *cycle = kp_calloc(1, sizeof(*cycle));
+    size_t len = strlen(prefix);
+
+    cycle->arena = kp_alloc(sizeof(*cycle->arena));
+    kp_arena_init(cycle->arena, ARENA_BLOCK);
+    cycle->prefix = kp_arena_alloc(cycle->arena, len + 2);
+    memcpy(cycle->prefix, prefix, len);
+    if (len == 0 || prefix[len - 1] != '/')
+        cycle->prefix[len++] = '/';
+    cycle->prefix[len] = '\0';
+    cycle->conf_path = kp_conf_join(cycle->arena, cycle->prefix, conf_path);
+    kp_conf_core_init(cycle);
+    kp_event_conf_init(&cycle->events);
+    return cycle;
+}
+
+static int parse_config(struct kp_cycle *cycle, const char *extra, char *err, size_t errlen)
+{
+    struct kp_conf_seen seen = {NULL, 0};
+    struct kp_conf_frame top = {KP_CONF_MAIN, {&cycle->core, NULL, NULL}, &seen, NULL};
+    struct kp_conf *cf = kp_alloc(sizeof(*cf)); /* holds the statement buffer */
+    int rc = 0;
+
+    kp_conf_init(cf, cycle, conf_tables, &top, err, errlen);
+    /* -g goes first, like nginx: the same directive in the file is then
+     * reported as a duplicate at its line in the file. */
+    if (extra != NULL)
+        rc = kp_conf_parse_text(cf, "command line", extra, strlen(extra), true);
+    if (rc == 0)
+        rc = kp_conf_parse_file(cf, cycle->conf_path);
+    kp_free(cf);
+    return rc;
+}
+
+static struct kp_listening *find_listening(struct kp_cycle *cycle, const struct kp_http_listen *l)
+{
+    for (size_t i = 0; i < cycle->n_listening; i++) {
+        const struct kp_http_listen *c = &cycle->listening[i].conf;
+        if (c->addrlen == l->addrlen && memcmp(&c->addr, &l->addr, l->addrlen) == 0)
+            return &cycle->listening[i];
+    }
+    return NULL;
+}
+
+static void add_listen(struct kp_cycle *cycle, struct kp_http_srv_conf *srv,
+                       const struct kp_http_listen *l)
+{
+    struct kp_listening *ls = find_listening(cycle, l);
+
+    if (ls == NULL) {
+        ls = KP_CONF_PUSH(cycle->arena, cycle->listening, cycle->n_listening);
+        ls->conf = *l;
+        ls->fd = -1;
+    } else {
+        /* Socket options come from at most one server (checked by the
+         * parser), so or-ing them in is enough. */
+        ls->conf.reuseport |= l->reuseport;
+        ls->conf.ssl |= l->ssl; /* as in nginx: one `ssl` makes the address TLS */
+        ls->conf.default_server |= l->default_server;
+        if (l->backlog != KP_HTTP_BACKLOG)
+            ls->conf.backlog = l->backlog;
+    }
+    *KP_CONF_PUSH(cycle->arena, ls->servers, ls->n_servers) = srv;
+    if (l->default_server)
+        ls->default_server = srv;
+}
+
+/* One listening per unique address, servers in config order; the default
+ * server is the one flagged default_server, else the first. */
+static void build_listening(struct kp_cycle *cycle)
+{
+    const struct kp_http_conf *http = &cycle->http;
+
+    for (size_t i = 0; i < http->n_servers; i++) {
+        for (size_t j = 0; j < http->servers[i]->n_listens; j++)
+            add_listen(cycle, http->servers[i], &http->servers[i]->listens[j]);
+    }
+    for (size_t i = 0; i < cycle->n_listening; i++) {
+        if (cycle->listening[i].default_server == NULL)
+            cycle->listening[i].default_server = cycle->listening[i].servers[0];
+    }
+}
+
+struct kp_cycle *kp_cycle_load(const char *prefix, const char *conf_path, const char *extra,
+                               char *err, size_t errlen)
+{
+    struct kp_cycle *cycle = cycle_new(prefix, conf_path);
+
+    if (parse_config(cycle, extra, err, errlen) != 0) {
+        kp_cycle_free(cycle);
+        return NULL;
+    }
+    build_listening(cycle);
+    return cycle;
+}
+
+void kp_cycle_free(struct kp_cycle *cycle)
+{
+    if (cycle == NULL)
+        return;
+    for (size_t i = 0; i < cycle->n_listening; i++)
+        kp_free(cycle->listening[i].reuseport_fds);
+    kp_free(cycle->log_files);
+    kp_arena_destroy(cycle->arena);
+    kp_free(cycle->arena);
+    kp_free(cycle);
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int kp_cycle_dump(const struct kp_cycle *cycle, int fd)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < cycle->n_conf_files && rc == 0; i++) {
+        const struct kp_str *t = &cycle->conf_texts[i];
+        bool nl = t->len > 0 && t->p[t->len - 1] == '\n';
+        rc = write_all(fd, "# configuration file ", 21);
+        if (rc == 0)
+            rc = write_all(fd, cycle->conf_files[i], strlen(cycle->conf_files[i]));
+        if (rc == 0)
+            rc = write_all(fd, ":\n", 2);
+        if (rc == 0)
+            rc = write_all(fd, t->p, t->len);
+        if (rc == 0 && !nl)
+            rc = write_all(fd, "\n", 1);
+    }
+    return rc;
+}

@@ -1,0 +1,291 @@
+/* The worker runner: builds one reactor around the inherited listening
+ * sockets, runs it, and turns signals into fast stop, graceful quit and log
+ * reopening. Everything a worker owns hangs off struct kp_worker. */
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+
+#include "kelpie/proc/listen.h"
+#include "kelpie/proc/logfiles.h"
+#include "kelpie/proc/master.h"
+#include "kelpie/proc/worker.h"
+#include "kelpie/os/signal.h"
+
+/* Apply worker_rlimit_nofile to the soft limit (an unprivileged process
+ * cannot go past the hard one), then warn if worker_connections cannot fit. */
+static void apply_nofile_limit(const struct kp_worker *w)
+{
+    long want = w->cycle->core.worker_rlimit_nofile;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (want > 0) {
+        rlim_t soft = (rlim_t)want;
+        if (rl.rlim_max != RLIM_INFINITY && soft > rl.rlim_max) {
+            kp_log_error(w->log, KP_LOG_WARN, 0,
+                         "worker_rlimit_nofile %ld exceeds the hard limit %llu, using that", want,
+                         (unsigned long long)rl.rlim_max);
+            soft = rl.rlim_max;
+        }
+        rl.rlim_cur = soft;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            kp_log_error(w->log, KP_LOG_ALERT, errno, "setrlimit(RLIMIT_NOFILE, %llu) failed",
+                         (unsigned long long)soft);
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && w->cycle->events.worker_connections > rl.rlim_cur)
+        kp_log_error(w->log, KP_LOG_WARN, 0,
+                     "%u worker_connections exceed the open file limit %llu",
+                     w->cycle->events.worker_connections, (unsigned long long)rl.rlim_cur);
+}
+
+static void on_shutdown_timeout(struct kp_timer *t)
+{
+    struct kp_worker *w = t->data;
+
+    kp_log_error(w->log, KP_LOG_NOTICE, 0,
+                 "worker_shutdown_timeout expired, closing %u connections",
+                 kp_conn_pool_active(&w->pool));
+    kp_worker_terminate(w);
+}
+
+/* Loop, pool, acceptor; on failure everything built so far is released. */
+static int build(struct kp_worker *w)
+{
+    const struct kp_cycle *cycle = w->cycle;
+    unsigned nconn = cycle->events.worker_connections;
+    /* Connections, listeners, and the accept mutex's bell. */
+    int rc =
+        kp_loop_init(&w->loop, cycle->events.use, nconn + (unsigned)cycle->n_listening + 1, w->log);
+
+    if (rc < 0) {
+        kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot create the event loop");
+        return rc;
+    }
+    if (cycle->events.use == KP_EVENT_SELECT && nconn + cycle->n_listening > FD_SETSIZE)
+        kp_log_error(w->log, KP_LOG_WARN, 0,
+                     "select watches only descriptors below %d: connections above are closed",
+                     FD_SETSIZE);
+    rc = kp_conn_pool_init(&w->pool, nconn);
+    if (rc == 0) {
+        const struct kp_accept_opts o = {.listening = cycle->listening,
+                                         .n_listening = cycle->n_listening,
+                                         .worker_index = w->index,
+                                         .multi_accept = cycle->events.multi_accept,
+                                         .on_conn = w->proto.on_conn,
+                                         .ctx = w->proto.ctx,
+                                         .sb = w->sb,
+                                         .slot = w->slot,
+                                         .accept_mutex = cycle->events.accept_mutex &&
+                                                         cycle->core.master_process &&
+                                                         cycle->core.worker_processes > 1,
+                                         .mutex_delay_ms = cycle->events.accept_mutex_delay_ms};
+        rc = kp_accept_init(&w->acceptor, &w->loop, &w->pool, &o);
+        if (rc < 0)
+            kp_conn_pool_free(&w->pool);
+    } else {
+        kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot create %u connections", nconn);
+    }
+    if (rc < 0)
+        kp_loop_free(&w->loop);
+    kp_timer_init(&w->shutdown_timer, on_shutdown_timeout, w);
+    return rc;
+}
+
+/* The master and the status page read the heartbeat to tell a stuck worker
+ * from a quiet one; once a second is plenty and costs two stores. A short
+ * worker_watchdog_timeout gets beats four times as often, so that a healthy
+ * worker is never mistaken for a frozen one. */
+static void on_heartbeat(struct kp_timer *t)
+{
+    struct kp_worker *w = t->data;
+    uint64_t watchdog = w->cycle->core.worker_watchdog_timeout_ms;
+    uint64_t period = watchdog == 0 || watchdog >= 4000 ? 1000 : watchdog / 4;
+
+    atomic_store_explicit(&w->slot->heartbeat_ms, w->loop.clock.wall_msec, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->heartbeat_mono_ms, w->loop.clock.msec, memory_order_relaxed);
+    kp_loop_timer_add(&w->loop, &w->heartbeat, period);
+}
+
+/* Prefork: the reactor is up and the acceptor live, so tell the master this
+ * worker is READY (a reload waits for that before draining the old ones). */
+static void start_heartbeat(struct kp_worker *w)
+{
+    kp_timer_init(&w->heartbeat, on_heartbeat, w);
+    if (w->slot == NULL || w->loop.stop)
+        return;
+    on_heartbeat(&w->heartbeat);
+    atomic_store(&w->slot->state, KP_SB_READY);
+    /* Set-up errors of a daemon's first workers went to the command that
+     * started it; that is over. */
+    kp_log_untee(w->log);
+}
+
+/* Close every connection still taken, through the protocol when it can. */
+static void close_all(struct kp_worker *w)
+{
+    for (unsigned i = 0; i < w->pool.n; i++) {
+        struct kp_conn *c = &w->pool.conns[i];
+        if (c->in_use && c->close != NULL)
+            c->close(c);
+    }
+    for (unsigned i = 0; i < w->pool.n; i++) {
+        struct kp_conn *c = &w->pool.conns[i];
+        if (c->in_use)
+            kp_conn_close(&w->pool, &w->loop, c);
+    }
+}
+
+/* Buffers first, so that lines written before the rotation land in the old
+ * file. A prefork worker, perhaps unprivileged, never opens a log path: the
+ * master has sent it the reopened files. */
+static void reopen_logs(struct kp_worker *w)
+{
+    kp_log_error(w->log, KP_LOG_NOTICE, 0, "reopening logs");
+    if (w->proto.reopen != NULL)
+        w->proto.reopen(w->proto.ctx, w);
+    int rc = w->has_chan ? kp_logfiles_receive(w->chan, w->log) : kp_log_reopen(w->log);
+    if (rc < 0)
+        kp_log_error(w->log, KP_LOG_ALERT, -rc, "reopening the logs failed");
+}
+
+/* Old generation after a reload: stop accepting and let the protocol close
+ * its connections at their next idle point, then exit as after a quit. */
+static void drain_for_reload(struct kp_worker *w)
+{
+    if (w->quitting)
+        return;
+    kp_log_error(w->log, KP_LOG_NOTICE, 0, "draining for reload");
+    w->quitting = true;
+    kp_accept_pause(&w->acceptor);
+    /* This worker will never accept again: without its copies, a socket the
+     * new configuration dropped refuses connections now instead of queueing
+     * them until the last old worker exits. */
+    kp_listen_close_copies(w->cycle);
+    /* Only now: the master reports the reload done once no worker of the
+     * old generation can take a new connection any more. */
+    atomic_store(&w->slot->state, KP_SB_DRAINING);
+    if (w->proto.drain != NULL)
+        w->proto.drain(w->proto.ctx, w);
+    else
+        w->pool.draining = true;
+    uint64_t timeout = w->cycle->core.worker_shutdown_timeout_ms;
+    if (timeout > 0)
+        kp_loop_timer_add(&w->loop, &w->shutdown_timer, timeout);
+}
+
+static void handle_signals(struct kp_worker *w)
+{
+    struct kp_signals s;
+
+    kp_signal_take(&s);
+    if (s.terminate) {
+        kp_log_error(w->log, KP_LOG_NOTICE, 0, "exiting");
+        kp_worker_terminate(w);
+    }
+    if (s.quit)
+        kp_worker_quit(w);
+    if (s.reopen)
+        reopen_logs(w);
+    if (s.reload && w->slot != NULL && w->cycle->core.master_process)
+        drain_for_reload(w);
+    else if (s.reload || s.winch)
+        kp_log_error(w->log, KP_LOG_NOTICE, 0, "%s ignored by the worker",
+                     s.reload ? "SIGHUP" : "SIGWINCH");
+    /* Only a single process (master_process off) is asked directly. */
+    if (s.reload && !w->cycle->core.master_process)
+        kp_signal_answer(&s, KP_RELOAD_ANSWER(KP_RELOAD_ENOTSUP, 0));
+}
+
+static int run_loop(struct kp_worker *w)
+{
+    while (!w->loop.stop) {
+        int rc = kp_loop_run_once(&w->loop, kp_accept_before_wait(&w->acceptor));
+        if (rc < 0) {
+            kp_log_error(w->log, KP_LOG_ALERT, -rc, "%s wait failed",
+                         kp_loop_backend_name(&w->loop));
+            return rc;
+        }
+        handle_signals(w);
+        if (w->quitting) {
+            /* Connections that finished a response in this iteration and
+             * went idle anyway are closed here (a soft drain leaves that to
+             * the protocol, which closes them after a grace period). */
+            if (w->pool.draining)
+                kp_conn_pool_reclaim(&w->pool, w->pool.n_idle);
+            if (kp_conn_pool_active(&w->pool) == 0)
+                break;
+        }
+    }
+    return 0;
+}
+
+int kp_worker_run(struct kp_worker *w)
+{
+    sigset_t old;
+
+    w->quitting = false;
+    w->started = false;
+    apply_nofile_limit(w);
+    int rc = build(w);
+    if (rc < 0)
+        return rc;
+    rc = kp_signal_install();
+    if (rc < 0)
+        kp_log_error(w->log, KP_LOG_ALERT, -rc, "installing signal handlers failed");
+    kp_signal_block(&old);
+    kp_signal_wait_mask(&old, &w->wait_mask);
+    w->loop.wait_mask = &w->wait_mask;
+    const struct kp_clock *log_clock = w->log->clock;
+    w->log->clock = &w->loop.clock;
+
+    w->loop.after_priority = kp_accept_after_accept;
+    w->loop.hook_ctx = &w->acceptor;
+    if (w->proto.start != NULL)
+        w->proto.start(w->proto.ctx, w);
+    if (w->loop.stop) {
+        /* The protocol could not start (it logged why): a set-up failure. */
+        rc = -ECANCELED;
+    } else {
+        w->started = true;
+        start_heartbeat(w);
+        rc = run_loop(w);
+        kp_loop_timer_del(&w->loop, &w->heartbeat);
+    }
+    close_all(w);
+    if (w->proto.exit != NULL)
+        w->proto.exit(w->proto.ctx, w);
+
+    kp_loop_timer_del(&w->loop, &w->shutdown_timer);
+    kp_accept_free(&w->acceptor);
+    kp_conn_pool_free(&w->pool);
+    w->log->clock = log_clock;
+    kp_loop_free(&w->loop);
+    kp_signal_restore(&old);
+    return rc;
+}
+
+void kp_worker_quit(struct kp_worker *w)
+{
+    if (w->pool.draining)
+        return;
+    w->quitting = true;
+    w->pool.draining = true;
+    kp_accept_pause(&w->acceptor);
+    /* A prefork worker owns only copies of the listening sockets (the master
+     * closes its own as it exits): closing them now refuses new clients at
+     * once rather than leaving them queued until this worker is gone. */
+    if (w->cycle->core.master_process)
+        kp_listen_close_copies(w->cycle);
+    kp_log_error(w->log, KP_LOG_NOTICE, 0, "gracefully shutting down");
+    uint64_t timeout = w->cycle->core.worker_shutdown_timeout_ms;
+    if (timeout > 0)
+        kp_loop_timer_add(&w->loop, &w->shutdown_timer, timeout);
+}
+
+void kp_worker_terminate(struct kp_worker *w)
+{
+    w->loop.stop = true;
+}

@@ -1,0 +1,169 @@
+/* The error log. One write() per line on an O_APPEND descriptor: lines from
+ * the master and every worker land whole even when they share the file. */
+#include "kelpie/util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/util/alloc.h"
+
+#define LOG_LINE_MAX 2048
+
+static const char *const level_names[] = {"emerg", "alert",  "crit", "error",
+                                          "warn",  "notice", "info", "debug"};
+
+const char *kp_log_level_name(enum kp_log_level level)
+{
+    return level_names[level];
+}
+
+int kp_log_level_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(name, level_names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level)
+{
+    log->fd = -1;
+    log->level = level;
+    log->path = NULL;
+    log->clock = NULL;
+    log->tee = false;
+    log->tee_fd = -1;
+}
+
+static bool is_stderr(const char *path)
+{
+    return path == NULL || strcmp(path, "stderr") == 0;
+}
+
+static int open_path(const char *path)
+{
+    if (is_stderr(path))
+        return -1;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+int kp_log_open(struct kp_log *log, const char *path, enum kp_log_level level)
+{
+    int fd = open_path(path);
+
+    if (fd < -1)
+        return fd;
+    kp_log_close(log);
+    log->fd = fd;
+    log->level = level;
+    log->path = is_stderr(path) ? NULL : kp_strdup(path);
+    return 0;
+}
+
+int kp_log_reopen(struct kp_log *log)
+{
+    if (log->path == NULL)
+        return 0;
+    int fd = open_path(log->path);
+    if (fd < 0)
+        return fd;
+    /* dup3 keeps the descriptor number, so a worker forked later inherits
+     * the new file under the number its log names (workers forked earlier
+     * get it from the master: see logfiles.h). */
+    if (log->fd >= 0) {
+        dup3(fd, log->fd, O_CLOEXEC);
+        close(fd);
+    } else {
+        log->fd = fd;
+    }
+    return 0;
+}
+
+void kp_log_close(struct kp_log *log)
+{
+    if (log->fd >= 0)
+        close(log->fd);
+    kp_free(log->path);
+    log->fd = -1;
+    log->path = NULL;
+}
+
+void kp_log_tee(struct kp_log *log, int fd)
+{
+    log->tee = true;
+    log->tee_fd = fd;
+}
+
+void kp_log_untee(struct kp_log *log)
+{
+    if (log->tee)
+        close(log->tee_fd);
+    log->tee = false;
+    log->tee_fd = -1;
+}
+
+size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
+                     int err, const char *fmt, va_list ap)
+{
+    size_t len = 0;
+    int w = snprintf(out, n, "%s [%s] %d#0: ", time_str, level_names[level], pid);
+
+    if (w > 0)
+        len = (size_t)w < n ? (size_t)w : n - 1;
+    w = vsnprintf(out + len, n - len, fmt, ap);
+    if (w > 0)
+        len += (size_t)w < n - len ? (size_t)w : n - len - 1;
+    if (err != 0) {
+        w = snprintf(out + len, n - len, " (%d: %s)", err, strerror(err));
+        if (w > 0)
+            len += (size_t)w < n - len ? (size_t)w : n - len - 1;
+    }
+    return len;
+}
+
+static void current_time(const struct kp_log *log, char *buf, size_t n)
+{
+    if (log->clock != NULL && log->clock->log_time[0] != '\0') {
+        snprintf(buf, n, "%s", log->clock->log_time);
+        return;
+    }
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, n, "%Y/%m/%d %H:%M:%S", &tm);
+}
+
+void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt,
+                   va_list ap)
+{
+    char line[LOG_LINE_MAX];
+    char ts[32];
+    int saved = errno;
+
+    if (!kp_log_enabled(log, level))
+        return;
+    current_time(log, ts, sizeof(ts));
+    size_t len = kp_log_format(line, sizeof(line) - 1, ts, level, (int)getpid(), err, fmt, ap);
+    line[len++] = '\n';
+    if (write(log->fd >= 0 ? log->fd : STDERR_FILENO, line, len) < 0) {
+        /* The log is the place errors go; there is nowhere to report this. */
+    }
+    if (log->tee && level <= KP_LOG_ALERT && write(log->tee_fd, line, len) < 0) {
+        /* The reader (the command that started a daemon) is gone. */
+    }
+    errno = saved;
+}
+
+void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    kp_log_verror(log, level, err, fmt, ap);
+    va_end(ap);
+}
