@@ -258,6 +258,12 @@ static bool needs_page(const struct kp_http_request *r, int status)
            r->resp.fd < 0;
 }
 
+/* nginx's internal codes 495-497 (handler.h). */
+static bool is_tls_code(int status)
+{
+    return status >= KP_HTTP_SSL_CERT_ERROR && status <= KP_HTTP_PLAIN_TO_HTTPS;
+}
+
 #define TLS_PAGE(text)                                                                             \
     KP_STR("<html><head><title>400 " text "</title></head><body><center><h1>400 Bad "              \
            "Request</h1></center><center>" text "</center><hr><center>kelpie</center></body>"      \
@@ -286,7 +292,7 @@ static void builtin(struct kp_http_request *r, int status)
     resp->allow = allow;
     resp->content_range = range;
     resp->body = kp_http_status_page(status);
-    if (status >= KP_HTTP_SSL_CERT_ERROR && status <= KP_HTTP_PLAIN_TO_HTTPS) {
+    if (is_tls_code(status)) {
         resp->status = 400;
         resp->body = tls_page(status);
     }
@@ -339,6 +345,22 @@ static int error_page_target(struct kp_http_request *r, struct kp_str uri)
     return content(r);
 }
 
+/* The status of an error page that is a URL: a redirect code given as
+ * =CODE, else 302 (nginx sends no Location with a non-redirect status). */
+static int redirect_code(int response_code)
+{
+    switch (response_code) {
+    case 301:
+    case 302:
+    case 303:
+    case 307:
+    case 308:
+        return response_code;
+    default:
+        return 302;
+    }
+}
+
 /* Serve ep for status. What the target answers decides, as in nginx: its
  * own redirect or error (a `return 301`, a missing page) is sent as such,
  * with the built-in page (error pages are not recursive); content it
@@ -356,7 +378,7 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
                                               : kp_str_from(ep->uri);
     if (is_url(uri.p)) {
         r->resp.location = uri;
-        builtin(r, ep->response_code > 0 ? ep->response_code : 302);
+        builtin(r, redirect_code(ep->response_code));
         return;
     }
     /* RFC 9110 section 9.3.2: a HEAD stays a HEAD; anything else reads the page. */
@@ -371,8 +393,10 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
     } else if (needs_page(r, st)) {
         builtin(r, st);
     } else {
+        /* 495-497 are nginx's internal codes: their page goes out as 400. */
         r->resp.status = ep->response_code > 0                    ? ep->response_code
                          : ep->response_code == KP_HTTP_EP_ANSWER ? st
+                         : is_tls_code(status)                    ? 400
                                                                   : status;
     }
 }
@@ -381,9 +405,9 @@ static void special(struct kp_http_request *r, int status)
 {
     const struct kp_http_error_page *ep = NULL;
 
-    /* 495-497 are not statuses to send: only the built-in pages answer them. */
-    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS &&
-        (status < KP_HTTP_SSL_CERT_ERROR || status > KP_HTTP_PLAIN_TO_HTTPS))
+    /* 495-497 may have error pages (`error_page 497 https://$host$request_uri`
+     * is the usual way to send plain HTTP to the HTTPS port elsewhere). */
+    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS)
         ep = find_error_page(r->loc, status);
     if (ep == NULL)
         builtin(r, status);

@@ -502,7 +502,9 @@ static enum step on_head(struct kp_http_conn *hc)
     }
     b->pos += r->head_len;
     if (hc->plain_http) {
-        r->srv = default_srv(hc);
+        /* As nginx: the server the Host names, at its server level, so
+         * that its `error_page 497` can redirect to https. */
+        (void)kp_http_handler_route(r, hc->c->ls);
         r->loc = r->srv->loc;
         return fail(hc, KP_HTTP_PLAIN_TO_HTTPS, "client sent plain HTTP request to HTTPS port");
     }

@@ -41,6 +41,8 @@ static const char *CONF =
     "    location /silent { return 444; }\n"
     "    location /eq/ { error_page 404 =200 /errors/404.html; }\n"
     "    location /url/ { error_page 404 http://example.com/notfound; }\n"
+    "    location /url301/ { error_page 404 =301 http://example.com/moved; }\n"
+    "    location /url200/ { error_page 404 =200 http://example.com/other; }\n"
     "    location /broken/ { error_page 404 /errors/missing.html; }\n"
     "    location ^~ /assets/ { return 200 assets; }\n"
     "    location ~* \\.(png|jpe?g)$ { return 200 image; }\n"
@@ -270,6 +272,13 @@ START_TEST(error_pages)
     kp_h_resp_free(&r);
     ck_assert_int_eq(ask(s.port, "GET /url/nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 302);
     ck_assert_str_eq(kp_h_header(&r, "Location"), "http://example.com/notfound");
+    kp_h_resp_free(&r);
+    /* A URL takes =3xx; any other =CODE still redirects with 302, as nginx. */
+    ck_assert_int_eq(ask(s.port, "GET /url301/x HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 301);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "http://example.com/moved");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask(s.port, "GET /url200/x HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 302);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "http://example.com/other");
     kp_h_resp_free(&r);
     /* The error page is missing too: the built-in page. */
     ck_assert_int_eq(ask(s.port, "GET /broken/nope HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 404);

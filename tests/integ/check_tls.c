@@ -3,7 +3,8 @@
  * the openssl command: an ECDSA P-256 and an RSA 2048 one for "localhost",
  * an ECDSA one for "b.test". Covered: both certificate types chosen by what
  * the client supports, SNI, ALPN, the protocol floor (TLS 1.0 and 1.1
- * refused by default), plain HTTP on the TLS port (nginx's 400), a truncated
+ * refused by default), plain HTTP on the TLS port (nginx's 400, or the
+ * server's error_page 497), a truncated
  * ClientHello and a handshake that never ends (client_header_timeout), the
  * variables in the access log, keep-alive and a large body, an encrypted key
  * with ssl_password_file, master_process off, client certificates
@@ -251,6 +252,67 @@ START_TEST(plain_http_gets_400)
                       strstr(log, "plain HTTP request to HTTPS port") != NULL,
                   "%s", log);
     free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* error_page 497 of the server the Host names: a URL is a 302 (or its
+ * =3xx), a local URI is served with 400 (nginx's default for 497). */
+static const char *HTTP_497 = "server {\n"
+                              "    listen 127.0.0.1:@PORT@ ssl;\n"
+                              "    server_name localhost;\n"
+                              "    ssl_certificate ec.crt;\n"
+                              "    ssl_certificate_key ec.key;\n"
+                              "    error_page 497 https://$host:$server_port$request_uri;\n"
+                              "}\n"
+                              "server {\n"
+                              "    listen 127.0.0.1:@PORT@ ssl;\n"
+                              "    server_name b.test;\n"
+                              "    ssl_certificate b.crt;\n"
+                              "    ssl_certificate_key b.key;\n"
+                              "    error_page 497 =301 https://b.test$request_uri;\n"
+                              "}\n"
+                              "server {\n"
+                              "    listen 127.0.0.1:@PORT@ ssl;\n"
+                              "    server_name c.test;\n"
+                              "    ssl_certificate b.crt;\n"
+                              "    ssl_certificate_key b.key;\n"
+                              "    error_page 497 /plain.html;\n"
+                              "}\n";
+
+static void plain_request(const struct kp_h_server *s, const char *host, const char *target,
+                          struct kp_h_resp *r)
+{
+    char req[256];
+
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, host);
+    ck_assert_int_eq(kp_h_request(s->port, req, r), 0);
+}
+
+START_TEST(plain_http_error_page_497)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char want[128];
+
+    make_certs(&s);
+    kp_h_write(&s, "html/plain.html", "use https\n");
+    kp_h_config(&s, "master_process off;", HTTP_497);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    plain_request(&s, "localhost", "/a/b?x=1", &r);
+    ck_assert_int_eq(r.status, 302);
+    snprintf(want, sizeof(want), "https://localhost:%d/a/b?x=1", s.port);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), want);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    kp_h_resp_free(&r);
+    plain_request(&s, "b.test", "/x", &r);
+    ck_assert_int_eq(r.status, 301);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "https://b.test/x");
+    kp_h_resp_free(&r);
+    plain_request(&s, "c.test", "/x", &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(r.body, "use https\n");
+    kp_h_resp_free(&r);
     kp_h_stop(&s);
 }
 END_TEST
@@ -620,6 +682,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, old_protocols_refused);
     tcase_add_test(tc, protocols_directive);
     tcase_add_test(tc, plain_http_gets_400);
+    tcase_add_test(tc, plain_http_error_page_497);
     tcase_add_test(tc, truncated_client_hello);
     tcase_add_test(tc, keepalive_and_large_body);
     tcase_add_test(tc, password_protected_key);

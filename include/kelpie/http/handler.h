@@ -44,7 +44,9 @@
 /* `return 444`: close the connection without any response (nginx's code). */
 #define KP_HTTP_CLOSE_SILENTLY 444
 /* Plain HTTP on an `ssl` address (nginx's internal 497): answered 400 with
- * the page "The plain HTTP request was sent to HTTPS port". */
+ * the page "The plain HTTP request was sent to HTTPS port", unless the
+ * server has an `error_page 497` (a URL: 302 or its =3xx; a URI: served
+ * with 400 or its =CODE). 495 and 496 take error pages the same way. */
 #define KP_HTTP_PLAIN_TO_HTTPS 497
 /* ssl_verify_client (nginx's 495 and 496): answered 400 with the pages "The
  * SSL certificate error" and "No required SSL certificate was sent". */
