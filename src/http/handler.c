@@ -15,6 +15,7 @@
 #include "kelpie/http/rewrite.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/server.h"
+#include "kelpie/http/ssl.h"
 #include "kelpie/http/static.h"
 #include "kelpie/http/stats.h"
 #include "kelpie/http/status.h"
@@ -43,11 +44,22 @@ static int set_path(struct kp_http_request *r, struct kp_str target)
     return 0;
 }
 
+/* The name that chooses the server: Host, or for a request without one
+ * (HTTP/1.0) over TLS the name SNI sent, as nginx does. */
+static struct kp_str request_host(const struct kp_http_request *r)
+{
+    char unused[KP_HTTP_VAR_BUF];
+
+    if (r->parser.head.host.len > 0 || r->hc == NULL || r->hc->c->tls == NULL)
+        return r->parser.head.host;
+    return kp_http_ssl_var(r->hc->c, KP_SSL_VAR_SERVER_NAME, unused);
+}
+
 int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *ls)
 {
     const struct kp_http_head *h = &r->parser.head;
 
-    r->srv = kp_http_router_server(ls, h->host, r);
+    r->srv = kp_http_router_server(ls, request_host(r), r);
     r->loc = r->srv->loc;
     if (h->form == KP_HTTP_TARGET_ASTERISK || h->form == KP_HTTP_TARGET_AUTHORITY) {
         /* No path to map: the server level answers (405 from static). */

@@ -164,6 +164,10 @@ START_TEST(sni_picks_the_server)
     ck_assert_int_eq(s_client(&s, "-noservername", GET_CLOSE, &out), 0);
     ck_assert_msg(strstr(out, "CN = localhost") != NULL, "%s", out);
     free(out);
+    /* HTTP/1.0 without Host: the server SNI named answers, as in nginx. */
+    ck_assert_int_eq(s_client(&s, "-servername b.test", "GET / HTTP/1.0\\r\\n\\r\\n", &out), 0);
+    ck_assert_msg(strstr(out, "\nb\n") != NULL, "%s", out);
+    free(out);
     kp_h_stop(&s);
 }
 END_TEST
