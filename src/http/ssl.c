@@ -196,8 +196,9 @@ static int session_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
     return 0;
 }
 
-/* ssl_session_ticket_key FILE: 80 bytes (name, HMAC key, AES-256 key, as
- * nginx's files); the first one encrypts, all of them decrypt. */
+/* ssl_session_ticket_key FILE, as nginx reads it: 80 bytes (name, 32-byte
+ * HMAC key, AES-256 key) or 48 bytes (name, 16-byte HMAC key, AES-128
+ * key); the first one encrypts, all of them decrypt. */
 static int ticket_key(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_ssl_conf *ssl = &((struct kp_http_srv_conf *)conf)->ssl;
@@ -213,12 +214,14 @@ static int ticket_key(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
         return kp_conf_error(cf, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
-    if (n != 80)
-        return kp_conf_error(cf, "\"%s\" must be 80 bytes", path);
+    if (n != 80 && n != 48)
+        return kp_conf_error(cf, "\"%s\" must be 48 or 80 bytes", path);
     struct kp_ssl_ticket_key *k = KP_CONF_PUSH(cf->arena, ssl->ticket_keys, ssl->n_ticket_keys);
+    size_t half = (n - 16) / 2;
     memcpy(k->name, buf, 16);
-    memcpy(k->hmac, buf + 16, 32);
-    memcpy(k->aes, buf + 48, 32);
+    memcpy(k->hmac, buf + 16, half);
+    memcpy(k->aes, buf + 16 + half, half);
+    k->short_keys = n == 48;
     k->created = 1;
     return 0;
 }
@@ -540,6 +543,12 @@ static int static_key(const struct kp_http_ssl_conf *ssl, const unsigned char *n
     return 0;
 }
 
+static const EVP_CIPHER *ticket_cipher(const struct kp_http_ssl_conf *ssl,
+                                       const struct kp_ssl_ticket_key *k)
+{
+    return k->short_keys ? EVP_aes_128_cbc() : ssl->ticket_cipher;
+}
+
 /* Session tickets with the configured keys, else the zone's rotating ones:
  * AES-256-CBC and HMAC-SHA256, as OpenSSL's own tickets. */
 static int on_ticket(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
@@ -560,18 +569,19 @@ static int on_ticket(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_
             kp_ssl_zone_ticket_key(ssl->tickets, (uint64_t)time(NULL), period, &k);
         memcpy(name, k.name, 16);
         if (RAND_bytes(iv, 16) != 1 ||
-            EVP_EncryptInit_ex(ectx, ssl->ticket_cipher, NULL, k.aes, iv) != 1)
+            EVP_EncryptInit_ex(ectx, ticket_cipher(ssl, &k), NULL, k.aes, iv) != 1)
             return -1;
     } else {
         rc = ssl->n_ticket_keys > 0 ? static_key(ssl, name, &k)
                                     : kp_ssl_zone_find_key(ssl->tickets, name, &k);
         if (rc == 0)
             return 0; /* an unknown key: a full handshake */
-        if (EVP_DecryptInit_ex(ectx, ssl->ticket_cipher, NULL, k.aes, iv) != 1)
+        if (EVP_DecryptInit_ex(ectx, ticket_cipher(ssl, &k), NULL, k.aes, iv) != 1)
             return -1;
     }
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac,
+                                          k.short_keys ? 16 : sizeof(k.hmac)),
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
         OSSL_PARAM_construct_end(),
     };

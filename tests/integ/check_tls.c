@@ -637,7 +637,7 @@ START_TEST(config_errors)
         {"server { listen 127.0.0.1:@PORT@ ssl;\n"
          "  ssl_certificate ec.crt;\n"
          "  ssl_certificate_key ec.key; ssl_session_ticket_key ec.key; }\n",
-         "must be 80 bytes"},
+         "must be 48 or 80 bytes"},
         {"server { listen 127.0.0.1:@PORT@ ssl;\n"
          "  ssl_certificate ec.crt;\n"
          "  ssl_certificate_key ec.key; ssl_early_data on; }\n",

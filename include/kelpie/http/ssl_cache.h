@@ -42,6 +42,7 @@ struct kp_ssl_ticket_key {
     uint8_t aes[32];
     uint8_t hmac[32];
     uint64_t created; /* seconds (CLOCK_REALTIME) */
+    bool short_keys;  /* from a 48-byte file: AES-128 and the first 16 bytes of hmac */
 };
 
 struct kp_ssl_zone;
