@@ -17,6 +17,7 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/util/log.h"
 #include "kelpie/util/time.h"
+#include "kelpie/http/dirlist.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/server.h"
@@ -24,6 +25,7 @@
 #define LOC(m)       KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define HTTP_ANY     (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
 #define CALLBACK_MAX 128 /* longest jsonp callback name, as nginx */
+#define FLUSH_AT     (64 * 1024)
 
 /* --- directives ------------------------------------------------------------------- */
 
@@ -57,22 +59,19 @@ const struct kp_conf_cmd kp_http_autoindex_conf_cmds[] = {
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };
 
-/* --- reading the directory ---------------------------------------------------------- */
+/* --- writing ---------------------------------------------------------------------- */
 
-struct entry {
-    char *name;
-    size_t len;
-    bool dir;
-    bool reg;
-    off_t size;
-    time_t mtime;
-};
-
-/* The output: grows with realloc, freed with the request's arena. */
+/* The output: grows with realloc, freed with the request's arena; for a
+ * spilled listing (http/dirlist.h) written on to a temporary file in
+ * pieces of about FLUSH_AT bytes, so a listing of any size costs bounded
+ * memory. */
 struct out {
     char *p;
     size_t len, cap;
-    bool failed;
+    int fd;        /* -1: the whole body stays in memory */
+    off_t start;   /* where the body begins in fd */
+    off_t flushed; /* bytes of the body written to fd */
+    int err;       /* the first write error, -errno */
 };
 
 static const struct kp_log *req_log(const struct kp_http_request *r)
@@ -80,93 +79,30 @@ static const struct kp_log *req_log(const struct kp_http_request *r)
     return r->hc != NULL && r->hc->loop != NULL ? r->hc->loop->log : NULL;
 }
 
-static int by_kind_then_name(const void *a, const void *b)
+static void flush(struct out *o)
 {
-    const struct entry *x = a, *y = b;
+    const char *p = o->p;
+    size_t n = o->len;
 
-    if (x->dir != y->dir)
-        return x->dir ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
-
-/* stat() one entry; a symbolic link is opened under the directory's rules
- * (http/docroot.h), so one leading out of the root is not listed. Returns
- * false to leave the entry out. */
-static bool stat_entry(struct kp_http_request *r, int dfd, const char *path, size_t dir_len,
-                       const char *name, struct stat *st)
-{
-    if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) != 0)
-        return false;
-    if (!S_ISLNK(st->st_mode))
-        return true;
-    size_t plen = strlen(path), nlen = strlen(name);
-    char *full = kp_arena_alloc(&r->arena, plen + nlen + 1);
-    memcpy(full, path, plen);
-    memcpy(full + plen, name, nlen + 1);
-    struct kp_http_docroots *roots = r->hc != NULL ? &r->hc->ctx->roots : NULL;
-    uint64_t now = r->hc != NULL ? r->hc->loop->clock.msec : 0;
-    int fd = kp_http_docroot_open_stat(roots, full, dir_len, r->loc->symlinks, O_PATH, now, st);
-    if (fd < 0)
-        return false;
-    close(fd);
-    return true;
-}
-
-/* Read the visible entries of dfd (taken over) into the arena. */
-static int read_dir(struct kp_http_request *r, int dfd, const char *path, size_t dir_len,
-                    struct entry **out, size_t *n)
-{
-    DIR *d = fdopendir(dfd);
-    size_t cap = 0;
-    bool warned = false;
-
-    if (d == NULL) {
-        close(dfd);
-        return -errno;
-    }
-    *out = NULL;
-    *n = 0;
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (de == NULL)
-            break;
-        struct stat st;
-        if (de->d_name[0] == '.' || !stat_entry(r, dirfd(d), path, dir_len, de->d_name, &st))
-            continue;
-        if (*n == KP_AUTOINDEX_MAX_ENTRIES) {
-            if (!warned)
-                kp_log_error(req_log(r), KP_LOG_WARN, 0,
-                             "directory \"%s\" has more than %d entries: the rest are not listed",
-                             path, KP_AUTOINDEX_MAX_ENTRIES);
-            warned = true;
-            continue;
+    while (n > 0 && o->err == 0) {
+        ssize_t w = pwrite(o->fd, p, n, o->start + o->flushed);
+        if (w < 0 && errno != EINTR)
+            o->err = -errno;
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            o->flushed += w;
         }
-        if (*n == cap) {
-            cap = cap == 0 ? 64 : cap * 2;
-            struct entry *grown = kp_arena_alloc(&r->arena, cap * sizeof(*grown));
-            if (*n > 0)
-                memcpy(grown, *out, *n * sizeof(*grown));
-            *out = grown;
-        }
-        size_t len = strlen(de->d_name);
-        (*out)[(*n)++] = (struct entry){kp_arena_strndup(&r->arena, de->d_name, len),
-                                        len,
-                                        S_ISDIR(st.st_mode),
-                                        S_ISREG(st.st_mode),
-                                        st.st_size,
-                                        st.st_mtime};
     }
-    int err = errno;
-    closedir(d);
-    if (err != 0)
-        return -err;
-    if (*n > 1)
-        qsort(*out, *n, sizeof(**out), by_kind_then_name);
-    return 0;
+    o->len = 0;
 }
 
-/* --- writing ---------------------------------------------------------------------- */
+/* After each entry: hand a full buffer to the file. */
+static void entry_done(struct out *o)
+{
+    if (o->fd >= 0 && o->len >= FLUSH_AT)
+        flush(o);
+}
 
 static char *reserve(struct out *o, size_t more)
 {
@@ -308,7 +244,7 @@ static void put_short_size(struct out *o, off_t size)
     printf_(o, "%7jd", (intmax_t)size);
 }
 
-static void html_entry(struct kp_http_request *r, struct out *o, const struct entry *e)
+static void html_entry(struct kp_http_request *r, struct out *o, const struct kp_http_dirent *e)
 {
     static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -348,50 +284,63 @@ static void html_entry(struct kp_http_request *r, struct out *o, const struct en
     puts_(o, "\r\n");
 }
 
-static void html(struct kp_http_request *r, struct out *o, const struct entry *v, size_t n)
+static void html(struct kp_http_request *r, struct out *o, struct kp_http_dirlist *dl)
 {
+    const struct kp_http_dirent *e;
+
     puts_(o, "<html>\r\n<head><title>Index of ");
     put_markup(o, r->uri.p, r->uri.len);
     puts_(o, "</title></head>\r\n<body>\r\n<h1>Index of ");
     put_markup(o, r->uri.p, r->uri.len);
     puts_(o, "</h1><hr><pre><a href=\"../\">../</a>\r\n");
-    for (size_t i = 0; i < n; i++)
-        html_entry(r, o, &v[i]);
+    while ((e = kp_http_dirlist_next(dl, &o->err)) != NULL) {
+        html_entry(r, o, e);
+        entry_done(o);
+    }
     puts_(o, "</pre><hr></body>\r\n</html>\r\n");
 }
 
-static void xml(struct out *o, const struct entry *v, size_t n)
+static const char *kind_of(const struct kp_http_dirent *e)
 {
+    return e->dir ? "directory" : e->reg ? "file" : "other";
+}
+
+static void xml(struct out *o, struct kp_http_dirlist *dl)
+{
+    const struct kp_http_dirent *e;
+
     puts_(o, "<?xml version=\"1.0\"?>\r\n<list>\r\n");
-    for (size_t i = 0; i < n; i++) {
-        const char *kind = v[i].dir ? "directory" : v[i].reg ? "file" : "other";
+    while ((e = kp_http_dirlist_next(dl, &o->err)) != NULL) {
         struct tm tm;
-        gmtime_r(&v[i].mtime, &tm);
-        printf_(o, "<%s mtime=\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", kind, tm.tm_year + 1900,
+        gmtime_r(&e->mtime, &tm);
+        printf_(o, "<%s mtime=\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", kind_of(e), tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        if (v[i].reg)
-            printf_(o, " size=\"%jd\"", (intmax_t)v[i].size);
+        if (e->reg)
+            printf_(o, " size=\"%jd\"", (intmax_t)e->size);
         puts_(o, ">");
-        put_markup(o, v[i].name, v[i].len);
-        printf_(o, "</%s>\r\n", kind);
+        put_markup(o, e->name, e->len);
+        printf_(o, "</%s>\r\n", kind_of(e));
+        entry_done(o);
     }
     puts_(o, "</list>\r\n");
 }
 
-static void json(struct out *o, const struct entry *v, size_t n)
+static void json(struct out *o, struct kp_http_dirlist *dl)
 {
+    const struct kp_http_dirent *e;
+    size_t left = kp_http_dirlist_count(dl);
     char date[32];
 
     puts_(o, "[\r\n");
-    for (size_t i = 0; i < n; i++) {
-        const char *kind = v[i].dir ? "directory" : v[i].reg ? "file" : "other";
+    while ((e = kp_http_dirlist_next(dl, &o->err)) != NULL) {
         puts_(o, "{ \"name\":\"");
-        put_json(o, v[i].name, v[i].len);
-        date[kp_time_http_date(v[i].mtime, date)] = '\0';
-        printf_(o, "\", \"type\":\"%s\", \"mtime\":\"%s\"", kind, date);
-        if (v[i].reg)
-            printf_(o, ", \"size\":%jd", (intmax_t)v[i].size);
-        puts_(o, i + 1 < n ? " },\r\n" : " }\r\n");
+        put_json(o, e->name, e->len);
+        date[kp_time_http_date(e->mtime, date)] = '\0';
+        printf_(o, "\", \"type\":\"%s\", \"mtime\":\"%s\"", kind_of(e), date);
+        if (e->reg)
+            printf_(o, ", \"size\":%jd", (intmax_t)e->size);
+        puts_(o, --left > 0 ? " },\r\n" : " }\r\n");
+        entry_done(o);
     }
     puts_(o, "]\r\n");
 }
@@ -435,12 +384,59 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
     return 500;
 }
 
-int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_len)
+static void render(struct kp_http_request *r, struct out *o, struct kp_http_dirlist *dl,
+                   struct kp_str cb)
 {
     unsigned format = r->loc->autoindex.format;
+
+    if (format == KP_AUTOINDEX_HTML) {
+        html(r, o, dl);
+        r->resp.content_type = KP_STR("text/html");
+    } else if (format == KP_AUTOINDEX_XML) {
+        xml(o, dl);
+        r->resp.content_type = KP_STR("text/xml");
+    } else if (cb.len > 0) {
+        put(o, cb.p, cb.len);
+        puts_(o, "(");
+        json(o, dl);
+        puts_(o, ");\r\n");
+        r->resp.content_type = KP_STR("application/javascript");
+    } else {
+        json(o, dl);
+        r->resp.content_type = KP_STR("application/json");
+    }
+}
+
+static void close_fd(void *fd)
+{
+    close((int)(intptr_t)fd);
+}
+
+/* The body: o's memory, or the file it was written to. */
+static int body(struct kp_http_request *r, struct out *o)
+{
+    if (o->fd < 0) {
+        kp_arena_cleanup_add(&r->arena, kp_free, o->p);
+        r->resp.body = (struct kp_str){o->p, o->len};
+        return 0;
+    }
+    flush(o);
+    kp_free(o->p);
+    int fd = o->err == 0 ? dup(o->fd) : -1;
+    if (fd < 0)
+        return o->err != 0 ? o->err : -errno;
+    kp_arena_cleanup_add(&r->arena, close_fd, (void *)(intptr_t)fd);
+    r->resp.fd = fd;
+    r->resp.file_offset = o->start;
+    r->resp.file_len = (uint64_t)o->flushed;
+    return 0;
+}
+
+int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_len)
+{
     struct kp_str cb = KP_STR_NULL;
 
-    if (format == KP_AUTOINDEX_JSONP && jsonp_callback(r, &cb) != 0) {
+    if (r->loc->autoindex.format == KP_AUTOINDEX_JSONP && jsonp_callback(r, &cb) != 0) {
         kp_log_error(req_log(r), KP_LOG_ERR, 0, "client sent invalid callback name");
         return 400;
     }
@@ -451,31 +447,19 @@ int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_le
                                        O_RDONLY | O_DIRECTORY, now, &st);
     if (fd < 0)
         return open_error(r, path, fd);
-    struct entry *v = NULL;
-    size_t n = 0;
-    int rc = read_dir(r, fd, path, dir_len, &v, &n);
+    struct kp_http_dirlist *dl;
+    int rc = kp_http_dirlist_read(r, fd, path, dir_len, &dl);
     if (rc != 0)
         return open_error(r, path, rc);
-
-    struct out o = {0};
-    if (format == KP_AUTOINDEX_HTML) {
-        html(r, &o, v, n);
-        r->resp.content_type = KP_STR("text/html");
-    } else if (format == KP_AUTOINDEX_XML) {
-        xml(&o, v, n);
-        r->resp.content_type = KP_STR("text/xml");
-    } else if (cb.len > 0) {
-        put(&o, cb.p, cb.len);
-        puts_(&o, "(");
-        json(&o, v, n);
-        puts_(&o, ");\r\n");
-        r->resp.content_type = KP_STR("application/javascript");
-    } else {
-        json(&o, v, n);
-        r->resp.content_type = KP_STR("application/json");
+    struct out o = {.fd = -1};
+    o.fd = kp_http_dirlist_file(dl, &o.start);
+    render(r, &o, dl, cb);
+    rc = body(r, &o);
+    kp_http_dirlist_free(dl);
+    if (rc != 0) {
+        kp_log_error(req_log(r), KP_LOG_CRIT, -rc, "writing the listing of \"%s\" failed", path);
+        return 500;
     }
-    kp_arena_cleanup_add(&r->arena, kp_free, o.p);
-    r->resp.body = (struct kp_str){o.p, o.len};
     r->resp.status = 200;
     return 200;
 }

@@ -8,10 +8,10 @@
  * symbolic link the directory's disable_symlinks rule would refuse to
  * open (one leading out of the root, or any with `disable_symlinks on`).
  *
- * Memory is bounded: at most KP_AUTOINDEX_MAX_ENTRIES entries are listed
- * (the rest are left out, with one [warn] line per request), so a listing
- * costs at most about that many names (NAME_MAX each) in the request's
- * arena. */
+ * Memory is bounded for a directory of any size: its entries are read and
+ * sorted through http/dirlist.h, and the listing of a directory larger than
+ * one of its runs is written to a temporary file as it is made and sent
+ * from there (with sendfile when on), not held whole in memory. */
 #ifndef KP_HTTP_AUTOINDEX_H
 #define KP_HTTP_AUTOINDEX_H
 
@@ -20,8 +20,7 @@
 #include "kelpie/util/conf.h"
 #include "kelpie/proc/cycle.h"
 
-#define KP_AUTOINDEX_MAX_ENTRIES 20000 /* entries one listing shows at most */
-#define KP_AUTOINDEX_NAME_WIDTH  50    /* html: characters of a name shown */
+#define KP_AUTOINDEX_NAME_WIDTH 50 /* html: characters of a name shown */
 
 struct kp_http_request;
 
@@ -34,9 +33,10 @@ void kp_http_autoindex_conf_defaults(struct kp_http_autoindex_conf *ai);
 
 /* Answer r with the listing of the directory path (NUL-terminated, ending
  * in '/'; its first dir_len bytes are the root it must stay beneath, see
- * http/docroot.h). Returns the status: 200 with the body in r's arena,
- * 400 for an invalid jsonp callback, or 403/404/500 when the directory
- * cannot be opened or read (logged as nginx). */
+ * http/docroot.h). Returns the status: 200 with the body in r's arena (or
+ * in a temporary file, r->resp.fd, for a large directory), 400 for an
+ * invalid jsonp callback, or 403/404/500 when the directory cannot be
+ * opened or read (logged as nginx). */
 int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_len);
 
 #endif
