@@ -484,6 +484,36 @@ int kp_http_gzip_body(struct kp_http_request *r, int fd, const struct stat *st)
     return 0;
 }
 
+static bool gzip_status(int status)
+{
+    return status == 200 || status == 403 || status == 404;
+}
+
+void kp_http_gzip_memory(struct kp_http_request *r)
+{
+    struct kp_http_response *resp = &r->resp;
+    struct kp_str body = resp->body;
+
+    /* A body from the static path's cache is encoded (and varied) already. */
+    if (r->hc == NULL || resp->fd >= 0 || body.p == NULL || !gzip_status(resp->status) ||
+        contains(resp->extra, "Content-Encoding:") ||
+        !kp_http_gzip_wanted(r, resp->content_type, body.len))
+        return;
+    kp_http_gzip_vary(r);
+    if (body.len > KP_GZIP_MAX_FILE || !kp_http_gzip_client_ok(r))
+        return;
+    void *z = compressor(&r->hc->ctx->gz, r->loc->gzip.level);
+    if (z == NULL)
+        return;
+    size_t bound = libdeflate_gzip_compress_bound(z, body.len);
+    char *out = kp_arena_alloc(&r->arena, bound);
+    size_t n = libdeflate_gzip_compress(z, body.p, body.len, out, bound);
+    if (n == 0)
+        return;
+    resp->body = (struct kp_str){out, n};
+    kp_http_gzip_encoded(r);
+}
+
 const char *kp_http_gzip_library(void)
 {
     return "libdeflate " LIBDEFLATE_VERSION_STRING;

@@ -10,6 +10,7 @@
 
 #include "kelpie/util/conf.h"
 #include "kelpie/http/access.h"
+#include "kelpie/http/gzip.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"
@@ -431,15 +432,16 @@ void kp_http_handler_run(struct kp_http_request *r)
 {
     int st = content(r);
 
-    if (st != KP_HTTP_CLOSE_SILENTLY && needs_page(r, st)) {
+    if (st != KP_HTTP_CLOSE_SILENTLY && needs_page(r, st))
         special(r, st);
-        return;
-    }
-    r->resp.status = st;
+    else
+        r->resp.status = st;
+    kp_http_gzip_memory(r);
 }
 
 void kp_http_handler_error(struct kp_http_request *r, int status)
 {
     kp_http_response_init(&r->resp);
     special(r, status);
+    kp_http_gzip_memory(r);
 }

@@ -1,8 +1,8 @@
 /* gzip against the real binary: on-the-fly compression (types, min_length,
  * Vary, weak ETag, Range ignored, 304, HEAD, HTTP/1.0, Via, gzip_disable),
  * Accept-Encoding q-values and a 10 KiB field, the per-version cache,
- * gzip_static on|always, and curl --compressed. Bodies are checked by
- * decompressing them. */
+ * gzip_static on|always, error pages and `return` text, and curl --compressed. Bodies are checked
+ * by decompressing them. */
 #include <check.h>
 #include <fcntl.h>
 #include <libdeflate.h>
@@ -38,6 +38,10 @@ static const char *CONF = "types { text/plain txt; text/html html; image/png png
                           "    location /st/ { gzip off; gzip_static on; }\n"
                           "    location /always/ { gzip off; gzip_static always; }\n"
                           "    location /novary/ { gzip_vary off; }\n"
+                          "    location = /ret { default_type text/plain; return 200 "
+                          "\"returned text returned text returned text returned text returned "
+                          "text returned text returned text returned text\"; }\n"
+                          "    location = /denied { deny all; }\n"
                           "}\n";
 
 static char *text_content(void)
@@ -187,6 +191,66 @@ START_TEST(gzip_not_eligible)
 }
 END_TEST
 
+/* r's body gunzipped into out (size bytes, NUL-terminated). */
+static void gunzip(const struct kp_h_resp *r, char *out, size_t size)
+{
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    size_t n = 0;
+
+    ck_assert_ptr_nonnull(r->body);
+    ck_assert_int_eq(libdeflate_gzip_decompress(d, r->body, r->body_len, out, size - 1, &n),
+                     LIBDEFLATE_SUCCESS);
+    out[n] = '\0';
+    libdeflate_free_decompressor(d);
+}
+
+/* Responses made in memory go through the gzip filter too, as in nginx:
+ * error pages of 403 and 404 and `return` text; other statuses do not. */
+START_TEST(gzip_memory_bodies)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char out[4096];
+
+    start(&s);
+    ck_assert_int_eq(kp_h_request(s.port, REQ("/missing", AE_GZIP), &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert(compressed(&r));
+    ck_assert_str_eq(kp_h_header(&r, "Vary"), "Accept-Encoding");
+    ck_assert_uint_eq((size_t)atol(kp_h_header(&r, "Content-Length")), r.body_len);
+    gunzip(&r, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "<title>404 Not Found</title>"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port, REQ("/denied", AE_GZIP), &r), 0);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert(compressed(&r));
+    gunzip(&r, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "403 Forbidden"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port, REQ("/ret", AE_GZIP), &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(compressed(&r));
+    gunzip(&r, out, sizeof(out));
+    ck_assert(strncmp(out, "returned text returned", 22) == 0);
+    kp_h_resp_free(&r);
+    /* Without Accept-Encoding: plain, still varying. */
+    ck_assert_int_eq(kp_h_request(s.port, REQ("/missing", ""), &r), 0);
+    ck_assert(!compressed(&r));
+    ck_assert_ptr_nonnull(strstr(r.body, "404 Not Found"));
+    ck_assert_str_eq(kp_h_header(&r, "Vary"), "Accept-Encoding");
+    kp_h_resp_free(&r);
+    /* A 405 is not a status nginx's filter compresses. */
+    ck_assert_int_eq(
+        kp_h_request(s.port, "TRACE / HTTP/1.1\r\nHost: x\r\n" AE_GZIP "Connection: close\r\n\r\n",
+                     &r),
+        0);
+    ck_assert_int_eq(r.status, 405);
+    ck_assert(!compressed(&r));
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(gzip_accept_encoding)
 {
     struct kp_h_server s;
@@ -288,11 +352,11 @@ START_TEST(gzip_validators_and_ranges)
     kp_h_resp_free(&r);
     close(fd);
 
-    /* Error pages are untouched. */
+    /* An error page is a page of its own: no validators of the file. */
     ck_assert_int_eq(kp_h_request(s.port, REQ("/nope.txt", AE_GZIP), &r), 0);
     ck_assert_int_eq(r.status, 404);
-    ck_assert(!compressed(&r));
-    ck_assert_ptr_nonnull(strstr(r.body, "404 Not Found"));
+    ck_assert_ptr_null(kp_h_header(&r, "ETag"));
+    ck_assert_ptr_null(kp_h_header(&r, "Content-Range"));
     kp_h_resp_free(&r);
     kp_h_stop(&s);
 }
@@ -434,6 +498,7 @@ Suite *kp_test_gzip_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, gzip_on_the_fly);
     tcase_add_test(tc, gzip_not_eligible);
+    tcase_add_test(tc, gzip_memory_bodies);
     tcase_add_test(tc, gzip_accept_encoding);
     tcase_add_test(tc, gzip_validators_and_ranges);
     tcase_add_test(tc, gzip_cache_by_version);

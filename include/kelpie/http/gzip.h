@@ -79,6 +79,15 @@ struct kp_http_gzcache {
  * reads the file on a miss. */
 int kp_http_gzip_body(struct kp_http_request *r, int fd, const struct stat *st);
 
+/* The gzip filter for a response made in memory (error pages, `return`
+ * text, small directory listings), as nginx's applies to every response:
+ * when its status is 200, 403 or 404, its body and type pass
+ * kp_http_gzip_wanted (Vary added then, with gzip_vary) and the client
+ * kp_http_gzip_client_ok, the body is compressed into r's arena now and
+ * Content-Encoding set. Bodies over KP_GZIP_MAX_FILE, file bodies and
+ * responses that already carry a Content-Encoding are left as they are. */
+void kp_http_gzip_memory(struct kp_http_request *r);
+
 /* "libdeflate VERSION", for kelpie -V. */
 const char *kp_http_gzip_library(void);
 
