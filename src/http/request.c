@@ -110,24 +110,6 @@ static void set_state(struct kp_http_conn *hc, enum kp_http_conn_state state)
     hc->state = state;
 }
 
-static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, int err,
-                       const char *what)
-{
-    const struct kp_log *log = hc->ctx->log;
-    const struct kp_http_request *r = hc->r;
-    char addr[64];
-
-    if (!kp_log_enabled(log, level))
-        return;
-    kp_conf_addr_text(&hc->c->peer, addr, sizeof(addr));
-    /* An unfinished head's slices have no pointers (see fail()). */
-    if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
-        kp_log_error(log, level, err, "%s, client: %s, request: \"%.*s\"", what, addr,
-                     (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
-    else
-        kp_log_error(log, level, err, "%s, client: %s", what, addr);
-}
-
 /* The client's address as $remote_addr has it, without the port (nginx's
  * "client:" in the error log); a unix-socket client is "unix:". */
 static void client_text(const struct sockaddr_storage *ss, char *buf, size_t size)
@@ -139,6 +121,24 @@ static void client_text(const struct sockaddr_storage *ss, char *buf, size_t siz
     if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
         inet_ntop(ss->ss_family, a, buf, (socklen_t)size) == NULL)
         snprintf(buf, size, "unix:");
+}
+
+static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, int err,
+                       const char *what)
+{
+    const struct kp_log *log = hc->ctx->log;
+    const struct kp_http_request *r = hc->r;
+    char addr[64];
+
+    if (!kp_log_enabled(log, level))
+        return;
+    client_text(&hc->c->peer, addr, sizeof(addr));
+    /* An unfinished head's slices have no pointers (see fail()). */
+    if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
+        kp_log_error(log, level, err, "%s, client: %s, request: \"%.*s\"", what, addr,
+                     (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
+    else
+        kp_log_error(log, level, err, "%s, client: %s", what, addr);
 }
 
 void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,

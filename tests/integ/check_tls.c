@@ -252,8 +252,10 @@ START_TEST(plain_http_gets_400)
     ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
     kp_h_resp_free(&r);
     char *log = kp_h_read(&s, "logs/error.log");
+    /* The client as nginx names it: the address without the port. */
     ck_assert_msg(strstr(log, "[info]") != NULL &&
-                      strstr(log, "plain HTTP request to HTTPS port") != NULL,
+                      strstr(log, "plain HTTP request to HTTPS port, client: 127.0.0.1, request: "
+                                  "\"GET / HTTP/1.1\"") != NULL,
                   "%s", log);
     free(log);
     kp_h_stop(&s);
