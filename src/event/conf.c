@@ -17,7 +17,8 @@ void kp_event_conf_init(struct kp_events_conf *ev)
 static int events_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_conf_seen seen = {NULL, 0};
-    struct kp_conf_frame frame = {KP_CONF_EVENTS, {&cf->cycle->events, NULL, NULL}, &seen, NULL};
+    struct kp_conf_frame frame = {
+        KP_CONF_EVENTS, {cf->modules[KP_CONF_MODULE_EVENT], NULL, NULL}, &seen, NULL};
 
     (void)cmd;
     (void)conf;

@@ -189,12 +189,12 @@ static size_t add_loc(struct kp_http_accesslog_map *map, size_t n,
     return n;
 }
 
-static size_t add_cycle(struct kp_http_accesslog_map *map, const struct kp_cycle *cycle)
+static size_t add_http(struct kp_http_accesslog_map *map, const struct kp_http_conf *http)
 {
     size_t n = 0;
 
-    for (size_t s = 0; s < cycle->http.n_servers; s++) {
-        const struct kp_http_srv_conf *srv = cycle->http.servers[s];
+    for (size_t s = 0; s < http->n_servers; s++) {
+        const struct kp_http_srv_conf *srv = http->servers[s];
         n = add_loc(map, n, srv->loc);
         for (size_t i = 0; i < srv->n_locations; i++)
             n = add_loc(map, n, srv->locations[i]);
@@ -204,12 +204,12 @@ static size_t add_cycle(struct kp_http_accesslog_map *map, const struct kp_cycle
 
 /* Every distinct directive once, sorted by address (locations may share their
  * server's list). */
-static void build_map(struct kp_http_accesslog *al, const struct kp_cycle *cycle)
+static void build_map(struct kp_http_accesslog *al, const struct kp_http_conf *http)
 {
-    size_t n = add_cycle(NULL, cycle), u = 0;
+    size_t n = add_http(NULL, http), u = 0;
 
     al->map = kp_calloc(n > 0 ? n : 1, sizeof(*al->map));
-    add_cycle(al->map, cycle);
+    add_http(al->map, http);
     qsort(al->map, n, sizeof(*al->map), cmp_map);
     for (size_t i = 0; i < n; i++) {
         if (u == 0 || al->map[u - 1].conf != al->map[i].conf)
@@ -246,12 +246,13 @@ static int open_append(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
-int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_cycle *cycle,
-                           struct kp_loop *loop, const struct kp_log *error_log)
+int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_http_conf *http,
+                           const struct kp_log_file *opened, size_t n_opened, struct kp_loop *loop,
+                           const struct kp_log *error_log)
 {
     memset(al, 0, sizeof(*al));
     al->pid = (int)getpid();
-    build_map(al, cycle);
+    build_map(al, http);
     al->files = kp_calloc(al->n_map > 0 ? al->n_map : 1, sizeof(*al->files));
     for (size_t i = 0; i < al->n_map; i++)
         al->map[i].file = file_for(al, al->map[i].conf);
@@ -263,8 +264,9 @@ int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_cycle *
         f->buf = f->size > 0 ? kp_alloc(f->size) : NULL;
         /* Prefork: the master opened the file, perhaps in a directory this
          * worker's user cannot enter (logfiles.h). */
-        f->borrowed = kp_logfiles_fd(cycle, f->path) >= 0;
-        f->fd = f->borrowed ? kp_logfiles_fd(cycle, f->path) : open_append(f->path);
+        int fd = kp_log_file_fd(opened, n_opened, f->path);
+        f->borrowed = fd >= 0;
+        f->fd = f->borrowed ? fd : open_append(f->path);
         if (f->fd < 0) {
             int rc = f->fd;
             kp_log_error(error_log, KP_LOG_EMERG, -rc, "open() \"%s\" failed", f->path);
@@ -284,8 +286,8 @@ static const struct kp_http_loc_conf *log_loc(const struct kp_http_request *r)
     /* A request rejected before routing (e.g. a 400) still gets logged, as
      * the default server of the address it came in on. */
     if (r->hc != NULL && r->hc->c != NULL && r->hc->c->ls != NULL &&
-        r->hc->c->ls->default_server != NULL)
-        return r->hc->c->ls->default_server->loc;
+        kp_http_addr_of(r->hc->c->ls)->default_server != NULL)
+        return kp_http_addr_of(r->hc->c->ls)->default_server->loc;
     return NULL;
 }
 

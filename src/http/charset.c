@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/http/request.h"
 
 static const char *const default_types[] = {

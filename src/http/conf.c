@@ -2,7 +2,7 @@
  * a node holding its settings and the directives it used; at the end of the
  * http block every unset setting is inherited from the enclosing block
  * (kp_conf_merge, driven by the table below) and the result is published
- * into cycle->http. */
+ * into the struct kp_http_conf of cf->modules[KP_CONF_MODULE_HTTP]. */
 #include "kelpie/http/conf.h"
 
 #include <errno.h>
@@ -129,7 +129,7 @@ static int types_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *
      * one published as cycle->http.types. */
     if (node->own_types == NULL) {
         node->own_types = cf->frame->ctx == KP_CONF_HTTP
-                              ? &cf->cycle->http.types
+                              ? &kp_http_conf_of(cf)->types
                               : kp_arena_calloc(cf->arena, sizeof(*node->own_types));
         node->conf.types = node->own_types;
     }
@@ -151,7 +151,7 @@ static const struct kp_http_log_format *find_log_format(const struct kp_http_con
 
 static int add_log_format(struct kp_conf *cf, const char *name, bool json, struct kp_str text)
 {
-    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
 
     if (find_log_format(http, name) != NULL)
         return kp_conf_error(cf, "duplicate \"log_format\" name \"%s\"", name);
@@ -172,7 +172,7 @@ static int add_log_format(struct kp_conf *cf, const char *name, bool json, struc
 /* open_file_cache max=N [inactive=TIME] | off (http/filecache.h) */
 static int open_file_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
     uint64_t max = 0, inactive = 60000;
 
     (void)cmd;
@@ -201,7 +201,7 @@ static int open_file_cache_valid(struct kp_conf *cf, const struct kp_conf_cmd *c
 {
     (void)cmd;
     (void)conf;
-    if (kp_conf_parse_msec(cf->args[1], &cf->cycle->http.open_file_cache_valid_ms) != 0)
+    if (kp_conf_parse_msec(cf->args[1], &kp_http_conf_of(cf)->open_file_cache_valid_ms) != 0)
         return kp_conf_invalid(cf, cf->args[1]);
     return 0;
 }
@@ -260,11 +260,10 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     }
     if (strcmp(cf->args[1], "off") == 0)
         return cf->nargs == 2 ? 0 : kp_conf_error(cf, "invalid parameter \"%s\"", cf->args[2]);
-    const struct kp_http_log_format *fmt = find_log_format(&cf->cycle->http, name);
+    const struct kp_http_log_format *fmt = find_log_format(kp_http_conf_of(cf), name);
     if (fmt == NULL)
         return kp_conf_error(cf, "unknown log format \"%s\"", name);
-    struct kp_http_access_log log = {kp_conf_join(cf->arena, cf->cycle->prefix, cf->args[1]), fmt,
-                                     0, 0};
+    struct kp_http_access_log log = {kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0};
     for (size_t i = 3; i < cf->nargs; i++) {
         int rc = log_param(cf, &log, cf->args[i]);
         if (rc != 0)
@@ -278,13 +277,13 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
 
 /* --- server and listen ------------------------------------------------------------- */
 
-static bool same_addr(const struct kp_http_listen *a, const struct kp_http_listen *b)
+static bool same_addr(const struct kp_socket_conf *a, const struct kp_socket_conf *b)
 {
     return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
 /* Socket options may be given by one server only: they apply to the socket. */
-static bool has_options(const struct kp_http_listen *l)
+static bool has_options(const struct kp_socket_conf *l)
 {
     return l->reuseport || l->backlog != KP_HTTP_BACKLOG || l->ipv6_dual || l->bind ||
            l->deferred || l->fastopen != 0 || l->so_keepalive != 0 || l->rcvbuf != 0 ||
@@ -297,18 +296,18 @@ static int check_listen(struct kp_conf *cf, const struct srv_node *s,
     const struct http_state *h = state(cf);
 
     for (size_t i = 0; i < s->conf.n_listens; i++) {
-        if (same_addr(&s->conf.listens[i], l))
-            return kp_conf_error(cf, "a duplicate listen %s", l->text);
+        if (same_addr(&s->conf.listens[i].sock, &l->sock))
+            return kp_conf_error(cf, "a duplicate listen %s", l->sock.text);
     }
     for (size_t i = 0; i < h->n_servers; i++) {
         const struct kp_http_srv_conf *o = &h->servers[i]->conf;
         for (size_t j = 0; o != &s->conf && j < o->n_listens; j++) {
-            if (!same_addr(&o->listens[j], l))
+            if (!same_addr(&o->listens[j].sock, &l->sock))
                 continue;
             if (l->default_server && o->listens[j].default_server)
-                return kp_conf_error(cf, "a duplicate default server for %s", l->text);
-            if (has_options(l) && has_options(&o->listens[j]))
-                return kp_conf_error(cf, "duplicate listen options for %s", l->text);
+                return kp_conf_error(cf, "a duplicate default server for %s", l->sock.text);
+            if (has_options(&l->sock) && has_options(&o->listens[j].sock))
+                return kp_conf_error(cf, "duplicate listen options for %s", l->sock.text);
         }
     }
     return 0;
@@ -333,7 +332,7 @@ static int keepalive_part(const char *s, size_t len, int *out)
 }
 
 /* so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt] */
-static int so_keepalive(struct kp_conf *cf, struct kp_http_listen *l, const char *p)
+static int so_keepalive(struct kp_conf *cf, struct kp_socket_conf *l, const char *p)
 {
     const char *v = p + 13, *c1 = strchr(v, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
     uint64_t n;
@@ -356,12 +355,13 @@ static int so_keepalive(struct kp_conf *cf, struct kp_http_listen *l, const char
 
 static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char *p)
 {
+    struct kp_socket_conf *sk = &l->sock;
     uint64_t n;
 
     if (strcmp(p, "default_server") == 0 || strcmp(p, "default") == 0) {
         l->default_server = true;
     } else if (strcmp(p, "reuseport") == 0) {
-        l->reuseport = true;
+        sk->reuseport = true;
     } else if (strcmp(p, "ssl") == 0) {
         if (!kp_http_ssl_available())
             return kp_conf_error(cf, "the \"ssl\" parameter requires kelpie built with OpenSSL "
@@ -370,27 +370,27 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
     } else if (strncmp(p, "backlog=", 8) == 0) {
         if (kp_conf_parse_num(p + 8, INT32_MAX, &n) != 0 || n == 0)
             return kp_conf_invalid(cf, p);
-        l->backlog = (int)n;
+        sk->backlog = (int)n;
     } else if (strcmp(p, "deferred") == 0) {
-        l->deferred = true;
+        sk->deferred = true;
     } else if (strcmp(p, "bind") == 0) {
-        l->bind = true;
+        sk->bind = true;
     } else if (strncmp(p, "fastopen=", 9) == 0) {
         if (kp_conf_parse_num(p + 9, INT32_MAX, &n) != 0)
             return kp_conf_invalid(cf, p);
-        l->fastopen = (int)n;
+        sk->fastopen = (int)n;
     } else if (strncmp(p, "rcvbuf=", 7) == 0 || strncmp(p, "sndbuf=", 7) == 0) {
         if (kp_conf_parse_size(p + 7, INT32_MAX, &n) != 0 || n == 0)
             return kp_conf_invalid(cf, p);
-        *(p[0] == 'r' ? &l->rcvbuf : &l->sndbuf) = (int)n;
+        *(p[0] == 'r' ? &sk->rcvbuf : &sk->sndbuf) = (int)n;
     } else if (strncmp(p, "ipv6only=", 9) == 0) {
         bool only;
         if (kp_conf_parse_flag(p + 9, &only) != 0)
             return kp_conf_invalid(cf, p);
         /* Meaningless on an IPv4 address, which nginx also lets pass. */
-        l->ipv6_dual = !only && l->addr.ss_family == AF_INET6;
+        sk->ipv6_dual = !only && sk->addr.ss_family == AF_INET6;
     } else if (strncmp(p, "so_keepalive=", 13) == 0) {
-        return so_keepalive(cf, l, p);
+        return so_keepalive(cf, sk, p);
     } else {
         return kp_conf_error(cf, "invalid parameter \"%s\"", p);
     }
@@ -402,18 +402,18 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
 static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct srv_node *s = conf;
-    struct kp_http_listen l = {.backlog = KP_HTTP_BACKLOG};
+    struct kp_http_listen l = {.sock.backlog = KP_HTTP_BACKLOG};
     const char *a = cf->args[1];
 
     (void)cmd;
-    int rc = kp_conf_parse_addr(a, 80, &l.addr, &l.addrlen);
+    int rc = kp_conf_parse_addr(a, 80, &l.sock.addr, &l.sock.addrlen);
     if (rc == -ENOENT)
         return kp_conf_error(cf, "host not found in \"%s\" of the \"listen\" directive", a);
     if (rc == -ERANGE)
         return kp_conf_error(cf, "invalid port in \"%s\" of the \"listen\" directive", a);
     if (rc != 0)
         return kp_conf_invalid(cf, a);
-    kp_conf_addr_text(&l.addr, l.text, sizeof(l.text));
+    kp_conf_addr_text(&l.sock.addr, l.sock.text, sizeof(l.sock.text));
     for (size_t i = 2; i < cf->nargs && rc == 0; i++)
         rc = listen_param(cf, &l, cf->args[i]);
     if (rc == 0)
@@ -470,7 +470,7 @@ static int large_buffers(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
 static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
-    char *root = kp_conf_join(cf->arena, cf->cycle->prefix, cf->args[1]);
+    char *root = kp_conf_join(cf->arena, cf->prefix, cf->args[1]);
     size_t len = strlen(root);
 
     if (kp_conf_field_seen(cf, cmd))
@@ -513,7 +513,7 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
                                  "specified earlier");
     if (a[0] == '\0' || ends_in_dots(a))
         return kp_conf_invalid(cf, a);
-    loc->root = kp_conf_join(cf->arena, cf->cycle->prefix, a);
+    loc->root = kp_conf_join(cf->arena, cf->prefix, a);
     loc->alias = true;
     loc->alias_value = NULL;
     loc->root_value = NULL;
@@ -810,11 +810,11 @@ static int server_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void 
     return kp_conf_parse_block(cf, &frame);
 }
 
-/* The http-level defaults (nginx's, except where cycle.h says otherwise). */
+/* The http-level defaults (nginx's, except where conf.h says otherwise). */
 static void set_defaults(struct kp_conf *cf, struct srv_node *top)
 {
     struct kp_arena *a = cf->arena;
-    struct kp_cycle *cy = cf->cycle;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
     struct kp_http_loc_conf *loc = &top->loc.conf;
 
     top->conf.client_header_timeout_ms = 60000;
@@ -823,7 +823,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     top->conf.large_client_header_buffers_size = 8192;
     kp_http_ssl_conf_defaults(a, &top->conf.ssl);
     loc->path = kp_conf_strdup(a, "");
-    loc->root = kp_conf_join(a, cy->prefix, "html");
+    loc->root = kp_conf_join(a, cf->prefix, "html");
     struct kp_http_cv *index = KP_CONF_PUSH(a, loc->index, loc->n_index);
     index->text = kp_conf_strdup(a, "index.html");
     index->parts = kp_arena_calloc(a, sizeof(*index->parts));
@@ -840,12 +840,12 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->keepalive_requests = 1000;
     loc->send_timeout_ms = 60000;
     loc->client_max_body_size = 1u << 20;
-    loc->types = &cy->http.types;
+    loc->types = &http->types;
     loc->default_type = kp_conf_strdup(a, "text/plain");
     kp_http_gzip_conf_defaults(&loc->gzip);
     kp_http_autoindex_conf_defaults(&loc->autoindex);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
-        kp_conf_join(a, cy->prefix, KP_HTTP_LOG_PATH), &cy->http.log_formats[0], 0, 0};
+        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0};
 }
 
 /* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */
@@ -853,9 +853,9 @@ static void default_listen(struct kp_arena *a, struct kp_http_srv_conf *srv)
 {
     struct kp_http_listen *l = KP_CONF_PUSH(a, srv->listens, srv->n_listens);
 
-    kp_conf_parse_addr(geteuid() == 0 ? "80" : "8000", 80, &l->addr, &l->addrlen);
-    kp_conf_addr_text(&l->addr, l->text, sizeof(l->text));
-    l->backlog = KP_HTTP_BACKLOG;
+    kp_conf_parse_addr(geteuid() == 0 ? "80" : "8000", 80, &l->sock.addr, &l->sock.addrlen);
+    kp_conf_addr_text(&l->sock.addr, l->sock.text, sizeof(l->sock.text));
+    l->sock.backlog = KP_HTTP_BACKLOG;
 }
 
 static void merge_server(struct kp_arena *a, const struct srv_node *top, struct srv_node *s)
@@ -886,7 +886,7 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
 
 static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
     struct http_state *h = kp_arena_calloc(cf->arena, sizeof(*h));
     struct kp_conf_frame frame = {KP_CONF_HTTP, {h, &h->top, &h->top.loc}, &h->top.loc.seen, NULL};
 

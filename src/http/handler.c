@@ -56,11 +56,11 @@ static struct kp_str request_host(const struct kp_http_request *r)
     return kp_http_ssl_var(r->hc->c, KP_SSL_VAR_SERVER_NAME, unused);
 }
 
-int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *ls)
+int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *addr)
 {
     const struct kp_http_head *h = &r->parser.head;
 
-    r->srv = kp_http_router_server(ls, request_host(r), r);
+    r->srv = kp_http_router_server(addr, request_host(r), r);
     r->loc = r->srv->loc;
     if (h->form == KP_HTTP_TARGET_ASTERISK || h->form == KP_HTTP_TARGET_AUTHORITY) {
         /* No path to map: the server level answers (405 from static). */

@@ -50,7 +50,7 @@ static int add_names(struct kp_conf *cf, struct kp_http_regex *re)
 int kp_http_regex_compile(struct kp_conf *cf, const char *pattern, bool icase,
                           struct kp_http_regex **out)
 {
-    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
     struct kp_http_regex *re = kp_arena_calloc(cf->arena, sizeof(*re));
     int err;
     PCRE2_SIZE off;
@@ -79,7 +79,7 @@ int kp_http_regex_compile(struct kp_conf *cf, const char *pattern, bool icase,
 
 int kp_http_regex_conf_jit(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
 
     (void)cmd;
     (void)conf;

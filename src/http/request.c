@@ -69,7 +69,7 @@ static enum step read_head(struct kp_http_conn *hc);
 
 static const struct kp_http_srv_conf *default_srv(const struct kp_http_conn *hc)
 {
-    return hc->c->ls->default_server;
+    return kp_http_addr_of(hc->c->ls)->default_server;
 }
 
 static enum kp_sb_gauge gauge_of(int state)
@@ -241,7 +241,7 @@ static void request_new(struct kp_http_conn *hc)
     r->arena = arena;
     r->hc = hc;
     r->start_msec = hc->loop->clock.msec;
-    r->n_var_slots = hc->ctx->cycle->http.vars.n_slots;
+    r->n_var_slots = hc->ctx->http->vars.n_slots;
     kp_http_response_init(&r->resp);
     r->out.fd = -1;
     struct kp_http_limits lim = limits(hc);
@@ -504,11 +504,11 @@ static enum step on_head(struct kp_http_conn *hc)
     if (hc->plain_http) {
         /* As nginx: the server the Host names, at its server level, so
          * that its `error_page 497` can redirect to https. */
-        (void)kp_http_handler_route(r, hc->c->ls);
+        (void)kp_http_handler_route(r, kp_http_addr_of(hc->c->ls));
         r->loc = r->srv->loc;
         return fail(hc, KP_HTTP_PLAIN_TO_HTTPS, "client sent plain HTTP request to HTTPS port");
     }
-    int st = kp_http_handler_route(r, hc->c->ls);
+    int st = kp_http_handler_route(r, kp_http_addr_of(hc->c->ls));
     if (st != 0)
         return fail(hc, st, "client sent an invalid request path");
     if (hc->c->tls != NULL) {
@@ -838,7 +838,7 @@ void kp_http_request_begin(struct kp_http_conn *hc)
     c->io.handler = on_io;
     c->close = close_cb;
     c->timer.fn = on_timer;
-    if (c->ls->conf.ssl) {
+    if (kp_http_addr_of(c->ls)->ssl) {
         /* The ClientHello is reported by the next wait. */
         hc->state = KP_HC_HANDSHAKE;
         kp_sb_gauge(hc->ctx->sb, KP_SB_READING, 1);

@@ -59,7 +59,7 @@ static bool is_wildcard(const char *name)
 
 /* The first server with a ~REGEX name matching host (lowercased: copied
  * into r's arena, or a stack buffer without r). */
-static const struct kp_http_srv_conf *by_regex(const struct kp_listening *ls, struct kp_str host,
+static const struct kp_http_srv_conf *by_regex(const struct kp_http_addr *addr, struct kp_str host,
                                                struct kp_http_request *r)
 {
     char small[256];
@@ -70,8 +70,8 @@ static const struct kp_http_srv_conf *by_regex(const struct kp_listening *ls, st
     for (size_t i = 0; i < host.len; i++)
         low[i] = kp_str_lower(host.p[i]);
     low[host.len] = '\0';
-    for (size_t i = 0; i < ls->n_servers; i++) {
-        const struct kp_http_srv_conf *srv = ls->servers[i];
+    for (size_t i = 0; i < addr->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = addr->servers[i];
         for (size_t j = 0; j < srv->n_name_regexes; j++) {
             if (kp_http_regex_exec(r, srv->name_regexes[j], (struct kp_str){low, host.len}) == 1)
                 return srv;
@@ -80,18 +80,18 @@ static const struct kp_http_srv_conf *by_regex(const struct kp_listening *ls, st
     return NULL;
 }
 
-const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *ls,
+const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *addr,
                                                      struct kp_str host, struct kp_http_request *r)
 {
     const struct kp_http_srv_conf *best = NULL;
     size_t best_len = 0;
 
     /* One server without regex names: nothing to choose (the benchmark case). */
-    if (host.len == 0 || (ls->n_servers <= 1 && ls->default_server->n_name_regexes == 0))
-        return ls->default_server;
+    if (host.len == 0 || (addr->n_servers <= 1 && addr->default_server->n_name_regexes == 0))
+        return addr->default_server;
     host = kp_http_router_host(host);
-    for (size_t i = 0; i < ls->n_servers; i++) {
-        const struct kp_http_srv_conf *srv = ls->servers[i];
+    for (size_t i = 0; i < addr->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = addr->servers[i];
         for (size_t j = 0; j < srv->n_server_names; j++) {
             const char *name = srv->server_names[j];
             if (!kp_http_router_match(name, host))
@@ -106,6 +106,6 @@ const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *
         }
     }
     if (best == NULL)
-        best = by_regex(ls, host, r);
-    return best != NULL ? best : ls->default_server;
+        best = by_regex(addr, host, r);
+    return best != NULL ? best : addr->default_server;
 }

@@ -12,10 +12,16 @@ struct kp_http_free_buf {
     size_t size;
 };
 
-void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_cycle *cycle,
+void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_http_conf *http,
                       const struct kp_log *log, struct kp_sb_slot *sb)
 {
-    *ctx = (struct kp_http_ctx){.cycle = cycle, .log = log, .sb = sb, .lm = {.t = -1}};
+    *ctx = (struct kp_http_ctx){.http = http, .log = log, .sb = sb, .lm = {.t = -1}};
+}
+
+void kp_http_ctx_set_log_files(struct kp_http_ctx *ctx, const struct kp_log_file *files, size_t n)
+{
+    ctx->log_files = files;
+    ctx->n_log_files = n;
 }
 
 void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
@@ -25,7 +31,9 @@ void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
 
 int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_conn_pool *pool)
 {
-    int rc = kp_http_accesslog_open(&ctx->alog, ctx->cycle, loop, ctx->log);
+    const struct kp_http_conf *http = ctx->http;
+    int rc =
+        kp_http_accesslog_open(&ctx->alog, http, ctx->log_files, ctx->n_log_files, loop, ctx->log);
 
     if (rc < 0)
         return rc;
@@ -34,9 +42,8 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
     ctx->pool = pool;
     ctx->conns = kp_calloc(pool->n, sizeof(*ctx->conns));
     ctx->scratch = kp_alloc(KP_HTTP_SCRATCH_SIZE);
-    if (ctx->cycle->http.n_regexes > 0)
+    if (http->n_regexes > 0)
         ctx->match_data = kp_http_regex_match_data();
-    const struct kp_http_conf *http = &ctx->cycle->http;
     kp_http_filecache_init(&ctx->files, http->open_file_cache_max, http->open_file_cache_valid_ms,
                            http->open_file_cache_inactive_ms);
     return 0;
@@ -83,37 +90,36 @@ void kp_http_ctx_free(struct kp_http_ctx *ctx)
     kp_http_ctx_stop(ctx);
 }
 
-static void on_start(void *vctx, struct kp_worker *w)
+static int on_start(void *vctx, const struct kp_proto_env *env)
 {
     struct kp_http_ctx *ctx = vctx;
 
-    ctx->start_rc = kp_http_ctx_start(ctx, &w->loop, &w->pool);
-    if (ctx->start_rc < 0)
-        kp_worker_terminate(w);
+    ctx->start_rc = kp_http_ctx_start(ctx, env->loop, env->pool);
+    return ctx->start_rc;
 }
 
-static void on_reopen(void *vctx, struct kp_worker *w)
+static void on_reopen(void *vctx, const struct kp_proto_env *env)
 {
     struct kp_http_ctx *ctx = vctx;
 
-    (void)w;
+    (void)env;
     if (ctx->alog_open)
         kp_http_accesslog_reopen(&ctx->alog);
 }
 
-static void on_exit(void *vctx, struct kp_worker *w)
+static void on_exit(void *vctx, const struct kp_proto_env *env)
 {
-    (void)w;
+    (void)env;
     kp_http_ctx_stop(vctx);
 }
 
-struct kp_worker_proto kp_http_ctx_proto(struct kp_http_ctx *ctx)
+struct kp_proto kp_http_ctx_proto(struct kp_http_ctx *ctx)
 {
-    return (struct kp_worker_proto){.on_conn = kp_http_conn_init,
-                                    .start = on_start,
-                                    .reopen = on_reopen,
-                                    .exit = on_exit,
-                                    .ctx = ctx};
+    return (struct kp_proto){.on_conn = kp_http_conn_init,
+                             .start = on_start,
+                             .reopen = on_reopen,
+                             .exit = on_exit,
+                             .ctx = ctx};
 }
 
 void kp_http_conn_init(void *vctx, struct kp_conn *c)

@@ -343,15 +343,14 @@ static struct kp_ssl_zone *same_zone(const struct kp_http_conf *http, const stru
     return NULL;
 }
 
-void kp_http_ssl_adopt(struct kp_cycle *nc, const struct kp_cycle *old)
+void kp_http_ssl_adopt(struct kp_http_conf *http, struct kp_arena *a,
+                       const struct kp_http_conf *old)
 {
-    struct kp_http_conf *http = &nc->http;
-
     for (size_t i = 0; i < http->n_ssl_zones; i++) {
-        struct kp_ssl_zone *fresh = http->ssl_zones[i], *o = same_zone(&old->http, fresh);
+        struct kp_ssl_zone *fresh = http->ssl_zones[i], *o = same_zone(old, fresh);
         if (o == NULL)
             continue;
-        kp_ssl_zone_adopt(nc->arena, &http->ssl_zones[i], o);
+        kp_ssl_zone_adopt(a, &http->ssl_zones[i], o);
         for (size_t j = 0; j < http->n_servers; j++) {
             struct kp_http_ssl_conf *ssl = &http->servers[j]->ssl;
             ssl->zone = ssl->zone == fresh ? o : ssl->zone;
@@ -433,8 +432,10 @@ static void cipher_free(void *data)
  * same server the servername callback chose. */
 static const struct kp_http_srv_conf *handshake_server(const struct kp_conn *c, const char *name)
 {
-    return name != NULL ? kp_http_router_server(c->ls, kp_str_from(name), NULL)
-                        : c->ls->default_server;
+    const struct kp_http_addr *addr = kp_http_addr_of(c->ls);
+
+    return name != NULL ? kp_http_router_server(addr, kp_str_from(name), NULL)
+                        : addr->default_server;
 }
 
 static int on_servername(SSL *ssl, int *alert, void *arg)
@@ -592,7 +593,7 @@ static int on_ticket(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_
 static int zone_for(struct kp_conf *cf, const struct kp_http_ssl_conf *ssl, const char *name,
                     size_t size, struct kp_ssl_zone **out)
 {
-    struct kp_http_conf *http = &cf->cycle->http;
+    struct kp_http_conf *http = kp_http_conf_of(cf);
 
     for (size_t i = 0; i < http->n_ssl_zones; i++) {
         struct kp_ssl_zone *z = http->ssl_zones[i];
@@ -902,13 +903,13 @@ int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
 
 int kp_http_ssl_attach(struct kp_conn *c)
 {
-    const struct kp_listening *ls = c->ls;
-    SSL_CTX *ctx = ls->default_server->ssl.ctx;
+    const struct kp_http_addr *addr = kp_http_addr_of(c->ls);
+    SSL_CTX *ctx = addr->default_server->ssl.ctx;
 
     /* A default server without certificates on an address another server
      * made `ssl`: start with the first server that has them (SNI may move). */
-    for (size_t i = 0; ctx == NULL && i < ls->n_servers; i++)
-        ctx = ls->servers[i]->ssl.ctx;
+    for (size_t i = 0; ctx == NULL && i < addr->n_servers; i++)
+        ctx = addr->servers[i]->ssl.ctx;
     c->tls = ctx != NULL ? kp_tls_new(ctx, c->io.fd, c) : NULL;
     return c->tls != NULL ? 0 : -ENOMEM;
 }

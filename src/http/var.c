@@ -59,7 +59,7 @@ static struct kp_str get_slot(struct kp_http_request *r, const struct kp_http_va
 
 static struct kp_http_var_def *add_defined(struct kp_conf *cf, struct kp_str name)
 {
-    struct kp_http_vars *vars = &cf->cycle->http.vars;
+    struct kp_http_vars *vars = &kp_http_conf_of(cf)->vars;
     struct kp_http_var_def *d = kp_arena_calloc(cf->arena, sizeof(*d));
 
     d->name = kp_arena_strndup(cf->arena, name.p, name.len);
@@ -101,7 +101,7 @@ int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_r
         ref->arg = (struct kp_str){kp_arena_strndup(cf->arena, name.p, 1), 1};
         return 0;
     }
-    d = find_defined(&cf->cycle->http.vars, name);
+    d = find_defined(&kp_http_conf_of(cf)->vars, name);
     if (d == NULL && (d = find_builtin(name, &arg)) != NULL) {
         ref->def = d;
         ref->arg = arg.len > 0 ? prefix_arg(cf->arena, d, arg) : KP_STR_NULL;
@@ -123,7 +123,7 @@ struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
                                            kp_http_var_get_fn get)
 {
     struct kp_str n = kp_str_from(name), arg;
-    struct kp_http_var_def *d = find_defined(&cf->cycle->http.vars, n);
+    struct kp_http_var_def *d = find_defined(&kp_http_conf_of(cf)->vars, n);
 
     if (d == NULL && (find_builtin(n, &arg) != NULL || is_capture(n))) {
         kp_conf_error(cf, "the duplicate \"%s\" variable", name);
@@ -139,7 +139,7 @@ struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
 
 int kp_http_var_check(struct kp_conf *cf)
 {
-    const struct kp_http_vars *vars = &cf->cycle->http.vars;
+    const struct kp_http_vars *vars = &kp_http_conf_of(cf)->vars;
 
     for (size_t i = 0; i < vars->n; i++) {
         const struct kp_http_var_def *d = vars->v[i];

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
-#include "kelpie/proc/control.h"
+#include "kelpie/util/str.h"
 
 extern char **environ;
 
@@ -97,6 +97,26 @@ int kp_process_pidfile_write(const char *path, pid_t pid)
     return 0;
 }
 
+pid_t kp_process_pidfile_read(const char *path)
+{
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint64_t pid;
+
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    int err = errno;
+    close(fd);
+    if (n < 0)
+        return -err;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        n--;
+    if (kp_str_to_u64((struct kp_str){buf, (size_t)n}, 4194304, &pid) != 0 || pid == 0)
+        return -EINVAL;
+    return (pid_t)pid;
+}
+
 static bool is_kelpie(pid_t pid)
 {
     char path[64], cmd[256];
@@ -114,7 +134,7 @@ static bool is_kelpie(pid_t pid)
 
 pid_t kp_process_pidfile_live(const char *path)
 {
-    pid_t pid = kp_control_read_pid(path);
+    pid_t pid = kp_process_pidfile_read(path);
 
     if (pid <= 0 || pid == getpid())
         return 0;

@@ -13,7 +13,7 @@ static int set_int_opt(int fd, int level, int name, int value)
 }
 
 /* Options that must be set before bind(). */
-static int prepare_listener(int fd, const struct kp_http_listen *l)
+static int prepare_listener(int fd, const struct kp_socket_conf *l)
 {
     int rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 
@@ -30,7 +30,7 @@ static int prepare_listener(int fd, const struct kp_http_listen *l)
 
 /* Options of the listening socket that accepted connections inherit
  * (keepalive) or that shape accepting (deferred, fastopen). */
-static int tune_listener(int fd, const struct kp_http_listen *l)
+static int tune_listener(int fd, const struct kp_socket_conf *l)
 {
     int rc = 0;
 
@@ -51,7 +51,7 @@ static int tune_listener(int fd, const struct kp_http_listen *l)
     return rc;
 }
 
-int kp_socket_listen(const struct kp_http_listen *l)
+int kp_socket_listen(const struct kp_socket_conf *l)
 {
     int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 

@@ -6,21 +6,19 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "kelpie/util/conf.h"
+#include "kelpie/proc/conf_core.h"
 
 #define CORE(m)     KP_CONF_SLOT_MAIN, KP_CONF_FIELD(struct kp_core_conf, m)
 #define MAX_WORKERS 1024
 
-void kp_conf_core_init(struct kp_cycle *cycle)
+void kp_conf_core_init(struct kp_core_conf *core, struct kp_arena *a, const char *prefix)
 {
-    struct kp_core_conf *core = &cycle->core;
-
     memset(core, 0, sizeof(*core));
     core->daemon = true;
     core->master_process = true;
     core->worker_processes = 1;
-    core->pid_path = kp_conf_join(cycle->arena, cycle->prefix, KP_PID_PATH);
-    core->error_log_path = kp_conf_join(cycle->arena, cycle->prefix, KP_ERROR_LOG_PATH);
+    core->pid_path = kp_conf_join(a, prefix, KP_PID_PATH);
+    core->error_log_path = kp_conf_join(a, prefix, KP_ERROR_LOG_PATH);
     core->error_log_level = KP_LOG_ERR;
     core->worker_watchdog_timeout_ms = 10000;
     core->worker_rlimit_core = -1;
@@ -127,9 +125,8 @@ static int set_error_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
             return kp_conf_invalid(cf, cf->args[2]);
         core->error_log_level = (enum kp_log_level)level;
     }
-    core->error_log_path = strcmp(path, "stderr") == 0
-                               ? kp_conf_strdup(cf->arena, path)
-                               : kp_conf_join(cf->arena, cf->cycle->prefix, path);
+    core->error_log_path = strcmp(path, "stderr") == 0 ? kp_conf_strdup(cf->arena, path)
+                                                       : kp_conf_join(cf->arena, cf->prefix, path);
     return 0;
 }
 

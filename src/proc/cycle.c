@@ -47,9 +47,24 @@ static struct kp_cycle *cycle_new(const char *prefix, const char *conf_path)
         cycle->prefix[len++] = '/';
     cycle->prefix[len] = '\0';
     cycle->conf_path = kp_conf_join(cycle->arena, cycle->prefix, conf_path);
-    kp_conf_core_init(cycle);
+    kp_conf_core_init(&cycle->core, cycle->arena, cycle->prefix);
     kp_event_conf_init(&cycle->events);
     return cycle;
+}
+
+void kp_cycle_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
+                        const struct kp_conf_cmd *const *tables, struct kp_conf_frame *top,
+                        char *err, size_t errlen)
+{
+    struct kp_conf_target to = {.arena = cycle->arena,
+                                .prefix = cycle->prefix,
+                                .conf_path = cycle->conf_path,
+                                .files = &cycle->files,
+                                .modules = {[KP_CONF_MODULE_CORE] = &cycle->core,
+                                            [KP_CONF_MODULE_EVENT] = &cycle->events,
+                                            [KP_CONF_MODULE_HTTP] = &cycle->http}};
+
+    kp_conf_init(cf, &to, tables, top, err, errlen);
 }
 
 static int parse_config(struct kp_cycle *cycle, const char *extra, char *err, size_t errlen)
@@ -59,7 +74,7 @@ static int parse_config(struct kp_cycle *cycle, const char *extra, char *err, si
     struct kp_conf *cf = kp_alloc(sizeof(*cf)); /* holds the statement buffer */
     int rc = 0;
 
-    kp_conf_init(cf, cycle, conf_tables, &top, err, errlen);
+    kp_cycle_conf_init(cf, cycle, conf_tables, &top, err, errlen);
     /* -g goes first, like nginx: the same directive in the file is then
      * reported as a duplicate at its line in the file. */
     if (extra != NULL)
@@ -70,41 +85,50 @@ static int parse_config(struct kp_cycle *cycle, const char *extra, char *err, si
     return rc;
 }
 
-static struct kp_listening *find_listening(struct kp_cycle *cycle, const struct kp_http_listen *l)
+static bool same_addr(const struct kp_socket_conf *a, const struct kp_socket_conf *b)
 {
-    for (size_t i = 0; i < cycle->n_listening; i++) {
-        const struct kp_http_listen *c = &cycle->listening[i].conf;
-        if (c->addrlen == l->addrlen && memcmp(&c->addr, &l->addr, l->addrlen) == 0)
-            return &cycle->listening[i];
-    }
-    return NULL;
+    return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* The index of l's address in cycle->listening; n_listening when it is new. */
+static size_t find_listening(const struct kp_cycle *cycle, const struct kp_socket_conf *l)
+{
+    size_t i = 0;
+
+    while (i < cycle->n_listening && !same_addr(&cycle->listening[i].conf, l))
+        i++;
+    return i;
 }
 
 static void add_listen(struct kp_cycle *cycle, struct kp_http_srv_conf *srv,
                        const struct kp_http_listen *l)
 {
-    struct kp_listening *ls = find_listening(cycle, l);
+    size_t i = find_listening(cycle, &l->sock);
 
-    if (ls == NULL) {
-        ls = KP_CONF_PUSH(cycle->arena, cycle->listening, cycle->n_listening);
-        ls->conf = *l;
+    if (i == cycle->n_listening) {
+        cycle->http_addrs =
+            kp_conf_grow(cycle->arena, cycle->http_addrs, i, sizeof(*cycle->http_addrs));
+        struct kp_listening *ls = KP_CONF_PUSH(cycle->arena, cycle->listening, cycle->n_listening);
+        ls->conf = l->sock;
         ls->fd = -1;
     } else {
         /* Socket options come from at most one server (checked by the
          * parser), so or-ing them in is enough. */
-        ls->conf.reuseport |= l->reuseport;
-        ls->conf.ssl |= l->ssl; /* as in nginx: one `ssl` makes the address TLS */
-        ls->conf.default_server |= l->default_server;
-        if (l->backlog != KP_HTTP_BACKLOG)
-            ls->conf.backlog = l->backlog;
+        struct kp_socket_conf *c = &cycle->listening[i].conf;
+        c->reuseport |= l->sock.reuseport;
+        if (l->sock.backlog != KP_HTTP_BACKLOG)
+            c->backlog = l->sock.backlog;
     }
-    *KP_CONF_PUSH(cycle->arena, ls->servers, ls->n_servers) = srv;
+    struct kp_http_addr *addr = &cycle->http_addrs[i];
+    addr->ssl |= l->ssl; /* as in nginx: one `ssl` makes the address TLS */
+    *KP_CONF_PUSH(cycle->arena, addr->servers, addr->n_servers) = srv;
     if (l->default_server)
-        ls->default_server = srv;
+        addr->default_server = srv;
 }
 
 /* One listening per unique address, servers in config order; the default
- * server is the one flagged default_server, else the first. */
+ * server is the one flagged default_server, else the first. The http view of
+ * each is linked once the arrays stop growing. */
 static void build_listening(struct kp_cycle *cycle)
 {
     const struct kp_http_conf *http = &cycle->http;
@@ -114,8 +138,10 @@ static void build_listening(struct kp_cycle *cycle)
             add_listen(cycle, http->servers[i], &http->servers[i]->listens[j]);
     }
     for (size_t i = 0; i < cycle->n_listening; i++) {
-        if (cycle->listening[i].default_server == NULL)
-            cycle->listening[i].default_server = cycle->listening[i].servers[0];
+        struct kp_http_addr *addr = &cycle->http_addrs[i];
+        if (addr->default_server == NULL)
+            addr->default_server = addr->servers[0];
+        cycle->listening[i].proto = addr;
     }
 }
 
@@ -162,12 +188,12 @@ int kp_cycle_dump(const struct kp_cycle *cycle, int fd)
 {
     int rc = 0;
 
-    for (size_t i = 0; i < cycle->n_conf_files && rc == 0; i++) {
-        const struct kp_str *t = &cycle->conf_texts[i];
+    for (size_t i = 0; i < cycle->files.n && rc == 0; i++) {
+        const struct kp_str *t = &cycle->files.texts[i];
         bool nl = t->len > 0 && t->p[t->len - 1] == '\n';
         rc = write_all(fd, "# configuration file ", 21);
         if (rc == 0)
-            rc = write_all(fd, cycle->conf_files[i], strlen(cycle->conf_files[i]));
+            rc = write_all(fd, cycle->files.names[i], strlen(cycle->files.names[i]));
         if (rc == 0)
             rc = write_all(fd, ":\n", 2);
         if (rc == 0)

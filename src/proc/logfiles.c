@@ -81,11 +81,7 @@ int kp_logfiles_open(struct kp_cycle *cycle, const struct kp_log *log)
 
 int kp_logfiles_fd(const struct kp_cycle *cycle, const char *path)
 {
-    for (size_t i = 0; i < cycle->n_log_files; i++) {
-        if (strcmp(cycle->log_files[i].path, path) == 0)
-            return cycle->log_files[i].fd;
-    }
-    return -1;
+    return kp_log_file_fd(cycle->log_files, cycle->n_log_files, path);
 }
 
 void kp_logfiles_close(struct kp_cycle *cycle)

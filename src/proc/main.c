@@ -63,7 +63,7 @@ static int test_config(const struct kp_cli *cli, const struct kp_cycle *cycle)
 static int signal_master(const struct kp_cycle *cycle, const char *name)
 {
     int sig = kp_control_signal_number(name);
-    pid_t pid = kp_control_read_pid(cycle->core.pid_path);
+    pid_t pid = kp_process_pidfile_read(cycle->core.pid_path);
 
     if (pid < 0) {
         fprintf(stderr, "kelpie: [error] %s \"%s\" failed (%d: %s)\n",

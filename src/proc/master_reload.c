@@ -150,7 +150,8 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
         return;
     }
     reopen_error_log(m, nc);
-    kp_http_ssl_adopt(nc, m->cycle); /* TLS sessions and ticket keys live on */
+    kp_http_ssl_adopt(&nc->http, nc->arena,
+                      &m->cycle->http); /* TLS sessions and ticket keys live on */
     struct kp_cycle *old = m->cycle;
     m->cycle = nc;
     struct kp_respawn *old_respawn = m->respawn;

@@ -12,9 +12,9 @@
  * a request that is already on its way (answered with Connection: close). */
 #define KP_RELOAD_DRAIN_MS 1000
 
-static void soft_drain(void *ctx, struct kp_worker *w)
+static void soft_drain(void *ctx, const struct kp_proto_env *env)
 {
-    (void)w;
+    (void)env;
     kp_http_ctx_soft_drain(ctx, KP_RELOAD_DRAIN_MS);
 }
 
@@ -50,7 +50,8 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
                           .slot = slot,
                           .has_chan = chan >= 0,
                           .chan = chan};
-    kp_http_ctx_init(&http, cycle, log, slot);
+    kp_http_ctx_init(&http, &cycle->http, log, slot);
+    kp_http_ctx_set_log_files(&http, cycle->log_files, cycle->n_log_files);
     kp_http_ctx_set_board(&http, w.sb);
     w.proto = kp_http_ctx_proto(&http);
     w.proto.drain = soft_drain;

@@ -145,7 +145,7 @@ static void reopen_logs(struct kp_worker *w)
 {
     kp_log_error(w->log, KP_LOG_NOTICE, 0, "reopening logs");
     if (w->proto.reopen != NULL)
-        w->proto.reopen(w->proto.ctx, w);
+        w->proto.reopen(w->proto.ctx, &w->env);
     int rc = w->has_chan ? kp_logfiles_receive(w->chan, w->log) : kp_log_reopen(w->log);
     if (rc < 0)
         kp_log_error(w->log, KP_LOG_ALERT, -rc, "reopening the logs failed");
@@ -168,7 +168,7 @@ static void drain_for_reload(struct kp_worker *w)
      * old generation can take a new connection any more. */
     atomic_store(&w->slot->state, KP_SB_DRAINING);
     if (w->proto.drain != NULL)
-        w->proto.drain(w->proto.ctx, w);
+        w->proto.drain(w->proto.ctx, &w->env);
     else
         w->pool.draining = true;
     uint64_t timeout = w->cycle->core.worker_shutdown_timeout_ms;
@@ -243,8 +243,9 @@ int kp_worker_run(struct kp_worker *w)
 
     w->loop.after_priority = kp_accept_after_accept;
     w->loop.hook_ctx = &w->acceptor;
-    if (w->proto.start != NULL)
-        w->proto.start(w->proto.ctx, w);
+    w->env = (struct kp_proto_env){&w->loop, &w->pool};
+    if (w->proto.start != NULL && w->proto.start(w->proto.ctx, &w->env) < 0)
+        w->loop.stop = true;
     if (w->loop.stop) {
         /* The protocol could not start (it logged why): a set-up failure. */
         rc = -ECANCELED;
@@ -256,7 +257,7 @@ int kp_worker_run(struct kp_worker *w)
     }
     close_all(w);
     if (w->proto.exit != NULL)
-        w->proto.exit(w->proto.ctx, w);
+        w->proto.exit(w->proto.ctx, &w->env);
 
     kp_loop_timer_del(&w->loop, &w->shutdown_timer);
     kp_accept_free(&w->acceptor);

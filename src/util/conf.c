@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -430,17 +431,19 @@ static int parse(struct kp_conf *cf, bool in_block)
 
 /* --- files and blocks ------------------------------------------------------------ */
 
-void kp_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
+void kp_conf_init(struct kp_conf *cf, const struct kp_conf_target *target,
                   const struct kp_conf_cmd *const *tables, struct kp_conf_frame *top, char *err,
                   size_t errlen)
 {
-    const char *slash = strrchr(cycle->conf_path, '/');
+    const char *slash = strrchr(target->conf_path, '/');
 
-    cf->cycle = cycle;
-    cf->arena = cycle->arena;
+    cf->arena = target->arena;
+    cf->prefix = target->prefix;
+    cf->files = target->files;
+    memcpy(cf->modules, target->modules, sizeof(cf->modules));
     cf->tables = tables;
-    cf->conf_dir = kp_arena_strndup(cycle->arena, cycle->conf_path,
-                                    slash != NULL ? (size_t)(slash - cycle->conf_path) + 1 : 0);
+    cf->conf_dir = kp_arena_strndup(cf->arena, target->conf_path,
+                                    slash != NULL ? (size_t)(slash - target->conf_path) + 1 : 0);
     cf->file = NULL;
     cf->frame = top;
     cf->depth = cf->include_depth = 0;
@@ -548,22 +551,22 @@ static bool being_read(const struct kp_conf *cf, const char *path)
 
 int kp_conf_parse_file(struct kp_conf *cf, const char *path)
 {
-    struct kp_cycle *cy = cf->cycle;
+    struct kp_conf_files *files = cf->files;
     struct kp_str text = KP_STR_NULL;
 
     if (being_read(cf, path))
         return kp_conf_error(cf, "include loop: \"%s\" is already being read", path);
     if (cf->include_depth >= KP_CONF_MAX_INCLUDE)
         return kp_conf_error(cf, "too deep include nesting for \"%s\"", path);
-    if (cy->n_conf_files >= KP_CONF_MAX_FILES)
+    if (files->n >= KP_CONF_MAX_FILES)
         return kp_conf_error(cf, "too many configuration files");
     int rc = read_file(cf, path, &text);
     if (rc != 0)
         return rc;
     char *name = kp_conf_strdup(cf->arena, path);
-    cy->conf_texts = kp_conf_grow(cf->arena, cy->conf_texts, cy->n_conf_files, sizeof(text));
-    cy->conf_texts[cy->n_conf_files] = text;
-    *KP_CONF_PUSH(cf->arena, cy->conf_files, cy->n_conf_files) = name;
+    files->texts = kp_conf_grow(cf->arena, files->texts, files->n, sizeof(text));
+    files->texts[files->n] = text;
+    *KP_CONF_PUSH(cf->arena, files->names, files->n) = name;
     return kp_conf_parse_text(cf, name, text.p, text.len, false);
 }
 
@@ -690,7 +693,7 @@ int kp_conf_set_str(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
 
 int kp_conf_set_path(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    *(char **)field(conf, cmd) = kp_conf_join(cf->arena, cf->cycle->prefix, cf->args[1]);
+    *(char **)field(conf, cmd) = kp_conf_join(cf->arena, cf->prefix, cf->args[1]);
     return 0;
 }
 

@@ -167,3 +167,12 @@ void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err, co
     kp_log_verror(log, level, err, fmt, ap);
     va_end(ap);
 }
+
+int kp_log_file_fd(const struct kp_log_file *files, size_t n, const char *path)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(files[i].path, path) == 0)
+            return files[i].fd;
+    }
+    return -1;
+}

@@ -73,7 +73,7 @@ static void on_conn(void *ctx, struct kp_conn *c)
 
 static void setup_ctx(struct actx *x, int backend, unsigned nconn, bool multi)
 {
-    struct kp_http_listen *l = &x->ls.conf;
+    struct kp_socket_conf *l = &x->ls.conf;
     struct sockaddr_in *sin = (struct sockaddr_in *)&l->addr;
     socklen_t len = sizeof(*sin);
 

@@ -250,7 +250,7 @@ START_TEST(files_unbuffered_and_buffered)
     struct files fs;
 
     files_init(&fs, fx, 64, 0);
-    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle, NULL, NULL), 0);
+    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle.http, NULL, 0, NULL, NULL), 0);
     ck_assert_uint_eq(al.n_files, 2);
     ck_assert_uint_eq(al.n_map, 3);
     /* Server level: a is written at once, b is buffered. */
@@ -294,7 +294,7 @@ START_TEST(files_reopen)
     char moved[160];
 
     files_init(&fs, fx, 4096, 0);
-    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle, NULL, NULL), 0);
+    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle.http, NULL, 0, NULL, NULL), 0);
     fx->r.loc = &fs.srv_loc;
     kp_http_accesslog_write(&al, &fx->r);
     snprintf(moved, sizeof(moved), "%s.1", fs.path_a);
@@ -321,7 +321,7 @@ START_TEST(files_flush_timer)
 
     files_init(&fs, fx, 4096, 20);
     ck_assert_int_eq(kp_loop_init(&loop, KP_EVENT_POLL, 4, NULL), 0);
-    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle, &loop, NULL), 0);
+    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle.http, NULL, 0, &loop, NULL), 0);
     /* The shortest flush of the two directives for b applies. */
     ck_assert_uint_eq(al.files[1].flush_ms, 20);
     ck_assert_uint_eq(al.files[1].size, 4096);
@@ -346,7 +346,7 @@ START_TEST(files_open_failure)
 
     files_init(&fs, fx, 0, 0);
     fs.logs_loc[0].path = "/nonexistent-dir-kelpie/x.log";
-    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle, NULL, NULL), -ENOENT);
+    ck_assert_int_eq(kp_http_accesslog_open(&al, &fs.cycle.http, NULL, 0, NULL, NULL), -ENOENT);
     ck_assert_uint_eq(al.n_files, 0);
     kp_http_accesslog_close(&al);
     files_done(&fs);

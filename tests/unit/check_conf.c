@@ -388,7 +388,7 @@ START_TEST(include_bounds)
     put("kelpie.conf", "events {}\ninclude a.conf;\ninclude a.conf;\n");
     struct kp_cycle *c = kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
     ck_assert_msg(c != NULL, "%s", err);
-    ck_assert_uint_eq(c->n_conf_files, 3);
+    ck_assert_uint_eq(c->files.n, 3);
     kp_cycle_free(c);
     /* a chain of distinct files: KP_CONF_MAX_INCLUDE deep with the main file */
     put("kelpie.conf", "events {}\ninclude n1.conf;\n");
@@ -401,7 +401,7 @@ START_TEST(include_bounds)
     put(name, "");
     c = kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
     ck_assert_msg(c != NULL, "%s", err);
-    ck_assert_uint_eq(c->n_conf_files, KP_CONF_MAX_INCLUDE);
+    ck_assert_uint_eq(c->files.n, KP_CONF_MAX_INCLUDE);
     kp_cycle_free(c);
     put(name, "include deeper.conf;\n");
     put("deeper.conf", "");
@@ -485,7 +485,7 @@ START_TEST(defaults)
     /* no http block: no servers, no listeners */
     ck_assert_uint_eq(c->http.n_servers, 0);
     ck_assert_uint_eq(c->n_listening, 0);
-    ck_assert_uint_eq(c->n_conf_files, 1);
+    ck_assert_uint_eq(c->files.n, 1);
     kp_cycle_free(c);
     c = load("http { }", NULL);
     ck_assert_uint_eq(c->n_listening, 0);
@@ -553,13 +553,13 @@ START_TEST(default_config)
     snprintf(want, sizeof(want), "%slogs/kelpie.pid", cwd);
     ck_assert_str_eq(c->core.pid_path, want);
     ck_assert_uint_eq(c->events.worker_connections, 1024);
-    ck_assert_uint_eq(c->n_conf_files, 2);
+    ck_assert_uint_eq(c->files.n, 2);
     ck_assert_uint_eq(c->http.n_servers, 1);
     ck_assert_uint_eq(c->n_listening, 1);
     ck_assert_str_eq(c->listening[0].conf.text, "127.0.0.1:8080");
     ck_assert_int_eq(c->listening[0].fd, -1);
     const struct kp_http_srv_conf *s = c->http.servers[0];
-    ck_assert_ptr_eq(c->listening[0].default_server, s);
+    ck_assert_ptr_eq(kp_http_addr_of(&c->listening[0])->default_server, s);
     ck_assert_uint_eq(s->n_server_names, 1);
     ck_assert_str_eq(s->server_names[0], "localhost");
     const struct kp_http_loc_conf *l = s->loc;
@@ -862,15 +862,15 @@ START_TEST(listening)
     ck_assert_uint_eq(c->n_listening, 4);
     const struct kp_listening *l = c->listening;
     ck_assert_str_eq(l[0].conf.text, "127.0.0.1:8081");
-    ck_assert_uint_eq(l[0].n_servers, 2);
-    ck_assert_ptr_eq(l[0].servers[0], sv[0]);
-    ck_assert_ptr_eq(l[0].servers[1], sv[1]);
-    ck_assert_ptr_eq(l[0].default_server, sv[1]);
-    ck_assert(l[0].conf.default_server);
+    const struct kp_http_addr *a0 = kp_http_addr_of(&l[0]), *a1 = kp_http_addr_of(&l[1]);
+    ck_assert_uint_eq(a0->n_servers, 2);
+    ck_assert_ptr_eq(a0->servers[0], sv[0]);
+    ck_assert_ptr_eq(a0->servers[1], sv[1]);
+    ck_assert_ptr_eq(a0->default_server, sv[1]);
     ck_assert_str_eq(l[1].conf.text, "[::1]:8082");
-    ck_assert_uint_eq(l[1].n_servers, 2);
-    ck_assert_ptr_eq(l[1].servers[1], sv[3]);
-    ck_assert_ptr_eq(l[1].default_server, sv[1]);
+    ck_assert_uint_eq(a1->n_servers, 2);
+    ck_assert_ptr_eq(a1->servers[1], sv[3]);
+    ck_assert_ptr_eq(a1->default_server, sv[1]);
     ck_assert(l[1].conf.reuseport);
     ck_assert_int_eq(l[1].conf.backlog, 100);
     ck_assert_int_eq(l[1].conf.addr.ss_family, AF_INET6);
@@ -878,7 +878,7 @@ START_TEST(listening)
     ck_assert_int_eq(l[2].conf.backlog, KP_HTTP_BACKLOG);
     ck_assert(!l[2].conf.reuseport);
     ck_assert_str_eq(l[3].conf.text, "0.0.0.0:8083");
-    ck_assert_ptr_eq(l[3].default_server, sv[2]);
+    ck_assert_ptr_eq(kp_http_addr_of(&l[3])->default_server, sv[2]);
     for (size_t i = 0; i < c->n_listening; i++) {
         ck_assert_int_eq(l[i].fd, -1);
         ck_assert_ptr_null(l[i].reuseport_fds);
@@ -891,7 +891,7 @@ START_TEST(listening)
     ck_assert_uint_eq(c->n_listening, 1);
     ck_assert(c->listening[0].conf.reuseport);
     ck_assert_int_eq(c->listening[0].conf.backlog, 7);
-    ck_assert_ptr_eq(c->listening[0].default_server, c->http.servers[0]);
+    ck_assert_ptr_eq(kp_http_addr_of(&c->listening[0])->default_server, c->http.servers[0]);
     kp_cycle_free(c);
     /* a server without listen gets nginx's default */
     c = load("http { server { } }", NULL);
@@ -925,11 +925,11 @@ START_TEST(include_glob)
     ck_assert_uint_eq(c->http.n_servers, 2);
     ck_assert_str_eq(c->http.servers[0]->server_names[0], "a");
     ck_assert_str_eq(c->http.servers[1]->server_names[0], "b");
-    ck_assert_uint_eq(c->n_conf_files, 5);
+    ck_assert_uint_eq(c->files.n, 5);
     char want[PATH_MAX];
     snprintf(want, sizeof(want), "%sconf/sites/a.conf", dir);
-    ck_assert_str_eq(c->conf_files[3], want);
-    ck_assert_str_eq(c->conf_texts[3].p, "server { server_name a; }\n");
+    ck_assert_str_eq(c->files.names[3], want);
+    ck_assert_str_eq(c->files.texts[3].p, "server { server_name a; }\n");
     kp_cycle_free(c);
 }
 END_TEST
@@ -942,7 +942,7 @@ START_TEST(command_line)
     ck_assert(!c->core.master_process);
     ck_assert_int_eq(c->core.worker_processes, 2);
     /* -g text is not a file: -T does not list it */
-    ck_assert_uint_eq(c->n_conf_files, 1);
+    ck_assert_uint_eq(c->files.n, 1);
     kp_cycle_free(c);
     c = load("", "events { worker_connections 9; }");
     ck_assert_uint_eq(c->events.worker_connections, 9);

@@ -65,7 +65,8 @@ static const struct kp_conf_cmd cmds[] = {
 static const struct kp_conf_cmd *const tables[] = {cmds, NULL};
 
 static struct kp_arena arena;
-static struct kp_cycle cycle;
+static struct kp_conf_files files;
+static struct kp_conf_target target;
 static struct test_conf tc;
 static struct kp_conf_seen top_seen;
 static char err[1024];
@@ -73,11 +74,10 @@ static char err[1024];
 static void setup(void)
 {
     kp_arena_init(&arena, 4096);
-    memset(&cycle, 0, sizeof(cycle));
+    memset(&files, 0, sizeof(files));
     memset(&tc, 0, sizeof(tc));
-    cycle.arena = &arena;
-    cycle.prefix = "/p/";
-    cycle.conf_path = "/p/conf/t.conf";
+    target = (struct kp_conf_target){
+        .arena = &arena, .prefix = "/p/", .conf_path = "/p/conf/t.conf", .files = &files};
 }
 
 static void teardown(void)
@@ -94,7 +94,7 @@ static int run_as(const char *text, const char *name, size_t errlen)
 
     got[0] = '\0';
     memset(&top_seen, 0, sizeof(top_seen));
-    kp_conf_init(cf, &cycle, tables, &top, err, errlen);
+    kp_conf_init(cf, &target, tables, &top, err, errlen);
     int rc = kp_conf_parse_text(cf, name, text, strlen(text), false);
     kp_free(cf);
     return rc;
@@ -311,7 +311,7 @@ START_TEST(command_line_errors)
     struct kp_conf *cf = kp_calloc(1, sizeof(*cf));
     const char *g = "once a; once b;";
 
-    kp_conf_init(cf, &cycle, tables, &top, err, sizeof(err));
+    kp_conf_init(cf, &target, tables, &top, err, sizeof(err));
     ck_assert_int_eq(kp_conf_parse_text(cf, "command line", g, strlen(g), true), -EINVAL);
     ck_assert_str_eq(err, "\"once\" directive is duplicate in command line");
     kp_free(cf);

@@ -156,7 +156,7 @@ START_TEST(listen_parameters)
                               "  listen 127.0.0.1:8081 so_keepalive=:75:; } }");
     ck_assert_msg(c != NULL, "%s", err);
     ck_assert_uint_eq(c->n_listening, 3);
-    const struct kp_http_listen *a = &c->listening[0].conf, *b = &c->listening[1].conf,
+    const struct kp_socket_conf *a = &c->listening[0].conf, *b = &c->listening[1].conf,
                                 *d = &c->listening[2].conf;
     ck_assert(a->deferred && a->bind && !a->ipv6_dual);
     ck_assert_int_eq(a->fastopen, 256);

@@ -18,9 +18,9 @@
 #include "kelpie/os/inherit.h"
 #include "kelpie/os/socket.h"
 
-static struct kp_http_listen loopback_any_port(void)
+static struct kp_socket_conf loopback_any_port(void)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
     struct sockaddr_in *sin = (struct sockaddr_in *)&l.addr;
 
     memset(&l, 0, sizeof(l));
@@ -32,7 +32,7 @@ static struct kp_http_listen loopback_any_port(void)
 }
 
 /* A blocking, inheritable listening socket, as systemd or an exec leaves it. */
-static int plain_listener(struct kp_http_listen *l)
+static int plain_listener(struct kp_socket_conf *l)
 {
     *l = loopback_any_port();
     int fd = kp_socket_listen(l);
@@ -46,7 +46,7 @@ static int plain_listener(struct kp_http_listen *l)
 
 START_TEST(inherit_upgrade_list)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
     struct kp_inherited in[4];
     char env[64];
     int fd = plain_listener(&l);
@@ -92,7 +92,7 @@ END_TEST
 
 START_TEST(inherit_export_round_trip)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
     char buf[64];
     int fds[2] = {plain_listener(&l), plain_listener(&l)};
 
@@ -112,7 +112,7 @@ END_TEST
  * and the one nobody wants is closed by kp_listen_inherited_done. */
 START_TEST(inherit_listen_takes_matching_socket)
 {
-    struct kp_http_listen l1, l2;
+    struct kp_socket_conf l1, l2;
     struct kp_log log;
     char env[64];
     int fd1 = plain_listener(&l1), fd2 = plain_listener(&l2);

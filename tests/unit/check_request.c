@@ -61,7 +61,7 @@ static void setup(void)
     ck_assert_int_eq(kp_loop_init(&loop, KP_EVENT_EPOLL, 64, &log_), 0);
     ck_assert_int_eq(kp_conn_pool_init(&pool, 8), 0);
     memset(&slot, 0, sizeof(slot));
-    kp_http_ctx_init(&ctx, cycle, &log_, &slot);
+    kp_http_ctx_init(&ctx, &cycle->http, &log_, &slot);
     ck_assert_int_eq(kp_http_ctx_start(&ctx, &loop, &pool), 0);
 }
 

@@ -89,11 +89,11 @@ static void unload(void)
     kp_cycle_free(cycle);
 }
 
-static const struct kp_listening *listening(int port)
+static const struct kp_http_addr *listening(int port)
 {
     for (size_t i = 0; i < cycle->n_listening; i++) {
         if (strstr(cycle->listening[i].conf.text, port == 1 ? ":1" : ":2") != NULL)
-            return &cycle->listening[i];
+            return kp_http_addr_of(&cycle->listening[i]);
     }
     ck_abort_msg("no listening for port %d", port);
     return NULL;
@@ -125,8 +125,8 @@ START_TEST(server_selection)
     expect_server("other", "dflt.test");
     expect_server("", "dflt.test");
     /* One server on an address: no name is looked at. */
-    const struct kp_listening *ls = listening(2);
-    ck_assert_ptr_eq(kp_http_router_server(ls, KP_STR("whatever"), NULL), ls->default_server);
+    const struct kp_http_addr *addr = listening(2);
+    ck_assert_ptr_eq(kp_http_router_server(addr, KP_STR("whatever"), NULL), addr->default_server);
 }
 END_TEST
 

@@ -22,7 +22,7 @@ static int get_opt(int fd, int level, int name)
     return v;
 }
 
-static void loopback(struct kp_http_listen *l, int port, bool reuseport)
+static void loopback(struct kp_socket_conf *l, int port, bool reuseport)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)&l->addr;
 
@@ -46,7 +46,7 @@ static int port_of(int fd)
 
 START_TEST(socket_listen_options)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
 
     loopback(&l, 0, false);
     int fd = kp_socket_listen(&l);
@@ -68,7 +68,7 @@ END_TEST
  * the keepalive settings. */
 START_TEST(socket_nginx_parameters)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
 
     loopback(&l, 0, false);
     l.deferred = true;
@@ -114,7 +114,7 @@ END_TEST
 
 START_TEST(socket_reuseport)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
 
     loopback(&l, 0, true);
     int a = kp_socket_listen(&l);
@@ -130,7 +130,7 @@ END_TEST
 
 START_TEST(socket_ipv6_only)
 {
-    struct kp_http_listen l = {.addrlen = sizeof(struct sockaddr_in6), .backlog = 16};
+    struct kp_socket_conf l = {.addrlen = sizeof(struct sockaddr_in6), .backlog = 16};
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&l.addr;
 
     sin6->sin6_family = AF_INET6;
@@ -148,7 +148,7 @@ END_TEST
 
 START_TEST(socket_bad_address)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
 
     loopback(&l, 0, false);
     l.addrlen = 3;
@@ -158,7 +158,7 @@ END_TEST
 
 START_TEST(socket_accept_and_tcp_options)
 {
-    struct kp_http_listen l;
+    struct kp_socket_conf l;
     struct sockaddr_storage peer;
     socklen_t peer_len;
 

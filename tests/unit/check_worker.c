@@ -95,12 +95,13 @@ static void proto_conn(void *ctx, struct kp_conn *c)
     c->close = proto_close;
 }
 
-static void proto_start(void *ctx, struct kp_worker *w)
+static int proto_start(void *ctx, const struct kp_proto_env *env)
 {
     struct wctx *x = ctx;
     struct rlimit rl;
 
-    ck_assert_ptr_eq(w, x->w);
+    ck_assert_ptr_eq(env->loop, &x->w->loop);
+    ck_assert_ptr_eq(env->pool, &x->w->pool);
     x->flags |= F_START;
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
     rlim_t want = (rlim_t)x->rlimit;
@@ -109,22 +110,23 @@ static void proto_start(void *ctx, struct kp_worker *w)
     if (x->rlimit > 0 && rl.rlim_cur == want)
         x->flags |= F_RLIMIT;
     notify(x);
+    return 0;
 }
 
-static void proto_reopen(void *ctx, struct kp_worker *w)
+static void proto_reopen(void *ctx, const struct kp_proto_env *env)
 {
     struct wctx *x = ctx;
 
-    (void)w;
+    (void)env;
     x->flags |= F_REOPEN;
     notify(x);
 }
 
-static void proto_exit(void *ctx, struct kp_worker *w)
+static void proto_exit(void *ctx, const struct kp_proto_env *env)
 {
     struct wctx *x = ctx;
 
-    if (kp_conn_pool_active(&w->pool) == 0)
+    if (kp_conn_pool_active(env->pool) == 0)
         x->flags |= F_EXIT;
 }
 
@@ -178,7 +180,7 @@ static void wait_notify(const struct child *ch)
 
 static void start_child(struct child *ch, int backend, uint64_t shutdown_ms, long rlimit)
 {
-    struct kp_http_listen l = {.addrlen = sizeof(struct sockaddr_in), .backlog = 16};
+    struct kp_socket_conf l = {.addrlen = sizeof(struct sockaddr_in), .backlog = 16};
     struct sockaddr_in *sin = (struct sockaddr_in *)&l.addr;
     socklen_t len = sizeof(*sin);
     int pfd[2];

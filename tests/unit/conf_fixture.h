@@ -27,7 +27,7 @@ static inline struct conf_fixture *conf_fixture_new(const char *directive)
     kp_arena_init(&f->arena, 4096);
     f->cycle.arena = &f->arena;
     f->cycle.conf_path = "/tmp/test.conf";
-    kp_conf_init(&f->cf, &f->cycle, NULL, &f->top, f->err, sizeof(f->err));
+    kp_cycle_conf_init(&f->cf, &f->cycle, NULL, &f->top, f->err, sizeof(f->err));
     f->file.name = "test.conf";
     f->file.line = 7;
     f->cf.file = &f->file;

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/event/conf.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/scoreboard.h"
@@ -49,7 +49,7 @@ struct kp_accept_listener {
 };
 
 struct kp_accept_opts {
-    const struct kp_listening *listening; /* cycle->listening, fds opened */
+    const struct kp_listening *listening; /* the configuration's, fds opened */
     size_t n_listening;
     unsigned worker_index; /* picks reuseport_fds[worker_index] when present */
     bool multi_accept;     /* accept until EAGAIN instead of one per event */

@@ -1,11 +1,44 @@
-/* The events { } block: connection limits, the demultiplexer backend and the
- * accept policy (see struct kp_events_conf in proc/cycle.h). */
+/* The events { } block (connection limits, the demultiplexer backend, the
+ * accept policy) and the listening sockets a worker accepts on: the
+ * configuration the event layer owns. */
 #ifndef KP_EVENT_CONF_H
 #define KP_EVENT_CONF_H
 
-#include "kelpie/util/conf.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* Directive table: `events` (main context) and what goes inside it. */
+#include "kelpie/util/conf.h"
+#include "kelpie/os/socket.h"
+
+enum kp_event_use {
+    KP_EVENT_EPOLL = 0,
+    KP_EVENT_POLL,
+    KP_EVENT_SELECT,
+};
+
+struct kp_events_conf {
+    unsigned worker_connections;    /* 512 */
+    enum kp_event_use use;          /* epoll */
+    bool accept_mutex;              /* on (kelpie's default, unlike nginx) */
+    uint64_t accept_mutex_delay_ms; /* 500 */
+    bool multi_accept;              /* off */
+};
+
+/* A unique listening address, shared by every server that listens on it. For
+ * `reuseport` there is one fd per worker (reuseport_fds[worker index]). */
+struct kp_listening {
+    struct kp_socket_conf conf; /* address, backlog, reuseport */
+    int fd;                     /* -1 until opened */
+    int *reuseport_fds;         /* n_reuseport_fds entries when conf.reuseport */
+    size_t n_reuseport_fds;
+    /* What the protocol serves on this address, opaque to the event layer
+     * (http: struct kp_http_addr, http/conf.h). */
+    const void *proto;
+};
+
+/* Directive table: `events` (main context) and what goes inside it. The
+ * handlers write the struct kp_events_conf in cf->modules[KP_CONF_MODULE_EVENT]. */
 extern const struct kp_conf_cmd kp_event_conf_cmds[];
 
 /* Set the defaults: 512 connections, epoll, accept_mutex on with 500ms

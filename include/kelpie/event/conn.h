@@ -20,7 +20,7 @@
 #include <sys/uio.h>
 
 #include "kelpie/util/buf.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/event/conf.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
 #include "kelpie/event/tls.h"

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/event/conf.h"
 #include "kelpie/util/log.h"
 #include "kelpie/util/time.h"
 #include "kelpie/event/timer.h"

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 
 /* Whether the n rules of acl let peer in. Pure; peer of any family (one
  * that is neither IPv4 nor IPv6 is matched by "all" only). */

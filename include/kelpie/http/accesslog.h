@@ -23,16 +23,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "kelpie/proc/cycle.h"
 #include "kelpie/util/log.h"
-#include "kelpie/proc/logfiles.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
 #include "kelpie/http/request.h"
 
 /* One open log file. */
 struct kp_http_accesslog_file {
-    const char *path; /* the cycle's string */
+    const char *path; /* the configuration's string */
     int fd;
     char *buf;             /* NULL when unbuffered */
     size_t len, size;      /* bytes buffered, buffer size */
@@ -41,10 +40,10 @@ struct kp_http_accesslog_file {
     struct kp_loop *loop;  /* where the timer is armed; may be NULL */
     const struct kp_log *error_log;
     bool failing;  /* a write failed and was logged; log again once it works */
-    bool borrowed; /* fd is the master's (cycle->log_files): never closed here */
+    bool borrowed; /* fd was opened ahead (the open's `opened`): never closed here */
 };
 
-/* A cycle's access_log directive and the file it writes to. */
+/* An access_log directive and the file it writes to. */
 struct kp_http_accesslog_map {
     const struct kp_http_access_log *conf;
     struct kp_http_accesslog_file *file;
@@ -59,16 +58,18 @@ struct kp_http_accesslog {
     int pid; /* $pid, read once */
 };
 
-/* Open every distinct access_log path of cycle (servers' and locations'
+/* Open every distinct access_log path of http (servers' and locations'
  * lists) with O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, mode 0644, or use the
- * descriptor the master opened for it (kp_logfiles_fd). loop arms the
+ * descriptor opened for it ahead among opened[0..n_opened-1] (util/log.h;
+ * opened may be NULL when n_opened is 0), which al never closes. loop arms the
  * flush timers (NULL: no timers, buffers are written when full or flushed).
  * error_log receives write and reopen failures later. Returns 0, or -errno
  * after logging "open() PATH failed" to error_log; then nothing stays open.
- * The cycle must outlive al. al must not move while open (timers point into
- * its files). Blocking: opens files. */
-int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_cycle *cycle,
-                           struct kp_loop *loop, const struct kp_log *error_log);
+ * http and opened must outlive al. al must not move while open (timers point
+ * into its files). Blocking: opens files. */
+int kp_http_accesslog_open(struct kp_http_accesslog *al, const struct kp_http_conf *http,
+                           const struct kp_log_file *opened, size_t n_opened, struct kp_loop *loop,
+                           const struct kp_log *error_log);
 
 /* Log a finished request: one line in the format of each access_log of
  * r->loc (or, for a request that never reached routing, of r->srv->loc, or

@@ -18,7 +18,7 @@
 #include <stddef.h>
 
 #include "kelpie/util/conf.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 
 #define KP_AUTOINDEX_NAME_WIDTH 50 /* html: characters of a name shown */
 

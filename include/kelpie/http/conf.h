@@ -1,6 +1,6 @@
 /* The http { } block: server { } and location { } blocks, their directives,
- * and inheritance (http -> server -> location) into the structs of
- * proc/cycle.h.
+ * and inheritance (http -> server -> location) into the structs below, which
+ * are the whole of http's configuration.
  *
  * After loading, each struct kp_http_srv_conf has:
  *   loc        the server-level settings, merged with the http level;
@@ -10,15 +10,337 @@
 #ifndef KP_HTTP_CONF_H
 #define KP_HTTP_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kelpie/util/conf.h"
+#include "kelpie/util/str.h"
+#include "kelpie/os/socket.h"
+#include "kelpie/event/conf.h"
 
 #define KP_HTTP_MAX_LOG_FORMATS 64    /* "combined" included */
 #define KP_HTTP_BACKLOG         511   /* listen backlog unless backlog=N */
 #define KP_HTTP_LOG_BUFFER      65536 /* access_log buffer when only flush= is given */
 
-/* Directive table: `http` (main context) and everything inside it. */
+/* One `listen` directive of one server: the socket, and what is http's. */
+struct kp_http_listen {
+    struct kp_socket_conf sock;
+    bool default_server;
+    bool ssl; /* `listen ... ssl`: connections start with a TLS handshake */
+};
+
+struct kp_http_type { /* one extension -> MIME type mapping */
+    char *ext;        /* lowercase, without the dot */
+    char *type;
+};
+
+struct kp_http_types {
+    struct kp_http_type *v; /* sorted by ext for bsearch */
+    size_t n;
+};
+
+struct kp_http_cv;
+
+struct kp_http_error_page {
+    int code;
+    char *uri;
+    struct kp_http_cv *uri_value; /* uri with variables; NULL: none */
+    int response_code; /* error_page ... =CODE URI; 0: keep code; KP_HTTP_EP_ANSWER: "=" */
+};
+
+/* error_page ... = URI: the status is the one the URI answers with. */
+#define KP_HTTP_EP_ANSWER (-1)
+
+/* Variables (http/var.h): a reference to one variable, and a compiled
+ * "complex value", text with variables in it. */
+struct kp_http_var_def;
+struct kp_http_var_ref {
+    const struct kp_http_var_def *def;
+    struct kp_str arg; /* $http_NAME: "name" (lowercase, '-' for '_'); $3: "3"; else empty */
+};
+
+struct kp_http_cv_part {
+    struct kp_str lit;          /* literal text before the variable (may be empty) */
+    struct kp_http_var_ref var; /* def NULL: the last part, literal only */
+};
+
+struct kp_http_cv {
+    char *text; /* the source text, NUL-terminated */
+    struct kp_http_cv_part *parts;
+    size_t n_parts, n_vars;
+};
+
+/* The variables defined by the configuration (set, map, named captures). */
+struct kp_http_vars {
+    struct kp_http_var_def **v;
+    size_t n;
+    unsigned n_slots; /* value slots a request needs for them */
+};
+
+/* One compiled log_format. */
+struct kp_http_log_format {
+    char *name;
+    struct kp_http_cv value;
+    bool escape_json; /* escape=json; default escape=default */
+};
+
+struct kp_http_access_log {
+    char *path;
+    const struct kp_http_log_format *format;
+    size_t buffer_size; /* 0: unbuffered */
+    uint64_t flush_ms;  /* 0: flush only when the buffer fills */
+};
+
+struct kp_http_regex;
+struct kp_http_rw_op; /* http/rewrite.h */
+
+struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | all */
+    bool allow;
+    int family; /* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
+    uint8_t addr[16];
+    uint8_t mask[16];
+};
+
+enum kp_http_loc_match {
+    KP_LOC_PREFIX = 0,  /* location /path { } : longest prefix wins */
+    KP_LOC_EXACT,       /* location = /path { } */
+    KP_LOC_PREFIX_STOP, /* location ^~ /path { } : as a prefix, and then no regex */
+    KP_LOC_REGEX,       /* location ~ RE { } : the first regex that matches */
+    KP_LOC_REGEX_ICASE, /* location ~* RE { } : the same, ignoring case */
+    KP_LOC_NAMED,       /* location @name { } : only a try_files/error_page target */
+};
+
+enum kp_http_symlinks {
+    KP_SYMLINKS_BENEATH = 0, /* followed while they stay beneath the root (the default) */
+    KP_SYMLINKS_NONE,        /* `disable_symlinks on`: none at all below the root */
+    KP_SYMLINKS_FOLLOW,      /* `disable_symlinks off`: anywhere, as nginx's default */
+};
+
+enum kp_http_expires {
+    KP_EXPIRES_OFF = 0, /* no Expires or Cache-Control (the default) */
+    KP_EXPIRES_EPOCH,   /* `expires epoch`: long expired, Cache-Control: no-cache */
+    KP_EXPIRES_MAX,     /* `expires max`: 2037, Cache-Control: max-age=315360000 */
+    KP_EXPIRES_AFTER,   /* `expires [-]TIME`: now + expires_s (no-cache when negative) */
+};
+
+enum kp_http_gzip_static {
+    KP_GZIP_STATIC_OFF = 0, /* gzip_static off (the default) */
+    KP_GZIP_STATIC_ON,      /* FILE.gz for clients that accept gzip */
+    KP_GZIP_STATIC_ALWAYS,  /* FILE.gz for everyone */
+};
+
+/* gzip_proxied bits: when a request that came through a proxy (it has Via)
+ * may get a compressed response. 0 is `off`. */
+#define KP_GZIP_PROXIED_EXPIRED          (1u << 0)
+#define KP_GZIP_PROXIED_NO_CACHE         (1u << 1)
+#define KP_GZIP_PROXIED_NO_STORE         (1u << 2)
+#define KP_GZIP_PROXIED_PRIVATE          (1u << 3)
+#define KP_GZIP_PROXIED_NO_LAST_MODIFIED (1u << 4)
+#define KP_GZIP_PROXIED_NO_ETAG          (1u << 5)
+#define KP_GZIP_PROXIED_AUTH             (1u << 6)
+#define KP_GZIP_PROXIED_ANY              (1u << 7)
+
+/* The gzip_* directives of one block (http/gzip.h). */
+struct kp_http_gzip_conf {
+    bool on;             /* gzip: off */
+    int level;           /* gzip_comp_level: 1 */
+    uint64_t min_length; /* gzip_min_length: 20 */
+    char **types;        /* gzip_types besides text/html (always in); lowercase */
+    size_t n_types;
+    bool any_type;                  /* gzip_types * */
+    bool vary;                      /* gzip_vary: off */
+    unsigned proxied;               /* KP_GZIP_PROXIED_* bits: off */
+    unsigned http_version;          /* gzip_http_version: 11 (1.1) */
+    struct kp_http_regex **disable; /* gzip_disable regexes against User-Agent */
+    size_t n_disable;
+    bool disable_msie6;                   /* gzip_disable msie6 */
+    enum kp_http_gzip_static static_mode; /* gzip_static: off */
+};
+
+enum kp_http_autoindex_format {
+    KP_AUTOINDEX_HTML = 0,
+    KP_AUTOINDEX_XML,
+    KP_AUTOINDEX_JSON,
+    KP_AUTOINDEX_JSONP,
+};
+
+/* autoindex_* settings (http/autoindex.h). */
+struct kp_http_autoindex_conf {
+    bool on;         /* autoindex: off */
+    unsigned format; /* enum kp_http_autoindex_format: html */
+    bool exact_size; /* autoindex_exact_size: on */
+    bool localtime;  /* autoindex_localtime: off (GMT) */
+};
+
+/* Settings that may appear in http, server and location and are inherited
+ * downwards (a location's unset values come from its server, then http). */
+struct kp_http_loc_conf {
+    char *path; /* location path or regex source; "" for the server level */
+    enum kp_http_loc_match match;
+    struct kp_http_regex *regex; /* the KP_LOC_REGEX* kinds only (http/regex.h) */
+    char *root;                  /* html (resolved against prefix), no trailing '/'; or the alias */
+    bool alias; /* root is an `alias`: it replaces the location's path, as written */
+    struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
+    struct kp_http_cv *root_value;  /* root, or a prefix location's alias, with variables
+                                     * (root is its text); else NULL */
+    enum kp_http_symlinks symlinks;
+    struct kp_http_cv *index; /* index.html; names may hold variables */
+    size_t n_index;
+    struct kp_http_cv *try_files; /* the candidates, then the fallback URI or "=CODE" */
+    size_t n_try_files;
+    bool sendfile;                 /* off (nginx default) */
+    bool tcp_nodelay;              /* on */
+    bool tcp_nopush;               /* off */
+    bool server_tokens;            /* on */
+    uint64_t keepalive_timeout_ms; /* 75s */
+    uint64_t
+        keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */
+    unsigned keepalive_requests;   /* 1000 */
+    uint64_t send_timeout_ms;      /* 60s */
+    uint64_t client_max_body_size; /* 1m; 0 = unlimited */
+    const struct kp_http_types *types;
+    char *default_type; /* text/plain */
+    struct kp_http_error_page *error_pages;
+    size_t n_error_pages;
+    struct kp_http_access_log *access_logs; /* empty: access_log off */
+    size_t n_access_logs;
+    bool status;   /* `status;` handler (Observability issue) */
+    bool internal; /* `internal`: 404 unless reached by an internal redirect; not inherited */
+    struct kp_http_acl_rule *acl;
+    size_t n_acl;
+    /* add_header: "Name: value\r\n" lines, in config order, for the
+     * success and redirect codes (all of them) and for any code (the ones
+     * marked `always`). */
+    struct kp_str add_headers;
+    struct kp_str add_headers_always;
+    struct kp_http_cv *add_headers_cv; /* the same lines when a value has variables; else NULL */
+    struct kp_http_cv *add_headers_always_cv;
+    enum kp_http_expires expires;
+    int64_t expires_s; /* KP_EXPIRES_AFTER: seconds, may be negative */
+    /* The rewrite module (http/rewrite.h): this block's rewrite, set, break,
+     * if and return, in config order; not inherited. */
+    struct kp_http_rw_op *rw_ops;
+    size_t n_rw_ops;
+    bool rewrite_log;              /* off */
+    struct kp_http_loc_conf **ifs; /* the if { } blocks inside, for the access log */
+    size_t n_ifs;
+    bool etag;                  /* on: static files carry ETag */
+    bool log_not_found;         /* on: a missing file is logged at [error] */
+    unsigned if_modified_since; /* enum kp_http_ims (http/cond.h): exact */
+    unsigned max_ranges;        /* UINT_MAX: unlimited; 0: ranges off */
+    char *charset;              /* NULL: off; else added to charset_types' Content-Type */
+    char **charset_types;       /* text/html text/xml text/plain text/vnd.wap.wml
+                                 * application/javascript application/rss+xml; "*": any */
+    size_t n_charset_types;
+    struct kp_http_gzip_conf gzip;
+    struct kp_http_autoindex_conf autoindex;
+};
+
+struct kp_ssl_zone;       /* http/ssl_cache.h */
+struct kp_ssl_ticket_key; /* http/ssl_cache.h */
+
+/* ssl_* settings of one server (http/ssl.h builds the TLS context). */
+struct kp_http_ssl_conf {
+    char **certs; /* ssl_certificate, in order; certs[i] pairs with keys[i] */
+    size_t n_certs;
+    char **keys; /* ssl_certificate_key */
+    size_t n_keys;
+    char *where;        /* " in FILE:LINE" of the last key directive, for certificate errors */
+    unsigned protocols; /* KP_SSL_TLSv1* bits; TLSv1.2 TLSv1.3 */
+    char *ciphers;      /* HIGH:!aNULL:!MD5 */
+    bool prefer_server_ciphers; /* off */
+    char *ecdh_curve;           /* auto */
+    char *dhparam;              /* NULL: none */
+    char **passwords;           /* ssl_password_file lines; NULL: none */
+    size_t n_passwords;
+    char **conf_commands; /* ssl_conf_command: name, value, name, value ... */
+    size_t n_conf_commands;
+    bool session_tickets;        /* on */
+    uint64_t session_timeout_ms; /* 5m */
+    unsigned session_cache;      /* KP_SSL_CACHE_* bits (http/ssl.h): none */
+    size_t session_cache_size;   /* builtin:SIZE sessions; 20480 */
+    char *shared_name;           /* shared:NAME:SIZE */
+    size_t shared_size;
+    struct kp_ssl_ticket_key *ticket_keys; /* ssl_session_ticket_key files; [0] encrypts */
+    size_t n_ticket_keys;
+    struct kp_ssl_zone *zone;    /* the shared session cache; NULL: none */
+    struct kp_ssl_zone *tickets; /* the zone whose rotating ticket keys are used */
+    void *ticket_cipher;         /* AES-256-CBC, fetched once (an EVP_CIPHER) */
+    unsigned verify_client;      /* KP_SSL_VERIFY_* (http/ssl.h): off */
+    uint64_t verify_depth;       /* 1 */
+    char *client_certificate;    /* CAs trusted and named to the client */
+    char *trusted_certificate;   /* CAs trusted only */
+    bool stapling;               /* off */
+    char *stapling_file;         /* a DER OCSP response, stapled as it is */
+    unsigned char *stapling_der; /* its bytes (arena) */
+    size_t stapling_len;
+    bool reject_handshake; /* off */
+    bool early_data;       /* off (on is refused: 0-RTT requests can be replayed) */
+    void *ctx;             /* the SSL_CTX built from the above (NULL: no certificate) */
+};
+
+struct kp_http_srv_conf {
+    struct kp_http_listen *listens; /* default: 0.0.0.0:80 like nginx, or 8000 when not root */
+    size_t n_listens;
+    char **server_names; /* exact names and "*.example.com" wildcards, lowercase */
+    size_t n_server_names;
+    struct kp_http_regex **name_regexes; /* server_name ~REGEX, in config order */
+    size_t n_name_regexes;
+    struct kp_http_loc_conf *loc;        /* server-level settings (merged with http) */
+    struct kp_http_loc_conf **locations; /* merged with the server level */
+    size_t n_locations;
+    size_t first_regex; /* locations[first_regex..] are the regex ones, in config order */
+    struct kp_http_loc_conf **named; /* location @name { }: never matched by a path */
+    size_t n_named;
+    uint64_t client_header_timeout_ms;        /* 60s */
+    size_t client_header_buffer_size;         /* 1k */
+    unsigned large_client_header_buffers_num; /* 4 */
+    size_t large_client_header_buffers_size;  /* 8k */
+    struct kp_http_ssl_conf ssl;
+    char *ssl_listen; /* " in FILE:LINE" of a `listen ... ssl`; NULL: none */
+};
+
+struct kp_http_conf {
+    struct kp_http_srv_conf **servers;
+    size_t n_servers;
+    struct kp_http_log_format *log_formats; /* "combined" first */
+    size_t n_log_formats;
+    struct kp_http_types types;     /* from `types { }` at http level */
+    struct kp_http_vars vars;       /* set, map and named-capture variables */
+    struct kp_http_regex **regexes; /* every regex compiled, for pcre_jit */
+    size_t n_regexes;
+    bool pcre_jit;                        /* off, as in nginx */
+    size_t open_file_cache_max;           /* open files kept per worker; 0: off */
+    uint64_t open_file_cache_inactive_ms; /* closed when unused this long */
+    uint64_t open_file_cache_valid_ms;    /* how long a path is trusted to name its file */
+    struct kp_ssl_zone **ssl_zones;       /* shared TLS zones (http/ssl_cache.h), by name */
+    size_t n_ssl_zones;
+};
+
+/* What http serves on one listening address (struct kp_listening's proto):
+ * the servers that listen on it. */
+struct kp_http_addr {
+    bool ssl; /* one `listen ... ssl` on the address makes it TLS, as in nginx */
+    struct kp_http_srv_conf **servers; /* in config order */
+    size_t n_servers;
+    struct kp_http_srv_conf *default_server; /* flagged default_server, else the first */
+};
+
+/* The http view of a listening address built from this configuration. */
+static inline const struct kp_http_addr *kp_http_addr_of(const struct kp_listening *ls)
+{
+    return ls->proto;
+}
+
+/* Directive table: `http` (main context) and everything inside it. The
+ * handlers build the struct kp_http_conf in cf->modules[KP_CONF_MODULE_HTTP]. */
 extern const struct kp_conf_cmd kp_http_conf_cmds[];
+
+/* The http configuration being built by cf. */
+static inline struct kp_http_conf *kp_http_conf_of(const struct kp_conf *cf)
+{
+    return cf->modules[KP_CONF_MODULE_HTTP];
+}
 
 #endif

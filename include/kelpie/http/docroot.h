@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 
 /* Roots a worker keeps open; more are opened and closed per request. */
 #define KP_HTTP_DOCROOTS 8

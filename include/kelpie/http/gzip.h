@@ -22,6 +22,7 @@
 
 #include "kelpie/util/conf.h"
 #include "kelpie/util/str.h"
+#include "kelpie/http/conf.h"
 
 #define KP_GZIP_CACHE_BYTES (32u << 20) /* compressed bytes a worker keeps */
 #define KP_GZIP_CACHE_SLOTS 1024        /* files a worker keeps (direct-mapped) */

@@ -38,7 +38,7 @@
 #ifndef KP_HANDLER_H
 #define KP_HANDLER_H
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/http/request.h"
 
 /* `return 444`: close the connection without any response (nginx's code). */
@@ -58,11 +58,11 @@
  * allows 10): the next one is a 500. */
 #define KP_HTTP_MAX_URI_CHANGES 10
 
-/* Choose r->srv among ls's servers by the request's host, decode and
+/* Choose r->srv among addr's servers by the request's host, decode and
  * normalise the path into r->uri (NUL-terminated, in r->arena) and r->args,
  * and choose r->loc. Returns 0, or 400 for a path that does not normalise
  * (r->srv and r->loc are then still set, r->loc at the server level). */
-int kp_http_handler_route(struct kp_http_request *r, const struct kp_listening *ls);
+int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *addr);
 
 /* Fill r->resp completely for a routed request (its body, if any, already
  * consumed). r->resp.status is the final status; KP_HTTP_CLOSE_SILENTLY

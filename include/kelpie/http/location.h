@@ -22,7 +22,7 @@
 #include <stddef.h>
 
 #include "kelpie/util/conf.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 
 /* Fill l->path, l->match and l->regex from the arguments of a `location`
  * directive (cf->args[1..], one or two: "[MODIFIER] PATH", the modifier may

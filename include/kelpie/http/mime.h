@@ -4,7 +4,7 @@
 #ifndef KP_MIME_H
 #define KP_MIME_H
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 
 /* Longest extension looked up; a longer one never matches (no configured

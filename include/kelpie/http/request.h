@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "kelpie/util/arena.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/util/log.h"
 #include "kelpie/util/str.h"
 #include "kelpie/event/conn.h"

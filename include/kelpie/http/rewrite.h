@@ -30,7 +30,7 @@
 #define KP_HTTP_REWRITE_H
 
 #include "kelpie/util/conf.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/http/regex.h"
 
 struct kp_http_request;

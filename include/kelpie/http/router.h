@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 
 /* Whether server_name `name` (lowercase, as the loader stores it) matches
@@ -24,14 +24,14 @@ struct kp_str kp_http_router_host(struct kp_str host);
 
 struct kp_http_request;
 
-/* The server of ls for host (raw: port and trailing dot are stripped here):
+/* The server of addr (a listening address) for host (raw: port and trailing dot are stripped here):
  * an exact server_name first, else the longest matching wildcard, else the
  * first server (in config order) with a matching ~REGEX name (matched
  * against the lowercase host; with r, its captures are kept in r), else
  * the address's default server (the `default_server` one, or the first).
  * An empty host (HTTP/1.0 without Host) gets the default server. Never
  * NULL. */
-const struct kp_http_srv_conf *kp_http_router_server(const struct kp_listening *ls,
+const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *addr,
                                                      struct kp_str host, struct kp_http_request *r);
 
 #endif

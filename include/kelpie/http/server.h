@@ -1,12 +1,13 @@
 /* The worker-level HTTP context: what every connection of one worker shares
  * (configuration, loop, pool, error log, scoreboard slot, access logs, the
  * per-connection HTTP state array, small caches) and the entry points the
- * worker runner calls.
+ * reactor's runner calls (event/proto.h).
  *
- * Wiring (proc/worker.h):
+ * Wiring (as the worker runner, proc/worker.h, does it):
  *
  *     struct kp_http_ctx http;
- *     kp_http_ctx_init(&http, cycle, log, slot);   // slot may be NULL
+ *     kp_http_ctx_init(&http, &cycle->http, log, slot);   // slot may be NULL
+ *     kp_http_ctx_set_log_files(&http, files, n);  // opened by the master; optional
  *     kp_http_ctx_set_board(&http, sb);            // for `status;`; may be NULL
  *     w.proto = kp_http_ctx_proto(&http);
  *     int rc = kp_worker_run(&w);                  // start/reopen/exit hooks
@@ -35,11 +36,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kelpie/proc/cycle.h"
 #include "kelpie/util/log.h"
-#include "kelpie/proc/worker.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
+#include "kelpie/event/proto.h"
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/http/accesslog.h"
 #include "kelpie/http/docroot.h"
@@ -64,8 +64,10 @@
 struct kp_http_free_buf;
 
 struct kp_http_ctx {
-    const struct kp_cycle *cycle;
+    const struct kp_http_conf *http;
     const struct kp_log *log;
+    const struct kp_log_file *log_files; /* opened ahead for the access logs; may be NULL */
+    size_t n_log_files;
     struct kp_sb_slot *sb;       /* this worker's counters; NULL: none */
     struct kp_scoreboard *board; /* the whole scoreboard, for `status;`; NULL: none */
     /* Set by kp_http_ctx_start (the worker's loop and pool). */
@@ -92,26 +94,33 @@ struct kp_http_ctx {
     unsigned n_free_bufs;
 };
 
-/* Prepare ctx for one worker run over cycle (which must outlive it). log is
+/* Prepare ctx for one worker run over http (which must outlive it). log is
  * the error log; sb the worker's scoreboard slot or NULL. Allocates
  * nothing. */
-void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_cycle *cycle,
+void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_http_conf *http,
                       const struct kp_log *log, struct kp_sb_slot *sb);
+
+/* The access log files opened ahead (by the master; util/log.h), which the
+ * access logs write through instead of opening their paths; they must
+ * outlive ctx. None by default. */
+void kp_http_ctx_set_log_files(struct kp_http_ctx *ctx, const struct kp_log_file *files, size_t n);
 
 /* The scoreboard the status endpoint reports (every worker's slot, the
  * master's counters); it must outlive ctx. NULL (the default): `status;`
  * answers 503. */
 void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board);
 
-/* The hooks for struct kp_worker.proto, all with ctx as their context:
+/* The protocol plug-in (event/proto.h), all hooks with ctx as their context:
  *   on_conn  kp_http_conn_init;
- *   start    kp_http_ctx_start with the worker's loop and pool; if that
+ *   start    kp_http_ctx_start with the runner's loop and pool; if that
  *            fails (an access log cannot be opened; logged), ctx->start_rc
- *            keeps the -errno and the worker is stopped with
- *            kp_worker_terminate before serving anything;
- *   reopen   the access logs (SIGUSR1);
- *   exit     kp_http_ctx_stop. */
-struct kp_worker_proto kp_http_ctx_proto(struct kp_http_ctx *ctx);
+ *            keeps the -errno and the hook returns it, so that nothing is
+ *            served;
+ *   reopen   the access logs (log rotation);
+ *   exit     kp_http_ctx_stop.
+ * No drain hook: the runner sets one if it wants a soft drain
+ * (kp_http_ctx_soft_drain). */
+struct kp_proto kp_http_ctx_proto(struct kp_http_ctx *ctx);
 
 /* Bind ctx to the worker's loop and pool (pool->n connections), allocate the
  * per-connection state and scratch buffer, open the access logs. Returns 0

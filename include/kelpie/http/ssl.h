@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 #include "kelpie/util/conf.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/http/var.h"
@@ -69,10 +69,11 @@ char *kp_http_ssl_where(struct kp_conf *cf);
  * The context is freed with cf's arena. Blocking: reads files. */
 int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv);
 
-/* On reload, in the master: the new configuration nc takes over the shared
- * zones of old with the same name and size, so sessions and ticket keys
- * outlive the reload. */
-void kp_http_ssl_adopt(struct kp_cycle *nc, const struct kp_cycle *old);
+/* On reload, in the master: the new configuration http (whose memory comes
+ * from a) takes over the shared zones of old with the same name and size, so
+ * sessions and ticket keys outlive the reload. */
+void kp_http_ssl_adopt(struct kp_http_conf *http, struct kp_arena *a,
+                       const struct kp_http_conf *old);
 
 /* "OpenSSL 3.0.22 ..." for -V: the library built with and, when different,
  * the one running ("built with X, running with Y"). buf gets it,

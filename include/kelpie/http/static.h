@@ -7,7 +7,7 @@
 
 #include <sys/stat.h>
 
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 #include "kelpie/http/request.h"
 

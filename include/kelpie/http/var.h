@@ -34,7 +34,7 @@
 #include <stddef.h>
 
 #include "kelpie/util/conf.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 
 /* Room a getter may use in buf: numbers, addresses, a host name. */

@@ -25,6 +25,8 @@ int kp_process_daemonize(void);
 
 /* Write pid atomically (temp file + rename). Returns 0 or -errno. */
 int kp_process_pidfile_write(const char *path, pid_t pid);
+/* Read a pid file. Returns the pid (> 0) or -errno (-EINVAL: not a pid). */
+pid_t kp_process_pidfile_read(const char *path);
 /* If path names a live kelpie process, return its pid; else 0. */
 pid_t kp_process_pidfile_live(const char *path);
 

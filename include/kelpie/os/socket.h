@@ -6,7 +6,23 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#include "kelpie/proc/cycle.h"
+/* A listening socket's address and socket parameters, as one `listen`
+ * directive gives them (http/conf.h adds what is http's own). */
+struct kp_socket_conf {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char text[64]; /* "127.0.0.1:8080", "[::1]:8080" */
+    bool reuseport;
+    int backlog; /* 511 */
+    /* nginx's socket parameters; zero values leave the system's default. */
+    bool ipv6_dual;                   /* ipv6only=off: an IPv6 wildcard also takes IPv4 */
+    bool bind;                        /* bind: kelpie binds every address on its own anyway */
+    bool deferred;                    /* TCP_DEFER_ACCEPT: accept once data has arrived */
+    int fastopen;                     /* fastopen=N: TCP_FASTOPEN queue length; 0 off */
+    int so_keepalive;                 /* so_keepalive=: 1 on, -1 off, 0 system default */
+    int keepidle, keepintvl, keepcnt; /* seconds, seconds, probes; 0 default */
+    int rcvbuf, sndbuf;               /* SO_RCVBUF / SO_SNDBUF bytes; 0 default */
+};
 
 /* Open a non-blocking, close-on-exec listening socket for l: SO_REUSEADDR,
  * SO_REUSEPORT when l->reuseport, IPV6_V6ONLY for IPv6 unless l->ipv6_dual
@@ -15,7 +31,7 @@
  * accepted sockets inherit), TCP_DEFER_ACCEPT, TCP_FASTOPEN, then
  * listen(l->backlog); options left zero in l are not set. Returns
  * the fd or -errno (nothing is left open on failure). */
-int kp_socket_listen(const struct kp_http_listen *l);
+int kp_socket_listen(const struct kp_socket_conf *l);
 /* Accept one connection as a non-blocking, close-on-exec socket, filling
  * *peer and *peer_len. Returns the fd or -errno (-EAGAIN when none is
  * pending). Never blocks on a non-blocking listener. */

@@ -5,8 +5,6 @@
 
 #include <sys/types.h>
 
-/* Read a pid file. Returns the pid (> 0) or -errno (-EINVAL: not a pid). */
-pid_t kp_control_read_pid(const char *path);
 /* Map "stop"/"quit"/"reopen"/"reload" to SIGTERM/SIGQUIT/SIGUSR1/SIGHUP;
  * -EINVAL for anything else. */
 int kp_control_signal_number(const char *name);

@@ -1,8 +1,8 @@
 /* One worker: a reactor (loop), a connection pool and an acceptor over the
  * listening sockets, run until a signal stops it. With `master_process off`
  * the single process runs one worker; in prefork mode every child runs one.
- * The protocol (HTTP) plugs in through struct kp_worker_proto and reaches the
- * loop, the pool and the configuration through the worker it is given.
+ * The protocol (HTTP) plugs in through struct kp_proto (event/proto.h): its
+ * hooks get the worker's loop and pool, never the worker itself.
  *
  * Signals, as the worker reacts to them:
  *   SIGTERM, SIGINT  fast stop: every connection is closed, run returns;
@@ -36,23 +36,9 @@
 #include "kelpie/event/accept.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
+#include "kelpie/event/proto.h"
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/event/timer.h"
-
-struct kp_worker;
-typedef void (*kp_worker_hook_fn)(void *ctx, struct kp_worker *w);
-
-struct kp_worker_proto {
-    kp_accept_conn_fn on_conn; /* required: take over an accepted connection */
-    kp_worker_hook_fn start;   /* optional: loop, pool and acceptor are ready; a
-                                * hook that fails calls kp_worker_terminate and
-                                * the run returns -ECANCELED */
-    kp_worker_hook_fn reopen;  /* optional: on SIGUSR1, after the error log */
-    kp_worker_hook_fn exit;    /* optional: every connection is closed; the
-                                * loop still exists (flush buffered logs here) */
-    kp_worker_hook_fn drain;   /* optional: soft drain for a reload (SIGHUP) */
-    void *ctx;                 /* passed to every callback */
-};
 
 struct kp_worker {
     /* Filled by the caller before kp_worker_run. */
@@ -63,11 +49,13 @@ struct kp_worker {
     struct kp_sb_slot *slot;      /* prefork: this worker's slot; NULL when single */
     bool has_chan;                /* prefork: chan is the channel to the master */
     int chan;                     /* where reopened log files come from (logfiles.h) */
-    struct kp_worker_proto proto;
+    struct kp_proto proto;        /* reopen on SIGUSR1, drain on SIGHUP; a start hook
+                                   * that fails makes the run return -ECANCELED */
     /* Owned by kp_worker_run. */
     struct kp_loop loop;      /* loop.stop ends the run at the next iteration */
     struct kp_conn_pool pool; /* pool.draining: graceful quit in progress */
     struct kp_acceptor acceptor;
+    struct kp_proto_env env;        /* the loop and the pool, for the protocol's hooks */
     struct kp_timer shutdown_timer; /* worker_shutdown_timeout */
     struct kp_timer heartbeat;      /* refreshes slot->heartbeat_ms */
     sigset_t wait_mask;             /* signals are delivered only while waiting */

@@ -16,7 +16,8 @@
  * " in command line" for -g), where LINE is the line of the ';', '{' or '}'
  * that ended the statement, as nginx reports it.
  *
- * All memory comes from the cycle's arena and lives as long as the cycle. */
+ * All memory comes from the target's arena (struct kp_conf_target) and lives
+ * as long as the configuration built into it. */
 #ifndef KP_CONF_H
 #define KP_CONF_H
 
@@ -26,7 +27,7 @@
 #include <sys/socket.h>
 
 #include "kelpie/util/arena.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/util/str.h"
 
 /* Contexts, as a bitmask of where a directive may appear. */
 #define KP_CONF_MAIN   (1u << 0)
@@ -118,9 +119,37 @@ struct kp_conf_file {
     const struct kp_conf_file *outer; /* the file that included this one, or NULL */
 };
 
+/* The files a configuration was read from, in order (for -T). */
+struct kp_conf_files {
+    char **names;         /* absolute paths (or "command line"), NUL-terminated */
+    struct kp_str *texts; /* their contents, same order */
+    size_t n;
+};
+
+/* The modules whose main configuration any directive handler may reach
+ * through cf->modules[], wherever in the file it stands (a server block
+ * appends to http's list of servers, `events` fills the events settings). */
+enum kp_conf_module {
+    KP_CONF_MODULE_CORE = 0, /* the main context's own settings */
+    KP_CONF_MODULE_EVENT,    /* struct kp_events_conf (event/conf.h) */
+    KP_CONF_MODULE_HTTP,     /* struct kp_http_conf (http/conf.h) */
+    KP_CONF_MODULES
+};
+
+/* What a parse builds into. */
+struct kp_conf_target {
+    struct kp_arena *arena;      /* owns all memory the parse allocates */
+    const char *prefix;          /* ends with '/'; relative paths are resolved against it */
+    const char *conf_path;       /* the main file, absolute */
+    struct kp_conf_files *files; /* every file read is appended here */
+    void *modules[KP_CONF_MODULES];
+};
+
 struct kp_conf {
-    struct kp_cycle *cycle; /* being built; cycle->arena owns all memory */
-    struct kp_arena *arena;
+    struct kp_arena *arena; /* the target's: owns all memory */
+    const char *prefix;     /* the target's, with a trailing '/' */
+    struct kp_conf_files *files;
+    void *modules[KP_CONF_MODULES];
     const struct kp_conf_cmd *const *tables; /* NULL-terminated */
     const char *conf_dir;                    /* directory of the main file, with a trailing '/' */
     struct kp_conf_file *file;
@@ -135,17 +164,11 @@ struct kp_conf {
     size_t errlen;
 };
 
-/* Directive tables of the core (main context and include). */
-extern const struct kp_conf_cmd kp_conf_core_cmds[];
-
-/* Set the main-context defaults of cycle->core (paths against cycle->prefix,
- * memory from cycle->arena). */
-void kp_conf_core_init(struct kp_cycle *cycle);
-
-/* Prepare cf (which may be large: allocate it) to parse into cycle. Files
- * read are appended to cycle->conf_files / conf_texts. main is the outermost
- * block and must outlive the parse. err receives the one error line. */
-void kp_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
+/* Prepare cf (which may be large: allocate it) to parse into target (which
+ * must outlive cf). Files read are appended to target->files. top is the
+ * outermost block and must outlive the parse. err receives the one error
+ * line. */
+void kp_conf_init(struct kp_conf *cf, const struct kp_conf_target *target,
                   const struct kp_conf_cmd *const *tables, struct kp_conf_frame *top, char *err,
                   size_t errlen);
 /* Read the file at the absolute path and run its statements in the current

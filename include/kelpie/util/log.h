@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "kelpie/util/time.h"
 
@@ -61,6 +62,19 @@ size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_leve
                      int err, const char *fmt, va_list ap);
 /* "emerg".."debug" <-> level. Returns -1 for an unknown name. */
 int kp_log_level_parse(const char *name);
+
+/* A log file opened ahead for whoever writes it: the master opens every
+ * access_log path before it forks (proc/logfiles.h), and the workers write
+ * through these descriptors instead of opening the paths themselves. */
+struct kp_log_file {
+    const char *path; /* NUL-terminated, owned by the configuration */
+    int fd;
+};
+
+/* The descriptor of path among files[0..n-1], or -1 when none was opened for
+ * it (the caller opens the path itself, as a single process or a unit test
+ * does). */
+int kp_log_file_fd(const struct kp_log_file *files, size_t n, const char *path);
 const char *kp_log_level_name(enum kp_log_level level);
 
 #endif
