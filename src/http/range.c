@@ -1,4 +1,4 @@
-/* Range field parsing (RFC 9110 section 14.1): one byte range per response. */
+/* Range field parsing (RFC 9110 section 14.1; see range.h). */
 #include "kelpie/http/range.h"
 
 #include <stdbool.h>
@@ -72,14 +72,47 @@ static const char *skip_sep(const char *p, const char *end, bool *comma)
     return p;
 }
 
-enum kp_http_range kp_http_range_parse(struct kp_str value, uint64_t size, uint64_t *first,
-                                       uint64_t *last)
+/* The inclusive positions s selects in a representation of size bytes
+ * (s satisfiable, size > 0). */
+static void resolve(const struct spec *s, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    if (s->suffix) {
+        *first = s->last >= size ? 0 : size - s->last;
+        *last = size - 1;
+    } else {
+        *first = s->first;
+        *last = s->last >= size ? size - 1 : s->last;
+    }
+}
+
+/* Add s to out unless unsatisfiable; false when out is full or the ranges
+ * already add up to more than size. */
+static bool add(struct kp_http_ranges *out, const struct spec *s, uint64_t size, uint64_t *total)
+{
+    uint64_t first, last;
+
+    if (!satisfiable(s, size))
+        return true;
+    resolve(s, size, &first, &last);
+    *total += last - first + 1;
+    if (out->n == KP_HTTP_RANGES_MAX || *total > size)
+        return false;
+    out->v[out->n].first = first;
+    out->v[out->n].last = last;
+    out->n++;
+    return true;
+}
+
+enum kp_http_range kp_http_range_parse(struct kp_str value, uint64_t size,
+                                       struct kp_http_ranges *out)
 {
     const char *p = value.p, *end = value.p + value.len;
     const char *eq = memchr(p, '=', value.len);
-    struct spec s = {0}, one = {0};
-    size_t n = 0, n_sat = 0;
-    bool comma = true;
+    struct kp_http_ranges got = {0};
+    struct spec s = {0};
+    size_t n = 0;
+    uint64_t total = 0;
+    bool comma = true, fits = true;
 
     /* Section 14.2: a unit we do not understand means "ignore Range". */
     if (eq == NULL || !kp_str_caseeq_cstr((struct kp_str){p, (size_t)(eq - p)}, "bytes"))
@@ -91,26 +124,14 @@ enum kp_http_range kp_http_range_parse(struct kp_str value, uint64_t size, uint6
         if (p == NULL)
             return KP_HTTP_RANGE_IGNORE;
         n++;
-        if (satisfiable(&s, size)) {
-            n_sat++;
-            one = s;
-        }
+        fits = fits && (size == 0 || add(&got, &s, size, &total));
     }
     /* An empty representation: the empty 200 is the whole answer, where a
      * 416 would stop the media players that open with "bytes=0-". */
-    if (n == 0 || size == 0)
+    if (n == 0 || size == 0 || !fits)
         return KP_HTTP_RANGE_IGNORE;
-    if (n_sat == 0)
+    if (got.n == 0)
         return KP_HTTP_RANGE_UNSATISFIABLE;
-    /* Several ranges: whole representation (see range.h). */
-    if (n > 1)
-        return KP_HTTP_RANGE_IGNORE;
-    if (one.suffix) {
-        *first = one.last >= size ? 0 : size - one.last;
-        *last = size - 1;
-    } else {
-        *first = one.first;
-        *last = one.last >= size ? size - 1 : one.last;
-    }
+    *out = got;
     return KP_HTTP_RANGE_OK;
 }

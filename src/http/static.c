@@ -15,6 +15,7 @@
 
 #include "kelpie/util/log.h"
 #include "kelpie/http/autoindex.h"
+#include "kelpie/http/byteranges.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/var.h"
@@ -88,20 +89,26 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
 }
 
 /* Apply Range (RFC 9110 section 14) to a 200 response already prepared:
- * it stays 200, or becomes 206 for one range, or 416 without a body. */
+ * it stays 200, or becomes 206 (several ranges: multipart/byteranges), or
+ * 416 without a body. */
 static void apply_range(struct kp_http_request *r, const struct kp_str *range, uint64_t size)
 {
     struct kp_http_response *resp = &r->resp;
-    enum kp_http_range rc;
-    uint64_t first, last;
+    struct kp_http_ranges rs;
+    enum kp_http_range rc = kp_http_range_parse(*range, size, &rs);
     char *cr;
     int n;
 
-    rc = kp_http_range_parse(*range, size, &first, &last);
     if (rc == KP_HTTP_RANGE_IGNORE)
         return;
+    if (rc == KP_HTTP_RANGE_OK && rs.n > 1) {
+        /* One multipart body; one too large to build gets the whole file. */
+        (void)kp_http_byteranges(r, resp->fd, &rs, size);
+        return;
+    }
     cr = kp_arena_alloc(&r->arena, CONTENT_RANGE_SIZE);
     if (rc == KP_HTTP_RANGE_OK) {
+        uint64_t first = rs.v[0].first, last = rs.v[0].last;
         n = snprintf(cr, CONTENT_RANGE_SIZE, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
                      size);
         resp->file_offset = (off_t)first;

@@ -1,6 +1,8 @@
 /* Unit tests for range.c: a table of Range values against sizes. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "kelpie/http/range.h"
 
@@ -53,10 +55,15 @@ static const struct range_case cases[] = {
     {"byte=0-1", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
     {"", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
     {"=0-1", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
-    /* several ranges: the whole representation (range.h) */
-    {"bytes=0-1,5-6", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
-    {"bytes=0-1, 2000-", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
+    /* several ranges: the satisfiable ones, in order (first and last
+     * below are the first range's); too many bytes in all: ignored */
+    {"bytes=0-1,5-6", 1000, KP_HTTP_RANGE_OK, 0, 1},
+    {"bytes=5-6,0-1", 1000, KP_HTTP_RANGE_OK, 5, 6},
+    {"bytes=0-1, 2000-", 1000, KP_HTTP_RANGE_OK, 0, 1},
+    {"bytes=2000-, -3", 1000, KP_HTTP_RANGE_OK, 997, 999},
     {"bytes=0-1,x", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
+    {"bytes=0-599,400-999", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
+    {"bytes=0-,0-", 1000, KP_HTTP_RANGE_IGNORE, 0, 0},
     /* overflow: saturates, never wraps */
     {"bytes=0-99999999999999999999999", 1000, KP_HTTP_RANGE_OK, 0, 999},
     {"bytes=18446744073709551615-", 1000, KP_HTTP_RANGE_UNSATISFIABLE, 0, 0},
@@ -71,18 +78,40 @@ static const struct range_case cases[] = {
 START_TEST(range_table)
 {
     const struct range_case *c = &cases[_i];
-    uint64_t first = 12345, last = 12345;
-    enum kp_http_range got = kp_http_range_parse(kp_str_from(c->value), c->size, &first, &last);
+    struct kp_http_ranges rs = {.n = 12345};
+    enum kp_http_range got = kp_http_range_parse(kp_str_from(c->value), c->size, &rs);
 
     ck_assert_msg(got == c->want, "\"%s\" size %llu: got %d want %d", c->value,
                   (unsigned long long)c->size, (int)got, (int)c->want);
     if (c->want == KP_HTTP_RANGE_OK) {
-        ck_assert_msg(first == c->first && last == c->last, "\"%s\": got %llu-%llu", c->value,
-                      (unsigned long long)first, (unsigned long long)last);
+        ck_assert_msg(rs.v[0].first == c->first && rs.v[0].last == c->last, "\"%s\": got %llu-%llu",
+                      c->value, (unsigned long long)rs.v[0].first,
+                      (unsigned long long)rs.v[0].last);
     } else {
-        ck_assert_uint_eq(first, 12345);
-        ck_assert_uint_eq(last, 12345);
+        ck_assert_uint_eq(rs.n, 12345);
     }
+}
+END_TEST
+
+/* Every satisfiable range in order; past KP_HTTP_RANGES_MAX, the whole. */
+START_TEST(range_lists)
+{
+    struct kp_http_ranges rs;
+    char value[4096] = "bytes=";
+
+    ck_assert_int_eq(kp_http_range_parse(kp_str_from("bytes=0-0,-1,5-9,100-"), 50, &rs),
+                     KP_HTTP_RANGE_OK);
+    ck_assert_uint_eq(rs.n, 3);
+    ck_assert_uint_eq(rs.v[1].first, 49);
+    ck_assert_uint_eq(rs.v[1].last, 49);
+    ck_assert_uint_eq(rs.v[2].first, 5);
+    ck_assert_uint_eq(rs.v[2].last, 9);
+    for (int i = 0; i < KP_HTTP_RANGES_MAX; i++)
+        snprintf(value + strlen(value), sizeof(value) - strlen(value), "%d-%d,", 2 * i, 2 * i);
+    ck_assert_int_eq(kp_http_range_parse(kp_str_from(value), 1000, &rs), KP_HTTP_RANGE_OK);
+    ck_assert_uint_eq(rs.n, KP_HTTP_RANGES_MAX);
+    strcat(value, "999-999");
+    ck_assert_int_eq(kp_http_range_parse(kp_str_from(value), 1000, &rs), KP_HTTP_RANGE_IGNORE);
 }
 END_TEST
 
@@ -92,6 +121,7 @@ Suite *kp_test_range_suite(void)
     TCase *tc = tcase_create("range");
 
     tcase_add_loop_test(tc, range_table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
+    tcase_add_test(tc, range_lists);
     suite_add_tcase(s, tc);
     return s;
 }
