@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -135,10 +136,11 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
     client_text(&hc->c->peer, addr, sizeof(addr));
     /* An unfinished head's slices have no pointers (see fail()). */
     if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
-        kp_log_error(log, level, err, "%s, client: %s, request: \"%.*s\"", what, addr,
-                     (int)r->parser.head.request_line.len, r->parser.head.request_line.p);
+        kp_log_error(log, level, err, "*%" PRIu64 " %s, client: %s, request: \"%.*s\"",
+                     hc->c->number, what, addr, (int)r->parser.head.request_line.len,
+                     r->parser.head.request_line.p);
     else
-        kp_log_error(log, level, err, "%s, client: %s", what, addr);
+        kp_log_error(log, level, err, "*%" PRIu64 " %s, client: %s", hc->c->number, what, addr);
 }
 
 void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
@@ -162,8 +164,8 @@ void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level leve
                  h->port.len > 0 ? ":" : "", (int)h->port.len, h->port.p);
     const char *server =
         r->srv != NULL && r->srv->n_server_names > 0 ? r->srv->server_names[0] : "";
-    kp_log_error(log, level, 0, "%s%s, client: %s, server: %s, request: \"%.*s\"%s", what, errs,
-                 addr, server, (int)h->request_line.len,
+    kp_log_error(log, level, 0, "*%" PRIu64 " %s%s, client: %s, server: %s, request: \"%.*s\"%s",
+                 r->hc->c->number, what, errs, addr, server, (int)h->request_line.len,
                  h->request_line.p != NULL ? h->request_line.p : "", host);
 }
 

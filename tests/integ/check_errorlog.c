@@ -5,6 +5,7 @@
  * master's signals with their sender and what it does about them, and log
  * reopening, at [notice]. */
 #include <check.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,25 @@ static void logged_at(const struct kp_h_server *s, const char *needle, const cha
     free(log);
 }
 
+/* Whether some line of the error log has nginx's connection number, "*N ",
+ * right before message. */
+static bool numbered(const struct kp_h_server *s, const char *message)
+{
+    char *log = kp_h_read(s, "logs/error.log");
+    bool found = false;
+
+    for (char *at = log; !found && (at = strstr(at, message)) != NULL; at++) {
+        const char *p = at - 1;
+        if (p <= log || *p != ' ')
+            continue;
+        while (p > log && p[-1] >= '0' && p[-1] <= '9')
+            p--;
+        found = p < at - 1 && p > log && p[-1] == '*';
+    }
+    free(log);
+    return found;
+}
+
 START_TEST(request_errors_with_context)
 {
     struct kp_h_server s;
@@ -83,6 +103,7 @@ START_TEST(request_errors_with_context)
              "\"%s\"",
              s.prefix, host);
     logged_at(&s, want, "[error]");
+    ck_assert(numbered(&s, "open() \""));
 
     get(&s, "/dir/", "errs.test", 403);
     snprintf(want, sizeof(want),
