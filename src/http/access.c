@@ -44,8 +44,8 @@ static bool rule_matches(const struct kp_http_acl_rule *rule, bool known, int fa
     return true;
 }
 
-bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
-                            const struct sockaddr_storage *peer)
+enum kp_http_access_verdict kp_http_access_check(const struct kp_http_acl_rule *acl, size_t n,
+                                                 const struct sockaddr_storage *peer)
 {
     uint8_t addr[16] = {0};
     int family = AF_UNSPEC;
@@ -53,7 +53,13 @@ bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
 
     for (size_t i = 0; i < n; i++) {
         if (rule_matches(&acl[i], known, family, addr))
-            return acl[i].allow;
+            return acl[i].allow ? KP_HTTP_ACCESS_ALLOW : KP_HTTP_ACCESS_DENY;
     }
-    return true;
+    return KP_HTTP_ACCESS_NO_MATCH;
+}
+
+bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
+                            const struct sockaddr_storage *peer)
+{
+    return kp_http_access_check(acl, n, peer) != KP_HTTP_ACCESS_DENY;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "kelpie/http/charset.h"
 #include "kelpie/http/cond.h"
+#include "kelpie/http/auth.h"
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/headers.h"
@@ -43,6 +44,7 @@ struct loc_node {
     struct kp_http_types *own_types; /* this block's `types`, NULL if none */
     struct loc_node **ifs;           /* its if { } blocks (http/rewrite.h) */
     size_t n_ifs;
+    struct loc_node *except; /* its limit_except { } block (http/auth.h), or NULL */
 };
 
 struct srv_node {
@@ -773,12 +775,28 @@ static int if_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
     return kp_conf_parse_block(cf, &frame);
 }
 
-/* Merge node's if blocks with node (already merged), for the access log
- * too (conf.ifs). */
+/* limit_except METHOD... { }: allow, deny and auth_basic for the methods
+ * it does not list; its block inherits the location's settings. */
+static int limit_except_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct loc_node *loc = conf;
+    struct loc_node *b = kp_arena_calloc(cf->arena, sizeof(*b));
+
+    (void)cmd;
+    int rc = kp_http_auth_conf_methods(cf, &loc->conf.auth.except_methods);
+    if (rc != 0)
+        return rc;
+    b->conf.path = loc->conf.path;
+    loc->except = b;
+    struct kp_conf_frame frame = {
+        KP_CONF_LMT, {state(cf), cf->frame->conf[KP_CONF_SLOT_SRV], b}, &b->seen, NULL};
+    return kp_conf_parse_block(cf, &frame);
+}
+
 /* Tables whose location-slot fields are inherited: the core's, then the
  * modules' that keep settings in struct kp_http_loc_conf. */
-static const struct kp_conf_cmd *const loc_tables[] = {kp_http_conf_cmds, kp_http_gzip_conf_cmds,
-                                                       kp_http_autoindex_conf_cmds};
+static const struct kp_conf_cmd *const loc_tables[] = {
+    kp_http_conf_cmds, kp_http_gzip_conf_cmds, kp_http_autoindex_conf_cmds, kp_http_auth_conf_cmds};
 
 static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
                       const struct kp_http_loc_conf *parent)
@@ -787,6 +805,17 @@ static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *
         kp_conf_merge(loc_tables[i], KP_CONF_SLOT_LOC, seen, child, parent);
 }
 
+/* Merge node's limit_except block with node (already merged). */
+static void merge_except(struct loc_node *node)
+{
+    if (node->except == NULL)
+        return;
+    merge_loc(&node->except->seen, &node->except->conf, &node->conf);
+    node->conf.auth.except = &node->except->conf;
+}
+
+/* Merge node's if blocks with node (already merged), for the access log
+ * too (conf.ifs). */
 static void merge_ifs(struct kp_arena *a, struct loc_node *node)
 {
     node->conf.ifs = kp_arena_alloc(a, (node->n_ifs > 0 ? node->n_ifs : 1) * sizeof(void *));
@@ -876,6 +905,7 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
         struct kp_http_loc_conf *l = &s->locs[i]->conf;
         merge_loc(&s->locs[i]->seen, l, &s->loc.conf);
         merge_ifs(a, s->locs[i]);
+        merge_except(s->locs[i]);
         if (l->match == KP_LOC_NAMED)
             srv->named[srv->n_named++] = l;
         else
@@ -976,8 +1006,13 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      LOC_SPAN(error_pages, n_error_pages)},
     {"status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_NOARGS, 0, set_status, LOC(status)},
     {"internal", KP_CONF_LOC, KP_CONF_NOARGS, 0, set_internal, KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
-    {"allow", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
-    {"deny", HTTP_ANY, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule, LOC_SPAN(acl, n_acl)},
+    {"allow", HTTP_ANY | KP_CONF_LMT, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule,
+     LOC_SPAN(acl, n_acl)},
+    {"deny", HTTP_ANY | KP_CONF_LMT, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule,
+     LOC_SPAN(acl, n_acl)},
+    /* limit_except (http/auth.h): the location's own, not inherited. */
+    {"limit_except", KP_CONF_LOC, KP_CONF_1MORE, KP_CONF_BLOCK, limit_except_block,
+     KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"add_header", HTTP_ANY_IF, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,
      LOC_SPAN(add_headers, add_headers_always_cv)},
     {"expires", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_http_headers_conf_expires,

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "kelpie/util/conf.h"
-#include "kelpie/http/access.h"
+#include "kelpie/http/auth.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/location.h"
@@ -72,18 +72,6 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
         return 400;
     r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     return 0;
-}
-
-/* The access phase: the location's allow/deny rules against the client's
- * address. A refusal is logged where the client is known, as nginx does. */
-static bool access_allowed(const struct kp_http_request *r)
-{
-    const struct kp_http_loc_conf *loc = r->loc;
-
-    if (loc->n_acl == 0 || kp_http_access_allowed(loc->acl, loc->n_acl, &r->hc->c->peer))
-        return true;
-    kp_http_request_log(r, KP_LOG_ERR, 0, "access forbidden by rule");
-    return false;
 }
 
 /* arg with its variables replaced (var.h) and repeated slashes merged
@@ -227,8 +215,9 @@ static int location_phases(struct kp_http_request *r)
         int st = location_rewrite(r);
         if (st != 0)
             return st;
-        if (!access_allowed(r))
-            return 403;
+        st = kp_http_auth_access(r); /* allow/deny, auth_basic, satisfy (auth.h) */
+        if (st != 0)
+            return st;
         st = r->loc->n_try_files > 0 ? try_files(r) : 0;
         if (st == TRY_AGAIN)
             continue;
@@ -292,17 +281,20 @@ static struct kp_str tls_page(int status)
     return TLS_PAGE("The plain HTTP request was sent to HTTPS port");
 }
 
-/* The built-in page for status; Location, Allow and Content-Range set by
- * the handler are kept (a redirect, a 405, a 416 need them). */
+/* The built-in page for status; Location, Allow, WWW-Authenticate and
+ * Content-Range set by the handler are kept (a redirect, a 405, a 401, a
+ * 416 need them). */
 static void builtin(struct kp_http_request *r, int status)
 {
     struct kp_http_response *resp = &r->resp;
     struct kp_str location = resp->location, allow = resp->allow, range = resp->content_range;
+    struct kp_str challenge = resp->www_authenticate;
 
     kp_http_response_init(resp);
     resp->status = status;
     resp->location = location;
     resp->allow = allow;
+    resp->www_authenticate = challenge;
     resp->content_range = range;
     resp->body = kp_http_status_page(status);
     if (is_tls_code(status)) {
@@ -386,7 +378,11 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
     struct kp_str location = r->resp.location;
 
     r->internal_redirects++;
+    /* A 401's challenge stays on its error page, as nginx keeps it: the
+     * client must still learn how to authenticate. */
+    struct kp_str challenge = r->resp.www_authenticate;
     kp_http_response_init(&r->resp);
+    r->resp.www_authenticate = challenge;
     struct kp_str uri = ep->uri_value != NULL ? kp_http_cv_eval(r, ep->uri_value, KP_HTTP_CV_URL)
                                               : kp_str_from(ep->uri);
     if (is_url(uri.p)) {

@@ -102,7 +102,7 @@ int64_t kp_http_response_length(const struct kp_http_response *resp)
 size_t kp_http_response_head_size(const struct kp_http_response *resp)
 {
     return HEAD_FIXED + resp->content_type.len + resp->etag.len + resp->content_range.len +
-           resp->location.len + resp->allow.len + resp->extra.len;
+           resp->location.len + resp->allow.len + resp->www_authenticate.len + resp->extra.len;
 }
 
 size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
@@ -143,6 +143,8 @@ size_t kp_http_response_head(const struct kp_http_response *resp, const struct k
         p = PUT_FIELD(p, "Location", resp->location);
     if (resp->allow.len > 0)
         p = PUT_FIELD(p, "Allow", resp->allow);
+    if (resp->www_authenticate.len > 0)
+        p = PUT_FIELD(p, "WWW-Authenticate", resp->www_authenticate);
     if (resp->extra.len > 0)
         p = put(p, resp->extra.p, resp->extra.len);
     p = PUT_LIT(p, "\r\n");

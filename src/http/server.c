@@ -65,6 +65,7 @@ static void drop_caches(struct kp_http_ctx *ctx)
     ctx->n_free_reqs = ctx->n_free_bufs = 0;
     kp_http_filecache_free(&ctx->files);
     kp_http_gzcache_free(&ctx->gz);
+    kp_http_auth_cache_free(&ctx->auth);
     kp_http_docroots_free(&ctx->roots);
 }
 

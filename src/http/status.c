@@ -42,7 +42,8 @@ static const struct status_row rows[KP_STATUS_MAX + 1] = {
     PAGED(307, "Temporary Redirect"),
     PAGED(308, "Permanent Redirect"),
     PAGED(400, "Bad Request"),
-    PAGED(401, "Unauthorized"),
+    /* nginx's page names the 401 by its older reason phrase. */
+    [401] = {"Unauthorized", LINE(401, "Unauthorized"), PAGE(401, "Authorization Required")},
     PAGED(402, "Payment Required"),
     PAGED(403, "Forbidden"),
     PAGED(404, "Not Found"),

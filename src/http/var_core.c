@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kelpie/http/auth.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/static.h"
@@ -254,39 +255,18 @@ GETTER(v_remote_port)
     return c != NULL ? num(buf, port_of(&c->peer)) : KP_STR_NULL;
 }
 
-static int b64(char ch)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const char *p = ch != '\0' ? strchr(a, ch) : NULL;
-
-    return p != NULL ? (int)(p - a) : -1;
-}
-
 /* $remote_user: the user name of "Authorization: Basic" (RFC 7617),
- * decoded; empty for any other scheme or a malformed value. */
+ * decoded as auth_basic decodes it (auth.h); not found for any other
+ * scheme or a malformed value. */
 GETTER(v_remote_user)
 {
-    struct kp_str v = field(r, KP_STR("authorization"));
-    size_t n = 0;
-    unsigned acc = 0, bits = 0;
+    struct kp_str v = field(r, KP_STR("authorization")), user, password;
+    char *out = v.len <= KP_HTTP_VAR_BUF ? buf : kp_arena_alloc(&r->arena, v.len);
 
     (void)ref;
-    if (v.len < 7 || !kp_str_caseeq((struct kp_str){v.p, 6}, KP_STR("Basic ")))
+    if (v.p == NULL || !kp_http_auth_basic_decode(v, out, &user, &password))
         return KP_STR_NULL;
-    char *out = v.len - 6 <= KP_HTTP_VAR_BUF ? buf : kp_arena_alloc(&r->arena, v.len);
-    for (size_t i = 6; i < v.len && v.p[i] != '='; i++) {
-        int d = b64(v.p[i]);
-        if (d < 0)
-            return KP_STR_NULL;
-        acc = (acc << 6) | (unsigned)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    char *colon = memchr(out, ':', n);
-    return colon != NULL ? (struct kp_str){out, (size_t)(colon - out)} : KP_STR_NULL;
+    return user;
 }
 
 GETTER(v_http)

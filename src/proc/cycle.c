@@ -14,6 +14,7 @@
 #include "kelpie/proc/conf_nginx.h"
 #include "kelpie/event/conf.h"
 #include "kelpie/http/conf.h"
+#include "kelpie/http/auth.h"
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/ssl.h"
@@ -28,6 +29,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     kp_http_conf_cmds,
     kp_http_gzip_conf_cmds,
     kp_http_autoindex_conf_cmds,
+    kp_http_auth_conf_cmds,
 #if KP_HAVE_SSL
     kp_http_ssl_conf_cmds,
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc.h"
 
 static const char *HTTP = "deny all;\n"
                           "server {\n"
@@ -110,22 +111,6 @@ START_TEST(inherited_rules)
 }
 END_TEST
 
-struct log_wait {
-    const struct kp_h_server *s;
-    const char *path;
-    const char *needle;
-};
-
-static bool log_has(void *arg)
-{
-    const struct log_wait *w = arg;
-    char *text = kp_h_read(w->s, w->path);
-    bool found = text != NULL && strstr(text, w->needle) != NULL;
-
-    free(text);
-    return found;
-}
-
 START_TEST(refusal_logged)
 {
     struct kp_h_server s;
@@ -149,8 +134,9 @@ START_TEST(refusal_logged)
     close(fd);
 
     /* Each line is written once its response is out: wait for the last. */
-    struct log_wait w = {&s, "logs/access.log", "\"HEAD /notlo/f.txt HTTP/1.1\" 403 "};
-    ck_assert_msg(kp_h_wait_until(log_has, &w, 5000), "no 403 line in the access log");
+    ck_assert_msg(
+        kp_p_file_wait(&s, "logs/access.log", "\"HEAD /notlo/f.txt HTTP/1.1\" 403 ", 5000),
+        "no 403 line in the access log");
     char *alog = kp_h_read(&s, "logs/access.log");
     char *elog = kp_h_read(&s, "logs/error.log");
     ck_assert_ptr_nonnull(alog);

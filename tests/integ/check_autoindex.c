@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "kelpie/http/dirlist.h"
+#include "proc.h"
 
 #define REQ(path) "GET " path " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 #define LONG_NAME "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz0123.txt"
@@ -282,22 +283,7 @@ END_TEST
 
 START_TEST(autoindex_bad_format)
 {
-    struct kp_h_server s;
-    char *out = NULL, *err = NULL, conf[512];
-
-    kp_h_prepare(&s);
-    kp_h_config(&s, "", "server { listen 127.0.0.1:@PORT@; autoindex_format yaml; }");
-    path_of(&s, "conf/kelpie.conf", conf, sizeof(conf));
-    char *argv[] = {(char *)kp_h_binary(), "-t", "-p", s.prefix, "-c", conf, NULL};
-    ck_assert_int_eq(kp_h_run(argv, &out, &err), 1);
-    ck_assert_ptr_nonnull(strstr(err, "[emerg]"));
-    ck_assert_ptr_nonnull(strstr(err, "\"yaml\""));
-    ck_assert_ptr_nonnull(strstr(err, "kelpie.conf:"));
-    free(out);
-    free(err);
-    s.pid = 0;
-    s.alerts_expected = true;
-    kp_h_stop(&s);
+    kp_p_expect_refused("server { listen 127.0.0.1:@PORT@; autoindex_format yaml; }", "\"yaml\"");
 }
 END_TEST
 

@@ -304,24 +304,51 @@ int kp_p_get(int port)
 
 struct log_wait {
     const struct kp_h_server *s;
+    const char *path;
     const char *needle;
 };
 
 static bool log_has(void *arg)
 {
     const struct log_wait *w = arg;
-    char *log = kp_h_read(w->s, "logs/error.log");
+    char *log = kp_h_read(w->s, w->path);
     bool found = log != NULL && strstr(log, w->needle) != NULL;
 
     free(log);
     return found;
 }
 
-bool kp_p_log_wait(const struct kp_h_server *s, const char *needle, int timeout_ms)
+bool kp_p_file_wait(const struct kp_h_server *s, const char *path, const char *needle,
+                    int timeout_ms)
 {
-    struct log_wait w = {s, needle};
+    struct log_wait w = {s, path, needle};
 
     return kp_h_wait_until(log_has, &w, timeout_ms);
+}
+
+bool kp_p_log_wait(const struct kp_h_server *s, const char *needle, int timeout_ms)
+{
+    return kp_p_file_wait(s, "logs/error.log", needle, timeout_ms);
+}
+
+void kp_p_expect_refused(const char *http_body, const char *message)
+{
+    struct kp_h_server s;
+    char conf[512], *out = NULL, *err = NULL;
+
+    kp_h_prepare(&s);
+    kp_h_config(&s, "", http_body);
+    snprintf(conf, sizeof(conf), "%sconf/kelpie.conf", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-t", "-p", s.prefix, "-c", conf, NULL};
+    ck_assert_int_eq(kp_h_run(argv, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "[emerg]"));
+    ck_assert_msg(strstr(err, message) != NULL, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "kelpie.conf:"));
+    free(out);
+    free(err);
+    s.pid = 0;
+    s.alerts_expected = true;
+    kp_h_stop(&s);
 }
 
 void kp_p_stop_allowing(struct kp_h_server *s, const char *const *allowed)

@@ -44,6 +44,12 @@ pid_t kp_p_new_child(pid_t master, const pid_t *old, int n_old, int timeout_ms);
 int kp_p_get(int port);
 /* Wait until the error log holds needle (at most timeout_ms). */
 bool kp_p_log_wait(const struct kp_h_server *s, const char *needle, int timeout_ms);
+/* The same for any prefix-relative file (an access log). */
+bool kp_p_file_wait(const struct kp_h_server *s, const char *path, const char *needle,
+                    int timeout_ms);
+/* `kelpie -t` of a fresh prefix whose http block is http_body must fail
+ * with one [emerg] line holding message and " in .../kelpie.conf:LINE". */
+void kp_p_expect_refused(const char *http_body, const char *message);
 /* Fail the test on [alert]/[emerg] lines of the error log other than the
  * allowed ones (NULL-terminated), then stop s like kp_h_stop. */
 void kp_p_stop_allowing(struct kp_h_server *s, const char *const *allowed);

@@ -13,8 +13,21 @@
 
 #include "kelpie/http/conf.h"
 
-/* Whether the n rules of acl let peer in. Pure; peer of any family (one
- * that is neither IPv4 nor IPv6 is matched by "all" only). */
+/* What the rules say about a peer: satisfy any (http/auth.h) needs to
+ * tell "no rule matched" from "allowed". */
+enum kp_http_access_verdict {
+    KP_HTTP_ACCESS_NO_MATCH = 0, /* no rule (or none at all) matched */
+    KP_HTTP_ACCESS_ALLOW,
+    KP_HTTP_ACCESS_DENY,
+};
+
+/* The first of the n rules of acl that matches peer decides. Pure; peer of
+ * any family (one that is neither IPv4 nor IPv6 is matched by "all"
+ * only). */
+enum kp_http_access_verdict kp_http_access_check(const struct kp_http_acl_rule *acl, size_t n,
+                                                 const struct sockaddr_storage *peer);
+
+/* Whether the n rules of acl let peer in: no matching rule lets it in. */
 bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
                             const struct sockaddr_storage *peer);
 

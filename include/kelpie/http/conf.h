@@ -173,6 +173,25 @@ struct kp_http_autoindex_conf {
     bool localtime;  /* autoindex_localtime: off (GMT) */
 };
 
+enum kp_http_satisfy {
+    KP_SATISFY_ALL = 0, /* every access check must pass (the default) */
+    KP_SATISFY_ANY,     /* one passing check is enough */
+};
+
+/* auth_basic, satisfy and limit_except of one block (http/auth.h). */
+struct kp_http_auth_conf {
+    struct kp_http_cv *realm;     /* auth_basic (may hold variables); NULL: unset (off) */
+    struct kp_http_cv *user_file; /* auth_basic_user_file, absolute or with variables */
+    const char *user_file_dir;    /* the configuration's directory (ends in '/'), for a
+                                   * relative name that a variable makes */
+    unsigned satisfy;             /* enum kp_http_satisfy: all */
+    /* limit_except METHOD... { }: the methods it lists (bits 1 << enum
+     * kp_http_method) and the block's settings for every other method.
+     * Not inherited: a location's own. */
+    unsigned except_methods;
+    const struct kp_http_loc_conf *except; /* NULL: no limit_except */
+};
+
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
@@ -235,6 +254,7 @@ struct kp_http_loc_conf {
     size_t n_charset_types;
     struct kp_http_gzip_conf gzip;
     struct kp_http_autoindex_conf autoindex;
+    struct kp_http_auth_conf auth;
 };
 
 struct kp_ssl_zone;       /* http/ssl_cache.h */

@@ -32,16 +32,17 @@
  * zero/NULL/-1 as noted; the state machine adds Server, Date, Connection and
  * Content-Length itself. */
 struct kp_http_response {
-    int status;                  /* 200, 206, 304, 404, ... */
-    struct kp_str content_type;  /* empty: no Content-Type */
-    int64_t content_length;      /* -1: from the body below */
-    time_t last_modified;        /* -1: none */
-    struct kp_str etag;          /* with quotes, e.g. "\"5f3a-1c8\""; empty: none */
-    struct kp_str location;      /* redirect target (absolute or path); empty: none */
-    struct kp_str content_range; /* "bytes 0-99/1000" or "bytes * /1000" value */
-    struct kp_str allow;         /* 405: "GET, HEAD" */
-    bool accept_ranges;          /* send "Accept-Ranges: bytes" */
-    struct kp_str extra;         /* "Name: value\r\n" lines sent as they are, last */
+    int status;                     /* 200, 206, 304, 404, ... */
+    struct kp_str content_type;     /* empty: no Content-Type */
+    int64_t content_length;         /* -1: from the body below */
+    time_t last_modified;           /* -1: none */
+    struct kp_str etag;             /* with quotes, e.g. "\"5f3a-1c8\""; empty: none */
+    struct kp_str location;         /* redirect target (absolute or path); empty: none */
+    struct kp_str content_range;    /* "bytes 0-99/1000" or "bytes * /1000" value */
+    struct kp_str allow;            /* 405: "GET, HEAD" */
+    struct kp_str www_authenticate; /* 401: the challenge (http/auth.h); empty: none */
+    bool accept_ranges;             /* send "Accept-Ranges: bytes" */
+    struct kp_str extra;            /* "Name: value\r\n" lines sent as they are, last */
     /* Body: either memory or a file range (or neither). */
     struct kp_str body; /* memory body (lives in the arena or static) */
     int fd;             /* -1: no file body; closed by an arena cleanup */

@@ -42,6 +42,7 @@
 #include "kelpie/event/proto.h"
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/http/accesslog.h"
+#include "kelpie/http/auth.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/filecache.h"
 #include "kelpie/http/gzip.h"
@@ -84,6 +85,7 @@ struct kp_http_ctx {
     struct kp_http_docroots roots;  /* open document roots (docroot.h) */
     struct kp_http_filecache files; /* open files (filecache.h) */
     struct kp_http_gzcache gz;      /* compressed files (gzip.h) */
+    struct kp_http_auth_cache auth; /* parsed password files (auth.h) */
     /* Speculative first reads after accept, and how many found the request
      * there (request.c decides from them whether to keep trying). */
     unsigned probes, probe_hits;

@@ -38,6 +38,7 @@
 #define KP_CONF_TYPES  (1u << 5) /* statements are "TYPE EXT...;", see raw below */
 #define KP_CONF_SIF    (1u << 6) /* if { } in a server (http/rewrite.h) */
 #define KP_CONF_LIF    (1u << 7) /* if { } in a location */
+#define KP_CONF_LMT    (1u << 8) /* limit_except { } in a location (http/auth.h) */
 #define KP_CONF_ANY    (KP_CONF_MAIN | KP_CONF_EVENTS | KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
 
 /* Bounds on what a configuration may contain. Block nesting is also bounded
