@@ -384,6 +384,30 @@ static struct kp_str authorization(const struct kp_http_request *r)
     return KP_STR_NULL;
 }
 
+/* The user name as the error log shows it: a client chose its bytes, so
+ * control bytes, '"' and '\\' are written \xHH (one line per message), and
+ * a long name is cut. out holds KP_HTTP_AUTH_LOG_NAME bytes. */
+#define KP_HTTP_AUTH_LOG_NAME 256
+static const char *log_name(struct kp_str user, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out, *end = out + KP_HTTP_AUTH_LOG_NAME - 5;
+
+    for (size_t i = 0; i < user.len && o < end; i++) {
+        unsigned char ch = (unsigned char)user.p[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+            *o++ = (char)ch;
+            continue;
+        }
+        *o++ = '\\';
+        *o++ = 'x';
+        *o++ = hex[ch >> 4];
+        *o++ = hex[ch & 15];
+    }
+    *o = '\0';
+    return out;
+}
+
 /* auth_basic for conf: AUTH_OK, AUTH_DECLINED, or a status. */
 static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf)
 {
@@ -405,14 +429,15 @@ static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf
     if (rc != 0)
         return rc;
     const struct kp_htpasswd_entry *e = kp_htpasswd_find(f->v, f->n, user);
+    char name[KP_HTTP_AUTH_LOG_NAME];
     if (e == NULL) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%.*s\" was not found in \"%s\"",
-                            (int)user.len, user.p, path);
+        kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%s\" was not found in \"%s\"",
+                            log_name(user, name), path);
         return challenge(r, realm);
     }
     if (!kp_htpasswd_verify(password.p, e->hash)) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%.*s\": password mismatch", (int)user.len,
-                            user.p);
+        kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%s\": password mismatch",
+                            log_name(user, name));
         return challenge(r, realm);
     }
     return AUTH_OK;

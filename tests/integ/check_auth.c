@@ -57,13 +57,17 @@ static const char HTTP[] =
     "    location /le-auth/ { auth_basic off; limit_except GET POST { auth_basic \"write\"; } }\n"
     "    location /le-allow/ { limit_except PUT { allow all; } }\n"
     "    location /pub/ { auth_basic off; error_page 404 /x/f.txt; }\n"
+    "    location /ep/ { error_page 401 /denied.html; }\n"
+    "    location /ep200/ { error_page 401 =200 /denied.html; }\n"
+    "    location = /denied.html { auth_basic off; }\n"
     "    location /tf/ { auth_basic off; try_files /nowhere @named; }\n"
     "    location @named { try_files /x/f.txt =404; }\n"
     "}\n";
 
-static const char *const DIRS[] = {
-    "x",         "open",      "var",      "missing",   "unreadable", "dir", "edit",    "all-deny",
-    "all-allow", "any-allow", "any-deny", "any-other", "any-noauth", "le",  "le-auth", "le-allow"};
+static const char *const DIRS[] = {"x",         "ep",         "ep200",    "open",      "var",
+                                   "missing",   "unreadable", "dir",      "edit",      "all-deny",
+                                   "all-allow", "any-allow",  "any-deny", "any-other", "any-noauth",
+                                   "le",        "le-auth",    "le-allow"};
 
 static void start(struct kp_h_server *s)
 {
@@ -194,6 +198,44 @@ START_TEST(challenge)
     expect_log(&s, "logs/error.log",
                "no user/password was provided for basic authentication, "
                "client: 127.0.0.1");
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* An error page for 401 keeps the challenge, whatever status it is sent
+ * with (nginx 1.22 does so). */
+START_TEST(error_page_keeps_challenge)
+{
+    static const struct {
+        const char *path;
+        int status;
+    } cases[] = {{"/ep/f.txt", 401}, {"/ep200/f.txt", 200}};
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    kp_h_write(&s, "html/denied.html", "denied\n");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(request(s.port, "GET", cases[i].path, NULL, &r), cases[i].status);
+        ck_assert_str_eq(kp_h_header(&r, "WWW-Authenticate"),
+                         "Basic realm=\"Server \\\"realm\\\"\"");
+        ck_assert_str_eq(r.body, "denied\n");
+        kp_h_resp_free(&r);
+    }
+    ck_assert_int_eq(get_as(s.port, "/ep/f.txt", "plain:pw-plain"), 200);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A user name is the client's: its control bytes cannot start a new line
+ * in the error log. */
+START_TEST(user_name_escaped_in_log)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    ck_assert_int_eq(get_as(s.port, "/x/f.txt", "a\nb\"c:x"), 401);
+    expect_log(&s, "logs/error.log", "user \"a\\x0ab\\x22c\" was not found in");
     kp_h_stop(&s);
 }
 END_TEST
@@ -390,6 +432,8 @@ Suite *kp_test_auth_suite(void)
     tcase_add_test(tc, every_format);
     tcase_add_test(tc, challenge);
     tcase_add_test(tc, inheritance_and_variables);
+    tcase_add_test(tc, error_page_keeps_challenge);
+    tcase_add_test(tc, user_name_escaped_in_log);
     tcase_add_test(tc, satisfy_and_limit_except);
     tcase_add_test(tc, internal_redirects_checked);
     tcase_add_test(tc, file_edited_on_disk);
