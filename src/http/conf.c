@@ -19,6 +19,7 @@
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/headers.h"
+#include "kelpie/http/limit.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/map.h"
 #include "kelpie/http/regex.h"
@@ -796,7 +797,8 @@ static int limit_except_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd,
 /* Tables whose location-slot fields are inherited: the core's, then the
  * modules' that keep settings in struct kp_http_loc_conf. */
 static const struct kp_conf_cmd *const loc_tables[] = {
-    kp_http_conf_cmds, kp_http_gzip_conf_cmds, kp_http_autoindex_conf_cmds, kp_http_auth_conf_cmds};
+    kp_http_conf_cmds, kp_http_gzip_conf_cmds, kp_http_autoindex_conf_cmds, kp_http_auth_conf_cmds,
+    kp_http_limit_conf_cmds};
 
 static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
                       const struct kp_http_loc_conf *parent)
@@ -873,6 +875,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->default_type = kp_conf_strdup(a, "text/plain");
     kp_http_gzip_conf_defaults(&loc->gzip);
     kp_http_autoindex_conf_defaults(&loc->autoindex);
+    kp_http_limit_conf_defaults(&loc->limit);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
         kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0};
 }
@@ -935,6 +938,8 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     rc = kp_conf_parse_block(cf, &frame);
     if (rc == 0)
         rc = kp_http_var_check(cf);
+    if (rc == 0)
+        rc = kp_http_limit_conf_finish(cf);
     if (rc != 0)
         return rc;
     if (h->top.loc.own_types == NULL)

@@ -11,6 +11,7 @@
 #include "kelpie/util/conf.h"
 #include "kelpie/http/auth.h"
 #include "kelpie/http/gzip.h"
+#include "kelpie/http/limit.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"
@@ -204,15 +205,24 @@ static int server_rewrite(struct kp_http_request *r)
     return 0;
 }
 
-/* The phases of r->loc, again after each internal redirect (try_files,
- * an absolute index). An `internal` location is 404 to a request that
- * was not redirected, checked before its rewrite phase as nginx does. */
-static int location_phases(struct kp_http_request *r)
+/* The rewrite and preaccess phases of r->loc. An `internal` location is
+ * 404 to a request that was not redirected, checked before its rewrite
+ * phase as nginx does. Only the first response of a request may wait for
+ * limit_req, not an error page's. */
+static int before_access(struct kp_http_request *r)
 {
-    for (;;) {
-        if (r->loc->internal && !r->internal)
-            return 404;
-        int st = location_rewrite(r);
+    if (r->loc->internal && !r->internal)
+        return 404;
+    int st = location_rewrite(r);
+    return st != 0 ? st : kp_http_limit_preaccess(r, r->internal_redirects == 0);
+}
+
+/* The phases of r->loc, again after each internal redirect (try_files,
+ * an absolute index); resume starts at the access phase (after a delay). */
+static int location_phases(struct kp_http_request *r, bool resume)
+{
+    for (;; resume = false) {
+        int st = resume ? 0 : before_access(r);
         if (st != 0)
             return st;
         st = kp_http_auth_access(r); /* allow/deny, auth_basic, satisfy (auth.h) */
@@ -249,7 +259,7 @@ static int content(struct kp_http_request *r)
 
     if (st != 0)
         return st;
-    return location_phases(r);
+    return location_phases(r, false);
 }
 
 /* Whether the handler left status without content of its own, so that an
@@ -341,7 +351,7 @@ static int error_page_target(struct kp_http_request *r, struct kp_str uri)
 {
     if (uri.p[0] == '@') {
         int st = to_named(r, uri.p);
-        return st == TRY_AGAIN ? location_phases(r) : st;
+        return st == TRY_AGAIN ? location_phases(r, false) : st;
     }
     if (set_path(r, uri) != 0 || !uri_change(r, "internally redirecting to"))
         return 500;
@@ -424,15 +434,28 @@ static void special(struct kp_http_request *r, int status)
         error_page(r, ep, status);
 }
 
-void kp_http_handler_run(struct kp_http_request *r)
+/* The response for what the phases answered. */
+static void finish(struct kp_http_request *r, int st)
 {
-    int st = content(r);
-
+    if (st == KP_HTTP_LIMIT_DELAY) { /* the caller's timer resumes it */
+        r->resp.status = st;
+        return;
+    }
     if (st != KP_HTTP_CLOSE_SILENTLY && needs_page(r, st))
         special(r, st);
     else
         r->resp.status = st;
     kp_http_gzip_memory(r);
+}
+
+void kp_http_handler_run(struct kp_http_request *r)
+{
+    finish(r, content(r));
+}
+
+void kp_http_handler_resume(struct kp_http_request *r)
+{
+    finish(r, location_phases(r, true));
 }
 
 void kp_http_handler_error(struct kp_http_request *r, int status)

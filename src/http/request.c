@@ -40,6 +40,8 @@
 #include "kelpie/http/handler.h"
 #include "kelpie/http/charset.h"
 #include "kelpie/http/headers.h"
+#include "kelpie/http/limit.h"
+#include "kelpie/http/limit_rate.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/os/socket.h"
@@ -530,13 +532,36 @@ static enum step on_head(struct kp_http_conn *hc)
 
 /* --- answering ----------------------------------------------------------------------- */
 
+/* What the handler left: no response, a delay, or a response to write. */
+static enum step handled(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+
+    if (r->resp.status == KP_HTTP_LIMIT_DELAY) {
+        /* limit_req: the loop's timer resumes it; nothing is read or
+         * written meanwhile. */
+        set_state(hc, KP_HC_DELAY);
+        kp_loop_timer_add(hc->loop, &hc->c->timer, r->limit_delay_ms);
+        return STEP_WAIT;
+    }
+    return r->resp.status == KP_HTTP_CLOSE_SILENTLY ? STEP_CLOSE : STEP_RESPOND;
+}
+
 static enum step process(struct kp_http_conn *hc)
 {
     /* Counted as writing from here, as nginx's stub_status does: the
      * status page itself then shows its own request as Writing. */
     set_state(hc, KP_HC_WRITE);
     kp_http_handler_run(hc->r);
-    return hc->r->resp.status == KP_HTTP_CLOSE_SILENTLY ? STEP_CLOSE : STEP_RESPOND;
+    return handled(hc);
+}
+
+/* The delay limit_req asked for is over. */
+static enum step resume(struct kp_http_conn *hc)
+{
+    set_state(hc, KP_HC_WRITE);
+    kp_http_handler_resume(hc->r);
+    return handled(hc);
 }
 
 /* Persistence, RFC 9112 section 9.3, and the server's own limits. */
@@ -557,10 +582,27 @@ static enum kp_http_conn_hdr conn_header(const struct kp_http_request *r)
     return r->parser.head.version == 10 ? KP_HTTP_CONN_HDR_KEEP_ALIVE : KP_HTTP_CONN_HDR_NONE;
 }
 
+/* limit_rate holds the writer back: its timer brings it back (see
+ * on_timer), with no I/O watched meanwhile. */
+static enum step rate_pause(struct kp_http_conn *hc)
+{
+    uint64_t wait = 1;
+
+    if (kp_http_limit_rate_budget(hc->r, hc->loop->clock.msec, &wait) != 0)
+        wait = 1;
+    hc->rate_wait = true;
+    kp_loop_timer_add(hc->loop, &hc->c->timer, wait);
+    return STEP_WAIT;
+}
+
 static enum step write_out(struct kp_http_conn *hc)
 {
     struct kp_http_request *r = hc->r;
-    uint64_t before = r->bytes_sent;
+    uint64_t before = r->bytes_sent, wait;
+
+    r->out.budget = kp_http_limit_rate_budget(r, hc->loop->clock.msec, &wait);
+    if (r->out.budget == 0)
+        return rate_pause(hc);
     enum kp_http_send_result rc =
         kp_http_response_send(r, hc->c, hc->ctx->scratch, KP_HTTP_SCRATCH_SIZE);
 
@@ -571,6 +613,8 @@ static enum step write_out(struct kp_http_conn *hc)
     case KP_HTTP_SEND_AGAIN:
         kp_loop_timer_add(hc->loop, &hc->c->timer, r->loc->send_timeout_ms);
         return STEP_WAIT;
+    case KP_HTTP_SEND_LIMIT:
+        return rate_pause(hc);
     default:
         return STEP_CLOSE;
     }
@@ -590,6 +634,7 @@ static enum step respond(struct kp_http_conn *hc)
                                         .keepalive_s = loc->keepalive_header_s,
                                         .lm = &hc->ctx->lm};
     kp_http_response_prepare(r, &o);
+    kp_http_limit_rate_start(r, hc->loop->clock.msec);
     /* Nagle would hold the small tail of the next response until this one
      * is acknowledged: off once per connection that stays open. */
     if (r->keepalive && loc->tcp_nodelay && !hc->nodelay) {
@@ -730,8 +775,12 @@ static void wait_io(struct kp_http_conn *hc)
 {
     unsigned ev = hc->state == KP_HC_WRITE ? KP_EV_WRITE : KP_EV_READ;
 
+    /* Held back by a limit: only the timer, so that no readiness spins a
+     * level-triggered backend meanwhile. */
+    if (hc->state == KP_HC_DELAY || hc->rate_wait)
+        ev = 0;
     /* A TLS read may wait to write and a TLS write to read. */
-    if (hc->c->tls != NULL)
+    else if (hc->c->tls != NULL)
         ev |= kp_tls_want(hc->c->tls);
     int rc = kp_loop_set(hc->loop, &hc->c->io, ev);
 
@@ -798,10 +847,13 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
         s = read_body(hc);
         break;
     case KP_HC_WRITE:
-        s = write_out(hc);
+        s = hc->rate_wait ? STEP_WAIT : write_out(hc);
         break;
     case KP_HC_HANDSHAKE:
         s = handshake(hc);
+        break;
+    case KP_HC_DELAY:
+        s = STEP_WAIT; /* a stale report: the timer decides */
         break;
     default:
         s = linger_read(hc);
@@ -822,7 +874,15 @@ static void on_timer(struct kp_timer *t)
         s = fail(hc, 408, "client timed out sending the request");
         break;
     case KP_HC_WRITE:
+        if (hc->rate_wait) {
+            hc->rate_wait = false;
+            s = write_out(hc);
+            break;
+        }
         log_client(hc, KP_LOG_INFO, 0, "client timed out reading the response");
+        break;
+    case KP_HC_DELAY:
+        s = resume(hc);
         break;
     case KP_HC_HANDSHAKE:
         log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while SSL handshaking");

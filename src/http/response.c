@@ -158,7 +158,7 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
     char *head = kp_arena_alloc(&r->arena, kp_http_response_head_size(resp));
     size_t n = kp_http_response_head(resp, o, head);
 
-    *out = (struct kp_http_out){.head = {head, n}, .fd = -1, .head_len = n};
+    *out = (struct kp_http_out){.head = {head, n}, .fd = -1, .head_len = n, .budget = UINT64_MAX};
     if (r->head_only || kp_http_status_no_body(resp->status))
         return;
     if (resp->fd < 0) {
@@ -217,6 +217,29 @@ static void consume(struct kp_http_request *r, size_t w, size_t chunk)
     out->file_left -= n;
 }
 
+/* Cut the n pieces of iov (total bytes) down to budget bytes. Returns the
+ * bytes left in them. */
+static size_t trim(struct iovec *iov, size_t *n, size_t total, uint64_t budget)
+{
+    if (total <= budget)
+        return total;
+    size_t left = (size_t)budget, i = 0;
+    while (i < *n && left > 0) {
+        if (iov[i].iov_len > left)
+            iov[i].iov_len = left;
+        left -= iov[i].iov_len;
+        i++;
+    }
+    *n = i;
+    return (size_t)budget;
+}
+
+static void spend(struct kp_http_out *out, uint64_t w)
+{
+    if (out->budget != UINT64_MAX)
+        out->budget -= w < out->budget ? w : out->budget;
+}
+
 /* One sendmsg() of the head, the memory body and (sendfile off) the next
  * piece of the file read into scratch. */
 static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct kp_conn *c,
@@ -242,7 +265,7 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
         chunk = (size_t)got;
         iov[n++] = (struct iovec){scratch, chunk};
     }
-    size_t total = out->head.len + out->body.len + chunk;
+    size_t total = trim(iov, &n, out->head.len + out->body.len + chunk, out->budget);
     /* The head of a sendfile body waits for the file's first bytes. */
     int more = (out->use_sendfile && out->file_left > 0 && !out->corked) ? MSG_MORE : 0;
     ssize_t w = kp_conn_send(c, iov, n, more);
@@ -252,6 +275,7 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
         return send_failed(r, c->tls != NULL ? "SSL_write" : "sendmsg", (int)-w);
     }
     r->bytes_sent += (uint64_t)w;
+    spend(out, (uint64_t)w);
     consume(r, (size_t)w, chunk);
     /* A short write proves the socket buffer is full. */
     return (size_t)w < total ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
@@ -262,6 +286,9 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
     struct kp_http_out *out = &r->out;
     size_t want = out->file_left < SENDFILE_MAX ? (size_t)out->file_left : SENDFILE_MAX;
     ssize_t w;
+
+    if (want > out->budget)
+        want = (size_t)out->budget;
 
     if (c->tls != NULL) {
         w = kp_tls_sendfile(c->tls, out->fd, &out->file_pos, want);
@@ -279,6 +306,7 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
         return KP_HTTP_SEND_ERROR;
     }
     r->bytes_sent += (uint64_t)w;
+    spend(out, (uint64_t)w);
     out->file_left -= (uint64_t)w;
     return (size_t)w < want ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
 }
@@ -297,6 +325,10 @@ enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct
     if (out->cork && !out->corked && pending(out))
         out->corked = kp_socket_cork(c->io.fd, true) == 0;
     while (rc == KP_HTTP_SEND_DONE && pending(out)) {
+        if (out->budget == 0) {
+            rc = KP_HTTP_SEND_LIMIT;
+            break;
+        }
         bool buffers = out->head.len > 0 || out->body.len > 0 || !out->use_sendfile;
         rc = buffers ? write_pieces(r, c, scratch, scratch_size) : send_file(r, c);
     }

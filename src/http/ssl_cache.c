@@ -3,8 +3,6 @@
 #include "kelpie/http/ssl_cache.h"
 
 #include <errno.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -16,8 +14,6 @@
 
 /* Slots probed around a session ID's home slot. */
 #define PROBE 8
-/* Spins on the lock before checking that its owner still lives. */
-#define SPINS_BEFORE_CHECK 1000
 
 struct slot {
     uint64_t expire; /* seconds; 0: free */
@@ -41,18 +37,7 @@ struct kp_ssl_zone {
 
 static void lock(struct kp_ssl_zone *z)
 {
-    pid_t self = getpid();
-
-    for (unsigned spins = 0; !kp_shmtx_trylock(&z->lock, self); spins++) {
-        if (spins >= SPINS_BEFORE_CHECK) {
-            /* A worker killed inside the section must not stall the rest. */
-            pid_t owner = kp_shmtx_owner(&z->lock);
-            if (owner != 0 && kill(owner, 0) != 0 && errno == ESRCH)
-                kp_shmtx_unlock(&z->lock, owner);
-            spins = 0;
-        }
-        sched_yield();
-    }
+    kp_shmtx_lock_short(&z->lock, getpid());
 }
 
 static void unlock(struct kp_ssl_zone *z)

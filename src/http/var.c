@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kelpie/http/limit.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/ssl.h"
 
@@ -13,6 +14,7 @@
 static const struct kp_http_var_def *const TABLES[] = {
     kp_http_core_vars,
     kp_http_ssl_vars,
+    kp_http_limit_vars,
 };
 
 #define N_TABLES (sizeof(TABLES) / sizeof(TABLES[0]))
@@ -122,10 +124,11 @@ int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_r
 struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
                                            kp_http_var_get_fn get)
 {
-    struct kp_str n = kp_str_from(name), arg;
+    struct kp_str n = kp_str_from(name), arg = KP_STR_NULL;
     struct kp_http_var_def *d = find_defined(&kp_http_conf_of(cf)->vars, n);
+    const struct kp_http_var_def *b = d == NULL ? find_builtin(n, &arg) : NULL;
 
-    if (d == NULL && (find_builtin(n, &arg) != NULL || is_capture(n))) {
+    if ((b != NULL && !(b->flags & KP_HTTP_VAR_SETTABLE)) || (d == NULL && is_capture(n))) {
         kp_conf_error(cf, "the duplicate \"%s\" variable", name);
         return NULL;
     }
@@ -134,7 +137,14 @@ struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
     d->flags = (d->flags & ~KP_HTTP_VAR_PENDING) | KP_HTTP_VAR_DEFINED;
     if (get != NULL)
         d->get = get;
+    else if (b != NULL)
+        d->get = b->get; /* the built-in getter reads the slot itself */
     return d;
+}
+
+const struct kp_http_var_def *kp_http_var_find_defined(const struct kp_conf *cf, const char *name)
+{
+    return find_defined(&kp_http_conf_of(cf)->vars, kp_str_from(name));
 }
 
 int kp_http_var_check(struct kp_conf *cf)
@@ -233,6 +243,16 @@ void kp_http_var_set(struct kp_http_request *r, const struct kp_http_var_def *de
 
     v->value = value;
     v->valid = true;
+}
+
+bool kp_http_var_stored(struct kp_http_request *r, const struct kp_http_var_def *def,
+                        struct kp_str *out)
+{
+    if (def == NULL || def->index >= r->n_var_slots || r->var_values == NULL ||
+        !r->var_values[def->index].valid)
+        return false;
+    *out = r->var_values[def->index].value;
+    return true;
 }
 
 /* A defined variable: its stored value, or for a map the map's result

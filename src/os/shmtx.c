@@ -2,6 +2,8 @@
 #include "kelpie/os/shmtx.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -38,6 +40,22 @@ bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid)
 bool kp_shmtx_unlock(struct kp_shmtx *m, pid_t pid)
 {
     return swap(m, (uint32_t)pid, 0) || swap(m, (uint32_t)pid | KP_SHMTX_OFFERED, 0);
+}
+
+/* Spins before checking that the lock's owner still lives. */
+#define SPINS_BEFORE_CHECK 1000
+
+void kp_shmtx_lock_short(struct kp_shmtx *m, pid_t pid)
+{
+    for (unsigned spins = 0; !kp_shmtx_trylock(m, pid); spins++) {
+        if (spins >= SPINS_BEFORE_CHECK) {
+            pid_t owner = kp_shmtx_owner(m);
+            if (owner != 0 && kill(owner, 0) != 0 && errno == ESRCH)
+                kp_shmtx_unlock(m, owner);
+            spins = 0;
+        }
+        sched_yield();
+    }
 }
 
 pid_t kp_shmtx_owner(struct kp_shmtx *m)

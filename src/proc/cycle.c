@@ -17,6 +17,7 @@
 #include "kelpie/http/auth.h"
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
+#include "kelpie/http/limit.h"
 #include "kelpie/http/ssl.h"
 
 #define ARENA_BLOCK 16384
@@ -30,6 +31,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     kp_http_gzip_conf_cmds,
     kp_http_autoindex_conf_cmds,
     kp_http_auth_conf_cmds,
+    kp_http_limit_conf_cmds,
 #if KP_HAVE_SSL
     kp_http_ssl_conf_cmds,
 #endif

@@ -11,6 +11,7 @@
 #include "kelpie/proc/master.h"
 #include "kelpie/proc/logfiles.h"
 #include "kelpie/proc/master_spawn.h"
+#include "kelpie/http/limit.h"
 #include "kelpie/http/ssl.h"
 
 #define READY_TIMEOUT_MS 10000 /* a new generation must be up by then */
@@ -152,6 +153,7 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
     reopen_error_log(m, nc);
     kp_http_ssl_adopt(&nc->http, nc->arena,
                       &m->cycle->http); /* TLS sessions and ticket keys live on */
+    kp_http_limit_adopt(&nc->http, nc->arena, &m->cycle->http); /* and the limit zones */
     struct kp_cycle *old = m->cycle;
     m->cycle = nc;
     struct kp_respawn *old_respawn = m->respawn;

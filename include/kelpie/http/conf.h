@@ -192,6 +192,47 @@ struct kp_http_auth_conf {
     const struct kp_http_loc_conf *except; /* NULL: no limit_except */
 };
 
+/* The limit modules (http/limit.h). A zone by name, as limit_req_zone or
+ * limit_conn_zone declares it (size > 0), or as limit_req or limit_conn
+ * named it before its declaration (size 0 until then). */
+struct kp_limit_zone; /* http/limit_zone.h: the shared memory */
+struct kp_http_limit_zone {
+    char *name;
+    unsigned kind;          /* enum kp_limit_kind (http/limit_zone.h) */
+    size_t size;            /* bytes; 0: not declared (yet) */
+    struct kp_http_cv *key; /* the key; an empty value is not limited */
+    uint64_t rate;          /* limit_req: thousandths of a request per second */
+    char *where;            /* " in FILE:LINE" of the first use */
+    struct kp_limit_zone *shm;
+};
+
+struct kp_http_limit_req_rule { /* limit_req zone=NAME [burst=N] [nodelay|delay=N] */
+    struct kp_http_limit_zone *zone;
+    uint64_t burst; /* thousandths of a request */
+    uint64_t delay; /* thousandths; UINT64_MAX: nodelay */
+};
+
+struct kp_http_limit_conn_rule { /* limit_conn NAME N */
+    struct kp_http_limit_zone *zone;
+    unsigned max;
+};
+
+/* limit_req*, limit_conn*, limit_rate* of one block. */
+struct kp_http_limit_conf {
+    struct kp_http_limit_req_rule *reqs; /* empty: none */
+    size_t n_reqs;
+    unsigned req_status;    /* limit_req_status: 503 */
+    unsigned req_log_level; /* limit_req_log_level: error (enum kp_log_level) */
+    bool req_dry_run;       /* limit_req_dry_run: off */
+    struct kp_http_limit_conn_rule *conns;
+    size_t n_conns;
+    unsigned conn_status;    /* limit_conn_status: 503 */
+    unsigned conn_log_level; /* limit_conn_log_level: error */
+    bool conn_dry_run;       /* limit_conn_dry_run: off */
+    struct kp_http_cv *rate; /* limit_rate (bytes per second, variables allowed); NULL: 0 */
+    uint64_t rate_after;     /* limit_rate_after: 0 */
+};
+
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
@@ -255,6 +296,7 @@ struct kp_http_loc_conf {
     struct kp_http_gzip_conf gzip;
     struct kp_http_autoindex_conf autoindex;
     struct kp_http_auth_conf auth;
+    struct kp_http_limit_conf limit;
 };
 
 struct kp_ssl_zone;       /* http/ssl_cache.h */
@@ -336,6 +378,10 @@ struct kp_http_conf {
     uint64_t open_file_cache_valid_ms;    /* how long a path is trusted to name its file */
     struct kp_ssl_zone **ssl_zones;       /* shared TLS zones (http/ssl_cache.h), by name */
     size_t n_ssl_zones;
+    struct kp_http_limit_zone **limit_zones; /* limit_req_zone and limit_conn_zone, by name */
+    size_t n_limit_zones;
+    const struct kp_http_var_def *limit_rate_var; /* `set $limit_rate`: its value slot; or NULL */
+    struct kp_http_var_ref remote_addr_ref;       /* $remote_addr, for $binary_remote_addr */
 };
 
 /* What http serves on one listening address (struct kp_listening's proto):

@@ -69,6 +69,11 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
  * means no response at all. */
 void kp_http_handler_run(struct kp_http_request *r);
 
+/* Go on with a request limit_req delayed (r->resp.status was
+ * KP_HTTP_LIMIT_DELAY, http/limit.h): its access phase and what follows,
+ * filling r->resp as kp_http_handler_run does. */
+void kp_http_handler_resume(struct kp_http_request *r);
+
 /* Fill r->resp for an error found outside any handler (parse errors, 408,
  * 413, 501): the error_page for status in r->loc, else the built-in page.
  * r->srv and r->loc must be set. Fields of r->resp already set are dropped. */

@@ -68,6 +68,7 @@ enum kp_http_conn_state {
     KP_HC_WRITE,     /* sending the response */
     KP_HC_LINGER,    /* response sent, write side shut: dropping input until EOF */
     KP_HC_HANDSHAKE, /* an `ssl` address: the TLS handshake, before any request */
+    KP_HC_DELAY,     /* limit_req holds the request back: a timer, no I/O */
 };
 
 /* HTTP state of one connection. request.c may add fields; content handlers
@@ -86,6 +87,7 @@ struct kp_http_conn {
     bool nodelay;    /* TCP_NODELAY is set */
     bool probing;    /* the first read after accept was posted on speculation */
     bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
+    bool rate_wait;  /* WRITE held back by limit_rate: a timer, no I/O */
 };
 
 struct kp_http_request {
@@ -115,6 +117,12 @@ struct kp_http_request {
     const size_t *captures;
     const char *capture_subject;
     const char *request_id;
+    /* The limit modules (http/limit.h): what limit_req and limit_conn
+     * decided (enum kp_http_limit_result; 0: did not run), limit_req's
+     * delay, limit_rate's bytes per second (0: none), free bytes and start. */
+    unsigned char limit_req_status, limit_conn_status;
+    uint64_t limit_delay_ms;
+    uint64_t limit_rate, limit_rate_after, limit_rate_start;
     /* private to the state machine (request.c, handler.c, response.c) */
     struct kp_http_out out;         /* the response being written */
     size_t head_len;                /* bytes of the request head */

@@ -78,12 +78,14 @@ struct kp_http_out {
     bool cork;       /* set TCP_CORK for this response */
     bool corked;     /* TCP_CORK is on now */
     size_t head_len; /* whole head, for body_sent */
+    uint64_t budget; /* bytes the next send may write (limit_rate); UINT64_MAX: any */
 };
 
 enum kp_http_send_result {
     KP_HTTP_SEND_DONE,  /* every byte was handed to the kernel */
     KP_HTTP_SEND_AGAIN, /* the socket is full: wait until writable */
     KP_HTTP_SEND_ERROR, /* the peer is gone or the file failed (logged) */
+    KP_HTTP_SEND_LIMIT, /* out->budget is spent: wait for limit_rate's timer */
 };
 
 /* Serialise r->resp into r->arena and set r->out up: the head, then the body
@@ -91,7 +93,9 @@ enum kp_http_send_result {
  * r->loc. Does no I/O. */
 void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_head_opts *o);
 
-/* Write as much of r->out to c (through TLS when c->tls is set) as it takes, counting r->bytes_sent
+/* Write as much of r->out to c (through TLS when c->tls is set) as it takes, at most
+ * r->out.budget bytes (spent as they go; KP_HTTP_SEND_LIMIT when it runs out first), counting
+ * r->bytes_sent
  * and r->body_sent. scratch (scratch_size bytes, shared by the worker) holds file data read with
  * sendfile off for the length of one call: after a partial write the unsent part is read again from
  * the file next time, so nothing is copied or kept between calls. Never blocks on the socket (it

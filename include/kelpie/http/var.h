@@ -54,6 +54,7 @@ typedef struct kp_str (*kp_http_var_get_fn)(struct kp_http_request *r,
 #define KP_HTTP_VAR_DEFINED  (1u << 1) /* set/map/named capture: has a value slot */
 #define KP_HTTP_VAR_PENDING  (1u << 2) /* used before its set/map was seen (config time) */
 #define KP_HTTP_VAR_VOLATILE (1u << 3) /* map ... volatile: never cached */
+#define KP_HTTP_VAR_SETTABLE (1u << 4) /* built in, yet `set` may give it a value ($limit_rate) */
 
 struct kp_http_var_def {
     const char *name; /* without '$'; NULL ends a table */
@@ -80,10 +81,15 @@ int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_r
 
 /* Define (or find) the variable name for `set`, `map` or a named capture:
  * returns its def, with KP_HTTP_VAR_DEFINED and a value slot; get is
- * replaced when not NULL (map). Returns NULL after kp_conf_error when name
- * is a built-in variable's. */
+ * replaced when not NULL (map). A settable built-in (KP_HTTP_VAR_SETTABLE)
+ * gets a value slot read by its own getter. Returns NULL after
+ * kp_conf_error when name is another built-in variable's. */
 struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
                                            kp_http_var_get_fn get);
+
+/* The defined variable named name (set/map/capture, or a settable built-in
+ * that `set` gave a slot), or NULL. */
+const struct kp_http_var_def *kp_http_var_find_defined(const struct kp_conf *cf, const char *name);
 
 /* After the http block: 0, or -EINVAL with `unknown "NAME" variable in
  * FILE:LINE` in cf's error buffer for a name used but never defined. */
@@ -123,6 +129,11 @@ struct kp_str kp_http_cv_eval(struct kp_http_request *r, const struct kp_http_cv
  * named capture, a map's result). value must live as long as r's arena. */
 void kp_http_var_set(struct kp_http_request *r, const struct kp_http_var_def *def,
                      struct kp_str value);
+
+/* The value `set` (or map, a capture) stored for def in r: true and *out
+ * set, or false when none was stored. */
+bool kp_http_var_stored(struct kp_http_request *r, const struct kp_http_var_def *def,
+                        struct kp_str *out);
 
 /* Remember the captures of a regex match on subject (ovec: n pairs of
  * offsets, as PCRE2 gives them) as $0..$9; they are copied into r->arena. */

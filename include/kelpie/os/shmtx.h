@@ -37,6 +37,11 @@ bool kp_shmtx_trylock(struct kp_shmtx *m, pid_t pid);
 /* Release the lock if pid holds it (offered or not). Returns true if it was
  * released. Used both by the holder and by the master for a dead holder. */
 bool kp_shmtx_unlock(struct kp_shmtx *m, pid_t pid);
+/* Take the lock for pid, waiting until it is free: only for sections that
+ * copy or update a few hundred bytes (the shared TLS cache, limit zones), so
+ * the wait is a spin with sched_yield. A lock whose owner died inside its
+ * section is released for it, so a killed worker cannot stall the rest. */
+void kp_shmtx_lock_short(struct kp_shmtx *m, pid_t pid);
 /* Current owner pid, or 0. */
 pid_t kp_shmtx_owner(struct kp_shmtx *m);
 /* The owner pid offers the lock. Returns false if pid does not hold it. */

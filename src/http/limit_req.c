@@ -1,0 +1,168 @@
+/* limit_req (see limit_req.h): the bucket arithmetic, and the rules of a
+ * location checked against their zones. */
+#include "kelpie/http/limit_req.h"
+
+#include "kelpie/http/limit.h"
+#include "kelpie/http/limit_zone.h"
+#include "kelpie/http/request.h"
+#include "kelpie/http/server.h"
+#include "kelpie/http/var.h"
+
+/* nginx refuses longer keys. */
+#define MAX_KEY 65535
+
+uint64_t kp_limit_req_excess(uint64_t excess, uint64_t elapsed_ms, uint64_t rate)
+{
+    /* rate * elapsed_ms / 1000 thousandths drained, without overflowing. */
+    uint64_t drained = elapsed_ms > UINT64_MAX / rate ? UINT64_MAX : rate * elapsed_ms / 1000;
+    uint64_t left = drained >= excess ? 0 : excess - drained;
+
+    return left > UINT64_MAX - 1000 ? UINT64_MAX : left + 1000;
+}
+
+uint64_t kp_limit_req_delay_ms(uint64_t excess, uint64_t delay, uint64_t rate)
+{
+    if (delay == UINT64_MAX || excess <= delay)
+        return 0;
+    uint64_t over = excess - delay;
+    return over > UINT64_MAX / 1000 ? UINT64_MAX / rate : over * 1000 / rate;
+}
+
+/* A bucket's state may always make room for a new key. */
+static bool always(const struct kp_limit_state *s)
+{
+    (void)s;
+    return true;
+}
+
+/* One rule's look at its key: the excess this request would bring. */
+struct look {
+    struct kp_str key; /* empty: not limited */
+    uint64_t excess;
+};
+
+static void full_once(struct kp_http_request *r, struct kp_limit_zone *z)
+{
+    if (kp_limit_zone_first_full(z))
+        kp_http_request_log(r, KP_LOG_WARN, 0,
+                            "could not allocate node in limit_req zone \"%s\", the least "
+                            "recently used entries are dropped (logged once per zone)",
+                            kp_limit_zone_name(z));
+}
+
+/* Under the zone's lock: the excess rule's key would have at now, stored
+ * when commit and within the burst. */
+static uint64_t account(struct kp_http_request *r, const struct kp_http_limit_req_rule *rule,
+                        struct kp_str key, uint64_t now, bool commit)
+{
+    const struct kp_http_limit_zone *zone = rule->zone;
+    struct kp_limit_zone *z = zone->shm;
+    bool made, evicted;
+
+    kp_limit_zone_lock(z);
+    struct kp_limit_state *s = kp_limit_zone_get(z, key.p, key.len, true, always, &made, &evicted);
+    uint64_t excess = 0;
+    /* A key never accounted yet (made now, or made for a request another
+     * rule rejected) starts empty. */
+    if (s != NULL && !made && s->last_ms != 0) {
+        /* Another worker's cached clock may run a little ahead of ours. */
+        uint64_t elapsed = now > s->last_ms ? now - s->last_ms : 0;
+        excess = kp_limit_req_excess(s->excess, elapsed, zone->rate);
+    }
+    if (s != NULL && commit && excess <= rule->burst) {
+        s->excess = excess;
+        s->last_ms = now > s->last_ms ? now : s->last_ms;
+    }
+    kp_limit_zone_unlock(z);
+    if (evicted)
+        full_once(r, z);
+    return excess;
+}
+
+static void log_excess(struct kp_http_request *r, unsigned level, const char *what, uint64_t excess,
+                       const struct kp_http_limit_zone *zone)
+{
+    kp_http_request_log(r, (enum kp_log_level)level, 0, "%s%llu.%03llu%s by zone \"%s\"", what,
+                        (unsigned long long)(excess / 1000), (unsigned long long)(excess % 1000),
+                        what[0] == 'd' ? "," : "", zone->name);
+}
+
+/* A rule rejected the request: nothing is accounted. */
+static int reject(struct kp_http_request *r, const struct kp_http_limit_conf *l,
+                  const struct kp_http_limit_req_rule *rule, uint64_t excess)
+{
+    log_excess(r, l->req_log_level,
+               l->req_dry_run ? "limiting requests, dry run, excess: "
+                              : "limiting requests, excess: ",
+               excess, rule->zone);
+    r->limit_req_status = l->req_dry_run ? KP_LIMIT_REJECTED_DRY_RUN : KP_LIMIT_REJECTED;
+    return l->req_dry_run ? 0 : (int)l->req_status;
+}
+
+/* Every rule passed (the last one already accounted): account the others,
+ * and wait for the longest delay. */
+static int pass(struct kp_http_request *r, struct look *looks, uint64_t now, bool may_delay)
+{
+    const struct kp_http_limit_conf *l = &r->loc->limit;
+    uint64_t delay = 0, excess = 0;
+    size_t worst = 0;
+
+    for (size_t i = 0; i < l->n_reqs; i++) {
+        const struct kp_http_limit_req_rule *rule = &l->reqs[i];
+        if (looks[i].key.len == 0)
+            continue;
+        if (i + 1 < l->n_reqs)
+            looks[i].excess = account(r, rule, looks[i].key, now, true);
+        uint64_t d = kp_limit_req_delay_ms(looks[i].excess, rule->delay, rule->zone->rate);
+        if (d > delay) {
+            delay = d;
+            excess = looks[i].excess;
+            worst = i;
+        }
+    }
+    r->limit_req_status = KP_LIMIT_PASSED;
+    if (delay == 0)
+        return 0;
+    /* A delay is logged one level below a rejection, as nginx does. */
+    log_excess(r, l->req_log_level + 1,
+               l->req_dry_run ? "delaying request, dry run, excess: "
+                              : "delaying request, excess: ",
+               excess, l->reqs[worst].zone);
+    if (l->req_dry_run || !may_delay) {
+        r->limit_req_status = l->req_dry_run ? KP_LIMIT_DELAYED_DRY_RUN : KP_LIMIT_PASSED;
+        return 0;
+    }
+    r->limit_req_status = KP_LIMIT_DELAYED;
+    r->limit_delay_ms = delay;
+    return KP_HTTP_LIMIT_DELAY;
+}
+
+int kp_http_limit_req_run(struct kp_http_request *r, bool may_delay)
+{
+    const struct kp_http_limit_conf *l = &r->loc->limit;
+    bool any = false;
+
+    if (l->n_reqs == 0 || r->limit_req_status != 0)
+        return 0;
+    uint64_t now = r->hc->loop->clock.msec;
+    struct look *looks = kp_arena_calloc(&r->arena, l->n_reqs * sizeof(*looks));
+    for (size_t i = 0; i < l->n_reqs; i++) {
+        const struct kp_http_limit_req_rule *rule = &l->reqs[i];
+        looks[i].key = kp_http_cv_eval(r, rule->zone->key, KP_HTTP_CV_RAW);
+        if (looks[i].key.len == 0)
+            continue; /* an empty key is not limited */
+        if (looks[i].key.len > MAX_KEY) {
+            kp_http_request_log(r, KP_LOG_ERR, 0,
+                                "the value of the \"%s\" key is more than %d bytes: \"%.*s...\"",
+                                rule->zone->key->text, MAX_KEY, 64, looks[i].key.p);
+            return 500;
+        }
+        any = true;
+        /* The last rule is accounted at once when it passes; the others
+         * only once every rule has passed. */
+        looks[i].excess = account(r, rule, looks[i].key, now, i + 1 == l->n_reqs);
+        if (looks[i].excess > rule->burst)
+            return reject(r, l, rule, looks[i].excess);
+    }
+    return any ? pass(r, looks, now, may_delay) : 0;
+}
