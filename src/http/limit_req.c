@@ -13,11 +13,14 @@
 
 uint64_t kp_limit_req_excess(uint64_t excess, uint64_t elapsed_ms, uint64_t rate)
 {
-    /* rate * elapsed_ms / 1000 thousandths drained, without overflowing. */
+    /* rate * elapsed_ms / 1000 thousandths drained, without overflowing;
+     * the new request is added before the floor at 0, as nginx does, so a
+     * request arriving a whole period after the last passes even without a
+     * burst. */
     uint64_t drained = elapsed_ms > UINT64_MAX / rate ? UINT64_MAX : rate * elapsed_ms / 1000;
-    uint64_t left = drained >= excess ? 0 : excess - drained;
+    uint64_t total = excess > UINT64_MAX - 1000 ? UINT64_MAX : excess + 1000;
 
-    return left > UINT64_MAX - 1000 ? UINT64_MAX : left + 1000;
+    return drained >= total ? 0 : total - drained;
 }
 
 uint64_t kp_limit_req_delay_ms(uint64_t excess, uint64_t delay, uint64_t rate)

@@ -17,18 +17,21 @@
 
 START_TEST(bucket_excess)
 {
-    /* 1r/s is 1000 thousandths a second: a request a second stays at 1. */
+    /* 1r/s is 1000 thousandths a second: at once, each request adds one. */
     ck_assert_uint_eq(kp_limit_req_excess(0, 0, 1000), 1000);
     ck_assert_uint_eq(kp_limit_req_excess(1000, 0, 1000), 2000);
     ck_assert_uint_eq(kp_limit_req_excess(2000, 500, 1000), 2500);
     ck_assert_uint_eq(kp_limit_req_excess(2000, 1000, 1000), 2000);
-    /* Drained below zero: starts again from 0. */
-    ck_assert_uint_eq(kp_limit_req_excess(2000, 60000, 1000), 1000);
+    /* A request a period after the last one brings no excess (burst 0 lets
+     * it pass), and a long pause drains everything. */
+    ck_assert_uint_eq(kp_limit_req_excess(0, 1000, 1000), 0);
+    ck_assert_uint_eq(kp_limit_req_excess(0, 999, 1000), 1);
+    ck_assert_uint_eq(kp_limit_req_excess(2000, 60000, 1000), 0);
     /* 1r/m is 16 thousandths a second (nginx's rounding). */
     ck_assert_uint_eq(kp_limit_req_excess(3000, 1000, 16), 3984);
     /* No overflow with huge gaps or rates. */
-    ck_assert_uint_eq(kp_limit_req_excess(5000, UINT64_MAX, 1000), 1000);
-    ck_assert_uint_eq(kp_limit_req_excess(5000, 1u << 30, UINT64_MAX / 2), 1000);
+    ck_assert_uint_eq(kp_limit_req_excess(5000, UINT64_MAX, 1000), 0);
+    ck_assert_uint_eq(kp_limit_req_excess(5000, 1u << 30, UINT64_MAX / 2), 0);
     ck_assert_uint_eq(kp_limit_req_excess(UINT64_MAX, 0, 1), UINT64_MAX);
 }
 END_TEST

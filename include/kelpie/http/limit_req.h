@@ -1,8 +1,8 @@
 /* limit_req: nginx's leaky bucket per key, in a shared zone.
  *
  * A key's state is its excess (requests beyond the rate, in thousandths)
- * and the time of its last accounted request. A request drains the excess
- * by the rate times the time since then and adds one request (1000). More
+ * and the time of its last accounted request. A request adds one request
+ * (1000) and drains the rate times the time since then, down to 0. More
  * than the burst: rejected, and not accounted. Otherwise accounted, and
  * delayed by the time the rate needs to drain what exceeds `delay=N` (no
  * delay with `nodelay`; the default delay is 0, so every excess request
