@@ -15,7 +15,6 @@
 #include "kelpie/http/access.h"
 #include "kelpie/http/htpasswd.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 #include "kelpie/http/var.h"
 
 #define LOC(m)   KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
@@ -302,7 +301,7 @@ static int load(struct kp_http_request *r, struct kp_http_auth_file *f, int fd, 
 static int user_file_get(struct kp_http_request *r, const char *path,
                          const struct kp_http_auth_file **out)
 {
-    struct kp_http_auth_cache *cache = &r->hc->ctx->auth;
+    struct kp_http_auth_cache *cache = r->svc->auth;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
     if (fd < 0) {

@@ -20,7 +20,6 @@
 #include "kelpie/http/dirlist.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 
 #define LOC(m)       KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define HTTP_ANY     (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
@@ -76,7 +75,7 @@ struct out {
 
 static const struct kp_log *req_log(const struct kp_http_request *r)
 {
-    return r->hc != NULL && r->hc->loop != NULL ? r->hc->loop->log : NULL;
+    return r->svc != NULL ? r->svc->log : NULL;
 }
 
 static void flush(struct out *o)
@@ -440,8 +439,8 @@ int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_le
         kp_log_error(req_log(r), KP_LOG_ERR, 0, "client sent invalid callback name");
         return 400;
     }
-    struct kp_http_docroots *roots = r->hc != NULL ? &r->hc->ctx->roots : NULL;
-    uint64_t now = r->hc != NULL ? r->hc->loop->clock.msec : 0;
+    struct kp_http_docroots *roots = r->svc != NULL ? r->svc->roots : NULL;
+    uint64_t now = r->svc != NULL ? r->svc->clock->msec : 0;
     struct stat st;
     int fd = kp_http_docroot_open_stat(roots, path, dir_len, r->loc->symlinks,
                                        O_RDONLY | O_DIRECTORY, now, &st);

@@ -17,7 +17,6 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 
 #define RUN_BUF   4096        /* read-back buffer of one run: holds any record */
 #define WRITE_BUF (64 * 1024) /* the spill writer's buffer */
@@ -85,8 +84,8 @@ static bool stat_entry(struct kp_http_request *r, int dfd, const char *path, siz
         return false;
     memcpy(full, path, plen);
     memcpy(full + plen, name, nlen + 1);
-    struct kp_http_docroots *roots = r->hc != NULL ? &r->hc->ctx->roots : NULL;
-    uint64_t now = r->hc != NULL ? r->hc->loop->clock.msec : 0;
+    struct kp_http_docroots *roots = r->svc != NULL ? r->svc->roots : NULL;
+    uint64_t now = r->svc != NULL ? r->svc->clock->msec : 0;
     int fd = kp_http_docroot_open_stat(roots, full, dir_len, r->loc->symlinks, O_PATH, now, st);
     if (fd < 0)
         return false;

@@ -12,7 +12,6 @@
 #include "kelpie/http/coding.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 
 #define LOC(m)        KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define GZ_SPAN(a, b) KP_CONF_SLOT_LOC, KP_CONF_SPAN(struct kp_http_loc_conf, gzip.a, gzip.b)
@@ -466,12 +465,12 @@ static struct kp_http_gz_entry *lookup(struct kp_http_gzcache *c, const struct k
 
 int kp_http_gzip_body(struct kp_http_request *r, int fd, const struct stat *st)
 {
-    struct kp_http_ctx *ctx = r->hc->ctx;
+    const struct kp_http_services *svc = r->svc;
     struct kp_http_response *resp = &r->resp;
 
     if ((uint64_t)st->st_size > KP_GZIP_MAX_FILE)
         return -EFBIG;
-    struct kp_http_gz_entry *e = lookup(&ctx->gz, ctx->log, fd, st, r->loc->gzip.level);
+    struct kp_http_gz_entry *e = lookup(svc->gz, svc->log, fd, st, r->loc->gzip.level);
     if (e == NULL)
         return -EIO;
     e->refs++;
@@ -495,14 +494,14 @@ void kp_http_gzip_memory(struct kp_http_request *r)
     struct kp_str body = resp->body;
 
     /* A body from the static path's cache is encoded (and varied) already. */
-    if (r->hc == NULL || resp->fd >= 0 || body.p == NULL || !gzip_status(resp->status) ||
+    if (r->svc == NULL || resp->fd >= 0 || body.p == NULL || !gzip_status(resp->status) ||
         contains(resp->extra, "Content-Encoding:") ||
         !kp_http_gzip_wanted(r, resp->content_type, body.len))
         return;
     kp_http_gzip_vary(r);
     if (body.len > KP_GZIP_MAX_FILE || !kp_http_gzip_client_ok(r))
         return;
-    void *z = compressor(&r->hc->ctx->gz, r->loc->gzip.level);
+    void *z = compressor(r->svc->gz, r->loc->gzip.level);
     if (z == NULL)
         return;
     size_t bound = libdeflate_gzip_compress_bound(z, body.len);

@@ -12,7 +12,6 @@
 
 #include "kelpie/util/alloc.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 #include "kelpie/http/var.h"
 
 static void free_code(void *code)
@@ -142,8 +141,8 @@ static void keep(struct kp_http_request *r, const struct kp_http_regex *re, stru
 int kp_http_regex_exec(struct kp_http_request *r, const struct kp_http_regex *re,
                        struct kp_str subject)
 {
-    bool own = r == NULL || r->hc == NULL || r->hc->ctx == NULL || r->hc->ctx->match_data == NULL;
-    pcre2_match_data *md = own ? kp_http_regex_match_data() : r->hc->ctx->match_data;
+    bool own = r == NULL || r->svc == NULL || r->svc->match_data == NULL;
+    pcre2_match_data *md = own ? kp_http_regex_match_data() : r->svc->match_data;
 
     int rc = pcre2_match(re->code, (PCRE2_SPTR)subject.p, subject.len, 0, 0, md, NULL);
     /* As in nginx, a regex without groups leaves the last captures alone. */

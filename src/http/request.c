@@ -148,7 +148,7 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
 void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
                          const char *fmt, ...)
 {
-    const struct kp_log *log = r->hc != NULL ? r->hc->ctx->log : NULL;
+    const struct kp_log *log = r->svc != NULL ? r->svc->log : NULL;
     const struct kp_http_head *h = &r->parser.head;
     char what[1024], errs[128] = "", addr[64], host[320] = "";
     va_list ap;
@@ -173,13 +173,100 @@ void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level leve
 
 /* --- buffer and request object ------------------------------------------------------- */
 
+/* The worker keeps what its connections give back, so that a keep-alive
+ * request allocates nothing while an idle connection holds neither a buffer
+ * nor a request. */
+#define ARENA_BLOCK   4096  /* first (retained) block of a request's arena */
+#define REUSE_MAX     32    /* free requests, and free buffers, kept */
+#define REUSE_BUF_MAX 16384 /* larger buffers (large header buffers) are never kept */
+
+/* A kept read buffer, stored inside the buffer itself. */
+struct kp_http_free_buf {
+    struct kp_http_free_buf *next;
+    size_t size;
+};
+
+void kp_http_reuse_free(struct kp_http_reuse *ru)
+{
+    while (ru->reqs != NULL) {
+        struct kp_http_request *r = ru->reqs;
+        ru->reqs = r->next;
+        kp_arena_destroy(&r->arena);
+        kp_free(r);
+    }
+    while (ru->bufs != NULL) {
+        struct kp_http_free_buf *b = ru->bufs;
+        ru->bufs = b->next;
+        kp_free(b);
+    }
+    ru->n_reqs = ru->n_bufs = 0;
+}
+
+/* A request object, kept or new with its arena; its fields are not reset. */
+static struct kp_http_request *reuse_request(struct kp_http_reuse *ru)
+{
+    struct kp_http_request *r = ru->reqs;
+
+    if (r != NULL) {
+        ru->reqs = r->next;
+        ru->n_reqs--;
+        return r;
+    }
+    r = kp_alloc(sizeof(*r));
+    kp_arena_init(&r->arena, ARENA_BLOCK);
+    return r;
+}
+
+/* Reset r's arena (running its cleanups) and keep r, or free it. */
+static void keep_request(struct kp_http_reuse *ru, struct kp_http_request *r)
+{
+    kp_arena_reset(&r->arena);
+    if (ru->n_reqs < REUSE_MAX) {
+        r->next = ru->reqs;
+        ru->reqs = r;
+        ru->n_reqs++;
+        return;
+    }
+    kp_arena_destroy(&r->arena);
+    kp_free(r);
+}
+
+/* A read buffer of exactly size bytes (at least 16), kept or new. */
+static char *reuse_buf(struct kp_http_reuse *ru, size_t size)
+{
+    struct kp_http_free_buf *b = ru->bufs;
+
+    if (b != NULL) {
+        ru->bufs = b->next;
+        ru->n_bufs--;
+        if (b->size == size)
+            return (char *)b;
+        /* Another size (servers differ): make room for the current one. */
+        kp_free(b);
+    }
+    return kp_alloc(size);
+}
+
+static void keep_buf(struct kp_http_reuse *ru, char *buf, size_t size)
+{
+    if (size > REUSE_BUF_MAX || ru->n_bufs >= REUSE_MAX) {
+        kp_free(buf);
+        return;
+    }
+    struct kp_http_free_buf *b = (struct kp_http_free_buf *)(void *)buf;
+    b->next = ru->bufs;
+    b->size = size;
+    ru->bufs = b;
+    ru->n_bufs++;
+}
+
 static void buf_take(struct kp_http_conn *hc)
 {
     size_t size = default_srv(hc)->client_header_buffer_size;
 
     if (size < KP_HTTP_MIN_BUFFER)
         size = KP_HTTP_MIN_BUFFER;
-    kp_buf_init(&hc->c->rbuf, kp_http_ctx_take_buf(hc->ctx, size), size);
+    kp_buf_init(&hc->c->rbuf, reuse_buf(&hc->ctx->reuse, size), size);
     hc->buf_size = size;
 }
 
@@ -187,7 +274,7 @@ static void buf_give(struct kp_http_conn *hc)
 {
     if (hc->c->rbuf.start == NULL)
         return;
-    kp_http_ctx_give_buf(hc->ctx, hc->c->rbuf.start, hc->buf_size);
+    keep_buf(&hc->ctx->reuse, hc->c->rbuf.start, hc->buf_size);
     hc->c->rbuf = (struct kp_buf){0};
     hc->buf_size = 0;
 }
@@ -236,7 +323,7 @@ static void request_new(struct kp_http_conn *hc)
     struct kp_http_request *r = hc->r;
 
     if (r == NULL)
-        r = hc->r = kp_http_ctx_take_request(hc->ctx);
+        r = hc->r = reuse_request(&hc->ctx->reuse);
     else
         kp_arena_reset(&r->arena);
     struct kp_arena arena = r->arena;
@@ -244,6 +331,7 @@ static void request_new(struct kp_http_conn *hc)
     memset(r, 0, offsetof(struct kp_http_request, fields));
     r->arena = arena;
     r->hc = hc;
+    r->svc = &hc->ctx->svc;
     r->start_msec = hc->loop->clock.msec;
     r->n_var_slots = hc->ctx->http->vars.n_slots;
     kp_http_response_init(&r->resp);
@@ -258,7 +346,7 @@ static void request_free(struct kp_http_conn *hc)
 {
     if (hc->r == NULL)
         return;
-    kp_http_ctx_give_request(hc->ctx, hc->r);
+    keep_request(&hc->ctx->reuse, hc->r);
     hc->r = NULL;
 }
 

@@ -9,7 +9,6 @@
 
 #include "kelpie/http/handler.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 #include "kelpie/http/uri.h"
 #include "kelpie/http/var.h"
 
@@ -276,7 +275,7 @@ static int redirect(struct kp_http_request *r, const struct kp_http_rw_op *op, s
 
 static void log_match(struct kp_http_request *r, const struct kp_http_rw_op *op, struct kp_str to)
 {
-    const struct kp_log *log = r->hc != NULL && r->hc->ctx != NULL ? r->hc->ctx->log : NULL;
+    const struct kp_log *log = r->svc != NULL ? r->svc->log : NULL;
 
     if (log == NULL || !r->loc->rewrite_log)
         return;

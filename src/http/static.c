@@ -23,7 +23,7 @@
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
-#include "kelpie/http/server.h"
+#include "kelpie/http/request.h"
 #include "kelpie/http/uri.h"
 
 /* Longest "bytes FIRST-LAST/SIZE" value, NUL included. */
@@ -53,8 +53,8 @@ static void give_back(int fd, struct kp_http_file *held)
 static int open_stat(struct kp_http_request *r, const char *path, size_t dir_len, int flags,
                      struct stat *st)
 {
-    struct kp_http_docroots *roots = r->hc != NULL ? &r->hc->ctx->roots : NULL;
-    uint64_t now = r->hc != NULL ? r->hc->loop->clock.msec : 0;
+    struct kp_http_docroots *roots = r->svc != NULL ? r->svc->roots : NULL;
+    uint64_t now = r->svc != NULL ? r->svc->clock->msec : 0;
 
     return kp_http_docroot_open_stat(roots, path, dir_len, r->loc->symlinks, flags, now, st);
 }
@@ -246,11 +246,12 @@ static int open_file(struct kp_http_request *r, const char *path, size_t dir_len
                      struct kp_http_file **held)
 {
     *held = NULL;
-    if (r->hc == NULL)
+    const struct kp_http_services *svc = r->svc;
+
+    if (svc == NULL)
         return open_stat(r, path, dir_len, O_RDONLY | O_NONBLOCK, st);
-    struct kp_http_ctx *ctx = r->hc->ctx;
-    return kp_http_filecache_open(&ctx->files, &ctx->roots, path, dir_len, r->loc->symlinks,
-                                  r->hc->loop->clock.msec, st, held);
+    return kp_http_filecache_open(svc->files, svc->roots, path, dir_len, r->loc->symlinks,
+                                  svc->clock->msec, st, held);
 }
 
 /* Failures to open FILE.gz that just mean "serve FILE" (as nginx). */

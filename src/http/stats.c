@@ -12,7 +12,7 @@
 #include "config.h"
 #include "kelpie/util/arena.h"
 #include "kelpie/http/regex.h"
-#include "kelpie/http/server.h"
+#include "kelpie/http/request.h"
 #include "kelpie/http/ssl.h"
 
 /* Reads of a slot that keeps changing owner before it is left out. */
@@ -491,7 +491,7 @@ static const struct kp_str CONTENT_TYPES[] = {
 int kp_http_stats_handler(struct kp_http_request *r)
 {
     enum kp_http_method m = r->parser.head.method;
-    struct kp_scoreboard *sb = r->hc->ctx->board;
+    struct kp_scoreboard *sb = r->svc->board;
 
     if (m != KP_HTTP_METHOD_GET && m != KP_HTTP_METHOD_HEAD) {
         r->resp.allow = KP_STR("GET, HEAD");
@@ -504,7 +504,7 @@ int kp_http_stats_handler(struct kp_http_request *r)
         return 503;
     /* Bounded: at most KP_SB_MAX_SLOTS workers, so at most a few hundred KiB. */
     struct kp_http_stats *st = kp_arena_alloc(&r->arena, sizeof(*st));
-    kp_http_stats_snapshot(sb, r->hc->loop->clock.wall_msec, st);
+    kp_http_stats_snapshot(sb, r->svc->clock->wall_msec, st);
     size_t size = kp_http_stats_size(st, (enum kp_http_stats_format)format);
     char *body = kp_arena_alloc(&r->arena, size);
     ssize_t n = kp_http_stats_render(st, (enum kp_http_stats_format)format, body, size);

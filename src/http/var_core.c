@@ -13,7 +13,6 @@
 
 #include "kelpie/http/auth.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 #include "kelpie/http/static.h"
 #include "kelpie/http/var.h"
 
@@ -47,7 +46,7 @@ static const struct kp_conn *conn_of(const struct kp_http_request *r)
 
 static const struct kp_clock *clock_of(const struct kp_http_request *r)
 {
-    return r->hc != NULL && r->hc->loop != NULL ? &r->hc->loop->clock : NULL;
+    return r->svc != NULL ? r->svc->clock : NULL;
 }
 
 /* The first field line named name (lowercase; RFC 9110 section 5.1: field
@@ -400,8 +399,8 @@ GETTER(v_time_iso8601)
 GETTER(v_pid)
 {
     (void)ref;
-    bool known = r->hc != NULL && r->hc->ctx != NULL && r->hc->ctx->alog.pid > 0;
-    return num(buf, (uint64_t)(known ? r->hc->ctx->alog.pid : getpid()));
+    bool known = r->svc != NULL && r->svc->pid > 0;
+    return num(buf, (uint64_t)(known ? r->svc->pid : getpid()));
 }
 
 GETTER(v_pipe)

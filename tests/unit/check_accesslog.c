@@ -29,7 +29,7 @@ struct fixture {
     struct kp_loop loop;
     struct kp_conn c;
     struct kp_http_conn hc;
-    struct kp_http_ctx ctx; /* $pid */
+    struct kp_http_services svc; /* the clock, $pid */
     struct kp_http_request r;
     struct kp_http_field fields[16];
     struct conf_fixture *cf; /* compiled formats */
@@ -52,9 +52,9 @@ static struct fixture *fx_new(const char *head)
     fx->loop.clock.wall_msec = UINT64_C(1700000000123);
     fx->hc.c = &fx->c;
     fx->hc.loop = &fx->loop;
-    fx->hc.ctx = &fx->ctx;
-    fx->ctx.alog.pid = 4321;
+    fx->svc = (struct kp_http_services){.clock = &fx->loop.clock, .pid = 4321};
     fx->r.hc = &fx->hc;
+    fx->r.svc = &fx->svc;
     kp_arena_init(&fx->r.arena, 1024);
     fx->cf = conf_fixture_new("log_format");
     kp_http_response_init(&fx->r.resp);
@@ -145,6 +145,7 @@ START_TEST(format_empty_and_missing)
                      "{\"a\":\"\",\"r\":\"\",\"s\":000}\n");
     /* Without a connection the peer, clock and counters are simply absent. */
     fx->r.hc = NULL;
+    fx->r.svc = NULL;
     ck_assert_str_eq(line_of(fx, "$remote_addr $time_local $msec $connection", false),
                      "- - 0.000 0\n");
     fx_free(fx);

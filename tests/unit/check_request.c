@@ -164,8 +164,8 @@ START_TEST(idle_holds_nothing_and_counts)
     ck_assert_int_eq(gauge(KP_SB_READING), 0);
     ck_assert_int_eq(gauge(KP_SB_WRITING), 0);
     /* The request object and buffer went to the caches, for the next one. */
-    ck_assert_uint_eq(ctx.n_free_reqs, 1);
-    ck_assert_uint_eq(ctx.n_free_bufs, 1);
+    ck_assert_uint_eq(ctx.reuse.n_reqs, 1);
+    ck_assert_uint_eq(ctx.reuse.n_bufs, 1);
     /* keepalive_timeout: closed silently. */
     spin(500);
     ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);

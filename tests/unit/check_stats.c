@@ -395,7 +395,7 @@ END_TEST
 /* The handler on a request built by hand (method and query only). */
 struct fake {
     struct kp_loop loop;
-    struct kp_http_ctx ctx;
+    struct kp_http_services svc;
     struct kp_http_conn hc;
     struct kp_http_request r;
 };
@@ -405,10 +405,10 @@ static int handle(struct fake *f, enum kp_http_method m, struct kp_str args,
 {
     memset(f, 0, sizeof(*f));
     f->loop.clock.wall_msec = NOW_MS;
-    f->ctx.board = sb;
-    f->hc.ctx = &f->ctx;
+    f->svc = (struct kp_http_services){.clock = &f->loop.clock, .board = sb};
     f->hc.loop = &f->loop;
     f->r.hc = &f->hc;
+    f->r.svc = &f->svc;
     kp_arena_init(&f->r.arena, 1024);
     kp_http_response_init(&f->r.resp);
     f->r.parser.head.method = m;

@@ -51,6 +51,39 @@ struct kp_http_response {
 };
 
 struct kp_http_ctx; /* worker-level HTTP state (http/server.h) */
+struct kp_http_filecache;
+struct kp_http_docroots;
+struct kp_http_gzcache;
+struct kp_http_auth_cache;
+struct kp_scoreboard;
+
+/* What a content handler may use besides its request and its configuration:
+ * the worker's caches, clock and logs. The worker's HTTP context
+ * (http/server.h) owns it and every request of the worker points at it
+ * (r->svc), so that no handler reaches into the context. */
+struct kp_http_services {
+    const struct kp_clock *clock;    /* the loop's: msec for caches, wall time for pages */
+    const struct kp_log *log;        /* the error log */
+    struct kp_http_filecache *files; /* open files (http/filecache.h) */
+    struct kp_http_docroots *roots;  /* open document roots (http/docroot.h) */
+    struct kp_http_gzcache *gz;      /* compressed files and compressors (http/gzip.h) */
+    struct kp_http_auth_cache *auth; /* parsed password files (http/auth.h) */
+    void *match_data;                /* regex captures (http/regex.h); NULL: one per match */
+    struct kp_scoreboard *board;     /* every worker's counters, for `status;`; NULL: none */
+    int pid;                         /* $pid */
+};
+
+/* Request objects and read buffers one worker keeps for reuse, so that a
+ * keep-alive request allocates nothing while idle connections hold neither.
+ * The request module alone takes from and gives to it; the worker's context
+ * embeds it and releases it with kp_http_reuse_free. */
+struct kp_http_free_buf;
+struct kp_http_reuse {
+    struct kp_http_request *reqs; /* linked through next */
+    unsigned n_reqs;
+    struct kp_http_free_buf *bufs;
+    unsigned n_bufs;
+};
 
 /* The value of one defined variable (set, map, named capture) for one
  * request (http/var.h). */
@@ -91,7 +124,8 @@ struct kp_http_conn {
 };
 
 struct kp_http_request {
-    struct kp_http_conn *hc; /* the connection this request arrived on */
+    struct kp_http_conn *hc;            /* the connection this request arrived on */
+    const struct kp_http_services *svc; /* the worker's; NULL without a worker (unit tests) */
     struct kp_arena arena;
     struct kp_http_parser parser;       /* parser.head is the parsed request head */
     const struct kp_http_srv_conf *srv; /* chosen by Host */
@@ -158,5 +192,9 @@ void kp_http_response_init(struct kp_http_response *resp);
  * and close callback, and wait for the first byte of a request (see
  * request.c for the states). */
 void kp_http_request_begin(struct kp_http_conn *hc);
+
+/* Free every request object and buffer kept in ru (its connections are all
+ * closed) and empty it. */
+void kp_http_reuse_free(struct kp_http_reuse *ru);
 
 #endif

@@ -55,22 +55,14 @@
  * CPU-second with 64 KiB writes and 1.02x with 32 KiB (tools/bench, 2
  * workers, loopback), while fewer, larger writes bought nothing. */
 #define KP_HTTP_SCRATCH_SIZE 32768
-/* First (retained) block of a request's arena. */
-#define KP_HTTP_ARENA_BLOCK 4096
-/* Free requests and read buffers kept for reuse by the worker. */
-#define KP_HTTP_CACHE_MAX 32
-/* Buffers larger than this are never cached (large header buffers). */
-#define KP_HTTP_CACHE_BUF_MAX 16384
-
-struct kp_http_free_buf;
-
 struct kp_http_ctx {
     const struct kp_http_conf *http;
     const struct kp_log *log;
     const struct kp_log_file *log_files; /* opened ahead for the access logs; may be NULL */
     size_t n_log_files;
     struct kp_sb_slot *sb;       /* this worker's counters; NULL: none */
-    struct kp_scoreboard *board; /* the whole scoreboard, for `status;`; NULL: none */
+    struct kp_http_services svc; /* what every request's handlers may use (r->svc) */
+    struct kp_http_reuse reuse;  /* free requests and buffers: request.c's alone */
     /* Set by kp_http_ctx_start (the worker's loop and pool). */
     struct kp_loop *loop;
     struct kp_conn_pool *pool;
@@ -80,7 +72,6 @@ struct kp_http_ctx {
     int start_rc;                   /* the start hook's kp_http_ctx_start result */
     bool draining;                  /* no more keep-alive (see above) */
     char *scratch;                  /* KP_HTTP_SCRATCH_SIZE bytes */
-    void *match_data;               /* regex captures (http/regex.h), made on start */
     struct kp_http_date_cache lm;   /* Last-Modified text of the last file */
     struct kp_http_docroots roots;  /* open document roots (docroot.h) */
     struct kp_http_filecache files; /* open files (filecache.h) */
@@ -89,11 +80,6 @@ struct kp_http_ctx {
     /* Speculative first reads after accept, and how many found the request
      * there (request.c decides from them whether to keep trying). */
     unsigned probes, probe_hits;
-    /* Caches, so that a keep-alive request allocates nothing. */
-    struct kp_http_request *free_reqs;
-    unsigned n_free_reqs;
-    struct kp_http_free_buf *free_bufs;
-    unsigned n_free_bufs;
 };
 
 /* Prepare ctx for one worker run over http (which must outlive it). log is
@@ -154,16 +140,5 @@ static inline bool kp_http_ctx_draining(const struct kp_http_ctx *ctx)
 {
     return ctx->draining || (ctx->pool != NULL && ctx->pool->draining);
 }
-
-/* A request object: from the cache, or new with its arena
- * (KP_HTTP_ARENA_BLOCK). Its fields are not reset: the state machine does
- * that. Never NULL (aborts on OOM). */
-struct kp_http_request *kp_http_ctx_take_request(struct kp_http_ctx *ctx);
-/* Reset r's arena (running its cleanups) and keep r for reuse, or free it
- * when the cache is full. */
-void kp_http_ctx_give_request(struct kp_http_ctx *ctx, struct kp_http_request *r);
-/* A read buffer of exactly size bytes (at least 16), cached or new. */
-char *kp_http_ctx_take_buf(struct kp_http_ctx *ctx, size_t size);
-void kp_http_ctx_give_buf(struct kp_http_ctx *ctx, char *buf, size_t size);
 
 #endif
