@@ -372,17 +372,6 @@ static int challenge(struct kp_http_request *r, struct kp_str realm)
     return 401;
 }
 
-static struct kp_str authorization(const struct kp_http_request *r)
-{
-    const struct kp_http_head *h = &r->parser.head;
-
-    for (size_t i = 0; i < h->nfields; i++) {
-        if (kp_str_caseeq(h->fields[i].name, KP_STR("authorization")))
-            return h->fields[i].value;
-    }
-    return KP_STR_NULL;
-}
-
 /* The user name as the error log shows it: a client chose its bytes, so
  * control bytes, '"' and '\\' are written \xHH (one line per message), and
  * a long name is cut. out holds KP_HTTP_AUTH_LOG_NAME bytes. */
@@ -415,7 +404,8 @@ static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf
     struct kp_str realm = kp_http_cv_eval(r, conf->realm, KP_HTTP_CV_RAW);
     if (kp_str_eq(realm, KP_STR("off")))
         return AUTH_DECLINED;
-    struct kp_str value = authorization(r), user, password;
+    const struct kp_str *field = kp_http_parse_value(&r->parser.head, KP_HTTP_HDR_AUTHORIZATION);
+    struct kp_str value = field != NULL ? *field : KP_STR_NULL, user, password;
     char *buf = kp_arena_alloc(&r->arena, value.len + 1);
     if (!kp_http_auth_basic_decode(value, buf, &user, &password)) {
         kp_http_request_log(r, KP_LOG_INFO, 0,

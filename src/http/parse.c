@@ -46,6 +46,7 @@ static const struct known_field known_fields[KP_HTTP_HDR_COUNT] = {
     [KP_HTTP_HDR_USER_AGENT] = {NAME("User-Agent"), true, "duplicate User-Agent field"},
     [KP_HTTP_HDR_REFERER] = {NAME("Referer"), true, "duplicate Referer field"},
     [KP_HTTP_HDR_EXPECT] = {NAME("Expect"), false, NULL},
+    [KP_HTTP_HDR_AUTHORIZATION] = {NAME("Authorization"), true, "duplicate Authorization field"},
 };
 
 struct method_name {

@@ -182,6 +182,13 @@ START_TEST(challenge)
         ck_assert_ptr_nonnull(strstr(r.head, "HTTP/1.1 401 Unauthorized\r\n"));
         kp_h_resp_free(&r);
     }
+    /* Two Authorization lines are one too many, as for nginx. */
+    ck_assert_int_eq(request(s.port, "GET", "/x/f.txt",
+                             "Authorization: Basic cGxhaW46cHctcGxhaW4=\r\n"
+                             "Authorization: Basic cGxhaW46cHctcGxhaW4=\r\n",
+                             &r),
+                     400);
+    kp_h_resp_free(&r);
     /* Unpadded base64 is still base64 (nginx reads it): the right password. */
     ck_assert_int_eq(request(s.port, "GET", "/x/f.txt", bad[6], &r), 200);
     kp_h_resp_free(&r);

@@ -83,7 +83,8 @@ enum kp_http_hdr {
     KP_HTTP_HDR_USER_AGENT,
     KP_HTTP_HDR_REFERER,
     KP_HTTP_HDR_EXPECT,
-    KP_HTTP_HDR_COUNT,                     /* number of recognised fields */
+    KP_HTTP_HDR_AUTHORIZATION, /* one only: two sets of credentials are ambiguous (nginx: 400) */
+    KP_HTTP_HDR_COUNT,         /* number of recognised fields */
     KP_HTTP_HDR_OTHER = KP_HTTP_HDR_COUNT, /* any other field */
 };
 
