@@ -2,6 +2,8 @@
  * location checked against their zones. */
 #include "kelpie/http/limit_req.h"
 
+#include <time.h>
+
 #include "kelpie/http/limit.h"
 #include "kelpie/http/limit_zone.h"
 #include "kelpie/http/request.h"
@@ -11,13 +13,14 @@
 /* nginx refuses longer keys. */
 #define MAX_KEY 65535
 
-uint64_t kp_limit_req_excess(uint64_t excess, uint64_t elapsed_ms, uint64_t rate)
+uint64_t kp_limit_req_excess(uint64_t excess, uint64_t elapsed_us, uint64_t rate)
 {
-    /* rate * elapsed_ms / 1000 thousandths drained, without overflowing;
+    /* rate * elapsed_us / 1000000 thousandths drained, without overflowing;
      * the new request is added before the floor at 0, as nginx does, so a
      * request arriving a whole period after the last passes even without a
      * burst. */
-    uint64_t drained = elapsed_ms > UINT64_MAX / rate ? UINT64_MAX : rate * elapsed_ms / 1000;
+    uint64_t drained =
+        elapsed_us > UINT64_MAX / rate ? UINT64_MAX / 1000000 : rate * elapsed_us / 1000000;
     uint64_t total = excess > UINT64_MAX - 1000 ? UINT64_MAX : excess + 1000;
 
     return drained >= total ? 0 : total - drained;
@@ -67,14 +70,14 @@ static uint64_t account(struct kp_http_request *r, const struct kp_http_limit_re
     uint64_t excess = 0;
     /* A key never accounted yet (made now, or made for a request another
      * rule rejected) starts empty. */
-    if (s != NULL && !made && s->last_ms != 0) {
+    if (s != NULL && !made && s->last_us != 0) {
         /* Another worker's cached clock may run a little ahead of ours. */
-        uint64_t elapsed = now > s->last_ms ? now - s->last_ms : 0;
+        uint64_t elapsed = now > s->last_us ? now - s->last_us : 0;
         excess = kp_limit_req_excess(s->excess, elapsed, zone->rate);
     }
     if (s != NULL && commit && excess <= rule->burst) {
         s->excess = excess;
-        s->last_ms = now > s->last_ms ? now : s->last_ms;
+        s->last_us = now > s->last_us ? now : s->last_us;
     }
     kp_limit_zone_unlock(z);
     if (evicted)
@@ -147,7 +150,12 @@ int kp_http_limit_req_run(struct kp_http_request *r, bool may_delay)
 
     if (l->n_reqs == 0 || r->limit_req_status != 0)
         return 0;
-    uint64_t now = r->hc->loop->clock.msec;
+    /* The clock now, not the loop's (cached once per iteration, in ms): a
+     * busy iteration would otherwise see every request at one instant, and
+     * a rate above 1000r/s could not pass a request each half millisecond. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
     struct look *looks = kp_arena_calloc(&r->arena, l->n_reqs * sizeof(*looks));
     for (size_t i = 0; i < l->n_reqs; i++) {
         const struct kp_http_limit_req_rule *rule = &l->reqs[i];

@@ -20,15 +20,18 @@ START_TEST(bucket_excess)
     /* 1r/s is 1000 thousandths a second: at once, each request adds one. */
     ck_assert_uint_eq(kp_limit_req_excess(0, 0, 1000), 1000);
     ck_assert_uint_eq(kp_limit_req_excess(1000, 0, 1000), 2000);
-    ck_assert_uint_eq(kp_limit_req_excess(2000, 500, 1000), 2500);
-    ck_assert_uint_eq(kp_limit_req_excess(2000, 1000, 1000), 2000);
+    ck_assert_uint_eq(kp_limit_req_excess(2000, 500000, 1000), 2500);
+    ck_assert_uint_eq(kp_limit_req_excess(2000, 1000000, 1000), 2000);
     /* A request a period after the last one brings no excess (burst 0 lets
      * it pass), and a long pause drains everything. */
-    ck_assert_uint_eq(kp_limit_req_excess(0, 1000, 1000), 0);
-    ck_assert_uint_eq(kp_limit_req_excess(0, 999, 1000), 1);
-    ck_assert_uint_eq(kp_limit_req_excess(2000, 60000, 1000), 0);
+    ck_assert_uint_eq(kp_limit_req_excess(0, 1000000, 1000), 0);
+    ck_assert_uint_eq(kp_limit_req_excess(0, 999000, 1000), 1);
+    ck_assert_uint_eq(kp_limit_req_excess(2000, 60000000, 1000), 0);
+    /* 2000r/s: a request each half millisecond passes without a burst. */
+    ck_assert_uint_eq(kp_limit_req_excess(0, 500, 2000000), 0);
+    ck_assert_uint_eq(kp_limit_req_excess(0, 499, 2000000), 2);
     /* 1r/m is 16 thousandths a second (nginx's rounding). */
-    ck_assert_uint_eq(kp_limit_req_excess(3000, 1000, 16), 3984);
+    ck_assert_uint_eq(kp_limit_req_excess(3000, 1000000, 16), 3984);
     /* No overflow with huge gaps or rates. */
     ck_assert_uint_eq(kp_limit_req_excess(5000, UINT64_MAX, 1000), 0);
     ck_assert_uint_eq(kp_limit_req_excess(5000, 1u << 30, UINT64_MAX / 2), 0);

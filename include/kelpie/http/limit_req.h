@@ -18,10 +18,10 @@
 
 struct kp_http_request;
 
-/* The excess after one more request arriving elapsed_ms after the last one
+/* The excess after one more request arriving elapsed_us after the last one
  * of a key whose excess was excess, at rate (thousandths of a request per
  * second). Never below 0; saturates rather than overflows. */
-uint64_t kp_limit_req_excess(uint64_t excess, uint64_t elapsed_ms, uint64_t rate);
+uint64_t kp_limit_req_excess(uint64_t excess, uint64_t elapsed_us, uint64_t rate);
 
 /* How long a request with that excess waits: 0 up to delay (both in
  * thousandths; UINT64_MAX: nodelay), else the time the rate drains the

@@ -45,7 +45,7 @@ enum kp_limit_kind {
 
 /* The state of one key. Zeroed for a new key. */
 struct kp_limit_state {
-    uint64_t last_ms; /* limit_req: monotonic ms of the last accounted request */
+    uint64_t last_us; /* limit_req: monotonic µs of the last accounted request */
     uint64_t excess;  /* limit_req: requests over the rate, in thousandths */
     uint32_t conns;   /* limit_conn: requests in progress */
 };
