@@ -218,11 +218,12 @@ static int before_access(struct kp_http_request *r)
 }
 
 /* The phases of r->loc, again after each internal redirect (try_files,
- * an absolute index); resume starts at the access phase (after a delay). */
+ * an absolute index). resume: after limit_req's delay, the rest of the
+ * preaccess phase (limit_conn; limit_req ran already). */
 static int location_phases(struct kp_http_request *r, bool resume)
 {
     for (;; resume = false) {
-        int st = resume ? 0 : before_access(r);
+        int st = resume ? kp_http_limit_preaccess(r, false) : before_access(r);
         if (st != 0)
             return st;
         st = kp_http_auth_access(r); /* allow/deny, auth_basic, satisfy (auth.h) */

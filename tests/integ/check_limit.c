@@ -314,6 +314,37 @@ START_TEST(conn_limit_and_release)
 }
 END_TEST
 
+/* A request limit_req delays still meets limit_conn when its delay is
+ * over (the preaccess phase goes on where it stopped). */
+START_TEST(conn_after_delay)
+{
+    struct kp_h_server s;
+    kp_h_prepare(&s);
+    ck_assert_int_eq(chmod(s.prefix, 0755), 0);
+    char *big = malloc(256 * 1024 + 1);
+    memset(big, 'x', 256 * 1024);
+    big[256 * 1024] = '\0';
+    kp_h_write(&s, "html/big.txt", big);
+    free(big);
+    kp_h_config(&s, "",
+                "limit_req_zone $binary_remote_addr zone=one:64k rate=30r/m;\n"
+                "limit_conn_zone $binary_remote_addr zone=addr:64k;\n"
+                "log_format lc '$uri $status $limit_req_status $limit_conn_status';\n"
+                "server {\n listen 127.0.0.1:@PORT@;\n access_log logs/access.log lc;\n"
+                " location / { limit_req zone=one burst=5; limit_conn addr 1; limit_rate 1k; }\n"
+                "}\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    int slow = kp_h_connect(s.port);
+    kp_h_send_str(slow, GET("/big.txt"));
+    char head[64];
+    ck_assert_int_gt(read(slow, head, sizeof(head)), 0);
+    ck_assert_int_eq(status_of(s.port, GET("/big.txt")), 503);
+    close(slow);
+    ck_assert_int_eq(logged(&s, "/big.txt 503 DELAYED REJECTED", 1), 1);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* --- limit_rate ---------------------------------------------------------------------- */
 
 static char *pattern(size_t n)
@@ -463,6 +494,7 @@ Suite *kp_test_limit_suite(void)
     tcase_add_test(tc, two_workers_share_a_zone);
     tcase_add_test(tc, reload_keeps_state);
     tcase_add_test(tc, conn_limit_and_release);
+    tcase_add_test(tc, conn_after_delay);
     tcase_add_test(tc, rate_whole_bodies);
     tcase_add_test(tc, rate_over_tls);
     tcase_add_loop_test(tc, bad_configs, 0, (int)(sizeof(bad) / sizeof(bad[0])));
