@@ -188,22 +188,31 @@ static bool fresh(const struct kp_http_auth_file *f, const struct stat *st)
            same_ts(f->mtime, st->st_mtim) && same_ts(f->ctime, st->st_ctim);
 }
 
-/* The slot for path: its own, else an empty one, else the least recently
- * used (freed). */
-static struct kp_http_auth_file **slot(struct kp_http_auth_cache *cache, const char *path)
+/* The slot holding path, or NULL. */
+static struct kp_http_auth_file **lookup(struct kp_http_auth_cache *cache, const char *path)
 {
-    struct kp_http_auth_file **victim = &cache->files[0];
-
     for (size_t i = 0; i < KP_HTTP_AUTH_FILES; i++) {
         struct kp_http_auth_file **s = &cache->files[i];
         if (*s != NULL && strcmp((*s)->path, path) == 0)
             return s;
-        if (*victim != NULL && (*s == NULL || (*s)->used < (*victim)->used))
-            victim = s;
     }
-    file_free(*victim);
-    *victim = NULL;
-    return victim;
+    return NULL;
+}
+
+/* A slot for a new file: an empty one, else the least recently used
+ * (freed). */
+static struct kp_http_auth_file **victim(struct kp_http_auth_cache *cache)
+{
+    struct kp_http_auth_file **v = &cache->files[0];
+
+    for (size_t i = 1; i < KP_HTTP_AUTH_FILES && *v != NULL; i++) {
+        struct kp_http_auth_file **s = &cache->files[i];
+        if (*s == NULL || (*s)->used < (*v)->used)
+            v = s;
+    }
+    file_free(*v);
+    *v = NULL;
+    return v;
 }
 
 struct bad_line_ctx {
@@ -302,8 +311,17 @@ static int user_file_get(struct kp_http_request *r, const char *path,
                          const struct kp_http_auth_file **out)
 {
     struct kp_http_auth_cache *cache = r->svc->auth;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct kp_http_auth_file **s = lookup(cache, path);
+    struct stat st;
 
+    /* One stat() while the copy is good; open() (whose failure is what
+     * nginx reports) only to read the file. */
+    if (s != NULL && stat(path, &st) == 0 && fresh(*s, &st)) {
+        (*s)->used = ++cache->clock;
+        *out = *s;
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int err = errno;
         bool missing = err == ENOENT;
@@ -311,9 +329,9 @@ static int user_file_get(struct kp_http_request *r, const char *path,
                             path);
         return missing ? 403 : 500;
     }
-    struct stat st;
     int rc = 0;
-    struct kp_http_auth_file **s = slot(cache, path);
+    if (s == NULL)
+        s = victim(cache);
     if (fstat(fd, &st) != 0) {
         kp_http_request_log(r, KP_LOG_CRIT, errno, "fstat() \"%s\" failed", path);
         rc = 500;

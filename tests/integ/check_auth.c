@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kelpie/http/auth.h"
 #include "kelpie/util/digest.h"
 
 #include "harness.h"
@@ -47,6 +48,7 @@ static const char HTTP[] =
     "    location /unreadable/ { auth_basic_user_file locked.pw; }\n"
     "    location /dir/ { auth_basic_user_file subdir; }\n"
     "    location /edit/ { auth_basic_user_file edit.pw; }\n"
+    "    location /many/ { auth_basic_user_file $arg_f; }\n"
     "    location /all-deny/ { satisfy all; deny all; }\n"
     "    location /all-allow/ { satisfy all; allow 127.0.0.1; deny all; }\n"
     "    location /any-allow/ { satisfy any; allow 127.0.0.1; deny all; }\n"
@@ -64,10 +66,10 @@ static const char HTTP[] =
     "    location @named { try_files /x/f.txt =404; }\n"
     "}\n";
 
-static const char *const DIRS[] = {"x",         "ep",         "ep200",    "open",      "var",
-                                   "missing",   "unreadable", "dir",      "edit",      "all-deny",
-                                   "all-allow", "any-allow",  "any-deny", "any-other", "any-noauth",
-                                   "le",        "le-auth",    "le-allow"};
+static const char *const DIRS[] = {"x",          "ep",        "ep200",      "many",     "open",
+                                   "var",        "missing",   "unreadable", "dir",      "edit",
+                                   "all-deny",   "all-allow", "any-allow",  "any-deny", "any-other",
+                                   "any-noauth", "le",        "le-auth",    "le-allow"};
 
 static void start(struct kp_h_server *s)
 {
@@ -366,6 +368,41 @@ START_TEST(file_edited_on_disk)
     snprintf(to, sizeof(to), "%sconf/edit.pw", s.prefix);
     ck_assert_int_eq(rename(from, to), 0);
     ck_assert_int_eq(get_as(s.port, "/edit/f.txt", "ed:three"), 200);
+    /* Once the file is old enough to be trusted, the copy is used as long
+     * as stat() finds it unchanged; an edit of the same size changes ctime. */
+    kp_h_sleep_ms(2100);
+    ck_assert_int_eq(get_as(s.port, "/edit/f.txt", "ed:three"), 200);
+    ck_assert_int_eq(get_as(s.port, "/edit/f.txt", "ed:three"), 200);
+    kp_h_write(&s, "conf/edit.pw", "ed:{PLAIN}four!\n");
+    ck_assert_int_eq(get_as(s.port, "/edit/f.txt", "ed:three"), 401);
+    ck_assert_int_eq(get_as(s.port, "/edit/f.txt", "ed:four!"), 200);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* More password files than a worker keeps: the oldest go, and every file
+ * still answers for its own users only. */
+START_TEST(many_files)
+{
+    struct kp_h_server s;
+    char path[64], text[64], url[64], cred[32];
+    const int n = KP_HTTP_AUTH_FILES + 4;
+
+    start(&s);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "conf/many%d.pw", i);
+        snprintf(text, sizeof(text), "u%d:{PLAIN}p%d\n", i, i);
+        kp_h_write(&s, path, text);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < n; i++) {
+            snprintf(url, sizeof(url), "/many/f.txt?f=many%d.pw", i);
+            snprintf(cred, sizeof(cred), "u%d:p%d", i, i);
+            ck_assert_msg(get_as(s.port, url, cred) == 200, "%s as %s", url, cred);
+            snprintf(cred, sizeof(cred), "u%d:p%d", (i + 1) % n, (i + 1) % n);
+            ck_assert_msg(get_as(s.port, url, cred) == 401, "%s as %s", url, cred);
+        }
+    }
     kp_h_stop(&s);
 }
 END_TEST
@@ -444,6 +481,7 @@ Suite *kp_test_auth_suite(void)
     tcase_add_test(tc, satisfy_and_limit_except);
     tcase_add_test(tc, internal_redirects_checked);
     tcase_add_test(tc, file_edited_on_disk);
+    tcase_add_test(tc, many_files);
     tcase_add_test(tc, remote_user_logged);
     tcase_add_test(tc, file_errors);
     tcase_add_loop_test(tc, bad_config, 0, (int)(sizeof(BAD) / sizeof(BAD[0])));

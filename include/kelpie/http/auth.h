@@ -26,8 +26,8 @@
  * A worker keeps each password file it read, parsed, and uses it again
  * while the file's inode, size, mtime and ctime are unchanged and its mtime
  * was over a second old when it was read (an edit within the timestamps'
- * granularity cannot go unseen). The file is opened once per request that
- * needs it. */
+ * granularity cannot go unseen). A request that needs the file costs one
+ * stat() while the copy is good, open() and a read when it is not. */
 #ifndef KP_AUTH_H
 #define KP_AUTH_H
 
