@@ -14,6 +14,10 @@ struct kp_http_file {
     uint64_t hash;      /* of path, mode and dir_len */
     uint64_t opened_ms; /* when path was last resolved to fd */
     uint64_t used_ms;   /* the last hit */
+    uint64_t stat_turn; /* the clock turn st was taken in */
+    struct stat st;     /* the last fstat() */
+    char *data;         /* st_size bytes of the version st describes; NULL: none */
+    bool no_data;       /* reading them failed: serve from fd */
     enum kp_http_symlinks mode;
     size_t dir_len;
     char path[]; /* NUL-terminated */
@@ -47,16 +51,27 @@ void kp_http_filecache_release(struct kp_http_file *f)
     if (--f->refs > 0)
         return;
     close(f->fd);
+    kp_free(f->data);
     kp_free(f);
 }
 
 /* Take slot's file out of the cache; it lives on while a response uses it. */
-static void evict(struct kp_http_file **slot)
+static void evict(struct kp_http_filecache *fc, struct kp_http_file **slot)
 {
     if (*slot == NULL)
         return;
+    if ((*slot)->data != NULL)
+        fc->data_bytes -= (size_t)(*slot)->st.st_size;
     kp_http_filecache_release(*slot);
     *slot = NULL;
+}
+
+/* Whether a and b describe the same version of one file. */
+static bool same_version(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
 static bool same_key(const struct kp_http_file *f, uint64_t hash, const char *path,
@@ -66,26 +81,44 @@ static bool same_key(const struct kp_http_file *f, uint64_t hash, const char *pa
            strcmp(f->path, path) == 0;
 }
 
-/* A fresh hit: fstat() for this response, unless the file is gone. */
-static int hit(struct kp_http_file *f, uint64_t now_ms, struct stat *st, struct kp_http_file **held)
+/* A fresh hit: fstat() once per turn, unless the file is gone, or changed
+ * while its bytes are kept (the entry is then replaced). */
+static int hit(struct kp_http_file *f, const struct kp_clock *now, struct stat *st,
+               struct kp_http_file **held)
 {
-    if (fstat(f->fd, st) != 0 || st->st_nlink == 0 || !S_ISREG(st->st_mode))
-        return -ESTALE;
-    f->used_ms = now_ms;
+    if (f->stat_turn != now->turn) {
+        if (fstat(f->fd, st) != 0 || st->st_nlink == 0 || !S_ISREG(st->st_mode))
+            return -ESTALE;
+        if (f->data != NULL && !same_version(&f->st, st))
+            return -ESTALE;
+        f->st = *st;
+        f->stat_turn = now->turn;
+    }
+    *st = f->st;
+    f->used_ms = now->msec;
     f->refs++;
     *held = f;
     return f->fd;
 }
 
-static void insert(struct kp_http_file **slot, int fd, uint64_t hash, const char *path,
-                   enum kp_http_symlinks mode, size_t dir_len, uint64_t now_ms)
+static void insert(struct kp_http_filecache *fc, struct kp_http_file **slot, int fd, uint64_t hash,
+                   const char *path, enum kp_http_symlinks mode, size_t dir_len,
+                   const struct kp_clock *now, const struct stat *st)
 {
     size_t len = strlen(path);
     struct kp_http_file *f = kp_alloc(sizeof(*f) + len + 1);
 
-    *f = (struct kp_http_file){fd, 1, hash, now_ms, now_ms, mode, dir_len};
+    *f = (struct kp_http_file){.fd = fd,
+                               .refs = 1,
+                               .hash = hash,
+                               .opened_ms = now->msec,
+                               .used_ms = now->msec,
+                               .stat_turn = now->turn,
+                               .st = *st,
+                               .mode = mode,
+                               .dir_len = dir_len};
     memcpy(f->path, path, len + 1);
-    evict(slot);
+    evict(fc, slot);
     *slot = f;
 }
 
@@ -99,7 +132,7 @@ static int open_file(struct kp_http_filecache *fc, struct kp_http_docroots *root
 
     if (fd == -EMFILE && fc->n > 0) {
         for (size_t i = 0; i < fc->n; i++)
-            evict(&fc->slots[i]);
+            evict(fc, &fc->slots[i]);
         fd = kp_http_docroot_open_stat(roots, path, dir_len, mode, flags, now_ms, st);
     }
     return fd;
@@ -107,8 +140,9 @@ static int open_file(struct kp_http_filecache *fc, struct kp_http_docroots *root
 
 int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
                            const char *path, size_t dir_len, enum kp_http_symlinks mode,
-                           uint64_t now_ms, struct stat *st, struct kp_http_file **held)
+                           const struct kp_clock *now, struct stat *st, struct kp_http_file **held)
 {
+    uint64_t now_ms = now->msec;
     uint64_t hash = key_hash(path, mode, dir_len);
     struct kp_http_file **slot = fc->n > 0 ? &fc->slots[hash & (fc->n - 1)] : NULL;
 
@@ -117,28 +151,54 @@ int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots
         struct kp_http_file **old = &fc->slots[fc->sweep];
         fc->sweep = (fc->sweep + 1) & (fc->n - 1);
         if (*old != NULL && now_ms - (*old)->used_ms >= fc->inactive_ms)
-            evict(old);
+            evict(fc, old);
     }
     if (slot != NULL && *slot != NULL && same_key(*slot, hash, path, mode, dir_len)) {
-        int fd =
-            now_ms - (*slot)->opened_ms < fc->valid_ms ? hit(*slot, now_ms, st, held) : -ESTALE;
+        int fd = now_ms - (*slot)->opened_ms < fc->valid_ms ? hit(*slot, now, st, held) : -ESTALE;
         if (fd >= 0)
             return fd;
-        evict(slot);
+        evict(fc, slot);
     }
     int fd = open_file(fc, roots, path, dir_len, mode, now_ms, st);
     if (fd < 0 || slot == NULL || !S_ISREG(st->st_mode))
         return fd;
-    insert(slot, fd, hash, path, mode, dir_len, now_ms);
+    insert(fc, slot, fd, hash, path, mode, dir_len, now, st);
     (*slot)->refs++;
     *held = *slot;
     return fd;
 }
 
+const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_file *f,
+                                   const struct kp_clock *now)
+{
+    size_t size = (size_t)f->st.st_size;
+
+    if (f->data != NULL || f->no_data)
+        return f->data;
+    /* Only an entry still in the cache counts against (and may use) the
+     * budget; a recently changed file may still change unseen. */
+    bool attached = fc->n > 0 && fc->slots[f->hash & (fc->n - 1)] == f;
+    if (!attached || size > KP_HTTP_FILECACHE_BODY_MAX ||
+        size > KP_HTTP_FILECACHE_DATA_MAX - fc->data_bytes ||
+        f->st.st_ctim.tv_sec > (time_t)now->sec - KP_HTTP_FILECACHE_RACY_S)
+        return NULL;
+    /* One byte more than expected: a file that grew is not this version. */
+    char *p = kp_alloc(size + 1);
+    ssize_t got = pread(f->fd, p, size + 1, 0);
+    if (got != (ssize_t)size) {
+        kp_free(p);
+        f->no_data = true;
+        return NULL;
+    }
+    f->data = p;
+    fc->data_bytes += size;
+    return p;
+}
+
 void kp_http_filecache_free(struct kp_http_filecache *fc)
 {
     for (size_t i = 0; i < fc->n; i++)
-        evict(&fc->slots[i]);
+        evict(fc, &fc->slots[i]);
     kp_free(fc->slots);
     *fc = (struct kp_http_filecache){0};
 }

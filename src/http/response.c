@@ -165,6 +165,11 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
         out->body = resp->body;
         return;
     }
+    if (resp->file_data != NULL) {
+        /* Kept in memory by the open-file cache: a memory body. */
+        out->body = (struct kp_str){resp->file_data + resp->file_offset, (size_t)resp->file_len};
+        return;
+    }
     out->fd = resp->fd;
     out->file_pos = resp->file_offset;
     out->file_left = resp->file_len;

@@ -209,11 +209,13 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
     if (range != NULL && within_max_ranges(*range, loc->max_ranges) &&
         kp_http_cond_if_range(h, tag, st->st_mtime))
         apply_range(r, range, (uint64_t)st->st_size);
-    if (resp->fd < 0)
+    if (resp->fd < 0) {
         give_back(fd, held);
-    else if (held != NULL)
+    } else if (held != NULL) {
+        /* A small file's bytes from memory: no pread() per response. */
+        resp->file_data = kp_http_filecache_body(r->svc->files, held, r->svc->clock);
         kp_arena_cleanup_add(&r->arena, release_file, held);
-    else
+    } else
         kp_arena_cleanup_add(&r->arena, close_fd, (void *)(intptr_t)fd);
     return resp->status;
 }
@@ -251,7 +253,7 @@ static int open_file(struct kp_http_request *r, const char *path, size_t dir_len
     if (svc == NULL)
         return open_stat(r, path, dir_len, O_RDONLY | O_NONBLOCK, st);
     return kp_http_filecache_open(svc->files, svc->roots, path, dir_len, r->loc->symlinks,
-                                  svc->clock->msec, st, held);
+                                  svc->clock, st, held);
 }
 
 /* Failures to open FILE.gz that just mean "serve FILE" (as nginx). */

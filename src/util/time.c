@@ -44,6 +44,7 @@ void kp_clock_update(struct kp_clock *clk)
     clock_gettime(CLOCK_REALTIME, &wall);
     clk->msec = (uint64_t)mono.tv_sec * 1000 + (uint64_t)mono.tv_nsec / 1000000;
     clk->wall_msec = (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000;
+    clk->turn++;
     if (wall.tv_sec == clk->sec && clk->http_date[0] != '\0')
         return;
     clk->sec = wall.tv_sec;

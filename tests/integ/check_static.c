@@ -705,6 +705,27 @@ START_TEST(static_file_cache)
 }
 END_TEST
 
+/* A small file's bytes kept in memory by the open-file cache are never
+ * served stale: changed in place to a text of the same length (so only its
+ * timestamps change), the next request gets the new bytes. The file is
+ * first left alone long enough (KP_HTTP_FILECACHE_RACY_S) to be copied. */
+START_TEST(static_file_cache_memory)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    kp_h_write(&s, "html/m.txt", "first version\n");
+    kp_h_sleep_ms(3100);
+    ck_assert_int_eq(body_becomes(&s, GET("/m.txt"), "first version\n"), 0);
+    ck_assert_int_eq(body_becomes(&s, GET("/m.txt"), "first version\n"), 0);
+    kp_h_write(&s, "html/m.txt", "other version\n");
+    ck_assert_int_eq(body_becomes(&s, GET("/m.txt"), "other version\n"), 0);
+    kp_h_write(&s, "html/m.txt", "third, longer version\n");
+    ck_assert_int_eq(body_becomes(&s, GET("/m.txt"), "third, longer version\n"), 0);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_static_suite(void)
 {
     Suite *s = suite_create("static");
@@ -724,6 +745,7 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_try_files);
     tcase_add_test(tc, static_symlinks);
     tcase_add_test(tc, static_file_cache);
+    tcase_add_test(tc, static_file_cache_memory);
     tcase_add_test(tc, static_traversal);
     suite_add_tcase(s, tc);
     return s;

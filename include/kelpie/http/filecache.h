@@ -4,11 +4,23 @@
  * read-ahead state. For the 1 MiB benchmark file with sendfile on, those
  * three calls were the whole difference from nginx with open_file_cache.
  *
- * Freshness: every hit is fstat()ed, so a file changed in place is seen at
- * once (size, mtime, ETag); a path is trusted to still name the same file
+ * Freshness: a hit is fstat()ed once per loop turn (the loop's cached clock
+ * defines "now": a stat taken earlier in the same turn is as fresh as one
+ * taken for this request), so a file changed in place is seen on the next
+ * turn (size, mtime, ETag); a path is trusted to still name the same file
  * for open_file_cache_valid (1 s by default), after which it is opened
  * again, so a file replaced by rename (or deleted) is noticed within that
  * time. A deleted file (no links left) is never served from the cache.
+ *
+ * Small files (KP_HTTP_FILECACHE_BODY_MAX) also keep their bytes in memory,
+ * read once, so that answering them costs no pread(). The copy belongs to
+ * the version of the file the entry's fstat() saw (device, inode, size,
+ * mtime, ctime): a stat that sees another version ends the entry (it is
+ * opened and read again), and a file whose ctime is less than
+ * KP_HTTP_FILECACHE_RACY_S old is not copied at all, since a second write
+ * within the file system's timestamp granularity could leave all of those
+ * unchanged (git's "racy" rule). A response that is still sending the old
+ * bytes keeps them through its reference.
  *
  * Entries are direct-mapped by a hash of the path, the symlink rule and
  * the root's length (the same name opened under different rules must not
@@ -22,7 +34,16 @@
 #include <sys/stat.h>
 
 #include "kelpie/http/conf.h"
+#include "kelpie/util/time.h"
 #include "kelpie/http/docroot.h"
+
+/* Largest file kept in memory: the size up to which a body goes out with
+ * the head in one write rather than by sendfile (response.c). */
+#define KP_HTTP_FILECACHE_BODY_MAX 16384
+/* Bytes of file bodies one worker keeps in memory at most. */
+#define KP_HTTP_FILECACHE_DATA_MAX (1024 * 1024)
+/* A file changed this recently (ctime, seconds) is not copied (see above). */
+#define KP_HTTP_FILECACHE_RACY_S 2
 
 struct kp_http_file;
 
@@ -31,7 +52,8 @@ struct kp_http_filecache {
     size_t n;                    /* a power of two; 0: the cache is off */
     uint64_t valid_ms;
     uint64_t inactive_ms;
-    size_t sweep; /* the slot the next lookup checks for inactivity */
+    size_t sweep;      /* the slot the next lookup checks for inactivity */
+    size_t data_bytes; /* file bytes held in memory by the entries in slots */
 };
 
 /* Prepare fc for at most max open files (rounded down to a power of two;
@@ -43,13 +65,22 @@ void kp_http_filecache_init(struct kp_http_filecache *fc, size_t max, uint64_t v
                             uint64_t inactive_ms);
 
 /* Open path (dir_len, mode: as kp_http_docroot_open) for reading, through
- * the cache, and fstat() it into *st. Returns the descriptor or -errno.
- * When *held is set, the descriptor belongs to that cache entry: give it
- * back with kp_http_filecache_release(*held), never close() it. Otherwise
- * (the cache is off, or it is not a regular file) the caller owns it. */
+ * the cache, and fstat() it into *st (a hit's stat may be one taken earlier
+ * in the same turn of now). Returns the descriptor or -errno. When *held is
+ * set, the descriptor belongs to that cache entry: give it back with
+ * kp_http_filecache_release(*held), never close() it. Otherwise (the cache
+ * is off, or it is not a regular file) the caller owns it. */
 int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
                            const char *path, size_t dir_len, enum kp_http_symlinks mode,
-                           uint64_t now_ms, struct stat *st, struct kp_http_file **held);
+                           const struct kp_clock *now, struct stat *st, struct kp_http_file **held);
+
+/* The whole file in memory, as the *st of the kp_http_filecache_open that
+ * returned f describes it, read now if need be; NULL when it is not kept
+ * (too large, too recently changed, over the budget, or the read did not
+ * return exactly st_size bytes): read it from the descriptor then. Valid
+ * while the reference to f is held. */
+const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_file *f,
+                                   const struct kp_clock *now);
 
 /* Drop one reference taken by kp_http_filecache_open. */
 void kp_http_filecache_release(struct kp_http_file *f);

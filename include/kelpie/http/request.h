@@ -48,6 +48,7 @@ struct kp_http_response {
     int fd;             /* -1: no file body; closed by an arena cleanup */
     off_t file_offset;
     uint64_t file_len;
+    const char *file_data; /* the whole file in memory (open-file cache), or NULL */
 };
 
 struct kp_http_ctx; /* worker-level HTTP state (http/server.h) */

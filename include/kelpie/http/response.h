@@ -1,8 +1,9 @@
 /* Responses on the wire: the response head serialised from struct
  * kp_http_response with memcpy of precomputed pieces, and the writer that
  * sends head and body with as few system calls as the socket allows:
- *   - head and a memory body (or the first piece of a file read with
- *     sendfile off) leave in one writev();
+ *   - head and a memory body (a small file the open-file cache keeps in
+ *     memory, or the first piece of a file read with sendfile off) leave
+ *     in one writev();
  *   - a file body with `sendfile on` follows with sendfile(); the head is
  *     then sent with MSG_MORE so that it shares a packet with the file's
  *     first bytes;

@@ -12,13 +12,15 @@ struct kp_clock {
     uint64_t msec;       /* CLOCK_MONOTONIC in milliseconds */
     time_t sec;          /* wall clock, seconds since the epoch */
     uint64_t wall_msec;  /* wall clock in milliseconds */
+    uint64_t turn;       /* counts updates: equal values were read in one loop turn */
     char http_date[32];  /* IMF-fixdate, RFC 9110 §5.6.7: "Sun, 22 Nov 2026 10:00:00 GMT" */
     char log_time[24];   /* error log: "2026/11/22 10:00:00" (local time) */
     char local_time[32]; /* access log $time_local: "22/Nov/2026:10:00:00 +0000" */
     char iso8601[32];    /* $time_iso8601: "2026-11-22T10:00:00+00:00" */
 };
 
-/* Read the clocks (vDSO calls) and refresh the strings if the second moved. */
+/* Read the clocks (vDSO calls), count the turn, and refresh the strings if
+ * the second moved. */
 void kp_clock_update(struct kp_clock *clk);
 /* Format t as an IMF-fixdate into out (at least 30 bytes). Returns length. */
 size_t kp_time_http_date(time_t t, char *out);

@@ -1,0 +1,176 @@
+/* Unit tests for the open-file cache (filecache.c): one fstat() per loop
+ * turn, small files' bytes kept in memory, a change in place seen on the
+ * next turn and the kept bytes dropped with it, recently changed files never
+ * copied, and a response keeping old bytes alive through its reference. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kelpie/http/filecache.h"
+#include "tmpdir.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    size_t dir_len;
+    struct kp_http_filecache fc;
+    struct kp_http_docroots roots;
+    struct kp_clock now;
+};
+
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void setup(struct fixture *x, const char *text)
+{
+    *x = (struct fixture){0};
+    tmpdir_make(x->dir, "kp_filecache");
+    x->dir_len = strlen(x->dir) - 1;
+    snprintf(x->path, sizeof(x->path), "%sf.txt", x->dir);
+    put_file(x->path, text);
+    kp_http_filecache_init(&x->fc, 8, 60000, 60000);
+    kp_clock_update(&x->now);
+}
+
+static void teardown(struct fixture *x)
+{
+    kp_http_filecache_free(&x->fc);
+    kp_http_docroots_free(&x->roots);
+    tmpdir_remove(x->dir);
+}
+
+static int lookup(struct fixture *x, struct stat *st, struct kp_http_file **held)
+{
+    int fd = kp_http_filecache_open(&x->fc, &x->roots, x->path, x->dir_len, KP_SYMLINKS_BENEATH,
+                                    &x->now, st, held);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_ptr_nonnull(*held);
+    return fd;
+}
+
+/* The clock of a later turn, KP_HTTP_FILECACHE_RACY_S past now: the file's
+ * last change is then old enough for its bytes to be kept. */
+static void later_turn(struct fixture *x)
+{
+    x->now.turn++;
+    x->now.sec += KP_HTTP_FILECACHE_RACY_S + 1;
+}
+
+START_TEST(filecache_body_in_memory)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held;
+
+    setup(&x, "hello\n");
+    lookup(&x, &st, &held);
+    /* Written just now: not copied (a second write could go unseen). */
+    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now));
+    kp_http_filecache_release(held);
+    later_turn(&x);
+    lookup(&x, &st, &held);
+    const char *body = kp_http_filecache_body(&x.fc, held, &x.now);
+    ck_assert_ptr_nonnull(body);
+    ck_assert_int_eq(memcmp(body, "hello\n", 6), 0);
+    ck_assert_uint_eq(x.fc.data_bytes, 6);
+    kp_http_filecache_release(held);
+    teardown(&x);
+}
+END_TEST
+
+/* Within one turn the stat is reused; the next turn sees a change made in
+ * place, and the bytes kept for the old version go (a response still
+ * holding them keeps them). */
+START_TEST(filecache_change_in_place)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held, *old;
+
+    setup(&x, "version one\n");
+    later_turn(&x);
+    lookup(&x, &st, &old);
+    const char *body = kp_http_filecache_body(&x.fc, old, &x.now);
+    ck_assert_ptr_nonnull(body);
+    /* Same length, so only the timestamps tell the versions apart. */
+    usleep(20000);
+    put_file(x.path, "version two\n");
+    lookup(&x, &st, &held);
+    ck_assert_ptr_eq(held, old); /* same turn: the stat taken earlier in it */
+    kp_http_filecache_release(held);
+    later_turn(&x);
+    lookup(&x, &st, &held);
+    ck_assert_ptr_ne(held, old);
+    ck_assert_int_eq(memcmp(body, "version one\n", 12), 0); /* old's reference keeps it */
+    const char *now_body = kp_http_filecache_body(&x.fc, held, &x.now);
+    ck_assert_ptr_nonnull(now_body);
+    ck_assert_int_eq(memcmp(now_body, "version two\n", 12), 0);
+    ck_assert_uint_eq(x.fc.data_bytes, 12);
+    kp_http_filecache_release(held);
+    kp_http_filecache_release(old);
+    teardown(&x);
+}
+END_TEST
+
+/* Without kept bytes a change in place only updates the stat, as before. */
+START_TEST(filecache_stat_once_per_turn)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held;
+
+    setup(&x, "short\n");
+    lookup(&x, &st, &held);
+    kp_http_filecache_release(held);
+    put_file(x.path, "a longer text\n");
+    lookup(&x, &st, &held);
+    ck_assert_int_eq((int)st.st_size, 6);
+    kp_http_filecache_release(held);
+    x.now.turn++;
+    lookup(&x, &st, &held);
+    ck_assert_int_eq((int)st.st_size, 14);
+    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now)); /* changed just now */
+    kp_http_filecache_release(held);
+    teardown(&x);
+}
+END_TEST
+
+START_TEST(filecache_large_not_kept)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held;
+    static char big[KP_HTTP_FILECACHE_BODY_MAX + 2];
+
+    memset(big, 'x', sizeof(big) - 1);
+    setup(&x, big);
+    later_turn(&x);
+    lookup(&x, &st, &held);
+    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now));
+    ck_assert_uint_eq(x.fc.data_bytes, 0);
+    kp_http_filecache_release(held);
+    teardown(&x);
+}
+END_TEST
+
+Suite *kp_test_filecache_suite(void)
+{
+    Suite *s = suite_create("filecache");
+    TCase *tc = tcase_create("filecache");
+
+    tcase_add_test(tc, filecache_body_in_memory);
+    tcase_add_test(tc, filecache_change_in_place);
+    tcase_add_test(tc, filecache_stat_once_per_turn);
+    tcase_add_test(tc, filecache_large_not_kept);
+    suite_add_tcase(s, tc);
+    return s;
+}
