@@ -9,7 +9,6 @@
 
 #include "kelpie/util/log.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 
 #define BOUNDARY_LEN 20
 /* A part's header besides its type and boundary, numbers at their longest. */

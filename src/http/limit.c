@@ -15,7 +15,6 @@
 #include "kelpie/http/limit_req.h"
 #include "kelpie/http/limit_zone.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 #include "kelpie/http/var.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
@@ -353,7 +352,7 @@ static struct kp_str v_limit_conn_status(struct kp_http_request *r,
 static struct kp_str v_binary_remote_addr(struct kp_http_request *r,
                                           const struct kp_http_var_ref *ref, char *buf)
 {
-    const struct kp_http_var_ref *remote = &r->hc->ctx->http->remote_addr_ref;
+    const struct kp_http_var_ref *remote = &r->svc->http->remote_addr_ref;
     char text[KP_HTTP_VAR_BUF + 1];
 
     (void)ref;

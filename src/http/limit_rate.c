@@ -7,7 +7,6 @@
 
 #include "kelpie/util/conf.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 
 /* A rate's text: a size as in the configuration ("100k"). */
 static uint64_t parse_rate(struct kp_str v)
@@ -25,7 +24,7 @@ static uint64_t parse_rate(struct kp_str v)
 /* The rate `set $limit_rate` gave, or limit_rate's value, as text. */
 static struct kp_str rate_text(struct kp_http_request *r)
 {
-    const struct kp_http_var_def *set = r->hc->ctx->http->limit_rate_var;
+    const struct kp_http_var_def *set = r->svc->http->limit_rate_var;
     const struct kp_http_cv *cv = r->loc->limit.rate;
     struct kp_str v;
 
@@ -36,7 +35,7 @@ static struct kp_str rate_text(struct kp_http_request *r)
 
 void kp_http_limit_rate_start(struct kp_http_request *r, uint64_t now_ms)
 {
-    if (r->loc->limit.rate == NULL && r->hc->ctx->http->limit_rate_var == NULL)
+    if (r->loc->limit.rate == NULL && r->svc->http->limit_rate_var == NULL)
         return; /* no limit anywhere: the common case costs nothing */
     r->limit_rate = parse_rate(rate_text(r));
     r->limit_rate_after = r->loc->limit.rate_after;

@@ -7,7 +7,6 @@
 #include "kelpie/http/limit.h"
 #include "kelpie/http/limit_zone.h"
 #include "kelpie/http/request.h"
-#include "kelpie/http/server.h"
 #include "kelpie/http/var.h"
 
 /* nginx refuses longer keys. */

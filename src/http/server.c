@@ -9,8 +9,12 @@ void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_http_conf *http,
                       const struct kp_log *log, struct kp_sb_slot *sb)
 {
     *ctx = (struct kp_http_ctx){.http = http, .log = log, .sb = sb, .lm = {.t = -1}};
-    ctx->svc = (struct kp_http_services){
-        .log = log, .files = &ctx->files, .roots = &ctx->roots, .gz = &ctx->gz, .auth = &ctx->auth};
+    ctx->svc = (struct kp_http_services){.http = http,
+                                         .log = log,
+                                         .files = &ctx->files,
+                                         .roots = &ctx->roots,
+                                         .gz = &ctx->gz,
+                                         .auth = &ctx->auth};
 }
 
 void kp_http_ctx_set_log_files(struct kp_http_ctx *ctx, const struct kp_log_file *files, size_t n)

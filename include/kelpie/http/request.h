@@ -63,6 +63,7 @@ struct kp_scoreboard;
  * (http/server.h) owns it and every request of the worker points at it
  * (r->svc), so that no handler reaches into the context. */
 struct kp_http_services {
+    const struct kp_http_conf *http; /* the whole http { } configuration */
     const struct kp_clock *clock;    /* the loop's: msec for caches, wall time for pages */
     const struct kp_log *log;        /* the error log */
     struct kp_http_filecache *files; /* open files (http/filecache.h) */
