@@ -8,7 +8,6 @@
 
 #include "kelpie/util/alloc.h"
 #include "kelpie/proc/listen.h"
-#include "kelpie/proc/master.h"
 #include "kelpie/proc/logfiles.h"
 #include "kelpie/proc/master_spawn.h"
 #include "kelpie/http/limit.h"

@@ -15,7 +15,6 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/logfiles.h"
-#include "kelpie/proc/master.h"
 #include "kelpie/proc/master_upgrade.h"
 #include "kelpie/proc/serve.h"
 #include "kelpie/os/signal.h"

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kelpie/proc/master.h"
-
 static const char *reload_reason(enum kp_reload_result r)
 {
     switch (r) {

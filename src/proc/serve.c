@@ -4,7 +4,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kelpie/proc/master.h"
 #include "kelpie/proc/worker.h"
 #include "kelpie/http/server.h"
 

@@ -7,7 +7,7 @@
 
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/logfiles.h"
-#include "kelpie/proc/master.h"
+#include "kelpie/proc/reload_request.h"
 #include "kelpie/proc/worker.h"
 #include "kelpie/os/signal.h"
 

@@ -32,28 +32,6 @@
 
 #include "kelpie/proc/cli.h"
 #include "kelpie/proc/cycle.h"
-#include "kelpie/os/signal.h"
-
-/* Exit status of a worker that cannot initialise (no point respawning it). */
-#define KP_EXIT_FATAL 2
-
-/* The cookie a `kelpie -s reload` puts in its SIGHUP (sigqueue) so that the
- * master knows whom to answer; the answer is SIGUSR2 with the outcome. */
-#define KP_RELOAD_COOKIE KP_SIGNAL_RELOAD_COOKIE
-
-/* Reload outcome codes carried in the SIGUSR2 answer's value. */
-enum kp_reload_result {
-    KP_RELOAD_OK = 0,
-    KP_RELOAD_ECONF = 1,    /* the configuration is invalid */
-    KP_RELOAD_ELISTEN = 2,  /* a listening socket could not be opened */
-    KP_RELOAD_EWORKERS = 3, /* the new workers did not start */
-    KP_RELOAD_EBUSY = 4,    /* shutting down */
-    KP_RELOAD_ENOTSUP = 5,  /* master_process off: a single process cannot reload */
-    KP_RELOAD_ELOGS = 6,    /* an access log could not be opened */
-};
-
-/* The value of the SIGUSR2 answer: the result, and an errno for details. */
-#define KP_RELOAD_ANSWER(result, err) ((int)(result) << 16 | ((err)&0xffff))
 
 /* Run the server described by cycle (takes ownership of it). cli and argv
  * are kept for reloads (-p/-c/-g) and the process title. Returns the exit

@@ -9,7 +9,7 @@
 #ifndef KP_MASTER_RELOAD_H
 #define KP_MASTER_RELOAD_H
 
-#include "kelpie/proc/master.h"
+#include "kelpie/proc/reload_request.h"
 #include "kelpie/proc/master_state.h"
 #include "kelpie/os/signal.h"
 
