@@ -24,6 +24,9 @@
 #define AUTH_OK       0
 #define AUTH_DECLINED (-1) /* not configured here, or "off" */
 
+/* Bytes of a user name as the error log shows it (log_name). */
+#define LOG_NAME_MAX 256
+
 /* --- configuration ---------------------------------------------------------------- */
 
 static int compile(struct kp_conf *cf, const char *text, struct kp_http_cv **out)
@@ -392,12 +395,11 @@ static int challenge(struct kp_http_request *r, struct kp_str realm)
 
 /* The user name as the error log shows it: a client chose its bytes, so
  * control bytes, '"' and '\\' are written \xHH (one line per message), and
- * a long name is cut. out holds KP_HTTP_AUTH_LOG_NAME bytes. */
-#define KP_HTTP_AUTH_LOG_NAME 256
+ * a long name is cut. out holds LOG_NAME_MAX bytes. */
 static const char *log_name(struct kp_str user, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    char *o = out, *end = out + KP_HTTP_AUTH_LOG_NAME - 5;
+    char *o = out, *end = out + LOG_NAME_MAX - 5;
 
     for (size_t i = 0; i < user.len && o < end; i++) {
         unsigned char ch = (unsigned char)user.p[i];
@@ -436,7 +438,7 @@ static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf
     if (rc != 0)
         return rc;
     const struct kp_htpasswd_entry *e = kp_htpasswd_find(f->v, f->n, user);
-    char name[KP_HTTP_AUTH_LOG_NAME];
+    char name[LOG_NAME_MAX];
     if (e == NULL) {
         kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%s\" was not found in \"%s\"",
                             log_name(user, name), path);
