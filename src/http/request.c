@@ -67,6 +67,7 @@ enum step {
 };
 
 static enum step read_head(struct kp_http_conn *hc);
+static int first_byte(struct kp_http_conn *hc);
 
 /* --- bookkeeping --------------------------------------------------------------------- */
 
@@ -620,6 +621,26 @@ static enum step on_head(struct kp_http_conn *hc)
 
 /* --- answering ----------------------------------------------------------------------- */
 
+/* Readable while limit_req delays the request: a client that closed (or
+ * broke) the connection ends the request now, answered 499 in the access
+ * log as nginx does; bytes (a pipelined request, TLS records) stay where
+ * they are, unwatched until the delay is over. Peeks at the raw socket. */
+static enum step delay_check(struct kp_http_conn *hc)
+{
+    int b = first_byte(hc);
+
+    if (b == -EAGAIN)
+        return STEP_WAIT;
+    if (b > 0) {
+        hc->delay_deaf = true;
+        return STEP_WAIT;
+    }
+    log_client(hc, KP_LOG_INFO, 0,
+               "client prematurely closed connection while delaying the request");
+    hc->r->resp.status = 499;
+    return STEP_CLOSE;
+}
+
 /* What the handler left: no response, a delay, or a response to write. */
 static enum step handled(struct kp_http_conn *hc)
 {
@@ -629,6 +650,7 @@ static enum step handled(struct kp_http_conn *hc)
         /* limit_req: the loop's timer resumes it; nothing is read or
          * written meanwhile. */
         set_state(hc, KP_HC_DELAY);
+        hc->delay_deaf = false;
         kp_loop_timer_add(hc->loop, &hc->c->timer, r->limit_delay_ms);
         return STEP_WAIT;
     }
@@ -797,10 +819,11 @@ static enum step after_response(struct kp_http_conn *hc)
 
 /* --- TLS ------------------------------------------------------------------------------ */
 
-/* The first byte of a TLS connection is a handshake record's type (22).
- * Anything else is taken for plain HTTP, read as a request and answered
- * 400, as nginx does. Returns the byte, -EAGAIN, or 0 for a connection
- * that closed or broke before sending anything. */
+/* The next byte waiting on the raw socket, left there. The first byte of a
+ * TLS connection is a handshake record's type (22); anything else is taken
+ * for plain HTTP, read as a request and answered 400, as nginx does. Also
+ * used to see a delayed request's client go. Returns the byte, -EAGAIN, or
+ * 0 for a connection that closed or broke. */
 static int first_byte(struct kp_http_conn *hc)
 {
     unsigned char b;
@@ -865,8 +888,10 @@ static void wait_io(struct kp_http_conn *hc)
 
     /* Held back by a limit: only the timer, so that no readiness spins a
      * level-triggered backend meanwhile. */
-    if (hc->state == KP_HC_DELAY || hc->rate_wait)
+    if ((hc->state == KP_HC_DELAY && hc->delay_deaf) || hc->rate_wait)
         ev = 0;
+    else if (hc->state == KP_HC_DELAY)
+        ev = KP_EV_READ; /* only to see the client go */
     /* A TLS read may wait to write and a TLS write to read. */
     else if (hc->c->tls != NULL)
         ev |= kp_tls_want(hc->c->tls);
@@ -941,7 +966,7 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
         s = handshake(hc);
         break;
     case KP_HC_DELAY:
-        s = STEP_WAIT; /* a stale report: the timer decides */
+        s = delay_check(hc);
         break;
     default:
         s = linger_read(hc);

@@ -151,6 +151,11 @@ START_TEST(delay_order_and_dry_run)
     ck_assert(kp_p_log_wait(&s, ", by zone \"one\", client: 127.0.0.1", 5000));
     ck_assert_int_eq(logged(&s, "/d 200 PASSED", 1), 1);
     ck_assert_int_eq(logged(&s, "/d 200 DELAYED", 1), 1);
+    /* A client that goes away while delayed ends its request (499). */
+    int gone = kp_h_connect(s.port);
+    kp_h_send_str(gone, GET("/d"));
+    close(gone);
+    ck_assert_int_eq(logged(&s, "/d 499 DELAYED", 1), 1);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(status_of(s.port, GET("/dry")), 200);
     ck_assert_int_eq(logged(&s, "/dry 200 DELAYED_DRY_RUN", 1), 1);

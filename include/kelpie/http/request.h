@@ -103,7 +103,8 @@ enum kp_http_conn_state {
     KP_HC_WRITE,     /* sending the response */
     KP_HC_LINGER,    /* response sent, write side shut: dropping input until EOF */
     KP_HC_HANDSHAKE, /* an `ssl` address: the TLS handshake, before any request */
-    KP_HC_DELAY,     /* limit_req holds the request back: a timer, no I/O */
+    KP_HC_DELAY,     /* limit_req holds the request back: a timer; reading only to see
+                      * the client go (nginx's 499) */
 };
 
 /* HTTP state of one connection. request.c may add fields; content handlers
@@ -123,6 +124,7 @@ struct kp_http_conn {
     bool probing;    /* the first read after accept was posted on speculation */
     bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
     bool rate_wait;  /* WRITE held back by limit_rate: a timer, no I/O */
+    bool delay_deaf; /* DELAY: bytes came (a pipelined request): stop watching */
 };
 
 struct kp_http_request {
