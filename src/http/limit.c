@@ -173,7 +173,9 @@ static int limit_req(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
 
     for (size_t i = 1; i < cf->nargs && rc == 0; i++) {
         const char *p = cf->args[i];
-        if (strncmp(p, "zone=", 5) == 0) {
+        if (strncmp(p, "zone=", 5) == 0 && p[5] == '\0') {
+            rc = kp_conf_error(cf, "invalid parameter \"%s\"", p);
+        } else if (strncmp(p, "zone=", 5) == 0) {
             rule.zone = zone_named(cf, p + 5, strlen(p + 5));
             rc = zone_kind(cf, rule.zone, KP_LIMIT_REQ);
         } else if (strncmp(p, "burst=", 6) == 0) {
@@ -255,17 +257,17 @@ static int set_log_level(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
     return kp_conf_invalid(cf, cf->args[1]);
 }
 
-/* limit_rate RATE: bytes per second, with variables (as nginx 1.17.0). */
-static int limit_rate(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+/* limit_rate RATE and limit_rate_after SIZE: a size, or text with variables
+ * whose value is one (as nginx 1.17.0). */
+static int rate_value(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    struct kp_http_limit_conf *l = &((struct kp_http_loc_conf *)conf)->limit;
+    struct kp_http_cv **cv = (struct kp_http_cv **)((char *)conf + cmd->offset);
     uint64_t v;
 
-    (void)cmd;
     if (strchr(cf->args[1], '$') == NULL && kp_conf_parse_size(cf->args[1], INT64_MAX, &v) != 0)
         return kp_conf_invalid(cf, cf->args[1]);
-    l->rate = kp_arena_calloc(cf->arena, sizeof(*l->rate));
-    return kp_http_cv_compile(cf, cf->args[1], l->rate);
+    *cv = kp_arena_calloc(cf->arena, sizeof(**cv));
+    return kp_http_cv_compile(cf, cf->args[1], *cv);
 }
 
 /* --- end of the http block, reload ----------------------------------------------- */
@@ -392,8 +394,7 @@ const struct kp_conf_cmd kp_http_limit_conf_cmds[] = {
     {"limit_conn_status", HTTP_ANY, KP_CONF_TAKE(1), 0, set_status, LIM(conn_status)},
     {"limit_conn_log_level", HTTP_ANY, KP_CONF_TAKE(1), 0, set_log_level, LIM(conn_log_level)},
     {"limit_conn_dry_run", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LIM(conn_dry_run)},
-    {"limit_rate", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, limit_rate, LIM(rate)},
-    {"limit_rate_after", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_conf_set_size,
-     LIM(rate_after)},
+    {"limit_rate", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, rate_value, LIM(rate)},
+    {"limit_rate_after", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, rate_value, LIM(rate_after)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

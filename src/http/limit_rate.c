@@ -8,7 +8,8 @@
 #include "kelpie/util/conf.h"
 #include "kelpie/http/request.h"
 
-/* A rate's text: a size as in the configuration ("100k"). */
+/* A rate's (or limit_rate_after's) text: a size as in the configuration
+ * ("100k"); anything else is 0. */
 static uint64_t parse_rate(struct kp_str v)
 {
     char text[32];
@@ -38,7 +39,8 @@ void kp_http_limit_rate_start(struct kp_http_request *r, uint64_t now_ms)
     if (r->loc->limit.rate == NULL && r->svc->http->limit_rate_var == NULL)
         return; /* no limit anywhere: the common case costs nothing */
     r->limit_rate = parse_rate(rate_text(r));
-    r->limit_rate_after = r->loc->limit.rate_after;
+    const struct kp_http_cv *after = r->loc->limit.rate_after;
+    r->limit_rate_after = after != NULL ? parse_rate(kp_http_cv_eval(r, after, KP_HTTP_CV_RAW)) : 0;
     r->limit_rate_start = now_ms;
 }
 

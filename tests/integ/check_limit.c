@@ -389,9 +389,10 @@ START_TEST(rate_whole_bodies)
     kp_h_config(&s, "",
                 "log_format lr '$uri $status $limit_rate';\n"
                 "map $arg_r $rate { default 64k; slow 32k; }\n"
+                "map $arg_r $after { default 10k; }\n"
                 "server {\n listen 127.0.0.1:@PORT@;\n access_log logs/access.log lr;\n"
                 " location /plain/ { limit_rate 64k; alias html/; }\n"
-                " location /sf/ { sendfile on; limit_rate 64k; limit_rate_after 10k;\n"
+                " location /sf/ { sendfile on; limit_rate 64k; limit_rate_after $after;\n"
                 "   alias html/; }\n"
                 " location /set/ { set $limit_rate 48k; alias html/; }\n"
                 " location /var/ { limit_rate $rate; alias html/; }\n"
@@ -465,6 +466,8 @@ static const struct bad_conf bad[] = {
     {"limit_conn_zone $binary_remote_addr zone=c:64k;\nserver { limit_conn c 0; }",
      "invalid number of connections \"0\""},
     {"server { limit_rate fast; }", "invalid value \"fast\""},
+    {"server { limit_rate_after lots; }", "invalid value \"lots\""},
+    {"server { location / { limit_req zone=; } }", "invalid parameter \"zone=\""},
 };
 
 START_TEST(bad_configs)

@@ -226,11 +226,11 @@ struct kp_http_limit_conf {
     bool req_dry_run;       /* limit_req_dry_run: off */
     struct kp_http_limit_conn_rule *conns;
     size_t n_conns;
-    unsigned conn_status;    /* limit_conn_status: 503 */
-    unsigned conn_log_level; /* limit_conn_log_level: error */
-    bool conn_dry_run;       /* limit_conn_dry_run: off */
-    struct kp_http_cv *rate; /* limit_rate (bytes per second, variables allowed); NULL: 0 */
-    uint64_t rate_after;     /* limit_rate_after: 0 */
+    unsigned conn_status;          /* limit_conn_status: 503 */
+    unsigned conn_log_level;       /* limit_conn_log_level: error */
+    bool conn_dry_run;             /* limit_conn_dry_run: off */
+    struct kp_http_cv *rate;       /* limit_rate (bytes per second, variables allowed); NULL: 0 */
+    struct kp_http_cv *rate_after; /* limit_rate_after (bytes, variables allowed); NULL: 0 */
 };
 
 /* Settings that may appear in http, server and location and are inherited

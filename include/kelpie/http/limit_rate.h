@@ -1,7 +1,8 @@
 /* limit_rate: the bytes per second one response may be sent at, after its
  * first limit_rate_after bytes (nginx's ngx_http_core_module directives).
  * The rate comes from `set $limit_rate`, else from limit_rate (whose value
- * may hold variables); 0 or an invalid value means no limit. As nginx,
+ * may hold variables, as limit_rate_after's may); 0 or an invalid value
+ * means no limit (no free bytes). As nginx,
  * the first second's worth leaves at once, then the writer is held back by
  * a timer on the worker's loop (never by blocking), in steps of about
  * KP_LIMIT_RATE_STEP_MS. */
