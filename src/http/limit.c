@@ -322,6 +322,17 @@ int kp_http_limit_preaccess(struct kp_http_request *r, bool may_delay)
     return st != 0 ? st : kp_http_limit_conn_run(r);
 }
 
+struct kp_str kp_http_limit_key(struct kp_http_request *r, const struct kp_http_limit_zone *zone,
+                                char *buf)
+{
+    const struct kp_http_cv *cv = zone->key;
+
+    if (cv->n_vars == 1 && cv->n_parts == 2 && cv->parts[0].lit.len == 0 &&
+        cv->parts[1].lit.len == 0)
+        return kp_http_var_get(r, &cv->parts[0].var, buf);
+    return kp_http_cv_eval(r, cv, KP_HTTP_CV_RAW);
+}
+
 const char *kp_http_limit_result_name(unsigned result)
 {
     static const char *const names[] = {

@@ -71,7 +71,8 @@ int kp_http_limit_conn_run(struct kp_http_request *r)
     struct held *held = kp_arena_calloc(&r->arena, l->n_conns * sizeof(*held));
     for (size_t i = 0; i < l->n_conns; i++) {
         const struct kp_http_limit_conn_rule *rule = &l->conns[i];
-        struct kp_str key = kp_http_cv_eval(r, rule->zone->key, KP_HTTP_CV_RAW);
+        char buf[KP_HTTP_VAR_BUF];
+        struct kp_str key = kp_http_limit_key(r, rule->zone, buf);
         if (key.len == 0)
             continue;
         if (key.len > MAX_KEY) {

@@ -44,6 +44,7 @@ static bool always(const struct kp_limit_state *s)
 struct look {
     struct kp_str key; /* empty: not limited */
     uint64_t excess;
+    char buf[KP_HTTP_VAR_BUF]; /* where the key's getter may have put it */
 };
 
 static void full_once(struct kp_http_request *r, struct kp_limit_zone *z)
@@ -155,10 +156,11 @@ int kp_http_limit_req_run(struct kp_http_request *r, bool may_delay)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-    struct look *looks = kp_arena_calloc(&r->arena, l->n_reqs * sizeof(*looks));
+    struct look *looks = kp_arena_alloc(&r->arena, l->n_reqs * sizeof(*looks));
     for (size_t i = 0; i < l->n_reqs; i++) {
         const struct kp_http_limit_req_rule *rule = &l->reqs[i];
-        looks[i].key = kp_http_cv_eval(r, rule->zone->key, KP_HTTP_CV_RAW);
+        looks[i].key = kp_http_limit_key(r, rule->zone, looks[i].buf);
+        looks[i].excess = 0;
         if (looks[i].key.len == 0)
             continue; /* an empty key is not limited */
         if (looks[i].key.len > MAX_KEY) {

@@ -120,6 +120,31 @@ START_TEST(burst_then_status)
 }
 END_TEST
 
+/* Two limit_req in one location: a request one of them rejects is charged
+ * to neither (the other zone's next request still finds its burst room);
+ * a key with literal text is a key like any other. */
+START_TEST(two_rules_charge_together)
+{
+    struct kp_h_server s;
+    start_with_files(&s, "limit_req_zone $binary_remote_addr zone=a:64k rate=1r/m;\n"
+                         "limit_req_zone u$uri zone=b:64k rate=1r/m;\n"
+                         "server {\n listen 127.0.0.1:@PORT@;\n"
+                         " location /a { limit_req zone=a burst=3 nodelay;\n"
+                         "   limit_req zone=b burst=1 nodelay; }\n"
+                         " location /free { limit_req zone=a burst=3 nodelay; }\n"
+                         "}\n");
+    ck_assert_int_eq(status_of(s.port, GET("/a")), 200);
+    ck_assert_int_eq(status_of(s.port, GET("/a")), 200);
+    ck_assert_int_eq(status_of(s.port, GET("/a")), 503); /* b refuses: a is not charged */
+    ck_assert_int_eq(status_of(s.port, GET("/a")), 503);
+    ck_assert_int_eq(status_of(s.port, GET("/free")), 200); /* a's third */
+    ck_assert_int_eq(status_of(s.port, GET("/free")), 200); /* a's fourth: 1 + burst */
+    ck_assert_int_eq(status_of(s.port, GET("/free")), 503);
+    ck_assert(kp_p_log_wait(&s, " by zone \"b\"", 5000));
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* Without nodelay the burst waits: a delayed request is answered after a
  * request sent later to an unlimited location (the worker's loop is not
  * blocked meanwhile); dry runs count and log but neither delay nor reject. */
@@ -498,6 +523,7 @@ Suite *kp_test_limit_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, burst_then_status);
+    tcase_add_test(tc, two_rules_charge_together);
     tcase_add_test(tc, delay_order_and_dry_run);
     tcase_add_test(tc, two_workers_share_a_zone);
     tcase_add_test(tc, reload_keeps_state);

@@ -70,6 +70,13 @@ void kp_http_limit_adopt(struct kp_http_conf *http, struct kp_arena *a,
  * caller's timer. */
 int kp_http_limit_preaccess(struct kp_http_request *r, bool may_delay);
 
+/* The key of zone for r: its value (it may point into buf, of
+ * KP_HTTP_VAR_BUF bytes, and is valid as kp_http_cv_eval's). A key that is
+ * one variable alone (the usual $binary_remote_addr) is asked of the
+ * variable directly, with no copy. */
+struct kp_str kp_http_limit_key(struct kp_http_request *r, const struct kp_http_limit_zone *zone,
+                                char *buf);
+
 /* The name of a result, as the variables spell it ("" for 0). */
 const char *kp_http_limit_result_name(unsigned result);
 
