@@ -12,7 +12,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "installcheck: FAIL: $*" >&2; fails=$((fails + 1)); }
-var() { $MAKE -s --no-print-directory -f Makefile -f - print-var VAR="$1" <<'MK'
+var() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s --no-print-directory -f Makefile -f - print-var VAR="$1" <<'MK'
 print-var:
 	@echo '$($(VAR))'
 MK
