@@ -191,6 +191,37 @@ START_TEST(delay_order_and_dry_run)
 }
 END_TEST
 
+/* Far more keys than a small zone holds: every request is still served
+ * (the least recently used keys make room), and the zone says once that
+ * it is full. */
+START_TEST(full_zone_evicts_and_logs_once)
+{
+    struct kp_h_server s;
+    start_with_files(&s, "limit_req_zone $arg_k zone=small:32k rate=1r/m;\n"
+                         "server {\n listen 127.0.0.1:@PORT@;\n"
+                         " location /a { limit_req zone=small burst=1 nodelay; }\n"
+                         "}\n");
+    int fd = kp_h_connect(s.port);
+    for (int i = 0; i < 900; i++) { /* under keepalive_requests */
+        char raw[128];
+        struct kp_h_resp r;
+        snprintf(raw, sizeof(raw), "GET /a?k=%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+        kp_h_send_str(fd, raw);
+        ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+        ck_assert_int_eq(r.status, 200);
+        kp_h_resp_free(&r);
+    }
+    close(fd);
+    ck_assert(kp_p_log_wait(&s, "could not allocate node in limit_req zone \"small\"", 5000));
+    char *log = kp_h_read(&s, "logs/error.log");
+    const char *first = strstr(log, "could not allocate node");
+    ck_assert_ptr_null(strstr(first + 1, "could not allocate node"));
+    ck_assert_ptr_nonnull(strstr(log, "[warn]"));
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* Two workers, each with its own reuseport socket: connections land on both,
  * and the zone limits their sum. */
 START_TEST(two_workers_share_a_zone)
@@ -525,6 +556,7 @@ Suite *kp_test_limit_suite(void)
     tcase_add_test(tc, burst_then_status);
     tcase_add_test(tc, two_rules_charge_together);
     tcase_add_test(tc, delay_order_and_dry_run);
+    tcase_add_test(tc, full_zone_evicts_and_logs_once);
     tcase_add_test(tc, two_workers_share_a_zone);
     tcase_add_test(tc, reload_keeps_state);
     tcase_add_test(tc, conn_limit_and_release);
