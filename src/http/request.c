@@ -201,6 +201,8 @@ void kp_http_reuse_free(struct kp_http_reuse *ru)
         kp_free(b);
     }
     ru->n_reqs = ru->n_bufs = 0;
+    kp_free(ru->batch);
+    ru->batch = NULL;
 }
 
 /* A request object, kept or new with its arena; its fields are not reset. */
@@ -351,6 +353,101 @@ static void request_free(struct kp_http_conn *hc)
     hc->r = NULL;
 }
 
+/* --- pipelined responses, batched ---------------------------------------------------- */
+
+/* Responses to pipelined requests already in the buffer are not sent one
+ * by one: each is copied into the connection's batch, and the batch leaves
+ * in front of the response that ends it (the request whose answer finds no
+ * more input, or does not qualify) in that response's one write. What ends
+ * a batch before an answer is sent (waiting to read the rest of a request,
+ * a limit_req delay) sends it alone. A connection answers at most
+ * KP_HTTP_BATCH_REQUESTS requests per event, then the others get their
+ * turn, and nothing more is read from it while a batch is waiting. */
+#define KP_HTTP_BATCH_SIZE     32768
+#define KP_HTTP_BATCH_REQUESTS 32
+
+static bool batch_pending(const struct kp_http_conn *hc)
+{
+    return hc->batch_sent < hc->batch_len;
+}
+
+/* The batch is out (or the connection is closing): its buffer goes back. */
+static void batch_release(struct kp_http_conn *hc)
+{
+    struct kp_http_reuse *ru = &hc->ctx->reuse;
+
+    if (hc->batch != NULL && ru->batch == NULL)
+        ru->batch = hc->batch;
+    else
+        kp_free(hc->batch);
+    hc->batch = NULL;
+    hc->batch_len = hc->batch_sent = 0;
+}
+
+/* Whether the response just prepared joins the batch: more input waits
+ * behind its request, the connection stays open, the whole response is in
+ * memory and fits, and no limit_rate meters it. */
+static bool batch_wanted(const struct kp_http_conn *hc)
+{
+    const struct kp_http_request *r = hc->r;
+    const struct kp_http_out *out = &r->out;
+    uint64_t wait;
+
+    return r->keepalive && kp_buf_len(&hc->c->rbuf) > 0 && hc->answered < KP_HTTP_BATCH_REQUESTS &&
+           out->fd < 0 && out->head.len + out->body.len <= KP_HTTP_BATCH_SIZE - hc->batch_len &&
+           kp_http_limit_rate_budget(r, hc->loop->clock.msec, &wait) == UINT64_MAX;
+}
+
+/* Copy the response into the batch: for the request it is sent. */
+static void batch_add(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_http_out *out = &r->out;
+    struct kp_http_reuse *ru = &hc->ctx->reuse;
+
+    if (hc->batch == NULL) {
+        hc->batch = ru->batch != NULL ? ru->batch : kp_alloc(KP_HTTP_BATCH_SIZE);
+        ru->batch = NULL;
+    }
+    memcpy(hc->batch + hc->batch_len, out->head.p, out->head.len);
+    memcpy(hc->batch + hc->batch_len + out->head.len, out->body.p, out->body.len);
+    hc->batch_len += out->head.len + out->body.len;
+    r->bytes_sent = out->head.len + out->body.len;
+    r->body_sent = out->body.len;
+    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, r->bytes_sent);
+    out->head.len = out->body.len = 0;
+}
+
+/* Send the batch on its own: bytes taken or -errno; an empty batch is
+ * released. */
+static ssize_t batch_send(struct kp_http_conn *hc)
+{
+    struct iovec iov = {hc->batch + hc->batch_sent, hc->batch_len - hc->batch_sent};
+    ssize_t w = kp_conn_send(hc->c, &iov, 1, 0);
+
+    if (w > 0)
+        hc->batch_sent += (size_t)w;
+    if (!batch_pending(hc))
+        batch_release(hc);
+    return w;
+}
+
+/* Before any wait but WRITE's (whose response carries the batch), and when
+ * the socket is writable again: send what is gathered. False when the
+ * connection broke (logged); true when the batch is out or the socket is
+ * full (the rest waits for writability). */
+static bool batch_flush(struct kp_http_conn *hc)
+{
+    if (hc->state == KP_HC_WRITE || !batch_pending(hc))
+        return true;
+    ssize_t w = batch_send(hc);
+    if (w < 0 && w != -EAGAIN) {
+        log_client(hc, KP_LOG_INFO, (int)-w, "sendmsg() failed while sending a response");
+        return false;
+    }
+    return true;
+}
+
 /* Counters and the access log, once per request that got a status. */
 static void request_log(struct kp_http_conn *hc)
 {
@@ -366,6 +463,10 @@ static void request_log(struct kp_http_conn *hc)
 
 static void close_conn(struct kp_http_conn *hc)
 {
+    /* Answers already made still go, as far as the socket takes them. */
+    if (batch_pending(hc) && hc->state != KP_HC_WRITE)
+        batch_send(hc);
+    batch_release(hc);
     if (hc->c->tls != NULL)
         kp_tls_shutdown(hc->c->tls);
     if (hc->r != NULL && !hc->r->logged && hc->r->resp.status != 0)
@@ -477,6 +578,14 @@ static enum step wake(struct kp_http_conn *hc)
     if (n <= 0)
         return STEP_CLOSE;
     request_new(hc);
+    enum step s = parse(hc);
+    return s == STEP_WAIT ? read_head(hc) : s;
+}
+
+/* A pipelined request left in the buffer when its connection yielded. */
+static enum step parse_buffered(struct kp_http_conn *hc)
+{
+    hc->parse_first = false;
     enum step s = parse(hc);
     return s == STEP_WAIT ? read_head(hc) : s;
 }
@@ -752,6 +861,14 @@ static enum step respond(struct kp_http_conn *hc)
         hc->nodelay = true;
     }
     set_state(hc, KP_HC_WRITE);
+    hc->answered++;
+    if (batch_wanted(hc)) {
+        batch_add(hc);
+        return STEP_SENT;
+    }
+    /* This response ends the batch: the batch leaves in front of it. */
+    if (batch_pending(hc))
+        r->out.prefix = (struct kp_str){hc->batch + hc->batch_sent, hc->batch_len - hc->batch_sent};
     return write_out(hc);
 }
 
@@ -798,6 +915,8 @@ static enum step after_response(struct kp_http_conn *hc)
     struct kp_buf *b = &hc->c->rbuf;
 
     request_log(hc);
+    if (r->out.prefix.p != NULL)
+        batch_release(hc); /* it went out in front of this response */
     if (!r->keepalive) {
         /* Unread input (pipelined requests) would make close() send a reset. */
         return r->linger || kp_buf_len(b) > 0 ? linger_start(hc) : STEP_CLOSE;
@@ -807,6 +926,12 @@ static enum step after_response(struct kp_http_conn *hc)
         kp_buf_compact(b);
         request_new(hc);
         hc->r->pipelined = true;
+        if (hc->answered >= KP_HTTP_BATCH_REQUESTS) {
+            /* Enough for one event: the rest after the other connections. */
+            hc->parse_first = true;
+            kp_loop_post(hc->loop, &hc->c->io, KP_EV_READ);
+            return STEP_WAIT;
+        }
         enum step s = parse(hc);
         return s == STEP_WAIT ? read_head(hc) : s;
     }
@@ -886,9 +1011,12 @@ static void wait_io(struct kp_http_conn *hc)
 {
     unsigned ev = hc->state == KP_HC_WRITE ? KP_EV_WRITE : KP_EV_READ;
 
+    /* A batch the socket did not take: nothing is read until it is out. */
+    if (hc->state != KP_HC_WRITE && batch_pending(hc))
+        ev = KP_EV_WRITE;
     /* Held back by a limit: only the timer, so that no readiness spins a
      * level-triggered backend meanwhile. */
-    if ((hc->state == KP_HC_DELAY && hc->delay_deaf) || hc->rate_wait)
+    else if ((hc->state == KP_HC_DELAY && hc->delay_deaf) || hc->rate_wait)
         ev = 0;
     else if (hc->state == KP_HC_DELAY)
         ev = KP_EV_READ; /* only to see the client go */
@@ -918,6 +1046,10 @@ static void next(struct kp_http_conn *hc, enum step s)
     for (;;) {
         switch (s) {
         case STEP_WAIT:
+            if (!batch_flush(hc)) {
+                close_conn(hc);
+                return;
+            }
             wait_io(hc);
             return;
         case STEP_HEAD:
@@ -949,12 +1081,24 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
     /* Errors surface from read/write themselves; an end of stream may be
      * reported only now (see wait_io). */
     hc->peer_eof |= (events & KP_EV_EOF) != 0;
+    hc->answered = 0;
+    if (hc->state != KP_HC_WRITE && batch_pending(hc)) {
+        /* Writable again: the batch first, then on as the state says. */
+        if (!batch_flush(hc)) {
+            close_conn(hc);
+            return;
+        }
+        if (batch_pending(hc)) {
+            wait_io(hc);
+            return;
+        }
+    }
     switch (hc->state) {
     case KP_HC_IDLE:
         s = wake(hc);
         break;
     case KP_HC_READ_HEAD:
-        s = read_head(hc);
+        s = hc->parse_first ? parse_buffered(hc) : read_head(hc);
         break;
     case KP_HC_READ_BODY:
         s = read_body(hc);
@@ -981,6 +1125,7 @@ static void on_timer(struct kp_timer *t)
     struct kp_http_conn *hc = c->data;
     enum step s = STEP_CLOSE;
 
+    hc->answered = 0;
     switch (hc->state) {
     case KP_HC_READ_HEAD:
     case KP_HC_READ_BODY:

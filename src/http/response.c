@@ -251,9 +251,11 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
                                              char *scratch, size_t scratch_size)
 {
     struct kp_http_out *out = &r->out;
-    struct iovec iov[3];
-    size_t n = 0, chunk = 0;
+    struct iovec iov[4];
+    size_t n = 0, chunk = 0, pre = out->prefix.len;
 
+    if (pre > 0)
+        iov[n++] = (struct iovec){(void *)out->prefix.p, pre};
     if (out->head.len > 0)
         iov[n++] = (struct iovec){(void *)out->head.p, out->head.len};
     if (out->body.len > 0)
@@ -270,7 +272,7 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
         chunk = (size_t)got;
         iov[n++] = (struct iovec){scratch, chunk};
     }
-    size_t total = trim(iov, &n, out->head.len + out->body.len + chunk, out->budget);
+    size_t total = trim(iov, &n, pre + out->head.len + out->body.len + chunk, out->budget);
     /* The head of a sendfile body waits for the file's first bytes. */
     int more = (out->use_sendfile && out->file_left > 0 && !out->corked) ? MSG_MORE : 0;
     ssize_t w = kp_conn_send(c, iov, n, more);
@@ -279,9 +281,12 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
             return KP_HTTP_SEND_AGAIN;
         return send_failed(r, c->tls != NULL ? "SSL_write" : "sendmsg", (int)-w);
     }
-    r->bytes_sent += (uint64_t)w;
+    size_t took = (size_t)w < pre ? (size_t)w : pre;
+    out->prefix.p += took;
+    out->prefix.len -= took;
+    r->bytes_sent += (uint64_t)w - took;
     spend(out, (uint64_t)w);
-    consume(r, (size_t)w, chunk);
+    consume(r, (size_t)w - took, chunk);
     /* A short write proves the socket buffer is full. */
     return (size_t)w < total ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
 }
@@ -318,7 +323,7 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
 
 static bool pending(const struct kp_http_out *out)
 {
-    return out->head.len > 0 || out->body.len > 0 || out->file_left > 0;
+    return out->prefix.len > 0 || out->head.len > 0 || out->body.len > 0 || out->file_left > 0;
 }
 
 enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct kp_conn *c,
@@ -334,7 +339,8 @@ enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct
             rc = KP_HTTP_SEND_LIMIT;
             break;
         }
-        bool buffers = out->head.len > 0 || out->body.len > 0 || !out->use_sendfile;
+        bool buffers =
+            out->prefix.len > 0 || out->head.len > 0 || out->body.len > 0 || !out->use_sendfile;
         rc = buffers ? write_pieces(r, c, scratch, scratch_size) : send_file(r, c);
     }
     r->body_sent = r->bytes_sent > out->head_len ? r->bytes_sent - out->head_len : 0;

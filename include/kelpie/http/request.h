@@ -85,6 +85,7 @@ struct kp_http_reuse {
     unsigned n_reqs;
     struct kp_http_free_buf *bufs;
     unsigned n_bufs;
+    char *batch; /* one spare batch buffer (request.c), or NULL */
 };
 
 /* The value of one defined variable (set, map, named capture) for one
@@ -125,6 +126,13 @@ struct kp_http_conn {
     bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
     bool rate_wait;  /* WRITE held back by limit_rate: a timer, no I/O */
     bool delay_deaf; /* DELAY: bytes came (a pipelined request): stop watching */
+    /* Responses to pipelined requests gathered to leave in one send
+     * (request.c, "batching"): batch_len bytes, the first batch_sent of
+     * them written; batch is NULL while nothing is gathered. */
+    char *batch;
+    size_t batch_len, batch_sent;
+    unsigned answered; /* responses made since the connection's event came */
+    bool parse_first;  /* READ_HEAD: a request is in the buffer, parse before reading */
 };
 
 struct kp_http_request {

@@ -70,6 +70,9 @@ int64_t kp_http_response_length(const struct kp_http_response *resp);
 
 /* Output in flight for one response (inside struct kp_http_request). */
 struct kp_http_out {
+    /* Earlier responses of a pipelined batch (request.c), sent first in the
+     * same write: not this response's bytes, so not counted in bytes_sent. */
+    struct kp_str prefix;
     struct kp_str head; /* not yet written part of the head */
     struct kp_str body; /* not yet written part of a memory body */
     int fd;             /* file body, -1: none */
