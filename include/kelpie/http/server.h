@@ -55,6 +55,7 @@
  * CPU-second with 64 KiB writes and 1.02x with 32 KiB (tools/bench, 2
  * workers, loopback), while fewer, larger writes bought nothing. */
 #define KP_HTTP_SCRATCH_SIZE 32768
+
 struct kp_http_ctx {
     const struct kp_http_conf *http;
     const struct kp_log *log;
@@ -83,8 +84,8 @@ struct kp_http_ctx {
 };
 
 /* Prepare ctx for one worker run over http (which must outlive it). log is
- * the error log; sb the worker's scoreboard slot or NULL. Allocates
- * nothing. */
+ * the error log; sb the worker's scoreboard slot or NULL. ctx must not move
+ * afterwards: its services point into it. Allocates nothing. */
 void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_http_conf *http,
                       const struct kp_log *log, struct kp_sb_slot *sb);
 
