@@ -28,12 +28,31 @@ static bool peer_addr(const struct sockaddr_storage *peer, int *family, uint8_t 
     return true;
 }
 
-static bool rule_matches(const struct kp_http_acl_rule *rule, bool known, int family,
-                         const uint8_t addr[16])
+/* A peer as rules see it: its family, and for IPv4/IPv6 its bytes. */
+struct peer {
+    bool known; /* IPv4 or IPv6 */
+    int family; /* AF_INET, AF_INET6, or the socket's own (AF_UNIX...) */
+    uint8_t addr[16];
+};
+
+static struct peer peer_of(const struct sockaddr_storage *ss)
 {
+    struct peer p = {.family = ss->ss_family};
+
+    p.known = peer_addr(ss, &p.family, p.addr);
+    return p;
+}
+
+static bool rule_matches(const struct kp_http_acl_rule *rule, const struct peer *p)
+{
+    int family = p->family;
+    const uint8_t *addr = p->addr;
+
     if (rule->family == AF_UNSPEC)
         return true;
-    if (!known || rule->family != family)
+    if (rule->family == AF_UNIX)
+        return family == AF_UNIX;
+    if (!p->known || rule->family != family)
         return false;
     size_t len = family == AF_INET ? 4 : 16;
     for (size_t i = 0; i < len; i++) {
@@ -47,12 +66,10 @@ static bool rule_matches(const struct kp_http_acl_rule *rule, bool known, int fa
 enum kp_http_access_verdict kp_http_access_check(const struct kp_http_acl_rule *acl, size_t n,
                                                  const struct sockaddr_storage *peer)
 {
-    uint8_t addr[16] = {0};
-    int family = AF_UNSPEC;
-    bool known = peer_addr(peer, &family, addr);
+    struct peer p = peer_of(peer);
 
     for (size_t i = 0; i < n; i++) {
-        if (rule_matches(&acl[i], known, family, addr))
+        if (rule_matches(&acl[i], &p))
             return acl[i].allow ? KP_HTTP_ACCESS_ALLOW : KP_HTTP_ACCESS_DENY;
     }
     return KP_HTTP_ACCESS_NO_MATCH;
@@ -62,4 +79,10 @@ bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
                             const struct sockaddr_storage *peer)
 {
     return kp_http_access_check(acl, n, peer) != KP_HTTP_ACCESS_DENY;
+}
+
+bool kp_http_access_match(const struct kp_http_acl_rule *acl, size_t n,
+                          const struct sockaddr_storage *addr)
+{
+    return kp_http_access_check(acl, n, addr) != KP_HTTP_ACCESS_NO_MATCH;
 }

@@ -488,7 +488,7 @@ int kp_http_auth_access(struct kp_http_request *r)
     enum kp_http_access_verdict acl = KP_HTTP_ACCESS_NO_MATCH;
 
     if (conf->n_acl > 0)
-        acl = kp_http_access_check(conf->acl, conf->n_acl, &r->hc->c->peer);
+        acl = kp_http_access_check(conf->acl, conf->n_acl, kp_http_request_client(r));
     if (conf->auth.satisfy == KP_SATISFY_ANY)
         return satisfy_any(r, acl, &conf->auth);
     /* satisfy all: the address rules first, then the credentials. */

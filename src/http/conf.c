@@ -17,6 +17,7 @@
 #include "kelpie/http/cond.h"
 #include "kelpie/http/auth.h"
 #include "kelpie/http/autoindex.h"
+#include "kelpie/http/realip.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/limit.h"
@@ -370,6 +371,8 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
             return kp_conf_error(cf, "the \"ssl\" parameter requires kelpie built with OpenSSL "
                                      "(it was configured --without-ssl)");
         l->ssl = true;
+    } else if (strcmp(p, "proxy_protocol") == 0) {
+        l->proxy_protocol = true;
     } else if (strncmp(p, "backlog=", 8) == 0) {
         if (kp_conf_parse_num(p + 8, INT32_MAX, &n) != 0 || n == 0)
             return kp_conf_invalid(cf, p);
@@ -400,8 +403,9 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
     return 0;
 }
 
-/* listen ADDR[:PORT]|PORT [default_server] [ssl] [reuseport] [backlog=N] [deferred] [bind]
- * [fastopen=N] [rcvbuf=SIZE] [sndbuf=SIZE] [ipv6only=on|off] [so_keepalive=...] */
+/* listen ADDR[:PORT]|PORT [default_server] [ssl] [proxy_protocol] [reuseport] [backlog=N]
+ * [deferred] [bind] [fastopen=N] [rcvbuf=SIZE] [sndbuf=SIZE] [ipv6only=on|off] [so_keepalive=...]
+ */
 static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct srv_node *s = conf;
@@ -716,14 +720,16 @@ static int set_status(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return 0;
 }
 
-/* allow|deny ADDR[/BITS] | all; rules are checked in order. */
+/* allow|deny ADDR[/BITS] | unix: | all; rules are checked in order. */
 static int acl_rule(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
     struct kp_http_acl_rule r = {.allow = strcmp(cmd->name, "allow") == 0, .family = AF_UNSPEC};
 
-    if (strcmp(cf->args[1], "all") != 0 &&
-        kp_conf_parse_cidr(cf->args[1], &r.family, r.addr, r.mask) != 0)
+    if (strcmp(cf->args[1], "unix:") == 0)
+        r.family = AF_UNIX;
+    else if (strcmp(cf->args[1], "all") != 0 &&
+             kp_conf_parse_cidr(cf->args[1], &r.family, r.addr, r.mask) != 0)
         return kp_conf_invalid(cf, cf->args[1]);
     if (!kp_conf_field_seen(cf, cmd)) {
         loc->acl = NULL;
@@ -797,8 +803,8 @@ static int limit_except_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd,
 /* Tables whose location-slot fields are inherited: the core's, then the
  * modules' that keep settings in struct kp_http_loc_conf. */
 static const struct kp_conf_cmd *const loc_tables[] = {
-    kp_http_conf_cmds, kp_http_gzip_conf_cmds, kp_http_autoindex_conf_cmds, kp_http_auth_conf_cmds,
-    kp_http_limit_conf_cmds};
+    kp_http_conf_cmds,      kp_http_gzip_conf_cmds,  kp_http_autoindex_conf_cmds,
+    kp_http_auth_conf_cmds, kp_http_limit_conf_cmds, kp_http_realip_conf_cmds};
 
 static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
                       const struct kp_http_loc_conf *parent)

@@ -13,6 +13,9 @@
  *   HANDSHAKE  an `ssl` address: the TLS handshake (client_header_timeout),
  *              then IDLE; a connection whose first byte is not a TLS record
  *              is read as HTTP and answered 400 as nginx does.
+ *   PROXY      a `proxy_protocol` address: the PROXY header (client_header_
+ *              timeout), then HANDSHAKE or IDLE; a broken header closes
+ *              the connection without a word to the client.
  *   LINGER     after a response that closes the connection while the client
  *              may still be sending: write side shut down, input dropped
  *              until EOF or KP_HTTP_LINGER_MS, so the client reads the
@@ -42,6 +45,7 @@
 #include "kelpie/http/headers.h"
 #include "kelpie/http/limit.h"
 #include "kelpie/http/limit_rate.h"
+#include "kelpie/http/realip.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/os/socket.h"
@@ -82,6 +86,7 @@ static enum kp_sb_gauge gauge_of(int state)
     case KP_HC_IDLE:
         return KP_SB_IDLE;
     case KP_HC_HANDSHAKE:
+    case KP_HC_PROXY:
     case KP_HC_READ_HEAD:
     case KP_HC_READ_BODY:
         return KP_SB_READING;
@@ -136,7 +141,7 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
 
     if (!kp_log_enabled(log, level))
         return;
-    client_text(&hc->c->peer, addr, sizeof(addr));
+    client_text(r != NULL ? kp_http_request_client(r) : &hc->c->peer, addr, sizeof(addr));
     /* An unfinished head's slices have no pointers (see fail()). */
     if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
         kp_log_error(log, level, err, "*%" PRIu64 " %s, client: %s, request: \"%.*s\"",
@@ -161,7 +166,7 @@ void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level leve
     va_end(ap);
     if (err != 0)
         snprintf(errs, sizeof(errs), " (%d: %s)", err, strerror(err));
-    client_text(&r->hc->c->peer, addr, sizeof(addr));
+    client_text(kp_http_request_client(r), addr, sizeof(addr));
     if (h->host.len > 0)
         snprintf(host, sizeof(host), ", host: \"%.*s%s%.*s\"", (int)h->host.len, h->host.p,
                  h->port.len > 0 ? ":" : "", (int)h->port.len, h->port.p);
@@ -713,6 +718,9 @@ static enum step on_head(struct kp_http_conn *hc)
     int st = kp_http_handler_route(r, kp_http_addr_of(hc->c->ls));
     if (st != 0)
         return fail(hc, st, "client sent an invalid request path");
+    /* nginx's post-read phase: from here on the client may be the one a
+     * trusted proxy names. */
+    kp_http_realip_apply(r);
     if (hc->c->tls != NULL) {
         char why[160];
         st = kp_http_ssl_verify_result(hc->c, r->srv, why, sizeof(why));
@@ -1005,6 +1013,108 @@ static enum step handshake(struct kp_http_conn *hc)
     return wake(hc);
 }
 
+/* --- the PROXY header ------------------------------------------------------------------ */
+
+/* On an `ssl` address the bytes behind the header are the TLS handshake,
+ * which OpenSSL reads from the socket itself: look at what has arrived
+ * (MSG_PEEK, as first_byte does) and take only the header's bytes. All
+ * that an incomplete header has shown belongs to it, so they are taken
+ * too (a level-triggered backend would otherwise report them forever). */
+static ssize_t proxy_recv_exact(struct kp_http_conn *hc)
+{
+    struct kp_buf *b = &hc->c->rbuf;
+    struct kp_proxy_header h;
+    ssize_t n;
+
+    do {
+        n = recv(hc->c->io.fd, b->last, kp_buf_free(b), MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return n < 0 ? -errno : 0;
+    ssize_t rc = kp_proxy_protocol_parse(b->pos, kp_buf_len(b) + (size_t)n, &h);
+    size_t take = rc > 0 ? (size_t)rc - kp_buf_len(b) : (size_t)n;
+    n = kp_conn_recv(hc->c, b->last, take);
+    hc->read_full = false;
+    if (n > 0) {
+        b->last += n;
+        kp_sb_count(hc->ctx->sb, KP_SB_BYTES_IN, (uint64_t)n);
+    }
+    return n;
+}
+
+/* nginx's words, with the bytes escaped: a v2 header is binary. */
+static enum step proxy_broken(struct kp_http_conn *hc)
+{
+    const struct kp_buf *b = &hc->c->rbuf;
+    size_t len = kp_buf_len(b) < KP_PROXY_V1_MAX ? kp_buf_len(b) : KP_PROXY_V1_MAX;
+    char text[4 * KP_PROXY_V1_MAX + 1], what[sizeof(text) + 64];
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)b->pos[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            text[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(text + o, sizeof(text) - o, "\\x%02x", ch);
+    }
+    text[o] = '\0';
+    snprintf(what, sizeof(what), "broken header: \"%s\" while reading PROXY protocol", text);
+    log_client(hc, KP_LOG_ERR, 0, what);
+    return STEP_CLOSE;
+}
+
+/* The header is in: TLS follows on an `ssl` address; else a request,
+ * perhaps already behind the header in the buffer. */
+static enum step proxy_done(struct kp_http_conn *hc)
+{
+    struct kp_buf *b = &hc->c->rbuf;
+
+    hc->has_proxy = true;
+    if (kp_http_addr_of(hc->c->ls)->ssl) {
+        buf_give(hc);
+        set_state(hc, KP_HC_HANDSHAKE);
+        return handshake(hc);
+    }
+    if (kp_buf_len(b) == 0) {
+        /* The header's client_header_timeout keeps running. */
+        buf_give(hc);
+        set_state(hc, KP_HC_IDLE);
+        return STEP_WAIT;
+    }
+    kp_buf_compact(b);
+    request_new(hc);
+    enum step s = parse(hc);
+    return s == STEP_WAIT ? read_head(hc) : s;
+}
+
+static enum step read_proxy(struct kp_http_conn *hc)
+{
+    struct kp_buf *b = &hc->c->rbuf;
+
+    if (b->start == NULL)
+        buf_take(hc);
+    for (;;) {
+        if (kp_buf_free(b) == 0 && !buf_grow(hc))
+            return proxy_broken(hc);
+        ssize_t n = kp_http_addr_of(hc->c->ls)->ssl ? proxy_recv_exact(hc) : recv_some(hc);
+        if (n == -EAGAIN)
+            return STEP_WAIT;
+        if (n <= 0) {
+            log_client(hc, KP_LOG_INFO, n < 0 ? (int)-n : 0,
+                       n < 0 ? "recv() failed while reading PROXY protocol"
+                             : "client closed connection while reading PROXY protocol");
+            return STEP_CLOSE;
+        }
+        ssize_t rc = kp_proxy_protocol_parse(b->pos, kp_buf_len(b), &hc->proxy);
+        if (rc == KP_PARSE_INVALID)
+            return proxy_broken(hc);
+        if (rc > 0) {
+            b->pos += rc;
+            return proxy_done(hc);
+        }
+    }
+}
+
 /* --- the driver ---------------------------------------------------------------------- */
 
 static void wait_io(struct kp_http_conn *hc)
@@ -1112,6 +1222,9 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
     case KP_HC_DELAY:
         s = delay_check(hc);
         break;
+    case KP_HC_PROXY:
+        s = read_proxy(hc);
+        break;
     default:
         s = linger_read(hc);
         break;
@@ -1145,6 +1258,9 @@ static void on_timer(struct kp_timer *t)
     case KP_HC_HANDSHAKE:
         log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while SSL handshaking");
         break;
+    case KP_HC_PROXY:
+        log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while reading PROXY protocol");
+        break;
     default:
         break; /* idle or lingering: close without a word */
     }
@@ -1158,6 +1274,15 @@ void kp_http_request_begin(struct kp_http_conn *hc)
     c->io.handler = on_io;
     c->close = close_cb;
     c->timer.fn = on_timer;
+    if (kp_http_addr_of(c->ls)->proxy_protocol) {
+        /* Before anything else, TLS included (nginx's order). A reader
+         * of a request head for the pool: evicted first if it dawdles. */
+        hc->state = KP_HC_PROXY;
+        kp_sb_gauge(hc->ctx->sb, KP_SB_READING, 1);
+        kp_conn_reading_add(hc->ctx->pool, c);
+        kp_loop_timer_add(hc->loop, &c->timer, default_srv(hc)->client_header_timeout_ms);
+        return;
+    }
     if (kp_http_addr_of(c->ls)->ssl) {
         /* The ClientHello is reported by the next wait. */
         hc->state = KP_HC_HANDSHAKE;

@@ -187,8 +187,15 @@ static struct kp_str addr_text(const struct sockaddr_storage *ss, char *buf)
 
 static uint16_t port_of(const struct sockaddr_storage *ss)
 {
-    return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
-                                           : ((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port) : 0;
+}
+
+/* A port as nginx's variables give it: empty for none (0). */
+static struct kp_str port_text(char *buf, unsigned port)
+{
+    return port > 0 ? num(buf, port) : KP_STR_NULL;
 }
 
 GETTER(v_server_addr)
@@ -238,7 +245,26 @@ GETTER(v_request)
     return r->parser.head.request_line;
 }
 
+/* The client: the peer, or who a trusted proxy says it is (realip.h). */
 GETTER(v_remote_addr)
+{
+    const struct sockaddr_storage *a = kp_http_request_client(r);
+
+    (void)ref;
+    return a != NULL ? addr_text(a, buf) : KP_STR_NULL;
+}
+
+/* Empty when the address came from a header without a port, as nginx. */
+GETTER(v_remote_port)
+{
+    const struct sockaddr_storage *a = kp_http_request_client(r);
+
+    (void)ref;
+    return a != NULL ? port_text(buf, port_of(a)) : KP_STR_NULL;
+}
+
+/* The peer whatever realip did. */
+GETTER(v_realip_remote_addr)
 {
     const struct kp_conn *c = conn_of(r);
 
@@ -246,12 +272,52 @@ GETTER(v_remote_addr)
     return c != NULL ? addr_text(&c->peer, buf) : KP_STR_NULL;
 }
 
-GETTER(v_remote_port)
+GETTER(v_realip_remote_port)
 {
     const struct kp_conn *c = conn_of(r);
 
     (void)ref;
-    return c != NULL ? num(buf, port_of(&c->peer)) : KP_STR_NULL;
+    return c != NULL ? port_text(buf, port_of(&c->peer)) : KP_STR_NULL;
+}
+
+/* $proxy_protocol_*: the PROXY header's source (or, server, destination)
+ * address or port; empty without a header or when it carried no
+ * addresses (UNKNOWN, LOCAL). */
+static struct kp_str proxy_var(const struct kp_http_request *r, char *buf, bool server, bool port)
+{
+    const struct kp_http_conn *hc = r->hc;
+
+    if (hc == NULL || !hc->has_proxy)
+        return KP_STR_NULL;
+    const union kp_proxy_addr *a = server ? &hc->proxy.dst : &hc->proxy.src;
+    if (port)
+        return port_text(buf, kp_proxy_protocol_port(a));
+    size_t n = kp_proxy_protocol_addr_text(a, buf, KP_HTTP_VAR_BUF);
+    return n > 0 ? (struct kp_str){buf, n} : KP_STR_NULL;
+}
+
+GETTER(v_proxy_protocol_addr)
+{
+    (void)ref;
+    return proxy_var(r, buf, false, false);
+}
+
+GETTER(v_proxy_protocol_port)
+{
+    (void)ref;
+    return proxy_var(r, buf, false, true);
+}
+
+GETTER(v_proxy_protocol_server_addr)
+{
+    (void)ref;
+    return proxy_var(r, buf, true, false);
+}
+
+GETTER(v_proxy_protocol_server_port)
+{
+    (void)ref;
+    return proxy_var(r, buf, true, true);
 }
 
 /* $remote_user: the user name of "Authorization: Basic" (RFC 7617),
@@ -533,6 +599,12 @@ const struct kp_http_var_def kp_http_core_vars[] = {
     {"request", v_request, 0, 0, NULL, NULL},
     {"remote_addr", v_remote_addr, 0, 0, NULL, NULL},
     {"remote_port", v_remote_port, 0, 0, NULL, NULL},
+    {"realip_remote_addr", v_realip_remote_addr, 0, 0, NULL, NULL},
+    {"realip_remote_port", v_realip_remote_port, 0, 0, NULL, NULL},
+    {"proxy_protocol_addr", v_proxy_protocol_addr, 0, 0, NULL, NULL},
+    {"proxy_protocol_port", v_proxy_protocol_port, 0, 0, NULL, NULL},
+    {"proxy_protocol_server_addr", v_proxy_protocol_server_addr, 0, 0, NULL, NULL},
+    {"proxy_protocol_server_port", v_proxy_protocol_server_port, 0, 0, NULL, NULL},
     {"remote_user", v_remote_user, 0, 0, NULL, NULL},
     {"http_", v_http, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
     {"cookie_", v_cookie, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},

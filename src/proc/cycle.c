@@ -18,6 +18,7 @@
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/limit.h"
+#include "kelpie/http/realip.h"
 #include "kelpie/http/ssl.h"
 
 #define ARENA_BLOCK 16384
@@ -30,6 +31,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     kp_http_conf_cmds,
     kp_http_gzip_conf_cmds,
     kp_http_autoindex_conf_cmds,
+    kp_http_realip_conf_cmds,
     kp_http_auth_conf_cmds,
     kp_http_limit_conf_cmds,
 #if KP_HAVE_SSL
@@ -124,7 +126,8 @@ static void add_listen(struct kp_cycle *cycle, struct kp_http_srv_conf *srv,
             c->backlog = l->sock.backlog;
     }
     struct kp_http_addr *addr = &cycle->http_addrs[i];
-    addr->ssl |= l->ssl; /* as in nginx: one `ssl` makes the address TLS */
+    addr->ssl |= l->ssl;                       /* as in nginx: one `ssl` makes the address TLS */
+    addr->proxy_protocol |= l->proxy_protocol; /* the same for PROXY headers */
     *KP_CONF_PUSH(cycle->arena, addr->servers, addr->n_servers) = srv;
     if (l->default_server)
         addr->default_server = srv;

@@ -3,7 +3,8 @@
  * when none matches the client is let in (nginx's rule). An IPv4-mapped
  * IPv6 peer (::ffff:a.b.c.d, as a dual-stack listener reports IPv4 clients)
  * is matched as the IPv4 address it carries, so IPv4 rules apply to it and
- * IPv6 rules do not. "all" (family AF_UNSPEC) matches every peer. */
+ * IPv6 rules do not. "all" (family AF_UNSPEC) matches every peer, "unix:"
+ * (AF_UNIX) every peer of a UNIX-domain socket. */
 #ifndef KP_ACCESS_H
 #define KP_ACCESS_H
 
@@ -30,5 +31,10 @@ enum kp_http_access_verdict kp_http_access_check(const struct kp_http_acl_rule *
 /* Whether the n rules of acl let peer in: no matching rule lets it in. */
 bool kp_http_access_allowed(const struct kp_http_acl_rule *acl, size_t n,
                             const struct sockaddr_storage *peer);
+
+/* Whether any of the n rules matches addr, whatever it says about it (the
+ * set_real_ip_from list asks this). Pure. */
+bool kp_http_access_match(const struct kp_http_acl_rule *acl, size_t n,
+                          const struct sockaddr_storage *addr);
 
 #endif

@@ -27,7 +27,8 @@
 struct kp_http_listen {
     struct kp_socket_conf sock;
     bool default_server;
-    bool ssl; /* `listen ... ssl`: connections start with a TLS handshake */
+    bool ssl;            /* `listen ... ssl`: connections start with a TLS handshake */
+    bool proxy_protocol; /* `listen ... proxy_protocol`: and before it, a PROXY header */
 };
 
 struct kp_http_type { /* one extension -> MIME type mapping */
@@ -95,9 +96,9 @@ struct kp_http_access_log {
 struct kp_http_regex;
 struct kp_http_rw_op; /* http/rewrite.h */
 
-struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | all */
+struct kp_http_acl_rule { /* allow / deny ADDR[/BITS] | unix: | all */
     bool allow;
-    int family; /* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
+    int family; /* AF_INET, AF_INET6, AF_UNIX for "unix:", or AF_UNSPEC for "all" */
     uint8_t addr[16];
     uint8_t mask[16];
 };
@@ -163,6 +164,23 @@ enum kp_http_autoindex_format {
     KP_AUTOINDEX_XML,
     KP_AUTOINDEX_JSON,
     KP_AUTOINDEX_JSONP,
+};
+
+/* Where real_ip_header takes the client's address from (http/realip.h). */
+enum kp_http_realip_header {
+    KP_REALIP_X_REAL_IP = 0,   /* X-Real-IP, the default */
+    KP_REALIP_X_FORWARDED_FOR, /* every X-Forwarded-For line, as one list */
+    KP_REALIP_PROXY_PROTOCOL,  /* the connection's PROXY header */
+    KP_REALIP_FIELD,           /* another header field, by name */
+};
+
+/* set_real_ip_from, real_ip_header, real_ip_recursive (http/realip.h). */
+struct kp_http_realip_conf {
+    struct kp_http_acl_rule *from; /* trusted peers (allow rules); none: the module is off */
+    size_t n_from;
+    unsigned header; /* enum kp_http_realip_header: X-Real-IP */
+    char *field;     /* KP_REALIP_FIELD: the field's name */
+    bool recursive;  /* real_ip_recursive: off */
 };
 
 /* autoindex_* settings (http/autoindex.h). */
@@ -295,6 +313,7 @@ struct kp_http_loc_conf {
     size_t n_charset_types;
     struct kp_http_gzip_conf gzip;
     struct kp_http_autoindex_conf autoindex;
+    struct kp_http_realip_conf realip;
     struct kp_http_auth_conf auth;
     struct kp_http_limit_conf limit;
 };
@@ -387,7 +406,8 @@ struct kp_http_conf {
 /* What http serves on one listening address (struct kp_listening's proto):
  * the servers that listen on it. */
 struct kp_http_addr {
-    bool ssl; /* one `listen ... ssl` on the address makes it TLS, as in nginx */
+    bool ssl;            /* one `listen ... ssl` on the address makes it TLS, as in nginx */
+    bool proxy_protocol; /* the same for `proxy_protocol` */
     struct kp_http_srv_conf **servers; /* in config order */
     size_t n_servers;
     struct kp_http_srv_conf *default_server; /* flagged default_server, else the first */

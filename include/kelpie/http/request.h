@@ -23,6 +23,7 @@
 #include "kelpie/event/conn.h"
 #include "kelpie/http/chunked.h"
 #include "kelpie/http/parse.h"
+#include "kelpie/http/proxy_protocol.h"
 #include "kelpie/http/response.h"
 
 /* Header fields a request may have (431 beyond). */
@@ -106,6 +107,7 @@ enum kp_http_conn_state {
     KP_HC_HANDSHAKE, /* an `ssl` address: the TLS handshake, before any request */
     KP_HC_DELAY,     /* limit_req holds the request back: a timer; reading only to see
                       * the client go (nginx's 499) */
+    KP_HC_PROXY,     /* a `proxy_protocol` address: the PROXY header, before all else */
 };
 
 /* HTTP state of one connection. request.c may add fields; content handlers
@@ -133,6 +135,10 @@ struct kp_http_conn {
     size_t batch_len, batch_sent;
     unsigned answered; /* responses made since the connection's event came */
     bool parse_first;  /* READ_HEAD: a request is in the buffer, parse before reading */
+    /* The PROXY header of a `proxy_protocol` address, once read (its
+     * addresses are AF_UNSPEC for UNKNOWN and LOCAL). */
+    bool has_proxy;
+    struct kp_proxy_header proxy;
 };
 
 struct kp_http_request {
@@ -169,6 +175,12 @@ struct kp_http_request {
     unsigned char limit_req_status, limit_conn_status;
     uint64_t limit_delay_ms;
     uint64_t limit_rate, limit_rate_after, limit_rate_start;
+    /* The client's address when set_real_ip_from trusts the peer and the
+     * real_ip_header names another (http/realip.h): then addr points to
+     * real_addr; NULL: the connection's peer. Read it through
+     * kp_http_request_client(). */
+    const struct sockaddr_storage *addr;
+    struct sockaddr_storage real_addr;
     /* private to the state machine (request.c, handler.c, response.c) */
     struct kp_http_out out;         /* the response being written */
     size_t head_len;                /* bytes of the request head */
@@ -195,6 +207,17 @@ typedef int (*kp_http_handler_fn)(struct kp_http_request *r);
  * has no connection or the level is not logged. */
 void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The client's address for everything that asks who the client is:
+ * $remote_addr, allow/deny, the logs, limit zones. The connection's peer,
+ * or the address the realip module put in its place; NULL for a request
+ * without a connection. */
+static inline const struct sockaddr_storage *kp_http_request_client(const struct kp_http_request *r)
+{
+    if (r->addr != NULL)
+        return r->addr;
+    return r->hc != NULL ? &r->hc->c->peer : NULL;
+}
 
 /* Reset r->resp to "nothing set" (fd -1, lengths -1). */
 void kp_http_response_init(struct kp_http_response *resp);
