@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc.h"
 
 #define REQ(path, extra) "GET " path " HTTP/1.1\r\nHost: localhost\r\n" extra "\r\n"
 
@@ -51,27 +52,10 @@ static int get(const struct kp_h_server *s, const char *raw)
     return r.status;
 }
 
-struct file_wait {
-    const struct kp_h_server *s;
-    const char *path;
-    const char *needle;
-};
-
-static bool file_has(void *arg)
-{
-    const struct file_wait *w = arg;
-    char *text = kp_h_read(w->s, w->path);
-    bool found = text != NULL && strstr(text, w->needle) != NULL;
-
-    free(text);
-    return found;
-}
-
 /* Wait (generously) until path contains needle. */
 static void wait_for(const struct kp_h_server *s, const char *path, const char *needle)
 {
-    struct file_wait w = {s, path, needle};
-    if (!kp_h_wait_until(file_has, &w, 5000)) {
+    if (!kp_p_file_wait(s, path, needle, 5000)) {
         char *text = kp_h_read(s, path);
         ck_abort_msg("%s never contained \"%s\"; it has:\n%s", path, needle,
                      text ? text : "(no file)");
