@@ -30,7 +30,7 @@
 
 #include "kelpie/util/conf.h"
 #include "kelpie/util/str.h"
-#include "kelpie/proc/cycle.h"
+#include "kelpie/http/conf.h"
 
 struct kp_http_request;
 
