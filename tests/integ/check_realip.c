@@ -25,6 +25,7 @@
 /* @PORT@ takes PROXY headers, @PORT2@ trusts 127.0.0.1's X-Forwarded-For. */
 static const char *HTTP =
     "client_header_timeout 1s;\n"
+    "limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;\n"
     "log_format pp '$remote_addr|$remote_port|$realip_remote_addr|$realip_remote_port|"
     "$proxy_protocol_addr|$proxy_protocol_port|$proxy_protocol_server_addr|"
     "$proxy_protocol_server_port \"$request\" $status';\n"
@@ -63,6 +64,7 @@ static const char *HTTP =
     "        return 200 \"$remote_addr|$realip_remote_addr\\n\";\n"
     "    }\n"
     "    location /acl/ { deny 198.51.100.7; allow all; }\n"
+    "    location /lim/ { limit_req zone=perip; }\n"
     "}\n";
 
 #define V2_SIG "\r\n\r\n\0\r\nQUIT\n"
@@ -73,6 +75,7 @@ static void start(struct kp_h_server *s)
     /* Started as root, the worker runs as nobody: it must reach the file. */
     chmod(s->prefix, 0755);
     kp_h_write(s, "html/acl/f.txt", "file\n");
+    kp_h_write(s, "html/lim/f.txt", "file\n");
     kp_h_config(s, NULL, HTTP);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -341,6 +344,25 @@ START_TEST(access_rules_and_logs)
 }
 END_TEST
 
+/* A limit zone keyed by $binary_remote_addr counts the real clients: one
+ * request a minute each, whatever the proxy in front of them. */
+START_TEST(limit_zone_keys)
+{
+    struct kp_h_server s;
+    static const char a[] = GET("/lim/f.txt", "X-Forwarded-For: 198.51.100.20\r\n");
+    static const char b[] = GET("/lim/f.txt", "X-Forwarded-For: 198.51.100.21\r\n");
+
+    start(&s);
+    free(exchange(s.port2, a, sizeof(a) - 1, 200));
+    free(exchange(s.port2, a, sizeof(a) - 1, 503));
+    free(exchange(s.port2, b, sizeof(b) - 1, 200));
+    expect_log(&s, "logs/error.log",
+               "limiting requests, excess: 1.000 by zone \"perip\", client: "
+               "198.51.100.20");
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* On an `ssl proxy_protocol` address the header comes before the TLS
  * handshake (curl --haproxy-protocol sends the connection's own
  * addresses), and a broken one closes before any TLS. */
@@ -388,6 +410,7 @@ Suite *kp_test_realip_suite(void)
     tcase_add_test(tc, x_forwarded_for);
     tcase_add_test(tc, other_headers_and_untrusted);
     tcase_add_test(tc, access_rules_and_logs);
+    tcase_add_test(tc, limit_zone_keys);
     if (kp_http_ssl_available())
         tcase_add_test(tc, before_tls);
     suite_add_tcase(s, tc);
