@@ -196,8 +196,8 @@ static size_t add_http(struct kp_http_accesslog_map *map, const struct kp_http_c
     for (size_t s = 0; s < http->n_servers; s++) {
         const struct kp_http_srv_conf *srv = http->servers[s];
         n = add_loc(map, n, srv->loc);
-        for (size_t i = 0; i < srv->n_locations; i++)
-            n = add_loc(map, n, srv->locations[i]);
+        for (size_t i = 0; i < srv->n_all; i++)
+            n = add_loc(map, n, srv->all[i]);
     }
     return n;
 }

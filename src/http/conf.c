@@ -47,13 +47,13 @@ struct loc_node {
     struct loc_node **ifs;           /* its if { } blocks (http/rewrite.h) */
     size_t n_ifs;
     struct loc_node *except; /* its limit_except { } block (http/auth.h), or NULL */
+    struct loc_node **locs; /* the location { } blocks inside, in config order */
+    size_t n_locs;
 };
 
 struct srv_node {
     struct kp_http_srv_conf conf;
-    struct loc_node loc;    /* the server-level block */
-    struct loc_node **locs; /* in config order */
-    size_t n_locs;
+    struct loc_node loc; /* the server-level block; its locs are the server's */
 };
 
 /* The frame's KP_CONF_SLOT_MAIN object in every http context. */
@@ -741,21 +741,26 @@ static int acl_rule(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
 
 /* --- blocks ------------------------------------------------------------------------------ */
 
+/* location [MOD] PATH { }: in a server, or nested in a location (conf is
+ * the enclosing block's node either way). */
 static int location_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    struct srv_node *s = conf;
+    struct loc_node *parent = conf;
     struct loc_node *l = kp_arena_calloc(cf->arena, sizeof(*l));
 
     (void)cmd;
     int rc = kp_http_location_parse(cf, &l->conf);
+    if (rc == 0 && cf->frame->ctx == KP_CONF_LOC)
+        rc = kp_http_location_nest(cf, &parent->conf, &l->conf);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < s->n_locs; i++) {
-        if (kp_http_location_same(&s->locs[i]->conf, &l->conf))
+    for (size_t i = 0; i < parent->n_locs; i++) {
+        if (kp_http_location_same(&parent->locs[i]->conf, &l->conf))
             return kp_conf_error(cf, "duplicate location \"%s\"", l->conf.path);
     }
-    *KP_CONF_PUSH(cf->arena, s->locs, s->n_locs) = l;
-    struct kp_conf_frame frame = {KP_CONF_LOC, {state(cf), s, l}, &l->seen, NULL};
+    *KP_CONF_PUSH(cf->arena, parent->locs, parent->n_locs) = l;
+    struct kp_conf_frame frame = {
+        KP_CONF_LOC, {state(cf), cf->frame->conf[KP_CONF_SLOT_SRV], l}, &l->seen, NULL};
     return kp_conf_parse_block(cf, &frame);
 }
 
@@ -896,6 +901,28 @@ static void default_listen(struct kp_arena *a, struct kp_http_srv_conf *srv)
     l->sock.backlog = KP_HTTP_BACKLOG;
 }
 
+/* Merge node's nested locations with node (already merged), depth first,
+ * order each level for the search, and list them all in srv->all. */
+static void merge_nested(struct kp_arena *a, struct kp_http_srv_conf *srv, struct loc_node *node)
+{
+    struct kp_http_loc_conf *p = &node->conf;
+
+    p->locations = kp_arena_alloc(a, (node->n_locs + 1) * sizeof(*p->locations));
+    for (size_t i = 0; i < node->n_locs; i++) {
+        struct kp_http_loc_conf *l = &node->locs[i]->conf;
+        merge_loc(&node->locs[i]->seen, l, p);
+        merge_ifs(a, node->locs[i]);
+        merge_except(node->locs[i]);
+        *KP_CONF_PUSH(a, srv->all, srv->n_all) = l;
+        if (l->match == KP_LOC_NAMED)
+            srv->named[srv->n_named++] = l;
+        else
+            p->locations[p->n_locations++] = l;
+        merge_nested(a, srv, node->locs[i]);
+    }
+    p->first_regex = kp_http_location_order(p->locations, p->n_locations);
+}
+
 static void merge_server(struct kp_arena *a, const struct srv_node *top, struct srv_node *s)
 {
     const struct kp_conf_cmd *t = kp_http_conf_cmds;
@@ -908,19 +935,12 @@ static void merge_server(struct kp_arena *a, const struct srv_node *top, struct 
     if (srv->n_listens == 0)
         default_listen(a, srv);
     srv->loc = &s->loc.conf;
-    srv->locations = kp_arena_alloc(a, (s->n_locs + 1) * sizeof(*srv->locations));
-    srv->named = kp_arena_alloc(a, (s->n_locs + 1) * sizeof(*srv->named));
-    for (size_t i = 0; i < s->n_locs; i++) {
-        struct kp_http_loc_conf *l = &s->locs[i]->conf;
-        merge_loc(&s->locs[i]->seen, l, &s->loc.conf);
-        merge_ifs(a, s->locs[i]);
-        merge_except(s->locs[i]);
-        if (l->match == KP_LOC_NAMED)
-            srv->named[srv->n_named++] = l;
-        else
-            srv->locations[srv->n_locations++] = l;
-    }
-    kp_http_location_order(srv);
+    /* named ones are on the server level only */
+    srv->named = kp_arena_alloc(a, (s->loc.n_locs + 1) * sizeof(*srv->named));
+    merge_nested(a, srv, &s->loc);
+    srv->locations = srv->loc->locations;
+    srv->n_locations = srv->loc->n_locations;
+    srv->first_regex = srv->loc->first_regex;
 }
 
 static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -969,8 +989,8 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_NOFIELD},
     {"server", KP_CONF_HTTP, KP_CONF_NOARGS, KP_CONF_BLOCK | KP_CONF_MULTI, server_block,
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
-    {"location", KP_CONF_SRV, KP_CONF_RANGE(1, 2), KP_CONF_BLOCK | KP_CONF_MULTI, location_block,
-     KP_CONF_SLOT_SRV, KP_CONF_NOFIELD},
+    {"location", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_RANGE(1, 2), KP_CONF_BLOCK | KP_CONF_MULTI,
+     location_block, KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"pcre_jit", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_http_regex_conf_jit, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"types", HTTP_ANY, KP_CONF_NOARGS, KP_CONF_BLOCK | KP_CONF_MULTI, types_block, LOC(types)},

@@ -70,6 +70,26 @@ int kp_http_location_parse(struct kp_conf *cf, struct kp_http_loc_conf *l)
     return path[0] == '/' ? 0 : kp_conf_invalid(cf, path);
 }
 
+int kp_http_location_nest(struct kp_conf *cf, const struct kp_http_loc_conf *parent,
+                          const struct kp_http_loc_conf *child)
+{
+    const char *kind = parent->match == KP_LOC_EXACT   ? "exact"
+                       : parent->match == KP_LOC_NAMED ? "named"
+                                                       : NULL;
+
+    if (kind != NULL)
+        return kp_conf_error(cf, "location \"%s\" cannot be inside the %s location \"%s\"",
+                             child->path, kind, parent->path);
+    if (child->match == KP_LOC_NAMED)
+        return kp_conf_error(cf, "named location \"%s\" can be on the server level only",
+                             child->path);
+    /* A regex inside a prefix is free; a path must extend the parent's. */
+    if (!is_regex(child->match) && strncmp(child->path, parent->path, strlen(parent->path)) != 0)
+        return kp_conf_error(cf, "location \"%s\" is outside location \"%s\"", child->path,
+                             parent->path);
+    return 0;
+}
+
 bool kp_http_location_same(const struct kp_http_loc_conf *a, const struct kp_http_loc_conf *b)
 {
     if (strcmp(a->path, b->path) != 0)
@@ -91,10 +111,9 @@ static int plain_order(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
-void kp_http_location_order(struct kp_http_srv_conf *srv)
+size_t kp_http_location_order(struct kp_http_loc_conf **v, size_t n)
 {
-    struct kp_http_loc_conf **v = srv->locations;
-    size_t n = srv->n_locations, plain = 0;
+    size_t plain = 0;
 
     /* A stable partition: the regexes keep their config order. */
     for (size_t i = 0; i < n; i++) {
@@ -105,21 +124,66 @@ void kp_http_location_order(struct kp_http_srv_conf *srv)
         v[plain++] = l;
     }
     qsort(v, plain, sizeof(*v), plain_order);
-    srv->first_regex = plain;
+    return plain;
+}
+
+/* One level of the location tree: a server's own locations, or the ones
+ * nested in a location. */
+struct level {
+    struct kp_http_loc_conf *const *v;
+    size_t n, first_regex;
+};
+
+static struct level nested(const struct kp_http_loc_conf *l)
+{
+    return (struct level){l->locations, l->n_locations, l->first_regex};
 }
 
 /* The longest matching prefix, or an exact match; NULL when none. */
-static const struct kp_http_loc_conf *find_plain(const struct kp_http_srv_conf *srv,
-                                                 const char *path, size_t len)
+static const struct kp_http_loc_conf *find_plain(struct level lv, const char *path, size_t len)
 {
-    for (size_t i = 0; i < srv->first_regex; i++) {
-        const struct kp_http_loc_conf *l = srv->locations[i];
+    for (size_t i = 0; i < lv.first_regex; i++) {
+        const struct kp_http_loc_conf *l = lv.v[i];
         size_t n = strlen(l->path);
         bool fits = l->match == KP_LOC_EXACT ? n == len : n <= len;
         if (fits && memcmp(l->path, path, n) == 0)
             return l;
     }
     return NULL;
+}
+
+/* nginx's search of one level (see the header): *final is set when an
+ * exact or a regex location was found, which ends the search of the
+ * levels outside. NULL: nothing at this level or below. */
+static const struct kp_http_loc_conf *find_level(struct level lv, const char *path, size_t len,
+                                                 struct kp_http_request *r, bool *final)
+{
+    const struct kp_http_loc_conf *best = find_plain(lv, path, len);
+    bool noregex = false, inner_final = false;
+
+    if (best != NULL && best->match == KP_LOC_EXACT) {
+        *final = true;
+        return best;
+    }
+    if (best != NULL) {
+        noregex = best->match == KP_LOC_PREFIX_STOP; /* for this level's regexes only */
+        const struct kp_http_loc_conf *inner = find_level(nested(best), path, len, r, &inner_final);
+        if (inner_final) {
+            *final = true;
+            return inner;
+        }
+        if (inner != NULL)
+            best = inner;
+    }
+    for (size_t i = lv.first_regex; i < lv.n && !noregex; i++) {
+        const struct kp_http_loc_conf *re = lv.v[i];
+        if (kp_http_regex_exec(r, re->regex, (struct kp_str){path, len}) != 1)
+            continue;
+        *final = true;
+        const struct kp_http_loc_conf *inner = find_level(nested(re), path, len, r, &inner_final);
+        return inner != NULL ? inner : re;
+    }
+    return best;
 }
 
 const struct kp_http_loc_conf *kp_http_location_named(const struct kp_http_srv_conf *srv,
@@ -136,13 +200,9 @@ const struct kp_http_loc_conf *kp_http_location_find(const struct kp_http_srv_co
                                                      const char *path, size_t len,
                                                      struct kp_http_request *r)
 {
-    const struct kp_http_loc_conf *best = find_plain(srv, path, len);
+    struct level top = {srv->locations, srv->n_locations, srv->first_regex};
+    bool final = false;
+    const struct kp_http_loc_conf *l = find_level(top, path, len, r, &final);
 
-    if (best != NULL && best->match != KP_LOC_PREFIX)
-        return best; /* exact, or ^~ */
-    for (size_t i = srv->first_regex; i < srv->n_locations; i++) {
-        if (kp_http_regex_exec(r, srv->locations[i]->regex, (struct kp_str){path, len}) == 1)
-            return srv->locations[i];
-    }
-    return best != NULL ? best : srv->loc;
+    return l != NULL ? l : srv->loc;
 }

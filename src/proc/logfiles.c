@@ -55,8 +55,8 @@ static size_t count_paths(const struct kp_cycle *cycle)
     for (size_t s = 0; s < cycle->http.n_servers; s++) {
         const struct kp_http_srv_conf *srv = cycle->http.servers[s];
         n += srv->loc->n_access_logs;
-        for (size_t i = 0; i < srv->n_locations; i++)
-            n += srv->locations[i]->n_access_logs;
+        for (size_t i = 0; i < srv->n_all; i++)
+            n += srv->all[i]->n_access_logs;
     }
     return n;
 }
@@ -71,8 +71,8 @@ int kp_logfiles_open(struct kp_cycle *cycle, const struct kp_log *log)
     for (size_t s = 0; s < cycle->http.n_servers && rc == 0; s++) {
         const struct kp_http_srv_conf *srv = cycle->http.servers[s];
         rc = add_loc(cycle, srv->loc, log);
-        for (size_t i = 0; i < srv->n_locations && rc == 0; i++)
-            rc = add_loc(cycle, srv->locations[i], log);
+        for (size_t i = 0; i < srv->n_all && rc == 0; i++)
+            rc = add_loc(cycle, srv->all[i], log);
     }
     if (rc != 0)
         kp_logfiles_close(cycle);

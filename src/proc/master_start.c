@@ -79,8 +79,8 @@ int kp_master_start_preflight(const struct kp_cycle *cycle)
         rc = check_appendable(core->error_log_path);
     for (size_t i = 0; i < http->n_servers && rc == 0; i++) {
         rc = check_access_logs(http->servers[i]->loc);
-        for (size_t j = 0; j < http->servers[i]->n_locations && rc == 0; j++)
-            rc = check_access_logs(http->servers[i]->locations[j]);
+        for (size_t j = 0; j < http->servers[i]->n_all && rc == 0; j++)
+            rc = check_access_logs(http->servers[i]->all[j]);
     }
     return rc != 0 ? rc : check_pid_dir(core->pid_path);
 }

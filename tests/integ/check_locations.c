@@ -3,8 +3,9 @@
  * error_page CODE [=[CODE]] @name|URI (the target's own redirect or error
  * is what is sent; a redirect's Location survives its error page), an
  * external request to an internal location is 404, an absolute index is an
- * internal redirect, and redirect cycles end at 10 with 500. One server,
- * one table of {request, status, Location, body}. */
+ * internal redirect, and redirect cycles end at 10 with 500; nested
+ * locations are searched as nginx's tree and inherit their parent's
+ * settings. One server, one table of {request, status, Location, body}. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,12 @@ static const char *CONF =
     "    location /absidx/ { index /target; }\n"
     "    location = /target { return 200 \"target $uri $args\"; }\n"
     "    location /idxloop/ { index /idxloop/; }\n"
+    "    location /n/ { root nroot; error_page 404 =200 @answer;\n"
+    "        location /n/in/ { return 200 \"inner $uri\"; }\n"
+    "        location ~ \\.nx$ { return 200 \"nested regex $uri\"; }\n"
+    "        location /n/files/ { }\n"
+    "    }\n"
+    "    location ~ \\.nx$ { return 200 \"server regex $uri\"; }\n"
     "}\n";
 
 static void start(struct kp_h_server *s)
@@ -48,6 +55,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/private/p.html", "private\n");
     kp_h_write(s, "html/absidx/index.html", "relative index\n");
     kp_h_write(s, "html/idxloop/index.html", "never\n");
+    kp_h_write(s, "nroot/n/files/f.html", "nested file\n");
     kp_h_config(s, "master_process off;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -83,6 +91,13 @@ static const struct lcase CASES[] = {
     /* an absolute index redirects internally, keeping the arguments */
     {"/absidx/?a=1", 200, NULL, "target /target a=1"},
     {"/idxloop/", 500, NULL, NULL},
+    /* nested locations: the inner prefix, the inner regex before the
+     * server's, and the parent's root and error_page inherited */
+    {"/n/in/a", 200, NULL, "inner /n/in/a"},
+    {"/n/a.nx", 200, NULL, "nested regex /n/a.nx"},
+    {"/b.nx", 200, NULL, "server regex /b.nx"},
+    {"/n/files/f.html", 200, NULL, "nested file\n"},
+    {"/n/files/none", 200, NULL, "answer /n/files/none"},
 };
 
 static void check_case(const struct kp_h_server *s, const struct lcase *c)

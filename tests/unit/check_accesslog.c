@@ -220,8 +220,8 @@ static void files_init(struct files *fs, struct fixture *fx, size_t buf_b, uint6
     fs->loc.n_access_logs = 1;
     fs->locs[0] = &fs->loc;
     fs->srv.loc = &fs->srv_loc;
-    fs->srv.locations = fs->locs;
-    fs->srv.n_locations = 1;
+    fs->srv.all = fs->locs;
+    fs->srv.n_all = 1;
     fs->srvs[0] = &fs->srv;
     fs->cycle.http.servers = fs->srvs;
     fs->cycle.http.n_servers = 1;

@@ -99,8 +99,7 @@ static const struct {
     {"http { server { listne 80; } }", NULL, 1, "unknown directive \"listne\""},
     /* directive in the wrong context */
     {"events {}\nhttp {\n  listen 80;\n}\n", NULL, 3, "\"listen\" directive is not allowed here"},
-    {"http { server { location / { location /a { } } } }", NULL, 1,
-     "\"location\" directive is not allowed here"},
+    {"http { location /a { } }", NULL, 1, "\"location\" directive is not allowed here"},
     {"sendfile on;", NULL, 1, "\"sendfile\" directive is not allowed here"},
     {"http { worker_connections 10; }", NULL, 1,
      "\"worker_connections\" directive is not allowed here"},
@@ -209,6 +208,23 @@ static const struct {
     {"http { server { location ^~ /x { } location /x { } } }", NULL, 1,
      "duplicate location \"/x\""},
     {"http { server { location @x { } location @x { } } }", NULL, 1, "duplicate location \"@x\""},
+    /* nested locations, with nginx's errors */
+    {"http { server {\nlocation /a {\nlocation /b { }\n} } }", NULL, 3,
+     "location \"/b\" is outside location \"/a\""},
+    {"http { server { location /a/ { location = /a { } } } }", NULL, 1,
+     "location \"/a\" is outside location \"/a/\""},
+    {"http { server { location = /a { location /a/b { } } } }", NULL, 1,
+     "location \"/a/b\" cannot be inside the exact location \"/a\""},
+    {"http { server { location @a { location ~ x { } } } }", NULL, 1,
+     "location \"x\" cannot be inside the named location \"@a\""},
+    {"http { server { location /a { location @n { } } } }", NULL, 1,
+     "named location \"@n\" can be on the server level only"},
+    {"http { server { location ~ x { location /x { } } } }", NULL, 1,
+     "location \"/x\" is outside location \"x\""},
+    {"http { server { location /a { location /a/b { } location ^~ /a/b { } } } }", NULL, 1,
+     "duplicate location \"/a/b\""},
+    {"http { server { location /a { if ($uri) { location /a/b { } } } } }", NULL, 1,
+     "\"location\" directive is not allowed here"},
     {"http { server { location @ { } } }", NULL, 1,
      "invalid value \"@\" in \"location\" directive"},
     {"http { server { location = @x { } } }", NULL, 1,
@@ -775,6 +791,54 @@ START_TEST(find_regex_location)
 }
 END_TEST
 
+/* Nested locations: the longest prefix is searched again among its own
+ * locations, nested regexes come before the outer level's, ^~ stops only
+ * its own level's regexes, and settings are inherited from the parent. */
+START_TEST(find_nested_location)
+{
+    struct kp_cycle *c = load("http { server {\n"
+                              "  location / { root /r; }\n"
+                              "  location /a/ { root /ra; etag off;\n"
+                              "    location /a/b/ { location = /a/b/x { } location ~ y$ { } }\n"
+                              "    location ~ \\.png$ { }\n"
+                              "    location ^~ /a/stop/ { }\n"
+                              "  }\n"
+                              "  location ^~ /s/ { location ~ \\.png$ { } }\n"
+                              "  location ~ \\.(png|jpg|css)$ { location ~ \\.css$ { } }\n"
+                              "  location = /e { }\n"
+                              "} }",
+                              NULL);
+    const struct kp_http_srv_conf *s = c->http.servers[0];
+    const struct kp_http_loc_conf *l;
+
+    ck_assert_uint_eq(s->n_locations, 5);
+    ck_assert_uint_eq(s->n_all, 12);
+    ck_assert_str_eq(kp_http_location_find(s, "/a/x", 4, NULL)->path, "/a/");
+    ck_assert_str_eq(kp_http_location_find(s, "/a/b/z", 6, NULL)->path, "/a/b/");
+    ck_assert_str_eq(kp_http_location_find(s, "/a/b/x", 6, NULL)->path, "/a/b/x");
+    ck_assert_str_eq(kp_http_location_find(s, "/a/b/xy", 7, NULL)->path, "y$");
+    /* the nested regex of /a/ before the server's */
+    l = kp_http_location_find(s, "/a/p.png", 8, NULL);
+    ck_assert_str_eq(l->path, "\\.png$");
+    ck_assert_str_eq(l->root, "/ra");
+    ck_assert(!l->etag);
+    ck_assert_str_eq(kp_http_location_find(s, "/a/p.jpg", 8, NULL)->path, "\\.(png|jpg|css)$");
+    /* a nested ^~ stops /a/'s regexes, not the server's (as nginx does) */
+    ck_assert_str_eq(kp_http_location_find(s, "/a/stop/p.jpg", 13, NULL)->path,
+                     "\\.(png|jpg|css)$");
+    ck_assert_str_eq(kp_http_location_find(s, "/a/stop/p.txt", 13, NULL)->path, "/a/stop/");
+    /* ^~ /s/: the server's regexes are not tried, its own are */
+    ck_assert_str_eq(kp_http_location_find(s, "/s/p.jpg", 8, NULL)->path, "/s/");
+    ck_assert_str_eq(kp_http_location_find(s, "/s/p.png", 8, NULL)->path, "\\.png$");
+    /* a regex's nested regex */
+    l = kp_http_location_find(s, "/c.css", 6, NULL);
+    ck_assert_str_eq(l->path, "\\.css$");
+    ck_assert_str_eq(kp_http_location_find(s, "/e", 2, NULL)->path, "/e");
+    ck_assert_str_eq(kp_http_location_find(s, "/e/", 3, NULL)->path, "/");
+    kp_cycle_free(c);
+}
+END_TEST
+
 START_TEST(list_directives)
 {
     struct kp_cycle *c =
@@ -1007,6 +1071,7 @@ Suite *kp_test_conf_suite(void)
     tcase_add_test(tl, inheritance);
     tcase_add_test(tl, find_location);
     tcase_add_test(tl, find_regex_location);
+    tcase_add_test(tl, find_nested_location);
     tcase_add_test(tl, list_directives);
     tcase_add_test(tl, listening);
     tcase_add_test(tl, include_glob);

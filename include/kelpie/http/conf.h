@@ -316,6 +316,11 @@ struct kp_http_loc_conf {
     struct kp_http_realip_conf realip;
     struct kp_http_auth_conf auth;
     struct kp_http_limit_conf limit;
+    /* The location { } blocks nested in this one, ordered as a server's
+     * (kp_http_location_order); not inherited. */
+    struct kp_http_loc_conf **locations;
+    size_t n_locations;
+    size_t first_regex;
 };
 
 struct kp_ssl_zone;       /* http/ssl_cache.h */
@@ -369,11 +374,13 @@ struct kp_http_srv_conf {
     struct kp_http_regex **name_regexes; /* server_name ~REGEX, in config order */
     size_t n_name_regexes;
     struct kp_http_loc_conf *loc;        /* server-level settings (merged with http) */
-    struct kp_http_loc_conf **locations; /* merged with the server level */
+    struct kp_http_loc_conf **locations; /* the server's own (not nested), merged with it */
     size_t n_locations;
     size_t first_regex; /* locations[first_regex..] are the regex ones, in config order */
     struct kp_http_loc_conf **named; /* location @name { }: never matched by a path */
     size_t n_named;
+    struct kp_http_loc_conf **all; /* every location, nested and named ones too (for logs) */
+    size_t n_all;
     uint64_t client_header_timeout_ms;        /* 60s */
     size_t client_header_buffer_size;         /* 1k */
     unsigned large_client_header_buffers_num; /* 4 */
