@@ -47,7 +47,7 @@ struct loc_node {
     struct loc_node **ifs;           /* its if { } blocks (http/rewrite.h) */
     size_t n_ifs;
     struct loc_node *except; /* its limit_except { } block (http/auth.h), or NULL */
-    struct loc_node **locs; /* the location { } blocks inside, in config order */
+    struct loc_node **locs;  /* the location { } blocks inside, in config order */
     size_t n_locs;
 };
 
