@@ -102,8 +102,7 @@ static void apply_range(struct kp_http_request *r, const struct kp_str *range, u
     if (rc == KP_HTTP_RANGE_IGNORE)
         return;
     if (rc == KP_HTTP_RANGE_OK && rs.n > 1) {
-        /* One multipart body; one too large to build gets the whole file. */
-        (void)kp_http_byteranges(r, resp->fd, &rs, size);
+        kp_http_byteranges(r, &rs, size);
         return;
     }
     cr = kp_arena_alloc(&r->arena, CONTENT_RANGE_SIZE);

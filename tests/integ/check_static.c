@@ -378,6 +378,32 @@ START_TEST(static_ranges)
     ck_assert_uint_eq(strtoul(kp_h_header(&r, "Content-Length"), NULL, 10), strlen(want));
     ck_assert_ptr_null(kp_h_header(&r, "Content-Range"));
     kp_h_resp_free(&r);
+    /* Several ranges of the big file, sent from it part by part, with
+     * sendfile on and off: every part's bytes where its head says. */
+    const char *const multi[] = {GET_H("/sf/big.bin", "Range: bytes=0-9,500000-900009,-7"),
+                                 GET_H("/big.bin", "Range: bytes=0-9,500000-900009,-7")};
+    for (size_t k = 0; k < 2; k++) {
+        char *bytes = big_content();
+        req(&s, multi[k], &r);
+        ck_assert_int_eq(r.status, 206);
+        ck_assert_uint_eq(strtoul(kp_h_header(&r, "Content-Length"), NULL, 10), r.body_len);
+        static const unsigned long at[][2] = {
+            {0, 9}, {500000, 900009}, {BIG_SIZE - 7, BIG_SIZE - 1}};
+        const char *p = r.body;
+        for (size_t i = 0; i < 3; i++) {
+            char cr[96];
+            snprintf(cr, sizeof(cr), "Content-Range: bytes %lu-%lu/%d\r\n\r\n", at[i][0], at[i][1],
+                     BIG_SIZE);
+            p = memmem(p, r.body_len - (size_t)(p - r.body), cr, strlen(cr));
+            ck_assert_msg(p != NULL, "part %zu: no %s", i, cr);
+            p += strlen(cr);
+            ck_assert_int_eq(memcmp(p, bytes + at[i][0], at[i][1] - at[i][0] + 1), 0);
+            p += at[i][1] - at[i][0] + 1;
+        }
+        ck_assert(strncmp(p, "\r\n--", 4) == 0 && strcmp(r.body + r.body_len - 4, "--\r\n") == 0);
+        free(bytes);
+        kp_h_resp_free(&r);
+    }
     /* A range in the middle of the big file, with sendfile on. */
     req(&s, GET_H("/sf/big.bin", "Range: bytes=500000-500009"), &r);
     ck_assert_int_eq(r.status, 206);

@@ -32,6 +32,14 @@
 /* Response headers and body, as filled in by a handler. Unset fields are
  * zero/NULL/-1 as noted; the state machine adds Server, Date, Connection and
  * Content-Length itself. */
+/* One part of a body sent from a file in pieces: a head from memory, then
+ * len bytes of the file at pos. */
+struct kp_http_part {
+    struct kp_str head;
+    off_t pos;
+    uint64_t len;
+};
+
 struct kp_http_response {
     int status;                     /* 200, 206, 304, 404, ... */
     struct kp_str content_type;     /* empty: no Content-Type */
@@ -50,6 +58,10 @@ struct kp_http_response {
     off_t file_offset;
     uint64_t file_len;
     const char *file_data; /* the whole file in memory (open-file cache), or NULL */
+    /* multipart/byteranges (http/byteranges.h): parts sent in turn from fd
+     * instead of file_offset/file_len; NULL: none. */
+    const struct kp_http_part *parts;
+    size_t n_parts;
 };
 
 struct kp_http_ctx; /* worker-level HTTP state (http/server.h) */

@@ -83,6 +83,10 @@ struct kp_http_out {
     bool corked;     /* TCP_CORK is on now */
     size_t head_len; /* whole head, for body_sent */
     uint64_t budget; /* bytes the next send may write (limit_rate); UINT64_MAX: any */
+    /* Parts still to send after this one (multipart/byteranges): each
+     * becomes body and file range in turn. */
+    const struct kp_http_part *parts;
+    size_t parts_left;
 };
 
 enum kp_http_send_result {
