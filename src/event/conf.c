@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "kelpie/event/uring.h"
+
 #define EVENTS(m) KP_CONF_SLOT_MAIN, KP_CONF_FIELD(struct kp_events_conf, m)
 
 void kp_event_conf_init(struct kp_events_conf *ev)
@@ -25,17 +27,38 @@ static int events_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void 
     return kp_conf_parse_block(cf, &frame);
 }
 
-/* use epoll | poll | select */
+/* io_uring where this process cannot use it becomes epoll: the reason,
+ * located like an error ("... in FILE:LINE"), waits in uring_fallback for
+ * the one [warn] line. */
+static void check_uring(struct kp_conf *cf, struct kp_events_conf *ev)
+{
+    char why[256];
+
+    ev->uring_fallback = NULL;
+    if (kp_uring_probe(why, sizeof(why)) == 0)
+        return;
+    ev->use = KP_EVENT_EPOLL;
+    kp_conf_error(cf, "io_uring is not available (%s), using epoll", why);
+    ev->uring_fallback = kp_conf_strdup(cf->arena, cf->err);
+    cf->err[0] = '\0';
+}
+
+/* use epoll | poll | select | io_uring */
 static int set_use(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    static const char *const names[] = {
-        [KP_EVENT_EPOLL] = "epoll", [KP_EVENT_POLL] = "poll", [KP_EVENT_SELECT] = "select"};
+    static const char *const names[] = {[KP_EVENT_EPOLL] = "epoll",
+                                        [KP_EVENT_POLL] = "poll",
+                                        [KP_EVENT_SELECT] = "select",
+                                        [KP_EVENT_IO_URING] = "io_uring"};
     struct kp_events_conf *ev = conf;
 
     (void)cmd;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(cf->args[1], names[i]) == 0) {
             ev->use = (enum kp_event_use)i;
+            ev->uring_fallback = NULL;
+            if (ev->use == KP_EVENT_IO_URING)
+                check_uring(cf, ev);
             return 0;
         }
     }

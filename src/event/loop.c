@@ -24,6 +24,8 @@ static const struct kp_loop_backend *backend_for(enum kp_event_use use)
         return &kp_poll_ops;
     case KP_EVENT_SELECT:
         return &kp_select_ops;
+    case KP_EVENT_IO_URING:
+        return &kp_uring_ops;
     }
     return NULL;
 }
@@ -37,6 +39,13 @@ int kp_loop_init(struct kp_loop *loop, enum kp_event_use use, unsigned max_fds,
         return -EINVAL;
     *loop = (struct kp_loop){.ops = ops, .log = log, .max_fds = max_fds};
     int rc = ops->init(loop, max_fds);
+    /* The configuration checked that io_uring runs here, but a worker may
+     * differ from the master that checked (its user, its limits). */
+    if (rc < 0 && use == KP_EVENT_IO_URING) {
+        kp_log_error(log, KP_LOG_WARN, -rc, "io_uring is not available, using epoll");
+        loop->ops = ops = &kp_epoll_ops;
+        rc = ops->init(loop, max_fds);
+    }
     if (rc < 0)
         return rc;
     loop->ready_cap = max_fds < KP_LOOP_BATCH ? max_fds + 1 : KP_LOOP_BATCH;

@@ -176,9 +176,10 @@ static void json_counts(struct out *o, const uint64_t *c, const int64_t *g)
         g[KP_SB_IDLE], c[KP_SB_REQUESTS], c[KP_SB_BYTES_IN], c[KP_SB_BYTES_OUT]);
     put(o,
         ",\"responses\":{\"1xx\":%" PRIu64 ",\"2xx\":%" PRIu64 ",\"3xx\":%" PRIu64
-        ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 "},\"accept_eagain\":%" PRIu64,
+        ",\"4xx\":%" PRIu64 ",\"5xx\":%" PRIu64 "},\"accept_eagain\":%" PRIu64
+        ",\"cq_overflows\":%" PRIu64,
         c[KP_SB_1XX], c[KP_SB_2XX], c[KP_SB_3XX], c[KP_SB_4XX], c[KP_SB_5XX],
-        c[KP_SB_ACCEPT_EAGAIN]);
+        c[KP_SB_ACCEPT_EAGAIN], c[KP_SB_CQ_OVERFLOW]);
 }
 
 static void json_worker(struct out *o, const struct kp_http_stats *st,
@@ -234,6 +235,9 @@ static const struct metric WORKER_METRICS[] = {
     {"kelpie_sent_bytes_total", "Bytes written to clients.", true, KP_SB_BYTES_OUT},
     {"kelpie_accept_eagain_total", "Accept calls that found no connection.", true,
      KP_SB_ACCEPT_EAGAIN},
+    {"kelpie_cq_overflows_total",
+     "Waits that found the io_uring completion queue overflowed (nothing is lost).", true,
+     KP_SB_CQ_OVERFLOW},
     {"kelpie_connections_active", "Open client connections.", false, KP_SB_ACTIVE},
     {"kelpie_connections_reading", "Connections reading a request.", false, KP_SB_READING},
     {"kelpie_connections_writing", "Connections writing a response.", false, KP_SB_WRITING},

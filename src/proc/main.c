@@ -15,6 +15,7 @@
 #include "kelpie/proc/master_start.h"
 #include "kelpie/util/mem.h"
 #include "kelpie/proc/reload_request.h"
+#include "kelpie/event/uring.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/ssl.h"
@@ -37,6 +38,7 @@ static void print_version(const struct kp_cli *cli)
     fprintf(stderr, "regular expressions: PCRE2 %s (%s)\n", pcre,
             kp_http_regex_jit_available() ? "JIT available" : "no JIT");
     fprintf(stderr, "gzip: %s\n", kp_http_gzip_library());
+    fprintf(stderr, "event backends: epoll poll select io_uring (%s)\n", kp_uring_library());
     fprintf(stderr, "configure arguments: %s\n", KP_CONFIGURE_ARGS);
     /* The compiled-in defaults; relative ones resolve against the prefix. */
     fprintf(stderr, "prefix: %s\nconf path: %s\nerror log path: %s\npid path: %s\n", KP_PREFIX,

@@ -201,12 +201,18 @@ static void handle_signals(struct kp_worker *w)
 
 static int run_loop(struct kp_worker *w)
 {
+    uint64_t overflows = 0; /* of loop.cq_overflows, counted in the slot */
+
     while (!w->loop.stop) {
         int rc = kp_loop_run_once(&w->loop, kp_accept_before_wait(&w->acceptor));
         if (rc < 0) {
             kp_log_error(w->log, KP_LOG_ALERT, -rc, "%s wait failed",
                          kp_loop_backend_name(&w->loop));
             return rc;
+        }
+        if (w->loop.cq_overflows != overflows) {
+            kp_sb_count(w->slot, KP_SB_CQ_OVERFLOW, w->loop.cq_overflows - overflows);
+            overflows = w->loop.cq_overflows;
         }
         handle_signals(w);
         if (w->quitting) {

@@ -2,7 +2,8 @@
  * prefix on free loopback ports, talks to it over real sockets, runs the
  * binary for command-line checks, and checks the error log for unexpected
  * [alert]/[emerg] lines. The event backend comes from KP_TEST_EVENTS
- * (epoll, poll or select), so `make check` runs every suite once per backend. */
+ * (epoll, poll, select or io_uring), so `make check` runs every suite once
+ * per backend. */
 #ifndef KP_TEST_HARNESS_H
 #define KP_TEST_HARNESS_H
 

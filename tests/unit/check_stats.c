@@ -172,7 +172,7 @@ START_TEST(json_exact)
     const char *counts = "\"accepted\":4,\"handled\":4,\"active\":1,\"reading\":1,\"writing\":0,"
                          "\"waiting\":0,\"requests\":5,\"bytes_in\":300,\"bytes_out\":900,"
                          "\"responses\":{\"1xx\":0,\"2xx\":4,\"3xx\":0,\"4xx\":0,\"5xx\":0},"
-                         "\"accept_eagain\":2";
+                         "\"accept_eagain\":2,\"cq_overflows\":0";
     char want[2048];
 
     one_worker(st);
@@ -259,7 +259,7 @@ START_TEST(prometheus_board)
     size_t n = render(st, KP_HTTP_STATS_PROMETHEUS);
     int samples = kp_prom_check(out, n, err, sizeof(err));
     ck_assert_msg(samples > 0, "%s\n%s", err, out);
-    ck_assert_int_eq(check_types(), 21);
+    ck_assert_int_eq(check_types(), 22);
     /* Series by worker number only: worker 1 is the draining generation-1
      * worker and the just-claimed generation-2 one together. */
     ck_assert_ptr_nonnull(strstr(out, "\nkelpie_requests_total{worker=\"0\"} 1002\n"));
@@ -279,9 +279,9 @@ START_TEST(prometheus_board)
     ck_assert_ptr_nonnull(strstr(out, "\nkelpie_accept_mutex_owner 101\n"));
     ck_assert_ptr_nonnull(strstr(out, "\nkelpie_build_info{version=\""));
     ck_assert_ptr_null(strstr(out, "pid=\"101\",generation=\"2\"} "));
-    /* 10 plain families x 2 worker numbers, 5 response classes x 2, 3
+    /* 11 plain families x 2 worker numbers, 5 response classes x 2, 3
      * states, 2 start times, 2 heartbeats, build info, 6 master samples. */
-    ck_assert_int_eq(samples, 20 + 10 + 3 + 2 + 2 + 1 + 6);
+    ck_assert_int_eq(samples, 22 + 10 + 3 + 2 + 2 + 1 + 6);
     free(st);
     free(sb);
 }

@@ -1,5 +1,5 @@
 /* The seam between the loop core (event/loop.c) and its backends (one file
- * each: event/epoll.c, event/poll.c, event/select.c). A backend only tracks
+ * each: event/epoll.c, event/poll.c, event/select.c, event/uring.c). A backend only tracks
  * interest and reports readiness; the core owns dispatch, so the rules about
  * stale events, posted events and timers are written once. */
 #ifndef KP_BACKEND_H
@@ -42,5 +42,6 @@ struct kp_loop_backend {
 extern const struct kp_loop_backend kp_epoll_ops;
 extern const struct kp_loop_backend kp_poll_ops;
 extern const struct kp_loop_backend kp_select_ops;
+extern const struct kp_loop_backend kp_uring_ops;
 
 #endif

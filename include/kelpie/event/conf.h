@@ -15,6 +15,7 @@ enum kp_event_use {
     KP_EVENT_EPOLL = 0,
     KP_EVENT_POLL,
     KP_EVENT_SELECT,
+    KP_EVENT_IO_URING,
 };
 
 struct kp_events_conf {
@@ -23,6 +24,9 @@ struct kp_events_conf {
     bool accept_mutex;              /* on (kelpie's default, unlike nginx) */
     uint64_t accept_mutex_delay_ms; /* 500 */
     bool multi_accept;              /* off */
+    /* `use io_uring` where it cannot run: use is epoll, and this says why
+     * ("..." in FILE:LINE), for the one [warn] line at start and with -t. */
+    char *uring_fallback;
 };
 
 /* A unique listening address, shared by every server that listens on it. For

@@ -95,18 +95,21 @@ struct kp_loop {
                                      * waiting (epoll_pwait/ppoll/pselect), so that a
                                      * signal blocked elsewhere interrupts the wait */
     kp_loop_hook_fn after_priority; /* called after KP_IO_PRIORITY reports, if any */
+    uint64_t cq_overflows;          /* io_uring: waits that found the completion queue
+                                     * overflowed (nothing is lost; see event/uring.c) */
     void *hook_ctx;
 };
 
 /* max_fds: how many descriptors may be registered at once (worker_connections
  * plus listeners); it sizes the backend's tables (poll grows past it). The
  * clock is read once here. Returns 0, -EINVAL for max_fds 0, or -errno from
- * the backend (e.g. epoll_create1). */
+ * the backend (e.g. epoll_create1). io_uring that cannot be set up falls
+ * back to epoll with a [warn] line in log. */
 int kp_loop_init(struct kp_loop *loop, enum kp_event_use use, unsigned max_fds,
                  const struct kp_log *log);
 /* Release the backend and the timer heap. Registered fds are not closed. */
 void kp_loop_free(struct kp_loop *loop);
-/* "epoll", "poll" or "select". */
+/* "epoll", "poll", "select" or "io_uring". */
 const char *kp_loop_backend_name(const struct kp_loop *loop);
 
 /* Prepare an unregistered, unposted io. */

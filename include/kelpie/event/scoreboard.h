@@ -39,6 +39,7 @@ enum kp_sb_counter {
     KP_SB_4XX,
     KP_SB_5XX,
     KP_SB_ACCEPT_EAGAIN, /* accept() calls that found nothing: wasted wake-ups */
+    KP_SB_CQ_OVERFLOW,   /* io_uring: waits that found the completion queue overflowed */
     KP_SB_NCOUNTERS
 };
 

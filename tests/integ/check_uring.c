@@ -1,0 +1,178 @@
+/* events { use io_uring; }: where the ring can be made, the worker runs one
+ * (its descriptor shows in /proc); where it cannot, kelpie falls back to
+ * epoll with one [warn] line giving the reason, at start and with -t. The
+ * fallback is forced the way a container does it: a seccomp filter that
+ * makes io_uring_setup fail with ENOSYS (unprivileged thanks to
+ * PR_SET_NO_NEW_PRIVS; inherited by kelpie across fork and exec). */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "harness.h"
+#include "proc.h"
+#include "kelpie/event/uring.h"
+
+#define HTTP_OK "server { listen 127.0.0.1:@PORT@; location / { return 200 ok; } }"
+
+/* Check runs each test in a child of its own (CK_FORK), so the filter ends
+ * with the test; without fork it would outlive it. */
+static bool forked_tests(void)
+{
+    const char *f = getenv("CK_FORK");
+    return f == NULL || strcmp(f, "no") != 0;
+}
+
+static void deny_io_uring_setup(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+static void write_conf(struct kp_h_server *s, const char *main_extra)
+{
+    char main_text[256];
+
+    snprintf(main_text, sizeof(main_text),
+             "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;\n%s", main_extra);
+    kp_h_config_raw(s, main_text, "use io_uring;", HTTP_OK);
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* kelpie -t: the reason on one [warn] line, located, and the test passes. */
+static char *test_config(struct kp_h_server *s)
+{
+    char conf[256], *out, *err;
+
+    snprintf(conf, sizeof(conf), "%sconf/kelpie.conf", s->prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-t", "-p", s->prefix, "-c", conf, NULL};
+    int rc = kp_h_run(argv, &out, &err);
+    ck_assert_msg(rc == 0, "kelpie -t exited %d: %s", rc, err);
+    free(out);
+    return err;
+}
+
+START_TEST(uring_fallback_when_blocked)
+{
+    struct kp_h_server s;
+
+    if (!forked_tests())
+        return;
+    kp_h_prepare(&s);
+    write_conf(&s, "");
+    deny_io_uring_setup();
+    char *err = test_config(&s);
+    ck_assert_msg(count(err, "[warn]") == 1, "stderr: %s", err);
+    /* Built without liburing, that is the reason given instead. */
+    const char *why = KP_HAVE_IO_URING ? "io_uring_setup() failed (38: Function not implemented"
+                                       : "kelpie was built without io_uring";
+    ck_assert_msg(strstr(err, "kelpie: [warn] io_uring is not available (") != NULL &&
+                      strstr(err, why) != NULL,
+                  "stderr: %s", err);
+    ck_assert_msg(strstr(err, "), using epoll in ") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "kelpie.conf:6") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "test is successful") != NULL, "stderr: %s", err);
+    free(err);
+    /* Started, it serves on epoll; the worker logged no second warning. */
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    struct kp_h_resp r;
+    ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(log != NULL && strstr(log, "io_uring") == NULL, "error log: %s", log);
+    free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A descriptor of the worker that is an io_uring instance. */
+static bool has_ring(pid_t pid)
+{
+    char dir[64], path[PATH_MAX], target[128];
+    bool found = false;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return false;
+    for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            found = strcmp(target, "anon_inode:[io_uring]") == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Where io_uring works, every worker has its own ring and nothing is
+ * warned; where it does not (a CI container), the fallback is what shows. */
+START_TEST(uring_ring_per_worker)
+{
+    struct kp_h_server s;
+    char why[256];
+    bool usable = kp_uring_probe(why, sizeof(why)) == 0;
+
+    kp_h_prepare(&s);
+    write_conf(&s, "master_process on;\nworker_processes 2;\n");
+    char *err = test_config(&s);
+    ck_assert_msg(count(err, "[warn]") == (usable ? 0 : 1), "stderr: %s", err);
+    free(err);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert(kp_p_wait_children(s.pid, 2, 10000));
+    pid_t kids[4];
+    int n = kp_p_children(s.pid, kids, 4);
+    ck_assert_int_eq(n, 2);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(has_ring(kids[i]) == usable, "worker %d ring: %d", (int)kids[i], !usable);
+    ck_assert_msg(!has_ring(s.pid), "the master has a ring");
+    for (int i = 0; i < 20; i++) {
+        struct kp_h_resp r;
+        ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        kp_h_resp_free(&r);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_uring_suite(void)
+{
+    Suite *s = suite_create("uring");
+    TCase *tc = tcase_create("uring");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, uring_fallback_when_blocked);
+    tcase_add_test(tc, uring_ring_per_worker);
+    suite_add_tcase(s, tc);
+    return s;
+}
