@@ -54,8 +54,9 @@
 #define NO_SLOT UINT_MAX
 
 enum op_kind {
-    OP_IGNORE = 0, /* removals and no-ops: their completions mean nothing */
+    OP_IGNORE = 0, /* no-ops: their completions mean nothing */
     OP_POLL = 1,
+    OP_REMOVE = 2, /* the removal of the poll OP_POLL | slot | seq */
 };
 
 static uint64_t user_data(enum op_kind kind, unsigned idx, uint32_t seq)
@@ -107,6 +108,14 @@ static struct io_uring_sqe *get_sqe(struct uring_state *st)
         sqe = io_uring_get_sqe(&st->ring);
     }
     return sqe;
+}
+
+/* Remove the poll whose user_data is ud; the removal's own completion is
+ * tagged with it (kind OP_REMOVE), to be tried again if it came too early. */
+static void remove_poll(struct io_uring_sqe *sqe, uint64_t ud)
+{
+    io_uring_prep_poll_remove(sqe, ud);
+    io_uring_sqe_set_data64(sqe, (ud & ~(0xffull << 56)) | ((uint64_t)OP_REMOVE << 56));
 }
 
 static void grow_slots(struct uring_state *st)
@@ -182,8 +191,7 @@ static void disarm(struct uring_state *st, unsigned idx)
          * dropped as stale. */
         return;
     }
-    io_uring_prep_poll_remove(sqe, old);
-    io_uring_sqe_set_data64(sqe, user_data(OP_IGNORE, 0, 0));
+    remove_poll(sqe, old);
 }
 
 static int ring_create(struct io_uring *ring, unsigned sq, unsigned cq, unsigned flags)
@@ -241,8 +249,10 @@ static void uring_free(struct kp_loop *loop)
      * would queue connections nobody accepts after the worker is gone
      * (and keep its port bound). So cancel everything now and run the
      * completions, which drops the ring's references before the exit. */
-    struct io_uring_sync_cancel_reg all = {
-        .fd = -1, .flags = IORING_ASYNC_CANCEL_ANY, .timeout = {.tv_sec = 1}};
+    struct io_uring_sync_cancel_reg all = {.fd = -1,
+                                           .flags =
+                                               IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY,
+                                           .timeout = {.tv_sec = 1}};
     io_uring_submit(&st->ring);
     io_uring_register_sync_cancel(&st->ring, &all);
     io_uring_get_events(&st->ring);
@@ -320,11 +330,28 @@ static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
     uint64_t ud = io_uring_cqe_get_data64(cqe);
     unsigned idx = (unsigned)(ud >> 32) & 0xffffffu;
 
+    /* A removal that came while the poll was completing (-EALREADY) did
+     * not take: the poll may be armed again without ever reporting (a
+     * wake-up for none of its events), so try again. */
+    if ((ud >> 56) == OP_REMOVE && cqe->res == -EALREADY) {
+        struct io_uring_sqe *sqe = get_sqe(st);
+        if (sqe != NULL)
+            remove_poll(sqe, (ud & ~(0xffull << 56)) | ((uint64_t)OP_POLL << 56));
+        return got;
+    }
     if ((ud >> 56) != OP_POLL || idx >= st->nslots)
         return got;
     struct uring_slot *s = &st->slots[idx];
-    if (s->io == NULL || s->seq != (uint32_t)ud)
+    if (s->io == NULL || s->seq != (uint32_t)ud) {
+        /* A removal finds a poll that is completing at that moment only
+         * too late (-EALREADY) and leaves it armed, holding its socket
+         * open after close(): a disowned poll still armed is removed again
+         * at each report, until one takes. */
+        struct io_uring_sqe *sqe = (cqe->flags & IORING_CQE_F_MORE) ? get_sqe(st) : NULL;
+        if (sqe != NULL)
+            remove_poll(sqe, ud);
         return got;
+    }
     struct kp_io *io = s->io;
     unsigned ev = cqe->res >= 0 ? to_kp_events(cqe->res, io->interest) : KP_EV_ERROR | io->interest;
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
