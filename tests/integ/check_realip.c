@@ -390,6 +390,23 @@ START_TEST(before_tls)
     char want[64];
     snprintf(want, sizeof(want), "127.0.0.1 %d https", s.port);
     expect_log(&s, "logs/pp.log", want);
+    /* A header in pieces is taken exactly (the socket is peeked at): what
+     * follows it is read as the connection's first bytes, here plain HTTP
+     * on an https port, which nginx answers 400. */
+    int fd = kp_h_connect(s.port);
+    struct kp_h_resp r;
+    ck_assert_int_ge(fd, 0);
+    kp_h_send_str(fd, "PROXY TCP4 198.51");
+    kp_h_sleep_ms(50);
+    kp_h_send_str(fd, ".100.4 192.0.2.1 5 443\r");
+    kp_h_sleep_ms(50);
+    kp_h_send_str(fd, "\n" GET("/", ""));
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "The plain HTTP request was sent to HTTPS port"));
+    kp_h_resp_free(&r);
+    close(fd);
+    expect_log(&s, "logs/pp.log", "198.51.100.4 443 http");
     /* A TLS ClientHello where the header should be. */
     BROKEN(s.port, "\x16\x03\x01\x00\x05hello");
     expect_log(&s, "logs/error.log", "broken header: \"\\x16\\x03\\x01");
