@@ -415,7 +415,8 @@ static void batch_add(struct kp_http_conn *hc)
         ru->batch = NULL;
     }
     memcpy(hc->batch + hc->batch_len, out->head.p, out->head.len);
-    memcpy(hc->batch + hc->batch_len + out->head.len, out->body.p, out->body.len);
+    if (out->body.len > 0) /* a HEAD or 304 has no body pointer at all */
+        memcpy(hc->batch + hc->batch_len + out->head.len, out->body.p, out->body.len);
     hc->batch_len += out->head.len + out->body.len;
     r->bytes_sent = out->head.len + out->body.len;
     r->body_sent = out->body.len;

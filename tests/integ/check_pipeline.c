@@ -90,10 +90,18 @@ static void start(struct kp_h_server *s)
  * share: blank its value. */
 static void blank_dates(struct bytes *b)
 {
-    for (char *p = b->p; (p = strstr(p, "\r\nDate: ")) != NULL; p += 8) {
-        char *end = strstr(p + 8, "\r\n");
-        ck_assert_ptr_nonnull(end);
-        memset(p + 8, '-', (size_t)(end - (p + 8)));
+    static const char field[] = "\r\nDate: ";
+    size_t n = sizeof(field) - 1;
+
+    /* One pass by hand: strstr() over megabytes, once per field, is
+     * quadratic under the sanitizers' interceptors. */
+    for (size_t i = 0; i + n <= b->len; i++) {
+        if (b->p[i] != '\r' || memcmp(b->p + i, field, n) != 0)
+            continue;
+        size_t j = i + n;
+        while (j < b->len && b->p[j] != '\r')
+            b->p[j++] = '-';
+        i = j - 1;
     }
 }
 
