@@ -1146,8 +1146,12 @@ static void wait_io(struct kp_http_conn *hc)
      * same after the client's end of stream was reported: it came with the
      * bytes already read and raises no new edge, so the read that sees it
      * (and closes, as in any state but WRITE) must be made here, or the
-     * connection would sit in CLOSE-WAIT until its timeout. */
-    if (ev == KP_EV_READ && (hc->read_full || hc->peer_eof))
+     * connection would sit in CLOSE-WAIT until its timeout. Not while
+     * limit_req delays the request: what waits there is left for after the
+     * delay (read_full stays set for then), and posting would spin the loop
+     * on a peek that finds nothing new for the whole delay. */
+    bool more = hc->read_full && hc->state != KP_HC_DELAY;
+    if (ev == KP_EV_READ && (more || hc->peer_eof))
         kp_loop_post(hc->loop, &hc->c->io, KP_EV_READ);
 }
 

@@ -191,6 +191,79 @@ START_TEST(delay_order_and_dry_run)
 }
 END_TEST
 
+/* CPU ticks (user + system) pid has used. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    long utime = 0, stime = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the ")" that ends the name. */
+    const char *p = strrchr(buf, ')');
+    ck_assert_int_eq(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime), 2);
+    return utime + stime;
+}
+
+/* A delayed request that filled the header buffer exactly (so the last
+ * read could not tell whether more was waiting) leaves the worker asleep
+ * for the delay: it used to post itself a read event each loop turn and
+ * spin on a peek. The bound is a resource count far from both outcomes
+ * (a spinning worker burns every tick it is given; a sleeping one none). */
+START_TEST(delay_does_not_spin)
+{
+    struct kp_h_server s;
+    kp_h_prepare(&s);
+    files(&s);
+    /* One worker: the one whose ticks are counted holds the connection. */
+    kp_h_config(&s, "worker_processes 1;",
+                "limit_req_zone $binary_remote_addr zone=one:64k rate=1r/m;\n"
+                "log_format lr '$uri $status $limit_req_status';\n"
+                "server {\n listen 127.0.0.1:@PORT@;\n access_log logs/access.log lr;\n"
+                " client_header_buffer_size 1k;\n"
+                " location /d { limit_req zone=one burst=5; }\n"
+                "}\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_t worker;
+    ck_assert(kp_p_wait_children(s.pid, 1, 10000));
+    ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
+    ck_assert_int_eq(status_of(s.port, GET("/d")), 200);
+    char req[1025];
+    const char *start = "GET /d HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+    size_t pad = 1024 - strlen(start) - 4;
+    snprintf(req, sizeof(req), "%s%.*s\r\n\r\n", start, (int)pad,
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp");
+    ck_assert_uint_eq(strlen(req), 1024);
+    int delayed = kp_h_connect(s.port);
+    kp_h_send_str(delayed, req);
+    ck_assert(kp_p_log_wait(&s, "delaying request", 5000));
+    long before = cpu_ticks(worker);
+    kp_h_sleep_ms(2000);
+    long used = cpu_ticks(worker) - before;
+    ck_assert_msg(used < 20, "the worker used %ld ticks in a 2 s delay", used);
+    close(delayed);
+    ck_assert_int_eq(logged(&s, "/d 499 DELAYED", 1), 1);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* Far more keys than a small zone holds: every request is still served
  * (the least recently used keys make room), and the zone says once that
  * it is full. */
@@ -556,6 +629,7 @@ Suite *kp_test_limit_suite(void)
     tcase_add_test(tc, burst_then_status);
     tcase_add_test(tc, two_rules_charge_together);
     tcase_add_test(tc, delay_order_and_dry_run);
+    tcase_add_test(tc, delay_does_not_spin);
     tcase_add_test(tc, full_zone_evicts_and_logs_once);
     tcase_add_test(tc, two_workers_share_a_zone);
     tcase_add_test(tc, reload_keeps_state);
