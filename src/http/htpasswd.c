@@ -188,11 +188,17 @@ static size_t apr1(const char *pw, struct kp_str salt, char *out)
     return (size_t)(o - out);
 }
 
+/* The longest password hashed, as the C library's crypt(3) allows: apr1's
+ * cost grows with the length, and the length is the client's to choose. */
+#define PASSWORD_MAX 512
+
 static bool check_apr1(const char *pw, struct kp_str hash)
 {
     struct kp_str salt = {hash.p + 6, 0};
     char out[64];
 
+    if (strlen(pw) > PASSWORD_MAX)
+        return false;
     /* The salt: up to 8 characters, ended early by '$'. */
     while (salt.len < 8 && 6 + salt.len < hash.len && salt.p[salt.len] != '$')
         salt.len++;

@@ -253,6 +253,15 @@ static void spend(struct kp_http_out *out, uint64_t w)
         out->budget -= w < out->budget ? w : out->budget;
 }
 
+/* What limit_rate's budget leaves for file bytes after the memory pieces
+ * (pre bytes of earlier responses, the head, the memory body). */
+static uint64_t room(const struct kp_http_out *out, size_t pre)
+{
+    uint64_t mem = pre + out->head.len + out->body.len;
+
+    return out->budget == UINT64_MAX ? UINT64_MAX : out->budget > mem ? out->budget - mem : 0;
+}
+
 /* One sendmsg() of the head, the memory body and (sendfile off) the next
  * piece of the file read into scratch. */
 static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct kp_conn *c,
@@ -268,8 +277,11 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
         iov[n++] = (struct iovec){(void *)out->head.p, out->head.len};
     if (out->body.len > 0)
         iov[n++] = (struct iovec){(void *)out->body.p, out->body.len};
-    if (!out->use_sendfile && out->file_left > 0) {
+    if (!out->use_sendfile && out->file_left > 0 && room(out, pre) > 0) {
         size_t want = out->file_left < scratch_size ? (size_t)out->file_left : scratch_size;
+        /* Under limit_rate, read no more than the budget lets go. */
+        if (want > room(out, pre))
+            want = (size_t)room(out, pre);
         ssize_t got = pread(out->fd, scratch, want, out->file_pos);
         if (got <= 0) {
             /* 0: the file shrank under us; the announced length cannot be kept. */

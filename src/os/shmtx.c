@@ -50,7 +50,9 @@ void kp_shmtx_lock_short(struct kp_shmtx *m, pid_t pid)
     for (unsigned spins = 0; !kp_shmtx_trylock(m, pid); spins++) {
         if (spins >= SPINS_BEFORE_CHECK) {
             pid_t owner = kp_shmtx_owner(m);
-            if (owner != 0 && kill(owner, 0) != 0 && errno == ESRCH)
+            /* EPERM: the number now belongs to another user's process,
+             * so the worker that held the lock is gone too. */
+            if (owner != 0 && kill(owner, 0) != 0 && (errno == ESRCH || errno == EPERM))
                 kp_shmtx_unlock(m, owner);
             spins = 0;
         }
