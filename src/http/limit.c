@@ -173,9 +173,8 @@ static int limit_req(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
 
     for (size_t i = 1; i < cf->nargs && rc == 0; i++) {
         const char *p = cf->args[i];
-        if (strncmp(p, "zone=", 5) == 0 && p[5] == '\0') {
-            rc = kp_conf_error(cf, "invalid parameter \"%s\"", p);
-        } else if (strncmp(p, "zone=", 5) == 0) {
+        /* "zone=" without a name falls through to the invalid parameter. */
+        if (strncmp(p, "zone=", 5) == 0 && p[5] != '\0') {
             rule.zone = zone_named(cf, p + 5, strlen(p + 5));
             rc = zone_kind(cf, rule.zone, KP_LIMIT_REQ);
         } else if (strncmp(p, "burst=", 6) == 0) {
