@@ -875,6 +875,8 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->server_tokens = true;
     loc->keepalive_timeout_ms = 75000;
     loc->etag = true;
+    loc->absolute_redirect = true;
+    loc->port_in_redirect = true;
     loc->log_not_found = true;
     loc->if_modified_since = KP_HTTP_IMS_EXACT;
     loc->max_ranges = UINT_MAX;
@@ -1062,6 +1064,10 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"rewrite_log", HTTP_ANY | KP_CONF_SIF | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
      LOC(rewrite_log)},
+    {"absolute_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(absolute_redirect)},
+    {"port_in_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(port_in_redirect)},
+    {"server_name_in_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     LOC(server_name_in_redirect)},
     {"etag", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(etag)},
     {"log_not_found", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(log_not_found)},
     {"if_modified_since", HTTP_ANY, KP_CONF_TAKE(1), 0, if_modified_since, LOC(if_modified_since)},

@@ -179,6 +179,24 @@ static size_t expires_fields(const struct kp_http_loc_conf *loc, time_t now, cha
     return (size_t)n;
 }
 
+/* absolute_redirect: a Location that is a path gets the origin in front,
+ * whoever set it (the directory redirect, return, rewrite, error_page), as
+ * nginx's header filter does. */
+static void absolute_location(struct kp_http_request *r)
+{
+    struct kp_str l = r->resp.location;
+
+    if (l.len == 0 || l.p[0] != '/' || !r->loc->absolute_redirect)
+        return;
+    struct kp_str origin = kp_http_var_redirect_origin(r);
+    if (origin.len == 0)
+        return;
+    char *p = kp_arena_alloc(&r->arena, origin.len + l.len);
+    memcpy(p, origin.p, origin.len);
+    memcpy(p + origin.len, l.p, l.len);
+    r->resp.location = (struct kp_str){p, origin.len + l.len};
+}
+
 void kp_http_headers_apply(struct kp_http_request *r, time_t now)
 {
     const struct kp_http_loc_conf *loc = r->loc;
@@ -188,6 +206,7 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
     char expires[128];
     size_t n = ok ? expires_fields(loc, now, expires) : 0;
 
+    absolute_location(r);
     if (add.len == 0 && n == 0)
         return;
     if (cv != NULL)

@@ -15,6 +15,7 @@
 #include "kelpie/http/request.h"
 #include "kelpie/http/static.h"
 #include "kelpie/http/var.h"
+#include "kelpie/http/router.h"
 
 #define GETTER(fn)                                                                                 \
     static struct kp_str fn(struct kp_http_request *r, const struct kp_http_var_ref *ref, char *buf)
@@ -212,6 +213,32 @@ GETTER(v_server_port)
 
     (void)ref;
     return c != NULL && c->ls != NULL ? num(buf, port_of(&c->ls->conf.addr)) : KP_STR_NULL;
+}
+
+struct kp_str kp_http_var_redirect_origin(struct kp_http_request *r)
+{
+    const struct kp_conn *c = conn_of(r);
+    struct kp_str host = kp_http_router_host(r->parser.head.host);
+    struct sockaddr_storage ss;
+    char addr[KP_HTTP_VAR_BUF];
+
+    if (c == NULL || !local_addr(r, &ss))
+        return KP_STR_NULL;
+    if (r->loc->server_name_in_redirect && r->srv->n_server_names > 0)
+        host = kp_str_from(r->srv->server_names[0]);
+    else if (host.len == 0)
+        host = addr_text(&ss, addr);
+    unsigned port = port_of(&ss);
+    if (!r->loc->port_in_redirect || port == (c->tls != NULL ? 443u : 80u))
+        port = 0;
+    size_t size = sizeof("https://:65535") + host.len;
+    char *p = kp_arena_alloc(&r->arena, size);
+    int n = snprintf(p, size, "%s://", c->tls != NULL ? "https" : "http");
+    for (size_t i = 0; i < host.len; i++) /* the Host as nginx keeps it: lower case */
+        p[n++] = kp_str_lower(host.p[i]);
+    if (port != 0)
+        n += snprintf(p + n, size - (size_t)n, ":%u", port);
+    return (struct kp_str){p, (size_t)n};
 }
 
 /* "https" and "on" on a TLS connection (see http/ssl.h for $ssl_*). */

@@ -102,6 +102,9 @@ static const struct lcase CASES[] = {
 
 static void check_case(const struct kp_h_server *s, const struct lcase *c)
 {
+    char origin[64];
+
+    snprintf(origin, sizeof(origin), "http://loc.test:%d", s->port);
     char raw[512];
     struct kp_h_resp r;
 
@@ -111,9 +114,12 @@ static void check_case(const struct kp_h_server *s, const struct lcase *c)
     const char *l = kp_h_header(&r, "Location");
     if (c->location != NULL && c->location[0] == '\0')
         ck_assert_msg(l == NULL, "%s: Location %s, want none", c->target, l);
-    else if (c->location != NULL)
-        ck_assert_msg(l != NULL && strcmp(l, c->location) == 0, "%s: Location %s, want %s",
-                      c->target, l ? l : "(none)", c->location);
+    else if (c->location != NULL) {
+        char want[256]; /* a path: absolute_redirect puts the origin in front */
+        snprintf(want, sizeof(want), "%s%s", c->location[0] == '/' ? origin : "", c->location);
+        ck_assert_msg(l != NULL && strcmp(l, want) == 0, "%s: Location %s, want %s", c->target,
+                      l ? l : "(none)", want);
+    }
     if (c->body != NULL)
         ck_assert_msg(r.body != NULL && strcmp(r.body, c->body) == 0, "%s: body %s, want %s",
                       c->target, r.body ? r.body : "(none)", c->body);
@@ -145,6 +151,85 @@ START_TEST(locations_table)
 }
 END_TEST
 
+/* absolute_redirect, port_in_redirect, server_name_in_redirect: every
+ * Location that is a path (directory slash, return, rewrite, and the
+ * target of an error_page, see /moved/ above)
+ * gets scheme://host[:port] in front unless absolute_redirect is off; the
+ * host is the Host without its port, or the first server_name, or (no Host)
+ * the address the connection came in on; the Host is lower-cased, as
+ * nginx's. */
+static const char *REDIRECT_CONF =
+    "server {\n"
+    "    listen 127.0.0.1:@PORT@;\n"
+    "    server_name primary.test other.test;\n"
+    "    root html;\n"
+    "    location = /ret { return 301 /target?a=1; }\n"
+    "    location = /rw { rewrite ^ /rewritten redirect; }\n"
+    "    location /off/ { absolute_redirect off; }\n"
+    "    location = /off/ret { absolute_redirect off; return 302 /rel; }\n"
+    "    location /noport/ { port_in_redirect off; }\n"
+    "    location /sn/ { server_name_in_redirect on; }\n"
+    "    location = /abs { return 302 http://example.com/x; }\n"
+    "}\n";
+
+struct rcase {
+    const char *raw;
+    int status;
+    const char *location; /* "@P@" stands for the port */
+};
+
+static const struct rcase REDIRECTS[] = {
+    {"GET /ret HTTP/1.1\r\nHost: Other.test:@P@\r\n\r\n", 301, "http://other.test:@P@/target?a=1"},
+    {"GET /rw HTTP/1.1\r\nHost: a.test\r\n\r\n", 302, "http://a.test:@P@/rewritten"},
+    {"GET /d HTTP/1.1\r\nHost: a.test\r\n\r\n", 301, "http://a.test:@P@/d/"},
+    {"GET /ret HTTP/1.0\r\n\r\n", 301, "http://127.0.0.1:@P@/target?a=1"},
+    {"GET /off/d HTTP/1.1\r\nHost: a.test\r\n\r\n", 301, "/off/d/"},
+    {"GET /off/ret HTTP/1.1\r\nHost: a.test\r\n\r\n", 302, "/rel"},
+    {"GET /noport/d HTTP/1.1\r\nHost: a.test\r\n\r\n", 301, "http://a.test/noport/d/"},
+    {"GET /sn/d HTTP/1.1\r\nHost: a.test\r\n\r\n", 301, "http://primary.test:@P@/sn/d/"},
+    {"GET /abs HTTP/1.1\r\nHost: a.test\r\n\r\n", 302, "http://example.com/x"},
+};
+
+/* tmpl with each "@P@" replaced by port. */
+static void with_port(char *out, size_t size, const char *tmpl, int port)
+{
+    const char *at = strstr(tmpl, "@P@");
+
+    if (at == NULL) {
+        snprintf(out, size, "%s", tmpl);
+        return;
+    }
+    snprintf(out, size, "%.*s%d%s", (int)(at - tmpl), tmpl, port, at + 3);
+}
+
+START_TEST(redirect_composition)
+{
+    struct kp_h_server s;
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "html/d/f", "");
+    kp_h_write(&s, "html/off/d/f", "");
+    kp_h_write(&s, "html/noport/d/f", "");
+    kp_h_write(&s, "html/sn/d/f", "");
+    kp_h_config(&s, "master_process off;", REDIRECT_CONF);
+    ck_assert_msg(kp_h_start(&s) == 0, "server failed to start");
+    for (size_t i = 0; i < sizeof(REDIRECTS) / sizeof(REDIRECTS[0]); i++) {
+        const struct rcase *c = &REDIRECTS[i];
+        char raw[256], want[256];
+        struct kp_h_resp r;
+        with_port(raw, sizeof(raw), c->raw, s.port);
+        with_port(want, sizeof(want), c->location, s.port);
+        ck_assert_msg(kp_h_request(s.port, raw, &r) == 0, "no response to %s", raw);
+        ck_assert_msg(r.status == c->status, "%s: status %d", raw, r.status);
+        const char *l = kp_h_header(&r, "Location");
+        ck_assert_msg(l != NULL && strcmp(l, want) == 0, "%s: Location %s, want %s", raw,
+                      l ? l : "(none)", want);
+        kp_h_resp_free(&r);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_locations_suite(void)
 {
     Suite *s = suite_create("locations");
@@ -152,6 +237,7 @@ Suite *kp_test_locations_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, locations_table);
+    tcase_add_test(tc, redirect_composition);
     suite_add_tcase(s, tc);
     return s;
 }

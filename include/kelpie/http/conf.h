@@ -316,6 +316,11 @@ struct kp_http_loc_conf {
     struct kp_http_realip_conf realip;
     struct kp_http_auth_conf auth;
     struct kp_http_limit_conf limit;
+    /* A Location starting with '/' becomes scheme://host[:port]/... as
+     * nginx's (http/var.h, kp_http_var_redirect_origin). */
+    bool absolute_redirect;       /* on */
+    bool port_in_redirect;        /* on: the port unless 80 (443 with TLS) */
+    bool server_name_in_redirect; /* off: the Host; on: the first server_name */
     /* The location { } blocks nested in this one, ordered as a server's
      * (kp_http_location_order); not inherited. */
     struct kp_http_loc_conf **locations;

@@ -28,7 +28,8 @@ int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
 int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
 
 /* Append r->loc's fields for the final r->resp.status (and the time now, in
- * seconds) to r->resp.extra. */
+ * seconds) to r->resp.extra, and make a Location that is a path absolute
+ * when r->loc's absolute_redirect is on (http/var.h). */
 void kp_http_headers_apply(struct kp_http_request *r, time_t now);
 
 #endif
