@@ -214,6 +214,10 @@ static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept
     c->peer_len = peer_len;
     c->ls = l->ls;
     c->io.fd = fd;
+    /* Plain TCP is read only through kp_conn_recv: a completion backend
+     * may read it ahead. TLS reads through OpenSSL's socket BIO. */
+    if (l->ls->stream)
+        c->io.flags |= KP_IO_STREAM;
     int rc = kp_loop_set(a->loop, &c->io, KP_EV_READ);
     if (rc < 0) {
         /* With select this is a descriptor >= FD_SETSIZE: one line, and the

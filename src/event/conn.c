@@ -71,14 +71,9 @@ void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn 
 
 ssize_t kp_conn_recv(struct kp_conn *c, void *buf, size_t len)
 {
-    ssize_t n;
-
     if (c->tls != NULL)
         return kp_tls_recv(c->tls, buf, len);
-    do {
-        n = read(c->io.fd, buf, len);
-    } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : n;
+    return kp_io_recv(&c->io, buf, len);
 }
 
 ssize_t kp_conn_send(struct kp_conn *c, const struct iovec *iov, size_t n, int flags)

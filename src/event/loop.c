@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "kelpie/util/alloc.h"
 #include "kelpie/event/backend.h"
@@ -88,6 +89,7 @@ int kp_loop_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
      * a new descriptor (and reset by kp_io_init) still gets a new one. */
     if (!io->registered)
         io->gen = ++loop->gen_seq;
+    io->loop = loop;
     io->interest = interest;
     io->registered = true;
     return 0;
@@ -134,6 +136,18 @@ void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io)
         loop->ops->del(loop, io);
     io->registered = false;
     io->interest = 0;
+}
+
+ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len)
+{
+    ssize_t n;
+
+    if (io->registered && (io->flags & KP_IO_STREAM) && io->loop->ops->recv != NULL)
+        return io->loop->ops->recv(io->loop, io, buf, len);
+    do {
+        n = read(io->fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
 }
 
 void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events)

@@ -1,37 +1,59 @@
 /* The io_uring backend: one ring per loop (so per worker, made after the
- * fork), readiness collected as poll completions.
+ * fork). Plain TCP connections (KP_IO_STREAM) are read by the kernel: a
+ * multishot receive per connection fills buffers from one ring of provided
+ * buffers shared by the worker's connections, and kp_io_recv copies out of
+ * them. Everything else (TLS connections, listeners, the accept mutex's
+ * bell, and the writability of every connection) is readiness collected as
+ * poll completions.
  *
- * Every registered io owns a slot in a table; every operation it has in the
- * ring carries user_data = kind | slot | seq, where seq is the slot's count
- * of operations armed. A completion is delivered only when its slot still
- * holds an io and its seq is the slot's current one, so a completion that
- * was in flight while its io was deleted, re-armed or reused for another
- * descriptor is dropped instead of reaching the wrong owner (the core then
- * checks io->gen as for every backend).
+ * Completions and owners. Every registered io owns a slot in a table;
+ * every operation carries user_data = kind | slot | tag. A poll's tag is
+ * the slot's count of polls armed, so only the current poll of the current
+ * io is heard. A receive's tag is the slot's registration number: at most
+ * one receive is live per registration, so every completion of the
+ * connection's receives is heard (a receive being cancelled may still
+ * bring bytes, which must not be lost), while one that arrives after the
+ * connection was closed, or its slot reused, is dropped and its buffer
+ * goes back to the ring. The core then checks io->gen as for every backend.
  *
- * Connection sockets get a multishot poll: one submission reports every
- * wake-up until the interest changes, which is the edge-triggered contract
- * of event/loop.h (POLLRDHUP gives KP_EV_EOF as EPOLLRDHUP does on epoll).
- * Level-triggered ios (listeners, the accept mutex's bell) get a one-shot
- * poll re-armed after each completion: arming checks the current state, so
- * what is still pending is reported again at the next wait.
+ * Receiving. Bytes wait in the connection's queue of buffers until the
+ * protocol reads them, which it does in the same turn (it reads until
+ * -EAGAIN), so an idle keep-alive connection holds no buffer. A connection
+ * that does not read (it waits to write) holds at most URING_CONN_BUFS
+ * buffers: at that bound its receive is cancelled, and armed again once it
+ * has read them, so one connection cannot take the buffers of all. When
+ * the ring runs dry (-ENOBUFS), the connections that wanted to receive wait
+ * on a list and are armed again as buffers come back. The end of the
+ * stream (a receive of 0) is KP_EV_READ|KP_EV_EOF after the queued bytes.
  *
- * Nothing reaches the kernel until the next wait (or a full submission
- * queue): submissions and completions of one loop iteration cost one
- * io_uring_enter. An operation deleted before it was submitted is turned
- * into a no-op in place, so closing a descriptor never leaves an entry that
- * would name it (or whatever socket gets its number next); one already
- * submitted is removed by its user_data, and the ring's reference on the
- * file lets the socket really close only then.
+ * Polls. Connection sockets get a multishot poll (POLLOUT only for stream
+ * ios): one submission reports every wake-up until the interest changes,
+ * the edge-triggered contract of event/loop.h (POLLRDHUP gives KP_EV_EOF as
+ * EPOLLRDHUP does on epoll). Level-triggered ios (listeners, the bell) get
+ * a one-shot poll re-armed after each completion: arming checks the current
+ * state, so what is still pending is reported again at the next wait; with
+ * every accept policy (accept mutex on or off, reuseport) the acceptor
+ * registers and unregisters them as on epoll, and accepts with accept4.
+ *
+ * Submitting. Nothing reaches the kernel until the next wait (or a full
+ * submission queue): submissions and completions of one loop iteration
+ * cost one io_uring_enter. An operation taken back before it was submitted
+ * is turned into a no-op in place, so closing a descriptor never leaves an
+ * entry that would name it (or whatever socket gets its number next); one
+ * already submitted is cancelled by its user_data, and the ring's reference
+ * on the file lets the socket really close only then, at the next enter.
  *
  * A completion queue that overflows loses nothing (IORING_FEAT_NODROP is
  * required: the kernel keeps the backlog and hands it over at the next
  * enter); each wait that finds a backlog is counted in loop->cq_overflows,
- * and a multishot poll that the kernel ended meanwhile is armed again. */
+ * and a multishot operation the kernel ended meanwhile is armed again. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "kelpie/util/alloc.h"
@@ -50,37 +72,78 @@
 /* Completion queue: room for two reports per registration (a poll and its
  * removal) bounded to 32768 entries (512 KiB); beyond, NODROP keeps the rest. */
 #define URING_CQ_MAX 32768u
+/* Provided buffers: 2 KiB holds a typical request head whole (a longer
+ * one takes several); one buffer per 4 connections, 64 to 1024 of them
+ * (128 KiB to 2 MiB per worker). They are lent only while bytes wait to be
+ * read, which is within one turn unless a connection is not reading. */
+#define URING_BUF_SIZE 2048u
+#define URING_BUFS_MIN 64u
+#define URING_BUFS_MAX 1024u
+/* Buffers one connection may hold unread before its receive stops. */
+#define URING_CONN_BUFS 4u
+#define URING_BGID      0
 
 #define NO_SLOT UINT_MAX
+#define NO_BUF  0xffffu
 
 enum op_kind {
     OP_IGNORE = 0, /* no-ops: their completions mean nothing */
     OP_POLL = 1,
-    OP_REMOVE = 2, /* the removal of the poll OP_POLL | slot | seq */
+    OP_RECV = 2,
 };
+/* Added to the kind of an operation, the cancellation of that operation. */
+#define OP_CANCEL 0x80u
 
-static uint64_t user_data(enum op_kind kind, unsigned idx, uint32_t seq)
+enum recv_state { RECV_IDLE = 0, RECV_ARMED, RECV_CANCELLING };
+
+static uint64_t user_data(enum op_kind kind, unsigned idx, uint32_t tag)
 {
-    return ((uint64_t)kind << 56) | ((uint64_t)idx << 32) | seq;
+    return ((uint64_t)kind << 56) | ((uint64_t)idx << 32) | tag;
 }
 
+/* An entry queued but maybe not submitted yet: while its epoch is the
+ * state's, it is still in the submission queue and can be rewritten. */
+struct pending {
+    struct io_uring_sqe *sqe;
+    uint64_t epoch;
+};
+
 struct uring_slot {
-    struct kp_io *io; /* NULL: free */
-    uint32_t seq;     /* of the operation armed now; bumped to disown it */
-    bool armed;
-    struct io_uring_sqe *sqe; /* the arming entry while sqe_epoch == st->epoch */
-    uint64_t sqe_epoch;
+    struct kp_io *io;  /* NULL: free */
+    uint32_t poll_seq; /* of the poll armed now; bumped to disown it */
+    bool poll_armed;
+    bool eof; /* the receive saw the end of the stream */
+    bool starved;
+    uint8_t rstate;        /* enum recv_state */
+    int err;               /* a receive's error, after the queued bytes */
+    uint32_t reg;          /* registration number: tags receives */
+    uint16_t qhead, qtail; /* buffers with unread bytes, oldest first */
+    uint16_t qn;
+    struct pending poll, recv;
     unsigned round, ridx; /* merges several completions of one wait into one report */
-    unsigned next_free;
+    unsigned next;        /* free list, or the list of connections waiting for buffers */
+};
+
+/* A provided buffer lent to a connection: its unread bytes. */
+struct uring_buf {
+    uint16_t next, off, len;
 };
 
 struct uring_state {
     struct io_uring ring;
+    struct kp_loop *loop;
     struct uring_slot *slots;
     unsigned nslots;
     unsigned free_head;
-    uint64_t epoch; /* submissions so far: entries of an older epoch are in the kernel */
+    uint64_t epoch; /* submissions so far */
     unsigned round; /* waits so far */
+    /* Receiving by completion (multishot receive, kernel 6.0), else NULL br. */
+    struct io_uring_buf_ring *br;
+    size_t br_size;
+    char *bufmem;
+    struct uring_buf *bufs;
+    unsigned nbufs, lent; /* lent: buffers out of the kernel's hands */
+    unsigned starved_head;
 };
 
 static unsigned round_pow2(unsigned v, unsigned lo, unsigned hi)
@@ -110,12 +173,32 @@ static struct io_uring_sqe *get_sqe(struct uring_state *st)
     return sqe;
 }
 
-/* Remove the poll whose user_data is ud; the removal's own completion is
- * tagged with it (kind OP_REMOVE), to be tried again if it came too early. */
-static void remove_poll(struct io_uring_sqe *sqe, uint64_t ud)
+/* Cancel the operation whose user_data is ud; the cancellation's own
+ * completion carries ud with OP_CANCEL added, to be tried again if it came
+ * while the operation was completing (-EALREADY): such an operation may
+ * arm itself again without reporting anything (a wake-up that brought
+ * nothing it waits for), and would then hold its socket open for good. */
+static void cancel(struct uring_state *st, uint64_t ud)
 {
-    io_uring_prep_poll_remove(sqe, ud);
-    io_uring_sqe_set_data64(sqe, (ud & ~(0xffull << 56)) | ((uint64_t)OP_REMOVE << 56));
+    struct io_uring_sqe *sqe = get_sqe(st);
+
+    if (sqe == NULL)
+        return;
+    io_uring_prep_cancel64(sqe, ud, 0);
+    io_uring_sqe_set_data64(sqe, ud | ((uint64_t)OP_CANCEL << 56));
+}
+
+/* Take back an operation: a no-op while still queued (returns true), else
+ * a cancellation of user_data ud (returns false). */
+static bool take_back(struct uring_state *st, const struct pending *p, uint64_t ud)
+{
+    if (p->epoch == st->epoch) {
+        io_uring_prep_nop(p->sqe);
+        io_uring_sqe_set_data64(p->sqe, user_data(OP_IGNORE, 0, 0));
+        return true;
+    }
+    cancel(st, ud);
+    return false;
 }
 
 static void grow_slots(struct uring_state *st)
@@ -125,74 +208,236 @@ static void grow_slots(struct uring_state *st)
     st->slots = kp_realloc(st->slots, n * sizeof(*st->slots));
     memset(st->slots + old, 0, (n - old) * sizeof(*st->slots));
     for (unsigned i = n; i-- > old;) {
-        st->slots[i].next_free = st->free_head;
+        st->slots[i].next = st->free_head;
         st->free_head = i;
     }
     st->nslots = n;
 }
 
-/* Mask for a poll: what the interest asks, and the peer's end of stream for
- * edge-triggered readers (it raises no wake-up of its own once its bytes
- * are read; see KP_EV_EOF). */
-static unsigned poll_mask(const struct kp_io *io, unsigned interest)
+static bool is_stream(const struct uring_state *st, const struct kp_io *io)
+{
+    return st->br != NULL && (io->flags & KP_IO_STREAM);
+}
+
+/* --- polls ---------------------------------------------------------------------------- */
+
+/* Mask for a poll: what the interest asks (stream ios: writing only), and
+ * the peer's end of stream for edge-triggered readers (it raises no wake-up
+ * of its own once its bytes are read; see KP_EV_EOF). */
+static unsigned poll_mask(const struct uring_state *st, const struct kp_io *io, unsigned interest)
 {
     unsigned m = 0;
 
-    if (interest & KP_EV_READ)
-        m |= POLLIN;
-    if ((interest & KP_EV_READ) && !(io->flags & KP_IO_LEVEL))
-        m |= POLLRDHUP;
+    if ((interest & KP_EV_READ) && !is_stream(st, io))
+        m |= POLLIN | ((io->flags & KP_IO_LEVEL) ? 0 : POLLRDHUP);
     if (interest & KP_EV_WRITE)
         m |= POLLOUT;
     return m;
 }
 
-static int arm(struct uring_state *st, unsigned idx, unsigned interest)
+static void poll_arm(struct uring_state *st, unsigned idx, unsigned interest)
 {
     struct uring_slot *s = &st->slots[idx];
-    struct io_uring_sqe *sqe = get_sqe(st);
+    unsigned mask = poll_mask(st, s->io, interest);
+    struct io_uring_sqe *sqe = mask != 0 ? get_sqe(st) : NULL;
 
     if (sqe == NULL)
-        return -EBUSY;
-    unsigned mask = poll_mask(s->io, interest);
+        return;
     if (s->io->flags & KP_IO_LEVEL)
         io_uring_prep_poll_add(sqe, s->io->fd, mask);
     else
         io_uring_prep_poll_multishot(sqe, s->io->fd, mask);
-    s->seq++;
-    io_uring_sqe_set_data64(sqe, user_data(OP_POLL, idx, s->seq));
-    s->armed = true;
-    s->sqe = sqe;
-    s->sqe_epoch = st->epoch;
-    return 0;
+    s->poll_seq++;
+    io_uring_sqe_set_data64(sqe, user_data(OP_POLL, idx, s->poll_seq));
+    s->poll_armed = true;
+    s->poll = (struct pending){sqe, st->epoch};
 }
 
-/* Take back the armed poll: still in the submission queue, it becomes a
- * no-op; in the kernel, it is removed. Either way its completions are no
- * longer this slot's (seq moves on). */
-static void disarm(struct uring_state *st, unsigned idx)
+/* Its completions are no longer this slot's (the seq moves on). */
+static void poll_disarm(struct uring_state *st, unsigned idx)
 {
     struct uring_slot *s = &st->slots[idx];
 
-    if (!s->armed)
+    if (!s->poll_armed)
         return;
-    uint64_t old = user_data(OP_POLL, idx, s->seq);
-    s->armed = false;
-    s->seq++;
-    if (s->sqe_epoch == st->epoch) {
-        io_uring_prep_nop(s->sqe);
-        io_uring_sqe_set_data64(s->sqe, user_data(OP_IGNORE, 0, 0));
+    uint64_t old = user_data(OP_POLL, idx, s->poll_seq);
+    s->poll_armed = false;
+    s->poll_seq++;
+    take_back(st, &s->poll, old);
+}
+
+/* --- provided buffers and receives ---------------------------------------------------- */
+
+static void recv_arm(struct uring_state *st, unsigned idx);
+
+/* Give buffer bid back to the kernel, then let the connections waiting
+ * for one receive again. */
+static void buf_return(struct uring_state *st, unsigned bid)
+{
+    io_uring_buf_ring_add(st->br, st->bufmem + (size_t)bid * URING_BUF_SIZE, URING_BUF_SIZE,
+                          (unsigned short)bid, io_uring_buf_ring_mask(st->nbufs), 0);
+    io_uring_buf_ring_advance(st->br, 1);
+    st->lent--;
+    while (st->starved_head != NO_SLOT && st->lent < st->nbufs) {
+        unsigned idx = st->starved_head;
+        struct uring_slot *s = &st->slots[idx];
+        st->starved_head = s->next;
+        s->starved = false;
+        recv_arm(st, idx);
+    }
+}
+
+static void unstarve(struct uring_state *st, unsigned idx)
+{
+    if (!st->slots[idx].starved)
+        return;
+    st->slots[idx].starved = false;
+    for (unsigned *p = &st->starved_head; *p != NO_SLOT; p = &st->slots[*p].next) {
+        if (*p == idx) {
+            *p = st->slots[idx].next;
+            return;
+        }
+    }
+}
+
+/* Arm the multishot receive if the connection may read ahead: it wants to
+ * read, has not reached its end or an error, holds fewer than its share of
+ * buffers, and none is live. With the ring dry it waits for a buffer. */
+static void recv_arm(struct uring_state *st, unsigned idx)
+{
+    struct uring_slot *s = &st->slots[idx];
+
+    if (s->rstate != RECV_IDLE || s->eof || s->err != 0 || s->qn >= URING_CONN_BUFS ||
+        !(s->io->interest & KP_EV_READ) || s->starved)
+        return;
+    if (st->lent == st->nbufs) {
+        s->starved = true;
+        s->next = st->starved_head;
+        st->starved_head = idx;
         return;
     }
     struct io_uring_sqe *sqe = get_sqe(st);
-    if (sqe == NULL) {
-        /* Cannot happen once a submission emptied the queue; if it did,
-         * the poll stays until its file closes, and its reports are
-         * dropped as stale. */
+    if (sqe == NULL)
         return;
-    }
-    remove_poll(sqe, old);
+    io_uring_prep_recv_multishot(sqe, s->io->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = URING_BGID;
+    io_uring_sqe_set_data64(sqe, user_data(OP_RECV, idx, s->reg));
+    s->rstate = RECV_ARMED;
+    s->recv = (struct pending){sqe, st->epoch};
 }
+
+static void recv_cancel(struct uring_state *st, unsigned idx)
+{
+    struct uring_slot *s = &st->slots[idx];
+
+    if (s->rstate != RECV_ARMED)
+        return;
+    s->rstate =
+        take_back(st, &s->recv, user_data(OP_RECV, idx, s->reg)) ? RECV_IDLE : RECV_CANCELLING;
+}
+
+/* Bytes received into buffer bid join the connection's queue; at its
+ * share of buffers the connection stops receiving until it reads. */
+static void enqueue(struct uring_state *st, unsigned idx, unsigned bid, unsigned len)
+{
+    struct uring_slot *s = &st->slots[idx];
+
+    st->bufs[bid] = (struct uring_buf){.next = NO_BUF, .off = 0, .len = (uint16_t)len};
+    if (s->qn == 0)
+        s->qhead = (uint16_t)bid;
+    else
+        st->bufs[s->qtail].next = (uint16_t)bid;
+    s->qtail = (uint16_t)bid;
+    s->qn++;
+    if (s->qn >= URING_CONN_BUFS)
+        recv_cancel(st, idx);
+}
+
+/* Give back every buffer the connection holds (it closes). */
+static void drop_queue(struct uring_state *st, unsigned idx)
+{
+    struct uring_slot *s = &st->slots[idx];
+
+    while (s->qn > 0) {
+        unsigned bid = s->qhead;
+        s->qhead = st->bufs[bid].next;
+        s->qn--;
+        buf_return(st, bid);
+    }
+}
+
+static ssize_t uring_recv(struct kp_loop *loop, struct kp_io *io, void *buf, size_t len)
+{
+    struct uring_state *st = loop->bstate;
+    unsigned idx = io->slot;
+    struct uring_slot *s = &st->slots[idx];
+    size_t done = 0;
+
+    if (!is_stream(st, io)) {
+        ssize_t n;
+        do {
+            n = read(io->fd, buf, len);
+        } while (n < 0 && errno == EINTR);
+        return n < 0 ? -errno : n;
+    }
+    while (done < len && s->qn > 0) {
+        unsigned bid = s->qhead;
+        struct uring_buf *b = &st->bufs[bid];
+        size_t take = b->len - b->off;
+        if (take > len - done)
+            take = len - done;
+        memcpy((char *)buf + done, st->bufmem + (size_t)bid * URING_BUF_SIZE + b->off, take);
+        b->off = (uint16_t)(b->off + take);
+        done += take;
+        if (b->off == b->len) {
+            s->qhead = b->next;
+            s->qn--;
+            buf_return(st, bid);
+        }
+    }
+    /* Below its share again: receive on (a no-op while one is live). */
+    recv_arm(st, idx);
+    if (done > 0)
+        return (ssize_t)done;
+    if (s->err != 0)
+        return s->err;
+    return s->eof ? 0 : -EAGAIN;
+}
+
+static bool setup_bufs(struct uring_state *st, unsigned max_fds)
+{
+    struct utsname u;
+    int major = 0, minor = 0;
+
+    /* Multishot receive came with Linux 6.0. */
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2 || major < 6)
+        return false;
+    unsigned n = round_pow2(max_fds / 4, URING_BUFS_MIN, URING_BUFS_MAX);
+    size_t size = n * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return false;
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uint64_t)(uintptr_t)mem, .ring_entries = n, .bgid = URING_BGID};
+    if (io_uring_register_buf_ring(&st->ring, &reg, 0) < 0) {
+        munmap(mem, size);
+        return false;
+    }
+    st->br = mem;
+    st->br_size = size;
+    st->nbufs = n;
+    st->bufmem = kp_alloc((size_t)n * URING_BUF_SIZE);
+    st->bufs = kp_calloc(n, sizeof(*st->bufs));
+    io_uring_buf_ring_init(st->br);
+    for (unsigned i = 0; i < n; i++)
+        io_uring_buf_ring_add(st->br, st->bufmem + (size_t)i * URING_BUF_SIZE, URING_BUF_SIZE,
+                              (unsigned short)i, io_uring_buf_ring_mask(n), (int)i);
+    io_uring_buf_ring_advance(st->br, (int)n);
+    return true;
+}
+
+/* --- the backend ---------------------------------------------------------------------- */
 
 static int ring_create(struct io_uring *ring, unsigned sq, unsigned cq, unsigned flags)
 {
@@ -230,12 +475,15 @@ static int uring_init(struct kp_loop *loop, unsigned max_fds)
         kp_free(st);
         return rc;
     }
+    st->loop = loop;
     st->nslots = 1;
     st->slots = kp_calloc(1, sizeof(*st->slots));
     st->free_head = 0;
-    st->slots[0].next_free = NO_SLOT;
+    st->slots[0].next = NO_SLOT;
+    st->starved_head = NO_SLOT;
     while (st->nslots < max_fds)
         grow_slots(st);
+    setup_bufs(st, max_fds);
     loop->bstate = st;
     return 0;
 }
@@ -257,9 +505,24 @@ static void uring_free(struct kp_loop *loop)
     io_uring_register_sync_cancel(&st->ring, &all);
     io_uring_get_events(&st->ring);
     io_uring_queue_exit(&st->ring);
+    if (st->br != NULL) {
+        munmap(st->br, st->br_size);
+        kp_free(st->bufmem);
+        kp_free(st->bufs);
+    }
     kp_free(st->slots);
     kp_free(st);
     loop->bstate = NULL;
+}
+
+static void slot_free(struct uring_state *st, unsigned idx)
+{
+    struct uring_slot *s = &st->slots[idx];
+
+    s->io = NULL;
+    s->reg++;
+    s->next = st->free_head;
+    st->free_head = idx;
 }
 
 static int uring_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
@@ -273,30 +536,39 @@ static int uring_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
         if (st->free_head == NO_SLOT)
             grow_slots(st);
         io->slot = st->free_head;
-        st->free_head = st->slots[io->slot].next_free;
-        st->slots[io->slot].io = io;
-        st->slots[io->slot].armed = false;
+        struct uring_slot *s = &st->slots[io->slot];
+        st->free_head = s->next;
+        *s = (struct uring_slot){.io = io, .poll_seq = s->poll_seq, .reg = s->reg + 1};
     }
-    disarm(st, io->slot);
-    int rc = interest != 0 ? arm(st, io->slot, interest) : 0;
-    if (rc < 0 && fresh) {
-        st->slots[io->slot].io = NULL;
-        st->slots[io->slot].next_free = st->free_head;
-        st->free_head = io->slot;
+    struct uring_slot *s = &st->slots[io->slot];
+    unsigned old = fresh ? 0 : io->interest;
+    if (!is_stream(st, io) || ((old ^ interest) & KP_EV_WRITE)) {
+        poll_disarm(st, io->slot);
+        poll_arm(st, io->slot, interest);
     }
-    return rc;
+    if (!is_stream(st, io) || !(interest & KP_EV_READ))
+        return 0;
+    /* The core sets io->interest after this returns: receive by the new one. */
+    io->interest = interest;
+    recv_arm(st, io->slot);
+    /* Bytes (or the end) already waiting are readiness that exists now. */
+    if (s->qn > 0 || s->eof || s->err != 0)
+        kp_loop_post(loop, io, KP_EV_READ | (s->eof ? KP_EV_EOF : 0));
+    return 0;
 }
 
 static int uring_del(struct kp_loop *loop, struct kp_io *io)
 {
     struct uring_state *st = loop->bstate;
-    struct uring_slot *s = &st->slots[io->slot];
+    unsigned idx = io->slot;
 
-    disarm(st, io->slot);
-    s->io = NULL;
-    s->seq++;
-    s->next_free = st->free_head;
-    st->free_head = io->slot;
+    poll_disarm(st, idx);
+    if (is_stream(st, io)) {
+        recv_cancel(st, idx);
+        unstarve(st, idx);
+        drop_queue(st, idx);
+    }
+    slot_free(st, idx);
     return 0;
 }
 
@@ -315,51 +587,88 @@ static unsigned to_kp_events(int res, unsigned interest)
     return ev;
 }
 
-/* A failure of the poll itself that another try may not repeat. */
+/* A failure of an operation itself that another try may not repeat. */
 static bool transient(int res)
 {
     return res == -ECANCELED || res == -EINTR || res == -EAGAIN || res == -ENOMEM;
 }
 
-/* One completion into the reports (merged per io), re-arming a poll that
- * ended: a one-shot one after each report, a multishot one the kernel
- * stopped (an overflow, a transient failure). Returns the new count. */
+/* A poll completion: its events, re-arming a poll that ended (a one-shot
+ * one after each report, a multishot one the kernel stopped). */
+static unsigned poll_done(struct uring_state *st, unsigned idx, const struct io_uring_cqe *cqe)
+{
+    struct uring_slot *s = &st->slots[idx];
+    struct kp_io *io = s->io;
+
+    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        s->poll_armed = false;
+        if (cqe->res >= 0 || transient(cqe->res))
+            poll_arm(st, idx, io->interest);
+    }
+    if (cqe->res >= 0)
+        return to_kp_events(cqe->res, io->interest);
+    return transient(cqe->res) ? 0 : KP_EV_ERROR | io->interest;
+}
+
+/* A receive completion of the slot's current connection: bytes queued,
+ * the end of the stream, or an error, each reported as KP_EV_READ. */
+static unsigned recv_done(struct uring_state *st, unsigned idx, const struct io_uring_cqe *cqe,
+                          bool has_buf, unsigned bid)
+{
+    struct uring_slot *s = &st->slots[idx];
+    unsigned ev = 0;
+
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        s->rstate = RECV_IDLE;
+    if (cqe->res > 0 && has_buf) {
+        enqueue(st, idx, bid, (unsigned)cqe->res);
+        ev = KP_EV_READ;
+    } else if (has_buf) {
+        buf_return(st, bid);
+    }
+    if (cqe->res == 0) {
+        s->eof = true;
+        ev = KP_EV_READ | KP_EV_EOF;
+    } else if (cqe->res < 0 && cqe->res != -ENOBUFS && !transient(cqe->res)) {
+        s->err = cqe->res;
+        ev = KP_EV_READ | KP_EV_ERROR;
+    }
+    /* Ended (the ring ran dry, the kernel stopped it, or our bound did):
+     * on again when the connection may read ahead. */
+    recv_arm(st, idx);
+    return ev;
+}
+
+/* One completion into the reports (merged per io). Returns the new count. */
 static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
                         struct kp_ready *ready, unsigned got)
 {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
     unsigned idx = (unsigned)(ud >> 32) & 0xffffffu;
+    enum op_kind kind = (enum op_kind)(ud >> 56);
+    bool has_buf = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
+    unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, ev;
 
-    /* A removal that came while the poll was completing (-EALREADY) did
-     * not take: the poll may be armed again without ever reporting (a
-     * wake-up for none of its events), so try again. */
-    if ((ud >> 56) == OP_REMOVE && cqe->res == -EALREADY) {
-        struct io_uring_sqe *sqe = get_sqe(st);
-        if (sqe != NULL)
-            remove_poll(sqe, (ud & ~(0xffull << 56)) | ((uint64_t)OP_POLL << 56));
-        return got;
-    }
-    if ((ud >> 56) != OP_POLL || idx >= st->nslots)
+    if (has_buf)
+        st->lent++;
+    if ((kind & OP_CANCEL) && cqe->res == -EALREADY)
+        cancel(st, ud & ~((uint64_t)OP_CANCEL << 56));
+    if ((kind != OP_RECV && kind != OP_POLL) || idx >= st->nslots)
         return got;
     struct uring_slot *s = &st->slots[idx];
-    if (s->io == NULL || s->seq != (uint32_t)ud) {
-        /* A removal finds a poll that is completing at that moment only
-         * too late (-EALREADY) and leaves it armed, holding its socket
-         * open after close(): a disowned poll still armed is removed again
-         * at each report, until one takes. */
-        struct io_uring_sqe *sqe = (cqe->flags & IORING_CQE_F_MORE) ? get_sqe(st) : NULL;
-        if (sqe != NULL)
-            remove_poll(sqe, ud);
+    bool mine = s->io != NULL && (kind == OP_RECV ? s->reg == (uint32_t)ud && is_stream(st, s->io)
+                                                  : s->poll_seq == (uint32_t)ud);
+    if (!mine) {
+        /* Disowned but still armed (a cancellation that did not take):
+         * cancel it again. Its bytes belong to a closed connection. */
+        if (cqe->flags & IORING_CQE_F_MORE)
+            cancel(st, ud);
+        if (has_buf)
+            buf_return(st, bid);
         return got;
     }
-    struct kp_io *io = s->io;
-    unsigned ev = cqe->res >= 0 ? to_kp_events(cqe->res, io->interest) : KP_EV_ERROR | io->interest;
-    if (!(cqe->flags & IORING_CQE_F_MORE)) {
-        s->armed = false;
-        if (cqe->res >= 0 || transient(cqe->res))
-            arm(st, idx, io->interest);
-    }
-    if (cqe->res < 0 && transient(cqe->res))
+    ev = kind == OP_RECV ? recv_done(st, idx, cqe, has_buf, bid) : poll_done(st, idx, cqe);
+    if (ev == 0)
         return got;
     if (s->round == st->round) {
         ready[s->ridx].events |= ev;
@@ -367,7 +676,7 @@ static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
     }
     s->round = st->round;
     s->ridx = got;
-    ready[got] = (struct kp_ready){.io = io, .gen = io->gen, .events = ev};
+    ready[got] = (struct kp_ready){.io = s->io, .gen = s->io->gen, .events = ev};
     return got + 1;
 }
 
@@ -405,6 +714,7 @@ const struct kp_loop_backend kp_uring_ops = {
     .set = uring_set,
     .del = uring_del,
     .wait = uring_wait,
+    .recv = uring_recv,
 };
 
 /* Why io_uring_setup failed, as far as this process can tell. */

@@ -883,21 +883,20 @@ static enum step respond(struct kp_http_conn *hc)
 
 /* --- after the response -------------------------------------------------------------- */
 
-/* Raw reads even under TLS: what arrives now is dropped undecrypted. */
+/* Raw reads even under TLS (kp_io_recv, not kp_conn_recv): what arrives
+ * now is dropped undecrypted. */
 static enum step linger_read(struct kp_http_conn *hc)
 {
     char buf[4096];
 
     for (int i = 0; i < KP_HTTP_LINGER_READS; i++) {
-        ssize_t n = read(hc->c->io.fd, buf, sizeof(buf));
+        ssize_t n = kp_io_recv(&hc->c->io, buf, sizeof(buf));
         if (n > 0) {
             kp_sb_count(hc->ctx->sb, KP_SB_BYTES_IN, (uint64_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
         hc->read_full = false;
-        return n < 0 && errno == EAGAIN ? STEP_WAIT : STEP_CLOSE;
+        return n == -EAGAIN ? STEP_WAIT : STEP_CLOSE;
     }
     hc->read_full = true; /* more may be waiting: come back after the others */
     return STEP_WAIT;

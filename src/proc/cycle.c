@@ -149,6 +149,7 @@ static void build_listening(struct kp_cycle *cycle)
         if (addr->default_server == NULL)
             addr->default_server = addr->servers[0];
         cycle->listening[i].proto = addr;
+        cycle->listening[i].stream = !addr->ssl;
     }
 }
 

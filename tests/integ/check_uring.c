@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -54,6 +55,16 @@ static void write_conf(struct kp_h_server *s, const char *main_extra)
     snprintf(main_text, sizeof(main_text),
              "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;\n%s", main_extra);
     kp_h_config_raw(s, main_text, "use io_uring;", HTTP_OK);
+}
+
+/* GET / on a new connection answers 200. */
+static void get_ok(int port)
+{
+    struct kp_h_resp r;
+
+    ck_assert_int_eq(kp_h_request(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
 }
 
 static int count(const char *hay, const char *needle)
@@ -101,10 +112,7 @@ START_TEST(uring_fallback_when_blocked)
     free(err);
     /* Started, it serves on epoll; the worker logged no second warning. */
     ck_assert_int_eq(kp_h_start(&s), 0);
-    struct kp_h_resp r;
-    ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
-    ck_assert_int_eq(r.status, 200);
-    kp_h_resp_free(&r);
+    get_ok(s.port);
     char *log = kp_h_read(&s, "logs/error.log");
     ck_assert_msg(log != NULL && strstr(log, "io_uring") == NULL, "error log: %s", log);
     free(log);
@@ -155,12 +163,96 @@ START_TEST(uring_ring_per_worker)
     for (int i = 0; i < n; i++)
         ck_assert_msg(has_ring(kids[i]) == usable, "worker %d ring: %d", (int)kids[i], !usable);
     ck_assert_msg(!has_ring(s.pid), "the master has a ring");
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 20; i++)
+        get_ok(s.port);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* --- completion receives ----------------------------------------------------------- */
+
+#define MANY      100
+#define PIPELINED 3
+
+/* Read n responses of "ok" from fd (blocking, with the harness's timeouts). */
+static bool read_oks(int fd, int n)
+{
+    for (int i = 0; i < n; i++) {
         struct kp_h_resp r;
-        ck_assert_int_eq(kp_h_request(s.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
-        ck_assert_int_eq(r.status, 200);
+        if (kp_h_recv(fd, &r, false) != 0)
+            return false;
+        bool ok = r.status == 200 && r.body != NULL && strcmp(r.body, "ok") == 0;
         kp_h_resp_free(&r);
+        if (!ok)
+            return false;
     }
+    return true;
+}
+
+/* More bytes in flight than the worker has receive buffers (256
+ * connections: 64 buffers of 2 KiB; 100 clients each send three pipelined
+ * requests of about 5 KiB before reading anything): connections that wait
+ * to write stop receiving at their share, the ring runs dry and refills,
+ * and every request is answered in order on every backend. */
+START_TEST(uring_more_bytes_than_buffers)
+{
+    struct kp_h_server s;
+    static char req[6000];
+    char pad[5000];
+    int fds[MANY];
+
+    memset(pad, 'p', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n", pad);
+    kp_h_prepare(&s);
+    char events[64];
+    snprintf(events, sizeof(events), "use %s;\nworker_connections 256;", kp_h_events());
+    kp_h_config_raw(&s, "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;", events,
+                    HTTP_OK);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    for (int i = 0; i < MANY; i++) {
+        fds[i] = kp_h_connect(s.port);
+        ck_assert_int_ge(fds[i], 0);
+    }
+    for (int k = 0; k < PIPELINED; k++)
+        for (int i = 0; i < MANY; i++)
+            kp_h_send_str(fds[i], req);
+    for (int i = 0; i < MANY; i++) {
+        ck_assert_msg(read_oks(fds[i], PIPELINED), "connection %d", i);
+        close(fds[i]);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Clients that vanish mid-request (a reset with bytes unread, a FIN after
+ * half a head) leave no descriptor behind, on every backend. */
+START_TEST(uring_aborted_clients_leak_nothing)
+{
+    struct kp_h_server s;
+
+    kp_h_start_with(&s, "master_process off;", HTTP_OK);
+    /* Warm up, then count: the baseline has every lazily opened file. */
+    for (int i = 0; i < 5; i++)
+        get_ok(s.port);
+    kp_h_sleep_ms(100);
+    int base = kp_h_count_fds(s.pid);
+    for (int round = 0; round < 200; round++) {
+        int fd = kp_h_connect(s.port);
+        ck_assert_int_ge(fd, 0);
+        kp_h_send_str(fd, round % 2 ? "GET / HTTP/1.1\r\nHost:"
+                                    : "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /");
+        if (round % 2) {
+            shutdown(fd, SHUT_WR);
+        } else {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+        close(fd);
+    }
+    ck_assert_msg(kp_h_wait_fds(s.pid, base, 10000), "%d descriptors, %d before",
+                  kp_h_count_fds(s.pid), base);
+    get_ok(s.port); /* and it still serves */
     kp_h_stop(&s);
 }
 END_TEST
@@ -173,6 +265,8 @@ Suite *kp_test_uring_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, uring_fallback_when_blocked);
     tcase_add_test(tc, uring_ring_per_worker);
+    tcase_add_test(tc, uring_more_bytes_than_buffers);
+    tcase_add_test(tc, uring_aborted_clients_leak_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

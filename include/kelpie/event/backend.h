@@ -37,6 +37,8 @@ struct kp_loop_backend {
      * (-EINTR when a signal arrived). Readiness left unreported because cap
      * was reached is reported by the next wait. */
     int (*wait)(struct kp_loop *loop, int timeout_ms, struct kp_ready *ready, unsigned cap);
+    /* kp_io_recv for a registered KP_IO_STREAM io (NULL: read(2)). */
+    ssize_t (*recv)(struct kp_loop *loop, struct kp_io *io, void *buf, size_t len);
 };
 
 extern const struct kp_loop_backend kp_epoll_ops;

@@ -39,6 +39,9 @@ struct kp_listening {
     /* What the protocol serves on this address, opaque to the event layer
      * (http: struct kp_http_addr, http/conf.h). */
     const void *proto;
+    /* Its connections are read only through kp_conn_recv (no TLS socket
+     * BIO), so a completion backend may read them ahead (KP_IO_STREAM). */
+    bool stream;
 };
 
 /* Directive table: `events` (main context) and what goes inside it. The

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kelpie/event/conf.h"
 #include "kelpie/util/log.h"
@@ -55,9 +56,10 @@ struct kp_io {
     bool posted; /* on the posted queue */
     unsigned posted_events;
     struct kp_io *posted_next, *posted_prev;
-    uint32_t gen;   /* new on every registration: stale events from one wait are dropped */
-    unsigned slot;  /* backend bookkeeping (poll: index in its pollfd array) */
-    unsigned flags; /* KP_IO_*: set before the first kp_loop_set */
+    uint32_t gen;         /* new on every registration: stale events from one wait are dropped */
+    struct kp_loop *loop; /* the loop it was last registered with */
+    unsigned slot;        /* backend bookkeeping (poll: index in its pollfd array) */
+    unsigned flags;       /* KP_IO_*: set before the first kp_loop_set */
 };
 
 /* Registration flags (struct kp_io.flags). */
@@ -72,6 +74,11 @@ enum {
     /* Dispatched before every other report of the same wait, followed by
      * the loop's after_priority hook (accept events, then the mutex goes). */
     KP_IO_PRIORITY = 1u << 2,
+    /* A stream socket read only through kp_io_recv: a completion backend
+     * (io_uring) may read it ahead into its own buffers, and reports
+     * KP_EV_READ once bytes (or the end of the stream, or an error) wait
+     * there. Readiness backends ignore it (kp_io_recv is then read(2)). */
+    KP_IO_STREAM = 1u << 3,
 };
 
 typedef void (*kp_loop_hook_fn)(void *ctx);
@@ -132,6 +139,12 @@ void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io);
  * posted events run is called in the next iteration (the wait then does not
  * block), so reposting never starves I/O. */
 void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events);
+
+/* Read from a KP_IO_STREAM io's socket: bytes read (at most len), 0 at the
+ * end of the stream, -EAGAIN, or -errno; EINTR is retried. From the
+ * backend's buffers when it reads ahead for io (a registered KP_IO_STREAM io
+ * on io_uring), else read(2) on io->fd. */
+ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len);
 
 /* Arm (or re-arm) t to fire delay_ms after the cached clock; disarm t. */
 void kp_loop_timer_add(struct kp_loop *loop, struct kp_timer *t, uint64_t delay_ms);
