@@ -884,6 +884,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->keepalive_requests = 1000;
     loc->send_timeout_ms = 60000;
     loc->client_max_body_size = 1u << 20;
+    loc->client_body_timeout_ms = 60000;
     loc->types = &http->types;
     loc->default_type = kp_conf_strdup(a, "text/plain");
     kp_http_gzip_conf_defaults(&loc->gzip);
@@ -1015,6 +1016,8 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"send_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec, LOC(send_timeout_ms)},
     {"client_max_body_size", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_size,
      LOC(client_max_body_size)},
+    {"client_body_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
+     LOC(client_body_timeout_ms)},
     {"client_header_timeout", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
      SRV(client_header_timeout_ms)},
     {"client_header_buffer_size", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_size,

@@ -658,8 +658,8 @@ static enum step read_body(struct kp_http_conn *hc)
             return STEP_WAIT;
         if (n <= 0)
             return read_failed(hc, n);
-        /* Like send_timeout, the body timeout runs between two reads. */
-        kp_loop_timer_add(hc->loop, &hc->c->timer, hc->r->srv->client_header_timeout_ms);
+        /* Like send_timeout, client_body_timeout runs between two reads. */
+        kp_loop_timer_add(hc->loop, &hc->c->timer, hc->r->loc->client_body_timeout_ms);
     }
 }
 
@@ -688,7 +688,7 @@ static enum step body_start(struct kp_http_conn *hc)
         return STEP_PROCESS;
     }
     set_state(hc, KP_HC_READ_BODY);
-    kp_loop_timer_add(hc->loop, &hc->c->timer, r->srv->client_header_timeout_ms);
+    kp_loop_timer_add(hc->loop, &hc->c->timer, r->loc->client_body_timeout_ms);
     return read_body(hc);
 }
 

@@ -54,6 +54,10 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      KP_CONF_NOFIELD},
     {"request_pool_size", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    /* Request bodies are read and dropped (static content takes none):
+     * there is no body buffer to size. */
+    {"client_body_buffer_size", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
     {"client_body_temp_path", HTTP_ANY, KP_CONF_RANGE(1, 4), 0, ignore_temp_path, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},

@@ -1,6 +1,7 @@
 /* nginx's response directives against the real binary: keepalive_timeout's
  * header value (Keep-Alive: timeout=N), charset and charset_types, etag,
- * if_modified_since off|exact|before, max_ranges, server_tokens build. */
+ * if_modified_since off|exact|before, max_ranges, server_tokens build,
+ * client_body_timeout. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ static const char *CONF =
     "    location /types/ { charset_types text/css; alias html/; }\n"
     "    location /nocharset/ { charset off; alias html/; }\n"
     "    location = /text { return 200 \"hi\"; }\n"
+    "    location /slowbody/ { client_body_timeout 1s; client_body_buffer_size 16k; }\n"
     "}\n"
     "server { listen 127.0.0.1:@PORT2@; server_tokens build; keepalive_timeout 0;\n"
     "         return 200 x; }\n";
@@ -73,6 +75,25 @@ START_TEST(charset)
     expect_type(&s, "/types/a.css", "text/css; charset=utf-8");
     expect_type(&s, "/types/a.html", "text/html");
     expect_type(&s, "/nocharset/a.html", "text/html");
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* client_body_timeout, not client_header_timeout (60s here), bounds the
+ * wait for the rest of a body: 408 and the connection closed. */
+START_TEST(body_timeout)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    int fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "POST /slowbody/a.html HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 408);
+    kp_h_resp_free(&r);
+    ck_assert(kp_h_closed(fd, 10000));
+    close(fd);
     kp_h_stop(&s);
 }
 END_TEST
@@ -280,6 +301,7 @@ Suite *kp_test_nginx_directives_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, charset);
     tcase_add_test(tc, keepalive_header);
+    tcase_add_test(tc, body_timeout);
     tcase_add_test(tc, validators);
     tcase_add_test(tc, ranges);
     tcase_add_test(tc, listen_parameters);

@@ -274,9 +274,10 @@ struct kp_http_loc_conf {
     uint64_t keepalive_timeout_ms; /* 75s */
     uint64_t
         keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */
-    unsigned keepalive_requests;   /* 1000 */
-    uint64_t send_timeout_ms;      /* 60s */
-    uint64_t client_max_body_size; /* 1m; 0 = unlimited */
+    unsigned keepalive_requests;     /* 1000 */
+    uint64_t send_timeout_ms;        /* 60s */
+    uint64_t client_max_body_size;   /* 1m; 0 = unlimited */
+    uint64_t client_body_timeout_ms; /* 60s: between two reads of a body */
     const struct kp_http_types *types;
     char *default_type; /* text/plain */
     struct kp_http_error_page *error_pages;
