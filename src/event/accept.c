@@ -310,7 +310,7 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
                               .sb = o->sb,
                               .slot = o->slot,
                               .use_mutex = o->sb != NULL && o->accept_mutex,
-                              .pid = (int)getpid(),
+                              .pid = o->owner > 0 ? o->owner : (int)getpid(),
                               .mutex_delay_ms = o->mutex_delay_ms};
     a->listeners = kp_calloc(o->n_listening, sizeof(*a->listeners));
     a->n_listeners = o->n_listening;

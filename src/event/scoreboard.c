@@ -46,11 +46,33 @@ struct kp_sb_slot *kp_sb_claim(struct kp_scoreboard *sb, unsigned generation, un
 
 struct kp_sb_slot *kp_sb_find(struct kp_scoreboard *sb, pid_t pid)
 {
-    for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
+    return kp_sb_next(sb, pid, NULL);
+}
+
+struct kp_sb_slot *kp_sb_next(struct kp_scoreboard *sb, pid_t pid, const struct kp_sb_slot *prev)
+{
+    for (size_t i = prev != NULL ? (size_t)(prev - sb->slots) + 1 : 0; i < KP_SB_MAX_SLOTS; i++) {
         if (atomic_load(&sb->slots[i].pid) == (int)pid)
             return &sb->slots[i];
     }
     return NULL;
+}
+
+struct kp_sb_slot *kp_sb_find_owner(struct kp_scoreboard *sb, int owner)
+{
+    for (size_t i = 0; i < KP_SB_MAX_SLOTS && owner > 0; i++) {
+        if (atomic_load(&sb->slots[i].owner) == owner)
+            return &sb->slots[i];
+    }
+    return NULL;
+}
+
+unsigned kp_sb_row(const struct kp_scoreboard *sb, unsigned index, unsigned thread)
+{
+    unsigned threads = atomic_load_explicit(&sb->threads, memory_order_relaxed);
+    unsigned row = index * (threads > 1 ? threads : 1) + thread;
+
+    return row < KP_SB_MAX_SLOTS ? row : KP_SB_MAX_SLOTS - 1;
 }
 
 void kp_sb_release(struct kp_sb_slot *slot)
@@ -58,6 +80,9 @@ void kp_sb_release(struct kp_sb_slot *slot)
     atomic_store(&slot->state, KP_SB_FREE);
     atomic_store(&slot->pid, 0);
     atomic_store(&slot->generation, 0);
+    atomic_store(&slot->thread, 0);
+    atomic_store(&slot->owner, 0);
+    atomic_store(&slot->finished, false);
     atomic_store(&slot->start_ms, 0);
     atomic_store(&slot->heartbeat_ms, 0);
     atomic_store(&slot->heartbeat_mono_ms, 0);
@@ -74,8 +99,8 @@ void kp_sb_release(struct kp_sb_slot *slot)
 
 void kp_sb_retire(struct kp_scoreboard *sb, struct kp_sb_slot *slot)
 {
-    unsigned index = atomic_load(&slot->index);
-    _Atomic uint64_t *row = sb->retired[index < KP_SB_MAX_SLOTS ? index : KP_SB_MAX_SLOTS - 1];
+    _Atomic uint64_t *row =
+        sb->retired[kp_sb_row(sb, atomic_load(&slot->index), atomic_load(&slot->thread))];
 
     atomic_fetch_add(&sb->fold_seq, 1);
     for (size_t i = 0; i < KP_SB_NCOUNTERS; i++)

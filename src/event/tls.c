@@ -129,8 +129,10 @@ int kp_tls_handshake(struct kp_tls *t, char *err, size_t errlen)
     unsigned long e = ERR_peek_last_error();
     if (e != 0 && rc == -EPROTO)
         ERR_error_string_n(e, err, errlen);
-    else
-        snprintf(err, errlen, "%s", rc == 0 ? "peer closed connection" : strerror(-rc));
+    else if (rc == 0)
+        snprintf(err, errlen, "peer closed connection");
+    else /* strerror_r: reactor threads may fail at once */
+        snprintf(err, errlen, "%s", strerror_r(-rc, err, errlen));
     ERR_clear_error();
     return rc == -EPROTO ? rc : -ECONNRESET;
 }

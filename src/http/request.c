@@ -164,8 +164,10 @@ void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level leve
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    if (err != 0)
-        snprintf(errs, sizeof(errs), " (%d: %s)", err, strerror(err));
+    if (err != 0) {
+        char ebuf[96]; /* strerror_r: reactor threads may log at once */
+        snprintf(errs, sizeof(errs), " (%d: %s)", err, strerror_r(err, ebuf, sizeof(ebuf)));
+    }
     client_text(kp_http_request_client(r), addr, sizeof(addr));
     if (h->host.len > 0)
         snprintf(host, sizeof(host), ", host: \"%.*s%s%.*s\"", (int)h->host.len, h->host.p,

@@ -25,7 +25,7 @@
 #define KP_STATS_JSON_WORKER 1024
 #define KP_STATS_PROM_FIXED  8192
 #define KP_STATS_PROM_SLOT   256  /* its kelpie_worker_state line */
-#define KP_STATS_PROM_ROW    2048 /* a worker number's 17 lines */
+#define KP_STATS_PROM_ROW    2560 /* a series row's 17 lines */
 #define KP_STATS_STUB_SIZE   256
 
 /* --- snapshot ---------------------------------------------------------------------------- */
@@ -43,6 +43,7 @@ static bool read_slot(struct kp_sb_slot *s, struct kp_http_stats_worker *w)
         w->pid = pid;
         w->generation = atomic_load_explicit(&s->generation, memory_order_relaxed);
         w->index = atomic_load_explicit(&s->index, memory_order_relaxed);
+        w->thread = atomic_load_explicit(&s->thread, memory_order_relaxed);
         w->start_ms = atomic_load_explicit(&s->start_ms, memory_order_relaxed);
         w->heartbeat_ms = atomic_load_explicit(&s->heartbeat_ms, memory_order_relaxed);
         for (int c = 0; c < KP_SB_NCOUNTERS; c++)
@@ -67,6 +68,7 @@ static void read_slots(struct kp_scoreboard *sb, struct kp_http_stats *st)
         if (!read_slot(&sb->slots[i], w))
             continue;
         w->slot = i;
+        w->row = kp_sb_row(sb, w->index, w->thread);
         st->n_workers++;
         for (int c = 0; c < KP_SB_NCOUNTERS; c++)
             st->counters[c] += w->counters[c];
@@ -113,6 +115,8 @@ void kp_http_stats_snapshot(struct kp_scoreboard *sb, uint64_t now_ms, struct kp
     st->respawns = atomic_load_explicit(&sb->respawns, memory_order_relaxed);
     st->start_ms = atomic_load_explicit(&sb->start_ms, memory_order_relaxed);
     st->accept_mutex_owner = (int)kp_shmtx_owner(&sb->accept_mutex);
+    st->threads = atomic_load_explicit(&sb->threads, memory_order_relaxed);
+    st->threads = st->threads > 1 ? st->threads : 1;
     kp_http_ssl_build_version(st->openssl, sizeof(st->openssl));
     kp_http_regex_version(pcre, sizeof(pcre));
     first_word(st->pcre2, sizeof(st->pcre2), pcre);
@@ -185,10 +189,13 @@ static void json_counts(struct out *o, const uint64_t *c, const int64_t *g)
 static void json_worker(struct out *o, const struct kp_http_stats *st,
                         const struct kp_http_stats_worker *w)
 {
+    put(o, "{\"slot\":%u,\"worker\":%u,", w->slot, w->index);
+    if (st->threads > 1)
+        put(o, "\"thread\":%u,", w->thread);
     put(o,
-        "{\"slot\":%u,\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
+        "\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
         "\"started\":%" PRIu64 ",\"heartbeat_age_ms\":",
-        w->slot, w->index, w->pid, w->generation, state_name(w->state), w->start_ms / 1000);
+        w->pid, w->generation, state_name(w->state), w->start_ms / 1000);
     if (w->heartbeat_ms == 0)
         put(o, "null,");
     else
@@ -250,21 +257,26 @@ static void family(struct out *o, const char *name, const char *type, const char
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Worker numbers run from 0 to this minus 1: every number a live worker
- * has or an exited one had (the last row takes numbers beyond the table,
- * as in kp_sb_retire). */
-static unsigned worker_row(unsigned index)
+/* A series' labels: the worker number, and with worker_threads the
+ * reactor thread within it (rows are numbered as kp_sb_row numbers them). */
+static void labels(struct out *o, const struct kp_http_stats *st, unsigned row)
 {
-    return index < KP_SB_MAX_SLOTS ? index : KP_SB_MAX_SLOTS - 1;
+    if (st->threads > 1)
+        put(o, "worker=\"%u\",thread=\"%u\"", row / st->threads, row % st->threads);
+    else
+        put(o, "worker=\"%u\"", row);
 }
+
+/* Series rows run from 0 to this minus 1: every row a live reactor has or
+ * an exited one had. */
 
 static unsigned n_rows(const struct kp_http_stats *st)
 {
     unsigned n = 0;
 
     for (unsigned i = 0; i < st->n_workers; i++) {
-        if (worker_row(st->workers[i].index) + 1 > n)
-            n = worker_row(st->workers[i].index) + 1;
+        if (st->workers[i].row + 1 > n)
+            n = st->workers[i].row + 1;
     }
     for (unsigned r = n; r < KP_SB_MAX_SLOTS; r++) {
         for (int c = 0; c < KP_SB_NCOUNTERS; c++)
@@ -279,7 +291,7 @@ static uint64_t row_counter(const struct kp_http_stats *st, unsigned row, int c)
     uint64_t v = st->retired[row][c];
 
     for (unsigned i = 0; i < st->n_workers; i++)
-        v += worker_row(st->workers[i].index) == row ? st->workers[i].counters[c] : 0;
+        v += st->workers[i].row == row ? st->workers[i].counters[c] : 0;
     return v;
 }
 
@@ -292,7 +304,7 @@ static int64_t row_gauge(const struct kp_http_stats *st, unsigned row, int g)
 
     for (unsigned i = 0; i < st->n_workers; i++) {
         int64_t x = st->workers[i].gauges[g];
-        if (worker_row(st->workers[i].index) != row)
+        if (st->workers[i].row != row)
             continue;
         if (x > 0 && v > INT64_MAX - x)
             v = INT64_MAX;
@@ -312,8 +324,7 @@ static const struct kp_http_stats_worker *row_newest(const struct kp_http_stats 
 
     for (unsigned i = 0; i < st->n_workers; i++) {
         const struct kp_http_stats_worker *w = &st->workers[i];
-        if (worker_row(w->index) == row && w->start_ms != 0 &&
-            (best == NULL || w->generation > best->generation))
+        if (w->row == row && w->start_ms != 0 && (best == NULL || w->generation > best->generation))
             best = w;
     }
     return best;
@@ -333,12 +344,12 @@ static void prom_plain(const struct kp_http_stats *st, struct out *o)
         const struct metric *mt = &WORKER_METRICS[m];
         family(o, mt->name, mt->counter ? "counter" : "gauge", mt->help);
         for (unsigned row = 0; row < rows; row++) {
+            put(o, "%s{", mt->name);
+            labels(o, st, row);
             if (mt->counter)
-                put(o, "%s{worker=\"%u\"} %" PRIu64 "\n", mt->name, row,
-                    row_counter(st, row, mt->index));
+                put(o, "} %" PRIu64 "\n", row_counter(st, row, mt->index));
             else
-                put(o, "%s{worker=\"%u\"} %" PRId64 "\n", mt->name, row,
-                    row_gauge(st, row, mt->index));
+                put(o, "} %" PRId64 "\n", row_gauge(st, row, mt->index));
         }
     }
 }
@@ -355,7 +366,9 @@ static void prom_times(const struct kp_http_stats *st, struct out *o)
     for (unsigned row = 0; row < rows; row++) {
         const struct kp_http_stats_worker *w = row_newest(st, row);
         if (w != NULL) {
-            put(o, "%s{worker=\"%u\"} ", start, row);
+            put(o, "%s{", start);
+            labels(o, st, row);
+            put(o, "} ");
             seconds(o, w->start_ms);
         }
     }
@@ -363,7 +376,9 @@ static void prom_times(const struct kp_http_stats *st, struct out *o)
     for (unsigned row = 0; row < rows; row++) {
         const struct kp_http_stats_worker *w = row_newest(st, row);
         if (w != NULL && w->heartbeat_ms != 0) {
-            put(o, "%s{worker=\"%u\"} ", beat, row);
+            put(o, "%s{", beat);
+            labels(o, st, row);
+            put(o, "} ");
             seconds(o, age_ms(st->now_ms, w->heartbeat_ms));
         }
     }
@@ -377,17 +392,21 @@ static void prom_special(const struct kp_http_stats *st, struct out *o)
 
     family(o, resp, "counter", "Responses by status class.");
     for (unsigned row = 0; row < rows; row++) {
-        for (int cls = 1; cls <= 5; cls++)
-            put(o, "%s{worker=\"%u\",code=\"%dxx\"} %" PRIu64 "\n", resp, row, cls,
-                row_counter(st, row, KP_SB_1XX + cls - 1));
+        for (int cls = 1; cls <= 5; cls++) {
+            put(o, "%s{", resp);
+            labels(o, st, row);
+            put(o, ",code=\"%dxx\"} %" PRIu64 "\n", cls, row_counter(st, row, KP_SB_1XX + cls - 1));
+        }
     }
     /* The info series of each live process: its pid and generation change
      * with a reload or respawn, the other series' labels do not. */
     family(o, state, "gauge", "The worker's state (starting, ready or draining).");
     for (unsigned i = 0; i < st->n_workers; i++) {
         const struct kp_http_stats_worker *w = &st->workers[i];
-        put(o, "%s{worker=\"%u\",pid=\"%d\",generation=\"%u\",state=\"%s\"} 1\n", state,
-            worker_row(w->index), w->pid, w->generation, state_name(w->state));
+        put(o, "%s{", state);
+        labels(o, st, w->row);
+        put(o, ",pid=\"%d\",generation=\"%u\",state=\"%s\"} 1\n", w->pid, w->generation,
+            state_name(w->state));
     }
     prom_times(st, o);
     family(o, "kelpie_build_info", "gauge", "The versions kelpie was built with.");

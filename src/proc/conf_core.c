@@ -10,6 +10,7 @@
 
 #define CORE(m)     KP_CONF_SLOT_MAIN, KP_CONF_FIELD(struct kp_core_conf, m)
 #define MAX_WORKERS 1024
+#define MAX_THREADS 64
 
 void kp_conf_core_init(struct kp_core_conf *core, struct kp_arena *a, const char *prefix)
 {
@@ -17,6 +18,7 @@ void kp_conf_core_init(struct kp_core_conf *core, struct kp_arena *a, const char
     core->daemon = true;
     core->master_process = true;
     core->worker_processes = 1;
+    core->worker_threads = 1;
     core->pid_path = kp_conf_join(a, prefix, KP_PID_PATH);
     core->error_log_path = kp_conf_join(a, prefix, KP_ERROR_LOG_PATH);
     core->error_log_level = KP_LOG_ERR;
@@ -112,6 +114,18 @@ static int set_worker_processes(struct kp_conf *cf, const struct kp_conf_cmd *cm
     return 0;
 }
 
+/* worker_threads N: reactor threads per worker process, 1 to 64. */
+static int set_worker_threads(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t n;
+
+    (void)cmd;
+    if (kp_conf_parse_num(cf->args[1], MAX_THREADS, &n) != 0 || n == 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    ((struct kp_core_conf *)conf)->worker_threads = (unsigned)n;
+    return 0;
+}
+
 /* error_log FILE|stderr [LEVEL] */
 static int set_error_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
@@ -181,6 +195,7 @@ const struct kp_conf_cmd kp_conf_core_cmds[] = {
     {"master_process", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_flag, CORE(master_process)},
     {"worker_processes", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_worker_processes,
      CORE(worker_processes)},
+    {"worker_threads", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_worker_threads, CORE(worker_threads)},
     {"pid", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_path, CORE(pid_path)},
     {"error_log", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_error_log, CORE(error_log_path)},
     {"user", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_user, CORE(user)},

@@ -104,7 +104,9 @@ static void give_back(struct kp_cycle *cycle, struct kp_cycle *old, size_t upto)
 
 int kp_listen_open(struct kp_cycle *cycle, struct kp_cycle *old, const struct kp_log *log)
 {
-    size_t n_fds = cycle->core.worker_processes > 0 ? (size_t)cycle->core.worker_processes : 1;
+    /* reuseport: one socket per reactor, worker_threads of them per worker. */
+    size_t n_fds = (cycle->core.worker_processes > 0 ? (size_t)cycle->core.worker_processes : 1) *
+                   (cycle->core.worker_threads > 0 ? cycle->core.worker_threads : 1);
 
     for (size_t i = 0; i < cycle->n_listening; i++) {
         struct kp_listening *ls = &cycle->listening[i];

@@ -132,13 +132,14 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
 
 static bool mutex_in_use(const struct kp_master *m)
 {
-    return m->cycle->events.accept_mutex && m->cycle->core.worker_processes > 1;
+    return m->cycle->events.accept_mutex &&
+           m->cycle->core.worker_processes * (int)m->cycle->core.worker_threads > 1;
 }
 
 static void check_mutex_holder(struct kp_master *m)
 {
     pid_t owner = kp_shmtx_owner(&m->sb->accept_mutex);
-    struct kp_sb_slot *slot = owner > 0 ? kp_sb_find(m->sb, owner) : NULL;
+    struct kp_sb_slot *slot = kp_sb_find_owner(m->sb, owner);
 
     if (slot == NULL)
         return;

@@ -22,9 +22,12 @@ void kp_master_reload_answer(const struct kp_signals *sig, enum kp_reload_result
     kp_signal_answer(sig, KP_RELOAD_ANSWER(result, err));
 }
 
+/* want workers, each with a READY slot per reactor thread. */
 static bool generation_ready(struct kp_master *m, unsigned generation, unsigned want)
 {
     unsigned ready = 0;
+
+    want *= m->cycle->core.worker_threads > 1 ? m->cycle->core.worker_threads : 1;
     for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
         struct kp_sb_slot *s = &m->sb->slots[i];
         if (atomic_load(&s->generation) == generation && atomic_load(&s->state) == KP_SB_READY)
@@ -94,11 +97,7 @@ static void abandon_generation(struct kp_master *m, struct kp_cycle *nc)
         if (m->kids[i].pid != 0 && m->kids[i].generation == m->generation) {
             kill(m->kids[i].pid, SIGKILL);
             waitpid(m->kids[i].pid, NULL, 0);
-            struct kp_sb_slot *slot = kp_sb_find(m->sb, m->kids[i].pid);
-            if (kp_shmtx_unlock(&m->sb->accept_mutex, m->kids[i].pid))
-                kp_shmtx_ring(&m->sb->accept_mutex);
-            if (slot != NULL)
-                kp_sb_retire(m->sb, slot);
+            kp_master_spawn_forget(m, m->kids[i].pid);
             close(m->kids[i].chan);
             m->kids[i].pid = 0;
         }

@@ -111,7 +111,7 @@ static void drop_master_fds(struct kp_master *m)
 }
 
 static void worker_process(struct kp_master *m, pid_t master, unsigned index,
-                           struct kp_sb_slot *slot, int chan)
+                           struct kp_sb_slot *const *slots, int chan)
 {
     kp_process_title_set(&m->title, "kelpie: worker process");
     drop_master_fds(m);
@@ -136,17 +136,41 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
         abort();
 #endif
     kp_worker_setup_user(&m->cycle->core, &m->log);
-    _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slot, index, chan));
+    _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slots, index, chan));
+}
+
+/* A scoreboard slot per reactor thread of the new worker; on failure none
+ * is left claimed. */
+static bool claim_slots(struct kp_master *m, unsigned generation, unsigned index,
+                        struct kp_sb_slot **slots, unsigned n)
+{
+    for (unsigned t = 0; t < n; t++) {
+        slots[t] = kp_sb_claim(m->sb, generation, index);
+        if (slots[t] == NULL) {
+            while (t-- > 0)
+                kp_sb_release(slots[t]);
+            return false;
+        }
+        atomic_store(&slots[t]->thread, t);
+    }
+    return true;
+}
+
+static void release_slots(struct kp_sb_slot *const *slots, unsigned n)
+{
+    for (unsigned t = 0; t < n; t++)
+        kp_sb_release(slots[t]);
 }
 
 int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generation)
 {
-    struct kp_sb_slot *slot = kp_sb_claim(m->sb, generation, index);
+    unsigned n = m->cycle->core.worker_threads > 1 ? m->cycle->core.worker_threads : 1;
+    struct kp_sb_slot *slots[KP_SB_MAX_SLOTS];
     struct kp_child *k = NULL;
 
     for (size_t i = 0; i < KP_SB_MAX_SLOTS && k == NULL; i++)
         k = m->kids[i].pid == 0 ? &m->kids[i] : NULL;
-    if (slot == NULL || k == NULL) {
+    if (k == NULL || n > KP_SB_MAX_SLOTS || !claim_slots(m, generation, index, slots, n)) {
         kp_log_error(&m->log, KP_LOG_ALERT, 0, "no free worker slot (at most %d workers)",
                      KP_SB_MAX_SLOTS);
         return -ENOSPC;
@@ -154,7 +178,7 @@ int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generat
     /* The channel: the master sends the worker its reopened log files. */
     int chan[2];
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, chan) < 0) {
-        kp_sb_release(slot);
+        release_slots(slots, n);
         kp_log_error(&m->log, KP_LOG_ALERT, errno, "socketpair() failed while spawning a worker");
         return -errno;
     }
@@ -164,17 +188,19 @@ int kp_master_spawn_worker(struct kp_master *m, unsigned index, unsigned generat
         int err = errno;
         close(chan[0]);
         close(chan[1]);
-        kp_sb_release(slot);
+        release_slots(slots, n);
         kp_log_error(&m->log, KP_LOG_ALERT, err, "fork() failed while spawning a worker");
         return -err;
     }
     if (pid == 0) {
         close(chan[0]);
-        worker_process(m, master, index, slot, chan[1]);
+        worker_process(m, master, index, slots, chan[1]);
     }
     close(chan[1]);
-    atomic_store(&slot->pid, (int)pid);
-    atomic_store(&slot->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
+    for (unsigned t = 0; t < n; t++) {
+        atomic_store(&slots[t]->pid, (int)pid);
+        atomic_store(&slots[t]->start_ms, kp_master_clock_ms(CLOCK_REALTIME));
+    }
     *k = (struct kp_child){.pid = pid,
                            .index = index,
                            .generation = generation,
@@ -194,6 +220,7 @@ void kp_master_spawn_generation(struct kp_master *m)
     kp_free(m->respawn);
     m->respawn = kp_calloc(KP_SB_MAX_SLOTS, sizeof(*m->respawn));
     atomic_store(&m->sb->generation, m->generation);
+    atomic_store(&m->sb->threads, m->cycle->core.worker_threads);
     for (unsigned i = 0; i < m->n_workers; i++)
         kp_master_spawn_worker(m, i, m->generation);
 }
@@ -304,6 +331,25 @@ static struct kp_child *find_child(struct kp_master *m, pid_t pid)
     return NULL;
 }
 
+void kp_master_spawn_forget(struct kp_master *m, pid_t pid)
+{
+    struct kp_sb_slot *slot;
+
+    /* A worker killed while holding the accept mutex would stall accepting
+     * for everyone: release it on its behalf (under the value of whichever
+     * of its reactors held it), and ring the bell so that a waiting worker
+     * takes it now rather than when its accept_mutex_delay runs out. */
+    while ((slot = kp_sb_find(m->sb, pid)) != NULL) {
+        int owner = atomic_load(&slot->owner);
+        if (kp_shmtx_unlock(&m->sb->accept_mutex, owner > 0 ? owner : pid)) {
+            kp_shmtx_ring(&m->sb->accept_mutex);
+            kp_log_error(&m->log, KP_LOG_NOTICE, 0, "released the accept mutex held by %d",
+                         (int)pid);
+        }
+        kp_sb_retire(m->sb, slot);
+    }
+}
+
 void kp_master_spawn_reap(struct kp_master *m)
 {
     int status;
@@ -316,18 +362,7 @@ void kp_master_spawn_reap(struct kp_master *m)
             continue;
         }
         log_exit(m, pid, status);
-        /* A worker killed while holding the accept mutex would stall
-         * accepting for everyone: release it on its behalf, and ring the
-         * bell so that a waiting worker takes it now rather than when its
-         * accept_mutex_delay runs out. */
-        if (kp_shmtx_unlock(&m->sb->accept_mutex, pid)) {
-            kp_shmtx_ring(&m->sb->accept_mutex);
-            kp_log_error(&m->log, KP_LOG_NOTICE, 0, "released the accept mutex held by %d",
-                         (int)pid);
-        }
-        struct kp_sb_slot *slot = kp_sb_find(m->sb, pid);
-        if (slot != NULL)
-            kp_sb_retire(m->sb, slot);
+        kp_master_spawn_forget(m, pid);
         /* Workers of the current generation only exit when told to: any
          * other exit is a loss to make good. */
         if (k->generation == m->generation && !k->dismissed && k->index < m->n_workers &&

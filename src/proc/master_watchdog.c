@@ -28,16 +28,22 @@ int64_t kp_master_watchdog_check(struct kp_master *m)
         struct kp_child *k = &m->kids[i];
         if (k->pid == 0 || k->watchdog_killed)
             continue;
-        const struct kp_sb_slot *slot = kp_sb_find(m->sb, k->pid);
-        if (slot == NULL)
-            continue;
-        /* A worker that never beat is measured from its fork: one stuck
-         * while starting is as lost as one stuck later. */
-        uint64_t beat = atomic_load(&slot->heartbeat_mono_ms);
-        if (beat == 0)
-            beat = k->started_ms;
-        if (now > beat && now - beat >= timeout)
-            kill_frozen(m, k, slot, now - beat);
+        /* Every reactor thread of the worker beats on its own slot: one
+         * frozen thread is a frozen worker. A worker that never beat is
+         * measured from its fork: one stuck while starting is as lost as
+         * one stuck later. */
+        for (struct kp_sb_slot *slot = kp_sb_find(m->sb, k->pid); slot != NULL;
+             slot = kp_sb_next(m->sb, k->pid, slot)) {
+            uint64_t beat = atomic_load(&slot->heartbeat_mono_ms);
+            if (atomic_load(&slot->finished))
+                continue;
+            if (beat == 0)
+                beat = k->started_ms;
+            if (now > beat && now - beat >= timeout) {
+                kill_frozen(m, k, slot, now - beat);
+                break;
+            }
+        }
     }
     /* A quarter of the timeout between checks: a freeze is noticed within
      * 1.25 times the timeout, and a long timeout costs one wake-up a second. */

@@ -1,10 +1,13 @@
-/* One serving process: an HTTP context plugged into a worker runner. */
+/* One serving process: HTTP contexts plugged into worker runners, one per
+ * reactor thread. */
 #include "kelpie/proc/serve.h"
 
 #include <time.h>
 #include <unistd.h>
 
+#include "kelpie/util/alloc.h"
 #include "kelpie/proc/worker.h"
+#include "kelpie/proc/worker_threads.h"
 #include "kelpie/http/server.h"
 
 /* A reload's soft drain: idle keep-alive connections get this long to send
@@ -18,49 +21,79 @@ static void soft_drain(void *ctx, const struct kp_proto_env *env)
 }
 
 /* A single process has no master and no shared scoreboard; it gets a
- * private one with one slot so that its counters and the status page work
- * the same way. */
-static struct kp_sb_slot *private_board(struct kp_scoreboard **sb)
+ * private one with a slot per thread so that its counters and the status
+ * page work the same way. */
+static struct kp_scoreboard *private_board(struct kp_sb_slot **slots, unsigned n)
 {
-    *sb = kp_sb_create();
-    if (*sb == NULL)
+    struct kp_scoreboard *sb = kp_sb_create();
+
+    if (sb == NULL)
         return NULL;
-    struct kp_sb_slot *slot = kp_sb_claim(*sb, 1, 0);
-    atomic_store(&(*sb)->generation, 1);
-    atomic_store(&(*sb)->master_pid, (int)getpid());
-    atomic_store(&(*sb)->start_ms, (uint64_t)time(NULL) * 1000);
-    atomic_store(&slot->pid, (int)getpid());
-    atomic_store(&slot->start_ms, (uint64_t)time(NULL) * 1000);
-    return slot;
+    atomic_store(&sb->generation, 1);
+    atomic_store(&sb->threads, n);
+    atomic_store(&sb->master_pid, (int)getpid());
+    atomic_store(&sb->start_ms, (uint64_t)time(NULL) * 1000);
+    for (unsigned t = 0; t < n; t++) {
+        slots[t] = kp_sb_claim(sb, 1, 0);
+        atomic_store(&slots[t]->thread, t);
+        atomic_store(&slots[t]->pid, (int)getpid());
+        atomic_store(&slots[t]->start_ms, (uint64_t)time(NULL) * 1000);
+    }
+    return sb;
+}
+
+/* One reactor's worker and HTTP context. */
+static void prepare(struct kp_worker *w, struct kp_http_ctx *http, const struct kp_cycle *cycle,
+                    struct kp_log *log, struct kp_scoreboard *sb, struct kp_sb_slot *slot)
+{
+    kp_http_ctx_init(http, &cycle->http, log, slot);
+    kp_http_ctx_set_log_files(http, cycle->log_files, cycle->n_log_files);
+    kp_http_ctx_set_board(http, sb);
+    w->proto = kp_http_ctx_proto(http);
+    w->proto.drain = soft_drain;
 }
 
 int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_scoreboard *sb,
-                    struct kp_sb_slot *slot, unsigned index, int chan)
+                    struct kp_sb_slot *const *slots, unsigned index, int chan)
 {
-    struct kp_http_ctx http;
-    struct kp_scoreboard *own = NULL;
+    unsigned n = cycle->core.worker_threads > 1 ? cycle->core.worker_threads : 1;
+    struct kp_sb_slot **own_slots = kp_calloc(n, sizeof(*own_slots));
+    struct kp_scoreboard *own = sb == NULL ? private_board(own_slots, n) : NULL;
+    struct kp_worker *ws = kp_calloc(n, sizeof(*ws));
+    struct kp_http_ctx *https = kp_calloc(n, sizeof(*https));
+    /* Each thread stamps its lines with its own loop's clock. */
+    struct kp_log *logs = n > 1 ? kp_calloc(n, sizeof(*logs)) : log;
 
-    if (sb == NULL)
-        slot = private_board(&own);
-    struct kp_worker w = {.cycle = cycle,
-                          .log = log,
-                          .index = index,
-                          .sb = sb ? sb : own,
-                          .slot = slot,
-                          .has_chan = chan >= 0,
-                          .chan = chan};
-    kp_http_ctx_init(&http, &cycle->http, log, slot);
-    kp_http_ctx_set_log_files(&http, cycle->log_files, cycle->n_log_files);
-    kp_http_ctx_set_board(&http, w.sb);
-    w.proto = kp_http_ctx_proto(&http);
-    w.proto.drain = soft_drain;
-    int rc = kp_worker_run(&w);
-    kp_http_ctx_free(&http);
+    for (unsigned t = 0; t < n; t++) {
+        if (n > 1) {
+            logs[t] = *log;
+            logs[t].thread = t;
+        }
+        ws[t] = (struct kp_worker){.cycle = cycle,
+                                   .log = &logs[t],
+                                   .index = index,
+                                   .sb = sb ? sb : own,
+                                   .slot = sb ? slots[t] : own_slots[t],
+                                   .has_chan = chan >= 0,
+                                   .chan = chan};
+        prepare(&ws[t], &https[t], cycle, &logs[t], ws[t].sb, ws[t].slot);
+    }
+    int rc = n > 1 ? kp_worker_run_threads(ws, n, log) : kp_worker_run(&ws[0]);
+    bool started = true;
+    for (unsigned t = 0; t < n; t++) {
+        kp_http_ctx_free(&https[t]);
+        started &= ws[t].started;
+    }
     if (own != NULL)
         kp_sb_destroy(own);
+    if (n > 1)
+        kp_free(logs);
+    kp_free(https);
+    kp_free(ws);
+    kp_free(own_slots);
     if (rc == 0)
         return 0;
     /* A worker that could not build its reactor will not do better when
      * respawned: say so, so that the master does not loop. */
-    return w.started ? 1 : KP_EXIT_FATAL;
+    return started ? 1 : KP_EXIT_FATAL;
 }

@@ -9,11 +9,12 @@
 #include "kelpie/proc/logfiles.h"
 #include "kelpie/proc/reload_request.h"
 #include "kelpie/proc/worker.h"
+#include "kelpie/proc/worker_threads.h"
 #include "kelpie/os/signal.h"
 
 /* Apply worker_rlimit_nofile to the soft limit (an unprivileged process
  * cannot go past the hard one), then warn if worker_connections cannot fit. */
-static void apply_nofile_limit(const struct kp_worker *w)
+void kp_worker_apply_nofile_limit(const struct kp_worker *w)
 {
     long want = w->cycle->core.worker_rlimit_nofile;
     struct rlimit rl;
@@ -56,9 +57,10 @@ static int build(struct kp_worker *w)
 {
     const struct kp_cycle *cycle = w->cycle;
     unsigned nconn = cycle->events.worker_connections;
-    /* Connections, listeners, and the accept mutex's bell. */
-    int rc =
-        kp_loop_init(&w->loop, cycle->events.use, nconn + (unsigned)cycle->n_listening + 1, w->log);
+    unsigned threads = cycle->core.worker_threads > 1 ? cycle->core.worker_threads : 1;
+    /* Connections, listeners, the accept mutex's bell, and a thread's bell. */
+    int rc = kp_loop_init(&w->loop, cycle->events.use,
+                          nconn + (unsigned)cycle->n_listening + 1 + (w->group != NULL), w->log);
 
     if (rc < 0) {
         kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot create the event loop");
@@ -70,9 +72,15 @@ static int build(struct kp_worker *w)
                      FD_SETSIZE);
     rc = kp_conn_pool_init(&w->pool, nconn);
     if (rc == 0) {
+        /* Every reactor competes for the accept mutex under a value of its
+         * own: the pid, or with threads the thread id. */
+        int owner = w->group != NULL ? (int)gettid() : (int)getpid();
+        if (w->slot != NULL)
+            atomic_store(&w->slot->owner, owner);
         const struct kp_accept_opts o = {.listening = cycle->listening,
                                          .n_listening = cycle->n_listening,
-                                         .worker_index = w->index,
+                                         .worker_index = w->index * threads + w->thread,
+                                         .owner = owner,
                                          .multi_accept = cycle->events.multi_accept,
                                          .on_conn = w->proto.on_conn,
                                          .ctx = w->proto.ctx,
@@ -80,7 +88,7 @@ static int build(struct kp_worker *w)
                                          .slot = w->slot,
                                          .accept_mutex = cycle->events.accept_mutex &&
                                                          cycle->core.master_process &&
-                                                         cycle->core.worker_processes > 1,
+                                                         cycle->core.worker_processes * threads > 1,
                                          .mutex_delay_ms = cycle->events.accept_mutex_delay_ms};
         rc = kp_accept_init(&w->acceptor, &w->loop, &w->pool, &o);
         if (rc < 0)
@@ -119,8 +127,12 @@ static void start_heartbeat(struct kp_worker *w)
     on_heartbeat(&w->heartbeat);
     atomic_store(&w->slot->state, KP_SB_READY);
     /* Set-up errors of a daemon's first workers went to the command that
-     * started it; that is over. */
-    kp_log_untee(w->log);
+     * started it; that is over (for a thread, once all are up: the main
+     * thread owns the descriptor). */
+    if (w->group != NULL)
+        kp_worker_group_untee(w);
+    else
+        kp_log_untee(w->log);
 }
 
 /* Close every connection still taken, through the protocol when it can. */
@@ -157,13 +169,18 @@ static void drain_for_reload(struct kp_worker *w)
 {
     if (w->quitting)
         return;
-    kp_log_error(w->log, KP_LOG_NOTICE, 0, "draining for reload");
+    if (w->group == NULL)
+        kp_log_error(w->log, KP_LOG_NOTICE, 0, "draining for reload");
     w->quitting = true;
     kp_accept_pause(&w->acceptor);
     /* This worker will never accept again: without its copies, a socket the
      * new configuration dropped refuses connections now instead of queueing
-     * them until the last old worker exits. */
-    kp_listen_close_copies(w->cycle);
+     * them until the last old worker exits. Threads share the copies: the
+     * main thread closes them once no thread watches them. */
+    if (w->group != NULL)
+        kp_worker_group_quiet(w);
+    else
+        kp_listen_close_copies(w->cycle);
     /* Only now: the master reports the reload done once no worker of the
      * old generation can take a new connection any more. */
     atomic_store(&w->slot->state, KP_SB_DRAINING);
@@ -176,10 +193,34 @@ static void drain_for_reload(struct kp_worker *w)
         kp_loop_timer_add(&w->loop, &w->shutdown_timer, timeout);
 }
 
+/* A thread's requests, as handle_signals below reacts to the signals (the
+ * main thread logged them). */
+static void handle_requests(struct kp_worker *w)
+{
+    unsigned r = atomic_exchange_explicit(&w->requests, 0, memory_order_acquire);
+
+    if (r == 0)
+        return;
+    if (r & KP_WORKER_REQ_TERMINATE)
+        kp_worker_terminate(w);
+    if (r & KP_WORKER_REQ_QUIT)
+        kp_worker_quit(w);
+    if ((r & KP_WORKER_REQ_REOPEN) && w->proto.reopen != NULL)
+        w->proto.reopen(w->proto.ctx, &w->env);
+    if (r & KP_WORKER_REQ_REOPEN)
+        kp_worker_group_reopened(w);
+    if (r & KP_WORKER_REQ_RELOAD)
+        drain_for_reload(w);
+}
+
 static void handle_signals(struct kp_worker *w)
 {
     struct kp_signals s;
 
+    if (w->group != NULL) {
+        handle_requests(w);
+        return;
+    }
     kp_signal_take(&s);
     if (s.terminate) {
         kp_log_error(w->log, KP_LOG_NOTICE, 0, "exiting");
@@ -228,22 +269,50 @@ static int run_loop(struct kp_worker *w)
     return 0;
 }
 
+/* The main thread rang: its requests are taken after this wait. */
+static void on_bell(struct kp_loop *loop, struct kp_io *io, unsigned events)
+{
+    uint64_t n;
+
+    (void)loop;
+    (void)events;
+    if (read(io->fd, &n, sizeof(n)) < 0)
+        return; /* EAGAIN: a ring already heard */
+}
+
+/* The process's only reactor takes the signals; a thread's are blocked (the
+ * main thread takes them) and its bell is watched instead. */
+static void take_signals(struct kp_worker *w, sigset_t *old)
+{
+    if (w->group != NULL) {
+        kp_io_init(&w->bell_io, w->bell, on_bell, w);
+        int rc = kp_loop_set(&w->loop, &w->bell_io, KP_EV_READ);
+        if (rc < 0) {
+            kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot watch the thread's bell");
+            w->loop.stop = true;
+        }
+        return;
+    }
+    int rc = kp_signal_install();
+    if (rc < 0)
+        kp_log_error(w->log, KP_LOG_ALERT, -rc, "installing signal handlers failed");
+    kp_signal_block(old);
+    kp_signal_wait_mask(old, &w->wait_mask);
+    w->loop.wait_mask = &w->wait_mask;
+}
+
 int kp_worker_run(struct kp_worker *w)
 {
     sigset_t old;
 
     w->quitting = false;
     w->started = false;
-    apply_nofile_limit(w);
+    if (w->group == NULL)
+        kp_worker_apply_nofile_limit(w); /* the main thread did it for its threads */
     int rc = build(w);
     if (rc < 0)
         return rc;
-    rc = kp_signal_install();
-    if (rc < 0)
-        kp_log_error(w->log, KP_LOG_ALERT, -rc, "installing signal handlers failed");
-    kp_signal_block(&old);
-    kp_signal_wait_mask(&old, &w->wait_mask);
-    w->loop.wait_mask = &w->wait_mask;
+    take_signals(w, &old);
     const struct kp_clock *log_clock = w->log->clock;
     w->log->clock = &w->loop.clock;
 
@@ -269,8 +338,11 @@ int kp_worker_run(struct kp_worker *w)
     kp_accept_free(&w->acceptor);
     kp_conn_pool_free(&w->pool);
     w->log->clock = log_clock;
+    if (w->group != NULL)
+        kp_loop_del(&w->loop, &w->bell_io);
     kp_loop_free(&w->loop);
-    kp_signal_restore(&old);
+    if (w->group == NULL)
+        kp_signal_restore(&old);
     return rc;
 }
 
@@ -283,10 +355,14 @@ void kp_worker_quit(struct kp_worker *w)
     kp_accept_pause(&w->acceptor);
     /* A prefork worker owns only copies of the listening sockets (the master
      * closes its own as it exits): closing them now refuses new clients at
-     * once rather than leaving them queued until this worker is gone. */
-    if (w->cycle->core.master_process)
+     * once rather than leaving them queued until this worker is gone. A
+     * thread leaves that to the main thread (see drain_for_reload). */
+    if (w->group != NULL)
+        kp_worker_group_quiet(w);
+    else if (w->cycle->core.master_process)
         kp_listen_close_copies(w->cycle);
-    kp_log_error(w->log, KP_LOG_NOTICE, 0, "gracefully shutting down");
+    if (w->group == NULL)
+        kp_log_error(w->log, KP_LOG_NOTICE, 0, "gracefully shutting down");
     uint64_t timeout = w->cycle->core.worker_shutdown_timeout_ms;
     if (timeout > 0)
         kp_loop_timer_add(&w->loop, &w->shutdown_timer, timeout);

@@ -108,10 +108,11 @@ void kp_log_untee(struct kp_log *log)
 }
 
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
-                     int err, const char *fmt, va_list ap)
+                     unsigned thread, int err, const char *fmt, va_list ap)
 {
     size_t len = 0;
-    int w = snprintf(out, n, "%s [%s] %d#0: ", time_str, level_names[level], pid);
+    char ebuf[128];
+    int w = snprintf(out, n, "%s [%s] %d#%u: ", time_str, level_names[level], pid, thread);
 
     if (w > 0)
         len = (size_t)w < n ? (size_t)w : n - 1;
@@ -119,7 +120,7 @@ size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_leve
     if (w > 0)
         len += (size_t)w < n - len ? (size_t)w : n - len - 1;
     if (err != 0) {
-        w = snprintf(out + len, n - len, " (%d: %s)", err, strerror(err));
+        w = snprintf(out + len, n - len, " (%d: %s)", err, strerror_r(err, ebuf, sizeof(ebuf)));
         if (w > 0)
             len += (size_t)w < n - len ? (size_t)w : n - len - 1;
     }
@@ -148,7 +149,8 @@ void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, c
     if (!kp_log_enabled(log, level))
         return;
     current_time(log, ts, sizeof(ts));
-    size_t len = kp_log_format(line, sizeof(line) - 1, ts, level, (int)getpid(), err, fmt, ap);
+    size_t len =
+        kp_log_format(line, sizeof(line) - 1, ts, level, (int)getpid(), log->thread, err, fmt, ap);
     line[len++] = '\n';
     if (write(log->fd >= 0 ? log->fd : STDERR_FILENO, line, len) < 0) {
         /* The log is the place errors go; there is nowhere to report this. */

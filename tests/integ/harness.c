@@ -565,10 +565,11 @@ bool kp_h_wait_accepted(int port, int timeout_ms)
     return kp_h_wait_until(queue_empty, &port, timeout_ms);
 }
 
-int kp_h_count_fds(pid_t pid)
+/* Entries of /proc/PID/WHAT (without . and ..), or -1 if pid is gone. */
+static int count_proc_dir(pid_t pid, const char *what)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
     DIR *d = opendir(path);
     int n = 0;
     if (d == NULL)
@@ -577,6 +578,16 @@ int kp_h_count_fds(pid_t pid)
         n++;
     closedir(d);
     return n - 2;
+}
+
+int kp_h_count_fds(pid_t pid)
+{
+    return count_proc_dir(pid, "fd");
+}
+
+int kp_h_count_threads(pid_t pid)
+{
+    return count_proc_dir(pid, "task");
 }
 
 struct fd_wait {

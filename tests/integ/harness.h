@@ -81,6 +81,8 @@ void kp_h_sleep_ms(int ms);
 bool kp_h_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms);
 /* Count open descriptors of a process (/proc/PID/fd). */
 int kp_h_count_fds(pid_t pid);
+/* Threads of pid (entries of /proc/PID/task), -1 if it is gone. */
+int kp_h_count_threads(pid_t pid);
 /* Wait until pid has at most `want` descriptors open (at most timeout_ms). */
 bool kp_h_wait_fds(pid_t pid, int want, int timeout_ms);
 

@@ -174,7 +174,7 @@ static size_t format(char *out, size_t n, int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    size_t len = kp_log_format(out, n, "2026/11/22 10:00:00", KP_LOG_ERR, 1234, err, fmt, ap);
+    size_t len = kp_log_format(out, n, "2026/11/22 10:00:00", KP_LOG_ERR, 1234, 0, err, fmt, ap);
     va_end(ap);
     return len;
 }
@@ -194,6 +194,26 @@ START_TEST(log_format_lines)
     ck_assert_int_eq(kp_log_level_parse("warn"), KP_LOG_WARN);
     ck_assert_int_eq(kp_log_level_parse("bogus"), -1);
     ck_assert_str_eq(kp_log_level_name(KP_LOG_EMERG), "emerg");
+}
+END_TEST
+
+static size_t format_thread(char *out, size_t n, unsigned thread, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t len =
+        kp_log_format(out, n, "2026/11/22 10:00:00", KP_LOG_ERR, 1234, thread, EIO, fmt, ap);
+    va_end(ap);
+    return len;
+}
+
+/* A reactor thread's lines name it after the pid, as nginx's pid#tid. */
+START_TEST(log_format_thread)
+{
+    char out[256];
+
+    format_thread(out, sizeof(out), 3, "x");
+    ck_assert_str_eq(out, "2026/11/22 10:00:00 [error] 1234#3: x (5: Input/output error)");
 }
 END_TEST
 
@@ -247,6 +267,7 @@ Suite *kp_test_core_suite(void)
     tcase_add_test(tc, time_http_date_roundtrip);
     tcase_add_test(tc, time_clock_cache);
     tcase_add_test(tc, log_format_lines);
+    tcase_add_test(tc, log_format_thread);
     tcase_add_test(tc, log_file_levels_and_reopen);
     suite_add_tcase(s, tc);
     return s;

@@ -51,7 +51,8 @@ struct kp_accept_listener {
 struct kp_accept_opts {
     const struct kp_listening *listening; /* the configuration's, fds opened */
     size_t n_listening;
-    unsigned worker_index; /* picks reuseport_fds[worker_index] when present */
+    unsigned worker_index; /* picks reuseport_fds[worker_index] when present: the
+                            * reactor's number (worker * worker_threads + thread) */
     bool multi_accept;     /* accept until EAGAIN instead of one per event */
     kp_accept_conn_fn on_conn;
     void *ctx; /* passed to on_conn */
@@ -63,6 +64,8 @@ struct kp_accept_opts {
     struct kp_sb_slot *slot; /* this worker's slot in sb */
     bool accept_mutex;
     uint64_t mutex_delay_ms; /* accept_mutex_delay */
+    int owner;               /* the lock owner value (os/shmtx.h): unique per reactor, the
+                              * thread id when a process runs several; 0: getpid() */
 };
 
 struct kp_acceptor {
@@ -89,7 +92,7 @@ struct kp_acceptor {
     bool mutex_held;   /* from kp_accept_before_wait to kp_accept_after_accept */
     bool stepped_back; /* no mutex: not watching the shared listeners */
     struct kp_io bell; /* the mutex's bell, watched while not watching them */
-    int pid;           /* the lock owner value for this worker */
+    int pid;           /* the lock owner value for this reactor (opts.owner) */
     uint64_t mutex_delay_ms;
 };
 

@@ -65,7 +65,16 @@ struct kp_sb_slot {
     _Atomic int pid;
     _Atomic int state; /* enum kp_sb_state */
     _Atomic unsigned generation;
-    _Atomic unsigned index;        /* worker number within its generation */
+    _Atomic unsigned index;  /* worker number within its generation */
+    _Atomic unsigned thread; /* reactor thread within its worker (worker_threads) */
+    /* What the reactor on this slot writes into the accept mutex's lock word
+     * (os/shmtx.h): its thread id, which is the pid for a process with one
+     * reactor; 0 until it starts. The master releases a dead worker's lock
+     * by it. */
+    _Atomic int owner;
+    /* The reactor's run returned while its process goes on (a thread done
+     * draining before the others): its heartbeat has stopped for good. */
+    _Atomic bool finished;
     _Atomic uint64_t start_ms;     /* wall clock */
     _Atomic uint64_t heartbeat_ms; /* wall clock, refreshed by the worker's loop */
     /* The same beat on the monotonic clock: the master's watchdog measures
@@ -89,6 +98,7 @@ struct kp_scoreboard {
     _Atomic uint64_t start_ms; /* master start, wall clock */
     _Atomic int master_pid;
     _Atomic unsigned n_slots;    /* slots ever claimed: readers scan only these */
+    _Atomic unsigned threads;    /* worker_threads of the current generation (0 read as 1) */
     _Atomic uint64_t accept_seq; /* connections accepted by all workers */
     struct kp_sb_slot slots[KP_SB_MAX_SLOTS];
     /* The counts of workers that are gone, by worker number: the master
@@ -109,12 +119,21 @@ struct kp_scoreboard *kp_sb_create(void);
 void kp_sb_destroy(struct kp_scoreboard *sb);
 /* Claim a free slot for a new worker (master only). NULL when full. */
 struct kp_sb_slot *kp_sb_claim(struct kp_scoreboard *sb, unsigned generation, unsigned index);
-/* The slot of pid, or NULL. */
+/* The slot of pid, or NULL. A worker with several reactor threads has one
+ * slot per thread: this is the first of them; kp_sb_next gives the rest. */
 struct kp_sb_slot *kp_sb_find(struct kp_scoreboard *sb, pid_t pid);
+/* The next slot of pid after prev (NULL: the first), or NULL. */
+struct kp_sb_slot *kp_sb_next(struct kp_scoreboard *sb, pid_t pid, const struct kp_sb_slot *prev);
+/* The slot whose reactor holds the lock word value owner, or NULL. */
+struct kp_sb_slot *kp_sb_find_owner(struct kp_scoreboard *sb, int owner);
+/* The row of sb->retired (and of the status page's series) for a worker
+ * number and thread: worker * threads + thread, the last row beyond the
+ * table. */
+unsigned kp_sb_row(const struct kp_scoreboard *sb, unsigned index, unsigned thread);
 /* Zero a slot so it can be claimed again (master only, after reaping). */
 void kp_sb_release(struct kp_sb_slot *slot);
 /* Fold the counters of a slot whose worker has exited into sb->retired
- * under its worker number (the last row for a number beyond the table),
+ * under its row (kp_sb_row),
  * then release it (master only, after waitpid: nobody writes it any more). */
 void kp_sb_retire(struct kp_scoreboard *sb, struct kp_sb_slot *slot);
 

@@ -49,9 +49,11 @@
 
 /* One live (not FREE) scoreboard slot as read. */
 struct kp_http_stats_worker {
-    unsigned slot;  /* position in the scoreboard */
-    unsigned index; /* worker number within its generation */
-    int pid;        /* 0 for a moment after the master claimed the slot */
+    unsigned slot;   /* position in the scoreboard */
+    unsigned index;  /* worker number within its generation */
+    unsigned thread; /* reactor thread within the worker (worker_threads) */
+    unsigned row;    /* its series on the Prometheus page (kp_sb_row) */
+    int pid;         /* 0 for a moment after the master claimed the slot */
     unsigned generation;
     int state;             /* enum kp_sb_state, never KP_SB_FREE */
     uint64_t start_ms;     /* wall clock; 0: unknown */
@@ -66,7 +68,8 @@ struct kp_http_stats {
     unsigned generation;
     uint64_t reloads, respawns;
     uint64_t start_ms;      /* master start, wall clock; 0: unknown */
-    int accept_mutex_owner; /* pid, 0: free */
+    int accept_mutex_owner; /* pid (thread id with worker_threads), 0: free */
+    unsigned threads;       /* worker_threads: more than 1 adds a thread label */
     unsigned n_workers;
     struct kp_http_stats_worker workers[KP_SB_MAX_SLOTS];
     /* Counts of workers that have exited, by worker number (scoreboard.h). */

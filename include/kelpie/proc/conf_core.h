@@ -15,6 +15,7 @@ struct kp_core_conf {
     bool daemon;                         /* on */
     bool master_process;                 /* on */
     int worker_processes;                /* 1; "auto" resolved to online CPUs */
+    unsigned worker_threads;             /* 1: reactor threads per worker process */
     char *pid_path;                      /* logs/kelpie.pid */
     char *error_log_path;                /* logs/error.log, or "stderr" */
     enum kp_log_level error_log_level;   /* error */

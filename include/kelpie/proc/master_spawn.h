@@ -35,6 +35,10 @@ size_t kp_master_spawn_live(const struct kp_master *m);
 /* Reap every exited worker without blocking: log its exit, release the
  * accept mutex and scoreboard slot it held, and schedule a respawn when it
  * belongs to the current generation and no stop is in progress. */
+/* A worker process pid is gone (reaped): release the accept mutex if one of
+ * its reactors held it (ringing the bell), and retire its slots (one per
+ * reactor thread). */
+void kp_master_spawn_forget(struct kp_master *m, pid_t pid);
 void kp_master_spawn_reap(struct kp_master *m);
 /* Respawn every worker whose respawn is due now (counted in the scoreboard).
  * Returns the milliseconds until the next pending one, or -1 if none. */

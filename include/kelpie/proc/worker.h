@@ -24,7 +24,17 @@
  *                    protocol's drain hook (no keep-alive connection is
  *                    reset), then exits like a graceful quit. Single process:
  *                    logged and ignored;
- *   SIGWINCH         logged and ignored. */
+ *   SIGWINCH         logged and ignored.
+ *
+ * Threads (worker_threads N > 1, see worker_threads.h): the process runs N
+ * such workers, one per thread, each with its own loop, pool, acceptor,
+ * timers and protocol context (and its own copy of the error log struct, so
+ * that each stamps lines with its own clock). Signals then go to the
+ * process's main thread only, which turns each into a request (below) to
+ * every thread; a thread's worker reacts to a request as the process reacts
+ * to the signal, except that the main thread logs it once, reopens the
+ * error log and closes the copies of the listening sockets once every
+ * thread has stopped accepting. */
 #ifndef KP_WORKER_H
 #define KP_WORKER_H
 
@@ -40,17 +50,31 @@
 #include "kelpie/event/scoreboard.h"
 #include "kelpie/event/timer.h"
 
+/* Requests from the main thread to a reactor thread (kp_worker.requests). */
+enum {
+    KP_WORKER_REQ_TERMINATE = 1u << 0, /* SIGTERM */
+    KP_WORKER_REQ_QUIT = 1u << 1,      /* SIGQUIT */
+    KP_WORKER_REQ_REOPEN = 1u << 2,    /* SIGUSR1: the protocol's reopen hook */
+    KP_WORKER_REQ_RELOAD = 1u << 3,    /* SIGHUP to a prefork worker: drain */
+};
+
+struct kp_worker_group; /* worker_threads.h */
+
 struct kp_worker {
     /* Filled by the caller before kp_worker_run. */
-    const struct kp_cycle *cycle; /* listening fds already opened */
-    struct kp_log *log;           /* error log; its clock is the loop's while running */
-    unsigned index;               /* worker number: picks reuseport fds; 0 when single */
-    struct kp_scoreboard *sb;     /* prefork: the shared scoreboard; NULL when single */
-    struct kp_sb_slot *slot;      /* prefork: this worker's slot; NULL when single */
-    bool has_chan;                /* prefork: chan is the channel to the master */
-    int chan;                     /* where reopened log files come from (logfiles.h) */
-    struct kp_proto proto;        /* reopen on SIGUSR1, drain on SIGHUP; a start hook
-                                   * that fails makes the run return -ECANCELED */
+    const struct kp_cycle *cycle;  /* listening fds already opened */
+    struct kp_log *log;            /* error log; its clock is the loop's while running */
+    unsigned index;                /* worker number: picks reuseport fds; 0 when single */
+    struct kp_scoreboard *sb;      /* prefork: the shared scoreboard; NULL when single */
+    struct kp_sb_slot *slot;       /* prefork: this worker's slot; NULL when single */
+    bool has_chan;                 /* prefork: chan is the channel to the master */
+    int chan;                      /* where reopened log files come from (logfiles.h) */
+    struct kp_proto proto;         /* reopen on SIGUSR1, drain on SIGHUP; a start hook
+                                    * that fails makes the run return -ECANCELED */
+    unsigned thread;               /* reactor thread within the process; 0 when one */
+    struct kp_worker_group *group; /* threads: the process's group (requests come from
+                                    * its main thread); NULL: this worker is the
+                                    * process's only reactor and takes signals itself */
     /* Owned by kp_worker_run. */
     struct kp_loop loop;      /* loop.stop ends the run at the next iteration */
     struct kp_conn_pool pool; /* pool.draining: graceful quit in progress */
@@ -61,6 +85,16 @@ struct kp_worker {
     sigset_t wait_mask;             /* signals are delivered only while waiting */
     bool quitting;
     bool started; /* set up completely; false after a set-up failure */
+    /* Threads only: the requests, and the eventfd the main thread writes
+     * after adding one (watched by the loop through bell_io). */
+    _Atomic unsigned requests;
+    int bell;
+    struct kp_io bell_io;
+    bool quiet;                /* told the group it stopped accepting */
+    bool untee;                /* told the group its log copy stopped teeing */
+    _Atomic unsigned reopened; /* the group's reopen_seq this thread has acted on */
+    _Atomic bool finished;     /* kp_worker_run returned; rc is its result */
+    int rc;
 };
 
 /* Run the worker until it is stopped (see the signals above): apply
@@ -72,6 +106,10 @@ struct kp_worker {
  * them). Returns 0 after a stop, or -errno when setting up or waiting failed
  * (logged). Blocks. */
 int kp_worker_run(struct kp_worker *w);
+/* worker_rlimit_nofile (the soft limit, at most the hard one) for the
+ * process, and a warning when worker_connections cannot fit: done by
+ * kp_worker_run, or for threads by their main thread. */
+void kp_worker_apply_nofile_limit(const struct kp_worker *w);
 /* Begin a graceful quit, as SIGQUIT does (idempotent). */
 void kp_worker_quit(struct kp_worker *w);
 /* Fast stop, as SIGTERM does: the run ends after this iteration, then every

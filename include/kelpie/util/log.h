@@ -30,6 +30,8 @@ struct kp_log {
     const struct kp_clock *clock; /* NULL: read the wall clock per line */
     bool tee;                     /* [emerg] and [alert] lines also go to tee_fd */
     int tee_fd;                   /* a daemon's start report (see master_start.h) */
+    unsigned thread;              /* after the pid in each line (pid#thread): the
+                                   * reactor thread (worker_threads), else 0 */
 };
 
 /* A log that writes to stderr at the given level. */
@@ -59,7 +61,7 @@ void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, c
 /* Format one line into out (size n, always NUL-terminated); returns length.
  * Exposed for tests. */
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
-                     int err, const char *fmt, va_list ap);
+                     unsigned thread, int err, const char *fmt, va_list ap);
 /* "emerg".."debug" <-> level. Returns -1 for an unknown name. */
 int kp_log_level_parse(const char *name);
 

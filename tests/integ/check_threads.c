@@ -1,0 +1,310 @@
+/* Reactor threads (worker_threads, issue 10): a worker process runs N
+ * reactors, one per thread. Against the real binary: keep-alive and
+ * pipelined requests under `worker_processes 1; worker_threads 4;` and
+ * `worker_processes 2; worker_threads 2;`, a reload under load with no failed
+ * request, a graceful quit, a killed worker respawned with all its threads,
+ * the status page's slot per thread, and whole access log lines (buffered
+ * or not). Nothing
+ * here asserts timing or how the connections spread over the threads. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "load.h"
+#include "proc.h"
+
+#define MAX_KIDS 8
+
+/* The two shapes of the issue: all threads in one process, and a mix. */
+static const int SHAPES[][2] = {{1, 4}, {2, 2}};
+
+static void write_conf(const struct kp_h_server *s, int procs, int threads, int gen)
+{
+    char main_extra[96], http[640];
+
+    snprintf(main_extra, sizeof(main_extra), "worker_processes %d;\nworker_threads %d;\n", procs,
+             threads);
+    snprintf(http, sizeof(http),
+             "access_log logs/access.log;\n"
+             "access_log logs/buffered.log combined buffer=4k;\n"
+             "keepalive_requests 1000000;\n"
+             "server {\n"
+             "    listen 127.0.0.1:@PORT@;\n"
+             "    location = /status { status; }\n"
+             "    location / { return 200 \"gen %d\\n\"; }\n"
+             "}\n",
+             gen);
+    kp_p_write_config(s, main_extra, NULL, http);
+}
+
+static void start(struct kp_h_server *s, int procs, int threads)
+{
+    kp_h_prepare(s);
+    write_conf(s, procs, threads, 1);
+    ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
+    ck_assert(kp_p_wait_children(s->pid, procs, 5000));
+}
+
+/* Every worker runs its reactors and its main thread. */
+static void expect_threads(const struct kp_h_server *s, int procs, int threads)
+{
+    pid_t kids[MAX_KIDS];
+    int n = kp_p_children(s->pid, kids, MAX_KIDS);
+
+    ck_assert_int_eq(n, procs);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(kp_h_count_threads(kids[i]), threads + 1);
+}
+
+/* Occurrences of needle in text. */
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+struct slots_arg {
+    const struct kp_h_server *s;
+    int want;
+};
+
+/* The status page lists want READY slots. */
+static bool slots_ready(void *arg)
+{
+    const struct slots_arg *a = arg;
+    struct kp_h_resp r;
+    bool ok =
+        kp_h_request(a->s->port, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     &r) == 0 &&
+        r.status == 200 && r.body != NULL && count(r.body, "\"state\":\"ready\"") == a->want;
+
+    kp_h_resp_free(&r);
+    return ok;
+}
+
+/* One slot per thread, on the JSON page and labelled by process and thread
+ * on the Prometheus page. */
+static void expect_slots(const struct kp_h_server *s, int procs, int threads)
+{
+    struct slots_arg a = {s, procs * threads};
+    struct kp_h_resp r;
+
+    ck_assert_msg(kp_h_wait_until(slots_ready, &a, 5000), "the status page lacks %d ready slots",
+                  a.want);
+    ck_assert_int_eq(kp_h_request(s->port,
+                                  "GET /status?format=prometheus HTTP/1.1\r\nHost: x\r\n"
+                                  "Connection: close\r\n\r\n",
+                                  &r),
+                     0);
+    ck_assert_int_eq(r.status, 200);
+    for (int p = 0; p < procs; p++) {
+        for (int t = 0; t < threads; t++) {
+            char want[96];
+            snprintf(want, sizeof(want), "kelpie_requests_total{worker=\"%d\",thread=\"%d\"}", p,
+                     t);
+            ck_assert_msg(strstr(r.body, want) != NULL, "no series %s", want);
+        }
+    }
+    kp_h_resp_free(&r);
+}
+
+/* Depth requests in one write on one connection: every answer in order. */
+static void pipelined(int port, int depth)
+{
+    int fd = kp_h_connect(port);
+    char batch[4096] = "";
+
+    for (int i = 0; i < depth; i++)
+        strcat(batch, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    kp_h_send_str(fd, batch);
+    for (int i = 0; i < depth; i++) {
+        struct kp_h_resp r;
+        ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.body, "gen 1\n");
+        kp_h_resp_free(&r);
+    }
+    close(fd);
+}
+
+/* Lines of the access log: each one whole (one response each, ending in a
+ * newline, none run into another); returns how many. */
+static long whole_lines(const struct kp_h_server *s, const char *path)
+{
+    char *text = kp_h_read(s, path);
+    long n = 0;
+
+    ck_assert_ptr_nonnull(text);
+    size_t len = strlen(text);
+    ck_assert_msg(len == 0 || text[len - 1] == '\n', "the access log ends in a partial line");
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        ck_assert_msg(strncmp(line, "127.0.0.1 - - [", 15) == 0, "torn line: %s", line);
+        ck_assert_msg(count(line, "HTTP/1.1\" 200 ") == 1, "torn line: %s", line);
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+START_TEST(threads_serve)
+{
+    int procs = SHAPES[_i][0], threads = SHAPES[_i][1];
+    struct kp_h_server s;
+    struct kp_load_stats st;
+
+    start(&s, procs, threads);
+    expect_threads(&s, procs, threads);
+    expect_slots(&s, procs, threads);
+    pipelined(s.port, 16);
+    struct kp_load_conf lc = {
+        .port = s.port, .conns = 32, .max_requests = 4000, .timeout_ms = 5000};
+    kp_load_run(&lc, &st);
+    kp_load_print("threads keep-alive", &st);
+    ck_assert_msg(st.failures == 0, "%ld failed requests or connections", st.failures);
+    lc.close = true;
+    lc.max_requests = 400;
+    struct kp_load_stats cl;
+    kp_load_run(&lc, &cl);
+    ck_assert_msg(cl.failures == 0, "%ld failed Connection: close requests", cl.failures);
+    /* The counters add up over the threads: every request is counted once
+     * (the status requests included, whose own count is not known here). */
+    ck_assert_int_eq(kp_h_signal_wait(&s, SIGQUIT, 10000), 0);
+    long lines = whole_lines(&s, "logs/access.log");
+    ck_assert_int_ge(lines, st.ok + cl.ok + 16);
+    /* Buffered: each thread's buffer holds whole lines, flushed in one
+     * write (and at the quit). */
+    ck_assert_int_eq(whole_lines(&s, "logs/buffered.log"), lines);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Reloads while clients keep every thread busy: no failed request, and the
+ * new generation comes up with all its threads. */
+START_TEST(threads_reload_under_load)
+{
+    struct kp_h_server s;
+    struct kp_load_stats st;
+
+    start(&s, 2, 2);
+    struct kp_load_conf lc = {
+        .port = s.port, .conns = 32, .duration_ms = 4000, .timeout_ms = 5000, .ramp_ms = 1};
+    long t0 = kp_load_now_ms();
+    struct kp_load *l = kp_load_start(&lc);
+    for (int gen = 2; gen <= 4; gen++) {
+        kp_h_sleep_ms((int)(gen - 1) * 900 - (int)(kp_load_now_ms() - t0));
+        write_conf(&s, 2, 2, gen);
+        char prefix[128], *out, *err;
+        snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+        char *argv[] = {(char *)kp_h_binary(), "-p", prefix, "-s", "reload", NULL};
+        int rc = kp_h_run(argv, &out, &err);
+        ck_assert_msg(rc == 0, "kelpie -s reload exited %d: %s", rc, err);
+        free(out);
+        free(err);
+    }
+    kp_load_finish(l, &st);
+    kp_load_print("threads reload under load", &st);
+    ck_assert_msg(st.failures == 0, "%ld failed requests or connections", st.failures);
+    ck_assert_int_gt(st.ok, 100);
+    ck_assert_str_eq(st.bodies[st.n_bodies - 1].text, "gen 4");
+    ck_assert_msg(kp_p_wait_children(s.pid, 2, 10000), "the old generation did not exit");
+    expect_threads(&s, 2, 2);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* SIGQUIT: a request in flight on a keep-alive connection is still answered
+ * (with Connection: close), then every thread and the master exit with 0. */
+START_TEST(threads_graceful_quit)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s, 1, 4);
+    int fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    kp_h_resp_free(&r);
+    pid_t kids[MAX_KIDS];
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 1);
+    kill(kids[0], SIGQUIT);
+    ck_assert_msg(kp_h_closed(fd, 5000), "the idle connection was not closed");
+    close(fd);
+    ck_assert_msg(kp_p_gone(kids[0], 5000), "the worker did not exit");
+    ck_assert(kp_p_log_wait(&s, "gracefully shutting down", 1000));
+    ck_assert_int_eq(kp_h_signal_wait(&s, SIGQUIT, 10000), 0);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A worker killed with SIGKILL is respawned, and the new one runs all its
+ * threads again and fills all its slots. */
+START_TEST(threads_respawn)
+{
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS];
+
+    start(&s, 2, 2);
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 2);
+    expect_slots(&s, 2, 2);
+    kill(kids[0], SIGKILL);
+    ck_assert(kp_p_gone(kids[0], 5000));
+    pid_t fresh = kp_p_new_child(s.pid, kids, 2, 5000);
+    ck_assert_msg(fresh > 0, "no new worker");
+    ck_assert(kp_p_wait_children(s.pid, 2, 5000));
+    expect_slots(&s, 2, 2);
+    expect_threads(&s, 2, 2);
+    ck_assert_int_eq(kp_p_get(s.port), 200);
+    s.alerts_expected = true; /* "exited on signal 9" */
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* worker_threads takes 1 to 64. */
+START_TEST(threads_conf_bounds)
+{
+    struct kp_h_server s;
+    char *out, *err;
+
+    kp_h_prepare(&s);
+    kp_p_write_config(&s, "worker_threads 0;\n", NULL, "server { listen 127.0.0.1:@PORT@; }\n");
+    char conf[160], prefix[128];
+    snprintf(conf, sizeof(conf), "%sconf/kelpie.conf", s.prefix);
+    snprintf(prefix, sizeof(prefix), "%s", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-t", "-p", prefix, "-c", conf, NULL};
+    int rc = kp_h_run(argv, &out, &err);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(err, "[emerg]") != NULL && strstr(err, "\"0\"") != NULL, "stderr: %s",
+                  err);
+    free(out);
+    free(err);
+    kp_p_write_config(&s, "worker_threads 64;\n", NULL, "server { listen 127.0.0.1:@PORT@; }\n");
+    rc = kp_h_run(argv, &out, &err);
+    ck_assert_msg(rc == 0, "worker_threads 64: %s", err);
+    free(out);
+    free(err);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_threads_suite(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("threads");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, threads_serve, 0, 2);
+    tcase_add_test(tc, threads_reload_under_load);
+    tcase_add_test(tc, threads_graceful_quit);
+    tcase_add_test(tc, threads_respawn);
+    tcase_add_test(tc, threads_conf_bounds);
+    suite_add_tcase(s, tc);
+    return s;
+}
