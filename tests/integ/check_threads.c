@@ -51,7 +51,9 @@ static void start(struct kp_h_server *s, int procs, int threads)
     ck_assert(kp_p_wait_children(s->pid, procs, 5000));
 }
 
-/* Every worker runs its reactors and its main thread. */
+/* Every worker runs its reactors and its main thread (at least: a
+ * sanitizer's runtime may add one of its own). Call once the slots are
+ * READY, when every thread is up. */
 static void expect_threads(const struct kp_h_server *s, int procs, int threads)
 {
     pid_t kids[MAX_KIDS];
@@ -59,7 +61,7 @@ static void expect_threads(const struct kp_h_server *s, int procs, int threads)
 
     ck_assert_int_eq(n, procs);
     for (int i = 0; i < n; i++)
-        ck_assert_int_eq(kp_h_count_threads(kids[i]), threads + 1);
+        ck_assert_int_ge(kp_h_count_threads(kids[i]), threads + 1);
 }
 
 /* Occurrences of needle in text. */
@@ -161,8 +163,8 @@ START_TEST(threads_serve)
     struct kp_load_stats st;
 
     start(&s, procs, threads);
-    expect_threads(&s, procs, threads);
     expect_slots(&s, procs, threads);
+    expect_threads(&s, procs, threads);
     pipelined(s.port, 16);
     struct kp_load_conf lc = {
         .port = s.port, .conns = 32, .max_requests = 4000, .timeout_ms = 5000};
@@ -215,6 +217,7 @@ START_TEST(threads_reload_under_load)
     ck_assert_int_gt(st.ok, 100);
     ck_assert_str_eq(st.bodies[st.n_bodies - 1].text, "gen 4");
     ck_assert_msg(kp_p_wait_children(s.pid, 2, 10000), "the old generation did not exit");
+    expect_slots(&s, 2, 2);
     expect_threads(&s, 2, 2);
     kp_h_stop(&s);
 }
