@@ -42,58 +42,6 @@ void kp_master_spawn_signal(struct kp_master *m, int sig, bool old_only)
 
 /* --- the worker side of fork ------------------------------------------------ */
 
-/* The i-th CPU (counting from 0, wrapping around) of a mask. */
-static uint64_t nth_cpu(uint64_t cpus, unsigned i)
-{
-    unsigned n = (unsigned)__builtin_popcountll(cpus);
-
-    if (n == 0)
-        return 0;
-    for (i %= n; i > 0; i--)
-        cpus &= cpus - 1;
-    return cpus & -cpus;
-}
-
-/* worker_cpu_affinity for worker `index`: with auto, one CPU each in turn
- * among those the master may use (limited by the optional mask); with masks,
- * the index-th mask, the last one repeating. 0: leave it alone. */
-static uint64_t cpu_mask(const struct kp_core_conf *core, unsigned index)
-{
-    if (core->cpu_affinity_auto) {
-        uint64_t cpus = 0;
-        if (kp_process_cpus(&cpus) != 0)
-            return 0;
-        if (core->n_cpu_affinity_masks > 0)
-            cpus &= core->cpu_affinity_masks[0];
-        return nth_cpu(cpus, index);
-    }
-    if (core->n_cpu_affinity_masks == 0)
-        return 0;
-    size_t last = core->n_cpu_affinity_masks - 1;
-    return core->cpu_affinity_masks[index < last ? index : last];
-}
-
-/* Pinning is an optimisation: a worker that cannot be pinned still serves. */
-static void pin(struct kp_master *m, unsigned index)
-{
-    const struct kp_core_conf *core = &m->cycle->core;
-    uint64_t mask = cpu_mask(core, index);
-
-    if (mask == 0) {
-        if (core->cpu_affinity_auto || core->n_cpu_affinity_masks > 0)
-            kp_log_error(&m->log, KP_LOG_ALERT, 0,
-                         "worker_cpu_affinity leaves no CPU for worker %u", index);
-        return;
-    }
-    int rc = kp_process_set_cpus(mask);
-    if (rc != 0)
-        kp_log_error(&m->log, KP_LOG_ALERT, -rc, "sched_setaffinity(0x%llx) failed for worker %u",
-                     (unsigned long long)mask, index);
-    else
-        kp_log_error(&m->log, KP_LOG_INFO, 0, "worker %u runs on CPUs 0x%llx", index,
-                     (unsigned long long)mask);
-}
-
 /* What the master holds that a worker must not: the master's ends of the
  * other workers' channels and, during a reload, the retiring cycle's
  * sockets and log files (still open in the master until the new generation
@@ -115,7 +63,9 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
 {
     kp_process_title_set(&m->title, "kelpie: worker process");
     drop_master_fds(m);
-    pin(m, index);
+    /* With threads, each reactor thread pins itself (worker_threads.h). */
+    if (m->cycle->core.worker_threads <= 1)
+        kp_worker_setup_cpus(&m->cycle->core, index, &m->log);
     kp_worker_setup_privileged(&m->cycle->core, &m->log);
     int rc = kp_process_drop_privileges(m->cycle->core.user, m->cycle->core.group);
     if (rc != 0) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/logfiles.h"
 #include "kelpie/proc/reload_request.h"
+#include "kelpie/proc/worker_setup.h"
 #include "kelpie/os/signal.h"
 
 /* Wake an eventfd (the main thread's, or a thread's bell). A full counter
@@ -54,6 +56,13 @@ static void *thread_main(void *arg)
 {
     struct kp_worker *w = arg;
 
+    unsigned threads = w->cycle->core.worker_threads;
+    char name[16];
+
+    /* "reactor N" in top -H, ps -L and /proc/PID/task/TID/comm. */
+    snprintf(name, sizeof(name), "reactor %u", w->thread);
+    pthread_setname_np(pthread_self(), name);
+    kp_worker_setup_cpus(&w->cycle->core, w->index * threads + w->thread, w->log);
     w->rc = kp_worker_run(w);
     if (w->slot != NULL)
         atomic_store(&w->slot->finished, true); /* no more heartbeats: not frozen */

@@ -7,6 +7,9 @@
  * or not). Nothing
  * here asserts timing or how the connections spread over the threads. */
 #include <check.h>
+#include <dirent.h>
+#include <sched.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +27,13 @@
 /* The two shapes of the issue: all threads in one process, and a mix. */
 static const int SHAPES[][2] = {{1, 4}, {2, 2}};
 
-static void write_conf(const struct kp_h_server *s, int procs, int threads, int gen)
+static void write_conf_extra(const struct kp_h_server *s, int procs, int threads, int gen,
+                             const char *extra)
 {
-    char main_extra[96], http[640];
+    char main_extra[160], http[640];
 
-    snprintf(main_extra, sizeof(main_extra), "worker_processes %d;\nworker_threads %d;\n", procs,
-             threads);
+    snprintf(main_extra, sizeof(main_extra), "worker_processes %d;\nworker_threads %d;\n%s", procs,
+             threads, extra);
     snprintf(http, sizeof(http),
              "access_log logs/access.log;\n"
              "access_log logs/buffered.log combined buffer=4k;\n"
@@ -43,12 +47,22 @@ static void write_conf(const struct kp_h_server *s, int procs, int threads, int 
     kp_p_write_config(s, main_extra, NULL, http);
 }
 
-static void start(struct kp_h_server *s, int procs, int threads)
+static void write_conf(const struct kp_h_server *s, int procs, int threads, int gen)
+{
+    write_conf_extra(s, procs, threads, gen, "");
+}
+
+static void start_extra(struct kp_h_server *s, int procs, int threads, const char *extra)
 {
     kp_h_prepare(s);
-    write_conf(s, procs, threads, 1);
+    write_conf_extra(s, procs, threads, 1, extra);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
     ck_assert(kp_p_wait_children(s->pid, procs, 5000));
+}
+
+static void start(struct kp_h_server *s, int procs, int threads)
+{
+    start_extra(s, procs, threads, "");
 }
 
 /* Every worker runs its reactors and its main thread (at least: a
@@ -270,6 +284,66 @@ START_TEST(threads_respawn)
 }
 END_TEST
 
+/* The CPUs a thread may run on (CPUs 0-63). */
+static uint64_t cpus_of(pid_t tid)
+{
+    cpu_set_t set;
+    uint64_t mask = 0;
+
+    CPU_ZERO(&set);
+    ck_assert_int_eq(sched_getaffinity(tid, sizeof(set), &set), 0);
+    for (int cpu = 0; cpu < 64; cpu++)
+        mask |= CPU_ISSET(cpu, &set) ? UINT64_C(1) << cpu : 0;
+    return mask;
+}
+
+/* The reactor threads of pid (named "reactor N"), at most max. */
+static int reactors(pid_t pid, pid_t *out, int max)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL && n < max;) {
+        char comm[384], name[32] = "";
+        snprintf(comm, sizeof(comm), "%s/%s/comm", path, de->d_name);
+        FILE *f = de->d_name[0] != '.' ? fopen(comm, "r") : NULL;
+        if (f == NULL)
+            continue;
+        if (fgets(name, sizeof(name), f) != NULL && strncmp(name, "reactor ", 8) == 0)
+            out[n++] = (pid_t)atoi(de->d_name);
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* worker_cpu_affinity auto with threads: each reactor thread on one CPU of
+ * those allowed, in turn (so two threads differ when two CPUs are there). */
+START_TEST(threads_cpu_affinity)
+{
+    struct kp_h_server s;
+    pid_t kids[MAX_KIDS], tids[4];
+    uint64_t mine = cpus_of(0), got[2];
+
+    start_extra(&s, 1, 2, "worker_cpu_affinity auto;\n");
+    expect_slots(&s, 1, 2);
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 1);
+    ck_assert_int_eq(reactors(kids[0], tids, 4), 2);
+    for (int i = 0; i < 2; i++) {
+        got[i] = cpus_of(tids[i]);
+        ck_assert_msg(__builtin_popcountll(got[i]) == 1 && (got[i] & mine),
+                      "reactor %d runs on CPUs %#llx", i, (unsigned long long)got[i]);
+    }
+    if (__builtin_popcountll(mine) > 1)
+        ck_assert_msg(got[0] != got[1], "both reactors on CPUs %#llx", (unsigned long long)got[0]);
+    ck_assert_int_eq(kp_p_get(s.port), 200);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* worker_threads takes 1 to 64. */
 START_TEST(threads_conf_bounds)
 {
@@ -307,6 +381,7 @@ Suite *kp_test_threads_suite(void)
     tcase_add_test(tc, threads_reload_under_load);
     tcase_add_test(tc, threads_graceful_quit);
     tcase_add_test(tc, threads_respawn);
+    tcase_add_test(tc, threads_cpu_affinity);
     tcase_add_test(tc, threads_conf_bounds);
     suite_add_tcase(s, tc);
     return s;

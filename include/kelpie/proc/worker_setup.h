@@ -15,5 +15,13 @@ void kp_worker_setup_privileged(const struct kp_core_conf *core, const struct kp
  * and the env lines (VAR keeps the inherited value, VAR=VALUE sets it), as
  * nginx's workers see it. After the privilege switch. */
 void kp_worker_setup_user(const struct kp_core_conf *core, const struct kp_log *log);
+/* worker_cpu_affinity for reactor index (the worker number; with
+ * worker_threads, worker * worker_threads + thread): pins the calling
+ * thread (sched_setaffinity applies to the caller), before the calling
+ * process or thread starts others. auto: one CPU each in turn among those
+ * the caller may use; masks: the index-th, the last repeating. Unset:
+ * nothing. Failures are logged and the reactor serves unpinned. */
+void kp_worker_setup_cpus(const struct kp_core_conf *core, unsigned index,
+                          const struct kp_log *log);
 
 #endif

@@ -29,6 +29,8 @@
  *                    reopened files from the master);
  *   SIGHUP           prefork: every thread drains for the reload, then the
  *                    copies are closed as for SIGQUIT.
+ * Each thread is named "reactor N" and, with worker_cpu_affinity, pins
+ * itself as reactor worker * worker_threads + N (the process is not pinned).
  * A thread whose run fails makes the others stop; a thread that crashes
  * takes the process down, and the master respawns it like any worker. */
 #ifndef KP_WORKER_THREADS_H
