@@ -885,6 +885,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->send_timeout_ms = 60000;
     loc->client_max_body_size = 1u << 20;
     loc->client_body_timeout_ms = 60000;
+    loc->sendfile_max_chunk = 2u << 20;
     loc->types = &http->types;
     loc->default_type = kp_conf_strdup(a, "text/plain");
     kp_http_gzip_conf_defaults(&loc->gzip);
@@ -1009,6 +1010,9 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"sendfile", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},
     {"tcp_nodelay", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nodelay)},
     {"tcp_nopush", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nopush)},
+    {"sendfile_max_chunk", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_size, LOC(sendfile_max_chunk)},
+    {"reset_timedout_connection", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     LOC(reset_timedout_connection)},
     {"server_tokens", HTTP_ANY, KP_CONF_TAKE(1), 0, server_tokens, LOC(server_tokens)},
     {"keepalive_timeout", HTTP_ANY, KP_CONF_RANGE(1, 2), 0, keepalive_timeout,
      LOC_SPAN(keepalive_timeout_ms, keepalive_header_s)},

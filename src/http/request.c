@@ -741,6 +741,20 @@ static enum step on_head(struct kp_http_conn *hc)
 
 /* --- answering ----------------------------------------------------------------------- */
 
+/* reset_timedout_connection (of the request's location, or before one is
+ * chosen the address's default server): the connection ends with a reset,
+ * its socket freed at once, nothing more sent. */
+static bool resets(struct kp_http_conn *hc)
+{
+    const struct kp_http_loc_conf *loc =
+        hc->r != NULL && hc->r->loc != NULL ? hc->r->loc : default_srv(hc)->loc;
+
+    if (!loc->reset_timedout_connection)
+        return false;
+    kp_socket_reset_on_close(hc->c->io.fd);
+    return true;
+}
+
 /* Readable while limit_req delays the request: a client that closed (or
  * broke) the connection ends the request now, answered 499 in the access
  * log as nginx does; bytes (a pipelined request, TLS records) stay where
@@ -774,7 +788,10 @@ static enum step handled(struct kp_http_conn *hc)
         kp_loop_timer_add(hc->loop, &hc->c->timer, r->limit_delay_ms);
         return STEP_WAIT;
     }
-    return r->resp.status == KP_HTTP_CLOSE_SILENTLY ? STEP_CLOSE : STEP_RESPOND;
+    if (r->resp.status != KP_HTTP_CLOSE_SILENTLY)
+        return STEP_RESPOND;
+    resets(hc);
+    return STEP_CLOSE;
 }
 
 static enum step process(struct kp_http_conn *hc)
@@ -1248,7 +1265,10 @@ static void on_timer(struct kp_timer *t)
     switch (hc->state) {
     case KP_HC_READ_HEAD:
     case KP_HC_READ_BODY:
-        s = fail(hc, 408, "client timed out sending the request");
+        if (resets(hc))
+            log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out sending the request");
+        else
+            s = fail(hc, 408, "client timed out sending the request");
         break;
     case KP_HC_WRITE:
         if (hc->rate_wait) {
@@ -1257,12 +1277,14 @@ static void on_timer(struct kp_timer *t)
             break;
         }
         log_client(hc, KP_LOG_INFO, 0, "client timed out reading the response");
+        resets(hc);
         break;
     case KP_HC_DELAY:
         s = resume(hc);
         break;
     case KP_HC_HANDSHAKE:
         log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while SSL handshaking");
+        resets(hc);
         break;
     case KP_HC_PROXY:
         log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while reading PROXY protocol");

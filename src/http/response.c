@@ -314,7 +314,10 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
 static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_conn *c)
 {
     struct kp_http_out *out = &r->out;
-    size_t want = out->file_left < SENDFILE_MAX ? (size_t)out->file_left : SENDFILE_MAX;
+    /* sendfile_max_chunk: one call sends at most this much, so that a fast
+     * client of a large file does not keep the worker from the others. */
+    uint64_t max = r->loc->sendfile_max_chunk > 0 ? r->loc->sendfile_max_chunk : SENDFILE_MAX;
+    size_t want = (size_t)(out->file_left < max ? out->file_left : max);
     ssize_t w;
 
     if (want > out->budget)

@@ -87,3 +87,10 @@ int kp_socket_cork(int fd, bool on)
 {
     return set_int_opt(fd, IPPROTO_TCP, TCP_CORK, on ? 1 : 0);
 }
+
+int kp_socket_reset_on_close(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) == 0 ? 0 : -errno;
+}

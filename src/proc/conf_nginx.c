@@ -37,6 +37,37 @@ static int ignore_temp_path(struct kp_conf *cf, const struct kp_conf_cmd *cmd, v
     return 0;
 }
 
+/* open_log_file_cache off | max=N [inactive=TIME] [min_uses=N] [valid=TIME]:
+ * the master opens every log once and the workers keep its descriptors
+ * (proc/logfiles.h), so there is nothing to cache; the parameters are
+ * checked as nginx does. */
+static int ignore_log_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    static const char *const names[] = {"max=", "inactive=", "min_uses=", "valid="};
+    bool max = false;
+    uint64_t v;
+
+    (void)cmd;
+    (void)conf;
+    if (cf->nargs == 2 && strcmp(cf->args[1], "off") == 0)
+        return 0;
+    for (size_t i = 1; i < cf->nargs; i++) {
+        const char *a = cf->args[i];
+        size_t k = 0;
+        while (k < 4 && strncmp(a, names[k], strlen(names[k])) != 0)
+            k++;
+        const char *val = k < 4 ? a + strlen(names[k]) : "";
+        int rc =
+            k == 1 || k == 3 ? kp_conf_parse_msec(val, &v) : kp_conf_parse_num(val, MAX_KNOB, &v);
+        if (k == 4 || rc != 0)
+            return kp_conf_error(cf, "invalid \"open_log_file_cache\" parameter \"%s\"", a);
+        max |= k == 0;
+    }
+    if (!max)
+        return kp_conf_error(cf, "\"open_log_file_cache\" must have \"max\" parameter");
+    return 0;
+}
+
 const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
     {"types_hash_max_size", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
@@ -57,6 +88,8 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
     /* Request bodies are read and dropped (static content takes none):
      * there is no body buffer to size. */
     {"client_body_buffer_size", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"open_log_file_cache", HTTP_ANY, KP_CONF_RANGE(1, 4), 0, ignore_log_cache, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"client_body_temp_path", HTTP_ANY, KP_CONF_RANGE(1, 4), 0, ignore_temp_path, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},

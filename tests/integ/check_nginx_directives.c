@@ -1,11 +1,14 @@
 /* nginx's response directives against the real binary: keepalive_timeout's
  * header value (Keep-Alive: timeout=N), charset and charset_types, etag,
  * if_modified_since off|exact|before, max_ranges, server_tokens build,
- * client_body_timeout. */
+ * client_body_timeout, reset_timedout_connection, sendfile_max_chunk,
+ * open_log_file_cache (checked). */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,13 +32,24 @@ static const char *CONF =
     "    location /nocharset/ { charset off; alias html/; }\n"
     "    location = /text { return 200 \"hi\"; }\n"
     "    location /slowbody/ { client_body_timeout 1s; client_body_buffer_size 16k; }\n"
+    "    location /chunked/ { sendfile on; sendfile_max_chunk 4k; alias html/; }\n"
+    "    location = /silent { reset_timedout_connection on; return 444; }\n"
+    "    location = /quiet { return 444; }\n"
     "}\n"
     "server { listen 127.0.0.1:@PORT2@; server_tokens build; keepalive_timeout 0;\n"
+    "         reset_timedout_connection on; client_header_timeout 1s;\n"
+    "         open_log_file_cache max=100 inactive=20s valid=1m min_uses=2;\n"
     "         return 200 x; }\n";
 
 static void start(struct kp_h_server *s)
 {
     kp_h_prepare(s);
+    char *big = malloc(100001);
+    for (int i = 0; i < 100000; i++)
+        big[i] = (char)('a' + i % 23);
+    big[100000] = '\0';
+    kp_h_write(s, "html/big.txt", big);
+    free(big);
     kp_h_write(s, "html/a.html", "<p>hello</p>\n");
     kp_h_write(s, "html/a.css", "p{}\n");
     kp_h_config(s, "master_process off;", CONF);
@@ -94,6 +108,57 @@ START_TEST(body_timeout)
     kp_h_resp_free(&r);
     ck_assert(kp_h_closed(fd, 10000));
     close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* recv() on fd after the server is done with it: 0 for an orderly close,
+ * -ECONNRESET for a reset. */
+static int ending(int fd)
+{
+    char b[256];
+    ssize_t n;
+
+    while ((n = recv(fd, b, sizeof(b), 0)) > 0)
+        ;
+    return n == 0 ? 0 : -errno;
+}
+
+/* reset_timedout_connection on: a head that never ends and `return 444`
+ * end with a reset, not a 408 or a FIN; off, as before. */
+START_TEST(reset_timedout)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    int fd = kp_h_connect(s.port2);
+    kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: t\r\n");
+    ck_assert_int_eq(ending(fd), -ECONNRESET);
+    close(fd);
+    fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "GET /silent HTTP/1.1\r\nHost: t\r\n\r\n");
+    ck_assert_int_eq(ending(fd), -ECONNRESET);
+    close(fd);
+    fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "GET /quiet HTTP/1.1\r\nHost: t\r\n\r\n");
+    ck_assert_int_eq(ending(fd), 0);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* sendfile_max_chunk: a body sent in 4 KiB sendfile calls arrives whole. */
+START_TEST(sendfile_chunks)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, s.port, "/chunked/big.txt", "", &r), 200);
+    ck_assert_uint_eq(r.body_len, 100000);
+    for (int i = 0; i < 100000; i++)
+        ck_assert_int_eq(r.body[i], 'a' + i % 23);
+    kp_h_resp_free(&r);
     kp_h_stop(&s);
 }
 END_TEST
@@ -302,6 +367,8 @@ Suite *kp_test_nginx_directives_suite(void)
     tcase_add_test(tc, charset);
     tcase_add_test(tc, keepalive_header);
     tcase_add_test(tc, body_timeout);
+    tcase_add_test(tc, reset_timedout);
+    tcase_add_test(tc, sendfile_chunks);
     tcase_add_test(tc, validators);
     tcase_add_test(tc, ranges);
     tcase_add_test(tc, listen_parameters);

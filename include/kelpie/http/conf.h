@@ -267,11 +267,13 @@ struct kp_http_loc_conf {
     size_t n_index;
     struct kp_http_cv *try_files; /* the candidates, then the fallback URI or "=CODE" */
     size_t n_try_files;
-    bool sendfile;                 /* off (nginx default) */
-    bool tcp_nodelay;              /* on */
-    bool tcp_nopush;               /* off */
-    bool server_tokens;            /* on */
-    uint64_t keepalive_timeout_ms; /* 75s */
+    bool sendfile;                  /* off (nginx default) */
+    bool tcp_nodelay;               /* on */
+    bool tcp_nopush;                /* off */
+    bool reset_timedout_connection; /* off: reset (RST) a timed-out or `return 444` connection */
+    uint64_t sendfile_max_chunk;    /* 2m (nginx >= 1.21.4); 0: no limit */
+    bool server_tokens;             /* on */
+    uint64_t keepalive_timeout_ms;  /* 75s */
     uint64_t
         keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */
     unsigned keepalive_requests;     /* 1000 */

@@ -42,5 +42,9 @@ int kp_socket_nodelay(int fd, bool on);
  * the start of a body leave in full packets; turning it off flushes them.
  * Returns 0 or -errno. */
 int kp_socket_cork(int fd, bool on);
+/* SO_LINGER with a zero timeout: the next close() resets the connection
+ * (RST) and frees the socket at once instead of sending what is queued.
+ * Returns 0 or -errno. */
+int kp_socket_reset_on_close(int fd);
 
 #endif
