@@ -614,6 +614,24 @@ static int set_return(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return kp_conf_error(cf, "invalid return code \"%s\"", a);
 }
 
+/* keepalive_disable none | msie6 | safari ... */
+static int keepalive_disable(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    unsigned *v = &((struct kp_http_loc_conf *)conf)->keepalive_disable;
+
+    (void)cmd;
+    *v = 0;
+    for (size_t i = 1; i < cf->nargs; i++) {
+        if (strcmp(cf->args[i], "msie6") == 0)
+            *v |= KP_KEEPALIVE_DISABLE_MSIE6;
+        else if (strcmp(cf->args[i], "safari") == 0)
+            *v |= KP_KEEPALIVE_DISABLE_SAFARI;
+        else if (strcmp(cf->args[i], "none") != 0)
+            return kp_conf_invalid(cf, cf->args[i]);
+    }
+    return 0;
+}
+
 /* error_page CODE... [=CODE] URI */
 static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
@@ -882,6 +900,8 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->max_ranges = UINT_MAX;
     kp_http_charset_defaults(a, &loc->charset_types, &loc->n_charset_types);
     loc->keepalive_requests = 1000;
+    loc->keepalive_time_ms = 3600 * 1000;
+    loc->keepalive_disable = KP_KEEPALIVE_DISABLE_MSIE6;
     loc->send_timeout_ms = 60000;
     loc->client_max_body_size = 1u << 20;
     loc->client_body_timeout_ms = 60000;
@@ -1017,6 +1037,10 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"keepalive_timeout", HTTP_ANY, KP_CONF_RANGE(1, 2), 0, keepalive_timeout,
      LOC_SPAN(keepalive_timeout_ms, keepalive_header_s)},
     {"keepalive_requests", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_num, LOC(keepalive_requests)},
+    {"keepalive_time", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec, LOC(keepalive_time_ms)},
+    {"keepalive_disable", HTTP_ANY, KP_CONF_1MORE, 0, keepalive_disable, LOC(keepalive_disable)},
+    {"recursive_error_pages", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     LOC(recursive_error_pages)},
     {"send_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec, LOC(send_timeout_ms)},
     {"client_max_body_size", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_size,
      LOC(client_max_body_size)},

@@ -12,6 +12,7 @@
 #include "kelpie/http/coding.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/request.h"
+#include "kelpie/http/ua.h"
 
 #define LOC(m)        KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define GZ_SPAN(a, b) KP_CONF_SLOT_LOC, KP_CONF_SPAN(struct kp_http_loc_conf, gzip.a, gzip.b)
@@ -277,25 +278,11 @@ static bool proxied_ok(const struct kp_http_request *r)
     return (p & KP_GZIP_PROXIED_AUTH) && field(&r->parser.head, "authorization") != NULL;
 }
 
-/* MSIE 4 to 6 (6 only without SV1, which fixed its gzip handling). */
-static bool is_msie6(struct kp_str ua)
-{
-    for (size_t i = 0; i + 7 <= ua.len; i++) {
-        if (memcmp(ua.p + i, "MSIE ", 5) != 0)
-            continue;
-        char v = ua.p[i + 5];
-        if (v < '4' || v > '6' || ua.p[i + 6] != '.')
-            return false;
-        return v < '6' || !contains(ua, "SV1");
-    }
-    return false;
-}
-
 static bool ua_disabled(const struct kp_http_gzip_conf *gz, const struct kp_str *ua)
 {
     if (ua == NULL)
         return false;
-    if (gz->disable_msie6 && is_msie6(*ua))
+    if (gz->disable_msie6 && kp_http_ua_msie6(*ua))
         return true;
     for (size_t i = 0; i < gz->n_disable; i++) {
         if (kp_http_regex_exec(NULL, gz->disable[i], *ua) == 1)

@@ -383,6 +383,8 @@ static int redirect_code(int response_code)
  * produces is sent with status, =CODE, or with its own status for "=".
  * A Location set before (a `return 302` whose 302 has an error page)
  * stays unless the target sets its own. */
+static void special(struct kp_http_request *r, int status);
+
 static void error_page(struct kp_http_request *r, const struct kp_http_error_page *ep, int status)
 {
     struct kp_http_head *h = &r->parser.head;
@@ -411,7 +413,7 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
     if (st == KP_HTTP_CLOSE_SILENTLY) {
         r->resp.status = st;
     } else if (needs_page(r, st)) {
-        builtin(r, st);
+        special(r, st); /* its own page only under recursive_error_pages */
     } else {
         /* 495-497 are nginx's internal codes: their page goes out as 400. */
         r->resp.status = ep->response_code > 0                    ? ep->response_code
@@ -425,10 +427,14 @@ static void special(struct kp_http_request *r, int status)
 {
     const struct kp_http_error_page *ep = NULL;
 
-    /* 495-497 may have error pages (`error_page 497 https://$host$request_uri`
-     * is the usual way to send plain HTTP to the HTTPS port elsewhere). */
-    if (r->internal_redirects < KP_HTTP_MAX_ERROR_PAGE_HOPS)
+    /* As nginx: once a location without recursive_error_pages has had an
+     * error to page, later errors (an error page's own) get the built-in
+     * page; recursive ones are bounded by the limit on URI changes. 495-497
+     * may have pages too (`error_page 497 https://$host$request_uri`). */
+    if (!r->error_pages_done && r->internal_redirects < KP_HTTP_MAX_URI_CHANGES) {
         ep = find_error_page(r->loc, status);
+        r->error_pages_done = r->loc->n_error_pages > 0 && !r->loc->recursive_error_pages;
+    }
     if (ep == NULL)
         builtin(r, status);
     else

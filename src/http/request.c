@@ -48,6 +48,7 @@
 #include "kelpie/http/realip.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
+#include "kelpie/http/ua.h"
 #include "kelpie/os/socket.h"
 
 /* How long a closing connection keeps dropping input at most. */
@@ -811,14 +812,31 @@ static enum step resume(struct kp_http_conn *hc)
     return handled(hc);
 }
 
-/* Persistence, RFC 9112 section 9.3, and the server's own limits. */
+/* keepalive_disable: the browsers that mishandle keep-alive, as nginx
+ * tells them (MSIE 6 after a POST, Safari on macOS). */
+static bool browser_refuses(const struct kp_http_request *r, unsigned disable)
+{
+    const struct kp_str *ua = kp_http_parse_value(&r->parser.head, KP_HTTP_HDR_USER_AGENT);
+
+    if (disable == 0 || ua == NULL)
+        return false;
+    if ((disable & KP_KEEPALIVE_DISABLE_MSIE6) && r->parser.head.method == KP_HTTP_METHOD_POST &&
+        kp_http_ua_msie6(*ua))
+        return true;
+    return (disable & KP_KEEPALIVE_DISABLE_SAFARI) && kp_http_ua_safari(*ua);
+}
+
+/* Persistence, RFC 9112 section 9.3, and the server's own limits:
+ * keepalive_requests, keepalive_time (the connection's age), draining. */
 static bool keep_alive(const struct kp_http_conn *hc)
 {
     const struct kp_http_request *r = hc->r;
     const struct kp_http_loc_conf *loc = r->loc;
+    uint64_t age = hc->loop->clock.msec - hc->started_ms;
 
     return !r->close && !r->parser.head.must_close && loc->keepalive_timeout_ms > 0 &&
-           hc->c->requests < loc->keepalive_requests && !kp_http_ctx_draining(hc->ctx);
+           hc->c->requests < loc->keepalive_requests && age < loc->keepalive_time_ms &&
+           !browser_refuses(r, loc->keepalive_disable) && !kp_http_ctx_draining(hc->ctx);
 }
 
 static enum kp_http_conn_hdr conn_header(const struct kp_http_request *r)
@@ -1299,6 +1317,7 @@ void kp_http_request_begin(struct kp_http_conn *hc)
 {
     struct kp_conn *c = hc->c;
 
+    hc->started_ms = hc->loop->clock.msec;
     c->io.handler = on_io;
     c->close = close_cb;
     c->timer.fn = on_timer;

@@ -2,7 +2,8 @@
  * header value (Keep-Alive: timeout=N), charset and charset_types, etag,
  * if_modified_since off|exact|before, max_ranges, server_tokens build,
  * client_body_timeout, reset_timedout_connection, sendfile_max_chunk,
- * open_log_file_cache (checked). */
+ * open_log_file_cache (checked), keepalive_time, keepalive_disable,
+ * recursive_error_pages. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,11 @@ static const char *CONF =
     "    location /chunked/ { sendfile on; sendfile_max_chunk 4k; alias html/; }\n"
     "    location = /silent { reset_timedout_connection on; return 444; }\n"
     "    location = /quiet { return 444; }\n"
+    "    location /old/ { keepalive_time 1s; alias html/; }\n"
+    "    location /nosafari/ { keepalive_disable safari; alias html/; }\n"
+    "    location /rec/ { recursive_error_pages on; error_page 404 /gone/x.html; }\n"
+    "    location /norec/ { error_page 404 /gone/x.html; }\n"
+    "    location /gone/ { error_page 404 /a.html; }\n"
     "}\n"
     "server { listen 127.0.0.1:@PORT2@; server_tokens build; keepalive_timeout 0;\n"
     "         reset_timedout_connection on; client_header_timeout 1s;\n"
@@ -158,6 +164,73 @@ START_TEST(sendfile_chunks)
     ck_assert_uint_eq(r.body_len, 100000);
     for (int i = 0; i < 100000; i++)
         ck_assert_int_eq(r.body[i], 'a' + i % 23);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A keep-alive GET path with extra header lines on fd; the response. */
+static void ask_on(int fd, const char *path, const char *extra, struct kp_h_resp *r)
+{
+    char raw[512];
+
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n", path, extra);
+    kp_h_send_str(fd, raw);
+    ck_assert_int_eq(kp_h_recv(fd, r, false), 0);
+}
+
+/* keepalive_time: no request after the connection's age passes it keeps
+ * the connection; keepalive_disable safari: Safari on macOS gets none. */
+START_TEST(keepalive_limits)
+{
+    static const char *safari = "User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) "
+                                "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 "
+                                "Safari/605.1.15\r\n";
+    static const char *chrome = "User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) "
+                                "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+                                "Safari/537.36\r\n";
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    int fd = kp_h_connect(s.port);
+    ask_on(fd, "/old/a.html", "", &r);
+    ck_assert_ptr_null(kp_h_header(&r, "Connection"));
+    kp_h_resp_free(&r);
+    kp_h_sleep_ms(1500);
+    ask_on(fd, "/old/a.html", "", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    kp_h_resp_free(&r);
+    close(fd);
+    fd = kp_h_connect(s.port);
+    ask_on(fd, "/nosafari/a.html", chrome, &r);
+    ck_assert_ptr_null(kp_h_header(&r, "Connection"));
+    kp_h_resp_free(&r);
+    ask_on(fd, "/a.html", safari, &r);
+    ck_assert_ptr_null(kp_h_header(&r, "Connection"));
+    kp_h_resp_free(&r);
+    ask_on(fd, "/nosafari/a.html", safari, &r);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+    kp_h_resp_free(&r);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* recursive_error_pages: with it, the error of an error page has its own
+ * page (the next location's error_page); without, the built-in one. */
+START_TEST(recursive_error_pages)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, s.port, "/rec/missing", "", &r), 404);
+    ck_assert_str_eq(r.body, "<p>hello</p>\n");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(get(&s, s.port, "/norec/missing", "", &r), 404);
+    ck_assert_ptr_nonnull(strstr(r.body, "<title>404 Not Found</title>"));
     kp_h_resp_free(&r);
     kp_h_stop(&s);
 }
@@ -369,6 +442,8 @@ Suite *kp_test_nginx_directives_suite(void)
     tcase_add_test(tc, body_timeout);
     tcase_add_test(tc, reset_timedout);
     tcase_add_test(tc, sendfile_chunks);
+    tcase_add_test(tc, keepalive_limits);
+    tcase_add_test(tc, recursive_error_pages);
     tcase_add_test(tc, validators);
     tcase_add_test(tc, ranges);
     tcase_add_test(tc, listen_parameters);

@@ -251,6 +251,10 @@ struct kp_http_limit_conf {
     struct kp_http_cv *rate_after; /* limit_rate_after (bytes, variables allowed); NULL: 0 */
 };
 
+/* keepalive_disable's browsers. */
+#define KP_KEEPALIVE_DISABLE_MSIE6  1u /* MSIE 4-6: no keep-alive after a POST */
+#define KP_KEEPALIVE_DISABLE_SAFARI 2u /* Safari on macOS: no keep-alive */
+
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
@@ -277,6 +281,9 @@ struct kp_http_loc_conf {
     uint64_t
         keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */
     unsigned keepalive_requests;     /* 1000 */
+    uint64_t keepalive_time_ms;      /* 1h: no request starts on a connection older than this */
+    unsigned keepalive_disable;      /* KP_KEEPALIVE_DISABLE_*: msie6 */
+    bool recursive_error_pages;      /* off: an error page's own error gets the built-in page */
     uint64_t send_timeout_ms;        /* 60s */
     uint64_t client_max_body_size;   /* 1m; 0 = unlimited */
     uint64_t client_body_timeout_ms; /* 60s: between two reads of a body */

@@ -52,8 +52,6 @@
  * SSL certificate error" and "No required SSL certificate was sent". */
 #define KP_HTTP_SSL_CERT_ERROR 495
 #define KP_HTTP_SSL_NO_CERT    496
-/* How many error_page internal redirects one request may take. */
-#define KP_HTTP_MAX_ERROR_PAGE_HOPS 1
 /* How many internal redirects and URI rewrites one request may take (nginx
  * allows 10): the next one is a 500. */
 #define KP_HTTP_MAX_URI_CHANGES 10

@@ -132,14 +132,15 @@ struct kp_http_conn {
     struct kp_http_request *r; /* NULL while idle */
     int state;                 /* enum kp_http_conn_state */
     /* private to request.c */
-    size_t buf_size; /* c->rbuf's allocation (0: none) */
-    bool read_full;  /* the last read filled the buffer: more may wait */
-    bool peer_eof;   /* the client shut down its writing side (KP_EV_EOF) */
-    bool nodelay;    /* TCP_NODELAY is set */
-    bool probing;    /* the first read after accept was posted on speculation */
-    bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
-    bool rate_wait;  /* WRITE held back by limit_rate: a timer, no I/O */
-    bool delay_deaf; /* DELAY: bytes came (a pipelined request): stop watching */
+    size_t buf_size;     /* c->rbuf's allocation (0: none) */
+    bool read_full;      /* the last read filled the buffer: more may wait */
+    bool peer_eof;       /* the client shut down its writing side (KP_EV_EOF) */
+    bool nodelay;        /* TCP_NODELAY is set */
+    bool probing;        /* the first read after accept was posted on speculation */
+    bool plain_http;     /* plain HTTP on an `ssl` address: its request is answered 400 */
+    bool rate_wait;      /* WRITE held back by limit_rate: a timer, no I/O */
+    bool delay_deaf;     /* DELAY: bytes came (a pipelined request): stop watching */
+    uint64_t started_ms; /* loop clock at accept, for keepalive_time */
     /* Responses to pipelined requests gathered to leave in one send
      * (request.c, "batching"): batch_len bytes, the first batch_sent of
      * them written; batch is NULL while nothing is gathered. */
@@ -170,8 +171,9 @@ struct kp_http_request {
     bool keepalive;                     /* the connection stays open after this response */
     bool pipelined;                     /* its bytes came in behind the previous request's */
     unsigned internal_redirects;        /* error_page hops, bounded */
-    unsigned uri_changes;               /* rewrites and internal redirects, bounded */
-    bool internal;                      /* internally redirected: `internal` locations apply */
+    bool error_pages_done; /* a later error gets the built-in page (recursive_error_pages) */
+    unsigned uri_changes;  /* rewrites and internal redirects, bounded */
+    bool internal;         /* internally redirected: `internal` locations apply */
     struct kp_http_response resp;
     /* Variables (http/var.h): values of defined variables (NULL until one is
      * used), the captures of the last regex match, $request_id once made. */
