@@ -235,21 +235,10 @@ START_TEST(delay_does_not_spin)
     ck_assert_int_eq(status_of(s.port, GET("/d")), 200);
     char req[1025];
     const char *start = "GET /d HTTP/1.1\r\nHost: x\r\nX-Pad: ";
-    size_t pad = 1024 - strlen(start) - 4;
-    snprintf(req, sizeof(req), "%s%.*s\r\n\r\n", start, (int)pad,
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
-             "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp");
+    size_t head = strlen(start), pad = 1024 - head - 4;
+    memcpy(req, start, head);
+    memset(req + head, 'p', pad);
+    memcpy(req + head + pad, "\r\n\r\n", 5);
     ck_assert_uint_eq(strlen(req), 1024);
     int delayed = kp_h_connect(s.port);
     kp_h_send_str(delayed, req);
