@@ -743,9 +743,10 @@ static enum step on_head(struct kp_http_conn *hc)
 /* --- answering ----------------------------------------------------------------------- */
 
 /* reset_timedout_connection (of the request's location, or before one is
- * chosen the address's default server): the connection ends with a reset,
- * its socket freed at once, nothing more sent. */
-static bool resets(struct kp_http_conn *hc)
+ * chosen the address's default server): when it is on, the connection is
+ * set to end with a reset, its socket freed at once, nothing more sent.
+ * Returns whether it was set. */
+static bool reset_if_asked(struct kp_http_conn *hc)
 {
     const struct kp_http_loc_conf *loc =
         hc->r != NULL && hc->r->loc != NULL ? hc->r->loc : default_srv(hc)->loc;
@@ -791,7 +792,7 @@ static enum step handled(struct kp_http_conn *hc)
     }
     if (r->resp.status != KP_HTTP_CLOSE_SILENTLY)
         return STEP_RESPOND;
-    resets(hc);
+    reset_if_asked(hc);
     return STEP_CLOSE;
 }
 
@@ -1283,7 +1284,7 @@ static void on_timer(struct kp_timer *t)
     switch (hc->state) {
     case KP_HC_READ_HEAD:
     case KP_HC_READ_BODY:
-        if (resets(hc))
+        if (reset_if_asked(hc))
             log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out sending the request");
         else
             s = fail(hc, 408, "client timed out sending the request");
@@ -1295,14 +1296,14 @@ static void on_timer(struct kp_timer *t)
             break;
         }
         log_client(hc, KP_LOG_INFO, 0, "client timed out reading the response");
-        resets(hc);
+        reset_if_asked(hc);
         break;
     case KP_HC_DELAY:
         s = resume(hc);
         break;
     case KP_HC_HANDSHAKE:
         log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while SSL handshaking");
-        resets(hc);
+        reset_if_asked(hc);
         break;
     case KP_HC_PROXY:
         log_client(hc, KP_LOG_INFO, ETIMEDOUT, "client timed out while reading PROXY protocol");

@@ -277,11 +277,12 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
         iov[n++] = (struct iovec){(void *)out->head.p, out->head.len};
     if (out->body.len > 0)
         iov[n++] = (struct iovec){(void *)out->body.p, out->body.len};
-    if (!out->use_sendfile && out->file_left > 0 && room(out, pre) > 0) {
+    uint64_t left = room(out, pre);
+    if (!out->use_sendfile && out->file_left > 0 && left > 0) {
         size_t want = out->file_left < scratch_size ? (size_t)out->file_left : scratch_size;
         /* Under limit_rate, read no more than the budget lets go. */
-        if (want > room(out, pre))
-            want = (size_t)room(out, pre);
+        if (want > left)
+            want = (size_t)left;
         ssize_t got = pread(out->fd, scratch, want, out->file_pos);
         if (got <= 0) {
             /* 0: the file shrank under us; the announced length cannot be kept. */
