@@ -152,7 +152,10 @@ static void publish_active(struct kp_acceptor *a)
         return;
     atomic_store_explicit(&a->slot->gauges[KP_SB_ACTIVE], (int64_t)active, memory_order_relaxed);
     atomic_store_explicit(&a->slot->free_conns, a->pool->n - active, memory_order_relaxed);
-    atomic_store_explicit(&a->slot->room, room(a->pool), memory_order_relaxed);
+    /* A reactor that watches no listener (a hand-off sub-reactor) never
+     * competes for them: no room, so the balance leaves it out. */
+    atomic_store_explicit(&a->slot->room, a->n_listeners > 0 ? room(a->pool) : KP_SB_ROOM_NONE,
+                          memory_order_relaxed);
 }
 
 static enum accept_step accept_failed(struct kp_acceptor *a, const struct kp_accept_listener *l,
@@ -191,6 +194,45 @@ static enum accept_step accept_failed(struct kp_acceptor *a, const struct kp_acc
     return ACCEPT_STOP;
 }
 
+/* A socket in hand becomes a connection of this reactor (see
+ * kp_accept_adopt); fd is closed on failure. */
+static enum accept_step adopt(struct kp_acceptor *a, int fd, const struct sockaddr_storage *peer,
+                              socklen_t peer_len, const struct kp_listening *ls)
+{
+    struct kp_conn *c = take_conn(a);
+
+    if (c == NULL) {
+        /* The reclaimed connection is not released yet (its close path
+         * takes time): this client cannot be served. */
+        close(fd);
+        starve(a);
+        return ACCEPT_STOP;
+    }
+    c->peer = *peer;
+    c->peer_len = peer_len;
+    c->ls = ls;
+    c->io.fd = fd;
+    /* Plain TCP is read only through kp_conn_recv: a completion backend
+     * may read it ahead. TLS reads through OpenSSL's socket BIO. */
+    if (ls->stream)
+        c->io.flags |= KP_IO_STREAM;
+    int rc = kp_loop_set(a->loop, &c->io, KP_EV_READ);
+    if (rc < 0) {
+        /* With select this is a descriptor >= FD_SETSIZE: one line, and the
+         * connection goes, rather than a write past the end of an fd_set. */
+        kp_log_error(a->loop->log, KP_LOG_WARN, -rc,
+                     "cannot watch accepted socket %d on %s with %s, closing it", fd, ls->conf.text,
+                     kp_loop_backend_name(a->loop));
+        kp_conn_close(a->pool, a->loop, c);
+        return ACCEPT_SKIP;
+    }
+    a->accepted++;
+    kp_sb_count(a->slot, KP_SB_ACCEPTED, 1);
+    publish_active(a);
+    a->on_conn(a->ctx, c);
+    return ACCEPT_DONE;
+}
+
 static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept_listener *l)
 {
     struct sockaddr_storage peer;
@@ -202,39 +244,27 @@ static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept
             kp_sb_count(a->slot, KP_SB_ACCEPT_EAGAIN, 1);
         return accept_failed(a, l, -fd);
     }
-    struct kp_conn *c = take_conn(a);
-    if (c == NULL) {
-        /* The reclaimed connection is not released yet (its close path
-         * takes time): this client cannot be served. */
-        close(fd);
-        starve(a);
-        return ACCEPT_STOP;
-    }
-    c->peer = peer;
-    c->peer_len = peer_len;
-    c->ls = l->ls;
-    c->io.fd = fd;
-    /* Plain TCP is read only through kp_conn_recv: a completion backend
-     * may read it ahead. TLS reads through OpenSSL's socket BIO. */
-    if (l->ls->stream)
-        c->io.flags |= KP_IO_STREAM;
-    int rc = kp_loop_set(a->loop, &c->io, KP_EV_READ);
-    if (rc < 0) {
-        /* With select this is a descriptor >= FD_SETSIZE: one line, and the
-         * connection goes, rather than a write past the end of an fd_set. */
-        kp_log_error(a->loop->log, KP_LOG_WARN, -rc,
-                     "cannot watch accepted socket %d on %s with %s, closing it", fd,
-                     l->ls->conf.text, kp_loop_backend_name(a->loop));
-        kp_conn_close(a->pool, a->loop, c);
-        return ACCEPT_SKIP;
-    }
-    a->accepted++;
-    kp_sb_count(a->slot, KP_SB_ACCEPTED, 1);
+    /* The balance between processes counts the connection where it was
+     * accepted, whichever reactor ends up serving it. */
     if (a->balance)
         kp_sb_accepted(a->sb, a->slot);
-    publish_active(a);
-    a->on_conn(a->ctx, c);
-    return ACCEPT_DONE;
+    if (a->handoff != NULL && a->handoff(a->handoff_ctx, fd, &peer, peer_len, l->ls))
+        return ACCEPT_DONE;
+    return adopt(a, fd, &peer, peer_len, l->ls);
+}
+
+int kp_accept_adopt(struct kp_acceptor *a, int fd, const struct sockaddr_storage *peer,
+                    socklen_t peer_len, const struct kp_listening *ls)
+{
+    if (a->pool->free == NULL && kp_conn_pool_evictable(a->pool) == 0) {
+        kp_log_error(a->loop->log, KP_LOG_WARN, 0,
+                     "%u worker_connections are not enough, closing a handed-over connection",
+                     a->pool->n);
+        close(fd);
+        return -ENOBUFS;
+    }
+    enum accept_step step = adopt(a, fd, peer, peer_len, ls);
+    return step == ACCEPT_DONE ? 0 : step == ACCEPT_STOP ? -ENOBUFS : -EBADF;
 }
 
 /* Readiness on a listener. Without multi_accept one connection is taken per
@@ -307,6 +337,8 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
                               .multi_accept = o->multi_accept,
                               .on_conn = o->on_conn,
                               .ctx = o->ctx,
+                              .handoff = o->handoff,
+                              .handoff_ctx = o->handoff_ctx,
                               .sb = o->sb,
                               .slot = o->slot,
                               .use_mutex = o->sb != NULL && o->accept_mutex,

@@ -114,16 +114,33 @@ static int set_worker_processes(struct kp_conf *cf, const struct kp_conf_cmd *cm
     return 0;
 }
 
-/* worker_threads N: reactor threads per worker process, 1 to 64. */
+/* worker_threads N [accept=self|handoff]: reactor threads per worker
+ * process, 1 to 64, and who accepts for them. */
 static int set_worker_threads(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
+    struct kp_core_conf *core = conf;
     uint64_t n;
 
     (void)cmd;
     if (kp_conf_parse_num(cf->args[1], MAX_THREADS, &n) != 0 || n == 0)
         return kp_conf_invalid(cf, cf->args[1]);
-    ((struct kp_core_conf *)conf)->worker_threads = (unsigned)n;
+    core->worker_threads = (unsigned)n;
+    if (cf->nargs < 3)
+        return 0;
+    if (strcmp(cf->args[2], "accept=self") == 0)
+        core->thread_accept = KP_THREAD_ACCEPT_SELF;
+    else if (strcmp(cf->args[2], "accept=handoff") == 0)
+        core->thread_accept = KP_THREAD_ACCEPT_HANDOFF;
+    else
+        return kp_conf_invalid(cf, cf->args[2]);
     return 0;
+}
+
+unsigned kp_conf_core_acceptors(const struct kp_core_conf *core)
+{
+    unsigned threads = core->worker_threads > 0 ? core->worker_threads : 1;
+
+    return core->thread_accept == KP_THREAD_ACCEPT_HANDOFF ? 1 : threads;
 }
 
 /* error_log FILE|stderr [LEVEL] */
@@ -195,7 +212,8 @@ const struct kp_conf_cmd kp_conf_core_cmds[] = {
     {"master_process", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_flag, CORE(master_process)},
     {"worker_processes", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_worker_processes,
      CORE(worker_processes)},
-    {"worker_threads", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, set_worker_threads, CORE(worker_threads)},
+    {"worker_threads", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_worker_threads,
+     CORE(worker_threads)},
     {"pid", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_path, CORE(pid_path)},
     {"error_log", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_error_log, CORE(error_log_path)},
     {"user", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_user, CORE(user)},

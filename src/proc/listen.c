@@ -104,9 +104,10 @@ static void give_back(struct kp_cycle *cycle, struct kp_cycle *old, size_t upto)
 
 int kp_listen_open(struct kp_cycle *cycle, struct kp_cycle *old, const struct kp_log *log)
 {
-    /* reuseport: one socket per reactor, worker_threads of them per worker. */
+    /* reuseport: one socket per reactor that accepts (worker_threads of them
+     * per worker, or its one acceptor with accept=handoff). */
     size_t n_fds = (cycle->core.worker_processes > 0 ? (size_t)cycle->core.worker_processes : 1) *
-                   (cycle->core.worker_threads > 0 ? cycle->core.worker_threads : 1);
+                   kp_conf_core_acceptors(&cycle->core);
 
     for (size_t i = 0; i < cycle->n_listening; i++) {
         struct kp_listening *ls = &cycle->listening[i];

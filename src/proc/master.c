@@ -133,7 +133,7 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
 static bool mutex_in_use(const struct kp_master *m)
 {
     return m->cycle->events.accept_mutex &&
-           m->cycle->core.worker_processes * (int)m->cycle->core.worker_threads > 1;
+           m->cycle->core.worker_processes * (int)kp_conf_core_acceptors(&m->cycle->core) > 1;
 }
 
 static void check_mutex_holder(struct kp_master *m)

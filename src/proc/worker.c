@@ -52,12 +52,43 @@ static void on_shutdown_timeout(struct kp_timer *t)
     kp_worker_terminate(w);
 }
 
+/* With accept=handoff: the group's hand-off, else NULL. */
+static struct kp_handoff *handoff_of(const struct kp_worker *w)
+{
+    return w->group != NULL ? w->group->handoff : NULL;
+}
+
+/* The acceptor's options: every reactor accepts for itself, or with a
+ * hand-off reactor 0 accepts for all and the others watch no listener. */
+static struct kp_accept_opts accept_opts(const struct kp_worker *w, int owner)
+{
+    const struct kp_cycle *cycle = w->cycle;
+    struct kp_handoff *h = handoff_of(w);
+    unsigned acceptors = kp_conf_core_acceptors(&cycle->core);
+    bool accepts = h == NULL || w->thread == 0;
+
+    return (struct kp_accept_opts){
+        .listening = cycle->listening,
+        .n_listening = accepts ? cycle->n_listening : 0,
+        .worker_index = w->index * acceptors + (h != NULL ? 0 : w->thread),
+        .owner = owner,
+        .multi_accept = cycle->events.multi_accept,
+        .on_conn = w->proto.on_conn,
+        .ctx = w->proto.ctx,
+        .handoff = h != NULL && w->thread == 0 ? kp_handoff_send : NULL,
+        .handoff_ctx = h,
+        .sb = w->sb,
+        .slot = w->slot,
+        .accept_mutex = cycle->events.accept_mutex && cycle->core.master_process &&
+                        cycle->core.worker_processes * acceptors > 1,
+        .mutex_delay_ms = cycle->events.accept_mutex_delay_ms};
+}
+
 /* Loop, pool, acceptor; on failure everything built so far is released. */
 static int build(struct kp_worker *w)
 {
     const struct kp_cycle *cycle = w->cycle;
     unsigned nconn = cycle->events.worker_connections;
-    unsigned threads = cycle->core.worker_threads > 1 ? cycle->core.worker_threads : 1;
     /* Connections, listeners, the accept mutex's bell, and a thread's bell. */
     int rc = kp_loop_init(&w->loop, cycle->events.use,
                           nconn + (unsigned)cycle->n_listening + 1 + (w->group != NULL), w->log);
@@ -77,19 +108,7 @@ static int build(struct kp_worker *w)
         int owner = w->group != NULL ? (int)gettid() : (int)getpid();
         if (w->slot != NULL)
             atomic_store(&w->slot->owner, owner);
-        const struct kp_accept_opts o = {.listening = cycle->listening,
-                                         .n_listening = cycle->n_listening,
-                                         .worker_index = w->index * threads + w->thread,
-                                         .owner = owner,
-                                         .multi_accept = cycle->events.multi_accept,
-                                         .on_conn = w->proto.on_conn,
-                                         .ctx = w->proto.ctx,
-                                         .sb = w->sb,
-                                         .slot = w->slot,
-                                         .accept_mutex = cycle->events.accept_mutex &&
-                                                         cycle->core.master_process &&
-                                                         cycle->core.worker_processes * threads > 1,
-                                         .mutex_delay_ms = cycle->events.accept_mutex_delay_ms};
+        const struct kp_accept_opts o = accept_opts(w, owner);
         rc = kp_accept_init(&w->acceptor, &w->loop, &w->pool, &o);
         if (rc < 0)
             kp_conn_pool_free(&w->pool);
@@ -100,6 +119,26 @@ static int build(struct kp_worker *w)
         kp_loop_free(&w->loop);
     kp_timer_init(&w->shutdown_timer, on_shutdown_timeout, w);
     return rc;
+}
+
+/* This reactor stops accepting for good: with a hand-off, reactor 0 also
+ * closes it, so that the others can finish their drains. */
+static void stop_accepting(struct kp_worker *w)
+{
+    kp_accept_pause(&w->acceptor);
+    if (handoff_of(w) != NULL && w->thread == 0)
+        kp_handoff_close(handoff_of(w));
+}
+
+/* A draining reactor may end: no connection left, and none still on its
+ * way from the acceptor. */
+static bool drained(struct kp_worker *w)
+{
+    struct kp_handoff *h = handoff_of(w);
+
+    if (kp_conn_pool_active(&w->pool) > 0)
+        return false;
+    return h == NULL || w->thread == 0 || kp_handoff_drained(h, w->thread);
 }
 
 /* The master and the status page read the heartbeat to tell a stuck worker
@@ -172,7 +211,7 @@ static void drain_for_reload(struct kp_worker *w)
     if (w->group == NULL)
         kp_log_error(w->log, KP_LOG_NOTICE, 0, "draining for reload");
     w->quitting = true;
-    kp_accept_pause(&w->acceptor);
+    stop_accepting(w);
     /* This worker will never accept again: without its copies, a socket the
      * new configuration dropped refuses connections now instead of queueing
      * them until the last old worker exits. Threads share the copies: the
@@ -262,22 +301,29 @@ static int run_loop(struct kp_worker *w)
              * the protocol, which closes them after a grace period). */
             if (w->pool.draining)
                 kp_conn_pool_reclaim(&w->pool, w->pool.n_idle);
-            if (kp_conn_pool_active(&w->pool) == 0)
+            if (drained(w))
                 break;
         }
     }
     return 0;
 }
 
-/* The main thread rang: its requests are taken after this wait. */
+/* The main thread rang (its requests are taken after this wait), or with
+ * a hand-off the acceptor did: connections wait in this reactor's inbox. */
 static void on_bell(struct kp_loop *loop, struct kp_io *io, unsigned events)
 {
+    struct kp_worker *w = io->data;
+    struct kp_handoff *h = handoff_of(w);
     uint64_t n;
 
     (void)loop;
     (void)events;
-    if (read(io->fd, &n, sizeof(n)) < 0)
+    /* Read first: a ring that comes after it is for what is queued after
+     * the take below, and wakes this loop again. */
+    if (read(io->fd, &n, sizeof(n)) < 0 && h == NULL)
         return; /* EAGAIN: a ring already heard */
+    if (h != NULL && w->thread != 0)
+        kp_handoff_take(h, w->thread, &w->acceptor);
 }
 
 /* The process's only reactor takes the signals; a thread's are blocked (the
@@ -330,6 +376,12 @@ int kp_worker_run(struct kp_worker *w)
         rc = run_loop(w);
         kp_loop_timer_del(&w->loop, &w->heartbeat);
     }
+    if (handoff_of(w) != NULL) {
+        /* Reactor 0 gone (even after a failure): nothing more is handed out. */
+        if (w->thread == 0)
+            kp_handoff_close(handoff_of(w));
+        kp_handoff_leave(handoff_of(w), w->thread);
+    }
     close_all(w);
     if (w->proto.exit != NULL)
         w->proto.exit(w->proto.ctx, &w->env);
@@ -352,7 +404,7 @@ void kp_worker_quit(struct kp_worker *w)
         return;
     w->quitting = true;
     w->pool.draining = true;
-    kp_accept_pause(&w->acceptor);
+    stop_accepting(w);
     /* A prefork worker owns only copies of the listening sockets (the master
      * closes its own as it exits): closing them now refuses new clients at
      * once rather than leaving them queued until this worker is gone. A

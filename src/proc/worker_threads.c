@@ -178,6 +178,24 @@ static void supervise(struct kp_worker_group *g, struct kp_log *log, const sigse
     }
 }
 
+/* Every thread's bell, before any thread runs: with accept=handoff, thread
+ * 0 may hand a connection to thread 1 before thread 1 is up. Returns
+ * -errno (logged) with none left open. */
+static int make_bells(struct kp_worker_group *g, struct kp_log *log)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        g->ws[i].bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (g->ws[i].bell < 0) {
+            int err = errno;
+            kp_log_error(log, KP_LOG_ALERT, err, "eventfd() failed");
+            while (i-- > 0)
+                close(g->ws[i].bell);
+            return -err;
+        }
+    }
+    return 0;
+}
+
 /* Start a thread per worker; returns how many started. */
 static unsigned start_threads(struct kp_worker_group *g, pthread_t *tids, struct kp_log *log)
 {
@@ -185,21 +203,36 @@ static unsigned start_threads(struct kp_worker_group *g, pthread_t *tids, struct
         struct kp_worker *w = &g->ws[i];
         w->group = g;
         w->thread = i;
-        w->bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        int err = w->bell < 0 ? errno : pthread_create(&tids[i], NULL, thread_main, w);
+        int err = pthread_create(&tids[i], NULL, thread_main, w);
         if (err != 0) {
             kp_log_error(log, KP_LOG_ALERT, err, "cannot start reactor thread %u", i);
-            if (w->bell >= 0)
-                close(w->bell);
             return i;
         }
     }
     return g->n;
 }
 
+/* accept=handoff: thread 0's acceptor hands connections round. */
+static void setup_handoff(struct kp_worker_group *g, struct kp_handoff *h)
+{
+    if (g->ws[0].cycle->core.thread_accept != KP_THREAD_ACCEPT_HANDOFF)
+        return;
+    int *bells = kp_calloc(g->n, sizeof(*bells));
+    struct kp_sb_slot **slots = kp_calloc(g->n, sizeof(*slots));
+    for (unsigned i = 0; i < g->n; i++) {
+        bells[i] = g->ws[i].bell;
+        slots[i] = g->ws[i].slot;
+    }
+    kp_handoff_init(h, g->n, bells, slots);
+    g->handoff = h;
+    kp_free(slots);
+    kp_free(bells);
+}
+
 int kp_worker_run_threads(struct kp_worker *ws, unsigned n, struct kp_log *log)
 {
     struct kp_worker_group g = {.ws = ws, .n = n};
+    struct kp_handoff handoff;
     sigset_t old, mask;
 
     g.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -207,8 +240,14 @@ int kp_worker_run_threads(struct kp_worker *ws, unsigned n, struct kp_log *log)
         kp_log_error(log, KP_LOG_ALERT, errno, "eventfd() failed");
         return -errno;
     }
+    int rc = make_bells(&g, log);
+    if (rc < 0) {
+        close(g.wake);
+        return rc;
+    }
+    setup_handoff(&g, &handoff);
     kp_worker_apply_nofile_limit(&ws[0]);
-    int rc = kp_signal_install();
+    rc = kp_signal_install();
     if (rc < 0)
         kp_log_error(log, KP_LOG_ALERT, -rc, "installing signal handlers failed");
     /* Blocked before the threads exist, so that they inherit the mask and
@@ -225,9 +264,12 @@ int kp_worker_run_threads(struct kp_worker *ws, unsigned n, struct kp_log *log)
     supervise(&g, log, &mask);
     for (unsigned i = 0; i < started; i++) {
         pthread_join(tids[i], NULL);
-        close(ws[i].bell);
         rc = rc == 0 ? ws[i].rc : rc;
     }
+    if (g.handoff != NULL)
+        kp_handoff_free(g.handoff);
+    for (unsigned i = 0; i < n; i++)
+        close(ws[i].bell);
     kp_free(tids);
     close(g.wake);
     if (log->tee)

@@ -1,7 +1,9 @@
 /* Reactor threads (worker_threads, issue 10): a worker process runs N
  * reactors, one per thread. Against the real binary: keep-alive and
  * pipelined requests under `worker_processes 1; worker_threads 4;` and
- * `worker_processes 2; worker_threads 2;`, a reload under load with no failed
+ * `worker_processes 2; worker_threads 2;`, each thread accepting for itself
+ * or one acceptor handing connections round (accept=handoff: more than one
+ * thread serves), a reload under load with no failed
  * request, a graceful quit, a killed worker respawned with all its threads,
  * the status page's slot per thread, and whole access log lines (buffered
  * or not). Nothing
@@ -21,19 +23,24 @@
 #include "harness.h"
 #include "load.h"
 #include "proc.h"
+#include "tlsutil.h"
 
 #define MAX_KIDS 8
 
 /* The two shapes of the issue: all threads in one process, and a mix. */
 static const int SHAPES[][2] = {{1, 4}, {2, 2}};
 
-static void write_conf_extra(const struct kp_h_server *s, int procs, int threads, int gen,
-                             const char *extra)
-{
-    char main_extra[160], http[640];
+/* How the threads accept: each for itself (the default), or one acceptor
+ * handing connections round. */
+static const char *const ACCEPTS[] = {"", " accept=handoff"};
 
-    snprintf(main_extra, sizeof(main_extra), "worker_processes %d;\nworker_threads %d;\n%s", procs,
-             threads, extra);
+static void write_conf_extra(const struct kp_h_server *s, int procs, int threads,
+                             const char *accept, int gen, const char *extra)
+{
+    char main_extra[200], http[640];
+
+    snprintf(main_extra, sizeof(main_extra), "worker_processes %d;\nworker_threads %d%s;\n%s",
+             procs, threads, accept, extra);
     snprintf(http, sizeof(http),
              "access_log logs/access.log;\n"
              "access_log logs/buffered.log combined buffer=4k;\n"
@@ -47,22 +54,24 @@ static void write_conf_extra(const struct kp_h_server *s, int procs, int threads
     kp_p_write_config(s, main_extra, NULL, http);
 }
 
-static void write_conf(const struct kp_h_server *s, int procs, int threads, int gen)
+static void write_conf(const struct kp_h_server *s, int procs, int threads, const char *accept,
+                       int gen)
 {
-    write_conf_extra(s, procs, threads, gen, "");
+    write_conf_extra(s, procs, threads, accept, gen, "");
 }
 
-static void start_extra(struct kp_h_server *s, int procs, int threads, const char *extra)
+static void start_extra(struct kp_h_server *s, int procs, int threads, const char *accept,
+                        const char *extra)
 {
     kp_h_prepare(s);
-    write_conf_extra(s, procs, threads, 1, extra);
+    write_conf_extra(s, procs, threads, accept, 1, extra);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
     ck_assert(kp_p_wait_children(s->pid, procs, 5000));
 }
 
-static void start(struct kp_h_server *s, int procs, int threads)
+static void start(struct kp_h_server *s, int procs, int threads, const char *accept)
 {
-    start_extra(s, procs, threads, "");
+    start_extra(s, procs, threads, accept, "");
 }
 
 /* Every worker runs its reactors and its main thread (at least: a
@@ -132,6 +141,27 @@ static void expect_slots(const struct kp_h_server *s, int procs, int threads)
     kp_h_resp_free(&r);
 }
 
+/* Reactor threads that took at least one connection (accepted it, or were
+ * handed it), over all processes: the status page's "accepted" per slot
+ * (after the totals' own "accepted"). */
+static int busy_threads(const struct kp_h_server *s)
+{
+    const char *key = "\"accepted\":";
+    struct kp_h_resp r;
+    int busy = 0;
+
+    ck_assert_int_eq(
+        kp_h_request(s->port, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r),
+        0);
+    ck_assert_int_eq(r.status, 200);
+    const char *totals = strstr(r.body, key);
+    ck_assert_ptr_nonnull(totals);
+    for (const char *p = strstr(totals + 1, key); p != NULL; p = strstr(p + 1, key))
+        busy += atol(p + strlen(key)) > 0;
+    kp_h_resp_free(&r);
+    return busy;
+}
+
 /* Depth requests in one write on one connection: every answer in order. */
 static void pipelined(int port, int depth)
 {
@@ -172,11 +202,12 @@ static long whole_lines(const struct kp_h_server *s, const char *path)
 
 START_TEST(threads_serve)
 {
-    int procs = SHAPES[_i][0], threads = SHAPES[_i][1];
+    int procs = SHAPES[_i % 2][0], threads = SHAPES[_i % 2][1];
+    const char *accept = ACCEPTS[_i / 2];
     struct kp_h_server s;
     struct kp_load_stats st;
 
-    start(&s, procs, threads);
+    start(&s, procs, threads, accept);
     expect_slots(&s, procs, threads);
     expect_threads(&s, procs, threads);
     pipelined(s.port, 16);
@@ -190,6 +221,10 @@ START_TEST(threads_serve)
     struct kp_load_stats cl;
     kp_load_run(&lc, &cl);
     ck_assert_msg(cl.failures == 0, "%ld failed Connection: close requests", cl.failures);
+    /* The acceptor hands connections round: more than one thread served
+     * (how many each took is not asserted). */
+    if (_i / 2 == 1)
+        ck_assert_msg(busy_threads(&s) > 1, "one thread took every connection");
     /* The counters add up over the threads: every request is counted once
      * (the status requests included, whose own count is not known here). */
     ck_assert_int_eq(kp_h_signal_wait(&s, SIGQUIT, 10000), 0);
@@ -209,14 +244,14 @@ START_TEST(threads_reload_under_load)
     struct kp_h_server s;
     struct kp_load_stats st;
 
-    start(&s, 2, 2);
+    start(&s, 2, 2, ACCEPTS[_i]);
     struct kp_load_conf lc = {
         .port = s.port, .conns = 32, .duration_ms = 4000, .timeout_ms = 5000, .ramp_ms = 1};
     long t0 = kp_load_now_ms();
     struct kp_load *l = kp_load_start(&lc);
     for (int gen = 2; gen <= 4; gen++) {
         kp_h_sleep_ms((int)(gen - 1) * 900 - (int)(kp_load_now_ms() - t0));
-        write_conf(&s, 2, 2, gen);
+        write_conf(&s, 2, 2, ACCEPTS[_i], gen);
         char prefix[128], *out, *err;
         snprintf(prefix, sizeof(prefix), "%s", s.prefix);
         char *argv[] = {(char *)kp_h_binary(), "-p", prefix, "-s", "reload", NULL};
@@ -244,7 +279,7 @@ START_TEST(threads_graceful_quit)
     struct kp_h_server s;
     struct kp_h_resp r;
 
-    start(&s, 1, 4);
+    start(&s, 1, 4, ACCEPTS[_i]);
     int fd = kp_h_connect(s.port);
     kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
@@ -268,7 +303,7 @@ START_TEST(threads_respawn)
     struct kp_h_server s;
     pid_t kids[MAX_KIDS];
 
-    start(&s, 2, 2);
+    start(&s, 2, 2, ACCEPTS[_i]);
     ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 2);
     expect_slots(&s, 2, 2);
     kill(kids[0], SIGKILL);
@@ -280,6 +315,38 @@ START_TEST(threads_respawn)
     expect_threads(&s, 2, 2);
     ck_assert_int_eq(kp_p_get(s.port), 200);
     s.alerts_expected = true; /* "exited on signal 9" */
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* TLS with accept=handoff: the handshake happens on whichever thread the
+ * connection was handed to (round-robin over 3 threads: 6 connections
+ * reach every thread twice). */
+START_TEST(threads_handoff_tls)
+{
+    struct kp_h_server s;
+
+    kp_h_prepare(&s);
+    kp_t_make_cert(&s, "ec", "ec", "localhost");
+    kp_p_write_config(&s, "worker_processes 1;\nworker_threads 3 accept=handoff;\n", NULL,
+                      "access_log off;\n"
+                      "server { listen 127.0.0.1:@PORT@ ssl;\n"
+                      "    ssl_certificate ec.crt; ssl_certificate_key ec.key;\n"
+                      "    location / { return 200 \"tls ok\\n\"; } }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert(kp_p_wait_children(s.pid, 1, 5000));
+    for (int i = 0; i < 6; i++) {
+        char *out = NULL;
+        int rc = kp_t_sh(&out,
+                         "printf 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' | "
+                         "timeout 10 " KP_T_OPENSSL " s_client -connect 127.0.0.1:%d -ign_eof "
+                         "-quiet 2>/dev/null",
+                         s.port);
+        ck_assert_msg(rc == 0 && strstr(out, "HTTP/1.1 200 ") != NULL &&
+                          strstr(out, "\r\n\r\ntls ok\n") != NULL,
+                      "connection %d: %s", i, out);
+        free(out);
+    }
     kp_h_stop(&s);
 }
 END_TEST
@@ -328,7 +395,7 @@ START_TEST(threads_cpu_affinity)
     pid_t kids[MAX_KIDS], tids[4];
     uint64_t mine = cpus_of(0), got[2];
 
-    start_extra(&s, 1, 2, "worker_cpu_affinity auto;\n");
+    start_extra(&s, 1, 2, "", "worker_cpu_affinity auto;\n");
     expect_slots(&s, 1, 2);
     ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 1);
     ck_assert_int_eq(reactors(kids[0], tids, 4), 2);
@@ -344,7 +411,7 @@ START_TEST(threads_cpu_affinity)
 }
 END_TEST
 
-/* worker_threads takes 1 to 64. */
+/* worker_threads takes 1 to 64, and accept=self|handoff. */
 START_TEST(threads_conf_bounds)
 {
     struct kp_h_server s;
@@ -367,6 +434,23 @@ START_TEST(threads_conf_bounds)
     ck_assert_msg(rc == 0, "worker_threads 64: %s", err);
     free(out);
     free(err);
+    /* accept= takes self or handoff; anything else is one [emerg] with the
+     * file and line. */
+    kp_p_write_config(&s, "worker_threads 2 accept=handoff;\n", NULL,
+                      "server { listen 127.0.0.1:@PORT@; }\n");
+    rc = kp_h_run(argv, &out, &err);
+    ck_assert_msg(rc == 0, "accept=handoff: %s", err);
+    free(out);
+    free(err);
+    kp_p_write_config(&s, "worker_threads 2 accept=steal;\n", NULL,
+                      "server { listen 127.0.0.1:@PORT@; }\n");
+    rc = kp_h_run(argv, &out, &err);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(count(err, "[emerg]") == 1 && strstr(err, "\"accept=steal\"") != NULL &&
+                      strstr(err, "kelpie.conf:") != NULL,
+                  "stderr: %s", err);
+    free(out);
+    free(err);
     kp_h_stop(&s);
 }
 END_TEST
@@ -377,10 +461,11 @@ Suite *kp_test_threads_suite(void)
     TCase *tc = tcase_create("threads");
 
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, threads_serve, 0, 2);
-    tcase_add_test(tc, threads_reload_under_load);
-    tcase_add_test(tc, threads_graceful_quit);
-    tcase_add_test(tc, threads_respawn);
+    tcase_add_loop_test(tc, threads_serve, 0, 4);
+    tcase_add_loop_test(tc, threads_reload_under_load, 0, 2);
+    tcase_add_loop_test(tc, threads_graceful_quit, 0, 2);
+    tcase_add_loop_test(tc, threads_respawn, 0, 2);
+    tcase_add_test(tc, threads_handoff_tls);
     tcase_add_test(tc, threads_cpu_affinity);
     tcase_add_test(tc, threads_conf_bounds);
     suite_add_tcase(s, tc);

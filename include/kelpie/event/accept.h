@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "kelpie/event/conf.h"
 #include "kelpie/event/conn.h"
@@ -36,6 +37,13 @@
  * c->io.handler and c->close before returning, or close c (for instance with
  * kp_conn_close). ctx is the pointer given in kp_accept_opts. */
 typedef void (*kp_accept_conn_fn)(void *ctx, struct kp_conn *c);
+
+/* Hand a socket just accepted on ls to another reactor (one acceptor for
+ * several reactors, see proc/worker_handoff.h). Returns true when it took
+ * fd (it is then that reactor's to adopt, or close), false to leave the
+ * connection to this acceptor's own reactor. */
+typedef bool (*kp_accept_handoff_fn)(void *ctx, int fd, const struct sockaddr_storage *peer,
+                                     socklen_t peer_len, const struct kp_listening *ls);
 
 struct kp_acceptor;
 
@@ -56,6 +64,9 @@ struct kp_accept_opts {
     bool multi_accept;     /* accept until EAGAIN instead of one per event */
     kp_accept_conn_fn on_conn;
     void *ctx; /* passed to on_conn */
+    /* Optional: offered every socket accepted here first. */
+    kp_accept_handoff_fn handoff;
+    void *handoff_ctx;
     /* Prefork: how workers share the listening sockets that are not
      * reuseport. With sb and accept_mutex, the shared-memory mutex decides
      * who watches them (kp_accept_before_wait); without the mutex every
@@ -76,6 +87,8 @@ struct kp_acceptor {
     bool multi_accept;
     kp_accept_conn_fn on_conn;
     void *ctx;
+    kp_accept_handoff_fn handoff;
+    void *handoff_ctx;
     bool paused;               /* by the owner */
     bool starved;              /* no free connection */
     bool backoff;              /* accept() ran out of descriptors or memory */
@@ -102,6 +115,13 @@ struct kp_acceptor {
  * and nothing is left registered). */
 int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_pool *pool,
                    const struct kp_accept_opts *o);
+/* Take over a socket another reactor's acceptor handed to this one (fd
+ * accepted on ls, non-blocking, close-on-exec): into a connection of this
+ * pool (evicting as an accept would) and on to on_conn, counted as accepted
+ * here. Returns 0, or -ENOBUFS when the pool has no connection to give and
+ * -errno when the loop cannot watch it: fd is closed then (logged). */
+int kp_accept_adopt(struct kp_acceptor *a, int fd, const struct sockaddr_storage *peer,
+                    socklen_t peer_len, const struct kp_listening *ls);
 /* Stop listening, disarm the retry timer, unhook from the pool, free. */
 void kp_accept_free(struct kp_acceptor *a);
 /* Stop / restart accepting on the owner's behalf. Resuming does not override

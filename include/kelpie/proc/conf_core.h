@@ -11,11 +11,19 @@
 #include "kelpie/util/conf.h"
 #include "kelpie/util/log.h"
 
+/* How the reactor threads of a worker process get their connections
+ * (worker_threads N accept=...; see proc/worker_threads.h). */
+enum kp_thread_accept {
+    KP_THREAD_ACCEPT_SELF = 0, /* every thread accepts for itself */
+    KP_THREAD_ACCEPT_HANDOFF,  /* thread 0 accepts and hands connections round */
+};
+
 struct kp_core_conf {
     bool daemon;                         /* on */
     bool master_process;                 /* on */
     int worker_processes;                /* 1; "auto" resolved to online CPUs */
     unsigned worker_threads;             /* 1: reactor threads per worker process */
+    enum kp_thread_accept thread_accept; /* self */
     char *pid_path;                      /* logs/kelpie.pid */
     char *error_log_path;                /* logs/error.log, or "stderr" */
     enum kp_log_level error_log_level;   /* error */
@@ -37,6 +45,11 @@ struct kp_core_conf {
  * write the struct kp_core_conf that is the top block's main slot (and
  * cf->modules[KP_CONF_MODULE_CORE]). */
 extern const struct kp_conf_cmd kp_conf_core_cmds[];
+
+/* How many reactors of one worker process accept connections (and own a
+ * reuseport socket each): worker_threads with accept=self, 1 with
+ * accept=handoff. */
+unsigned kp_conf_core_acceptors(const struct kp_core_conf *core);
 
 /* Set the main-context defaults into core: the pid file and error log paths
  * resolved against prefix (ending with '/'), memory from a. */

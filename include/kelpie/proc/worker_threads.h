@@ -8,12 +8,15 @@
  * copy, with its loop's clock; a line is one write() on O_APPEND). Everything
  * a request touches hangs off the thread's worker and protocol context.
  *
- * Accepting: every thread accepts for itself. A shared listener is watched
- * by every thread's epoll with EPOLLEXCLUSIVE (`accept_mutex off`), or the
- * accept mutex goes round all reactors of all processes, each thread
- * competing with its own thread id and scoreboard slot as a worker process
- * does (`accept_mutex on`); with `reuseport`, each thread has a socket of
- * its own (worker * worker_threads + thread).
+ * Accepting, `accept=self` (the default): every thread accepts for itself.
+ * A shared listener is watched by every thread's epoll with EPOLLEXCLUSIVE
+ * (`accept_mutex off`), or the accept mutex goes round all reactors of all
+ * processes, each thread competing with its own thread id and scoreboard
+ * slot as a worker process does (`accept_mutex on`); with `reuseport`, each
+ * thread has a socket of its own (worker * worker_threads + thread).
+ * `accept=handoff`: thread 0 alone accepts (competing with the other
+ * processes as a worker process does; one reuseport socket per process)
+ * and hands the connections round (proc/worker_handoff.h).
  *
  * Signals: the main thread blocks them in every thread and waits for them
  * with ppoll. It logs each once and hands it on as a request bit
@@ -40,10 +43,12 @@
 
 #include "kelpie/util/log.h"
 #include "kelpie/proc/worker.h"
+#include "kelpie/proc/worker_handoff.h"
 
 struct kp_worker_group {
     struct kp_worker *ws;
     unsigned n;
+    struct kp_handoff *handoff;  /* accept=handoff; NULL: each thread accepts */
     int wake;                    /* eventfd: a thread has news for the main thread */
     _Atomic unsigned quiet;      /* threads that stopped accepting for good */
     _Atomic unsigned untee;      /* threads whose log copy no longer tees */
