@@ -376,10 +376,12 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
     if (rc == -ENOENT || rc == -ENOTDIR)
         return 404;
     if (rc == -EACCES || rc == -EPERM || rc == -EXDEV || rc == -ELOOP) {
-        kp_log_error(req_log(r), KP_LOG_ERR, -rc, "opendir() \"%s\" failed", path);
+        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, -rc,
+                         "opendir() \"%s\" failed", path);
         return 403;
     }
-    kp_log_error(req_log(r), KP_LOG_CRIT, -rc, "opendir() \"%s\" failed", path);
+    kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_CRIT, -rc,
+                     "opendir() \"%s\" failed", path);
     return 500;
 }
 
@@ -436,7 +438,8 @@ int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_le
     struct kp_str cb = KP_STR_NULL;
 
     if (r->loc->autoindex.format == KP_AUTOINDEX_JSONP && jsonp_callback(r, &cb) != 0) {
-        kp_log_error(req_log(r), KP_LOG_ERR, 0, "client sent invalid callback name");
+        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, 0,
+                         "client sent invalid callback name");
         return 400;
     }
     struct kp_http_docroots *roots = r->svc != NULL ? r->svc->roots : NULL;
@@ -456,7 +459,8 @@ int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_le
     rc = body(r, &o);
     kp_http_dirlist_free(dl);
     if (rc != 0) {
-        kp_log_error(req_log(r), KP_LOG_CRIT, -rc, "writing the listing of \"%s\" failed", path);
+        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_CRIT, -rc,
+                         "writing the listing of \"%s\" failed", path);
         return 500;
     }
     r->resp.status = 200;

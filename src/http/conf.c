@@ -27,6 +27,7 @@
 #include "kelpie/http/rewrite.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/var.h"
+#include "kelpie/util/logconf.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
 #define HTTP_ANY_IF    (HTTP_ANY | KP_CONF_LIF) /* nginx's directives allowed in a location's if */
@@ -276,6 +277,19 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     if (log.flush_ms > 0 && log.buffer_size == 0)
         log.buffer_size = KP_HTTP_LOG_BUFFER;
     *KP_CONF_PUSH(cf->arena, loc->access_logs, loc->n_access_logs) = log;
+    return 0;
+}
+
+/* error_log FILE|stderr [LEVEL] in http, server and location: where the
+ * messages about a request handled here go. */
+static int error_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    struct kp_log *log = kp_logconf_parse(cf);
+
+    if (log == NULL)
+        return -EINVAL;
+    kp_logconf_add(&loc->error_log, log, !kp_conf_field_seen(cf, cmd));
     return 0;
 }
 
@@ -1027,6 +1041,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"access_log", HTTP_ANY_IF, KP_CONF_RANGE(1, 4), KP_CONF_MULTI, access_log,
      LOC_SPAN(access_logs, n_access_logs)},
+    {"error_log", HTTP_ANY, KP_CONF_RANGE(1, 2), KP_CONF_MULTI, error_log, LOC(error_log)},
     {"sendfile", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},
     {"tcp_nodelay", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nodelay)},
     {"tcp_nopush", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nopush)},

@@ -106,9 +106,9 @@ static bool uri_change(struct kp_http_request *r, const char *what)
 {
     if (++r->uri_changes <= KP_HTTP_MAX_URI_CHANGES)
         return true;
-    kp_log_error(r->svc->log, KP_LOG_ERR, 0,
-                 "rewrite or internal redirection cycle while %s \"%.*s\"", what, (int)r->uri.len,
-                 r->uri.p);
+    kp_log_error_via(kp_http_request_error_log(r), r->svc->log, KP_LOG_ERR, 0,
+                     "rewrite or internal redirection cycle while %s \"%.*s\"", what,
+                     (int)r->uri.len, r->uri.p);
     return false;
 }
 
@@ -120,7 +120,8 @@ static int to_named(struct kp_http_request *r, const char *name)
         return 500;
     const struct kp_http_loc_conf *l = kp_http_location_named(r->srv, name);
     if (l == NULL) {
-        kp_log_error(r->svc->log, KP_LOG_ERR, 0, "could not find named location \"%s\"", name);
+        kp_log_error_via(kp_http_request_error_log(r), r->svc->log, KP_LOG_ERR, 0,
+                         "could not find named location \"%s\"", name);
         return 500;
     }
     r->loc = l;

@@ -138,29 +138,36 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
 {
     const struct kp_log *log = hc->ctx->log;
     const struct kp_http_request *r = hc->r;
+    /* Before a request has a server, the address's default server's logs,
+     * as nginx does. */
+    const struct kp_log *dest = r != NULL && (r->loc != NULL || r->srv != NULL)
+                                    ? kp_http_request_error_log(r)
+                                    : default_srv(hc)->loc->error_log;
     char addr[64];
 
-    if (!kp_log_enabled(log, level))
+    if (!kp_log_enabled(dest != NULL ? dest : log, level))
         return;
     client_text(r != NULL ? kp_http_request_client(r) : &hc->c->peer, addr, sizeof(addr));
     /* An unfinished head's slices have no pointers (see fail()). */
     if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
-        kp_log_error(log, level, err, "*%" PRIu64 " %s, client: %s, request: \"%.*s\"",
-                     hc->c->number, what, addr, (int)r->parser.head.request_line.len,
-                     r->parser.head.request_line.p);
+        kp_log_error_via(dest, log, level, err, "*%" PRIu64 " %s, client: %s, request: \"%.*s\"",
+                         hc->c->number, what, addr, (int)r->parser.head.request_line.len,
+                         r->parser.head.request_line.p);
     else
-        kp_log_error(log, level, err, "*%" PRIu64 " %s, client: %s", hc->c->number, what, addr);
+        kp_log_error_via(dest, log, level, err, "*%" PRIu64 " %s, client: %s", hc->c->number, what,
+                         addr);
 }
 
 void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
                          const char *fmt, ...)
 {
     const struct kp_log *log = r->svc != NULL ? r->svc->log : NULL;
+    const struct kp_log *dest = kp_http_request_error_log(r);
     const struct kp_http_head *h = &r->parser.head;
     char what[1024], errs[128] = "", addr[64], host[320] = "";
     va_list ap;
 
-    if (log == NULL || !kp_log_enabled(log, level))
+    if (log == NULL || !kp_log_enabled(dest != NULL ? dest : log, level))
         return;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
@@ -175,9 +182,10 @@ void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level leve
                  h->port.len > 0 ? ":" : "", (int)h->port.len, h->port.p);
     const char *server =
         r->srv != NULL && r->srv->n_server_names > 0 ? r->srv->server_names[0] : "";
-    kp_log_error(log, level, 0, "*%" PRIu64 " %s%s, client: %s, server: %s, request: \"%.*s\"%s",
-                 r->hc->c->number, what, errs, addr, server, (int)h->request_line.len,
-                 h->request_line.p != NULL ? h->request_line.p : "", host);
+    kp_log_error_via(dest, log, level, 0,
+                     "*%" PRIu64 " %s%s, client: %s, server: %s, request: \"%.*s\"%s",
+                     r->hc->c->number, what, errs, addr, server, (int)h->request_line.len,
+                     h->request_line.p != NULL ? h->request_line.p : "", host);
 }
 
 /* --- buffer and request object ------------------------------------------------------- */

@@ -206,7 +206,8 @@ static enum kp_http_send_result send_failed(const struct kp_http_request *r, con
 {
     enum kp_log_level level = (err == EPIPE || err == ECONNRESET) ? KP_LOG_INFO : KP_LOG_ERR;
 
-    kp_log_error(req_log(r), level, err, "%s() failed while sending a response", call);
+    kp_log_error_via(kp_http_request_error_log(r), req_log(r), level, err,
+                     "%s() failed while sending a response", call);
     return KP_HTTP_SEND_ERROR;
 }
 
@@ -286,8 +287,9 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
         ssize_t got = pread(out->fd, scratch, want, out->file_pos);
         if (got <= 0) {
             /* 0: the file shrank under us; the announced length cannot be kept. */
-            kp_log_error(req_log(r), KP_LOG_ERR, got < 0 ? errno : 0,
-                         "pread() of a response body failed%s", got == 0 ? ": file shrank" : "");
+            kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR,
+                             got < 0 ? errno : 0, "pread() of a response body failed%s",
+                             got == 0 ? ": file shrank" : "");
             return KP_HTTP_SEND_ERROR;
         }
         chunk = (size_t)got;
@@ -336,7 +338,8 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
         return send_failed(r, c->tls != NULL ? "SSL_sendfile" : "sendfile", (int)-w);
     }
     if (w == 0) {
-        kp_log_error(req_log(r), KP_LOG_ERR, 0, "sendfile() of a response body: file shrank");
+        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, 0,
+                         "sendfile() of a response body: file shrank");
         return KP_HTTP_SEND_ERROR;
     }
     r->bytes_sent += (uint64_t)w;

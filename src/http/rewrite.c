@@ -279,8 +279,9 @@ static void log_match(struct kp_http_request *r, const struct kp_http_rw_op *op,
 
     if (log == NULL || !r->loc->rewrite_log)
         return;
-    kp_log_error(log, KP_LOG_NOTICE, 0, "\"%s\" matches \"%.*s\", rewritten to \"%.*s\"",
-                 op->regex->source, (int)r->uri.len, r->uri.p, (int)to.len, to.p);
+    kp_log_error_via(kp_http_request_error_log(r), log, KP_LOG_NOTICE, 0,
+                     "\"%s\" matches \"%.*s\", rewritten to \"%.*s\"", op->regex->source,
+                     (int)r->uri.len, r->uri.p, (int)to.len, to.p);
 }
 
 /* One rewrite: KP_HTTP_REWRITE_NEXT (no match, or no flag), AGAIN (last),

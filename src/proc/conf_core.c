@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "kelpie/proc/conf_core.h"
+#include "kelpie/util/logconf.h"
 
 #define CORE(m)     KP_CONF_SLOT_MAIN, KP_CONF_FIELD(struct kp_core_conf, m)
 #define MAX_WORKERS 1024
@@ -143,21 +144,22 @@ unsigned kp_conf_core_acceptors(const struct kp_core_conf *core)
     return core->thread_accept == KP_THREAD_ACCEPT_HANDOFF ? 1 : threads;
 }
 
-/* error_log FILE|stderr [LEVEL] */
+/* error_log FILE|stderr [LEVEL]: the first one is the master's own log
+ * (opened first, at start); later ones in main add to it. */
 static int set_error_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_core_conf *core = conf;
-    const char *path = cf->args[1];
+    struct kp_log *log = kp_logconf_parse(cf);
 
-    (void)cmd;
-    if (cf->nargs == 3) {
-        int level = kp_log_level_parse(cf->args[2]);
-        if (level < 0)
-            return kp_conf_invalid(cf, cf->args[2]);
-        core->error_log_level = (enum kp_log_level)level;
+    if (log == NULL)
+        return -EINVAL;
+    if (kp_conf_field_seen(cf, cmd)) {
+        kp_logconf_add(&core->error_log_more, log, false);
+        return 0;
     }
-    core->error_log_path = strcmp(path, "stderr") == 0 ? kp_conf_strdup(cf->arena, path)
-                                                       : kp_conf_join(cf->arena, cf->prefix, path);
+    core->error_log_level = log->level;
+    core->error_log_path = log->path != NULL ? log->path : kp_conf_strdup(cf->arena, cf->args[1]);
+    core->error_log_more = NULL;
     return 0;
 }
 
@@ -215,7 +217,8 @@ const struct kp_conf_cmd kp_conf_core_cmds[] = {
     {"worker_threads", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_worker_threads,
      CORE(worker_threads)},
     {"pid", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_path, CORE(pid_path)},
-    {"error_log", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_error_log, CORE(error_log_path)},
+    {"error_log", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), KP_CONF_MULTI, set_error_log,
+     CORE(error_log_path)},
     {"user", KP_CONF_MAIN, KP_CONF_RANGE(1, 2), 0, set_user, CORE(user)},
     {"worker_rlimit_nofile", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, kp_conf_set_num,
      CORE(worker_rlimit_nofile)},

@@ -38,6 +38,21 @@ static int add_path(struct kp_cycle *cycle, const char *path, const struct kp_lo
     return 0;
 }
 
+/* Open every file of an error_log chain and give each log its descriptor. */
+static int add_chain(struct kp_cycle *cycle, struct kp_log *chain, const struct kp_log *log)
+{
+    int rc = 0;
+
+    for (struct kp_log *l = chain; l != NULL && rc == 0; l = l->next) {
+        if (l->path == NULL)
+            continue; /* stderr */
+        rc = add_path(cycle, l->path, log);
+        if (rc == 0)
+            l->fd = kp_logfiles_fd(cycle, l->path);
+    }
+    return rc;
+}
+
 static int add_loc(struct kp_cycle *cycle, const struct kp_http_loc_conf *loc,
                    const struct kp_log *log)
 {
@@ -45,18 +60,32 @@ static int add_loc(struct kp_cycle *cycle, const struct kp_http_loc_conf *loc,
 
     for (size_t i = 0; i < loc->n_access_logs && rc == 0; i++)
         rc = add_path(cycle, loc->access_logs[i].path, log);
-    return rc;
+    return rc == 0 ? add_chain(cycle, loc->error_log, log) : rc;
+}
+
+static size_t chain_length(const struct kp_log *chain)
+{
+    size_t n = 0;
+
+    for (; chain != NULL; chain = chain->next)
+        n++;
+    return n;
+}
+
+static size_t loc_paths(const struct kp_http_loc_conf *loc)
+{
+    return loc->n_access_logs + chain_length(loc->error_log);
 }
 
 static size_t count_paths(const struct kp_cycle *cycle)
 {
-    size_t n = 0;
+    size_t n = chain_length(cycle->core.error_log_more);
 
     for (size_t s = 0; s < cycle->http.n_servers; s++) {
         const struct kp_http_srv_conf *srv = cycle->http.servers[s];
-        n += srv->loc->n_access_logs;
+        n += loc_paths(srv->loc);
         for (size_t i = 0; i < srv->n_all; i++)
-            n += srv->all[i]->n_access_logs;
+            n += loc_paths(srv->all[i]);
     }
     return n;
 }
@@ -64,10 +93,10 @@ static size_t count_paths(const struct kp_cycle *cycle)
 int kp_logfiles_open(struct kp_cycle *cycle, const struct kp_log *log)
 {
     size_t n = count_paths(cycle);
-    int rc = 0;
 
     kp_logfiles_close(cycle);
     cycle->log_files = kp_calloc(n > 0 ? n : 1, sizeof(*cycle->log_files));
+    int rc = add_chain(cycle, cycle->core.error_log_more, log);
     for (size_t s = 0; s < cycle->http.n_servers && rc == 0; s++) {
         const struct kp_http_srv_conf *srv = cycle->http.servers[s];
         rc = add_loc(cycle, srv->loc, log);
@@ -91,6 +120,16 @@ void kp_logfiles_close(struct kp_cycle *cycle)
     kp_free(cycle->log_files);
     cycle->log_files = NULL;
     cycle->n_log_files = 0;
+}
+
+int kp_logfiles_reopen_own(const struct kp_cycle *cycle, struct kp_log *errlog)
+{
+    int rc = kp_log_reopen(errlog);
+
+    if (rc != 0)
+        kp_log_error(errlog, KP_LOG_ALERT, -rc, "reopening the error log failed");
+    int rc2 = kp_logfiles_reopen(cycle, errlog);
+    return rc != 0 ? rc : rc2;
 }
 
 int kp_logfiles_reopen(const struct kp_cycle *cycle, const struct kp_log *log)

@@ -9,16 +9,12 @@
 void kp_master_logs_reopen(struct kp_master *m)
 {
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "reopening logs");
-    int rc = kp_log_reopen(&m->log);
-
-    if (rc != 0)
-        kp_log_error(&m->log, KP_LOG_ALERT, -rc, "reopening the error log failed");
-    kp_logfiles_reopen(m->cycle, &m->log);
+    kp_logfiles_reopen_own(m->cycle, &m->log);
     for (size_t i = 0; i < KP_SB_MAX_SLOTS; i++) {
         const struct kp_child *k = &m->kids[i];
         if (k->pid == 0 || k->generation != m->generation)
             continue;
-        rc = kp_logfiles_send(k->chan, m->cycle, &m->log);
+        int rc = kp_logfiles_send(k->chan, m->cycle, &m->log);
         if (rc != 0)
             kp_log_error(&m->log, KP_LOG_ALERT, -rc,
                          "cannot hand the reopened logs to worker process %d", (int)k->pid);

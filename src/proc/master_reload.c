@@ -113,6 +113,8 @@ static int reopen_error_log(struct kp_master *m, const struct kp_cycle *nc)
     bool same = (m->log.path == NULL && strcmp(path, "stderr") == 0) ||
                 (m->log.path != NULL && strcmp(m->log.path, path) == 0);
 
+    /* The further main error_log lines' files are in nc's table already. */
+    m->log.next = nc->core.error_log_more;
     if (same) {
         m->log.level = nc->core.error_log_level;
         return 0;

@@ -117,10 +117,11 @@ int kp_master_start_checks(struct kp_master *m)
         fprintf(stderr, "kelpie: [emerg] cannot open listening sockets (%d: %s), see %s\n", -rc,
                 strerror(-rc), m->log.path);
     /* Workers never open log paths: they inherit what the master opened
-     * (as root, if started as root). A single process opens its own. */
-    if (rc == 0 && core->master_process && (rc = kp_logfiles_open(m->cycle, &m->log)) != 0)
-        fprintf(stderr, "kelpie: [emerg] cannot open the access logs (%d: %s)\n", -rc,
-                strerror(-rc));
+     * (as root, if started as root). A single process uses the same table. */
+    if (rc == 0 && (rc = kp_logfiles_open(m->cycle, &m->log)) != 0)
+        fprintf(stderr, "kelpie: [emerg] cannot open the log files (%d: %s)\n", -rc, strerror(-rc));
+    if (rc == 0)
+        m->log.next = core->error_log_more;
     return rc;
 }
 

@@ -197,7 +197,8 @@ static void reopen_logs(struct kp_worker *w)
     kp_log_error(w->log, KP_LOG_NOTICE, 0, "reopening logs");
     if (w->proto.reopen != NULL)
         w->proto.reopen(w->proto.ctx, &w->env);
-    int rc = w->has_chan ? kp_logfiles_receive(w->chan, w->log) : kp_log_reopen(w->log);
+    int rc = w->has_chan ? kp_logfiles_receive(w->chan, w->log)
+                         : kp_logfiles_reopen_own(w->cycle, w->log);
     if (rc < 0)
         kp_log_error(w->log, KP_LOG_ALERT, -rc, "reopening the logs failed");
 }

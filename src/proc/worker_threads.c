@@ -135,7 +135,8 @@ static void reopen_logs(struct kp_worker_group *g, struct kp_log *log, struct pe
     }
     p->reopen = false;
     const struct kp_worker *w = &g->ws[0];
-    int rc = w->has_chan ? kp_logfiles_receive(w->chan, log) : kp_log_reopen(log);
+    int rc =
+        w->has_chan ? kp_logfiles_receive(w->chan, log) : kp_logfiles_reopen_own(w->cycle, log);
     if (rc < 0)
         kp_log_error(log, KP_LOG_ALERT, -rc, "reopening the logs failed");
 }

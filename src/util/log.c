@@ -37,6 +37,7 @@ void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level)
     log->clock = NULL;
     log->tee = false;
     log->tee_fd = -1;
+    log->next = NULL;
 }
 
 static bool is_stderr(const char *path)
@@ -139,26 +140,56 @@ static void current_time(const struct kp_log *log, char *buf, size_t n)
     strftime(buf, n, "%Y/%m/%d %H:%M:%S", &tm);
 }
 
-void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt,
-                   va_list ap)
+/* Write one finished line to every log of the chain that takes level. */
+static void write_chain(const struct kp_log *log, enum kp_log_level level, const char *line,
+                        size_t len)
+{
+    for (const struct kp_log *l = log; l != NULL; l = l->next) {
+        if (level > l->level || (l->fd < 0 && l->path != NULL))
+            continue;
+        if (write(l->fd >= 0 ? l->fd : STDERR_FILENO, line, len) < 0) {
+            /* The log is the place errors go; there is nowhere to report this. */
+        }
+    }
+}
+
+static void vwrite_line(const struct kp_log *dest, const struct kp_log *stamp,
+                        enum kp_log_level level, int err, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
     char ts[32];
     int saved = errno;
 
-    if (!kp_log_enabled(log, level))
+    if (!kp_log_enabled(dest, level))
         return;
-    current_time(log, ts, sizeof(ts));
-    size_t len =
-        kp_log_format(line, sizeof(line) - 1, ts, level, (int)getpid(), log->thread, err, fmt, ap);
+    current_time(stamp, ts, sizeof(ts));
+    size_t len = kp_log_format(line, sizeof(line) - 1, ts, level, (int)getpid(), stamp->thread, err,
+                               fmt, ap);
     line[len++] = '\n';
-    if (write(log->fd >= 0 ? log->fd : STDERR_FILENO, line, len) < 0) {
-        /* The log is the place errors go; there is nowhere to report this. */
-    }
-    if (log->tee && level <= KP_LOG_ALERT && write(log->tee_fd, line, len) < 0) {
+    write_chain(dest, level, line, len);
+    if (stamp->tee && level <= KP_LOG_ALERT && write(stamp->tee_fd, line, len) < 0) {
         /* The reader (the command that started a daemon) is gone. */
     }
     errno = saved;
+}
+
+void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt,
+                   va_list ap)
+{
+    if (log != NULL)
+        vwrite_line(log, log, level, err, fmt, ap);
+}
+
+void kp_log_error_via(const struct kp_log *dest, const struct kp_log *stamp,
+                      enum kp_log_level level, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (stamp == NULL)
+        return;
+    va_start(ap, fmt);
+    vwrite_line(dest != NULL ? dest : stamp, stamp, level, err, fmt, ap);
+    va_end(ap);
 }
 
 void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt, ...)

@@ -131,6 +131,9 @@ static const struct broken broken_configs[] = {
      "invalid value \"maybe\" in \"sendfile\" directive", 3},
     {"events {}\nhttp {\n server {\n  root;\n }\n}\n",
      "invalid number of arguments in \"root\" directive", 4},
+    {"events {}\nerror_log logs/e.log verbose;\n", "invalid log level \"verbose\"", 2},
+    {"events {}\nhttp {\n server {\n  location / {\n   error_log logs/l.log loud;\n  }\n }\n}\n",
+     "invalid log level \"loud\"", 5},
 };
 
 START_TEST(broken_config_is_one_line_with_file_and_line)

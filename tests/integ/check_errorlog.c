@@ -151,6 +151,108 @@ START_TEST(signals_logged_at_notice)
 }
 END_TEST
 
+/* Several error_log lines, each at its own level; error_log in server and
+ * location, inherited downwards, /dev/null crit silencing a location. */
+static const char *PLACES = "error_log logs/http.log warn;\n"
+                            "server {\n"
+                            "    listen 127.0.0.1:@PORT@;\n"
+                            "    server_name places.test;\n"
+                            "    error_log logs/srv.log;\n"
+                            "    error_log logs/srv-crit.log crit;\n"
+                            "    location /own/ { error_log logs/own.log info; }\n"
+                            "    location /mute/ { error_log /dev/null crit; }\n"
+                            "    location /inherit/ { }\n"
+                            "}\n";
+
+static void start_places(struct kp_h_server *s, const char *main_extra)
+{
+    kp_h_prepare(s);
+    ck_assert_int_eq(chmod(s->prefix, 0755), 0); /* workers started as root run as nobody */
+    kp_h_config(s, main_extra, PLACES);
+    ck_assert_int_eq(kp_h_start(s), 0);
+}
+
+/* Whether prefix-relative file path holds needle (it may not exist). */
+static bool file_has(const struct kp_h_server *s, const char *path, const char *needle)
+{
+    char *text = kp_h_read(s, path);
+    bool has = text != NULL && strstr(text, needle) != NULL;
+
+    free(text);
+    return has;
+}
+
+START_TEST(error_log_per_location)
+{
+    struct kp_h_server s;
+
+    start_places(&s, "error_log logs/main2.log error;");
+    get(&s, "/own/a.html", "places.test", 404);
+    get(&s, "/inherit/b.html", "places.test", 404);
+    get(&s, "/mute/c.html", "places.test", 404);
+    get(&s, "/d.html", "places.test", 404);
+    /* The location's own log, not the server's, and not the main ones. */
+    ck_assert(kp_p_file_wait(&s, "logs/own.log", "html/own/a.html\" failed", LOG_WAIT_MS));
+    /* A location without error_log has the server's lines (both of them:
+     * the crit one does not take an [error]). */
+    ck_assert(kp_p_file_wait(&s, "logs/srv.log", "html/inherit/b.html\" failed", LOG_WAIT_MS));
+    ck_assert(kp_p_file_wait(&s, "logs/srv.log", "html/d.html\" failed", LOG_WAIT_MS));
+    ck_assert(!file_has(&s, "logs/srv.log", "a.html"));
+    ck_assert(!file_has(&s, "logs/srv.log", "c.html"));
+    ck_assert(!file_has(&s, "logs/srv-crit.log", "failed"));
+    ck_assert(!file_has(&s, "logs/http.log", "failed"));
+    ck_assert(!file_has(&s, "logs/error.log", "\" failed (2:"));
+    ck_assert(!file_has(&s, "logs/main2.log", "c.html"));
+    /* The main block's second error_log takes the master's and workers'
+     * own lines at its level: [alert] yes, [notice] no. */
+    ck_assert(file_has(&s, "logs/error.log", "[notice]"));
+    ck_assert(!file_has(&s, "logs/main2.log", "[notice]"));
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* SIGUSR1 reopens the location's and the main block's further logs: after
+ * the rename, new lines go to new files of the same names. */
+START_TEST(error_log_reopened)
+{
+    struct kp_h_server s;
+    char from[300], to[300];
+
+    start_places(&s, "error_log logs/main2.log notice;");
+    get(&s, "/own/before.html", "places.test", 404);
+    ck_assert(kp_p_file_wait(&s, "logs/own.log", "before.html", LOG_WAIT_MS));
+    snprintf(from, sizeof(from), "%slogs/own.log", s.prefix);
+    snprintf(to, sizeof(to), "%slogs/own.log.1", s.prefix);
+    ck_assert_int_eq(rename(from, to), 0);
+    snprintf(from, sizeof(from), "%slogs/main2.log", s.prefix);
+    snprintf(to, sizeof(to), "%slogs/main2.log.1", s.prefix);
+    ck_assert_int_eq(rename(from, to), 0);
+    ck_assert_int_eq(kill(s.pid, SIGUSR1), 0);
+    ck_assert(kp_p_log_wait(&s, "#0: reopening logs", LOG_WAIT_MS));
+    get(&s, "/own/after.html", "places.test", 404);
+    ck_assert(kp_p_file_wait(&s, "logs/own.log", "after.html", LOG_WAIT_MS));
+    ck_assert(!file_has(&s, "logs/own.log", "before.html"));
+    ck_assert(!file_has(&s, "logs/own.log.1", "after.html"));
+    /* The worker's own [notice] at exit lands in the new main2.log. */
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    ck_assert(kp_p_file_wait(&s, "logs/main2.log", "#0: exiting", LOG_WAIT_MS));
+    ck_assert(file_has(&s, "logs/main2.log.1", "reopening logs"));
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* master_process off: the single process uses the same files. */
+START_TEST(error_log_single_process)
+{
+    struct kp_h_server s;
+
+    start_places(&s, "master_process off;");
+    get(&s, "/own/single.html", "places.test", 404);
+    ck_assert(kp_p_file_wait(&s, "logs/own.log", "single.html", LOG_WAIT_MS));
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_errorlog_suite(void)
 {
     Suite *s = suite_create("errorlog");
@@ -159,6 +261,9 @@ Suite *kp_test_errorlog_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, request_errors_with_context);
     tcase_add_test(tc, signals_logged_at_notice);
+    tcase_add_test(tc, error_log_per_location);
+    tcase_add_test(tc, error_log_reopened);
+    tcase_add_test(tc, error_log_single_process);
     suite_add_tcase(s, tc);
     return s;
 }

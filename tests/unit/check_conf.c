@@ -139,7 +139,7 @@ static const struct {
      "invalid value \"yes\" in \"sendfile\" directive, it must be \"on\" or \"off\""},
     {"daemon 1;", NULL, 1,
      "invalid value \"1\" in \"daemon\" directive, it must be \"on\" or \"off\""},
-    {"error_log logs/e.log loud;", NULL, 1, "invalid value \"loud\" in \"error_log\" directive"},
+    {"error_log logs/e.log loud;", NULL, 1, "invalid log level \"loud\""},
     {"events { use kqueue; }", NULL, 1, "invalid value \"kqueue\" in \"use\" directive"},
     {"worker_processes 0;", NULL, 1, "invalid value \"0\" in \"worker_processes\" directive"},
     {"worker_processes 1025;", NULL, 1, "invalid value \"1025\" in \"worker_processes\" directive"},
@@ -198,6 +198,11 @@ static const struct {
      "duplicate \"log_format\" name \"combined\""},
     {"http { access_log off now; }", NULL, 1, "invalid parameter \"now\""},
     {"http { access_log logs/a.log combined gzip; }", NULL, 1, "invalid parameter \"gzip\""},
+    /* error_log */
+    {"http { server {\n location / { error_log a.log warn error; } } }", NULL, 2,
+     "invalid number of arguments in \"error_log\" directive"},
+    {"http { server { if ($uri) { error_log a.log; } } }", NULL, 1,
+     "\"error_log\" directive is not allowed here"},
     /* locations */
     {"http { server {\nlocation /x { }\nlocation /x { }\n} }", NULL, 3,
      "duplicate location \"/x\""},
@@ -909,6 +914,53 @@ START_TEST(list_directives)
 }
 END_TEST
 
+START_TEST(error_log_lines)
+{
+    struct kp_cycle *c = load("error_log logs/one.log info;\n"
+                              "error_log stderr crit;\n"
+                              "error_log /var/log/three.log;\n"
+                              "http {\n"
+                              "  error_log logs/http.log warn;\n"
+                              "  server { location /a/ { error_log logs/a.log debug; "
+                              "error_log /dev/null crit; } location /b/ { } }\n"
+                              "  server { error_log logs/s.log; }\n"
+                              "}\n",
+                              NULL);
+    const struct kp_log *more = c->core.error_log_more;
+
+    /* The first main line is the master's own; the others follow it. */
+    ck_assert_str_eq(c->core.error_log_path + strlen(dir), "logs/one.log");
+    ck_assert_int_eq(c->core.error_log_level, KP_LOG_INFO);
+    ck_assert_ptr_null(more->path); /* stderr */
+    ck_assert_int_eq(more->level, KP_LOG_CRIT);
+    ck_assert_str_eq(more->next->path, "/var/log/three.log");
+    ck_assert_int_eq(more->next->level, KP_LOG_ERR);
+    ck_assert_ptr_null(more->next->next);
+    /* http's line is inherited by server 0 and its location /b/; /a/ has
+     * its own two, replacing it. */
+    const struct kp_http_srv_conf *s0 = c->http.servers[0];
+    const struct kp_log *h = s0->loc->error_log;
+    ck_assert_str_eq(h->path + strlen(dir), "logs/http.log");
+    ck_assert_int_eq(h->level, KP_LOG_WARN);
+    ck_assert_ptr_null(h->next);
+    const struct kp_http_loc_conf *a = kp_http_location_find(s0, "/a/x", 4, NULL);
+    const struct kp_http_loc_conf *b = kp_http_location_find(s0, "/b/x", 4, NULL);
+    ck_assert_ptr_eq(b->error_log, h);
+    ck_assert_str_eq(a->error_log->path + strlen(dir), "logs/a.log");
+    ck_assert_int_eq(a->error_log->level, KP_LOG_DEBUG);
+    ck_assert_str_eq(a->error_log->next->path, "/dev/null");
+    ck_assert_int_eq(a->error_log->next->level, KP_LOG_CRIT);
+    ck_assert_int_eq(a->error_log->fd, -1); /* not opened by the parser */
+    ck_assert_str_eq(c->http.servers[1]->loc->error_log->path + strlen(dir), "logs/s.log");
+    kp_cycle_free(c);
+    /* Without error_log in http, locations use the main log (NULL). */
+    c = load("http { server { location / { } } }", NULL);
+    ck_assert_ptr_null(c->http.servers[0]->loc->error_log);
+    ck_assert_ptr_null(c->core.error_log_more);
+    kp_cycle_free(c);
+}
+END_TEST
+
 START_TEST(listening)
 {
     struct kp_cycle *c =
@@ -1073,6 +1125,7 @@ Suite *kp_test_conf_suite(void)
     tcase_add_test(tl, find_regex_location);
     tcase_add_test(tl, find_nested_location);
     tcase_add_test(tl, list_directives);
+    tcase_add_test(tl, error_log_lines);
     tcase_add_test(tl, listening);
     tcase_add_test(tl, include_glob);
     tcase_add_test(tl, command_line);

@@ -254,6 +254,66 @@ START_TEST(log_file_levels_and_reopen)
 }
 END_TEST
 
+/* The text of file path (at most size - 1 bytes), "" when missing. */
+static void slurp(const char *path, char *text, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(text, 1, size - 1, f) : 0;
+
+    text[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+}
+
+/* Several error_log lines: each takes the lines at its level or above; a
+ * line is stamped with the writer's thread; an unopened file is skipped. */
+START_TEST(log_chain_levels)
+{
+    char dir[] = "/tmp/kp_log_XXXXXX";
+    char p1[64], p2[64], text[512];
+    struct kp_log head, second, unopened, stamp;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(p1, sizeof(p1), "%s/one.log", dir);
+    snprintf(p2, sizeof(p2), "%s/two.log", dir);
+    kp_log_init_stderr(&head, KP_LOG_ERR);
+    kp_log_init_stderr(&second, KP_LOG_ERR);
+    kp_log_init_stderr(&unopened, KP_LOG_DEBUG);
+    unopened.path = "/nonexistent/never-opened.log"; /* fd -1 with a path: skipped */
+    ck_assert_int_eq(kp_log_open(&head, p1, KP_LOG_INFO), 0);
+    ck_assert_int_eq(kp_log_open(&second, p2, KP_LOG_CRIT), 0);
+    head.next = &second;
+    second.next = &unopened;
+    ck_assert(kp_log_enabled(&head, KP_LOG_INFO));
+    ck_assert(kp_log_enabled(&second, KP_LOG_DEBUG)); /* through the unopened one */
+    second.next = NULL;
+    ck_assert(!kp_log_enabled(&second, KP_LOG_ERR));
+    second.next = &unopened;
+    kp_log_error(&head, KP_LOG_INFO, 0, "info line");
+    kp_log_error(&head, KP_LOG_CRIT, 0, "crit line");
+    kp_log_init_stderr(&stamp, KP_LOG_EMERG);
+    stamp.thread = 5;
+    kp_log_error_via(&second, &stamp, KP_LOG_ALERT, 0, "via line");
+    kp_log_error_via(&second, &stamp, KP_LOG_ERR, 0, "dropped by second");
+    head.next = NULL;
+    kp_log_close(&head);
+    kp_log_close(&second);
+
+    slurp(p1, text, sizeof(text));
+    ck_assert_ptr_nonnull(strstr(text, "[info] "));
+    ck_assert_ptr_nonnull(strstr(text, ": crit line\n"));
+    ck_assert_ptr_null(strstr(text, "via line"));
+    slurp(p2, text, sizeof(text));
+    ck_assert_ptr_null(strstr(text, "info line"));
+    ck_assert_ptr_nonnull(strstr(text, "[crit] "));
+    ck_assert_ptr_nonnull(strstr(text, "#5: via line\n"));
+    ck_assert_ptr_null(strstr(text, "dropped"));
+    unlink(p1);
+    unlink(p2);
+    rmdir(dir);
+}
+END_TEST
+
 Suite *kp_test_core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -268,6 +328,7 @@ Suite *kp_test_core_suite(void)
     tcase_add_test(tc, time_clock_cache);
     tcase_add_test(tc, log_format_lines);
     tcase_add_test(tc, log_format_thread);
+    tcase_add_test(tc, log_chain_levels);
     tcase_add_test(tc, log_file_levels_and_reopen);
     suite_add_tcase(s, tc);
     return s;

@@ -293,7 +293,9 @@ struct kp_http_loc_conf {
     size_t n_error_pages;
     struct kp_http_access_log *access_logs; /* empty: access_log off */
     size_t n_access_logs;
-    bool status;   /* `status;` handler (Observability issue) */
+    struct kp_log *error_log; /* error_log lines (util/logconf.h), inherited; NULL: the
+                               * main context's. Files opened by the master (logfiles.h) */
+    bool status;              /* `status;` handler (Observability issue) */
     bool internal; /* `internal`: 404 unless reached by an internal redirect; not inherited */
     struct kp_http_acl_rule *acl;
     size_t n_acl;

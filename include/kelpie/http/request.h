@@ -214,11 +214,22 @@ struct kp_http_request {
  * then produces the error page (built-in, or error_page's URI). */
 typedef int (*kp_http_handler_fn)(struct kp_http_request *r);
 
+/* Where messages about r go: the error_log lines of its location, else of
+ * its server (both inherit from http), or NULL for the worker's own log
+ * (main's error_log), to be written with kp_log_error_via. */
+static inline const struct kp_log *kp_http_request_error_log(const struct kp_http_request *r)
+{
+    if (r->loc != NULL)
+        return r->loc->error_log;
+    return r->srv != NULL ? r->srv->loc->error_log : NULL;
+}
+
 /* Log a message about r at level, with the context nginx gives it:
  * "WHAT (ERRNO: TEXT), client: ADDR, server: NAME, request: "LINE", host:
  * "HOST"" (WHAT from fmt; no errno part when err is 0; no host part without
- * one; server is the server's first name, "" without one). Nothing when r
- * has no connection or the level is not logged. */
+ * one; server is the server's first name, "" without one), into
+ * kp_http_request_error_log(r). Nothing when r has no connection or the
+ * level is not logged. */
 void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -27,6 +27,8 @@ struct kp_core_conf {
     char *pid_path;                      /* logs/kelpie.pid */
     char *error_log_path;                /* logs/error.log, or "stderr" */
     enum kp_log_level error_log_level;   /* error */
+    struct kp_log *error_log_more;       /* the main block's further error_log lines (their
+                                          * files opened with the access logs, logfiles.h) */
     char *user, *group;                  /* NULL: nobody / nogroup when root */
     long worker_rlimit_nofile;           /* 0: unchanged */
     uint64_t worker_shutdown_timeout_ms; /* 0: none */

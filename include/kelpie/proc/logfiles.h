@@ -19,8 +19,11 @@
 #include "kelpie/proc/cycle.h"
 #include "kelpie/util/log.h"
 
-/* Open every distinct access_log path of cycle (O_WRONLY|O_APPEND|O_CREAT|
- * O_CLOEXEC, 0644) into cycle->log_files. On failure logs "open() PATH
+/* Open every distinct access_log path of cycle and every error_log file but
+ * the main block's first (the master's own log, opened at start) (O_WRONLY|
+ * O_APPEND|O_CREAT|O_CLOEXEC, 0644) into cycle->log_files, and give each
+ * error_log of the configuration (main's further ones, the http blocks')
+ * its descriptor. On failure logs "open() PATH
  * failed" as [emerg] to log, closes what it opened and returns -errno.
  * Blocking: opens files. */
 int kp_logfiles_open(struct kp_cycle *cycle, const struct kp_log *log);
@@ -33,6 +36,11 @@ void kp_logfiles_close(struct kp_cycle *cycle);
  * A path that cannot be reopened keeps its old file ([alert] logged).
  * Returns 0 or the first -errno. */
 int kp_logfiles_reopen(const struct kp_cycle *cycle, const struct kp_log *log);
+/* On SIGUSR1 in the master, or in a process without one (master_process
+ * off): reopen errlog (kp_log_reopen), then every file of cycle
+ * (kp_logfiles_reopen).
+ * Failures are logged to errlog. Returns 0 or the first -errno. */
+int kp_logfiles_reopen_own(const struct kp_cycle *cycle, struct kp_log *errlog);
 /* Master: send over chan the error log's descriptor (when it is a file) and
  * every log file of cycle, each with the number it replaces. Never blocks.
  * Returns 0 or -errno. */

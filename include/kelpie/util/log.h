@@ -32,6 +32,9 @@ struct kp_log {
     int tee_fd;                   /* a daemon's start report (see master_start.h) */
     unsigned thread;              /* after the pid in each line (pid#thread): the
                                    * reactor thread (worker_threads), else 0 */
+    struct kp_log *next;          /* the context's further error_log lines, each with its
+                                   * own level: a line goes to every log of the chain
+                                   * that wants it (owned by the configuration) */
 };
 
 /* A log that writes to stderr at the given level. */
@@ -48,9 +51,14 @@ void kp_log_tee(struct kp_log *log, int fd);
 /* Stop copying lines to the tee descriptor and close it (this process's copy). */
 void kp_log_untee(struct kp_log *log);
 
+/* Whether some log of the chain starting at log takes level l. */
 static inline bool kp_log_enabled(const struct kp_log *log, enum kp_log_level l)
 {
-    return log != NULL && l <= log->level;
+    for (; log != NULL; log = log->next) {
+        if (l <= log->level)
+            return true;
+    }
+    return false;
 }
 
 /* err: an errno value to append as " (err: strerror)", or 0. */
@@ -58,6 +66,13 @@ void kp_log_error(const struct kp_log *log, enum kp_log_level level, int err, co
     __attribute__((format(printf, 4, 5)));
 void kp_log_verror(const struct kp_log *log, enum kp_log_level level, int err, const char *fmt,
                    va_list ap);
+/* kp_log_error into the chain dest (a configuration's error_log lines, whose
+ * files the master opened), the line stamped with stamp's clock and thread
+ * (the writing reactor's own log). dest NULL: stamp's chain. A log of dest
+ * whose file was not opened (fd -1 and a path) is skipped. */
+void kp_log_error_via(const struct kp_log *dest, const struct kp_log *stamp,
+                      enum kp_log_level level, int err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Format one line into out (size n, always NUL-terminated); returns length.
  * Exposed for tests. */
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
