@@ -20,6 +20,10 @@ void kp_conf_core_init(struct kp_core_conf *core, struct kp_arena *a, const char
     core->master_process = true;
     core->worker_processes = 1;
     core->worker_threads = 1;
+    /* Measured (BENCHMARKS.md, "Reactor threads"): only the hand-off spreads
+     * the connections evenly over the threads, on a busy machine too, at the
+     * same requests per CPU-second. */
+    core->thread_accept = KP_THREAD_ACCEPT_HANDOFF;
     core->pid_path = kp_conf_join(a, prefix, KP_PID_PATH);
     core->error_log_path = kp_conf_join(a, prefix, KP_ERROR_LOG_PATH);
     core->error_log_level = KP_LOG_ERR;

@@ -30,9 +30,9 @@
 /* The two shapes of the issue: all threads in one process, and a mix. */
 static const int SHAPES[][2] = {{1, 4}, {2, 2}};
 
-/* How the threads accept: each for itself (the default), or one acceptor
- * handing connections round. */
-static const char *const ACCEPTS[] = {"", " accept=handoff"};
+/* How the threads accept: each for itself, or one acceptor handing
+ * connections round (the default, so said here by leaving it out). */
+static const char *const ACCEPTS[] = {" accept=self", ""};
 
 static void write_conf_extra(const struct kp_h_server *s, int procs, int threads,
                              const char *accept, int gen, const char *extra)

@@ -22,6 +22,17 @@
  * unchanged (git's "racy" rule). A response that is still sending the old
  * bytes keeps them through its reference.
  *
+ * One cache per reactor (each worker_threads thread has its own), never
+ * shared between threads: decided by measurement (BENCHMARKS.md, "Reactor
+ * threads"). One cache shared under a mutex measured no better (0.90-0.99x
+ * the requests per CPU-second for the 600 B file at 2 and 4 threads, noisy),
+ * would lock twice per request (open, release) and would have to give up
+ * the per-turn freshness rule above (a turn belongs to one loop). What
+ * per-thread costs: each thread opens a hot file once per
+ * open_file_cache_valid (a few system calls a second), holds its own
+ * descriptors (open_file_cache max per thread) and its own copies of small
+ * bodies (KP_HTTP_FILECACHE_DATA_MAX per thread).
+ *
  * Entries are direct-mapped by a hash of the path, the symlink rule and
  * the root's length (the same name opened under different rules must not
  * share a descriptor). An entry a response still sends from is not closed

@@ -14,8 +14,8 @@
 /* How the reactor threads of a worker process get their connections
  * (worker_threads N accept=...; see proc/worker_threads.h). */
 enum kp_thread_accept {
-    KP_THREAD_ACCEPT_SELF = 0, /* every thread accepts for itself */
-    KP_THREAD_ACCEPT_HANDOFF,  /* thread 0 accepts and hands connections round */
+    KP_THREAD_ACCEPT_HANDOFF = 0, /* thread 0 accepts and hands connections round */
+    KP_THREAD_ACCEPT_SELF,        /* every thread accepts for itself */
 };
 
 struct kp_core_conf {
@@ -23,7 +23,7 @@ struct kp_core_conf {
     bool master_process;                 /* on */
     int worker_processes;                /* 1; "auto" resolved to online CPUs */
     unsigned worker_threads;             /* 1: reactor threads per worker process */
-    enum kp_thread_accept thread_accept; /* self */
+    enum kp_thread_accept thread_accept; /* handoff */
     char *pid_path;                      /* logs/kelpie.pid */
     char *error_log_path;                /* logs/error.log, or "stderr" */
     enum kp_log_level error_log_level;   /* error */

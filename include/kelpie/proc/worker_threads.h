@@ -8,13 +8,14 @@
  * copy, with its loop's clock; a line is one write() on O_APPEND). Everything
  * a request touches hangs off the thread's worker and protocol context.
  *
- * Accepting, `accept=self` (the default): every thread accepts for itself.
+ * Accepting, `accept=self`: every thread accepts for itself.
  * A shared listener is watched by every thread's epoll with EPOLLEXCLUSIVE
  * (`accept_mutex off`), or the accept mutex goes round all reactors of all
  * processes, each thread competing with its own thread id and scoreboard
  * slot as a worker process does (`accept_mutex on`); with `reuseport`, each
  * thread has a socket of its own (worker * worker_threads + thread).
- * `accept=handoff`: thread 0 alone accepts (competing with the other
+ * `accept=handoff` (the default, chosen by measurement: BENCHMARKS.md):
+ * thread 0 alone accepts (competing with the other
  * processes as a worker process does; one reuseport socket per process)
  * and hands the connections round (proc/worker_handoff.h).
  *
