@@ -895,6 +895,8 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     top->conf.client_header_buffer_size = 1024;
     top->conf.large_client_header_buffers_num = 4;
     top->conf.large_client_header_buffers_size = 8192;
+    top->conf.merge_slashes = true;
+    top->conf.ignore_invalid_headers = true;
     kp_http_ssl_conf_defaults(a, &top->conf.ssl);
     loc->path = kp_conf_strdup(a, "");
     loc->root = kp_conf_join(a, cf->prefix, "html");
@@ -1067,6 +1069,11 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      SRV(client_header_buffer_size)},
     {"large_client_header_buffers", HTTP_SRV, KP_CONF_TAKE(2), 0, large_buffers,
      SRV_SPAN(large_client_header_buffers_num, large_client_header_buffers_size)},
+    {"merge_slashes", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag, SRV(merge_slashes)},
+    {"underscores_in_headers", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     SRV(underscores_in_headers)},
+    {"ignore_invalid_headers", HTTP_SRV, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
+     SRV(ignore_invalid_headers)},
     {"listen", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, set_listen, KP_CONF_SLOT_SRV,
      KP_CONF_NOFIELD},
     {"server_name", KP_CONF_SRV, KP_CONF_1MORE, KP_CONF_MULTI, server_name, KP_CONF_SLOT_SRV,

@@ -32,12 +32,12 @@ static bool is_url(const char *s)
 }
 
 /* Decode and normalise target (abs-path ["?" query]) into r->uri/r->args. */
-static int set_path(struct kp_http_request *r, struct kp_str target)
+static int set_path(struct kp_http_request *r, struct kp_str target, bool merge_slashes)
 {
     size_t size = target.len + 2;
     char *out = kp_arena_alloc(&r->arena, size);
     struct kp_str args = KP_STR_NULL;
-    ssize_t n = kp_http_uri_normalize(target, out, size, &args);
+    ssize_t n = kp_http_uri_normalize(target, out, size, &args, merge_slashes);
 
     if (n < 0)
         return -EINVAL;
@@ -69,7 +69,8 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
             (struct kp_str){kp_arena_strndup(&r->arena, h->target.p, h->target.len), h->target.len};
         return 0;
     }
-    if (set_path(r, h->path) != 0)
+    /* merge_slashes of the default server: nginx reads it before the Host */
+    if (set_path(r, h->path, addr->default_server->merge_slashes) != 0)
         return 400;
     r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     return 0;
@@ -355,7 +356,7 @@ static int error_page_target(struct kp_http_request *r, struct kp_str uri)
         int st = to_named(r, uri.p);
         return st == TRY_AGAIN ? location_phases(r, false) : st;
     }
-    if (set_path(r, uri) != 0 || !uri_change(r, "internally redirecting to"))
+    if (set_path(r, uri, true) != 0 || !uri_change(r, "internally redirecting to"))
         return 500;
     r->internal = true;
     r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);

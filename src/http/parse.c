@@ -565,20 +565,33 @@ static enum kp_http_hdr field_id(struct kp_str name)
 
 /* --- field lines (RFC 9112 section 5, RFC 9110 section 5.5) ---------------- */
 
+/* A byte of a valid field name by nginx's rule, which is narrower than
+ * RFC 9110's token: letters, digits, '-', and '_' when allowed. */
+static bool is_name_char(unsigned char c, bool underscores)
+{
+    return is_alpha(c) || is_digit(c) || c == '-' || (c == '_' && underscores);
+}
+
 /* field-line = field-name ":" OWS field-value OWS, on p[s..e). The caller
- * has checked that a slot is free in fields. */
+ * has checked that a slot is free in fields. A name with other visible
+ * bytes ('_', '.', '@', 8-bit ...) is invalid: dropped (and reported) unless
+ * the limits keep invalid names, as nginx's ignore_invalid_headers does. No
+ * name is ever one of the recognised ones, so dropping one cannot change
+ * the framing. Bytes that are never part of a name -- whitespace before the
+ * colon, controls, DEL -- are always a 400 (RFC 9112 section 5.1). */
 static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_t e)
 {
     struct kp_http_head *h = &ps->head;
     struct kp_http_field *f = &h->fields[h->nfields];
     size_t i = s;
+    bool valid = true;
     struct kp_str v;
 
     /* obs-fold is obsolete; rejecting it is allowed (RFC 9112 section 5.2) */
     if (is_ows((unsigned char)p[s]))
         return error(ps, 400, "obsolete line folding");
-    while (i < e && kp_http_parse_is_tchar((unsigned char)p[i]))
-        i++;
+    for (; i < e && p[i] != ':' && kp_http_parse_is_vchar((unsigned char)p[i]); i++)
+        valid = valid && is_name_char((unsigned char)p[i], ps->lim.underscores);
     if (i == e || p[i] != ':')
         return error(ps, 400,
                      i < e && is_ows((unsigned char)p[i]) ? "whitespace before colon"
@@ -588,6 +601,11 @@ static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_
     for (size_t j = i + 1; j < e; j++) {
         if (!kp_http_parse_is_vchar((unsigned char)p[j]) && !is_ows((unsigned char)p[j]))
             return error(ps, 400, "invalid character in field value");
+    }
+    if (!valid && !ps->lim.keep_invalid) {
+        if (ps->lim.dropped != NULL)
+            ps->lim.dropped(ps->lim.dropped_arg, (struct kp_str){p + s, e - s});
+        return true;
     }
     v = kp_str_trim_ows((struct kp_str){p + i + 1, e - i - 1});
     f->name_off = s;

@@ -298,16 +298,48 @@ static void buf_give(struct kp_http_conn *hc)
     hc->buf_size = 0;
 }
 
-/* Parser limits of the address's default server: the Host is not known yet
- * (nginx does the same). A line must fit in one large buffer, the field
- * section in all of them. */
+/* A field line the parser dropped for its invalid name: nginx's info line,
+ * with bytes outside printable ASCII (and '"', '\\') as \xHH. */
+static void dropped_field(void *arg, struct kp_str line)
+{
+    static const char hex[] = "0123456789abcdef";
+    struct kp_http_request *r = arg;
+    char what[600] = "client sent invalid header line: \"";
+    size_t n = strlen(what);
+
+    if (!kp_log_enabled(r->hc->ctx->log, KP_LOG_INFO))
+        return;
+    for (size_t i = 0; i < line.len && n + 8 < sizeof(what); i++) {
+        unsigned char c = (unsigned char)line.p[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            what[n++] = (char)c;
+            continue;
+        }
+        what[n++] = '\\';
+        what[n++] = 'x';
+        what[n++] = hex[c >> 4];
+        what[n++] = hex[c & 0xf];
+    }
+    memcpy(what + n, "\"", 2);
+    /* the request line, for the log's request: part */
+    kp_http_parse_rebase(&r->parser, r->hc->c->rbuf.pos);
+    log_client(r->hc, KP_LOG_INFO, 0, what);
+}
+
+/* Parser limits and field-name rules of the address's default server: the
+ * Host is not known yet (nginx does the same). A line must fit in one large
+ * buffer, the field section in all of them. */
 static struct kp_http_limits limits(const struct kp_http_conn *hc)
 {
     const struct kp_http_srv_conf *srv = default_srv(hc);
 
     return (struct kp_http_limits){.max_line = srv->large_client_header_buffers_size,
                                    .max_header = srv->large_client_header_buffers_size *
-                                                 srv->large_client_header_buffers_num};
+                                                 srv->large_client_header_buffers_num,
+                                   .underscores = srv->underscores_in_headers,
+                                   .keep_invalid = !srv->ignore_invalid_headers,
+                                   .dropped = dropped_field,
+                                   .dropped_arg = hc->r};
 }
 
 /* Make room in a full buffer: to a large buffer, then doubling, up to what

@@ -40,22 +40,26 @@ static ssize_t decode(const char *p, size_t len, char *out)
     return (ssize_t)n;
 }
 
-/* Merge slashes and resolve "." and ".." (RFC 3986 section 5.2.4) in place
- * on b[0..n), which starts with '/'. The output never outruns the input, so
- * one buffer serves both. Returns the new length or -EINVAL when ".." would
- * leave the root. */
-static ssize_t remove_dots(char *b, size_t n)
+/* Resolve "." and ".." (RFC 3986 section 5.2.4) in place on b[0..n), which
+ * starts with '/', merging repeated slashes when merge is set. Unmerged, an
+ * empty segment is a segment like any other: ".." removes it ("/a//.." is
+ * "/a/"), so it climbs no further than a named one would. The output never
+ * outruns the input, so one buffer serves both. Returns the new length or
+ * -EINVAL when ".." would leave the root. */
+static ssize_t remove_dots(char *b, size_t n, bool merge)
 {
     size_t r = 0, w = 1; /* b[0] is the root '/'; b[w - 1] is always '/' here */
 
     while (r < n) {
-        while (r < n && b[r] == '/')
+        /* the separator: one slash, or all of a run when merging */
+        r++;
+        while (merge && r < n && b[r] == '/')
             r++;
         size_t s = r;
         while (r < n && b[r] != '/')
             r++;
         size_t len = r - s;
-        if (len == 0 || (len == 1 && b[s] == '.'))
+        if ((len == 0 && (merge || r == n)) || (len == 1 && b[s] == '.'))
             continue;
         if (len == 2 && b[s] == '.' && b[s + 1] == '.') {
             if (w == 1)
@@ -73,7 +77,8 @@ static ssize_t remove_dots(char *b, size_t n)
     return (ssize_t)w;
 }
 
-ssize_t kp_http_uri_normalize(struct kp_str target, char *out, size_t size, struct kp_str *query)
+ssize_t kp_http_uri_normalize(struct kp_str target, char *out, size_t size, struct kp_str *query,
+                              bool merge_slashes)
 {
     const char *q = target.len ? memchr(target.p, '?', target.len) : NULL;
     size_t plen = q ? (size_t)(q - target.p) : target.len;
@@ -98,7 +103,7 @@ ssize_t kp_http_uri_normalize(struct kp_str target, char *out, size_t size, stru
     n = decode(target.p, plen, out);
     if (n < 0)
         return n;
-    n = remove_dots(out, (size_t)n);
+    n = remove_dots(out, (size_t)n, merge_slashes);
     if (n < 0)
         return n;
     out[n] = '\0';

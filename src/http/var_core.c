@@ -50,17 +50,40 @@ static const struct kp_clock *clock_of(const struct kp_http_request *r)
     return r->svc != NULL ? r->svc->clock : NULL;
 }
 
-/* The first field line named name (lowercase; RFC 9110 section 5.1: field
- * names compare case-insensitively). */
-static struct kp_str field(const struct kp_http_request *r, struct kp_str name)
+/* Whether a field's name is name (lowercase, '-' for the variable's '_'):
+ * case-insensitively (RFC 9110 section 5.1), and with a '_' in the field
+ * matching a '-', as nginx's $http_x_y finds X-Y and X_Y alike (a field
+ * with '_' is there only with underscores_in_headers on or
+ * ignore_invalid_headers off). */
+static bool field_is(struct kp_str field, struct kp_str name)
+{
+    if (field.len != name.len)
+        return false;
+    for (size_t i = 0; i < name.len; i++) {
+        char c = kp_str_lower(field.p[i]);
+        if (c != name.p[i] && !(c == '_' && name.p[i] == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The first field line named name (lowercase): by field_is for a
+ * variable's name, else exactly as a recognised field is found (nginx's
+ * $content_type is Content-Type, never Content_Type). */
+static struct kp_str find_field(const struct kp_http_request *r, struct kp_str name, bool var)
 {
     const struct kp_http_head *h = &r->parser.head;
 
     for (size_t i = 0; i < h->nfields; i++) {
-        if (kp_str_caseeq(h->fields[i].name, name))
+        if (var ? field_is(h->fields[i].name, name) : kp_str_caseeq(h->fields[i].name, name))
             return h->fields[i].value;
     }
     return KP_STR_NULL;
+}
+
+static struct kp_str field(const struct kp_http_request *r, struct kp_str name)
+{
+    return find_field(r, name, false);
 }
 
 /* The value after "name=" in a list of items separated by sep (a query:
@@ -364,7 +387,7 @@ GETTER(v_remote_user)
 GETTER(v_http)
 {
     (void)buf;
-    return field(r, ref->arg);
+    return find_field(r, ref->arg, true);
 }
 
 GETTER(v_cookie)

@@ -2,7 +2,8 @@
  *
  * The input is a request. It is parsed whole, then fed one byte at a time,
  * then in three pieces each copied into a fresh exact-size buffer (so the
- * parser must resume from offsets), under two sets of limits; all feedings
+ * parser must resume from offsets), under two sets of limits and field-name
+ * rules; all feedings
  * must agree. Invariants: the result is a byte count <= size or one of the
  * two negative codes; an error carries a known status and a reason; every
  * slice lies inside the consumed head; rebase repoints slices correctly. A
@@ -243,9 +244,11 @@ static void check_path(struct kp_str path)
 {
     char *out = kp_alloc(path.len + 2);
     struct kp_str q;
-    ssize_t n = kp_http_uri_normalize(path, out, path.len + 2, &q);
+    ssize_t n = kp_http_uri_normalize(path, out, path.len + 2, &q, true);
 
     CHECK(n == -EINVAL || (n > 0 && kp_http_uri_is_safe((struct kp_str){out, (size_t)n})));
+    n = kp_http_uri_normalize(path, out, path.len + 2, &q, false);
+    CHECK(n == -EINVAL || (n > 0 && kp_http_uri_no_dot_segments((struct kp_str){out, (size_t)n})));
     kp_free(out);
 }
 
@@ -264,10 +267,22 @@ static void run(const char *buf, size_t size, const struct kp_http_limits *lim, 
         check_path(ps.head.path);
 }
 
+/* A dropped line is a whole field line: not empty, no line ending, not
+ * folded, with a colon. */
+static void dropped(void *arg, struct kp_str line)
+{
+    (void)arg;
+    CHECK(line.len > 1 && line.p[0] != ' ' && line.p[0] != '\t');
+    CHECK(memchr(line.p, '\n', line.len) == NULL && line.p[line.len - 1] != '\r');
+    CHECK(memchr(line.p, ':', line.len) != NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct kp_http_limits roomy = {512, 2048};
-    static const struct kp_http_limits tight = {24, 64};
+    /* nginx's default field-name rules (invalid names dropped), and the
+     * laxest (underscores on, invalid names kept) */
+    static const struct kp_http_limits roomy = {512, 2048, .dropped = dropped};
+    static const struct kp_http_limits tight = {24, 64, .underscores = true, .keep_invalid = true};
     /* an exact-size copy, so that reading past the end is caught */
     char *buf = kp_alloc(size);
 

@@ -1,8 +1,10 @@
-/* libFuzzer target for the URI normaliser. The input is a request path.
- * Checks the documented guarantee (a result starts with '/', has no NUL, no
- * "//", no "." or ".." segment), compares the in-place algorithm with a
- * plain segment-stack reference written independently here, and checks
- * that escaping a result and normalising it again gives it back. */
+/* libFuzzer target for the URI normaliser. The input is a request path,
+ * normalised with slashes merged and unmerged (merge_slashes on and off).
+ * Checks the documented guarantee (a result starts with '/', has no NUL,
+ * no "." or ".." segment, and merged no "//"), compares the in-place
+ * algorithm with a plain segment-stack reference written independently here,
+ * and checks that escaping a result and normalising it again gives it
+ * back. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,8 +28,9 @@ static int hexval(char c)
 }
 
 /* Reference: decode into dec, split on '/', keep a stack of segment
- * (start, len) pairs, rebuild. Returns the length written to out or -1. */
-static ssize_t reference(const char *p, size_t len, char *out)
+ * (start, len) pairs, rebuild. Unmerged, an empty segment other than the
+ * last is pushed like any other. Returns the length written to out or -1. */
+static ssize_t reference(const char *p, size_t len, char *out, bool merge)
 {
     char *dec = kp_alloc(len + 1);
     size_t *seg_s = kp_alloc((len + 1) * sizeof(size_t));
@@ -66,7 +69,7 @@ static ssize_t reference(const char *p, size_t len, char *out)
         while (e < n && dec[e] != '/')
             e++;
         last_s = e;
-        if (e - s == 0 || (e - s == 1 && dec[s] == '.'))
+        if ((e - s == 0 && (merge || e == n)) || (e - s == 1 && dec[s] == '.'))
             continue;
         if (e - s == 2 && dec[s] == '.' && dec[s + 1] == '.') {
             if (depth == 0)
@@ -97,14 +100,15 @@ out:
     return rc;
 }
 
-static void check_result(struct kp_str in, const char *out, ssize_t n, struct kp_str q)
+static void check_result(struct kp_str in, const char *out, ssize_t n, struct kp_str q, bool merge)
 {
     struct kp_str res = {out, (size_t)n};
 
     CHECK(out[0] == '/' && out[n] == '\0');
     CHECK(memchr(out, '\0', (size_t)n) == NULL);
-    CHECK(kp_http_uri_is_safe(res));
-    CHECK(strstr(out, "//") == NULL && strstr(out, "/./") == NULL && strstr(out, "/../") == NULL);
+    CHECK(kp_http_uri_no_dot_segments(res));
+    CHECK(!merge || (kp_http_uri_is_safe(res) && strstr(out, "//") == NULL));
+    CHECK(strstr(out, "/./") == NULL && strstr(out, "/../") == NULL);
     CHECK(!(n >= 2 && memcmp(out + n - 2, "/.", 2) == 0));
     CHECK(!(n >= 3 && memcmp(out + n - 3, "/..", 3) == 0));
     /* the query is the raw tail of the input after the first '?' */
@@ -117,7 +121,7 @@ static void check_result(struct kp_str in, const char *out, ssize_t n, struct kp
 }
 
 /* escape(result) normalises back to result. */
-static void check_roundtrip(const char *out, ssize_t n)
+static void check_roundtrip(const char *out, ssize_t n, bool merge)
 {
     struct kp_str res = {out, (size_t)n}, q;
     size_t esize = kp_http_uri_escape_size(res);
@@ -125,31 +129,39 @@ static void check_roundtrip(const char *out, ssize_t n)
     ssize_t e = kp_http_uri_escape(res, esc, esize);
 
     CHECK(e >= n && (size_t)e + 1 == esize);
-    CHECK(kp_http_uri_normalize((struct kp_str){esc, (size_t)e}, back, esize + 2, &q) == n);
+    CHECK(kp_http_uri_normalize((struct kp_str){esc, (size_t)e}, back, esize + 2, &q, merge) == n);
     CHECK(memcmp(back, out, (size_t)n + 1) == 0 && q.len == 0);
     kp_free(esc);
     kp_free(back);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void run(struct kp_str target, bool merge)
 {
-    /* exact-size copies, so that reading past the end is caught */
-    char *in = kp_alloc(size), *out = kp_alloc(size + 2), *ref = kp_alloc(size + 2);
-    struct kp_str target = {in, size}, q;
-    ssize_t n, r;
+    /* exact-size copies, so that writing past the end is caught */
+    char *out = kp_alloc(target.len + 2), *ref = kp_alloc(target.len + 2);
+    struct kp_str q;
+    ssize_t n = kp_http_uri_normalize(target, out, target.len + 2, &q, merge);
+    ssize_t r = reference(target.p, target.len, ref, merge);
 
-    memcpy(in, data, size);
-    n = kp_http_uri_normalize(target, out, size + 2, &q);
-    r = reference(in, size, ref);
     CHECK(n == -EINVAL || n >= 0);
     CHECK((n < 0) == (r < 0));
     if (n >= 0) {
         CHECK(n == r && memcmp(out, ref, (size_t)n + 1) == 0);
-        check_result(target, out, n, q);
-        check_roundtrip(out, n);
+        check_result(target, out, n, q, merge);
+        check_roundtrip(out, n, merge);
     }
-    kp_free(in);
     kp_free(out);
     kp_free(ref);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* an exact-size copy, so that reading past the end is caught */
+    char *in = kp_alloc(size);
+
+    memcpy(in, data, size);
+    run((struct kp_str){in, size}, true);
+    run((struct kp_str){in, size}, false);
+    kp_free(in);
     return 0;
 }

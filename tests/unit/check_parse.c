@@ -41,8 +41,9 @@ struct pcase {
     bool expect_unknown;
     const char *fields; /* "name=value\n" for every field */
     enum kp_http_hdr kid;
-    const char *kval; /* expected value of known field kid */
-    bool kabsent;     /* kid expected absent */
+    const char *kval;               /* expected value of known field kid */
+    bool kabsent;                   /* kid expected absent */
+    bool underscores, keep_invalid; /* the field-name rules (kp_http_limits) */
 };
 
 #define GET_(t) "GET " t " HTTP/1.1\r\n"
@@ -225,7 +226,34 @@ static const struct pcase cases[] = {
     {"tab before colon", GET_("/") "Host\t: a\r\n\r\n", .status = 400},
     {"empty field name", GET_("/") H ": a\r\n\r\n", .status = 400},
     {"no colon", GET_("/") H "Xy\r\n\r\n", .status = 400},
-    {"bad name char", GET_("/") H "X@y: z\r\n\r\n", .status = 400},
+    /* --- field names: nginx's rule (letters, digits, '-'), invalid ones dropped --- */
+    {"bad name char dropped", GET_("/") H "X@y: z\r\nA: b\r\n\r\n", .fields = "Host=a\nA=b\n"},
+    {"bad name char kept", GET_("/") H "X@y: z\r\n\r\n", .keep_invalid = true,
+     .fields = "Host=a\nX@y=z\n"},
+    {"underscore dropped", GET_("/") H "X_Y: z\r\n\r\n", .fields = "Host=a\n"},
+    {"underscore allowed", GET_("/") H "X_Y: z\r\n\r\n", .underscores = true,
+     .fields = "Host=a\nX_Y=z\n"},
+    {"underscore kept as invalid", GET_("/") H "X_Y: z\r\n\r\n", .keep_invalid = true,
+     .fields = "Host=a\nX_Y=z\n"},
+    {"dot and 8-bit names dropped", GET_("/") H "X.Y: 1\r\nX\xc3\xa9: 2\r\n_: 3\r\n\r\n",
+     .fields = "Host=a\n"},
+    {"8-bit name kept", GET_("/") H "X\xc3\xa9: 2\r\n\r\n", .keep_invalid = true,
+     .fields = "Host=a\nX\xc3\xa9=2\n"},
+    {"Content_Length is not Content-Length", "POST / HTTP/1.1\r\n" H "Content_Length: 5\r\n\r\n",
+     .tail = "hello", .body = KP_HTTP_BODY_NONE, .fields = "Host=a\n"},
+    {"Content_Length kept is still not Content-Length",
+     "POST / HTTP/1.1\r\n" H "Content_Length: 5\r\n\r\n", .tail = "hello", .underscores = true,
+     .body = KP_HTTP_BODY_NONE, .kid = KP_HTTP_HDR_CONTENT_LENGTH, .kabsent = true},
+    {"Transfer_Encoding dropped", "POST / HTTP/1.1\r\n" H "Transfer_Encoding: chunked\r\n\r\n",
+     .body = KP_HTTP_BODY_NONE, .kid = KP_HTTP_HDR_TRANSFER_ENCODING, .kabsent = true},
+    {"dropped line still needs a valid value", GET_("/") H "X_Y: a\x01\r\n\r\n", .status = 400},
+    {"control char in name", GET_("/") H "X\x01Y: z\r\n\r\n", .status = 400},
+    {"DEL in name", GET_("/") H "X\x7fY: z\r\n\r\n", .status = 400, .keep_invalid = true},
+    {"space inside name", GET_("/") H "X Y: z\r\n\r\n", .status = 400, .keep_invalid = true},
+    {"space before colon, invalid name", GET_("/") H "X_Y : z\r\n\r\n", .status = 400},
+    {"space before colon, smuggling", "POST / HTTP/1.1\r\n" H "Content-Length : 5\r\n\r\n",
+     .status = 400, .underscores = true, .keep_invalid = true},
+    {"obs-fold after dropped line", GET_("/") H "X_Y: a\r\n b\r\n\r\n", .status = 400},
     {"obs-fold", GET_("/") H "X: a\r\n b\r\n\r\n", .status = 400},
     {"obs-fold first", GET_("/") " X: a\r\n" H "\r\n", .status = 400},
     {"control char in value",
@@ -444,7 +472,8 @@ static char *case_bytes(const struct pcase *c, size_t *len)
 
 static void init(struct kp_http_parser *ps, struct kp_http_field *fields, const struct pcase *c)
 {
-    struct kp_http_limits lim = {c->max_line, c->max_header};
+    struct kp_http_limits lim = {c->max_line, c->max_header, .underscores = c->underscores,
+                                 .keep_invalid = c->keep_invalid};
     size_t nf = c->max_fields == NOFIELDS ? 0 : c->max_fields ? c->max_fields : NF;
 
     kp_http_parse_init(ps, &lim, fields, nf);
@@ -673,6 +702,41 @@ START_TEST(parse_rebase_after_error)
 }
 END_TEST
 
+struct dropped_lines {
+    char text[256];
+    size_t n;
+};
+
+static void on_dropped(void *arg, struct kp_str line)
+{
+    struct dropped_lines *d = arg;
+    size_t used = strlen(d->text);
+
+    snprintf(d->text + used, sizeof(d->text) - used, "%.*s|", (int)line.len, line.p);
+    d->n++;
+}
+
+/* Each dropped line is reported once, whole, in order, however the bytes
+ * arrive; dropped lines take no slot of the field array. */
+START_TEST(parse_dropped_report)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: a\r\nX_A: 1\r\nB.c:2 \r\nD: 3\r\n\r\n";
+    struct dropped_lines d = {"", 0};
+    struct kp_http_limits lim = {.dropped = on_dropped, .dropped_arg = &d};
+    struct kp_http_parser ps;
+    struct kp_http_field fields[2];
+
+    kp_http_parse_init(&ps, &lim, fields, 2);
+    for (size_t i = 1; i < sizeof(req) - 1; i++)
+        ck_assert_int_eq(kp_http_parse_request(&ps, req, i), KP_PARSE_INCOMPLETE);
+    ck_assert_int_eq(kp_http_parse_request(&ps, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    ck_assert_uint_eq(d.n, 2);
+    ck_assert_str_eq(d.text, "X_A: 1|B.c:2 |");
+    ck_assert_uint_eq(ps.head.nfields, 2);
+    ck_assert(kp_str_eq(ps.head.fields[1].name, KP_STR("D")));
+}
+END_TEST
+
 START_TEST(parse_defaults_and_lookup)
 {
     struct kp_http_parser ps;
@@ -705,6 +769,7 @@ Suite *kp_test_parse_suite(void)
     tcase_add_test(tc, parse_rebase_after_error);
     tcase_add_test(tc, parse_no_rescan);
     tcase_add_test(tc, parse_defaults_and_lookup);
+    tcase_add_test(tc, parse_dropped_report);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -77,12 +77,13 @@ static const struct ucase cases[] = {
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
-START_TEST(uri_table)
+/* Normalise c->in (merging slashes or not) and check the result: the
+ * path and query wanted, and the guarantee of the mode. */
+static void check_case(const struct ucase *c, bool merge)
 {
-    const struct ucase *c = &cases[_i];
     struct kp_str in = kp_str_from(c->in), q;
     char out[256];
-    ssize_t n = kp_http_uri_normalize(in, out, sizeof(out), &q);
+    ssize_t n = kp_http_uri_normalize(in, out, sizeof(out), &q, merge);
 
     if (c->path == NULL) {
         ck_assert_msg(n == -EINVAL, "'%s': %zd, want -EINVAL", c->in, n);
@@ -90,10 +91,47 @@ START_TEST(uri_table)
     }
     ck_assert_msg(n == (ssize_t)strlen(c->path) && strcmp(out, c->path) == 0,
                   "'%s': got '%s' (%zd), want '%s'", c->in, n >= 0 ? out : "", n, c->path);
-    ck_assert(kp_http_uri_is_safe((struct kp_str){out, (size_t)n}));
+    if (merge)
+        ck_assert(kp_http_uri_is_safe((struct kp_str){out, (size_t)n}));
+    ck_assert(kp_http_uri_no_dot_segments((struct kp_str){out, (size_t)n}));
     ck_assert(kp_str_eq(q, kp_str_from(c->query ? c->query : "")));
     /* the query is a slice of the input */
     ck_assert(q.p >= in.p && q.p + q.len == in.p + in.len);
+}
+
+START_TEST(uri_table)
+{
+    check_case(&cases[_i], true);
+}
+END_TEST
+
+/* merge_slashes off: empty segments stay, ".." removes one like any other
+ * segment (nginx's results), and nothing climbs above the root. */
+static const struct ucase unmerged[] = {
+    {"/", "/", NULL},
+    {"//", "//", NULL},
+    {"//a///b", "//a///b", NULL},
+    {"/a//b/", "/a//b/", NULL},
+    {"/a/.//b", "/a//b", NULL},
+    {"/a//../b", "/a/b", NULL},
+    {"/a//..", "/a/", NULL},
+    {"//..", "/", NULL},
+    {"/a/b//..//..", "/a/b/", NULL},
+    {"/x//..//../a/f", "/x/a/f", NULL},
+    {"/a/f//..", "/a/f/", NULL},
+    {"/a//.", "/a//", NULL},
+    {"/%2F/a", "///a", NULL},
+    {"/..//..", NULL, NULL},
+    {"/..", NULL, NULL},
+    {"//../..", NULL, NULL},
+    {"/a//../../..", NULL, NULL},
+    {"/%2e%2e//%2e%2e", NULL, NULL},
+    {"//a//b?x//y", "//a//b", "x//y"},
+};
+
+START_TEST(uri_unmerged)
+{
+    check_case(&unmerged[_i], false);
 }
 END_TEST
 
@@ -103,11 +141,11 @@ START_TEST(uri_buffer_size)
     struct kp_str q;
 
     /* target.len + 1 is enough for a non-empty path */
-    ck_assert_int_eq(kp_http_uri_normalize(KP_STR("/abcdef"), out, 8, &q), 7);
-    ck_assert_int_eq(kp_http_uri_normalize(KP_STR("/abcdefg"), out, 8, &q), -ENOSPC);
-    ck_assert_int_eq(kp_http_uri_normalize(KP_STR("/abcdef?q"), out, 8, &q), 7);
-    ck_assert_int_eq(kp_http_uri_normalize(KP_STR(""), out, 1, &q), -ENOSPC);
-    ck_assert_int_eq(kp_http_uri_normalize(KP_STR(""), out, 2, &q), 1);
+    ck_assert_int_eq(kp_http_uri_normalize(KP_STR("/abcdef"), out, 8, &q, true), 7);
+    ck_assert_int_eq(kp_http_uri_normalize(KP_STR("/abcdefg"), out, 8, &q, true), -ENOSPC);
+    ck_assert_int_eq(kp_http_uri_normalize(KP_STR("/abcdef?q"), out, 8, &q, true), 7);
+    ck_assert_int_eq(kp_http_uri_normalize(KP_STR(""), out, 1, &q, true), -ENOSPC);
+    ck_assert_int_eq(kp_http_uri_normalize(KP_STR(""), out, 2, &q, true), 1);
     ck_assert_str_eq(out, "/");
 }
 END_TEST
@@ -169,7 +207,7 @@ START_TEST(uri_escape_roundtrip)
         ssize_t n = kp_http_uri_escape(kp_str_from(paths[i]), esc, sizeof(esc));
         ck_assert_int_gt(n, 0);
         ck_assert_int_eq(
-            kp_http_uri_normalize((struct kp_str){esc, (size_t)n}, back, sizeof(back), &q),
+            kp_http_uri_normalize((struct kp_str){esc, (size_t)n}, back, sizeof(back), &q, true),
             (ssize_t)strlen(paths[i]));
         ck_assert_str_eq(back, paths[i]);
         ck_assert_uint_eq(q.len, 0);
@@ -183,6 +221,7 @@ Suite *kp_test_uri_suite(void)
     TCase *tc = tcase_create("uri");
 
     tcase_add_loop_test(tc, uri_table, 0, (int)NCASES);
+    tcase_add_loop_test(tc, uri_unmerged, 0, (int)(sizeof(unmerged) / sizeof(unmerged[0])));
     tcase_add_test(tc, uri_buffer_size);
     tcase_add_test(tc, uri_is_safe);
     tcase_add_test(tc, uri_no_dot_segments);

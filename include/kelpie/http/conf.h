@@ -402,6 +402,11 @@ struct kp_http_srv_conf {
     size_t client_header_buffer_size;         /* 1k */
     unsigned large_client_header_buffers_num; /* 4 */
     size_t large_client_header_buffers_size;  /* 8k */
+    /* Read from the address's default server, as nginx reads them before
+     * the Host is known. */
+    bool merge_slashes;          /* on: "//" in a path is "/" */
+    bool underscores_in_headers; /* off: '_' makes a field name invalid */
+    bool ignore_invalid_headers; /* on: a field with an invalid name is dropped */
     struct kp_http_ssl_conf ssl;
     char *ssl_listen; /* " in FILE:LINE" of a `listen ... ssl`; NULL: none */
 };

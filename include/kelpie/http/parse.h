@@ -101,10 +101,24 @@ struct kp_http_field {
     size_t value_off;
 };
 
-/* Zero members take the KP_HTTP_DEFAULT_* values. */
+/* Limits and field-name rules. Zero members take the KP_HTTP_DEFAULT_*
+ * values, and nginx's defaults for the name rules.
+ *
+ * Field names: a valid name is letters, digits and '-' (and '_' with
+ * underscores), nginx's rule. A name with any other visible byte is
+ * invalid: its line is dropped -- not stored, not counted against the
+ * field array, reported through dropped -- unless keep_invalid is set,
+ * then it is stored like any other (never as a recognised field).
+ * Whitespace or a control byte in a name is always a 400. */
 struct kp_http_limits {
     size_t max_line;   /* request-line bytes, line ending excluded -> 414 */
     size_t max_header; /* field-section bytes incl. line endings and final empty line -> 431 */
+    bool underscores;  /* nginx's underscores_in_headers on */
+    bool keep_invalid; /* nginx's ignore_invalid_headers off */
+    /* Called for each dropped line (may be NULL) with the whole line, CRLF
+     * excluded; the slice is valid during the call only. */
+    void (*dropped)(void *arg, struct kp_str line);
+    void *dropped_arg;
 };
 
 /* The parsed request head. Valid after kp_http_parse_request() returned a
