@@ -1,6 +1,7 @@
 /* Directives of the events { } block. */
 #include "kelpie/event/conf.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "kelpie/event/uring.h"
@@ -75,7 +76,60 @@ static int set_connections(struct kp_conf *cf, const struct kp_conf_cmd *cmd, vo
     return rc;
 }
 
+const struct kp_tpool_conf *kp_event_conf_tpool(const struct kp_events_conf *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->n_thread_pools; i++) {
+        if (strcmp(ev->thread_pools[i].name, name) == 0)
+            return &ev->thread_pools[i];
+    }
+    return NULL;
+}
+
+/* "key=N" with key matched: N into *out, at most max. */
+static int pool_param(struct kp_conf *cf, const char *arg, const char *key, uint64_t max,
+                      unsigned *out)
+{
+    size_t n = strlen(key);
+    uint64_t v;
+
+    if (strncmp(arg, key, n) != 0 || arg[n] != '=')
+        return 1;
+    if (kp_conf_parse_num(arg + n + 1, max, &v) != 0)
+        return kp_conf_error(cf, "invalid %s value \"%s\"", key, arg + n + 1);
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* thread_pool NAME threads=N [max_queue=M]; (nginx's syntax and limits:
+ * threads is required; max_queue defaults to 65536). */
+static int set_thread_pool(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_events_conf *ev = cf->modules[KP_CONF_MODULE_EVENT];
+    struct kp_tpool_conf tp = {.max_queue = KP_TPOOL_DEFAULT_QUEUE};
+
+    (void)cmd;
+    (void)conf;
+    if (kp_event_conf_tpool(ev, cf->args[1]) != NULL)
+        return kp_conf_error(cf, "duplicate thread pool \"%s\"", cf->args[1]);
+    for (size_t i = 2; i < cf->nargs; i++) {
+        int rc = pool_param(cf, cf->args[i], "threads", KP_TPOOL_MAX_THREADS, &tp.threads);
+        if (rc > 0)
+            rc = pool_param(cf, cf->args[i], "max_queue", INT32_MAX, &tp.max_queue);
+        if (rc > 0)
+            return kp_conf_error(cf, "invalid parameter \"%s\"", cf->args[i]);
+        if (rc < 0)
+            return rc;
+    }
+    if (tp.threads == 0)
+        return kp_conf_error(cf, "\"%s\" must have \"threads\" parameter", cf->args[0]);
+    tp.name = kp_conf_strdup(cf->arena, cf->args[1]);
+    *KP_CONF_PUSH(cf->arena, ev->thread_pools, ev->n_thread_pools) = tp;
+    return 0;
+}
+
 const struct kp_conf_cmd kp_event_conf_cmds[] = {
+    {"thread_pool", KP_CONF_MAIN, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, set_thread_pool,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"events", KP_CONF_MAIN, KP_CONF_NOARGS, KP_CONF_BLOCK, events_block, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"worker_connections", KP_CONF_EVENTS, KP_CONF_TAKE(1), 0, set_connections,

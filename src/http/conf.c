@@ -254,6 +254,38 @@ static int log_param(struct kp_conf *cf, struct kp_http_access_log *log, const c
 }
 
 /* access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off */
+/* aio off | on | threads[=NAME]. `aio on` asks nginx for Linux native
+ * AIO, which needs directio; kelpie has neither and serves it with the
+ * default thread pool, as `aio threads` does. */
+static int set_aio(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    struct kp_http_conf *http = cf->modules[KP_CONF_MODULE_HTTP];
+    const char *a = cf->args[1], *pool = "default";
+
+    (void)cmd;
+    if (strcmp(a, "off") == 0) {
+        loc->aio_pool = NULL;
+        return 0;
+    }
+    if (strncmp(a, "threads=", 8) == 0) {
+        pool = a + 8;
+        if (strchr(pool, '$') != NULL)
+            return kp_conf_error(cf, "variables in \"aio threads=\" are not supported");
+        if (*pool == '\0')
+            return kp_conf_invalid(cf, a);
+    } else if (strcmp(a, "on") != 0 && strcmp(a, "threads") != 0) {
+        return kp_conf_invalid(cf, a);
+    }
+    loc->aio_pool = kp_conf_strdup(cf->arena, pool);
+    /* The error for a pool that is never declared, located here. */
+    kp_conf_error(cf, "unknown thread pool \"%s\"", pool);
+    struct kp_http_aio_ref *ref = KP_CONF_PUSH(cf->arena, http->aio_refs, http->n_aio_refs);
+    *ref = (struct kp_http_aio_ref){loc->aio_pool, kp_conf_strdup(cf->arena, cf->err)};
+    cf->err[0] = '\0';
+    return 0;
+}
+
 static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
@@ -1048,6 +1080,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"tcp_nodelay", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nodelay)},
     {"tcp_nopush", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(tcp_nopush)},
     {"sendfile_max_chunk", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_size, LOC(sendfile_max_chunk)},
+    {"aio", HTTP_ANY, KP_CONF_TAKE(1), 0, set_aio, LOC(aio_pool)},
     {"reset_timedout_connection", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
      LOC(reset_timedout_connection)},
     {"server_tokens", HTTP_ANY, KP_CONF_TAKE(1), 0, server_tokens, LOC(server_tokens)},

@@ -512,6 +512,12 @@ static void request_log(struct kp_http_conn *hc)
 
 static void close_conn(struct kp_http_conn *hc)
 {
+    /* A stop (or its worker_shutdown_timeout) closes every connection: one
+     * whose task is in a pool thread is freed only once the task is back. */
+    if (hc->aio_busy) {
+        kp_task_port_forget(&hc->ctx->port, &hc->r->out.aio.task);
+        hc->aio_busy = false;
+    }
     /* Answers already made still go, as far as the socket takes them. */
     if (batch_pending(hc) && hc->state != KP_HC_WRITE)
         batch_send(hc);
@@ -901,6 +907,78 @@ static enum step rate_pause(struct kp_http_conn *hc)
     return STEP_WAIT;
 }
 
+/* --- aio threads ---------------------------------------------------------------------- */
+
+static enum step write_out(struct kp_http_conn *hc);
+static void next(struct kp_http_conn *hc, enum step s);
+
+static void aio_work(struct kp_task *t)
+{
+    kp_http_aio_run(&((struct kp_http_conn *)t->data)->r->out.aio);
+}
+
+/* Back from the pool thread, in the reactor: send on. */
+static void aio_done(struct kp_task *t)
+{
+    struct kp_http_conn *hc = t->data;
+    struct kp_http_request *r = hc->r;
+    uint64_t before = r->bytes_sent;
+    enum step s = STEP_CLOSE;
+
+    hc->aio_busy = false;
+    hc->answered = 0;
+    enum kp_http_send_result rc = kp_http_response_aio_done(r);
+    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, r->bytes_sent - before);
+    if (rc == KP_HTTP_SEND_DONE) {
+        s = write_out(hc);
+    } else if (rc == KP_HTTP_SEND_AGAIN) {
+        kp_loop_timer_add(hc->loop, &hc->c->timer, r->loc->send_timeout_ms);
+        s = STEP_WAIT;
+    }
+    next(hc, s);
+}
+
+/* A full queue: nginx's log line; then a 503 if nothing of the response
+ * has gone out yet (the writer holds the head back until the first file
+ * bytes are in hand), else the connection is closed. */
+static enum step aio_overflow(struct kp_http_conn *hc, const char *pool, unsigned waiting)
+{
+    struct kp_http_request *r = hc->r;
+
+    kp_http_request_log(r, KP_LOG_ERR, 0, "thread pool \"%s\" queue overflow: %u tasks waiting",
+                        pool, waiting);
+    if (r->out.head.len < r->out.head_len)
+        return STEP_CLOSE;
+    /* Earlier responses that went out in front of this one stay sent. */
+    if (r->out.prefix.p != NULL)
+        hc->batch_sent = hc->batch_len - r->out.prefix.len;
+    kp_http_handler_error(r, 503);
+    return STEP_RESPOND;
+}
+
+/* The writer needs the disk: hand r->out.aio to the location's pool and
+ * leave the connection alone until it is back (aio_done). */
+static enum step aio_post(struct kp_http_conn *hc)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_http_aio *a = &r->out.aio;
+    /* The writer asks only when the process has pools (r->svc->pools),
+     * and the configuration checked that the location's is one of them. */
+    struct kp_tpool *tp = kp_tpools_find(r->svc->pools, r->loc->aio_pool);
+    unsigned waiting = 0;
+
+    a->task = (struct kp_task){.work = aio_work, .done = aio_done, .data = hc};
+    if (tp == NULL) {
+        log_client(hc, KP_LOG_ALERT, 0, "no thread pool for aio");
+        return STEP_CLOSE;
+    }
+    if (kp_tpool_post(tp, &hc->ctx->port, &a->task, &waiting) < 0)
+        return aio_overflow(hc, r->loc->aio_pool, waiting);
+    hc->aio_busy = true;
+    kp_loop_timer_del(hc->loop, &hc->c->timer);
+    return STEP_WAIT;
+}
+
 static enum step write_out(struct kp_http_conn *hc)
 {
     struct kp_http_request *r = hc->r;
@@ -921,6 +999,8 @@ static enum step write_out(struct kp_http_conn *hc)
         return STEP_WAIT;
     case KP_HTTP_SEND_LIMIT:
         return rate_pause(hc);
+    case KP_HTTP_SEND_AIO:
+        return aio_post(hc);
     default:
         return STEP_CLOSE;
     }
@@ -1202,9 +1282,10 @@ static void wait_io(struct kp_http_conn *hc)
     /* A batch the socket did not take: nothing is read until it is out. */
     if (hc->state != KP_HC_WRITE && batch_pending(hc))
         ev = KP_EV_WRITE;
-    /* Held back by a limit: only the timer, so that no readiness spins a
-     * level-triggered backend meanwhile. */
-    else if ((hc->state == KP_HC_DELAY && hc->delay_deaf) || hc->rate_wait)
+    /* Held back by a limit (only the timer, so that no readiness spins a
+     * level-triggered backend meanwhile), or a pool thread works for the
+     * response (WRITE): nothing is watched. */
+    else if ((hc->state == KP_HC_DELAY && hc->delay_deaf) || hc->rate_wait || hc->aio_busy)
         ev = 0;
     else if (hc->state == KP_HC_DELAY)
         ev = KP_EV_READ; /* only to see the client go */
@@ -1270,6 +1351,10 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
     enum step s;
 
     (void)loop;
+    /* A hang-up reported while a pool thread works (epoll reports one even
+     * with nothing watched) is seen by the write that follows the task. */
+    if (hc->aio_busy)
+        return;
     /* Errors surface from read/write themselves; an end of stream may be
      * reported only now (see wait_io). */
     hc->peer_eof |= (events & KP_EV_EOF) != 0;

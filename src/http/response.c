@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -192,6 +193,8 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
     if (c != NULL && c->tls != NULL && !kp_tls_ktls_send(c->tls))
         out->use_sendfile = false;
     out->cork = out->use_sendfile && r->loc->tcp_nopush;
+    out->aio_on = r->loc->aio_pool != NULL && r->hc != NULL && r->svc != NULL &&
+                  r->svc->pools != NULL && r->svc->pools->n > 0;
 }
 
 static const struct kp_log *req_log(const struct kp_http_request *r)
@@ -263,6 +266,137 @@ static uint64_t room(const struct kp_http_out *out, size_t pre)
     return out->budget == UINT64_MAX ? UINT64_MAX : out->budget > mem ? out->budget - mem : 0;
 }
 
+/* --- aio threads: what is cached goes inline, the rest to a pool thread ---------------- */
+
+/* A read of want bytes at pos that must not wait for the disk:
+ * preadv2(RWF_NOWAIT). -EAGAIN: not in the page cache. A filesystem
+ * without RWF_NOWAIT reads as without aio. */
+static ssize_t read_nowait(int fd, char *buf, size_t want, off_t pos)
+{
+    struct iovec iov = {buf, want};
+    ssize_t got = preadv2(fd, &iov, 1, pos, RWF_NOWAIT);
+
+    if (got < 0 && errno == EOPNOTSUPP)
+        got = pread(fd, buf, want, pos);
+    return got < 0 ? -errno : got;
+}
+
+/* Whether the bytes at pos and pos + len - 1 are in the page cache (one
+ * byte read of each: readahead fills a range from its front, so its two
+ * ends stand for it). */
+static bool cached(int fd, off_t pos, size_t len)
+{
+    char b = 0;
+
+    return read_nowait(fd, &b, 1, pos) != -EAGAIN &&
+           (len <= 1 || read_nowait(fd, &b, 1, pos + (off_t)len - 1) != -EAGAIN);
+}
+
+/* Ask for a pool thread (KP_HTTP_SEND_AIO): op on len bytes at file_pos. */
+static enum kp_http_send_result need_aio(struct kp_http_request *r, enum kp_http_aio_op op,
+                                         int sock, size_t len)
+{
+    struct kp_http_out *out = &r->out;
+    struct kp_http_aio *a = &out->aio;
+
+    if (a->buf == NULL && op == KP_HTTP_AIO_READ)
+        a->buf = kp_arena_alloc(&r->arena, KP_HTTP_AIO_BUF);
+    a->op = op;
+    a->fd = out->fd;
+    a->sock = sock;
+    a->pos = out->file_pos;
+    a->len = op == KP_HTTP_AIO_READ && len > KP_HTTP_AIO_BUF ? KP_HTTP_AIO_BUF : len;
+    a->rc = 0;
+    return KP_HTTP_SEND_AIO;
+}
+
+/* Bytes a pool thread read that start at file_pos (0: none). */
+static size_t aio_ready(const struct kp_http_out *out)
+{
+    if (out->aio_len == 0 || out->file_pos < out->aio_pos ||
+        out->file_pos >= out->aio_pos + (off_t)out->aio_len)
+        return 0;
+    return out->aio_len - (size_t)(out->file_pos - out->aio_pos);
+}
+
+void kp_http_aio_run(struct kp_http_aio *a)
+{
+    if (a->op == KP_HTTP_AIO_SENDFILE) {
+        off_t pos = a->pos;
+        ssize_t w = sendfile(a->sock, a->fd, &pos, a->len);
+        a->rc = w < 0 ? -errno : w;
+        return;
+    }
+    size_t got = 0;
+    while (got < a->len) {
+        ssize_t n = pread(a->fd, a->buf + got, a->len - got, a->pos + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            a->rc = n < 0 && got == 0 ? -errno : (ssize_t)got;
+            return;
+        }
+        got += (size_t)n;
+    }
+    a->rc = (ssize_t)got;
+}
+
+/* The next file piece for write_pieces, at most want bytes: read by a pool
+ * thread already, or read now (with aio only from the page cache). Returns
+ * its length with *p set, 0 when a pool thread must read it first (*res
+ * then KP_HTTP_SEND_AIO), or -1 after an error (logged, *res ERROR). */
+static ssize_t file_piece(struct kp_http_request *r, char *scratch, size_t want, const char **p,
+                          enum kp_http_send_result *res)
+{
+    struct kp_http_out *out = &r->out;
+    size_t ready = aio_ready(out);
+    ssize_t got;
+
+    if (ready > 0) {
+        *p = out->aio.buf + (out->file_pos - out->aio_pos);
+        return (ssize_t)(ready < want ? ready : want);
+    }
+    if (out->aio_on) {
+        got = read_nowait(out->fd, scratch, want, out->file_pos);
+        if (got == -EAGAIN) {
+            *res = need_aio(r, KP_HTTP_AIO_READ, -1, (size_t)out->file_left);
+            return 0;
+        }
+    } else {
+        got = pread(out->fd, scratch, want, out->file_pos);
+        got = got < 0 ? -errno : got;
+    }
+    if (got <= 0) {
+        /* 0: the file shrank under us; the announced length cannot be kept. */
+        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR,
+                         got < 0 ? (int)-got : 0, "pread() of a response body failed%s",
+                         got == 0 ? ": file shrank" : "");
+        *res = KP_HTTP_SEND_ERROR;
+        return -1;
+    }
+    *p = scratch;
+    return got;
+}
+
+/* Whether write_pieces carries file bytes: always with sendfile off; with
+ * sendfile, the bytes a pool thread read. */
+static bool pieces_carry_file(const struct kp_http_out *out)
+{
+    return !out->use_sendfile || aio_ready(out) > 0;
+}
+
+/* aio with sendfile: the head of a response whose file is not cached
+ * waits for its first bytes, read by a pool thread (see KP_HTTP_AIO_BUF's
+ * note). One probe decides: a read it started may fill the cache a moment
+ * later, but the decision stands. */
+static bool head_waits(const struct kp_http_out *out, const struct kp_conn *c)
+{
+    size_t window = out->file_left < KP_HTTP_AIO_BUF ? (size_t)out->file_left : KP_HTTP_AIO_BUF;
+
+    return out->use_sendfile && out->aio_on && c->tls == NULL && out->head.len == out->head_len &&
+           out->file_left > 0 && aio_ready(out) == 0 && !cached(out->fd, out->file_pos, window);
+}
+
 /* One sendmsg() of the head, the memory body and (sendfile off) the next
  * piece of the file read into scratch. */
 static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct kp_conn *c,
@@ -279,25 +413,24 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
     if (out->body.len > 0)
         iov[n++] = (struct iovec){(void *)out->body.p, out->body.len};
     uint64_t left = room(out, pre);
-    if (!out->use_sendfile && out->file_left > 0 && left > 0) {
+    if (head_waits(out, c))
+        return need_aio(r, KP_HTTP_AIO_READ, -1, (size_t)out->file_left);
+    if (out->file_left > 0 && left > 0 && pieces_carry_file(out)) {
         size_t want = out->file_left < scratch_size ? (size_t)out->file_left : scratch_size;
         /* Under limit_rate, read no more than the budget lets go. */
         if (want > left)
             want = (size_t)left;
-        ssize_t got = pread(out->fd, scratch, want, out->file_pos);
-        if (got <= 0) {
-            /* 0: the file shrank under us; the announced length cannot be kept. */
-            kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR,
-                             got < 0 ? errno : 0, "pread() of a response body failed%s",
-                             got == 0 ? ": file shrank" : "");
-            return KP_HTTP_SEND_ERROR;
-        }
+        const char *p = NULL;
+        enum kp_http_send_result res = KP_HTTP_SEND_DONE;
+        ssize_t got = file_piece(r, scratch, want, &p, &res);
+        if (got <= 0)
+            return res;
         chunk = (size_t)got;
-        iov[n++] = (struct iovec){scratch, chunk};
+        iov[n++] = (struct iovec){(void *)p, chunk};
     }
     size_t total = trim(iov, &n, pre + out->head.len + out->body.len + chunk, out->budget);
     /* The head of a sendfile body waits for the file's first bytes. */
-    int more = (out->use_sendfile && out->file_left > 0 && !out->corked) ? MSG_MORE : 0;
+    int more = (out->use_sendfile && out->file_left > chunk && !out->corked) ? MSG_MORE : 0;
     ssize_t w = kp_conn_send(c, iov, n, more);
     if (w < 0) {
         if (w == -EAGAIN)
@@ -325,6 +458,14 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
 
     if (want > out->budget)
         want = (size_t)out->budget;
+    /* aio: a range not in the page cache is sent by a pool thread (kernel
+     * TLS's SSL_sendfile stays inline: the TLS object is the reactor's). */
+    if (out->aio_on && c->tls == NULL) {
+        if (want > KP_HTTP_AIO_SENDFILE_MAX)
+            want = KP_HTTP_AIO_SENDFILE_MAX;
+        if (!cached(out->fd, out->file_pos, want))
+            return need_aio(r, KP_HTTP_AIO_SENDFILE, c->io.fd, want);
+    }
 
     if (c->tls != NULL) {
         w = kp_tls_sendfile(c->tls, out->fd, &out->file_pos, want);
@@ -380,8 +521,8 @@ enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct
             break;
         }
         next_part(out);
-        bool buffers =
-            out->prefix.len > 0 || out->head.len > 0 || out->body.len > 0 || !out->use_sendfile;
+        bool buffers = out->prefix.len > 0 || out->head.len > 0 || out->body.len > 0 ||
+                       !out->use_sendfile || aio_ready(out) > 0;
         rc = buffers ? write_pieces(r, c, scratch, scratch_size) : send_file(r, c);
     }
     r->body_sent = r->bytes_sent > out->head_len ? r->bytes_sent - out->head_len : 0;
@@ -391,4 +532,37 @@ enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct
         out->corked = false;
     }
     return rc;
+}
+
+enum kp_http_send_result kp_http_response_aio_done(struct kp_http_request *r)
+{
+    struct kp_http_out *out = &r->out;
+    struct kp_http_aio *a = &out->aio;
+
+    if (a->op == KP_HTTP_AIO_READ) {
+        if (a->rc <= 0) {
+            kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, (int)-a->rc,
+                             "pread() of a response body failed%s",
+                             a->rc == 0 ? ": file shrank" : "");
+            return KP_HTTP_SEND_ERROR;
+        }
+        out->aio_pos = a->pos;
+        out->aio_len = (size_t)a->rc;
+        return KP_HTTP_SEND_DONE;
+    }
+    if (a->rc == -EAGAIN || a->rc == -EINTR)
+        return KP_HTTP_SEND_AGAIN;
+    if (a->rc < 0)
+        return send_failed(r, "sendfile", (int)-a->rc);
+    if (a->rc == 0) {
+        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, 0,
+                         "sendfile() of a response body: file shrank");
+        return KP_HTTP_SEND_ERROR;
+    }
+    out->file_pos += a->rc;
+    out->file_left -= (uint64_t)a->rc;
+    r->bytes_sent += (uint64_t)a->rc;
+    spend(out, (uint64_t)a->rc);
+    r->body_sent = r->bytes_sent > out->head_len ? r->bytes_sent - out->head_len : 0;
+    return (size_t)a->rc < a->len ? KP_HTTP_SEND_AGAIN : KP_HTTP_SEND_DONE;
 }

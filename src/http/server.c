@@ -28,6 +28,11 @@ void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
     ctx->svc.board = board;
 }
 
+void kp_http_ctx_set_pools(struct kp_http_ctx *ctx, const struct kp_tpools *pools)
+{
+    ctx->svc.pools = pools;
+}
+
 int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_conn_pool *pool)
 {
     const struct kp_http_conf *http = ctx->http;
@@ -36,6 +41,14 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
 
     if (rc < 0)
         return rc;
+    if (ctx->svc.pools != NULL && ctx->svc.pools->n > 0) {
+        rc = kp_task_port_open(&ctx->port, loop);
+        if (rc < 0) {
+            kp_log_error(ctx->log, KP_LOG_ALERT, -rc, "cannot open the thread pools' eventfd");
+            kp_http_accesslog_close(&ctx->alog);
+            return rc;
+        }
+    }
     ctx->alog_open = true;
     ctx->loop = loop;
     ctx->pool = pool;
@@ -64,6 +77,7 @@ void kp_http_ctx_stop(struct kp_http_ctx *ctx)
     if (ctx->alog_open)
         kp_http_accesslog_close(&ctx->alog);
     ctx->alog_open = false;
+    kp_task_port_close(&ctx->port);
     kp_free(ctx->conns);
     kp_free(ctx->scratch);
     if (ctx->svc.match_data != NULL)

@@ -4,6 +4,7 @@
 #include "kelpie/proc/cycle.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -153,12 +154,35 @@ static void build_listening(struct kp_cycle *cycle)
     }
 }
 
+/* Every pool an aio directive names must be declared by thread_pool, but
+ * for "default", which is then nginx's: 32 threads, 65536 waiting tasks. */
+static int check_pools(struct kp_cycle *cycle, char *err, size_t errlen)
+{
+    struct kp_events_conf *ev = &cycle->events;
+    const struct kp_http_conf *http = &cycle->http;
+
+    for (size_t i = 0; i < http->n_aio_refs; i++) {
+        const struct kp_http_aio_ref *ref = &http->aio_refs[i];
+        if (kp_event_conf_tpool(ev, ref->pool) != NULL)
+            continue;
+        if (strcmp(ref->pool, "default") != 0) {
+            snprintf(err, errlen, "%s", ref->unknown);
+            return -EINVAL;
+        }
+        *KP_CONF_PUSH(cycle->arena, ev->thread_pools, ev->n_thread_pools) =
+            (struct kp_tpool_conf){.name = kp_conf_strdup(cycle->arena, "default"),
+                                   .threads = KP_TPOOL_DEFAULT_THREADS,
+                                   .max_queue = KP_TPOOL_DEFAULT_QUEUE};
+    }
+    return 0;
+}
+
 struct kp_cycle *kp_cycle_load(const char *prefix, const char *conf_path, const char *extra,
                                char *err, size_t errlen)
 {
     struct kp_cycle *cycle = cycle_new(prefix, conf_path);
 
-    if (parse_config(cycle, extra, err, errlen) != 0) {
+    if (parse_config(cycle, extra, err, errlen) != 0 || check_pools(cycle, err, errlen) != 0) {
         kp_cycle_free(cycle);
         return NULL;
     }

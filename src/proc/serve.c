@@ -44,9 +44,11 @@ static struct kp_scoreboard *private_board(struct kp_sb_slot **slots, unsigned n
 
 /* One reactor's worker and HTTP context. */
 static void prepare(struct kp_worker *w, struct kp_http_ctx *http, const struct kp_cycle *cycle,
-                    struct kp_log *log, struct kp_scoreboard *sb, struct kp_sb_slot *slot)
+                    struct kp_log *log, struct kp_scoreboard *sb, struct kp_sb_slot *slot,
+                    const struct kp_tpools *pools)
 {
     kp_http_ctx_init(http, &cycle->http, log, slot);
+    kp_http_ctx_set_pools(http, pools);
     kp_http_ctx_set_log_files(http, cycle->log_files, cycle->n_log_files);
     kp_http_ctx_set_board(http, sb);
     w->proto = kp_http_ctx_proto(http);
@@ -63,6 +65,9 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
     struct kp_http_ctx *https = kp_calloc(n, sizeof(*https));
     /* Each thread stamps its lines with its own loop's clock. */
     struct kp_log *logs = n > 1 ? kp_calloc(n, sizeof(*logs)) : log;
+    /* thread_pool: this process's own threads, shared by its reactors. */
+    struct kp_tpools pools;
+    int rc = kp_tpools_start(&pools, cycle->events.thread_pools, cycle->events.n_thread_pools, log);
 
     for (unsigned t = 0; t < n; t++) {
         if (n > 1) {
@@ -76,14 +81,16 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
                                    .slot = sb ? slots[t] : own_slots[t],
                                    .has_chan = chan >= 0,
                                    .chan = chan};
-        prepare(&ws[t], &https[t], cycle, &logs[t], ws[t].sb, ws[t].slot);
+        prepare(&ws[t], &https[t], cycle, &logs[t], ws[t].sb, ws[t].slot, &pools);
     }
-    int rc = n > 1 ? kp_worker_run_threads(ws, n, log) : kp_worker_run(&ws[0]);
+    if (rc == 0)
+        rc = n > 1 ? kp_worker_run_threads(ws, n, log) : kp_worker_run(&ws[0]);
     bool started = true;
     for (unsigned t = 0; t < n; t++) {
         kp_http_ctx_free(&https[t]);
         started &= ws[t].started;
     }
+    kp_tpools_stop(&pools);
     if (own != NULL)
         kp_sb_destroy(own);
     if (n > 1)

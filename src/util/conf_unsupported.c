@@ -24,8 +24,6 @@ static const char *const names[] = {
     "load_module",
     "resolver",
     "resolver_timeout",
-    "thread_pool",
-    "aio",
     "aio_write",
     "directio",
     "directio_alignment",

@@ -18,6 +18,19 @@ enum kp_event_use {
     KP_EVENT_IO_URING,
 };
 
+/* One `thread_pool NAME threads=N [max_queue=M];` (main context), or the
+ * implicit "default" pool (32 threads, 65536 waiting tasks) that `aio
+ * threads` uses when no pool of that name is declared. */
+struct kp_tpool_conf {
+    char *name;
+    unsigned threads;   /* 1 .. KP_TPOOL_MAX_THREADS */
+    unsigned max_queue; /* tasks that may wait for a thread; 0: none may */
+};
+
+#define KP_TPOOL_MAX_THREADS     512
+#define KP_TPOOL_DEFAULT_THREADS 32
+#define KP_TPOOL_DEFAULT_QUEUE   65536
+
 struct kp_events_conf {
     unsigned worker_connections;    /* 512 */
     enum kp_event_use use;          /* epoll */
@@ -27,6 +40,10 @@ struct kp_events_conf {
     /* `use io_uring` where it cannot run: use is epoll, and this says why
      * ("..." in FILE:LINE), for the one [warn] line at start and with -t. */
     char *uring_fallback;
+    /* thread_pool: declared in the main context, started in every worker
+     * process (event/tpool.h); in config order. */
+    struct kp_tpool_conf *thread_pools;
+    size_t n_thread_pools;
 };
 
 /* A unique listening address, shared by every server that listens on it. For
@@ -44,7 +61,11 @@ struct kp_listening {
     bool stream;
 };
 
-/* Directive table: `events` (main context) and what goes inside it. The
+/* The pool named name, or NULL. */
+const struct kp_tpool_conf *kp_event_conf_tpool(const struct kp_events_conf *ev, const char *name);
+
+/* Directive table: `events` and `thread_pool` (main context) and what goes
+ * inside events. The
  * handlers write the struct kp_events_conf in cf->modules[KP_CONF_MODULE_EVENT]. */
 extern const struct kp_conf_cmd kp_event_conf_cmds[];
 

@@ -276,8 +276,11 @@ struct kp_http_loc_conf {
     bool tcp_nopush;                /* off */
     bool reset_timedout_connection; /* off: reset (RST) a timed-out or `return 444` connection */
     uint64_t sendfile_max_chunk;    /* 2m (nginx >= 1.21.4); 0: no limit */
-    bool server_tokens;             /* on */
-    uint64_t keepalive_timeout_ms;  /* 75s */
+    /* aio threads[=NAME] (`aio on` too): the thread pool that reads and
+     * sends file data not in the page cache; NULL: aio off (the default). */
+    const char *aio_pool;
+    bool server_tokens;            /* on */
+    uint64_t keepalive_timeout_ms; /* 75s */
     uint64_t
         keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */
     unsigned keepalive_requests;     /* 1000 */
@@ -411,6 +414,15 @@ struct kp_http_srv_conf {
     char *ssl_listen; /* " in FILE:LINE" of a `listen ... ssl`; NULL: none */
 };
 
+/* A thread pool an `aio` directive names, and the error for a pool that
+ * turns out not to be declared ("unknown thread pool ... in FILE:LINE"):
+ * thread_pool may come after http, so names are checked when the whole
+ * configuration is read (proc/cycle.c). */
+struct kp_http_aio_ref {
+    const char *pool;
+    const char *unknown; /* the whole error line */
+};
+
 struct kp_http_conf {
     struct kp_http_srv_conf **servers;
     size_t n_servers;
@@ -430,6 +442,8 @@ struct kp_http_conf {
     size_t n_limit_zones;
     const struct kp_http_var_def *limit_rate_var; /* `set $limit_rate`: its value slot; or NULL */
     struct kp_http_var_ref remote_addr_ref;       /* $remote_addr, for $binary_remote_addr */
+    struct kp_http_aio_ref *aio_refs;             /* every aio directive's pool */
+    size_t n_aio_refs;
 };
 
 /* What http serves on one listening address (struct kp_listening's proto):

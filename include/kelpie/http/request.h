@@ -70,6 +70,7 @@ struct kp_http_docroots;
 struct kp_http_gzcache;
 struct kp_http_auth_cache;
 struct kp_scoreboard;
+struct kp_tpools;
 
 /* What a content handler may use besides its request and its configuration:
  * the worker's caches, clock and logs. The worker's HTTP context
@@ -86,6 +87,7 @@ struct kp_http_services {
     void *match_data;                /* regex captures (http/regex.h); NULL: one per match */
     struct kp_scoreboard *board;     /* every worker's counters, for `status;`; NULL: none */
     int pid;                         /* $pid */
+    const struct kp_tpools *pools;   /* the process's thread pools (aio threads); NULL: none */
 };
 
 /* Request objects and read buffers one worker keeps for reuse, so that a
@@ -140,6 +142,8 @@ struct kp_http_conn {
     bool plain_http;     /* plain HTTP on an `ssl` address: its request is answered 400 */
     bool rate_wait;      /* WRITE held back by limit_rate: a timer, no I/O */
     bool delay_deaf;     /* DELAY: bytes came (a pipelined request): stop watching */
+    bool aio_busy;       /* WRITE: a pool thread works for the response (r->out.aio):
+                          * no I/O, no timer, no freeing until it is back */
     uint64_t started_ms; /* loop clock at accept, for keepalive_time */
     /* Responses to pipelined requests gathered to leave in one send
      * (request.c, "batching"): batch_len bytes, the first batch_sent of

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "kelpie/util/str.h"
+#include "kelpie/event/tpool.h"
 
 struct kp_conn;
 struct kp_http_request;
@@ -68,6 +69,32 @@ size_t kp_http_response_head(const struct kp_http_response *resp, const struct k
  * status carries none. */
 int64_t kp_http_response_length(const struct kp_http_response *resp);
 
+/* aio threads: file data that is not in the page cache is read (or sent
+ * with sendfile) by a pool thread, not by the reactor. The writer probes
+ * with preadv2(RWF_NOWAIT): data in the cache goes out inline as without
+ * aio; for the rest it stops with KP_HTTP_SEND_AIO and describes the work
+ * here. Nothing of a response goes out before its first file bytes are in
+ * hand, so that a pool that cannot take the work leaves room for a 503. */
+#define KP_HTTP_AIO_BUF 32768 /* bytes one read task reads (nginx's output_buffers 32k) */
+/* A sendfile() inline or in the pool moves at most this much with aio on:
+ * the probe looks at the range's first and last bytes only. */
+#define KP_HTTP_AIO_SENDFILE_MAX (2u << 20)
+
+enum kp_http_aio_op {
+    KP_HTTP_AIO_READ,     /* pread len bytes at pos into buf */
+    KP_HTTP_AIO_SENDFILE, /* sendfile len bytes at pos to sock (non-blocking) */
+};
+
+struct kp_http_aio {
+    struct kp_task task; /* task.data: the protocol's (request.c: the connection) */
+    enum kp_http_aio_op op;
+    int fd, sock;
+    off_t pos;
+    size_t len;
+    char *buf;  /* KP_HTTP_AIO_BUF bytes in the request's arena */
+    ssize_t rc; /* the work's result: bytes, or -errno */
+};
+
 /* Output in flight for one response (inside struct kp_http_request). */
 struct kp_http_out {
     /* Earlier responses of a pipelined batch (request.c), sent first in the
@@ -87,6 +114,13 @@ struct kp_http_out {
      * becomes body and file range in turn. */
     const struct kp_http_part *parts;
     size_t parts_left;
+    /* aio threads (see above): whether it is on for this response, the
+     * file bytes a pool thread read (aio_len bytes at aio_pos in aio.buf;
+     * sent from there instead of being read again), and the work asked. */
+    bool aio_on;
+    off_t aio_pos;
+    size_t aio_len;
+    struct kp_http_aio aio;
 };
 
 enum kp_http_send_result {
@@ -94,6 +128,8 @@ enum kp_http_send_result {
     KP_HTTP_SEND_AGAIN, /* the socket is full: wait until writable */
     KP_HTTP_SEND_ERROR, /* the peer is gone or the file failed (logged) */
     KP_HTTP_SEND_LIMIT, /* out->budget is spent: wait for limit_rate's timer */
+    KP_HTTP_SEND_AIO,   /* the next file bytes are not cached: r->out.aio says what a pool
+                         * thread must do (kp_http_aio_run), then kp_http_response_aio_done */
 };
 
 /* Serialise r->resp into r->arena and set r->out up: the head, then the body
@@ -110,5 +146,15 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
  * may block reading the file). */
 enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct kp_conn *c,
                                                char *scratch, size_t scratch_size);
+
+/* In a pool thread: do the work a KP_HTTP_SEND_AIO left in a (blocking
+ * pread, or sendfile to the non-blocking socket) and keep its result. */
+void kp_http_aio_run(struct kp_http_aio *a);
+
+/* Back in the reactor: take the result of r->out.aio into r->out (the data
+ * read, or the bytes sendfile sent, counted as kp_http_response_send
+ * counts them). KP_HTTP_SEND_DONE: send on with kp_http_response_send;
+ * AGAIN: the socket is full; ERROR: logged. */
+enum kp_http_send_result kp_http_response_aio_done(struct kp_http_request *r);
 
 #endif

@@ -41,6 +41,7 @@
 #include "kelpie/event/loop.h"
 #include "kelpie/event/proto.h"
 #include "kelpie/event/scoreboard.h"
+#include "kelpie/event/tpool.h"
 #include "kelpie/http/accesslog.h"
 #include "kelpie/http/auth.h"
 #include "kelpie/http/docroot.h"
@@ -81,6 +82,9 @@ struct kp_http_ctx {
     /* Speculative first reads after accept, and how many found the request
      * there (request.c decides from them whether to keep trying). */
     unsigned probes, probe_hits;
+    /* aio threads: this reactor's port for the finished tasks of the
+     * process's thread pools (svc.pools); open while pools exist. */
+    struct kp_task_port port;
 };
 
 /* Prepare ctx for one worker run over http (which must outlive it). log is
@@ -99,6 +103,11 @@ void kp_http_ctx_set_log_files(struct kp_http_ctx *ctx, const struct kp_log_file
  * answers 503. */
 void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board);
 
+/* The worker process's thread pools (event/tpool.h), which `aio threads`
+ * hands file reads and sendfile to; they must outlive ctx. None by default:
+ * a location with aio then reads inline. */
+void kp_http_ctx_set_pools(struct kp_http_ctx *ctx, const struct kp_tpools *pools);
+
 /* The protocol plug-in (event/proto.h), all hooks with ctx as their context:
  *   on_conn  kp_http_conn_init;
  *   start    kp_http_ctx_start with the runner's loop and pool; if that
@@ -112,12 +121,14 @@ void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
 struct kp_proto kp_http_ctx_proto(struct kp_http_ctx *ctx);
 
 /* Bind ctx to the worker's loop and pool (pool->n connections), allocate the
- * per-connection state and scratch buffer, open the access logs. Returns 0
+ * per-connection state and scratch buffer, open the access logs and the
+ * thread pools' port. Returns 0
  * or -errno (logged; nothing is left allocated). Blocking: opens files. */
 int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_conn_pool *pool);
 
-/* After every connection was closed: flush and close the access logs and
- * release what kp_http_ctx_start took. The loop must still exist. */
+/* After every connection was closed: flush and close the access logs, close
+ * the thread pools' port and release what kp_http_ctx_start took. The loop
+ * must still exist. */
 void kp_http_ctx_stop(struct kp_http_ctx *ctx);
 
 /* Release everything ctx still holds (kp_http_ctx_stop first if needed).

@@ -1,0 +1,368 @@
+/* Thread pools for blocking work (issue 10, part 2): `thread_pool` and
+ * `aio threads`, against the real binary. A file's pages are dropped from
+ * the page cache (fsync, then posix_fadvise(POSIX_FADV_DONTNEED)) before a
+ * request, so that the server really meets an uncached file; the bytes
+ * received are compared with the file's. That a pool thread did the
+ * reading is seen from the outside: the read counters (rchar in
+ * /proc/PID/task/TID/io) of the worker's "pool NAME" threads grow, and a
+ * pool that may queue nothing answers 503 with nginx's log line. On a
+ * filesystem whose pages cannot be dropped (tmpfs), those two checks are
+ * skipped with a note; the bytes are checked all the same. Nothing here
+ * asserts timing. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "proc.h"
+
+#define BIG_SIZE   (3u << 20) /* several read tasks and sendfile calls */
+#define SMALL_SIZE 600u
+
+/* Deterministic content that differs at every offset of a 32 KiB buffer. */
+static char *content(size_t n, unsigned seed)
+{
+    char *p = malloc(n);
+
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)((i * 131 + i / 4093 + seed) & 0xff);
+    return p;
+}
+
+static void write_file(const struct kp_h_server *s, const char *rel, const char *data, size_t n)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "%s%s", s->prefix, rel);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, n), (ssize_t)n);
+    close(fd);
+}
+
+/* Drop the file's pages from the page cache. Returns whether it is now
+ * uncached: mincore() of its first page, which (unlike a read with
+ * RWF_NOWAIT) starts no readahead. */
+static bool uncache(const struct kp_h_server *s, const char *rel)
+{
+    char path[256];
+    unsigned char vec[1];
+
+    snprintf(path, sizeof(path), "%s%s", s->prefix, rel);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    fsync(fd); /* dirty pages cannot be dropped */
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert(p != MAP_FAILED);
+    bool cold = mincore(p, 4096, vec) == 0 && (vec[0] & 1) == 0;
+    munmap(p, 4096);
+    close(fd);
+    if (!cold)
+        fprintf(stderr, "aio: %s stays in the page cache here (tmpfs?): pool checks skipped\n",
+                path);
+    return cold;
+}
+
+/* Read the whole file, so that it is in the page cache. */
+static void warm(const struct kp_h_server *s, const char *rel)
+{
+    free(kp_h_read(s, rel));
+}
+
+/* The threads of pid whose name starts with comm: how many, and (when
+ * rchar is not NULL) the bytes they read (/proc/PID/task/TID/io). */
+static int named_threads(pid_t pid, const char *comm, unsigned long long *rchar)
+{
+    char dir[64], path[512], buf[512];
+    int n = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+        FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
+        if (f == NULL)
+            continue;
+        bool match = fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, comm, strlen(comm)) == 0;
+        fclose(f);
+        if (!match)
+            continue;
+        n++;
+        snprintf(path, sizeof(path), "%s/%s/io", dir, e->d_name);
+        f = rchar != NULL ? fopen(path, "r") : NULL;
+        while (f != NULL && fgets(buf, sizeof(buf), f) != NULL) {
+            if (strncmp(buf, "rchar:", 6) == 0)
+                *rchar += strtoull(buf + 6, NULL, 10);
+        }
+        if (f != NULL)
+            fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static unsigned long long pool_rchar(pid_t pid, const char *comm)
+{
+    unsigned long long sum = 0;
+
+    named_threads(pid, comm, &sum);
+    return sum;
+}
+
+static int count_threads_named(pid_t pid, const char *comm)
+{
+    return named_threads(pid, comm, NULL);
+}
+
+static pid_t worker_of(const struct kp_h_server *s)
+{
+    pid_t kids[4];
+
+    ck_assert(kp_p_wait_children(s->pid, 1, 5000));
+    ck_assert_int_eq(kp_p_children(s->pid, kids, 4), 1);
+    return kids[0];
+}
+
+/* GET (or HEAD) path with an optional Range; the response must be status
+ * with exactly want (want_len bytes) as its body. */
+static void expect_body(const struct kp_h_server *s, const char *method, const char *path,
+                        const char *range, int status, const char *want, size_t want_len)
+{
+    char req[512];
+    struct kp_h_resp r;
+    bool head = strcmp(method, "HEAD") == 0;
+
+    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: close\r\n\r\n",
+             method, path, range ? "Range: bytes=" : "", range ? range : "", range ? "\r\n" : "");
+    int fd = kp_h_connect(s->port);
+    ck_assert_int_ge(fd, 0);
+    kp_h_send_str(fd, req);
+    ck_assert_int_eq(kp_h_recv(fd, &r, head), 0);
+    close(fd);
+    ck_assert_msg(r.status == status, "%s %s: %d", method, path, r.status);
+    if (head) {
+        ck_assert_uint_eq(strtoull(kp_h_header(&r, "Content-Length"), NULL, 10), want_len);
+        ck_assert_uint_eq(r.body_len, 0);
+    } else {
+        ck_assert_uint_eq(r.body_len, want_len);
+        ck_assert_msg(memcmp(r.body, want, want_len) == 0, "%s %s: wrong bytes", method, path);
+    }
+    kp_h_resp_free(&r);
+}
+
+static const char *const HTTP_AIO = "server {\n"
+                                    "    listen 127.0.0.1:@PORT@;\n"
+                                    "    aio threads;\n"
+                                    "    location /sf/ { alias html/; sendfile on; }\n"
+                                    "    location /off/ { alias html/; aio off; }\n"
+                                    "}\n";
+
+/* Uncached files through the default pool, read and sendfile, whole, in
+ * ranges and HEAD, with one reactor and with two (worker_threads 2: one
+ * pool shared by both). */
+START_TEST(aio_serves_uncached)
+{
+    static const char *const mains[] = {"", "worker_threads 2;\n"};
+    struct kp_h_server s;
+    char *big = content(BIG_SIZE, 7), *small = content(SMALL_SIZE, 3);
+
+    kp_p_start(&s, mains[_i], NULL, HTTP_AIO);
+    write_file(&s, "html/big.bin", big, BIG_SIZE);
+    write_file(&s, "html/small.bin", small, SMALL_SIZE);
+    pid_t w = worker_of(&s);
+    /* nginx's default pool: 32 threads, created in the worker only. */
+    ck_assert_int_eq(count_threads_named(w, "pool default"), 32);
+    ck_assert_int_eq(count_threads_named(s.pid, "pool default"), 0);
+
+    static const char *const paths[] = {"/big.bin", "/sf/big.bin"};
+    for (int i = 0; i < 2; i++) {
+        unsigned long long before = pool_rchar(w, "pool default");
+        bool cold = uncache(&s, "html/big.bin");
+        expect_body(&s, "GET", paths[i], NULL, 200, big, BIG_SIZE);
+        if (cold)
+            ck_assert_msg(pool_rchar(w, "pool default") > before, "%s: no pool read", paths[i]);
+        uncache(&s, "html/big.bin");
+        expect_body(&s, "GET", paths[i], "1000-2000999", 206, big + 1000, 2000000);
+        uncache(&s, "html/big.bin");
+        expect_body(&s, "GET", paths[i], "-5000", 206, big + BIG_SIZE - 5000, 5000);
+        uncache(&s, "html/big.bin");
+        expect_body(&s, "HEAD", paths[i], NULL, 200, NULL, BIG_SIZE);
+    }
+    uncache(&s, "html/small.bin");
+    expect_body(&s, "GET", "/small.bin", NULL, 200, small, SMALL_SIZE);
+    /* Cached data is served inline: the pool reads nothing for it. */
+    warm(&s, "html/big.bin");
+    unsigned long long before = pool_rchar(w, "pool default");
+    expect_body(&s, "GET", "/big.bin", NULL, 200, big, BIG_SIZE);
+    ck_assert_uint_eq(pool_rchar(w, "pool default"), before);
+    /* aio off in a location: the reactor reads, uncached or not. */
+    uncache(&s, "html/big.bin");
+    expect_body(&s, "GET", "/off/big.bin", NULL, 200, big, BIG_SIZE);
+    ck_assert_uint_eq(pool_rchar(w, "pool default"), before);
+    kp_h_stop(&s);
+    free(big);
+    free(small);
+}
+END_TEST
+
+/* max_queue=0: no task may wait, so every uncached read overflows the
+ * pool: 503 and one [error] line per request, as nginx logs it. Cached data
+ * needs no task and is served. */
+START_TEST(aio_queue_overflow)
+{
+    struct kp_h_server s;
+    char *big = content(BIG_SIZE, 11);
+
+    kp_p_start(&s, "thread_pool tiny threads=1 max_queue=0;\n", NULL,
+               "server {\n"
+               "    listen 127.0.0.1:@PORT@;\n"
+               "    location / { aio threads=tiny; }\n"
+               "    location /sf/ { alias html/; aio threads=tiny; sendfile on; }\n"
+               "}\n");
+    write_file(&s, "html/big.bin", big, BIG_SIZE);
+    ck_assert_int_eq(count_threads_named(worker_of(&s), "pool tiny"), 1);
+    static const char *const paths[] = {"/big.bin", "/sf/big.bin"};
+    for (int i = 0; i < 2; i++) {
+        if (!uncache(&s, "html/big.bin"))
+            continue;
+        char req[128];
+        struct kp_h_resp r;
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                 paths[i]);
+        ck_assert_int_eq(kp_h_request(s.port, req, &r), 0);
+        ck_assert_int_eq(r.status, 503);
+        kp_h_resp_free(&r);
+    }
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(log);
+    int lines = kp_p_count_lines(log, "[error]");
+    int overflows = kp_p_count_lines(log, "thread pool \"tiny\" queue overflow: 0 tasks waiting");
+    ck_assert_int_eq(lines, overflows);
+    free(log);
+    warm(&s, "html/big.bin");
+    expect_body(&s, "GET", "/big.bin", NULL, 200, big, BIG_SIZE);
+    kp_h_stop(&s);
+    free(big);
+}
+END_TEST
+
+/* SIGQUIT while a download of an uncached file is under way through the
+ * pool: the worker finishes it, then exits; the master exits 0. */
+START_TEST(aio_graceful_quit)
+{
+    struct kp_h_server s;
+    size_t n = 8u << 20;
+    char *big = content(n, 5);
+    struct kp_h_resp r;
+
+    kp_p_start(&s, "", NULL, HTTP_AIO);
+    write_file(&s, "html/big.bin", big, n);
+    pid_t w = worker_of(&s);
+    uncache(&s, "html/big.bin");
+    int fd = kp_h_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    kp_h_send_str(fd, "GET /sf/big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    char first;
+    ck_assert_int_eq(recv(fd, &first, 1, MSG_PEEK), 1); /* the response has begun */
+    kill(s.pid, SIGQUIT);
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, n);
+    ck_assert(memcmp(r.body, big, n) == 0);
+    kp_h_resp_free(&r);
+    close(fd);
+    ck_assert(kp_p_gone(w, 10000));
+    int st = kp_h_signal_wait(&s, 0, 10000);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "master status %d", st);
+    s.pid = 0;
+    kp_h_stop(&s);
+    free(big);
+}
+END_TEST
+
+/* `kelpie -t` of main_extra + http_body must fail with message. */
+static void refused(const char *main_extra, const char *http_body, const char *message)
+{
+    struct kp_h_server s;
+    char conf[512], *out = NULL, *err = NULL;
+
+    kp_h_prepare(&s);
+    kp_h_config(&s, main_extra, http_body);
+    snprintf(conf, sizeof(conf), "%sconf/kelpie.conf", s.prefix);
+    char *argv[] = {(char *)kp_h_binary(), "-t", "-p", s.prefix, "-c", conf, NULL};
+    ck_assert_int_eq(kp_h_run(argv, &out, &err), 1);
+    ck_assert_msg(kp_p_count_lines(err, "[emerg]") == 1 && strstr(err, message) != NULL &&
+                      strstr(err, "kelpie.conf:") != NULL,
+                  "%s", err);
+    free(out);
+    free(err);
+    s.pid = 0;
+    s.alerts_expected = true;
+    kp_h_stop(&s);
+}
+
+START_TEST(aio_conf)
+{
+    static const char *const srv = "server { listen 127.0.0.1:@PORT@; }\n";
+
+    refused("", "aio threads=nope;\nserver { listen 127.0.0.1:@PORT@; }\n",
+            "unknown thread pool \"nope\"");
+    refused("thread_pool p max_queue=4;\n", srv, "\"thread_pool\" must have \"threads\" parameter");
+    refused("thread_pool p threads=2;\nthread_pool p threads=3;\n", srv,
+            "duplicate thread pool \"p\"");
+    refused("thread_pool p threads=x;\n", srv, "invalid threads value \"x\"");
+    refused("thread_pool p threads=2 spare=1;\n", srv, "invalid parameter \"spare=1\"");
+    refused("", "aio sometimes;\nserver { listen 127.0.0.1:@PORT@; }\n", "invalid value");
+    refused("", "aio threads=$pool;\nserver { listen 127.0.0.1:@PORT@; }\n", "variables");
+    refused("", "thread_pool p threads=1;\nserver { listen 127.0.0.1:@PORT@; }\n",
+            "\"thread_pool\" directive is not allowed here");
+
+    /* Accepted: a pool declared after http, `aio on` (the default pool). */
+    struct kp_h_server s;
+    kp_h_prepare(&s);
+    kp_h_config(&s, "",
+                "aio on;\nserver { listen 127.0.0.1:@PORT@; location /x/ { aio threads=late; } "
+                "location /y/ { aio off; } }\n");
+    char *conf = kp_h_read(&s, "conf/kelpie.conf");
+    ck_assert_ptr_nonnull(conf);
+    FILE *f;
+    char path[256];
+    snprintf(path, sizeof(path), "%sconf/kelpie.conf", s.prefix);
+    f = fopen(path, "w");
+    fprintf(f, "%sthread_pool late threads=2 max_queue=8;\n", conf);
+    fclose(f);
+    free(conf);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_t w = worker_of(&s);
+    ck_assert_int_eq(count_threads_named(w, "pool late"), 2);
+    ck_assert_int_eq(count_threads_named(w, "pool default"), 32);
+    kp_h_stop(&s);
+}
+END_TEST
+
+Suite *kp_test_aio_suite(void)
+{
+    Suite *s = suite_create("aio");
+    TCase *tc = tcase_create("aio");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, aio_serves_uncached, 0, 2);
+    tcase_add_test(tc, aio_queue_overflow);
+    tcase_add_test(tc, aio_graceful_quit);
+    tcase_add_test(tc, aio_conf);
+    suite_add_tcase(s, tc);
+    return s;
+}
