@@ -122,9 +122,17 @@ static unsigned long long pool_rchar(pid_t pid, const char *comm)
     return sum;
 }
 
-static int count_threads_named(pid_t pid, const char *comm)
+/* How many threads of pid are named comm, once the count stops short of
+ * want no more (the worker may still be starting them; at most 10 s). */
+static int count_threads_named(pid_t pid, const char *comm, int want)
 {
-    return named_threads(pid, comm, NULL);
+    int n = named_threads(pid, comm, NULL);
+
+    for (int i = 0; i < 200 && n < want; i++) {
+        kp_h_sleep_ms(50);
+        n = named_threads(pid, comm, NULL);
+    }
+    return n;
 }
 
 static pid_t worker_of(const struct kp_h_server *s)
@@ -184,8 +192,8 @@ START_TEST(aio_serves_uncached)
     write_file(&s, "html/small.bin", small, SMALL_SIZE);
     pid_t w = worker_of(&s);
     /* nginx's default pool: 32 threads, created in the worker only. */
-    ck_assert_int_eq(count_threads_named(w, "pool default"), 32);
-    ck_assert_int_eq(count_threads_named(s.pid, "pool default"), 0);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
+    ck_assert_int_eq(count_threads_named(s.pid, "pool default", 0), 0);
 
     static const char *const paths[] = {"/big.bin", "/sf/big.bin"};
     for (int i = 0; i < 2; i++) {
@@ -233,7 +241,7 @@ START_TEST(aio_queue_overflow)
                "    location /sf/ { alias html/; aio threads=tiny; sendfile on; }\n"
                "}\n");
     write_file(&s, "html/big.bin", big, BIG_SIZE);
-    ck_assert_int_eq(count_threads_named(worker_of(&s), "pool tiny"), 1);
+    ck_assert_int_eq(count_threads_named(worker_of(&s), "pool tiny", 1), 1);
     static const char *const paths[] = {"/big.bin", "/sf/big.bin"};
     for (int i = 0; i < 2; i++) {
         if (!uncache(&s, "html/big.bin"))
@@ -347,8 +355,8 @@ START_TEST(aio_conf)
     free(conf);
     ck_assert_int_eq(kp_h_start(&s), 0);
     pid_t w = worker_of(&s);
-    ck_assert_int_eq(count_threads_named(w, "pool late"), 2);
-    ck_assert_int_eq(count_threads_named(w, "pool default"), 32);
+    ck_assert_int_eq(count_threads_named(w, "pool late", 2), 2);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
     kp_h_stop(&s);
 }
 END_TEST
