@@ -449,7 +449,7 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
     return 0;
 }
 
-/* listen ADDR[:PORT]|PORT [default_server] [ssl] [proxy_protocol] [reuseport] [backlog=N]
+/* listen ADDR[:PORT]|PORT|unix:PATH [default_server] [ssl] [proxy_protocol] [reuseport] [backlog=N]
  * [deferred] [bind] [fastopen=N] [rcvbuf=SIZE] [sndbuf=SIZE] [ipv6only=on|off] [so_keepalive=...]
  */
 static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -464,11 +464,19 @@ static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
         return kp_conf_error(cf, "host not found in \"%s\" of the \"listen\" directive", a);
     if (rc == -ERANGE)
         return kp_conf_error(cf, "invalid port in \"%s\" of the \"listen\" directive", a);
+    if (rc != 0 && strncmp(a, "unix:", 5) == 0)
+        return kp_conf_error(
+            cf, "%s path in the unix domain socket in \"%s\" of the \"listen\" directive",
+            rc == -ENAMETOOLONG ? "too long" : "no", a);
     if (rc != 0)
         return kp_conf_invalid(cf, a);
     kp_conf_addr_text(&l.sock.addr, l.sock.text, sizeof(l.sock.text));
     for (size_t i = 2; i < cf->nargs && rc == 0; i++)
         rc = listen_param(cf, &l, cf->args[i]);
+    /* The kernel has no SO_REUSEPORT for UNIX-domain sockets (nginx fails
+     * at start on it); the TCP-only parameters are left unset on them. */
+    if (rc == 0 && l.sock.reuseport && l.sock.addr.ss_family == AF_UNIX)
+        return kp_conf_error(cf, "the \"reuseport\" parameter is not supported on %s", l.sock.text);
     if (rc == 0)
         rc = check_listen(cf, s, &l);
     if (rc == 0)

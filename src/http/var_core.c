@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kelpie/http/auth.h"
@@ -191,14 +192,24 @@ static bool local_addr(const struct kp_http_request *r, struct sockaddr_storage 
     if (c == NULL || c->ls == NULL)
         return false;
     *ss = c->ls->conf.addr;
+    if (ss->ss_family == AF_UNIX)
+        return true;
     bool any = ss->ss_family == AF_INET6
                    ? IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)ss)->sin6_addr)
                    : ((struct sockaddr_in *)ss)->sin_addr.s_addr == INADDR_ANY;
     return !any || getsockname(c->io.fd, (struct sockaddr *)ss, &len) == 0;
 }
 
+/* nginx's text of an address: a UNIX-domain one is "unix:" and its path (an
+ * unnamed client: "unix:" alone). */
 static struct kp_str addr_text(const struct sockaddr_storage *ss, char *buf)
 {
+    if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+        int n =
+            snprintf(buf, KP_HTTP_VAR_BUF, "unix:%.*s", (int)sizeof(sun->sun_path), sun->sun_path);
+        return (struct kp_str){buf, (size_t)n};
+    }
     const void *a = ss->ss_family == AF_INET6
                         ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
                         : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
@@ -235,7 +246,8 @@ GETTER(v_server_port)
     const struct kp_conn *c = conn_of(r);
 
     (void)ref;
-    return c != NULL && c->ls != NULL ? num(buf, port_of(&c->ls->conf.addr)) : KP_STR_NULL;
+    /* A UNIX-domain listener has no port: empty, as in nginx. */
+    return c != NULL && c->ls != NULL ? port_text(buf, port_of(&c->ls->conf.addr)) : KP_STR_NULL;
 }
 
 struct kp_str kp_http_var_redirect_origin(struct kp_http_request *r)
@@ -247,18 +259,21 @@ struct kp_str kp_http_var_redirect_origin(struct kp_http_request *r)
 
     if (c == NULL || !local_addr(r, &ss))
         return KP_STR_NULL;
+    bool lower = true; /* the Host as nginx keeps it; a socket path as it is */
     if (r->loc->server_name_in_redirect && r->srv->n_server_names > 0)
         host = kp_str_from(r->srv->server_names[0]);
-    else if (host.len == 0)
+    else if (host.len == 0) {
         host = addr_text(&ss, addr);
+        lower = ss.ss_family != AF_UNIX;
+    }
     unsigned port = port_of(&ss);
     if (!r->loc->port_in_redirect || port == (c->tls != NULL ? 443u : 80u))
         port = 0;
     size_t size = sizeof("https://:65535") + host.len;
     char *p = kp_arena_alloc(&r->arena, size);
     int n = snprintf(p, size, "%s://", c->tls != NULL ? "https" : "http");
-    for (size_t i = 0; i < host.len; i++) /* the Host as nginx keeps it: lower case */
-        p[n++] = kp_str_lower(host.p[i]);
+    for (size_t i = 0; i < host.len; i++)
+        p[n++] = lower ? kp_str_lower(host.p[i]) : host.p[i];
     if (port != 0)
         n += snprintf(p + n, size - (size_t)n, ":%u", port);
     return (struct kp_str){p, (size_t)n};

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Check and prepare one descriptor: a listening TCP socket of an IP family,
+/* Check and prepare one descriptor: a listening stream socket (TCP over IPv4
+ * or IPv6, or UNIX-domain),
  * switched to what kelpie's own sockets are (non-blocking, close-on-exec). */
 static void describe(struct kp_inherited *in, int fd, enum kp_inherit_source source)
 {
@@ -26,7 +27,8 @@ static void describe(struct kp_inherited *in, int fd, enum kp_inherit_source sou
              getsockname(fd, (struct sockaddr *)&in->addr, &in->addrlen) != 0)
         in->err = -errno;
     else if (type != SOCK_STREAM ||
-             (in->addr.ss_family != AF_INET && in->addr.ss_family != AF_INET6))
+             (in->addr.ss_family != AF_INET && in->addr.ss_family != AF_INET6 &&
+              in->addr.ss_family != AF_UNIX))
         in->err = -EAFNOSUPPORT;
     else if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
         in->err = -EINVAL;

@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kelpie/os/socket.h"
@@ -34,6 +37,8 @@ static int tune_listener(int fd, const struct kp_socket_conf *l)
 {
     int rc = 0;
 
+    if (l->addr.ss_family == AF_UNIX) /* none of them is a UNIX-domain option */
+        return 0;
     if (l->so_keepalive != 0)
         rc = set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, l->so_keepalive > 0);
     if (rc == 0 && l->keepidle > 0)
@@ -51,6 +56,39 @@ static int tune_listener(int fd, const struct kp_socket_conf *l)
     return rc;
 }
 
+/* A socket file left behind by a server that is gone (a crash, a kill -9):
+ * nothing answers a connect() on it any more. A live socket and anything
+ * that is not a socket stay, and bind() reports them. */
+static void unlink_stale(const struct sockaddr_un *sun, socklen_t len)
+{
+    struct stat st;
+
+    if (lstat(sun->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (connect(fd, (const struct sockaddr *)sun, len) < 0 && errno == ECONNREFUSED)
+        unlink(sun->sun_path);
+    close(fd);
+}
+
+/* A UNIX-domain socket's file: stale ones go before bind(); access is left
+ * to the directory's permissions, as nginx does (workers running as another
+ * user must be able to connect too). */
+static int bind_listener(int fd, const struct kp_socket_conf *l)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr;
+
+    if (l->addr.ss_family == AF_UNIX)
+        unlink_stale(sun, l->addrlen);
+    if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+        return -errno;
+    if (l->addr.ss_family == AF_UNIX && chmod(sun->sun_path, 0666) < 0)
+        return -errno;
+    return 0;
+}
+
 int kp_socket_listen(const struct kp_socket_conf *l)
 {
     int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -58,8 +96,8 @@ int kp_socket_listen(const struct kp_socket_conf *l)
     if (fd < 0)
         return -errno;
     int rc = prepare_listener(fd, l);
-    if (rc == 0 && bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = bind_listener(fd, l);
     if (rc == 0)
         rc = tune_listener(fd, l);
     if (rc == 0 && listen(fd, l->backlog) < 0)
@@ -75,7 +113,19 @@ int kp_socket_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len
 {
     *peer_len = sizeof(*peer);
     int fd = accept4(lfd, (struct sockaddr *)peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    /* An unnamed UNIX-domain client fills in the family only: the path
+     * must read as empty, not as what the buffer held before. */
+    if (peer->ss_family == AF_UNIX && *peer_len < sizeof(struct sockaddr_un))
+        memset((char *)peer + *peer_len, 0, sizeof(struct sockaddr_un) - *peer_len);
+    return fd;
+}
+
+void kp_socket_unlink(const struct kp_socket_conf *l)
+{
+    if (l->addr.ss_family == AF_UNIX)
+        unlink(((const struct sockaddr_un *)&l->addr)->sun_path);
 }
 
 int kp_socket_nodelay(int fd, bool on)

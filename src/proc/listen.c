@@ -26,6 +26,7 @@ static bool take_over(struct kp_listening *ls, struct kp_cycle *old, size_t n_fd
             continue;
         ls->fd = o->fd;
         o->fd = -1;
+        ls->owns_path = o->owns_path;
         if (ls->conf.reuseport) {
             ls->reuseport_fds = o->reuseport_fds;
             ls->n_reuseport_fds = o->n_reuseport_fds;
@@ -46,6 +47,7 @@ static int open_one(struct kp_listening *ls, size_t n_fds, const struct kp_log *
         return fd;
     }
     ls->fd = fd;
+    ls->owns_path = ls->conf.addr.ss_family == AF_UNIX;
     if (!ls->conf.reuseport)
         return 0;
     /* reuseport: the kernel balances among one socket per worker; the
@@ -65,8 +67,13 @@ static int open_one(struct kp_listening *ls, size_t n_fds, const struct kp_log *
     return 0;
 }
 
-static void close_one(struct kp_listening *ls)
+/* Close ls; with remove, a UNIX-domain socket this process owns loses its
+ * file too, so that the next start finds the path free. */
+static void close_one(struct kp_listening *ls, bool remove)
 {
+    if (remove && ls->fd >= 0 && ls->owns_path)
+        kp_socket_unlink(&ls->conf);
+    ls->owns_path = false;
     for (size_t i = 0; i < ls->n_reuseport_fds; i++) {
         if (ls->reuseport_fds[i] != ls->fd)
             close(ls->reuseport_fds[i]);
@@ -98,7 +105,7 @@ static void give_back(struct kp_cycle *cycle, struct kp_cycle *old, size_t upto)
             }
         }
         if (!returned)
-            close_one(ls);
+            close_one(ls, true);
     }
 }
 
@@ -115,7 +122,7 @@ int kp_listen_open(struct kp_cycle *cycle, struct kp_cycle *old, const struct kp
             continue;
         int rc = open_one(ls, n_fds, log);
         if (rc != 0) {
-            close_one(ls);
+            close_one(ls, true);
             give_back(cycle, old, i);
             return rc;
         }
@@ -123,10 +130,10 @@ int kp_listen_open(struct kp_cycle *cycle, struct kp_cycle *old, const struct kp
     return 0;
 }
 
-void kp_listen_close(struct kp_cycle *cycle)
+void kp_listen_close(struct kp_cycle *cycle, bool remove_files)
 {
     for (size_t i = 0; i < cycle->n_listening; i++)
-        close_one(&cycle->listening[i]);
+        close_one(&cycle->listening[i], remove_files);
 }
 
 void kp_listen_close_copies(const struct kp_cycle *cycle)
@@ -183,6 +190,7 @@ static void add_inherited(struct kp_cycle *inh, const struct kp_inherited *in,
                  in->name[0] ? "\"" : "", source_name(in));
     if (ls->fd < 0)
         ls->fd = in->fd;
+    ls->owns_path = in->addr.ss_family == AF_UNIX && in->source == KP_INHERIT_UPGRADE;
     if (!in->reuseport)
         return;
     ls->reuseport_fds =
@@ -198,7 +206,7 @@ struct kp_cycle *kp_listen_inherited(const struct kp_inherited *in, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (in[i].err != 0) {
             kp_log_error(log, KP_LOG_WARN, -in[i].err,
-                         "descriptor %d handed over by %s is not a listening TCP socket: closed",
+                         "descriptor %d handed over by %s is not a listening stream socket: closed",
                          in[i].fd, source_name(&in[i]));
             if (in[i].err != -EBADF)
                 close(in[i].fd);
@@ -223,7 +231,7 @@ void kp_listen_inherited_done(struct kp_cycle *inherited, const struct kp_log *l
             kp_log_error(log, KP_LOG_NOTICE, 0,
                          "handed-over listening socket %s matches no listen directive: closed",
                          ls->conf.text);
-        close_one(ls);
+        close_one(ls, false); /* its file is the old master's or systemd's */
     }
     kp_free(inherited->listening);
     kp_free(inherited);

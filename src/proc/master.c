@@ -82,7 +82,7 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
         m->terminating = true;
         m->kill_at_ms = kp_master_clock_ms(CLOCK_MONOTONIC) + KILL_GRACE_MS;
         kp_master_spawn_signal(m, SIGTERM, false);
-        kp_listen_close(m->cycle);
+        kp_listen_close(m->cycle, !kp_master_upgrade_handed_over(m));
         kp_master_notify_stopping(m);
     }
     if (sig->quit && !m->quitting && !m->terminating) {
@@ -93,8 +93,9 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
         kp_master_spawn_signal(m, kp_master_upgrade_handed_over(m) ? SIGHUP : SIGQUIT, false);
         /* The workers close their copies: with the master's gone too, a new
          * client is refused at once instead of waiting in the backlog of a
-         * server that will never accept it. */
-        kp_listen_close(m->cycle);
+         * server that will never accept it. A UNIX-domain socket's file
+         * goes too, unless the other master of an upgrade serves on it. */
+        kp_listen_close(m->cycle, !kp_master_upgrade_handed_over(m));
         kp_master_notify_stopping(m);
     }
     if (sig->upgrade && !m->terminating && !m->quitting)
@@ -300,7 +301,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     unlink(kp_master_upgrade_pidfile(m));
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "exit");
 out:
-    kp_listen_close(m->cycle);
+    kp_listen_close(m->cycle, !kp_master_upgrade_handed_over(m));
     kp_logfiles_close(m->cycle);
     kp_cycle_free(m->cycle);
     kp_log_close(&m->log);

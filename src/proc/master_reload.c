@@ -180,7 +180,7 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
     kp_master_spawn_signal(m, SIGHUP, true);
     if (!wait_old_draining(m))
         kp_log_error(&m->log, KP_LOG_WARN, 0, "old workers are slow to stop accepting");
-    kp_listen_close(old);
+    kp_listen_close(old, true); /* what the new configuration dropped */
     kp_logfiles_close(old);
     kp_cycle_free(old);
     atomic_fetch_add(&m->sb->reloads, 1);

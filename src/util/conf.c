@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kelpie/util/str.h"
@@ -816,6 +818,23 @@ static int split_addr(const char *s, char *host, size_t hostsize, const char **p
     return 0;
 }
 
+/* "unix:PATH": the path as given (relative to the working directory, as in
+ * nginx); the length counts the terminating NUL, as getsockname() does. */
+static int parse_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+    size_t n = strlen(path);
+
+    if (n == 0)
+        return -EINVAL;
+    if (n >= sizeof(sun->sun_path))
+        return -ENAMETOOLONG;
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
 int kp_conf_parse_addr(const char *s, int default_port, struct sockaddr_storage *ss, socklen_t *len)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -825,6 +844,8 @@ int kp_conf_parse_addr(const char *s, int default_port, struct sockaddr_storage 
     uint64_t pn = (uint64_t)default_port;
 
     memset(ss, 0, sizeof(*ss));
+    if (strncmp(s, "unix:", 5) == 0)
+        return parse_unix(s + 5, ss, len);
     int rc = split_addr(s, host, sizeof(host), &port);
     if (rc != 0)
         return rc;
@@ -852,7 +873,10 @@ void kp_conf_addr_text(const struct sockaddr_storage *ss, char *out, size_t size
 {
     char ip[INET6_ADDRSTRLEN];
 
-    if (ss->ss_family == AF_INET6) {
+    if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+        snprintf(out, size, "unix:%.*s", (int)sizeof(sun->sun_path), sun->sun_path);
+    } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
         inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
         snprintf(out, size, "[%s]:%u", ip, ntohs(sin6->sin6_port));

@@ -4,7 +4,10 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "kelpie/util/arena.h"
 #include "kelpie/util/conf.h"
@@ -123,16 +126,34 @@ static void expect_addr(const char *s, int rc, const char *text)
 {
     struct sockaddr_storage ss;
     socklen_t len = 0;
-    char out[64];
+    char out[KP_CONF_ADDR_TEXT];
 
     ck_assert_msg(kp_conf_parse_addr(s, 80, &ss, &len) == rc, "%s", s);
     if (rc != 0)
         return;
     kp_conf_addr_text(&ss, out, sizeof(out));
     ck_assert_str_eq(out, text);
-    ck_assert_uint_eq(len, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                    : sizeof(struct sockaddr_in));
+    if (ss.ss_family == AF_UNIX) /* as getsockname() gives it: the path and its NUL */
+        ck_assert_uint_eq(len, offsetof(struct sockaddr_un, sun_path) + strlen(s + 5) + 1);
+    else
+        ck_assert_uint_eq(len, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                        : sizeof(struct sockaddr_in));
 }
+
+START_TEST(unix_addresses)
+{
+    char longest[5 + 107 + 1], too_long[5 + 108 + 1];
+
+    expect_addr("unix:/run/kelpie.sock", 0, "unix:/run/kelpie.sock");
+    expect_addr("unix:rel/k.sock", 0, "unix:rel/k.sock"); /* as nginx: the working directory's */
+    expect_addr("unix:/a:b", 0, "unix:/a:b");             /* no port in a path */
+    expect_addr("unix:", -EINVAL, NULL);
+    snprintf(longest, sizeof(longest), "unix:/%0106d", 0);
+    snprintf(too_long, sizeof(too_long), "unix:/%0107d", 0);
+    expect_addr(longest, 0, longest);
+    expect_addr(too_long, -ENAMETOOLONG, NULL);
+}
+END_TEST
 
 START_TEST(addresses)
 {
@@ -207,6 +228,7 @@ Suite *kp_test_conf_values_suite(void)
     tcase_add_test(tc, sizes);
     tcase_add_test(tc, times);
     tcase_add_test(tc, addresses);
+    tcase_add_test(tc, unix_addresses);
     tcase_add_test(tc, cidr);
     suite_add_tcase(s, tc);
     return s;

@@ -2,7 +2,8 @@
  * binary upgrade (described, made non-blocking and close-on-exec, the
  * variable removed), unusable descriptors reported, systemd's variables
  * ignored when LISTEN_PID is another process, and kp_listen_open taking a
- * handed socket for the `listen` with its address. */
+ * handed socket for the `listen` with its address (a UNIX-domain one too,
+ * whose file the new master then owns). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -12,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kelpie/proc/listen.h"
 #include "kelpie/os/inherit.h"
 #include "kelpie/os/socket.h"
+#include "kelpie/util/conf.h"
+#include "tmpdir.h"
 
 static struct kp_socket_conf loopback_any_port(void)
 {
@@ -133,7 +137,50 @@ START_TEST(inherit_listen_takes_matching_socket)
     kp_listen_inherited_done(inh, &log);
     ck_assert_int_lt(fcntl(fd2, F_GETFD), 0); /* closed */
     ck_assert_int_ge(fcntl(fd1, F_GETFD), 0);
-    kp_listen_close(&cycle);
+    kp_listen_close(&cycle, false);
+}
+END_TEST
+
+/* A UNIX-domain socket handed over by an old master matches `listen
+ * unix:PATH` (getsockname's length is the parser's), and the new master
+ * removes its file when it closes it for good. */
+START_TEST(inherit_unix_socket_taken_and_owned)
+{
+    char dir[64], spec[128];
+    struct kp_socket_conf l;
+    struct kp_log log;
+    struct stat st;
+
+    tmpdir_make(dir, "kp_inherit");
+    snprintf(spec, sizeof(spec), "unix:%sk.sock", dir);
+    memset(&l, 0, sizeof(l));
+    ck_assert_int_eq(kp_conf_parse_addr(spec, 80, &l.addr, &l.addrlen), 0);
+    l.backlog = 16;
+    int fd = kp_socket_listen(&l);
+    ck_assert_int_ge(fd, 0);
+    kp_log_init_stderr(&log, KP_LOG_EMERG);
+    char env[32];
+    snprintf(env, sizeof(env), "%d;", fd);
+    setenv(KP_INHERIT_ENV, env, 1);
+    struct kp_inherited in[2];
+    ck_assert_uint_eq(kp_inherit_collect(in, 2), 1);
+    ck_assert_int_eq(in[0].err, 0);
+    ck_assert_uint_eq(in[0].addrlen, l.addrlen);
+    struct kp_cycle *inh = kp_listen_inherited(in, 1, &log);
+    ck_assert_ptr_nonnull(inh);
+    ck_assert_str_eq(inh->listening[0].conf.text, spec);
+
+    struct kp_listening ls = {.conf = l, .fd = -1};
+    struct kp_cycle cycle = {.listening = &ls, .n_listening = 1};
+    ck_assert_int_eq(kp_listen_open(&cycle, inh, &log), 0);
+    ck_assert_int_eq(ls.fd, fd);
+    ck_assert(ls.owns_path);
+    kp_listen_inherited_done(inh, &log);
+    ck_assert_int_eq(lstat(spec + 5, &st), 0);
+    kp_listen_close(&cycle, true);
+    ck_assert_int_lt(fcntl(fd, F_GETFD), 0);
+    ck_assert_int_ne(lstat(spec + 5, &st), 0);
+    tmpdir_remove(dir);
 }
 END_TEST
 
@@ -146,6 +193,7 @@ Suite *kp_test_inherit_suite(void)
     tcase_add_test(tc, inherit_systemd_for_another_process);
     tcase_add_test(tc, inherit_export_round_trip);
     tcase_add_test(tc, inherit_listen_takes_matching_socket);
+    tcase_add_test(tc, inherit_unix_socket_taken_and_owned);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
 /* Unit tests for the socket seams: listening sockets (flags, options,
- * address reuse, IPv6-only), accept, TCP_NODELAY and TCP_CORK. */
+ * address reuse, IPv6-only, UNIX-domain paths), accept, TCP_NODELAY and
+ * TCP_CORK. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -9,9 +10,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kelpie/os/socket.h"
+#include "kelpie/util/conf.h"
+#include "tmpdir.h"
 
 static int get_opt(int fd, int level, int name)
 {
@@ -191,6 +196,103 @@ START_TEST(socket_accept_and_tcp_options)
 }
 END_TEST
 
+static void unix_conf(struct kp_socket_conf *l, const char *dir, const char *name)
+{
+    char spec[128];
+
+    memset(l, 0, sizeof(*l));
+    snprintf(spec, sizeof(spec), "unix:%s%s", dir, name);
+    ck_assert_int_eq(kp_conf_parse_addr(spec, 80, &l->addr, &l->addrlen), 0);
+    l->backlog = 16;
+}
+
+static int unix_client(const struct kp_socket_conf *l)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(fd, 0);
+    if (connect(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A UNIX-domain listener: a 0666 socket file, TCP options skipped, the
+ * unnamed peer's address reads as an empty path, kp_socket_unlink removes
+ * the file. */
+START_TEST(socket_unix_listen_and_accept)
+{
+    char dir[64];
+    struct kp_socket_conf l;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    struct stat st;
+
+    tmpdir_make(dir, "kp_sock");
+    unix_conf(&l, dir, "k.sock");
+    l.deferred = true; /* TCP-only: left out, not an error */
+    l.so_keepalive = 1;
+    l.keepidle = 30;
+    int lfd = kp_socket_listen(&l);
+    ck_assert_int_ge(lfd, 0);
+    const char *path = ((struct sockaddr_un *)&l.addr)->sun_path;
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 0777, 0666);
+    ck_assert_int_eq(kp_socket_accept(lfd, &peer, &peer_len), -EAGAIN);
+    int cfd = unix_client(&l);
+    ck_assert_int_ge(cfd, 0);
+    memset(&peer, 0x55, sizeof(peer)); /* what a reused buffer may hold */
+    int fd = kp_socket_accept(lfd, &peer, &peer_len);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(peer.ss_family, AF_UNIX);
+    ck_assert_str_eq(((struct sockaddr_un *)&peer)->sun_path, "");
+    /* The same path while it is live: refused, and left in place. */
+    ck_assert_int_eq(kp_socket_listen(&l), -EADDRINUSE);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    close(fd);
+    close(cfd);
+    close(lfd);
+    kp_socket_unlink(&l);
+    ck_assert_int_ne(lstat(path, &st), 0);
+    tmpdir_remove(dir);
+}
+END_TEST
+
+/* A socket file nobody listens on any more is replaced; a file that is not
+ * a socket is left alone and bind() fails. */
+START_TEST(socket_unix_stale_file)
+{
+    char dir[64], other[128];
+    struct kp_socket_conf l;
+    struct stat st;
+
+    tmpdir_make(dir, "kp_sock");
+    unix_conf(&l, dir, "k.sock");
+    int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(stale, (const struct sockaddr *)&l.addr, l.addrlen), 0);
+    close(stale); /* the file stays: a server killed without cleaning up */
+    int lfd = kp_socket_listen(&l);
+    ck_assert_int_ge(lfd, 0);
+    int cfd = unix_client(&l);
+    ck_assert_int_ge(cfd, 0);
+    close(cfd);
+    close(lfd);
+    kp_socket_unlink(&l);
+
+    unix_conf(&l, dir, "plain");
+    snprintf(other, sizeof(other), "%splain", dir);
+    FILE *f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(kp_socket_listen(&l), -EADDRINUSE);
+    ck_assert_int_eq(lstat(other, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    tmpdir_remove(dir);
+}
+END_TEST
+
 Suite *kp_test_socket_suite(void)
 {
     Suite *s = suite_create("socket");
@@ -202,6 +304,8 @@ Suite *kp_test_socket_suite(void)
     tcase_add_test(tc, socket_ipv6_only);
     tcase_add_test(tc, socket_bad_address);
     tcase_add_test(tc, socket_accept_and_tcp_options);
+    tcase_add_test(tc, socket_unix_listen_and_accept);
+    tcase_add_test(tc, socket_unix_stale_file);
     suite_add_tcase(s, tc);
     return s;
 }

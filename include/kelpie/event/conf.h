@@ -53,6 +53,10 @@ struct kp_listening {
     int fd;                     /* -1 until opened */
     int *reuseport_fds;         /* n_reuseport_fds entries when conf.reuseport */
     size_t n_reuseport_fds;
+    /* A UNIX-domain socket whose file is this process's to remove when it
+     * closes the socket for good: it bound it, or took it over from the
+     * master of a binary upgrade (never a file systemd made). */
+    bool owns_path;
     /* What the protocol serves on this address, opaque to the event layer
      * (http: struct kp_http_addr, http/conf.h). */
     const void *proto;

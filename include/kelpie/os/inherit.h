@@ -23,9 +23,10 @@ enum kp_inherit_source {
 /* One handed-over descriptor. */
 struct kp_inherited {
     int fd;
-    int err; /* 0: a listening TCP socket, now non-blocking and close-on-exec;
-              * else why it cannot be used: -ENOTSOCK, -EAFNOSUPPORT (not
-              * TCP/IPv4/IPv6), -EINVAL (not listening), -EBADF (not open) */
+    int err; /* 0: a listening stream socket (TCP, or UNIX-domain), now
+              * non-blocking and close-on-exec; else why it cannot be used:
+              * -ENOTSOCK, -EAFNOSUPPORT (not a stream socket of IPv4, IPv6
+              * or AF_UNIX), -EINVAL (not listening), -EBADF (not open) */
     enum kp_inherit_source source;
     struct sockaddr_storage addr; /* getsockname() */
     socklen_t addrlen;

@@ -11,7 +11,7 @@
 struct kp_socket_conf {
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char text[64]; /* "127.0.0.1:8080", "[::1]:8080" */
+    char text[128]; /* "127.0.0.1:8080", "[::1]:8080", "unix:/run/k.sock" */
     bool reuseport;
     int backlog; /* 511 */
     /* nginx's socket parameters; zero values leave the system's default. */
@@ -24,7 +24,11 @@ struct kp_socket_conf {
     int rcvbuf, sndbuf;               /* SO_RCVBUF / SO_SNDBUF bytes; 0 default */
 };
 
-/* Open a non-blocking, close-on-exec listening socket for l: SO_REUSEADDR,
+/* Open a non-blocking, close-on-exec listening socket for l. A UNIX-domain
+ * address (AF_UNIX) first removes a stale socket file at its path (one that
+ * refuses connections: its server is gone; a live one makes bind() fail with
+ * -EADDRINUSE), then binds and makes the file 0666 as nginx does; the TCP
+ * options below are not set on it. For IP: SO_REUSEADDR,
  * SO_REUSEPORT when l->reuseport, IPV6_V6ONLY for IPv6 unless l->ipv6_dual
  * (so "[::]:80" and "0.0.0.0:80" can both be listened on), SO_RCVBUF and
  * SO_SNDBUF, bind, SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/KEEPCNT (which
@@ -33,9 +37,12 @@ struct kp_socket_conf {
  * the fd or -errno (nothing is left open on failure). */
 int kp_socket_listen(const struct kp_socket_conf *l);
 /* Accept one connection as a non-blocking, close-on-exec socket, filling
- * *peer and *peer_len. Returns the fd or -errno (-EAGAIN when none is
- * pending). Never blocks on a non-blocking listener. */
+ * *peer and *peer_len (an unnamed UNIX-domain peer: AF_UNIX with an empty,
+ * zeroed path). Returns the fd or -errno (-EAGAIN when none is pending). Never blocks on a
+ * non-blocking listener. */
 int kp_socket_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len);
+/* Remove the file of a UNIX-domain listening address (nothing for IP). */
+void kp_socket_unlink(const struct kp_socket_conf *l);
 /* TCP_NODELAY on/off. Returns 0 or -errno. */
 int kp_socket_nodelay(int fd, bool on);
 /* TCP_CORK on/off: while on, partial frames are held back so that headers and

@@ -30,6 +30,9 @@
 #include "kelpie/util/str.h"
 
 /* Contexts, as a bitmask of where a directive may appear. */
+/* Room for any address kp_conf_addr_text writes: "unix:" and a 107-byte path. */
+#define KP_CONF_ADDR_TEXT 128
+
 #define KP_CONF_MAIN   (1u << 0)
 #define KP_CONF_EVENTS (1u << 1)
 #define KP_CONF_HTTP   (1u << 2)
@@ -240,14 +243,17 @@ int kp_conf_parse_size(const char *s, uint64_t max, uint64_t *out);
 int kp_conf_parse_msec(const char *s, uint64_t *out);
 /* Listen address: "ADDR:PORT", "PORT", "ADDR", "[IPV6]:PORT", "[IPV6]",
  * "*:PORT"; ADDR is numeric or "localhost" (no DNS). A missing port is
- * default_port. Fills a zeroed *ss. Returns 0, -ENOENT (host not found),
- * -ERANGE (invalid port) or -EINVAL (malformed). */
+ * default_port. "unix:PATH" is a UNIX-domain socket (AF_UNIX, *len counting
+ * the path's NUL as getsockname() does). Fills a zeroed *ss. Returns 0,
+ * -ENOENT (host not found), -ERANGE (invalid port), -ENAMETOOLONG (a unix
+ * path longer than sun_path holds) or -EINVAL (malformed; an empty unix path). */
 int kp_conf_parse_addr(const char *s, int default_port, struct sockaddr_storage *ss,
                        socklen_t *len);
 /* "ADDR" or "ADDR/BITS" (IPv4 or IPv6): address bytes (network order, host
  * bits cleared) and mask into 16-byte arrays. Returns 0 or -EINVAL. */
 int kp_conf_parse_cidr(const char *s, int *family, uint8_t addr[16], uint8_t mask[16]);
-/* "127.0.0.1:8080" / "[::1]:8080" into out (at least 64 bytes). */
+/* "127.0.0.1:8080" / "[::1]:8080" / "unix:/run/k.sock" into out (at least
+ * KP_CONF_ADDR_TEXT bytes for a unix path to fit). */
 void kp_conf_addr_text(const struct sockaddr_storage *ss, char *out, size_t size);
 
 #endif
