@@ -402,10 +402,15 @@ static int dispatch(struct kp_conf *cf, int end)
     return rc;
 }
 
+/* A statement of a raw block (types { }, map { }): "include FILE;" reads
+ * more of them from the file, as nginx allows in both; everything else is
+ * the block's own. */
 static int raw_statement(struct kp_conf *cf, int end)
 {
     if (end == '{')
         return kp_conf_error(cf, "unexpected \"{\"");
+    if (cf->nargs == 2 && strcmp(cf->args[0], "include") == 0)
+        return kp_conf_include(cf, NULL, NULL);
     return cf->frame->raw(cf, NULL, cf->frame->conf[KP_CONF_SLOT_MAIN]);
 }
 

@@ -3,7 +3,8 @@
  * replacements, argument handling ('?' at the end), set, if with each kind
  * of condition and the block's own settings, return inside if, server-level
  * rewrites, a rewritten URI with "//", if against "" (spaces inside the parentheses too), the cycle
- * cut at 10 with 500, map (exact, regex with captures, hostnames, default, volatile), rewrite_log,
+ * cut at 10 with 500, map (exact, regex with captures, hostnames, default, volatile, entries
+ * from an included file, with includes nested), rewrite_log,
  * and the variables in the access log. One server, one table of {request, status, Location, body,
  * field}. */
 #include <check.h>
@@ -24,6 +25,7 @@ static const char *CONF =
     "}\n"
     "map $host $site { hostnames; *.wild.test wild; .dot.test dot; www.* www; exact.test exact; "
     "default other; }\n"
+    "map $http_x_inc $inc { default none; include maps/inc.map; last after-include; }\n"
     "map $uri $kept { default $uri; }\n"
     "map $uri $fresh { volatile; default $uri; }\n"
     "server {\n"
@@ -47,6 +49,7 @@ static const char *CONF =
     "    location /set/ { set $a hello; set $b \"$a-$arg_q\"; return 200 \"$b\"; }\n"
     "    location /stop/ { set $a 1; break; set $a 2; return 200 never; }\n"
     "    location /map/ { return 200 \"$kind|$site\"; }\n"
+    "    location /inc/ { return 200 \"$inc\"; }\n"
     "    location /vol/ {\n"
     "        set $before \"$kept $fresh\";\n"
     "        rewrite ^ /changed;\n"
@@ -96,6 +99,12 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/idx/alt.html", "alt index\n");
     kp_h_write(s, "html/secret.html", "secret\n");
     kp_h_write(s, "html/errors/custom.html", "custom page\n");
+    /* map entries from a file, one of them from a file it includes (paths
+     * relative to the configuration's directory, as nginx) */
+    kp_h_write(s, "conf/maps/inc.map",
+               "# a comment\nfirst from-file;\n~^re(\\d+)$ re-$1;\n"
+               "include maps/more.map;\n");
+    kp_h_write(s, "conf/maps/more.map", "nested \"from nested file\";\n");
     kp_h_config(s, "master_process off; pcre_jit on;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -149,6 +158,11 @@ static const struct rcase CASES[] = {
     {"/map/", "X-Kind: default\r\nHost: b.dot.test\r\n", 200, NULL, "literal-default|dot", NULL,
      NULL},
     {"/map/", "Host: other.test\r\n", 200, NULL, "none|other", NULL, NULL},
+    {"/inc/", "X-Inc: first\r\n", 200, NULL, "from-file", NULL, NULL},
+    {"/inc/", "X-Inc: re7\r\n", 200, NULL, "re-7", NULL, NULL},
+    {"/inc/", "X-Inc: nested\r\n", 200, NULL, "from nested file", NULL, NULL},
+    {"/inc/", "X-Inc: last\r\n", 200, NULL, "after-include", NULL, NULL},
+    {"/inc/", "X-Inc: other\r\n", 200, NULL, "none", NULL, NULL},
     /* index and error_page with variables */
     {"/idx/?i=alt.html", "", 200, NULL, "alt index\n", NULL, NULL},
     {"/idx/", "", 200, NULL, "main index\n", NULL, NULL},

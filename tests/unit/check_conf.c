@@ -441,6 +441,34 @@ START_TEST(include_bounds)
 }
 END_TEST
 
+/* `include` inside types { } and map { } reads more of the block's own
+ * statements from a file, as nginx does; an error there names that file. */
+START_TEST(include_in_raw_blocks)
+{
+    char msg[1024];
+
+    put("kelpie.conf", "events {}\n"
+                       "http {\n"
+                       "  types { include more.types; text/css css; }\n"
+                       "  map $uri $m { default d; include m.map; }\n"
+                       "}\n");
+    put("more.types", "text/plain txt log;\n");
+    put("m.map", "/a x;\n~^/r re;\n");
+    struct kp_cycle *c = kp_cycle_load(dir, "kelpie.conf", NULL, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->http.types.n, 3);
+    ck_assert_uint_eq(c->files.n, 3);
+    kp_cycle_free(c);
+    put("m.map", "/a x;\n/b y z;\n");
+    expect_file_error("invalid number of the map parameters", "m.map", 2);
+    put("m.map", "/a x;\n}\n");
+    expect_file_error("unexpected \"}\"", "m.map", 2);
+    put("m.map", "include m.map;\n");
+    snprintf(msg, sizeof(msg), "include loop: \"%sm.map\" is already being read", dir);
+    expect_file_error(msg, "m.map", 1);
+}
+END_TEST
+
 /* All files together hold at most KP_CONF_MAX_TOTAL_SIZE bytes, however
  * often a large file is included. */
 START_TEST(include_total_size)
@@ -1113,6 +1141,7 @@ Suite *kp_test_conf_suite(void)
     tcase_add_test(te, error_files);
     tcase_add_test(te, include_bounds);
     tcase_add_test(te, include_total_size);
+    tcase_add_test(te, include_in_raw_blocks);
     tcase_add_test(te, error_too_long);
     suite_add_tcase(s, te);
     tcase_add_checked_fixture(tl, setup, teardown);

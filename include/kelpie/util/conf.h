@@ -111,7 +111,9 @@ struct kp_conf_frame {
     void *conf[KP_CONF_SLOTS];
     struct kp_conf_seen *seen; /* where dispatch records directives; NULL with raw */
     kp_conf_handler_fn raw;    /* non-NULL: every statement of the block goes here
-                                * (cmd NULL, conf = conf[KP_CONF_SLOT_MAIN]) */
+                                * (cmd NULL, conf = conf[KP_CONF_SLOT_MAIN]), but
+                                * "include FILE;", whose file's statements do, as
+                                * nginx's types { } and map { } read them */
 };
 
 /* One file (or the -g text) being read. */
