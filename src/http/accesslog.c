@@ -291,6 +291,16 @@ static const struct kp_http_loc_conf *log_loc(const struct kp_http_request *r)
     return NULL;
 }
 
+/* access_log ... if=CONDITION: the line is written unless the condition's
+ * value is empty or "0" (nginx's rule). */
+static bool wanted(struct kp_http_request *r, const struct kp_http_access_log *conf)
+{
+    if (conf->cond == NULL)
+        return true;
+    struct kp_str v = kp_http_cv_eval(r, conf->cond, KP_HTTP_CV_RAW);
+    return v.len > 0 && !(v.len == 1 && v.p[0] == '0');
+}
+
 void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = log_loc(r);
@@ -301,7 +311,7 @@ void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_reques
         struct kp_http_accesslog_map key = {&loc->access_logs[i], NULL};
         const struct kp_http_accesslog_map *m =
             bsearch(&key, al->map, al->n_map, sizeof(*al->map), cmp_map);
-        if (m != NULL && m->conf->format != NULL)
+        if (m != NULL && m->conf->format != NULL && wanted(r, m->conf))
             append(m->file, m->conf->format, r);
     }
 }

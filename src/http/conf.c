@@ -247,13 +247,15 @@ static int log_param(struct kp_conf *cf, struct kp_http_access_log *log, const c
         if (kp_conf_parse_msec(p + 6, &v) != 0 || v == 0)
             return kp_conf_invalid(cf, p);
         log->flush_ms = v;
+    } else if (strncmp(p, "if=", 3) == 0) {
+        log->cond = kp_arena_alloc(cf->arena, sizeof(*log->cond));
+        return kp_http_cv_compile(cf, p + 3, log->cond);
     } else {
         return kp_conf_error(cf, "invalid parameter \"%s\"", p);
     }
     return 0;
 }
 
-/* access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off */
 /* aio off | on | threads[=NAME]. `aio on` asks nginx for Linux native
  * AIO, which needs directio; kelpie has neither and serves it with the
  * default thread pool, as `aio threads` does. */
@@ -286,6 +288,7 @@ static int set_aio(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf
     return 0;
 }
 
+/* access_log PATH [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]] | off */
 static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
@@ -300,7 +303,8 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     const struct kp_http_log_format *fmt = find_log_format(kp_http_conf_of(cf), name);
     if (fmt == NULL)
         return kp_conf_error(cf, "unknown log format \"%s\"", name);
-    struct kp_http_access_log log = {kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0};
+    struct kp_http_access_log log = {kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0,
+                                     NULL};
     for (size_t i = 3; i < cf->nargs; i++) {
         int rc = log_param(cf, &log, cf->args[i]);
         if (rc != 0)
@@ -968,7 +972,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     kp_http_autoindex_conf_defaults(&loc->autoindex);
     kp_http_limit_conf_defaults(&loc->limit);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
-        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0};
+        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0, NULL};
 }
 
 /* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */
@@ -1081,7 +1085,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_NOFIELD},
     {"open_file_cache_valid", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, open_file_cache_valid,
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
-    {"access_log", HTTP_ANY_IF, KP_CONF_RANGE(1, 4), KP_CONF_MULTI, access_log,
+    {"access_log", HTTP_ANY_IF, KP_CONF_RANGE(1, 5), KP_CONF_MULTI, access_log,
      LOC_SPAN(access_logs, n_access_logs)},
     {"error_log", HTTP_ANY, KP_CONF_RANGE(1, 2), KP_CONF_MULTI, error_log, LOC(error_log)},
     {"sendfile", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(sendfile)},

@@ -28,7 +28,12 @@ static const char *CONF =
     "    location /more/ { access_log logs/more.log more; }\n"
     "    location /buf/ { access_log logs/buf.log mine buffer=64k; }\n"
     "    location /flush/ { access_log logs/flush.log mine buffer=64k flush=200ms; }\n"
-    "}\n";
+    "    location /cond/ {\n"
+    "        access_log logs/errors.log mine if=$loggable;\n"
+    "        access_log logs/tagged.log mine buffer=4k if=$arg_log$http_x_log;\n"
+    "    }\n"
+    "}\n"
+    "map $status $loggable { ~^[23] 0; default 1; }\n";
 
 static void start(struct kp_h_server *s)
 {
@@ -39,6 +44,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/more/x.txt", "m");
     kp_h_write(s, "html/buf/x.txt", "b");
     kp_h_write(s, "html/flush/x.txt", "f");
+    kp_h_write(s, "html/cond/ok.txt", "c");
     kp_h_config(s, "master_process off;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -149,6 +155,33 @@ START_TEST(accesslog_off)
 }
 END_TEST
 
+/* access_log ... if=: nginx's usual map on $status logs only the errors;
+ * a condition that is "" or "0" writes nothing, any other value writes. */
+START_TEST(accesslog_if_condition)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, REQ("/cond/ok.txt", "")), 200);
+    ck_assert_int_eq(get(&s, REQ("/cond/missing.txt", "")), 404);
+    ck_assert_int_eq(get(&s, REQ("/cond/ok.txt?log=0", "")), 200);
+    ck_assert_int_eq(get(&s, REQ("/cond/ok.txt?log=yes", "")), 200);
+    ck_assert_int_eq(get(&s, REQ("/cond/ok.txt?x=1", "X-Log: 1\r\n")), 200);
+    wait_for(&s, "logs/errors.log", "GET /cond/missing.txt 404");
+    kp_h_signal_wait(&s, SIGQUIT, 10000); /* writes out tagged.log's buffer */
+    char *text = kp_h_read(&s, "logs/errors.log");
+    ck_assert_msg(strstr(text, " 200 ") == NULL, "%s", text);
+    free(text);
+    text = kp_h_read(&s, "logs/tagged.log");
+    ck_assert_ptr_nonnull(strstr(text, "\"log=yes\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"x=1\""));
+    ck_assert_msg(strstr(text, "log=0") == NULL, "%s", text);
+    ck_assert_msg(kp_p_count_lines(text, "GET /cond/") == 2, "%s", text);
+    free(text);
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(accesslog_buffer_and_flush)
 {
     struct kp_h_server s;
@@ -213,6 +246,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_json_and_escaping);
     tcase_add_test(tc, accesslog_registry_variables);
     tcase_add_test(tc, accesslog_off);
+    tcase_add_test(tc, accesslog_if_condition);
     tcase_add_test(tc, accesslog_buffer_and_flush);
     tcase_add_test(tc, accesslog_reopen);
     suite_add_tcase(s, tc);

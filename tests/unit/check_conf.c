@@ -198,6 +198,9 @@ static const struct {
      "duplicate \"log_format\" name \"combined\""},
     {"http { access_log off now; }", NULL, 1, "invalid parameter \"now\""},
     {"http { access_log logs/a.log combined gzip; }", NULL, 1, "invalid parameter \"gzip\""},
+    {"http { access_log logs/a.log combined if=$nope; }", NULL, 1, "unknown \"nope\" variable"},
+    {"http { access_log logs/a.log combined if=$; }", NULL, 1,
+     "invalid variable name in \"access_log\" directive"},
     /* error_log */
     {"http { server {\n location / { error_log a.log warn error; } } }", NULL, 2,
      "invalid number of arguments in \"error_log\" directive"},
@@ -880,6 +883,7 @@ START_TEST(list_directives)
              "  access_log logs/a.log main buffer=32k flush=5s;\n"
              "  access_log /var/log/b.log combined flush=1s;\n"
              "  access_log logs/c.log;\n"
+             "  access_log logs/d.log main flush=1s if=$arg_x$status;\n"
              "  server { server_name Example.COM *.example.com; server_name www.example.org;\n"
              "    error_page 500 502 =200 /err.html; error_page 404 /404.html;\n"
              "    deny 192.168.0.0/16; allow all; }\n"
@@ -900,7 +904,11 @@ START_TEST(list_directives)
     ck_assert(kp_str_eq(main_fmt->value.parts[2].var.arg, KP_STR("x-real-ip")));
     ck_assert(!c->http.log_formats[0].escape_json);
     ck_assert_uint_eq(c->http.log_formats[0].value.n_vars, 8);
-    ck_assert_uint_eq(l->n_access_logs, 3);
+    ck_assert_uint_eq(l->n_access_logs, 4);
+    ck_assert_ptr_null(l->access_logs[0].cond);
+    ck_assert_uint_eq(l->access_logs[3].cond->n_vars, 2);
+    ck_assert_str_eq(l->access_logs[3].cond->text, "$arg_x$status");
+    ck_assert_uint_eq(l->access_logs[3].flush_ms, 1000);
     ck_assert_ptr_eq(l->access_logs[0].format, main_fmt);
     ck_assert_uint_eq(l->access_logs[0].buffer_size, 32768);
     ck_assert_uint_eq(l->access_logs[0].flush_ms, 5000);
