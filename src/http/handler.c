@@ -77,12 +77,16 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
 }
 
 /* arg with its variables replaced (var.h) and repeated slashes merged
- * (so that "$uri/" of "/" is "/"), in r->arena. */
-static char *expand(struct kp_http_request *r, const struct kp_http_cv *arg, size_t *len_out)
+ * (so that "$uri/" of "/" is "/"), in r->arena; drop_last: without the
+ * value's last byte (the slash of a try_files directory candidate). */
+static char *expand(struct kp_http_request *r, const struct kp_http_cv *arg, size_t *len_out,
+                    bool drop_last)
 {
     struct kp_str t = kp_http_cv_eval(r, arg, KP_HTTP_CV_RAW);
     char *out = kp_arena_alloc(&r->arena, t.len + 1), *o = out;
 
+    if (drop_last && t.len > 0)
+        t.len--;
     for (size_t i = 0; i < t.len; i++) {
         if (t.p[i] != '/' || o == out || o[-1] != '/')
             *o++ = t.p[i];
@@ -92,14 +96,14 @@ static char *expand(struct kp_http_request *r, const struct kp_http_cv *arg, siz
     return out;
 }
 
-/* Whether candidate names a file (or, ending in '/', a directory) here. */
-static bool exists(struct kp_http_request *r, struct kp_str cand)
+/* Whether candidate names a directory (dir) or a regular file here. */
+static bool exists(struct kp_http_request *r, struct kp_str cand, bool dir)
 {
     struct stat st;
 
     if (cand.len == 0 || !kp_http_uri_is_safe(cand) || kp_http_static_stat(r, cand, &st) != 0)
         return false;
-    return cand.p[cand.len - 1] == '/' ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+    return dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
 }
 
 /* Count a change of URI; false (logged) past nginx's bound of 10. */
@@ -145,7 +149,7 @@ static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
         return 500;
     r->internal = true;
     size_t len;
-    char *to = expand(r, cv, &len);
+    char *to = expand(r, cv, &len, false);
     char *q = memchr(to, '?', len);
     if (q != NULL) {
         r->args = (struct kp_str){q + 1, len - (size_t)(q + 1 - to)};
@@ -160,15 +164,21 @@ static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
 }
 
 /* try_files: the first candidate that exists becomes the URI this location
- * serves (0), else the fallback decides. */
+ * serves (0), else the fallback decides. A candidate written with a final
+ * slash ("$uri/") names a directory and serves the name without that slash,
+ * as in nginx: for "/docs" that is "/docs" (which the static handler
+ * redirects to "/docs/"), for "/docs/" it is "/docs/" (its index). */
 static int try_files(struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = r->loc;
 
     for (size_t i = 0; i + 1 < loc->n_try_files; i++) {
+        const struct kp_http_cv *cv = &loc->try_files[i];
+        size_t tlen = strlen(cv->text);
+        bool dir = tlen > 1 && cv->text[tlen - 1] == '/';
         struct kp_str cand;
-        cand.p = expand(r, &loc->try_files[i], &cand.len);
-        if (exists(r, cand)) {
+        cand.p = expand(r, cv, &cand.len, dir);
+        if (exists(r, cand, dir)) {
             r->uri = cand;
             return 0;
         }

@@ -628,7 +628,8 @@ START_TEST(static_try_files)
     start(&s);
     expect(&s, "/app/real.txt", 200, "real\n");       /* $uri */
     expect(&s, "/app/page", 200, "page\n");           /* $uri.html */
-    expect(&s, "/app/sub", 200, "sub index\n");       /* $uri/ served with its index */
+    expect(&s, "/app/sub", 301, NULL);                /* $uri/: the directory, redirected */
+    expect(&s, "/app/sub/", 200, "sub index\n");      /* $uri/ served with its index */
     expect(&s, "/app/deep/link", 200, "app shell\n"); /* the fallback */
     expect(&s, "/app/", 200, "app shell\n");
     expect(&s, "/strict/here.txt", 200, "here\n");
