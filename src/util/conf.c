@@ -749,26 +749,28 @@ int kp_conf_parse_size(const char *s, uint64_t max, uint64_t *out)
     return rc;
 }
 
-/* Unit at *p, most significant first: 0 d, 1 h, 2 m, 3 s, 4 ms; a number at
- * the end of the string is seconds. Returns -1 for anything else. */
+/* Unit at *p, most significant first, nginx's set: 0 y (365 days), 1 M (30
+ * days), 2 w, 3 d, 4 h, 5 m, 6 s, 7 ms; a number at the end of the string is
+ * seconds. Returns -1 for anything else. */
 static int time_unit(const char **p)
 {
     const char *q = *p;
 
     if (q[0] == 'm' && q[1] == 's') {
         *p += 2;
-        return 4;
+        return 7;
     }
-    static const char units[] = "dhms";
+    static const char units[] = "yMwdhms";
     const char *u = q[0] != '\0' ? strchr(units, q[0]) : NULL;
     if (u != NULL)
         (*p)++;
-    return u != NULL ? (int)(u - units) : q[0] == '\0' ? 3 : -1;
+    return u != NULL ? (int)(u - units) : q[0] == '\0' ? 6 : -1;
 }
 
 int kp_conf_parse_msec(const char *s, uint64_t *out)
 {
-    static const uint64_t unit_ms[] = {86400000, 3600000, 60000, 1000, 1};
+    static const uint64_t unit_ms[] = {
+        UINT64_C(31536000000), UINT64_C(2592000000), 604800000, 86400000, 3600000, 60000, 1000, 1};
     uint64_t total = 0;
     int last = -1;
 

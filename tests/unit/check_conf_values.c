@@ -104,9 +104,14 @@ START_TEST(times)
         {"1h500ms", 3600500},
         {"2147483647", KP_CONF_MAX_MSEC},
         {"24855d", 24855ull * 86400000},
+        {"1y", 365 * 86400000ull},
+        {"2M", 60 * 86400000ull},
+        {"1w2d", 9 * 86400000ull},
+        {"1y1M1w1d1h", (365 + 30 + 7 + 1) * 86400000ull + 3600000},
     };
-    static const char *const bad[] = {"",   "s",   "ms", "1x",   "30s1m", "1s1s", "1ms1s", "1.5s",
-                                      "-1", "1 s", "1S", "1s30", "1mm",   "1dd",  "h1"};
+    static const char *const bad[] = {"",     "s",  "ms",  "1x",   "30s1m", "1s1s", "1ms1s",
+                                      "1.5s", "-1", "1 s", "1S",   "1s30",  "1mm",  "1dd",
+                                      "h1",   "1Y", "1W",  "1w1y", "1d1M"};
     uint64_t v;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {

@@ -239,9 +239,9 @@ int kp_conf_parse_flag(const char *s, bool *out);
 int kp_conf_parse_num(const char *s, uint64_t max, uint64_t *out);
 /* Bytes: digits with an optional k, m or g suffix (any case), at most max. */
 int kp_conf_parse_size(const char *s, uint64_t max, uint64_t *out);
-/* Time into milliseconds: one or more NUMBER UNIT parts with units d, h, m,
- * s, ms in decreasing order ("1m30s"); a bare number means seconds, also as
- * the last part ("1m30"). At most KP_CONF_MAX_MSEC. */
+/* Time into milliseconds: one or more NUMBER UNIT parts with nginx's units
+ * y (365 days), M (30 days), w, d, h, m, s, ms in decreasing order ("1m30s"); a bare number means
+ * seconds, also as the last part ("1m30"). At most KP_CONF_MAX_MSEC. */
 int kp_conf_parse_msec(const char *s, uint64_t *out);
 /* Listen address: "ADDR:PORT", "PORT", "ADDR", "[IPV6]:PORT", "[IPV6]",
  * "*:PORT"; ADDR is numeric or "localhost" (no DNS). A missing port is
