@@ -21,10 +21,18 @@ static bool ends_with(struct kp_str host, const char *s, size_t n)
     return true;
 }
 
+/* Case-insensitive: does host start with the lowercase prefix s? */
+static bool starts_with(struct kp_str host, const char *s, size_t n)
+{
+    return host.len >= n && ends_with((struct kp_str){host.p, n}, s, n);
+}
+
 bool kp_http_router_match(const char *name, struct kp_str host)
 {
     size_t n = strlen(name);
 
+    if (n > 2 && name[n - 1] == '*' && name[n - 2] == '.')
+        return host.len > n - 1 && starts_with(host, name, n - 1);
     if (name[0] == '*' && name[1] == '.')
         return host.len > n - 1 && ends_with(host, name + 1, n - 1);
     if (name[0] == '.') {
@@ -52,9 +60,16 @@ struct kp_str kp_http_router_host(struct kp_str host)
     return host;
 }
 
-static bool is_wildcard(const char *name)
+/* How a name ranks when several match (nginx's order): 0 exact, 1 a
+ * leading wildcard ("*.example.com", ".example.com"), 2 a trailing one
+ * ("mail.*"); among wildcards of one kind the longest wins. */
+static int wildcard_kind(const char *name)
 {
-    return name[0] == '.' || (name[0] == '*' && name[1] == '.');
+    size_t n = strlen(name);
+
+    if (name[0] == '.' || (name[0] == '*' && name[1] == '.'))
+        return 1;
+    return n > 2 && name[n - 1] == '*' && name[n - 2] == '.' ? 2 : 0;
 }
 
 /* The first server with a ~REGEX name matching host (lowercased: copied
@@ -85,6 +100,7 @@ const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *
 {
     const struct kp_http_srv_conf *best = NULL;
     size_t best_len = 0;
+    int best_kind = 3;
 
     /* One server without regex names: nothing to choose (the benchmark case). */
     if (host.len == 0 || (addr->n_servers <= 1 && addr->default_server->n_name_regexes == 0))
@@ -96,12 +112,14 @@ const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *
             const char *name = srv->server_names[j];
             if (!kp_http_router_match(name, host))
                 continue;
-            if (!is_wildcard(name))
+            int kind = wildcard_kind(name);
+            if (kind == 0)
                 return srv; /* an exact name wins outright */
             size_t len = strlen(name);
-            if (len > best_len) {
+            if (kind < best_kind || (kind == best_kind && len > best_len)) {
                 best = srv;
                 best_len = len;
+                best_kind = kind;
             }
         }
     }

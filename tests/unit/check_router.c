@@ -28,6 +28,11 @@ START_TEST(name_matching)
     ck_assert(kp_http_router_match(".example.com", KP_STR("x.example.com")));
     ck_assert(!kp_http_router_match(".example.com", KP_STR("xexample.com")));
     ck_assert(!kp_http_router_match("", KP_STR("x")));
+    ck_assert(kp_http_router_match("mail.*", KP_STR("mail.example.org")));
+    ck_assert(kp_http_router_match("mail.*", KP_STR("MAIL.x")));
+    ck_assert(!kp_http_router_match("mail.*", KP_STR("mail.")));
+    ck_assert(!kp_http_router_match("mail.*", KP_STR("mail")));
+    ck_assert(!kp_http_router_match("mail.*", KP_STR("email.example.org")));
 }
 END_TEST
 
@@ -54,6 +59,8 @@ static const char *CONF =
     "  server { listen 127.0.0.1:1 default_server; server_name dflt.test; }\n"
     "  server { listen 127.0.0.1:1; server_name exact.test *.wild.test; }\n"
     "  server { listen 127.0.0.1:1; server_name *.deep.wild.test .dot.test; }\n"
+    "  server { listen 127.0.0.1:1; server_name a.deep.*; }\n"
+    "  server { listen 127.0.0.1:1; server_name mail.* mail.example.*; }\n"
     "  server { listen 127.0.0.1:1; server_name site.test; root /nonexistent;\n"
     "    error_page 404 http://example.com/404;\n"
     "    location / { return 200 root; }\n"
@@ -122,6 +129,10 @@ START_TEST(server_selection)
     expect_server("dot.test", "*.deep.wild.test");
     expect_server("x.dot.test", "*.deep.wild.test");
     expect_server("wild.test", "dflt.test");
+    /* A trailing wildcard only when no leading one matches; the longest. */
+    expect_server("a.deep.example", "a.deep.*");
+    expect_server("mail.example.org", "mail.*");
+    expect_server("mail.test", "mail.*");
     expect_server("other", "dflt.test");
     expect_server("", "dflt.test");
     /* One server on an address: no name is looked at. */

@@ -15,7 +15,9 @@
  *   "example.com"    exactly that name;
  *   "*.example.com"  any name ending in ".example.com" with at least one
  *                    character before it (not example.com itself);
- *   ".example.com"   example.com and every name under it. */
+ *   ".example.com"   example.com and every name under it;
+ *   "mail.*"         any name starting with "mail." with at least one
+ *                    character after it. */
 bool kp_http_router_match(const char *name, struct kp_str host);
 
 /* Host as it is compared: without a ":port" suffix (IPv6 literals keep their
