@@ -211,6 +211,8 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
         return;
     if (cv != NULL)
         add = kp_http_cv_eval(r, cv, KP_HTTP_CV_FIELD);
-    append(&r->arena, &r->resp.extra, add.p, add.len);
+    /* nginx's order: the expires fields, then the add_header lines (a
+     * Cache-Control of add_header follows the one of expires). */
     append(&r->arena, &r->resp.extra, expires, n);
+    append(&r->arena, &r->resp.extra, add.p, add.len);
 }
