@@ -41,13 +41,9 @@ static const struct rewrite listen_rewrites[] = {
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    char *buf = malloc(1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char *text = kp_h_slurp(path);
+    ck_assert_msg(text != NULL, "cannot read %s", path);
+    return text;
 }
 
 /* text with every occurrence of rw->from replaced (text is freed). */

@@ -221,11 +221,9 @@ void kp_h_start_with(struct kp_h_server *s, const char *main_extra, const char *
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
 
-char *kp_h_read(const struct kp_h_server *s, const char *path)
+char *kp_h_slurp(const char *path)
 {
-    char full[512];
-    snprintf(full, sizeof(full), "%s%s", s->prefix, path);
-    FILE *f = fopen(full, "r");
+    FILE *f = fopen(path, "r");
     if (f == NULL)
         return NULL;
     size_t cap = 4096, n = 0;
@@ -239,6 +237,13 @@ char *kp_h_read(const struct kp_h_server *s, const char *path)
     buf[n] = '\0';
     fclose(f);
     return buf;
+}
+
+char *kp_h_read(const struct kp_h_server *s, const char *path)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "%s%s", s->prefix, path);
+    return kp_h_slurp(full);
 }
 
 int kp_h_signal_wait(struct kp_h_server *s, int sig, int timeout_ms)

@@ -50,6 +50,8 @@ void kp_h_start_with(struct kp_h_server *s, const char *main_extra, const char *
 int kp_h_stop(struct kp_h_server *s);
 /* Send sig and wait for the process to exit. Returns the waitpid status or -1. */
 int kp_h_signal_wait(struct kp_h_server *s, int sig, int timeout_ms);
+/* Contents of the file at path (malloc'ed, NUL-terminated) or NULL. */
+char *kp_h_slurp(const char *path);
 /* Contents of a prefix-relative file (malloc'ed, NUL-terminated) or NULL. */
 char *kp_h_read(const struct kp_h_server *s, const char *path);
 /* The binary under test: $KP_TEST_BINARY or build/kelpie. */
