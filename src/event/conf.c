@@ -2,6 +2,7 @@
 #include "kelpie/event/conf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kelpie/event/uring.h"
@@ -15,6 +16,21 @@ void kp_event_conf_init(struct kp_events_conf *ev)
     ev->accept_mutex = true;
     ev->accept_mutex_delay_ms = 500;
     ev->multi_accept = false;
+    ev->model = KP_MODEL_REACTOR;
+    ev->model_threads = 2;
+}
+
+/* The hand-off models drive connections through epoll's EPOLLONESHOT (the
+ * readiness thread) or hand work between threads around one epoll loop:
+ * they run on epoll only, whichever of `use` and `model` comes first. */
+static int check_model_use(struct kp_conf *cf, const struct kp_events_conf *ev)
+{
+    static const char *const models[] = {
+        [KP_MODEL_REACTOR_POOL] = "reactor_pool", [KP_MODEL_SIM_PROACTOR] = "sim_proactor"};
+
+    if (ev->model == KP_MODEL_REACTOR || ev->use == KP_EVENT_EPOLL)
+        return 0;
+    return kp_conf_error(cf, "\"model %s\" requires \"use epoll\"", models[ev->model]);
 }
 
 static int events_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -60,10 +76,48 @@ static int set_use(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf
             ev->uring_fallback = NULL;
             if (ev->use == KP_EVENT_IO_URING)
                 check_uring(cf, ev);
-            return 0;
+            return check_model_use(cf, ev);
         }
     }
     return kp_conf_invalid(cf, cf->args[1]);
+}
+
+/* threads=N of `model`: 1 to 64. */
+static int model_threads(struct kp_conf *cf, const char *arg, unsigned *out)
+{
+    char *end;
+    long n = strtol(arg + sizeof("threads=") - 1, &end, 10);
+
+    if (*end != '\0' || end == arg + sizeof("threads=") - 1 || n < 1 || n > 64)
+        return kp_conf_invalid(cf, arg);
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* model reactor | reactor_pool | sim_proactor [threads=N] */
+static int set_model(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    static const char *const names[] = {[KP_MODEL_REACTOR] = "reactor",
+                                        [KP_MODEL_REACTOR_POOL] = "reactor_pool",
+                                        [KP_MODEL_SIM_PROACTOR] = "sim_proactor"};
+    struct kp_events_conf *ev = conf;
+    size_t i = 0;
+
+    (void)cmd;
+    while (i < sizeof(names) / sizeof(names[0]) && strcmp(cf->args[1], names[i]) != 0)
+        i++;
+    if (i == sizeof(names) / sizeof(names[0]))
+        return kp_conf_invalid(cf, cf->args[1]);
+    ev->model = (enum kp_event_model)i;
+    if (cf->nargs == 3) {
+        /* Only the simulated proactor has a pool of its own to size. */
+        if (ev->model != KP_MODEL_SIM_PROACTOR || strncmp(cf->args[2], "threads=", 8) != 0)
+            return kp_conf_invalid(cf, cf->args[2]);
+        int rc = model_threads(cf, cf->args[2], &ev->model_threads);
+        if (rc < 0)
+            return rc;
+    }
+    return check_model_use(cf, ev);
 }
 
 static int set_connections(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
@@ -138,6 +192,7 @@ const struct kp_conf_cmd kp_event_conf_cmds[] = {
     {"accept_mutex", KP_CONF_EVENTS, KP_CONF_TAKE(1), 0, kp_conf_set_flag, EVENTS(accept_mutex)},
     {"accept_mutex_delay", KP_CONF_EVENTS, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
      EVENTS(accept_mutex_delay_ms)},
+    {"model", KP_CONF_EVENTS, KP_CONF_RANGE(1, 2), 0, set_model, EVENTS(model)},
     {"multi_accept", KP_CONF_EVENTS, KP_CONF_TAKE(1), 0, kp_conf_set_flag, EVENTS(multi_accept)},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

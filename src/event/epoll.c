@@ -109,7 +109,7 @@ static void epoll_forget(struct kp_loop *loop, struct kp_io *io)
 
 /* An error or hang-up is reported as the interest set plus KP_EV_ERROR: the
  * handler learns the details from its next read() or write(). */
-static unsigned to_kp_events(uint32_t e, unsigned interest)
+unsigned kp_epoll_events(uint32_t e, unsigned interest)
 {
     unsigned ev = 0;
 
@@ -136,8 +136,9 @@ static int epoll_wait_ready(struct kp_loop *loop, int timeout_ms, struct kp_read
     for (int i = 0; i < n; i++) {
         struct kp_io *io = st->events[i].data.ptr;
 
-        ready[i] = (struct kp_ready){
-            .io = io, .gen = io->gen, .events = to_kp_events(st->events[i].events, io->interest)};
+        ready[i] = (struct kp_ready){.io = io,
+                                     .gen = io->gen,
+                                     .events = kp_epoll_events(st->events[i].events, io->interest)};
     }
     return n;
 }

@@ -31,6 +31,15 @@ static const struct kp_loop_backend *backend_for(enum kp_event_use use)
     return NULL;
 }
 
+/* What every backend's loop gets once its backend is up. */
+static void loop_ready(struct kp_loop *loop, unsigned max_fds)
+{
+    loop->ready_cap = max_fds < KP_LOOP_BATCH ? max_fds + 1 : KP_LOOP_BATCH;
+    loop->ready = kp_calloc(loop->ready_cap, sizeof(*loop->ready));
+    kp_timer_heap_init(&loop->timers);
+    kp_clock_update(&loop->clock);
+}
+
 int kp_loop_init(struct kp_loop *loop, enum kp_event_use use, unsigned max_fds,
                  const struct kp_log *log)
 {
@@ -49,10 +58,20 @@ int kp_loop_init(struct kp_loop *loop, enum kp_event_use use, unsigned max_fds,
     }
     if (rc < 0)
         return rc;
-    loop->ready_cap = max_fds < KP_LOOP_BATCH ? max_fds + 1 : KP_LOOP_BATCH;
-    loop->ready = kp_calloc(loop->ready_cap, sizeof(*loop->ready));
-    kp_timer_heap_init(&loop->timers);
-    kp_clock_update(&loop->clock);
+    loop_ready(loop, max_fds);
+    return 0;
+}
+
+int kp_loop_init_with(struct kp_loop *loop, const struct kp_loop_backend *ops, void *arg,
+                      unsigned max_fds, const struct kp_log *log)
+{
+    if (max_fds == 0)
+        return -EINVAL;
+    *loop = (struct kp_loop){.ops = ops, .log = log, .max_fds = max_fds, .bstate = arg};
+    int rc = ops->init(loop, max_fds);
+    if (rc < 0)
+        return rc;
+    loop_ready(loop, max_fds);
     return 0;
 }
 

@@ -45,6 +45,7 @@
 #include "kelpie/http/headers.h"
 #include "kelpie/http/limit.h"
 #include "kelpie/http/limit_rate.h"
+#include "kelpie/http/proactor.h"
 #include "kelpie/http/realip.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
@@ -69,6 +70,7 @@ enum step {
     STEP_RESPOND, /* r->resp is ready: write it */
     STEP_SENT,    /* the whole response is with the kernel */
     STEP_CLOSE,   /* close the connection now */
+    STEP_AWAY,    /* the request is with a handler thread (http/proactor.h) */
 };
 
 static enum step read_head(struct kp_http_conn *hc);
@@ -236,10 +238,25 @@ static struct kp_http_request *reuse_request(struct kp_http_reuse *ru)
     return r;
 }
 
+/* Reset r's arena, running its cleanups: those a handler thread registered
+ * (the simulated proactor) give back what belongs to that thread's caches,
+ * under its lock. */
+static void reset_arena(struct kp_http_request *r)
+{
+    if (r->ran_on == NULL) {
+        kp_arena_reset(&r->arena);
+        return;
+    }
+    pthread_mutex_lock(r->ran_on);
+    kp_arena_reset(&r->arena);
+    pthread_mutex_unlock(r->ran_on);
+    r->ran_on = NULL;
+}
+
 /* Reset r's arena (running its cleanups) and keep r, or free it. */
 static void keep_request(struct kp_http_reuse *ru, struct kp_http_request *r)
 {
-    kp_arena_reset(&r->arena);
+    reset_arena(r);
     if (ru->n_reqs < REUSE_MAX) {
         r->next = ru->reqs;
         ru->reqs = r;
@@ -376,7 +393,7 @@ static void request_new(struct kp_http_conn *hc)
     if (r == NULL)
         r = hc->r = reuse_request(&hc->ctx->reuse);
     else
-        kp_arena_reset(&r->arena);
+        reset_arena(r);
     struct kp_arena arena = r->arena;
     /* The field array is last and is written by the parser before it is read. */
     memset(r, 0, offsetof(struct kp_http_request, fields));
@@ -535,7 +552,12 @@ static void close_conn(struct kp_http_conn *hc)
 /* c->close: the pool reclaims an idle connection, or the worker stops. */
 static void close_cb(struct kp_conn *c)
 {
-    close_conn(c->data);
+    struct kp_http_conn *hc = c->data;
+
+    /* A fast stop: the handler thread finishes with the request first. */
+    if (hc->away)
+        kp_http_proactor_reclaim(hc->ctx->proactor, hc);
+    close_conn(hc);
 }
 
 /* --- reading ------------------------------------------------------------------------- */
@@ -842,11 +864,23 @@ static enum step handled(struct kp_http_conn *hc)
     return STEP_CLOSE;
 }
 
+/* The simulated proactor: the handler runs in a handler thread, and the
+ * connection waits with no timer (its send_timeout starts with the
+ * response) until kp_http_request_processed. */
+static enum step send_away(struct kp_http_conn *hc, bool resume)
+{
+    kp_loop_timer_del(hc->loop, &hc->c->timer);
+    kp_http_proactor_submit(hc->ctx->proactor, hc, resume);
+    return STEP_AWAY;
+}
+
 static enum step process(struct kp_http_conn *hc)
 {
     /* Counted as writing from here, as nginx's stub_status does: the
      * status page itself then shows its own request as Writing. */
     set_state(hc, KP_HC_WRITE);
+    if (hc->ctx->proactor != NULL)
+        return send_away(hc, false);
     kp_http_handler_run(hc->r);
     return handled(hc);
 }
@@ -855,6 +889,8 @@ static enum step process(struct kp_http_conn *hc)
 static enum step resume(struct kp_http_conn *hc)
 {
     set_state(hc, KP_HC_WRITE);
+    if (hc->ctx->proactor != NULL)
+        return send_away(hc, true);
     kp_http_handler_resume(hc->r);
     return handled(hc);
 }
@@ -1340,8 +1376,28 @@ static void next(struct kp_http_conn *hc, enum step s)
         case STEP_CLOSE:
             close_conn(hc);
             return;
+        case STEP_AWAY:
+            return;
         }
     }
+}
+
+void kp_http_request_processed(struct kp_http_conn *hc)
+{
+    struct kp_conn *c = hc->c;
+    unsigned ev = hc->away_events;
+
+    hc->away_events = 0;
+    next(hc, handled(hc));
+    /* Readiness that came meanwhile was reported once (edge-triggered):
+     * act on it now, or when the next request (already in the buffer)
+     * comes back; not on a connection that closed. */
+    if (ev == 0 || !c->in_use || c->data != hc)
+        return;
+    if (hc->away)
+        hc->away_events |= ev;
+    else
+        kp_loop_post(hc->loop, &c->io, ev);
 }
 
 static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
@@ -1358,6 +1414,10 @@ static void on_io(struct kp_loop *loop, struct kp_io *io, unsigned events)
     /* Errors surface from read/write themselves; an end of stream may be
      * reported only now (see wait_io). */
     hc->peer_eof |= (events & KP_EV_EOF) != 0;
+    if (hc->away) {
+        hc->away_events |= events & (KP_EV_READ | KP_EV_WRITE);
+        return;
+    }
     hc->answered = 0;
     if (hc->state != KP_HC_WRITE && batch_pending(hc)) {
         /* Writable again: the batch first, then on as the state says. */
@@ -1405,6 +1465,8 @@ static void on_timer(struct kp_timer *t)
     struct kp_http_conn *hc = c->data;
     enum step s = STEP_CLOSE;
 
+    if (hc->away)
+        return; /* disarmed when it left; nothing to time meanwhile */
     hc->answered = 0;
     switch (hc->state) {
     case KP_HC_READ_HEAD:

@@ -23,6 +23,11 @@ void kp_http_ctx_set_log_files(struct kp_http_ctx *ctx, const struct kp_log_file
     ctx->n_log_files = n;
 }
 
+void kp_http_ctx_set_proactor(struct kp_http_ctx *ctx, unsigned threads)
+{
+    ctx->proactor_threads = threads;
+}
+
 void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
 {
     ctx->svc.board = board;
@@ -60,6 +65,13 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
         ctx->svc.match_data = kp_http_regex_match_data();
     kp_http_filecache_init(&ctx->files, http->open_file_cache_max, http->open_file_cache_valid_ms,
                            http->open_file_cache_inactive_ms);
+    if (ctx->proactor_threads > 0) {
+        rc = kp_http_proactor_start(&ctx->proactor, ctx, ctx->proactor_threads);
+        if (rc < 0) {
+            kp_http_ctx_stop(ctx);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -74,6 +86,9 @@ static void drop_caches(struct kp_http_ctx *ctx)
 
 void kp_http_ctx_stop(struct kp_http_ctx *ctx)
 {
+    /* Every connection is closed: no request is with a handler thread. */
+    kp_http_proactor_stop(ctx->proactor);
+    ctx->proactor = NULL;
     if (ctx->alog_open)
         kp_http_accesslog_close(&ctx->alog);
     ctx->alog_open = false;

@@ -7,7 +7,7 @@
 
 #include "kelpie/util/alloc.h"
 #include "kelpie/proc/worker.h"
-#include "kelpie/proc/worker_threads.h"
+#include "kelpie/proc/model.h"
 #include "kelpie/http/server.h"
 
 /* A reload's soft drain: idle keep-alive connections get this long to send
@@ -51,6 +51,8 @@ static void prepare(struct kp_worker *w, struct kp_http_ctx *http, const struct 
     kp_http_ctx_set_pools(http, pools);
     kp_http_ctx_set_log_files(http, cycle->log_files, cycle->n_log_files);
     kp_http_ctx_set_board(http, sb);
+    if (cycle->events.model == KP_MODEL_SIM_PROACTOR)
+        kp_http_ctx_set_proactor(http, cycle->events.model_threads);
     w->proto = kp_http_ctx_proto(http);
     w->proto.drain = soft_drain;
 }
@@ -64,13 +66,14 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
     struct kp_worker *ws = kp_calloc(n, sizeof(*ws));
     struct kp_http_ctx *https = kp_calloc(n, sizeof(*https));
     /* Each thread stamps its lines with its own loop's clock. */
-    struct kp_log *logs = n > 1 ? kp_calloc(n, sizeof(*logs)) : log;
+    bool threaded = kp_model_threaded(cycle);
+    struct kp_log *logs = threaded ? kp_calloc(n, sizeof(*logs)) : log;
     /* thread_pool: this process's own threads, shared by its reactors. */
     struct kp_tpools pools;
     int rc = kp_tpools_start(&pools, cycle->events.thread_pools, cycle->events.n_thread_pools, log);
 
     for (unsigned t = 0; t < n; t++) {
-        if (n > 1) {
+        if (threaded) {
             logs[t] = *log;
             logs[t].thread = t;
         }
@@ -84,7 +87,7 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
         prepare(&ws[t], &https[t], cycle, &logs[t], ws[t].sb, ws[t].slot, &pools);
     }
     if (rc == 0)
-        rc = n > 1 ? kp_worker_run_threads(ws, n, log) : kp_worker_run(&ws[0]);
+        rc = kp_model_run(ws, n, log);
     bool started = true;
     for (unsigned t = 0; t < n; t++) {
         kp_http_ctx_free(&https[t]);
@@ -93,7 +96,7 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
     kp_tpools_stop(&pools);
     if (own != NULL)
         kp_sb_destroy(own);
-    if (n > 1)
+    if (threaded)
         kp_free(logs);
     kp_free(https);
     kp_free(ws);

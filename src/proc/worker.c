@@ -90,8 +90,10 @@ static int build(struct kp_worker *w)
     const struct kp_cycle *cycle = w->cycle;
     unsigned nconn = cycle->events.worker_connections;
     /* Connections, listeners, the accept mutex's bell, and a thread's bell. */
-    int rc = kp_loop_init(&w->loop, cycle->events.use,
-                          nconn + (unsigned)cycle->n_listening + 1 + (w->group != NULL), w->log);
+    unsigned max_fds = nconn + (unsigned)cycle->n_listening + 1 + (w->group != NULL);
+    int rc = w->handoff != NULL
+                 ? kp_handoff_loop_init(&w->loop, w->handoff, w->thread, max_fds, w->log)
+                 : kp_loop_init(&w->loop, cycle->events.use, max_fds, w->log);
 
     if (rc < 0) {
         kp_log_error(w->log, KP_LOG_ALERT, -rc, "cannot create the event loop");

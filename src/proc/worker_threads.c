@@ -59,8 +59,10 @@ static void *thread_main(void *arg)
     unsigned threads = w->cycle->core.worker_threads;
     char name[16];
 
-    /* "reactor N" in top -H, ps -L and /proc/PID/task/TID/comm. */
-    snprintf(name, sizeof(name), "reactor %u", w->thread);
+    /* "reactor N" (model reactor_pool: "pool-thread N") in top -H, ps -L and
+     * /proc/PID/task/TID/comm. */
+    snprintf(name, sizeof(name), "%s %u", w->handoff != NULL ? "pool-thread" : "reactor",
+             w->thread);
     pthread_setname_np(pthread_self(), name);
     kp_worker_setup_cpus(&w->cycle->core, w->index * threads + w->thread, w->log);
     w->rc = kp_worker_run(w);

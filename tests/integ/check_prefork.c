@@ -265,7 +265,7 @@ START_TEST(daemon_detaches)
 
     /* No `daemon off` here: daemon defaults to on. */
     kp_h_prepare(&s);
-    snprintf(events, sizeof(events), "use %s;", kp_h_events());
+    snprintf(events, sizeof(events), "use %s;%s", kp_h_events(), kp_h_model_line());
     kp_h_config_raw(&s, "error_log logs/error.log info;\npid logs/kelpie.pid;\nworker_processes 2;",
                     events, HTTP_OK);
     snprintf(prefix, sizeof(prefix), "%s", s.prefix);
@@ -772,7 +772,7 @@ START_TEST(daemon_start_crash_loop)
         return;
     setrlimit(RLIMIT_CORE, &no_core);
     kp_h_prepare(&s);
-    snprintf(events, sizeof(events), "use %s;", kp_h_events());
+    snprintf(events, sizeof(events), "use %s;%s", kp_h_events(), kp_h_model_line());
     kp_h_config_raw(&s, "error_log logs/error.log info;\npid logs/kelpie.pid;\nworker_processes 1;",
                     events, HTTP_OK);
     snprintf(prefix, sizeof(prefix), "%s", s.prefix);

@@ -364,7 +364,8 @@ static uint64_t cpus_of(pid_t tid)
     return mask;
 }
 
-/* The reactor threads of pid (named "reactor N"), at most max. */
+/* The reactor threads of pid (named "reactor N", or "pool-thread N" under model
+ * reactor_pool), at most max. */
 static int reactors(pid_t pid, pid_t *out, int max)
 {
     char path[64];
@@ -379,7 +380,8 @@ static int reactors(pid_t pid, pid_t *out, int max)
         FILE *f = de->d_name[0] != '.' ? fopen(comm, "r") : NULL;
         if (f == NULL)
             continue;
-        if (fgets(name, sizeof(name), f) != NULL && strncmp(name, "reactor ", 8) == 0)
+        if (fgets(name, sizeof(name), f) != NULL &&
+            (strncmp(name, "reactor ", 8) == 0 || strncmp(name, "pool-thread ", 12) == 0))
             out[n++] = (pid_t)atoi(de->d_name);
         fclose(f);
     }

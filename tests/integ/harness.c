@@ -33,6 +33,17 @@ const char *kp_h_events(void)
     return e ? e : "epoll";
 }
 
+const char *kp_h_model_line(void)
+{
+    static char line[64];
+    const char *m = getenv("KP_TEST_MODEL");
+
+    if (m == NULL || *m == '\0')
+        return "";
+    snprintf(line, sizeof(line), " model %s;", m);
+    return line;
+}
+
 static int free_port(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -126,9 +137,9 @@ void kp_h_config(const struct kp_h_server *s, const char *main_extra, const char
 
     snprintf(conf, cap,
              "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;\n%s\n"
-             "events { use %s; }\n"
+             "events { use %s;%s }\n"
              "http {\n%s\n}\n",
-             extra, kp_h_events(), body);
+             extra, kp_h_events(), kp_h_model_line(), body);
     kp_h_write(s, "conf/kelpie.conf", conf);
     free(conf);
     free(extra);

@@ -57,6 +57,9 @@ char *kp_h_read(const struct kp_h_server *s, const char *path);
 /* The binary under test: $KP_TEST_BINARY or build/kelpie. */
 const char *kp_h_binary(void);
 const char *kp_h_events(void);
+/* " model NAME;" from KP_TEST_MODEL (reactor, reactor_pool, sim_proactor),
+ * for the events block after `use`; "" when unset. */
+const char *kp_h_model_line(void);
 
 /* Run argv (argv[0] is looked up as is), capturing stdout and stderr
  * (malloc'ed, NUL-terminated). Returns the exit code, or 128+signal. */

@@ -254,7 +254,7 @@ void kp_p_write_config(const struct kp_h_server *s, const char *main_extra,
              "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;\n"
              "master_process on;\n%s",
              main_extra ? main_extra : "");
-    snprintf(events, sizeof(events), "use %s;\n%s", kp_h_events(),
+    snprintf(events, sizeof(events), "use %s;%s\n%s", kp_h_events(), kp_h_model_line(),
              events_extra ? events_extra : "");
     kp_h_config_raw(s, main_text, events, http_body);
 }

@@ -41,6 +41,17 @@ struct kp_loop_backend {
     ssize_t (*recv)(struct kp_loop *loop, struct kp_io *io, void *buf, size_t len);
 };
 
+/* kp_loop_init with a backend that is not one of `use` (event/handoff.c):
+ * loop->bstate is arg when ops->init runs, which replaces it with its own
+ * state. Returns 0, -EINVAL for max_fds 0, or ops->init's -errno. */
+int kp_loop_init_with(struct kp_loop *loop, const struct kp_loop_backend *ops, void *arg,
+                      unsigned max_fds, const struct kp_log *log);
+
+/* epoll's report (EPOLLIN, EPOLLRDHUP, EPOLLOUT, EPOLLERR, EPOLLHUP) as
+ * KP_EV_*: an error or hang-up is the interest set plus KP_EV_ERROR (the
+ * epoll backend's and the reactor_pool backend's, event/handoff.c). */
+unsigned kp_epoll_events(uint32_t e, unsigned interest);
+
 extern const struct kp_loop_backend kp_epoll_ops;
 extern const struct kp_loop_backend kp_poll_ops;
 extern const struct kp_loop_backend kp_select_ops;

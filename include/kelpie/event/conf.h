@@ -31,6 +31,16 @@ struct kp_tpool_conf {
 #define KP_TPOOL_DEFAULT_THREADS 32
 #define KP_TPOOL_DEFAULT_QUEUE   65536
 
+/* `model`: how a worker's connections are driven (README, "Concurrency
+ * models"). */
+enum kp_event_model {
+    KP_MODEL_REACTOR = 0,  /* each reactor reads, handles and writes its connections */
+    KP_MODEL_REACTOR_POOL, /* one readiness thread; worker_threads pool threads
+                            * handle ready connections (event/handoff.h) */
+    KP_MODEL_SIM_PROACTOR, /* the reactor reads and writes; `threads` pool threads
+                            * build the responses (event/offload.h) */
+};
+
 struct kp_events_conf {
     unsigned worker_connections;    /* 512 */
     enum kp_event_use use;          /* epoll */
@@ -44,6 +54,8 @@ struct kp_events_conf {
      * process (event/tpool.h); in config order. */
     struct kp_tpool_conf *thread_pools;
     size_t n_thread_pools;
+    enum kp_event_model model; /* reactor */
+    unsigned model_threads;    /* sim_proactor: handler threads per reactor (2) */
 };
 
 /* A unique listening address, shared by every server that listens on it. For
@@ -74,7 +86,7 @@ const struct kp_tpool_conf *kp_event_conf_tpool(const struct kp_events_conf *ev,
 extern const struct kp_conf_cmd kp_event_conf_cmds[];
 
 /* Set the defaults: 512 connections, epoll, accept_mutex on with 500ms
- * delay, multi_accept off. */
+ * delay, multi_accept off, model reactor. */
 void kp_event_conf_init(struct kp_events_conf *ev);
 
 #endif

@@ -11,6 +11,7 @@
 #ifndef KP_REQUEST_H
 #define KP_REQUEST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,6 +22,7 @@
 #include "kelpie/util/log.h"
 #include "kelpie/util/str.h"
 #include "kelpie/event/conn.h"
+#include "kelpie/event/offload.h"
 #include "kelpie/http/chunked.h"
 #include "kelpie/http/parse.h"
 #include "kelpie/http/proxy_protocol.h"
@@ -156,6 +158,14 @@ struct kp_http_conn {
      * addresses are AF_UNSPEC for UNKNOWN and LOCAL). */
     bool has_proxy;
     struct kp_proxy_header proxy;
+    /* The simulated proactor (http/proactor.h): the request is with a
+     * handler thread (nothing of the connection is touched meanwhile but
+     * these: readiness reported while away waits in away_events). */
+    bool away;
+    bool away_resume; /* limit_req's delay is over: resume the handler */
+    unsigned away_events;
+    struct kp_offload_task task;
+    struct kp_clock away_clock; /* the loop's clock when it left */
 };
 
 struct kp_http_request {
@@ -207,6 +217,7 @@ struct kp_http_request {
     bool close;                     /* answer with Connection: close whatever was asked */
     bool linger;                    /* close lingering (the stream position may be lost) */
     bool logged;                    /* the access log has it */
+    pthread_mutex_t *ran_on;        /* the handler thread's lock its cleanups take, or NULL */
     struct kp_http_request *next;   /* the worker's cache of free requests */
     struct kp_http_field fields[KP_HTTP_MAX_FIELDS]; /* parser.head.fields; last: not reset */
 };
@@ -256,6 +267,11 @@ void kp_http_response_init(struct kp_http_response *resp);
  * and close callback, and wait for the first byte of a request (see
  * request.c for the states). */
 void kp_http_request_begin(struct kp_http_conn *hc);
+/* The simulated proactor (http/proactor.h) hands hc's request back from a
+ * handler thread: go on as after kp_http_handler_run (write the response,
+ * or wait for limit_req's delay), then act on readiness reported while it
+ * was away. Called from the loop. */
+void kp_http_request_processed(struct kp_http_conn *hc);
 
 /* Free every request object and buffer kept in ru (its connections are all
  * closed) and empty it. */

@@ -47,6 +47,7 @@
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/filecache.h"
 #include "kelpie/http/gzip.h"
+#include "kelpie/http/proactor.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/response.h"
 
@@ -85,7 +86,16 @@ struct kp_http_ctx {
     /* aio threads: this reactor's port for the finished tasks of the
      * process's thread pools (svc.pools); open while pools exist. */
     struct kp_task_port port;
+    /* The simulated proactor: handler threads to start (0: none, the
+     * handlers run in the reactor), and the running pool (http/proactor.h). */
+    unsigned proactor_threads;
+    struct kp_http_proactor *proactor;
 };
+
+/* `model sim_proactor threads=N`: run request handlers in N threads of
+ * this reactor's own (http/proactor.h) from the next start on; 0 (the
+ * default): in the reactor. */
+void kp_http_ctx_set_proactor(struct kp_http_ctx *ctx, unsigned threads);
 
 /* Prepare ctx for one worker run over http (which must outlive it). log is
  * the error log; sb the worker's scoreboard slot or NULL. ctx must not move

@@ -45,6 +45,7 @@
 #include "kelpie/util/log.h"
 #include "kelpie/event/accept.h"
 #include "kelpie/event/conn.h"
+#include "kelpie/event/handoff.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/proto.h"
 #include "kelpie/event/scoreboard.h"
@@ -75,6 +76,9 @@ struct kp_worker {
     struct kp_worker_group *group; /* threads: the process's group (requests come from
                                     * its main thread); NULL: this worker is the
                                     * process's only reactor and takes signals itself */
+    struct kp_handoff *handoff;    /* model reactor_pool: this thread is pool thread
+                                    * `thread` of it (event/handoff.h); NULL: its loop
+                                    * is built on events.use */
     /* Owned by kp_worker_run. */
     struct kp_loop loop;      /* loop.stop ends the run at the next iteration */
     struct kp_conn_pool pool; /* pool.draining: graceful quit in progress */
