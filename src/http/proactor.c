@@ -42,6 +42,9 @@ static void thread_setup(struct thread *t, const struct kp_http_ctx *ctx)
     pthread_mutex_init(&t->mu, NULL);
     t->log = *ctx->log;
     t->log.clock = &t->clock;
+    /* A daemon's start report is the reactor's business (its descriptor
+     * goes away once the worker is up). */
+    t->log.tee = false;
     t->clock = ctx->loop->clock;
     t->svc = ctx->svc;
     t->svc.log = &t->log;
