@@ -384,9 +384,13 @@ START_TEST(gzip_cache_by_version)
     fclose(f);
     struct timespec times[2] = {st.st_atim, st.st_mtim};
     ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
-    ck_assert_int_eq(kp_h_request(s.port, REQ("/t.txt", AE_GZIP), &r), 0);
-    assert_gunzips_to_text(&r); /* the cached version */
-    kp_h_resp_free(&r);
+    /* Under model sim_proactor each handler thread has a cache of its own,
+     * and which one answers is not known: only the new version is certain. */
+    if (!kp_h_model_is("sim_proactor")) {
+        ck_assert_int_eq(kp_h_request(s.port, REQ("/t.txt", AE_GZIP), &r), 0);
+        assert_gunzips_to_text(&r); /* the cached version */
+        kp_h_resp_free(&r);
+    }
 
     times[1].tv_sec -= 100;
     ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);

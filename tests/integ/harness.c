@@ -33,6 +33,13 @@ const char *kp_h_events(void)
     return e ? e : "epoll";
 }
 
+bool kp_h_model_is(const char *name)
+{
+    const char *m = getenv("KP_TEST_MODEL");
+
+    return m != NULL && strncmp(m, name, strlen(name)) == 0;
+}
+
 const char *kp_h_model_line(void)
 {
     static char line[64];

@@ -60,6 +60,8 @@ const char *kp_h_events(void);
 /* " model NAME;" from KP_TEST_MODEL (reactor, reactor_pool, sim_proactor),
  * for the events block after `use`; "" when unset. */
 const char *kp_h_model_line(void);
+/* Whether KP_TEST_MODEL names the model `name`. */
+bool kp_h_model_is(const char *name);
 
 /* Run argv (argv[0] is looked up as is), capturing stdout and stderr
  * (malloc'ed, NUL-terminated). Returns the exit code, or 128+signal. */
