@@ -764,19 +764,35 @@ static int keepalive_timeout(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
     return 0;
 }
 
+/* A directive taking one of n keywords: the index of cf->args[1] in names
+ * into *out, or the [emerg]. */
+static int keyword(struct kp_conf *cf, const char *const *names, unsigned n, unsigned *out)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (strcmp(cf->args[1], names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return kp_conf_invalid(cf, cf->args[1]);
+}
+
 /* if_modified_since off|exact|before (http/cond.h). */
 static int if_modified_since(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     static const char *const names[] = {"off", "exact", "before"};
 
     (void)cmd;
-    for (unsigned i = 0; i < 3; i++) {
-        if (strcmp(cf->args[1], names[i]) == 0) {
-            ((struct kp_http_loc_conf *)conf)->if_modified_since = i;
-            return 0;
-        }
-    }
-    return kp_conf_invalid(cf, cf->args[1]);
+    return keyword(cf, names, 3, &((struct kp_http_loc_conf *)conf)->if_modified_since);
+}
+
+/* lingering_close off|on|always (KP_LINGER_*, in that order). */
+static int lingering_close(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    static const char *const names[] = {"off", "on", "always"};
+
+    (void)cmd;
+    return keyword(cf, names, 3, &((struct kp_http_loc_conf *)conf)->lingering_close);
 }
 
 /* internal: not inherited (nginx keeps it per location). */
@@ -788,11 +804,15 @@ static int set_internal(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void 
     return 0;
 }
 
+/* status; | stub_status [on]; (nginx's old spelling had the "on", which it
+ * still accepts and ignores; so does kelpie, any other word is refused) */
 static int set_status(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
-    (void)cf;
-    (void)cmd;
-    ((struct kp_http_loc_conf *)conf)->status = true;
+    bool stub = strcmp(cmd->name, "stub_status") == 0;
+
+    if (cf->nargs > 1 && strcmp(cf->args[1], "on") != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    ((struct kp_http_loc_conf *)conf)->status = stub ? KP_HTTP_STATUS_STUB : KP_HTTP_STATUS_PAGE;
     return 0;
 }
 
@@ -957,6 +977,9 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->port_in_redirect = true;
     loc->log_not_found = true;
     loc->if_modified_since = KP_HTTP_IMS_EXACT;
+    loc->lingering_close = KP_LINGER_ON;
+    loc->lingering_time_ms = 30000;
+    loc->lingering_timeout_ms = 5000;
     loc->max_ranges = UINT_MAX;
     kp_http_charset_defaults(a, &loc->charset_types, &loc->n_charset_types);
     loc->keepalive_requests = 1000;
@@ -1136,6 +1159,7 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"error_page", HTTP_ANY_IF, KP_CONF_2MORE, KP_CONF_MULTI, error_page,
      LOC_SPAN(error_pages, n_error_pages)},
     {"status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_NOARGS, 0, set_status, LOC(status)},
+    {"stub_status", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_RANGE(0, 1), 0, set_status, LOC(status)},
     {"internal", KP_CONF_LOC, KP_CONF_NOARGS, 0, set_internal, KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"allow", HTTP_ANY | KP_CONF_LMT, KP_CONF_TAKE(1), KP_CONF_MULTI, acl_rule,
      LOC_SPAN(acl, n_acl)},
@@ -1169,6 +1193,10 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
     {"etag", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(etag)},
     {"log_not_found", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(log_not_found)},
     {"if_modified_since", HTTP_ANY, KP_CONF_TAKE(1), 0, if_modified_since, LOC(if_modified_since)},
+    {"lingering_close", HTTP_ANY, KP_CONF_TAKE(1), 0, lingering_close, LOC(lingering_close)},
+    {"lingering_time", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec, LOC(lingering_time_ms)},
+    {"lingering_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_msec,
+     LOC(lingering_timeout_ms)},
     {"max_ranges", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_num, LOC(max_ranges)},
     {"charset", HTTP_ANY | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_http_charset_conf, LOC(charset)},
     {"charset_types", HTTP_ANY, KP_CONF_1MORE, 0, kp_http_charset_conf_types,

@@ -17,9 +17,11 @@
  *              timeout), then HANDSHAKE or IDLE; a broken header closes
  *              the connection without a word to the client.
  *   LINGER     after a response that closes the connection while the client
- *              may still be sending: write side shut down, input dropped
- *              until EOF or KP_HTTP_LINGER_MS, so the client reads the
- *              response instead of a reset (RFC 9112 section 9.6).
+ *              may still be sending (lingering_close on; always: after every
+ *              closing response): write side shut down, input dropped until
+ *              EOF, lingering_timeout without a byte or lingering_time in
+ *              all, so the client reads the response instead of a reset
+ *              (RFC 9112 section 9.6).
  *
  * Every handler returns an enum step saying what just happened; next() is
  * the one place that turns it into the next action, so the order of events
@@ -52,8 +54,6 @@
 #include "kelpie/http/ua.h"
 #include "kelpie/os/socket.h"
 
-/* How long a closing connection keeps dropping input at most. */
-#define KP_HTTP_LINGER_MS 5000
 /* Reads per event while lingering; then the connection yields to others. */
 #define KP_HTTP_LINGER_READS 16
 /* Smallest read buffer, whatever client_header_buffer_size says. */
@@ -1077,27 +1077,57 @@ static enum step respond(struct kp_http_conn *hc)
 
 /* --- after the response -------------------------------------------------------------- */
 
+/* The next wait of a lingering connection: lingering_timeout, or what is
+ * left of lingering_time if less; nothing left: close (nginx's rule). */
+static enum step linger_wait(struct kp_http_conn *hc)
+{
+    uint64_t now = hc->loop->clock.msec;
+
+    if (now >= hc->linger_end_ms)
+        return STEP_CLOSE;
+    uint64_t left = hc->linger_end_ms - now;
+    kp_loop_timer_add(hc->loop, &hc->c->timer,
+                      left < hc->linger_timeout_ms ? left : hc->linger_timeout_ms);
+    return STEP_WAIT;
+}
+
 /* Raw reads even under TLS (kp_io_recv, not kp_conn_recv): what arrives
- * now is dropped undecrypted. */
+ * now is dropped undecrypted. Bytes read start a new wait. */
 static enum step linger_read(struct kp_http_conn *hc)
 {
     char buf[4096];
+    bool got = false;
 
     for (int i = 0; i < KP_HTTP_LINGER_READS; i++) {
         ssize_t n = kp_io_recv(&hc->c->io, buf, sizeof(buf));
         if (n > 0) {
             kp_sb_count(hc->ctx->sb, KP_SB_BYTES_IN, (uint64_t)n);
+            got = true;
             continue;
         }
         hc->read_full = false;
-        return n == -EAGAIN ? STEP_WAIT : STEP_CLOSE;
+        if (n != -EAGAIN)
+            return STEP_CLOSE;
+        return got ? linger_wait(hc) : STEP_WAIT;
     }
     hc->read_full = true; /* more may be waiting: come back after the others */
-    return STEP_WAIT;
+    return linger_wait(hc);
 }
 
-static enum step linger_start(struct kp_http_conn *hc)
+/* Whether closing after hc->r lingers, by lingering_close of loc: on when
+ * the client may still be sending -- a body not read, or bytes behind the
+ * request, which close() would answer with a reset. */
+static bool lingers(const struct kp_http_conn *hc, const struct kp_http_loc_conf *loc)
 {
+    if (loc->lingering_close == KP_LINGER_ALWAYS)
+        return true;
+    return loc->lingering_close == KP_LINGER_ON && (hc->r->linger || kp_buf_len(&hc->c->rbuf) > 0);
+}
+
+static enum step linger_start(struct kp_http_conn *hc, const struct kp_http_loc_conf *loc)
+{
+    hc->linger_end_ms = hc->loop->clock.msec + loc->lingering_time_ms;
+    hc->linger_timeout_ms = loc->lingering_timeout_ms;
     request_free(hc);
     buf_give(hc);
     if (hc->c->tls != NULL)
@@ -1105,8 +1135,8 @@ static enum step linger_start(struct kp_http_conn *hc)
     if (shutdown(hc->c->io.fd, SHUT_WR) < 0)
         return STEP_CLOSE;
     set_state(hc, KP_HC_LINGER);
-    kp_loop_timer_add(hc->loop, &hc->c->timer, KP_HTTP_LINGER_MS);
-    return linger_read(hc);
+    enum step s = linger_wait(hc);
+    return s == STEP_WAIT ? linger_read(hc) : s;
 }
 
 /* The response is out: log it, then close, linger, start the next
@@ -1120,8 +1150,8 @@ static enum step after_response(struct kp_http_conn *hc)
     if (r->out.prefix.p != NULL)
         batch_release(hc); /* it went out in front of this response */
     if (!r->keepalive) {
-        /* Unread input (pipelined requests) would make close() send a reset. */
-        return r->linger || kp_buf_len(b) > 0 ? linger_start(hc) : STEP_CLOSE;
+        const struct kp_http_loc_conf *loc = r->loc != NULL ? r->loc : default_srv(hc)->loc;
+        return lingers(hc, loc) ? linger_start(hc, loc) : STEP_CLOSE;
     }
     uint64_t idle_ms = r->loc->keepalive_timeout_ms;
     if (kp_buf_len(b) > 0) {

@@ -1,13 +1,18 @@
 /* nginx's request-side directives against the real binary: merge_slashes
  * (and that nothing outside the root is reachable either way),
  * underscores_in_headers and ignore_invalid_headers (from the address's
- * default server, with nginx's info line for a dropped field). */
+ * default server, with nginx's info line for a dropped field),
+ * lingering_close / lingering_time / lingering_timeout, stub_status, and
+ * TRACE on a `return` location. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "stub.h"
 
 /* @PORT@: nginx's defaults. @PORT2@: merge_slashes off, underscores
  * allowed, and a second (not default) server with the opposite settings,
@@ -174,6 +179,194 @@ START_TEST(keep_invalid_headers)
 }
 END_TEST
 
+/* The server's descriptors once it is quiet: the count unchanged over
+ * 200 ms after the connections tried so far are gone. */
+static int quiet_fds(pid_t pid)
+{
+    int n = -1, last;
+
+    for (int i = 0; i < 100; i++) {
+        last = n;
+        kp_h_sleep_ms(200);
+        n = kp_h_count_fds(pid);
+        if (n == last)
+            break;
+    }
+    return n;
+}
+
+/* Send raw on a new connection to port: a request answered 200 with
+ * Connection: close. The connection, read up to the server's end of
+ * stream. */
+static int closing_request(int port, const char *raw)
+{
+    struct kp_h_resp r;
+    int fd = kp_h_connect(port);
+
+    kp_h_send_str(fd, raw);
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(r.closed || kp_h_closed(fd, 10000));
+    kp_h_resp_free(&r);
+    return fd;
+}
+
+/* A POST whose body never comes, with Expect: 100-continue: answered at
+ * once with Connection: close, the body possibly on its way (a reason to
+ * linger with lingering_close on). */
+static int unread_body(int port, const char *path)
+{
+    char raw[256];
+
+    snprintf(raw, sizeof(raw),
+             "POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n"
+             "Expect: 100-continue\r\n\r\n",
+             path);
+    return closing_request(port, raw);
+}
+
+/* A GET with Connection: close and nothing after it. */
+static int plain_close(int port, const char *path)
+{
+    char raw[256];
+
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+    return closing_request(port, raw);
+}
+
+/* The server lets go of fd by itself (within a bound far below the 60 s
+ * of lingering the test's configuration would otherwise allow). */
+static void closed_at_once(pid_t pid, int before, int fd)
+{
+    ck_assert_msg(kp_h_wait_fds(pid, before, 20000), "still %d descriptors, %d before",
+                  kp_h_count_fds(pid), before);
+    close(fd);
+}
+
+/* lingering_close on (the default) lingers only when the client may still
+ * be sending; always lingers after every closing response; off closes at
+ * once. A lingering connection holds its descriptor after the server's end
+ * of stream until the client closes, lingering_timeout passes with nothing
+ * read, or lingering_time is up. */
+START_TEST(lingering)
+{
+    static const char *conf =
+        "access_log off;\n"
+        "lingering_time 60s;\n"
+        "lingering_timeout 60s;\n"
+        "server {\n"
+        "    listen 127.0.0.1:@PORT@;\n"
+        "    location /on { return 200 \"on\\n\"; }\n"
+        "    location /off { lingering_close off; return 200 \"off\\n\"; }\n"
+        "    location /always { lingering_close always; return 200 \"always\\n\"; }\n"
+        "    location /time { lingering_close always; lingering_time 1s; return 200 \"t\\n\"; }\n"
+        "    location /timeout { lingering_close always; lingering_timeout 1s;\n"
+        "                        return 200 \"t\\n\"; }\n"
+        "}\n";
+    struct kp_h_server s;
+
+    start(&s, conf);
+    int before = quiet_fds(s.pid);
+
+    /* on: nothing pending, closed at once; a body may follow, lingers */
+    closed_at_once(s.pid, before, plain_close(s.port, "/on"));
+    int fd = unread_body(s.port, "/on");
+    ck_assert_int_eq(kp_h_count_fds(s.pid), before + 1);
+    /* what the client still sends is read and dropped, no reset */
+    kp_h_send_str(fd, "0123456789");
+    kp_h_sleep_ms(100);
+    ck_assert_int_eq(kp_h_count_fds(s.pid), before + 1);
+    close(fd);
+    ck_assert(kp_h_wait_fds(s.pid, before, 20000));
+    /* off: closed at once even so */
+    closed_at_once(s.pid, before, unread_body(s.port, "/off"));
+    /* always: lingers with nothing pending */
+    fd = plain_close(s.port, "/always");
+    ck_assert_int_eq(kp_h_count_fds(s.pid), before + 1);
+    close(fd);
+    ck_assert(kp_h_wait_fds(s.pid, before, 20000));
+    /* lingering_time bounds the whole, lingering_timeout each wait: both
+     * close a silent client's connection long before the other's 60 s */
+    closed_at_once(s.pid, before, plain_close(s.port, "/time"));
+    closed_at_once(s.pid, before, plain_close(s.port, "/timeout"));
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* stub_status (nginx's spelling, server or location, an old "on" argument
+ * allowed): nginx's stub page, byte for byte in layout, whatever the query;
+ * GET and HEAD only. */
+START_TEST(stub_status)
+{
+    static const char *conf = "access_log off;\n"
+                              "server {\n"
+                              "    listen 127.0.0.1:@PORT@;\n"
+                              "    location = /basic_status { stub_status; }\n"
+                              "    location = /old { stub_status on; }\n"
+                              "}\n"
+                              "server { listen 127.0.0.1:@PORT2@; stub_status; }\n";
+    static const char *paths[] = {"/basic_status", "/basic_status?format=json", "/old"};
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char raw[256];
+    struct kp_stub st;
+
+    start(&s, conf);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                 paths[i]);
+        ck_assert_int_eq(kp_h_request(s.port, raw, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(kp_h_header(&r, "Content-Type"), "text/plain");
+        kp_stub_parse(r.body, &st);
+        ck_assert_int_ge(st.writing, 1);
+        kp_h_resp_free(&r);
+    }
+    ck_assert_int_eq(kp_h_request(s.port2, "GET /any HTTP/1.0\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "server accepts handled requests\n"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port,
+                                  "POST /basic_status HTTP/1.1\r\nHost: t\r\n"
+                                  "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                                  &r),
+                     0);
+    ck_assert_int_eq(r.status, 405);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* TRACE is refused with 405 wherever it lands, a `return` location
+ * included (nginx answers it before any location runs). */
+START_TEST(trace_on_return)
+{
+    static const char *conf = "access_log off;\n"
+                              "server {\n"
+                              "    listen 127.0.0.1:@PORT@;\n"
+                              "    location = /r { return 200 \"r\\n\"; }\n"
+                              "    location = /go { return 301 /r; }\n"
+                              "}\n";
+    static const char *paths[] = {"/r", "/go", "/a/f"};
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char raw[256];
+
+    start(&s, conf);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        snprintf(raw, sizeof(raw), "TRACE %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                 paths[i]);
+        ck_assert_int_eq(kp_h_request(s.port, raw, &r), 0);
+        ck_assert_msg(r.status == 405, "TRACE %s: %d", paths[i], r.status);
+        kp_h_resp_free(&r);
+    }
+    ck_assert_int_eq(kp_h_request(s.port, "GET /r HTTP/1.0\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_nginx_request_suite(void)
 {
     Suite *s = suite_create("nginx_request");
@@ -183,6 +376,9 @@ Suite *kp_test_nginx_request_suite(void)
     tcase_add_test(tc, merge_slashes);
     tcase_add_test(tc, header_names);
     tcase_add_test(tc, keep_invalid_headers);
+    tcase_add_test(tc, lingering);
+    tcase_add_test(tc, stub_status);
+    tcase_add_test(tc, trace_on_return);
     suite_add_tcase(s, tc);
     return s;
 }

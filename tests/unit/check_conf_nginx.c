@@ -147,6 +147,64 @@ START_TEST(response_directives_checked)
 }
 END_TEST
 
+/* merge_slashes, underscores_in_headers, ignore_invalid_headers (http,
+ * server), lingering_* (http, server, location), stub_status (server,
+ * location): values, defaults, inheritance and the errors. */
+START_TEST(request_directives)
+{
+    struct kp_cycle *c =
+        load("http { merge_slashes off; underscores_in_headers on;\n"
+             "  lingering_close always; lingering_time 10s;\n"
+             "  server { listen 127.0.0.1:8080; ignore_invalid_headers off;\n"
+             "    location /a { lingering_close off; lingering_timeout 2s; }\n"
+             "    location = /s { stub_status; } location = /t { status; } }\n"
+             "  server { listen 127.0.0.1:8081; merge_slashes on; stub_status on; } }");
+    ck_assert_msg(c != NULL, "%s", err);
+    const struct kp_http_srv_conf *s0 = c->http.servers[0], *s1 = c->http.servers[1];
+    ck_assert(!s0->merge_slashes && s0->underscores_in_headers && !s0->ignore_invalid_headers);
+    ck_assert(s1->merge_slashes && s1->underscores_in_headers && s1->ignore_invalid_headers);
+    ck_assert_uint_eq(s0->loc->lingering_close, KP_LINGER_ALWAYS);
+    ck_assert_uint_eq(s0->loc->lingering_time_ms, 10000);
+    ck_assert_uint_eq(s0->loc->lingering_timeout_ms, 5000);
+    const struct kp_http_loc_conf *a = NULL, *st = NULL, *t = NULL;
+    for (size_t i = 0; i < s0->n_locations; i++) {
+        const struct kp_http_loc_conf *l = s0->locations[i];
+        if (strcmp(l->path, "/a") == 0)
+            a = l;
+        else if (strcmp(l->path, "/s") == 0)
+            st = l;
+        else if (strcmp(l->path, "/t") == 0)
+            t = l;
+    }
+    ck_assert(a != NULL && st != NULL && t != NULL);
+    ck_assert_uint_eq(a->lingering_close, KP_LINGER_OFF);
+    ck_assert_uint_eq(a->lingering_time_ms, 10000);
+    ck_assert_uint_eq(a->lingering_timeout_ms, 2000);
+    ck_assert_uint_eq(st->status, KP_HTTP_STATUS_STUB);
+    ck_assert_uint_eq(t->status, KP_HTTP_STATUS_PAGE);
+    ck_assert_uint_eq(s1->loc->status, KP_HTTP_STATUS_STUB);
+    kp_cycle_free(c);
+    c = load("http { server { listen 127.0.0.1:8080; } }");
+    ck_assert_msg(c != NULL, "%s", err);
+    s0 = c->http.servers[0];
+    ck_assert(s0->merge_slashes && !s0->underscores_in_headers && s0->ignore_invalid_headers);
+    ck_assert_uint_eq(s0->loc->lingering_close, KP_LINGER_ON);
+    ck_assert_uint_eq(s0->loc->lingering_time_ms, 30000);
+    ck_assert_uint_eq(s0->loc->lingering_timeout_ms, 5000);
+    kp_cycle_free(c);
+    expect_error("http { lingering_close sometimes; }",
+                 "invalid value \"sometimes\" in \"lingering_close\" directive", 1);
+    expect_error(
+        "http { merge_slashes yes; }",
+        "invalid value \"yes\" in \"merge_slashes\" directive, it must be \"on\" or \"off\"", 1);
+    expect_error("http { server { location / { merge_slashes off; } } }",
+                 "\"merge_slashes\" directive is not allowed here", 1);
+    expect_error("http { stub_status; }", "\"stub_status\" directive is not allowed here", 1);
+    expect_error("http { server { stub_status off; } }",
+                 "invalid value \"off\" in \"stub_status\" directive", 1);
+}
+END_TEST
+
 START_TEST(listen_parameters)
 {
     struct kp_cycle *c = load("http { server {\n"
@@ -196,6 +254,7 @@ Suite *kp_test_conf_nginx_suite(void)
     tcase_add_test(tc, families);
     tcase_add_test(tc, response_directives_checked);
     tcase_add_test(tc, listen_parameters);
+    tcase_add_test(tc, request_directives);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -252,6 +252,14 @@ struct kp_http_limit_conf {
     struct kp_http_cv *rate_after; /* limit_rate_after (bytes, variables allowed); NULL: 0 */
 };
 
+/* The status handlers (http/stats.h). */
+#define KP_HTTP_STATUS_PAGE 1u /* status: JSON, or ?format=prometheus|stub */
+#define KP_HTTP_STATUS_STUB 2u /* stub_status: nginx's stub page, whatever the query */
+
+/* lingering_close: never; when the client may still be sending (a body
+ * not read, bytes behind the request); after every closing response. */
+enum { KP_LINGER_OFF, KP_LINGER_ON, KP_LINGER_ALWAYS };
+
 /* keepalive_disable's browsers. */
 #define KP_KEEPALIVE_DISABLE_MSIE6  1u /* MSIE 4-6: no keep-alive after a POST */
 #define KP_KEEPALIVE_DISABLE_SAFARI 2u /* Safari on macOS: no keep-alive */
@@ -299,8 +307,8 @@ struct kp_http_loc_conf {
     size_t n_access_logs;
     struct kp_log *error_log; /* error_log lines (util/logconf.h), inherited; NULL: the
                                * main context's. Files opened by the master (logfiles.h) */
-    bool status;              /* `status;` handler (Observability issue) */
-    bool internal; /* `internal`: 404 unless reached by an internal redirect; not inherited */
+    unsigned status; /* KP_HTTP_STATUS_*: the `status;` or `stub_status;` handler; 0: none */
+    bool internal;   /* `internal`: 404 unless reached by an internal redirect; not inherited */
     struct kp_http_acl_rule *acl;
     size_t n_acl;
     /* add_header: "Name: value\r\n" lines, in config order, for the
@@ -322,10 +330,17 @@ struct kp_http_loc_conf {
     bool etag;                  /* on: static files carry ETag */
     bool log_not_found;         /* on: a missing file is logged at [error] */
     unsigned if_modified_since; /* enum kp_http_ims (http/cond.h): exact */
-    unsigned max_ranges;        /* UINT_MAX: unlimited; 0: ranges off */
-    char *charset;              /* NULL: off; else added to charset_types' Content-Type */
-    char **charset_types;       /* text/html text/xml text/plain text/vnd.wap.wml
-                                 * application/javascript application/rss+xml; "*": any */
+    /* After a response that closes the connection: KP_LINGER_ON keeps
+     * reading (and dropping) what the client may still send, so that the
+     * close does not reset the response away; each wait at most
+     * lingering_timeout, all of it at most lingering_time. */
+    unsigned lingering_close;      /* KP_LINGER_*: on */
+    uint64_t lingering_time_ms;    /* 30s */
+    uint64_t lingering_timeout_ms; /* 5s */
+    unsigned max_ranges;           /* UINT_MAX: unlimited; 0: ranges off */
+    char *charset;                 /* NULL: off; else added to charset_types' Content-Type */
+    char **charset_types;          /* text/html text/xml text/plain text/vnd.wap.wml
+                                    * application/javascript application/rss+xml; "*": any */
     size_t n_charset_types;
     struct kp_http_gzip_conf gzip;
     struct kp_http_autoindex_conf autoindex;

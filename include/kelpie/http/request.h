@@ -136,17 +136,19 @@ struct kp_http_conn {
     struct kp_http_request *r; /* NULL while idle */
     int state;                 /* enum kp_http_conn_state */
     /* private to request.c */
-    size_t buf_size;     /* c->rbuf's allocation (0: none) */
-    bool read_full;      /* the last read filled the buffer: more may wait */
-    bool peer_eof;       /* the client shut down its writing side (KP_EV_EOF) */
-    bool nodelay;        /* TCP_NODELAY is set */
-    bool probing;        /* the first read after accept was posted on speculation */
-    bool plain_http;     /* plain HTTP on an `ssl` address: its request is answered 400 */
-    bool rate_wait;      /* WRITE held back by limit_rate: a timer, no I/O */
-    bool delay_deaf;     /* DELAY: bytes came (a pipelined request): stop watching */
-    bool aio_busy;       /* WRITE: a pool thread works for the response (r->out.aio):
-                          * no I/O, no timer, no freeing until it is back */
-    uint64_t started_ms; /* loop clock at accept, for keepalive_time */
+    size_t buf_size;            /* c->rbuf's allocation (0: none) */
+    bool read_full;             /* the last read filled the buffer: more may wait */
+    bool peer_eof;              /* the client shut down its writing side (KP_EV_EOF) */
+    bool nodelay;               /* TCP_NODELAY is set */
+    bool probing;               /* the first read after accept was posted on speculation */
+    bool plain_http;            /* plain HTTP on an `ssl` address: its request is answered 400 */
+    bool rate_wait;             /* WRITE held back by limit_rate: a timer, no I/O */
+    bool delay_deaf;            /* DELAY: bytes came (a pipelined request): stop watching */
+    bool aio_busy;              /* WRITE: a pool thread works for the response (r->out.aio):
+                                 * no I/O, no timer, no freeing until it is back */
+    uint64_t started_ms;        /* loop clock at accept, for keepalive_time */
+    uint64_t linger_end_ms;     /* LINGER: loop clock when lingering_time is up */
+    uint64_t linger_timeout_ms; /* LINGER: lingering_timeout */
     /* Responses to pipelined requests gathered to leave in one send
      * (request.c, "batching"): batch_len bytes, the first batch_sent of
      * them written; batch is NULL while nothing is gathered. */
