@@ -520,8 +520,8 @@ int kp_http_stats_handler(struct kp_http_request *r)
         r->resp.allow = KP_STR("GET, HEAD");
         return 405;
     }
-    int format = r->loc->status == KP_HTTP_STATUS_STUB ? KP_HTTP_STATS_STUB
-                                                       : kp_http_stats_parse_format(r->args);
+    bool stub = r->loc != NULL && r->loc->status == KP_HTTP_STATUS_STUB;
+    int format = stub ? KP_HTTP_STATS_STUB : kp_http_stats_parse_format(r->args);
     if (format < 0)
         return 400;
     if (sb == NULL)

@@ -398,12 +398,16 @@ struct fake {
     struct kp_http_services svc;
     struct kp_http_conn hc;
     struct kp_http_request r;
+    const struct kp_http_loc_conf *loc; /* the location's settings; NULL: none */
 };
 
 static int handle(struct fake *f, enum kp_http_method m, struct kp_str args,
                   struct kp_scoreboard *sb)
 {
+    const struct kp_http_loc_conf *loc = f->loc;
+
     memset(f, 0, sizeof(*f));
+    f->loc = loc;
     f->loop.clock.wall_msec = NOW_MS;
     f->svc = (struct kp_http_services){.clock = &f->loop.clock, .board = sb};
     f->hc.loop = &f->loop;
@@ -413,6 +417,7 @@ static int handle(struct fake *f, enum kp_http_method m, struct kp_str args,
     kp_http_response_init(&f->r.resp);
     f->r.parser.head.method = m;
     f->r.args = args;
+    f->r.loc = f->loc;
     return kp_http_stats_handler(&f->r);
 }
 
@@ -420,6 +425,7 @@ START_TEST(handler)
 {
     struct kp_scoreboard *sb = board();
     struct fake *f = malloc(sizeof(*f));
+    f->loc = NULL;
 
     ck_assert_int_eq(handle(f, KP_HTTP_METHOD_POST, KP_STR_NULL, sb), 405);
     ck_assert(kp_str_eq(f->r.resp.allow, KP_STR("GET, HEAD")));
@@ -441,6 +447,14 @@ START_TEST(handler)
     ck_assert(kp_str_eq(f->r.resp.content_type, KP_STR("application/json")));
     ck_assert(kp_json_valid(f->r.resp.body.p, f->r.resp.body.len));
     ck_assert_ptr_nonnull(memmem(f->r.resp.body.p, f->r.resp.body.len, "\"uptime\":5}", 11));
+    kp_arena_destroy(&f->r.arena);
+    /* stub_status: the stub page whatever the query */
+    static const struct kp_http_loc_conf stub = {.status = KP_HTTP_STATUS_STUB};
+    f->loc = &stub;
+    ck_assert_int_eq(handle(f, KP_HTTP_METHOD_GET, KP_STR("format=yaml"), sb), 200);
+    ck_assert(kp_str_has_prefix(f->r.resp.body, KP_STR("Active connections: 3 \n")));
+    kp_arena_destroy(&f->r.arena);
+    ck_assert_int_eq(handle(f, KP_HTTP_METHOD_POST, KP_STR_NULL, sb), 405);
     kp_arena_destroy(&f->r.arena);
     free(f);
     free(sb);

@@ -107,10 +107,12 @@ ssize_t kp_http_stats_render(const struct kp_http_stats *st, enum kp_http_stats_
  * value or -EINVAL for another value. */
 int kp_http_stats_parse_format(struct kp_str args);
 
-/* The kp_http_handler_fn of `status;`: 405 (Allow: GET, HEAD) for other
- * methods, 400 for an unknown format, 503 when the worker has no
- * scoreboard, else 200 with the rendered snapshot of the worker's
- * scoreboard (r->hc->ctx->board) in r->arena. Never blocks. */
+/* The kp_http_handler_fn of `status;` and `stub_status;`: 405 (Allow: GET,
+ * HEAD) for other methods, 400 for an unknown format, 503 when the worker
+ * has no scoreboard, else 200 with the rendered snapshot of the worker's
+ * scoreboard (r->hc->ctx->board) in r->arena: in the format the query asks
+ * for, or the stub page whatever the query when r->loc is a stub_status
+ * location (r->loc may be NULL: no location's settings). Never blocks. */
 int kp_http_stats_handler(struct kp_http_request *r);
 
 #endif
