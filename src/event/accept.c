@@ -279,8 +279,9 @@ static void on_listener(struct kp_loop *loop, struct kp_io *io, unsigned events)
     (void)events;
     while (l->watching) {
         /* Nothing free and nothing to reclaim: leave the client queued in
-         * the backlog rather than accept it only to close it. */
-        if (a->pool->free == NULL && kp_conn_pool_evictable(a->pool) == 0) {
+         * the backlog rather than accept it only to close it. With a
+         * hand-off another reactor may have room: that one decides. */
+        if (a->handoff == NULL && a->pool->free == NULL && kp_conn_pool_evictable(a->pool) == 0) {
             starve(a);
             return;
         }

@@ -87,13 +87,16 @@ bool kp_handoff_send(void *ctx, int fd, const struct sockaddr_storage *peer, soc
     for (unsigned tries = 0; tries < h->n; tries++) {
         unsigned i = h->next;
         h->next = (h->next + 1) % h->n;
+        if (full(&h->inboxes[i]))
+            continue;
         if (i == 0)
             return false; /* the acceptor's own reactor's turn */
-        if (!full(&h->inboxes[i]) && push(&h->inboxes[i], &item)) {
+        if (push(&h->inboxes[i], &item)) {
             h->handed++;
             return true;
         }
     }
+    /* Every reactor is full: the acceptor's own evicts or refuses. */
     return false;
 }
 

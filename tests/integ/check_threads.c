@@ -351,6 +351,113 @@ START_TEST(threads_handoff_tls)
 }
 END_TEST
 
+/* One request for path on fd, answered with status. */
+static void get_status(int fd, const char *path, int status)
+{
+    char req[128];
+    struct kp_h_resp r;
+
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    kp_h_send_str(fd, req);
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, status);
+    kp_h_resp_free(&r);
+}
+
+struct fds_arg {
+    pid_t pid;
+    int at_most;
+};
+
+static bool fds_at_most(void *arg)
+{
+    const struct fds_arg *a = arg;
+    int n = kp_h_count_fds(a->pid);
+
+    return n >= 0 && n <= a->at_most;
+}
+
+/* The reactor thread that served "GET /missing-I": its error log line
+ * ("PID#T: *N open() ... missing-I\" failed") says; -1 if none. */
+static int thread_of(const char *log, int i)
+{
+    char needle[32];
+
+    snprintf(needle, sizeof(needle), "/missing-%d\" failed", i);
+    const char *hit = strstr(log, needle);
+    if (hit == NULL)
+        return -1;
+    const char *line = hit;
+    while (line > log && line[-1] != '\n')
+        line--;
+    const char *hash = memchr(line, '#', (size_t)(hit - line));
+    return hash != NULL ? atoi(hash + 1) : -1;
+}
+
+/* accept=handoff passes over a full thread, the acceptor's own included:
+ * with 8 connections per thread, 16 idle keep-alive clients fill both
+ * threads; once thread 1's are closed, 8 new clients all go to thread 1, so
+ * none of thread 0's is evicted to make room ("reusing connections"). Which
+ * thread took a client is read from the error log line of its first
+ * request (a missing file). */
+START_TEST(threads_handoff_skips_full)
+{
+    struct kp_h_server s;
+    int fds[24], on[16], n0 = 0;
+    pid_t kid;
+
+    kp_h_prepare(&s);
+    /* As root the workers would be nobody, who may not enter the prefix. */
+    kp_p_write_config(&s,
+                      geteuid() == 0 ? "worker_processes 1;\nworker_threads 2;\nuser root;\n"
+                                     : "worker_processes 1;\nworker_threads 2;\n",
+                      "worker_connections 8;\n",
+                      "access_log off;\nserver { listen 127.0.0.1:@PORT@; root html; }\n");
+    kp_h_write(&s, "html/index.html", "index\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert(kp_p_wait_children(s.pid, 1, 5000));
+    ck_assert_int_eq(kp_p_children(s.pid, &kid, 1), 1);
+    for (int i = 0; i < 16; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/missing-%d", i);
+        fds[i] = kp_h_connect(s.port);
+        get_status(fds[i], path, 404);
+    }
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(log);
+    for (int i = 0; i < 16; i++) {
+        on[i] = thread_of(log, i);
+        ck_assert_msg(on[i] == 0 || on[i] == 1, "no log line for client %d", i);
+        n0 += on[i] == 0;
+    }
+    free(log);
+    ck_assert_int_eq(n0, 8);
+    int full = kp_h_count_fds(kid);
+    for (int i = 0; i < 16; i++) {
+        if (on[i] == 1)
+            close(fds[i]);
+    }
+    struct fds_arg fa = {kid, full - 8};
+    ck_assert_msg(kp_h_wait_until(fds_at_most, &fa, 5000), "thread 1 kept its connections");
+    for (int i = 16; i < 24; i++) {
+        fds[i] = kp_h_connect(s.port);
+        get_status(fds[i], "/missing", 404);
+    }
+    for (int i = 0; i < 16; i++) {
+        if (on[i] == 0)
+            get_status(fds[i], "/missing", 404);
+    }
+    log = kp_h_read(&s, "logs/error.log");
+    ck_assert_msg(strstr(log, "reusing connections") == NULL, "a connection was evicted");
+    free(log);
+    for (int i = 0; i < 24; i++) {
+        if (i >= 16 || on[i] == 0)
+            close(fds[i]);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* The CPUs a thread may run on (CPUs 0-63). */
 static uint64_t cpus_of(pid_t tid)
 {
@@ -468,6 +575,7 @@ Suite *kp_test_threads_suite(void)
     tcase_add_loop_test(tc, threads_graceful_quit, 0, 2);
     tcase_add_loop_test(tc, threads_respawn, 0, 2);
     tcase_add_test(tc, threads_handoff_tls);
+    tcase_add_test(tc, threads_handoff_skips_full);
     tcase_add_test(tc, threads_cpu_affinity);
     tcase_add_test(tc, threads_conf_bounds);
     suite_add_tcase(s, tc);

@@ -64,7 +64,9 @@ struct kp_accept_opts {
     bool multi_accept;     /* accept until EAGAIN instead of one per event */
     kp_accept_conn_fn on_conn;
     void *ctx; /* passed to on_conn */
-    /* Optional: offered every socket accepted here first. */
+    /* Optional: offered every socket accepted here first; the acceptor then
+     * accepts even while its own pool is full (another reactor may have
+     * room), and only a socket handoff leaves here can starve it. */
     kp_accept_handoff_fn handoff;
     void *handoff_ctx;
     /* Prefork: how workers share the listening sockets that are not

@@ -9,8 +9,10 @@
  * io_uring the bell is watched through the ring like any descriptor.
  *
  * A reactor whose connections are all in use (its scoreboard slot shows no
- * free connection) is passed over; when every other one is full, the
- * acceptor's own reactor serves the connection (evicting as usual).
+ * free connection) is passed over, the acceptor's own included (so a full
+ * reactor 0 does not stop the others getting connections); when every one
+ * is full, the acceptor's own reactor takes the connection (evicting an
+ * idle one, or refusing it and pausing until one of its own is freed).
  *
  * Ending: the acceptor closes the hand-off for good when it stops
  * accepting (graceful quit, reload) and rings every bell; a reactor that
@@ -62,8 +64,9 @@ void kp_handoff_init(struct kp_handoff *h, unsigned n, const int *bells,
 void kp_handoff_free(struct kp_handoff *h);
 
 /* kp_accept_handoff_fn for reactor 0's acceptor (ctx: the kp_handoff):
- * picks the next reactor in turn; false when that is reactor 0 itself, or
- * when nobody else can take it. Never blocks but for the inbox's mutex. */
+ * picks the next reactor in turn that is not full; false when that is
+ * reactor 0 itself, or when every reactor is full. Never blocks but for
+ * the inbox's mutex. */
 bool kp_handoff_send(void *ctx, int fd, const struct sockaddr_storage *peer, socklen_t peer_len,
                      const struct kp_listening *ls);
 /* The acceptor stopped for good: nothing more is handed out; every
