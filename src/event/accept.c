@@ -305,6 +305,8 @@ static void on_conn_freed(void *ctx)
 {
     struct kp_acceptor *a = ctx;
 
+    /* At once, not at the next wait: a hand-off acceptor reads the room. */
+    publish_active(a);
     if (!a->starved)
         return;
     a->starved = false;

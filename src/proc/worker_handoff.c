@@ -56,10 +56,12 @@ static void ring(int fd)
 }
 
 /* A reactor with no free connection would only evict or refuse: skip it
- * (its slot is published before each of its waits, so it is a moment old). */
+ * (its slot is published before each of its waits, so it is a moment old).
+ * One still starting has published nothing yet: its inbox waits for it. */
 static bool full(const struct kp_handoff_inbox *in)
 {
     return in->slot != NULL &&
+           atomic_load_explicit(&in->slot->state, memory_order_relaxed) == KP_SB_READY &&
            atomic_load_explicit(&in->slot->free_conns, memory_order_relaxed) == 0;
 }
 
