@@ -385,16 +385,37 @@ static bool pieces_carry_file(const struct kp_http_out *out)
     return !out->use_sendfile || aio_ready(out) > 0;
 }
 
+/* The most one sendfile() call of r may send now (sendfile_max_chunk, and
+ * with aio the range the probe stands for). */
+static size_t sendfile_want(const struct kp_http_request *r)
+{
+    const struct kp_http_out *out = &r->out;
+    uint64_t max = r->loc->sendfile_max_chunk > 0 ? r->loc->sendfile_max_chunk : SENDFILE_MAX;
+    uint64_t want = out->file_left < max ? out->file_left : max;
+
+    if (out->aio_on && want > KP_HTTP_AIO_SENDFILE_MAX)
+        want = KP_HTTP_AIO_SENDFILE_MAX;
+    return (size_t)want;
+}
+
 /* aio with sendfile: the head of a response whose file is not cached
  * waits for its first bytes, read by a pool thread (see KP_HTTP_AIO_BUF's
- * note). One probe decides: a read it started may fill the cache a moment
- * later, but the decision stands. */
-static bool head_waits(const struct kp_http_out *out, const struct kp_conn *c)
+ * note). One probe decides, of the range the first sendfile() will send
+ * (a cached one is remembered, so that send_file does not probe it again);
+ * a read the probe started may fill the cache a moment later, but the
+ * decision stands. */
+static bool head_waits(struct kp_http_request *r, const struct kp_conn *c)
 {
-    size_t window = out->file_left < KP_HTTP_AIO_BUF ? (size_t)out->file_left : KP_HTTP_AIO_BUF;
+    struct kp_http_out *out = &r->out;
 
-    return out->use_sendfile && out->aio_on && c->tls == NULL && out->head.len == out->head_len &&
-           out->file_left > 0 && aio_ready(out) == 0 && !cached(out->fd, out->file_pos, window);
+    if (!out->use_sendfile || !out->aio_on || c->tls != NULL || out->head.len < out->head_len ||
+        out->file_left == 0 || aio_ready(out) > 0)
+        return false;
+    if (!cached(out->fd, out->file_pos, sendfile_want(r)))
+        return true;
+    out->probed = true;
+    out->probed_pos = out->file_pos;
+    return false;
 }
 
 /* One sendmsg() of the head, the memory body and (sendfile off) the next
@@ -413,7 +434,7 @@ static enum kp_http_send_result write_pieces(struct kp_http_request *r, struct k
     if (out->body.len > 0)
         iov[n++] = (struct iovec){(void *)out->body.p, out->body.len};
     uint64_t left = room(out, pre);
-    if (head_waits(out, c))
+    if (head_waits(r, c))
         return need_aio(r, KP_HTTP_AIO_READ, -1, (size_t)out->file_left);
     if (out->file_left > 0 && left > 0 && pieces_carry_file(out)) {
         size_t want = out->file_left < scratch_size ? (size_t)out->file_left : scratch_size;
@@ -452,20 +473,17 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
     struct kp_http_out *out = &r->out;
     /* sendfile_max_chunk: one call sends at most this much, so that a fast
      * client of a large file does not keep the worker from the others. */
-    uint64_t max = r->loc->sendfile_max_chunk > 0 ? r->loc->sendfile_max_chunk : SENDFILE_MAX;
-    size_t want = (size_t)(out->file_left < max ? out->file_left : max);
+    size_t want = sendfile_want(r);
     ssize_t w;
 
     if (want > out->budget)
         want = (size_t)out->budget;
     /* aio: a range not in the page cache is sent by a pool thread (kernel
      * TLS's SSL_sendfile stays inline: the TLS object is the reactor's). */
-    if (out->aio_on && c->tls == NULL) {
-        if (want > KP_HTTP_AIO_SENDFILE_MAX)
-            want = KP_HTTP_AIO_SENDFILE_MAX;
-        if (!cached(out->fd, out->file_pos, want))
-            return need_aio(r, KP_HTTP_AIO_SENDFILE, c->io.fd, want);
-    }
+    bool probed = out->probed && out->probed_pos == out->file_pos;
+    out->probed = false;
+    if (out->aio_on && c->tls == NULL && !probed && !cached(out->fd, out->file_pos, want))
+        return need_aio(r, KP_HTTP_AIO_SENDFILE, c->io.fd, want);
 
     if (c->tls != NULL) {
         w = kp_tls_sendfile(c->tls, out->fd, &out->file_pos, want);

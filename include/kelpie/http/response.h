@@ -118,6 +118,8 @@ struct kp_http_out {
      * file bytes a pool thread read (aio_len bytes at aio_pos in aio.buf;
      * sent from there instead of being read again), and the work asked. */
     bool aio_on;
+    bool probed; /* the sendfile range at probed_pos was found cached */
+    off_t probed_pos;
     off_t aio_pos;
     size_t aio_len;
     struct kp_http_aio aio;
