@@ -319,10 +319,28 @@ static bool index_name_safe(struct kp_str name)
            !kp_str_eq(name, KP_STR("."));
 }
 
-/* path (len bytes, in a PATH_MAX buffer) ends with '/': serve the first
- * `index` name that is a regular file. Without one, a directory is listed
- * with `autoindex on` (http/autoindex.h), else 403 and anything else 404; only this miss costs an
- * extra stat(). */
+/* r->uri + name, when that is a URI a location may be found for. */
+static bool index_uri(struct kp_http_request *r, struct kp_str name)
+{
+    size_t n = r->uri.len + name.len;
+    char *p = kp_arena_alloc(&r->arena, n + 1);
+
+    memcpy(p, r->uri.p, r->uri.len);
+    memcpy(p + r->uri.len, name.p, name.len);
+    p[n] = '\0';
+    if (!kp_http_uri_is_safe((struct kp_str){p, n}))
+        return false;
+    r->uri = (struct kp_str){p, n};
+    return true;
+}
+
+/* path (len bytes, in a PATH_MAX buffer) ends with '/': the first `index`
+ * name that is a regular file there becomes, as in nginx, an internal
+ * redirect to the URI + that name (KP_HTTP_STATIC_REDIRECT), so that the
+ * location for that URI answers (`location = /index.html`, a regex
+ * location); an absolute name is a redirect to itself. Without one, a
+ * directory is listed with `autoindex on` (http/autoindex.h), else 403 and
+ * anything else 404; only this miss costs an extra stat(). */
 static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t dir_len)
 {
     const struct kp_http_loc_conf *loc = r->loc;
@@ -339,21 +357,14 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
         if (len + name.len >= PATH_MAX || name.len == 0 ||
             (!kp_http_cv_is_static(&loc->index[i]) && !index_name_safe(name)))
             continue;
-        size_t n = name.len;
-        memcpy(path + len, name.p, n + 1);
+        memcpy(path + len, name.p, name.len + 1);
         struct kp_http_file *held;
         int fd = open_file(r, path, dir_len, &st, &held);
-        if (fd >= 0 && S_ISREG(st.st_mode)) {
-            struct variant v = {0};
-            int rc = serve_gz_static(r, (struct kp_str){path, len + n}, dir_len, &v);
-            if (rc == 0)
-                return serve_file(r, (struct kp_str){path, len + n}, fd, held, &st, v);
-            give_back(fd, held);
-            return rc;
-        }
         if (fd >= 0)
-            give_back(fd, held);
-        else if (fd != -ENOENT && fd != -ENOTDIR)
+            give_back(fd, held); /* the cache keeps it for the redirect's open */
+        if (fd >= 0 && S_ISREG(st.st_mode) && index_uri(r, name))
+            return KP_HTTP_STATIC_REDIRECT;
+        if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR)
             return open_error(r, path, fd);
     }
     path[len] = '\0';

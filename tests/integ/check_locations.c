@@ -2,8 +2,9 @@
  * against the real binary, as nginx documents them: try_files ... @name,
  * error_page CODE [=[CODE]] @name|URI (the target's own redirect or error
  * is what is sent; a redirect's Location survives its error page), an
- * external request to an internal location is 404, an absolute index is an
- * internal redirect, and redirect cycles end at 10 with 500; nested
+ * external request to an internal location is 404, an index (absolute, or
+ * a relative name found in the directory) is an internal redirect that the
+ * location of the new URI answers, and redirect cycles end at 10 with 500; nested
  * locations are searched as nginx's tree and inherit their parent's
  * settings. One server, one table of {request, status, Location, body}. */
 #include <check.h>
@@ -38,6 +39,13 @@ static const char *CONF =
     "    location /absidx/ { index /target; }\n"
     "    location = /target { return 200 \"target $uri $args\"; }\n"
     "    location /idxloop/ { index /idxloop/; }\n"
+    "    location /ridx/ { index index.html; }\n"
+    "    location = /ridx/index.html { return 200 \"exact $uri $args\"; }\n"
+    "    location /php/ { index index.php index.html; }\n"
+    "    location ~ \\.php$ { return 200 \"php $uri\"; }\n"
+    "    location /rloop/ { index index.html; }\n"
+    "    location = /rloop/index.html { rewrite ^ /rloop/ last; }\n"
+    "    location /plain/ { index none.html index.html; add_header X-Uri $uri; }\n"
     "    location /n/ { root nroot; error_page 404 =200 @answer;\n"
     "        location /n/in/ { return 200 \"inner $uri\"; }\n"
     "        location ~ \\.nx$ { return 200 \"nested regex $uri\"; }\n"
@@ -55,6 +63,11 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/private/p.html", "private\n");
     kp_h_write(s, "html/absidx/index.html", "relative index\n");
     kp_h_write(s, "html/idxloop/index.html", "never\n");
+    kp_h_write(s, "html/ridx/index.html", "never\n");
+    kp_h_write(s, "html/php/index.php", "never\n");
+    kp_h_write(s, "html/php/index.html", "never\n");
+    kp_h_write(s, "html/rloop/index.html", "never\n");
+    kp_h_write(s, "html/plain/index.html", "plain index\n");
     kp_h_write(s, "nroot/n/files/f.html", "nested file\n");
     kp_h_config(s, "master_process off;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
@@ -91,6 +104,12 @@ static const struct lcase CASES[] = {
     /* an absolute index redirects internally, keeping the arguments */
     {"/absidx/?a=1", 200, NULL, "target /target a=1"},
     {"/idxloop/", 500, NULL, NULL},
+    /* a relative index that exists: an internal redirect to URI + name,
+     * answered by that URI's location (exact, regex), arguments kept */
+    {"/ridx/?q=2", 200, NULL, "exact /ridx/index.html q=2"},
+    {"/php/", 200, NULL, "php /php/index.php"},
+    {"/plain/", 200, NULL, "plain index\n"},
+    {"/rloop/", 500, NULL, NULL},
     /* nested locations: the inner prefix, the inner regex before the
      * server's, and the parent's root and error_page inherited */
     {"/n/in/a", 200, NULL, "inner /n/in/a"},
@@ -133,7 +152,9 @@ static bool cycle_logged(void *arg)
     bool found = text != NULL &&
                  strstr(text, "rewrite or internal redirection cycle while redirect to named "
                               "location \"/cycle/x\"") != NULL &&
-                 strstr(text, "could not find named location \"@nowhere\"") != NULL;
+                 strstr(text, "could not find named location \"@nowhere\"") != NULL &&
+                 strstr(text, "rewrite or internal redirection cycle while internally "
+                              "redirecting to \"/rloop/index.html\"") != NULL;
 
     free(text);
     return found;
@@ -146,6 +167,11 @@ START_TEST(locations_table)
     start(&s);
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++)
         check_case(&s, &CASES[i]);
+    /* after the index's redirect, $uri is the file's URI, as in nginx */
+    struct kp_h_resp r;
+    ck_assert_int_eq(kp_h_request(s.port, "GET /plain/ HTTP/1.1\r\nHost: loc.test\r\n\r\n", &r), 0);
+    ck_assert_str_eq(kp_h_header(&r, "X-Uri"), "/plain/index.html");
+    kp_h_resp_free(&r);
     ck_assert(kp_h_wait_until(cycle_logged, &s, 5000));
     kp_h_stop(&s);
 }

@@ -11,9 +11,12 @@
 #include "kelpie/util/str.h"
 #include "kelpie/http/request.h"
 
-/* The static handler's answer for an absolute `index` name (`index
- * /index.html;`): r->uri is now that name (r->args kept), to be routed
- * again as an internal redirect. Not an HTTP status. */
+/* The static handler's answer for a directory path whose `index` found
+ * something, as nginx's index module does: r->uri is now the URI + the
+ * first index name that is a regular file there, or an absolute index name
+ * (`index /index.html;`) as it is (r->args kept), to be routed again as an
+ * internal redirect (counted against the redirect limit). Not an HTTP
+ * status. */
 #define KP_HTTP_STATIC_REDIRECT 1
 
 /* A kp_http_handler_fn. Reads r->uri (decoded, normalised, NUL-terminated),
@@ -33,7 +36,8 @@
  *   405  a method other than GET and HEAD; resp.allow = "GET, HEAD";
  *   412  a precondition failed;
  *   500  open() or fstat() failed otherwise (logged with the path);
- *   KP_HTTP_STATIC_REDIRECT  a directory path reached an absolute index.
+ *   KP_HTTP_STATIC_REDIRECT  a directory path found its index: r->uri is
+ *        the index's URI, to be routed again (see above).
  * The file is opened O_RDONLY|O_NONBLOCK|O_CLOEXEC beneath its root
  * (docroot.h: a symbolic link leading out of it is 403) and closed by a
  * cleanup on r->arena; it costs one openat2() and one fstat() for a file. Blocking: only in
