@@ -24,6 +24,7 @@
 #include "kelpie/http/location.h"
 #include "kelpie/http/map.h"
 #include "kelpie/http/regex.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/rewrite.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/var.h"
@@ -731,16 +732,22 @@ static int error_page(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return 0;
 }
 
-/* server_tokens on|off|build: kelpie is built without a build name, so
- * build sends what on sends (as nginx built without --build does). */
+/* server_tokens on|off|build (KP_HTTP_TOKENS_*): build adds the name given
+ * to ./configure --build, and is on without one (as in nginx). */
 static int server_tokens(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     const char *v = cf->args[1];
+    unsigned *t = &((struct kp_http_loc_conf *)conf)->server_tokens;
 
     (void)cmd;
-    if (strcasecmp(v, "on") != 0 && strcasecmp(v, "off") != 0 && strcmp(v, "build") != 0)
+    if (strcasecmp(v, "on") == 0)
+        *t = KP_HTTP_TOKENS_ON;
+    else if (strcasecmp(v, "off") == 0)
+        *t = KP_HTTP_TOKENS_OFF;
+    else if (strcmp(v, "build") == 0)
+        *t = KP_HTTP_TOKENS_BUILD;
+    else
         return kp_conf_invalid(cf, v);
-    ((struct kp_http_loc_conf *)conf)->server_tokens = strcasecmp(v, "off") != 0;
     return 0;
 }
 
@@ -970,7 +977,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     index->parts[0].lit = kp_str_from(index->text);
     index->n_parts = 1;
     loc->tcp_nodelay = true;
-    loc->server_tokens = true;
+    loc->server_tokens = KP_HTTP_TOKENS_ON;
     loc->keepalive_timeout_ms = 75000;
     loc->etag = true;
     loc->absolute_redirect = true;

@@ -18,8 +18,11 @@
 #include "kelpie/http/status.h"
 #include "kelpie/os/socket.h"
 
-#define SERVER_FULL "Server: kelpie/" KP_VERSION "\r\n"
-#define SERVER_BARE "Server: kelpie\r\n"
+#define SERVER_FULL  "Server: kelpie/" KP_VERSION "\r\n"
+#define SERVER_BARE  "Server: kelpie\r\n"
+#define SERVER_BUILD "Server: kelpie/" KP_VERSION " (" KP_BUILD ")\r\n"
+/* Whether ./configure was given a build name. */
+#define HAVE_BUILD (sizeof(KP_BUILD) > 1)
 /* Everything but the variable-length values: status line, field names,
  * dates, numbers and CRLFs, with room to spare. */
 #define HEAD_FIXED 448
@@ -112,7 +115,12 @@ size_t kp_http_response_head(const struct kp_http_response *resp, const struct k
     char *p = put_status(out, resp->status);
     int64_t length = kp_http_response_length(resp);
 
-    p = o->server_tokens ? PUT_LIT(p, SERVER_FULL) : PUT_LIT(p, SERVER_BARE);
+    if (o->server_tokens == KP_HTTP_TOKENS_OFF)
+        p = PUT_LIT(p, SERVER_BARE);
+    else if (o->server_tokens == KP_HTTP_TOKENS_BUILD && HAVE_BUILD)
+        p = PUT_LIT(p, SERVER_BUILD);
+    else
+        p = PUT_LIT(p, SERVER_FULL);
     p = PUT_FIELD(p, "Date", kp_str_from(o->date));
     if (resp->content_type.len > 0)
         p = PUT_FIELD(p, "Content-Type", resp->content_type);

@@ -25,7 +25,9 @@ static void print_version(const struct kp_cli *cli)
 {
     char alloc[128], pcre[64], ssl[256];
 
-    fprintf(stderr, "kelpie version: kelpie/%s\n", KP_VERSION);
+    /* with the build name, as nginx -v shows its --build */
+    fprintf(stderr, "kelpie version: kelpie/%s%s%s%s\n", KP_VERSION, KP_BUILD[0] ? " (" : "",
+            KP_BUILD, KP_BUILD[0] ? ")" : "");
     if (!cli->version_full)
         return;
     fprintf(stderr, "built by %s\n", KP_CC_VERSION);

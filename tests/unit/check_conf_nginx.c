@@ -11,6 +11,7 @@
 #include "kelpie/proc/conf_nginx.h"
 #include "kelpie/util/conf_unsupported.h"
 #include "kelpie/proc/cycle.h"
+#include "kelpie/http/response.h"
 
 static char dir[64];
 static char path[128];
@@ -153,7 +154,7 @@ END_TEST
 START_TEST(request_directives)
 {
     struct kp_cycle *c =
-        load("http { merge_slashes off; underscores_in_headers on;\n"
+        load("http { merge_slashes off; underscores_in_headers on; server_tokens build;\n"
              "  lingering_close always; lingering_time 10s;\n"
              "  server { listen 127.0.0.1:8080; ignore_invalid_headers off;\n"
              "    location /a { lingering_close off; lingering_timeout 2s; }\n"
@@ -164,6 +165,7 @@ START_TEST(request_directives)
     ck_assert(!s0->merge_slashes && s0->underscores_in_headers && !s0->ignore_invalid_headers);
     ck_assert(s1->merge_slashes && s1->underscores_in_headers && s1->ignore_invalid_headers);
     ck_assert_uint_eq(s0->loc->lingering_close, KP_LINGER_ALWAYS);
+    ck_assert_uint_eq(s0->loc->server_tokens, KP_HTTP_TOKENS_BUILD);
     ck_assert_uint_eq(s0->loc->lingering_time_ms, 10000);
     ck_assert_uint_eq(s0->loc->lingering_timeout_ms, 5000);
     const struct kp_http_loc_conf *a = NULL, *st = NULL, *t = NULL;

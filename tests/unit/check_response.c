@@ -84,6 +84,29 @@ START_TEST(head_full)
 }
 END_TEST
 
+/* server_tokens: off names no version, on the version, build the version
+ * and the name ./configure --build gave (on's field without one). */
+START_TEST(head_server_tokens)
+{
+    static const char *const want[] = {"Server: kelpie\r\n", "Server: kelpie/" KP_VERSION "\r\n",
+                                       KP_BUILD[0] ? "Server: kelpie/" KP_VERSION " (" KP_BUILD
+                                                     ")\r\n"
+                                                   : "Server: kelpie/" KP_VERSION "\r\n"};
+    unsigned tokens[] = {KP_HTTP_TOKENS_OFF, KP_HTTP_TOKENS_ON, KP_HTTP_TOKENS_BUILD};
+    struct kp_http_response resp;
+    char out[1024];
+
+    kp_http_response_init(&resp);
+    resp.status = 204;
+    for (size_t i = 0; i < 3; i++) {
+        struct kp_http_head_opts o = {DATE, tokens[i], KP_HTTP_CONN_HDR_NONE, NULL, 0};
+        head_of(&resp, &o, out);
+        const char *server = strstr(out, "\r\n") + 2;
+        ck_assert_msg(strncmp(server, want[i], strlen(want[i])) == 0, "%u: %s", tokens[i], out);
+    }
+}
+END_TEST
+
 START_TEST(head_minimal_and_variants)
 {
     struct kp_http_response resp;
@@ -321,6 +344,7 @@ Suite *kp_test_response_suite(void)
     tcase_add_test(tc, status_table);
     tcase_add_test(tc, head_full);
     tcase_add_test(tc, head_minimal_and_variants);
+    tcase_add_test(tc, head_server_tokens);
     tcase_add_test(tc, send_memory_body);
     tcase_add_test(tc, send_file_read_write);
     tcase_add_test(tc, send_file_sendfile);

@@ -43,9 +43,14 @@ struct kp_http_date_cache {
 };
 
 /* What the head needs besides the response itself. */
+/* server_tokens: "Server: kelpie"; "Server: kelpie/VERSION"; that and
+ * " (NAME)" when built with ./configure --build=NAME (else as on), as
+ * nginx's build. */
+enum { KP_HTTP_TOKENS_OFF, KP_HTTP_TOKENS_ON, KP_HTTP_TOKENS_BUILD };
+
 struct kp_http_head_opts {
-    const char *date;   /* IMF-fixdate (29 bytes), NUL-terminated */
-    bool server_tokens; /* "Server: kelpie/VERSION" or "Server: kelpie" */
+    const char *date;       /* IMF-fixdate (29 bytes), NUL-terminated */
+    unsigned server_tokens; /* KP_HTTP_TOKENS_* */
     enum kp_http_conn_hdr connection;
     struct kp_http_date_cache *lm; /* for Last-Modified; NULL: format every time */
     uint64_t keepalive_s; /* > 0: "Keep-Alive: timeout=N" (keepalive_timeout's 2nd value) */
