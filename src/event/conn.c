@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
+#include "kelpie/os/socket.h"
 #include "kelpie/event/conn.h"
 
 int kp_conn_pool_init(struct kp_conn_pool *p, unsigned n)
@@ -78,15 +79,32 @@ ssize_t kp_conn_recv(struct kp_conn *c, void *buf, size_t len)
 
 ssize_t kp_conn_send(struct kp_conn *c, const struct iovec *iov, size_t n, int flags)
 {
-    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
-    ssize_t w;
-
     if (c->tls != NULL)
         return kp_tls_send(c->tls, iov, n);
-    do {
-        w = sendmsg(c->io.fd, &m, MSG_NOSIGNAL | flags);
-    } while (w < 0 && errno == EINTR);
-    return w < 0 ? -errno : w;
+    return kp_io_send(&c->io, iov, n, flags);
+}
+
+ssize_t kp_conn_sendfile(struct kp_conn *c, int fd, off_t *off, size_t len)
+{
+    if (c->tls != NULL)
+        return kp_tls_sendfile(c->tls, fd, off, len);
+    return kp_io_sendfile(&c->io, fd, off, len);
+}
+
+bool kp_conn_sending(const struct kp_conn *c)
+{
+    return c->tls == NULL && kp_io_sending(&c->io);
+}
+
+int kp_conn_shutdown(struct kp_conn *c)
+{
+    return kp_io_shutdown(&c->io);
+}
+
+int kp_conn_reset_on_close(struct kp_conn *c)
+{
+    c->io.flags |= KP_IO_ABORT;
+    return kp_socket_reset_on_close(c->io.fd);
 }
 
 bool kp_conn_recv_more(const struct kp_conn *c, ssize_t n, size_t len)

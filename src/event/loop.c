@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
@@ -157,16 +159,56 @@ void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io)
     io->interest = 0;
 }
 
+/* Whether the backend handles io's byte stream itself (see KP_IO_STREAM). */
+static bool backend_stream(const struct kp_io *io)
+{
+    return io->registered && (io->flags & KP_IO_STREAM);
+}
+
 ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len)
 {
     ssize_t n;
 
-    if (io->registered && (io->flags & KP_IO_STREAM) && io->loop->ops->recv != NULL)
+    if (backend_stream(io) && io->loop->ops->recv != NULL)
         return io->loop->ops->recv(io->loop, io, buf, len);
     do {
         n = read(io->fd, buf, len);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+ssize_t kp_io_send(struct kp_io *io, const struct iovec *iov, size_t n, int flags)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+    ssize_t w;
+
+    if (backend_stream(io) && io->loop->ops->send != NULL)
+        return io->loop->ops->send(io->loop, io, iov, n, flags);
+    do {
+        w = sendmsg(io->fd, &m, MSG_NOSIGNAL | flags);
+    } while (w < 0 && errno == EINTR);
+    return w < 0 ? -errno : w;
+}
+
+ssize_t kp_io_sendfile(struct kp_io *io, int fd, off_t *off, size_t len)
+{
+    if (backend_stream(io) && io->loop->ops->sendfile != NULL)
+        return io->loop->ops->sendfile(io->loop, io, fd, off, len);
+    ssize_t w = sendfile(io->fd, fd, off, len);
+    return w < 0 ? -errno : w;
+}
+
+bool kp_io_sending(const struct kp_io *io)
+{
+    return backend_stream(io) && io->loop->ops->sending != NULL &&
+           io->loop->ops->sending(io->loop, io);
+}
+
+int kp_io_shutdown(struct kp_io *io)
+{
+    if (backend_stream(io) && io->loop->ops->shutdown != NULL)
+        return io->loop->ops->shutdown(io->loop, io);
+    return shutdown(io->fd, SHUT_WR) == 0 ? 0 : -errno;
 }
 
 void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events)

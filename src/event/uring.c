@@ -2,9 +2,19 @@
  * fork). Plain TCP connections (KP_IO_STREAM) are read by the kernel: a
  * multishot receive per connection fills buffers from one ring of provided
  * buffers shared by the worker's connections, and kp_io_recv copies out of
- * them. Everything else (TLS connections, listeners, the accept mutex's
- * bell, and the writability of every connection) is readiness collected as
+ * them; and written by it: kp_io_send copies the bytes into the
+ * connection's send, one IORING_OP_SEND submitted at the next wait (see
+ * "Sends" below). Everything else (TLS connections, listeners, the accept
+ * mutex's bell, and writability for sendfile) is readiness collected as
  * poll completions.
+ *
+ * Sends. A connection has at most one send: bytes join it until the wait
+ * submits it, then further bytes wait (-EAGAIN) for its completion, which
+ * reports KP_EV_WRITE; so the order holds, the buffer lives until the
+ * kernel is done, and no poll is needed meanwhile. sendfile() and a
+ * shutdown() wait for it too (uring_sendfile, uring_shutdown). A send's
+ * user_data names its entry in the table of sends, not the slot, because
+ * it may outlive the connection (send_orphan).
  *
  * Completions and owners. Every registered io owns a slot in a table;
  * every operation carries user_data = kind | slot | tag. A poll's tag is
@@ -52,6 +62,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -86,6 +98,18 @@
 #define URING_CONN_BUFS 4u
 #define URING_BGID      0
 
+/* Sends: the bytes one send takes at most (a connection handing over more
+ * waits for it to complete), buffers of URING_SEND_BUF kept for reuse, and
+ * how long the bytes of a closed connection may take to leave. */
+#define URING_SEND_MAX   (256u << 10)
+#define URING_SEND_BUF   4096u
+#define URING_SEND_SPARE 64u
+#define URING_ORPHAN_MS  60000u
+/* When the worker ends: how long (in 100 ms waits) the bytes handed over
+ * may take to leave before the ring goes, as they would from a socket
+ * buffer after close(). */
+#define URING_EXIT_WAITS 50
+
 #define NO_SLOT UINT_MAX
 #define NO_BUF  0xffffu
 
@@ -93,6 +117,7 @@ enum op_kind {
     OP_IGNORE = 0, /* no-ops: their completions mean nothing */
     OP_POLL = 1,
     OP_RECV = 2,
+    OP_SEND = 3,
 };
 /* Added to the kind of an operation, the cancellation of that operation. */
 #define OP_CANCEL 0x80u
@@ -125,6 +150,27 @@ struct uring_slot {
     struct pending poll, recv;
     unsigned round, ridx; /* merges several completions of one wait into one report */
     unsigned next;        /* free list, or the list of connections waiting for buffers */
+    unsigned sq;          /* its send (index in sends), or NO_SLOT */
+    int werr;             /* a send's error: the next one returns it */
+};
+
+/* A connection's bytes on their way: one send operation of buf[off, len),
+ * queued (bytes may still join it) until the wait submits it, then in
+ * flight until its completion. It outlives its connection when that closes
+ * first (an orphan, on a list by deadline): the ring holds the socket open
+ * until the send completes, so a response and then close() behave as with
+ * the kernel's socket buffer. */
+struct uring_send {
+    char *buf;
+    size_t cap, off, len;
+    int fd;
+    unsigned owner; /* slot, or NO_SLOT for an orphan */
+    uint32_t tag;   /* of the submission now current */
+    bool shut;      /* shutdown(SHUT_WR) once out */
+    bool orphan_listed;
+    struct pending sqe;
+    uint64_t deadline;
+    unsigned next, prev; /* free list; the orphan list */
 };
 
 /* A provided buffer lent to a connection: its unread bytes. */
@@ -147,6 +193,11 @@ struct uring_state {
     struct uring_buf *bufs;
     unsigned nbufs, lent; /* lent: buffers out of the kernel's hands */
     unsigned starved_head;
+    struct uring_send *sends;
+    unsigned nsends, send_free, sends_live;
+    unsigned orphan_head, orphan_tail;
+    char *spare[URING_SEND_SPARE]; /* URING_SEND_BUF buffers for reuse */
+    unsigned nspare;
 };
 
 static unsigned round_pow2(unsigned v, unsigned lo, unsigned hi)
@@ -227,13 +278,16 @@ static bool is_stream(const struct uring_state *st, const struct kp_io *io)
 /* Mask for a poll: what the interest asks (stream ios: writing only), and
  * the peer's end of stream for edge-triggered readers (it raises no wake-up
  * of its own once its bytes are read; see KP_EV_EOF). */
-static unsigned poll_mask(const struct uring_state *st, const struct kp_io *io, unsigned interest)
+static unsigned poll_mask(const struct uring_state *st, unsigned idx, unsigned interest)
 {
+    const struct kp_io *io = st->slots[idx].io;
     unsigned m = 0;
 
     if ((interest & KP_EV_READ) && !is_stream(st, io))
         m |= POLLIN | ((io->flags & KP_IO_LEVEL) ? 0 : POLLRDHUP);
-    if (interest & KP_EV_WRITE)
+    /* A stream io with a send on its way hears of writability from that
+     * send's completion (see send_done): a poll would wake it for nothing. */
+    if ((interest & KP_EV_WRITE) && !(is_stream(st, io) && st->slots[idx].sq != NO_SLOT))
         m |= POLLOUT;
     return m;
 }
@@ -241,7 +295,7 @@ static unsigned poll_mask(const struct uring_state *st, const struct kp_io *io, 
 static void poll_arm(struct uring_state *st, unsigned idx, unsigned interest)
 {
     struct uring_slot *s = &st->slots[idx];
-    unsigned mask = poll_mask(st, s->io, interest);
+    unsigned mask = poll_mask(st, idx, interest);
     struct io_uring_sqe *sqe = mask != 0 ? get_sqe(st) : NULL;
 
     if (sqe == NULL)
@@ -440,6 +494,349 @@ static bool setup_bufs(struct uring_state *st, unsigned max_fds)
     return true;
 }
 
+/* --- sends ---------------------------------------------------------------------------- */
+
+static ssize_t plain_send(int fd, const struct iovec *iov, size_t n, int flags)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+    ssize_t w;
+
+    do {
+        w = sendmsg(fd, &m, MSG_NOSIGNAL | flags);
+    } while (w < 0 && errno == EINTR);
+    return w < 0 ? -errno : w;
+}
+
+static void grow_sends(struct uring_state *st)
+{
+    unsigned old = st->nsends, n = old > 0 ? old * 2 : 64;
+
+    st->sends = kp_realloc(st->sends, n * sizeof(*st->sends));
+    memset(st->sends + old, 0, (n - old) * sizeof(*st->sends));
+    for (unsigned i = n; i-- > old;) {
+        st->sends[i].next = st->send_free;
+        st->send_free = i;
+    }
+    st->nsends = n;
+}
+
+static unsigned send_new(struct uring_state *st, unsigned idx)
+{
+    if (st->send_free == NO_SLOT)
+        grow_sends(st);
+    unsigned qi = st->send_free;
+    struct uring_send *q = &st->sends[qi];
+    st->send_free = q->next;
+    st->sends_live++;
+    *q = (struct uring_send){.buf = st->nspare > 0 ? st->spare[--st->nspare]
+                                                   : kp_alloc(URING_SEND_BUF),
+                             .cap = URING_SEND_BUF,
+                             .fd = st->slots[idx].io->fd,
+                             .owner = idx,
+                             .tag = q->tag,
+                             .next = NO_SLOT,
+                             .prev = NO_SLOT};
+    return qi;
+}
+
+static void orphan_unlink(struct uring_state *st, unsigned qi)
+{
+    struct uring_send *q = &st->sends[qi];
+
+    if (!q->orphan_listed)
+        return;
+    if (q->prev != NO_SLOT)
+        st->sends[q->prev].next = q->next;
+    else
+        st->orphan_head = q->next;
+    if (q->next != NO_SLOT)
+        st->sends[q->next].prev = q->prev;
+    else
+        st->orphan_tail = q->prev;
+    q->orphan_listed = false;
+}
+
+static void send_free(struct uring_state *st, unsigned qi)
+{
+    struct uring_send *q = &st->sends[qi];
+
+    orphan_unlink(st, qi);
+    if (q->cap == URING_SEND_BUF && st->nspare < URING_SEND_SPARE)
+        st->spare[st->nspare++] = q->buf;
+    else
+        kp_free(q->buf);
+    q->buf = NULL;
+    q->next = st->send_free;
+    st->send_free = qi;
+    st->sends_live--;
+}
+
+/* (Re)write the send's operation for its bytes still to go: a queued one
+ * in place (bytes joined it), else a new one. */
+static bool send_prep(struct uring_state *st, unsigned qi)
+{
+    struct uring_send *q = &st->sends[qi];
+    struct io_uring_sqe *sqe =
+        q->sqe.sqe != NULL && q->sqe.epoch == st->epoch ? q->sqe.sqe : get_sqe(st);
+
+    if (sqe == NULL)
+        return false;
+    /* MSG_WAITALL: the kernel goes on after a short send of a stream
+     * socket, so one completion says the bytes are all out (or failed). */
+    io_uring_prep_send(sqe, q->fd, q->buf + q->off, q->len - q->off, MSG_NOSIGNAL | MSG_WAITALL);
+    if (sqe != q->sqe.sqe || q->sqe.epoch != st->epoch)
+        q->tag++;
+    io_uring_sqe_set_data64(sqe, user_data(OP_SEND, qi, q->tag));
+    q->sqe = (struct pending){sqe, st->epoch};
+    return true;
+}
+
+/* Room for want more bytes in a send not submitted yet. */
+static size_t send_room(struct uring_state *st, struct uring_send *q, size_t want)
+{
+    size_t room = URING_SEND_MAX - q->len;
+
+    if (want > room)
+        want = room;
+    if (q->len + want > q->cap) {
+        size_t cap = q->cap;
+        while (cap < q->len + want)
+            cap *= 2;
+        if (cap > URING_SEND_MAX)
+            cap = URING_SEND_MAX;
+        if (q->cap == URING_SEND_BUF && st->nspare < URING_SEND_SPARE) {
+            char *b = kp_alloc(cap);
+            memcpy(b, q->buf, q->len);
+            st->spare[st->nspare++] = q->buf;
+            q->buf = b;
+        } else {
+            q->buf = kp_realloc(q->buf, cap);
+        }
+        q->cap = cap;
+    }
+    return want;
+}
+
+/* A socket that a plain write found full: writability is then reported by
+ * a poll, whatever the interest says now (the caller asks for KP_EV_WRITE
+ * next). */
+static void want_write(struct uring_state *st, unsigned idx)
+{
+    if (!st->slots[idx].poll_armed)
+        poll_arm(st, idx, st->slots[idx].io->interest | KP_EV_WRITE);
+}
+
+static ssize_t uring_send(struct kp_loop *loop, struct kp_io *io, const struct iovec *iov, size_t n,
+                          int flags)
+{
+    struct uring_state *st = loop->bstate;
+    unsigned idx = io->slot;
+    struct uring_slot *s = &st->slots[idx];
+    size_t total = 0;
+
+    if (!is_stream(st, io))
+        return plain_send(io->fd, iov, n, flags);
+    if (s->werr != 0)
+        return s->werr;
+    for (size_t i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (s->sq == NO_SLOT && (flags & MSG_MORE)) {
+        /* sendfile() follows from the loop (uring_sendfile): nothing is on
+         * its way, so a plain write keeps the order at no extra cost. */
+        ssize_t w = plain_send(io->fd, iov, n, flags);
+        if (w == -EAGAIN || (w >= 0 && (size_t)w < total))
+            want_write(st, idx);
+        return w;
+    }
+    if (total == 0)
+        return 0;
+    if (s->sq == NO_SLOT)
+        s->sq = send_new(st, idx);
+    struct uring_send *q = &st->sends[s->sq];
+    /* Submitted already: the next bytes wait for its completion. */
+    if (q->sqe.sqe != NULL && q->sqe.epoch != st->epoch)
+        return -EAGAIN;
+    size_t take = send_room(st, q, total), done = 0;
+    if (take == 0)
+        return -EAGAIN;
+    for (size_t i = 0; i < n && done < take; i++) {
+        size_t k = iov[i].iov_len < take - done ? iov[i].iov_len : take - done;
+        memcpy(q->buf + q->len + done, iov[i].iov_base, k);
+        done += k;
+    }
+    q->len += take;
+    if (!send_prep(st, s->sq)) {
+        s->sq = NO_SLOT;
+        send_free(st, (unsigned)(q - st->sends));
+        return -ENOMEM;
+    }
+    return (ssize_t)take;
+}
+
+static ssize_t uring_sendfile(struct kp_loop *loop, struct kp_io *io, int fd, off_t *off,
+                              size_t len)
+{
+    struct uring_state *st = loop->bstate;
+    struct uring_slot *s = &st->slots[io->slot];
+
+    if (is_stream(st, io) && s->sq != NO_SLOT)
+        return -EAGAIN; /* after the bytes on their way: their completion reports writability */
+    if (is_stream(st, io) && s->werr != 0)
+        return s->werr;
+    ssize_t w = sendfile(io->fd, fd, off, len);
+    w = w < 0 ? -errno : w;
+    if (is_stream(st, io) && (w == -EAGAIN || (w >= 0 && (size_t)w < len)))
+        want_write(st, io->slot);
+    return w;
+}
+
+static bool uring_sending(const struct kp_loop *loop, const struct kp_io *io)
+{
+    const struct uring_state *st = loop->bstate;
+
+    return is_stream(st, io) && st->slots[io->slot].sq != NO_SLOT;
+}
+
+static int uring_shutdown(struct kp_loop *loop, struct kp_io *io)
+{
+    struct uring_state *st = loop->bstate;
+    struct uring_slot *s = &st->slots[io->slot];
+
+    if (is_stream(st, io) && s->sq != NO_SLOT) {
+        st->sends[s->sq].shut = true; /* done by send_done */
+        return 0;
+    }
+    return shutdown(io->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
+/* The connection closes (or leaves the loop) with a send on its way. Its
+ * descriptor is closed right after, so a send not submitted yet is
+ * submitted now, while the number still names this socket (its bytes are
+ * the end of a response), or dropped for a reset; one in flight goes on as
+ * an orphan until it completes or its deadline, or is cancelled for a
+ * reset. An orphan is never submitted again: its number may name another
+ * socket by then. */
+static void send_orphan(struct uring_state *st, unsigned qi, bool reset)
+{
+    struct uring_send *q = &st->sends[qi];
+    bool queued = q->sqe.epoch == st->epoch;
+
+    q->owner = NO_SLOT;
+    if (reset) {
+        if (queued) {
+            take_back(st, &q->sqe, 0);
+            send_free(st, qi);
+        } else {
+            cancel(st, user_data(OP_SEND, qi, q->tag));
+        }
+        return;
+    }
+    if (queued)
+        submit(st);
+    q->deadline = st->loop->clock.msec + URING_ORPHAN_MS;
+    q->next = NO_SLOT;
+    q->prev = st->orphan_tail;
+    if (st->orphan_tail != NO_SLOT)
+        st->sends[st->orphan_tail].next = qi;
+    else
+        st->orphan_head = qi;
+    st->orphan_tail = qi;
+    q->orphan_listed = true;
+}
+
+/* Cancel the orphans past their deadline; returns the wait's bound (ms)
+ * until the next one's, or timeout_ms. */
+static int orphans_expire(struct uring_state *st, int timeout_ms)
+{
+    uint64_t now = st->loop->clock.msec;
+
+    while (st->orphan_head != NO_SLOT && st->sends[st->orphan_head].deadline <= now) {
+        unsigned qi = st->orphan_head;
+        orphan_unlink(st, qi);
+        cancel(st, user_data(OP_SEND, qi, st->sends[qi].tag));
+    }
+    if (st->orphan_head == NO_SLOT)
+        return timeout_ms;
+    uint64_t left = st->sends[st->orphan_head].deadline - now;
+    return timeout_ms >= 0 && (uint64_t)timeout_ms < left ? timeout_ms : (int)left;
+}
+
+/* Whether user_data ud of send qi is its submission now current. */
+static bool send_current(const struct uring_state *st, unsigned qi, uint64_t ud)
+{
+    return qi < st->nsends && st->sends[qi].buf != NULL && st->sends[qi].tag == (uint32_t)ud;
+}
+
+/* A send's completion: the rest submitted again after a short send, else
+ * the send is over. Returns the events for its connection (writability
+ * once its bytes are out, if it waits for that) and sets *owner. */
+static unsigned send_done(struct uring_state *st, unsigned qi, const struct io_uring_cqe *cqe,
+                          unsigned *owner)
+{
+    struct uring_send *q = &st->sends[qi];
+    int res = cqe->res;
+
+    *owner = q->owner;
+    if (res > 0)
+        q->off += (size_t)res;
+    bool more = res >= 0 ? q->off < q->len : (res == -EINTR || res == -EAGAIN);
+    if (more && q->owner != NO_SLOT && send_prep(st, qi))
+        return 0;
+    bool out = res >= 0 && q->off == q->len, shut = q->shut;
+    int fd = q->fd;
+    send_free(st, qi);
+    if (*owner == NO_SLOT)
+        return 0;
+    struct uring_slot *s = &st->slots[*owner];
+    s->sq = NO_SLOT;
+    if (!out)
+        s->werr = res < 0 ? res : -EIO;
+    else if (shut && shutdown(fd, SHUT_WR) < 0)
+        s->werr = -errno;
+    if (!(s->io->interest & KP_EV_WRITE))
+        return 0;
+    /* From here writability is the poll's again (a sendfile() that finds
+     * the socket full waits for it), as when the interest was set. */
+    want_write(st, *owner);
+    return KP_EV_WRITE | (s->werr != 0 ? KP_EV_ERROR : 0);
+}
+
+/* The worker ends (its connections are closed, their objects gone): stop
+ * every poll and receive, so that no listener queues connections for a
+ * worker on its way out, and give the bytes handed over a few seconds to
+ * leave. */
+static void sends_finish(struct uring_state *st)
+{
+    struct io_uring_cqe *cqe;
+
+    for (unsigned i = 0; i < st->nslots; i++) {
+        struct uring_slot *s = &st->slots[i];
+        if (s->poll_armed)
+            cancel(st, user_data(OP_POLL, i, s->poll_seq));
+        if (s->rstate == RECV_ARMED)
+            cancel(st, user_data(OP_RECV, i, s->reg));
+        s->poll_armed = false;
+        s->rstate = RECV_IDLE;
+    }
+    for (unsigned i = 0; i < st->nsends; i++)
+        st->sends[i].owner = NO_SLOT;
+    for (int w = 0; w < URING_EXIT_WAITS && st->sends_live > 0; w++) {
+        struct __kernel_timespec ts = {.tv_nsec = 100000000};
+        unsigned head, seen = 0, owner;
+        io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        st->epoch++;
+        io_uring_for_each_cqe(&st->ring, head, cqe)
+        {
+            uint64_t ud = io_uring_cqe_get_data64(cqe);
+            unsigned qi = (unsigned)(ud >> 32) & 0xffffffu;
+            seen++;
+            if ((ud >> 56) == OP_SEND && send_current(st, qi, ud))
+                send_done(st, qi, cqe, &owner);
+        }
+        io_uring_cq_advance(&st->ring, seen);
+    }
+}
+
 /* --- the backend ---------------------------------------------------------------------- */
 
 static int ring_create(struct io_uring *ring, unsigned sq, unsigned cq, unsigned flags)
@@ -484,6 +881,7 @@ static int uring_init(struct kp_loop *loop, unsigned max_fds)
     st->free_head = 0;
     st->slots[0].next = NO_SLOT;
     st->starved_head = NO_SLOT;
+    st->send_free = st->orphan_head = st->orphan_tail = NO_SLOT;
     while (st->nslots < max_fds)
         grow_slots(st);
     setup_bufs(st, max_fds);
@@ -500,6 +898,7 @@ static void uring_free(struct kp_loop *loop)
      * would queue connections nobody accepts after the worker is gone
      * (and keep its port bound). So cancel everything now and run the
      * completions, which drops the ring's references before the exit. */
+    sends_finish(st);
     struct io_uring_sync_cancel_reg all = {.fd = -1,
                                            .flags =
                                                IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY,
@@ -513,6 +912,11 @@ static void uring_free(struct kp_loop *loop)
         kp_free(st->bufmem);
         kp_free(st->bufs);
     }
+    for (unsigned i = 0; i < st->nsends; i++)
+        kp_free(st->sends[i].buf);
+    while (st->nspare > 0)
+        kp_free(st->spare[--st->nspare]);
+    kp_free(st->sends);
     kp_free(st->slots);
     kp_free(st);
     loop->bstate = NULL;
@@ -541,7 +945,8 @@ static int uring_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
         io->slot = st->free_head;
         struct uring_slot *s = &st->slots[io->slot];
         st->free_head = s->next;
-        *s = (struct uring_slot){.io = io, .poll_seq = s->poll_seq, .reg = s->reg + 1};
+        *s = (struct uring_slot){
+            .io = io, .poll_seq = s->poll_seq, .reg = s->reg + 1, .sq = NO_SLOT};
     }
     struct uring_slot *s = &st->slots[io->slot];
     unsigned old = fresh ? 0 : io->interest;
@@ -571,6 +976,9 @@ static int uring_del(struct kp_loop *loop, struct kp_io *io)
         unstarve(st, idx);
         drop_queue(st, idx);
     }
+    if (st->slots[idx].sq != NO_SLOT)
+        send_orphan(st, st->slots[idx].sq, (io->flags & KP_IO_ABORT) != 0);
+    st->slots[idx].sq = NO_SLOT;
     slot_free(st, idx);
     return 0;
 }
@@ -642,7 +1050,24 @@ static unsigned recv_done(struct uring_state *st, unsigned idx, const struct io_
     return ev;
 }
 
-/* One completion into the reports (merged per io). Returns the new count. */
+/* Events for the io of slot idx into the reports, merged per io. Returns
+ * the new count. */
+static unsigned report(struct uring_state *st, unsigned idx, unsigned ev, struct kp_ready *ready,
+                       unsigned got)
+{
+    struct uring_slot *s = &st->slots[idx];
+
+    if (s->round == st->round) {
+        ready[s->ridx].events |= ev;
+        return got;
+    }
+    s->round = st->round;
+    s->ridx = got;
+    ready[got] = (struct kp_ready){.io = s->io, .gen = s->io->gen, .events = ev};
+    return got + 1;
+}
+
+/* One completion into the reports. Returns the new count. */
 static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
                         struct kp_ready *ready, unsigned got)
 {
@@ -656,6 +1081,11 @@ static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
         st->lent++;
     if ((kind & OP_CANCEL) && cqe->res == -EALREADY)
         cancel(st, ud & ~((uint64_t)OP_CANCEL << 56));
+    if (kind == OP_SEND && send_current(st, idx, ud)) {
+        unsigned owner;
+        ev = send_done(st, idx, cqe, &owner);
+        return ev != 0 ? report(st, owner, ev, ready, got) : got;
+    }
     if ((kind != OP_RECV && kind != OP_POLL) || idx >= st->nslots)
         return got;
     struct uring_slot *s = &st->slots[idx];
@@ -671,16 +1101,7 @@ static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
         return got;
     }
     ev = kind == OP_RECV ? recv_done(st, idx, cqe, has_buf, bid) : poll_done(st, idx, cqe);
-    if (ev == 0)
-        return got;
-    if (s->round == st->round) {
-        ready[s->ridx].events |= ev;
-        return got;
-    }
-    s->round = st->round;
-    s->ridx = got;
-    ready[got] = (struct kp_ready){.io = s->io, .gen = s->io->gen, .events = ev};
-    return got + 1;
+    return ev != 0 ? report(st, idx, ev, ready, got) : got;
 }
 
 static int uring_wait(struct kp_loop *loop, int timeout_ms, struct kp_ready *ready, unsigned cap)
@@ -690,6 +1111,9 @@ static int uring_wait(struct kp_loop *loop, int timeout_ms, struct kp_ready *rea
                                    .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
 
+    timeout_ms = orphans_expire(st, timeout_ms);
+    ts = (struct __kernel_timespec){.tv_sec = timeout_ms / 1000,
+                                    .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
     if (io_uring_cq_has_overflow(&st->ring))
         loop->cq_overflows++;
     int rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL,
@@ -718,6 +1142,10 @@ const struct kp_loop_backend kp_uring_ops = {
     .del = uring_del,
     .wait = uring_wait,
     .recv = uring_recv,
+    .send = uring_send,
+    .sendfile = uring_sendfile,
+    .shutdown = uring_shutdown,
+    .sending = uring_sending,
 };
 
 /* Why io_uring_setup failed, as far as this process can tell. */

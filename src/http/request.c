@@ -821,7 +821,7 @@ static bool reset_if_asked(struct kp_http_conn *hc)
 
     if (!loc->reset_timedout_connection)
         return false;
-    kp_socket_reset_on_close(hc->c->io.fd);
+    kp_conn_reset_on_close(hc->c);
     return true;
 }
 
@@ -1132,7 +1132,7 @@ static enum step linger_start(struct kp_http_conn *hc, const struct kp_http_loc_
     buf_give(hc);
     if (hc->c->tls != NULL)
         kp_tls_shutdown(hc->c->tls); /* close_notify before the FIN */
-    if (shutdown(hc->c->io.fd, SHUT_WR) < 0)
+    if (kp_conn_shutdown(hc->c) < 0)
         return STEP_CLOSE;
     set_state(hc, KP_HC_LINGER);
     enum step s = linger_wait(hc);

@@ -482,23 +482,19 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
     /* sendfile_max_chunk: one call sends at most this much, so that a fast
      * client of a large file does not keep the worker from the others. */
     size_t want = sendfile_want(r);
-    ssize_t w;
 
     if (want > out->budget)
         want = (size_t)out->budget;
     /* aio: a range not in the page cache is sent by a pool thread (kernel
-     * TLS's SSL_sendfile stays inline: the TLS object is the reactor's). */
+     * TLS's SSL_sendfile stays inline: the TLS object is the reactor's),
+     * after whatever the connection handed over before (on io_uring, a
+     * send still on its way: its completion brings KP_EV_WRITE). */
     bool probed = out->probed && out->probed_pos == out->file_pos;
     out->probed = false;
     if (out->aio_on && c->tls == NULL && !probed && !cached(out->fd, out->file_pos, want))
-        return need_aio(r, KP_HTTP_AIO_SENDFILE, c->io.fd, want);
-
-    if (c->tls != NULL) {
-        w = kp_tls_sendfile(c->tls, out->fd, &out->file_pos, want);
-    } else {
-        w = sendfile(c->io.fd, out->fd, &out->file_pos, want);
-        w = w < 0 ? -errno : w;
-    }
+        return kp_conn_sending(c) ? KP_HTTP_SEND_AGAIN
+                                  : need_aio(r, KP_HTTP_AIO_SENDFILE, c->io.fd, want);
+    ssize_t w = kp_conn_sendfile(c, out->fd, &out->file_pos, want);
     if (w < 0) {
         if (w == -EAGAIN || w == -EINTR)
             return KP_HTTP_SEND_AGAIN;

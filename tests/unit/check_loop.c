@@ -8,6 +8,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -442,6 +446,297 @@ START_TEST(loop_timer_wakes_wait)
 }
 END_TEST
 
+/* --- the byte stream of a KP_IO_STREAM io: kp_io_send, kp_io_sendfile,
+ * kp_io_shutdown. Run on every backend, io_uring included (where it sends
+ * by completion, from the loop, and where it cannot run here the loop falls
+ * back to epoll, so these still pass). */
+
+static const enum kp_event_use stream_backends[] = {KP_EVENT_EPOLL, KP_EVENT_POLL, KP_EVENT_SELECT,
+                                                    KP_EVENT_IO_URING};
+#define N_STREAM_BACKENDS 4
+
+static void stream_io(struct kp_loop *loop, int i, struct kp_io *io, int fd, struct rec *r)
+{
+    ck_assert_int_eq(kp_loop_init(loop, stream_backends[i], 16, NULL), 0);
+    kp_io_init(io, fd, on_io, r);
+    io->flags |= KP_IO_STREAM;
+    ck_assert_int_eq(kp_loop_set(loop, io, KP_EV_READ), 0);
+}
+
+/* Run the loop and read what reaches fd until its end of stream (or until
+ * `want` bytes, when want > 0), into out. Returns the bytes read. */
+static size_t drain_peer(struct kp_loop *loop, int fd, char *out, size_t cap, size_t want)
+{
+    size_t got = 0;
+
+    for (int i = 0; i < 5000; i++) {
+        if (loop != NULL)
+            ck_assert_int_eq(kp_loop_run_once(loop, 0), 0);
+        ssize_t n = recv(fd, out + got, cap - got, MSG_DONTWAIT);
+        if (n == 0)
+            return got;
+        if (n > 0) {
+            got += (size_t)n;
+            if (want > 0 && got >= want)
+                return got;
+            continue;
+        }
+        ck_assert_int_eq(errno, EAGAIN);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 2);
+    }
+    ck_abort_msg("the peer's bytes or end of stream did not come");
+    return got;
+}
+
+static char *pattern(size_t n)
+{
+    char *b = kp_alloc(n);
+
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('a' + (i * 7 + i / 251) % 26);
+    return b;
+}
+
+/* Bytes handed over then the connection closed at once: they all leave, in
+ * order, then the end of stream (io_uring: the send outlives the slot). */
+START_TEST(stream_send_then_close)
+{
+    struct kp_loop loop;
+    struct kp_io io;
+    struct rec r = {0};
+    int sv[2];
+    size_t n = 48 * 1024;
+    char *want = pattern(n), *got = kp_alloc(n + 1);
+
+    pair(sv);
+    stream_io(&loop, _i, &io, sv[0], &r);
+    struct iovec iov[3] = {{want, 100}, {want + 100, 1000}, {want + 1100, n - 1100}};
+    ck_assert_int_eq(kp_io_send(&io, iov, 3, 0), (ssize_t)n);
+    kp_loop_del_closing(&loop, &io);
+    close(sv[0]);
+    ck_assert_uint_eq(drain_peer(&loop, sv[1], got, n + 1, 0), n);
+    ck_assert(memcmp(got, want, n) == 0);
+    close(sv[1]);
+    kp_loop_free(&loop);
+    kp_free(want);
+    kp_free(got);
+}
+END_TEST
+
+/* Several sends in one turn go out as one stream, in order; on io_uring
+ * they leave from the loop, not from the call. */
+START_TEST(stream_sends_in_order)
+{
+    struct kp_loop loop;
+    struct kp_io io;
+    struct rec r = {0};
+    int sv[2];
+    char got[64];
+
+    pair(sv);
+    stream_io(&loop, _i, &io, sv[0], &r);
+    const char *parts[] = {"one ", "two ", "three"};
+    for (int i = 0; i < 3; i++) {
+        struct iovec v = {(void *)parts[i], strlen(parts[i])};
+        ck_assert_int_eq(kp_io_send(&io, &v, 1, 0), (ssize_t)strlen(parts[i]));
+    }
+    if (strcmp(kp_loop_backend_name(&loop), "io_uring") == 0)
+        ck_assert_int_eq(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), -1);
+    ck_assert_uint_eq(drain_peer(&loop, sv[1], got, sizeof(got), 13), 13);
+    ck_assert(memcmp(got, "one two three", 13) == 0);
+    kp_loop_del(&loop, &io);
+    close(sv[0]);
+    close(sv[1]);
+    kp_loop_free(&loop);
+}
+END_TEST
+
+/* A head handed over, then a file by sendfile: the file waits for the head
+ * (io_uring: -EAGAIN until the head's send completed and KP_EV_WRITE said
+ * so), and the shutdown after them comes after both. */
+START_TEST(stream_sendfile_after_send)
+{
+    struct kp_loop loop;
+    struct kp_io io;
+    struct rec r = {0};
+    int sv[2];
+    size_t n = 20000;
+    char *body = pattern(n), *got = kp_alloc(n + 64);
+    char path[] = "/tmp/kelpie-loop-XXXXXX";
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    ck_assert_int_eq(write(fd, body, n), (ssize_t)n);
+    pair(sv);
+    stream_io(&loop, _i, &io, sv[0], &r);
+    struct iovec head = {"HEAD\n", 5};
+    ck_assert_int_eq(kp_io_send(&io, &head, 1, 0), 5);
+    off_t off = 0;
+    ssize_t w = kp_io_sendfile(&io, fd, &off, n);
+    if (w == -EAGAIN) {
+        ck_assert_str_eq(kp_loop_backend_name(&loop), "io_uring");
+        ck_assert_int_eq(kp_loop_set(&loop, &io, KP_EV_READ | KP_EV_WRITE), 0);
+        for (int i = 0; i < 1000 && !(r.events & KP_EV_WRITE); i++)
+            ck_assert_int_eq(kp_loop_run_once(&loop, 10), 0);
+        ck_assert(r.events & KP_EV_WRITE);
+        w = kp_io_sendfile(&io, fd, &off, n);
+    }
+    ck_assert_int_eq(w, (ssize_t)n);
+    ck_assert_int_eq(kp_io_shutdown(&io), 0);
+    ck_assert_uint_eq(drain_peer(&loop, sv[1], got, n + 64, 0), n + 5);
+    ck_assert(memcmp(got, "HEAD\n", 5) == 0 && memcmp(got + 5, body, n) == 0);
+    kp_loop_del(&loop, &io);
+    close(sv[0]);
+    close(sv[1]);
+    close(fd);
+    kp_loop_free(&loop);
+    kp_free(body);
+    kp_free(got);
+}
+END_TEST
+
+/* A peer that does not read: sends take less and less, then nothing
+ * (-EAGAIN); once it reads, KP_EV_WRITE comes, and every byte taken
+ * arrives exactly once, in order. */
+START_TEST(stream_send_full_then_writable)
+{
+    struct kp_loop loop;
+    struct kp_io io;
+    struct rec r = {0};
+    int sv[2];
+    size_t cap = 8u << 20, taken = 0;
+    char *src = pattern(cap), *got = kp_alloc(cap);
+
+    pair(sv);
+    stream_io(&loop, _i, &io, sv[0], &r);
+    for (int i = 0; i < 200 && taken < cap; i++) {
+        struct iovec v = {src + taken, 65536 < cap - taken ? 65536 : cap - taken};
+        ssize_t w = kp_io_send(&io, &v, 1, 0);
+        if (w == -EAGAIN) {
+            ck_assert_int_eq(kp_loop_run_once(&loop, 0), 0);
+            continue;
+        }
+        ck_assert_int_gt(w, 0);
+        taken += (size_t)w;
+    }
+    ck_assert_uint_lt(taken, cap); /* the socket (and the backend's queue) filled */
+    ck_assert_int_eq(kp_loop_set(&loop, &io, KP_EV_WRITE), 0);
+    r.calls = 0;
+    size_t got_n = drain_peer(NULL, sv[1], got, cap, 0 + 1);
+    for (int i = 0; i < 2000 && r.calls == 0; i++) {
+        ck_assert_int_eq(kp_loop_run_once(&loop, 1), 0);
+        ssize_t k = recv(sv[1], got + got_n, cap - got_n, MSG_DONTWAIT);
+        if (k > 0)
+            got_n += (size_t)k;
+    }
+    ck_assert_int_gt(r.calls, 0);
+    ck_assert(r.events & KP_EV_WRITE);
+    kp_loop_del_closing(&loop, &io);
+    close(sv[0]);
+    got_n += drain_peer(&loop, sv[1], got + got_n, cap - got_n, 0);
+    ck_assert_uint_eq(got_n, taken);
+    ck_assert(memcmp(got, src, taken) == 0);
+    close(sv[1]);
+    kp_loop_free(&loop);
+    kp_free(src);
+    kp_free(got);
+}
+END_TEST
+
+/* A connection closed with a reset (KP_IO_ABORT) does not wait for a peer
+ * that reads nothing: what it still had to send is dropped, the peer sees
+ * the end at once. */
+START_TEST(stream_abort_drops_queued)
+{
+    struct kp_loop loop;
+    struct kp_io io;
+    struct rec r = {0};
+    int sv[2];
+    size_t cap = 4u << 20, taken = 0;
+    char *src = pattern(cap), *got = kp_alloc(cap);
+
+    pair(sv);
+    stream_io(&loop, _i, &io, sv[0], &r);
+    for (int i = 0; i < 100; i++) {
+        struct iovec v = {src + taken, 65536};
+        ssize_t w = kp_io_send(&io, &v, 1, 0);
+        if (w > 0)
+            taken += (size_t)w;
+        ck_assert_int_eq(kp_loop_run_once(&loop, 0), 0);
+    }
+    io.flags |= KP_IO_ABORT;
+    kp_loop_del_closing(&loop, &io);
+    close(sv[0]);
+    size_t got_n = drain_peer(&loop, sv[1], got, cap, 0);
+    ck_assert_uint_le(got_n, taken);
+    ck_assert(memcmp(got, src, got_n) == 0);
+    close(sv[1]);
+    kp_loop_free(&loop);
+    kp_free(src);
+    kp_free(got);
+}
+END_TEST
+
+struct reader {
+    int fd;
+    char *buf;
+    size_t cap, got;
+};
+
+static void *read_to_end(void *arg)
+{
+    struct reader *r = arg;
+
+    for (;;) {
+        ssize_t n = recv(r->fd, r->buf + r->got, r->cap - r->got, 0);
+        if (n > 0)
+            r->got += (size_t)n;
+        else if (n == 0 || errno != EAGAIN)
+            return NULL;
+        else
+            poll(&(struct pollfd){.fd = r->fd, .events = POLLIN}, 1, 10);
+    }
+}
+
+/* The loop ends (the worker exits) while bytes of a closed connection are
+ * still on their way to a slow peer: they leave before the loop is gone. */
+START_TEST(stream_free_keeps_bytes)
+{
+    struct kp_loop loop;
+    struct kp_io io;
+    struct rec r = {0};
+    int sv[2];
+    size_t n = 1u << 20, taken = 0;
+    char *want = pattern(n);
+    struct reader rd = {.buf = kp_alloc(n + 1), .cap = n + 1};
+    pthread_t t;
+
+    pair(sv);
+    stream_io(&loop, _i, &io, sv[0], &r);
+    while (taken < n) {
+        struct iovec v = {want + taken, n - taken};
+        ssize_t w = kp_io_send(&io, &v, 1, 0);
+        if (w == -EAGAIN)
+            break;
+        ck_assert_int_gt(w, 0);
+        taken += (size_t)w;
+    }
+    kp_loop_del_closing(&loop, &io);
+    close(sv[0]);
+    rd.fd = sv[1];
+    ck_assert_int_eq(pthread_create(&t, NULL, read_to_end, &rd), 0);
+    kp_loop_free(&loop);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_uint_eq(rd.got, taken);
+    ck_assert(memcmp(rd.buf, want, taken) == 0);
+    close(sv[1]);
+    kp_free(want);
+    kp_free(rd.buf);
+}
+END_TEST
+
 Suite *kp_test_loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -459,6 +754,15 @@ Suite *kp_test_loop_suite(void)
     tcase_add_loop_test(tc, loop_stale_same_object, 0, N_BACKENDS);
     tcase_add_loop_test(tc, loop_stale_other_object, 0, N_BACKENDS);
     tcase_add_loop_test(tc, loop_timer_wakes_wait, 0, N_BACKENDS);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("stream");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, stream_send_then_close, 0, N_STREAM_BACKENDS);
+    tcase_add_loop_test(tc, stream_sends_in_order, 0, N_STREAM_BACKENDS);
+    tcase_add_loop_test(tc, stream_sendfile_after_send, 0, N_STREAM_BACKENDS);
+    tcase_add_loop_test(tc, stream_send_full_then_writable, 0, N_STREAM_BACKENDS);
+    tcase_add_loop_test(tc, stream_abort_drops_queued, 0, N_STREAM_BACKENDS);
+    tcase_add_loop_test(tc, stream_free_keeps_bytes, 0, N_STREAM_BACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -39,6 +39,13 @@ struct kp_loop_backend {
     int (*wait)(struct kp_loop *loop, int timeout_ms, struct kp_ready *ready, unsigned cap);
     /* kp_io_recv for a registered KP_IO_STREAM io (NULL: read(2)). */
     ssize_t (*recv)(struct kp_loop *loop, struct kp_io *io, void *buf, size_t len);
+    /* kp_io_send, kp_io_sendfile and kp_io_shutdown for a registered
+     * KP_IO_STREAM io (NULL: sendmsg(2), sendfile(2), shutdown(2)). */
+    ssize_t (*send)(struct kp_loop *loop, struct kp_io *io, const struct iovec *iov, size_t n,
+                    int flags);
+    ssize_t (*sendfile)(struct kp_loop *loop, struct kp_io *io, int fd, off_t *off, size_t len);
+    int (*shutdown)(struct kp_loop *loop, struct kp_io *io);
+    bool (*sending)(const struct kp_loop *loop, const struct kp_io *io);
 };
 
 /* kp_loop_init with a backend that is not one of `use` (event/handoff.c):

@@ -101,6 +101,18 @@ void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn 
  * SIGPIPE): bytes taken, -EAGAIN or -errno. Both retry EINTR. */
 ssize_t kp_conn_recv(struct kp_conn *c, void *buf, size_t len);
 ssize_t kp_conn_send(struct kp_conn *c, const struct iovec *iov, size_t n, int flags);
+/* sendfile of len bytes of fd at *off (advanced), after what kp_conn_send
+ * took (kernel TLS under TLS): bytes sent, -EAGAIN or -errno. */
+ssize_t kp_conn_sendfile(struct kp_conn *c, int fd, off_t *off, size_t len);
+/* Whether bytes kp_conn_send took are still on their way (io_uring): a
+ * write made past the connection's byte stream (a pool thread's sendfile)
+ * waits for KP_EV_WRITE, which follows when they are out. */
+bool kp_conn_sending(const struct kp_conn *c);
+/* End the writing side once what kp_conn_send took is out. 0 or -errno. */
+int kp_conn_shutdown(struct kp_conn *c);
+/* Make the coming close a reset (SO_LINGER 0), dropping whatever the
+ * connection still has to send. 0 or -errno. */
+int kp_conn_reset_on_close(struct kp_conn *c);
 /* After a successful kp_conn_recv: whether more bytes may be ready without
  * a new readiness report (OpenSSL holds some, or the read filled its buffer;
  * plain TCP: whether it filled len). */

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "kelpie/event/conf.h"
 #include "kelpie/util/log.h"
@@ -79,6 +80,10 @@ enum {
      * KP_EV_READ once bytes (or the end of the stream, or an error) wait
      * there. Readiness backends ignore it (kp_io_recv is then read(2)). */
     KP_IO_STREAM = 1u << 3,
+    /* The socket ends with a reset (SO_LINGER 0, set before closing): bytes
+     * a completion backend still holds for it (kp_io_send) are dropped
+     * rather than sent first. */
+    KP_IO_ABORT = 1u << 4,
 };
 
 typedef void (*kp_loop_hook_fn)(void *ctx);
@@ -145,6 +150,26 @@ void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events);
  * backend's buffers when it reads ahead for io (a registered KP_IO_STREAM io
  * on io_uring), else read(2) on io->fd. */
 ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len);
+
+/* Write to a KP_IO_STREAM io's socket (flags: MSG_MORE or 0; never
+ * SIGPIPE): bytes taken (a short count means the socket, or the backend's
+ * queue, is full: wait for KP_EV_WRITE), -EAGAIN, or -errno; EINTR is
+ * retried. A completion backend (a registered KP_IO_STREAM io on io_uring)
+ * copies them and sends them from the loop, in order; bytes it took leave
+ * even when the connection closes right after (unless KP_IO_ABORT), as
+ * from the kernel's socket buffer. Else sendmsg(2) on io->fd. */
+ssize_t kp_io_send(struct kp_io *io, const struct iovec *iov, size_t n, int flags);
+/* sendfile(2) of len bytes of fd at *off (advanced) to io's socket, after
+ * the bytes kp_io_send took: -EAGAIN while those are still on their way
+ * (KP_EV_WRITE is reported once they are out). Bytes sent, or -errno. */
+ssize_t kp_io_sendfile(struct kp_io *io, int fd, off_t *off, size_t len);
+/* Whether bytes kp_io_send took are still on their way (a completion
+ * backend's send not completed yet; then KP_EV_WRITE follows, if asked
+ * for, once they are out). Always false on readiness backends. */
+bool kp_io_sending(const struct kp_io *io);
+/* shutdown(SHUT_WR) of io's socket once the bytes kp_io_send took are out
+ * (at once when none wait). 0 or -errno. */
+int kp_io_shutdown(struct kp_io *io);
 
 /* Arm (or re-arm) t to fire delay_ms after the cached clock; disarm t. */
 void kp_loop_timer_add(struct kp_loop *loop, struct kp_timer *t, uint64_t delay_ms);
