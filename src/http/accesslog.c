@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
+#include "kelpie/util/syslog.h"
 #include "kelpie/http/var.h"
 
 /* Stack room for an unbuffered line; longer lines go to the request arena. */
@@ -180,9 +181,12 @@ static int cmp_map(const void *a, const void *b)
 static size_t add_loc(struct kp_http_accesslog_map *map, size_t n,
                       const struct kp_http_loc_conf *loc)
 {
-    for (size_t i = 0; i < loc->n_access_logs; i++, n++) {
+    for (size_t i = 0; i < loc->n_access_logs; i++) {
+        if (loc->access_logs[i].syslog != NULL)
+            continue; /* no file: sent as it is written */
         if (map != NULL)
             map[n].conf = &loc->access_logs[i];
+        n++;
     }
     for (size_t i = 0; i < loc->n_ifs; i++) /* an if block may have its own */
         n = add_loc(map, n, loc->ifs[i]);
@@ -301,6 +305,16 @@ static bool wanted(struct kp_http_request *r, const struct kp_http_access_log *c
     return v.len > 0 && !(v.len == 1 && v.p[0] == '0');
 }
 
+/* One line as one syslog message at the directive's severity (cut at the
+ * message bound, as nginx cuts it). */
+static void to_syslog(const struct kp_http_access_log *conf, struct kp_http_request *r)
+{
+    char line[KP_SYSLOG_MSG_MAX];
+    size_t n = kp_http_accesslog_format(conf->format, r, line, sizeof(line));
+
+    kp_syslog_send(conf->syslog, conf->syslog->severity, line, n < sizeof(line) ? n : sizeof(line));
+}
+
 void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = log_loc(r);
@@ -308,6 +322,11 @@ void kp_http_accesslog_write(struct kp_http_accesslog *al, struct kp_http_reques
     if (loc == NULL)
         return;
     for (size_t i = 0; i < loc->n_access_logs; i++) {
+        if (loc->access_logs[i].syslog != NULL) {
+            if (wanted(r, &loc->access_logs[i]))
+                to_syslog(&loc->access_logs[i], r);
+            continue;
+        }
         struct kp_http_accesslog_map key = {&loc->access_logs[i], NULL};
         const struct kp_http_accesslog_map *m =
             bsearch(&key, al->map, al->n_map, sizeof(*al->map), cmp_map);

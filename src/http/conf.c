@@ -29,6 +29,7 @@
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/var.h"
 #include "kelpie/util/logconf.h"
+#include "kelpie/util/syslog.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
 #define HTTP_ANY_IF    (HTTP_ANY | KP_CONF_LIF) /* nginx's directives allowed in a location's if */
@@ -304,13 +305,20 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     const struct kp_http_log_format *fmt = find_log_format(kp_http_conf_of(cf), name);
     if (fmt == NULL)
         return kp_conf_error(cf, "unknown log format \"%s\"", name);
-    struct kp_http_access_log log = {kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0,
-                                     NULL};
+    struct kp_http_access_log log = {
+        kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0, NULL, NULL};
+    if (kp_syslog_is(cf->args[1])) {
+        log.path = kp_conf_strdup(cf->arena, cf->args[1]);
+        if ((log.syslog = kp_syslog_parse(cf, cf->args[1])) == NULL)
+            return -EINVAL;
+    }
     for (size_t i = 3; i < cf->nargs; i++) {
         int rc = log_param(cf, &log, cf->args[i]);
         if (rc != 0)
             return rc;
     }
+    if (log.syslog != NULL && (log.flush_ms > 0 || log.buffer_size > 0))
+        return kp_conf_error(cf, "logs to syslog cannot be buffered");
     if (log.flush_ms > 0 && log.buffer_size == 0)
         log.buffer_size = KP_HTTP_LOG_BUFFER;
     *KP_CONF_PUSH(cf->arena, loc->access_logs, loc->n_access_logs) = log;
@@ -1002,7 +1010,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     kp_http_autoindex_conf_defaults(&loc->autoindex);
     kp_http_limit_conf_defaults(&loc->limit);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
-        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0, NULL};
+        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0, NULL, NULL};
 }
 
 /* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */

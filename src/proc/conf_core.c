@@ -161,6 +161,14 @@ static int set_error_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
         kp_logconf_add(&core->error_log_more, log, false);
         return 0;
     }
+    if (log->syslog != NULL) {
+        /* The master's own log is a file: /dev/null, taking only [emerg]
+         * (which also goes to syslog); the syslog target follows it. */
+        core->error_log_level = KP_LOG_EMERG;
+        core->error_log_path = kp_conf_strdup(cf->arena, "/dev/null");
+        core->error_log_more = log;
+        return 0;
+    }
     core->error_log_level = log->level;
     core->error_log_path = log->path != NULL ? log->path : kp_conf_strdup(cf->arena, cf->args[1]);
     core->error_log_more = NULL;

@@ -58,8 +58,10 @@ static int add_loc(struct kp_cycle *cycle, const struct kp_http_loc_conf *loc,
 {
     int rc = 0;
 
-    for (size_t i = 0; i < loc->n_access_logs && rc == 0; i++)
-        rc = add_path(cycle, loc->access_logs[i].path, log);
+    for (size_t i = 0; i < loc->n_access_logs && rc == 0; i++) {
+        if (loc->access_logs[i].syslog == NULL)
+            rc = add_path(cycle, loc->access_logs[i].path, log);
+    }
     return rc == 0 ? add_chain(cycle, loc->error_log, log) : rc;
 }
 

@@ -37,6 +37,8 @@ static int check_appendable(const char *path)
 static int check_access_logs(const struct kp_http_loc_conf *loc)
 {
     for (size_t i = 0; i < loc->n_access_logs; i++) {
+        if (loc->access_logs[i].syslog != NULL)
+            continue;
         int rc = check_appendable(loc->access_logs[i].path);
         if (rc != 0)
             return rc;

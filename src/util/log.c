@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
+#include "kelpie/util/syslog.h"
 
 #define LOG_LINE_MAX 2048
 
@@ -38,6 +39,7 @@ void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level)
     log->tee = false;
     log->tee_fd = -1;
     log->next = NULL;
+    log->syslog = NULL;
 }
 
 static bool is_stderr(const char *path)
@@ -145,7 +147,13 @@ static void write_chain(const struct kp_log *log, enum kp_log_level level, const
                         size_t len)
 {
     for (const struct kp_log *l = log; l != NULL; l = l->next) {
-        if (level > l->level || (l->fd < 0 && l->path != NULL))
+        if (level > l->level)
+            continue;
+        if (l->syslog != NULL) {
+            kp_syslog_send(l->syslog, (unsigned)level, line, len);
+            continue;
+        }
+        if (l->fd < 0 && l->path != NULL)
             continue;
         if (write(l->fd >= 0 ? l->fd : STDERR_FILENO, line, len) < 0) {
             /* The log is the place errors go; there is nowhere to report this. */

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "kelpie/util/syslog.h"
+
 struct kp_log *kp_logconf_parse(struct kp_conf *cf)
 {
     const char *path = cf->args[1];
@@ -23,6 +25,10 @@ struct kp_log *kp_logconf_parse(struct kp_conf *cf)
     struct kp_log *log = kp_arena_alloc(cf->arena, sizeof(*log));
     memset(log, 0, sizeof(*log));
     kp_log_init_stderr(log, level);
+    if (kp_syslog_is(path)) {
+        log->syslog = kp_syslog_parse(cf, path);
+        return log->syslog != NULL ? log : NULL;
+    }
     if (strcmp(path, "stderr") != 0)
         log->path = kp_conf_join(cf->arena, cf->prefix, path);
     return log;

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -258,6 +261,124 @@ START_TEST(error_log_single_process)
 }
 END_TEST
 
+/* --- syslog ------------------------------------------------------------------------- */
+
+/* A unix datagram socket bound at prefix-relative path, standing in for
+ * /dev/log. */
+static int syslog_bind(const struct kp_h_server *s, const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_lt(strlen(s->prefix) + strlen(path), sizeof(a.sun_path));
+    memcpy(a.sun_path, s->prefix, strlen(s->prefix));
+    memcpy(a.sun_path + strlen(s->prefix), path, strlen(path) + 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(chmod(a.sun_path, 0666), 0); /* workers started as root run as nobody */
+    return fd;
+}
+
+/* The next datagram holding needle (others are skipped), NUL-terminated in
+ * buf; false when none came within the wait. */
+static bool syslog_recv(int fd, const char *needle, char *buf, size_t size)
+{
+    for (int waited = 0; waited < LOG_WAIT_MS;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) {
+            waited += 100;
+            continue;
+        }
+        ssize_t n = recv(fd, buf, size - 1, 0);
+        if (n < 0)
+            return false;
+        buf[n] = '\0';
+        if (strstr(buf, needle) != NULL)
+            return true;
+    }
+    return false;
+}
+
+START_TEST(syslog_access_and_error)
+{
+    struct kp_h_server s;
+    char http[1024], msg[4096], host[256], want[512];
+
+    kp_h_prepare(&s);
+    ck_assert_int_eq(chmod(s.prefix, 0755), 0);
+    int fd = syslog_bind(&s, "log.sock");
+    kp_h_write(&s, "html/a.txt", "a");
+    snprintf(http, sizeof(http),
+             "log_format brief '$request_method $uri $status';\n"
+             "server {\n"
+             "    listen 127.0.0.1:@PORT@;\n"
+             "    access_log syslog:server=unix:%slog.sock,facility=local0,severity=notice,"
+             "nohostname brief;\n"
+             "    error_log syslog:server=unix:%slog.sock,tag=web_1;\n"
+             "}\n",
+             s.prefix, s.prefix);
+    kp_h_config(&s, NULL, http);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    get(&s, "/a.txt", "localhost", 200);
+    /* local0 (16) * 8 + notice (5), no hostname, the default tag. */
+    ck_assert_msg(syslog_recv(fd, "GET /a.txt 200", msg, sizeof(msg)), "no access line");
+    ck_assert_msg(strncmp(msg, "<133>", 5) == 0, "%s", msg);
+    ck_assert_msg(strlen(msg) > 21 && msg[8] == ' ' && msg[11] == ' ' && msg[14] == ':' &&
+                      msg[17] == ':',
+                  "%s", msg);
+    ck_assert_str_eq(msg + 20, " kelpie: GET /a.txt 200");
+    get(&s, "/missing.txt", "localhost", 404);
+    /* local7 (23) * 8 + error (3), the hostname, tag=, nginx's whole line. */
+    ck_assert_msg(syslog_recv(fd, "missing.txt", msg, sizeof(msg)), "no error line");
+    ck_assert_msg(strncmp(msg, "<187>", 5) == 0, "%s", msg);
+    ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+    snprintf(want, sizeof(want), " %s web_1: ", host);
+    ck_assert_msg(strstr(msg, want) == msg + 20, "%s", msg);
+    ck_assert_msg(strstr(msg, " [error] ") != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, "html/missing.txt\" failed (2: No such file or directory)") != NULL,
+                  "%s", msg);
+    ck_assert_msg(strchr(msg, '\n') == NULL, "%s", msg);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* No syslog daemon at the path: the messages are dropped and the worker
+ * serves on. */
+START_TEST(syslog_missing_socket)
+{
+    struct kp_h_server s;
+    char http[512];
+
+    kp_h_prepare(&s);
+    ck_assert_int_eq(chmod(s.prefix, 0755), 0);
+    kp_h_write(&s, "html/a.txt", "a");
+    snprintf(http, sizeof(http),
+             "server {\n"
+             "    listen 127.0.0.1:@PORT@;\n"
+             "    access_log syslog:server=unix:%snobody.sock;\n"
+             "    error_log syslog:server=unix:%snobody.sock info;\n"
+             "}\n",
+             s.prefix, s.prefix);
+    kp_h_config(&s, NULL, http);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    for (int i = 0; i < 20; i++) {
+        get(&s, "/a.txt", "localhost", 200);
+        get(&s, "/gone.txt", "localhost", 404);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Only the local socket is a server: an address is refused with the reason. */
+START_TEST(syslog_remote_refused)
+{
+    kp_p_expect_refused("server { access_log syslog:server=192.0.2.1:514; }",
+                        "syslog server \"192.0.2.1:514\" is not supported: kelpie logs only to a "
+                        "local syslog socket (server=unix:PATH)");
+}
+END_TEST
+
 Suite *kp_test_errorlog_suite(void)
 {
     Suite *s = suite_create("errorlog");
@@ -269,6 +390,9 @@ Suite *kp_test_errorlog_suite(void)
     tcase_add_test(tc, error_log_per_location);
     tcase_add_test(tc, error_log_reopened);
     tcase_add_test(tc, error_log_single_process);
+    tcase_add_test(tc, syslog_access_and_error);
+    tcase_add_test(tc, syslog_missing_socket);
+    tcase_add_test(tc, syslog_remote_refused);
     suite_add_tcase(s, tc);
     return s;
 }

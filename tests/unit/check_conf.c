@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kelpie/util/syslog.h"
 #include "kelpie/util/alloc.h"
 #include "kelpie/util/conf.h"
 #include "kelpie/proc/cycle.h"
@@ -201,6 +202,11 @@ static const struct {
     {"http { access_log logs/a.log combined if=$nope; }", NULL, 1, "unknown \"nope\" variable"},
     {"http { access_log logs/a.log combined if=$; }", NULL, 1,
      "invalid variable name in \"access_log\" directive"},
+    {"http { access_log syslog:server=unix:/dev/log combined buffer=4k; }", NULL, 1,
+     "logs to syslog cannot be buffered"},
+    {"error_log syslog:server=localhost;", NULL, 1,
+     "syslog server \"localhost\" is not supported: kelpie logs only to a local syslog socket "
+     "(server=unix:PATH)"},
     /* error_log */
     {"http { server {\n location / { error_log a.log warn error; } } }", NULL, 2,
      "invalid number of arguments in \"error_log\" directive"},
@@ -988,6 +994,22 @@ START_TEST(error_log_lines)
     ck_assert_int_eq(a->error_log->next->level, KP_LOG_CRIT);
     ck_assert_int_eq(a->error_log->fd, -1); /* not opened by the parser */
     ck_assert_str_eq(c->http.servers[1]->loc->error_log->path + strlen(dir), "logs/s.log");
+    kp_cycle_free(c);
+    /* syslog: no file; main's first one leaves the master a /dev/null that
+     * takes only [emerg]; the access log keeps its target as its path. */
+    c = load("error_log syslog:server=unix:/dev/log warn;\n"
+             "http { access_log syslog:server=unix:/dev/log,severity=notice;\n"
+             "  server { error_log syslog:server=unix:/dev/log,tag=web; } }\n",
+             NULL);
+    ck_assert_str_eq(c->core.error_log_path, "/dev/null");
+    ck_assert_int_eq(c->core.error_log_level, KP_LOG_EMERG);
+    ck_assert_ptr_nonnull(c->core.error_log_more->syslog);
+    ck_assert_int_eq(c->core.error_log_more->level, KP_LOG_WARN);
+    ck_assert_ptr_null(c->core.error_log_more->path);
+    const struct kp_http_access_log *al = &c->http.servers[0]->loc->access_logs[0];
+    ck_assert_str_eq(al->path, "syslog:server=unix:/dev/log,severity=notice");
+    ck_assert_uint_eq(al->syslog->severity, KP_LOG_NOTICE);
+    ck_assert_str_eq(c->http.servers[0]->loc->error_log->syslog->tag, "web");
     kp_cycle_free(c);
     /* Without error_log in http, locations use the main log (NULL). */
     c = load("http { server { location / { } } }", NULL);

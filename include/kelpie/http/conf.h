@@ -89,9 +89,10 @@ struct kp_http_log_format {
 struct kp_http_access_log {
     char *path;
     const struct kp_http_log_format *format;
-    size_t buffer_size;      /* 0: unbuffered */
-    uint64_t flush_ms;       /* 0: flush only when the buffer fills */
-    struct kp_http_cv *cond; /* if=CONDITION: no line when it is "" or "0"; NULL: always */
+    size_t buffer_size;       /* 0: unbuffered */
+    uint64_t flush_ms;        /* 0: flush only when the buffer fills */
+    struct kp_http_cv *cond;  /* if=CONDITION: no line when it is "" or "0"; NULL: always */
+    struct kp_syslog *syslog; /* access_log syslog:...: path is the target, no file */
 };
 
 struct kp_http_regex;

@@ -12,6 +12,8 @@
 
 #include "kelpie/util/time.h"
 
+struct kp_syslog;
+
 enum kp_log_level {
     KP_LOG_EMERG = 0,
     KP_LOG_ALERT,
@@ -32,6 +34,7 @@ struct kp_log {
     int tee_fd;                   /* a daemon's start report (see master_start.h) */
     unsigned thread;              /* after the pid in each line (pid#thread): the
                                    * reactor thread (worker_threads), else 0 */
+    struct kp_syslog *syslog;     /* error_log syslog:...: lines go there (util/syslog.h) */
     struct kp_log *next;          /* the context's further error_log lines, each with its
                                    * own level: a line goes to every log of the chain
                                    * that wants it (owned by the configuration) */

@@ -1,7 +1,7 @@
 /* The error_log directive as nginx spells it, for every context that takes
  * it (main, http, server, location):
  *
- *   error_log FILE|stderr [LEVEL];
+ *   error_log FILE|stderr|syslog:... [LEVEL];
  *
  * LEVEL is debug, info, notice, warn, error (the default), crit, alert or
  * emerg: messages of that severity and more severe ones are written. Several
@@ -15,7 +15,8 @@
 #include "kelpie/util/log.h"
 
 /* Parse the current error_log statement (cf->args) into a new log from
- * cf->arena: path joined to the prefix (NULL for stderr), level, fd -1 (not
+ * cf->arena: path joined to the prefix (NULL for stderr and for syslog:,
+ * then with its syslog target, util/syslog.h), level, fd -1 (not
  * opened: whoever opens log files sets it; never kp_log_close such a log).
  * Returns NULL after reporting the error (a bad level: `invalid log level
  * "X"` with file:line). */
