@@ -20,8 +20,14 @@ struct kp_offload {
     pthread_cond_t work;     /* queue not empty, or stopping */
     pthread_cond_t finished; /* some task's run() returned */
     struct list queue;       /* submitted, not yet taken */
+    unsigned queued;         /* tasks in queue */
+    unsigned idle;           /* threads waiting for work */
     struct list done;        /* run, waiting for the loop */
     bool stopping;
+    /* The loop's thread only: tasks submitted in this loop turn, handed to
+     * the threads together (one lock, one wake-up) after its I/O dispatch. */
+    struct list outbox;
+    bool flush_posted;
     unsigned pending; /* submitted, done() not yet called: the loop's thread only */
     struct kp_offload_opts o;
     pthread_t *tids;
@@ -76,6 +82,42 @@ static void unlink_task(struct list *l, struct kp_offload_task *t)
     }
 }
 
+/* Take this thread's share of the queue (at most TAKE_MAX), so that the
+ * threads split a burst and the lock is taken once per share, not per task. */
+#define TAKE_MAX 8u
+
+static struct list take_share(struct kp_offload *p)
+{
+    struct list got = {NULL, NULL};
+    unsigned n = p->queued / p->o.threads;
+
+    n = n < 1 ? 1 : n > TAKE_MAX ? TAKE_MAX : n;
+    for (struct kp_offload_task *t; n > 0 && (t = pop(&p->queue)) != NULL; n--) {
+        p->queued--;
+        push(&got, t);
+    }
+    return got;
+}
+
+/* The share is run: back to the loop in one go. Rung under the lock: the
+ * loop may destroy the pool once its last task is done. */
+static void give_back(struct kp_offload *p, struct list *ran)
+{
+    for (struct kp_offload_task *t = ran->head; t != NULL; t = t->next)
+        t->finished = true;
+    bool was_empty = p->done.head == NULL;
+    if (p->done.tail != NULL)
+        p->done.tail->next = ran->head;
+    else
+        p->done.head = ran->head;
+    p->done.tail = ran->tail;
+    pthread_cond_broadcast(&p->finished);
+    uint64_t one = 1;
+    /* EAGAIN: a wake-up is pending anyway. */
+    if (was_empty && write(p->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        kp_log_error(p->log, KP_LOG_ALERT, errno, "cannot wake the reactor");
+}
+
 static void *thread_main(void *varg)
 {
     struct thread_arg *a = varg;
@@ -85,25 +127,20 @@ static void *thread_main(void *varg)
     kp_free(a);
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        struct kp_offload_task *t = pop(&p->queue);
-        if (t == NULL) {
+        struct list share = take_share(p);
+        if (share.head == NULL) {
             if (p->stopping)
                 break;
+            p->idle++;
             pthread_cond_wait(&p->work, &p->mu);
+            p->idle--;
             continue;
         }
         pthread_mutex_unlock(&p->mu);
-        t->run(ctx, t);
+        for (struct kp_offload_task *t = share.head; t != NULL; t = t->next)
+            t->run(ctx, t);
         pthread_mutex_lock(&p->mu);
-        t->finished = true;
-        bool was_empty = p->done.head == NULL;
-        push(&p->done, t);
-        pthread_cond_broadcast(&p->finished);
-        uint64_t one = 1;
-        /* Rung under the lock: the loop may destroy the pool once its last
-         * task is done. EAGAIN: a wake-up is pending anyway. */
-        if (was_empty && write(p->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-            kp_log_error(p->log, KP_LOG_ALERT, errno, "cannot wake the reactor");
+        give_back(p, &share);
     }
     pthread_mutex_unlock(&p->mu);
     if (p->o.thread_exit != NULL)
@@ -111,14 +148,45 @@ static void *thread_main(void *varg)
     return NULL;
 }
 
-/* The loop's side: finish every task that came back. */
+/* The loop's side: hand this turn's submissions over, waking as many idle
+ * threads as there is work for. */
+static void flush(struct kp_offload *p)
+{
+    unsigned n = 0;
+
+    p->flush_posted = false;
+    if (p->outbox.head == NULL)
+        return;
+    for (const struct kp_offload_task *t = p->outbox.head; t != NULL; t = t->next)
+        n++;
+    pthread_mutex_lock(&p->mu);
+    if (p->queue.tail != NULL)
+        p->queue.tail->next = p->outbox.head;
+    else
+        p->queue.head = p->outbox.head;
+    p->queue.tail = p->outbox.tail;
+    p->queued += n;
+    if (n >= p->idle)
+        pthread_cond_broadcast(&p->work);
+    else
+        while (n-- > 0)
+            pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    p->outbox = (struct list){NULL, NULL};
+}
+
+/* The loop's side: the posted flush (KP_EV_WRITE), and every task that came
+ * back (the eventfd is readable). */
 static void on_done(struct kp_loop *loop, struct kp_io *io, unsigned events)
 {
     struct kp_offload *p = io->data;
     uint64_t n;
 
     (void)loop;
-    (void)events;
+    if (events & KP_EV_WRITE)
+        flush(p);
+    if (!(events & KP_EV_READ))
+        return;
     if (read(p->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
         return;
     pthread_mutex_lock(&p->mu);
@@ -194,14 +262,16 @@ void kp_offload_submit(struct kp_offload *p, struct kp_offload_task *t, kp_offlo
     t->done = done;
     t->finished = false;
     p->pending++;
-    pthread_mutex_lock(&p->mu);
-    push(&p->queue, t);
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->mu);
+    push(&p->outbox, t);
+    if (!p->flush_posted) {
+        p->flush_posted = true;
+        kp_loop_post(p->loop, &p->io, KP_EV_WRITE);
+    }
 }
 
 void kp_offload_wait(struct kp_offload *p, struct kp_offload_task *t)
 {
+    flush(p);
     pthread_mutex_lock(&p->mu);
     while (!t->finished)
         pthread_cond_wait(&p->finished, &p->mu);

@@ -47,7 +47,10 @@ struct kp_offload_opts {
  * eventfd in loop. Returns 0 and *out, or -errno (logged in log). */
 int kp_offload_create(struct kp_offload **out, struct kp_loop *loop,
                       const struct kp_offload_opts *o, const struct kp_log *log);
-/* Queue t; its done() runs in the loop's thread after its run(). */
+/* Queue t; its done() runs in the loop's thread after its run(). The tasks
+ * submitted in one loop turn reach the threads together, after the turn's
+ * I/O dispatch (one lock and one wake-up for all; each thread then takes
+ * its share of the queue, at most 8, and gives them back together). */
 void kp_offload_submit(struct kp_offload *p, struct kp_offload_task *t, kp_offload_run_fn run,
                        kp_offload_done_fn done);
 /* Block until t's run() returned; its done() is then never called (the
