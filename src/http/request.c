@@ -135,19 +135,28 @@ static void client_text(const struct sockaddr_storage *ss, char *buf, size_t siz
         snprintf(buf, size, "unix:");
 }
 
+/* Where messages about the connection go: its request's error_log lines,
+ * or before a request has a server, the address's default server's, as
+ * nginx does; else the worker's own log. */
+static const struct kp_log *client_log(const struct kp_http_conn *hc)
+{
+    const struct kp_http_request *r = hc->r;
+    const struct kp_log *dest = r != NULL && (r->loc != NULL || r->srv != NULL)
+                                    ? kp_http_request_error_log(r)
+                                    : default_srv(hc)->loc->error_log;
+
+    return dest != NULL ? dest : hc->ctx->log;
+}
+
 static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, int err,
                        const char *what)
 {
     const struct kp_log *log = hc->ctx->log;
     const struct kp_http_request *r = hc->r;
-    /* Before a request has a server, the address's default server's logs,
-     * as nginx does. */
-    const struct kp_log *dest = r != NULL && (r->loc != NULL || r->srv != NULL)
-                                    ? kp_http_request_error_log(r)
-                                    : default_srv(hc)->loc->error_log;
+    const struct kp_log *dest = client_log(hc);
     char addr[64];
 
-    if (!kp_log_enabled(dest != NULL ? dest : log, level))
+    if (!kp_log_enabled(dest, level))
         return;
     client_text(r != NULL ? kp_http_request_client(r) : &hc->c->peer, addr, sizeof(addr));
     /* An unfinished head's slices have no pointers (see fail()). */
@@ -324,7 +333,7 @@ static void dropped_field(void *arg, struct kp_str line)
     char what[600] = "client sent invalid header line: \"";
     size_t n = strlen(what);
 
-    if (!kp_log_enabled(r->hc->ctx->log, KP_LOG_INFO))
+    if (!kp_log_enabled(client_log(r->hc), KP_LOG_INFO))
         return;
     for (size_t i = 0; i < line.len && n + 8 < sizeof(what); i++) {
         unsigned char c = (unsigned char)line.p[i];

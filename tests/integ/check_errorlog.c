@@ -261,6 +261,32 @@ START_TEST(error_log_single_process)
 }
 END_TEST
 
+/* A message about a connection whose request head never came whole goes
+ * to the default server's error_log, at its level, as in nginx. */
+START_TEST(error_log_client_timeout)
+{
+    struct kp_h_server s;
+
+    kp_h_prepare(&s);
+    kp_h_config(&s, "error_log logs/main2.log error;",
+                "server {\n"
+                "    listen 127.0.0.1:@PORT@;\n"
+                "    client_header_timeout 1s;\n"
+                "    error_log logs/srv.log info;\n"
+                "}\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    int fd = kp_h_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n");
+    ck_assert(kp_h_closed(fd, LOG_WAIT_MS));
+    close(fd);
+    ck_assert(
+        kp_p_file_wait(&s, "logs/srv.log", "client timed out sending the request", LOG_WAIT_MS));
+    ck_assert(!file_has(&s, "logs/main2.log", "timed out"));
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* --- syslog ------------------------------------------------------------------------- */
 
 /* A unix datagram socket bound at prefix-relative path, standing in for
@@ -390,6 +416,7 @@ Suite *kp_test_errorlog_suite(void)
     tcase_add_test(tc, error_log_per_location);
     tcase_add_test(tc, error_log_reopened);
     tcase_add_test(tc, error_log_single_process);
+    tcase_add_test(tc, error_log_client_timeout);
     tcase_add_test(tc, syslog_access_and_error);
     tcase_add_test(tc, syslog_missing_socket);
     tcase_add_test(tc, syslog_remote_refused);
