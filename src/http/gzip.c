@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libdeflate.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
@@ -242,12 +243,9 @@ static bool contains(struct kp_str s, const char *tok)
     return false;
 }
 
-/* The Cache-Control the response will carry: from `expires` or add_header. */
+/* Whether a Cache-Control of add_header holds tok ("": any). */
 static bool cache_control_has(const struct kp_http_loc_conf *loc, const char *tok)
 {
-    if (strcmp(tok, "no-cache") == 0 && (loc->expires == KP_EXPIRES_EPOCH ||
-                                         (loc->expires == KP_EXPIRES_AFTER && loc->expires_s < 0)))
-        return true;
     for (const char *p = loc->add_headers.p, *end = p + loc->add_headers.len; p < end;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         struct kp_str line = {p, eol != NULL ? (size_t)(eol - p) : (size_t)(end - p)};
@@ -258,24 +256,51 @@ static bool cache_control_has(const struct kp_http_loc_conf *loc, const char *to
     return false;
 }
 
-/* gzip_proxied for a request with Via. Static responses always carry
- * Last-Modified and ETag, so no_last_modified and no_etag never apply. */
+/* Whether the Expires of r's response (`expires` is set) is already past.
+ * An `expires $VAR` counts as not past: its value may depend on the
+ * response's own fields, which are not settled yet. */
+static bool expired(const struct kp_http_request *r)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+    time_t lm = r->resp.last_modified;
+
+    switch (loc->expires) {
+    case KP_EXPIRES_EPOCH:
+        return true;
+    case KP_EXPIRES_AFTER:
+        return loc->expires_s < 0;
+    case KP_EXPIRES_MODIFIED:
+        return loc->expires_s < 0 || (lm != (time_t)-1 && lm + loc->expires_s < time(NULL));
+    default:
+        return false;
+    }
+}
+
+/* gzip_proxied for a request with Via, decided as nginx decides it: `auth`
+ * passes a request with Authorization; a response with Expires passes only
+ * by `expired` with a date already past, one with Cache-Control only by the
+ * no-cache, no-store or private it names; any other response passes,
+ * unless no_etag is listed and it has an ETag (unless `etag off`). nginx's
+ * no_last_modified looks for a Last-Modified set by another module, which
+ * a static file's never is: it never refuses. */
 static bool proxied_ok(const struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = r->loc;
     unsigned p = loc->gzip.proxied;
 
+    if (p == 0) /* off */
+        return false;
     if (p & KP_GZIP_PROXIED_ANY)
         return true;
-    if ((p & KP_GZIP_PROXIED_EXPIRED) &&
-        (loc->expires == KP_EXPIRES_EPOCH ||
-         (loc->expires == KP_EXPIRES_AFTER && loc->expires_s <= 0)))
+    if ((p & KP_GZIP_PROXIED_AUTH) && field(&r->parser.head, "authorization") != NULL)
         return true;
-    if (((p & KP_GZIP_PROXIED_NO_CACHE) && cache_control_has(loc, "no-cache")) ||
-        ((p & KP_GZIP_PROXIED_NO_STORE) && cache_control_has(loc, "no-store")) ||
-        ((p & KP_GZIP_PROXIED_PRIVATE) && cache_control_has(loc, "private")))
-        return true;
-    return (p & KP_GZIP_PROXIED_AUTH) && field(&r->parser.head, "authorization") != NULL;
+    if (loc->expires != KP_EXPIRES_OFF)
+        return (p & KP_GZIP_PROXIED_EXPIRED) && expired(r);
+    if (cache_control_has(loc, ""))
+        return ((p & KP_GZIP_PROXIED_NO_CACHE) && cache_control_has(loc, "no-cache")) ||
+               ((p & KP_GZIP_PROXIED_NO_STORE) && cache_control_has(loc, "no-store")) ||
+               ((p & KP_GZIP_PROXIED_PRIVATE) && cache_control_has(loc, "private"));
+    return !((p & KP_GZIP_PROXIED_NO_ETAG) && loc->etag);
 }
 
 static bool ua_disabled(const struct kp_http_gzip_conf *gz, const struct kp_str *ua)
