@@ -3,11 +3,13 @@
  * copies them, and formats one date for expires. */
 #include "kelpie/http/headers.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "kelpie/util/log.h"
 #include "kelpie/util/time.h"
 #include "kelpie/http/parse.h"
 #include "kelpie/http/var.h"
@@ -109,25 +111,67 @@ int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
     return rc;
 }
 
-int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+/* An expires value (without `modified`): off, epoch, max or [-|+]TIME. */
+static int parse_expires(const char *a, enum kp_http_expires *kind, int64_t *seconds)
 {
-    struct kp_http_loc_conf *loc = conf;
-    const char *a = cf->args[1];
     uint64_t ms;
 
-    (void)cmd;
     if (strcmp(a, "off") == 0 || strcmp(a, "epoch") == 0 || strcmp(a, "max") == 0) {
-        loc->expires = a[0] == 'o'   ? KP_EXPIRES_OFF
-                       : a[0] == 'e' ? KP_EXPIRES_EPOCH
-                                     : KP_EXPIRES_MAX;
+        *kind = a[0] == 'o' ? KP_EXPIRES_OFF : a[0] == 'e' ? KP_EXPIRES_EPOCH : KP_EXPIRES_MAX;
         return 0;
     }
     bool negative = a[0] == '-';
-    if (kp_conf_parse_msec(a + negative, &ms) != 0 || ms / 1000 > INT32_MAX)
-        return kp_conf_invalid(cf, a);
-    loc->expires = KP_EXPIRES_AFTER;
-    loc->expires_s = negative ? -(int64_t)(ms / 1000) : (int64_t)(ms / 1000);
+    if (kp_conf_parse_msec(a + (a[0] == '-' || a[0] == '+'), &ms) != 0 || ms / 1000 > INT32_MAX)
+        return -EINVAL;
+    *kind = KP_EXPIRES_AFTER;
+    *seconds = negative ? -(int64_t)(ms / 1000) : (int64_t)(ms / 1000);
     return 0;
+}
+
+/* expires [modified] TIME | epoch | max | off; the value may hold
+ * variables (then it is parsed for each response, as in nginx). */
+int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    struct kp_http_loc_conf *loc = conf;
+    bool modified = cf->nargs == 3;
+    const char *a = cf->args[cf->nargs - 1];
+
+    (void)cmd;
+    if (modified && strcmp(cf->args[1], "modified") != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    if (strchr(a, '$') != NULL && !modified) {
+        loc->expires = KP_EXPIRES_VAR;
+        loc->expires_cv = kp_arena_calloc(cf->arena, sizeof(*loc->expires_cv));
+        return kp_http_cv_compile(cf, a, loc->expires_cv);
+    }
+    if (parse_expires(a, &loc->expires, &loc->expires_s) != 0 ||
+        (modified && loc->expires != KP_EXPIRES_AFTER))
+        return kp_conf_invalid(cf, a);
+    if (modified)
+        loc->expires = KP_EXPIRES_MODIFIED;
+    return 0;
+}
+
+enum kp_http_expires kp_http_headers_expires(struct kp_http_request *r, int64_t *seconds)
+{
+    const struct kp_http_loc_conf *loc = r->loc;
+    enum kp_http_expires kind = loc->expires;
+
+    *seconds = loc->expires_s;
+    if (kind != KP_EXPIRES_VAR)
+        return kind;
+    struct kp_str v = kp_http_cv_eval(r, loc->expires_cv, KP_HTTP_CV_RAW);
+    char text[64];
+    if (v.len < sizeof(text)) {
+        memcpy(text, v.p, v.len);
+        text[v.len] = '\0';
+        if (parse_expires(text, &kind, seconds) == 0)
+            return kind;
+    }
+    if (r->svc != NULL)
+        kp_log_error(r->svc->log, KP_LOG_ERR, 0, "invalid \"expires\" value \"%.*s\"", (int)v.len,
+                     v.p);
+    return KP_EXPIRES_OFF;
 }
 
 /* nginx adds its fields to these codes only, unless `always`. */
@@ -150,14 +194,20 @@ static bool adds_fields(int status)
     }
 }
 
-/* Expires and Cache-Control for loc at now into out (128 bytes); returns
- * the length, 0 when loc sets none. */
-static size_t expires_fields(const struct kp_http_loc_conf *loc, time_t now, char *out)
+/* Expires and Cache-Control for r at now into out (128 bytes); returns
+ * the length, 0 when none apply. `modified` counts from the file's time
+ * (from now when it has none) and says no-cache once that is past. */
+static size_t expires_fields(struct kp_http_request *r, time_t now, char *out)
 {
+    int64_t s;
+    enum kp_http_expires kind = kp_http_headers_expires(r, &s);
+    time_t base = kind == KP_EXPIRES_MODIFIED && r->resp.last_modified != (time_t)-1
+                      ? r->resp.last_modified
+                      : now;
     char date[32];
     int n;
 
-    switch (loc->expires) {
+    switch (kind) {
     case KP_EXPIRES_EPOCH:
         n = snprintf(out, 128, "Expires: %s\r\nCache-Control: no-cache\r\n", EXPIRES_EPOCH);
         break;
@@ -166,12 +216,13 @@ static size_t expires_fields(const struct kp_http_loc_conf *loc, time_t now, cha
                      EXPIRES_MAX_AGE);
         break;
     case KP_EXPIRES_AFTER:
-        kp_time_http_date(now + loc->expires_s, date);
-        if (loc->expires_s < 0)
+    case KP_EXPIRES_MODIFIED:
+        kp_time_http_date(base + s, date);
+        if (s < 0 || base + s < now)
             n = snprintf(out, 128, "Expires: %s\r\nCache-Control: no-cache\r\n", date);
         else
             n = snprintf(out, 128, "Expires: %s\r\nCache-Control: max-age=%" PRId64 "\r\n", date,
-                         loc->expires_s);
+                         (int64_t)(base + s - now));
         break;
     default:
         n = 0;
@@ -204,7 +255,7 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
     struct kp_str add = ok ? loc->add_headers : loc->add_headers_always;
     const struct kp_http_cv *cv = ok ? loc->add_headers_cv : loc->add_headers_always_cv;
     char expires[128];
-    size_t n = ok ? expires_fields(loc, now, expires) : 0;
+    size_t n = ok ? expires_fields(r, now, expires) : 0;
 
     absolute_location(r);
     if (add.len == 0 && n == 0)

@@ -325,8 +325,11 @@ static const struct {
     {"http { add_header X-A b sometimes; }", NULL, 1,
      "invalid value \"sometimes\" in \"add_header\" directive"},
     {"http { expires soon; }", NULL, 1, "invalid value \"soon\" in \"expires\" directive"},
-    {"http { expires modified 1h; }", NULL, 1,
+    {"http { expires later 1h; }", NULL, 1, "invalid value \"later\" in \"expires\" directive"},
+    {"http { expires modified max; }", NULL, 1, "invalid value \"max\" in \"expires\" directive"},
+    {"http { expires modified 1h 2h; }", NULL, 1,
      "invalid number of arguments in \"expires\" directive"},
+    {"http { expires $nowhere; }", NULL, 1, "unknown \"nowhere\" variable"},
     /* listen */
     {"http { server { listen example.com:80; } }", NULL, 1,
      "host not found in \"example.com:80\" of the \"listen\" directive"},

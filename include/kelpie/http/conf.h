@@ -121,10 +121,12 @@ enum kp_http_symlinks {
 };
 
 enum kp_http_expires {
-    KP_EXPIRES_OFF = 0, /* no Expires or Cache-Control (the default) */
-    KP_EXPIRES_EPOCH,   /* `expires epoch`: long expired, Cache-Control: no-cache */
-    KP_EXPIRES_MAX,     /* `expires max`: 2037, Cache-Control: max-age=315360000 */
-    KP_EXPIRES_AFTER,   /* `expires [-]TIME`: now + expires_s (no-cache when negative) */
+    KP_EXPIRES_OFF = 0,  /* no Expires or Cache-Control (the default) */
+    KP_EXPIRES_EPOCH,    /* `expires epoch`: long expired, Cache-Control: no-cache */
+    KP_EXPIRES_MAX,      /* `expires max`: 2037, Cache-Control: max-age=315360000 */
+    KP_EXPIRES_AFTER,    /* `expires [-]TIME`: now + expires_s (no-cache when negative) */
+    KP_EXPIRES_MODIFIED, /* `expires modified TIME`: the file's mtime + expires_s */
+    KP_EXPIRES_VAR,      /* `expires $var`: expires_cv, parsed for each response */
 };
 
 enum kp_http_gzip_static {
@@ -320,7 +322,8 @@ struct kp_http_loc_conf {
     struct kp_http_cv *add_headers_cv; /* the same lines when a value has variables; else NULL */
     struct kp_http_cv *add_headers_always_cv;
     enum kp_http_expires expires;
-    int64_t expires_s; /* KP_EXPIRES_AFTER: seconds, may be negative */
+    int64_t expires_s;             /* KP_EXPIRES_AFTER, _MODIFIED: seconds, may be negative */
+    struct kp_http_cv *expires_cv; /* KP_EXPIRES_VAR: the value, with variables */
     /* The rewrite module (http/rewrite.h): this block's rewrite, set, break,
      * if and return, in config order; not inherited. */
     struct kp_http_rw_op *rw_ops;

@@ -10,10 +10,14 @@
  *   expires max      Expires: Thu, 31 Dec 2037 23:55:55 GMT,
  *                    Cache-Control: max-age=315360000
  *   expires off      nothing (the default)
+ *   expires modified TIME
+ *                    Expires: the file's modification time + TIME,
+ *                    Cache-Control: max-age until then (no-cache once past)
+ *   expires $VAR     the value of the variables, one of the above but
+ *                    `modified` (an invalid value is logged, nothing sent)
  *
- * Values are literal text: a `$` in an add_header value is a configuration
- * error (kelpie has no variables there), as are a name that is not an HTTP
- * token, a value with control characters, and the fields kelpie writes
+ * add_header values may hold variables. A name that is not an HTTP token,
+ * a value with control characters, and the fields kelpie writes
  * itself (Content-Length, Date, ...), which a second copy would corrupt. An
  * empty value adds nothing, as in nginx. */
 #ifndef KP_HEADERS_H
@@ -26,6 +30,11 @@
  * is the block's struct kp_http_loc_conf. */
 int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
 int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
+
+/* The expires kind that applies to r's response (*seconds: its time):
+ * r->loc's, or for `expires $VAR` the value parsed now (KP_EXPIRES_OFF
+ * when it is not valid, logged). */
+enum kp_http_expires kp_http_headers_expires(struct kp_http_request *r, int64_t *seconds);
 
 /* Append r->loc's fields for the final r->resp.status (and the time now, in
  * seconds) to r->resp.extra, and make a Location that is a path absolute
