@@ -432,6 +432,11 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
         l->ssl = true;
     } else if (strcmp(p, "proxy_protocol") == 0) {
         l->proxy_protocol = true;
+    } else if (strcmp(p, "http2") == 0) {
+        /* nginx 1.22's way of enabling HTTP/2, in most HTTPS configurations:
+         * accepted so that they load; kelpie offers HTTP/1.1 only (no h2 in
+         * ALPN), which every HTTP/2 client falls back to. */
+        return 0;
     } else if (strncmp(p, "backlog=", 8) == 0) {
         if (kp_conf_parse_num(p + 8, INT32_MAX, &n) != 0 || n == 0)
             return kp_conf_invalid(cf, p);
@@ -462,8 +467,9 @@ static int listen_param(struct kp_conf *cf, struct kp_http_listen *l, const char
     return 0;
 }
 
-/* listen ADDR[:PORT]|PORT|unix:PATH [default_server] [ssl] [proxy_protocol] [reuseport] [backlog=N]
- * [deferred] [bind] [fastopen=N] [rcvbuf=SIZE] [sndbuf=SIZE] [ipv6only=on|off] [so_keepalive=...]
+/* listen ADDR[:PORT]|PORT|unix:PATH [default_server] [ssl] [http2] [proxy_protocol] [reuseport]
+ * [backlog=N] [deferred] [bind] [fastopen=N] [rcvbuf=SIZE] [sndbuf=SIZE] [ipv6only=on|off]
+ * [so_keepalive=...]
  */
 static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
@@ -1185,8 +1191,8 @@ const struct kp_conf_cmd kp_http_conf_cmds[] = {
      KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"add_header", HTTP_ANY_IF, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,
      LOC_SPAN(add_headers, add_headers_always_cv)},
-    {"expires", HTTP_ANY_IF, KP_CONF_TAKE(1), 0, kp_http_headers_conf_expires,
-     LOC_SPAN(expires, expires_s)},
+    {"expires", HTTP_ANY_IF, KP_CONF_RANGE(1, 2), 0, kp_http_headers_conf_expires,
+     LOC_SPAN(expires, expires_cv)},
     /* The rewrite module (http/rewrite.h): directives run in order, not
      * inherited. */
     {"map", KP_CONF_HTTP, KP_CONF_TAKE(2), KP_CONF_BLOCK | KP_CONF_MULTI, kp_http_map_conf,

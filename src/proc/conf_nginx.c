@@ -68,6 +68,35 @@ static int ignore_log_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, v
     return 0;
 }
 
+/* open_file_cache_min_uses N: a kelpie worker keeps a file open from its
+ * first use (http/filecache.h), so there is no count to reach. */
+static int ignore_num(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t v;
+
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_num(cf->args[1], MAX_KNOB, &v) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    return 0;
+}
+
+/* open_file_cache_errors on|off: kelpie never caches a failed lookup, so a
+ * file that appears is served at once either way. */
+static int ignore_flag(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    bool v;
+
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_flag(cf->args[1], &v) != 0)
+        return kp_conf_error(cf,
+                             "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or "
+                             "\"off\"",
+                             cf->args[1], cf->args[0]);
+    return 0;
+}
+
 const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
     {"types_hash_max_size", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
@@ -92,6 +121,10 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
     {"open_log_file_cache", HTTP_ANY, KP_CONF_RANGE(1, 4), 0, ignore_log_cache, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"client_body_temp_path", HTTP_ANY, KP_CONF_RANGE(1, 4), 0, ignore_temp_path, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"open_file_cache_min_uses", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_num, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"open_file_cache_errors", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

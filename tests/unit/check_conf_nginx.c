@@ -61,8 +61,10 @@ START_TEST(knobs_accepted)
                               "  variables_hash_max_size 2048; variables_hash_bucket_size 128;\n"
                               "  connection_pool_size 512; request_pool_size 4k;\n"
                               "  client_body_temp_path /tmp/body 1 2;\n"
+                              "  open_file_cache_min_uses 2; open_file_cache_errors on;\n"
                               "  server {\n"
-                              "    listen 127.0.0.1:8080;\n"
+                              "    listen 127.0.0.1:8080 http2;\n"
+                              "    open_file_cache_errors off;\n"
                               "    types_hash_max_size 4096; connection_pool_size 1k;\n"
                               "    request_pool_size 8k; client_body_temp_path body;\n"
                               "    location / { types_hash_bucket_size 32;\n"
@@ -84,6 +86,12 @@ START_TEST(knobs_checked)
                  "invalid value \"0\" in "
                  "\"types_hash_max_size\" directive",
                  1);
+    expect_error("http { open_file_cache_errors yes; }",
+                 "invalid value \"yes\" in \"open_file_cache_errors\" directive, it must be "
+                 "\"on\" or \"off\"",
+                 1);
+    expect_error("http { open_file_cache_min_uses -1; }",
+                 "invalid value \"-1\" in \"open_file_cache_min_uses\" directive", 1);
     expect_error("http { client_body_temp_path /t 3; }",
                  "invalid value \"3\" in \"client_body_temp_path\" directive", 1);
     expect_error("http {\nserver { server_names_hash_max_size 512; } }",
