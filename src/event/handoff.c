@@ -344,6 +344,10 @@ static void take(struct pool_state *st, unsigned room)
 
     pthread_mutex_lock(&q->mu);
     unsigned n = q->n < room ? q->n : room;
+    if (n == 0) { /* also: no queue allocated yet, memcpy() may not see NULL */
+        pthread_mutex_unlock(&q->mu);
+        return;
+    }
     if (st->n_taken + n > st->cap_taken) {
         st->cap_taken = st->n_taken + n > 64 ? st->n_taken + n : 64;
         st->taken = kp_realloc(st->taken, st->cap_taken * sizeof(*st->taken));

@@ -221,12 +221,18 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
 
 /* 301 to the path with a '/' appended, query kept: relative references in
  * the directory's pages then resolve inside it (RFC 9110 section 10.2.2
- * allows a path-only Location). */
+ * allows a path-only Location). Leading slashes go down to one: under
+ * merge_slashes off, "//host/" would read as another site to a browser. */
 static int redirect_dir(struct kp_http_request *r)
 {
-    size_t size = kp_http_uri_escape_size(r->uri) + 2 + r->args.len;
+    struct kp_str uri = r->uri;
+    while (uri.len > 1 && uri.p[1] == '/') {
+        uri.p++;
+        uri.len--;
+    }
+    size_t size = kp_http_uri_escape_size(uri) + 2 + r->args.len;
     char *loc = kp_arena_alloc(&r->arena, size);
-    ssize_t n = kp_http_uri_escape(r->uri, loc, size);
+    ssize_t n = kp_http_uri_escape(uri, loc, size);
 
     if (n < 0)
         return 500;

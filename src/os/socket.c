@@ -75,18 +75,22 @@ static void unlink_stale(const struct sockaddr_un *sun, socklen_t len)
 
 /* A UNIX-domain socket's file: stale ones go before bind(); access is left
  * to the directory's permissions, as nginx does (workers running as another
- * user must be able to connect too). */
+ * user must be able to connect too). The file is born 0666 through the
+ * umask, never chmod()ed by name afterwards: whoever may write to the
+ * directory could swap a symlink in between and have the master open up
+ * the link's target. Only the (single-threaded) master binds these. */
 static int bind_listener(int fd, const struct kp_socket_conf *l)
 {
-    const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr;
-
-    if (l->addr.ss_family == AF_UNIX)
-        unlink_stale(sun, l->addrlen);
-    if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
-        return -errno;
-    if (l->addr.ss_family == AF_UNIX && chmod(sun->sun_path, 0666) < 0)
-        return -errno;
-    return 0;
+    if (l->addr.ss_family != AF_UNIX) {
+        if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+            return -errno;
+        return 0;
+    }
+    unlink_stale((const struct sockaddr_un *)&l->addr, l->addrlen);
+    mode_t old = umask(0111);
+    int rc = bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0 ? -errno : 0;
+    umask(old);
+    return rc;
 }
 
 int kp_socket_listen(const struct kp_socket_conf *l)

@@ -27,6 +27,7 @@ static const char *CONF =
     "server {\n"
     "    listen 127.0.0.1:@PORT2@;\n"
     "    merge_slashes off;\n"
+    "    absolute_redirect off;\n"
     "    underscores_in_headers on;\n"
     "    location /echo { return 200 \"uri=$uri xyz=$http_x_y_z ab=$http_a_b\\n\"; }\n"
     "    location ~ ^/a// { return 200 \"double $uri\\n\"; }\n"
@@ -114,6 +115,12 @@ START_TEST(merge_slashes)
         ck_assert_msg(get(s.port, climbs[i], "t", "", got, sizeof(got)) == 400, "%s", climbs[i]);
         ck_assert_msg(get(s.port2, climbs[i], "t", "", got, sizeof(got)) == 400, "%s", climbs[i]);
     }
+    /* a directory's redirect never names another host ("//a/" would) */
+    struct kp_h_resp r;
+    ck_assert_int_eq(kp_h_request(s.port2, "GET //a HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 301);
+    ck_assert_str_eq(kp_h_header(&r, "Location"), "/a/");
+    kp_h_resp_free(&r);
     /* unmerged, each ".." here takes an empty segment: it stays in /a/ */
     expect(s.port, "/a//..//..//../secret.txt", 400, NULL);
     expect(s.port2, "/a//..//..//../secret.txt", 404, NULL);
