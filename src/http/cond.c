@@ -145,9 +145,13 @@ enum kp_http_cond kp_http_cond_check(const struct kp_http_head *h, struct kp_str
                                      time_t last_modified, enum kp_http_ims ims)
 {
     struct etag buf;
-    const struct etag *cur = current_tag(etag, &buf);
+    const struct etag *cur = NULL;
     time_t date;
 
+    /* Only the tag lists need the current tag parsed: most requests have
+     * none, and this runs for every file served. */
+    if (h->known[KP_HTTP_HDR_IF_MATCH] >= 0 || h->known[KP_HTTP_HDR_IF_NONE_MATCH] >= 0)
+        cur = current_tag(etag, &buf);
     /* Steps 1-2: a client that wants to act only on a known state. */
     if (h->known[KP_HTTP_HDR_IF_MATCH] >= 0) {
         if (!field_match(h, KP_HTTP_HDR_IF_MATCH, cur, true))

@@ -743,9 +743,58 @@ void kp_http_parse_init(struct kp_http_parser *ps, const struct kp_http_limits *
     ps->phase = PH_LINE;
 }
 
+/* Bit 7 of each byte of v set where that byte is zero; below the lowest
+ * zero byte the borrow cannot reach, so the lowest set bit is exact. */
+static uint64_t zero_bytes(uint64_t v)
+{
+    return (v - 0x0101010101010101u) & ~v & 0x8080808080808080u;
+}
+
+/* The first index in [i, stop) holding NUL, CR or LF, else stop: a byte
+ * outside those three that neither starts a line nor follows a CR passes
+ * every check of check_byte but the limits, which bound stop. Eight bytes
+ * a word, since this sees every byte of every head. */
+static size_t skip_plain(const char *p, size_t i, size_t stop)
+{
+    for (; stop - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t m = zero_bytes(w) | zero_bytes(w ^ 0x0d0d0d0d0d0d0d0du) |
+                     zero_bytes(w ^ 0x0a0a0a0a0a0a0a0au);
+        if (m != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+            break;
+#endif
+        }
+    }
+    while (i < stop && p[i] != '\0' && p[i] != '\r' && p[i] != '\n')
+        i++;
+    return i;
+}
+
+/* Where the bytes from i on may be skipped to: up to len, but not past the
+ * limit of the current line (request line) or head (fields), whose bytes
+ * check_byte must see. Only for i > line_start with no CR at i - 1. */
+static size_t plain_end(const struct kp_http_parser *ps, size_t i, size_t len)
+{
+    size_t used = ps->phase == PH_LINE ? i - ps->line_start : i - ps->fields_start;
+    size_t max = ps->phase == PH_LINE ? ps->lim.max_line : ps->lim.max_header;
+
+    if (used >= max)
+        return i;
+    return max - used < len - i ? i + (max - used) : len;
+}
+
 ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t len)
 {
     for (size_t i = ps->pos; i < len && ps->phase != PH_DONE; i++) {
+        if (i > ps->line_start && p[i - 1] != '\r') {
+            i = skip_plain(p, i, plain_end(ps, i, len));
+            if (i == len)
+                break;
+        }
         if (!check_byte(ps, p, i))
             break;
         if (p[i] == '\n') {
