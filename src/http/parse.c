@@ -86,22 +86,23 @@ static bool is_ows(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
-bool kp_http_parse_is_tchar(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+/* The classes below as bits of one table, built at compile time: a lookup
+ * per byte instead of comparisons and a strchr(), since the target and the
+ * Host field go through them byte by byte. */
+enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4 };
 
-bool kp_http_parse_is_vchar(unsigned char c)
-{
-    return c > 0x20 && c != 0x7f;
-}
-
-/* RFC 3986 section 2: unreserved / sub-delims. */
-static bool is_unreserved_or_sub(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
-}
-
+#define CL_ALNUM(c)                                                                                \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
+/* RFC 9110 section 5.6.2: tchar besides letters and digits. */
+#define CL_TCHAR_PUNCT(c)                                                                          \
+    ((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || (c) == '\'' ||          \
+     (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' ||           \
+     (c) == '`' || (c) == '|' || (c) == '~')
+/* RFC 3986 section 2: unreserved / sub-delims besides letters and digits. */
+#define CL_SUB_PUNCT(c)                                                                            \
+    ((c) == '-' || (c) == '.' || (c) == '_' || (c) == '~' || (c) == '!' || (c) == '$' ||           \
+     (c) == '&' || (c) == '\'' || (c) == '(' || (c) == ')' || (c) == '*' || (c) == '+' ||          \
+     (c) == ',' || (c) == ';' || (c) == '=')
 /* Characters of path-abempty / query besides pct-encoded (RFC 3986 3.3,
  * 3.4), plus those real clients send unencoded although RFC 3986 does not
  * allow them: [ ] \ ^ ` { | } (the WHATWG URL path and query encode sets
@@ -109,20 +110,50 @@ static bool is_unreserved_or_sub(unsigned char c)
  * such as curl). Rejecting those would turn away real clients; they are
  * harmless here because paths are normalised after decoding. Space, '"',
  * '<', '>', '#' and controls stay invalid: browsers always encode them. */
-static bool is_path_char(unsigned char c)
+#define CL_PATH_EXTRA(c)                                                                           \
+    ((c) >= 0x80 || (c) == ':' || (c) == '@' || (c) == '/' || (c) == '?' || (c) == '[' ||          \
+     (c) == ']' || (c) == '\\' || (c) == '^' || (c) == '`' || (c) == '{' || (c) == '|' ||          \
+     (c) == '}')
+#define CL(c)                                                                                      \
+    ((CL_ALNUM(c) || CL_TCHAR_PUNCT(c) ? CL_TCHAR : 0) |                                           \
+     (CL_ALNUM(c) || CL_SUB_PUNCT(c) ? CL_UNRES_SUB : 0) |                                         \
+     (CL_ALNUM(c) || CL_SUB_PUNCT(c) || CL_PATH_EXTRA(c) ? CL_PATH : 0))
+#define CL4(c)  CL(c), CL((c) + 1), CL((c) + 2), CL((c) + 3)
+#define CL16(c) CL4(c), CL4((c) + 4), CL4((c) + 8), CL4((c) + 12)
+#define CL64(c) CL16(c), CL16((c) + 16), CL16((c) + 32), CL16((c) + 48)
+
+static const unsigned char char_class[256] = {CL64(0), CL64(64), CL64(128), CL64(192)};
+
+bool kp_http_parse_is_tchar(unsigned char c)
 {
-    return is_unreserved_or_sub(c) || c >= 0x80 || (c != 0 && strchr(":@/?[]\\^`{|}", c) != NULL);
+    return char_class[c] & CL_TCHAR;
 }
 
-/* p[0..len) is made of allowed characters and well-formed %XX escapes. */
-static bool valid_escaped(const char *p, size_t len, bool (*allowed)(unsigned char))
+bool kp_http_parse_is_vchar(unsigned char c)
+{
+    return c > 0x20 && c != 0x7f;
+}
+
+static bool is_unreserved_or_sub(unsigned char c)
+{
+    return char_class[c] & CL_UNRES_SUB;
+}
+
+static bool is_path_char(unsigned char c)
+{
+    return char_class[c] & CL_PATH;
+}
+
+/* p[0..len) is made of characters of class (a CL_ bit) and well-formed %XX
+ * escapes. */
+static bool valid_escaped(const char *p, size_t len, unsigned class)
 {
     for (size_t i = 0; i < len; i++) {
         if (p[i] == '%') {
             if (len - i < 3 || !is_hex((unsigned char)p[i + 1]) || !is_hex((unsigned char)p[i + 2]))
                 return false;
             i += 2;
-        } else if (!allowed((unsigned char)p[i])) {
+        } else if (!(char_class[(unsigned char)p[i]] & class)) {
             return false;
         }
     }
@@ -137,7 +168,7 @@ static bool valid_path_query(const char *p, size_t len)
     const char *q = memchr(p, '?', len);
     size_t path_len = q != NULL ? (size_t)(q - p) : len;
 
-    if (!valid_escaped(p, path_len, is_path_char))
+    if (!valid_escaped(p, path_len, CL_PATH))
         return false;
     for (size_t i = path_len; i < len; i++) {
         if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
@@ -203,7 +234,7 @@ static bool split_host(const char *p, size_t s, size_t e, struct span *host, str
     } else {
         while (i < e && p[i] != ':')
             i++;
-        if (!valid_escaped(p + s, i - s, is_unreserved_or_sub) || !dots_ok(p + s, i - s))
+        if (!valid_escaped(p + s, i - s, CL_UNRES_SUB) || !dots_ok(p + s, i - s))
             return false;
     }
     *host = (struct span){s, i - s};
