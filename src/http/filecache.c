@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kelpie/http/cond.h"
 #include "kelpie/util/alloc.h"
 
 struct kp_http_file {
@@ -18,6 +19,12 @@ struct kp_http_file {
     struct stat st;     /* the last fstat() */
     char *data;         /* st_size bytes of the version st describes; NULL: none */
     bool no_data;       /* reading them failed: serve from fd */
+    /* The ETag last formatted, and the mtime and size it was made of
+     * (etag_len 0: none yet). */
+    char etag[KP_HTTP_ETAG_SIZE];
+    size_t etag_len;
+    time_t etag_mtime;
+    off_t etag_size;
     enum kp_http_symlinks mode;
     size_t dir_len;
     char path[]; /* NUL-terminated */
@@ -193,6 +200,16 @@ const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_
     f->data = p;
     fc->data_bytes += size;
     return p;
+}
+
+struct kp_str kp_http_filecache_etag(struct kp_http_file *f, const struct stat *st)
+{
+    if (f->etag_len == 0 || f->etag_mtime != st->st_mtime || f->etag_size != st->st_size) {
+        f->etag_len = kp_http_cond_etag(f->etag, st->st_mtime, (uint64_t)st->st_size);
+        f->etag_mtime = st->st_mtime;
+        f->etag_size = st->st_size;
+    }
+    return (struct kp_str){f->etag, f->etag_len};
 }
 
 void kp_http_filecache_free(struct kp_http_filecache *fc)

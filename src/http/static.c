@@ -142,17 +142,26 @@ struct variant {
 };
 
 /* The file's ETag; weak for a variant compressed here, whose bytes depend on
- * the compressor (RFC 9110 section 8.8.1). */
-static struct kp_str file_etag(struct kp_http_request *r, const struct stat *st, bool weak)
+ * the compressor (RFC 9110 section 8.8.1). A cached file's tag is formatted
+ * once per version (held, see filecache.h) and copied: the response head is
+ * written after the reference may be given back. */
+static struct kp_str file_etag(struct kp_http_request *r, const struct stat *st,
+                               struct kp_http_file *held, bool weak)
 {
     if (!r->loc->etag)
         return KP_STR("");
     char *etag = kp_arena_alloc(&r->arena, KP_HTTP_ETAG_SIZE + 2);
-    size_t skip = weak ? 0 : 2;
+    size_t skip = weak ? 0 : 2, n;
 
     memcpy(etag, "W/", 2);
-    return (struct kp_str){
-        etag + skip, 2 - skip + kp_http_cond_etag(etag + 2, st->st_mtime, (uint64_t)st->st_size)};
+    if (held != NULL) {
+        struct kp_str t = kp_http_filecache_etag(held, st);
+        memcpy(etag + 2, t.p, t.len + 1);
+        n = t.len;
+    } else {
+        n = kp_http_cond_etag(etag + 2, st->st_mtime, (uint64_t)st->st_size);
+    }
+    return (struct kp_str){etag + skip, 2 - skip + n};
 }
 
 /* Decide the response for an open regular file: 304/412 from the
@@ -172,7 +181,7 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
         compress =
             r->hc != NULL && (uint64_t)st->st_size <= KP_GZIP_MAX_FILE && kp_http_gzip_client_ok(r);
     }
-    struct kp_str tag = file_etag(r, st, compress);
+    struct kp_str tag = file_etag(r, st, held, compress);
     enum kp_http_cond cond =
         kp_http_cond_check(h, tag, st->st_mtime, (enum kp_http_ims)loc->if_modified_since);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kelpie/http/cond.h"
 #include "kelpie/http/filecache.h"
 #include "tmpdir.h"
 
@@ -121,6 +122,40 @@ START_TEST(filecache_change_in_place)
 }
 END_TEST
 
+/* The ETag kept with an entry is the one kp_http_cond_etag makes of the
+ * stat given, formatted again when a change in place gives another. */
+START_TEST(filecache_etag_per_version)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held;
+    char want[KP_HTTP_ETAG_SIZE];
+
+    setup(&x, "one\n");
+    lookup(&x, &st, &held);
+    size_t n = kp_http_cond_etag(want, st.st_mtime, (uint64_t)st.st_size);
+    struct kp_str tag = kp_http_filecache_etag(held, &st);
+    ck_assert_uint_eq(tag.len, n);
+    ck_assert_int_eq(memcmp(tag.p, want, n + 1), 0);
+    tag = kp_http_filecache_etag(held, &st);
+    ck_assert_int_eq(memcmp(tag.p, want, n + 1), 0);
+    kp_http_filecache_release(held);
+    /* Another size and an mtime a second later: another tag. */
+    put_file(x.path, "version two\n");
+    struct timespec t[2] = {{.tv_sec = st.st_mtime + 1}, {.tv_sec = st.st_mtime + 1}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, x.path, t, 0), 0);
+    later_turn(&x);
+    lookup(&x, &st, &held);
+    n = kp_http_cond_etag(want, st.st_mtime, (uint64_t)st.st_size);
+    tag = kp_http_filecache_etag(held, &st);
+    ck_assert_uint_eq(tag.len, n);
+    ck_assert_int_eq(memcmp(tag.p, want, n + 1), 0);
+    ck_assert_uint_eq((uint64_t)st.st_size, 12);
+    kp_http_filecache_release(held);
+    teardown(&x);
+}
+END_TEST
+
 /* Without kept bytes a change in place only updates the stat, as before. */
 START_TEST(filecache_stat_once_per_turn)
 {
@@ -169,6 +204,7 @@ Suite *kp_test_filecache_suite(void)
 
     tcase_add_test(tc, filecache_body_in_memory);
     tcase_add_test(tc, filecache_change_in_place);
+    tcase_add_test(tc, filecache_etag_per_version);
     tcase_add_test(tc, filecache_stat_once_per_turn);
     tcase_add_test(tc, filecache_large_not_kept);
     suite_add_tcase(s, tc);

@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 
 #include "kelpie/http/conf.h"
+#include "kelpie/util/str.h"
 #include "kelpie/util/time.h"
 #include "kelpie/http/docroot.h"
 
@@ -92,6 +93,12 @@ int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots
  * while the reference to f is held. */
 const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_file *f,
                                    const struct kp_clock *now);
+
+/* kp_http_cond_etag of st's mtime and size, formatted once per version of
+ * the file and kept in f (st: the stat the kp_http_filecache_open that
+ * returned f filled in). Valid while the reference to f is held and until
+ * the next call for f. */
+struct kp_str kp_http_filecache_etag(struct kp_http_file *f, const struct stat *st);
 
 /* Drop one reference taken by kp_http_filecache_open. */
 void kp_http_filecache_release(struct kp_http_file *f);
