@@ -356,9 +356,9 @@ START_TEST(limit_zone_keys)
     free(exchange(s.port2, a, sizeof(a) - 1, 200));
     free(exchange(s.port2, a, sizeof(a) - 1, 503));
     free(exchange(s.port2, b, sizeof(b) - 1, 200));
-    expect_log(&s, "logs/error.log",
-               "limiting requests, excess: 1.000 by zone \"perip\", client: "
-               "198.51.100.20");
+    /* The excess reads 1.000 only if the two requests came within 60 ms
+     * (1r/m drains one thousandth each 60 ms): the key is what counts. */
+    expect_log(&s, "logs/error.log", "by zone \"perip\", client: 198.51.100.20");
     kp_h_stop(&s);
 }
 END_TEST
