@@ -19,7 +19,9 @@
 /* --- formatting ------------------------------------------------------------ */
 
 /* A line being formatted: bytes past size are counted but not stored, so
- * the caller learns the full length in one pass. */
+ * the caller learns the full length in one pass. What is stored is always
+ * the line's first bytes, with no gap: a caller that cuts the line (syslog)
+ * sends out[0..size) as it is. */
 struct line {
     char *out;
     size_t size, n;
@@ -28,8 +30,8 @@ struct line {
 
 static void put(struct line *l, const char *s, size_t len)
 {
-    if (len <= l->size && l->n <= l->size - len)
-        memcpy(l->out + l->n, s, len);
+    if (l->n < l->size)
+        memcpy(l->out + l->n, s, len < l->size - l->n ? len : l->size - l->n);
     l->n += len;
 }
 

@@ -216,14 +216,22 @@ static size_t expires_fields(struct kp_http_request *r, time_t now, char *out)
                      EXPIRES_MAX_AGE);
         break;
     case KP_EXPIRES_AFTER:
-    case KP_EXPIRES_MODIFIED:
-        kp_time_http_date(base + s, date);
-        if (s < 0 || base + s < now)
+    case KP_EXPIRES_MODIFIED: {
+        /* A far-future mtime plus a long expires saturates instead of
+         * wrapping (kp_time_http_date clamps what it prints). */
+        int64_t at, age;
+        if (__builtin_add_overflow((int64_t)base, s, &at))
+            at = s < 0 ? INT64_MIN : INT64_MAX;
+        if (__builtin_sub_overflow(at, (int64_t)now, &age))
+            age = INT64_MAX;
+        kp_time_http_date((time_t)at, date);
+        if (s < 0 || at < (int64_t)now)
             n = snprintf(out, 128, "Expires: %s\r\nCache-Control: no-cache\r\n", date);
         else
             n = snprintf(out, 128, "Expires: %s\r\nCache-Control: max-age=%" PRId64 "\r\n", date,
-                         (int64_t)(base + s - now));
+                         age);
         break;
+    }
     default:
         n = 0;
     }

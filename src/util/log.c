@@ -110,6 +110,38 @@ void kp_log_untee(struct kp_log *log)
     log->tee_fd = -1;
 }
 
+static bool is_control(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f;
+}
+
+/* s[0..len) with each control byte written as \xHH, in place, within cap
+ * bytes (what does not fit is cut); returns the new length. Messages carry
+ * paths and names a client chose: a decoded %0a must not start a line of
+ * its own in the file or a message of its own in syslog. */
+static size_t escape_controls(char *s, size_t len, size_t cap)
+{
+    size_t k = 0, e = 0;
+
+    while (k < len && e + (is_control((unsigned char)s[k]) ? 4 : 1) <= cap)
+        e += is_control((unsigned char)s[k++]) ? 4 : 1;
+    /* Backwards: a byte only ever moves right, past bytes already moved. */
+    for (size_t d = e; k > 0;) {
+        unsigned char ch = (unsigned char)s[--k];
+        if (!is_control(ch)) {
+            s[--d] = (char)ch;
+            continue;
+        }
+        d -= 4;
+        s[d] = '\\';
+        s[d + 1] = 'x';
+        s[d + 2] = "0123456789ABCDEF"[ch >> 4];
+        s[d + 3] = "0123456789ABCDEF"[ch & 15];
+    }
+    s[e] = '\0';
+    return e;
+}
+
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
                      unsigned thread, int err, const char *fmt, va_list ap)
 {
@@ -120,8 +152,10 @@ size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_leve
     if (w > 0)
         len = (size_t)w < n ? (size_t)w : n - 1;
     w = vsnprintf(out + len, n - len, fmt, ap);
-    if (w > 0)
-        len += (size_t)w < n - len ? (size_t)w : n - len - 1;
+    if (w > 0) {
+        size_t m = (size_t)w < n - len ? (size_t)w : n - len - 1;
+        len += escape_controls(out + len, m, n - len - 1);
+    }
     if (err != 0) {
         w = snprintf(out + len, n - len, " (%d: %s)", err, strerror_r(err, ebuf, sizeof(ebuf)));
         if (w > 0)

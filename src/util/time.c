@@ -9,10 +9,16 @@ static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+/* 9999-12-31 23:59:59 and 0001-01-01 00:00:00 UTC: the years an
+ * IMF-fixdate's four digits hold (a file's mtime may be set far past). */
+#define HTTP_DATE_MAX ((time_t)253402300799)
+#define HTTP_DATE_MIN ((time_t)-62135596800)
+
 size_t kp_time_http_date(time_t t, char *out)
 {
     struct tm tm;
 
+    t = t > HTTP_DATE_MAX ? HTTP_DATE_MAX : t < HTTP_DATE_MIN ? HTTP_DATE_MIN : t;
     gmtime_r(&t, &tm);
     return (size_t)snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wdays[tm.tm_wday],
                             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,

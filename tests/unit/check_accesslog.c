@@ -179,11 +179,18 @@ START_TEST(format_ipv6_and_truncation)
     sin6->sin6_family = AF_INET6;
     inet_pton(AF_INET6, "2001:db8::1", &sin6->sin6_addr);
     ck_assert_str_eq(line_of(fx, "$remote_addr", false), "2001:db8::1\n");
-    /* Too small: the full length is reported, and only size bytes written. */
+    /* Too small: the full length is reported, and only size bytes written:
+     * the line's first ones, no gap (syslog sends them as they are). */
     memset(small, '#', sizeof(small));
     size_t n = kp_http_accesslog_format(&f, &fx->r, small, 4);
     ck_assert_uint_eq(n, strlen("2001:db8::1 GET /a%20b?x=1 HTTP/1.1\n"));
+    ck_assert_int_eq(memcmp(small, "2001", 4), 0);
     ck_assert_int_eq(small[4], '#');
+    char mid[16];
+    memset(mid, '#', sizeof(mid));
+    ck_assert_uint_eq(kp_http_accesslog_format(&f, &fx->r, mid, 14), n);
+    ck_assert_int_eq(memcmp(mid, "2001:db8::1 GE", 14), 0);
+    ck_assert_int_eq(mid[14], '#');
     fx_free(fx);
 }
 END_TEST

@@ -135,6 +135,11 @@ START_TEST(time_http_date_roundtrip)
     ck_assert_str_eq(out, "Sun, 06 Nov 1994 08:49:37 GMT");
     ck_assert_int_eq(kp_time_parse_http_date(out, strlen(out), &t), 0);
     ck_assert_int_eq(t, 784111777);
+    /* A file's mtime set far out of range prints as the last date there is. */
+    ck_assert_uint_eq(kp_time_http_date((time_t)4611686018427387904LL, out), 29);
+    ck_assert_str_eq(out, "Fri, 31 Dec 9999 23:59:59 GMT");
+    ck_assert_uint_eq(kp_time_http_date((time_t)-4611686018427387904LL, out), 29);
+    ck_assert_str_eq(out, "Mon, 01 Jan 0001 00:00:00 GMT");
     const char *rfc850 = "Sunday, 06-Nov-94 08:49:37 GMT";
     ck_assert_int_eq(kp_time_parse_http_date(rfc850, strlen(rfc850), &t), 0);
     ck_assert_int_eq(t, 784111777);
@@ -191,6 +196,13 @@ START_TEST(log_format_lines)
     size_t len = format(out, 40, 0, "%s", "a very long message that will not fit at all");
     ck_assert_uint_eq(len, 39);
     ck_assert_uint_eq(strlen(out), 39);
+    /* A client's decoded %0a cannot start a forged line; cut whole escapes. */
+    format(out, sizeof(out), 0, "open() \"%s\" failed", "/a\n2026/12/06 [alert] x\x7f");
+    ck_assert_str_eq(out, "2026/11/22 10:00:00 [error] 1234#0: open() \"/a\\x0A2026/12/06 "
+                          "[alert] x\\x7F\" failed");
+    len = format(out, 41, 0, "%s", "ab\r\ncd");
+    ck_assert_str_eq(out, "2026/11/22 10:00:00 [error] 1234#0: ab");
+    ck_assert_uint_eq(len, strlen(out));
     ck_assert_int_eq(kp_log_level_parse("warn"), KP_LOG_WARN);
     ck_assert_int_eq(kp_log_level_parse("bogus"), -1);
     ck_assert_str_eq(kp_log_level_name(KP_LOG_EMERG), "emerg");

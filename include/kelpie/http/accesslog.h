@@ -93,8 +93,8 @@ void kp_http_accesslog_close(struct kp_http_accesslog *al);
 
 /* Format one log line of fmt for r, with its trailing '\n', into out (size
  * bytes; not NUL-terminated). Returns the line's full length: when it is
- * larger than size, out holds only part of it and the caller retries with
- * enough room (the values are the same the second time). Variables are
+ * larger than size, out holds its first size bytes and the caller may cut
+ * it there or retry with enough room (the values are the same the second time). Variables are
  * evaluated through the registry (http/var.h); only a few of them
  * ($request_id, $realpath_root, ...) take memory from r->arena. */
 size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt, struct kp_http_request *r,

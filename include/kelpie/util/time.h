@@ -22,7 +22,8 @@ struct kp_clock {
 /* Read the clocks (vDSO calls), count the turn, and refresh the strings if
  * the second moved. */
 void kp_clock_update(struct kp_clock *clk);
-/* Format t as an IMF-fixdate into out (at least 30 bytes). Returns length. */
+/* Format t as an IMF-fixdate into out (at least 30 bytes), t clamped to
+ * the years 1 to 9999. Returns length. */
 size_t kp_time_http_date(time_t t, char *out);
 /* Parse an HTTP-date (IMF-fixdate; also the obsolete RFC 850 and asctime
  * forms, RFC 9110 §5.6.7). Returns 0 and sets *out, or -EINVAL. */
