@@ -269,10 +269,9 @@ START_TEST(aio_queue_overflow)
             struct kp_h_resp r;
             snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
                      paths[i]);
-            if (kp_h_request(s.port, req, &r) == 0) {
+            if (kp_h_request(s.port, req, &r) == 0)
                 got503 += r.status == 503;
-                kp_h_resp_free(&r);
-            }
+            kp_h_resp_free(&r); /* a cut response has a body too */
         }
         ck_assert_msg(got503 == 1 || tries == 0, "%s: no 503 in %d tries", paths[i], tries);
     }
