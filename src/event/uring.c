@@ -455,6 +455,11 @@ static ssize_t uring_recv(struct kp_loop *loop, struct kp_io *io, void *buf, siz
     }
     /* Below its share again: receive on (a no-op while one is live). */
     recv_arm(st, idx);
+    /* An end or error behind the bytes handed over is reported again, as a
+     * readable (hung-up) socket would be: it came with those bytes, and a
+     * handler that stops at a short read would otherwise never see it. */
+    if (done > 0 && s->qn == 0 && (s->eof || s->err != 0))
+        kp_loop_post(loop, io, KP_EV_READ | (s->eof ? KP_EV_EOF : 0));
     if (done > 0)
         return (ssize_t)done;
     if (s->err != 0)
@@ -793,8 +798,10 @@ static unsigned send_done(struct uring_state *st, unsigned qi, const struct io_u
         s->werr = res < 0 ? res : -EIO;
     else if (shut && shutdown(fd, SHUT_WR) < 0)
         s->werr = -errno;
+    /* A failed send is a dead connection even when it waits only to read
+     * (idle after its response): report it to what it watches. */
     if (!(s->io->interest & KP_EV_WRITE))
-        return 0;
+        return s->werr != 0 ? KP_EV_ERROR | s->io->interest : 0;
     /* From here writability is the poll's again (a sendfile() that finds
      * the socket full waits for it), as when the interest was set. */
     want_write(st, *owner);

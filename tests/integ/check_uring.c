@@ -266,6 +266,36 @@ START_TEST(uring_aborted_clients_leak_nothing)
 }
 END_TEST
 
+/* Clients that reset right after a whole request (SO_LINGER 0, closed at
+ * once): the reset often comes in the same turn as the request, and the
+ * answer's send then fails. Neither may be lost, or the connection waits
+ * idle for its keepalive_timeout (60 s here, beyond the bound). */
+START_TEST(uring_reset_after_request_closes)
+{
+    struct kp_h_server s;
+
+    kp_h_start_with(&s, "master_process off;",
+                    "keepalive_timeout 60s;\n"
+                    "server { listen 127.0.0.1:@PORT@; location / { return 200 ok; } }");
+    for (int i = 0; i < 5; i++)
+        get_ok(s.port);
+    kp_h_sleep_ms(100);
+    int base = kp_h_count_fds(s.pid);
+    for (int i = 0; i < 50; i++) {
+        int fd = kp_h_connect(s.port);
+        ck_assert_int_ge(fd, 0);
+        kp_h_send_str(fd, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fd);
+    }
+    ck_assert_msg(kp_h_wait_fds(s.pid, base, 10000), "%d descriptors, %d before [%s]",
+                  kp_h_count_fds(s.pid), base, kp_h_events());
+    get_ok(s.port);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_uring_suite(void)
 {
     Suite *s = suite_create("uring");
@@ -276,6 +306,7 @@ Suite *kp_test_uring_suite(void)
     tcase_add_test(tc, uring_ring_per_worker);
     tcase_add_test(tc, uring_more_bytes_than_buffers);
     tcase_add_test(tc, uring_aborted_clients_leak_nothing);
+    tcase_add_test(tc, uring_reset_after_request_closes);
     suite_add_tcase(s, tc);
     return s;
 }
