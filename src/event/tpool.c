@@ -14,6 +14,31 @@
 
 #include "kelpie/util/alloc.h"
 
+/* --- the FIFOs: the pool's queue and a port's finished list, both under a mutex --- */
+
+static void append(struct kp_task **head, struct kp_task **tail, struct kp_task *t)
+{
+    t->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
+/* The first task, taken off; NULL when there is none. */
+static struct kp_task *shift(struct kp_task **head, struct kp_task **tail)
+{
+    struct kp_task *t = *head;
+
+    if (t != NULL) {
+        *head = t->next;
+        if (*head == NULL)
+            *tail = NULL;
+    }
+    return t;
+}
+
 /* --- the pool side ------------------------------------------------------------------- */
 
 /* Hand a finished task to its port and wake the reactor. The eventfd is
@@ -28,12 +53,7 @@ static void finish(struct kp_task *t)
 
     pthread_mutex_lock(&port->mu);
     t->finished = true;
-    t->next = NULL;
-    if (port->done_tail != NULL)
-        port->done_tail->next = t;
-    else
-        port->done_head = t;
-    port->done_tail = t;
+    append(&port->done_head, &port->done_tail, t);
     port->running--;
     pthread_cond_broadcast(&port->cv);
     /* A full counter (EAGAIN) is a wake-up already pending. */
@@ -50,12 +70,9 @@ static void *pool_main(void *arg)
     for (;;) {
         while (tp->head == NULL && !tp->stop)
             pthread_cond_wait(&tp->cv, &tp->mu);
-        struct kp_task *t = tp->head;
+        struct kp_task *t = shift(&tp->head, &tp->tail);
         if (t == NULL)
             break; /* stopping, and the queue is empty */
-        tp->head = t->next;
-        if (tp->head == NULL)
-            tp->tail = NULL;
         tp->waiting--;
         pthread_mutex_unlock(&tp->mu);
         t->work(t);
@@ -157,13 +174,8 @@ int kp_tpool_post(struct kp_tpool *tp, struct kp_task_port *port, struct kp_task
     port->running++;
     pthread_mutex_unlock(&port->mu);
     t->port = port;
-    t->next = NULL;
     t->finished = false;
-    if (tp->tail != NULL)
-        tp->tail->next = t;
-    else
-        tp->head = t;
-    tp->tail = t;
+    append(&tp->head, &tp->tail, t);
     tp->waiting++;
     pthread_cond_signal(&tp->cv);
     pthread_mutex_unlock(&tp->mu);
@@ -178,12 +190,7 @@ int kp_tpool_post(struct kp_tpool *tp, struct kp_task_port *port, struct kp_task
 static struct kp_task *take(struct kp_task_port *port)
 {
     pthread_mutex_lock(&port->mu);
-    struct kp_task *t = port->done_head;
-    if (t != NULL) {
-        port->done_head = t->next;
-        if (port->done_head == NULL)
-            port->done_tail = NULL;
-    }
+    struct kp_task *t = shift(&port->done_head, &port->done_tail);
     pthread_mutex_unlock(&port->mu);
     return t;
 }
