@@ -752,6 +752,9 @@ static bool check_byte(struct kp_http_parser *ps, const char *p, size_t i)
     }
     if (i - ps->fields_start >= ps->lim.max_header)
         return error(ps, 431, "header section too large");
+    /* a field line longer than a request line may be is 400, as from nginx */
+    if (c != '\r' && c != '\n' && i - ps->line_start >= ps->lim.max_line)
+        return error(ps, 400, "too long header line");
     if (i == ps->line_start && c != '\r' && c != '\n' && ps->head.nfields == ps->fields_cap)
         return error(ps, 431, "too many header fields");
     return true;
@@ -806,16 +809,20 @@ static size_t skip_plain(const char *p, size_t i, size_t stop)
 }
 
 /* Where the bytes from i on may be skipped to: up to len, but not past the
- * limit of the current line (request line) or head (fields), whose bytes
- * check_byte must see. Only for i > line_start with no CR at i - 1. */
+ * limit of the current line or of the head (fields), whose bytes check_byte
+ * must see. Only for i > line_start with no CR at i - 1. */
 static size_t plain_end(const struct kp_http_parser *ps, size_t i, size_t len)
 {
-    size_t used = ps->phase == PH_LINE ? i - ps->line_start : i - ps->fields_start;
-    size_t max = ps->phase == PH_LINE ? ps->lim.max_line : ps->lim.max_header;
+    size_t line_used = i - ps->line_start;
+    size_t room = line_used < ps->lim.max_line ? ps->lim.max_line - line_used : 0;
 
-    if (used >= max)
-        return i;
-    return max - used < len - i ? i + (max - used) : len;
+    if (ps->phase != PH_LINE) {
+        size_t head_used = i - ps->fields_start;
+        size_t head_room = head_used < ps->lim.max_header ? ps->lim.max_header - head_used : 0;
+        if (head_room < room)
+            room = head_room;
+    }
+    return room < len - i ? i + room : len;
 }
 
 ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t len)

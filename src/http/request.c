@@ -353,13 +353,15 @@ static void dropped_field(void *arg, struct kp_str line)
 }
 
 /* Parser limits and field-name rules of the address's default server: the
- * Host is not known yet (nginx does the same). A line must fit in one large
- * buffer, the field section in all of them. */
+ * Host is not known yet (nginx does the same). A line with its CRLF must fit
+ * in one large buffer (so 8190 bytes with the default 8k, as in nginx), the
+ * field section in all of them. */
 static struct kp_http_limits limits(const struct kp_http_conn *hc)
 {
     const struct kp_http_srv_conf *srv = default_srv(hc);
+    size_t size = srv->large_client_header_buffers_size;
 
-    return (struct kp_http_limits){.max_line = srv->large_client_header_buffers_size,
+    return (struct kp_http_limits){.max_line = size > 2 ? size - 2 : size,
                                    .max_header = srv->large_client_header_buffers_size *
                                                  srv->large_client_header_buffers_num,
                                    .underscores = srv->underscores_in_headers,

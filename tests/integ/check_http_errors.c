@@ -150,6 +150,43 @@ START_TEST(too_long_414_and_431)
 }
 END_TEST
 
+/* A line and its CRLF must fit in one large buffer (1k here), as in nginx:
+ * a request line of 1022 bytes is served, one of 1023 is 414; a field line
+ * of 1023 bytes is 400 (nginx's documented answer) although the whole
+ * section would fit in the two buffers. */
+START_TEST(line_fits_one_large_buffer)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char req[4096];
+    const char *version = " HTTP/1.1";
+
+    start(&s);
+    strcpy(req, "GET /a.txt?");
+    size_t n = strlen(req);
+    memset(req + n, 'q', 1022 - n - strlen(version));
+    strcpy(req + 1022 - strlen(version), version);
+    strcat(req, "\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_request(s.port, req, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    memmove(req + 12, req + 11, strlen(req + 11) + 1);
+    expect_error(&s, req, strlen(req), 414);
+
+    strcpy(req, "GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Long: ");
+    n = strlen(req);
+    size_t line = n - strlen("GET /a.txt HTTP/1.1\r\nHost: x\r\n");
+    memset(req + n, 'v', 1022 - line);
+    strcpy(req + n + 1022 - line, "\r\n\r\n");
+    ck_assert_int_eq(kp_h_request(s.port, req, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    memmove(req + n + 1, req + n, strlen(req + n) + 1);
+    expect_error(&s, req, strlen(req), 400);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* client_header_timeout with part of a head: 408 and close. A connection
  * that never sent anything is closed without a response. */
 START_TEST(header_timeout_408)
@@ -371,6 +408,7 @@ Suite *kp_test_http_errors_suite(void)
     tcase_add_test(tc, unknown_method_501_and_version_505);
     tcase_add_test(tc, version_token_is_one_digit_each);
     tcase_add_test(tc, too_long_414_and_431);
+    tcase_add_test(tc, line_fits_one_large_buffer);
     tcase_add_test(tc, header_timeout_408);
     tcase_add_test(tc, body_too_large_413);
     tcase_add_test(tc, bodies_dropped_then_pipelined);

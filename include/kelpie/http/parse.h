@@ -111,7 +111,7 @@ struct kp_http_field {
  * then it is stored like any other (never as a recognised field).
  * Whitespace or a control byte in a name is always a 400. */
 struct kp_http_limits {
-    size_t max_line;   /* request-line bytes, line ending excluded -> 414 */
+    size_t max_line; /* line bytes, line ending excluded: request line -> 414, field line -> 400 */
     size_t max_header; /* field-section bytes incl. line endings and final empty line -> 431 */
     bool underscores;  /* nginx's underscores_in_headers on */
     bool keep_invalid; /* nginx's ignore_invalid_headers off */
