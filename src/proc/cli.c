@@ -11,7 +11,8 @@
 #include "kelpie/util/alloc.h"
 
 static const char usage[] =
-    "Usage: kelpie [-?hvVtTq] [-s signal] [-p prefix] [-c filename] [-g directives]\n"
+    "Usage: kelpie [-?hvVtTq] [-s signal] [-p prefix]\n"
+    "              [-e filename] [-c filename] [-g directives]\n"
     "\n"
     "Options:\n"
     "  -?,-h         : this help\n"
@@ -22,6 +23,7 @@ static const char usage[] =
     "  -q            : suppress non-error messages during configuration testing\n"
     "  -s signal     : send signal to a master process: stop, quit, reopen, reload\n"
     "  -p prefix     : set prefix path (default: " KP_PREFIX ")\n"
+    "  -e filename   : set error log file (default: " KP_ERROR_LOG_PATH ")\n"
     "  -c filename   : set configuration file (default: " KP_CONF_PATH ")\n"
     "  -g directives : set global directives out of configuration file\n";
 
@@ -77,10 +79,9 @@ static int valued(struct kp_cli *cli, char c, const char *v, char *err, size_t e
 {
     if (v == NULL) {
         snprintf(err, errlen, "option \"-%c\" requires %s", c,
-                 c == 'p'   ? "directory name"
-                 : c == 'c' ? "file name"
-                 : c == 'g' ? "parameter"
-                            : "signal name");
+                 c == 'p'               ? "directory name"
+                 : c == 'c' || c == 'e' ? "file name"
+                                        : "parameter");
         return -EINVAL;
     }
     if (c == 'p')
@@ -89,6 +90,8 @@ static int valued(struct kp_cli *cli, char c, const char *v, char *err, size_t e
         cli->conf = v;
     else if (c == 'g')
         cli->directives = v;
+    else if (c == 'e')
+        cli->error_log = v;
     else if (!valid_signal(v)) {
         snprintf(err, errlen, "invalid option: \"-s %s\"", v);
         return -EINVAL;
@@ -107,7 +110,7 @@ int kp_cli_parse(int argc, char *const argv[], struct kp_cli *cli, char *err, si
             return -EINVAL;
         }
         for (p++; *p != '\0'; p++) {
-            if (strchr("pcgs", *p) != NULL) {
+            if (strchr("pcegs", *p) != NULL) {
                 if (valued(cli, *p, option_value(argc, argv, &i, p), err, errlen) != 0)
                     return -EINVAL;
                 break;

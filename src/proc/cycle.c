@@ -41,7 +41,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     NULL,
 };
 
-static struct kp_cycle *cycle_new(const char *prefix, const char *conf_path)
+static struct kp_cycle *cycle_new(const char *prefix, const char *conf_path, const char *error_log)
 {
     struct kp_cycle *cycle = kp_calloc(1, sizeof(*cycle));
     size_t len = strlen(prefix);
@@ -55,6 +55,10 @@ static struct kp_cycle *cycle_new(const char *prefix, const char *conf_path)
     cycle->prefix[len] = '\0';
     cycle->conf_path = kp_conf_join(cycle->arena, cycle->prefix, conf_path);
     kp_conf_core_init(&cycle->core, cycle->arena, cycle->prefix);
+    if (error_log != NULL)
+        cycle->core.error_log_path = strcmp(error_log, "stderr") == 0
+                                         ? kp_conf_strdup(cycle->arena, error_log)
+                                         : kp_conf_join(cycle->arena, cycle->prefix, error_log);
     kp_event_conf_init(&cycle->events);
     return cycle;
 }
@@ -180,7 +184,13 @@ static int check_pools(struct kp_cycle *cycle, char *err, size_t errlen)
 struct kp_cycle *kp_cycle_load(const char *prefix, const char *conf_path, const char *extra,
                                char *err, size_t errlen)
 {
-    struct kp_cycle *cycle = cycle_new(prefix, conf_path);
+    return kp_cycle_load_elog(prefix, conf_path, extra, NULL, err, errlen);
+}
+
+struct kp_cycle *kp_cycle_load_elog(const char *prefix, const char *conf_path, const char *extra,
+                                    const char *error_log, char *err, size_t errlen)
+{
+    struct kp_cycle *cycle = cycle_new(prefix, conf_path, error_log);
 
     if (parse_config(cycle, extra, err, errlen) != 0 || check_pools(cycle, err, errlen) != 0) {
         kp_cycle_free(cycle);

@@ -109,14 +109,18 @@ int main(int argc, char *argv[])
     }
     char *prefix = kp_cli_prefix(&cli);
     const char *conf = cli.conf ? cli.conf : KP_CONF_PATH;
-    struct kp_cycle *cycle = kp_cycle_load(prefix, conf, cli.directives, err, sizeof(err));
-    kp_free(prefix);
+    struct kp_cycle *cycle =
+        kp_cycle_load_elog(prefix, conf, cli.directives, cli.error_log, err, sizeof(err));
     if (cycle == NULL) {
         fprintf(stderr, "kelpie: [emerg] %s\n", err);
+        /* the file as it was opened, as in the success lines */
         if (cli.test)
-            fprintf(stderr, "kelpie: configuration file %s test failed\n", conf);
+            fprintf(stderr, "kelpie: configuration file %s%s test failed\n",
+                    conf[0] == '/' ? "" : prefix, conf);
+        kp_free(prefix);
         return 1;
     }
+    kp_free(prefix);
     if (!cli.test && cli.signal == NULL)
         return kp_master_main(cycle, &cli, argc, argv); /* takes the cycle */
     int rc = cli.test ? test_config(&cli, cycle) : signal_master(cycle, cli.signal);

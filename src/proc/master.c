@@ -279,6 +279,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     m->cycle = cycle;
     m->report_fd = -1;
     m->extra = cli->directives ? kp_strdup(cli->directives) : NULL;
+    m->error_log = cli->error_log ? kp_strdup(cli->error_log) : NULL;
     kp_log_init_stderr(&m->log, cycle->core.error_log_level);
     kp_master_upgrade_init(m, argc, argv);
     kp_process_title_init(&m->title, argc, argv);
@@ -306,6 +307,7 @@ out:
     kp_cycle_free(m->cycle);
     kp_log_close(&m->log);
     kp_free(m->extra);
+    kp_free(m->error_log);
     kp_master_upgrade_free(m);
     kp_free(m);
     return rc;

@@ -131,7 +131,8 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
     struct kp_cycle *nc;
 
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "reconfiguring");
-    nc = kp_cycle_load(m->cycle->prefix, m->cycle->conf_path, m->extra, err, sizeof(err));
+    nc = kp_cycle_load_elog(m->cycle->prefix, m->cycle->conf_path, m->extra, m->error_log, err,
+                            sizeof(err));
     if (nc == NULL) {
         kp_log_error(&m->log, KP_LOG_EMERG, 0, "%s", err);
         kp_master_reload_answer(requesters, KP_RELOAD_ECONF, 0);

@@ -422,6 +422,8 @@ static int parse(struct kp_conf *cf, bool in_block)
         int end = read_statement(cf);
         if (end < 0)
             return end;
+        if (end == END_OF_TEXT && cf->nargs > 0 && cf->file->command_line)
+            return kp_conf_error(cf, "unexpected end of parameter, expecting \";\"");
         if (end == END_OF_TEXT && cf->nargs > 0)
             return kp_conf_error(cf, "unexpected end of file, expecting \";\" or \"}\"");
         if (end == END_OF_TEXT)
@@ -430,6 +432,8 @@ static int parse(struct kp_conf *cf, bool in_block)
             return cf->nargs > 0 || !in_block ? kp_conf_error(cf, "unexpected \"}\"") : 0;
         if (cf->nargs == 0)
             return kp_conf_error(cf, "unexpected \"%c\"", end);
+        if (end == '{' && cf->file->command_line)
+            return kp_conf_error(cf, "block directives are not supported in -g option");
         int rc = cf->frame->raw != NULL ? raw_statement(cf, end) : dispatch(cf, end);
         if (rc != 0)
             return rc;

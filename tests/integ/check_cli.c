@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -55,6 +56,45 @@ START_TEST(version_and_help)
     ck_assert_ptr_nonnull(strstr(err, "invalid option: \"-s bogus\""));
     free(out);
     free(err);
+    /* an option without its value: nginx's words */
+    ck_assert_int_eq(run_kelpie("-s", NULL, NULL, NULL, NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, "kelpie: option \"-s\" requires parameter\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-p", NULL, NULL, NULL, NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, "kelpie: option \"-p\" requires directory name\n");
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* -e names the default error log (nginx's option): relative to the prefix,
+ * checked by -t like the configured one, "stderr" allowed. */
+START_TEST(error_log_option)
+{
+    struct kp_h_server s;
+    char *out, *err, path[512];
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "conf/e.conf", "pid logs/e.pid;\nevents { }\nhttp { }\n");
+    ck_assert_int_eq(
+        run_kelpie("-t", "-p", s.prefix, "-c", "conf/e.conf", "-enodir/e.log", &out, &err), 1);
+    snprintf(path, sizeof(path), "open() \"%snodir/e.log\" failed", s.prefix);
+    ck_assert_msg(strstr(err, path) != NULL, "want %s, got: %s", path, err);
+    free(out);
+    free(err);
+    ck_assert_int_eq(
+        run_kelpie("-t", "-p", s.prefix, "-c", "conf/e.conf", "-elogs/e.log", &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "test is successful"));
+    free(out);
+    free(err);
+    snprintf(path, sizeof(path), "%slogs/e.log", s.prefix);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/e.conf", "-estderr", &out, &err),
+                     0);
+    free(out);
+    free(err);
+    kp_h_stop(&s);
 }
 END_TEST
 
@@ -154,11 +194,14 @@ START_TEST(broken_config_is_one_line_with_file_and_line)
     ck_assert_uint_eq(count_lines(err), 1);
     free(out);
     free(err);
-    /* With -t the same line, then nginx's "test failed" line. */
+    /* With -t the same line, then nginx's "test failed" line naming the
+     * file as opened (under the prefix). */
     ck_assert_int_eq(run_kelpie("-t", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err),
                      1);
     ck_assert_ptr_nonnull(strstr(err, expect));
-    ck_assert_ptr_nonnull(strstr(err, "test failed"));
+    snprintf(expect, sizeof(expect), "kelpie: configuration file %sconf/kelpie.conf test failed\n",
+             s.prefix);
+    ck_assert_msg(strstr(err, expect) != NULL, "want \"%s\", got: %s", expect, err);
     free(out);
     free(err);
     s.alerts_expected = true;
@@ -306,6 +349,7 @@ Suite *kp_test_cli_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, version_and_help);
     tcase_add_test(tc, test_good_config_and_dump);
+    tcase_add_test(tc, error_log_option);
     tcase_add_loop_test(tc, broken_config_is_one_line_with_file_and_line, 0,
                         (int)(sizeof(broken_configs) / sizeof(broken_configs[0])));
     tcase_add_test(tc, huge_word_keeps_file_and_line);

@@ -1,5 +1,5 @@
 /* The command line, nginx-compatible:
- *   kelpie [-h] [-v] [-V] [-t] [-T] [-q] [-p prefix] [-c file] [-g directives]
+ *   kelpie [-h] [-v] [-V] [-t] [-T] [-q] [-p prefix] [-e file] [-c file] [-g directives]
  *          [-s stop|quit|reopen|reload]
  * Option values may be attached (-pPREFIX) or separate (-p PREFIX). */
 #ifndef KP_CLI_H
@@ -14,6 +14,7 @@ struct kp_cli {
     const char *prefix;               /* -p; NULL: compile-time prefix */
     const char *conf;                 /* -c; NULL: conf/kelpie.conf */
     const char *directives;           /* -g; NULL: none */
+    const char *error_log;            /* -e: the default error log; NULL: compiled in */
     const char *signal;               /* -s: stop, quit, reopen, reload */
 };
 

@@ -42,6 +42,11 @@ struct kp_cycle {
  * The caller prints it as "kelpie: [emerg] <err>". */
 struct kp_cycle *kp_cycle_load(const char *prefix, const char *conf_path, const char *extra,
                                char *err, size_t errlen);
+/* The same with a default error log other than the compiled-in one (the -e
+ * option, used when the configuration has no error_log): "stderr", or a path
+ * relative to prefix if not absolute. NULL: the compiled-in default. */
+struct kp_cycle *kp_cycle_load_elog(const char *prefix, const char *conf_path, const char *extra,
+                                    const char *error_log, char *err, size_t errlen);
 /* Free a cycle: its arena, each listening's reuseport_fds array (which
  * must be kp_alloc'ed if set) and the log_files array. Does not close
  * listening or log fds (the master owns them). NULL is accepted. */

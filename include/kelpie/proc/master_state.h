@@ -47,8 +47,9 @@ struct kp_respawn {
 
 struct kp_master {
     struct kp_cycle *cycle;
-    char *extra; /* -g directives, kept for reloads (argv is overwritten
-                  * by the process title) */
+    char *extra;     /* -g directives, kept for reloads (argv is overwritten
+                      * by the process title) */
+    char *error_log; /* -e, kept for reloads too; NULL: none */
     struct kp_log log;
     struct kp_title title;
     struct kp_scoreboard *sb;
