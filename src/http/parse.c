@@ -566,7 +566,8 @@ static bool known_field(struct kp_http_parser *ps, const char *p, const struct k
         return error(ps, 400, known_fields[f->id].dup);
     switch (f->id) {
     case KP_HTTP_HDR_HOST:
-        if (!split_host(p, f->value_off, f->value_off + v.len, &host, &port))
+        /* an empty host is invalid in an http URI (RFC 9110 section 4.2.1) */
+        if (!split_host(p, f->value_off, f->value_off + v.len, &host, &port) || host.len == 0)
             return error(ps, 400, "invalid Host field");
         /* an absolute- or authority-form target overrides Host */
         if (h->form == KP_HTTP_TARGET_ORIGIN || h->form == KP_HTTP_TARGET_ASTERISK)

@@ -76,6 +76,8 @@ START_TEST(bad_requests_400)
     EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nHost: x\r\n continued\r\n\r\n", 400);
     EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nNoHost: x\r\n\r\n", 400);
     EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400);
+    EXPECT_ERROR(&s, "GET / HTTP/1.0\r\nHost: \r\n\r\n", 400);
     EXPECT_ERROR(&s, "GET /a/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400);
     EXPECT_ERROR(&s, "GET /%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400);
     kp_h_stop(&s);

@@ -189,7 +189,10 @@ static const struct pcase cases[] = {
     /* --- Host --- */
     {"missing Host in 1.1", GET_("/") "\r\n", .status = 400},
     {"duplicate Host", GET_("/") H H "\r\n", .status = 400},
-    {"empty Host", GET_("/") "Host:\r\n\r\n", .host = "", .port = ""},
+    {"empty Host", GET_("/") "Host:\r\n\r\n", .status = 400},
+    {"empty Host, blank value", GET_("/") "Host:  \r\n\r\n", .status = 400},
+    {"empty Host in 1.0", "GET / HTTP/1.0\r\nHost:\r\n\r\n", .status = 400},
+    {"Host with port only", GET_("/") "Host: :80\r\n\r\n", .status = 400},
     {"Host with port", GET_("/") "Host: ex.org:8080\r\n\r\n", .host = "ex.org", .port = "8080"},
     {"Host with empty port", GET_("/") "Host: ex.org:\r\n\r\n", .host = "ex.org", .port = ""},
     {"Host IPv4", GET_("/") "Host: 127.0.0.1:80\r\n\r\n", .host = "127.0.0.1", .port = "80"},
