@@ -466,12 +466,13 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: http/1.1 or nothing; a client that offers only other protocols
- * (h2 alone, say) is refused with no_application_protocol. */
+/* ALPN: http/1.1 first, else http/1.0 (what `curl --http1.0` offers alone,
+ * accepted by nginx too); a client that offers only other protocols (h2
+ * alone, say) is refused with no_application_protocol. */
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned inlen, void *arg)
 {
-    static const unsigned char ours[] = "\x08http/1.1";
+    static const unsigned char ours[] = "\x08http/1.1\x08http/1.0";
     unsigned char *sel;
 
     (void)ssl;

@@ -172,7 +172,7 @@ START_TEST(sni_picks_the_server)
 }
 END_TEST
 
-START_TEST(alpn_http11_only)
+START_TEST(alpn_http11_or_http10)
 {
     struct kp_h_server s;
     char *out = NULL;
@@ -183,6 +183,15 @@ START_TEST(alpn_http11_only)
     free(out);
     ck_assert_int_ne(s_client(&s, "-servername localhost -alpn h2", GET_CLOSE, &out), 0);
     ck_assert_msg(strstr(out, "no application protocol") != NULL, "%s", out);
+    free(out);
+    /* curl --http1.0 offers http/1.0 alone: accepted, as by nginx */
+    ck_assert_int_eq(s_client(&s, "-servername localhost -alpn http/1.0", GET_CLOSE, &out), 0);
+    ck_assert_msg(strstr(out, "ALPN protocol: http/1.0") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "HTTP/1.1 200 ") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(s_client(&s, "-servername localhost -alpn http/1.0,http/1.1", GET_CLOSE, &out),
+                     0);
+    ck_assert_msg(strstr(out, "ALPN protocol: http/1.1") != NULL, "%s", out);
     free(out);
     kp_h_stop(&s);
 }
@@ -684,7 +693,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, curl_serves_https);
     tcase_add_test(tc, ecdsa_and_rsa_by_client);
     tcase_add_test(tc, sni_picks_the_server);
-    tcase_add_test(tc, alpn_http11_only);
+    tcase_add_test(tc, alpn_http11_or_http10);
     tcase_add_test(tc, old_protocols_refused);
     tcase_add_test(tc, protocols_directive);
     tcase_add_test(tc, plain_http_gets_400);

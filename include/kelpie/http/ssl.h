@@ -8,7 +8,7 @@
  * key that does not match it, a bad cipher list. Each server with
  * certificates gets its own context; a connection starts with the context
  * of its address's default server and moves to the one of the server its
- * SNI names. ALPN offers http/1.1 only. Contexts are freed with the cycle. */
+ * SNI names. ALPN selects http/1.1 (or http/1.0). Contexts are freed with the cycle. */
 #ifndef KP_HTTP_SSL_H
 #define KP_HTTP_SSL_H
 
