@@ -13,23 +13,6 @@
 
 #define LOG_LINE_MAX 2048
 
-static const char *const level_names[] = {"emerg", "alert",  "crit", "error",
-                                          "warn",  "notice", "info", "debug"};
-
-const char *kp_log_level_name(enum kp_log_level level)
-{
-    return level_names[level];
-}
-
-int kp_log_level_parse(const char *name)
-{
-    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
-        if (strcmp(name, level_names[i]) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
 void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level)
 {
     log->fd = -1;
@@ -147,7 +130,7 @@ size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_leve
 {
     size_t len = 0;
     char ebuf[128];
-    int w = snprintf(out, n, "%s [%s] %d#%u: ", time_str, level_names[level], pid, thread);
+    int w = snprintf(out, n, "%s [%s] %d#%u: ", time_str, kp_log_level_name(level), pid, thread);
 
     if (w > 0)
         len = (size_t)w < n ? (size_t)w : n - 1;

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kelpie/util/log.h"
+#include "kelpie/util/log_level.h"
 
 /* RFC 3164's facility names, as nginx accepts them, by number. */
 static const char *const facilities[] = {

@@ -10,20 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kelpie/util/log_level.h"
 #include "kelpie/util/time.h"
 
 struct kp_syslog;
-
-enum kp_log_level {
-    KP_LOG_EMERG = 0,
-    KP_LOG_ALERT,
-    KP_LOG_CRIT,
-    KP_LOG_ERR,
-    KP_LOG_WARN,
-    KP_LOG_NOTICE,
-    KP_LOG_INFO,
-    KP_LOG_DEBUG,
-};
 
 struct kp_log {
     int fd;                       /* -1: stderr */
@@ -80,8 +70,6 @@ void kp_log_error_via(const struct kp_log *dest, const struct kp_log *stamp,
  * Exposed for tests. */
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
                      unsigned thread, int err, const char *fmt, va_list ap);
-/* "emerg".."debug" <-> level. Returns -1 for an unknown name. */
-int kp_log_level_parse(const char *name);
 
 /* A log file opened ahead for whoever writes it: the master opens every
  * access_log path before it forks (proc/logfiles.h), and the workers write
@@ -95,6 +83,5 @@ struct kp_log_file {
  * it (the caller opens the path itself, as a single process or a unit test
  * does). */
 int kp_log_file_fd(const struct kp_log_file *files, size_t n, const char *path);
-const char *kp_log_level_name(enum kp_log_level level);
 
 #endif
