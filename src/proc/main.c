@@ -63,16 +63,34 @@ static int test_config(const struct kp_cli *cli, const struct kp_cycle *cycle)
     return 0;
 }
 
+/* nginx's message for a pid file that holds no number: its first line. */
+static void report_bad_pidfile(const char *path)
+{
+    char text[64] = "";
+    FILE *f = fopen(path, "r");
+
+    if (f != NULL) {
+        if (fgets(text, sizeof(text), f) == NULL)
+            text[0] = '\0';
+        fclose(f);
+    }
+    text[strcspn(text, "\r\n")] = '\0';
+    fprintf(stderr, "kelpie: [error] invalid PID number \"%s\" in \"%s\"\n", text, path);
+}
+
 /* -s: signal the master named in the pid file. */
 static int signal_master(const struct kp_cycle *cycle, const char *name)
 {
     int sig = kp_control_signal_number(name);
     pid_t pid = kp_process_pidfile_read(cycle->core.pid_path);
 
+    if (pid == -EINVAL) {
+        report_bad_pidfile(cycle->core.pid_path);
+        return 1;
+    }
     if (pid < 0) {
-        fprintf(stderr, "kelpie: [error] %s \"%s\" failed (%d: %s)\n",
-                pid == -EINVAL ? "invalid PID number in" : "open()", cycle->core.pid_path, -pid,
-                strerror(-pid));
+        fprintf(stderr, "kelpie: [error] open() \"%s\" failed (%d: %s)\n", cycle->core.pid_path,
+                -pid, strerror(-pid));
         return 1;
     }
     /* A pid file left by a crash may name a process that is not kelpie. */

@@ -220,6 +220,22 @@ START_TEST(signal_without_master_fails)
     ck_assert_ptr_nonnull(strstr(err, "kelpie.pid"));
     free(out);
     free(err);
+    /* no pid file: nginx's open() line; one without a number: nginx's words */
+    char want[600];
+    snprintf(want, sizeof(want),
+             "kelpie: [error] open() \"%slogs/kelpie.pid\" failed (2: No such file or directory)\n",
+             s.prefix);
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "quit", NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, want);
+    free(out);
+    free(err);
+    kp_h_write(&s, "logs/kelpie.pid", "garbage\n");
+    snprintf(want, sizeof(want),
+             "kelpie: [error] invalid PID number \"garbage\" in \"%slogs/kelpie.pid\"\n", s.prefix);
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "reopen", NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, want);
+    free(out);
+    free(err);
     /* A stale pid file naming a process that is not kelpie: nothing is sent. */
     kp_h_write(&s, "logs/kelpie.pid", "1\n");
     ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "reload", NULL, NULL, &out, &err), 1);
