@@ -88,6 +88,10 @@ static const struct kp_http_cv *lookup(struct kp_http_request *r, const struct m
     return e != NULL ? &e->value : m->dflt;
 }
 
+/* Maps whose values name each other would recurse without end: past this
+ * depth the value is empty and the cycle is logged. */
+#define MAP_DEPTH_MAX 32
+
 /* The variable's getter: the cached value, else the map's answer. */
 static struct kp_str get(struct kp_http_request *r, const struct kp_http_var_ref *ref, char *buf)
 {
@@ -98,9 +102,15 @@ static struct kp_str get(struct kp_http_request *r, const struct kp_http_var_ref
     (void)buf;
     if (cache && r->var_values != NULL && r->var_values[d->index].valid)
         return r->var_values[d->index].value;
+    if (r->map_depth >= MAP_DEPTH_MAX) {
+        kp_http_request_log(r, KP_LOG_ERR, 0, "cycle while evaluating variable \"%s\"", d->name);
+        return KP_STR_NULL;
+    }
+    r->map_depth++;
     struct kp_str src = kp_http_cv_eval(r, &m->source, KP_HTTP_CV_RAW);
     const struct kp_http_cv *v = lookup(r, m, src);
     struct kp_str out = v != NULL ? kp_http_cv_eval(r, v, KP_HTTP_CV_RAW) : KP_STR_NULL;
+    r->map_depth--;
     if (cache)
         kp_http_var_set(r, d, out);
     return out;

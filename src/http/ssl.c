@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "kelpie/util/arena.h"
@@ -438,6 +439,17 @@ static const struct kp_http_srv_conf *handshake_server(const struct kp_conn *c, 
                         : addr->default_server;
 }
 
+/* A TLS 1.3 session carries the verify result of the server it was made
+ * with; resumed under another name, it would pass that server's client
+ * certificate check off as this one's. A server that verifies refuses it. */
+static bool resumed_elsewhere(const SSL *ssl, const struct kp_http_srv_conf *srv, const char *name)
+{
+    if (srv->ssl.verify_client == KP_SSL_VERIFY_OFF)
+        return false;
+    const char *made_for = SSL_SESSION_get0_hostname(SSL_get0_session(ssl));
+    return made_for != NULL && strcasecmp(made_for, name) != 0;
+}
+
 static int on_servername(SSL *ssl, int *alert, void *arg)
 {
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -453,6 +465,10 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     }
     if (name == NULL)
         return SSL_TLSEXT_ERR_NOACK;
+    if (resumed_elsewhere(ssl, srv, name)) {
+        *alert = SSL_AD_ACCESS_DENIED;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
     SSL_CTX *ctx = srv->ssl.ctx;
     if (ctx != NULL && ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, ctx);
@@ -846,8 +862,17 @@ static int ctx_settings(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_s
     return 0;
 }
 
-/* Sessions of one server resume only there: the context ID is a digest of
- * its certificate files' names. */
+static void digest_str(EVP_MD_CTX *m, const char *s)
+{
+    if (s != NULL)
+        EVP_DigestUpdate(m, s, strlen(s) + 1);
+    else
+        EVP_DigestUpdate(m, "", 1);
+}
+
+/* Sessions of one server resume only where they mean the same: the context
+ * ID is a digest of its certificate files' names and of how it checks client
+ * certificates (a session's verify result holds only under the same CAs). */
 static void session_id_context(SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -856,7 +881,13 @@ static void session_id_context(SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
 
     EVP_DigestInit_ex(m, EVP_sha256(), NULL);
     for (size_t i = 0; i < ssl->n_certs; i++)
-        EVP_DigestUpdate(m, ssl->certs[i], strlen(ssl->certs[i]) + 1);
+        digest_str(m, ssl->certs[i]);
+    if (ssl->verify_client != KP_SSL_VERIFY_OFF) {
+        uint64_t how[2] = {ssl->verify_client, ssl->verify_depth};
+        EVP_DigestUpdate(m, how, sizeof(how));
+        digest_str(m, ssl->client_certificate);
+        digest_str(m, ssl->trusted_certificate);
+    }
     EVP_DigestFinal_ex(m, md, &len);
     EVP_MD_CTX_free(m);
     if (len > SSL_MAX_SID_CTX_LENGTH)

@@ -28,6 +28,8 @@ static const char *CONF =
     "map $http_x_inc $inc { default none; include maps/inc.map; last after-include; }\n"
     "map $uri $kept { default $uri; }\n"
     "map $uri $fresh { volatile; default $uri; }\n"
+    "map $http_x_ma $ma { default $mb; v direct; }\n"
+    "map $http_x_mb $mb { default \"<$ma>\"; }\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
     "    root html;\n"
@@ -50,6 +52,7 @@ static const char *CONF =
     "    location /stop/ { set $a 1; break; set $a 2; return 200 never; }\n"
     "    location /map/ { return 200 \"$kind|$site\"; }\n"
     "    location /inc/ { return 200 \"$inc\"; }\n"
+    "    location /mm/ { return 200 \"[$ma]\"; }\n"
     "    location /vol/ {\n"
     "        set $before \"$kept $fresh\";\n"
     "        rewrite ^ /changed;\n"
@@ -269,8 +272,19 @@ START_TEST(rewrite_logs)
     kp_h_resp_free(&r);
     ck_assert_int_eq(kp_h_request(s.port, "GET /loop/a HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     kp_h_resp_free(&r);
+    /* Two maps that name each other: the cycle is cut and logged, and the
+     * worker goes on answering. */
+    ck_assert_int_eq(kp_h_request(s.port, "GET /mm/ HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strncmp(r.body, "[<", 2) == 0, "%s", r.body);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port, "GET /mm/ HTTP/1.1\r\nHost: h\r\nX-Ma: v\r\n\r\n", &r),
+                     0);
+    ck_assert_str_eq(r.body, "[direct]");
+    kp_h_resp_free(&r);
     ck_assert(kp_h_wait_until(log_has, &s, 5000));
     char *err = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(strstr(err, "cycle while evaluating variable \"m"));
     ck_assert_ptr_nonnull(strstr(err, "[notice]"));
     ck_assert_ptr_nonnull(strstr(err, "\"^/add/(.*)$\" matches \"/add/q\""));
     free(err);

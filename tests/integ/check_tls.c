@@ -486,6 +486,22 @@ START_TEST(client_certificate_verified)
 }
 END_TEST
 
+/* A second CA (cab) and a client certificate (clib) signed by it. */
+static void make_second_ca(const struct kp_h_server *s)
+{
+    char cmd[2048];
+
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd %sconf && " OPENSSL " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+        "-nodes -keyout cab.key -out cab.crt -days 2 -subj '/CN=kelpie test CA B' 2>&1 && " OPENSSL
+        " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout clib.key -out "
+        "clib.csr -subj /CN=clib 2>&1 && " OPENSSL " x509 -req -in clib.csr -CA cab.crt "
+        "-CAkey cab.key -CAcreateserial -out clib.crt -days 2 2>&1",
+        s->prefix);
+    sh_ok(cmd);
+}
+
 /* curl with conf/clib.crt as client certificate: SNI sni, Host host; the
  * body then " STATUS" in *out. */
 static int curl_clib(const struct kp_h_server *s, const char *sni, const char *host, char **out)
@@ -502,20 +518,11 @@ static int curl_clib(const struct kp_h_server *s, const char *sni, const char *h
 START_TEST(client_certificate_sni_host_mismatch)
 {
     struct kp_h_server s;
-    char *out = NULL, cmd[2048];
+    char *out = NULL;
 
     make_certs(&s);
     make_ca_signed(&s, "a", "a.test");
-    /* A second CA (cab) and a client certificate signed by it. */
-    snprintf(
-        cmd, sizeof(cmd),
-        "cd %sconf && " OPENSSL " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-        "-nodes -keyout cab.key -out cab.crt -days 2 -subj '/CN=kelpie test CA B' 2>&1 && " OPENSSL
-        " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout clib.key -out "
-        "clib.csr -subj /CN=clib 2>&1 && " OPENSSL " x509 -req -in clib.csr -CA cab.crt "
-        "-CAkey cab.key -CAcreateserial -out clib.crt -days 2 2>&1",
-        s.prefix);
-    sh_ok(cmd);
+    make_second_ca(&s);
     kp_h_config(&s, "master_process off;",
                 "server { listen 127.0.0.1:@PORT@ ssl; server_name a.test;\n"
                 "  ssl_certificate a.crt; ssl_certificate_key a.key;\n"
@@ -549,6 +556,54 @@ START_TEST(client_certificate_sni_host_mismatch)
     ck_assert_msg(strstr(log, "client attempted to request the server name different") != NULL,
                   "%s", log);
     free(log);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* A TLS 1.3 session made with a server that verified the client's
+ * certificate cannot be resumed under the name of another server that
+ * verifies against other CAs: its stored verify result would pass there. */
+START_TEST(resumed_session_keeps_its_server)
+{
+    struct kp_h_server s;
+    char *out = NULL, opts[1024];
+
+    make_certs(&s);
+    make_ca_signed(&s, "a", "a.test");
+    make_ca_signed(&s, "client", "client");
+    make_second_ca(&s);
+    kp_h_config(&s, "master_process off;",
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name a.test;\n"
+                "  ssl_certificate a.crt; ssl_certificate_key a.key;\n"
+                "  ssl_verify_client on; ssl_client_certificate ca.crt;\n"
+                "  return 200 \"a verify=$ssl_client_verify\\n\"; }\n"
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name b.test;\n"
+                "  ssl_certificate b.crt; ssl_certificate_key b.key;\n"
+                "  ssl_verify_client on; ssl_client_certificate cab.crt;\n"
+                "  return 200 \"b verify=$ssl_client_verify\\n\"; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    snprintf(opts, sizeof(opts),
+             "-tls1_3 -servername a.test -cert %sconf/client.crt -key %sconf/client.key "
+             "-sess_out %sa.sess",
+             s.prefix, s.prefix, s.prefix);
+    ck_assert_int_eq(s_client(&s, opts,
+                              "GET / HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n",
+                              &out),
+                     0);
+    ck_assert_msg(strstr(out, "a verify=SUCCESS") != NULL, "%s", out);
+    free(out);
+    /* The same session back under a.test resumes: the session is good. */
+    snprintf(opts, sizeof(opts), "-tls1_3 -servername a.test -sess_in %sa.sess", s.prefix);
+    s_client(&s, opts, "GET / HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n", &out);
+    ck_assert_msg(strstr(out, "Reused, TLSv1.3") != NULL && strstr(out, "a verify=SUCCESS"), "%s",
+                  out);
+    free(out);
+    /* Under b.test, without a certificate: never b's SUCCESS. */
+    snprintf(opts, sizeof(opts), "-tls1_3 -servername b.test -sess_in %sa.sess", s.prefix);
+    s_client(&s, opts, "GET / HTTP/1.1\\r\\nHost: b.test\\r\\nConnection: close\\r\\n\\r\\n", &out);
+    ck_assert_msg(strstr(out, "b verify=SUCCESS") == NULL && strstr(out, "Reused,") == NULL, "%s",
+                  out);
+    free(out);
     kp_h_stop(&s);
 }
 END_TEST
@@ -703,6 +758,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, password_protected_key);
     tcase_add_test(tc, client_certificate_verified);
     tcase_add_test(tc, client_certificate_sni_host_mismatch);
+    tcase_add_test(tc, resumed_session_keeps_its_server);
     tcase_add_test(tc, reject_handshake);
     tcase_add_test(tc, stapling_from_file);
     tcase_add_test(tc, config_errors);

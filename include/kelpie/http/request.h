@@ -195,6 +195,7 @@ struct kp_http_request {
      * used), the captures of the last regex match, $request_id once made. */
     struct kp_http_var_value *var_values;
     unsigned n_var_slots; /* the cycle's http.vars.n_slots */
+    unsigned map_depth;   /* maps being evaluated, one inside another (a cycle's bound) */
     unsigned n_captures;  /* pairs in captures */
     const size_t *captures;
     const char *capture_subject;
