@@ -435,10 +435,31 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
     }
 }
 
+/* As nginx: the errors after which the connection is not kept alive,
+ * whatever page answers them (a request in doubt, a server in trouble). */
+static bool closes_connection(int status)
+{
+    switch (status) {
+    case 400:
+    case 413:
+    case 414:
+    case 495:
+    case 496:
+    case 497:
+    case 500:
+    case 501:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void special(struct kp_http_request *r, int status)
 {
     const struct kp_http_error_page *ep = NULL;
 
+    if (closes_connection(status))
+        r->close = true;
     /* As nginx: once a location without recursive_error_pages has had an
      * error to page, later errors (an error page's own) get the built-in
      * page; recursive ones are bounded by the limit on URI changes. 495-497
