@@ -85,36 +85,62 @@ static int cached_dir(struct kp_http_docroots *d, const char *dir, size_t len, u
     return fill(e, dir, len, now_ms);
 }
 
-int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t dir_len,
-                         enum kp_http_symlinks mode, int flags, uint64_t now_ms)
+/* The descriptor of path's root (its first dir_len bytes): cached in d,
+ * or opened for the call when d is NULL (the caller closes it then). */
+static int root_of(struct kp_http_docroots *d, const char *path, size_t dir_len, uint64_t now_ms)
 {
     char dir[PATH_MAX];
     struct stat st;
-
-    flags |= O_CLOEXEC;
-    if (mode == KP_SYMLINKS_FOLLOW) {
-        int fd = open(path, flags);
-        return fd < 0 ? -errno : fd;
-    }
     /* root "/" is kept as "" (see http/conf.c). */
     size_t n = dir_len > 0 ? dir_len : 1;
+
     if (n >= sizeof(dir))
         return -ENAMETOOLONG;
     memcpy(dir, dir_len > 0 ? path : "/", n);
     dir[n] = '\0';
+    return d != NULL ? cached_dir(d, dir, n, now_ms) : open_dir(dir, &st);
+}
+
+/* Open path beneath root (AT_FDCWD under mode FOLLOW: the path whole)
+ * under mode's rule, adding resolve_extra (RESOLVE_CACHED for a probe) to
+ * the lookup's rules. */
+static int open_at(int root, const char *path, size_t dir_len, enum kp_http_symlinks mode,
+                   int flags, uint64_t resolve_extra)
+{
+    flags |= O_CLOEXEC;
+    if (mode == KP_SYMLINKS_FOLLOW) {
+        int fd = resolve_extra == 0 ? open(path, flags)
+                                    : sys_openat2(AT_FDCWD, path, flags, resolve_extra);
+        return fd < 0 ? -errno : fd;
+    }
     const char *rel = path + dir_len;
     while (*rel == '/')
         rel++;
-    uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+    uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve_extra |
                        (mode == KP_SYMLINKS_NONE ? RESOLVE_NO_SYMLINKS : 0);
-    int dfd = d != NULL ? cached_dir(d, dir, n, now_ms) : open_dir(dir, &st);
-    if (dfd < 0)
-        return dfd;
-    int fd = sys_openat2(dfd, *rel != '\0' ? rel : ".", flags, resolve);
-    int err = fd < 0 ? errno : 0;
+    int fd = sys_openat2(root, *rel != '\0' ? rel : ".", flags, resolve);
+    return fd < 0 ? -errno : fd;
+}
+
+static int open_beneath(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                        enum kp_http_symlinks mode, int flags, uint64_t now_ms,
+                        uint64_t resolve_extra)
+{
+    if (mode == KP_SYMLINKS_FOLLOW)
+        return open_at(AT_FDCWD, path, dir_len, mode, flags, resolve_extra);
+    int root = root_of(d, path, dir_len, now_ms);
+    if (root < 0)
+        return root;
+    int fd = open_at(root, path, dir_len, mode, flags, resolve_extra);
     if (d == NULL)
-        close(dfd);
-    return fd < 0 ? -err : fd;
+        close(root);
+    return fd;
+}
+
+int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                         enum kp_http_symlinks mode, int flags, uint64_t now_ms)
+{
+    return open_beneath(d, path, dir_len, mode, flags, now_ms, 0);
 }
 
 int kp_http_docroot_open_stat(struct kp_http_docroots *d, const char *path, size_t dir_len,
@@ -126,9 +152,46 @@ int kp_http_docroot_open_stat(struct kp_http_docroots *d, const char *path, size
     return fd < 0 ? fd : stat_or_close(fd, st);
 }
 
+int kp_http_docroot_probe_stat(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                               enum kp_http_symlinks mode, int flags, uint64_t now_ms,
+                               struct stat *st)
+{
+    if (d == NULL || d->no_resolve_cached)
+        return kp_http_docroot_open_stat(d, path, dir_len, mode, flags, now_ms, st);
+    int fd = open_beneath(d, path, dir_len, mode, flags, now_ms, RESOLVE_CACHED);
+    /* Before Linux 5.12 the flag is unknown (EINVAL); without openat2 at
+     * all, ENOSYS: such a kernel cannot tell, so every open is inline. */
+    if (fd == -EINVAL || fd == -ENOSYS) {
+        d->no_resolve_cached = true;
+        return kp_http_docroot_open_stat(d, path, dir_len, mode, flags, now_ms, st);
+    }
+    return fd < 0 ? fd : stat_or_close(fd, st);
+}
+
+int kp_http_docroot_hold(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                         enum kp_http_symlinks mode, uint64_t now_ms)
+{
+    if (mode == KP_SYMLINKS_FOLLOW)
+        return AT_FDCWD;
+    int root = root_of(d, path, dir_len, now_ms);
+    if (root < 0 || d == NULL)
+        return root;
+    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int kp_http_docroot_open_stat_at(int root, const char *path, size_t dir_len,
+                                 enum kp_http_symlinks mode, int flags, struct stat *st)
+{
+    int fd = open_at(root, path, dir_len, mode, flags, 0);
+
+    return fd < 0 ? fd : stat_or_close(fd, st);
+}
+
 void kp_http_docroots_free(struct kp_http_docroots *d)
 {
     for (unsigned i = 0; i < KP_HTTP_DOCROOTS; i++)
         drop(&d->v[i]);
     d->next = 0;
+    d->no_resolve_cached = false;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "kelpie/http/cond.h"
@@ -129,13 +130,16 @@ static void insert(struct kp_http_filecache *fc, struct kp_http_file **slot, int
     *slot = f;
 }
 
-/* Open and fstat() without the cache; a full descriptor table gives the
+/* Open and fstat() without the cache (nowait: a probe, -EAGAIN when the
+ * path is not in the kernel's caches); a full descriptor table gives the
  * cached ones back first (they are a convenience, connections are not). */
 static int open_file(struct kp_http_filecache *fc, struct kp_http_docroots *roots, const char *path,
-                     size_t dir_len, enum kp_http_symlinks mode, uint64_t now_ms, struct stat *st)
+                     size_t dir_len, enum kp_http_symlinks mode, uint64_t now_ms, struct stat *st,
+                     bool nowait)
 {
     int flags = O_RDONLY | O_NONBLOCK;
-    int fd = kp_http_docroot_open_stat(roots, path, dir_len, mode, flags, now_ms, st);
+    int fd = nowait ? kp_http_docroot_probe_stat(roots, path, dir_len, mode, flags, now_ms, st)
+                    : kp_http_docroot_open_stat(roots, path, dir_len, mode, flags, now_ms, st);
 
     if (fd == -EMFILE && fc->n > 0) {
         for (size_t i = 0; i < fc->n; i++)
@@ -145,9 +149,26 @@ static int open_file(struct kp_http_filecache *fc, struct kp_http_docroots *root
     return fd;
 }
 
-int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
-                           const char *path, size_t dir_len, enum kp_http_symlinks mode,
-                           const struct kp_clock *now, struct stat *st, struct kp_http_file **held)
+/* fd was just opened for path: keep it in its slot when it is a regular
+ * file (the caller then holds a reference). */
+static int keep(struct kp_http_filecache *fc, int fd, const char *path, size_t dir_len,
+                enum kp_http_symlinks mode, const struct kp_clock *now, const struct stat *st,
+                struct kp_http_file **held)
+{
+    uint64_t hash = key_hash(path, mode, dir_len);
+
+    if (fd < 0 || fc->n == 0 || !S_ISREG(st->st_mode))
+        return fd;
+    struct kp_http_file **slot = &fc->slots[hash & (fc->n - 1)];
+    insert(fc, slot, fd, hash, path, mode, dir_len, now, st);
+    (*slot)->refs++;
+    *held = *slot;
+    return fd;
+}
+
+static int lookup(struct kp_http_filecache *fc, struct kp_http_docroots *roots, const char *path,
+                  size_t dir_len, enum kp_http_symlinks mode, const struct kp_clock *now,
+                  struct stat *st, struct kp_http_file **held, bool nowait)
 {
     uint64_t now_ms = now->msec;
     uint64_t hash = key_hash(path, mode, dir_len);
@@ -166,17 +187,34 @@ int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots
             return fd;
         evict(fc, slot);
     }
-    int fd = open_file(fc, roots, path, dir_len, mode, now_ms, st);
-    if (fd < 0 || slot == NULL || !S_ISREG(st->st_mode))
-        return fd;
-    insert(fc, slot, fd, hash, path, mode, dir_len, now, st);
-    (*slot)->refs++;
-    *held = *slot;
-    return fd;
+    int fd = open_file(fc, roots, path, dir_len, mode, now_ms, st, nowait);
+    return keep(fc, fd, path, dir_len, mode, now, st, held);
+}
+
+int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
+                           const char *path, size_t dir_len, enum kp_http_symlinks mode,
+                           const struct kp_clock *now, struct stat *st, struct kp_http_file **held)
+{
+    return lookup(fc, roots, path, dir_len, mode, now, st, held, false);
+}
+
+int kp_http_filecache_probe(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
+                            const char *path, size_t dir_len, enum kp_http_symlinks mode,
+                            const struct kp_clock *now, struct stat *st, struct kp_http_file **held)
+{
+    return lookup(fc, roots, path, dir_len, mode, now, st, held, true);
+}
+
+int kp_http_filecache_adopt(struct kp_http_filecache *fc, int fd, const char *path, size_t dir_len,
+                            enum kp_http_symlinks mode, const struct kp_clock *now,
+                            const struct stat *st, struct kp_http_file **held)
+{
+    *held = NULL;
+    return keep(fc, fd, path, dir_len, mode, now, st, held);
 }
 
 const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_file *f,
-                                   const struct kp_clock *now)
+                                   const struct kp_clock *now, bool nowait)
 {
     size_t size = (size_t)f->st.st_size;
 
@@ -191,7 +229,14 @@ const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_
         return NULL;
     /* One byte more than expected: a file that grew is not this version. */
     char *p = kp_alloc(size + 1);
-    ssize_t got = pread(f->fd, p, size + 1, 0);
+    struct iovec iov = {p, size + 1};
+    ssize_t got = preadv2(f->fd, &iov, 1, 0, nowait ? RWF_NOWAIT : 0);
+    if (got < 0 && errno == EOPNOTSUPP && nowait) /* a filesystem that cannot tell */
+        got = pread(f->fd, p, size + 1, 0);
+    if (got < 0 && errno == EAGAIN && nowait) {
+        kp_free(p); /* not in the page cache: the next response tries again */
+        return NULL;
+    }
     if (got != (ssize_t)size) {
         kp_free(p);
         f->no_data = true;

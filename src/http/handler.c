@@ -96,13 +96,19 @@ static char *expand(struct kp_http_request *r, const struct kp_http_cv *arg, siz
     return out;
 }
 
-/* Whether candidate names a directory (dir) or a regular file here. */
-static bool exists(struct kp_http_request *r, struct kp_str cand, bool dir)
+/* Whether candidate names a directory (dir) or a regular file here: 1 or
+ * 0, or KP_HTTP_STATIC_OPEN_WAIT when its stat went to the pool. */
+static int exists(struct kp_http_request *r, struct kp_str cand, bool dir)
 {
     struct stat st;
 
-    if (cand.len == 0 || !kp_http_uri_is_safe(cand) || kp_http_static_stat(r, cand, &st) != 0)
-        return false;
+    if (cand.len == 0 || !kp_http_uri_is_safe(cand))
+        return 0;
+    int rc = kp_http_static_stat(r, cand, &st);
+    if (rc == -EINPROGRESS)
+        return KP_HTTP_STATIC_OPEN_WAIT;
+    if (rc != 0)
+        return 0;
     return dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
 }
 
@@ -178,7 +184,12 @@ static int try_files(struct kp_http_request *r)
         bool dir = tlen > 1 && cv->text[tlen - 1] == '/';
         struct kp_str cand;
         cand.p = expand(r, cv, &cand.len, dir);
-        if (exists(r, cand, dir)) {
+        int found = exists(r, cand, dir);
+        if (found == KP_HTTP_STATIC_OPEN_WAIT) {
+            r->open_task->in_try_files = true; /* run again from the first candidate */
+            return found;
+        }
+        if (found) {
             r->uri = cand;
             return 0;
         }
@@ -229,19 +240,28 @@ static int before_access(struct kp_http_request *r)
     return st != 0 ? st : kp_http_limit_preaccess(r, r->internal_redirects == 0);
 }
 
-/* The phases of r->loc, again after each internal redirect (try_files,
- * an absolute index). resume: after limit_req's delay, the rest of the
- * preaccess phase (limit_conn; limit_req ran already). */
-static int location_phases(struct kp_http_request *r, bool resume)
+/* Where location_phases starts: the rewrite phase; the rest of the
+ * preaccess phase after limit_req's delay (limit_conn; limit_req ran
+ * already); try_files or the content handler again after an open the
+ * pool made (their earlier phases ran). */
+enum phase { FROM_REWRITE, FROM_DELAY, FROM_TRY_FILES, FROM_CONTENT };
+
+/* The phases of r->loc from `from`, again after each internal redirect
+ * (try_files, an absolute index) from the rewrite phase. */
+static int location_phases(struct kp_http_request *r, enum phase from)
 {
-    for (;; resume = false) {
-        int st = resume ? kp_http_limit_preaccess(r, false) : before_access(r);
-        if (st != 0)
-            return st;
-        st = kp_http_auth_access(r); /* allow/deny, auth_basic, satisfy (auth.h) */
-        if (st != 0)
-            return st;
-        st = r->loc->n_try_files > 0 ? try_files(r) : 0;
+    for (;; from = FROM_REWRITE) {
+        int st = 0;
+        if (from <= FROM_DELAY) {
+            st = from == FROM_DELAY ? kp_http_limit_preaccess(r, false) : before_access(r);
+            if (st != 0)
+                return st;
+            st = kp_http_auth_access(r); /* allow/deny, auth_basic, satisfy (auth.h) */
+            if (st != 0)
+                return st;
+        }
+        if (from <= FROM_TRY_FILES)
+            st = r->loc->n_try_files > 0 ? try_files(r) : 0;
         if (st == TRY_AGAIN)
             continue;
         if (st != 0)
@@ -272,7 +292,7 @@ static int content(struct kp_http_request *r)
 
     if (st != 0)
         return st;
-    return location_phases(r, false);
+    return location_phases(r, FROM_REWRITE);
 }
 
 /* Whether the handler left status without content of its own, so that an
@@ -364,7 +384,7 @@ static int error_page_target(struct kp_http_request *r, struct kp_str uri)
 {
     if (uri.p[0] == '@') {
         int st = to_named(r, uri.p);
-        return st == TRY_AGAIN ? location_phases(r, false) : st;
+        return st == TRY_AGAIN ? location_phases(r, FROM_REWRITE) : st;
     }
     if (set_path(r, uri, true) != 0 || !uri_change(r, "internally redirecting to"))
         return 500;
@@ -477,7 +497,8 @@ static void special(struct kp_http_request *r, int status)
 /* The response for what the phases answered. */
 static void finish(struct kp_http_request *r, int st)
 {
-    if (st == KP_HTTP_LIMIT_DELAY) { /* the caller's timer resumes it */
+    /* The caller's timer, or the pool's open, resumes it. */
+    if (st == KP_HTTP_LIMIT_DELAY || st == KP_HTTP_STATIC_OPEN_WAIT) {
         r->resp.status = st;
         return;
     }
@@ -495,7 +516,17 @@ void kp_http_handler_run(struct kp_http_request *r)
 
 void kp_http_handler_resume(struct kp_http_request *r)
 {
-    finish(r, location_phases(r, true));
+    finish(r, location_phases(r, FROM_DELAY));
+}
+
+void kp_http_handler_open_done(struct kp_http_request *r)
+{
+    struct kp_http_open_task *t = r->open_task;
+    bool try_again = t->in_try_files;
+
+    t->in_try_files = false;
+    t->done = true;
+    finish(r, location_phases(r, try_again ? FROM_TRY_FILES : FROM_CONTENT));
 }
 
 void kp_http_handler_error(struct kp_http_request *r, int status)

@@ -51,6 +51,7 @@
 #include "kelpie/http/realip.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
+#include "kelpie/http/static.h"
 #include "kelpie/http/ua.h"
 #include "kelpie/os/socket.h"
 
@@ -543,8 +544,8 @@ static void close_conn(struct kp_http_conn *hc)
     /* A stop (or its worker_shutdown_timeout) closes every connection: one
      * whose task is in a pool thread is freed only once the task is back. */
     if (hc->aio_busy) {
-        kp_task_port_forget(&hc->ctx->port, &hc->r->out.aio.task);
-        hc->aio_busy = false;
+        kp_task_port_forget(&hc->ctx->port, hc->aio_task);
+        hc->aio_busy = false; /* an open's descriptor is closed with the request */
     }
     /* Answers already made still go, as far as the socket takes them. */
     if (batch_pending(hc) && hc->state != KP_HC_WRITE)
@@ -856,11 +857,16 @@ static enum step delay_check(struct kp_http_conn *hc)
     return STEP_CLOSE;
 }
 
-/* What the handler left: no response, a delay, or a response to write. */
+static enum step open_post(struct kp_http_conn *hc);
+
+/* What the handler left: no response, a delay, an open for the pool, or a
+ * response to write. */
 static enum step handled(struct kp_http_conn *hc)
 {
     struct kp_http_request *r = hc->r;
 
+    if (r->resp.status == KP_HTTP_STATIC_OPEN_WAIT)
+        return open_post(hc);
     if (r->resp.status == KP_HTTP_LIMIT_DELAY) {
         /* limit_req: the loop's timer resumes it; nothing is read or
          * written meanwhile. */
@@ -892,6 +898,9 @@ static enum step process(struct kp_http_conn *hc)
     set_state(hc, KP_HC_WRITE);
     if (hc->ctx->proactor != NULL)
         return send_away(hc, false);
+    /* Only a reactor hands opens to the pool: a handler thread of the
+     * simulated proactor may block. */
+    hc->r->open_async = true;
     kp_http_handler_run(hc->r);
     return handled(hc);
 }
@@ -902,6 +911,7 @@ static enum step resume(struct kp_http_conn *hc)
     set_state(hc, KP_HC_WRITE);
     if (hc->ctx->proactor != NULL)
         return send_away(hc, true);
+    hc->r->open_async = true;
     kp_http_handler_resume(hc->r);
     return handled(hc);
 }
@@ -1003,27 +1013,63 @@ static enum step aio_overflow(struct kp_http_conn *hc, const char *pool, unsigne
     return STEP_RESPOND;
 }
 
-/* The writer needs the disk: hand r->out.aio to the location's pool and
- * leave the connection alone until it is back (aio_done). */
-static enum step aio_post(struct kp_http_conn *hc)
+/* Hand task to the location's pool and leave the connection alone until
+ * it is back (its done callback). */
+static enum step pool_post(struct kp_http_conn *hc, struct kp_task *task)
 {
     struct kp_http_request *r = hc->r;
-    struct kp_http_aio *a = &r->out.aio;
-    /* The writer asks only when the process has pools (r->svc->pools),
-     * and the configuration checked that the location's is one of them. */
+    /* The writer and the handler ask only when the process has pools
+     * (r->svc->pools), and the configuration checked that the location's
+     * is one of them. */
     struct kp_tpool *tp = kp_tpools_find(r->svc->pools, r->loc->aio_pool);
     unsigned waiting = 0;
 
-    a->task = (struct kp_task){.work = aio_work, .done = aio_done, .data = hc};
     if (tp == NULL) {
         log_client(hc, KP_LOG_ALERT, 0, "no thread pool for aio");
         return STEP_CLOSE;
     }
-    if (kp_tpool_post(tp, &hc->ctx->port, &a->task, &waiting) < 0)
+    if (kp_tpool_post(tp, &hc->ctx->port, task, &waiting) < 0)
         return aio_overflow(hc, r->loc->aio_pool, waiting);
     hc->aio_busy = true;
+    hc->aio_task = task;
     kp_loop_timer_del(hc->loop, &hc->c->timer);
     return STEP_WAIT;
+}
+
+/* The writer needs the disk: r->out.aio goes to the pool. */
+static enum step aio_post(struct kp_http_conn *hc)
+{
+    struct kp_http_aio *a = &hc->r->out.aio;
+
+    a->task = (struct kp_task){.work = aio_work, .done = aio_done, .data = hc};
+    return pool_post(hc, &a->task);
+}
+
+static void open_work(struct kp_task *t)
+{
+    kp_http_static_open_run(((struct kp_http_conn *)t->data)->r->open_task);
+}
+
+/* The open is back, in the reactor: the handler goes on from where it
+ * stopped (it may stop again for another open). */
+static void open_done(struct kp_task *t)
+{
+    struct kp_http_conn *hc = t->data;
+
+    hc->aio_busy = false;
+    hc->answered = 0;
+    kp_http_handler_open_done(hc->r);
+    next(hc, handled(hc));
+}
+
+/* The static handler found a path not in the kernel's caches: its open
+ * (r->open_task) goes to the pool, the request waits as for a read. */
+static enum step open_post(struct kp_http_conn *hc)
+{
+    struct kp_http_open_task *o = hc->r->open_task;
+
+    o->task = (struct kp_task){.work = open_work, .done = open_done, .data = hc};
+    return pool_post(hc, &o->task);
 }
 
 static enum step write_out(struct kp_http_conn *hc)

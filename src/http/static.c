@@ -59,6 +59,107 @@ static int open_stat(struct kp_http_request *r, const char *path, size_t dir_len
     return kp_http_docroot_open_stat(roots, path, dir_len, r->loc->symlinks, flags, now, st);
 }
 
+/* --- aio threads: the open of a path not in the kernel's caches goes to a pool thread -- */
+
+/* What open_file and open_stat_wait return when they handed the open to the
+ * pool: the handler answers KP_HTTP_STATIC_OPEN_WAIT (openat2 itself never
+ * fails with EINPROGRESS). */
+#define HANDED_OVER (-EINPROGRESS)
+/* The flags of a file to serve (the open-file cache opens with the same). */
+#define FILE_FLAGS (O_RDONLY | O_NONBLOCK)
+
+/* Whether an open of r that would wait for the disk may go to the pool:
+ * aio threads in its location, a reactor runs the handler, not for an error
+ * page (the request goes on from its phases, see handler.h), and not more
+ * than KP_HTTP_STATIC_OPEN_WAITS times. */
+static bool may_hand_over(const struct kp_http_request *r)
+{
+    const struct kp_http_open_task *t = r->open_task;
+
+    return r->open_async && r->loc->aio_pool != NULL && r->internal_redirects == 0 &&
+           r->svc != NULL && r->svc->pools != NULL && r->svc->pools->n > 0 &&
+           (t == NULL || t->waits < KP_HTTP_STATIC_OPEN_WAITS);
+}
+
+/* A result the pool made and nobody took (the request ended first), or a
+ * root the pool never got (its queue was full). */
+static void close_result(void *data)
+{
+    struct kp_http_open_task *t = data;
+
+    if (t->fd >= 0)
+        close(t->fd);
+    if (t->root >= 0)
+        close(t->root);
+    t->fd = t->root = -1;
+}
+
+/* Describe the open for the pool (request.c posts r->open_task), with
+ * the root the reactor resolves beneath. */
+static int hand_over(struct kp_http_request *r, const char *path, size_t dir_len, int flags)
+{
+    struct kp_http_open_task *t = r->open_task;
+    int root =
+        kp_http_docroot_hold(r->svc->roots, path, dir_len, r->loc->symlinks, r->svc->clock->msec);
+
+    if (root < 0 && root != AT_FDCWD)
+        return root;
+    if (t == NULL) {
+        t = r->open_task = kp_arena_alloc(&r->arena, sizeof(*t));
+        *t = (struct kp_http_open_task){.fd = -1, .root = -1};
+        kp_arena_cleanup_add(&r->arena, close_result, t);
+    }
+    t->root = root;
+    t->path = kp_arena_strndup(&r->arena, path, strlen(path));
+    t->dir_len = dir_len;
+    t->mode = r->loc->symlinks;
+    t->flags = flags;
+    t->done = false;
+    t->waits++;
+    return HANDED_OVER;
+}
+
+/* The pool's result, when path is the open it was asked for: the caller
+ * owns *fd (a descriptor or -errno) from here. */
+static bool take_result(struct kp_http_request *r, const char *path, size_t dir_len, int flags,
+                        int *fd, struct stat *st)
+{
+    struct kp_http_open_task *t = r->open_task;
+
+    if (t == NULL || !t->done || t->dir_len != dir_len || t->mode != r->loc->symlinks ||
+        t->flags != flags || strcmp(t->path, path) != 0)
+        return false;
+    t->done = false;
+    *fd = t->fd;
+    *st = t->st;
+    t->fd = -1;
+    return true;
+}
+
+void kp_http_static_open_run(struct kp_http_open_task *t)
+{
+    t->fd = kp_http_docroot_open_stat_at(t->root, t->path, t->dir_len, t->mode, t->flags, &t->st);
+    if (t->root >= 0)
+        close(t->root);
+    t->root = -1;
+}
+
+/* open_stat, but a lookup that would wait for the disk goes to the pool
+ * when it may (HANDED_OVER). */
+static int open_stat_wait(struct kp_http_request *r, const char *path, size_t dir_len, int flags,
+                          struct stat *st)
+{
+    int fd;
+
+    if (take_result(r, path, dir_len, flags, &fd, st))
+        return fd;
+    if (!may_hand_over(r))
+        return open_stat(r, path, dir_len, flags, st);
+    fd = kp_http_docroot_probe_stat(r->svc->roots, path, dir_len, r->loc->symlinks, flags,
+                                    r->svc->clock->msec, st);
+    return fd == -EAGAIN ? hand_over(r, path, dir_len, flags) : fd;
+}
+
 /* The status for a failed open()/stat() of path; the failures that are not
  * simply "nothing there" are logged here, where the path is known. */
 static int open_error(const struct kp_http_request *r, const char *path, int rc)
@@ -221,7 +322,8 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
         give_back(fd, held);
     } else if (held != NULL) {
         /* A small file's bytes from memory: no pread() per response. */
-        resp->file_data = kp_http_filecache_body(r->svc->files, held, r->svc->clock);
+        resp->file_data =
+            kp_http_filecache_body(r->svc->files, held, r->svc->clock, r->loc->aio_pool != NULL);
         kp_arena_cleanup_add(&r->arena, release_file, held);
     } else
         kp_arena_cleanup_add(&r->arena, close_fd, (void *)(intptr_t)fd);
@@ -257,17 +359,25 @@ static int redirect_dir(struct kp_http_request *r)
 }
 
 /* A file to serve and its fstat(), through the worker's open-file cache
- * (*held: see filecache.h). */
+ * (*held: see filecache.h); HANDED_OVER when the pool opens it. */
 static int open_file(struct kp_http_request *r, const char *path, size_t dir_len, struct stat *st,
                      struct kp_http_file **held)
 {
     *held = NULL;
     const struct kp_http_services *svc = r->svc;
+    enum kp_http_symlinks mode = r->loc->symlinks;
+    int fd;
 
     if (svc == NULL)
-        return open_stat(r, path, dir_len, O_RDONLY | O_NONBLOCK, st);
-    return kp_http_filecache_open(svc->files, svc->roots, path, dir_len, r->loc->symlinks,
-                                  svc->clock, st, held);
+        return open_stat(r, path, dir_len, FILE_FLAGS, st);
+    /* EMFILE in the pool: inline, where the cache gives its files back. */
+    if (take_result(r, path, dir_len, FILE_FLAGS, &fd, st) && fd != -EMFILE)
+        return kp_http_filecache_adopt(svc->files, fd, path, dir_len, mode, svc->clock, st, held);
+    if (!may_hand_over(r))
+        return kp_http_filecache_open(svc->files, svc->roots, path, dir_len, mode, svc->clock, st,
+                                      held);
+    fd = kp_http_filecache_probe(svc->files, svc->roots, path, dir_len, mode, svc->clock, st, held);
+    return fd == -EAGAIN ? hand_over(r, path, dir_len, FILE_FLAGS) : fd;
 }
 
 /* Failures to open FILE.gz that just mean "serve FILE" (as nginx). */
@@ -297,6 +407,8 @@ static int serve_gz_static(struct kp_http_request *r, struct kp_str path, size_t
     memcpy(gz, path.p, path.len);
     memcpy(gz + path.len, ".gz", sizeof(".gz"));
     int fd = open_file(r, gz, dir_len, &st, &held);
+    if (fd == HANDED_OVER)
+        return KP_HTTP_STATIC_OPEN_WAIT;
     if (fd < 0)
         return gz_absent(fd) ? 0 : open_error(r, gz, fd);
     if (!S_ISREG(st.st_mode) || !ok) {
@@ -319,6 +431,8 @@ static int serve_path(struct kp_http_request *r, const char *path, size_t len, s
     if (rc != 0)
         return rc;
     int fd = open_file(r, path, dir_len, &st, &held);
+    if (fd == HANDED_OVER)
+        return KP_HTTP_STATIC_OPEN_WAIT;
     if (fd < 0)
         return open_error(r, path, fd);
     if (S_ISREG(st.st_mode))
@@ -375,6 +489,8 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
         memcpy(path + len, name.p, name.len + 1);
         struct kp_http_file *held;
         int fd = open_file(r, path, dir_len, &st, &held);
+        if (fd == HANDED_OVER)
+            return KP_HTTP_STATIC_OPEN_WAIT;
         if (fd >= 0)
             give_back(fd, held); /* the cache keeps it for the redirect's open */
         if (fd >= 0 && S_ISREG(st.st_mode) && index_uri(r, name))
@@ -383,7 +499,9 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
             return open_error(r, path, fd);
     }
     path[len] = '\0';
-    int fd = open_stat(r, path, dir_len, O_PATH, &st);
+    int fd = open_stat_wait(r, path, dir_len, O_PATH, &st);
+    if (fd == HANDED_OVER)
+        return KP_HTTP_STATIC_OPEN_WAIT;
     if (fd < 0)
         return open_error(r, path, fd);
     close(fd);
@@ -497,7 +615,7 @@ int kp_http_static_stat(struct kp_http_request *r, struct kp_str uri, struct sta
 
     if (map(r, uri, path, sizeof(path), &dir_len) < 0)
         return -ENOENT;
-    int fd = open_stat(r, path, dir_len, O_PATH, st);
+    int fd = open_stat_wait(r, path, dir_len, O_PATH, st);
     if (fd < 0)
         return fd;
     close(fd);

@@ -322,6 +322,218 @@ START_TEST(aio_graceful_quit)
 }
 END_TEST
 
+/* --- cold paths: the open()/stat() of a path not in the kernel's caches -------------- */
+
+/* Run a command (argv[0] a full path); whether it exited 0. */
+static bool run_quiet(char *const argv[])
+{
+    char *out = NULL, *err = NULL;
+    int rc = kp_h_run(argv, &out, &err);
+
+    free(out);
+    free(err);
+    return rc == 0;
+}
+
+static bool mount_image(const char *img, const char *dir)
+{
+    char *argv[] = {"/usr/bin/mount", "-o", "loop", (char *)img, (char *)dir, NULL};
+
+    return run_quiet(argv);
+}
+
+static void unmount(const char *dir)
+{
+    char *argv[] = {"/usr/bin/umount", (char *)dir, NULL};
+
+    ck_assert_msg(run_quiet(argv), "umount %s", dir);
+}
+
+static void make_file(const char *dir, const char *rel, const char *data, size_t n)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    if (data == NULL) {
+        mkdir(path, 0755);
+        return;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, n), (ssize_t)n);
+    close(fd);
+}
+
+/* A fresh ext4 image mounted at PREFIX/cold/ with the tree the test asks
+ * for, then unmounted and mounted again: none of its directory entries or
+ * inodes is in the kernel's caches, so every first lookup below the root
+ * reads the disk. Needs root, loop devices and mkfs.ext4: false (with a
+ * note) where they are missing. */
+static bool cold_tree(const struct kp_h_server *s, const char *small, char *dir, size_t size)
+{
+    char img[256];
+
+    snprintf(img, sizeof(img), "%scold.img", s->prefix);
+    snprintf(dir, size, "%scold", s->prefix);
+    mkdir(dir, 0755);
+    ck_assert_int_eq(chmod(s->prefix, 0755), 0); /* workers started as root run as nobody */
+    int fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 16 << 20), 0);
+    close(fd);
+    char *mkfs[] = {"/usr/sbin/mkfs.ext4", "-q", "-F", img, NULL};
+    if (getuid() != 0 || access(mkfs[0], X_OK) != 0 || !run_quiet(mkfs) || !mount_image(img, dir)) {
+        fprintf(stderr, "aio: no loop-mounted ext4 here (root, mkfs.ext4, loop devices): "
+                        "cold-path checks skipped\n");
+        return false;
+    }
+    make_file(dir, "n/1/2/3", NULL, 0);
+    make_file(dir, "g/1/2", NULL, 0);
+    make_file(dir, "f/1/2/3/small.bin", small, SMALL_SIZE);
+    make_file(dir, "d/1/2/3/index.html", small, SMALL_SIZE);
+    make_file(dir, "t/1/2/3/x.bin", small, SMALL_SIZE);
+    make_file(dir, "o/1/2/3", NULL, 0);
+    make_file(dir, "q/1/2/3", NULL, 0);
+    unmount(dir);
+    ck_assert(mount_image(img, dir));
+    return true;
+}
+
+/* Bytes the threads of pid read from the disk (read_bytes of
+ * /proc/PID/task/TID/io): those named comm* (pool), or all the others. */
+static unsigned long long disk_reads(pid_t pid, const char *comm, bool pool)
+{
+    char dir[64], path[512], buf[512];
+    unsigned long long sum = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        bool named = fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, comm, strlen(comm)) == 0;
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/%s/io", dir, e->d_name);
+        f = named == pool ? fopen(path, "r") : NULL;
+        while (f != NULL && fgets(buf, sizeof(buf), f) != NULL) {
+            if (strncmp(buf, "read_bytes:", 11) == 0)
+                sum += strtoull(buf + 11, NULL, 10);
+        }
+        if (f != NULL)
+            fclose(f);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* GET path must answer status (its body: the built-in page, a redirect's). */
+static void expect_status(const struct kp_h_server *s, const char *path, int status)
+{
+    char req[256];
+    struct kp_h_resp r;
+
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+    ck_assert_int_eq(kp_h_request(s->port, req, &r), 0);
+    ck_assert_msg(r.status == status, "%s: %d", path, r.status);
+    kp_h_resp_free(&r);
+}
+
+/* One request for a cold path: its status and body, and who read the
+ * disk for its lookup. pool: a pool thread did (its threads read, and, when
+ * reactor_clean, the worker's other threads read nothing: the request needs
+ * no file data); else the reactor did and the pool read nothing. */
+static void cold_request(const struct kp_h_server *s, pid_t w, const char *path, int status,
+                         const char *body, bool pool, bool reactor_clean)
+{
+    unsigned long long p0 = disk_reads(w, "pool ", true), r0 = disk_reads(w, "pool ", false);
+
+    if (body != NULL)
+        expect_body(s, "GET", path, NULL, status, body, SMALL_SIZE);
+    else
+        expect_status(s, path, status);
+    unsigned long long p1 = disk_reads(w, "pool ", true), r1 = disk_reads(w, "pool ", false);
+    if (pool) {
+        ck_assert_msg(p1 > p0, "%s: the pool read nothing", path);
+        if (reactor_clean)
+            ck_assert_msg(r1 == r0, "%s: the reactor read %llu bytes", path, r1 - r0);
+    } else {
+        ck_assert_msg(p1 == p0, "%s: the pool read %llu bytes", path, p1 - p0);
+        ck_assert_msg(r1 > r0, "%s: nobody read the disk", path);
+    }
+}
+
+/* Paths whose lookup must read the disk (a freshly mounted ext4 image):
+ * with aio threads the open()/stat() goes to the pool (a file, a missing
+ * file, a directory's redirect, an index file, a try_files candidate) and
+ * the reactor reads nothing for a lookup; the answers are the same as
+ * inline. With aio off the reactor looks up itself. A warm path is opened
+ * inline. A pool that may queue nothing answers a cold open 503 with
+ * nginx's line. The simulated proactor opens in its handler threads (the
+ * reactor is not blocked there): answers only. With one reactor and with
+ * two (worker_threads 2). */
+START_TEST(aio_cold_open)
+{
+    static const char *const mains[] = {"thread_pool tiny threads=1 max_queue=0;\n",
+                                        "thread_pool tiny threads=1 max_queue=0;\n"
+                                        "worker_threads 2;\n"};
+    struct kp_h_server s;
+    char dir[256];
+    char *small = content(SMALL_SIZE, 9);
+    bool proactor = kp_h_model_is("sim_proactor");
+
+    kp_h_prepare(&s);
+    if (!cold_tree(&s, small, dir, sizeof(dir))) {
+        kp_h_stop(&s);
+        free(small);
+        return;
+    }
+    static const char *const http = "server {\n"
+                                    "    listen 127.0.0.1:@PORT@;\n"
+                                    "    root cold;\n"
+                                    "    aio threads;\n"
+                                    "    location /t/ { try_files $uri =404; }\n"
+                                    "    location /off/ { alias cold/; aio off; }\n"
+                                    "    location /q/ { aio threads=tiny; }\n"
+                                    "}\n";
+    kp_h_config(&s, mains[_i], http);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_t w = worker_of(&s);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
+    bool pool = !proactor;
+    cold_request(&s, w, "/n/1/2/3/missing", 404, NULL, pool, pool);
+    cold_request(&s, w, "/g/1/2", 301, NULL, pool, pool);
+    cold_request(&s, w, "/f/1/2/3/small.bin", 200, small, pool, false);
+    cold_request(&s, w, "/d/1/2/3/", 200, small, pool, false);
+    cold_request(&s, w, "/t/1/2/3/x.bin", 200, small, pool, false);
+    cold_request(&s, w, "/off/o/1/2/3/missing", 404, NULL, false, false);
+    /* Warm now: inline, the pool reads nothing (and is not asked). */
+    unsigned long long p0 = disk_reads(w, "pool ", true);
+    expect_status(&s, "/n/1/2/3/missing", 404);
+    expect_body(&s, "GET", "/f/1/2/3/small.bin", NULL, 200, small, SMALL_SIZE);
+    ck_assert_uint_eq(disk_reads(w, "pool ", true), p0);
+    /* max_queue=0: the cold open overflows. */
+    expect_status(&s, "/q/1/2/3/missing", proactor ? 404 : 503);
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_ptr_nonnull(log);
+    ck_assert_int_eq(kp_p_count_lines(log, "thread pool \"tiny\" queue overflow: 0 tasks waiting"),
+                     proactor ? 0 : 1);
+    free(log);
+    kp_h_stop(&s);
+    unmount(dir);
+    free(small);
+}
+END_TEST
+
 /* `kelpie -t` of main_extra + http_body must fail with message. */
 static void refused(const char *main_extra, const char *http_body, const char *message)
 {
@@ -392,6 +604,7 @@ Suite *kp_test_aio_suite(void)
     tcase_add_test(tc, aio_queue_overflow);
     tcase_add_test(tc, aio_graceful_quit);
     tcase_add_test(tc, aio_conf);
+    tcase_add_loop_test(tc, aio_cold_open, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

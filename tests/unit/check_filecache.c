@@ -3,6 +3,7 @@
  * next turn and the kept bytes dropped with it, recently changed files never
  * copied, and a response keeping old bytes alive through its reference. */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,11 +76,11 @@ START_TEST(filecache_body_in_memory)
     setup(&x, "hello\n");
     lookup(&x, &st, &held);
     /* Written just now: not copied (a second write could go unseen). */
-    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now));
+    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now, false));
     kp_http_filecache_release(held);
     later_turn(&x);
     lookup(&x, &st, &held);
-    const char *body = kp_http_filecache_body(&x.fc, held, &x.now);
+    const char *body = kp_http_filecache_body(&x.fc, held, &x.now, false);
     ck_assert_ptr_nonnull(body);
     ck_assert_int_eq(memcmp(body, "hello\n", 6), 0);
     ck_assert_uint_eq(x.fc.data_bytes, 6);
@@ -100,7 +101,7 @@ START_TEST(filecache_change_in_place)
     setup(&x, "version one\n");
     later_turn(&x);
     lookup(&x, &st, &old);
-    const char *body = kp_http_filecache_body(&x.fc, old, &x.now);
+    const char *body = kp_http_filecache_body(&x.fc, old, &x.now, false);
     ck_assert_ptr_nonnull(body);
     /* Same length, so only the timestamps tell the versions apart. */
     usleep(20000);
@@ -112,7 +113,7 @@ START_TEST(filecache_change_in_place)
     lookup(&x, &st, &held);
     ck_assert_ptr_ne(held, old);
     ck_assert_int_eq(memcmp(body, "version one\n", 12), 0); /* old's reference keeps it */
-    const char *now_body = kp_http_filecache_body(&x.fc, held, &x.now);
+    const char *now_body = kp_http_filecache_body(&x.fc, held, &x.now, false);
     ck_assert_ptr_nonnull(now_body);
     ck_assert_int_eq(memcmp(now_body, "version two\n", 12), 0);
     ck_assert_uint_eq(x.fc.data_bytes, 12);
@@ -173,7 +174,7 @@ START_TEST(filecache_stat_once_per_turn)
     x.now.turn++;
     lookup(&x, &st, &held);
     ck_assert_int_eq((int)st.st_size, 14);
-    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now)); /* changed just now */
+    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now, false)); /* changed just now */
     kp_http_filecache_release(held);
     teardown(&x);
 }
@@ -190,8 +191,78 @@ START_TEST(filecache_large_not_kept)
     setup(&x, big);
     later_turn(&x);
     lookup(&x, &st, &held);
-    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now));
+    ck_assert_ptr_null(kp_http_filecache_body(&x.fc, held, &x.now, false));
     ck_assert_uint_eq(x.fc.data_bytes, 0);
+    kp_http_filecache_release(held);
+    teardown(&x);
+}
+END_TEST
+
+/* aio threads: a path whose lookup needs no disk read is opened by the
+ * probe as by an open (a path just written is in the kernel's caches); an
+ * open made elsewhere beneath the held root is adopted into the cache (the
+ * next open is a hit on that very descriptor); the held root confines that
+ * open as an inline one (a link out of the root is refused). */
+START_TEST(filecache_probe_and_adopt)
+{
+    struct fixture x;
+    struct stat st, st2;
+    struct kp_http_file *held, *again;
+
+    setup(&x, "hello\n");
+    int fd = kp_http_filecache_probe(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_BENEATH,
+                                     &x.now, &st, &held);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(st.st_size, 6);
+    kp_http_filecache_release(held);
+    kp_http_filecache_free(&x.fc);
+    kp_http_filecache_init(&x.fc, 8, 60000, 60000);
+
+    int root = kp_http_docroot_hold(&x.roots, x.path, x.dir_len, KP_SYMLINKS_BENEATH, 0);
+    ck_assert_int_ge(root, 0);
+    fd = kp_http_docroot_open_stat_at(root, x.path, x.dir_len, KP_SYMLINKS_BENEATH,
+                                      O_RDONLY | O_NONBLOCK, &st);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(kp_http_filecache_adopt(&x.fc, fd, x.path, x.dir_len, KP_SYMLINKS_BENEATH,
+                                             &x.now, &st, &held),
+                     fd);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(lookup(&x, &st2, &again), fd);
+    ck_assert_ptr_eq(again, held);
+    kp_http_filecache_release(again);
+    kp_http_filecache_release(held);
+
+    char link[128];
+    snprintf(link, sizeof(link), "%sout", x.dir);
+    ck_assert_int_eq(symlink("/etc/hostname", link), 0);
+    ck_assert_int_eq(
+        kp_http_docroot_open_stat_at(root, link, x.dir_len, KP_SYMLINKS_BENEATH, O_RDONLY, &st),
+        -EXDEV);
+    ck_assert_int_eq(
+        kp_http_docroot_open_stat_at(root, link, x.dir_len, KP_SYMLINKS_NONE, O_RDONLY, &st),
+        -ELOOP);
+    close(root);
+    ck_assert_int_eq(kp_http_docroot_hold(&x.roots, link, x.dir_len, KP_SYMLINKS_FOLLOW, 0),
+                     AT_FDCWD);
+    teardown(&x);
+}
+END_TEST
+
+/* nowait: bytes in the page cache are copied as without it (a file just
+ * written is there). */
+START_TEST(filecache_body_nowait_cached)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held;
+
+    setup(&x, "hello\n");
+    later_turn(&x);
+    lookup(&x, &st, &held);
+    const char *body = kp_http_filecache_body(&x.fc, held, &x.now, true);
+    ck_assert_ptr_nonnull(body);
+    ck_assert_int_eq(memcmp(body, "hello\n", 6), 0);
     kp_http_filecache_release(held);
     teardown(&x);
 }
@@ -207,6 +278,8 @@ Suite *kp_test_filecache_suite(void)
     tcase_add_test(tc, filecache_etag_per_version);
     tcase_add_test(tc, filecache_stat_once_per_turn);
     tcase_add_test(tc, filecache_large_not_kept);
+    tcase_add_test(tc, filecache_probe_and_adopt);
+    tcase_add_test(tc, filecache_body_nowait_cached);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,7 @@
 #ifndef KP_DOCROOT_H
 #define KP_DOCROOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -36,7 +37,8 @@ struct kp_http_docroot {
 
 struct kp_http_docroots {
     struct kp_http_docroot v[KP_HTTP_DOCROOTS];
-    unsigned next; /* the entry replaced when all are taken */
+    unsigned next;          /* the entry replaced when all are taken */
+    bool no_resolve_cached; /* the kernel refused RESOLVE_CACHED: probes open as usual */
 };
 
 /* Open path (NUL-terminated), whose first dir_len bytes are the root it
@@ -53,6 +55,33 @@ int kp_http_docroot_open(struct kp_http_docroots *d, const char *path, size_t di
 int kp_http_docroot_open_stat(struct kp_http_docroots *d, const char *path, size_t dir_len,
                               enum kp_http_symlinks mode, int flags, uint64_t now_ms,
                               struct stat *st);
+
+/* kp_http_docroot_open_stat without waiting for the disk (aio threads):
+ * -EAGAIN when resolving path would have to read from it, because a
+ * directory entry or inode on the way is not in the kernel's caches
+ * (openat2's RESOLVE_CACHED, Linux 5.12; a link whose target is not in
+ * memory counts too). The same rules and confinement as an open; the root's
+ * own descriptor (cached in d, or opened when d is NULL) is not probed. A
+ * kernel that does not know RESOLVE_CACHED opens as kp_http_docroot_open_stat
+ * (remembered in d: every later probe is an open). */
+int kp_http_docroot_probe_stat(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                               enum kp_http_symlinks mode, int flags, uint64_t now_ms,
+                               struct stat *st);
+
+/* A descriptor of path's root (its first dir_len bytes) for an open made
+ * elsewhere, in a pool thread that must not touch d: the cached one,
+ * duplicated (the caller closes it; opened for the call when d is NULL), so
+ * that the open resolves beneath the very directory an inline one would;
+ * AT_FDCWD under mode FOLLOW (the path is opened whole, nothing to close);
+ * -errno when the root cannot be opened. */
+int kp_http_docroot_hold(struct kp_http_docroots *d, const char *path, size_t dir_len,
+                         enum kp_http_symlinks mode, uint64_t now_ms);
+
+/* kp_http_docroot_open_stat beneath root (from kp_http_docroot_hold, for
+ * the same path, dir_len and mode). Touches no cache: any thread may call
+ * it. */
+int kp_http_docroot_open_stat_at(int root, const char *path, size_t dir_len,
+                                 enum kp_http_symlinks mode, int flags, struct stat *st);
 
 /* Close every cached root descriptor and free the entries. */
 void kp_http_docroots_free(struct kp_http_docroots *d);

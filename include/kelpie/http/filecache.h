@@ -40,6 +40,7 @@
 #ifndef KP_FILECACHE_H
 #define KP_FILECACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -86,13 +87,32 @@ int kp_http_filecache_open(struct kp_http_filecache *fc, struct kp_http_docroots
                            const char *path, size_t dir_len, enum kp_http_symlinks mode,
                            const struct kp_clock *now, struct stat *st, struct kp_http_file **held);
 
+/* kp_http_filecache_open without waiting for the disk (aio threads): a
+ * path the cache does not hold is opened only if its lookup needs no read
+ * (kp_http_docroot_probe_stat), else -EAGAIN: open it elsewhere (a pool
+ * thread) and hand the result to kp_http_filecache_adopt. */
+int kp_http_filecache_probe(struct kp_http_filecache *fc, struct kp_http_docroots *roots,
+                            const char *path, size_t dir_len, enum kp_http_symlinks mode,
+                            const struct kp_clock *now, struct stat *st,
+                            struct kp_http_file **held);
+
+/* Take fd, opened for path (dir_len, mode) and fstat()ed into *st
+ * elsewhere, into the cache as kp_http_filecache_open would have after its
+ * own open: returns fd, with *held set when the cache keeps it (a regular
+ * file, the cache on). Ownership as for kp_http_filecache_open. */
+int kp_http_filecache_adopt(struct kp_http_filecache *fc, int fd, const char *path, size_t dir_len,
+                            enum kp_http_symlinks mode, const struct kp_clock *now,
+                            const struct stat *st, struct kp_http_file **held);
+
 /* The whole file in memory, as the *st of the kp_http_filecache_open that
  * returned f describes it, read now if need be; NULL when it is not kept
  * (too large, too recently changed, over the budget, or the read did not
- * return exactly st_size bytes): read it from the descriptor then. Valid
- * while the reference to f is held. */
+ * return exactly st_size bytes): read it from the descriptor then. nowait
+ * (aio threads): read only what the page cache holds (RWF_NOWAIT); bytes
+ * not there give NULL and are tried again by the next call. Valid while
+ * the reference to f is held. */
 const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_file *f,
-                                   const struct kp_clock *now);
+                                   const struct kp_clock *now, bool nowait);
 
 /* kp_http_cond_etag of st's mtime and size, formatted once per version of
  * the file and kept in f (st: the stat the kp_http_filecache_open that

@@ -64,13 +64,21 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
 
 /* Fill r->resp completely for a routed request (its body, if any, already
  * consumed). r->resp.status is the final status; KP_HTTP_CLOSE_SILENTLY
- * means no response at all. */
+ * means no response at all; KP_HTTP_LIMIT_DELAY (http/limit.h) and
+ * KP_HTTP_STATIC_OPEN_WAIT (http/static.h) mean not yet. */
 void kp_http_handler_run(struct kp_http_request *r);
 
 /* Go on with a request limit_req delayed (r->resp.status was
  * KP_HTTP_LIMIT_DELAY, http/limit.h): its access phase and what follows,
  * filling r->resp as kp_http_handler_run does. */
 void kp_http_handler_resume(struct kp_http_request *r);
+
+/* Go on with a request whose handler stopped for an open a pool thread
+ * made (r->resp.status was KP_HTTP_STATIC_OPEN_WAIT, http/static.h; the
+ * result is in r->open_task): from where it stopped (try_files, from its
+ * first candidate, or the content handler), filling r->resp as
+ * kp_http_handler_run does. It may stop again for another open. */
+void kp_http_handler_open_done(struct kp_http_request *r);
 
 /* Fill r->resp for an error found outside any handler (parse errors, 408,
  * 413, 501): the error_page for status in r->loc, else the built-in page.

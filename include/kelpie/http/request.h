@@ -23,6 +23,7 @@
 #include "kelpie/util/str.h"
 #include "kelpie/event/conn.h"
 #include "kelpie/event/offload.h"
+#include "kelpie/event/tpool.h"
 #include "kelpie/http/chunked.h"
 #include "kelpie/http/parse.h"
 #include "kelpie/http/proxy_protocol.h"
@@ -136,16 +137,18 @@ struct kp_http_conn {
     struct kp_http_request *r; /* NULL while idle */
     int state;                 /* enum kp_http_conn_state */
     /* private to request.c */
-    size_t buf_size;            /* c->rbuf's allocation (0: none) */
-    bool read_full;             /* the last read filled the buffer: more may wait */
-    bool peer_eof;              /* the client shut down its writing side (KP_EV_EOF) */
-    bool nodelay;               /* TCP_NODELAY is set */
-    bool probing;               /* the first read after accept was posted on speculation */
-    bool plain_http;            /* plain HTTP on an `ssl` address: its request is answered 400 */
-    bool rate_wait;             /* WRITE held back by limit_rate: a timer, no I/O */
-    bool delay_deaf;            /* DELAY: bytes came (a pipelined request): stop watching */
-    bool aio_busy;              /* WRITE: a pool thread works for the response (r->out.aio):
-                                 * no I/O, no timer, no freeing until it is back */
+    size_t buf_size; /* c->rbuf's allocation (0: none) */
+    bool read_full;  /* the last read filled the buffer: more may wait */
+    bool peer_eof;   /* the client shut down its writing side (KP_EV_EOF) */
+    bool nodelay;    /* TCP_NODELAY is set */
+    bool probing;    /* the first read after accept was posted on speculation */
+    bool plain_http; /* plain HTTP on an `ssl` address: its request is answered 400 */
+    bool rate_wait;  /* WRITE held back by limit_rate: a timer, no I/O */
+    bool delay_deaf; /* DELAY: bytes came (a pipelined request): stop watching */
+    bool aio_busy;   /* WRITE: a pool thread works for the response (aio_task:
+                      * r->out.aio, or r->open_task's): no I/O, no timer, no
+                      * freeing until it is back */
+    struct kp_task *aio_task;
     uint64_t started_ms;        /* loop clock at accept, for keepalive_time */
     uint64_t linger_end_ms;     /* LINGER: loop clock when lingering_time is up */
     uint64_t linger_timeout_ms; /* LINGER: lingering_timeout */
@@ -212,6 +215,12 @@ struct kp_http_request {
      * kp_http_request_client(). */
     const struct sockaddr_storage *addr;
     struct sockaddr_storage real_addr;
+    /* aio threads: whether the static handler may hand the open of a file
+     * not in the kernel's caches to a pool thread (a reactor runs the
+     * handler: request.c sets it), and that open (http/static.h) once one
+     * was handed over; NULL: none. */
+    bool open_async;
+    struct kp_http_open_task *open_task;
     /* private to the state machine (request.c, handler.c, response.c) */
     struct kp_http_out out;         /* the response being written */
     size_t head_len;                /* bytes of the request head */
