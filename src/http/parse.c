@@ -89,7 +89,7 @@ static bool is_ows(unsigned char c)
 /* The classes below as bits of one table, built at compile time: a lookup
  * per byte instead of comparisons and a strchr(), since the target and the
  * Host field go through them byte by byte. */
-enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4 };
+enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4, CL_SEGMENT = 8, CL_NAME = 16 };
 
 #define CL_ALNUM(c)                                                                                \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
@@ -114,10 +114,13 @@ enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4 };
     ((c) >= 0x80 || (c) == ':' || (c) == '@' || (c) == '/' || (c) == '?' || (c) == '[' ||          \
      (c) == ']' || (c) == '\\' || (c) == '^' || (c) == '`' || (c) == '{' || (c) == '|' ||          \
      (c) == '}')
+#define CL_IS_PATH(c) (CL_ALNUM(c) || CL_SUB_PUNCT(c) || CL_PATH_EXTRA(c))
+/* CL_SEGMENT: CL_PATH without '?', so that one loop can find where a path
+ * ends; CL_NAME: the bytes of a valid field name but '_' (is_name_char). */
 #define CL(c)                                                                                      \
     ((CL_ALNUM(c) || CL_TCHAR_PUNCT(c) ? CL_TCHAR : 0) |                                           \
-     (CL_ALNUM(c) || CL_SUB_PUNCT(c) ? CL_UNRES_SUB : 0) |                                         \
-     (CL_ALNUM(c) || CL_SUB_PUNCT(c) || CL_PATH_EXTRA(c) ? CL_PATH : 0))
+     (CL_ALNUM(c) || CL_SUB_PUNCT(c) ? CL_UNRES_SUB : 0) | (CL_IS_PATH(c) ? CL_PATH : 0) |         \
+     (CL_IS_PATH(c) && (c) != '?' ? CL_SEGMENT : 0) | (CL_ALNUM(c) || (c) == '-' ? CL_NAME : 0))
 #define CL4(c)  CL(c), CL((c) + 1), CL((c) + 2), CL((c) + 3)
 #define CL16(c) CL4(c), CL4((c) + 4), CL4((c) + 8), CL4((c) + 12)
 #define CL64(c) CL16(c), CL16((c) + 16), CL16((c) + 32), CL16((c) + 48)
@@ -144,33 +147,40 @@ static bool is_path_char(unsigned char c)
     return char_class[c] & CL_PATH;
 }
 
-/* p[0..len) is made of characters of class (a CL_ bit) and well-formed %XX
- * escapes. */
-static bool valid_escaped(const char *p, size_t len, unsigned class)
+/* Bit 7 of each byte of v set where that byte is zero; below the lowest
+ * zero byte the borrow cannot reach, so the lowest set bit is exact. */
+static uint64_t zero_bytes(uint64_t v)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '%') {
-            if (len - i < 3 || !is_hex((unsigned char)p[i + 1]) || !is_hex((unsigned char)p[i + 2]))
-                return false;
-            i += 2;
-        } else if (!(char_class[(unsigned char)p[i]] & class)) {
-            return false;
-        }
-    }
-    return true;
+    return (v - 0x0101010101010101u) & ~v & 0x8080808080808080u;
+}
+
+/* A well-formed %XX escape starts p[0..len). */
+static bool escape_ok(const char *p, size_t len)
+{
+    return len >= 3 && is_hex((unsigned char)p[1]) && is_hex((unsigned char)p[2]);
 }
 
 /* path ["?" query]: the path's escapes must be well formed, because it is
  * decoded; the query is passed on undecoded, so a stray '%' there (which
- * browsers send as typed, "?q=100%") is accepted like nginx does. */
+ * browsers send as typed, "?q=100%") is accepted like nginx does. One pass
+ * over the path, which stops at its end ('?'), at an escape or at an
+ * invalid byte. */
 static bool valid_path_query(const char *p, size_t len)
 {
-    const char *q = memchr(p, '?', len);
-    size_t path_len = q != NULL ? (size_t)(q - p) : len;
+    size_t i = 0;
 
-    if (!valid_escaped(p, path_len, CL_PATH))
-        return false;
-    for (size_t i = path_len; i < len; i++) {
+    for (;;) {
+        while (i < len && (char_class[(unsigned char)p[i]] & CL_SEGMENT))
+            i++;
+        if (i == len)
+            return true;
+        if (p[i] == '?')
+            break;
+        if (p[i] != '%' || !escape_ok(p + i, len - i))
+            return false;
+        i += 3;
+    }
+    for (i++; i < len; i++) {
         if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
             return false;
     }
@@ -204,19 +214,35 @@ static bool valid_ip_literal(const char *p, size_t len)
     return inet_pton(AF_INET6, tmp, &addr) == 1;
 }
 
-/* A reg-name has no empty label ("a..b") and is not only dots: $host goes
- * into file names (root /sites/$host), where ".." would climb. One
- * trailing dot (a fully qualified name) is fine, as nginx has it. */
-static bool dots_ok(const char *p, size_t len)
+/* A reg-name from p[s] to the first ':' or e, whose position goes to *end:
+ * unreserved and sub-delims bytes and well-formed %XX escapes, no empty
+ * label ("a..b") and not only dots: $host goes into file names (root
+ * /sites/$host), where ".." would climb. One trailing dot (a fully
+ * qualified name) is fine, as nginx has it. One pass: every request's Host
+ * goes through it. */
+static bool reg_name(const char *p, size_t s, size_t e, size_t *end)
 {
     bool only_dots = true;
+    size_t i = s;
 
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '.' && i > 0 && p[i - 1] == '.')
+    for (; i < e; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (char_class[c] & CL_UNRES_SUB) {
+            if (c != '.')
+                only_dots = false;
+            else if (i > s && p[i - 1] == '.')
+                return false;
+        } else if (c == ':') {
+            break;
+        } else if (c == '%' && escape_ok(p + i, e - i)) {
+            only_dots = false;
+            i += 2;
+        } else {
             return false;
-        only_dots &= p[i] == '.';
+        }
     }
-    return len == 0 || !only_dots;
+    *end = i;
+    return i == s || !only_dots;
 }
 
 /* Split p[s..e) into host and port; false if it is not uri-host [":" port]
@@ -231,11 +257,8 @@ static bool split_host(const char *p, size_t s, size_t e, struct span *host, str
         if (rb == NULL || !valid_ip_literal(p + i + 1, (size_t)(rb - p) - i - 1))
             return false;
         i = (size_t)(rb - p) + 1;
-    } else {
-        while (i < e && p[i] != ':')
-            i++;
-        if (!valid_escaped(p + s, i - s, CL_UNRES_SUB) || !dots_ok(p + s, i - s))
-            return false;
+    } else if (!reg_name(p, s, e, &i)) {
+        return false;
     }
     *host = (struct span){s, i - s};
     *port = (struct span){e, 0};
@@ -586,11 +609,33 @@ static bool known_field(struct kp_http_parser *ps, const char *p, const struct k
     }
 }
 
+/* The recognised fields by name length (at most two share one), so that a
+ * name is compared with two of them at most: every field line of every
+ * request goes through field_id (the first letter is compared before the
+ * call). A field missing here is never recognised;
+ * an unused slot holds 0 (Host), whose length rules it out. */
+static const unsigned char fields_by_len[20][2] = {
+    [4] = {KP_HTTP_HDR_HOST, KP_HTTP_HDR_HOST},
+    [5] = {KP_HTTP_HDR_RANGE, KP_HTTP_HDR_RANGE},
+    [6] = {KP_HTTP_HDR_EXPECT, KP_HTTP_HDR_EXPECT},
+    [7] = {KP_HTTP_HDR_REFERER, KP_HTTP_HDR_REFERER},
+    [8] = {KP_HTTP_HDR_IF_MATCH, KP_HTTP_HDR_IF_RANGE},
+    [10] = {KP_HTTP_HDR_CONNECTION, KP_HTTP_HDR_USER_AGENT},
+    [13] = {KP_HTTP_HDR_IF_NONE_MATCH, KP_HTTP_HDR_AUTHORIZATION},
+    [14] = {KP_HTTP_HDR_CONTENT_LENGTH, KP_HTTP_HDR_CONTENT_LENGTH},
+    [17] = {KP_HTTP_HDR_TRANSFER_ENCODING, KP_HTTP_HDR_IF_MODIFIED_SINCE},
+    [19] = {KP_HTTP_HDR_IF_UNMODIFIED_SINCE, KP_HTTP_HDR_IF_UNMODIFIED_SINCE},
+};
+
 static enum kp_http_hdr field_id(struct kp_str name)
 {
-    for (int i = 0; i < KP_HTTP_HDR_COUNT; i++) {
-        if (kp_str_caseeq((struct kp_str){known_fields[i].name, known_fields[i].len}, name))
-            return (enum kp_http_hdr)i;
+    if (name.len >= sizeof(fields_by_len) / sizeof(fields_by_len[0]))
+        return KP_HTTP_HDR_OTHER;
+    for (int k = 0; k < 2; k++) {
+        const struct known_field *kf = &known_fields[fields_by_len[name.len][k]];
+        if (kf->len == name.len && kp_str_lower(kf->name[0]) == kp_str_lower(name.p[0]) &&
+            kp_str_caseeq((struct kp_str){kf->name, kf->len}, name))
+            return (enum kp_http_hdr)fields_by_len[name.len][k];
     }
     return KP_HTTP_HDR_OTHER;
 }
@@ -604,7 +649,40 @@ static bool is_name_char(unsigned char c, bool underscores)
     return is_alpha(c) || is_digit(c) || c == '-' || (c == '_' && underscores);
 }
 
-/* field-line = field-name ":" OWS field-value OWS, on p[s..e). The caller
+/* No byte of the eight at p is below 0x20 or DEL. */
+static bool plain_word(const char *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    uint64_t below_space = (w - 0x2020202020202020u) & ~w & 0x8080808080808080u;
+    return (below_space | zero_bytes(w ^ 0x7f7f7f7f7f7f7f7fu)) == 0;
+}
+
+/* Every byte of p[s..e) may be in a field value: VCHAR, obs-text or OWS,
+ * i.e. no control but HTAB and no DEL (RFC 9110 section 5.5). Eight bytes a
+ * word: a word with no byte below 0x20 and no DEL passes whole; from one
+ * that has one (a tab, usually) on, byte by byte. */
+static bool valid_value(const char *p, size_t s, size_t e)
+{
+    size_t i = s;
+
+    for (; e - i >= 8; i += 8) {
+        if (!plain_word(p + i))
+            break;
+    }
+    /* the rest of a value of eight bytes or more: the word that ends at e */
+    if (i > s && i < e && e - i < 8 && plain_word(p + e - 8))
+        return true;
+    for (; i < e; i++) {
+        if (!kp_http_parse_is_vchar((unsigned char)p[i]) && !is_ows((unsigned char)p[i]))
+            return false;
+    }
+    return true;
+}
+
+/* field-line = field-name ":" OWS field-value OWS, on p[s..e), where p[e]
+ * is the line's CR or LF. The caller
  * has checked that a slot is free in fields. A name with other visible
  * bytes ('_', '.', '@', 8-bit ...) is invalid: dropped (and reported) unless
  * the limits keep invalid names, as nginx's ignore_invalid_headers does. No
@@ -617,11 +695,14 @@ static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_
     struct kp_http_field *f = &h->fields[h->nfields];
     size_t i = s;
     bool valid = true;
-    struct kp_str v;
+    size_t vs, ve;
 
     /* obs-fold is obsolete; rejecting it is allowed (RFC 9112 section 5.2) */
     if (is_ows((unsigned char)p[s]))
         return error(ps, 400, "obsolete line folding");
+    /* the bytes of a valid name but '_' first; p[e] stops this */
+    while (char_class[(unsigned char)p[i]] & CL_NAME)
+        i++;
     for (; i < e && p[i] != ':' && kp_http_parse_is_vchar((unsigned char)p[i]); i++)
         valid = valid && is_name_char((unsigned char)p[i], ps->lim.underscores);
     if (i == e || p[i] != ':')
@@ -630,20 +711,21 @@ static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_
                                                           : "invalid field name");
     if (i == s)
         return error(ps, 400, "empty field name");
-    for (size_t j = i + 1; j < e; j++) {
-        if (!kp_http_parse_is_vchar((unsigned char)p[j]) && !is_ows((unsigned char)p[j]))
-            return error(ps, 400, "invalid character in field value");
-    }
+    if (!valid_value(p, i + 1, e))
+        return error(ps, 400, "invalid character in field value");
     if (!valid && !ps->lim.keep_invalid) {
         if (ps->lim.dropped != NULL)
             ps->lim.dropped(ps->lim.dropped_arg, (struct kp_str){p + s, e - s});
         return true;
     }
-    v = kp_str_trim_ows((struct kp_str){p + i + 1, e - i - 1});
+    for (vs = i + 1; vs < e && is_ows((unsigned char)p[vs]); vs++)
+        ;
+    for (ve = e; ve > vs && is_ows((unsigned char)p[ve - 1]); ve--)
+        ;
     f->name_off = s;
     f->name.len = i - s;
-    f->value_off = (size_t)(v.p - p);
-    f->value.len = v.len;
+    f->value_off = vs;
+    f->value.len = ve - vs;
     f->id = field_id((struct kp_str){p + s, i - s});
     if (f->id != KP_HTTP_HDR_OTHER) {
         if (!known_field(ps, p, f))
@@ -776,13 +858,6 @@ void kp_http_parse_init(struct kp_http_parser *ps, const struct kp_http_limits *
     for (int i = 0; i < KP_HTTP_HDR_COUNT; i++)
         ps->head.known[i] = -1;
     ps->phase = PH_LINE;
-}
-
-/* Bit 7 of each byte of v set where that byte is zero; below the lowest
- * zero byte the borrow cannot reach, so the lowest set bit is exact. */
-static uint64_t zero_bytes(uint64_t v)
-{
-    return (v - 0x0101010101010101u) & ~v & 0x8080808080808080u;
 }
 
 /* The first index in [i, stop) holding NUL, CR or LF, else stop: a byte

@@ -29,6 +29,27 @@ START_TEST(str_compare)
 }
 END_TEST
 
+/* kp_str_caseeq compares eight bytes at once: every pair of bytes, in a
+ * word and in the byte-wise tail, against kp_str_lower. */
+START_TEST(str_caseeq_every_byte_pair)
+{
+    char a[10] = "xxxxxxxxx", b[10] = "XXXXXXXXX";
+
+    for (int x = 0; x < 256; x++) {
+        for (int y = 0; y < 256; y++) {
+            bool want = kp_str_lower((char)x) == kp_str_lower((char)y);
+            for (int at = 3; at <= 8; at += 5) {
+                a[at] = (char)x;
+                b[at] = (char)y;
+                ck_assert_int_eq(kp_str_caseeq((struct kp_str){a, 9}, (struct kp_str){b, 9}), want);
+                a[at] = 'x';
+                b[at] = 'X';
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(str_trim_and_numbers)
 {
     struct kp_str t = kp_str_trim_ows(KP_STR(" \t value \t"));
@@ -332,6 +353,7 @@ Suite *kp_test_core_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, str_compare);
+    tcase_add_test(tc, str_caseeq_every_byte_pair);
     tcase_add_test(tc, str_trim_and_numbers);
     tcase_add_test(tc, buf_cursors);
     tcase_add_test(tc, arena_alloc_reset_cleanup);
