@@ -77,6 +77,26 @@ static ssize_t remove_dots(char *b, size_t n, bool merge)
     return (ssize_t)w;
 }
 
+/* Whether decoding and remove_dots would leave p[0..n) (which starts with
+ * '/') as it is: no escape, no control, and no segment that is empty or
+ * starts with a dot (so none is "." or ".."). Most request paths are; they
+ * are copied as they are. */
+static bool plain_path(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        /* letters and digits in two comparisons: all the rest is below */
+        if (c > '/' && c != 0x7f)
+            continue;
+        if (c == '%' || is_control(c))
+            return false;
+        if (c == '/' && i + 1 < n && (p[i + 1] == '/' || p[i + 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
 ssize_t kp_http_uri_normalize(struct kp_str target, char *out, size_t size, struct kp_str *query,
                               bool merge_slashes)
 {
@@ -100,6 +120,11 @@ ssize_t kp_http_uri_normalize(struct kp_str target, char *out, size_t size, stru
         return -EINVAL;
     if (size < plen + 1)
         return -ENOSPC;
+    if (plain_path(target.p, plen)) {
+        memcpy(out, target.p, plen);
+        out[plen] = '\0';
+        return (ssize_t)plen;
+    }
     n = decode(target.p, plen, out);
     if (n < 0)
         return n;
