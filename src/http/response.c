@@ -89,7 +89,7 @@ static struct kp_str date_text(struct kp_http_date_cache *lm, time_t t, char *ow
         kp_time_http_date(t, lm->text);
         lm->t = t;
     }
-    return kp_str_from(lm->text);
+    return (struct kp_str){lm->text, KP_TIME_HTTP_DATE_LEN};
 }
 
 int64_t kp_http_response_length(const struct kp_http_response *resp)
@@ -121,7 +121,9 @@ size_t kp_http_response_head(const struct kp_http_response *resp, const struct k
         p = PUT_LIT(p, SERVER_BUILD);
     else
         p = PUT_LIT(p, SERVER_FULL);
-    p = PUT_FIELD(p, "Date", kp_str_from(o->date));
+    p = PUT_LIT(p, "Date: ");
+    p = put(p, o->date, KP_TIME_HTTP_DATE_LEN); /* a constant size: no call */
+    p = PUT_LIT(p, "\r\n");
     if (resp->content_type.len > 0)
         p = PUT_FIELD(p, "Content-Type", resp->content_type);
     if (length >= 0) {

@@ -23,7 +23,9 @@ struct kp_clock {
  * the second moved. */
 void kp_clock_update(struct kp_clock *clk);
 /* Format t as an IMF-fixdate into out (at least 30 bytes), t clamped to
- * the years 1 to 9999. Returns length. */
+ * the years 1 to 9999. Returns length: always KP_TIME_HTTP_DATE_LEN (the
+ * year has four digits), so that a caller may copy it as a constant. */
+#define KP_TIME_HTTP_DATE_LEN 29
 size_t kp_time_http_date(time_t t, char *out);
 /* Parse an HTTP-date (IMF-fixdate; also the obsolete RFC 850 and asctime
  * forms, RFC 9110 §5.6.7). Returns 0 and sets *out, or -EINVAL. */
