@@ -97,6 +97,29 @@ static int ignore_flag(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *
     return 0;
 }
 
+/* client_body_in_file_only on|clean|off: no request body is ever kept (static
+ * content takes none), in a file or in memory. */
+static int ignore_body_in_file(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    const char *v = cf->args[1];
+
+    (void)cmd;
+    (void)conf;
+    if (strcmp(v, "on") != 0 && strcmp(v, "clean") != 0 && strcmp(v, "off") != 0)
+        return kp_conf_invalid(cf, v);
+    return 0;
+}
+
+/* lock_file PATH: the accept mutex lives in shared memory, there is no file
+ * to lock (nginx itself ignores it where atomics exist). */
+static int ignore_any(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    (void)cf;
+    (void)cmd;
+    (void)conf;
+    return 0;
+}
+
 const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
     {"types_hash_max_size", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
@@ -110,6 +133,21 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      KP_CONF_NOFIELD},
     {"variables_hash_bucket_size", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    /* a map block is lists of exact, wildcard and regex entries: no hash */
+    {"map_hash_max_size", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"map_hash_bucket_size", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"client_body_in_file_only", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_body_in_file,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"client_body_in_single_buffer", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* The stapled response is the administrator's ssl_stapling_file, never
+     * fetched from a responder: there is no response of unknown origin to
+     * verify. */
+    {"ssl_stapling_verify", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"lock_file", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, ignore_any, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"connection_pool_size", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"request_pool_size", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,

@@ -53,8 +53,11 @@ static void expect_error(const char *text, const char *msg, int line)
 
 START_TEST(knobs_accepted)
 {
-    struct kp_cycle *c = load("events {}\n"
+    struct kp_cycle *c = load("lock_file logs/nginx.lock;\n"
+                              "events {}\n"
                               "http {\n"
+                              "  map_hash_max_size 4096; map_hash_bucket_size 128;\n"
+                              "  client_body_in_file_only clean; client_body_in_single_buffer on;\n"
                               "  types_hash_max_size 2048; types_hash_bucket_size 64;\n"
                               "  server_names_hash_max_size 1024;\n"
                               "  server_names_hash_bucket_size 128;\n"
@@ -64,7 +67,7 @@ START_TEST(knobs_accepted)
                               "  open_file_cache_min_uses 2; open_file_cache_errors on;\n"
                               "  server {\n"
                               "    listen 127.0.0.1:8080 http2;\n"
-                              "    open_file_cache_errors off;\n"
+                              "    open_file_cache_errors off; ssl_stapling_verify on;\n"
                               "    types_hash_max_size 4096; connection_pool_size 1k;\n"
                               "    request_pool_size 8k; client_body_temp_path body;\n"
                               "    location / { types_hash_bucket_size 32;\n"
@@ -92,6 +95,10 @@ START_TEST(knobs_checked)
                  1);
     expect_error("http { open_file_cache_min_uses -1; }",
                  "invalid value \"-1\" in \"open_file_cache_min_uses\" directive", 1);
+    expect_error("http { client_body_in_file_only always; }",
+                 "invalid value \"always\" in \"client_body_in_file_only\" directive", 1);
+    expect_error("http { map_hash_bucket_size x; }",
+                 "invalid value \"x\" in \"map_hash_bucket_size\" directive", 1);
     expect_error("http { client_body_temp_path /t 3; }",
                  "invalid value \"3\" in \"client_body_temp_path\" directive", 1);
     expect_error("http {\nserver { server_names_hash_max_size 512; } }",
