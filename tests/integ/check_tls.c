@@ -197,6 +197,65 @@ START_TEST(alpn_http11_or_http10)
 }
 END_TEST
 
+/* The largest ApplicationData record in s_client -trace output, 0 if none. */
+static long largest_record(const char *trace)
+{
+    long max = 0;
+
+    for (const char *p = strstr(trace, "Content Type = ApplicationData"); p != NULL;
+         p = strstr(p + 1, "Content Type = ApplicationData")) {
+        const char *len = strstr(p, "Length = ");
+        if (len != NULL && strtol(len + 9, NULL, 10) > max)
+            max = strtol(len + 9, NULL, 10);
+    }
+    return max;
+}
+
+/* ssl_buffer_size bounds the records a response is sent in (16k by
+ * default, OpenSSL's largest); a 40 KiB file shows both. */
+START_TEST(ssl_buffer_size_bounds_records)
+{
+    static const char *conf = "server {\n"
+                              "    listen 127.0.0.1:@PORT@ ssl;\n"
+                              "    ssl_certificate ec.crt;\n"
+                              "    ssl_certificate_key ec.key;\n"
+                              "}\n"
+                              "server {\n"
+                              "    listen 127.0.0.1:@PORT2@ ssl;\n"
+                              "    ssl_certificate ec.crt;\n"
+                              "    ssl_certificate_key ec.key;\n"
+                              "    ssl_buffer_size 4k;\n"
+                              "}\n";
+    struct kp_h_server s;
+    char big[40001], *out = NULL;
+    const char *get = "GET /big.txt HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n";
+
+    make_certs(&s);
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    kp_h_write(&s, "html/big.txt", big);
+    kp_h_config(&s, "master_process off;", conf);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    ck_assert_int_eq(kp_t_sh(&out,
+                             "printf '%s' | timeout 10 " OPENSSL
+                             " s_client -connect 127.0.0.1:%d -ign_eof -tls1_2 -trace 2>&1",
+                             get, s.port),
+                     0);
+    ck_assert_msg(largest_record(out) > 16384, "default records: %ld", largest_record(out));
+    free(out);
+    ck_assert_int_eq(kp_t_sh(&out,
+                             "printf '%s' | timeout 10 " OPENSSL
+                             " s_client -connect 127.0.0.1:%d -ign_eof -tls1_2 -trace 2>&1",
+                             get, s.port2),
+                     0);
+    long max = largest_record(out);
+    ck_assert_msg(max > 4096 && max <= 4096 + 64, "ssl_buffer_size 4k records: %ld", max);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200 "));
+    free(out);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* TLS 1.0 and 1.1 are refused by default (the client is allowed to offer
  * them), logged at info with the client's address, never at error. */
 START_TEST(old_protocols_refused)
@@ -749,6 +808,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, ecdsa_and_rsa_by_client);
     tcase_add_test(tc, sni_picks_the_server);
     tcase_add_test(tc, alpn_http11_or_http10);
+    tcase_add_test(tc, ssl_buffer_size_bounds_records);
     tcase_add_test(tc, old_protocols_refused);
     tcase_add_test(tc, protocols_directive);
     tcase_add_test(tc, plain_http_gets_400);

@@ -403,6 +403,7 @@ struct kp_http_ssl_conf {
     size_t stapling_len;
     bool reject_handshake; /* off */
     bool early_data;       /* off (on is refused: 0-RTT requests can be replayed) */
+    size_t buffer_size;    /* ssl_buffer_size: 16k, the largest record sent */
     void *ctx;             /* the SSL_CTX built from the above (NULL: no certificate) */
 };
 
