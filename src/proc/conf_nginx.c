@@ -23,6 +23,18 @@ static int ignore_size(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *
     return 0;
 }
 
+/* A size that may be 0 (read_ahead 0, send_lowat 0 are nginx's defaults). */
+static int ignore_size_or_zero(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t v;
+
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_size(cf->args[1], MAX_KNOB, &v) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    return 0;
+}
+
 /* client_body_temp_path PATH [LEVEL1 [LEVEL2 [LEVEL3]]]: kelpie reads no
  * request bodies into files (static content takes none), so there is no
  * temp directory; the levels are checked as nginx does (1 or 2 each). */
@@ -146,6 +158,19 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      * fetched from a responder: there is no response of unknown origin to
      * verify. */
     {"ssl_stapling_verify", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* Every response has a Content-Length (gzip compresses in memory), so
+     * none is ever chunked: "off" is what kelpie does anyway. */
+    {"chunked_transfer_encoding", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* kelpie makes no subrequests: there is nothing else to log. */
+    {"log_subrequest", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* Files go out with sendfile or pread: there is no read-ahead hint to give. */
+    {"read_ahead", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size_or_zero, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* SO_SNDLOWAT is not settable on Linux (nginx ignores it there too). */
+    {"send_lowat", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size_or_zero, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"lock_file", KP_CONF_MAIN, KP_CONF_TAKE(1), 0, ignore_any, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"connection_pool_size", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,

@@ -57,6 +57,8 @@ START_TEST(knobs_accepted)
                               "events {}\n"
                               "http {\n"
                               "  map_hash_max_size 4096; map_hash_bucket_size 128;\n"
+                              "  chunked_transfer_encoding off; log_subrequest on;\n"
+                              "  read_ahead 0; send_lowat 4k;\n"
                               "  client_body_in_file_only clean; client_body_in_single_buffer on;\n"
                               "  types_hash_max_size 2048; types_hash_bucket_size 64;\n"
                               "  server_names_hash_max_size 1024;\n"
