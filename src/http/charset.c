@@ -78,7 +78,10 @@ void kp_http_charset_apply(struct kp_http_request *r)
     const struct kp_http_loc_conf *loc = r->loc;
     struct kp_str ct = r->resp.content_type;
 
-    if (loc == NULL || loc->charset == NULL || ct.len == 0)
+    /* As nginx: not on a 301 or 302, whose page is not what the client
+     * reads next (old browsers kept its charset for the next page). */
+    if (loc == NULL || loc->charset == NULL || ct.len == 0 || r->resp.status == 301 ||
+        r->resp.status == 302)
         return;
     const char *semi = memchr(ct.p, ';', ct.len);
     struct kp_str type = {ct.p, semi != NULL ? (size_t)(semi - ct.p) : ct.len};

@@ -19,7 +19,8 @@ void kp_http_charset_defaults(struct kp_arena *a, char ***types, size_t *n);
 
 /* Add "; charset=NAME" to r->resp.content_type when r->loc has a charset,
  * the type (without parameters) is one of its charset_types and no charset
- * is there yet. The new value lives in r->arena. */
+ * is there yet, unless the status is 301 or 302 (as nginx). The new value
+ * lives in r->arena. */
 void kp_http_charset_apply(struct kp_http_request *r);
 
 #endif
