@@ -454,14 +454,17 @@ static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf
 
 /* The settings the checks use: limit_except's block for a method it does
  * not list (GET brings HEAD), else the location's. */
-static const struct kp_http_loc_conf *access_conf(const struct kp_http_request *r)
+bool kp_http_auth_limited(const struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = r->loc;
     unsigned method = 1u << r->parser.head.method;
 
-    if (loc->auth.except != NULL && (loc->auth.except_methods & method) == 0)
-        return loc->auth.except;
-    return loc;
+    return loc->auth.except != NULL && (loc->auth.except_methods & method) == 0;
+}
+
+static const struct kp_http_loc_conf *access_conf(const struct kp_http_request *r)
+{
+    return kp_http_auth_limited(r) ? r->loc->auth.except : r->loc;
 }
 
 /* satisfy any: one check that passes lets r in; else a 401 wins over a

@@ -230,13 +230,14 @@ static int server_rewrite(struct kp_http_request *r)
 
 /* The rewrite and preaccess phases of r->loc. An `internal` location is
  * 404 to a request that was not redirected, checked before its rewrite
- * phase as nginx does. Only the first response of a request may wait for
+ * phase as nginx does; a method limit_except restricts skips the rewrite
+ * directives (and try_files), as in nginx. Only the first response of a request may wait for
  * limit_req, not an error page's. */
 static int before_access(struct kp_http_request *r)
 {
     if (r->loc->internal && !r->internal)
         return 404;
-    int st = location_rewrite(r);
+    int st = kp_http_auth_limited(r) ? 0 : location_rewrite(r);
     return st != 0 ? st : kp_http_limit_preaccess(r, r->internal_redirects == 0);
 }
 
@@ -261,7 +262,7 @@ static int location_phases(struct kp_http_request *r, enum phase from)
                 return st;
         }
         if (from <= FROM_TRY_FILES)
-            st = r->loc->n_try_files > 0 ? try_files(r) : 0;
+            st = r->loc->n_try_files > 0 && !kp_http_auth_limited(r) ? try_files(r) : 0;
         if (st == TRY_AGAIN)
             continue;
         if (st != 0)

@@ -60,6 +60,12 @@ extern const struct kp_conf_cmd kp_http_auth_conf_cmds[];
  * that is not an HTTP method nginx knows, `invalid method "NAME"`. */
 int kp_http_auth_conf_methods(struct kp_conf *cf, unsigned *methods);
 
+/* Whether r's method is one r->loc's limit_except block restricts (a method
+ * it does not list). As in nginx, such a request is served by the block,
+ * which has none of the location's rewrite directives nor its try_files:
+ * only the access rules, then the content. */
+bool kp_http_auth_limited(const struct kp_http_request *r);
+
 /* Run the access phase for r->loc (see above). Returns 0 to go on, or the
  * status to answer with (401 with r->resp.www_authenticate set, 403, 500).
  * Blocking: reads the password file when it changed; crypt(3) may be slow. */
