@@ -453,6 +453,13 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
                          : ep->response_code == KP_HTTP_EP_ANSWER ? st
                          : is_tls_code(status)                    ? 400
                                                                   : status;
+        /* A page sent with an error status is no version of a resource to
+         * revalidate or fetch in parts: no Last-Modified, no Accept-Ranges
+         * (nginx sends them with 200, 206 and 304 only). */
+        if (r->resp.status != 200) {
+            r->resp.last_modified = (time_t)-1;
+            r->resp.accept_ranges = false;
+        }
     }
 }
 
