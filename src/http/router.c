@@ -95,6 +95,23 @@ static const struct kp_http_srv_conf *by_regex(const struct kp_http_addr *addr, 
     return NULL;
 }
 
+/* The server for a request without a host: the first whose names include
+ * the empty one (`server_name ""`, or no server_name at all, which nginx
+ * takes as ""), else the default server. */
+static const struct kp_http_srv_conf *by_empty_name(const struct kp_http_addr *addr)
+{
+    for (size_t i = 0; i < addr->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = addr->servers[i];
+        if (srv->n_server_names == 0 && srv->n_name_regexes == 0)
+            return srv;
+        for (size_t j = 0; j < srv->n_server_names; j++) {
+            if (srv->server_names[j][0] == '\0')
+                return srv;
+        }
+    }
+    return addr->default_server;
+}
+
 const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *addr,
                                                      struct kp_str host, struct kp_http_request *r)
 {
@@ -103,8 +120,10 @@ const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *
     int best_kind = 3;
 
     /* One server without regex names: nothing to choose (the benchmark case). */
-    if (host.len == 0 || (addr->n_servers <= 1 && addr->default_server->n_name_regexes == 0))
+    if (addr->n_servers <= 1 && addr->default_server->n_name_regexes == 0)
         return addr->default_server;
+    if (host.len == 0)
+        return by_empty_name(addr);
     host = kp_http_router_host(host);
     for (size_t i = 0; i < addr->n_servers; i++) {
         const struct kp_http_srv_conf *srv = addr->servers[i];

@@ -31,8 +31,9 @@ struct kp_http_request;
  * first server (in config order) with a matching ~REGEX name (matched
  * against the lowercase host; with r, its captures are kept in r), else
  * the address's default server (the `default_server` one, or the first).
- * An empty host (HTTP/1.0 without Host) gets the default server. Never
- * NULL. */
+ * An empty host (HTTP/1.0 without Host) gets the first server named ""
+ * (`server_name ""`, or no server_name, as nginx takes it), else the
+ * default server. Never NULL. */
 const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *addr,
                                                      struct kp_str host, struct kp_http_request *r);
 
