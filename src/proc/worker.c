@@ -1,15 +1,20 @@
 /* The worker runner: builds one reactor around the inherited listening
  * sockets, runs it, and turns signals into fast stop, graceful quit and log
- * reopening. Everything a worker owns hangs off struct kp_worker. */
+ * reopening. Everything a worker owns hangs off struct kp_worker. For a
+ * reactor thread, both sides of its exchange with the process's main thread
+ * live here too (requests in, news out through struct kp_worker_group), so
+ * that worker_threads.c builds on this file and never the other way. */
 #include <errno.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <unistd.h>
 
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/logfiles.h"
 #include "kelpie/proc/reload_request.h"
 #include "kelpie/proc/worker.h"
-#include "kelpie/proc/worker_threads.h"
+#include "kelpie/proc/worker_handoff.h"
 #include "kelpie/os/signal.h"
 
 /* Apply worker_rlimit_nofile to the soft limit (an unprivileged process
@@ -50,6 +55,44 @@ static void on_shutdown_timeout(struct kp_timer *t)
                  "worker_shutdown_timeout expired, closing %u connections",
                  kp_conn_pool_active(&w->pool));
     kp_worker_terminate(w);
+}
+
+/* Wake an eventfd (the main thread's, or a thread's bell). A full counter
+ * (EAGAIN) is a wake-up already pending. */
+static void ring(int fd)
+{
+    uint64_t one = 1;
+
+    if (write(fd, &one, sizeof(one)) < 0)
+        return;
+}
+
+/* A thread's news for the group's main thread (see struct kp_worker_group):
+ * it stopped accepting for good (once); its log copy stopped teeing (once);
+ * it ran the reopen hook. */
+static void report_quiet(struct kp_worker *w)
+{
+    if (w->quiet)
+        return;
+    w->quiet = true;
+    atomic_fetch_add(&w->group->quiet, 1);
+    ring(w->group->wake);
+}
+
+static void report_untee(struct kp_worker *w)
+{
+    if (w->untee)
+        return;
+    w->untee = true;
+    w->log->tee = false; /* the thread's copy; the main thread closes the fd */
+    atomic_fetch_add(&w->group->untee, 1);
+    ring(w->group->wake);
+}
+
+static void report_reopened(struct kp_worker *w)
+{
+    atomic_store(&w->reopened, atomic_load(&w->group->reopen_seq));
+    ring(w->group->wake);
 }
 
 /* With accept=handoff: the group's hand-off, else NULL. */
@@ -171,7 +214,7 @@ static void start_heartbeat(struct kp_worker *w)
      * started it; that is over (for a thread, once all are up: the main
      * thread owns the descriptor). */
     if (w->group != NULL)
-        kp_worker_group_untee(w);
+        report_untee(w);
     else
         kp_log_untee(w->log);
 }
@@ -220,7 +263,7 @@ static void drain_for_reload(struct kp_worker *w)
      * them until the last old worker exits. Threads share the copies: the
      * main thread closes them once no thread watches them. */
     if (w->group != NULL)
-        kp_worker_group_quiet(w);
+        report_quiet(w);
     else
         kp_listen_close_copies(w->cycle);
     /* Only now: the master reports the reload done once no worker of the
@@ -250,7 +293,7 @@ static void handle_requests(struct kp_worker *w)
     if ((r & KP_WORKER_REQ_REOPEN) && w->proto.reopen != NULL)
         w->proto.reopen(w->proto.ctx, &w->env);
     if (r & KP_WORKER_REQ_REOPEN)
-        kp_worker_group_reopened(w);
+        report_reopened(w);
     if (r & KP_WORKER_REQ_RELOAD)
         drain_for_reload(w);
 }
@@ -413,7 +456,7 @@ void kp_worker_quit(struct kp_worker *w)
      * once rather than leaving them queued until this worker is gone. A
      * thread leaves that to the main thread (see drain_for_reload). */
     if (w->group != NULL)
-        kp_worker_group_quiet(w);
+        report_quiet(w);
     else if (w->cycle->core.master_process)
         kp_listen_close_copies(w->cycle);
     if (w->group == NULL)
@@ -426,4 +469,19 @@ void kp_worker_quit(struct kp_worker *w)
 void kp_worker_terminate(struct kp_worker *w)
 {
     w->loop.stop = true;
+}
+
+void kp_worker_request(struct kp_worker *w, unsigned req)
+{
+    atomic_fetch_or_explicit(&w->requests, req, memory_order_release);
+    ring(w->bell);
+}
+
+void kp_worker_report_done(struct kp_worker *w)
+{
+    report_untee(w);
+    report_quiet(w);
+    atomic_store(&w->finished, true);
+    atomic_fetch_add(&w->group->done, 1);
+    ring(w->group->wake);
 }

@@ -17,41 +17,6 @@
 #include "kelpie/proc/worker_setup.h"
 #include "kelpie/os/signal.h"
 
-/* Wake an eventfd (the main thread's, or a thread's bell). A full counter
- * (EAGAIN) is a wake-up already pending. */
-static void ring(int fd)
-{
-    uint64_t one = 1;
-
-    if (write(fd, &one, sizeof(one)) < 0)
-        return;
-}
-
-void kp_worker_group_quiet(struct kp_worker *w)
-{
-    if (w->quiet)
-        return;
-    w->quiet = true;
-    atomic_fetch_add(&w->group->quiet, 1);
-    ring(w->group->wake);
-}
-
-void kp_worker_group_untee(struct kp_worker *w)
-{
-    if (w->untee)
-        return;
-    w->untee = true;
-    w->log->tee = false; /* the thread's copy; the main thread closes the fd */
-    atomic_fetch_add(&w->group->untee, 1);
-    ring(w->group->wake);
-}
-
-void kp_worker_group_reopened(struct kp_worker *w)
-{
-    atomic_store(&w->reopened, atomic_load(&w->group->reopen_seq));
-    ring(w->group->wake);
-}
-
 static void *thread_main(void *arg)
 {
     struct kp_worker *w = arg;
@@ -68,20 +33,14 @@ static void *thread_main(void *arg)
     w->rc = kp_worker_run(w);
     if (w->slot != NULL)
         atomic_store(&w->slot->finished, true); /* no more heartbeats: not frozen */
-    kp_worker_group_untee(w);
-    kp_worker_group_quiet(w);
-    atomic_store(&w->finished, true);
-    atomic_fetch_add(&w->group->done, 1);
-    ring(w->group->wake);
+    kp_worker_report_done(w);
     return NULL;
 }
 
 static void request(struct kp_worker_group *g, unsigned n, unsigned req)
 {
-    for (unsigned i = 0; i < n; i++) {
-        atomic_fetch_or_explicit(&g->ws[i].requests, req, memory_order_release);
-        ring(g->ws[i].bell);
-    }
+    for (unsigned i = 0; i < n; i++)
+        kp_worker_request(&g->ws[i], req);
 }
 
 /* What the main thread still has to do for the threads. */

@@ -39,6 +39,7 @@
 #define KP_WORKER_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "kelpie/proc/cycle.h"
@@ -59,7 +60,21 @@ enum {
     KP_WORKER_REQ_RELOAD = 1u << 3,    /* SIGHUP to a prefork worker: drain */
 };
 
-struct kp_worker_group; /* worker_threads.h */
+/* Threads: what a process's reactor threads share with its main thread
+ * (worker_threads.h). The main thread asks a thread through
+ * kp_worker_request; a thread reports through the counters below (each
+ * thread counts once) and rings wake, and the main thread acts once a
+ * counter reaches n. */
+struct kp_worker_group {
+    struct kp_worker *ws;
+    unsigned n;
+    struct kp_handoff *handoff;  /* accept=handoff; NULL: each thread accepts */
+    int wake;                    /* eventfd: a thread has news for the main thread */
+    _Atomic unsigned quiet;      /* threads that stopped accepting for good */
+    _Atomic unsigned untee;      /* threads whose log copy no longer tees */
+    _Atomic unsigned done;       /* threads whose run returned */
+    _Atomic unsigned reopen_seq; /* SIGUSR1s handed on so far */
+};
 
 struct kp_worker {
     /* Filled by the caller before kp_worker_run. */
@@ -121,5 +136,14 @@ void kp_worker_quit(struct kp_worker *w);
  * release their connection at once; any still taken afterwards is closed with
  * kp_conn_close. Safe to call from a handler. */
 void kp_worker_terminate(struct kp_worker *w);
+
+/* Threads: from the main thread, add the KP_WORKER_REQ_* bits req to w's
+ * requests and ring its bell (w's loop takes them after its wait). Safe from
+ * any thread. */
+void kp_worker_request(struct kp_worker *w, unsigned req);
+/* Threads: report to the group that w's run returned, once w->rc holds its
+ * result: w no longer accepts nor tees, w->finished is set and the group's
+ * done count grows. Called by the thread that ran w. */
+void kp_worker_report_done(struct kp_worker *w);
 
 #endif

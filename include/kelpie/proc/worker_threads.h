@@ -40,22 +40,9 @@
 #ifndef KP_WORKER_THREADS_H
 #define KP_WORKER_THREADS_H
 
-#include <stdatomic.h>
-
 #include "kelpie/util/log.h"
 #include "kelpie/proc/worker.h"
 #include "kelpie/proc/worker_handoff.h"
-
-struct kp_worker_group {
-    struct kp_worker *ws;
-    unsigned n;
-    struct kp_handoff *handoff;  /* accept=handoff; NULL: each thread accepts */
-    int wake;                    /* eventfd: a thread has news for the main thread */
-    _Atomic unsigned quiet;      /* threads that stopped accepting for good */
-    _Atomic unsigned untee;      /* threads whose log copy no longer tees */
-    _Atomic unsigned done;       /* threads whose run returned */
-    _Atomic unsigned reopen_seq; /* SIGUSR1s handed on so far */
-};
 
 /* Run ws[0..n-1] (filled as for kp_worker_run, each with its own protocol
  * context, log copy and slot), one thread each, until they all return;
@@ -64,11 +51,5 @@ struct kp_worker_group {
  * 0 when every run returned 0, else the first failure (-errno; a thread
  * that could not be created counts as one). Blocks. */
 int kp_worker_run_threads(struct kp_worker *ws, unsigned n, struct kp_log *log);
-
-/* Called by a thread's worker (worker.c): it stopped accepting for good
- * (once); its log copy stopped teeing (once); it ran the reopen hook. */
-void kp_worker_group_quiet(struct kp_worker *w);
-void kp_worker_group_untee(struct kp_worker *w);
-void kp_worker_group_reopened(struct kp_worker *w);
 
 #endif
