@@ -73,6 +73,18 @@ static void log_signals(struct kp_master *m, const struct kp_signals *sig)
     }
 }
 
+/* A stop begins: the listening sockets close (a UNIX-domain socket's file
+ * stays while the other master of a binary upgrade serves on it), and
+ * systemd hears STOPPING unless that other master carries the service on. */
+static void stop_listening(struct kp_master *m)
+{
+    bool handed_over = kp_master_upgrade_handed_over(m);
+
+    kp_listen_close(m->cycle, !handed_over);
+    if (!handed_over)
+        kp_master_notify_stopping(m);
+}
+
 static void on_signals(struct kp_master *m, const struct kp_signals *sig)
 {
     log_signals(m, sig);
@@ -82,8 +94,7 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
         m->terminating = true;
         m->kill_at_ms = kp_master_clock_ms(CLOCK_MONOTONIC) + KILL_GRACE_MS;
         kp_master_spawn_signal(m, SIGTERM, false);
-        kp_listen_close(m->cycle, !kp_master_upgrade_handed_over(m));
-        kp_master_notify_stopping(m);
+        stop_listening(m);
     }
     if (sig->quit && !m->quitting && !m->terminating) {
         m->quitting = true;
@@ -95,8 +106,7 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
          * client is refused at once instead of waiting in the backlog of a
          * server that will never accept it. A UNIX-domain socket's file
          * goes too, unless the other master of an upgrade serves on it. */
-        kp_listen_close(m->cycle, !kp_master_upgrade_handed_over(m));
-        kp_master_notify_stopping(m);
+        stop_listening(m);
     }
     if (sig->upgrade && !m->terminating && !m->quitting)
         kp_master_upgrade_start(m);
@@ -116,7 +126,8 @@ static void on_signals(struct kp_master *m, const struct kp_signals *sig)
         if (m->terminating || m->quitting) {
             kp_master_reload_answer(sig, KP_RELOAD_EBUSY, 0);
         } else if (m->workers_stopped) {
-            kp_master_upgrade_resume(m, sig);
+            kp_master_reload_resume(m, sig);
+            kp_master_notify_ready(m);
         } else {
             kp_master_notify_reloading(m);
             kp_master_reload_run(m, sig);

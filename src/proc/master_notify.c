@@ -5,7 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kelpie/proc/master_upgrade.h"
 #include "kelpie/os/notify.h"
 
 static void send_state(const struct kp_master *m, const char *state)
@@ -55,9 +54,5 @@ void kp_master_notify_reloading(const struct kp_master *m)
 
 void kp_master_notify_stopping(const struct kp_master *m)
 {
-    /* The old or the new master of a binary upgrade ending is not the
-     * service stopping: the other one serves on. */
-    if (kp_master_upgrade_handed_over(m))
-        return;
     send_state(m, "STOPPING=1\nSTATUS=stopping");
 }

@@ -125,6 +125,22 @@ static int reopen_error_log(struct kp_master *m, const struct kp_cycle *nc)
     return rc;
 }
 
+void kp_master_reload_resume(struct kp_master *m, const struct kp_signals *requesters)
+{
+    unsigned want = (unsigned)m->cycle->core.worker_processes;
+
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "SIGHUP after SIGWINCH: starting the workers again");
+    m->workers_stopped = false;
+    m->generation++;
+    kp_master_spawn_generation(m);
+    if (kp_master_reload_wait_ready(m, want) != KP_GEN_READY) {
+        kp_log_error(&m->log, KP_LOG_ALERT, 0, "the restarted workers are not all ready");
+        kp_master_reload_answer(requesters, KP_RELOAD_EWORKERS, 0);
+    } else {
+        kp_master_reload_answer(requesters, KP_RELOAD_OK, 0);
+    }
+}
+
 void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requesters)
 {
     char err[1024];

@@ -13,8 +13,6 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/master_notify.h"
-#include "kelpie/proc/master_reload.h"
-#include "kelpie/proc/master_spawn.h"
 #include "kelpie/os/inherit.h"
 
 struct kp_upgrade {
@@ -175,21 +173,4 @@ bool kp_master_upgrade_reaped(struct kp_master *m, pid_t pid, int status)
     if (!m->quitting && !m->terminating)
         kp_master_notify_ready(m);
     return true;
-}
-
-void kp_master_upgrade_resume(struct kp_master *m, const struct kp_signals *requesters)
-{
-    unsigned want = (unsigned)m->cycle->core.worker_processes;
-
-    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "SIGHUP after SIGWINCH: starting the workers again");
-    m->workers_stopped = false;
-    m->generation++;
-    kp_master_spawn_generation(m);
-    if (kp_master_reload_wait_ready(m, want) != KP_GEN_READY) {
-        kp_log_error(&m->log, KP_LOG_ALERT, 0, "the restarted workers are not all ready");
-        kp_master_reload_answer(requesters, KP_RELOAD_EWORKERS, 0);
-    } else {
-        kp_master_reload_answer(requesters, KP_RELOAD_OK, 0);
-    }
-    kp_master_notify_ready(m);
 }

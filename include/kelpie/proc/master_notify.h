@@ -14,6 +14,9 @@
 
 void kp_master_notify_ready(const struct kp_master *m);
 void kp_master_notify_reloading(const struct kp_master *m);
+/* Not for the old or the new master of a binary upgrade while the other one
+ * serves on (kp_master_upgrade_handed_over): that is no stop of the service,
+ * and the caller leaves it out. */
 void kp_master_notify_stopping(const struct kp_master *m);
 
 #endif

@@ -31,6 +31,11 @@ enum kp_gen_start kp_master_reload_wait_ready(struct kp_master *m, unsigned want
  * Blocks until the new generation is ready and the old one stops accepting
  * (bounded). */
 void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requesters);
+/* HUP after WINCH: a new generation of workers with the current
+ * configuration (nginx's rollback of a binary upgrade, master_upgrade.h),
+ * ready before this returns (bounded); requesters are answered. The caller
+ * tells systemd READY afterwards, as after kp_master_reload_run. */
+void kp_master_reload_resume(struct kp_master *m, const struct kp_signals *requesters);
 /* Tell every `kelpie -s reload` waiting in sig how its reload went (err: an
  * errno for details, or 0). */
 void kp_master_reload_answer(const struct kp_signals *sig, enum kp_reload_result result, int err);

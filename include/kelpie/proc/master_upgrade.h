@@ -11,7 +11,8 @@
  *                        request fails; the old master stays.
  *   QUIT to the old      it exits; the new master is the server.
  *   HUP to the old       (rollback, after WINCH) its workers come back with the
- *                        configuration they had; then QUIT the new master.
+ *                        configuration they had (master_reload.h); then QUIT
+ *                        the new master.
  * When the new master exits, for any reason, the old one renames PID.oldbin
  * back to the pid file and logs how it ended; a new binary that cannot start
  * writes its own [emerg] lines to the error log (its stderr is the log). */
@@ -23,7 +24,6 @@
 
 #include "kelpie/proc/master_state.h"
 #include "kelpie/os/inherit.h"
-#include "kelpie/os/signal.h"
 
 /* Before the process title overwrites argv and moves environ: remember the
  * executable and the arguments, whether this master is the new binary of an
@@ -46,10 +46,6 @@ void kp_master_upgrade_start(struct kp_master *m);
  * pid file, log its exit and tell systemd this master is the main one again.
  * Returns true if pid was the new master. */
 bool kp_master_upgrade_reaped(struct kp_master *m, pid_t pid, int status);
-/* HUP after WINCH: a new generation of workers with the current
- * configuration (nginx's rollback), ready before this returns (bounded);
- * requesters are answered. */
-void kp_master_upgrade_resume(struct kp_master *m, const struct kp_signals *requesters);
 /* Whether the service continues in another master (this one has a live new
  * binary, or is the new binary of a live old master): then a stop of this
  * master is not a stop of the service. */
