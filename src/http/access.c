@@ -56,7 +56,7 @@ static bool rule_matches(const struct kp_http_acl_rule *rule, const struct peer 
         return false;
     size_t len = family == AF_INET ? 4 : 16;
     for (size_t i = 0; i < len; i++) {
-        /* The rule's address is stored already masked (conf.c). */
+        /* The rule's address is stored already masked (conf_block.c). */
         if ((addr[i] & rule->mask[i]) != rule->addr[i])
             return false;
     }

@@ -91,7 +91,7 @@ static int root_of(struct kp_http_docroots *d, const char *path, size_t dir_len,
 {
     char dir[PATH_MAX];
     struct stat st;
-    /* root "/" is kept as "" (see http/conf.c). */
+    /* root "/" is kept as "" (see http/conf_block.c). */
     size_t n = dir_len > 0 ? dir_len : 1;
 
     if (n >= sizeof(dir))

@@ -15,6 +15,7 @@
 #include "kelpie/proc/conf_nginx.h"
 #include "kelpie/event/conf.h"
 #include "kelpie/http/conf.h"
+#include "kelpie/http/conf_block.h"
 #include "kelpie/http/auth.h"
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/gzip.h"
@@ -29,7 +30,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     kp_conf_core_cmds,
     kp_conf_nginx_cmds,
     kp_event_conf_cmds,
-    kp_http_conf_cmds,
+    kp_http_conf_block_cmds,
     kp_http_gzip_conf_cmds,
     kp_http_autoindex_conf_cmds,
     kp_http_realip_conf_cmds,

@@ -1,6 +1,6 @@
-/* The http { } block: server { } and location { } blocks, their directives,
- * and inheritance (http -> server -> location) into the structs below, which
- * are the whole of http's configuration.
+/* http's configuration: the structs below are the whole of it, read by
+ * every http module. The http { } block's directives fill them in, with
+ * inheritance http -> server -> location (parsed by http/conf_block.h).
  *
  * After loading, each struct kp_http_srv_conf has:
  *   loc        the server-level settings, merged with the http level;
@@ -482,10 +482,6 @@ static inline const struct kp_http_addr *kp_http_addr_of(const struct kp_listeni
 {
     return ls->proto;
 }
-
-/* Directive table: `http` (main context) and everything inside it. The
- * handlers build the struct kp_http_conf in cf->modules[KP_CONF_MODULE_HTTP]. */
-extern const struct kp_conf_cmd kp_http_conf_cmds[];
 
 /* The http configuration being built by cf. */
 static inline struct kp_http_conf *kp_http_conf_of(const struct kp_conf *cf)

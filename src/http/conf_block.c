@@ -3,7 +3,7 @@
  * http block every unset setting is inherited from the enclosing block
  * (kp_conf_merge, driven by the table below) and the result is published
  * into the struct kp_http_conf of cf->modules[KP_CONF_MODULE_HTTP]. */
-#include "kelpie/http/conf.h"
+#include "kelpie/http/conf_block.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kelpie/http/conf.h"
 #include "kelpie/http/charset.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/auth.h"
@@ -925,8 +926,8 @@ static int limit_except_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd,
 /* Tables whose location-slot fields are inherited: the core's, then the
  * modules' that keep settings in struct kp_http_loc_conf. */
 static const struct kp_conf_cmd *const loc_tables[] = {
-    kp_http_conf_cmds,      kp_http_gzip_conf_cmds,  kp_http_autoindex_conf_cmds,
-    kp_http_auth_conf_cmds, kp_http_limit_conf_cmds, kp_http_realip_conf_cmds};
+    kp_http_conf_block_cmds, kp_http_gzip_conf_cmds,  kp_http_autoindex_conf_cmds,
+    kp_http_auth_conf_cmds,  kp_http_limit_conf_cmds, kp_http_realip_conf_cmds};
 
 static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
                       const struct kp_http_loc_conf *parent)
@@ -1053,7 +1054,7 @@ static void merge_nested(struct kp_arena *a, struct kp_http_srv_conf *srv, struc
 
 static void merge_server(struct kp_arena *a, const struct srv_node *top, struct srv_node *s)
 {
-    const struct kp_conf_cmd *t = kp_http_conf_cmds;
+    const struct kp_conf_cmd *t = kp_http_conf_block_cmds;
     struct kp_http_srv_conf *srv = &s->conf;
 
     kp_conf_merge(t, KP_CONF_SLOT_SRV, &s->loc.seen, srv, &top->conf);
@@ -1112,7 +1113,7 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
 
 /* The single source of truth for http directives: where each may appear,
  * its arguments, its handler, and the field inherited downwards. */
-const struct kp_conf_cmd kp_http_conf_cmds[] = {
+const struct kp_conf_cmd kp_http_conf_block_cmds[] = {
     {"http", KP_CONF_MAIN, KP_CONF_NOARGS, KP_CONF_BLOCK, http_block, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"server", KP_CONF_HTTP, KP_CONF_NOARGS, KP_CONF_BLOCK | KP_CONF_MULTI, server_block,
