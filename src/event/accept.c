@@ -233,11 +233,11 @@ static enum accept_step adopt(struct kp_acceptor *a, int fd, const struct sockad
     return ACCEPT_DONE;
 }
 
-static enum accept_step accept_one(struct kp_acceptor *a, const struct kp_accept_listener *l)
+static enum accept_step accept_one(struct kp_acceptor *a, struct kp_accept_listener *l)
 {
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    int fd = kp_socket_accept(l->io.fd, &peer, &peer_len);
+    int fd = kp_io_accept(&l->io, &peer, &peer_len);
 
     if (fd < 0) {
         if (fd == -EAGAIN)
@@ -269,7 +269,11 @@ int kp_accept_adopt(struct kp_acceptor *a, int fd, const struct sockaddr_storage
 
 /* Readiness on a listener. Without multi_accept one connection is taken per
  * call, so a burst of connects is interleaved with I/O on the existing ones;
- * listeners are level-triggered, so the rest are reported at the next wait. */
+ * listeners are level-triggered, so the rest are reported at the next wait.
+ * A completion backend may also report a listener it no longer watches: a
+ * connection it accepted before the listener was given up (the accept
+ * mutex passed on, the pool ran out, a graceful stop) is served like any
+ * other (kp_io_accept takes no new one then). */
 static void on_listener(struct kp_loop *loop, struct kp_io *io, unsigned events)
 {
     struct kp_accept_listener *l = io->data;
@@ -277,7 +281,7 @@ static void on_listener(struct kp_loop *loop, struct kp_io *io, unsigned events)
 
     (void)loop;
     (void)events;
-    while (l->watching) {
+    for (;;) {
         /* Nothing free and nothing to reclaim: leave the client queued in
          * the backlog rather than accept it only to close it. With a
          * hand-off another reactor may have room: that one decides. */
@@ -364,6 +368,14 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
         l->a = a;
         l->shared = !(l->ls->conf.reuseport && o->worker_index < l->ls->n_reuseport_fds);
         l->io.flags = KP_IO_LEVEL | KP_IO_PRIORITY;
+        /* Accepting ahead (io_uring) only for the server's sole reactor.
+         * Where several wait on one socket, the kernel wakes one waiting
+         * accept per connection, and the accept mutex or the balance cancel
+         * the one woken as often as they hand the listeners over, leaving
+         * the connection queued (nobody woken) until the next one comes.
+         * Those keep poll + accept4 (reuseport too, not measured yet). */
+        if (o->sole)
+            l->io.flags |= KP_IO_LISTEN;
         if (l->shared && o->sb != NULL && !o->accept_mutex)
             l->io.flags |= KP_IO_EXCLUSIVE;
         a->balance |= l->shared && o->sb != NULL && o->slot != NULL;
@@ -457,6 +469,10 @@ void kp_accept_free(struct kp_acceptor *a)
     a->paused = true;
     leave_turns(a);
     update_interest(a);
+    /* Off the posted queue too (a completion backend posts the connections
+     * it accepted ahead; the loop closes those when it is freed). */
+    for (size_t i = 0; i < a->n_listeners; i++)
+        kp_loop_del(a->loop, &a->listeners[i].io);
     kp_loop_timer_del(a->loop, &a->retry);
     if (a->pool->freed_ctx == a) {
         a->pool->freed = NULL;

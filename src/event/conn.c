@@ -59,14 +59,10 @@ void kp_conn_put(struct kp_conn_pool *p, struct kp_conn *c)
 
 void kp_conn_close(struct kp_conn_pool *p, struct kp_loop *loop, struct kp_conn *c)
 {
-    kp_loop_del_closing(loop, &c->io);
+    kp_loop_close(loop, &c->io);
     kp_loop_timer_del(loop, &c->timer);
     kp_tls_free(c->tls);
     c->tls = NULL;
-    if (c->io.fd >= 0) {
-        close(c->io.fd);
-        c->io.fd = -1;
-    }
     kp_conn_put(p, c);
 }
 

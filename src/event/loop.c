@@ -12,6 +12,7 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/event/backend.h"
 #include "kelpie/event/loop.h"
+#include "kelpie/os/socket.h"
 
 /* Upper bound on reports handled per wait. Larger batches gain nothing once
  * the cost of one wait is spread over a few hundred events, and a bounded
@@ -159,6 +160,24 @@ void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io)
     io->interest = 0;
 }
 
+void kp_loop_close(struct kp_loop *loop, struct kp_io *io)
+{
+    if (io->registered && (io->flags & KP_IO_STREAM) && loop->ops->close != NULL) {
+        if (io->posted)
+            unpost(loop, io);
+        if (loop->ops->close(loop, io)) {
+            io->registered = false;
+            io->interest = 0;
+            io->fd = -1;
+            return;
+        }
+    }
+    kp_loop_del_closing(loop, io);
+    if (io->fd >= 0)
+        close(io->fd);
+    io->fd = -1;
+}
+
 /* Whether the backend handles io's byte stream itself (see KP_IO_STREAM). */
 static bool backend_stream(const struct kp_io *io)
 {
@@ -175,6 +194,15 @@ ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len)
         n = read(io->fd, buf, len);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+int kp_io_accept(struct kp_io *io, struct sockaddr_storage *peer, socklen_t *peer_len)
+{
+    if ((io->flags & KP_IO_LISTEN) && io->loop != NULL && io->loop->ops->accept != NULL)
+        return io->loop->ops->accept(io->loop, io, peer, peer_len);
+    if (!io->registered)
+        return -EAGAIN;
+    return kp_socket_accept(io->fd, peer, peer_len);
 }
 
 ssize_t kp_io_send(struct kp_io *io, const struct iovec *iov, size_t n, int flags)

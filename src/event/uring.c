@@ -4,9 +4,21 @@
  * buffers shared by the worker's connections, and kp_io_recv copies out of
  * them; and written by it: kp_io_send copies the bytes into the
  * connection's send, one IORING_OP_SEND submitted at the next wait (see
- * "Sends" below). Everything else (TLS connections, listeners, the accept
- * mutex's bell, and writability for sendfile) is readiness collected as
- * poll completions.
+ * "Sends" below); and closed by it (uring_close). A listener the worker
+ * alone accepts from (KP_IO_LISTEN) is accepted from by the kernel too (see
+ * "Accepts" below). Everything else (TLS connections, listeners shared
+ * with other workers, the accept mutex's bell, and writability for
+ * sendfile) is readiness collected as poll completions.
+ *
+ * Accepts. A KP_IO_LISTEN listener keeps URING_ACCEPT_DEPTH one-shot
+ * IORING_OP_ACCEPTs armed, each with its own address buffer (a multishot
+ * accept has one for all, overwritten before its completion is read, so
+ * it would cost a getpeername() per connection). A completed accept is
+ * reported as KP_EV_READ and handed over by kp_io_accept, which arms the
+ * next one. Unregistering cancels the armed ones at once and sweeps the
+ * backlog with one accept4(): a connection one of them took meanwhile, or
+ * whose wake-up it took, is kept for the listener and posted to it, so it
+ * is served (not closed) even by a worker that stops accepting.
  *
  * Sends. A connection has at most one send: bytes join it until the wait
  * submits it, then further bytes wait (-EAGAIN) for its completion, which
@@ -43,7 +55,8 @@
  * a one-shot poll re-armed after each completion: arming checks the current
  * state, so what is still pending is reported again at the next wait; with
  * every accept policy (accept mutex on or off, reuseport) the acceptor
- * registers and unregisters them as on epoll, and accepts with accept4.
+ * registers and unregisters them as on epoll, and accepts from a listener
+ * other workers share with accept4.
  *
  * Submitting. Nothing reaches the kernel until the next wait (or a full
  * submission queue): submissions and completions of one loop iteration
@@ -71,6 +84,7 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/event/backend.h"
 #include "kelpie/event/uring.h"
+#include "kelpie/os/socket.h"
 
 #if KP_HAVE_IO_URING
 
@@ -110,6 +124,10 @@
  * buffer after close(). */
 #define URING_EXIT_WAITS 50
 
+/* Accepts a listener keeps in flight or waiting to be handed over: as
+ * many connections as one turn takes from it without another accept. */
+#define URING_ACCEPT_DEPTH 4u
+
 #define NO_SLOT UINT_MAX
 #define NO_BUF  0xffffu
 
@@ -118,6 +136,7 @@ enum op_kind {
     OP_POLL = 1,
     OP_RECV = 2,
     OP_SEND = 3,
+    OP_ACCEPT = 4,
 };
 /* Added to the kind of an operation, the cancellation of that operation. */
 #define OP_CANCEL 0x80u
@@ -173,6 +192,26 @@ struct uring_send {
     unsigned next, prev; /* free list; the orphan list */
 };
 
+/* One IORING_OP_ACCEPT of a listener, with the buffer the kernel writes
+ * the client's address into (so it is allocated on its own: it must not
+ * move while the accept is in flight). It is the listener's from arming
+ * until its connection is handed over, whatever happens to the listener's
+ * registration meanwhile: an accept that completes while it is being
+ * cancelled still brings a connection, kept (ACC_DONE) for the listener. */
+enum accept_state { ACC_FREE = 0, ACC_ARMED, ACC_CANCELLING, ACC_DONE };
+
+struct uring_accept {
+    struct kp_io *io; /* the listener */
+    unsigned slot;    /* io's slot and registration when armed */
+    uint32_t reg;
+    uint32_t tag;
+    uint8_t state; /* enum accept_state */
+    int res;       /* ACC_DONE: the new descriptor or -errno */
+    socklen_t peer_len;
+    struct sockaddr_storage peer;
+    struct pending sqe;
+};
+
 /* A provided buffer lent to a connection: its unread bytes. */
 struct uring_buf {
     uint16_t next, off, len;
@@ -198,6 +237,10 @@ struct uring_state {
     unsigned orphan_head, orphan_tail;
     char *spare[URING_SEND_SPARE]; /* URING_SEND_BUF buffers for reuse */
     unsigned nspare;
+    struct uring_accept **accepts; /* the listeners' accepts, armed or done */
+    unsigned naccepts;
+    bool closing;  /* the loop is being freed: its ios may be gone */
+    bool skip_cqe; /* IOSQE_CQE_SKIP_SUCCESS works (Linux 5.17) */
 };
 
 static unsigned round_pow2(unsigned v, unsigned lo, unsigned hi)
@@ -273,6 +316,11 @@ static bool is_stream(const struct uring_state *st, const struct kp_io *io)
     return st->br != NULL && (io->flags & KP_IO_STREAM);
 }
 
+static bool is_listen(const struct kp_io *io)
+{
+    return (io->flags & KP_IO_LISTEN) != 0;
+}
+
 /* --- polls ---------------------------------------------------------------------------- */
 
 /* Mask for a poll: what the interest asks (stream ios: writing only), and
@@ -283,7 +331,7 @@ static unsigned poll_mask(const struct uring_state *st, unsigned idx, unsigned i
     const struct kp_io *io = st->slots[idx].io;
     unsigned m = 0;
 
-    if ((interest & KP_EV_READ) && !is_stream(st, io))
+    if ((interest & KP_EV_READ) && !is_stream(st, io) && !is_listen(io))
         m |= POLLIN | ((io->flags & KP_IO_LEVEL) ? 0 : POLLRDHUP);
     /* A stream io with a send on its way hears of writability from that
      * send's completion (see send_done): a poll would wake it for nothing. */
@@ -321,6 +369,237 @@ static void poll_disarm(struct uring_state *st, unsigned idx)
     s->poll_armed = false;
     s->poll_seq++;
     take_back(st, &s->poll, old);
+}
+
+/* A failure of an operation itself that another try may not repeat. */
+static bool transient(int res)
+{
+    return res == -ECANCELED || res == -EINTR || res == -EAGAIN || res == -ENOMEM;
+}
+
+/* --- accepts -------------------------------------------------------------------------- */
+
+/* A free accept entry (ACC_FREE), the table grown when all are taken. */
+static unsigned accept_entry(struct uring_state *st)
+{
+    for (unsigned i = 0; i < st->naccepts; i++) {
+        if (st->accepts[i]->state == ACC_FREE)
+            return i;
+    }
+    unsigned n = st->naccepts > 0 ? st->naccepts * 2 : URING_ACCEPT_DEPTH;
+    st->accepts = kp_realloc(st->accepts, n * sizeof(*st->accepts));
+    for (unsigned i = st->naccepts; i < n; i++)
+        st->accepts[i] = kp_calloc(1, sizeof(**st->accepts));
+    unsigned first = st->naccepts;
+    st->naccepts = n;
+    return first;
+}
+
+/* Keep URING_ACCEPT_DEPTH accepts armed or done for the listener of slot
+ * idx (it is registered for reading). */
+static void accept_arm(struct uring_state *st, unsigned idx)
+{
+    struct uring_slot *s = &st->slots[idx];
+    unsigned have = 0;
+
+    for (unsigned i = 0; i < st->naccepts; i++) {
+        const struct uring_accept *e = st->accepts[i];
+        have += e->io == s->io && (e->state == ACC_ARMED || e->state == ACC_DONE);
+    }
+    for (; have < URING_ACCEPT_DEPTH; have++) {
+        struct io_uring_sqe *sqe = get_sqe(st);
+        if (sqe == NULL)
+            return;
+        unsigned ai = accept_entry(st);
+        struct uring_accept *e = st->accepts[ai];
+        *e = (struct uring_accept){.io = s->io,
+                                   .slot = idx,
+                                   .reg = s->reg,
+                                   .tag = e->tag + 1,
+                                   .state = ACC_ARMED,
+                                   .peer_len = sizeof(e->peer),
+                                   .sqe = {sqe, st->epoch}};
+        io_uring_prep_accept(sqe, s->io->fd, (struct sockaddr *)&e->peer, &e->peer_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, user_data(OP_ACCEPT, ai, e->tag));
+    }
+}
+
+/* The first connection (or error) waiting for io, or NULL. */
+static struct uring_accept *accept_done(const struct uring_state *st, const struct kp_io *io)
+{
+    for (unsigned i = 0; i < st->naccepts; i++) {
+        if (st->accepts[i]->io == io && st->accepts[i]->state == ACC_DONE)
+            return st->accepts[i];
+    }
+    return NULL;
+}
+
+static unsigned accept_complete(struct uring_state *st, unsigned ai, uint64_t ud, int res);
+
+/* The accepts' completions already in the completion queue, taken now
+ * (a worker that stops accepting may end before its next wait, and must
+ * know of the connections it holds): each is marked there as nothing to
+ * collect (the queue is shared memory the kernel only appends to). */
+static void accept_reap(struct uring_state *st)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head;
+
+    io_uring_for_each_cqe(&st->ring, head, cqe)
+    {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        if ((ud >> 56) != OP_ACCEPT)
+            continue;
+        unsigned slot = accept_complete(st, (unsigned)(ud >> 32) & 0xffffffu, ud, cqe->res);
+        if (slot != NO_SLOT)
+            kp_loop_post(st->loop, st->slots[slot].io, KP_EV_READ);
+        cqe->user_data = user_data(OP_IGNORE, 0, 0);
+    }
+}
+
+/* Cancel the accepts in flight on listener io now, then take with one
+ * accept4() a connection they may have left behind. The kernel wakes one
+ * waiting accept per new connection; if that was one being cancelled, the
+ * connection would wait in the backlog for the next one to arrive, though
+ * another ring (a new worker after a reload) waits on the same socket. */
+static void accept_sweep(struct uring_state *st, struct kp_io *io)
+{
+    struct io_uring_sync_cancel_reg reg = {
+        .fd = io->fd, .flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, .timeout = {1, 0}};
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+
+    int rc = io_uring_register_sync_cancel(&st->ring, &reg);
+    if (rc < 0 && rc != -ENOENT) {
+        /* An older kernel: cancelled at the next enter instead. */
+        for (unsigned i = 0; i < st->naccepts; i++) {
+            const struct uring_accept *e = st->accepts[i];
+            if (e->io == io && e->state == ACC_CANCELLING)
+                cancel(st, user_data(OP_ACCEPT, i, e->tag));
+        }
+    }
+    accept_reap(st);
+    int fd = kp_socket_accept(io->fd, &peer, &peer_len);
+    if (fd < 0)
+        return;
+    unsigned ai = accept_entry(st);
+    struct uring_accept *e = st->accepts[ai];
+    *e = (struct uring_accept){.io = io,
+                               .tag = e->tag + 1,
+                               .state = ACC_DONE,
+                               .res = fd,
+                               .peer_len = peer_len,
+                               .peer = peer};
+}
+
+/* The listener io stops accepting: its armed accepts are taken back (one
+ * that completes meanwhile is kept for io, see struct uring_accept), and
+ * errors not handed over yet are forgotten (they said why it stopped, or
+ * are stale once it starts again: an EMFILE would stop it once more).
+ * Connections it holds already are posted to it: they are its owner's to
+ * serve now, not when (if ever) it listens again. */
+static void accept_disarm(struct uring_state *st, struct kp_io *io)
+{
+    bool in_flight = false;
+
+    for (unsigned i = 0; i < st->naccepts; i++) {
+        struct uring_accept *e = st->accepts[i];
+        if (e->io == io && e->state == ACC_DONE && e->res < 0)
+            e->state = ACC_FREE;
+        if (e->io != io || e->state != ACC_ARMED)
+            continue;
+        if (e->sqe.epoch == st->epoch) {
+            take_back(st, &e->sqe, 0);
+            e->state = ACC_FREE;
+        } else {
+            e->state = ACC_CANCELLING;
+            in_flight = true;
+        }
+    }
+    if (in_flight && !st->closing)
+        accept_sweep(st, io);
+    if (!st->closing && accept_done(st, io) != NULL)
+        kp_loop_post(st->loop, io, KP_EV_READ);
+}
+
+/* Whether slot idx still holds the registration that armed e. */
+static bool accept_registered(const struct uring_state *st, const struct uring_accept *e)
+{
+    const struct uring_slot *s = &st->slots[e->slot];
+
+    return s->io == e->io && s->reg == e->reg;
+}
+
+/* An accept's completion: a connection (or an error) kept for its
+ * listener, reported as KP_EV_READ to the registration that armed it, or
+ * posted to the listener when it was unregistered meanwhile (it hands the
+ * connection to its owner even then, see kp_io_accept). Returns the slot
+ * to report to, or NO_SLOT. */
+static unsigned accept_complete(struct uring_state *st, unsigned ai, uint64_t ud, int res)
+{
+    struct uring_accept *e = ai < st->naccepts ? st->accepts[ai] : NULL;
+
+    if (e == NULL || e->tag != (uint32_t)ud ||
+        (e->state != ACC_ARMED && e->state != ACC_CANCELLING)) {
+        if (res >= 0)
+            close(res); /* nobody's (cannot happen: every accept has its entry) */
+        return NO_SLOT;
+    }
+    bool mine = e->state == ACC_ARMED && accept_registered(st, e);
+    if (res < 0 && (transient(res) || e->state == ACC_CANCELLING)) {
+        e->state = ACC_FREE;
+        if (mine && (e->io->interest & KP_EV_READ))
+            accept_arm(st, e->slot);
+        return NO_SLOT;
+    }
+    e->state = ACC_DONE;
+    e->res = res;
+    if (res >= 0)
+        kp_socket_accepted_peer(&e->peer, e->peer_len);
+    if (mine)
+        return e->slot;
+    if (!st->closing)
+        kp_loop_post(st->loop, e->io, KP_EV_READ);
+    return NO_SLOT;
+}
+
+/* kp_io_accept: a connection accepted ahead for io, the accept armed again
+ * in its place while io reads. */
+static int uring_accept(struct kp_loop *loop, struct kp_io *io, struct sockaddr_storage *peer,
+                        socklen_t *peer_len)
+{
+    struct uring_state *st = loop->bstate;
+    struct uring_accept *e = accept_done(st, io);
+
+    if (e == NULL)
+        return -EAGAIN;
+    int res = e->res;
+    if (res >= 0) {
+        *peer = e->peer;
+        *peer_len = e->peer_len;
+    }
+    e->state = ACC_FREE;
+    e->io = NULL;
+    if (io->registered && (io->interest & KP_EV_READ))
+        accept_arm(st, io->slot);
+    /* More wait: reported again, as a level-triggered listener would be. */
+    if (accept_done(st, io) != NULL)
+        kp_loop_post(loop, io, KP_EV_READ);
+    return res;
+}
+
+/* The ring goes: connections accepted and never handed over are closed
+ * (their clients see the end of the stream, as from a listener closed with
+ * connections in its backlog). */
+static void accepts_free(struct uring_state *st)
+{
+    for (unsigned i = 0; i < st->naccepts; i++) {
+        if (st->accepts[i]->state == ACC_DONE && st->accepts[i]->res >= 0)
+            close(st->accepts[i]->res);
+        kp_free(st->accepts[i]);
+    }
+    kp_free(st->accepts);
 }
 
 /* --- provided buffers and receives ---------------------------------------------------- */
@@ -721,7 +1000,7 @@ static int uring_shutdown(struct kp_loop *loop, struct kp_io *io)
  * an orphan until it completes or its deadline, or is cancelled for a
  * reset. An orphan is never submitted again: its number may name another
  * socket by then. */
-static void send_orphan(struct uring_state *st, unsigned qi, bool reset)
+static void send_orphan(struct uring_state *st, unsigned qi, bool reset, bool ring_close)
 {
     struct uring_send *q = &st->sends[qi];
     bool queued = q->sqe.epoch == st->epoch;
@@ -736,7 +1015,9 @@ static void send_orphan(struct uring_state *st, unsigned qi, bool reset)
         }
         return;
     }
-    if (queued)
+    /* Closed by the ring, the socket keeps its number until the close
+     * queued behind this send runs: the send can wait for the next enter. */
+    if (queued && !ring_close)
         submit(st);
     q->deadline = st->loop->clock.msec + URING_ORPHAN_MS;
     q->next = NO_SLOT;
@@ -816,6 +1097,7 @@ static void sends_finish(struct uring_state *st)
 {
     struct io_uring_cqe *cqe;
 
+    st->closing = true;
     for (unsigned i = 0; i < st->nslots; i++) {
         struct uring_slot *s = &st->slots[i];
         if (s->poll_armed)
@@ -824,6 +1106,13 @@ static void sends_finish(struct uring_state *st)
             cancel(st, user_data(OP_RECV, i, s->reg));
         s->poll_armed = false;
         s->rstate = RECV_IDLE;
+    }
+    for (unsigned i = 0; i < st->naccepts; i++) {
+        struct uring_accept *e = st->accepts[i];
+        if (e->state == ACC_ARMED)
+            cancel(st, user_data(OP_ACCEPT, i, e->tag));
+        if (e->state == ACC_ARMED || e->state == ACC_CANCELLING)
+            e->state = ACC_CANCELLING;
     }
     for (unsigned i = 0; i < st->nsends; i++)
         st->sends[i].owner = NO_SLOT;
@@ -839,6 +1128,8 @@ static void sends_finish(struct uring_state *st)
             seen++;
             if ((ud >> 56) == OP_SEND && send_current(st, qi, ud))
                 send_done(st, qi, cqe, &owner);
+            else if ((ud >> 56) == OP_ACCEPT)
+                accept_complete(st, qi, ud, cqe->res);
         }
         io_uring_cq_advance(&st->ring, seen);
     }
@@ -883,6 +1174,7 @@ static int uring_init(struct kp_loop *loop, unsigned max_fds)
         return rc;
     }
     st->loop = loop;
+    st->skip_cqe = (st->ring.features & IORING_FEAT_CQE_SKIP) != 0;
     st->nslots = 1;
     st->slots = kp_calloc(1, sizeof(*st->slots));
     st->free_head = 0;
@@ -913,6 +1205,19 @@ static void uring_free(struct kp_loop *loop)
     io_uring_submit(&st->ring);
     io_uring_register_sync_cancel(&st->ring, &all);
     io_uring_get_events(&st->ring);
+    /* Accepts that completed before their cancellation took: their
+     * connections are closed with those never handed over. */
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&st->ring, head, cqe)
+    {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        seen++;
+        if ((ud >> 56) == OP_ACCEPT)
+            accept_complete(st, (unsigned)(ud >> 32) & 0xffffffu, ud, cqe->res);
+    }
+    io_uring_cq_advance(&st->ring, seen);
+    accepts_free(st);
     io_uring_queue_exit(&st->ring);
     if (st->br != NULL) {
         munmap(st->br, st->br_size);
@@ -957,6 +1262,17 @@ static int uring_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
     }
     struct uring_slot *s = &st->slots[io->slot];
     unsigned old = fresh ? 0 : io->interest;
+    if (is_listen(io)) {
+        io->interest = interest;
+        if (interest & KP_EV_READ)
+            accept_arm(st, io->slot);
+        else
+            accept_disarm(st, io);
+        /* Connections kept while it was not registered: readiness now. */
+        if ((interest & KP_EV_READ) && accept_done(st, io) != NULL)
+            kp_loop_post(loop, io, KP_EV_READ);
+        return 0;
+    }
     if (!is_stream(st, io) || ((old ^ interest) & KP_EV_WRITE)) {
         poll_disarm(st, io->slot);
         poll_arm(st, io->slot, interest);
@@ -972,22 +1288,58 @@ static int uring_set(struct kp_loop *loop, struct kp_io *io, unsigned interest)
     return 0;
 }
 
-static int uring_del(struct kp_loop *loop, struct kp_io *io)
+/* Forget io's slot: its poll, receive and accepts taken back, its send
+ * left to finish as an orphan (submitted now unless ring_close: the ring
+ * closes the socket after it, see uring_close). */
+static void slot_forget(struct uring_state *st, struct kp_io *io, bool ring_close)
 {
-    struct uring_state *st = loop->bstate;
     unsigned idx = io->slot;
 
     poll_disarm(st, idx);
+    if (is_listen(io))
+        accept_disarm(st, io);
     if (is_stream(st, io)) {
         recv_cancel(st, idx);
         unstarve(st, idx);
         drop_queue(st, idx);
     }
     if (st->slots[idx].sq != NO_SLOT)
-        send_orphan(st, st->slots[idx].sq, (io->flags & KP_IO_ABORT) != 0);
+        send_orphan(st, st->slots[idx].sq, (io->flags & KP_IO_ABORT) != 0, ring_close);
     st->slots[idx].sq = NO_SLOT;
     slot_free(st, idx);
+}
+
+static int uring_del(struct kp_loop *loop, struct kp_io *io)
+{
+    slot_forget(loop->bstate, io, false);
     return 0;
+}
+
+/* kp_loop_close of a stream socket: an IORING_OP_CLOSE queued after
+ * everything queued for it (its last send among them: a send takes its own
+ * reference to the socket when the ring issues it, in queue order, so the
+ * close cannot cut it short), so a connection's end costs no system call of
+ * its own, nor the early submission its last send would need before a
+ * close(2). A successful close posts no completion (it would wake a wait
+ * for nothing); the number stays this process's until the close runs. */
+static bool uring_close(struct kp_loop *loop, struct kp_io *io)
+{
+    struct uring_state *st = loop->bstate;
+    int fd = io->fd;
+
+    if (!st->skip_cqe || !is_stream(st, io))
+        return false;
+    slot_forget(st, io, true);
+    struct io_uring_sqe *sqe = get_sqe(st);
+    if (sqe == NULL) {
+        submit(st); /* what waits for the socket goes first */
+        close(fd);
+        return true;
+    }
+    io_uring_prep_close(sqe, fd);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, user_data(OP_IGNORE, 0, 0));
+    return true;
 }
 
 static unsigned to_kp_events(int res, unsigned interest)
@@ -1003,12 +1355,6 @@ static unsigned to_kp_events(int res, unsigned interest)
     if (e & (POLLERR | POLLHUP | POLLNVAL))
         ev |= KP_EV_ERROR | interest;
     return ev;
-}
-
-/* A failure of an operation itself that another try may not repeat. */
-static bool transient(int res)
-{
-    return res == -ECANCELED || res == -EINTR || res == -EAGAIN || res == -ENOMEM;
 }
 
 /* A poll completion: its events, re-arming a poll that ended (a one-shot
@@ -1093,6 +1439,10 @@ static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
         ev = send_done(st, idx, cqe, &owner);
         return ev != 0 ? report(st, owner, ev, ready, got) : got;
     }
+    if (kind == OP_ACCEPT) {
+        unsigned slot = accept_complete(st, idx, ud, cqe->res);
+        return slot != NO_SLOT ? report(st, slot, KP_EV_READ, ready, got) : got;
+    }
     if ((kind != OP_RECV && kind != OP_POLL) || idx >= st->nslots)
         return got;
     struct uring_slot *s = &st->slots[idx];
@@ -1153,6 +1503,8 @@ const struct kp_loop_backend kp_uring_ops = {
     .sendfile = uring_sendfile,
     .shutdown = uring_shutdown,
     .sending = uring_sending,
+    .accept = uring_accept,
+    .close = uring_close,
 };
 
 /* Why io_uring_setup failed, as far as this process can tell. */

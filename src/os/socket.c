@@ -119,11 +119,16 @@ int kp_socket_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len
     int fd = accept4(lfd, (struct sockaddr *)peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return -errno;
+    kp_socket_accepted_peer(peer, *peer_len);
+    return fd;
+}
+
+void kp_socket_accepted_peer(struct sockaddr_storage *peer, socklen_t peer_len)
+{
     /* An unnamed UNIX-domain client fills in the family only: the path
      * must read as empty, not as what the buffer held before. */
-    if (peer->ss_family == AF_UNIX && *peer_len < sizeof(struct sockaddr_un))
-        memset((char *)peer + *peer_len, 0, sizeof(struct sockaddr_un) - *peer_len);
-    return fd;
+    if (peer->ss_family == AF_UNIX && peer_len < sizeof(struct sockaddr_un))
+        memset((char *)peer + peer_len, 0, sizeof(struct sockaddr_un) - peer_len);
 }
 
 void kp_socket_unlink(const struct kp_socket_conf *l)

@@ -116,6 +116,7 @@ static struct kp_accept_opts accept_opts(const struct kp_worker *w, int owner)
         .worker_index = w->index * acceptors + (h != NULL ? 0 : w->thread),
         .owner = owner,
         .multi_accept = cycle->events.multi_accept,
+        .sole = (cycle->core.master_process ? cycle->core.worker_processes : 1) * acceptors == 1,
         .on_conn = w->proto.on_conn,
         .ctx = w->proto.ctx,
         .handoff = h != NULL && w->thread == 0 ? kp_handoff_send : NULL,
@@ -181,7 +182,9 @@ static bool drained(struct kp_worker *w)
 {
     struct kp_handoff *h = handoff_of(w);
 
-    if (kp_conn_pool_active(&w->pool) > 0)
+    /* Posted work first: a completion backend posts the connections it
+     * accepted before the listeners were given up, to be served. */
+    if (kp_conn_pool_active(&w->pool) > 0 || w->loop.posted_head != NULL)
         return false;
     return h == NULL || w->thread == 0 || kp_handoff_drained(h, w->thread);
 }

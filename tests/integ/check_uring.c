@@ -7,6 +7,10 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -21,6 +25,7 @@
 
 #include "config.h"
 #include "harness.h"
+#include "load.h"
 #include "proc.h"
 #include "kelpie/event/uring.h"
 
@@ -296,6 +301,199 @@ START_TEST(uring_reset_after_request_closes)
 }
 END_TEST
 
+/* --- accepting through the ring --------------------------------------------------- */
+
+/* Prefork on io_uring with `extra` in events and `listen` options. */
+static void start_accepting(struct kp_h_server *s, int workers, const char *events_extra,
+                            const char *listen_opts, const char *http_extra)
+{
+    char main_text[256], events[128], http[1024];
+
+    snprintf(main_text, sizeof(main_text),
+             "daemon off;\nerror_log logs/error.log info;\npid logs/kelpie.pid;\n"
+             "master_process on;\nworker_processes %d;\n",
+             workers);
+    snprintf(events, sizeof(events), "use io_uring;\n%s", events_extra);
+    snprintf(http, sizeof(http),
+             "access_log off;\n%s\n"
+             "server {\n"
+             "    listen 127.0.0.1:@PORT@%s;\n"
+             "    location / { return 200 \"$remote_addr:$remote_port\"; }\n"
+             "    location /slow { limit_rate 1; return 200 \"%0400d\"; }\n"
+             "}\n",
+             http_extra, listen_opts, 0);
+    kp_h_prepare(s);
+    kp_h_config_raw(s, main_text, events, http);
+    ck_assert_int_eq(kp_h_start(s), 0);
+    ck_assert(kp_p_wait_children(s->pid, workers, 10000));
+}
+
+/* One Connection: close request on a new connection: the body must be the
+ * client's own address, as the accept that took the connection saw it. */
+static void get_own_address(int port)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    struct kp_h_resp r;
+    char want[64];
+    int fd = kp_h_connect(port);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", ntohs(me.sin_port));
+    kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(r.body != NULL && strcmp(r.body, want) == 0, "body %s, want %s", r.body, want);
+    kp_h_resp_free(&r);
+    close(fd);
+}
+
+struct accept_mode {
+    const char *name;
+    int workers;
+    const char *events;
+    const char *listen;
+};
+
+/* One worker (it accepts through the ring), and two sharing the socket
+ * under the accept mutex or without it, or with a reuseport socket each
+ * (those poll and accept4: see accept.c). */
+static const struct accept_mode ACCEPT_MODES[] = {
+    {"one worker", 1, "", ""},
+    {"accept_mutex on", 2, "accept_mutex on;", ""},
+    {"accept_mutex off", 2, "accept_mutex off;", ""},
+    {"reuseport", 2, "", " reuseport"},
+};
+
+#define ACCEPT_ROUNDS 150
+
+/* Every connection is served, each with its own client's address, and no
+ * descriptor is left behind in a worker afterwards. */
+START_TEST(uring_accept_policies)
+{
+    const struct accept_mode *m = &ACCEPT_MODES[_i];
+    struct kp_h_server s;
+    pid_t kids[4];
+    int base[4];
+
+    start_accepting(&s, m->workers, m->events, m->listen, "");
+    int n = kp_p_children(s.pid, kids, 4);
+    ck_assert_int_eq(n, m->workers);
+    for (int i = 0; i < 10; i++)
+        get_own_address(s.port);
+    kp_h_sleep_ms(100);
+    for (int i = 0; i < n; i++)
+        base[i] = kp_h_count_fds(kids[i]);
+    for (int i = 0; i < ACCEPT_ROUNDS; i++)
+        get_own_address(s.port);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(kp_h_wait_fds(kids[i], base[i], 10000), "[%s] worker %d: %d fds, %d before",
+                      m->name, (int)kids[i], kp_h_count_fds(kids[i]), base[i]);
+    kp_h_stop(&s);
+}
+END_TEST
+
+static bool port_refused(void *arg)
+{
+    int fd = kp_h_connect(*(int *)arg);
+
+    if (fd >= 0)
+        close(fd);
+    return fd < 0;
+}
+
+/* A graceful stop cancels the accepts in flight before the worker closes
+ * its listening sockets: an accept left in the ring would hold the socket
+ * open (and take new clients) while the worker finishes its requests. */
+START_TEST(uring_accept_graceful_stop)
+{
+    const struct accept_mode *m = &ACCEPT_MODES[_i];
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start_accepting(&s, m->workers, m->events, m->listen, "");
+    get_own_address(s.port);
+    int busy = kp_h_connect(s.port);
+    ck_assert_int_ge(busy, 0);
+    kp_h_send_str(busy, "GET / HTTP/1.1\r\n");
+    ck_assert(kp_h_wait_accepted(s.port, 10000));
+    ck_assert_int_eq(kill(s.pid, SIGQUIT), 0);
+    ck_assert_msg(kp_h_wait_until(port_refused, &s.port, 10000), "[%s] QUIT left the port open",
+                  m->name);
+    ck_assert(kp_p_alive(s.pid));
+    kp_h_send_str(busy, "Host: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(busy, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    close(busy);
+    ck_assert_int_eq(kp_h_signal_wait(&s, 0, 10000), 0);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Reloads under Connection: close load: the old worker's accepts are
+ * cancelled while the new one's wait on the same socket (one worker: both
+ * accept through the ring), and a connection either of them took is
+ * served; none is lost or left waiting in the backlog. */
+START_TEST(uring_accept_across_reload)
+{
+    const struct accept_mode *m = &ACCEPT_MODES[_i];
+    struct kp_h_server s;
+    struct kp_load_stats st;
+
+    start_accepting(&s, m->workers, m->events, m->listen, "");
+    struct kp_load_conf lc = {
+        .port = s.port, .conns = 4, .close = true, .duration_ms = 3000, .timeout_ms = 5000};
+    struct kp_load *l = kp_load_start(&lc);
+    for (int i = 0; i < 4; i++) {
+        kp_h_sleep_ms(500);
+        ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+    }
+    kp_load_finish(l, &st);
+    if (st.failures != 0)
+        kp_load_print(m->name, &st);
+    ck_assert_msg(st.failures == 0, "[%s] %ld failed requests", m->name, st.failures);
+    ck_assert_int_gt(st.ok, 0);
+    ck_assert_msg(kp_p_wait_children(s.pid, m->workers, 10000), "the old workers did not exit");
+    get_own_address(s.port);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* worker_connections exhausted by two responses in progress (limit_rate:
+ * neither is idle, so neither can be reclaimed): a third client, accepted
+ * ahead by the ring or left in the backlog, is not served until one of
+ * them goes; then it is (not closed). */
+START_TEST(uring_worker_connections_exhausted)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    int busy[2];
+    char b[64];
+
+    start_accepting(&s, 1, "worker_connections 2;", "", "");
+    for (int i = 0; i < 2; i++) {
+        busy[i] = kp_h_connect(s.port);
+        ck_assert_int_ge(busy[i], 0);
+        kp_h_send_str(busy[i], "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        ck_assert_int_gt(read(busy[i], b, sizeof(b)), 0); /* the response has begun */
+    }
+    int late = kp_h_connect(s.port);
+    ck_assert_int_ge(late, 0);
+    kp_h_send_str(late, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    struct pollfd pfd = {.fd = late, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 300), 0); /* not served while none is free */
+    close(busy[0]);
+    ck_assert_int_eq(kp_h_recv(late, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    kp_h_resp_free(&r);
+    close(late);
+    close(busy[1]);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_uring_suite(void)
 {
     Suite *s = suite_create("uring");
@@ -307,6 +505,12 @@ Suite *kp_test_uring_suite(void)
     tcase_add_test(tc, uring_more_bytes_than_buffers);
     tcase_add_test(tc, uring_aborted_clients_leak_nothing);
     tcase_add_test(tc, uring_reset_after_request_closes);
+    tcase_add_loop_test(tc, uring_accept_policies, 0, 4);
+    tcase_add_loop_test(tc, uring_accept_graceful_stop, 0, 4);
+    /* Not reuseport: reloads under Connection: close load reset a few
+     * connections there on every backend (a known problem of its own). */
+    tcase_add_loop_test(tc, uring_accept_across_reload, 0, 3);
+    tcase_add_test(tc, uring_worker_connections_exhausted);
     suite_add_tcase(s, tc);
     return s;
 }

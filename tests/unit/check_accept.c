@@ -19,8 +19,12 @@
 #include "kelpie/event/accept.h"
 #include "kelpie/os/socket.h"
 
-static const enum kp_event_use backends[] = {KP_EVENT_EPOLL, KP_EVENT_POLL, KP_EVENT_SELECT};
-#define N_BACKENDS 3
+/* select stays at index 2 (accept_select_fd_limit); io_uring accepts
+ * through the ring (IORING_OP_ACCEPT) where the kernel has it, else it runs
+ * as epoll. */
+static const enum kp_event_use backends[] = {KP_EVENT_EPOLL, KP_EVENT_POLL, KP_EVENT_SELECT,
+                                             KP_EVENT_IO_URING};
+#define N_BACKENDS 4
 
 struct actx {
     struct kp_loop loop;
@@ -97,8 +101,12 @@ static void setup_ctx(struct actx *x, int backend, unsigned nconn, bool multi)
 
     ck_assert_int_eq(kp_loop_init(&x->loop, backends[backend], nconn + 1, &x->log), 0);
     ck_assert_int_eq(kp_conn_pool_init(&x->pool, nconn), 0);
-    const struct kp_accept_opts o = {
-        .listening = &x->ls, .n_listening = 1, .multi_accept = multi, .on_conn = on_conn, .ctx = x};
+    const struct kp_accept_opts o = {.listening = &x->ls,
+                                     .n_listening = 1,
+                                     .multi_accept = multi,
+                                     .sole = true,
+                                     .on_conn = on_conn,
+                                     .ctx = x};
     ck_assert_int_eq(kp_accept_init(&x->a, &x->loop, &x->pool, &o), 0);
     ck_assert(x->a.listening);
     ck_assert_ptr_eq(x->pool.freed_ctx, &x->a);
@@ -184,8 +192,9 @@ static void accept_burst(int backend, bool multi)
     for (int k = 0; k < 5; k++)
         fds[k] = client(x.port);
     ck_assert_int_eq(kp_loop_run_once(&x.loop, 1000), 0);
+    /* io_uring takes as many as it had accepts in flight (4) in a turn. */
     if (multi)
-        ck_assert_int_eq(x.n, 5);
+        ck_assert_int_eq(x.n, backends[backend] == KP_EVENT_IO_URING ? 4 : 5);
     else
         ck_assert_int_le(x.n, 2); /* one per event, plus the posted retry */
     run_until(&x, &x.n, 5);
@@ -249,8 +258,10 @@ START_TEST(accept_reclaims_idle)
         fds[k] = client(x.port);
         run_until(&x, &x.n, k + 1);
     }
-    /* The third took the place of the oldest idle one, which was closed. */
+    /* The third took the place of the oldest idle one, which was closed
+     * (io_uring: once the next wait dropped the ring's hold on it). */
     ck_assert_int_eq(x.closed, 1);
+    ck_assert_int_eq(kp_loop_run_once(&x.loop, 0), 0);
     ck_assert(!x.a.starved);
     ck_assert_int_eq(read(fds[0], &b, 1), 0);
     ck_assert_uint_eq(x.pool.n_idle, 2);

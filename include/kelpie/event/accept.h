@@ -62,6 +62,11 @@ struct kp_accept_opts {
     unsigned worker_index; /* picks reuseport_fds[worker_index] when present: the
                             * reactor's number (worker * worker_threads + thread) */
     bool multi_accept;     /* accept until EAGAIN instead of one per event */
+    /* No other reactor accepts from the listeners all workers share (one
+     * worker with one reactor): a completion backend may then accept on
+     * them ahead, as on a reuseport socket of this reactor's own (see
+     * KP_IO_LISTEN and accept.c). */
+    bool sole;
     kp_accept_conn_fn on_conn;
     void *ctx; /* passed to on_conn */
     /* Optional: offered every socket accepted here first; the acceptor then

@@ -45,6 +45,14 @@ struct kp_loop_backend {
                     int flags);
     ssize_t (*sendfile)(struct kp_loop *loop, struct kp_io *io, int fd, off_t *off, size_t len);
     int (*shutdown)(struct kp_loop *loop, struct kp_io *io);
+    /* kp_io_accept for a KP_IO_LISTEN io, registered or not (NULL:
+     * accept4(2) while it is registered). */
+    int (*accept)(struct kp_loop *loop, struct kp_io *io, struct sockaddr_storage *peer,
+                  socklen_t *peer_len);
+    /* kp_loop_close of a registered KP_IO_STREAM io: unregister it and close
+     * its fd (now or later, in order after what it queued for it); false
+     * when it did neither (NULL: never). */
+    bool (*close)(struct kp_loop *loop, struct kp_io *io);
     bool (*sending)(const struct kp_loop *loop, const struct kp_io *io);
 };
 

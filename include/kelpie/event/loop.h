@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -84,6 +85,12 @@ enum {
      * a completion backend still holds for it (kp_io_send) are dropped
      * rather than sent first. */
     KP_IO_ABORT = 1u << 4,
+    /* A listening socket accepted from only through kp_io_accept: a
+     * completion backend (io_uring) may accept ahead of the handler
+     * (IORING_OP_ACCEPT, the client's address with each connection) and
+     * reports KP_EV_READ once a connection (or an error) waits there.
+     * Readiness backends ignore it (kp_io_accept is then accept4(2)). */
+    KP_IO_LISTEN = 1u << 5,
 };
 
 typedef void (*kp_loop_hook_fn)(void *ctx);
@@ -139,6 +146,11 @@ int kp_loop_del(struct kp_loop *loop, struct kp_io *io);
 /* kp_loop_del for an io whose fd the caller closes right after (and has
  * never duplicated): the backend may skip the system call. */
 void kp_loop_del_closing(struct kp_loop *loop, struct kp_io *io);
+/* kp_loop_del_closing, then close io->fd (never duplicated) and set it to
+ * -1. A completion backend may queue the close behind the bytes it still
+ * sends for a KP_IO_STREAM io (io_uring: no system call of its own); the
+ * descriptor's number stays taken until it runs. */
+void kp_loop_close(struct kp_loop *loop, struct kp_io *io);
 /* Call io->handler(loop, io, events) after the current I/O dispatch; posting
  * an io already posted merges the events. A handler that posts itself while
  * posted events run is called in the next iteration (the wait then does not
@@ -150,6 +162,18 @@ void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events);
  * backend's buffers when it reads ahead for io (a registered KP_IO_STREAM io
  * on io_uring), else read(2) on io->fd. */
 ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len);
+
+/* Accept a connection on a KP_IO_LISTEN io's socket: the new descriptor
+ * (non-blocking, close-on-exec) with *peer and *peer_len filled, -EAGAIN, or
+ * -errno (accept4's errors). From the backend's queue when it accepts ahead
+ * for io, else accept4(2) on io->fd while io is registered. An unregistered
+ * io never takes a new connection (-EAGAIN), but a completion backend may
+ * still hold connections it accepted for io before io was unregistered (an
+ * accept that completed while it was being cancelled): it then posts
+ * KP_EV_READ to io, hands them over here, and closes those never taken
+ * when the loop is freed. So a KP_IO_LISTEN io stays in memory until the
+ * loop is freed (a listener lives as long as its worker). */
+int kp_io_accept(struct kp_io *io, struct sockaddr_storage *peer, socklen_t *peer_len);
 
 /* Write to a KP_IO_STREAM io's socket (flags: MSG_MORE or 0; never
  * SIGPIPE): bytes taken (a short count means the socket, or the backend's

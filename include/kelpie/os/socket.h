@@ -41,6 +41,10 @@ int kp_socket_listen(const struct kp_socket_conf *l);
  * zeroed path). Returns the fd or -errno (-EAGAIN when none is pending). Never blocks on a
  * non-blocking listener. */
 int kp_socket_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len);
+/* The address of a peer just accepted as kp_socket_accept leaves it: an
+ * unnamed UNIX-domain peer's path reads as empty (for accepts done
+ * elsewhere, e.g. by io_uring). */
+void kp_socket_accepted_peer(struct sockaddr_storage *peer, socklen_t peer_len);
 /* Remove the file of a UNIX-domain listening address (nothing for IP). */
 void kp_socket_unlink(const struct kp_socket_conf *l);
 /* TCP_NODELAY on/off. Returns 0 or -errno. */
