@@ -21,7 +21,7 @@ void kp_timer_heap_free(struct kp_timer_heap *h)
 
 void kp_timer_init(struct kp_timer *t, kp_timer_fn fn, void *data)
 {
-    *t = (struct kp_timer){.when = 0, .index = SIZE_MAX, .fn = fn, .data = data};
+    *t = (struct kp_timer){.when = 0, .key = 0, .index = SIZE_MAX, .fn = fn, .data = data};
 }
 
 static void place(struct kp_timer_heap *h, size_t i, struct kp_timer *t)
@@ -36,7 +36,7 @@ static void sift_up(struct kp_timer_heap *h, size_t i)
 
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (h->v[parent]->when <= t->when)
+        if (h->v[parent]->key <= t->key)
             break;
         place(h, i, h->v[parent]);
         i = parent;
@@ -52,9 +52,9 @@ static void sift_down(struct kp_timer_heap *h, size_t i)
         size_t child = 2 * i + 1;
         if (child >= h->n)
             break;
-        if (child + 1 < h->n && h->v[child + 1]->when < h->v[child]->when)
+        if (child + 1 < h->n && h->v[child + 1]->key < h->v[child]->key)
             child++;
-        if (t->when <= h->v[child]->when)
+        if (t->key <= h->v[child]->key)
             break;
         place(h, i, h->v[child]);
         i = child;
@@ -65,7 +65,7 @@ static void sift_down(struct kp_timer_heap *h, size_t i)
 /* Restore the heap around slot i after its key changed either way. */
 static void fix(struct kp_timer_heap *h, size_t i)
 {
-    if (i > 0 && h->v[i]->when < h->v[(i - 1) / 2]->when)
+    if (i > 0 && h->v[i]->key < h->v[(i - 1) / 2]->key)
         sift_up(h, i);
     else
         sift_down(h, i);
@@ -75,9 +75,14 @@ void kp_timer_set(struct kp_timer_heap *h, struct kp_timer *t, uint64_t when)
 {
     t->when = when;
     if (kp_timer_armed(t)) {
-        fix(h, t->index);
+        /* later: it keeps its place until its key comes up (see the header) */
+        if (when >= t->key)
+            return;
+        t->key = when;
+        sift_up(h, t->index);
         return;
     }
+    t->key = when;
     if (h->n == h->cap) {
         h->cap = h->cap != 0 ? h->cap * 2 : 64;
         h->v = kp_realloc(h->v, h->cap * sizeof(*h->v));
@@ -104,7 +109,7 @@ int64_t kp_timer_next(const struct kp_timer_heap *h, uint64_t now)
 {
     if (h->n == 0)
         return -1;
-    uint64_t when = h->v[0]->when;
+    uint64_t when = h->v[0]->key;
     if (when <= now)
         return 0;
     uint64_t d = when - now;
@@ -117,8 +122,14 @@ size_t kp_timer_expire(struct kp_timer_heap *h, uint64_t now)
      * time <= now fires in the next call instead of looping here forever. */
     size_t budget = h->n, fired = 0;
 
-    while (fired < budget && h->n > 0 && h->v[0]->when <= now) {
+    while (fired < budget && h->n > 0 && h->v[0]->key <= now) {
         struct kp_timer *t = h->v[0];
+        if (t->key != t->when) {
+            /* re-armed later since it took this place: to its real one */
+            t->key = t->when;
+            sift_down(h, 0);
+            continue;
+        }
         kp_timer_del(h, t);
         fired++;
         t->fn(t);

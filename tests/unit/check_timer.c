@@ -51,7 +51,7 @@ static void check_heap(const struct kp_timer_heap *h)
     for (size_t i = 0; i < h->n; i++) {
         if (h->v[i]->index != i && bad_index == h->n)
             bad_index = i;
-        if (i > 0 && h->v[(i - 1) / 2]->when > h->v[i]->when && bad_order == h->n)
+        if (i > 0 && h->v[(i - 1) / 2]->key > h->v[i]->key && bad_order == h->n)
             bad_order = i;
     }
     ck_assert_msg(bad_index == h->n, "entry %zu has a wrong index", bad_index);
@@ -117,6 +117,39 @@ START_TEST(timer_cancel_and_rearm)
     ck_assert_uint_eq(fired[0], 5);
     ck_assert_uint_eq(fired[1], 30);
     ck_assert_uint_eq(fired[2], 100);
+    kp_timer_heap_free(&h);
+}
+END_TEST
+
+/* Re-armed later, a timer keeps its place: no heap work. Its old time may
+ * come up (kp_timer_next reports it), but then it is moved, not fired, and
+ * timers still fire at their real times, earliest first. */
+START_TEST(timer_rearm_later_is_lazy)
+{
+    struct kp_timer_heap h;
+    struct tm a, b;
+    uint64_t fired[8];
+    struct fired_log fl = {fired, 0};
+
+    kp_timer_heap_init(&h);
+    setup_tm(&a, &h, &fl);
+    setup_tm(&b, &h, &fl);
+    kp_timer_set(&h, &a.t, 10);
+    kp_timer_set(&h, &b.t, 40);
+    kp_timer_set(&h, &a.t, 50); /* later: stays first in the heap */
+    ck_assert_ptr_eq(h.v[0], &a.t);
+    ck_assert_uint_eq(a.t.when, 50);
+    ck_assert_int_eq(kp_timer_next(&h, 0), 10);
+    ck_assert_uint_eq(kp_timer_expire(&h, 20), 0); /* moved, not fired */
+    check_heap(&h);
+    ck_assert_int_eq(kp_timer_next(&h, 20), 20);
+    kp_timer_set(&h, &a.t, 5); /* earlier: moves at once */
+    ck_assert_ptr_eq(h.v[0], &a.t);
+    kp_timer_set(&h, &a.t, 45);
+    ck_assert_uint_eq(kp_timer_expire(&h, 60), 2);
+    ck_assert_uint_eq(fired[0], 40);
+    ck_assert_uint_eq(fired[1], 45);
+    ck_assert_uint_eq(h.n, 0);
     kp_timer_heap_free(&h);
 }
 END_TEST
@@ -198,6 +231,7 @@ Suite *kp_test_timer_suite(void)
     TCase *tc = tcase_create("timer");
 
     tcase_add_test(tc, timer_order_and_next);
+    tcase_add_test(tc, timer_rearm_later_is_lazy);
     tcase_add_test(tc, timer_cancel_and_rearm);
     tcase_add_test(tc, timer_callbacks_touch_heap);
     tcase_add_test(tc, timer_random_100k);
