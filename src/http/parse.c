@@ -374,6 +374,9 @@ static bool request_target(struct kp_http_parser *ps, const char *p, size_t s, s
 
 static enum kp_http_method method_id(const char *p, size_t len)
 {
+    /* nearly every request: no memcmp() call */
+    if (len == 3 && p[0] == 'G' && p[1] == 'E' && p[2] == 'T')
+        return KP_HTTP_METHOD_GET;
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (methods[i].len == len && memcmp(methods[i].name, p, len) == 0)
             return methods[i].method;
