@@ -92,11 +92,13 @@ static const struct cond_case range_cases[] = {
     {"GET", "If-Range: soon\r\n", false, false, 0},
 };
 
-/* Parse "METHOD / HTTP/1.1" with the case's fields into ps. */
+/* Parse "METHOD / HTTP/1.1" with the case's fields into ps. The head's
+ * slices point into req, so it outlives the call (it was a local: the
+ * slices dangled, and a check read whatever the next call left there). */
 static void parse(struct kp_http_parser *ps, struct kp_http_field *fields, size_t n,
                   const struct cond_case *c)
 {
-    char req[1024];
+    static char req[1024];
     int len =
         snprintf(req, sizeof(req), "%s / HTTP/1.1\r\nHost: x\r\n%s\r\n", c->method, c->fields);
 
