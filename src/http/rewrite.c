@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kelpie/http/handler.h"
+#include "kelpie/http/mime.h"
 #include "kelpie/http/request.h"
 #include "kelpie/http/uri.h"
 #include "kelpie/http/var.h"
@@ -181,7 +182,9 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
         return code;
     }
     r->resp.body = v;
-    r->resp.content_type = kp_str_from(r->loc->default_type);
+    /* As nginx: the type of the URI's extension (`return 200 "..."` in
+     * `location = /robots.txt` is text/plain), else default_type. */
+    r->resp.content_type = kp_http_mime_type(r->loc, r->uri);
     return code;
 }
 
