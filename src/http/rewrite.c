@@ -10,6 +10,7 @@
 #include "kelpie/http/handler.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/request.h"
+#include "kelpie/http/status.h"
 #include "kelpie/http/uri.h"
 #include "kelpie/http/var.h"
 
@@ -181,6 +182,10 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
         r->resp.location = v;
         return code;
     }
+    /* A 204 (or 304) has no content: its text is dropped, and it gets no
+     * Content-Type either, as from nginx. */
+    if (kp_http_status_no_body(code))
+        return code;
     r->resp.body = v;
     /* As nginx: the type of the URI's extension (`return 200 "..."` in
      * `location = /robots.txt` is text/plain), else default_type. */
