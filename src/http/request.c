@@ -406,10 +406,17 @@ static void request_new(struct kp_http_conn *hc)
         r = hc->r = reuse_request(&hc->ctx->reuse);
     else
         reset_arena(r);
-    struct kp_arena arena = r->arena;
-    /* The field array is last and is written by the parser before it is read. */
-    memset(r, 0, offsetof(struct kp_http_request, fields));
-    r->arena = arena;
+    /* From the parser's end to the field array, which is last and is
+     * written by the parser before it is read; the arena stays, and the
+     * parser (a third of the bytes) is set by kp_http_parse_init anyway. */
+    _Static_assert(offsetof(struct kp_http_request, svc) == sizeof(struct kp_http_conn *) &&
+                       offsetof(struct kp_http_request, arena) ==
+                           offsetof(struct kp_http_request, svc) + sizeof(r->svc) &&
+                       offsetof(struct kp_http_request, parser) ==
+                           offsetof(struct kp_http_request, arena) + sizeof(r->arena),
+                   "request_new resets only what follows the parser: hc, svc, arena, parser first");
+    size_t from = offsetof(struct kp_http_request, parser) + sizeof(r->parser);
+    memset((char *)r + from, 0, offsetof(struct kp_http_request, fields) - from);
     r->hc = hc;
     r->svc = &hc->ctx->svc;
     r->start_msec = hc->loop->clock.msec;
