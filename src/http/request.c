@@ -1118,7 +1118,8 @@ static enum step respond(struct kp_http_conn *hc)
                                         .server_tokens = loc->server_tokens,
                                         .connection = conn_header(r),
                                         .keepalive_s = loc->keepalive_header_s,
-                                        .lm = &hc->ctx->lm};
+                                        .lm = &hc->ctx->lm,
+                                        .memo = &hc->ctx->head};
     kp_http_response_prepare(r, &o);
     kp_http_limit_rate_start(r, hc->loop->clock.msec);
     /* Nagle would hold the small tail of the next response until this one

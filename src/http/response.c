@@ -109,11 +109,83 @@ size_t kp_http_response_head_size(const struct kp_http_response *resp)
            resp->location.len + resp->allow.len + resp->www_authenticate.len + resp->extra.len;
 }
 
+/* a[0..a.len) and b[0..n) hold the same bytes (a.p may be NULL when empty). */
+static bool same_bytes(struct kp_str a, const char *b, size_t n)
+{
+    return a.len == n && (n == 0 || memcmp(a.p, b, n) == 0);
+}
+
+/* Copy s into out; an empty s may have no pointer. */
+static void copy_bytes(char *out, struct kp_str s)
+{
+    if (s.len > 0)
+        memcpy(out, s.p, s.len);
+}
+
+/* Whether m holds the head of resp under o (all but the Date). */
+static bool memo_hit(const struct kp_http_head_memo *m, const struct kp_http_response *resp,
+                     const struct kp_http_head_opts *o, int64_t length)
+{
+    return m->len > 0 && m->status == resp->status && m->length == length &&
+           m->last_modified == resp->last_modified && m->accept_ranges == resp->accept_ranges &&
+           m->server_tokens == o->server_tokens && m->connection == (int)o->connection &&
+           m->keepalive_s == o->keepalive_s && resp->content_range.len == 0 &&
+           resp->location.len == 0 && resp->allow.len == 0 && resp->www_authenticate.len == 0 &&
+           resp->extra.len == 0 && same_bytes(resp->content_type, m->type, m->type_len) &&
+           same_bytes(resp->etag, m->etag, m->etag_len);
+}
+
+/* Keep the head just built in out[0..n) in m, when it is a plain one. */
+static void memo_keep(struct kp_http_head_memo *m, const struct kp_http_response *resp,
+                      const struct kp_http_head_opts *o, int64_t length, const char *out, size_t n,
+                      size_t date_at)
+{
+    m->len = 0;
+    if (resp->content_range.len > 0 || resp->location.len > 0 || resp->allow.len > 0 ||
+        resp->www_authenticate.len > 0 || resp->extra.len > 0 || n > sizeof(m->text) ||
+        resp->content_type.len > sizeof(m->type) || resp->etag.len > sizeof(m->etag))
+        return;
+    *m = (struct kp_http_head_memo){.date_at = date_at,
+                                    .status = resp->status,
+                                    .server_tokens = o->server_tokens,
+                                    .connection = (int)o->connection,
+                                    .keepalive_s = o->keepalive_s,
+                                    .length = length,
+                                    .last_modified = resp->last_modified,
+                                    .accept_ranges = resp->accept_ranges,
+                                    .type_len = resp->content_type.len,
+                                    .etag_len = resp->etag.len};
+    copy_bytes(m->type, resp->content_type);
+    copy_bytes(m->etag, resp->etag);
+    memcpy(m->text, out, n);
+    m->len = n;
+}
+
+static size_t build_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
+                         int64_t length, char *out, size_t *date_at);
+
 size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
                              char *out)
 {
-    char *p = put_status(out, resp->status);
     int64_t length = kp_http_response_length(resp);
+    struct kp_http_head_memo *m = o->memo;
+    size_t date_at, n;
+
+    if (m != NULL && memo_hit(m, resp, o, length)) {
+        memcpy(out, m->text, m->len);
+        memcpy(out + m->date_at, o->date, KP_TIME_HTTP_DATE_LEN);
+        return m->len;
+    }
+    n = build_head(resp, o, length, out, &date_at);
+    if (m != NULL)
+        memo_keep(m, resp, o, length, out, n, date_at);
+    return n;
+}
+
+static size_t build_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
+                         int64_t length, char *out, size_t *date_at)
+{
+    char *p = put_status(out, resp->status);
 
     if (o->server_tokens == KP_HTTP_TOKENS_OFF)
         p = PUT_LIT(p, SERVER_BARE);
@@ -122,6 +194,7 @@ size_t kp_http_response_head(const struct kp_http_response *resp, const struct k
     else
         p = PUT_LIT(p, SERVER_FULL);
     p = PUT_LIT(p, "Date: ");
+    *date_at = (size_t)(p - out);
     p = put(p, o->date, KP_TIME_HTTP_DATE_LEN); /* a constant size: no call */
     p = PUT_LIT(p, "\r\n");
     if (resp->content_type.len > 0)

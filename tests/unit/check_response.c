@@ -26,6 +26,46 @@ static size_t head_of(const struct kp_http_response *resp, const struct kp_http_
     return n;
 }
 
+/* The head memo (kp_http_head_opts.memo) gives byte for byte the head built
+ * without it, whatever changes from one response to the next: each input in
+ * turn, the Date, and heads that are never kept. */
+START_TEST(head_memo_same_bytes)
+{
+    static struct kp_http_head_memo memo;
+    char with[1024], without[1024];
+    const char *dates[] = {DATE, "Sun, 22 Nov 2026 10:00:01 GMT"};
+
+    memset(&memo, 0, sizeof(memo));
+    for (int k = 0; k < 40; k++) {
+        struct kp_http_response resp;
+        kp_http_response_init(&resp);
+        resp.status = k % 13 == 12 ? 404 : 200;
+        resp.content_type = k % 5 == 4 ? KP_STR("text/plain") : KP_STR("text/html");
+        resp.etag = k % 7 == 6 ? KP_STR("\"5f-259\"") : KP_STR("\"5f-258\"");
+        resp.last_modified = k % 11 == 10 ? 1000 : 999;
+        resp.accept_ranges = k % 9 != 8;
+        resp.fd = 3;
+        resp.file_len = k % 17 == 16 ? 601 : 600;
+        if (k % 19 == 18)
+            resp.location = KP_STR("http://x/");
+        if (k % 23 == 22)
+            resp.extra = KP_STR("X-A: b\r\n");
+        struct kp_http_head_opts o = {
+            .date = dates[(k / 3) % 2],
+            .server_tokens = k % 8 == 7 ? KP_HTTP_TOKENS_OFF : KP_HTTP_TOKENS_ON,
+            .connection = k % 10 == 9 ? KP_HTTP_CONN_HDR_CLOSE : KP_HTTP_CONN_HDR_NONE,
+            .keepalive_s = k % 15 == 14 ? 5 : 0,
+            .memo = &memo};
+        size_t n = head_of(&resp, &o, with);
+        o.memo = NULL;
+        size_t m = head_of(&resp, &o, without);
+        ck_assert_uint_eq(n, m);
+        ck_assert_msg(memcmp(with, without, n) == 0, "response %d: %s", k, with);
+    }
+    ck_assert_uint_gt(memo.len, 0);
+}
+END_TEST
+
 START_TEST(status_table)
 {
     ck_assert_str_eq(kp_http_status_reason(404), "Not Found");
@@ -51,7 +91,7 @@ START_TEST(head_full)
 {
     struct kp_http_response resp;
     struct kp_http_date_cache lm = {.t = -1};
-    const struct kp_http_head_opts o = {DATE, true, KP_HTTP_CONN_HDR_KEEP_ALIVE, &lm, 0};
+    const struct kp_http_head_opts o = {DATE, true, KP_HTTP_CONN_HDR_KEEP_ALIVE, &lm, 0, NULL};
     char out[1024];
 
     kp_http_response_init(&resp);
@@ -99,7 +139,7 @@ START_TEST(head_server_tokens)
     kp_http_response_init(&resp);
     resp.status = 204;
     for (size_t i = 0; i < 3; i++) {
-        struct kp_http_head_opts o = {DATE, tokens[i], KP_HTTP_CONN_HDR_NONE, NULL, 0};
+        struct kp_http_head_opts o = {DATE, tokens[i], KP_HTTP_CONN_HDR_NONE, NULL, 0, NULL};
         head_of(&resp, &o, out);
         const char *server = strstr(out, "\r\n") + 2;
         ck_assert_msg(strncmp(server, want[i], strlen(want[i])) == 0, "%u: %s", tokens[i], out);
@@ -110,7 +150,7 @@ END_TEST
 START_TEST(head_minimal_and_variants)
 {
     struct kp_http_response resp;
-    struct kp_http_head_opts o = {DATE, false, KP_HTTP_CONN_HDR_CLOSE, NULL, 0};
+    struct kp_http_head_opts o = {DATE, false, KP_HTTP_CONN_HDR_CLOSE, NULL, 0, NULL};
     char out[1024];
 
     kp_http_response_init(&resp);
@@ -223,7 +263,7 @@ static int send_all(struct writer *w, size_t scratch_size)
     return again;
 }
 
-static const struct kp_http_head_opts OPTS = {DATE, true, KP_HTTP_CONN_HDR_NONE, NULL, 0};
+static const struct kp_http_head_opts OPTS = {DATE, true, KP_HTTP_CONN_HDR_NONE, NULL, 0, NULL};
 
 START_TEST(send_memory_body)
 {
@@ -342,6 +382,7 @@ Suite *kp_test_response_suite(void)
     TCase *tc = tcase_create("response");
 
     tcase_add_test(tc, status_table);
+    tcase_add_test(tc, head_memo_same_bytes);
     tcase_add_test(tc, head_full);
     tcase_add_test(tc, head_minimal_and_variants);
     tcase_add_test(tc, head_server_tokens);

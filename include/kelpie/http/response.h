@@ -42,6 +42,28 @@ struct kp_http_date_cache {
     char text[32]; /* IMF-fixdate, NUL-terminated */
 };
 
+/* The last head built, kept with everything it was made from but the Date:
+ * the same file answered again (a keep-alive client, a benchmark) costs a
+ * comparison and a copy instead of a dozen pieces. Only plain heads are
+ * kept: no Content-Range, Location, Allow, WWW-Authenticate or extra
+ * fields, and a Content-Type and an ETag that fit here. One per reactor. */
+#define KP_HTTP_HEAD_MEMO_VALUE 96
+#define KP_HTTP_HEAD_MEMO_TEXT  512
+struct kp_http_head_memo {
+    size_t len;     /* 0: empty */
+    size_t date_at; /* where the Date value (KP_TIME_HTTP_DATE_LEN bytes) is in text */
+    int status;
+    unsigned server_tokens;
+    int connection;
+    uint64_t keepalive_s;
+    int64_t length;
+    time_t last_modified;
+    bool accept_ranges;
+    size_t type_len, etag_len;
+    char type[KP_HTTP_HEAD_MEMO_VALUE], etag[KP_HTTP_HEAD_MEMO_VALUE];
+    char text[KP_HTTP_HEAD_MEMO_TEXT];
+};
+
 /* What the head needs besides the response itself. */
 /* server_tokens: "Server: kelpie"; "Server: kelpie/VERSION"; that and
  * " (NAME)" when built with ./configure --build=NAME (else as on), as
@@ -54,6 +76,7 @@ struct kp_http_head_opts {
     enum kp_http_conn_hdr connection;
     struct kp_http_date_cache *lm; /* for Last-Modified; NULL: format every time */
     uint64_t keepalive_s; /* > 0: "Keep-Alive: timeout=N" (keepalive_timeout's 2nd value) */
+    struct kp_http_head_memo *memo; /* the last head (see above); NULL: build every time */
 };
 
 /* Bytes the head of resp can take at most (kp_http_response_head's out). */

@@ -76,6 +76,7 @@ struct kp_http_ctx {
     bool draining;                  /* no more keep-alive (see above) */
     char *scratch;                  /* KP_HTTP_SCRATCH_SIZE bytes */
     struct kp_http_date_cache lm;   /* Last-Modified text of the last file */
+    struct kp_http_head_memo head;  /* the last response head (response.h) */
     struct kp_http_docroots roots;  /* open document roots (docroot.h) */
     struct kp_http_filecache files; /* open files (filecache.h) */
     struct kp_http_gzcache gz;      /* compressed files (gzip.h) */
