@@ -795,6 +795,29 @@ static int load_pair(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_
     return 0;
 }
 
+/* A certificate whose file holds no chain is sent with the chain OpenSSL
+ * finds in the context's store (the CAs of ssl_client_certificate and
+ * ssl_trusted_certificate). OpenSSL would look for it again in every
+ * handshake (a certificate verification each time); the store does not
+ * change after loading, so build each chain once here and turn the per-
+ * handshake search off. A chain that does not verify is kept as far as it
+ * goes, as the per-handshake search did. */
+static int build_chains(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
+{
+    long flags = SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR;
+
+    for (int more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); more == 1;
+         more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+        STACK_OF(X509) *chain = NULL;
+        SSL_CTX_get0_chain_certs(ctx, &chain);
+        if (chain == NULL && SSL_CTX_build_cert_chain(ctx, flags) <= 0)
+            return fail(cf, ssl->where, "SSL_CTX_build_cert_chain() failed");
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    ERR_clear_error();
+    return 0;
+}
+
 static int load_dhparam(struct kp_conf *cf, SSL_CTX *ctx, const struct kp_http_ssl_conf *ssl)
 {
     BIO *bio = BIO_new_file(ssl->dhparam, "r");
@@ -935,6 +958,8 @@ int kp_http_ssl_build(struct kp_conf *cf, struct kp_http_srv_conf *srv)
         rc = load_pair(cf, ctx, ssl, i);
     if (rc == 0 && ssl->n_conf_commands > 0)
         rc = conf_commands(cf, ctx, ssl);
+    if (rc == 0)
+        rc = build_chains(cf, ctx, ssl);
     if (rc != 0)
         return rc;
     session_id_context(ctx, ssl);

@@ -561,6 +561,55 @@ static void make_second_ca(const struct kp_h_server *s)
     sh_ok(cmd);
 }
 
+/* A certificate file without its chain: the chain comes from the CAs the
+ * server knows (here ssl_client_certificate), built once at load; a file
+ * with its chain sends that one, and a certificate whose issuer is not
+ * known goes alone. s_client -showcerts prints each certificate sent. */
+START_TEST(chain_from_the_store)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+
+    make_certs(&s);
+    make_ca_signed(&s, "leaf", "localhost");
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cd %sconf && cat leaf.crt ca.crt > full.crt", s.prefix);
+    sh_ok(cmd);
+    kp_h_config(&s, "master_process off;",
+                "server { listen 127.0.0.1:@PORT@ ssl; server_name localhost;\n"
+                "  ssl_certificate leaf.crt; ssl_certificate_key leaf.key;\n"
+                "  ssl_verify_client optional; ssl_client_certificate ca.crt;\n"
+                "  return 200 \"ok\\n\"; }\n"
+                "server { listen 127.0.0.1:@PORT2@ ssl; server_name localhost;\n"
+                "  ssl_certificate full.crt; ssl_certificate_key leaf.key;\n"
+                "  ssl_certificate rsa.crt; ssl_certificate_key rsa.key;\n"
+                "  return 200 \"ok\\n\"; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    const int ports[] = {s.port, s.port2, s.port2};
+    const char *sigalgs[] = {"", "-sigalgs ECDSA+SHA256", "-sigalgs RSA-PSS+SHA256"};
+    const int expect[] = {2, 2, 1};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(kp_t_sh(&out,
+                                 "printf 'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n"
+                                 "Connection: close\\r\\n\\r\\n' | timeout 10 " OPENSSL
+                                 " s_client -connect 127.0.0.1:%d -showcerts -ign_eof %s "
+                                 "-CAfile %sconf/ca.crt 2>&1 | grep -e 'BEGIN CERTIFICATE' -e "
+                                 "'Verify return code'",
+                                 ports[i], sigalgs[i], s.prefix),
+                         0);
+        int n = 0;
+        for (const char *p = strstr(out, "BEGIN CERTIFICATE"); p != NULL;
+             p = strstr(p + 1, "BEGIN CERTIFICATE"))
+            n++;
+        ck_assert_msg(n == expect[i], "case %d: %d certificates sent:\n%s", i, n, out);
+        /* The chains sent verify against the CA. */
+        ck_assert_msg(i == 2 || strstr(out, "Verify return code: 0 (ok)") != NULL, "%s", out);
+        free(out);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* curl with conf/clib.crt as client certificate: SNI sni, Host host; the
  * body then " STATUS" in *out. */
 static int curl_clib(const struct kp_h_server *s, const char *sni, const char *host, char **out)
@@ -819,6 +868,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, client_certificate_verified);
     tcase_add_test(tc, client_certificate_sni_host_mismatch);
     tcase_add_test(tc, resumed_session_keeps_its_server);
+    tcase_add_test(tc, chain_from_the_store);
     tcase_add_test(tc, reject_handshake);
     tcase_add_test(tc, stapling_from_file);
     tcase_add_test(tc, config_errors);
