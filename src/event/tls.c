@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "kelpie/util/alloc.h"
+#include "kelpie/util/mem.h"
 #include "kelpie/event/loop.h"
 
 #if KP_HAVE_SSL
@@ -30,6 +31,37 @@ struct kp_tls {
     bool failed;     /* a fatal error: no close_notify */
     bool handshaked; /* the handshake is complete */
 };
+
+static void *tls_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return kp_mem_exact_alloc(n);
+}
+
+/* As OpenSSL's own: a size of 0 frees. */
+static void *tls_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    if (n == 0) {
+        kp_mem_exact_free(p);
+        return NULL;
+    }
+    return kp_mem_exact_realloc(p, n);
+}
+
+static void tls_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    kp_mem_exact_free(p);
+}
+
+int kp_tls_init(void)
+{
+    return CRYPTO_set_mem_functions(tls_malloc, tls_realloc, tls_free) == 1 ? 0 : -EBUSY;
+}
 
 static long bio_watch(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
                       size_t *processed)
@@ -253,6 +285,11 @@ void kp_tls_free(struct kp_tls *t)
 struct kp_tls {
     int unused;
 };
+
+int kp_tls_init(void)
+{
+    return 0;
+}
 
 struct kp_tls *kp_tls_new(void *ctx, int fd, void *app)
 {

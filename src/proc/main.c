@@ -15,6 +15,7 @@
 #include "kelpie/proc/master_start.h"
 #include "kelpie/util/mem.h"
 #include "kelpie/proc/reload_request.h"
+#include "kelpie/event/tls.h"
 #include "kelpie/event/uring.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/regex.h"
@@ -115,6 +116,7 @@ int main(int argc, char *argv[])
     struct kp_cli cli;
     char err[1024];
 
+    kp_tls_init(); /* before anything calls OpenSSL */
     if (kp_cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
         fprintf(stderr, "kelpie: %s\n", err);
         return 1;

@@ -24,6 +24,13 @@
 
 struct kp_tls;
 
+/* Route OpenSSL's allocations through kp_mem_exact_alloc (util/mem.h): an
+ * idle TLS connection holds a few objects whose sizes jemalloc's classes
+ * would round up by 5-10%. Must run before any other OpenSSL call (first
+ * thing in main); later, OpenSSL refuses and -EBUSY is returned, with no
+ * harm but the lost bytes. Returns 0 (also when built without OpenSSL). */
+int kp_tls_init(void);
+
 /* Start a server-side TLS session on the connected socket fd with ctx (an
  * SSL_CTX *). app is kept for the context's callbacks (SNI, ALPN), which get
  * it back with kp_tls_app(). Returns NULL when OpenSSL cannot allocate one. */
