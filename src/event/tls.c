@@ -11,6 +11,7 @@
 #include "config.h"
 #include "kelpie/util/alloc.h"
 #include "kelpie/util/mem.h"
+#include "kelpie/os/socket.h"
 #include "kelpie/event/loop.h"
 
 #if KP_HAVE_SSL
@@ -26,10 +27,13 @@
 struct kp_tls {
     SSL *ssl;
     void *app;
-    unsigned want;   /* KP_EV_* the last -EAGAIN waits for */
+    unsigned want; /* KP_EV_* the last -EAGAIN waits for */
+    int fd;
     bool sock_full;  /* the last socket read filled the buffer it was given */
     bool failed;     /* a fatal error: no close_notify */
     bool handshaked; /* the handshake is complete */
+    bool wrote;      /* the socket took some of our bytes (the server's flight) */
+    bool corked;     /* TCP_CORK holds the session tickets for the first response */
 };
 
 static void *tls_malloc(size_t n, const char *file, int line)
@@ -73,6 +77,8 @@ static long bio_watch(BIO *b, int oper, const char *argp, size_t len, int argi, 
     (void)argl;
     if (oper == (BIO_CB_READ | BIO_CB_RETURN))
         t->sock_full = ret > 0 && processed != NULL && *processed == len;
+    else if (oper == (BIO_CB_WRITE | BIO_CB_RETURN) && ret > 0)
+        t->wrote = true;
     return ret;
 }
 
@@ -88,6 +94,7 @@ struct kp_tls *kp_tls_new(void *ctx, int fd, void *app)
     struct kp_tls *t = kp_calloc(1, sizeof(*t));
     t->ssl = ssl;
     t->app = app;
+    t->fd = fd;
     SSL_set_app_data(ssl, t);
     BIO *rbio = SSL_get_rbio(ssl);
     BIO_set_callback_arg(rbio, (char *)t);
@@ -147,14 +154,30 @@ static int failure(struct kp_tls *t, int rc)
     }
 }
 
+/* Let what the socket holds leave (see kp_tls_handshake). */
+static void uncork(struct kp_tls *t)
+{
+    if (t->corked)
+        kp_socket_cork(t->fd, false);
+    t->corked = false;
+}
+
 int kp_tls_handshake(struct kp_tls *t, char *err, size_t errlen)
 {
     begin(t);
+    /* Once the server's flight is out, what the last step writes (the TLS
+     * 1.3 session tickets, after the client's Finished) waits in the socket
+     * and leaves with the first response, which usually follows at once
+     * (the request comes with the Finished): one segment instead of one per
+     * ticket. Waiting for anything lets them go (uncork). */
+    if (t->wrote && !t->corked)
+        t->corked = kp_socket_cork(t->fd, true) == 0;
     int rc = SSL_do_handshake(t->ssl);
     if (rc == 1) {
         t->handshaked = true;
         return 0;
     }
+    uncork(t);
     rc = failure(t, rc);
     if (rc == -EAGAIN)
         return rc;
@@ -176,6 +199,7 @@ ssize_t kp_tls_recv(struct kp_tls *t, void *buf, size_t len)
     begin(t);
     if (SSL_read_ex(t->ssl, buf, len, &n) == 1)
         return (ssize_t)n;
+    uncork(t);
     int rc = failure(t, 0);
     ERR_clear_error();
     return rc;
@@ -193,7 +217,17 @@ static ssize_t write_some(struct kp_tls *t, const char *p, size_t len)
     return rc == 0 ? -EPIPE : rc;
 }
 
+static ssize_t send_pieces(struct kp_tls *t, const struct iovec *iov, size_t n);
+
 ssize_t kp_tls_send(struct kp_tls *t, const struct iovec *iov, size_t n)
+{
+    ssize_t rc = send_pieces(t, iov, n);
+
+    uncork(t);
+    return rc;
+}
+
+static ssize_t send_pieces(struct kp_tls *t, const struct iovec *iov, size_t n)
 {
     char stage[TLS_RECORD];
     size_t total = 0, i = 0, off = 0;
@@ -241,6 +275,7 @@ bool kp_tls_ktls_send(const struct kp_tls *t)
 
 ssize_t kp_tls_sendfile(struct kp_tls *t, int fd, off_t *off, size_t len)
 {
+    uncork(t);
     begin(t);
     ossl_ssize_t w = SSL_sendfile(t->ssl, fd, *off, len, 0);
     if (w > 0) {
@@ -264,6 +299,7 @@ bool kp_tls_more(const struct kp_tls *t)
 
 void kp_tls_shutdown(struct kp_tls *t)
 {
+    uncork(t);
     if (t->failed || !t->handshaked)
         return;
     t->failed = true; /* once */

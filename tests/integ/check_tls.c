@@ -561,6 +561,37 @@ static void make_second_ca(const struct kp_h_server *s)
     sh_ok(cmd);
 }
 
+/* TLS 1.3 session tickets wait in the socket for the first response, to
+ * leave in one segment with it: a client that sends its request gets them,
+ * one that sends nothing after the handshake gets them too (waiting for
+ * the request lets them go), and both resume with them. */
+START_TEST(tickets_reach_the_client)
+{
+    struct kp_h_server s;
+    char *out = NULL;
+    const char *feeds[] = {"printf '" GET_CLOSE "'", "sleep 1"};
+
+    start(&s, NULL, HTTP);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(kp_t_sh(&out,
+                                 "%s | timeout 10 " OPENSSL
+                                 " s_client -connect 127.0.0.1:%d -tls1_3 -sess_out "
+                                 "%sconf/t%d.sess %s 2>&1",
+                                 feeds[i], s.port, s.prefix, i, i == 0 ? "-ign_eof" : ""),
+                         0);
+        ck_assert_msg(i == 1 || strstr(out, "hello tls") != NULL, "%s", out);
+        free(out);
+        char opts[512];
+        snprintf(opts, sizeof(opts), "-tls1_3 -sess_in %sconf/t%d.sess", s.prefix, i);
+        ck_assert_int_eq(s_client(&s, opts, GET_CLOSE, &out), 0);
+        ck_assert_msg(strstr(out, "\nReused, TLSv1.3") != NULL && strstr(out, "hello tls"),
+                      "case %d: %s", i, out);
+        free(out);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* A certificate file without its chain: the chain comes from the CAs the
  * server knows (here ssl_client_certificate), built once at load; a file
  * with its chain sends that one, and a certificate whose issuer is not
@@ -869,6 +900,7 @@ Suite *kp_test_tls_suite(void)
     tcase_add_test(tc, client_certificate_sni_host_mismatch);
     tcase_add_test(tc, resumed_session_keeps_its_server);
     tcase_add_test(tc, chain_from_the_store);
+    tcase_add_test(tc, tickets_reach_the_client);
     tcase_add_test(tc, reject_handshake);
     tcase_add_test(tc, stapling_from_file);
     tcase_add_test(tc, config_errors);
