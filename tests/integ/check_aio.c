@@ -11,6 +11,7 @@
  * asserts timing. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -93,34 +94,54 @@ static void warm(const struct kp_h_server *s, const char *rel)
     free(kp_h_read(s, rel));
 }
 
+/* Whether entry tid of the task directory dir (/proc/PID/task) is a
+ * thread whose name starts with comm: 1 or 0, -1 when it is no thread. */
+static int thread_named(const char *dir, const char *tid, const char *comm)
+{
+    char path[512], buf[64];
+
+    snprintf(path, sizeof(path), "%s/%s/comm", dir, tid);
+    FILE *f = tid[0] == '.' ? NULL : fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    bool match = fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, comm, strlen(comm)) == 0;
+    fclose(f);
+    return match;
+}
+
+/* The value of field ("rchar:", "read_bytes:") in thread tid's io file. */
+static unsigned long long thread_io(const char *dir, const char *tid, const char *field)
+{
+    char path[512], buf[256];
+    unsigned long long v = 0;
+
+    snprintf(path, sizeof(path), "%s/%s/io", dir, tid);
+    FILE *f = fopen(path, "r");
+    while (f != NULL && fgets(buf, sizeof(buf), f) != NULL) {
+        if (strncmp(buf, field, strlen(field)) == 0)
+            v = strtoull(buf + strlen(field), NULL, 10);
+    }
+    if (f != NULL)
+        fclose(f);
+    return v;
+}
+
 /* The threads of pid whose name starts with comm: how many, and (when
  * rchar is not NULL) the bytes they read (/proc/PID/task/TID/io). */
 static int named_threads(pid_t pid, const char *comm, unsigned long long *rchar)
 {
-    char dir[64], path[512], buf[512];
+    char dir[64];
     int n = 0;
 
     snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
     DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
-        FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
-        if (f == NULL)
-            continue;
-        bool match = fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, comm, strlen(comm)) == 0;
-        fclose(f);
-        if (!match)
+        if (thread_named(dir, e->d_name, comm) != 1)
             continue;
         n++;
-        snprintf(path, sizeof(path), "%s/%s/io", dir, e->d_name);
-        f = rchar != NULL ? fopen(path, "r") : NULL;
-        while (f != NULL && fgets(buf, sizeof(buf), f) != NULL) {
-            if (strncmp(buf, "rchar:", 6) == 0)
-                *rchar += strtoull(buf + 6, NULL, 10);
-        }
-        if (f != NULL)
-            fclose(f);
+        if (rchar != NULL)
+            *rchar += thread_io(dir, e->d_name, "rchar:");
     }
     closedir(d);
     return n;
@@ -386,7 +407,8 @@ static bool cold_tree(const struct kp_h_server *s, const char *small, char *dir,
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(ftruncate(fd, 16 << 20), 0);
     close(fd);
-    char *mkfs[] = {"/usr/sbin/mkfs.ext4", "-q", "-F", img, NULL};
+    /* 4 KiB blocks: each directory's block is a page (and a read) of its own. */
+    char *mkfs[] = {"/usr/sbin/mkfs.ext4", "-q", "-F", "-b", "4096", img, NULL};
     if (getuid() != 0 || access(mkfs[0], X_OK) != 0 || !run_quiet(mkfs) || !mount_image(img, dir)) {
         fprintf(stderr, "aio: no loop-mounted ext4 here (root, mkfs.ext4, loop devices): "
                         "cold-path checks skipped\n");
@@ -399,6 +421,19 @@ static bool cold_tree(const struct kp_h_server *s, const char *small, char *dir,
     make_file(dir, "t/1/2/3/x.bin", small, SMALL_SIZE);
     make_file(dir, "o/1/2/3", NULL, 0);
     make_file(dir, "q/1/2/3", NULL, 0);
+    make_file(dir, "s/1/2/3/f.bin", small, SMALL_SIZE);
+    make_file(dir, "c/1/2/3/f.bin", small, SMALL_SIZE);
+    make_file(dir, "k/1/2/3/f.bin", small, SMALL_SIZE);
+    /* Second names in the root: reading them brings a file's inode and
+     * bytes into memory while the directories above its first name stay
+     * cold. */
+    static const char *const linked[] = {"s", "c", "k"};
+    for (int i = 0; i < 3; i++) {
+        char from[512], to[512];
+        snprintf(from, sizeof(from), "%s/%s/1/2/3/f.bin", dir, linked[i]);
+        snprintf(to, sizeof(to), "%s/%s.bin", dir, linked[i]);
+        ck_assert_int_eq(link(from, to), 0);
+    }
     unmount(dir);
     ck_assert(mount_image(img, dir));
     return true;
@@ -408,29 +443,16 @@ static bool cold_tree(const struct kp_h_server *s, const char *small, char *dir,
  * /proc/PID/task/TID/io): those named comm* (pool), or all the others. */
 static unsigned long long disk_reads(pid_t pid, const char *comm, bool pool)
 {
-    char dir[64], path[512], buf[512];
+    char dir[64];
     unsigned long long sum = 0;
 
     snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
     DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        bool named = fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, comm, strlen(comm)) == 0;
-        fclose(f);
-        snprintf(path, sizeof(path), "%s/%s/io", dir, e->d_name);
-        f = named == pool ? fopen(path, "r") : NULL;
-        while (f != NULL && fgets(buf, sizeof(buf), f) != NULL) {
-            if (strncmp(buf, "read_bytes:", 11) == 0)
-                sum += strtoull(buf + 11, NULL, 10);
-        }
-        if (f != NULL)
-            fclose(f);
+        int named = thread_named(dir, e->d_name, comm);
+        if (named >= 0 && (named == 1) == pool)
+            sum += thread_io(dir, e->d_name, "read_bytes:");
     }
     closedir(d);
     return sum;
@@ -534,6 +556,185 @@ START_TEST(aio_cold_open)
 }
 END_TEST
 
+/* --- a cold open held in flight ------------------------------------------------------ */
+
+#define FREEZER "/sys/fs/cgroup/freezer"
+
+static bool put_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY);
+    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Thaw and remove cg once this test process is gone, however it ended: a
+ * failed check must not leave the server's threads frozen (its stop would
+ * hang). A process of its own, which leaves when cg is gone. */
+static void guard(const char *cg)
+{
+    pid_t test = getpid();
+    char path[320];
+
+    if (fork() != 0)
+        return;
+    setsid(); /* Check kills the test's process group when it ends */
+    snprintf(path, sizeof(path), "%s/freezer.state", cg);
+    while (getppid() == test)
+        usleep(100000);
+    for (int i = 0; i < 600 && access(cg, F_OK) == 0; i++) {
+        put_text(path, "THAWED");
+        rmdir(cg);
+        usleep(100000);
+    }
+    _exit(0);
+}
+
+/* Move every thread of pid named comm* into a new freezer cgroup (v1) and
+ * freeze it: a task posted to the pool then stays in flight until
+ * thaw(). cg gets the group's directory. False (with a note) where that
+ * cannot be done. */
+static bool freeze_threads(pid_t pid, const char *comm, char *cg, size_t size)
+{
+    static bool guarded;
+    char dir[64], path[320];
+    bool ok;
+
+    snprintf(cg, size, FREEZER "/kelpie-test-%d", (int)getpid());
+    ok = access(FREEZER "/tasks", F_OK) == 0 && (mkdir(cg, 0755) == 0 || errno == EEXIST);
+    if (ok && access(cg, F_OK) == 0 && !guarded) {
+        guard(cg);
+        guarded = true;
+    }
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = ok ? opendir(dir) : NULL;
+    snprintf(path, sizeof(path), "%s/tasks", cg);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        if (thread_named(dir, e->d_name, comm) == 1)
+            ok &= put_text(path, e->d_name);
+    }
+    if (d != NULL)
+        closedir(d);
+    snprintf(path, sizeof(path), "%s/freezer.state", cg);
+    if (ok && put_text(path, "FROZEN"))
+        return true;
+    fprintf(stderr, "aio: no freezer cgroup here (cgroup v1): in-flight checks skipped\n");
+    rmdir(cg);
+    return false;
+}
+
+static void thaw(const char *cg)
+{
+    char path[320];
+
+    snprintf(path, sizeof(path), "%s/freezer.state", cg);
+    ck_assert(put_text(path, "THAWED"));
+}
+
+/* Whether bytes (or the end) are waiting on fd now. */
+static bool answered(int fd)
+{
+    char c;
+
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
+static int send_head(const struct kp_h_server *s, const char *path)
+{
+    char req[256];
+    int fd = kp_h_connect(s->port);
+
+    ck_assert_int_ge(fd, 0);
+    snprintf(req, sizeof(req), "HEAD %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+    kp_h_send_str(fd, req);
+    return fd;
+}
+
+static void expect_head_ok(int fd)
+{
+    struct kp_h_resp r;
+
+    ck_assert_int_eq(kp_h_recv(fd, &r, true), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(strtoull(kp_h_header(&r, "Content-Length"), NULL, 10), SMALL_SIZE);
+    kp_h_resp_free(&r);
+    close(fd);
+}
+
+/* Cold opens held in flight (the pool's threads frozen, cgroup v1
+ * freezer): another client's request for a cached file is answered while
+ * the cold one waits (with the open in the reactor, the cold one would have
+ * been answered: its lookup does not wait long here), and the cold one is
+ * answered once the pool runs again. A client that leaves during its cold
+ * open leaves no descriptor behind once the open is back. A fast stop
+ * (SIGTERM) during a cold open waits for it, closes everything and exits
+ * cleanly. */
+START_TEST(aio_cold_open_in_flight)
+{
+    struct kp_h_server s;
+    char dir[256], cg[128];
+    char *small = content(SMALL_SIZE, 13);
+
+    kp_h_prepare(&s);
+    /* Other threads than the reactor answer under the hand-off models. */
+    if (kp_h_model_is("sim_proactor") || kp_h_model_is("reactor_pool") ||
+        !cold_tree(&s, small, dir, sizeof(dir))) {
+        kp_h_stop(&s);
+        free(small);
+        return;
+    }
+    /* No open-file cache: every descriptor of a request goes with it. */
+    kp_h_config(&s, "",
+                "open_file_cache off;\nserver {\n    listen 127.0.0.1:@PORT@;\n    root cold;\n"
+                "    aio threads;\n    location /w/ { alias html/; }\n}\n");
+    write_file(&s, "html/warm.bin", small, SMALL_SIZE);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_t w = worker_of(&s);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
+    expect_body(&s, "GET", "/w/warm.bin", NULL, 200, small, SMALL_SIZE);
+    expect_status(&s, "/g/1/2", 301); /* the cold root is open from here on */
+    int base_fds = kp_h_count_fds(w);
+    if (!freeze_threads(w, "pool default", cg, sizeof(cg))) {
+        kp_h_stop(&s);
+        unmount(dir);
+        free(small);
+        return;
+    }
+    int a = send_head(&s, "/s/1/2/3/f.bin");
+    kp_h_sleep_ms(200); /* let the reactor take it first */
+    expect_body(&s, "GET", "/w/warm.bin", NULL, 200, small, SMALL_SIZE);
+    ck_assert_msg(!answered(a), "the cold request was answered while the pool was frozen");
+    thaw(cg);
+    expect_head_ok(a);
+
+    ck_assert(freeze_threads(w, "pool default", cg, sizeof(cg)));
+    int c = send_head(&s, "/c/1/2/3/f.bin");
+    expect_body(&s, "GET", "/w/warm.bin", NULL, 200, small, SMALL_SIZE);
+    close(c);
+    thaw(cg);
+    ck_assert_msg(kp_h_wait_fds(w, base_fds, 20000), "descriptors left: %d, were %d",
+                  kp_h_count_fds(w), base_fds);
+
+    ck_assert(freeze_threads(w, "pool default", cg, sizeof(cg)));
+    int k = send_head(&s, "/k/1/2/3/f.bin");
+    expect_body(&s, "GET", "/w/warm.bin", NULL, 200, small, SMALL_SIZE);
+    kill(s.pid, SIGTERM);
+    kp_h_sleep_ms(200);
+    thaw(cg);
+    ck_assert(kp_p_gone(w, 20000));
+    int st = kp_h_signal_wait(&s, 0, 10000);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "master status %d", st);
+    close(k);
+    s.pid = 0;
+    kp_h_stop(&s);
+    ck_assert_int_eq(rmdir(cg), 0); /* empty: the worker is gone */
+    unmount(dir);
+    free(small);
+}
+END_TEST
+
 /* `kelpie -t` of main_extra + http_body must fail with message. */
 static void refused(const char *main_extra, const char *http_body, const char *message)
 {
@@ -605,6 +806,7 @@ Suite *kp_test_aio_suite(void)
     tcase_add_test(tc, aio_graceful_quit);
     tcase_add_test(tc, aio_conf);
     tcase_add_loop_test(tc, aio_cold_open, 0, 2);
+    tcase_add_test(tc, aio_cold_open_in_flight);
     suite_add_tcase(s, tc);
     return s;
 }
