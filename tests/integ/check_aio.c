@@ -424,6 +424,7 @@ static bool cold_tree(const struct kp_h_server *s, const char *small, char *dir,
     make_file(dir, "s/1/2/3/f.bin", small, SMALL_SIZE);
     make_file(dir, "c/1/2/3/f.bin", small, SMALL_SIZE);
     make_file(dir, "k/1/2/3/f.bin", small, SMALL_SIZE);
+    make_file(dir, "r/1/2/3/f.bin", small, SMALL_SIZE);
     /* Second names in the root: reading them brings a file's inode and
      * bytes into memory while the directories above its first name stay
      * cold. */
@@ -668,7 +669,8 @@ static void expect_head_ok(int fd)
  * the cold one waits (with the open in the reactor, the cold one would have
  * been answered: its lookup does not wait long here), and the cold one is
  * answered once the pool runs again. A client that leaves during its cold
- * open leaves no descriptor behind once the open is back. A fast stop
+ * open leaves no descriptor behind once the open is back. A reload during
+ * a cold open: the old worker answers it, then exits. A fast stop
  * (SIGTERM) during a cold open waits for it, closes everything and exits
  * cleanly. */
 START_TEST(aio_cold_open_in_flight)
@@ -716,6 +718,19 @@ START_TEST(aio_cold_open_in_flight)
     thaw(cg);
     ck_assert_msg(kp_h_wait_fds(w, base_fds, 20000), "descriptors left: %d, were %d",
                   kp_h_count_fds(w), base_fds);
+
+    /* A reload during a cold open: the old worker answers it, then leaves. */
+    ck_assert(freeze_threads(w, "pool default", cg, sizeof(cg)));
+    int g = send_head(&s, "/r/1/2/3/f.bin");
+    expect_body(&s, "GET", "/w/warm.bin", NULL, 200, small, SMALL_SIZE);
+    kill(s.pid, SIGHUP);
+    ck_assert(kp_p_wait_children(s.pid, 2, 20000));
+    ck_assert_msg(!answered(g), "the cold request was answered while the pool was frozen");
+    thaw(cg);
+    expect_head_ok(g);
+    ck_assert(kp_p_gone(w, 20000));
+    w = worker_of(&s);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
 
     ck_assert(freeze_threads(w, "pool default", cg, sizeof(cg)));
     int k = send_head(&s, "/k/1/2/3/f.bin");
