@@ -109,6 +109,9 @@ static int hand_over(struct kp_http_request *r, const char *path, size_t dir_len
         *t = (struct kp_http_open_task){.fd = -1, .root = -1};
         kp_arena_cleanup_add(&r->arena, close_result, t);
     }
+    /* A result not taken: the handler stopped earlier on its way this time
+     * (a path before it dropped out of the caches meanwhile). */
+    close_result(t);
     t->root = root;
     t->path = kp_arena_strndup(&r->arena, path, strlen(path));
     t->dir_len = dir_len;
