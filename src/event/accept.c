@@ -118,6 +118,10 @@ static void starve(struct kp_acceptor *a)
         a->next_starved_log = now + KP_ACCEPT_STARVED_LOG_MS;
     }
     a->starved = true;
+    /* Only fresh connections stand in the way (their first reads may be on
+     * their way): look again once they have had time to be read. */
+    if (a->pool->n_fresh > 0)
+        kp_loop_timer_add(a->loop, &a->retry, KP_ACCEPT_RETRY_MS);
     update_interest(a);
 }
 
@@ -300,6 +304,12 @@ static void on_retry(struct kp_timer *t)
     struct kp_acceptor *a = t->data;
 
     a->backoff = false;
+    if (a->starved && a->pool->n_fresh > 0) {
+        /* Connections still fresh after a retry period sent nothing: they
+         * may be evicted for new clients like any idle one. */
+        kp_conn_pool_settle(a->pool);
+        a->starved = kp_conn_pool_evictable(a->pool) == 0 && a->pool->free == NULL;
+    }
     update_interest(a);
 }
 

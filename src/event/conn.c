@@ -38,7 +38,7 @@ struct kp_conn *kp_conn_get(struct kp_conn_pool *p)
         return NULL;
     p->free = c->next;
     p->n_free--;
-    *c = (struct kp_conn){.number = ++p->serial, .in_use = true};
+    *c = (struct kp_conn){.number = ++p->serial, .in_use = true, .fresh = true};
     kp_io_init(&c->io, -1, NULL, c);
     kp_timer_init(&c->timer, NULL, c);
     return c;
@@ -137,10 +137,12 @@ static void lru_append(struct kp_conn_pool *p, struct lru l, struct kp_conn *c)
     *l.tail = c;
     (*l.n)++;
     c->since = ++p->ticks;
+    p->n_fresh += c->fresh;
 }
 
-static void lru_unlink(struct lru l, struct kp_conn *c)
+static void lru_unlink(struct kp_conn_pool *p, struct lru l, struct kp_conn *c)
 {
+    p->n_fresh -= c->fresh;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -171,7 +173,7 @@ void kp_conn_idle_remove(struct kp_conn_pool *p, struct kp_conn *c)
 {
     if (!c->idle)
         return;
-    lru_unlink(idle_list(p), c);
+    lru_unlink(p, idle_list(p), c);
     c->idle = false;
 }
 
@@ -186,7 +188,7 @@ void kp_conn_reading_remove(struct kp_conn_pool *p, struct kp_conn *c)
 {
     if (!c->reading)
         return;
-    lru_unlink(reading_list(p), c);
+    lru_unlink(p, reading_list(p), c);
     c->reading = false;
 }
 
@@ -203,9 +205,30 @@ unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want)
     return closed;
 }
 
+/* The oldest connection of a list that is not fresh, or NULL. */
+static struct kp_conn *oldest_seen(struct kp_conn *c)
+{
+    while (c != NULL && c->fresh)
+        c = c->next;
+    return c;
+}
+
+static void settle_list(struct kp_conn *c)
+{
+    for (; c != NULL; c = c->next)
+        c->fresh = false;
+}
+
+void kp_conn_pool_settle(struct kp_conn_pool *p)
+{
+    settle_list(p->idle_head);
+    settle_list(p->reading_head);
+    p->n_fresh = 0;
+}
+
 bool kp_conn_pool_evict(struct kp_conn_pool *p)
 {
-    struct kp_conn *c = p->idle_head, *r = p->reading_head;
+    struct kp_conn *c = oldest_seen(p->idle_head), *r = oldest_seen(p->reading_head);
 
     if (c == NULL || (r != NULL && r->since < c->since))
         c = r;

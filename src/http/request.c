@@ -590,6 +590,9 @@ static ssize_t recv_some(struct kp_http_conn *hc)
     ssize_t n = kp_conn_recv(hc->c, b->last, room);
 
     hc->read_full = kp_conn_recv_more(hc->c, n, room);
+    if (n == -EAGAIN)
+        return n;
+    kp_conn_seen(hc->ctx->pool, hc->c);
     if (n < 0)
         return n;
     b->last += n;

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -189,6 +192,80 @@ START_TEST(slowloris_every_slot_taken)
 }
 END_TEST
 
+#define FULL_SLOTS 8
+#define QUEUED     12
+
+/* A download that the client does not read: its connection stays busy
+ * writing (a small receive window). */
+static int stalled_download(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    kp_h_send_str(fd, "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    return fd;
+}
+
+static bool readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 10000) == 1;
+}
+
+/* Clients that queue while every slot is busy are all served once the slots
+ * free: a connection just accepted, whose request the worker has not read
+ * yet, is never closed to make room for the next one (on io_uring its first
+ * read completes a turn after its accept). */
+START_TEST(queued_clients_served)
+{
+    struct kp_h_server s;
+    int busy[FULL_SLOTS], queued[QUEUED];
+    size_t big = 8u << 20;
+    char *body = malloc(big + 1);
+
+    memset(body, 'x', big);
+    body[big] = '\0';
+    kp_h_prepare(&s);
+    chmod(s.prefix, 0755); /* workers run as nobody when started as root */
+    kp_h_write(&s, "html/big.bin", body);
+    kp_h_write(&s, "html/index.html", "small\n");
+    free(body);
+    kp_p_write_config(&s, "worker_processes 1;\n", "worker_connections 8;\n",
+                      "access_log off;\nserver { listen 127.0.0.1:@PORT@; root html; }\n");
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    for (int i = 0; i < FULL_SLOTS; i++) {
+        busy[i] = stalled_download(s.port);
+        ck_assert_msg(readable(busy[i]), "download %d never started", i);
+    }
+    for (int i = 0; i < QUEUED; i++) {
+        queued[i] = kp_h_connect(s.port);
+        ck_assert_int_ge(queued[i], 0);
+        kp_h_send_str(queued[i],
+                      "GET /index.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    }
+    kp_h_sleep_ms(300); /* the queued clients wait in the backlog */
+    close_all(busy, FULL_SLOTS);
+    for (int i = 0; i < QUEUED; i++) {
+        struct timeval tv = {CLIENT_MS / 1000, 0};
+        struct kp_h_resp r;
+        setsockopt(queued[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        ck_assert_msg(kp_h_recv(queued[i], &r, false) == 0, "queued client %d got no answer [%s]",
+                      i, kp_h_events());
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.body, "small\n");
+        kp_h_resp_free(&r);
+    }
+    close_all(queued, QUEUED);
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_slowloris_suite(void)
 {
     Suite *s = suite_create("slowloris");
@@ -197,6 +274,7 @@ Suite *kp_test_slowloris_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, slowloris_below_limit, 0, 2);
     tcase_add_loop_test(tc, slowloris_every_slot_taken, 0, 2);
+    tcase_add_test(tc, queued_clients_served);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -149,6 +149,44 @@ START_TEST(conn_reclaim_oldest)
 }
 END_TEST
 
+/* A connection nothing was read from yet is passed over by eviction (its
+ * request may be waiting unread), until a read or the pool's settling ends
+ * its freshness; then it goes in its turn, oldest first. */
+START_TEST(conn_fresh_not_evicted)
+{
+    struct kp_conn_pool p;
+    struct closer x = {.p = &p};
+    struct kp_conn *c[3];
+
+    ck_assert_int_eq(kp_conn_pool_init(&p, 3), 0);
+    for (int k = 0; k < 3; k++) {
+        c[k] = kp_conn_get(&p);
+        c[k]->data = &x;
+        c[k]->close = on_close;
+        ck_assert(c[k]->fresh);
+    }
+    kp_conn_idle_add(&p, c[0]);    /* fresh, the oldest */
+    kp_conn_reading_add(&p, c[1]); /* fresh */
+    kp_conn_seen(&p, c[2]);
+    kp_conn_idle_add(&p, c[2]); /* read from: evictable */
+    ck_assert_uint_eq(kp_conn_pool_evictable(&p), 1);
+    ck_assert(kp_conn_pool_evict(&p));
+    ck_assert_ptr_eq(x.closed[0], c[2]);
+    ck_assert_uint_eq(kp_conn_pool_evictable(&p), 0);
+    ck_assert(!kp_conn_pool_evict(&p));
+    kp_conn_seen(&p, c[1]);
+    ck_assert_uint_eq(kp_conn_pool_evictable(&p), 1);
+    kp_conn_pool_settle(&p);
+    ck_assert_uint_eq(kp_conn_pool_evictable(&p), 2);
+    ck_assert(kp_conn_pool_evict(&p));
+    ck_assert(kp_conn_pool_evict(&p));
+    ck_assert_ptr_eq(x.closed[1], c[0]);
+    ck_assert_ptr_eq(x.closed[2], c[1]);
+    ck_assert_uint_eq(p.n_fresh, 0);
+    kp_conn_pool_free(&p);
+}
+END_TEST
+
 /* Eviction takes the oldest of both lists by when they joined them: idle
  * ones and readers of a request head alike; a reader keeps its place. */
 START_TEST(conn_evict_oldest_of_both)
@@ -162,6 +200,7 @@ START_TEST(conn_evict_oldest_of_both)
         c[k] = kp_conn_get(&p);
         c[k]->data = &x;
         c[k]->close = on_close;
+        kp_conn_seen(&p, c[k]);
     }
     /* c[4] is busy (answering a request). Joined in the order c[1] (idle),
      * c[3] (reading), c[0] (idle), c[2] (idle, then reading). */
@@ -190,6 +229,7 @@ START_TEST(conn_evict_oldest_of_both)
     struct kp_conn *r = kp_conn_get(&p);
     r->data = &x;
     r->close = on_close;
+    kp_conn_seen(&p, r);
     kp_conn_reading_add(&p, r);
     ck_assert_uint_eq(kp_conn_pool_reclaim(&p, 5), 0);
     kp_conn_reading_remove(&p, r);
@@ -254,6 +294,7 @@ Suite *kp_test_conn_suite(void)
     tcase_add_test(tc, conn_idle_lru);
     tcase_add_test(tc, conn_reclaim_oldest);
     tcase_add_test(tc, conn_evict_oldest_of_both);
+    tcase_add_test(tc, conn_fresh_not_evicted);
     tcase_add_test(tc, conn_close_releases_everything);
     suite_add_tcase(s, tc);
     return s;

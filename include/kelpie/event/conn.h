@@ -50,6 +50,10 @@ struct kp_conn {
     bool in_use;
     bool idle;    /* on the idle (keep-alive) list */
     bool reading; /* on the reading list */
+    /* Taken from the pool, and nothing read from it yet: a request may be
+     * waiting in its socket (a completion backend delivers it a turn after
+     * the accept), so the pool does not evict it (kp_conn_seen ends it). */
+    bool fresh;
 };
 
 struct kp_conn_pool {
@@ -61,7 +65,8 @@ struct kp_conn_pool {
     unsigned n_idle;
     struct kp_conn *reading_head, *reading_tail; /* oldest at head */
     unsigned n_reading;
-    uint64_t ticks; /* orders entries to both lists */
+    unsigned n_fresh; /* fresh connections on the idle or reading list */
+    uint64_t ticks;   /* orders entries to both lists */
     uint64_t serial;
     kp_conn_freed_fn freed; /* called by kp_conn_put; may be NULL */
     void *freed_ctx;
@@ -131,13 +136,27 @@ void kp_conn_reading_remove(struct kp_conn_pool *p, struct kp_conn *c);
  * idle list, then its close callback runs. Returns how many were closed. */
 unsigned kp_conn_pool_reclaim(struct kp_conn_pool *p, unsigned want);
 /* Make room for one connection when none is free: close whichever joined its
- * list first, the oldest idle one or the oldest reader of a request head.
- * Returns false when both lists are empty. */
+ * list first, the oldest idle one or the oldest reader of a request head,
+ * passing over fresh ones. Returns false when there is none. */
 bool kp_conn_pool_evict(struct kp_conn_pool *p);
-/* Connections that kp_conn_pool_evict could free (idle or reading a head). */
+/* Connections that kp_conn_pool_evict could free (idle or reading a head,
+ * and not fresh). */
 static inline unsigned kp_conn_pool_evictable(const struct kp_conn_pool *p)
 {
-    return p->n_idle + p->n_reading;
+    return p->n_idle + p->n_reading - p->n_fresh;
+}
+/* Every connection on the idle or reading list stops being fresh: the
+ * acceptor's way to evict clients that connected a while ago and never sent
+ * a byte (no event ever came to end their freshness). */
+void kp_conn_pool_settle(struct kp_conn_pool *p);
+/* A read of c gave bytes, an end or an error: c is no longer fresh. */
+static inline void kp_conn_seen(struct kp_conn_pool *p, struct kp_conn *c)
+{
+    if (!c->fresh)
+        return;
+    c->fresh = false;
+    if (c->idle || c->reading)
+        p->n_fresh--;
 }
 
 #endif
