@@ -119,14 +119,6 @@
 #define URING_SEND_BUF   4096u
 #define URING_SEND_SPARE 64u
 #define URING_ORPHAN_MS  60000u
-/* How long a wait for more than the sends' own completions (see
- * wait_for) holds out before a send's completion alone ends it: the most a
- * real event is delayed behind a send predicted to complete at once that
- * did not (its socket full). */
-#define URING_MIN_WAIT_US 500u
-#ifndef IORING_FEAT_MIN_TIMEOUT
-#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
-#endif
 /* When the worker ends: how long (in 100 ms waits) the bytes handed over
  * may take to leave before the ring goes, as they would from a socket
  * buffer after close(). */
@@ -179,7 +171,6 @@ struct uring_slot {
     unsigned next;        /* free list, or the list of connections waiting for buffers */
     unsigned sq;          /* its send (index in sends), or NO_SLOT */
     int werr;             /* a send's error: the next one returns it */
-    bool slow_send;       /* its last send did not complete in the wait that submitted it */
 };
 
 /* A connection's bytes on their way: one send operation of buf[off, len),
@@ -196,9 +187,6 @@ struct uring_send {
     uint32_t tag;   /* of the submission now current */
     bool shut;      /* shutdown(SHUT_WR) once out */
     bool orphan_listed;
-    bool slow;          /* predicted not to complete at once (its connection's last did not) */
-    unsigned sub_round; /* the wait expected to submit it (st->round then) */
-    uint64_t fresh;     /* st->epoch + 1 when put on st->fresh (kept across reuse) */
     struct pending sqe;
     uint64_t deadline;
     unsigned next, prev; /* free list; the orphan list */
@@ -251,10 +239,7 @@ struct uring_state {
     unsigned nspare;
     struct uring_accept **accepts; /* the listeners' accepts, armed or done */
     unsigned naccepts;
-    bool closing;    /* the loop is being freed: its ios may be gone */
-    bool min_wait;   /* the kernel takes a minimum wait (Linux 6.12) */
-    unsigned *fresh; /* sends queued since the last submission */
-    unsigned nfresh, fresh_cap;
+    bool closing;  /* the loop is being freed: its ios may be gone */
     bool skip_cqe; /* IOSQE_CQE_SKIP_SUCCESS works (Linux 5.17) */
 };
 
@@ -271,7 +256,6 @@ static void submit(struct uring_state *st)
 {
     io_uring_submit(&st->ring);
     st->epoch++;
-    st->nfresh = 0;
 }
 
 /* A free submission entry; a full queue is submitted first. */
@@ -833,9 +817,7 @@ static unsigned send_new(struct uring_state *st, unsigned idx)
                              .cap = URING_SEND_BUF,
                              .fd = st->slots[idx].io->fd,
                              .owner = idx,
-                             .slow = st->slots[idx].slow_send,
                              .tag = q->tag,
-                             .fresh = q->fresh,
                              .next = NO_SLOT,
                              .prev = NO_SLOT};
     return qi;
@@ -886,14 +868,8 @@ static bool send_prep(struct uring_state *st, unsigned qi)
     /* MSG_WAITALL: the kernel goes on after a short send of a stream
      * socket, so one completion says the bytes are all out (or failed). */
     io_uring_prep_send(sqe, q->fd, q->buf + q->off, q->len - q->off, MSG_NOSIGNAL | MSG_WAITALL);
-    if (sqe != q->sqe.sqe || q->sqe.epoch != st->epoch) {
+    if (sqe != q->sqe.sqe || q->sqe.epoch != st->epoch)
         q->tag++;
-        q->sub_round = st->round + 1;
-        if (q->fresh != st->epoch + 1 && st->nfresh < st->fresh_cap) {
-            q->fresh = st->epoch + 1;
-            st->fresh[st->nfresh++] = qi;
-        }
-    }
     io_uring_sqe_set_data64(sqe, user_data(OP_SEND, qi, q->tag));
     q->sqe = (struct pending){sqe, st->epoch};
     return true;
@@ -1087,8 +1063,6 @@ static unsigned send_done(struct uring_state *st, unsigned qi, const struct io_u
     int res = cqe->res;
 
     *owner = q->owner;
-    if (q->owner != NO_SLOT)
-        st->slots[q->owner].slow_send = q->sub_round != st->round;
     if (res > 0)
         q->off += (size_t)res;
     bool more = res >= 0 ? q->off < q->len : (res == -EINTR || res == -EAGAIN);
@@ -1201,9 +1175,6 @@ static int uring_init(struct kp_loop *loop, unsigned max_fds)
     }
     st->loop = loop;
     st->skip_cqe = (st->ring.features & IORING_FEAT_CQE_SKIP) != 0;
-    st->min_wait = (st->ring.features & IORING_FEAT_MIN_TIMEOUT) != 0;
-    st->fresh_cap = sq;
-    st->fresh = kp_calloc(sq, sizeof(*st->fresh));
     st->nslots = 1;
     st->slots = kp_calloc(1, sizeof(*st->slots));
     st->free_head = 0;
@@ -1258,7 +1229,6 @@ static void uring_free(struct kp_loop *loop)
     while (st->nspare > 0)
         kp_free(st->spare[--st->nspare]);
     kp_free(st->sends);
-    kp_free(st->fresh);
     kp_free(st->slots);
     kp_free(st);
     loop->bstate = NULL;
@@ -1491,55 +1461,6 @@ static unsigned collect(struct uring_state *st, const struct io_uring_cqe *cqe,
     return ev != 0 ? report(st, idx, ev, ready, got) : got;
 }
 
-/* How many completions the wait asks for: one event, plus the completions
- * of the sends it submits that nothing waits for (their connection waits
- * neither to write nor to shut down, or has closed), when those are
- * predicted to complete at once (inline, at submission: their connection's
- * last send did). Such a completion would end the wait by itself, and the
- * loop would enter again at once to wait for what it really waits for: a
- * system call more in every turn whose only news is sends (at one
- * connection, a third of them). A send that does not complete at once
- * holds a real event back at most URING_MIN_WAIT_US: past that minimum the
- * kernel ends the wait as soon as any completion is there. */
-static unsigned wait_for(const struct uring_state *st)
-{
-    unsigned n = 1;
-
-    if (!st->min_wait || io_uring_cq_ready(&st->ring) > 0)
-        return 1;
-    for (unsigned i = 0; i < st->nfresh; i++) {
-        const struct uring_send *q = &st->sends[st->fresh[i]];
-        if (q->buf == NULL || q->sqe.epoch != st->epoch || q->slow)
-            continue;
-        if (q->owner == NO_SLOT || (!q->shut && !(st->slots[q->owner].io->interest & KP_EV_WRITE)))
-            n++;
-    }
-    return n;
-}
-
-/* io_uring_submit_and_wait_timeout with a minimum wait (liburing 2.3 has
- * no call for it: the queue's tail is published here as liburing does,
- * and the minimum goes in the argument's field that older headers call
- * pad). Returns what io_uring_enter returns. */
-static int submit_and_wait_min(struct uring_state *st, unsigned wait_nr,
-                               const struct __kernel_timespec *ts, const sigset_t *mask)
-{
-    struct io_uring_sq *sq = &st->ring.sq;
-    unsigned tail = sq->sqe_tail;
-
-    if (sq->sqe_head != tail) {
-        sq->sqe_head = tail;
-        __atomic_store_n(sq->ktail, tail, __ATOMIC_RELEASE);
-    }
-    struct io_uring_getevents_arg arg = {.sigmask = (uint64_t)(uintptr_t)mask,
-                                         .sigmask_sz = mask != NULL ? _NSIG / 8 : 0,
-                                         .pad = URING_MIN_WAIT_US,
-                                         .ts = (uint64_t)(uintptr_t)ts};
-    return io_uring_enter2(
-        (unsigned)st->ring.ring_fd, tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE), wait_nr,
-        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&arg, sizeof(arg));
-}
-
 static int uring_wait(struct kp_loop *loop, int timeout_ms, struct kp_ready *ready, unsigned cap)
 {
     struct uring_state *st = loop->bstate;
@@ -1552,14 +1473,9 @@ static int uring_wait(struct kp_loop *loop, int timeout_ms, struct kp_ready *rea
                                     .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
     if (io_uring_cq_has_overflow(&st->ring))
         loop->cq_overflows++;
-    unsigned wait_nr = wait_for(st);
-    int rc =
-        wait_nr > 1
-            ? submit_and_wait_min(st, wait_nr, timeout_ms >= 0 ? &ts : NULL, loop->wait_mask)
-            : io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL,
-                                               (sigset_t *)loop->wait_mask);
+    int rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL,
+                                              (sigset_t *)loop->wait_mask);
     st->epoch++;
-    st->nfresh = 0;
     if (rc < 0 && rc != -ETIME && rc != -EBUSY && rc != -EAGAIN)
         return rc;
     unsigned head, seen = 0, got = 0;

@@ -494,53 +494,6 @@ START_TEST(uring_worker_connections_exhausted)
 }
 END_TEST
 
-/* --- waiting past the sends' own completions --------------------------------------- */
-
-#define STALLED_REQS 64
-#define BIG_BODY     (128 * 1024)
-
-/* The wait asks for more completions than the sends it submits (io_uring
- * on Linux 6.12+: see wait_for in event/uring.c). A client that stops
- * reading leaves sends that no longer complete at once; another client,
- * one request at a time, must still be answered every time (a wait that
- * counted on those sends would hold its requests until a timeout). */
-START_TEST(uring_answers_beside_stalled_sends)
-{
-    struct kp_h_server s;
-    static char big[BIG_BODY + 1];
-    char req[128];
-
-    memset(big, 'b', BIG_BODY);
-    kp_h_prepare(&s);
-    kp_h_write(&s, "html/big.txt", big);
-    kp_h_config_raw(&s,
-                    "daemon off;\nmaster_process off;\nerror_log logs/error.log info;\n"
-                    "pid logs/kelpie.pid;\n",
-                    "use io_uring;",
-                    "access_log off;\n"
-                    "server { listen 127.0.0.1:@PORT@; root html; location / { } }");
-    ck_assert_int_eq(kp_h_start(&s), 0);
-    int stalled = kp_h_connect(s.port);
-    ck_assert_int_ge(stalled, 0);
-    snprintf(req, sizeof(req), "GET /big.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-    for (int i = 0; i < STALLED_REQS; i++)
-        kp_h_send_str(stalled, req);
-    for (int i = 0; i < 50; i++) {
-        int fd = kp_h_connect(s.port);
-        ck_assert_int_ge(fd, 0);
-        struct kp_h_resp r;
-        kp_h_send_str(fd, "GET /big.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-        ck_assert_msg(kp_h_recv(fd, &r, false) == 0, "request %d not answered", i);
-        ck_assert_int_eq(r.status, 200);
-        ck_assert_uint_eq(r.body_len, BIG_BODY);
-        kp_h_resp_free(&r);
-        close(fd);
-    }
-    close(stalled);
-    kp_h_stop(&s);
-}
-END_TEST
-
 Suite *kp_test_uring_suite(void)
 {
     Suite *s = suite_create("uring");
@@ -558,7 +511,6 @@ Suite *kp_test_uring_suite(void)
      * connections there on every backend (a known problem of its own). */
     tcase_add_loop_test(tc, uring_accept_across_reload, 0, 3);
     tcase_add_test(tc, uring_worker_connections_exhausted);
-    tcase_add_test(tc, uring_answers_beside_stalled_sends);
     suite_add_tcase(s, tc);
     return s;
 }
