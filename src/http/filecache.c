@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kelpie/http/cond.h"
+#include "kelpie/http/mime.h"
 #include "kelpie/util/alloc.h"
 
 struct kp_http_file {
@@ -26,6 +27,12 @@ struct kp_http_file {
     size_t etag_len;
     time_t etag_mtime;
     off_t etag_size;
+    /* The Content-Type last chosen for path, and the types table and
+     * default_type it was chosen under (mime_set false: none yet). */
+    struct kp_str mime;
+    const struct kp_http_types *mime_types;
+    const char *mime_default;
+    bool mime_set;
     enum kp_http_symlinks mode;
     size_t dir_len;
     char path[]; /* NUL-terminated */
@@ -275,6 +282,17 @@ struct kp_str kp_http_filecache_etag(struct kp_http_file *f, const struct stat *
         f->etag_size = st->st_size;
     }
     return (struct kp_str){f->etag, f->etag_len};
+}
+
+struct kp_str kp_http_filecache_mime(struct kp_http_file *f, const struct kp_http_loc_conf *loc)
+{
+    if (!f->mime_set || f->mime_types != loc->types || f->mime_default != loc->default_type) {
+        f->mime = kp_http_mime_type(loc, (struct kp_str){f->path, strlen(f->path)});
+        f->mime_types = loc->types;
+        f->mime_default = loc->default_type;
+        f->mime_set = true;
+    }
+    return f->mime;
 }
 
 void kp_http_filecache_free(struct kp_http_filecache *fc)

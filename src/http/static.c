@@ -277,7 +277,9 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
     const struct kp_http_head *h = &r->parser.head;
     struct kp_http_response *resp = &r->resp;
     const struct kp_http_loc_conf *loc = r->loc;
-    struct kp_str type = kp_http_mime_type(loc, path);
+    /* A held FILE.gz (gzip_static) is typed by FILE's name, not its own. */
+    struct kp_str type = held != NULL && !v.gz_static ? kp_http_filecache_mime(held, loc)
+                                                      : kp_http_mime_type(loc, path);
     bool compress = false;
 
     if (!v.gz_static && kp_http_gzip_wanted(r, type, (uint64_t)st->st_size)) {

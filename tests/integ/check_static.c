@@ -33,6 +33,7 @@ static const char *CONF =
     "    location /multi/ { index nope.html second.htm third.html; }\n"
     "    location /sf/ { sendfile on; }\n"
     "    location /typed/ { types { application/x-typed txt; } default_type text/x-other; }\n"
+    "    location /retyped/ { alias html/; types { application/x-typed txt; } }\n"
     "    location /pics/ { alias data/images/; }\n"
     "    location /img { alias data/images/; }\n"
     "    location = /logo { alias data/images/logo.png; }\n"
@@ -152,6 +153,18 @@ START_TEST(static_get_file)
     req(&s, GET("/typed/t.png"), &r);
     assert_header(&r, "Content-Type", "text/x-other");
     kp_h_resp_free(&r);
+    /* One file through locations with different types, in turn: each
+     * location's own type, though the open-file cache holds the file once. */
+    for (int i = 0; i < 2; i++) {
+        req(&s, GET("/retyped/a.txt"), &r);
+        ck_assert_int_eq(r.status, 200);
+        assert_header(&r, "Content-Type", "application/x-typed");
+        kp_h_resp_free(&r);
+        req(&s, GET("/a.txt"), &r);
+        ck_assert_int_eq(r.status, 200);
+        assert_header(&r, "Content-Type", "text/plain");
+        kp_h_resp_free(&r);
+    }
     /* Extensions match case-insensitively; the path arrives percent-encoded. */
     req(&s, GET("/UP%2eTXT"), &r);
     ck_assert_int_eq(r.status, 200);

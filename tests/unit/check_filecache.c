@@ -157,6 +157,33 @@ START_TEST(filecache_etag_per_version)
 }
 END_TEST
 
+/* A file's Content-Type is kept per types table and default_type: a
+ * location with another table or default gets its own, not the last one. */
+START_TEST(filecache_mime_per_table)
+{
+    struct fixture x;
+    struct stat st;
+    struct kp_http_file *held;
+    struct kp_http_type text[] = {{.ext = "txt", .type = "text/plain"}};
+    struct kp_http_type other[] = {{.ext = "txt", .type = "text/x-other"}};
+    struct kp_http_types t1 = {text, 1}, t2 = {other, 1};
+    struct kp_http_loc_conf a = {.types = &t1, .default_type = "application/octet-stream"};
+    struct kp_http_loc_conf b = {.types = &t2, .default_type = "application/octet-stream"};
+    struct kp_http_loc_conf c = {.types = NULL, .default_type = "application/x-none"};
+
+    setup(&x, "one\n");
+    lookup(&x, &st, &held);
+    ck_assert_str_eq(kp_http_filecache_mime(held, &a).p, "text/plain");
+    ck_assert_str_eq(kp_http_filecache_mime(held, &b).p, "text/x-other");
+    ck_assert_str_eq(kp_http_filecache_mime(held, &c).p, "application/x-none");
+    struct kp_str again = kp_http_filecache_mime(held, &a);
+    ck_assert_uint_eq(again.len, strlen("text/plain"));
+    ck_assert_str_eq(again.p, "text/plain");
+    kp_http_filecache_release(held);
+    teardown(&x);
+}
+END_TEST
+
 /* Without kept bytes a change in place only updates the stat, as before. */
 START_TEST(filecache_stat_once_per_turn)
 {
@@ -276,6 +303,7 @@ Suite *kp_test_filecache_suite(void)
     tcase_add_test(tc, filecache_body_in_memory);
     tcase_add_test(tc, filecache_change_in_place);
     tcase_add_test(tc, filecache_etag_per_version);
+    tcase_add_test(tc, filecache_mime_per_table);
     tcase_add_test(tc, filecache_stat_once_per_turn);
     tcase_add_test(tc, filecache_large_not_kept);
     tcase_add_test(tc, filecache_probe_and_adopt);

@@ -120,6 +120,12 @@ const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_
  * the next call for f. */
 struct kp_str kp_http_filecache_etag(struct kp_http_file *f, const struct stat *st);
 
+/* kp_http_mime_type(loc, f's path), chosen once per types table and
+ * default_type and kept in f (the configuration outlives the cache, so the
+ * pair of pointers names the choice). Valid as long as the
+ * configuration. */
+struct kp_str kp_http_filecache_mime(struct kp_http_file *f, const struct kp_http_loc_conf *loc);
+
 /* Drop one reference taken by kp_http_filecache_open. */
 void kp_http_filecache_release(struct kp_http_file *f);
 
