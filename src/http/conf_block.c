@@ -560,6 +560,7 @@ static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
     while (len > 0 && root[len - 1] == '/') /* the URI brings its own '/' */
         root[--len] = '\0';
     loc->root = root;
+    loc->root_len = len;
     loc->alias = false;
     loc->alias_value = NULL;
     loc->root_value = NULL;
@@ -595,6 +596,7 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     if (a[0] == '\0' || ends_in_dots(a))
         return kp_conf_invalid(cf, a);
     loc->root = kp_conf_join(cf->arena, cf->prefix, a);
+    loc->root_len = strlen(loc->root);
     loc->alias = true;
     loc->alias_value = NULL;
     loc->root_value = NULL;
@@ -892,6 +894,7 @@ static int if_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
 
     (void)cmd;
     b->conf.path = parent->conf.path;
+    b->conf.path_len = parent->conf.path_len;
     b->conf.match = parent->conf.match;
     b->conf.regex = parent->conf.regex;
     int rc = kp_http_rewrite_conf_if(cf, &parent->conf, &b->conf);
@@ -917,6 +920,7 @@ static int limit_except_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd,
     if (rc != 0)
         return rc;
     b->conf.path = loc->conf.path;
+    b->conf.path_len = loc->conf.path_len;
     loc->except = b;
     struct kp_conf_frame frame = {
         KP_CONF_LMT, {state(cf), cf->frame->conf[KP_CONF_SLOT_SRV], b}, &b->seen, NULL};
@@ -986,6 +990,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     kp_http_ssl_conf_defaults(a, &top->conf.ssl);
     loc->path = kp_conf_strdup(a, "");
     loc->root = kp_conf_join(a, cf->prefix, "html");
+    loc->root_len = strlen(loc->root);
     struct kp_http_cv *index = KP_CONF_PUSH(a, loc->index, loc->n_index);
     index->text = kp_conf_strdup(a, "index.html");
     index->parts = kp_arena_calloc(a, sizeof(*index->parts));

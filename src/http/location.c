@@ -61,6 +61,7 @@ int kp_http_location_parse(struct kp_conf *cf, struct kp_http_loc_conf *l)
     }
     l->match = m != NULL ? m->match : KP_LOC_PREFIX;
     l->path = kp_conf_strdup(cf->arena, path);
+    l->path_len = strlen(path);
     if (m == NULL && path[0] == '@') {
         l->match = KP_LOC_NAMED;
         return path[1] != '\0' && cf->nargs == 2 ? 0 : kp_conf_invalid(cf, path);
@@ -144,7 +145,7 @@ static const struct kp_http_loc_conf *find_plain(struct level lv, const char *pa
 {
     for (size_t i = 0; i < lv.first_regex; i++) {
         const struct kp_http_loc_conf *l = lv.v[i];
-        size_t n = strlen(l->path);
+        size_t n = l->path_len;
         bool fits = l->match == KP_LOC_EXACT ? n == len : n <= len;
         if (fits && memcmp(l->path, path, n) == 0)
             return l;

@@ -566,13 +566,15 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
                    size_t *dir_len)
 {
     const struct kp_http_loc_conf *loc = r->loc;
-    const char *base = kp_http_static_root(r).p;
+    struct kp_str root = kp_http_static_root(r);
+    const char *base = root.p;
 
     if (loc->alias_value != NULL)
         return map_value(r, loc->alias_value, out, size, dir_len);
     if (loc->root_value != NULL && !kp_http_uri_no_dot_segments(kp_str_from(base)))
         return -EACCES; /* a value must not take the root (alias) up with ".." */
-    size_t base_len = strlen(base);
+    /* A value's text may end early at a NUL (strlen); the root's is kept. */
+    size_t base_len = loc->root_value != NULL ? strlen(base) : root.len;
     while (base_len > 1 && base[base_len - 1] == '/' && loc->root_value != NULL && !loc->alias)
         base_len--; /* a root made from variables brings no slash of its own either */
     struct kp_str rest = uri;
@@ -602,7 +604,7 @@ struct kp_str kp_http_static_root(struct kp_http_request *r)
     const struct kp_http_loc_conf *loc = r->loc;
 
     if (loc->root_value == NULL)
-        return kp_str_from(loc->root);
+        return (struct kp_str){loc->root, loc->root_len};
     return kp_http_cv_eval(r, loc->root_value, KP_HTTP_CV_RAW);
 }
 

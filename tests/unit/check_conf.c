@@ -706,12 +706,31 @@ static const char inherit_conf[] =
     "  server { listen 127.0.0.1:8082; large_client_header_buffers 8 16k; }\n"
     "}\n";
 
+/* The lengths kept beside a location's path and root (read per request
+ * instead of strlen()) agree with the strings, inherited ones included. */
+static void assert_kept_lengths(const struct kp_http_loc_conf *l)
+{
+    ck_assert_uint_eq(l->path_len, strlen(l->path));
+    ck_assert_uint_eq(l->root_len, strlen(l->root));
+    for (size_t i = 0; i < l->n_ifs; i++)
+        assert_kept_lengths(l->ifs[i]);
+}
+
+static void assert_srv_kept_lengths(const struct kp_http_srv_conf *s)
+{
+    assert_kept_lengths(s->loc);
+    for (size_t i = 0; i < s->n_all; i++)
+        assert_kept_lengths(s->all[i]);
+}
+
 START_TEST(inheritance)
 {
     struct kp_cycle *c = load(inherit_conf, NULL);
     const struct kp_http_srv_conf *s0 = c->http.servers[0], *s1 = c->http.servers[1];
     char want[PATH_MAX];
 
+    assert_srv_kept_lengths(s0);
+    assert_srv_kept_lengths(s1);
     /* server level: own values, the rest from http */
     ck_assert(!s0->loc->sendfile);
     ck_assert_uint_eq(s0->loc->keepalive_timeout_ms, 30000);
@@ -852,13 +871,16 @@ START_TEST(find_nested_location)
                               "  location ^~ /s/ { location ~ \\.png$ { } }\n"
                               "  location ~ \\.(png|jpg|css)$ { location ~ \\.css$ { } }\n"
                               "  location = /e { }\n"
+                              "  location /al/ { alias /srv/al/; if ($args) { root /i/; } }\n"
                               "} }",
                               NULL);
     const struct kp_http_srv_conf *s = c->http.servers[0];
     const struct kp_http_loc_conf *l;
 
-    ck_assert_uint_eq(s->n_locations, 5);
-    ck_assert_uint_eq(s->n_all, 12);
+    assert_srv_kept_lengths(s);
+
+    ck_assert_uint_eq(s->n_locations, 6);
+    ck_assert_uint_eq(s->n_all, 13);
     ck_assert_str_eq(kp_http_location_find(s, "/a/x", 4, NULL)->path, "/a/");
     ck_assert_str_eq(kp_http_location_find(s, "/a/b/z", 6, NULL)->path, "/a/b/");
     ck_assert_str_eq(kp_http_location_find(s, "/a/b/x", 6, NULL)->path, "/a/b/x");

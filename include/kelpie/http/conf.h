@@ -270,10 +270,12 @@ enum { KP_LINGER_OFF, KP_LINGER_ON, KP_LINGER_ALWAYS };
 /* Settings that may appear in http, server and location and are inherited
  * downwards (a location's unset values come from its server, then http). */
 struct kp_http_loc_conf {
-    char *path; /* location path or regex source; "" for the server level */
+    char *path;      /* location path or regex source; "" for the server level */
+    size_t path_len; /* strlen(path), kept: the location search compares it per request */
     enum kp_http_loc_match match;
     struct kp_http_regex *regex; /* the KP_LOC_REGEX* kinds only (http/regex.h) */
     char *root;                  /* html (resolved against prefix), no trailing '/'; or the alias */
+    size_t root_len;             /* strlen(root), kept: mapping a path needs it per request */
     bool alias; /* root is an `alias`: it replaces the location's path, as written */
     struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
     struct kp_http_cv *root_value;  /* root, or a prefix location's alias, with variables
