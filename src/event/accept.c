@@ -378,13 +378,15 @@ int kp_accept_init(struct kp_acceptor *a, struct kp_loop *loop, struct kp_conn_p
         l->a = a;
         l->shared = !(l->ls->conf.reuseport && o->worker_index < l->ls->n_reuseport_fds);
         l->io.flags = KP_IO_LEVEL | KP_IO_PRIORITY;
-        /* Accepting ahead (io_uring) only for the server's sole reactor.
-         * Where several wait on one socket, the kernel wakes one waiting
-         * accept per connection, and the accept mutex or the balance cancel
-         * the one woken as often as they hand the listeners over, leaving
-         * the connection queued (nobody woken) until the next one comes.
-         * Those keep poll + accept4 (reuseport too, not measured yet). */
-        if (o->sole)
+        /* Accepting ahead (io_uring) only on a socket no other reactor
+         * waits on in turn: a reuseport socket of this reactor's own, or
+         * any for the server's sole reactor. Where several wait on one
+         * socket, the kernel wakes one waiting accept per connection, and
+         * the accept mutex or the balance cancel the one woken as often as
+         * they hand the listeners over, leaving the connection queued
+         * (nobody woken) until the next one comes: those keep poll +
+         * accept4. */
+        if (!l->shared || o->sole)
             l->io.flags |= KP_IO_LISTEN;
         if (l->shared && o->sb != NULL && !o->accept_mutex)
             l->io.flags |= KP_IO_EXCLUSIVE;

@@ -356,9 +356,9 @@ struct accept_mode {
     const char *listen;
 };
 
-/* One worker (it accepts through the ring), and two sharing the socket
- * under the accept mutex or without it, or with a reuseport socket each
- * (those poll and accept4: see accept.c). */
+/* One worker, or two with a reuseport socket each (they accept through
+ * the ring), and two sharing the socket under the accept mutex or without
+ * it (those poll and accept4: see accept.c). */
 static const struct accept_mode ACCEPT_MODES[] = {
     {"one worker", 1, "", ""},
     {"accept_mutex on", 2, "accept_mutex on;", ""},
