@@ -401,7 +401,6 @@ static int serve_gz_static(struct kp_http_request *r, struct kp_str path, size_t
 {
     enum kp_http_gzip_static mode = r->loc->gzip.static_mode;
     char gz[PATH_MAX];
-    struct stat st = {0};
     struct kp_http_file *held;
 
     if (mode == KP_GZIP_STATIC_OFF || path.len + sizeof(".gz") > sizeof(gz))
@@ -409,6 +408,7 @@ static int serve_gz_static(struct kp_http_request *r, struct kp_str path, size_t
     bool ok = mode == KP_GZIP_STATIC_ALWAYS || kp_http_gzip_client_ok(r);
     if (!ok && !r->loc->gzip.vary)
         return 0;
+    struct stat st = {0}; /* zeroed (see serve_path) only when FILE.gz is looked for */
     memcpy(gz, path.p, path.len);
     memcpy(gz + path.len, ".gz", sizeof(".gz"));
     int fd = open_file(r, gz, dir_len, &st, &held);
