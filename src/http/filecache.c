@@ -128,8 +128,9 @@ static int hit(struct kp_http_file *f, const struct kp_clock *now, struct stat *
             return -ESTALE;
         f->st = *st;
         f->stat_turn = now->turn;
+    } else {
+        *st = f->st;
     }
-    *st = f->st;
     f->used_ms = now->msec;
     f->refs++;
     *held = f;
