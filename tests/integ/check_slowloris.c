@@ -131,8 +131,10 @@ static void close_all(int *fds, int n)
         close(fds[i]);
 }
 
-/* 1,900 of 2,048 slots (in proportion with select): all accepted, none
- * evicted, and a normal client is served again and again. */
+/* 1,900 of 2,048 slots (in proportion with select): all accepted, and a
+ * normal client is served again and again. A slow connection may be closed
+ * only in a full worker's eviction (a busy machine can let one worker take
+ * more than its share while the other waits for a CPU): never otherwise. */
 START_TEST(slowloris_below_limit)
 {
     static int fds[MAX_SLOW];
@@ -149,7 +151,14 @@ START_TEST(slowloris_below_limit)
                   _i == 0 ? "on" : "off");
     for (int i = 0; i < NORMAL_TRIES; i++)
         normal_request(s.port, i);
-    ck_assert_int_eq(closed_count(fds, n), 0);
+    int closed = closed_count(fds, n);
+    if (closed > 0) {
+        char *log = kp_h_read(&s, "logs/error.log");
+        ck_assert_msg(log != NULL &&
+                          strstr(log, "worker_connections are not enough, reusing connections"),
+                      "%d slow connections closed with free slots: %s", closed, log);
+        free(log);
+    }
     close_all(fds, n);
     kp_h_stop(&s);
 }
