@@ -11,13 +11,24 @@
 
 #include "config.h"
 
-#if KP_HAVE_JEMALLOC
+/* jemalloc is never linked under AddressSanitizer: the fuzz targets build with
+ * the main configuration's config.h but without -ljemalloc. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KP_MEM_JEMALLOC 0
+#endif
+#endif
+#ifndef KP_MEM_JEMALLOC
+#define KP_MEM_JEMALLOC KP_HAVE_JEMALLOC
+#endif
+
+#if KP_MEM_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #endif
 
 const char *kp_mem_allocator(char *buf, size_t n)
 {
-#if KP_HAVE_JEMALLOC
+#if KP_MEM_JEMALLOC
     const char *version = NULL;
     size_t len = sizeof(version);
 
@@ -30,7 +41,7 @@ const char *kp_mem_allocator(char *buf, size_t n)
     return buf;
 }
 
-#if KP_HAVE_JEMALLOC
+#if KP_MEM_JEMALLOC
 
 #define GRAIN     16
 #define EXACT_MIN 512
