@@ -237,6 +237,13 @@ static enum accept_step adopt(struct kp_acceptor *a, int fd, const struct sockad
     return ACCEPT_DONE;
 }
 
+/* Nothing free and nothing that may be evicted: a connection accepted now
+ * could only be closed. */
+static bool no_room(const struct kp_conn_pool *p)
+{
+    return p->free == NULL && kp_conn_pool_evictable(p) == 0;
+}
+
 static enum accept_step accept_one(struct kp_acceptor *a, struct kp_accept_listener *l)
 {
     struct sockaddr_storage peer;
@@ -260,7 +267,7 @@ static enum accept_step accept_one(struct kp_acceptor *a, struct kp_accept_liste
 int kp_accept_adopt(struct kp_acceptor *a, int fd, const struct sockaddr_storage *peer,
                     socklen_t peer_len, const struct kp_listening *ls)
 {
-    if (a->pool->free == NULL && kp_conn_pool_evictable(a->pool) == 0) {
+    if (no_room(a->pool)) {
         kp_log_error(a->loop->log, KP_LOG_WARN, 0,
                      "%u worker_connections are not enough, closing a handed-over connection",
                      a->pool->n);
@@ -289,7 +296,7 @@ static void on_listener(struct kp_loop *loop, struct kp_io *io, unsigned events)
         /* Nothing free and nothing to reclaim: leave the client queued in
          * the backlog rather than accept it only to close it. With a
          * hand-off another reactor may have room: that one decides. */
-        if (a->handoff == NULL && a->pool->free == NULL && kp_conn_pool_evictable(a->pool) == 0) {
+        if (a->handoff == NULL && no_room(a->pool)) {
             starve(a);
             return;
         }
@@ -308,7 +315,7 @@ static void on_retry(struct kp_timer *t)
         /* Connections still fresh after a retry period sent nothing: they
          * may be evicted for new clients like any idle one. */
         kp_conn_pool_settle(a->pool);
-        a->starved = kp_conn_pool_evictable(a->pool) == 0 && a->pool->free == NULL;
+        a->starved = no_room(a->pool);
     }
     update_interest(a);
 }
