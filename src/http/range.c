@@ -16,6 +16,26 @@ static bool is_digit(char ch)
     return ch >= '0' && ch <= '9';
 }
 
+static bool is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static const char *skip_ows(const char *p, const char *end)
+{
+    while (p < end && is_ows(*p))
+        p++;
+    return p;
+}
+
+/* Skip OWS and empty list elements (section 5.6.1: recipients accept them). */
+static const char *skip_sep(const char *p, const char *end)
+{
+    while (p < end && (is_ows(*p) || *p == ','))
+        p++;
+    return p;
+}
+
 /* 1*DIGIT, saturating at UINT64_MAX. Returns the byte after the digits, or
  * NULL if there are none. */
 static const char *parse_num(const char *p, const char *end, uint64_t *out)
@@ -31,105 +51,76 @@ static const char *parse_num(const char *p, const char *end, uint64_t *out)
     return p == start ? NULL : p;
 }
 
-/* int-range = first-pos "-" [ last-pos ] / suffix-range = "-" suffix-length.
- * Returns the byte after the spec, or NULL if invalid. */
+/* int-range = first-pos "-" [ last-pos ] / suffix-range = "-" suffix-length,
+ * with spaces around the "-" tolerated as nginx does. Returns the byte after
+ * the spec, or NULL if invalid. */
 static const char *parse_spec(const char *p, const char *end, struct spec *s)
 {
-    s->suffix = p < end && *p == '-';
+    s->suffix = *p == '-';
     if (s->suffix)
         return parse_num(p + 1, end, &s->last);
     p = parse_num(p, end, &s->first);
-    if (p == NULL || p == end || *p != '-')
+    if (p == NULL)
         return NULL;
-    p++;
+    p = skip_ows(p, end);
+    if (p == end || *p != '-')
+        return NULL;
+    p = skip_ows(p + 1, end);
     s->last = UINT64_MAX;
-    if (p < end && is_digit(*p)) {
-        p = parse_num(p, end, &s->last);
-        /* Section 14.1.1: last-pos < first-pos makes the ranges-specifier
-         * invalid, not unsatisfiable. */
-        if (s->last < s->first)
-            return NULL;
-    }
-    return p;
+    return p == end || *p == ',' ? p : parse_num(p, end, &s->last);
 }
 
-/* Satisfiable as section 14.1.1 defines it (independent of our choices). */
-static bool satisfiable(const struct spec *s, uint64_t size)
-{
-    return s->suffix ? s->last > 0 : s->first < size;
-}
-
-static bool is_ows(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-/* Skip OWS and empty list elements (section 5.6.1: recipients accept them). */
-static const char *skip_sep(const char *p, const char *end, bool *comma)
-{
-    for (*comma = false; p < end && (is_ows(*p) || *p == ','); p++)
-        *comma = *comma || *p == ',';
-    return p;
-}
-
-/* The inclusive positions s selects in a representation of size bytes
- * (s satisfiable, size > 0). */
-static void resolve(const struct spec *s, uint64_t size, uint64_t *first, uint64_t *last)
+/* The half-open [first, end) that s selects in a representation of size
+ * bytes; empty when s is unsatisfiable (section 14.1.1) or has last-pos
+ * below first-pos (dropped like an unsatisfiable one, as nginx does). */
+static void resolve(const struct spec *s, uint64_t size, uint64_t *first, uint64_t *stop)
 {
     if (s->suffix) {
         *first = s->last >= size ? 0 : size - s->last;
-        *last = size - 1;
+        *stop = size;
     } else {
         *first = s->first;
-        *last = s->last >= size ? size - 1 : s->last;
+        *stop = s->last >= size ? size : s->last + 1;
     }
-}
-
-/* Add s to out unless unsatisfiable; false when out is full or the ranges
- * already add up to more than size. */
-static bool add(struct kp_http_ranges *out, const struct spec *s, uint64_t size, uint64_t *total)
-{
-    uint64_t first, last;
-
-    if (!satisfiable(s, size))
-        return true;
-    resolve(s, size, &first, &last);
-    *total += last - first + 1;
-    if (out->n == KP_HTTP_RANGES_MAX || *total > size)
-        return false;
-    out->v[out->n].first = first;
-    out->v[out->n].last = last;
-    out->n++;
-    return true;
 }
 
 enum kp_http_range kp_http_range_parse(struct kp_str value, uint64_t size,
                                        struct kp_http_ranges *out)
 {
-    const char *p = value.p, *end = value.p + value.len;
-    const char *eq = memchr(p, '=', value.len);
+    const char *end = value.p + value.len, *p;
     struct kp_http_ranges got = {0};
-    struct spec s = {0};
-    size_t n = 0;
     uint64_t total = 0;
-    bool comma = true, fits = true;
 
-    /* Section 14.2: a unit we do not understand means "ignore Range". */
-    if (eq == NULL || !kp_str_caseeq_cstr((struct kp_str){p, (size_t)(eq - p)}, "bytes"))
+    /* Section 14.2: a unit we do not understand means "ignore Range"; so
+     * does an empty set (nginx too). */
+    if (value.len <= 6 || !kp_str_caseeq_cstr((struct kp_str){value.p, 6}, "bytes="))
         return KP_HTTP_RANGE_IGNORE;
-    for (p = skip_sep(eq + 1, end, &comma); p < end; p = skip_sep(p, end, &comma)) {
-        if (n > 0 && !comma)
-            return KP_HTTP_RANGE_IGNORE;
+    /* Invalid syntax is answered 416 (section 15.5.17: "invalid ranges"),
+     * as nginx answers it. */
+    for (p = skip_sep(value.p + 6, end); p < end; p = skip_sep(p, end)) {
+        struct spec s;
+        uint64_t first, stop;
         p = parse_spec(p, end, &s);
         if (p == NULL)
+            return KP_HTTP_RANGE_UNSATISFIABLE;
+        p = skip_ows(p, end);
+        if (p < end && *p != ',')
+            return KP_HTTP_RANGE_UNSATISFIABLE;
+        resolve(&s, size, &first, &stop);
+        /* A range from the first byte of an empty representation: the
+         * empty 200 is the whole answer, where a 416 would stop the media
+         * players that open with "bytes=0-". */
+        if (first >= stop && first == 0)
             return KP_HTTP_RANGE_IGNORE;
-        n++;
-        fits = fits && (size == 0 || add(&got, &s, size, &total));
+        if (first >= stop)
+            continue;
+        if (got.n == KP_HTTP_RANGES_MAX || stop - first > size - total)
+            return KP_HTTP_RANGE_IGNORE;
+        total += stop - first;
+        got.v[got.n].first = first;
+        got.v[got.n].last = stop - 1;
+        got.n++;
     }
-    /* An empty representation: the empty 200 is the whole answer, where a
-     * 416 would stop the media players that open with "bytes=0-". */
-    if (n == 0 || size == 0 || !fits)
-        return KP_HTTP_RANGE_IGNORE;
     if (got.n == 0)
         return KP_HTTP_RANGE_UNSATISFIABLE;
     *out = got;

@@ -205,6 +205,8 @@ static void apply_range(struct kp_http_request *r, const struct kp_str *range, u
 
     if (rc == KP_HTTP_RANGE_IGNORE)
         return;
+    /* A part or a refusal is no place to advertise ranges (nginx neither). */
+    resp->accept_ranges = false;
     if (rc == KP_HTTP_RANGE_OK && rs.n > 1) {
         kp_http_byteranges(r, &rs, size);
         return;

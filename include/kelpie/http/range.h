@@ -35,19 +35,23 @@ struct kp_http_ranges {
 };
 
 /* Parse value, a Range field value (`bytes=first-last`, `bytes=first-`,
- * `bytes=-suffix`, or a comma-separated list of those, OWS allowed around
- * commas; the unit is case-insensitive), for a representation of size bytes.
+ * `bytes=-suffix`, or a comma-separated list of those, OWS and empty
+ * elements allowed around commas, spaces around the "-" tolerated as by
+ * nginx; the "bytes=" prefix is case-insensitive), for a representation of
+ * size bytes.
  *   OK: out->n >= 1 satisfiable range-specs, each with last clamped to
  *     size - 1 and a suffix longer than the representation meaning all of
- *     it (section 14.1.1); unsatisfiable ones are left out.
- *   UNSATISFIABLE: valid syntax, but no range-spec is satisfiable (a first
- *     position at or beyond size, a zero suffix) in a non-empty
- *     representation.
- *   IGNORE: a unit other than bytes, invalid syntax (including last < first),
- *     more than KP_HTTP_RANGES_MAX satisfiable ranges, ranges adding up to
- *     more bytes than size, or any range of an empty representation (no
- *     byte to select; the empty 200 is the whole answer, as nginx gives it:
- *     media players open with "bytes=0-").
+ *     it (section 14.1.1); unsatisfiable ones and those with last < first
+ *     are left out (as by nginx).
+ *   UNSATISFIABLE: no range-spec is satisfiable (a first position at or
+ *     beyond size, a zero suffix), or the set is invalid syntax (anything
+ *     but digits, "-", "," and OWS after "bytes="): nginx answers both 416,
+ *     which section 15.5.17 allows for "invalid ranges".
+ *   IGNORE: no "bytes=" prefix or nothing after it (section 14.2: an
+ *     unknown unit is ignored), more than KP_HTTP_RANGES_MAX satisfiable
+ *     ranges, ranges adding up to more bytes than size, or a range from
+ *     the first byte of an empty representation (the empty 200 is the
+ *     whole answer, as nginx gives it: media players open with "bytes=0-").
  * Numbers too large for 64 bits saturate, which gives the right meaning
  * (a huge first position is unsatisfiable, a huge last position or suffix is
  * clamped). out is written only for OK. */
