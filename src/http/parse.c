@@ -33,7 +33,10 @@ struct known_field {
 static const struct known_field known_fields[KP_HTTP_HDR_COUNT] = {
     [KP_HTTP_HDR_HOST] = {NAME("Host"), true, "duplicate Host field"},
     [KP_HTTP_HDR_CONNECTION] = {NAME("Connection"), false, NULL},
-    [KP_HTTP_HDR_CONTENT_LENGTH] = {NAME("Content-Length"), false, NULL},
+    /* RFC 9110 section 8.6 lets a recipient refuse a repeated value as
+     * well as merge it; nginx refuses it, and so do we: no two parsers of
+     * one message can then disagree on where the body ends. */
+    [KP_HTTP_HDR_CONTENT_LENGTH] = {NAME("Content-Length"), true, "duplicate Content-Length field"},
     [KP_HTTP_HDR_TRANSFER_ENCODING] = {NAME("Transfer-Encoding"), false, NULL},
     [KP_HTTP_HDR_IF_MATCH] = {NAME("If-Match"), false, NULL},
     [KP_HTTP_HDR_IF_NONE_MATCH] = {NAME("If-None-Match"), false, NULL},
@@ -540,28 +543,16 @@ static bool transfer_encoding_field(struct kp_http_parser *ps, struct kp_str v)
     return true;
 }
 
-/* Content-Length = 1*DIGIT; a list of identical values is accepted as one
- * value, differing values are an error (RFC 9110 section 8.6). */
-static bool content_length_field(struct kp_http_parser *ps, struct kp_str v, bool seen)
+/* Content-Length = 1*DIGIT, one value (a list, even of equal values, is
+ * refused as by nginx: see known_fields). */
+static bool content_length_field(struct kp_http_parser *ps, struct kp_str v)
 {
-    const char *p = v.p, *end = v.p + v.len;
+    uint64_t n;
 
-    for (;;) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *stop = comma ? comma : end;
-        struct kp_str num = kp_str_trim_ows((struct kp_str){p, (size_t)(stop - p)});
-        uint64_t n;
-
-        if (kp_str_to_u64(num, INT64_MAX, &n) != 0)
-            return error(ps, 400, "invalid Content-Length");
-        if (seen && n != ps->head.content_length)
-            return error(ps, 400, "conflicting Content-Length values");
-        ps->head.content_length = n;
-        seen = true;
-        if (comma == NULL)
-            return true;
-        p = comma + 1;
-    }
+    if (kp_str_to_u64(v, INT64_MAX, &n) != 0)
+        return error(ps, 400, "invalid Content-Length");
+    ps->head.content_length = n;
+    return true;
 }
 
 /* Expect (RFC 9110 section 10.1.1); 100-continue only counts in HTTP/1.1. */
@@ -602,7 +593,7 @@ static bool known_field(struct kp_http_parser *ps, const char *p, const struct k
     case KP_HTTP_HDR_CONNECTION:
         return connection_field(ps, v);
     case KP_HTTP_HDR_CONTENT_LENGTH:
-        return content_length_field(ps, v, h->known[f->id] >= 0);
+        return content_length_field(ps, v);
     case KP_HTTP_HDR_TRANSFER_ENCODING:
         return transfer_encoding_field(ps, v);
     case KP_HTTP_HDR_EXPECT:

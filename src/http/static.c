@@ -270,6 +270,13 @@ static struct kp_str file_etag(struct kp_http_request *r, const struct stat *st,
     return (struct kp_str){etag + skip, 2 - skip + n};
 }
 
+/* RFC 9110 section 15.5.6: a 405 lists the methods that would work. */
+static int not_allowed(struct kp_http_request *r)
+{
+    r->resp.allow = KP_STR("GET, HEAD");
+    return 405;
+}
+
 /* Decide the response for an open regular file: 304/412 from the
  * preconditions, else 200 (compressed here when gzip applies: Range is then
  * ignored, as nginx does), 206 or 416. Takes ownership of fd. */
@@ -284,6 +291,10 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
                                                       : kp_http_mime_type(loc, path);
     bool compress = false;
 
+    if (h->method == KP_HTTP_METHOD_POST) {
+        give_back(fd, held);
+        return not_allowed(r);
+    }
     if (!v.gz_static && kp_http_gzip_wanted(r, type, (uint64_t)st->st_size)) {
         v.vary = true;
         compress =
@@ -514,7 +525,8 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
     close(fd);
     if (!S_ISDIR(st.st_mode))
         return 404;
-    if (loc->autoindex.on)
+    /* A listing answers GET and HEAD only; a POST is forbidden, as by nginx. */
+    if (loc->autoindex.on && r->parser.head.method != KP_HTTP_METHOD_POST)
         return kp_http_autoindex(r, path, dir_len);
     kp_http_request_log(r, KP_LOG_ERR, 0, "directory index of \"%s\" is forbidden", path);
     return 403;
@@ -636,11 +648,10 @@ int kp_http_static_handler(struct kp_http_request *r)
     enum kp_http_method m = r->parser.head.method;
     char path[PATH_MAX];
 
-    /* RFC 9110 section 15.5.6: a 405 lists the methods that would work. */
-    if (m != KP_HTTP_METHOD_GET && m != KP_HTTP_METHOD_HEAD) {
-        r->resp.allow = KP_STR("GET, HEAD");
-        return 405;
-    }
+    /* A POST goes on as a GET as far as nginx takes it (a missing file is
+     * 404, a directory 301 or 403), and is refused at a file (serve_file). */
+    if (m != KP_HTTP_METHOD_GET && m != KP_HTTP_METHOD_HEAD && m != KP_HTTP_METHOD_POST)
+        return not_allowed(r);
     /* r->uri is normalised (no dot segments, starts with '/'), so the join
      * cannot leave the root (or the alias: see joins_safely). */
     size_t dir_len;
