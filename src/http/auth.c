@@ -14,7 +14,7 @@
 #include "kelpie/util/digest.h"
 #include "kelpie/http/access.h"
 #include "kelpie/http/htpasswd.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
 #define LOC(m)   KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
@@ -227,9 +227,9 @@ static void bad_line(void *arg, unsigned line, enum kp_htpasswd_bad why)
 {
     const struct bad_line_ctx *b = arg;
 
-    kp_http_request_log(b->r, KP_LOG_WARN, 0, "%s in line %u of \"%s\", skipped",
-                        why == KP_HTPASSWD_TOO_LONG ? "too long a line" : "no \"user:password\"",
-                        line, b->path);
+    kp_http_req_log(b->r, KP_LOG_WARN, 0, "%s in line %u of \"%s\", skipped",
+                    why == KP_HTPASSWD_TOO_LONG ? "too long a line" : "no \"user:password\"", line,
+                    b->path);
 }
 
 /* Read the whole file (st from fd) into a new NUL-terminated buffer.
@@ -239,13 +239,13 @@ static int read_all(struct kp_http_request *r, int fd, const char *path, const s
 {
     if (!S_ISREG(st->st_mode)) {
         /* nginx reads what it opened and fails there: the same words. */
-        kp_http_request_log(r, KP_LOG_CRIT, S_ISDIR(st->st_mode) ? EISDIR : EINVAL,
-                            "pread() \"%s\" failed", path);
+        kp_http_req_log(r, KP_LOG_CRIT, S_ISDIR(st->st_mode) ? EISDIR : EINVAL,
+                        "pread() \"%s\" failed", path);
         return 500;
     }
     if (st->st_size > (off_t)KP_HTTP_AUTH_FILE_MAX) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "\"%s\" is larger than %u bytes", path,
-                            KP_HTTP_AUTH_FILE_MAX);
+        kp_http_req_log(r, KP_LOG_ERR, 0, "\"%s\" is larger than %u bytes", path,
+                        KP_HTTP_AUTH_FILE_MAX);
         return 500;
     }
     size_t want = (size_t)st->st_size, got = 0;
@@ -255,7 +255,7 @@ static int read_all(struct kp_http_request *r, int fd, const char *path, const s
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            kp_http_request_log(r, KP_LOG_CRIT, errno, "pread() \"%s\" failed", path);
+            kp_http_req_log(r, KP_LOG_CRIT, errno, "pread() \"%s\" failed", path);
             kp_free(text);
             return 500;
         }
@@ -328,15 +328,14 @@ static int user_file_get(struct kp_http_request *r, const char *path,
     if (fd < 0) {
         int err = errno;
         bool missing = err == ENOENT;
-        kp_http_request_log(r, missing ? KP_LOG_ERR : KP_LOG_CRIT, err, "open() \"%s\" failed",
-                            path);
+        kp_http_req_log(r, missing ? KP_LOG_ERR : KP_LOG_CRIT, err, "open() \"%s\" failed", path);
         return missing ? 403 : 500;
     }
     int rc = 0;
     if (s == NULL)
         s = victim(cache);
     if (fstat(fd, &st) != 0) {
-        kp_http_request_log(r, KP_LOG_CRIT, errno, "fstat() \"%s\" failed", path);
+        kp_http_req_log(r, KP_LOG_CRIT, errno, "fstat() \"%s\" failed", path);
         rc = 500;
     } else if (*s == NULL || !fresh(*s, &st)) {
         if (*s == NULL) {
@@ -428,8 +427,8 @@ static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf
     struct kp_str value = field != NULL ? *field : KP_STR_NULL, user, password;
     char *buf = kp_arena_alloc(&r->arena, value.len + 1);
     if (!kp_http_auth_basic_decode(value, buf, &user, &password)) {
-        kp_http_request_log(r, KP_LOG_INFO, 0,
-                            "no user/password was provided for basic authentication");
+        kp_http_req_log(r, KP_LOG_INFO, 0,
+                        "no user/password was provided for basic authentication");
         return challenge(r, realm);
     }
     const char *path = file_name(r, conf);
@@ -440,13 +439,12 @@ static int basic(struct kp_http_request *r, const struct kp_http_auth_conf *conf
     const struct kp_htpasswd_entry *e = kp_htpasswd_find(f->v, f->n, user);
     char name[LOG_NAME_MAX];
     if (e == NULL) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%s\" was not found in \"%s\"",
-                            log_name(user, name), path);
+        kp_http_req_log(r, KP_LOG_ERR, 0, "user \"%s\" was not found in \"%s\"",
+                        log_name(user, name), path);
         return challenge(r, realm);
     }
     if (!kp_htpasswd_verify(password.p, e->hash)) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "user \"%s\": password mismatch",
-                            log_name(user, name));
+        kp_http_req_log(r, KP_LOG_ERR, 0, "user \"%s\": password mismatch", log_name(user, name));
         return challenge(r, realm);
     }
     return AUTH_OK;
@@ -481,7 +479,7 @@ static int satisfy_any(struct kp_http_request *r, enum kp_http_access_verdict ac
         return rc;
     int code = rc == 401 ? 401 : acl == KP_HTTP_ACCESS_DENY ? 403 : rc == 403 ? 403 : 0;
     if (code == 403)
-        kp_http_request_log(r, KP_LOG_ERR, 0, "access forbidden by rule");
+        kp_http_req_log(r, KP_LOG_ERR, 0, "access forbidden by rule");
     return code;
 }
 
@@ -491,12 +489,12 @@ int kp_http_auth_access(struct kp_http_request *r)
     enum kp_http_access_verdict acl = KP_HTTP_ACCESS_NO_MATCH;
 
     if (conf->n_acl > 0)
-        acl = kp_http_access_check(conf->acl, conf->n_acl, kp_http_request_client(r));
+        acl = kp_http_access_check(conf->acl, conf->n_acl, kp_http_req_client(r));
     if (conf->auth.satisfy == KP_SATISFY_ANY)
         return satisfy_any(r, acl, &conf->auth);
     /* satisfy all: the address rules first, then the credentials. */
     if (acl == KP_HTTP_ACCESS_DENY) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "access forbidden by rule");
+        kp_http_req_log(r, KP_LOG_ERR, 0, "access forbidden by rule");
         return 403;
     }
     int rc = basic(r, &conf->auth);

@@ -19,7 +19,7 @@
 #include "kelpie/util/time.h"
 #include "kelpie/http/dirlist.h"
 #include "kelpie/http/docroot.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 #define LOC(m)       KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define HTTP_ANY     (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)
@@ -376,11 +376,11 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
     if (rc == -ENOENT || rc == -ENOTDIR)
         return 404;
     if (rc == -EACCES || rc == -EPERM || rc == -EXDEV || rc == -ELOOP) {
-        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, -rc,
+        kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_ERR, -rc,
                          "opendir() \"%s\" failed", path);
         return 403;
     }
-    kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_CRIT, -rc,
+    kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_CRIT, -rc,
                      "opendir() \"%s\" failed", path);
     return 500;
 }
@@ -438,7 +438,7 @@ int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_le
     struct kp_str cb = KP_STR_NULL;
 
     if (r->loc->autoindex.format == KP_AUTOINDEX_JSONP && jsonp_callback(r, &cb) != 0) {
-        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, 0,
+        kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_ERR, 0,
                          "client sent invalid callback name");
         return 400;
     }
@@ -459,7 +459,7 @@ int kp_http_autoindex(struct kp_http_request *r, const char *path, size_t dir_le
     rc = body(r, &o);
     kp_http_dirlist_free(dl);
     if (rc != 0) {
-        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_CRIT, -rc,
+        kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_CRIT, -rc,
                          "writing the listing of \"%s\" failed", path);
         return 500;
     }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 #define BOUNDARY_LEN 20
 /* A part's head besides its type and boundary, numbers at their longest. */

@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "kelpie/http/conf.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 static const char *const default_types[] = {
     "text/html",           "text/xml", "text/plain", "text/vnd.wap.wml", "application/javascript",

@@ -16,7 +16,7 @@
 
 #include "kelpie/util/alloc.h"
 #include "kelpie/http/docroot.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 #define RUN_BUF   4096        /* read-back buffer of one run: holds any record */
 #define WRITE_BUF (64 * 1024) /* the spill writer's buffer */

@@ -12,7 +12,7 @@
 #include "kelpie/util/log.h"
 #include "kelpie/http/coding.h"
 #include "kelpie/http/regex.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/ua.h"
 
 #define LOC(m)        KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)

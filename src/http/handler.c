@@ -16,7 +16,8 @@
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"
 #include "kelpie/http/router.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/static.h"
 #include "kelpie/http/stats.h"
@@ -117,7 +118,7 @@ static bool uri_change(struct kp_http_request *r, const char *what)
 {
     if (++r->uri_changes <= KP_HTTP_MAX_URI_CHANGES)
         return true;
-    kp_log_error_via(kp_http_request_error_log(r), r->svc->log, KP_LOG_ERR, 0,
+    kp_log_error_via(kp_http_req_error_log(r), r->svc->log, KP_LOG_ERR, 0,
                      "rewrite or internal redirection cycle while %s \"%.*s\"", what,
                      (int)r->uri.len, r->uri.p);
     return false;
@@ -131,7 +132,7 @@ static int to_named(struct kp_http_request *r, const char *name)
         return 500;
     const struct kp_http_loc_conf *l = kp_http_location_named(r->srv, name);
     if (l == NULL) {
-        kp_log_error_via(kp_http_request_error_log(r), r->svc->log, KP_LOG_ERR, 0,
+        kp_log_error_via(kp_http_req_error_log(r), r->svc->log, KP_LOG_ERR, 0,
                          "could not find named location \"%s\"", name);
         return 500;
     }

@@ -14,7 +14,7 @@
 #include "kelpie/http/limit_rate.h"
 #include "kelpie/http/limit_req.h"
 #include "kelpie/http/limit_zone.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
 #define HTTP_ANY       (KP_CONF_HTTP | KP_CONF_SRV | KP_CONF_LOC)

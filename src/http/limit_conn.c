@@ -4,7 +4,7 @@
 
 #include "kelpie/http/limit.h"
 #include "kelpie/http/limit_zone.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
 /* nginx's limit_conn ignores longer keys. */
@@ -54,10 +54,10 @@ static bool take(struct kp_http_request *r, const struct kp_http_limit_conn_rule
         s->conns++;
     kp_limit_zone_unlock(z);
     if (s == NULL && kp_limit_zone_first_full(z))
-        kp_http_request_log(r, KP_LOG_WARN, 0,
-                            "could not allocate node in limit_conn zone \"%s\" (logged once per "
-                            "zone)",
-                            kp_limit_zone_name(z));
+        kp_http_req_log(r, KP_LOG_WARN, 0,
+                        "could not allocate node in limit_conn zone \"%s\" (logged once per "
+                        "zone)",
+                        kp_limit_zone_name(z));
     *h = (struct held){z, ok ? s : NULL};
     return ok;
 }
@@ -76,9 +76,9 @@ int kp_http_limit_conn_run(struct kp_http_request *r)
         if (key.len == 0)
             continue;
         if (key.len > MAX_KEY) {
-            kp_http_request_log(r, KP_LOG_ERR, 0,
-                                "the value of the \"%s\" key is more than %d bytes: \"%.*s...\"",
-                                rule->zone->key->text, MAX_KEY, 64, key.p);
+            kp_http_req_log(r, KP_LOG_ERR, 0,
+                            "the value of the \"%s\" key is more than %d bytes: \"%.*s...\"",
+                            rule->zone->key->text, MAX_KEY, 64, key.p);
             continue;
         }
         r->limit_conn_status = KP_LIMIT_PASSED;
@@ -89,10 +89,9 @@ int kp_http_limit_conn_run(struct kp_http_request *r)
         /* Refused: the counts taken so far go back now. */
         for (size_t j = 0; j < i; j++)
             give_back(&held[j]);
-        kp_http_request_log(r, (enum kp_log_level)l->conn_log_level, 0, "%s by zone \"%s\"",
-                            l->conn_dry_run ? "limiting connections, dry run,"
-                                            : "limiting connections",
-                            rule->zone->name);
+        kp_http_req_log(r, (enum kp_log_level)l->conn_log_level, 0, "%s by zone \"%s\"",
+                        l->conn_dry_run ? "limiting connections, dry run," : "limiting connections",
+                        rule->zone->name);
         r->limit_conn_status = l->conn_dry_run ? KP_LIMIT_REJECTED_DRY_RUN : KP_LIMIT_REJECTED;
         return l->conn_dry_run ? 0 : (int)l->conn_status;
     }

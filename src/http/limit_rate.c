@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kelpie/util/conf.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* A rate's (or limit_rate_after's) text: a size as in the configuration
  * ("100k"); anything else is 0. */

@@ -6,7 +6,7 @@
 
 #include "kelpie/http/limit.h"
 #include "kelpie/http/limit_zone.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
 /* nginx refuses longer keys. */
@@ -50,10 +50,10 @@ struct look {
 static void full_once(struct kp_http_request *r, struct kp_limit_zone *z)
 {
     if (kp_limit_zone_first_full(z))
-        kp_http_request_log(r, KP_LOG_WARN, 0,
-                            "could not allocate node in limit_req zone \"%s\", the least "
-                            "recently used entries are dropped (logged once per zone)",
-                            kp_limit_zone_name(z));
+        kp_http_req_log(r, KP_LOG_WARN, 0,
+                        "could not allocate node in limit_req zone \"%s\", the least "
+                        "recently used entries are dropped (logged once per zone)",
+                        kp_limit_zone_name(z));
 }
 
 /* Under the zone's lock: the excess rule's key would have at now, stored
@@ -88,9 +88,9 @@ static uint64_t account(struct kp_http_request *r, const struct kp_http_limit_re
 static void log_excess(struct kp_http_request *r, unsigned level, const char *what, uint64_t excess,
                        const struct kp_http_limit_zone *zone)
 {
-    kp_http_request_log(r, (enum kp_log_level)level, 0, "%s%llu.%03llu%s by zone \"%s\"", what,
-                        (unsigned long long)(excess / 1000), (unsigned long long)(excess % 1000),
-                        what[0] == 'd' ? "," : "", zone->name);
+    kp_http_req_log(r, (enum kp_log_level)level, 0, "%s%llu.%03llu%s by zone \"%s\"", what,
+                    (unsigned long long)(excess / 1000), (unsigned long long)(excess % 1000),
+                    what[0] == 'd' ? "," : "", zone->name);
 }
 
 /* A rule rejected the request: nothing is accounted. */
@@ -164,9 +164,9 @@ int kp_http_limit_req_run(struct kp_http_request *r, bool may_delay)
         if (looks[i].key.len == 0)
             continue; /* an empty key is not limited */
         if (looks[i].key.len > MAX_KEY) {
-            kp_http_request_log(r, KP_LOG_ERR, 0,
-                                "the value of the \"%s\" key is more than %d bytes: \"%.*s...\"",
-                                rule->zone->key->text, MAX_KEY, 64, looks[i].key.p);
+            kp_http_req_log(r, KP_LOG_ERR, 0,
+                            "the value of the \"%s\" key is more than %d bytes: \"%.*s...\"",
+                            rule->zone->key->text, MAX_KEY, 64, looks[i].key.p);
             return 500;
         }
         any = true;

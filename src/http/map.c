@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kelpie/http/regex.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
 struct entry {
@@ -103,7 +103,7 @@ static struct kp_str get(struct kp_http_request *r, const struct kp_http_var_ref
     if (cache && r->var_values != NULL && r->var_values[d->index].valid)
         return r->var_values[d->index].value;
     if (r->map_depth >= MAP_DEPTH_MAX) {
-        kp_http_request_log(r, KP_LOG_ERR, 0, "cycle while evaluating variable \"%s\"", d->name);
+        kp_http_req_log(r, KP_LOG_ERR, 0, "cycle while evaluating variable \"%s\"", d->name);
         return KP_STR_NULL;
     }
     r->map_depth++;

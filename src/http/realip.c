@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kelpie/http/access.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 #define LOC(m)         KP_CONF_SLOT_LOC, KP_CONF_FIELD(struct kp_http_loc_conf, m)
 #define LOC_SPAN(a, b) KP_CONF_SLOT_LOC, KP_CONF_SPAN(struct kp_http_loc_conf, a, b)

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "kelpie/util/alloc.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
 static void free_code(void *code)

@@ -49,6 +49,7 @@
 #include "kelpie/http/limit_rate.h"
 #include "kelpie/http/proactor.h"
 #include "kelpie/http/realip.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/static.h"
@@ -123,19 +124,6 @@ static void set_state(struct kp_http_conn *hc, enum kp_http_conn_state state)
     hc->state = state;
 }
 
-/* The client's address as $remote_addr has it, without the port (nginx's
- * "client:" in the error log); a unix-socket client is "unix:". */
-static void client_text(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-    const void *a = ss->ss_family == AF_INET6
-                        ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-                        : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-
-    if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
-        inet_ntop(ss->ss_family, a, buf, (socklen_t)size) == NULL)
-        snprintf(buf, size, "unix:");
-}
-
 /* Where messages about the connection go: its request's error_log lines,
  * or before a request has a server, the address's default server's, as
  * nginx does; else the worker's own log. */
@@ -143,7 +131,7 @@ static const struct kp_log *client_log(const struct kp_http_conn *hc)
 {
     const struct kp_http_request *r = hc->r;
     const struct kp_log *dest = r != NULL && (r->loc != NULL || r->srv != NULL)
-                                    ? kp_http_request_error_log(r)
+                                    ? kp_http_req_error_log(r)
                                     : default_srv(hc)->loc->error_log;
 
     return dest != NULL ? dest : hc->ctx->log;
@@ -159,7 +147,7 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
 
     if (!kp_log_enabled(dest, level))
         return;
-    client_text(r != NULL ? kp_http_request_client(r) : &hc->c->peer, addr, sizeof(addr));
+    kp_http_req_client_text(r != NULL ? kp_http_req_client(r) : &hc->c->peer, addr, sizeof(addr));
     /* An unfinished head's slices have no pointers (see fail()). */
     if (r != NULL && r->parser.head.request_line.p != NULL && r->parser.head.request_line.len > 0)
         kp_log_error_via(dest, log, level, err, "*%" PRIu64 " %s, client: %s, request: \"%.*s\"",
@@ -168,36 +156,6 @@ static void log_client(const struct kp_http_conn *hc, enum kp_log_level level, i
     else
         kp_log_error_via(dest, log, level, err, "*%" PRIu64 " %s, client: %s", hc->c->number, what,
                          addr);
-}
-
-void kp_http_request_log(const struct kp_http_request *r, enum kp_log_level level, int err,
-                         const char *fmt, ...)
-{
-    const struct kp_log *log = r->svc != NULL ? r->svc->log : NULL;
-    const struct kp_log *dest = kp_http_request_error_log(r);
-    const struct kp_http_head *h = &r->parser.head;
-    char what[1024], errs[128] = "", addr[64], host[320] = "";
-    va_list ap;
-
-    if (log == NULL || !kp_log_enabled(dest != NULL ? dest : log, level))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    if (err != 0) {
-        char ebuf[96]; /* strerror_r: reactor threads may log at once */
-        snprintf(errs, sizeof(errs), " (%d: %s)", err, strerror_r(err, ebuf, sizeof(ebuf)));
-    }
-    client_text(kp_http_request_client(r), addr, sizeof(addr));
-    if (h->host.len > 0)
-        snprintf(host, sizeof(host), ", host: \"%.*s%s%.*s\"", (int)h->host.len, h->host.p,
-                 h->port.len > 0 ? ":" : "", (int)h->port.len, h->port.p);
-    const char *server =
-        r->srv != NULL && r->srv->n_server_names > 0 ? r->srv->server_names[0] : "";
-    kp_log_error_via(dest, log, level, 0,
-                     "*%" PRIu64 " %s%s, client: %s, server: %s, request: \"%.*s\"%s",
-                     r->hc->c->number, what, errs, addr, server, (int)h->request_line.len,
-                     h->request_line.p != NULL ? h->request_line.p : "", host);
 }
 
 /* --- buffer and request object ------------------------------------------------------- */
@@ -1012,8 +970,8 @@ static enum step aio_overflow(struct kp_http_conn *hc, const char *pool, unsigne
 {
     struct kp_http_request *r = hc->r;
 
-    kp_http_request_log(r, KP_LOG_ERR, 0, "thread pool \"%s\" queue overflow: %u tasks waiting",
-                        pool, waiting);
+    kp_http_req_log(r, KP_LOG_ERR, 0, "thread pool \"%s\" queue overflow: %u tasks waiting", pool,
+                    waiting);
     if (r->out.head.len < r->out.head_len)
         return STEP_CLOSE;
     /* Earlier responses that went out in front of this one stay sent. */

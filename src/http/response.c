@@ -14,7 +14,7 @@
 #include "config.h"
 #include "kelpie/util/log.h"
 #include "kelpie/util/time.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/status.h"
 #include "kelpie/os/socket.h"
 
@@ -292,7 +292,7 @@ static enum kp_http_send_result send_failed(const struct kp_http_request *r, con
 {
     enum kp_log_level level = (err == EPIPE || err == ECONNRESET) ? KP_LOG_INFO : KP_LOG_ERR;
 
-    kp_log_error_via(kp_http_request_error_log(r), req_log(r), level, err,
+    kp_log_error_via(kp_http_req_error_log(r), req_log(r), level, err,
                      "%s() failed while sending a response", call);
     return KP_HTTP_SEND_ERROR;
 }
@@ -451,9 +451,8 @@ static ssize_t file_piece(struct kp_http_request *r, char *scratch, size_t want,
     }
     if (got <= 0) {
         /* 0: the file shrank under us; the announced length cannot be kept. */
-        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR,
-                         got < 0 ? (int)-got : 0, "pread() of a response body failed%s",
-                         got == 0 ? ": file shrank" : "");
+        kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_ERR, got < 0 ? (int)-got : 0,
+                         "pread() of a response body failed%s", got == 0 ? ": file shrank" : "");
         *res = KP_HTTP_SEND_ERROR;
         return -1;
     }
@@ -576,7 +575,7 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
         return send_failed(r, c->tls != NULL ? "SSL_sendfile" : "sendfile", (int)-w);
     }
     if (w == 0) {
-        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, 0,
+        kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_ERR, 0,
                          "sendfile() of a response body: file shrank");
         return KP_HTTP_SEND_ERROR;
     }
@@ -638,7 +637,7 @@ enum kp_http_send_result kp_http_response_aio_done(struct kp_http_request *r)
 
     if (a->op == KP_HTTP_AIO_READ) {
         if (a->rc <= 0) {
-            kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, (int)-a->rc,
+            kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_ERR, (int)-a->rc,
                              "pread() of a response body failed%s",
                              a->rc == 0 ? ": file shrank" : "");
             return KP_HTTP_SEND_ERROR;
@@ -652,7 +651,7 @@ enum kp_http_send_result kp_http_response_aio_done(struct kp_http_request *r)
     if (a->rc < 0)
         return send_failed(r, "sendfile", (int)-a->rc);
     if (a->rc == 0) {
-        kp_log_error_via(kp_http_request_error_log(r), req_log(r), KP_LOG_ERR, 0,
+        kp_log_error_via(kp_http_req_error_log(r), req_log(r), KP_LOG_ERR, 0,
                          "sendfile() of a response body: file shrank");
         return KP_HTTP_SEND_ERROR;
     }

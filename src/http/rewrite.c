@@ -9,7 +9,7 @@
 
 #include "kelpie/http/handler.h"
 #include "kelpie/http/mime.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/status.h"
 #include "kelpie/http/uri.h"
 #include "kelpie/http/var.h"
@@ -287,7 +287,7 @@ static void log_match(struct kp_http_request *r, const struct kp_http_rw_op *op,
 
     if (log == NULL || !r->loc->rewrite_log)
         return;
-    kp_log_error_via(kp_http_request_error_log(r), log, KP_LOG_NOTICE, 0,
+    kp_log_error_via(kp_http_req_error_log(r), log, KP_LOG_NOTICE, 0,
                      "\"%s\" matches \"%.*s\", rewritten to \"%.*s\"", op->regex->source,
                      (int)r->uri.len, r->uri.p, (int)to.len, to.p);
 }

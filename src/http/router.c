@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kelpie/http/regex.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* Case-insensitive: does host end with the lowercase suffix s? */
 static bool ends_with(struct kp_str host, const char *s, size_t n)

@@ -14,7 +14,7 @@
 #include "kelpie/util/arena.h"
 #include "kelpie/event/tls.h"
 #include "kelpie/http/handler.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/ssl_cache.h"
 

@@ -23,7 +23,7 @@
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/uri.h"
 
 /* Longest "bytes FIRST-LAST/SIZE" value, NUL included. */
@@ -173,21 +173,21 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
     case -ENAMETOOLONG:
         /* Where an operator looks for a broken link (log_not_found). */
         if (r->loc->log_not_found)
-            kp_http_request_log(r, KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
+            kp_http_req_log(r, KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
         return 404;
     case -EACCES:
     case -EPERM:
-        kp_http_request_log(r, KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
+        kp_http_req_log(r, KP_LOG_ERR, -rc, "open() \"%s\" failed", path);
         return 403;
     case -EXDEV:
     case -ELOOP:
-        kp_http_request_log(r, KP_LOG_ERR, -rc,
-                            "open() \"%s\" failed: a symbolic link leads out of the root or is "
-                            "not allowed (disable_symlinks)",
-                            path);
+        kp_http_req_log(r, KP_LOG_ERR, -rc,
+                        "open() \"%s\" failed: a symbolic link leads out of the root or is "
+                        "not allowed (disable_symlinks)",
+                        path);
         return 403;
     default:
-        kp_http_request_log(r, KP_LOG_CRIT, -rc, "open() \"%s\" failed", path);
+        kp_http_req_log(r, KP_LOG_CRIT, -rc, "open() \"%s\" failed", path);
         return 500;
     }
 }
@@ -528,7 +528,7 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
     /* A listing answers GET and HEAD only; a POST is forbidden, as by nginx. */
     if (loc->autoindex.on && r->parser.head.method != KP_HTTP_METHOD_POST)
         return kp_http_autoindex(r, path, dir_len);
-    kp_http_request_log(r, KP_LOG_ERR, 0, "directory index of \"%s\" is forbidden", path);
+    kp_http_req_log(r, KP_LOG_ERR, 0, "directory index of \"%s\" is forbidden", path);
     return 403;
 }
 

@@ -12,7 +12,7 @@
 #include "config.h"
 #include "kelpie/util/arena.h"
 #include "kelpie/http/regex.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/ssl.h"
 
 /* Reads of a slot that keeps changing owner before it is left out. */

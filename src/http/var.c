@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "kelpie/http/limit.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/ssl.h"
 
 /* Every module's table of built-in variables, searched in this order. */

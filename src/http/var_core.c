@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "kelpie/http/auth.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/static.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/router.h"
@@ -313,7 +313,7 @@ GETTER(v_request)
 /* The client: the peer, or who a trusted proxy says it is (realip.h). */
 GETTER(v_remote_addr)
 {
-    const struct sockaddr_storage *a = kp_http_request_client(r);
+    const struct sockaddr_storage *a = kp_http_req_client(r);
 
     (void)ref;
     return a != NULL ? addr_text(a, buf) : KP_STR_NULL;
@@ -322,7 +322,7 @@ GETTER(v_remote_addr)
 /* Empty when the address came from a header without a port, as nginx. */
 GETTER(v_remote_port)
 {
-    const struct sockaddr_storage *a = kp_http_request_client(r);
+    const struct sockaddr_storage *a = kp_http_req_client(r);
 
     (void)ref;
     return a != NULL ? port_text(buf, port_of(a)) : KP_STR_NULL;

@@ -16,6 +16,7 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/util/arena.h"
 #include "kelpie/http/accesslog.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/var.h"
 #include "unit/conf_fixture.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kelpie/http/regex.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 #include "unit/conf_fixture.h"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 #include "kelpie/http/response.h"
 #include "kelpie/http/status.h"
 

@@ -11,6 +11,7 @@
 #include "kelpie/proc/cycle.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/handler.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/router.h"
 
 START_TEST(name_matching)

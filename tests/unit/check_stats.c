@@ -15,6 +15,7 @@
 #include "integ/format_check.h"
 #include "kelpie/util/arena.h"
 #include "kelpie/event/loop.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/server.h"
 #include "kelpie/http/stats.h"
 

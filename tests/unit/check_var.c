@@ -7,7 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/var.h"
 #include "unit/conf_fixture.h"
 

@@ -27,7 +27,7 @@
 #include "kelpie/http/conf.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/timer.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* One open log file. */
 struct kp_http_accesslog_file {

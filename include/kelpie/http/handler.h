@@ -39,7 +39,7 @@
 #define KP_HANDLER_H
 
 #include "kelpie/http/conf.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* `return 444`: close the connection without any response (nginx's code). */
 #define KP_HTTP_CLOSE_SILENTLY 444

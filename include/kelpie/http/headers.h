@@ -24,7 +24,7 @@
 #define KP_HEADERS_H
 
 #include "kelpie/util/conf.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* Directive handlers (struct kp_conf_cmd) for add_header and expires; conf
  * is the block's struct kp_http_loc_conf. */

@@ -18,7 +18,7 @@
 #define KP_HTTP_PROACTOR_H
 
 #include "kelpie/event/loop.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 struct kp_http_ctx;
 struct kp_http_proactor;

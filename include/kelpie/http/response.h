@@ -23,10 +23,9 @@
 
 #include "kelpie/util/str.h"
 #include "kelpie/event/tpool.h"
+#include "kelpie/http/req.h"
 
 struct kp_conn;
-struct kp_http_request;
-struct kp_http_response;
 
 /* Which Connection field the head carries (RFC 9112 section 9.6). */
 enum kp_http_conn_hdr {
@@ -79,6 +78,9 @@ struct kp_http_head_opts {
     struct kp_http_head_memo *memo; /* the last head (see above); NULL: build every time */
 };
 
+/* Reset r->resp to "nothing set" (fd -1, lengths -1). */
+void kp_http_response_init(struct kp_http_response *resp);
+
 /* Bytes the head of resp can take at most (kp_http_response_head's out). */
 size_t kp_http_response_head_size(const struct kp_http_response *resp);
 
@@ -102,56 +104,12 @@ int64_t kp_http_response_length(const struct kp_http_response *resp);
  * with preadv2(RWF_NOWAIT): data in the cache goes out inline as without
  * aio; for the rest it stops with KP_HTTP_SEND_AIO and describes the work
  * here. Nothing of a response goes out before its first file bytes are in
- * hand, so that a pool that cannot take the work leaves room for a 503. */
-#define KP_HTTP_AIO_BUF 32768 /* bytes one read task reads (nginx's output_buffers 32k) */
+ * hand, so that a pool that cannot take the work leaves room for a 503. The
+ * work and the output state live in the request (struct kp_http_aio and
+ * struct kp_http_out, http/req.h). */
 /* A sendfile() inline or in the pool moves at most this much with aio on:
  * the probe looks at the range's first and last bytes only. */
 #define KP_HTTP_AIO_SENDFILE_MAX (2u << 20)
-
-enum kp_http_aio_op {
-    KP_HTTP_AIO_READ,     /* pread len bytes at pos into buf */
-    KP_HTTP_AIO_SENDFILE, /* sendfile len bytes at pos to sock (non-blocking) */
-};
-
-struct kp_http_aio {
-    struct kp_task task; /* task.data: the protocol's (request.c: the connection) */
-    enum kp_http_aio_op op;
-    int fd, sock;
-    off_t pos;
-    size_t len;
-    char *buf;  /* KP_HTTP_AIO_BUF bytes in the request's arena */
-    ssize_t rc; /* the work's result: bytes, or -errno */
-};
-
-/* Output in flight for one response (inside struct kp_http_request). */
-struct kp_http_out {
-    /* Earlier responses of a pipelined batch (request.c), sent first in the
-     * same write: not this response's bytes, so not counted in bytes_sent. */
-    struct kp_str prefix;
-    struct kp_str head; /* not yet written part of the head */
-    struct kp_str body; /* not yet written part of a memory body */
-    int fd;             /* file body, -1: none */
-    off_t file_pos;     /* next file byte to send */
-    uint64_t file_left; /* file bytes not yet sent */
-    bool use_sendfile;
-    bool cork;       /* set TCP_CORK for this response */
-    bool corked;     /* TCP_CORK is on now */
-    size_t head_len; /* whole head, for body_sent */
-    uint64_t budget; /* bytes the next send may write (limit_rate); UINT64_MAX: any */
-    /* Parts still to send after this one (multipart/byteranges): each
-     * becomes body and file range in turn. */
-    const struct kp_http_part *parts;
-    size_t parts_left;
-    /* aio threads (see above): whether it is on for this response, the
-     * file bytes a pool thread read (aio_len bytes at aio_pos in aio.buf;
-     * sent from there instead of being read again), and the work asked. */
-    bool aio_on;
-    bool probed; /* the sendfile range at probed_pos was found cached */
-    off_t probed_pos;
-    off_t aio_pos;
-    size_t aio_len;
-    struct kp_http_aio aio;
-};
 
 enum kp_http_send_result {
     KP_HTTP_SEND_DONE,  /* every byte was handed to the kernel */

@@ -10,7 +10,7 @@
 #include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 #include "kelpie/event/tpool.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* The static handler's answer for a directory path whose `index` found
  * something, as nginx's index module does: r->uri is now the URI + the

@@ -45,7 +45,7 @@
 
 #include "kelpie/util/str.h"
 #include "kelpie/event/scoreboard.h"
-#include "kelpie/http/request.h"
+#include "kelpie/http/req.h"
 
 /* One live (not FREE) scoreboard slot as read. */
 struct kp_http_stats_worker {
