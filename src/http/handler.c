@@ -12,6 +12,8 @@
 #include "kelpie/http/auth.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/limit.h"
+#include "kelpie/http/limit_conn.h"
+#include "kelpie/http/limit_req.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"
@@ -229,6 +231,18 @@ static int server_rewrite(struct kp_http_request *r)
     return 0;
 }
 
+/* The preaccess phase of r's location, once per request: limit_req, then
+ * limit_conn (nginx's order). Returns 0 to go on, a status to answer with
+ * (limit_req_status, limit_conn_status, or 500), or KP_HTTP_LIMIT_DELAY
+ * when may_delay (else a delay is skipped). Never blocks: the delay is the
+ * caller's timer. */
+static int preaccess(struct kp_http_request *r, bool may_delay)
+{
+    int st = kp_http_limit_req_run(r, may_delay);
+
+    return st != 0 ? st : kp_http_limit_conn_run(r);
+}
+
 /* The rewrite and preaccess phases of r->loc. An `internal` location is
  * 404 to a request that was not redirected, checked before its rewrite
  * phase as nginx does; a method limit_except restricts skips the rewrite
@@ -239,7 +253,7 @@ static int before_access(struct kp_http_request *r)
     if (r->loc->internal && !r->internal)
         return 404;
     int st = kp_http_auth_limited(r) ? 0 : location_rewrite(r);
-    return st != 0 ? st : kp_http_limit_preaccess(r, r->internal_redirects == 0);
+    return st != 0 ? st : preaccess(r, r->internal_redirects == 0);
 }
 
 /* Where location_phases starts: the rewrite phase; the rest of the
@@ -255,7 +269,7 @@ static int location_phases(struct kp_http_request *r, enum phase from)
     for (;; from = FROM_REWRITE) {
         int st = 0;
         if (from <= FROM_DELAY) {
-            st = from == FROM_DELAY ? kp_http_limit_preaccess(r, false) : before_access(r);
+            st = from == FROM_DELAY ? preaccess(r, false) : before_access(r);
             if (st != 0)
                 return st;
             st = kp_http_auth_access(r); /* allow/deny, auth_basic, satisfy (auth.h) */

@@ -1,6 +1,6 @@
-/* The limit modules' directives, zones by name, variables and preaccess
- * phase (see limit.h); the limits themselves are limit_req.c, limit_conn.c
- * and limit_rate.c, the shared memory limit_zone.c. */
+/* The limit modules' directives, zones by name, keys and variables (see
+ * limit.h); the limits themselves are limit_req.c, limit_conn.c and
+ * limit_rate.c, which stand on this one, the shared memory limit_zone.c. */
 #include "kelpie/http/limit.h"
 
 #include <arpa/inet.h>
@@ -10,9 +10,7 @@
 #include <string.h>
 
 #include "kelpie/util/log.h"
-#include "kelpie/http/limit_conn.h"
 #include "kelpie/http/limit_rate.h"
-#include "kelpie/http/limit_req.h"
 #include "kelpie/http/limit_zone.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
@@ -313,13 +311,6 @@ void kp_http_limit_adopt(struct kp_http_conf *http, struct kp_arena *a,
 }
 
 /* --- request time --------------------------------------------------------------------- */
-
-int kp_http_limit_preaccess(struct kp_http_request *r, bool may_delay)
-{
-    int st = kp_http_limit_req_run(r, may_delay);
-
-    return st != 0 ? st : kp_http_limit_conn_run(r);
-}
 
 struct kp_str kp_http_limit_key(struct kp_http_request *r, const struct kp_http_limit_zone *zone,
                                 char *buf)

@@ -1,5 +1,6 @@
-/* The limit modules' configuration and their place in request processing:
- * nginx's limit_req and limit_conn modules and limit_rate.
+/* The limit modules' configuration, keys and variables: nginx's limit_req
+ * and limit_conn modules and limit_rate. The preaccess phase that runs
+ * limit_req and limit_conn is the handler's (http/handler.c).
  *
  *   limit_req_zone KEY zone=NAME:SIZE [rate=Nr/s|Nr/m]      http
  *   limit_req zone=NAME [burst=N] [nodelay|delay=N]          http, server, location
@@ -62,13 +63,6 @@ int kp_http_limit_conf_finish(struct kp_conf *cf);
  * their state lives on (see limit_zone.h). */
 void kp_http_limit_adopt(struct kp_http_conf *http, struct kp_arena *a,
                          const struct kp_http_conf *old);
-
-/* The preaccess phase of r's location, once per request: limit_req, then
- * limit_conn (nginx's order). Returns 0 to go on, a status to answer with
- * (limit_req_status, limit_conn_status, or 500), or KP_HTTP_LIMIT_DELAY
- * when may_delay (else a delay is skipped). Never blocks: the delay is the
- * caller's timer. */
-int kp_http_limit_preaccess(struct kp_http_request *r, bool may_delay);
 
 /* The key of zone for r: its value (it may point into buf, of
  * KP_HTTP_VAR_BUF bytes, and is valid as kp_http_cv_eval's). A key that is
