@@ -252,6 +252,65 @@ static void check_path(struct kp_str path)
     kp_free(out);
 }
 
+/* The Content-Length values of p[0..n) (a comma list; the accepted ones
+ * are below 2^63) are all *seen, which the first one sets. */
+static void same_lengths(const char *p, size_t n, uint64_t *seen, bool *any)
+{
+    for (size_t i = 0; i <= n; i++) {
+        uint64_t v = 0;
+        for (; i < n && p[i] != ','; i++) {
+            if (p[i] >= '0' && p[i] <= '9')
+                v = v * 10 + (uint64_t)(p[i] - '0');
+        }
+        CHECK(!*any || v == *seen);
+        *seen = v;
+        *any = true;
+    }
+}
+
+/* An accepted head holds nothing RFC 9112 forbids, checked on its raw bytes
+ * apart from the parser: no NUL, no CR but before LF, no control or DEL in
+ * the request line, no folded line (section 5.2), no whitespace or control
+ * before a field's colon (5.1), no control but HTAB and no DEL in a value
+ * (RFC 9110 5.5); never both Transfer-Encoding and Content-Length (6.1), and
+ * differing Content-Length values never (RFC 9110 8.6). */
+static void check_wire(const char *p, size_t n)
+{
+    size_t i = 0, te = 0;
+    bool line = false, any_cl = false;
+    uint64_t cl = 0;
+
+    while (i < n) {
+        const char *lf = memchr(p + i, '\n', n - i);
+        CHECK(lf != NULL);
+        size_t e = (size_t)(lf - p), le = e > i && p[e - 1] == '\r' ? e - 1 : e;
+        for (size_t k = i; k < le; k++)
+            CHECK(p[k] != '\0' && p[k] != '\r' && p[k] != 0x7f);
+        if (le == i && line) {
+            CHECK(e + 1 == n);
+            break;
+        }
+        if (le > i && !line) {
+            line = true;
+            for (size_t k = i; k < le; k++)
+                CHECK((unsigned char)p[k] >= 0x20);
+        } else if (le > i) {
+            const char *colon = memchr(p + i, ':', le - i);
+            CHECK(colon != NULL && colon > p + i);
+            for (const char *k = p + i; k < colon; k++)
+                CHECK(kp_http_parse_is_vchar((unsigned char)*k));
+            for (const char *k = colon + 1; k < p + le; k++)
+                CHECK(*k == '\t' || (unsigned char)*k >= 0x20);
+            struct kp_str name = {p + i, (size_t)(colon - p - i)};
+            te += kp_str_caseeq_cstr(name, "Transfer-Encoding");
+            if (kp_str_caseeq_cstr(name, "Content-Length"))
+                same_lengths(colon + 1, (size_t)(p + le - colon - 1), &cl, &any_cl);
+        }
+        i = e + 1;
+    }
+    CHECK(line && !(te > 0 && any_cl));
+}
+
 static void run(const char *buf, size_t size, const struct kp_http_limits *lim, size_t nf)
 {
     struct kp_http_parser ps;
@@ -261,6 +320,8 @@ static void run(const char *buf, size_t size, const struct kp_http_limits *lim, 
     whole(buf, size, lim, nf, &ps, fields, &o);
     byte_by_byte(buf, size, lim, nf, &o);
     moving(buf, size, lim, nf, &o);
+    if (o.rc > 0)
+        check_wire(buf, (size_t)o.rc);
     if (o.rc > 0 && ps.head.body == KP_HTTP_BODY_CHUNKED)
         check_body(buf + o.rc, size - (size_t)o.rc);
     if (o.rc > 0 && ps.head.path.len > 0)
