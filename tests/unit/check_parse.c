@@ -769,6 +769,40 @@ START_TEST(parse_defaults_and_lookup)
 }
 END_TEST
 
+/* Field values are checked eight bytes a word, then the word that ends
+ * the value: every byte at every place of values of 1 to 24 bytes (whole
+ * words, tails, a word overlapping the last) is refused exactly when RFC
+ * 9110 section 5.5 forbids it (a control but HTAB, or DEL), the head in an
+ * exact-size buffer so that a read past it is caught. */
+START_TEST(parse_value_every_byte)
+{
+    static const char pre[] = "GET / HTTP/1.1\r\n" H "X-V: ", post[] = "\r\n\r\n";
+
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 0; c < 256; c++) {
+                if (c == '\r' || c == '\n')
+                    continue;
+                size_t n = sizeof(pre) - 1 + len + sizeof(post) - 1;
+                char *req = kp_alloc(n);
+                memcpy(req, pre, sizeof(pre) - 1);
+                memset(req + sizeof(pre) - 1, 'v', len);
+                req[sizeof(pre) - 1 + at] = (char)c;
+                memcpy(req + sizeof(pre) - 1 + len, post, sizeof(post) - 1);
+                struct kp_http_parser ps;
+                struct kp_http_field fields[NF];
+                kp_http_parse_init(&ps, NULL, fields, NF);
+                ssize_t rc = kp_http_parse_request(&ps, req, n);
+                bool valid = c == '\t' || (c >= ' ' && c != 0x7f);
+                ck_assert_msg(valid ? rc == (ssize_t)n : rc == KP_PARSE_INVALID,
+                              "byte 0x%02x at %zu of %zu: %zd", c, at, len, rc);
+                kp_free(req);
+            }
+        }
+    }
+}
+END_TEST
+
 Suite *kp_test_parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -780,6 +814,7 @@ Suite *kp_test_parse_suite(void)
     tcase_add_test(tc, parse_no_rescan);
     tcase_add_test(tc, parse_defaults_and_lookup);
     tcase_add_test(tc, parse_dropped_report);
+    tcase_add_test(tc, parse_value_every_byte);
     suite_add_tcase(s, tc);
     return s;
 }
