@@ -291,6 +291,49 @@ START_TEST(send_memory_body)
 }
 END_TEST
 
+/* A small memory body is copied behind its head (one piece for the
+ * kernel, see KP_HTTP_JOIN_BODY in response.c), a large one is not; either
+ * way the bytes, and their accounting, are the same, also when limit_rate's
+ * budget cuts the sends anywhere in head or body. */
+static void memory_body_in_steps(size_t len, bool joined)
+{
+    struct writer w;
+    char *body = malloc(len);
+
+    for (size_t i = 0; i < len; i++)
+        body[i] = (char)('a' + i % 23);
+    writer_init(&w, false);
+    w.r->resp.status = 200;
+    w.r->resp.body = (struct kp_str){body, len};
+    kp_http_response_prepare(w.r, &OPTS);
+    ck_assert_int_eq(w.r->out.body.p == w.r->out.head.p + w.r->out.head.len, joined);
+    ck_assert_int_eq(w.r->out.body.p == body, !joined);
+    size_t head = w.r->out.head.len;
+    char scratch[64];
+    struct kp_conn c = {.io = {.fd = w.sv[0]}};
+    for (int i = 0; i < 1000; i++) {
+        w.r->out.budget = 97; /* a step that falls inside head and body alike */
+        enum kp_http_send_result rc = kp_http_response_send(w.r, &c, scratch, sizeof(scratch));
+        ck_assert(rc == KP_HTTP_SEND_DONE || rc == KP_HTTP_SEND_LIMIT);
+        drain(&w);
+        if (rc == KP_HTTP_SEND_DONE)
+            break;
+    }
+    ck_assert_uint_eq(w.n, head + len);
+    ck_assert(memcmp(w.got + head, body, len) == 0);
+    ck_assert_uint_eq(w.r->bytes_sent, head + len);
+    ck_assert_uint_eq(w.r->body_sent, len);
+    writer_free(&w);
+    free(body);
+}
+
+START_TEST(send_memory_body_joined)
+{
+    memory_body_in_steps(600, true);
+    memory_body_in_steps(5000, false);
+}
+END_TEST
+
 /* A file of size bytes with a known pattern; returns its fd. */
 static int pattern_file(size_t size)
 {
@@ -387,6 +430,7 @@ Suite *kp_test_response_suite(void)
     tcase_add_test(tc, head_minimal_and_variants);
     tcase_add_test(tc, head_server_tokens);
     tcase_add_test(tc, send_memory_body);
+    tcase_add_test(tc, send_memory_body_joined);
     tcase_add_test(tc, send_file_read_write);
     tcase_add_test(tc, send_file_sendfile);
     tcase_add_test(tc, send_to_closed_peer_fails);

@@ -181,7 +181,8 @@ int kp_io_accept(struct kp_io *io, struct sockaddr_storage *peer, socklen_t *pee
  * retried. A completion backend (a registered KP_IO_STREAM io on io_uring)
  * copies them and sends them from the loop, in order; bytes it took leave
  * even when the connection closes right after (unless KP_IO_ABORT), as
- * from the kernel's socket buffer. Else sendmsg(2) on io->fd. */
+ * from the kernel's socket buffer. Else send(2) (one piece) or sendmsg(2)
+ * on io->fd. */
 ssize_t kp_io_send(struct kp_io *io, const struct iovec *iov, size_t n, int flags);
 /* sendfile(2) of len bytes of fd at *off (advanced) to io's socket, after
  * the bytes kp_io_send took: -EAGAIN while those are still on their way
