@@ -79,7 +79,7 @@ enum {
     /* A stream socket read only through kp_io_recv: a completion backend
      * (io_uring) may read it ahead into its own buffers, and reports
      * KP_EV_READ once bytes (or the end of the stream, or an error) wait
-     * there. Readiness backends ignore it (kp_io_recv is then read(2)). */
+     * there. Readiness backends ignore it (kp_io_recv is then recv(2)). */
     KP_IO_STREAM = 1u << 3,
     /* The socket ends with a reset (SO_LINGER 0, set before closing): bytes
      * a completion backend still holds for it (kp_io_send) are dropped
@@ -160,7 +160,7 @@ void kp_loop_post(struct kp_loop *loop, struct kp_io *io, unsigned events);
 /* Read from a KP_IO_STREAM io's socket: bytes read (at most len), 0 at the
  * end of the stream, -EAGAIN, or -errno; EINTR is retried. From the
  * backend's buffers when it reads ahead for io (a registered KP_IO_STREAM io
- * on io_uring), else read(2) on io->fd. */
+ * on io_uring), else recv(2) on io->fd. */
 ssize_t kp_io_recv(struct kp_io *io, void *buf, size_t len);
 
 /* Accept a connection on a KP_IO_LISTEN io's socket: the new descriptor
