@@ -551,7 +551,11 @@ static int large_buffers(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void
 static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
-    char *root = kp_conf_join(cf->arena, cf->prefix, cf->args[1]);
+    /* "root $base/html": whether the value is relative is known per
+     * request only, so it is resolved against the prefix then. */
+    bool leading_var = cf->args[1][0] == '$';
+    char *root = leading_var ? kp_conf_strdup(cf->arena, cf->args[1])
+                             : kp_conf_join(cf->arena, cf->prefix, cf->args[1]);
     size_t len = strlen(root);
 
     if (kp_conf_field_seen(cf, cmd))
@@ -564,6 +568,7 @@ static int set_root(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *con
     loc->alias = false;
     loc->alias_value = NULL;
     loc->root_value = NULL;
+    loc->root_prefix = leading_var ? kp_conf_strdup(cf->arena, cf->prefix) : NULL;
     if (strchr(root, '$') != NULL) { /* root /sites/$host; */
         loc->root_value = kp_arena_calloc(cf->arena, sizeof(*loc->root_value));
         return kp_http_cv_compile(cf, root, loc->root_value);
@@ -600,6 +605,7 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     loc->alias = true;
     loc->alias_value = NULL;
     loc->root_value = NULL;
+    loc->root_prefix = NULL;
     if (loc->match == KP_LOC_REGEX || loc->match == KP_LOC_REGEX_ICASE) {
         loc->alias_value = kp_arena_calloc(cf->arena, sizeof(*loc->alias_value));
         return kp_http_cv_compile(cf, loc->root, loc->alias_value);

@@ -619,7 +619,15 @@ struct kp_str kp_http_static_root(struct kp_http_request *r)
 
     if (loc->root_value == NULL)
         return (struct kp_str){loc->root, loc->root_len};
-    return kp_http_cv_eval(r, loc->root_value, KP_HTTP_CV_RAW);
+    struct kp_str v = kp_http_cv_eval(r, loc->root_value, KP_HTTP_CV_RAW);
+    if (loc->root_prefix == NULL || (v.len > 0 && v.p[0] == '/'))
+        return v;
+    size_t plen = strlen(loc->root_prefix);
+    char *full = kp_arena_alloc(&r->arena, plen + v.len + 1);
+    memcpy(full, loc->root_prefix, plen);
+    memcpy(full + plen, v.p, v.len);
+    full[plen + v.len] = '\0';
+    return (struct kp_str){full, plen + v.len};
 }
 
 ssize_t kp_http_static_filename(struct kp_http_request *r, char *out, size_t size)

@@ -113,10 +113,14 @@ void kp_h_write(const struct kp_h_server *s, const char *path, const char *conte
     fclose(f);
 }
 
-/* Replace @PORT@ and @PORT2@ in text; returns a malloc'ed string. */
+/* Replace @PORT@ and @PORT2@ in text, and @PREFIX@ by the prefix (with its
+ * trailing '/', for configurations that must name an absolute path);
+ * returns a malloc'ed string. */
 static char *substitute(const struct kp_h_server *s, const char *text)
 {
     size_t cap = strlen(text) * 2 + 64;
+    for (const char *p = text; (p = strstr(p, "@PREFIX@")) != NULL; p++)
+        cap += strlen(s->prefix);
     char *out = malloc(cap);
     size_t n = 0;
 
@@ -127,6 +131,9 @@ static char *substitute(const struct kp_h_server *s, const char *text)
         } else if (strncmp(p, "@PORT@", 6) == 0) {
             n += (size_t)snprintf(out + n, cap - n, "%d", s->port);
             p += 6;
+        } else if (strncmp(p, "@PREFIX@", 8) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%s", s->prefix);
+            p += 8;
         } else {
             out[n++] = *p++;
         }

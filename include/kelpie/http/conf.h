@@ -278,6 +278,8 @@ struct kp_http_loc_conf {
     size_t root_len;             /* strlen(root), kept: mapping a path needs it per request */
     bool alias; /* root is an `alias`: it replaces the location's path, as written */
     struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
+    const char *root_prefix;        /* a root_value that starts with a variable: what a relative
+                                     * value is resolved against per request (else NULL) */
     struct kp_http_cv *root_value;  /* root, or a prefix location's alias, with variables
                                      * (root is its text); else NULL */
     enum kp_http_symlinks symlinks;
