@@ -319,25 +319,10 @@ static bool needs_page(const struct kp_http_request *r, int status)
            r->resp.fd < 0;
 }
 
-/* nginx's internal codes 495-497 (handler.h). */
-static bool is_tls_code(int status)
+/* nginx's internal codes 494-497 (handler.h), all answered 400. */
+static bool is_internal_400(int status)
 {
-    return status >= KP_HTTP_SSL_CERT_ERROR && status <= KP_HTTP_PLAIN_TO_HTTPS;
-}
-
-#define TLS_PAGE(text)                                                                             \
-    KP_STR("<html><head><title>400 " text "</title></head><body><center><h1>400 Bad "              \
-           "Request</h1></center><center>" text "</center><hr><center>kelpie</center></body>"      \
-           "</html>\r\n")
-
-/* nginx's internal codes for TLS troubles, all answered 400. */
-static struct kp_str tls_page(int status)
-{
-    if (status == KP_HTTP_SSL_CERT_ERROR)
-        return TLS_PAGE("The SSL certificate error");
-    if (status == KP_HTTP_SSL_NO_CERT)
-        return TLS_PAGE("No required SSL certificate was sent");
-    return TLS_PAGE("The plain HTTP request was sent to HTTPS port");
+    return status >= KP_HTTP_HEADER_TOO_LARGE && status <= KP_HTTP_PLAIN_TO_HTTPS;
 }
 
 /* The built-in page for status; Location, Allow, WWW-Authenticate and
@@ -355,11 +340,9 @@ static void builtin(struct kp_http_request *r, int status)
     resp->allow = allow;
     resp->www_authenticate = challenge;
     resp->content_range = range;
-    resp->body = kp_http_status_page(status);
-    if (is_tls_code(status)) {
+    resp->body = kp_http_status_page(status, r->loc->server_tokens);
+    if (is_internal_400(status))
         resp->status = 400;
-        resp->body = tls_page(status);
-    }
     if (resp->body.len > 0)
         resp->content_type = KP_STR("text/html");
 }
@@ -463,10 +446,10 @@ static void error_page(struct kp_http_request *r, const struct kp_http_error_pag
     } else if (needs_page(r, st)) {
         special(r, st); /* its own page only under recursive_error_pages */
     } else {
-        /* 495-497 are nginx's internal codes: their page goes out as 400. */
+        /* 494-497 are nginx's internal codes: their page goes out as 400. */
         r->resp.status = ep->response_code > 0                    ? ep->response_code
                          : ep->response_code == KP_HTTP_EP_ANSWER ? st
-                         : is_tls_code(status)                    ? 400
+                         : is_internal_400(status)                ? 400
                                                                   : status;
         /* A page sent with an error status is no version of a resource to
          * revalidate or fetch in parts: no Last-Modified, no Accept-Ranges
@@ -486,6 +469,7 @@ static bool closes_connection(int status)
     case 400:
     case 413:
     case 414:
+    case 494:
     case 495:
     case 496:
     case 497:

@@ -813,7 +813,7 @@ static bool end_of_line(struct kp_http_parser *ps, const char *p, size_t lf)
 }
 
 /* Checks one byte can settle: NUL, bare CR, limits. Early limit checks keep a
- * client from filling our buffer before we answer 414/431. */
+ * client from filling our buffer before we answer 414/494. */
 static bool check_byte(struct kp_http_parser *ps, const char *p, size_t i)
 {
     unsigned char c = (unsigned char)p[i];
@@ -827,13 +827,14 @@ static bool check_byte(struct kp_http_parser *ps, const char *p, size_t i)
             return error(ps, 414, "request line too long");
         return true;
     }
+    /* A head too large past its request line is nginx's internal 494
+     * (handler.h): 400 with its own page, as from nginx. */
     if (i - ps->fields_start >= ps->lim.max_header)
-        return error(ps, 431, "header section too large");
-    /* a field line longer than a request line may be is 400, as from nginx */
+        return error(ps, 494, "header section too large");
     if (c != '\r' && c != '\n' && i - ps->line_start >= ps->lim.max_line)
-        return error(ps, 400, "too long header line");
+        return error(ps, 494, "too long header line");
     if (i == ps->line_start && c != '\r' && c != '\n' && ps->head.nfields == ps->fields_cap)
-        return error(ps, 431, "too many header fields");
+        return error(ps, 494, "too many header fields");
     return true;
 }
 

@@ -651,7 +651,7 @@ static enum step read_head(struct kp_http_conn *hc)
 {
     for (;;) {
         if (kp_buf_free(&hc->c->rbuf) == 0 && !buf_grow(hc))
-            return fail(hc, 431, "client sent a too large request head");
+            return fail(hc, KP_HTTP_HEADER_TOO_LARGE, "client sent a too large request head");
         ssize_t n = recv_some(hc);
         if (n == -EAGAIN)
             return STEP_WAIT;

@@ -1,9 +1,15 @@
 /* Status table: one row per registered code, with the status line and (for
- * 3xx-5xx) the built-in page spelled out at compile time, so that answering
- * costs a table lookup and a memcpy. Reason phrases are RFC 9110's. */
+ * 3xx-5xx) the built-in page spelled out at compile time, once per
+ * server_tokens setting, so that answering costs a table lookup and a
+ * memcpy. Reason phrases in status lines are RFC 9110's; the pages are laid
+ * out and titled as nginx's (its older titles for 401, 405, 408, 413, 414,
+ * 416, 503 and 504), and codes nginx has no page for get none. */
 #include "kelpie/http/status.h"
 
 #include <stddef.h>
+
+#include "config.h"
+#include "kelpie/http/response.h"
 
 /* Codes above this have no row (the table is indexed by code). */
 #define KP_STATUS_MAX 511
@@ -11,17 +17,33 @@
 struct status_row {
     const char *reason;
     struct kp_str line;
-    struct kp_str page;
+    struct kp_str page[3]; /* by KP_HTTP_TOKENS_* */
 };
 
 #define LINE(code, text) KP_STR("HTTP/1.1 " #code " " text "\r\n")
-#define PAGE(code, text)                                                                           \
-    KP_STR("<html><head><title>" #code " " text "</title></head><body><center><h1>" #code " " text \
-           "</h1></center><hr><center>kelpie</center></body></html>\r\n")
-/* A code answered without a page (informational and successful ones). */
-#define PLAIN(code, text) [code] = {text, LINE(code, text), {NULL, 0}}
-/* A code with a built-in page. */
-#define PAGED(code, text) [code] = {text, LINE(code, text), PAGE(code, text)}
+#define TOP(title, h1)                                                                             \
+    "<html>\r\n<head><title>" title "</title></head>\r\n<body>\r\n<center><h1>" h1                 \
+    "</h1></center>\r\n"
+#define END "</center>\r\n</body>\r\n</html>\r\n"
+/* The page in its three tails, as the Server field names us. */
+#define PAGES(top)                                                                                 \
+    {                                                                                              \
+        KP_STR(top "<hr><center>kelpie" END), KP_STR(top "<hr><center>kelpie/" KP_VERSION END),    \
+            KP_STR(top "<hr><center>kelpie/" KP_VERSION " (" KP_BUILD ")" END)                     \
+    }
+/* A code answered without a page (informational and successful ones, and
+ * those nginx sends with an empty body). */
+#define PLAIN(code, text) [code] = {text, LINE(code, text), {{NULL, 0}, {NULL, 0}, {NULL, 0}}}
+/* A code with a built-in page titled as its reason phrase... */
+#define PAGED(code, text)                                                                          \
+    [code] = {text, LINE(code, text), PAGES(TOP(#code " " text, #code " " text))}
+/* ...or as nginx titles it. */
+#define TITLED(code, text, title)                                                                  \
+    [code] = {text, LINE(code, text), PAGES(TOP(#code " " title, #code " " title))}
+/* nginx's internal codes (handler.h), sent as 400 with a line of their own. */
+#define INTERNAL(code, text)                                                                       \
+    [code] = {"Bad Request", LINE(400, "Bad Request"),                                             \
+              PAGES(TOP("400 " text, "400 Bad Request") "<center>" text "</center>\r\n")}
 
 static const struct status_row rows[KP_STATUS_MAX + 1] = {
     PLAIN(100, "Continue"),
@@ -33,45 +55,49 @@ static const struct status_row rows[KP_STATUS_MAX + 1] = {
     PLAIN(204, "No Content"),
     PLAIN(205, "Reset Content"),
     PLAIN(206, "Partial Content"),
-    PAGED(300, "Multiple Choices"),
+    PLAIN(300, "Multiple Choices"),
     PAGED(301, "Moved Permanently"),
     PAGED(302, "Found"),
     PAGED(303, "See Other"),
     PLAIN(304, "Not Modified"),
-    PAGED(305, "Use Proxy"),
+    PLAIN(305, "Use Proxy"),
     PAGED(307, "Temporary Redirect"),
     PAGED(308, "Permanent Redirect"),
     PAGED(400, "Bad Request"),
-    /* nginx's page names the 401 by its older reason phrase. */
-    [401] = {"Unauthorized", LINE(401, "Unauthorized"), PAGE(401, "Authorization Required")},
+    TITLED(401, "Unauthorized", "Authorization Required"),
     PAGED(402, "Payment Required"),
     PAGED(403, "Forbidden"),
     PAGED(404, "Not Found"),
-    PAGED(405, "Method Not Allowed"),
+    TITLED(405, "Method Not Allowed", "Not Allowed"),
     PAGED(406, "Not Acceptable"),
-    PAGED(407, "Proxy Authentication Required"),
-    PAGED(408, "Request Timeout"),
+    PLAIN(407, "Proxy Authentication Required"),
+    TITLED(408, "Request Timeout", "Request Time-out"),
     PAGED(409, "Conflict"),
     PAGED(410, "Gone"),
     PAGED(411, "Length Required"),
     PAGED(412, "Precondition Failed"),
-    PAGED(413, "Content Too Large"),
-    PAGED(414, "URI Too Long"),
+    TITLED(413, "Content Too Large", "Request Entity Too Large"),
+    TITLED(414, "URI Too Long", "Request-URI Too Large"),
     PAGED(415, "Unsupported Media Type"),
-    PAGED(416, "Range Not Satisfiable"),
-    PAGED(417, "Expectation Failed"),
+    TITLED(416, "Range Not Satisfiable", "Requested Range Not Satisfiable"),
+    PLAIN(417, "Expectation Failed"),
     PAGED(421, "Misdirected Request"),
-    PAGED(422, "Unprocessable Content"),
-    PAGED(426, "Upgrade Required"),
-    PAGED(428, "Precondition Required"),
+    PLAIN(422, "Unprocessable Content"),
+    PLAIN(426, "Upgrade Required"),
+    PLAIN(428, "Precondition Required"),
     PAGED(429, "Too Many Requests"),
-    PAGED(431, "Request Header Fields Too Large"),
+    PLAIN(431, "Request Header Fields Too Large"),
+    INTERNAL(494, "Request Header Or Cookie Too Large"),
+    INTERNAL(495, "The SSL certificate error"),
+    INTERNAL(496, "No required SSL certificate was sent"),
+    INTERNAL(497, "The plain HTTP request was sent to HTTPS port"),
     PAGED(500, "Internal Server Error"),
     PAGED(501, "Not Implemented"),
     PAGED(502, "Bad Gateway"),
-    PAGED(503, "Service Unavailable"),
-    PAGED(504, "Gateway Timeout"),
+    TITLED(503, "Service Unavailable", "Service Temporarily Unavailable"),
+    TITLED(504, "Gateway Timeout", "Gateway Time-out"),
     PAGED(505, "HTTP Version Not Supported"),
+    PAGED(507, "Insufficient Storage"),
 };
 
 static const struct status_row *row(int code)
@@ -93,10 +119,14 @@ struct kp_str kp_http_status_line(int code)
     return r != NULL ? r->line : KP_STR_NULL;
 }
 
-struct kp_str kp_http_status_page(int code)
+struct kp_str kp_http_status_page(int code, unsigned server_tokens)
 {
     const struct status_row *r = row(code);
-    return r != NULL ? r->page : KP_STR_NULL;
+    /* "build" without a build name reads as "on", as in the Server field. */
+    if (server_tokens == KP_HTTP_TOKENS_BUILD && sizeof(KP_BUILD) == 1)
+        server_tokens = KP_HTTP_TOKENS_ON;
+    return r != NULL && server_tokens <= KP_HTTP_TOKENS_BUILD ? r->page[server_tokens]
+                                                              : KP_STR_NULL;
 }
 
 bool kp_http_status_no_body(int code)

@@ -53,7 +53,7 @@ static void describe(struct outcome *o, const struct kp_http_parser *ps, const c
     memset(o, 0, sizeof(*o));
     o->rc = rc;
     if (rc == KP_PARSE_INVALID) {
-        CHECK(h->status == 400 || h->status == 414 || h->status == 431 || h->status == 501 ||
+        CHECK(h->status == 400 || h->status == 414 || h->status == 494 || h->status == 501 ||
               h->status == 505);
         CHECK(h->reason != NULL && h->must_close);
         o->status = h->status;

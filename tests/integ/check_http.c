@@ -330,9 +330,10 @@ START_TEST(server_and_date_fields)
     ck_assert_int_eq(r.status, 404);
     expect_header(&r, "Server", "kelpie");
     expect_header(&r, "Content-Type", "text/html");
-    ck_assert_str_eq(r.body, "<html><head><title>404 Not Found</title></head><body><center>"
-                             "<h1>404 Not Found</h1></center><hr><center>kelpie</center>"
-                             "</body></html>\r\n");
+    /* Laid out as nginx's, the server named as in the Server field. */
+    ck_assert_str_eq(r.body, "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+                             "<center><h1>404 Not Found</h1></center>\r\n<hr><center>kelpie"
+                             "</center>\r\n</body>\r\n</html>\r\n");
     kp_h_resp_free(&r);
     close(fd);
     kp_h_stop(&s);

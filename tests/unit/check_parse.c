@@ -373,26 +373,26 @@ static const struct pcase cases[] = {
     {"request line only", "GET / HTTP/1.1\r\n", .status = INCOMPLETE},
     {"no final empty line", GET_("/") H, .status = INCOMPLETE},
     {"half a line end", GET_("/") H "\r", .status = INCOMPLETE},
-    /* --- limits --- */
+    /* --- limits (494: nginx's internal code for a head too large, a 400) --- */
     {"line at limit", GET_("/abc") H "\r\n", .max_line = 17},
     {"line over limit", GET_("/abcd") H "\r\n", .status = 414, .max_line = 17},
     {"line over limit, no line end yet", "GET /aaaaaaaaaaaaa", .status = 414, .max_line = 17},
     {"line at limit, CR pending", "GET /abc HTTP/1.1\r", .status = INCOMPLETE, .max_line = 17},
     {"header at limit", GET_("/") "Host: a\r\nX: 1\r\n\r\n", .max_header = 17},
-    {"header over limit", GET_("/") "Host: a\r\nX: 12\r\n\r\n", .status = 431, .max_header = 17},
-    {"header over limit, incomplete", GET_("/") "Host: a\r\nX: 1234567890123", .status = 431,
+    {"header over limit", GET_("/") "Host: a\r\nX: 12\r\n\r\n", .status = 494, .max_header = 17},
+    {"header over limit, incomplete", GET_("/") "Host: a\r\nX: 1234567890123", .status = 494,
      .max_header = 17},
     {"field line at limit", GET_("/") H "X: 12345678901234\r\n\r\n", .max_line = 17},
-    {"field line over limit", GET_("/") H "X: 123456789012345\r\n\r\n", .status = 400,
+    {"field line over limit", GET_("/") H "X: 123456789012345\r\n\r\n", .status = 494,
      .max_line = 17},
-    {"field line over limit, no line end yet", GET_("/") H "X: 123456789012345678", .status = 400,
+    {"field line over limit, no line end yet", GET_("/") H "X: 123456789012345678", .status = 494,
      .max_line = 17},
     {"fields at limit", GET_("/") H "X: 1\r\nY: 2\r\n\r\n", .max_fields = 3},
-    {"fields over limit", GET_("/") H "X: 1\r\nY: 2\r\nZ", .status = 431, .max_fields = 3},
+    {"fields over limit", GET_("/") H "X: 1\r\nY: 2\r\nZ", .status = 494, .max_fields = 3},
     {"zero fields allowed", "GET / HTTP/1.0\r\n\r\n", .max_fields = NOFIELDS, .version = 10,
      .must_close = true},
     {"zero fields, one sent", "GET / HTTP/1.0\r\nX: y\r\n\r\n", .max_fields = NOFIELDS,
-     .status = 431},
+     .status = 494},
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))

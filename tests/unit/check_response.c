@@ -76,12 +76,27 @@ START_TEST(status_table)
     struct kp_str line = kp_http_status_line(200);
     ck_assert(kp_str_eq(line, KP_STR("HTTP/1.1 200 OK\r\n")));
     ck_assert_uint_eq(kp_http_status_line(299).len, 0);
-    ck_assert_uint_eq(kp_http_status_page(200).len, 0);
-    ck_assert_uint_eq(kp_http_status_page(304).len, 0);
-    ck_assert(kp_str_eq(kp_http_status_page(503),
-                        KP_STR("<html><head><title>503 Service Unavailable</title></head><body>"
-                               "<center><h1>503 Service Unavailable</h1></center><hr><center>"
-                               "kelpie</center></body></html>\r\n")));
+    ck_assert_uint_eq(kp_http_status_page(200, KP_HTTP_TOKENS_ON).len, 0);
+    ck_assert_uint_eq(kp_http_status_page(304, KP_HTTP_TOKENS_ON).len, 0);
+    /* nginx's layout, and its title where it differs from the reason. */
+    ck_assert(kp_str_eq(kp_http_status_page(503, KP_HTTP_TOKENS_OFF),
+                        KP_STR("<html>\r\n<head><title>503 Service Temporarily Unavailable</title>"
+                               "</head>\r\n<body>\r\n<center><h1>503 Service Temporarily "
+                               "Unavailable</h1></center>\r\n<hr><center>kelpie</center>\r\n"
+                               "</body>\r\n</html>\r\n")));
+    ck_assert(kp_str_eq(kp_http_status_line(503), KP_STR("HTTP/1.1 503 Service Unavailable\r\n")));
+    /* The server named as in the Server field. */
+    ck_assert_ptr_nonnull(strstr(kp_http_status_page(404, KP_HTTP_TOKENS_ON).p,
+                                 "<hr><center>kelpie/" KP_VERSION "</center>\r\n"));
+    /* nginx's internal 494-497: a 400 page with a line of its own. */
+    ck_assert(kp_str_eq(kp_http_status_page(494, KP_HTTP_TOKENS_OFF),
+                        KP_STR("<html>\r\n<head><title>400 Request Header Or Cookie Too Large"
+                               "</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1>"
+                               "</center>\r\n<center>Request Header Or Cookie Too Large</center>"
+                               "\r\n<hr><center>kelpie</center>\r\n</body>\r\n</html>\r\n")));
+    /* Codes nginx answers with an empty body have no page. */
+    ck_assert_uint_eq(kp_http_status_page(431, KP_HTTP_TOKENS_ON).len, 0);
+    ck_assert_uint_eq(kp_http_status_page(417, KP_HTTP_TOKENS_ON).len, 0);
     ck_assert(kp_http_status_no_body(100) && kp_http_status_no_body(204));
     ck_assert(kp_http_status_no_body(304) && !kp_http_status_no_body(200));
 }

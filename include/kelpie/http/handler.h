@@ -43,6 +43,11 @@
 
 /* `return 444`: close the connection without any response (nginx's code). */
 #define KP_HTTP_CLOSE_SILENTLY 444
+/* A request head that does not fit large_client_header_buffers past its
+ * request line (nginx's internal 494): answered 400 with the page "Request
+ * Header Or Cookie Too Large" and the connection closed; `error_page 494`
+ * applies. */
+#define KP_HTTP_HEADER_TOO_LARGE 494
 /* Plain HTTP on an `ssl` address (nginx's internal 497): answered 400 with
  * the page "The plain HTTP request was sent to HTTPS port", unless the
  * server has an `error_page 497` (a URL: 302 or its =3xx; a URI: served

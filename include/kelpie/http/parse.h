@@ -112,7 +112,7 @@ struct kp_http_field {
  * Whitespace or a control byte in a name is always a 400. */
 struct kp_http_limits {
     size_t max_line; /* line bytes, line ending excluded: request line -> 414, field line -> 400 */
-    size_t max_header; /* field-section bytes incl. line endings and final empty line -> 431 */
+    size_t max_header; /* field-section bytes incl. line endings and final empty line -> 494 */
     bool underscores;  /* nginx's underscores_in_headers on */
     bool keep_invalid; /* nginx's ignore_invalid_headers off */
     /* Called for each dropped line (may be NULL) with the whole line, CRLF
@@ -157,7 +157,8 @@ struct kp_http_head {
      * After KP_PARSE_INVALID it is always true: the stream position is lost,
      * so close after answering. */
     bool must_close;
-    int status;         /* on KP_PARSE_INVALID: 400, 414, 431, 501 or 505 */
+    int status; /* on KP_PARSE_INVALID: 400, 414, 494 (nginx's internal code: a 400 with its own
+                   page), 501 or 505 */
     const char *reason; /* on KP_PARSE_INVALID: static text for the error log */
 };
 
@@ -181,7 +182,7 @@ struct kp_http_parser {
 
 /* Prepare ps for a new request. lim may be NULL (defaults). fields is the
  * caller's array of nfields entries, which is also the field-count limit
- * (431 beyond it); it must outlive the use of ps->head. */
+ * (494 beyond it); it must outlive the use of ps->head. */
 void kp_http_parse_init(struct kp_http_parser *ps, const struct kp_http_limits *lim,
                         struct kp_http_field *fields, size_t nfields);
 

@@ -32,7 +32,7 @@
 #include "kelpie/http/parse.h"
 #include "kelpie/http/proxy_protocol.h"
 
-/* Header fields a request may have (431 beyond). */
+/* Header fields a request may have (494, a 400, beyond). */
 #define KP_HTTP_MAX_FIELDS KP_HTTP_DEFAULT_MAX_FIELDS
 
 /* Response headers and body, as filled in by a handler. Unset fields are

@@ -17,11 +17,21 @@ const char *kp_http_status_reason(int code);
  * an empty reason being valid, RFC 9112 section 4). */
 struct kp_str kp_http_status_line(int code);
 
-/* The built-in page for a registered 3xx, 4xx or 5xx code:
- *   <html><head><title>404 Not Found</title></head><body><center><h1>404 Not
- *   Found</h1></center><hr><center>kelpie</center></body></html>
- * (one line, CRLF-terminated), sent as text/html. Empty for other codes. */
-struct kp_str kp_http_status_page(int code);
+/* The built-in page for a registered 3xx, 4xx or 5xx code, laid out as
+ * nginx's (CRLF line ends), its last line naming the server as
+ * server_tokens (KP_HTTP_TOKENS_*, response.h) has it:
+ *   <html>
+ *   <head><title>404 Not Found</title></head>
+ *   <body>
+ *   <center><h1>404 Not Found</h1></center>
+ *   <hr><center>kelpie/VERSION</center>
+ *   </body>
+ *   </html>
+ * sent as text/html. nginx's internal codes 494-497 (handler.h) have the
+ * page of their 400, titled with their own text, which is also a line of
+ * its own. Empty for other codes, and for those nginx sends without a body
+ * (300, 305, 407, 417, 422, 426, 428, 431). */
+struct kp_str kp_http_status_page(int code, unsigned server_tokens);
 
 /* Codes whose responses never carry content (RFC 9110 sections 6.4.1,
  * 15.3.5 and 15.4.5): 1xx, 204 and 304. */
