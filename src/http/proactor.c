@@ -7,7 +7,7 @@
 #include "kelpie/event/offload.h"
 #include "kelpie/http/handler.h"
 #include "kelpie/http/regex.h"
-#include "kelpie/http/server.h"
+#include "kelpie/http/ctx.h"
 
 /* One handler thread's own services. */
 struct thread {
@@ -25,6 +25,7 @@ struct kp_http_proactor {
     struct kp_offload *pool;
     struct thread *threads;
     unsigned n;
+    kp_http_proactor_done_fn done; /* a request is back */
 };
 
 static void *thread_init(void *arg, unsigned i)
@@ -69,11 +70,13 @@ static void thread_release(struct thread *t)
     pthread_mutex_destroy(&t->mu);
 }
 
-int kp_http_proactor_start(struct kp_http_proactor **out, struct kp_http_ctx *ctx, unsigned threads)
+int kp_http_proactor_start(struct kp_http_proactor **out, struct kp_http_ctx *ctx, unsigned threads,
+                           kp_http_proactor_done_fn done)
 {
     struct kp_http_proactor *p = kp_calloc(1, sizeof(*p));
 
     p->n = threads;
+    p->done = done;
     p->threads = kp_calloc(threads, sizeof(*p->threads));
     for (unsigned i = 0; i < threads; i++)
         thread_setup(&p->threads[i], ctx);
@@ -141,13 +144,13 @@ static void done(struct kp_offload_task *task)
     struct kp_http_conn *hc = conn_of(task);
 
     back(hc);
-    kp_http_request_processed(hc);
+    hc->ctx->proactor->done(hc);
 }
 
-void kp_http_proactor_submit(struct kp_http_proactor *p, struct kp_http_conn *hc, bool resume)
+void kp_http_proactor_submit(struct kp_http_proactor *p, struct kp_http_conn *hc, bool after_delay)
 {
     hc->away = true;
-    hc->away_resume = resume;
+    hc->away_resume = after_delay;
     hc->away_events = 0;
     hc->away_clock = hc->loop->clock;
     kp_offload_submit(p->pool, &hc->task, run, done);

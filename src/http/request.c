@@ -50,7 +50,7 @@
 #include "kelpie/http/proactor.h"
 #include "kelpie/http/realip.h"
 #include "kelpie/http/response.h"
-#include "kelpie/http/server.h"
+#include "kelpie/http/ctx.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/static.h"
 #include "kelpie/http/ua.h"

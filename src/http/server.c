@@ -1,42 +1,11 @@
-/* The worker-level HTTP context: lifetime, the protocol plug-in's hooks,
- * draining, and the services every request's handlers are handed. */
+/* The worker-level HTTP context's run: start and stop, the protocol
+ * plug-in's hooks, draining. */
 #include "kelpie/http/server.h"
 
 #include "kelpie/util/alloc.h"
+#include "kelpie/http/proactor.h"
 #include "kelpie/http/regex.h"
-
-void kp_http_ctx_init(struct kp_http_ctx *ctx, const struct kp_http_conf *http,
-                      const struct kp_log *log, struct kp_sb_slot *sb)
-{
-    *ctx = (struct kp_http_ctx){.http = http, .log = log, .sb = sb, .lm = {.t = -1}};
-    ctx->svc = (struct kp_http_services){.http = http,
-                                         .log = log,
-                                         .files = &ctx->files,
-                                         .roots = &ctx->roots,
-                                         .gz = &ctx->gz,
-                                         .auth = &ctx->auth};
-}
-
-void kp_http_ctx_set_log_files(struct kp_http_ctx *ctx, const struct kp_log_file *files, size_t n)
-{
-    ctx->log_files = files;
-    ctx->n_log_files = n;
-}
-
-void kp_http_ctx_set_proactor(struct kp_http_ctx *ctx, unsigned threads)
-{
-    ctx->proactor_threads = threads;
-}
-
-void kp_http_ctx_set_board(struct kp_http_ctx *ctx, struct kp_scoreboard *board)
-{
-    ctx->svc.board = board;
-}
-
-void kp_http_ctx_set_pools(struct kp_http_ctx *ctx, const struct kp_tpools *pools)
-{
-    ctx->svc.pools = pools;
-}
+#include "kelpie/http/request.h"
 
 int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_conn_pool *pool)
 {
@@ -66,7 +35,8 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
     kp_http_filecache_init(&ctx->files, http->open_file_cache_max, http->open_file_cache_valid_ms,
                            http->open_file_cache_inactive_ms);
     if (ctx->proactor_threads > 0) {
-        rc = kp_http_proactor_start(&ctx->proactor, ctx, ctx->proactor_threads);
+        rc = kp_http_proactor_start(&ctx->proactor, ctx, ctx->proactor_threads,
+                                    kp_http_request_processed);
         if (rc < 0) {
             kp_http_ctx_stop(ctx);
             return rc;

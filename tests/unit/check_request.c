@@ -15,6 +15,7 @@
 #include "kelpie/event/conn.h"
 #include "kelpie/event/loop.h"
 #include "kelpie/event/scoreboard.h"
+#include "kelpie/http/request.h"
 #include "kelpie/http/server.h"
 
 static char dir[64];

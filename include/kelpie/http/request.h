@@ -7,18 +7,7 @@
 
 #include "kelpie/http/req.h"
 
-/* Request objects and read buffers one worker keeps for reuse, so that a
- * keep-alive request allocates nothing while idle connections hold neither.
- * The request module alone takes from and gives to it; the worker's context
- * embeds it and releases it with kp_http_reuse_free. */
-struct kp_http_free_buf;
-struct kp_http_reuse {
-    struct kp_http_request *reqs; /* linked through next */
-    unsigned n_reqs;
-    struct kp_http_free_buf *bufs;
-    unsigned n_bufs;
-    char *batch; /* one spare batch buffer (request.c), or NULL */
-};
+struct kp_http_reuse; /* http/ctx.h */
 
 /* Connection states (request.c moves between them; see there). */
 enum kp_http_conn_state {
