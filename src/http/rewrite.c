@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kelpie/http/handler.h"
 #include "kelpie/http/mime.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/status.h"

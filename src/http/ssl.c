@@ -13,7 +13,6 @@
 #include "config.h"
 #include "kelpie/util/arena.h"
 #include "kelpie/event/tls.h"
-#include "kelpie/http/handler.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/router.h"
 #include "kelpie/http/ssl_cache.h"

@@ -41,22 +41,6 @@
 #include "kelpie/http/conf.h"
 #include "kelpie/http/req.h"
 
-/* `return 444`: close the connection without any response (nginx's code). */
-#define KP_HTTP_CLOSE_SILENTLY 444
-/* A request head that does not fit large_client_header_buffers past its
- * request line (nginx's internal 494): answered 400 with the page "Request
- * Header Or Cookie Too Large" and the connection closed; `error_page 494`
- * applies. */
-#define KP_HTTP_HEADER_TOO_LARGE 494
-/* Plain HTTP on an `ssl` address (nginx's internal 497): answered 400 with
- * the page "The plain HTTP request was sent to HTTPS port", unless the
- * server has an `error_page 497` (a URL: 302 or its =3xx; a URI: served
- * with 400 or its =CODE). 495 and 496 take error pages the same way. */
-#define KP_HTTP_PLAIN_TO_HTTPS 497
-/* ssl_verify_client (nginx's 495 and 496): answered 400 with the pages "The
- * SSL certificate error" and "No required SSL certificate was sent". */
-#define KP_HTTP_SSL_CERT_ERROR 495
-#define KP_HTTP_SSL_NO_CERT    496
 /* How many internal redirects and URI rewrites one request may take (nginx
  * allows 10): the next one is a 500. */
 #define KP_HTTP_MAX_URI_CHANGES 10

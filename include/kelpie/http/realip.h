@@ -9,7 +9,7 @@
  * its location is chosen (before rewrite, access and the handlers): when
  * the connection's peer is trusted, the address found replaces the
  * client's for $remote_addr/$remote_port, allow/deny, the access and error
- * logs and limit zones (kp_http_req_client() in request.h), while
+ * logs and limit zones (kp_http_req_client() in req.h), while
  * $realip_remote_addr/$realip_remote_port keep the peer's.
  *
  * Walking a header value (nginx's rules): the last address of the list

@@ -119,7 +119,7 @@ struct kp_http_out {
     struct kp_http_aio aio;
 };
 
-struct kp_http_ctx; /* worker-level HTTP state (http/server.h) */
+struct kp_http_ctx; /* worker-level HTTP state (http/ctx.h) */
 struct kp_http_filecache;
 struct kp_http_docroots;
 struct kp_http_gzcache;
@@ -129,7 +129,7 @@ struct kp_tpools;
 
 /* What a content handler may use besides its request and its configuration:
  * the worker's caches, clock and logs. The worker's HTTP context
- * (http/server.h) owns it and every request of the worker points at it
+ * (http/ctx.h) owns it and every request of the worker points at it
  * (r->svc), so that no handler reaches into the context. */
 struct kp_http_services {
     const struct kp_http_conf *http; /* the whole http { } configuration */
@@ -266,6 +266,26 @@ struct kp_http_request {
  * for which it prepared nothing but perhaps resp.allow: the state machine
  * then produces the error page (built-in, or error_page's URI). */
 typedef int (*kp_http_handler_fn)(struct kp_http_request *r);
+
+/* nginx's own codes a handler, `return`, the head reader or the TLS checks
+ * may answer with (the state machine and the error pages, http/handler.h,
+ * act on them).
+ * `return 444`: close the connection without any response. */
+#define KP_HTTP_CLOSE_SILENTLY 444
+/* A request head that does not fit large_client_header_buffers past its
+ * request line (nginx's internal 494): answered 400 with the page "Request
+ * Header Or Cookie Too Large" and the connection closed; `error_page 494`
+ * applies. */
+#define KP_HTTP_HEADER_TOO_LARGE 494
+/* Plain HTTP on an `ssl` address (nginx's internal 497): answered 400 with
+ * the page "The plain HTTP request was sent to HTTPS port", unless the
+ * server has an `error_page 497` (a URL: 302 or its =3xx; a URI: served
+ * with 400 or its =CODE). 495 and 496 take error pages the same way. */
+#define KP_HTTP_PLAIN_TO_HTTPS 497
+/* ssl_verify_client (nginx's 495 and 496): answered 400 with the pages "The
+ * SSL certificate error" and "No required SSL certificate was sent". */
+#define KP_HTTP_SSL_CERT_ERROR 495
+#define KP_HTTP_SSL_NO_CERT    496
 
 /* Where messages about r go: the error_log lines of its location, else of
  * its server (both inherit from http), or NULL for the worker's own log
