@@ -719,15 +719,23 @@ static int on_status(SSL *s, void *arg)
 }
 
 /* ssl_stapling with ssl_stapling_file: the DER response is read now and
- * stapled as it is; kelpie never asks an OCSP responder itself. */
+ * stapled as it is; kelpie never asks an OCSP responder itself. Without the
+ * file, stapling is ignored with a warning, as nginx ignores it for a
+ * certificate it cannot fetch a response for, and the site still loads. */
 static int stapling(struct kp_conf *cf, SSL_CTX *ctx, struct kp_http_ssl_conf *ssl)
 {
     unsigned char buf[65536];
 
-    if (ssl->stapling_file == NULL)
-        return fail(cf, ssl->where,
-                    "\"ssl_stapling\" needs \"ssl_stapling_file\": kelpie does not fetch OCSP "
-                    "responses");
+    if (ssl->stapling_file == NULL) {
+        struct kp_http_conf *http = kp_http_conf_of(cf);
+        fail(cf, ssl->where,
+             "\"ssl_stapling\" ignored, no \"ssl_stapling_file\": kelpie does not fetch OCSP "
+             "responses");
+        *KP_CONF_PUSH(cf->arena, http->warnings, http->n_warnings) =
+            kp_conf_strdup(cf->arena, cf->err);
+        cf->err[0] = '\0';
+        return 0;
+    }
     FILE *f = fopen(ssl->stapling_file, "re");
     size_t n = f != NULL ? fread(buf, 1, sizeof(buf), f) : 0;
     if (f != NULL)

@@ -2,6 +2,7 @@
  * checked and ignored (see proc/conf_nginx.h). */
 #include "kelpie/proc/conf_nginx.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 #define HTTP_SRV (KP_CONF_HTTP | KP_CONF_SRV)
@@ -132,6 +133,81 @@ static int ignore_any(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     return 0;
 }
 
+/* What is wrong with a resolver address, as nginx words it, or NULL: an
+ * IPv4 address or a name, or an IPv6 address in brackets, each with an
+ * optional ":PORT" (names are not looked up: nothing will ever ask them). */
+static const char *resolver_address(const char *a)
+{
+    char host[64];
+    const char *port = NULL;
+
+    if (a[0] == '[') {
+        const char *end = strchr(a, ']');
+        size_t n = end != NULL ? (size_t)(end - a - 1) : sizeof(host);
+        struct in6_addr v6;
+        if (n >= sizeof(host) || (end[1] != '\0' && end[1] != ':'))
+            return "invalid host";
+        memcpy(host, a + 1, n);
+        host[n] = '\0';
+        if (inet_pton(AF_INET6, host, &v6) != 1)
+            return "invalid host";
+        port = end[1] == ':' ? end + 2 : NULL;
+    } else {
+        port = strchr(a, ':');
+        if (port == a)
+            return "invalid host";
+        port = port != NULL ? port + 1 : NULL;
+    }
+    uint64_t v;
+    if (port != NULL && (kp_conf_parse_num(port, 65535, &v) != 0 || v == 0))
+        return "invalid port";
+    return NULL;
+}
+
+/* resolver ADDRESS... [valid=TIME] [ipv4=on|off] [ipv6=on|off]
+ * [status_zone=NAME]: nginx's resolver serves proxying to names and the
+ * fetching of OCSP responses; kelpie does neither (a stapled response is
+ * the administrator's ssl_stapling_file), so no name is ever resolved at
+ * run time. The parameters are checked as nginx checks them. */
+static int ignore_resolver(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    bool v4 = true, v6 = true, flag;
+    const char *bad;
+    uint64_t ms;
+
+    (void)cmd;
+    (void)conf;
+    for (size_t i = 1; i < cf->nargs; i++) {
+        const char *a = cf->args[i];
+        bool *family = strncmp(a, "ipv4=", 5) == 0 ? &v4 : strncmp(a, "ipv6=", 5) == 0 ? &v6 : NULL;
+        if (family != NULL) {
+            if (kp_conf_parse_flag(a + 5, &flag) != 0)
+                return kp_conf_error(cf, "invalid parameter: %s", a);
+            *family = flag;
+        } else if (strncmp(a, "valid=", 6) == 0) {
+            if (kp_conf_parse_msec(a + 6, &ms) != 0)
+                return kp_conf_error(cf, "invalid parameter: %s", a);
+        } else if (strncmp(a, "status_zone=", 12) != 0 && (bad = resolver_address(a)) != NULL) {
+            return kp_conf_error(cf, "%s in resolver \"%s\"", bad, a);
+        }
+    }
+    if (!v4 && !v6)
+        return kp_conf_error(cf, "\"ipv4\" and \"ipv6\" cannot both be \"off\"");
+    return 0;
+}
+
+/* resolver_timeout TIME: see resolver. */
+static int ignore_time(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t ms;
+
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_msec(cf->args[1], &ms) != 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    return 0;
+}
+
 const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
     {"types_hash_max_size", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
@@ -189,5 +265,11 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      KP_CONF_NOFIELD},
     {"open_file_cache_errors", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    {"resolver", HTTP_ANY, KP_CONF_1MORE, 0, ignore_resolver, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"resolver_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_time, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* http2 on|off (nginx 1.25.1's form of "listen ... http2"): kelpie
+     * offers http/1.1 alone in ALPN, which HTTP/2 clients fall back to. */
+    {"http2", HTTP_SRV, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {NULL, 0, KP_CONF_NOARGS, 0, NULL, 0, KP_CONF_NOFIELD},
 };

@@ -79,6 +79,8 @@ int kp_master_start_preflight(const struct kp_cycle *cycle)
     }
     if (cycle->events.uring_fallback != NULL)
         fprintf(stderr, "kelpie: [warn] %s\n", cycle->events.uring_fallback);
+    for (size_t i = 0; i < http->n_warnings; i++)
+        fprintf(stderr, "kelpie: [warn] %s\n", http->warnings[i]);
     if (strcmp(core->error_log_path, "stderr") != 0)
         rc = check_appendable(core->error_log_path);
     for (size_t i = 0; i < http->n_servers && rc == 0; i++) {

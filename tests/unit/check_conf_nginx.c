@@ -67,8 +67,11 @@ START_TEST(knobs_accepted)
                               "  connection_pool_size 512; request_pool_size 4k;\n"
                               "  client_body_temp_path /tmp/body 1 2;\n"
                               "  open_file_cache_min_uses 2; open_file_cache_errors on;\n"
+                              "  resolver 1.1.1.1 [2606:4700:4700::1111]:53 dns.test\n"
+                              "           valid=60s ipv6=off; resolver_timeout 2s;\n"
                               "  server {\n"
-                              "    listen 127.0.0.1:8080 http2;\n"
+                              "    listen 127.0.0.1:8080 http2; http2 on;\n"
+                              "    resolver 127.0.0.53:5353;\n"
                               "    open_file_cache_errors off; ssl_stapling_verify on;\n"
                               "    types_hash_max_size 4096; connection_pool_size 1k;\n"
                               "    request_pool_size 8k; client_body_temp_path body;\n"
@@ -103,6 +106,19 @@ START_TEST(knobs_checked)
                  "invalid value \"x\" in \"map_hash_bucket_size\" directive", 1);
     expect_error("http { client_body_temp_path /t 3; }",
                  "invalid value \"3\" in \"client_body_temp_path\" directive", 1);
+    expect_error("http { resolver [::1; }", "invalid host in resolver \"[::1\"", 1);
+    expect_error("http { resolver [nope]:53; }", "invalid host in resolver \"[nope]:53\"", 1);
+    expect_error("http { resolver 1.1.1.1:99999; }", "invalid port in resolver \"1.1.1.1:99999\"",
+                 1);
+    expect_error("http { resolver 1.1.1.1 valid=soon; }", "invalid parameter: valid=soon", 1);
+    expect_error("http { resolver 1.1.1.1 ipv4=off ipv6=off; }",
+                 "\"ipv4\" and \"ipv6\" cannot both be \"off\"", 1);
+    expect_error("http { resolver_timeout fast; }",
+                 "invalid value \"fast\" in \"resolver_timeout\" directive", 1);
+    expect_error("http { http2 yes; }",
+                 "invalid value \"yes\" in \"http2\" directive, it must be \"on\" or \"off\"", 1);
+    expect_error("http {\nserver { location / { http2 on; } } }",
+                 "\"http2\" directive is not allowed here", 2);
     expect_error("http {\nserver { server_names_hash_max_size 512; } }",
                  "\"server_names_hash_max_size\" directive is not allowed here", 2);
     expect_error("http { request_pool_size 4k;\nrequest_pool_size 8k; }",
@@ -130,9 +146,17 @@ END_TEST
 
 START_TEST(families)
 {
-    static const char *const yes[] = {
-        "proxy_set_header", "uwsgi_pass", "scgi_param", "grpc_pass",     "memcached_pass", "ssi",
-        "sub_filter_once",  "http2",      "geo",        "split_clients", "mirror"};
+    static const char *const yes[] = {"proxy_set_header",
+                                      "uwsgi_pass",
+                                      "scgi_param",
+                                      "grpc_pass",
+                                      "memcached_pass",
+                                      "ssi",
+                                      "sub_filter_once",
+                                      "http2_push_preload",
+                                      "geo",
+                                      "split_clients",
+                                      "mirror"};
     static const char *const no[] = {"gzip",  "autoindex", "auth_basic",       "limit_req", "root",
                                      "proxy", "server",    "set_real_ip_from", "charset"};
 

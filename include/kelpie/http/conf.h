@@ -469,6 +469,8 @@ struct kp_http_conf {
     struct kp_http_var_ref remote_addr_ref;       /* $remote_addr, for $binary_remote_addr */
     struct kp_http_aio_ref *aio_refs;             /* every aio directive's pool */
     size_t n_aio_refs;
+    char **warnings; /* [warn] lines of the load, located like errors: said at start and -t */
+    size_t n_warnings;
 };
 
 /* What http serves on one listening address (struct kp_listening's proto):
