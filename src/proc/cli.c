@@ -25,7 +25,8 @@ static const char usage[] =
     "  -p prefix     : set prefix path (default: " KP_PREFIX ")\n"
     "  -e filename   : set error log file (default: " KP_ERROR_LOG_PATH ")\n"
     "  -c filename   : set configuration file (default: " KP_CONF_PATH ")\n"
-    "  -g directives : set global directives out of configuration file\n";
+    "  -g directives : set global directives out of configuration file\n"
+    "\n";
 
 const char *kp_cli_usage(void)
 {

@@ -233,7 +233,6 @@ int kp_cycle_dump(const struct kp_cycle *cycle, int fd)
 
     for (size_t i = 0; i < cycle->files.n && rc == 0; i++) {
         const struct kp_str *t = &cycle->files.texts[i];
-        bool nl = t->len > 0 && t->p[t->len - 1] == '\n';
         rc = write_all(fd, "# configuration file ", 21);
         if (rc == 0)
             rc = write_all(fd, cycle->files.names[i], strlen(cycle->files.names[i]));
@@ -241,7 +240,9 @@ int kp_cycle_dump(const struct kp_cycle *cycle, int fd)
             rc = write_all(fd, ":\n", 2);
         if (rc == 0)
             rc = write_all(fd, t->p, t->len);
-        if (rc == 0 && !nl)
+        /* nginx ends each file with a line feed of its own: a blank line
+         * after a file that ends with one, and diff-able output either way */
+        if (rc == 0)
             rc = write_all(fd, "\n", 1);
     }
     return rc;

@@ -94,6 +94,12 @@ static int signal_master(const struct kp_cycle *cycle, const char *name)
                 -pid, strerror(-pid));
         return 1;
     }
+    /* A stale pid file: nginx's words for the signal that found no process. */
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+        fprintf(stderr, "kelpie: [alert] kill(%d, %d) failed (%d: %s)\n", (int)pid, sig, ESRCH,
+                strerror(ESRCH));
+        return 1;
+    }
     /* A pid file left by a crash may name a process that is not kelpie. */
     if (kp_process_pidfile_live(cycle->core.pid_path) != pid) {
         fprintf(stderr,

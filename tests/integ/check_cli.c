@@ -46,6 +46,11 @@ START_TEST(version_and_help)
     free(err);
     ck_assert_int_eq(run_kelpie("-h", NULL, NULL, NULL, NULL, NULL, &out, &err), 0);
     ck_assert_ptr_nonnull(strstr(err, "Usage: kelpie"));
+    /* nginx's help ends with a blank line, on stderr like the rest */
+    size_t n = strlen(err);
+    ck_assert_msg(n > 20 && strcmp(err + n - 20, "configuration file\n\n") == 0, "help ends: %s",
+                  err + (n > 40 ? n - 40 : 0));
+    ck_assert_str_eq(out, "");
     free(out);
     free(err);
     ck_assert_int_eq(run_kelpie("-x", NULL, NULL, NULL, NULL, NULL, &out, &err), 1);
@@ -115,6 +120,9 @@ START_TEST(test_good_config_and_dump)
                      0);
     ck_assert_ptr_nonnull(strstr(out, "# configuration file "));
     ck_assert_ptr_nonnull(strstr(out, "worker_processes 2;"));
+    /* as nginx -T: each file's text, then a line feed of its own */
+    size_t n = strlen(out);
+    ck_assert_msg(n > 3 && strcmp(out + n - 3, "}\n\n") == 0, "dump ends: %s", out);
     free(out);
     free(err);
     ck_assert_int_eq(run_kelpie("-tq", "-p", s.prefix, "-c", "conf/kelpie.conf", NULL, &out, &err),
@@ -234,6 +242,17 @@ START_TEST(signal_without_master_fails)
              "kelpie: [error] invalid PID number \"garbage\" in \"%slogs/kelpie.pid\"\n", s.prefix);
     ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "reopen", NULL, NULL, &out, &err), 1);
     ck_assert_str_eq(err, want);
+    free(out);
+    free(err);
+    /* A stale pid file naming no process (pid_max is at most 4194304, so no
+     * process has that number): nginx's alert for the kill(). */
+    kp_h_write(&s, "logs/kelpie.pid", "4194304\n");
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "reload", NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, "kelpie: [alert] kill(4194304, 1) failed (3: No such process)\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_kelpie("-p", s.prefix, "-s", "stop", NULL, NULL, &out, &err), 1);
+    ck_assert_str_eq(err, "kelpie: [alert] kill(4194304, 15) failed (3: No such process)\n");
     free(out);
     free(err);
     /* A stale pid file naming a process that is not kelpie: nothing is sent. */

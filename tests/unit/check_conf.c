@@ -1169,7 +1169,7 @@ START_TEST(dump)
     ck_assert_int_gt(n, 0);
     out[n] = '\0';
     snprintf(want, sizeof(want),
-             "# configuration file %skelpie.conf:\nevents {\n  include inc/x.conf;\n}\n"
+             "# configuration file %skelpie.conf:\nevents {\n  include inc/x.conf;\n}\n\n"
              "# configuration file %sinc/x.conf:\nworker_connections 3;\n",
              dir, dir);
     ck_assert_str_eq(out, want);

@@ -56,8 +56,8 @@ void kp_cycle_free(struct kp_cycle *cycle);
 void kp_cycle_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
                         const struct kp_conf_cmd *const *tables, struct kp_conf_frame *top,
                         char *err, size_t errlen);
-/* For -T: write "# configuration file PATH:\n" and the contents of every file
- * that was read. Returns 0 or -errno. */
+/* For -T: write "# configuration file PATH:\n", the contents and a line feed
+ * for every file that was read, as nginx -T does. Returns 0 or -errno. */
 int kp_cycle_dump(const struct kp_cycle *cycle, int fd);
 
 #endif
