@@ -518,8 +518,10 @@ static bool head_waits(struct kp_http_request *r, const struct kp_conn *c)
     if (!out->use_sendfile || !out->aio_on || c->tls != NULL || out->head.len < out->head_len ||
         out->file_left == 0 || aio_ready(out) > 0)
         return false;
-    if (!cached(out->fd, out->file_pos, sendfile_want(r)))
+    if (!cached(out->fd, out->file_pos, sendfile_want(r))) {
+        out->cold = true;
         return true;
+    }
     out->probed = true;
     out->probed_pos = out->file_pos;
     return false;
@@ -602,9 +604,12 @@ static enum kp_http_send_result send_file(struct kp_http_request *r, struct kp_c
      * send still on its way: its completion brings KP_EV_WRITE). */
     bool probed = out->probed && out->probed_pos == out->file_pos;
     out->probed = false;
-    if (out->aio_on && c->tls == NULL && !probed && !cached(out->fd, out->file_pos, want))
+    if (out->aio_on && c->tls == NULL && !probed &&
+        (out->cold || !cached(out->fd, out->file_pos, want))) {
+        out->cold = true;
         return kp_conn_sending(c) ? KP_HTTP_SEND_AGAIN
                                   : need_aio(r, KP_HTTP_AIO_SENDFILE, c->io.fd, want);
+    }
     ssize_t w = kp_conn_sendfile(c, out->fd, &out->file_pos, want);
     if (w < 0) {
         if (w == -EAGAIN || w == -EINTR)

@@ -343,6 +343,69 @@ START_TEST(aio_graceful_quit)
 }
 END_TEST
 
+/* pool_rchar(pid, comm) once it has not changed for 300 ms (10 s at most):
+ * the pool has stopped reading, here because the client's socket is full. */
+static unsigned long long pool_rchar_settled(pid_t pid, const char *comm)
+{
+    unsigned long long last = pool_rchar(pid, comm), now;
+
+    for (int i = 0, still = 0; i < 200 && still < 6; i++) {
+        kp_h_sleep_ms(50);
+        now = pool_rchar(pid, comm);
+        still = now == last ? still + 1 : 0;
+        last = now;
+    }
+    return last;
+}
+
+/* With sendfile, a response that once found its file uncached sends the
+ * rest of it through the pool, even where a later probe finds the range's
+ * two ends cached: a missed probe itself starts readahead at both ends, so
+ * such a finding says nothing of the middle, and an inline sendfile would
+ * block the reactor on it. Here the whole file is read into the page cache
+ * while the client holds the response up (it does not read), so every later
+ * probe would hit: the pool must still send what is left. */
+START_TEST(aio_cold_response_stays_in_pool)
+{
+    struct kp_h_server s;
+    size_t n = 24u << 20; /* far more than the socket buffers hold */
+    char *big = content(n, 13);
+    struct kp_h_resp r;
+
+    kp_p_start(&s, "", NULL, HTTP_AIO);
+    write_file(&s, "html/big.bin", big, n);
+    pid_t w = worker_of(&s);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
+    unsigned long long before = pool_rchar(w, "pool default");
+    bool cold = uncache(&s, "html/big.bin");
+    int fd = kp_h_connect(s.port);
+    ck_assert_int_ge(fd, 0);
+    int rcv = 16384;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    kp_h_send_str(fd, "GET /sf/big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    char first;
+    ck_assert_int_eq(recv(fd, &first, 1, MSG_PEEK), 1); /* the response has begun */
+    unsigned long long held = pool_rchar_settled(w, "pool default");
+    if (cold)
+        ck_assert_msg(held > before, "the uncached file's first bytes: no pool read");
+    warm(&s, "html/big.bin");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    close(fd);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, n);
+    ck_assert(memcmp(r.body, big, n) == 0);
+    kp_h_resp_free(&r);
+    /* What the socket buffers held when the file was warmed is at most a
+     * few MiB: the pool sent the rest. */
+    if (cold)
+        ck_assert_msg(pool_rchar(w, "pool default") - held >= (8u << 20),
+                      "the pool sent %llu bytes after the file was cached",
+                      pool_rchar(w, "pool default") - held);
+    kp_h_stop(&s);
+    free(big);
+}
+END_TEST
+
 /* --- cold paths: the open()/stat() of a path not in the kernel's caches -------------- */
 
 /* Run a command (argv[0] a full path); whether it exited 0. */
@@ -819,6 +882,7 @@ Suite *kp_test_aio_suite(void)
     tcase_add_loop_test(tc, aio_serves_uncached, 0, 2);
     tcase_add_test(tc, aio_queue_overflow);
     tcase_add_test(tc, aio_graceful_quit);
+    tcase_add_test(tc, aio_cold_response_stays_in_pool);
     tcase_add_test(tc, aio_conf);
     tcase_add_loop_test(tc, aio_cold_open, 0, 2);
     tcase_add_test(tc, aio_cold_open_in_flight);

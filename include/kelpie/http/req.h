@@ -113,6 +113,11 @@ struct kp_http_out {
      * sent from there instead of being read again), and the work asked. */
     bool aio_on;
     bool probed; /* the sendfile range at probed_pos was found cached */
+    /* A probe of this response's file missed: every later sendfile goes to
+     * the pool. A missed probe starts readahead at the range's two ends, so
+     * a second probe of a range near it finds both ends cached while its
+     * middle is still on the disk, and an inline sendfile would wait for it. */
+    bool cold;
     off_t probed_pos;
     off_t aio_pos;
     size_t aio_len;
