@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
@@ -214,4 +216,27 @@ int kp_process_set_cpus(uint64_t mask)
             CPU_SET(cpu, &set);
     }
     return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
+int kp_process_reserve_fds(unsigned n)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -errno;
+    if (rl.rlim_cur != RLIM_INFINITY && n > rl.rlim_cur)
+        n = (unsigned)rl.rlim_cur;
+    if (n > INT_MAX)
+        n = INT_MAX;
+    if (n == 0)
+        return 0;
+    int src = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (src < 0)
+        return -errno;
+    int fd = fcntl(src, F_DUPFD_CLOEXEC, (int)n - 1);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0)
+        close(fd);
+    close(src);
+    return err != 0 ? -err : (int)n;
 }

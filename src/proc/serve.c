@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
+#include "kelpie/os/process.h"
 #include "kelpie/proc/worker.h"
 #include "kelpie/proc/model.h"
 #include "kelpie/http/server.h"
@@ -68,6 +69,12 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
     /* Each thread stamps its lines with its own loop's clock. */
     bool threaded = kp_model_threaded(cycle);
     struct kp_log *logs = threaded ? kp_calloc(n, sizeof(*logs)) : log;
+    /* Room in the descriptor table for every connection of every reactor
+     * and a file or an upstream each, made while this process has one
+     * thread (kp_process_reserve_fds: a table shared by pool or reactor
+     * threads grows only after an RCU grace period, in the reactor's
+     * accept()). Without room the table grows when needed, as before. */
+    (void)kp_process_reserve_fds(2 * cycle->events.worker_connections * n + 64);
     /* thread_pool: this process's own threads, shared by its reactors. */
     struct kp_tpools pools;
     int rc = kp_tpools_start(&pools, cycle->events.thread_pools, cycle->events.n_thread_pools, log);

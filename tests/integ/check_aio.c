@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -403,6 +404,42 @@ START_TEST(aio_cold_response_stays_in_pool)
                       pool_rchar(w, "pool default") - held);
     kp_h_stop(&s);
     free(big);
+}
+END_TEST
+
+/* The size of pid's descriptor table (FDSize in /proc/PID/status). */
+static long fd_table_size(pid_t pid)
+{
+    char path[64], line[256];
+    long n = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "FDSize:", 7) == 0)
+            n = strtol(line + 7, NULL, 10);
+    fclose(f);
+    return n;
+}
+
+/* A worker with pool threads grows its descriptor table before they start
+ * (room for its connections, within the open file limit): once threads share
+ * the table, the kernel grows it only after an RCU grace period, in whichever
+ * thread opened the descriptor past its end, here the reactor's accept(). */
+START_TEST(aio_fd_table_reserved)
+{
+    struct kp_h_server s;
+    struct rlimit rl;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    long want = rl.rlim_cur < 1024 ? (long)rl.rlim_cur : 1024; /* 512 connections: 1,088 */
+    kp_p_start(&s, "", "worker_connections 512;\n", HTTP_AIO);
+    pid_t w = worker_of(&s);
+    ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
+    long size = fd_table_size(w);
+    ck_assert_msg(size >= want, "worker's descriptor table: %ld, want %ld", size, want);
+    kp_h_stop(&s);
 }
 END_TEST
 
@@ -883,6 +920,7 @@ Suite *kp_test_aio_suite(void)
     tcase_add_test(tc, aio_queue_overflow);
     tcase_add_test(tc, aio_graceful_quit);
     tcase_add_test(tc, aio_cold_response_stays_in_pool);
+    tcase_add_test(tc, aio_fd_table_reserved);
     tcase_add_test(tc, aio_conf);
     tcase_add_loop_test(tc, aio_cold_open, 0, 2);
     tcase_add_test(tc, aio_cold_open_in_flight);

@@ -30,6 +30,15 @@ pid_t kp_process_pidfile_read(const char *path);
 /* If path names a live kelpie process, return its pid; else 0. */
 pid_t kp_process_pidfile_live(const char *path);
 
+/* Grow this process's descriptor table to hold descriptors 0 .. n-1 (at
+ * most RLIMIT_NOFILE's soft limit), by duplicating a descriptor to n-1 and
+ * closing it. Call while the process has one thread: the kernel grows the
+ * table when a descriptor past its end is opened, and once threads share it
+ * that waits for an RCU grace period (milliseconds on a busy machine) in
+ * whichever thread opened it. Returns the table's size now covered, or
+ * -errno. */
+int kp_process_reserve_fds(unsigned n);
+
 /* Drop root to user/group (NULL user: "nobody"; NULL group: the user's
  * primary group) and keep core dumps possible. No-op when not root.
  * Returns 0 or -errno (-ENOENT: unknown user or group). */
