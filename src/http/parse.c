@@ -398,7 +398,9 @@ static bool request_line(struct kp_http_parser *ps, const char *p, size_t s, siz
     /* set first, so that the error log can show a rejected line */
     ps->line_off = s;
     h->request_line.len = e - s;
-    while (m < e && kp_http_parse_is_tchar((unsigned char)p[m]))
+    /* A method of capitals, '_' and '-' as nginx reads one: any other
+     * token ("get", "Get") is a 400 from it rather than an unknown method. */
+    while (m < e && ((p[m] >= 'A' && p[m] <= 'Z') || p[m] == '_' || p[m] == '-'))
         m++;
     if (m == s || m == e || p[m] != ' ')
         return error(ps, 400, "invalid method");
