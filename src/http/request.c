@@ -913,10 +913,10 @@ static bool keep_alive(const struct kp_http_conn *hc)
 
 static enum kp_http_conn_hdr conn_header(const struct kp_http_request *r)
 {
-    if (!r->keepalive)
-        return KP_HTTP_CONN_HDR_CLOSE;
-    /* HTTP/1.0 is persistent only when both sides say so. */
-    return r->parser.head.version == 10 ? KP_HTTP_CONN_HDR_KEEP_ALIVE : KP_HTTP_CONN_HDR_NONE;
+    /* HTTP/1.0 is persistent only when both sides say so; HTTP/1.1 needs
+     * no word (RFC 9112 section 9.3), but nginx says it there too and
+     * clients and tests written against nginx look for it. */
+    return r->keepalive ? KP_HTTP_CONN_HDR_KEEP_ALIVE : KP_HTTP_CONN_HDR_CLOSE;
 }
 
 /* limit_rate holds the writer back: its timer brings it back (see

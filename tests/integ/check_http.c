@@ -83,7 +83,7 @@ START_TEST(keepalive_http11_default)
         exchange(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", &r);
         ck_assert_int_eq(r.status, 200);
         ck_assert_str_eq(r.body, "AAAA\n");
-        expect_header(&r, "Connection", NULL); /* persistent is the HTTP/1.1 default */
+        expect_header(&r, "Connection", "keep-alive"); /* said, as by nginx */
         kp_h_resp_free(&r);
     }
     close(fd);
@@ -154,7 +154,7 @@ START_TEST(keepalive_requests_limit)
     start(&s, CONF);
     int fd = conn(&s);
     exchange(fd, "GET /ka2/x.txt HTTP/1.1\r\nHost: x\r\n\r\n", &r);
-    expect_header(&r, "Connection", NULL);
+    expect_header(&r, "Connection", "keep-alive");
     kp_h_resp_free(&r);
     /* The last allowed request says so. */
     exchange(fd, "GET /ka2/x.txt HTTP/1.1\r\nHost: x\r\n\r\n", &r);

@@ -29,9 +29,9 @@ struct kp_conn;
 
 /* Which Connection field the head carries (RFC 9112 section 9.6). */
 enum kp_http_conn_hdr {
-    KP_HTTP_CONN_HDR_NONE = 0,   /* HTTP/1.1 staying open: nothing to say */
+    KP_HTTP_CONN_HDR_NONE = 0,   /* no Connection field */
     KP_HTTP_CONN_HDR_CLOSE,      /* "Connection: close" */
-    KP_HTTP_CONN_HDR_KEEP_ALIVE, /* "Connection: keep-alive" (HTTP/1.0 client) */
+    KP_HTTP_CONN_HDR_KEEP_ALIVE, /* "Connection: keep-alive" (staying open, as nginx says) */
 };
 
 /* The text of one time value, reformatted only when the value changes: a
