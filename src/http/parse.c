@@ -297,11 +297,17 @@ static bool error(struct kp_http_parser *ps, int status, const char *reason)
  * "HTTP/1.10" are malformed rather than read as 1.1. Returns 10 for
  * HTTP/1.0, 11 for HTTP/1.1 and any later 1.x (RFC 9110 section 2.5: a
  * higher minor version is answered as the highest one supported), 0 for
- * another major version (505), -1 if malformed (400). */
+ * another major version (505; above 1 in any spelling, see below), -1 if
+ * malformed (400). */
 static int parse_version(const char *v, size_t len)
 {
-    if (len != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit((unsigned char)v[5]) || v[6] != '.' ||
-        !is_digit((unsigned char)v[7]))
+    if (len < 6 || memcmp(v, "HTTP/", 5) != 0)
+        return -1;
+    /* A major version above 1 however written ("HTTP/2", "HTTP/3",
+     * "HTTP/10.0") is one we do not speak: 505, as nginx answers it. */
+    if ((v[5] >= '2' && v[5] <= '9') || (len > 6 && v[5] == '1' && is_digit((unsigned char)v[6])))
+        return 0;
+    if (len != 8 || !is_digit((unsigned char)v[5]) || v[6] != '.' || !is_digit((unsigned char)v[7]))
         return -1;
     if (v[5] != '1')
         return 0;
