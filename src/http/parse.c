@@ -45,9 +45,11 @@ static const struct known_field known_fields[KP_HTTP_HDR_COUNT] = {
     [KP_HTTP_HDR_IF_UNMODIFIED_SINCE] = {NAME("If-Unmodified-Since"), true,
                                          "duplicate If-Unmodified-Since field"},
     [KP_HTTP_HDR_IF_RANGE] = {NAME("If-Range"), true, "duplicate If-Range field"},
-    [KP_HTTP_HDR_RANGE] = {NAME("Range"), true, "duplicate Range field"},
-    [KP_HTTP_HDR_USER_AGENT] = {NAME("User-Agent"), true, "duplicate User-Agent field"},
-    [KP_HTTP_HDR_REFERER] = {NAME("Referer"), true, "duplicate Referer field"},
+    /* A second Range, User-Agent or Referer line is ignored, the first
+     * one counting, as nginx takes them. */
+    [KP_HTTP_HDR_RANGE] = {NAME("Range"), false, NULL},
+    [KP_HTTP_HDR_USER_AGENT] = {NAME("User-Agent"), false, NULL},
+    [KP_HTTP_HDR_REFERER] = {NAME("Referer"), false, NULL},
     [KP_HTTP_HDR_EXPECT] = {NAME("Expect"), false, NULL},
     [KP_HTTP_HDR_AUTHORIZATION] = {NAME("Authorization"), true, "duplicate Authorization field"},
 };
