@@ -40,6 +40,7 @@ struct kp_conn *kp_conn_get(struct kp_conn_pool *p)
     p->n_free--;
     *c = (struct kp_conn){.number = ++p->serial, .in_use = true, .fresh = true};
     kp_io_init(&c->io, -1, NULL, c);
+    c->io.warm[0] = (struct kp_io_warm){c, sizeof(*c)};
     kp_timer_init(&c->timer, NULL, c);
     return c;
 }

@@ -120,6 +120,7 @@ void kp_http_conn_init(void *vctx, struct kp_conn *c)
 
     *hc = (struct kp_http_conn){.c = c, .loop = ctx->loop, .ctx = ctx};
     c->data = hc;
+    c->io.warm[1] = (struct kp_io_warm){hc, sizeof(*hc)};
     /* ACCEPTED and the ACTIVE gauge are the acceptor's. */
     kp_sb_count(ctx->sb, KP_SB_HANDLED, 1);
     kp_http_request_begin(hc);

@@ -25,6 +25,10 @@ START_TEST(conn_exhaust_and_reuse)
         ck_assert_uint_eq(c[k]->number, (uint64_t)k + 1);
         ck_assert_int_eq(c[k]->io.fd, -1);
         ck_assert_ptr_eq(c[k]->io.data, c[k]);
+        /* The backend may prefetch the connection with its report. */
+        ck_assert_ptr_eq(c[k]->io.warm[0].p, c[k]);
+        ck_assert_uint_eq(c[k]->io.warm[0].len, sizeof(struct kp_conn));
+        ck_assert_ptr_null(c[k]->io.warm[1].p);
         ck_assert(!kp_timer_armed(&c[k]->timer));
         ck_assert_ptr_eq(c[k]->timer.data, c[k]);
         ck_assert_ptr_null(c[k]->rbuf.start);
@@ -37,6 +41,7 @@ START_TEST(conn_exhaust_and_reuse)
     /* A returned object comes back zeroed, with the next serial number. */
     c[1]->requests = 7;
     c[1]->data = &p;
+    c[1]->io.warm[1] = (struct kp_io_warm){&p, sizeof(p)};
     kp_conn_put(&p, c[1]);
     ck_assert(!c[1]->in_use);
     ck_assert_uint_eq(kp_conn_pool_active(&p), 2);
@@ -45,6 +50,9 @@ START_TEST(conn_exhaust_and_reuse)
     ck_assert_uint_eq(again->number, 4);
     ck_assert_uint_eq(again->requests, 0);
     ck_assert_ptr_null(again->data);
+    /* Nor does the last protocol's state stay named for prefetching. */
+    ck_assert_ptr_null(again->io.warm[1].p);
+    ck_assert_uint_eq(again->io.warm[1].len, 0);
     kp_conn_pool_free(&p);
 }
 END_TEST

@@ -48,6 +48,12 @@ struct kp_loop;
 struct kp_io;
 typedef void (*kp_io_fn)(struct kp_loop *loop, struct kp_io *io, unsigned events);
 
+/* Memory a handler reads when its io is reported (see struct kp_io.warm). */
+struct kp_io_warm {
+    const void *p;
+    size_t len;
+};
+
 /* One registered descriptor. Embedded in its owner (a connection, a listener). */
 struct kp_io {
     int fd;
@@ -62,6 +68,12 @@ struct kp_io {
     struct kp_loop *loop; /* the loop it was last registered with */
     unsigned slot;        /* backend bookkeeping (poll: index in its pollfd array) */
     unsigned flags;       /* KP_IO_*: set before the first kp_loop_set */
+    /* What the handler reads when the io is reported: its owner (a
+     * connection: kp_conn_get sets [0]) and the protocol's state ([1]), or
+     * {NULL, 0}. A backend may start loading them for all the reports of a
+     * wait before the first is handled (io_uring does); a hint only, never
+     * read through. */
+    struct kp_io_warm warm[2];
 };
 
 /* Registration flags (struct kp_io.flags). */
