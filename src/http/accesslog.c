@@ -25,7 +25,7 @@
 struct line {
     char *out;
     size_t size, n;
-    bool json;
+    enum kp_http_log_escape escape;
 };
 
 static void put(struct line *l, const char *s, size_t len)
@@ -35,11 +35,13 @@ static void put(struct line *l, const char *s, size_t len)
     l->n += len;
 }
 
-static bool needs_escape(unsigned char ch, bool json)
+static bool needs_escape(unsigned char ch, enum kp_http_log_escape escape)
 {
+    if (escape == KP_HTTP_LOG_ESCAPE_NONE)
+        return false;
     if (ch < 0x20 || ch == '"' || ch == '\\')
         return true;
-    return !json && ch >= 0x7f;
+    return escape == KP_HTTP_LOG_ESCAPE_DEFAULT && ch >= 0x7f;
 }
 
 /* One byte that needs escaping, in the format's escaping style. */
@@ -51,7 +53,7 @@ static void put_escaped(struct line *l, unsigned char ch)
     static const char hex[] = "0123456789ABCDEF";
     char e[6] = {'\\', 'x', hex[ch >> 4], hex[ch & 0xf], 0, 0};
 
-    if (!l->json) {
+    if (l->escape == KP_HTTP_LOG_ESCAPE_DEFAULT) {
         put(l, e, 4);
         return;
     }
@@ -68,17 +70,27 @@ static void put_escaped(struct line *l, unsigned char ch)
     put(l, e, 6);
 }
 
-/* A variable's value, escaped; empty is "-" (nothing with escape=json).
- * Unescaped runs are copied whole. */
-static void put_value(struct line *l, struct kp_str v)
+/* Whether an empty value of def is one that was found empty: a request
+ * field, cookie or argument present with no value ("Referer:", "?q="),
+ * which nginx logs as nothing, not as "-" (not found). */
+static bool found_empty(const struct kp_http_var_def *def, struct kp_str v)
+{
+    return v.p != NULL && (def->flags & KP_HTTP_VAR_PREFIX) != 0 &&
+           (strcmp(def->name, "http_") == 0 || strcmp(def->name, "cookie_") == 0 ||
+            strcmp(def->name, "arg_") == 0);
+}
+
+/* A variable's value, escaped; empty is "-" unless it was found empty
+ * (nothing with escape=json or none). Unescaped runs are copied whole. */
+static void put_value(struct line *l, const struct kp_http_var_def *def, struct kp_str v)
 {
     const unsigned char *p = (const unsigned char *)v.p, *end = p + v.len;
 
-    if (v.len == 0 && !l->json)
+    if (v.len == 0 && l->escape == KP_HTTP_LOG_ESCAPE_DEFAULT && !found_empty(def, v))
         put(l, "-", 1);
     while (p < end) {
         const unsigned char *run = p;
-        while (p < end && !needs_escape(*p, l->json))
+        while (p < end && !needs_escape(*p, l->escape))
             p++;
         put(l, (const char *)run, (size_t)(p - run));
         if (p < end)
@@ -89,14 +101,14 @@ static void put_value(struct line *l, struct kp_str v)
 size_t kp_http_accesslog_format(const struct kp_http_log_format *fmt, struct kp_http_request *r,
                                 char *out, size_t size)
 {
-    struct line l = {out, size, 0, fmt->escape_json};
+    struct line l = {out, size, 0, fmt->escape};
     char buf[KP_HTTP_VAR_BUF];
 
     for (size_t i = 0; i < fmt->value.n_parts; i++) {
         const struct kp_http_cv_part *part = &fmt->value.parts[i];
         put(&l, part->lit.p, part->lit.len);
         if (part->var.def != NULL)
-            put_value(&l, kp_http_var_get(r, &part->var, buf));
+            put_value(&l, part->var.def, kp_http_var_get(r, &part->var, buf));
     }
     put(&l, "\n", 1);
     return l.n;

@@ -157,7 +157,8 @@ static const struct kp_http_log_format *find_log_format(const struct kp_http_con
     return NULL;
 }
 
-static int add_log_format(struct kp_conf *cf, const char *name, bool json, struct kp_str text)
+static int add_log_format(struct kp_conf *cf, const char *name, enum kp_http_log_escape escape,
+                          struct kp_str text)
 {
     struct kp_http_conf *http = kp_http_conf_of(cf);
 
@@ -171,12 +172,11 @@ static int add_log_format(struct kp_conf *cf, const char *name, bool json, struc
     if (rc != 0)
         return rc;
     f->name = kp_conf_strdup(cf->arena, name);
-    f->escape_json = json;
+    f->escape = escape;
     http->n_log_formats++;
     return 0;
 }
 
-/* log_format NAME [escape=default|json] STRING...: the strings are joined. */
 /* open_file_cache max=N [inactive=TIME] | off (http/filecache.h) */
 static int open_file_cache(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
@@ -214,18 +214,22 @@ static int open_file_cache_valid(struct kp_conf *cf, const struct kp_conf_cmd *c
     return 0;
 }
 
+/* log_format NAME [escape=default|json|none] STRING...: the strings are joined. */
 static int log_format(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     size_t first = 2, len = 0;
-    bool json = false;
+    enum kp_http_log_escape escape = KP_HTTP_LOG_ESCAPE_DEFAULT;
     const char *esc = cf->args[2];
 
     (void)cmd;
     (void)conf;
     if (strncmp(esc, "escape=", 7) == 0) {
-        if (strcmp(esc + 7, "json") != 0 && strcmp(esc + 7, "default") != 0)
+        if (strcmp(esc + 7, "json") == 0)
+            escape = KP_HTTP_LOG_ESCAPE_JSON;
+        else if (strcmp(esc + 7, "none") == 0)
+            escape = KP_HTTP_LOG_ESCAPE_NONE;
+        else if (strcmp(esc + 7, "default") != 0)
             return kp_conf_invalid(cf, esc);
-        json = esc[7] == 'j';
         first = 3;
         if (cf->nargs == first)
             return kp_conf_error(cf, "invalid number of arguments in \"log_format\" directive");
@@ -235,7 +239,7 @@ static int log_format(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     char *text = kp_arena_alloc(cf->arena, len + 1), *p = text;
     for (size_t i = first; i < cf->nargs; i++)
         p = stpcpy(p, cf->args[i]);
-    return add_log_format(cf, cf->args[1], json, (struct kp_str){text, len});
+    return add_log_format(cf, cf->args[1], escape, (struct kp_str){text, len});
 }
 
 static int log_param(struct kp_conf *cf, struct kp_http_access_log *log, const char *p)
@@ -1093,7 +1097,7 @@ static int http_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     (void)conf;
     http->log_formats =
         kp_arena_calloc(cf->arena, KP_HTTP_MAX_LOG_FORMATS * sizeof(*http->log_formats));
-    int rc = add_log_format(cf, "combined", false, KP_STR(combined_format));
+    int rc = add_log_format(cf, "combined", KP_HTTP_LOG_ESCAPE_DEFAULT, KP_STR(combined_format));
     if (rc != 0)
         return rc;
     set_defaults(cf, &h->top);

@@ -19,12 +19,16 @@ static const char *CONF =
     "log_format more '$request_uri|$arg_a|$cookie_c|$host|$server_port|$remote_user|$pipe|"
     "$sent_http_content_type|$document_root|$request_filename|$is_args|$query_string';\n"
     "log_format js escape=json '{\"ua\":\"$http_user_agent\",\"uri\":\"$uri\",\"r\":\"$args\"}';\n"
+    "log_format raw escape=none '$http_user_agent|$http_x_none|$arg_q|$status';\n"
+    "log_format blank '$http_referer|$http_x_none|$arg_q|$arg_z|$cookie_c|$cookie_z';\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
     "    access_log logs/access.log combined;\n"
     "    access_log logs/mine.log mine;\n"
     "    location /json/ { access_log logs/json.log js; }\n"
     "    location /quiet/ { access_log off; }\n"
+    "    location /raw/ { access_log logs/raw.log raw; access_log logs/blank.log blank;\n"
+    "                  access_log logs/rawc.log combined; }\n"
     "    location /more/ { access_log logs/more.log more; }\n"
     "    location /buf/ { access_log logs/buf.log mine buffer=64k; }\n"
     "    location /flush/ { access_log logs/flush.log mine buffer=64k flush=200ms; }\n"
@@ -41,6 +45,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/a.txt", "hello\n");
     kp_h_write(s, "html/json/x.txt", "j");
     kp_h_write(s, "html/quiet/x.txt", "q");
+    kp_h_write(s, "html/raw/x.txt", "r");
     kp_h_write(s, "html/more/x.txt", "m");
     kp_h_write(s, "html/buf/x.txt", "b");
     kp_h_write(s, "html/flush/x.txt", "f");
@@ -132,6 +137,23 @@ START_TEST(accesslog_json_and_escaping)
     char *text = kp_h_read(&s, "logs/access.log");
     ck_assert_ptr_null(strstr(text, "/json/"));
     free(text);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* nginx's escape=none writes values as they are, a missing one as nothing;
+ * with the default escaping a field, argument or cookie that is present
+ * but empty is logged as nothing, only a missing one as "-". */
+START_TEST(accesslog_escape_none_and_empty_values)
+{
+    struct kp_h_server s;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, REQ("/raw/x.txt?q=a%22b", "User-Agent: a\"b\\c\xe9\r\n")), 200);
+    wait_for(&s, "logs/raw.log", "a\"b\\c\xe9||a%22b|200\n");
+    ck_assert_int_eq(get(&s, REQ("/raw/x.txt?q=&y", "Referer:\r\nCookie: c=\r\n")), 200);
+    wait_for(&s, "logs/blank.log", "-|-|a%22b|-|-|-\n|-||-||-\n");
+    wait_for(&s, "logs/rawc.log", "\"GET /raw/x.txt?q=&y HTTP/1.1\" 200 1 \"\" \"-\"\n");
     kp_h_stop(&s);
 }
 END_TEST
@@ -245,6 +267,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_combined_and_custom);
     tcase_add_test(tc, accesslog_json_and_escaping);
     tcase_add_test(tc, accesslog_registry_variables);
+    tcase_add_test(tc, accesslog_escape_none_and_empty_values);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_if_condition);
     tcase_add_test(tc, accesslog_buffer_and_flush);

@@ -82,7 +82,8 @@ static void fx_free(struct fixture *fx)
 
 static struct kp_http_log_format fmt_of(struct fixture *fx, const char *text, bool json)
 {
-    struct kp_http_log_format f = {.name = "t", .escape_json = json};
+    struct kp_http_log_format f = {
+        .name = "t", .escape = json ? KP_HTTP_LOG_ESCAPE_JSON : KP_HTTP_LOG_ESCAPE_DEFAULT};
 
     ck_assert_int_eq(kp_http_cv_compile(&fx->cf->cf, text, &f.value), 0);
     ck_assert_int_eq(kp_http_var_check(&fx->cf->cf), 0);

@@ -927,14 +927,14 @@ START_TEST(list_directives)
     ck_assert_uint_eq(c->http.n_log_formats, 2);
     const struct kp_http_log_format *main_fmt = &c->http.log_formats[1];
     ck_assert_str_eq(main_fmt->name, "main");
-    ck_assert(main_fmt->escape_json);
+    ck_assert_int_eq(main_fmt->escape, KP_HTTP_LOG_ESCAPE_JSON);
     ck_assert_uint_eq(main_fmt->value.n_vars, 3);
     ck_assert_str_eq(main_fmt->value.parts[0].var.def->name, "remote_addr");
     ck_assert(kp_str_eq(main_fmt->value.parts[1].lit, KP_STR(" ")));
     ck_assert_str_eq(main_fmt->value.parts[1].var.def->name, "status");
     ck_assert_str_eq(main_fmt->value.parts[2].var.def->name, "http_");
     ck_assert(kp_str_eq(main_fmt->value.parts[2].var.arg, KP_STR("x-real-ip")));
-    ck_assert(!c->http.log_formats[0].escape_json);
+    ck_assert_int_eq(c->http.log_formats[0].escape, KP_HTTP_LOG_ESCAPE_DEFAULT);
     ck_assert_uint_eq(c->http.log_formats[0].value.n_vars, 8);
     ck_assert_uint_eq(l->n_access_logs, 4);
     ck_assert_ptr_null(l->access_logs[0].cond);

@@ -79,11 +79,18 @@ struct kp_http_vars {
     unsigned n_slots; /* value slots a request needs for them */
 };
 
+/* log_format's escape= parameter. */
+enum kp_http_log_escape {
+    KP_HTTP_LOG_ESCAPE_DEFAULT, /* \xHH for '"', '\\', controls, bytes >= 0x7f; empty is "-" */
+    KP_HTTP_LOG_ESCAPE_JSON,    /* JSON string escapes; empty is empty */
+    KP_HTTP_LOG_ESCAPE_NONE,    /* values as they are; empty is empty */
+};
+
 /* One compiled log_format. */
 struct kp_http_log_format {
     char *name;
     struct kp_http_cv value;
-    bool escape_json; /* escape=json; default escape=default */
+    enum kp_http_log_escape escape;
 };
 
 struct kp_http_access_log {
