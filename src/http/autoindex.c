@@ -17,6 +17,7 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/util/log.h"
 #include "kelpie/util/time.h"
+#include "kelpie/http/charset.h"
 #include "kelpie/http/dirlist.h"
 #include "kelpie/http/docroot.h"
 #include "kelpie/http/req.h"
@@ -243,20 +244,24 @@ static void put_short_size(struct out *o, off_t size)
     printf_(o, "%7jd", (intmax_t)size);
 }
 
-static void html_entry(struct kp_http_request *r, struct out *o, const struct kp_http_dirent *e)
+static void html_entry(struct kp_http_request *r, struct out *o, const struct kp_http_dirent *e,
+                       bool utf8)
 {
     static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     const size_t width = KP_AUTOINDEX_NAME_WIDTH;
-    size_t chars;
+    size_t chars = e->len;
 
-    utf8_prefix(e->name, e->len, width, &chars);
+    /* Names are measured in characters when the page goes out as UTF-8,
+     * else in bytes, as nginx measures them. */
+    if (utf8)
+        utf8_prefix(e->name, e->len, width, &chars);
     puts_(o, "<a href=\"");
     put_uri(o, e->name, e->len);
     puts_(o, e->dir ? "/\">" : "\">");
     if (chars > width) {
         /* Too long: as many characters as leave room for "..>". */
-        size_t keep = utf8_prefix(e->name, e->len, width - 3, &chars);
+        size_t keep = utf8 ? utf8_prefix(e->name, e->len, width - 3, &chars) : width - 3;
         put_markup(o, e->name, keep);
         puts_(o, "..&gt;</a>");
         chars = width;
@@ -286,6 +291,7 @@ static void html_entry(struct kp_http_request *r, struct out *o, const struct kp
 static void html(struct kp_http_request *r, struct out *o, struct kp_http_dirlist *dl)
 {
     const struct kp_http_dirent *e;
+    bool utf8 = kp_http_charset_is_utf8(r->loc, KP_STR("text/html"));
 
     puts_(o, "<html>\r\n<head><title>Index of ");
     put_markup(o, r->uri.p, r->uri.len);
@@ -293,7 +299,7 @@ static void html(struct kp_http_request *r, struct out *o, struct kp_http_dirlis
     put_markup(o, r->uri.p, r->uri.len);
     puts_(o, "</h1><hr><pre><a href=\"../\">../</a>\r\n");
     while ((e = kp_http_dirlist_next(dl, &o->err)) != NULL) {
-        html_entry(r, o, e);
+        html_entry(r, o, e, utf8);
         entry_done(o);
     }
     puts_(o, "</pre><hr></body>\r\n</html>\r\n");
@@ -341,7 +347,7 @@ static void json(struct out *o, struct kp_http_dirlist *dl)
         puts_(o, --left > 0 ? " },\r\n" : " }\r\n");
         entry_done(o);
     }
-    puts_(o, "]\r\n");
+    puts_(o, "]"); /* no line end after it, as from nginx */
 }
 
 /* The `callback` query argument for jsonp: empty when absent; -1 when it
@@ -395,12 +401,15 @@ static void render(struct kp_http_request *r, struct out *o, struct kp_http_dirl
         r->resp.content_type = KP_STR("text/html");
     } else if (format == KP_AUTOINDEX_XML) {
         xml(o, dl);
-        r->resp.content_type = KP_STR("text/xml");
+        /* The listing is written in UTF-8 (the file names as they are). */
+        r->resp.content_type = KP_STR("text/xml; charset=utf-8");
     } else if (cb.len > 0) {
+        /* nginx's wrapping, comment line included */
+        puts_(o, "/* callback */\r\n");
         put(o, cb.p, cb.len);
         puts_(o, "(");
         json(o, dl);
-        puts_(o, ");\r\n");
+        puts_(o, ");");
         r->resp.content_type = KP_STR("application/javascript");
     } else {
         json(o, dl);

@@ -96,3 +96,8 @@ void kp_http_charset_apply(struct kp_http_request *r)
     memcpy(out + len - nlen, loc->charset, nlen);
     r->resp.content_type = (struct kp_str){out, len};
 }
+
+bool kp_http_charset_is_utf8(const struct kp_http_loc_conf *loc, struct kp_str type)
+{
+    return loc->charset != NULL && strcasecmp(loc->charset, "utf-8") == 0 && listed(loc, type);
+}
