@@ -6,18 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kelpie/http/limit.h"
 #include "kelpie/http/req.h"
-#include "kelpie/http/ssl.h"
-
-/* Every module's table of built-in variables, searched in this order. */
-static const struct kp_http_var_def *const TABLES[] = {
-    kp_http_core_vars,
-    kp_http_ssl_vars,
-    kp_http_limit_vars,
-};
-
-#define N_TABLES (sizeof(TABLES) / sizeof(TABLES[0]))
 
 /* Longest variable name (nginx has no limit; names are short words). */
 #define MAX_NAME 128
@@ -29,10 +18,12 @@ static bool is_name_char(char c)
 
 /* --- lookup ---------------------------------------------------------------- */
 
-static const struct kp_http_var_def *find_builtin(struct kp_str name, struct kp_str *arg)
+/* The built-in variable named name in the tables vars->builtin lists. */
+static const struct kp_http_var_def *find_builtin(const struct kp_http_vars *vars,
+                                                  struct kp_str name, struct kp_str *arg)
 {
-    for (size_t t = 0; t < N_TABLES; t++) {
-        for (const struct kp_http_var_def *d = TABLES[t]; d->name != NULL; d++) {
+    for (const struct kp_http_var_def *const *t = vars->builtin; *t != NULL; t++) {
+        for (const struct kp_http_var_def *d = *t; d->name != NULL; d++) {
             size_t n = strlen(d->name);
             if (!(d->flags & KP_HTTP_VAR_PREFIX)) {
                 if (kp_str_caseeq_cstr(name, d->name))
@@ -99,12 +90,13 @@ int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_r
         return kp_conf_error(cf, "invalid variable name in \"%s\" directive", cf->args[0]);
     *ref = (struct kp_http_var_ref){NULL, KP_STR_NULL};
     if (is_capture(name)) {
-        ref->def = find_builtin(KP_STR("0"), &arg); /* the capture getter */
+        ref->def =
+            find_builtin(&kp_http_conf_of(cf)->vars, KP_STR("0"), &arg); /* the capture getter */
         ref->arg = (struct kp_str){kp_arena_strndup(cf->arena, name.p, 1), 1};
         return 0;
     }
     d = find_defined(&kp_http_conf_of(cf)->vars, name);
-    if (d == NULL && (d = find_builtin(name, &arg)) != NULL) {
+    if (d == NULL && (d = find_builtin(&kp_http_conf_of(cf)->vars, name, &arg)) != NULL) {
         ref->def = d;
         ref->arg = arg.len > 0 ? prefix_arg(cf->arena, d, arg) : KP_STR_NULL;
         return 0;
@@ -125,8 +117,9 @@ struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
                                            kp_http_var_get_fn get)
 {
     struct kp_str n = kp_str_from(name), arg = KP_STR_NULL;
-    struct kp_http_var_def *d = find_defined(&kp_http_conf_of(cf)->vars, n);
-    const struct kp_http_var_def *b = d == NULL ? find_builtin(n, &arg) : NULL;
+    const struct kp_http_vars *vars = &kp_http_conf_of(cf)->vars;
+    struct kp_http_var_def *d = find_defined(vars, n);
+    const struct kp_http_var_def *b = d == NULL ? find_builtin(vars, n, &arg) : NULL;
 
     if ((b != NULL && !(b->flags & KP_HTTP_VAR_SETTABLE)) || (d == NULL && is_capture(n))) {
         kp_conf_error(cf, "the duplicate \"%s\" variable", name);

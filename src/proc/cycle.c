@@ -22,6 +22,7 @@
 #include "kelpie/http/limit.h"
 #include "kelpie/http/realip.h"
 #include "kelpie/http/ssl.h"
+#include "kelpie/http/var.h"
 
 #define ARENA_BLOCK 16384
 
@@ -39,6 +40,15 @@ static const struct kp_conf_cmd *const conf_tables[] = {
 #if KP_HAVE_SSL
     kp_http_ssl_conf_cmds,
 #endif
+    NULL,
+};
+
+/* Every module's built-in variables, searched in this order (a name two
+ * tables have is the first's). */
+static const struct kp_http_var_def *const var_tables[] = {
+    kp_http_core_vars,
+    kp_http_ssl_vars,
+    kp_http_limit_vars,
     NULL,
 };
 
@@ -76,6 +86,7 @@ void kp_cycle_conf_init(struct kp_conf *cf, struct kp_cycle *cycle,
                                             [KP_CONF_MODULE_EVENT] = &cycle->events,
                                             [KP_CONF_MODULE_HTTP] = &cycle->http}};
 
+    cycle->http.vars.builtin = var_tables;
     kp_conf_init(cf, &to, tables, top, err, errlen);
 }
 

@@ -72,11 +72,16 @@ struct kp_http_cv {
     size_t n_parts, n_vars;
 };
 
-/* The variables defined by the configuration (set, map, named captures). */
+/* The variables defined by the configuration (set, map, named captures),
+ * and the built-in ones they are looked up beside. */
 struct kp_http_vars {
     struct kp_http_var_def **v;
     size_t n;
     unsigned n_slots; /* value slots a request needs for them */
+    /* Every module's table of built-in variables (http/var.h), searched in
+     * this order; NULL ends the list. The process top lists them, as it
+     * lists the modules' directives, so that the registry knows no module. */
+    const struct kp_http_var_def *const *builtin;
 };
 
 /* log_format's escape= parameter. */
