@@ -482,11 +482,10 @@ static bool index_uri(struct kp_http_request *r, struct kp_str name)
 }
 
 /* path (len bytes, in a PATH_MAX buffer) ends with '/': the first `index`
- * name that is a regular file there becomes, as in nginx, an internal
- * redirect to the URI + that name (KP_HTTP_STATIC_REDIRECT), so that the
- * location for that URI answers (`location = /index.html`, a regex
- * location); an absolute name is a redirect to itself. Without one, a
- * directory is listed with `autoindex on` (http/autoindex.h), else 403 and
+ * name that exists there (a file, or a directory: nginx takes any) becomes, as in nginx, an
+ * internal redirect to the URI + that name (KP_HTTP_STATIC_REDIRECT), so that the location for that
+ * URI answers (`location = /index.html`, a regex location); an absolute name is a redirect to
+ * itself. Without one, a directory is listed with `autoindex on` (http/autoindex.h), else 403 and
  * anything else 404; only this miss costs an extra stat(). */
 static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t dir_len)
 {
@@ -511,7 +510,9 @@ static int serve_index(struct kp_http_request *r, char *path, size_t len, size_t
             return KP_HTTP_STATIC_OPEN_WAIT;
         if (fd >= 0)
             give_back(fd, held); /* the cache keeps it for the redirect's open */
-        if (fd >= 0 && S_ISREG(st.st_mode) && index_uri(r, name))
+        /* Any entry of that name counts, as for nginx: a directory called
+         * index.html gets its own 301 to "index.html/" once redirected. */
+        if (fd >= 0 && index_uri(r, name))
             return KP_HTTP_STATIC_REDIRECT;
         if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR)
             return open_error(r, path, fd);
