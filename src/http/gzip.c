@@ -488,6 +488,7 @@ int kp_http_gzip_body(struct kp_http_request *r, int fd, const struct stat *st)
     e->refs++;
     kp_arena_cleanup_add(&r->arena, entry_release, e);
     resp->body = (struct kp_str){(const char *)e->data, e->len};
+    resp->gzip_from = (uint64_t)st->st_size;
     resp->fd = -1;
     resp->file_len = 0;
     resp->accept_ranges = false;
@@ -521,6 +522,7 @@ void kp_http_gzip_memory(struct kp_http_request *r)
     size_t n = libdeflate_gzip_compress(z, body.p, body.len, out, bound);
     if (n == 0)
         return;
+    resp->gzip_from = body.len;
     resp->body = (struct kp_str){out, n};
     kp_http_gzip_encoded(r);
 }

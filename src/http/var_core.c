@@ -645,6 +645,41 @@ GETTER(v_capture)
                            r->captures[2 * i + 1] - r->captures[2 * i]};
 }
 
+/* $gzip_ratio: how many times smaller gzip made the body, with two
+ * decimals, rounded, as nginx writes it ("3.12"); not found when nothing was
+ * compressed (a precompressed .gz file included). */
+GETTER(v_gzip_ratio)
+{
+    const struct kp_http_response *resp = &r->resp;
+
+    (void)ref;
+    if (resp->gzip_from == 0 || resp->body.len == 0)
+        return KP_STR_NULL;
+    uint64_t thousandths = resp->gzip_from * 1000 / resp->body.len;
+    uint64_t hundredths = thousandths / 10 + (thousandths % 10 >= 5);
+    return (struct kp_str){buf, (size_t)snprintf(buf, KP_HTTP_VAR_BUF, "%llu.%02u",
+                                                 (unsigned long long)(hundredths / 100),
+                                                 (unsigned)(hundredths % 100))};
+}
+
+/* $http2: the HTTP/2 protocol negotiated ("h2", "h2c"); kelpie speaks
+ * HTTP/1.x alone, so it is always empty, as nginx's is for HTTP/1.x. */
+GETTER(v_http2)
+{
+    UNUSED_ARGS;
+    return KP_STR("");
+}
+
+/* nginx's upstream variables, which log formats written for proxies name
+ * ($upstream_response_time, $upstream_cache_status, ...): kelpie passes
+ * nothing to an upstream, so they are never found ("-" in a log line, as
+ * from nginx for a request it served itself). */
+GETTER(v_no_upstream)
+{
+    UNUSED_ARGS;
+    return KP_STR_NULL;
+}
+
 const struct kp_http_var_def kp_http_core_vars[] = {
     {"uri", v_uri, 0, 0, NULL, NULL},
     {"document_uri", v_uri, 0, 0, NULL, NULL},
@@ -694,5 +729,20 @@ const struct kp_http_var_def kp_http_core_vars[] = {
     {"request_filename", v_request_filename, 0, 0, NULL, NULL},
     {"server_protocol", v_server_protocol, 0, 0, NULL, NULL},
     {"0", v_capture, 0, 0, NULL, NULL},
+    {"gzip_ratio", v_gzip_ratio, 0, 0, NULL, NULL},
+    {"http2", v_http2, 0, 0, NULL, NULL},
+    {"upstream_addr", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_bytes_received", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_bytes_sent", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_cache_status", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_connect_time", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_header_time", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_queue_time", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_response_length", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_response_time", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_status", v_no_upstream, 0, 0, NULL, NULL},
+    {"upstream_http_", v_no_upstream, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"upstream_cookie_", v_no_upstream, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"upstream_trailer_", v_no_upstream, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };

@@ -21,6 +21,7 @@ static const char *CONF =
     "log_format js escape=json '{\"ua\":\"$http_user_agent\",\"uri\":\"$uri\",\"r\":\"$args\"}';\n"
     "log_format raw escape=none '$http_user_agent|$http_x_none|$arg_q|$status';\n"
     "log_format blank '$http_referer|$http_x_none|$arg_q|$arg_z|$cookie_c|$cookie_z';\n"
+    "log_format gz '$uri $status \"$gzip_ratio\" u=$upstream_response_time,$upstream_addr';\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
     "    access_log logs/access.log combined;\n"
@@ -36,6 +37,10 @@ static const char *CONF =
     "        access_log logs/errors.log mine if=$loggable;\n"
     "        access_log logs/tagged.log mine buffer=4k if=$arg_log$http_x_log;\n"
     "    }\n"
+    "    location /gz/ {\n"
+    "        gzip on; gzip_types text/plain; gzip_min_length 1;\n"
+    "        access_log logs/gz.log gz;\n"
+    "    }\n"
     "}\n"
     "map $status $loggable { ~^[23] 0; default 1; }\n";
 
@@ -50,6 +55,9 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/buf/x.txt", "b");
     kp_h_write(s, "html/flush/x.txt", "f");
     kp_h_write(s, "html/cond/ok.txt", "c");
+    kp_h_write(s, "html/gz/x.txt",
+               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
     kp_h_config(s, "master_process off;", CONF);
     ck_assert_msg(kp_h_start(s) == 0, "server failed to start");
 }
@@ -154,6 +162,28 @@ START_TEST(accesslog_escape_none_and_empty_values)
     ck_assert_int_eq(get(&s, REQ("/raw/x.txt?q=&y", "Referer:\r\nCookie: c=\r\n")), 200);
     wait_for(&s, "logs/blank.log", "-|-|a%22b|-|-|-\n|-||-||-\n");
     wait_for(&s, "logs/rawc.log", "\"GET /raw/x.txt?q=&y HTTP/1.1\" 200 1 \"\" \"-\"\n");
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* nginx's log format for compression (its gzip module's example):
+ * $gzip_ratio is the original length over the compressed one, two
+ * decimals; "-" when the response was not compressed. The upstream
+ * variables of proxy log formats are "-" on a static site. */
+START_TEST(accesslog_gzip_ratio)
+{
+    struct kp_h_server s;
+    unsigned whole, frac;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, REQ("/gz/x.txt", "Accept-Encoding: gzip\r\n")), 200);
+    ck_assert_int_eq(get(&s, REQ("/gz/x.txt", "")), 200);
+    wait_for(&s, "logs/gz.log", "/gz/x.txt 200 \"-\" u=-,-\n");
+    char *text = kp_h_read(&s, "logs/gz.log");
+    ck_assert_msg(sscanf(text, "/gz/x.txt 200 \"%u.%2u\" u=-,-\n", &whole, &frac) == 2 &&
+                      whole >= 2 && strstr(text, "\" u=-,-\n") != NULL,
+                  "%s", text);
+    free(text);
     kp_h_stop(&s);
 }
 END_TEST
@@ -268,6 +298,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_json_and_escaping);
     tcase_add_test(tc, accesslog_registry_variables);
     tcase_add_test(tc, accesslog_escape_none_and_empty_values);
+    tcase_add_test(tc, accesslog_gzip_ratio);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_if_condition);
     tcase_add_test(tc, accesslog_buffer_and_flush);

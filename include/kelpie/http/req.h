@@ -68,6 +68,7 @@ struct kp_http_response {
      * instead of file_offset/file_len; NULL: none. */
     const struct kp_http_part *parts;
     size_t n_parts;
+    uint64_t gzip_from; /* the body's length before gzip compressed it ($gzip_ratio); 0: not */
 };
 
 /* aio threads (http/response.h): one piece of file work a pool thread does
