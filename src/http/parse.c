@@ -94,7 +94,7 @@ static bool is_ows(unsigned char c)
 /* The classes below as bits of one table, built at compile time: a lookup
  * per byte instead of comparisons and a strchr(), since the target and the
  * Host field go through them byte by byte. */
-enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4, CL_SEGMENT = 8, CL_NAME = 16 };
+enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4, CL_SEGMENT = 8, CL_NAME = 16, CL_LABEL = 32 };
 
 #define CL_ALNUM(c)                                                                                \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
@@ -121,11 +121,13 @@ enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4, CL_SEGMENT = 8, CL_NAME = 16
      (c) == '}')
 #define CL_IS_PATH(c) (CL_ALNUM(c) || CL_SUB_PUNCT(c) || CL_PATH_EXTRA(c))
 /* CL_SEGMENT: CL_PATH without '?', so that one loop can find where a path
- * ends; CL_NAME: the bytes of a valid field name but '_' (is_name_char). */
+ * ends; CL_NAME: the bytes of a valid field name but '_' (is_name_char);
+ * CL_LABEL: CL_UNRES_SUB without '.', the bytes inside a reg-name's label. */
 #define CL(c)                                                                                      \
     ((CL_ALNUM(c) || CL_TCHAR_PUNCT(c) ? CL_TCHAR : 0) |                                           \
      (CL_ALNUM(c) || CL_SUB_PUNCT(c) ? CL_UNRES_SUB : 0) | (CL_IS_PATH(c) ? CL_PATH : 0) |         \
-     (CL_IS_PATH(c) && (c) != '?' ? CL_SEGMENT : 0) | (CL_ALNUM(c) || (c) == '-' ? CL_NAME : 0))
+     (CL_IS_PATH(c) && (c) != '?' ? CL_SEGMENT : 0) | (CL_ALNUM(c) || (c) == '-' ? CL_NAME : 0) |  \
+     ((CL_ALNUM(c) || CL_SUB_PUNCT(c)) && (c) != '.' ? CL_LABEL : 0))
 #define CL4(c)  CL(c), CL((c) + 1), CL((c) + 2), CL((c) + 3)
 #define CL16(c) CL4(c), CL4((c) + 4), CL4((c) + 8), CL4((c) + 12)
 #define CL64(c) CL16(c), CL16((c) + 16), CL16((c) + 32), CL16((c) + 48)
@@ -219,35 +221,63 @@ static bool valid_ip_literal(const char *p, size_t len)
     return inet_pton(AF_INET6, tmp, &addr) == 1;
 }
 
+/* Bit 7 of each byte of v set where that byte, below 0x80, is within
+ * [lo, hi]: the sums cannot carry from one byte into the next. */
+#define ONES 0x0101010101010101u
+static uint64_t bytes_in(uint64_t v, unsigned lo, unsigned hi)
+{
+    return (v + (0x80 - lo) * ONES) & ~(v + (0x7f - hi) * ONES) & 0x80 * ONES;
+}
+
+/* How far from p[s] a reg-name's common bytes (lowercase letters, digits,
+ * '-' and '.' without two dots in a row) go, eight at a time; the byte
+ * loop in reg_name checks the rest, from any point (it looks back one
+ * byte for "..") so stopping early is always safe. */
+static size_t skip_host_words(const char *p, size_t s, size_t e)
+{
+    size_t i = s;
+
+    for (; e - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t dots = bytes_in(w, '.', '.');
+        uint64_t ok = (bytes_in(w, '0', '9') | bytes_in(w, 'a', 'z') | bytes_in(w, '-', '.')) & ~w;
+        if (ok != 0x80 * ONES || (dots & (dots << 8)) != 0 ||
+            (p[i] == '.' && i > s && p[i - 1] == '.'))
+            break;
+    }
+    return i;
+}
+
 /* A reg-name from p[s] to the first ':' or e, whose position goes to *end:
  * unreserved and sub-delims bytes and well-formed %XX escapes, no empty
  * label ("a..b") and not only dots: $host goes into file names (root
  * /sites/$host), where ".." would climb. One trailing dot (a fully
- * qualified name) is fine, as nginx has it. One pass: every request's Host
- * goes through it. */
+ * qualified name) is fine, as nginx has it. Every request's Host goes
+ * through it, so the bytes of a label are skipped by one table test each
+ * and only dots, ':' and escapes are looked at. Without empty labels, a
+ * name of dots only is "." itself. */
 static bool reg_name(const char *p, size_t s, size_t e, size_t *end)
 {
-    bool only_dots = true;
-    size_t i = s;
+    size_t i = skip_host_words(p, s, e);
 
-    for (; i < e; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (char_class[c] & CL_UNRES_SUB) {
-            if (c != '.')
-                only_dots = false;
-            else if (i > s && p[i - 1] == '.')
-                return false;
-        } else if (c == ':') {
+    for (;;) {
+        while (i < e && (char_class[(unsigned char)p[i]] & CL_LABEL))
+            i++;
+        if (i == e || p[i] == ':')
             break;
-        } else if (c == '%' && escape_ok(p + i, e - i)) {
-            only_dots = false;
-            i += 2;
+        if (p[i] == '.') {
+            if (i > s && p[i - 1] == '.')
+                return false;
+            i++;
+        } else if (p[i] == '%' && escape_ok(p + i, e - i)) {
+            i += 3;
         } else {
             return false;
         }
     }
     *end = i;
-    return i == s || !only_dots;
+    return !(i - s == 1 && p[s] == '.');
 }
 
 /* Split p[s..e) into host and port; false if it is not uri-host [":" port]

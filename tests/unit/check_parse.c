@@ -815,6 +815,94 @@ START_TEST(parse_value_every_byte)
 }
 END_TEST
 
+/* The uri-host rule as written before the Host field got its fast path
+ * (a reg-name, then an optional port up to 65535), byte by byte: the
+ * parser must give the same verdict, host and port for any Host value. */
+static bool ref_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool ref_host(const char *p, size_t len, size_t *host_len)
+{
+    static const char sub[] = "-._~!$&'()*+,;=";
+    bool only_dots = true;
+    size_t i = 0;
+    unsigned long v = 0;
+
+    for (; i < len; i++) {
+        char c = p[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c != '\0' && strchr(sub, c) != NULL)) {
+            if (c != '.')
+                only_dots = false;
+            else if (i > 0 && p[i - 1] == '.')
+                return false;
+        } else if (c == ':') {
+            break;
+        } else if (c == '%' && i + 2 < len && ref_hex(p[i + 1]) && ref_hex(p[i + 2])) {
+            only_dots = false;
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    if (i == 0 || only_dots)
+        return false;
+    *host_len = i;
+    if (i == len)
+        return true;
+    if (len - i - 1 > 5)
+        return false;
+    for (i++; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    return v <= 65535;
+}
+
+START_TEST(parse_host_random)
+{
+    /* bytes that matter to the rule, with letters and digits weighted up;
+     * every other name is mostly made of the bytes taken eight at a time */
+    static const char mixed[] = "aaaZZ0099...--::%%4Ef_~!/@[]\"x\x7f\x80";
+    static const char common[] = "aaaaazzzz00009999....----:5%E_\xff";
+    static const char pre[] = "GET / HTTP/1.1\r\nHost: ", post[] = "\r\n\r\n";
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+
+    for (int n = 0; n < 60000; n++) {
+        const char *alphabet = n % 2 ? common : mixed;
+        size_t na = n % 2 ? sizeof(common) - 1 : sizeof(mixed) - 1;
+        char req[80], host[32];
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t len = 1 + (size_t)(seed >> 59) % 28;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            host[i] = alphabet[(seed >> 33) % na];
+        }
+        if (host[0] == '[')
+            continue; /* an IP literal: valid_ip_literal, not this rule */
+        size_t rn = 0, hl = 0;
+        memcpy(req + rn, pre, sizeof(pre) - 1), rn += sizeof(pre) - 1;
+        memcpy(req + rn, host, len), rn += len;
+        memcpy(req + rn, post, sizeof(post) - 1), rn += sizeof(post) - 1;
+        struct kp_http_parser ps;
+        struct kp_http_field fields[NF];
+        kp_http_parse_init(&ps, NULL, fields, NF);
+        ssize_t rc = kp_http_parse_request(&ps, req, rn);
+        bool valid = ref_host(host, len, &hl);
+        ck_assert_msg(valid ? rc == (ssize_t)rn : rc == KP_PARSE_INVALID, "Host %.*s: %zd",
+                      (int)len, host, rc);
+        if (!valid)
+            continue;
+        ck_assert_uint_eq(ps.head.host.len, hl);
+        ck_assert(memcmp(ps.head.host.p, host, hl) == 0);
+        ck_assert_uint_eq(ps.head.port.len, hl < len ? len - hl - 1 : 0);
+    }
+}
+END_TEST
+
 Suite *kp_test_parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -827,6 +915,7 @@ Suite *kp_test_parse_suite(void)
     tcase_add_test(tc, parse_defaults_and_lookup);
     tcase_add_test(tc, parse_dropped_report);
     tcase_add_test(tc, parse_value_every_byte);
+    tcase_add_test(tc, parse_host_random);
     suite_add_tcase(s, tc);
     return s;
 }
