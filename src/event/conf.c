@@ -60,18 +60,24 @@ static void check_uring(struct kp_conf *cf, struct kp_events_conf *ev)
     cf->err[0] = '\0';
 }
 
-/* use epoll | poll | select | io_uring */
-static int set_use(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
-{
-    static const char *const names[] = {[KP_EVENT_EPOLL] = "epoll",
+static const char *const use_names[] = {[KP_EVENT_EPOLL] = "epoll",
                                         [KP_EVENT_POLL] = "poll",
                                         [KP_EVENT_SELECT] = "select",
                                         [KP_EVENT_IO_URING] = "io_uring"};
+
+const char *kp_event_use_name(enum kp_event_use use)
+{
+    return use_names[use];
+}
+
+/* use epoll | poll | select | io_uring */
+static int set_use(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
     struct kp_events_conf *ev = conf;
 
     (void)cmd;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(cf->args[1], names[i]) == 0) {
+    for (size_t i = 0; i < sizeof(use_names) / sizeof(use_names[0]); i++) {
+        if (strcmp(cf->args[1], use_names[i]) == 0) {
             ev->use = (enum kp_event_use)i;
             ev->uring_fallback = NULL;
             if (ev->use == KP_EVENT_IO_URING)

@@ -162,6 +162,16 @@ static int worker_ids(const char *user, const char *group, struct passwd **pw, g
     return 0;
 }
 
+int kp_process_worker_uid(const char *user, uid_t *uid)
+{
+    const struct passwd *pw = getpwnam(user ? user : "nobody");
+
+    if (pw == NULL)
+        return -ENOENT;
+    *uid = pw->pw_uid;
+    return 0;
+}
+
 int kp_process_check_ids(const char *user, const char *group, const char **what)
 {
     struct passwd *pw;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
@@ -153,6 +154,31 @@ int kp_logfiles_reopen(const struct kp_cycle *cycle, const struct kp_log *log)
         }
     }
     return first;
+}
+
+static void give(const char *path, uid_t uid, const struct kp_log *log)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        kp_log_error(log, KP_LOG_ALERT, errno, "stat() \"%s\" failed", path);
+        return;
+    }
+    if (st.st_uid != uid && chown(path, uid, (gid_t)-1) != 0) {
+        kp_log_error(log, KP_LOG_ALERT, errno, "chown(\"%s\", %d) failed", path, (int)uid);
+        return;
+    }
+    if ((st.st_mode & (S_IRUSR | S_IWUSR)) != (S_IRUSR | S_IWUSR) &&
+        chmod(path, (st.st_mode & 07777) | S_IRUSR | S_IWUSR) != 0)
+        kp_log_error(log, KP_LOG_ALERT, errno, "chmod() \"%s\" failed", path);
+}
+
+void kp_logfiles_give(const struct kp_cycle *cycle, const struct kp_log *errlog, uid_t uid)
+{
+    if (errlog->path != NULL && strcmp(errlog->path, "stderr") != 0)
+        give(errlog->path, uid, errlog);
+    for (size_t i = 0; i < cycle->n_log_files; i++)
+        give(cycle->log_files[i].path, uid, errlog);
 }
 
 /* One datagram: the descriptors in SCM_RIGHTS, the numbers they replace as

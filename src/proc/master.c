@@ -305,7 +305,7 @@ int kp_master_main(struct kp_cycle *cycle, const struct kp_cli *cli, int argc, c
     kp_signal_install();
     kp_signal_block(&old);
     kp_signal_wait_mask(&old, &m->wait_mask);
-    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "kelpie/%s started", KP_VERSION);
+    kp_master_start_log(m->cycle, &m->log);
     if (cycle->core.master_process)
         rc = run_master(m, argc, argv);
     else

@@ -9,6 +9,7 @@
 #include "kelpie/util/alloc.h"
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/logfiles.h"
+#include "kelpie/proc/master_start.h"
 #include "kelpie/proc/master_spawn.h"
 #include "kelpie/http/limit.h"
 #include "kelpie/http/ssl.h"
@@ -149,11 +150,16 @@ void kp_master_reload_run(struct kp_master *m, const struct kp_signals *requeste
     kp_log_error(&m->log, KP_LOG_NOTICE, 0, "reconfiguring");
     nc = kp_cycle_load_elog(m->cycle->prefix, m->cycle->conf_path, m->extra, m->error_log, err,
                             sizeof(err));
+    if (nc != NULL && kp_master_start_check_ids(nc, err, sizeof(err)) != 0) {
+        kp_cycle_free(nc);
+        nc = NULL;
+    }
     if (nc == NULL) {
         kp_log_error(&m->log, KP_LOG_EMERG, 0, "%s", err);
         kp_master_reload_answer(requesters, KP_RELOAD_ECONF, 0);
         return;
     }
+    kp_master_start_log_method(nc, &m->log);
     int rc = kp_listen_open(nc, m->cycle, &m->log);
     if (rc != 0) {
         kp_cycle_free(nc);

@@ -86,7 +86,9 @@ static void worker_process(struct kp_master *m, pid_t master, unsigned index,
         abort();
 #endif
     kp_worker_setup_user(&m->cycle->core, &m->log);
-    _exit(kp_serve_worker(m->cycle, &m->log, m->sb, slots, index, chan));
+    rc = kp_serve_worker(m->cycle, &m->log, m->sb, slots, index, chan);
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "exit");
+    _exit(rc);
 }
 
 /* A scoreboard slot per reactor thread of the new worker; on failure none
@@ -171,6 +173,7 @@ void kp_master_spawn_generation(struct kp_master *m)
     m->respawn = kp_calloc(KP_SB_MAX_SLOTS, sizeof(*m->respawn));
     atomic_store(&m->sb->generation, m->generation);
     atomic_store(&m->sb->threads, m->cycle->core.worker_threads);
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start worker processes");
     for (unsigned i = 0; i < m->n_workers; i++)
         kp_master_spawn_worker(m, i, m->generation);
 }

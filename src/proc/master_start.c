@@ -8,8 +8,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include "config.h"
+
+#include "kelpie/event/conf.h"
 #include "kelpie/proc/listen.h"
 #include "kelpie/proc/logfiles.h"
 #include "kelpie/proc/master_upgrade.h"
@@ -64,17 +69,28 @@ static int check_pid_dir(const char *pid_path)
     return -err;
 }
 
+int kp_master_start_check_ids(const struct kp_cycle *cycle, char *why, size_t len)
+{
+    const struct kp_core_conf *core = &cycle->core;
+    const char *what;
+
+    if (geteuid() != 0 || kp_process_check_ids(core->user, core->group, &what) == 0)
+        return 0;
+    snprintf(why, len, "%s(\"%s\") failed: no such %s",
+             what == core->group ? "getgrnam" : "getpwnam", what,
+             what == core->group ? "group" : "user");
+    return -ENOENT;
+}
+
 int kp_master_start_preflight(const struct kp_cycle *cycle)
 {
     const struct kp_core_conf *core = &cycle->core;
     const struct kp_http_conf *http = &cycle->http;
-    const char *what;
+    char why[300];
     int rc = 0;
 
-    if (geteuid() == 0 && kp_process_check_ids(core->user, core->group, &what) != 0) {
-        fprintf(stderr, "kelpie: [emerg] %s(\"%s\") failed: no such %s\n",
-                what == core->group ? "getgrnam" : "getpwnam", what,
-                what == core->group ? "group" : "user");
+    if (kp_master_start_check_ids(cycle, why, sizeof(why)) != 0) {
+        fprintf(stderr, "kelpie: [emerg] %s\n", why);
         return -ENOENT;
     }
     if (cycle->events.uring_fallback != NULL)
@@ -211,4 +227,24 @@ void kp_master_start_report(struct kp_master *m, bool ready)
     }
     kp_log_untee(&m->log);
     m->report_fd = -1;
+}
+
+void kp_master_start_log_method(const struct kp_cycle *cycle, const struct kp_log *log)
+{
+    kp_log_error(log, KP_LOG_NOTICE, 0, "using the \"%s\" event method",
+                 kp_event_use_name(cycle->events.use));
+}
+
+void kp_master_start_log(const struct kp_cycle *cycle, const struct kp_log *log)
+{
+    struct utsname u;
+    struct rlimit rl;
+
+    kp_master_start_log_method(cycle, log);
+    kp_log_error(log, KP_LOG_NOTICE, 0, "kelpie/%s", KP_VERSION);
+    if (uname(&u) == 0)
+        kp_log_error(log, KP_LOG_NOTICE, 0, "OS: %s %s", u.sysname, u.release);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        kp_log_error(log, KP_LOG_NOTICE, 0, "getrlimit(RLIMIT_NOFILE): %llu:%llu",
+                     (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
 }

@@ -350,8 +350,13 @@ static int run_loop(struct kp_worker *w)
              * the protocol, which closes them after a grace period). */
             if (w->pool.draining)
                 kp_conn_pool_reclaim(&w->pool, w->pool.n_idle);
-            if (drained(w))
+            if (drained(w)) {
+                /* a graceful end, as nginx words it (the threads' main
+                 * thread speaks for them) */
+                if (w->group == NULL)
+                    kp_log_error(w->log, KP_LOG_NOTICE, 0, "exiting");
                 break;
+            }
         }
     }
     return 0;

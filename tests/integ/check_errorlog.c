@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -154,6 +155,53 @@ START_TEST(signals_logged_at_notice)
 }
 END_TEST
 
+/* The [notice] lines nginx writes at start, on a reload and as workers and
+ * the master leave, each with the pid of the process that writes it. */
+START_TEST(start_reload_exit_notices)
+{
+    struct kp_h_server s;
+    char want[160];
+    pid_t worker;
+
+    start(&s);
+    ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
+    snprintf(want, sizeof(want), "[notice] %d#0: using the \"", (int)s.pid);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    logged_at(&s, "\" event method\n", "[notice]");
+    snprintf(want, sizeof(want), "[notice] %d#0: kelpie/", (int)s.pid);
+    ck_assert(kp_p_log_wait(&s, want, LOG_WAIT_MS));
+    logged_at(&s, ": OS: Linux ", "[notice]");
+    logged_at(&s, ": getrlimit(RLIMIT_NOFILE): ", "[notice]");
+    snprintf(want, sizeof(want), "[notice] %d#0: start worker processes\n", (int)s.pid);
+    ck_assert(kp_p_log_wait(&s, want, LOG_WAIT_MS));
+    /* a reload: the new configuration's event method and a new generation;
+     * the old worker leaves as nginx's do */
+    ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+    ck_assert(kp_p_log_wait(&s, "reload complete", LOG_WAIT_MS));
+    char *log = kp_h_read(&s, "logs/error.log");
+    ck_assert_int_eq(kp_p_count_lines(log, "start worker processes"), 2);
+    ck_assert_int_eq(kp_p_count_lines(log, "\" event method"), 2);
+    free(log);
+    snprintf(want, sizeof(want), "[notice] %d#0: exiting\n", (int)worker);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    snprintf(want, sizeof(want), "[notice] %d#0: exit\n", (int)worker);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    /* QUIT: the new worker shuts down gracefully, exits, then the master */
+    ck_assert(kp_p_wait_children(s.pid, 1, 5000));
+    ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
+    ck_assert_int_eq(kill(s.pid, SIGQUIT), 0);
+    snprintf(want, sizeof(want), "[notice] %d#0: gracefully shutting down\n", (int)worker);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    snprintf(want, sizeof(want), "[notice] %d#0: exiting\n", (int)worker);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    snprintf(want, sizeof(want), "[notice] %d#0: exit\n", (int)worker);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    snprintf(want, sizeof(want), "[notice] %d#0: exit\n", (int)s.pid);
+    ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* Several error_log lines, each at its own level; error_log in server and
  * location, inherited downwards, /dev/null crit silencing a location. */
 static const char *PLACES = "error_log logs/http.log warn;\n"
@@ -241,6 +289,21 @@ START_TEST(error_log_reopened)
     ck_assert(file_has(&s, "logs/own.log", "after.html"));
     ck_assert(!file_has(&s, "logs/own.log", "before.html"));
     ck_assert(file_has(&s, "logs/own.log.1", "before.html"));
+    /* As nginx does, a master running as root gives the reopened files to
+     * the worker user (nobody here), readable and writable by their owner. */
+    if (geteuid() == 0) {
+        static const char *const files[] = {"logs/own.log", "logs/main2.log", "logs/error.log",
+                                            "logs/srv.log"};
+        const struct passwd *pw = getpwnam("nobody");
+        ck_assert_ptr_nonnull(pw);
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            struct stat st;
+            snprintf(from, sizeof(from), "%s%s", s.prefix, files[i]);
+            ck_assert_int_eq(stat(from, &st), 0);
+            ck_assert_msg(st.st_uid == pw->pw_uid, "%s owned by %d", files[i], (int)st.st_uid);
+            ck_assert_int_eq(st.st_mode & 0600, 0600);
+        }
+    }
     /* The worker's own [notice] at exit lands in the new main2.log. */
     ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
     ck_assert(kp_p_file_wait(&s, "logs/main2.log", "#0: exiting", LOG_WAIT_MS));
@@ -413,6 +476,7 @@ Suite *kp_test_errorlog_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, request_errors_with_context);
     tcase_add_test(tc, signals_logged_at_notice);
+    tcase_add_test(tc, start_reload_exit_notices);
     tcase_add_test(tc, error_log_per_location);
     tcase_add_test(tc, error_log_reopened);
     tcase_add_test(tc, error_log_single_process);

@@ -744,7 +744,7 @@ START_TEST(crash_loop_backs_off)
     unsetenv("KELPIE_TEST_CRASH_AT_START");
     kp_h_sleep_ms(9000);
     char *log = kp_h_read(&s, "logs/error.log");
-    int forks = kp_p_count_lines(log, "start worker process");
+    int forks = kp_p_count_lines(log, "start worker process ");
     int why = kp_p_count_lines(log, "died within 1 s of its start");
     int limit = kp_p_count_lines(log, "was started 5 times within 10 s");
     free(log);

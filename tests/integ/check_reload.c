@@ -188,11 +188,15 @@ static bool log_wait_fn(void *arg)
 
 START_TEST(reload_invalid_config)
 {
-    static const char *const allowed[] = {
-        "unknown directive \"bogus\"",  "bind() to",
-        "/no/such/dir/a.log",           "exited with code 2",
-        "exited with fatal code 2",     "new workers did not start",
-        "cannot create the event loop", NULL};
+    static const char *const allowed[] = {"unknown directive \"bogus\"",
+                                          "bind() to",
+                                          "/no/such/dir/a.log",
+                                          "exited with code 2",
+                                          "exited with fatal code 2",
+                                          "new workers did not start",
+                                          "cannot create the event loop",
+                                          "getgrnam(\"kp-no-such-group\") failed",
+                                          NULL};
     struct kp_h_server s;
     pid_t before[MAX_KIDS], after[MAX_KIDS];
     char *err;
@@ -241,6 +245,23 @@ START_TEST(reload_invalid_config)
                   "reload: exit %d, stderr \"%s\"", rc, err);
     free(err);
     expect_body(s.port, "gen 1\n");
+
+    /* As root, a `user` or `group` that does not exist: refused as nginx
+     * refuses it, with the [emerg] in the error log, before any worker
+     * starts (workers that could not switch to it were tried before). */
+    if (geteuid() == 0) {
+        kp_p_write_config(
+            &s, "worker_processes 2;\nuser nobody kp-no-such-group;\n", NULL,
+            "server { listen 127.0.0.1:@PORT@; location / { return 200 \"gen 2\\n\"; } }\n");
+        rc = reload(&s, &err);
+        ck_assert_msg(rc != 0 && strstr(err, "configuration is invalid") != NULL,
+                      "reload: exit %d, stderr \"%s\"", rc, err);
+        free(err);
+        ck_assert(log_has(&s, "[emerg]"));
+        ck_assert(log_has(&s, "getgrnam(\"kp-no-such-group\") failed: no such group"));
+        ck_assert(!log_has(&s, "cannot switch to user"));
+        expect_body(s.port, "gen 1\n");
+    }
 
     /* One only the new workers find wrong: with epoll, an open file limit of
      * 3 leaves no descriptor for their event loop (poll and select need

@@ -77,6 +77,9 @@ struct kp_listening {
     bool stream;
 };
 
+/* The name `use` takes for a backend: "epoll", "poll", "select", "io_uring". */
+const char *kp_event_use_name(enum kp_event_use use);
+
 /* The pool named name, or NULL. */
 const struct kp_tpool_conf *kp_event_conf_tpool(const struct kp_events_conf *ev, const char *name);
 

@@ -46,6 +46,8 @@ int kp_process_drop_privileges(const char *user, const char *group);
 /* Whether the worker user (default nobody) and group exist: 0, or -ENOENT
  * with *what set to the name that does not. */
 int kp_process_check_ids(const char *user, const char *group, const char **what);
+/* The uid of the worker user (NULL: "nobody"). Returns 0 or -ENOENT. */
+int kp_process_worker_uid(const char *user, uid_t *uid);
 
 /* The CPUs this process may run on, as a mask of CPUs 0-63 (sched_getaffinity).
  * Returns 0 or -errno. */

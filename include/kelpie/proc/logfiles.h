@@ -15,6 +15,7 @@
 #define KP_LOGFILES_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "kelpie/proc/cycle.h"
 #include "kelpie/util/log.h"
@@ -41,6 +42,12 @@ int kp_logfiles_reopen(const struct kp_cycle *cycle, const struct kp_log *log);
  * (kp_logfiles_reopen).
  * Failures are logged to errlog. Returns 0 or the first -errno. */
 int kp_logfiles_reopen_own(const struct kp_cycle *cycle, struct kp_log *errlog);
+/* Master running as root, after a reopen: give errlog's file and every file
+ * of cycle to uid, with read and write for their owner, as nginx does with
+ * the files a rotation made (so the worker user may read and write them as
+ * it would under nginx). A failure is an [alert] and the next file is
+ * tried. */
+void kp_logfiles_give(const struct kp_cycle *cycle, const struct kp_log *errlog, uid_t uid);
 /* Master: send over chan the error log's descriptor (when it is a file) and
  * every log file of cycle, each with the number it replaces. Never blocks.
  * Returns 0 or -errno. */

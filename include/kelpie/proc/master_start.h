@@ -4,9 +4,11 @@
 #define KP_MASTER_START_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "kelpie/proc/cycle.h"
 #include "kelpie/proc/master_state.h"
+#include "kelpie/util/log.h"
 
 /* What nginx checks beyond syntax before it starts (and with -t): as
  * root, that the `user` and `group` exist; that the error log and every
@@ -15,6 +17,10 @@
  * one "kelpie: [emerg] ..." line on stderr. Returns 0 or -errno (the first
  * failure). */
 int kp_master_start_preflight(const struct kp_cycle *cycle);
+/* As root, whether cycle's `user` and `group` exist: 0, or -ENOENT with
+ * nginx's words for the one that does not in why ("getgrnam("x") failed:
+ * no such group"). A reload checks it too, as nginx does. */
+int kp_master_start_check_ids(const struct kp_cycle *cycle, char *why, size_t len);
 /* Before serving m->cycle: no live master named by the pid file, the
  * preflight checks, then the error log opened into m->log, every
  * listening socket bound and, with master_process on, every access log
@@ -34,5 +40,10 @@ int kp_master_start_daemon(struct kp_master *m);
  * process that the pid file is written and the first workers are READY;
  * without, just close the pipe so that it exits 1 with what was logged. */
 void kp_master_start_report(struct kp_master *m, bool ready);
+/* The [notice] lines nginx writes as it starts, for whoever reads the error
+ * log: the event method, the version, the kernel and the descriptor limit. */
+void kp_master_start_log(const struct kp_cycle *cycle, const struct kp_log *log);
+/* The first of them alone, as after a reload: `using the "epoll" event method`. */
+void kp_master_start_log_method(const struct kp_cycle *cycle, const struct kp_log *log);
 
 #endif
