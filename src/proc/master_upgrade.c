@@ -130,6 +130,7 @@ void kp_master_upgrade_start(struct kp_master *m)
                      (int)(u->child != 0 ? u->child : u->parent));
         return;
     }
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "changing binary");
     snprintf(u->oldbin, sizeof(u->oldbin), "%s.oldbin", pid_path);
     if (rename(pid_path, u->oldbin) != 0) {
         kp_log_error(&m->log, KP_LOG_ALERT, errno,
@@ -145,8 +146,9 @@ void kp_master_upgrade_start(struct kp_master *m)
     if (pid == 0)
         exec_new_binary(m);
     u->child = pid;
-    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "binary upgrade: started \"%s\" as master %d", u->exe,
-                 (int)pid);
+    /* nginx's words, then which file runs (resolved at start) */
+    kp_log_error(&m->log, KP_LOG_NOTICE, 0, "start new binary process %d (\"%s\")", (int)pid,
+                 u->exe);
 }
 
 bool kp_master_upgrade_reaped(struct kp_master *m, pid_t pid, int status)

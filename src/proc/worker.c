@@ -258,7 +258,7 @@ static void drain_for_reload(struct kp_worker *w)
     if (w->quitting)
         return;
     if (w->group == NULL)
-        kp_log_error(w->log, KP_LOG_NOTICE, 0, "draining for reload");
+        kp_log_error(w->log, KP_LOG_NOTICE, 0, "gracefully shutting down");
     w->quitting = true;
     stop_accepting(w);
     /* This worker will never accept again: without its copies, a socket the

@@ -73,7 +73,7 @@ static void take_signals(struct kp_worker_group *g, struct kp_log *log, struct p
         p->reopen = true;
     }
     if (s.reload && g->ws[0].slot != NULL && cycle->core.master_process) {
-        kp_log_error(log, KP_LOG_NOTICE, 0, "draining for reload");
+        kp_log_error(log, KP_LOG_NOTICE, 0, "gracefully shutting down");
         request(g, g->n, KP_WORKER_REQ_RELOAD);
         p->close_copies = true;
     } else if (s.reload || s.winch) {

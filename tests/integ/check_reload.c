@@ -439,7 +439,7 @@ static int count_in_log(const struct kp_h_server *s, const char *needle)
 
 static bool both_draining(void *arg)
 {
-    return count_in_log(arg, "draining for reload") >= 2;
+    return count_in_log(arg, "gracefully shutting down") >= 2;
 }
 
 START_TEST(draining_worker_closes_softly)
