@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +137,34 @@ static void write_all(struct kp_http_accesslog_file *f, const char *p, size_t le
     f->failing = false;
 }
 
+/* Write lines to f: as they are, or (gzip) as one gzip member, which
+ * gunzip and zcat read as the concatenation of all of them (nginx's way). */
+static void file_write(struct kp_http_accesslog_file *f, const char *p, size_t len)
+{
+    if (f->gzip_level == 0) {
+        write_all(f, p, len);
+        return;
+    }
+    struct libdeflate_compressor *z = libdeflate_alloc_compressor(f->gzip_level);
+    size_t bound = z != NULL ? libdeflate_gzip_compress_bound(z, len) : 0;
+    char *out = z != NULL ? kp_alloc(bound) : NULL;
+    size_t n = out != NULL ? libdeflate_gzip_compress(z, p, len, out, bound) : 0;
+
+    if (n > 0)
+        write_all(f, out, n);
+    else
+        kp_log_error(f->error_log, KP_LOG_ALERT, ENOMEM, "gzip of a log buffer for \"%s\" failed",
+                     f->path);
+    kp_free(out);
+    libdeflate_free_compressor(z);
+}
+
 static void file_flush(struct kp_http_accesslog_file *f)
 {
     if (f->loop != NULL && kp_timer_armed(&f->timer))
         kp_loop_timer_del(f->loop, &f->timer);
     if (f->len > 0) {
-        write_all(f, f->buf, f->len);
+        file_write(f, f->buf, f->len);
         f->len = 0;
     }
 }
@@ -181,7 +204,7 @@ static void append(struct kp_http_accesslog_file *f, const struct kp_http_log_fo
         line = kp_arena_alloc(&r->arena, n);
         kp_http_accesslog_format(fmt, r, line, n);
     }
-    write_all(f, line, n);
+    file_write(f, line, n);
 }
 
 static int cmp_map(const void *a, const void *b)
@@ -255,6 +278,8 @@ static struct kp_http_accesslog_file *file_for(struct kp_http_accesslog *al,
         f->size = conf->buffer_size;
     if (conf->flush_ms > 0 && (f->flush_ms == 0 || conf->flush_ms < f->flush_ms))
         f->flush_ms = conf->flush_ms;
+    if (conf->gzip_level > f->gzip_level)
+        f->gzip_level = conf->gzip_level;
     return f;
 }
 

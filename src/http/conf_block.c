@@ -254,6 +254,12 @@ static int log_param(struct kp_conf *cf, struct kp_http_access_log *log, const c
         if (kp_conf_parse_msec(p + 6, &v) != 0 || v == 0)
             return kp_conf_invalid(cf, p);
         log->flush_ms = v;
+    } else if (strcmp(p, "gzip") == 0 || strncmp(p, "gzip=", 5) == 0) {
+        if (p[4] == '\0')
+            v = 1; /* nginx's default level */
+        else if (kp_conf_parse_num(p + 5, 9, &v) != 0 || v == 0)
+            return kp_conf_invalid(cf, p);
+        log->gzip_level = (int)v;
     } else if (strncmp(p, "if=", 3) == 0) {
         log->cond = kp_arena_alloc(cf->arena, sizeof(*log->cond));
         return kp_http_cv_compile(cf, p + 3, log->cond);
@@ -295,7 +301,7 @@ static int set_aio(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf
     return 0;
 }
 
-/* access_log PATH [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]] | off */
+/* access_log PATH [FORMAT [buffer=SIZE] [gzip[=LEVEL]] [flush=TIME] [if=CONDITION]] | off */
 static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
@@ -311,7 +317,7 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     if (fmt == NULL)
         return kp_conf_error(cf, "unknown log format \"%s\"", name);
     struct kp_http_access_log log = {
-        kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0, NULL, NULL};
+        kp_conf_join(cf->arena, cf->prefix, cf->args[1]), fmt, 0, 0, NULL, NULL, 0};
     if (kp_syslog_is(cf->args[1])) {
         log.path = kp_conf_strdup(cf->arena, cf->args[1]);
         if ((log.syslog = kp_syslog_parse(cf, cf->args[1])) == NULL)
@@ -322,9 +328,9 @@ static int access_log(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
         if (rc != 0)
             return rc;
     }
-    if (log.syslog != NULL && (log.flush_ms > 0 || log.buffer_size > 0))
+    if (log.syslog != NULL && (log.flush_ms > 0 || log.buffer_size > 0 || log.gzip_level > 0))
         return kp_conf_error(cf, "logs to syslog cannot be buffered");
-    if (log.flush_ms > 0 && log.buffer_size == 0)
+    if ((log.flush_ms > 0 || log.gzip_level > 0) && log.buffer_size == 0)
         log.buffer_size = KP_HTTP_LOG_BUFFER;
     *KP_CONF_PUSH(cf->arena, loc->access_logs, loc->n_access_logs) = log;
     return 0;
@@ -1032,7 +1038,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     kp_http_autoindex_conf_defaults(&loc->autoindex);
     kp_http_limit_conf_defaults(&loc->limit);
     *KP_CONF_PUSH(a, loc->access_logs, loc->n_access_logs) = (struct kp_http_access_log){
-        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0, NULL, NULL};
+        kp_conf_join(a, cf->prefix, KP_HTTP_LOG_PATH), &http->log_formats[0], 0, 0, NULL, NULL, 0};
 }
 
 /* Like nginx: port 80 as root, 8000 otherwise (binding 80 would fail). */

@@ -33,6 +33,7 @@ static const char *CONF =
     "    location /more/ { access_log logs/more.log more; }\n"
     "    location /buf/ { access_log logs/buf.log mine buffer=64k; }\n"
     "    location /flush/ { access_log logs/flush.log mine buffer=64k flush=200ms; }\n"
+    "    location /gzlog/ { access_log logs/gzlog.log.gz mine gzip=6 flush=200ms; }\n"
     "    location /cond/ {\n"
     "        access_log logs/errors.log mine if=$loggable;\n"
     "        access_log logs/tagged.log mine buffer=4k if=$arg_log$http_x_log;\n"
@@ -54,6 +55,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/more/x.txt", "m");
     kp_h_write(s, "html/buf/x.txt", "b");
     kp_h_write(s, "html/flush/x.txt", "f");
+    kp_h_write(s, "html/gzlog/x.txt", "g");
     kp_h_write(s, "html/cond/ok.txt", "c");
     kp_h_write(s, "html/gz/x.txt",
                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -188,6 +190,54 @@ START_TEST(accesslog_gzip_ratio)
 }
 END_TEST
 
+/* The text gzip -dc makes of a prefix-relative file (NULL if it fails). */
+static char *gunzip(const struct kp_h_server *s, const char *path)
+{
+    char full[512], *out, *err;
+
+    snprintf(full, sizeof(full), "%s%s", s->prefix, path);
+    char *argv[] = {"/bin/gzip", "-dc", full, NULL};
+    int rc = kp_h_run(argv, &out, &err);
+    free(err);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* access_log ... gzip: each flush of the buffer is one gzip member, so that
+ * the file is what gzip -dc (zcat) reads as the lines, as nginx writes it. */
+START_TEST(accesslog_gzip)
+{
+    struct kp_h_server s;
+    char *text = NULL;
+
+    start(&s);
+    ck_assert_int_eq(get(&s, REQ("/gzlog/x.txt?n=1", "")), 200);
+    for (int i = 0; i < 100 && (text == NULL || strstr(text, "x.txt") == NULL); i++) {
+        free(text);
+        kp_h_sleep_ms(50);
+        text = gunzip(&s, "logs/gzlog.log.gz");
+    }
+    ck_assert_ptr_nonnull(text);
+    ck_assert_str_eq(text, "GET /gzlog/x.txt 200 1 - \"n=1\"\n");
+    free(text);
+    /* a second flush appends a second member: both lines come out */
+    ck_assert_int_eq(get(&s, REQ("/gzlog/x.txt?n=2", "")), 200);
+    text = NULL;
+    for (int i = 0; i < 100 && (text == NULL || strstr(text, "n=2") == NULL); i++) {
+        free(text);
+        kp_h_sleep_ms(50);
+        text = gunzip(&s, "logs/gzlog.log.gz");
+    }
+    ck_assert_ptr_nonnull(text);
+    ck_assert_str_eq(text, "GET /gzlog/x.txt 200 1 - \"n=1\"\nGET /gzlog/x.txt 200 1 - \"n=2\"\n");
+    free(text);
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(accesslog_off)
 {
     struct kp_h_server s;
@@ -299,6 +349,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_registry_variables);
     tcase_add_test(tc, accesslog_escape_none_and_empty_values);
     tcase_add_test(tc, accesslog_gzip_ratio);
+    tcase_add_test(tc, accesslog_gzip);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_if_condition);
     tcase_add_test(tc, accesslog_buffer_and_flush);

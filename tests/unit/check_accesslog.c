@@ -220,10 +220,11 @@ static void files_init(struct files *fs, struct fixture *fx, size_t buf_b, uint6
     snprintf(fs->path_a, sizeof(fs->path_a), "%s/a.log", fs->dir);
     snprintf(fs->path_b, sizeof(fs->path_b), "%s/b.log", fs->dir);
     fs->fmt = fmt_of(fx, "$status $uri", false);
-    fs->logs_srv[0] = (struct kp_http_access_log){fs->path_a, &fs->fmt, 0, 0, NULL, NULL};
+    fs->logs_srv[0] = (struct kp_http_access_log){fs->path_a, &fs->fmt, 0, 0, NULL, NULL, 0};
     fs->logs_srv[1] =
-        (struct kp_http_access_log){fs->path_b, &fs->fmt, buf_b / 2, flush_b * 2, NULL, NULL};
-    fs->logs_loc[0] = (struct kp_http_access_log){fs->path_b, &fs->fmt, buf_b, flush_b, NULL, NULL};
+        (struct kp_http_access_log){fs->path_b, &fs->fmt, buf_b / 2, flush_b * 2, NULL, NULL, 0};
+    fs->logs_loc[0] =
+        (struct kp_http_access_log){fs->path_b, &fs->fmt, buf_b, flush_b, NULL, NULL, 0};
     fs->srv_loc.access_logs = fs->logs_srv;
     fs->srv_loc.n_access_logs = 2;
     fs->loc.access_logs = fs->logs_loc;

@@ -36,6 +36,7 @@ struct kp_http_accesslog_file {
     char *buf;             /* NULL when unbuffered */
     size_t len, size;      /* bytes buffered, buffer size */
     uint64_t flush_ms;     /* 0: write only when the buffer fills */
+    int gzip_level;        /* > 0: each write is one gzip member of this level */
     struct kp_timer timer; /* flush timer, data = this file */
     struct kp_loop *loop;  /* where the timer is armed; may be NULL */
     const struct kp_log *error_log;

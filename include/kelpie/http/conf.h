@@ -105,6 +105,7 @@ struct kp_http_access_log {
     uint64_t flush_ms;        /* 0: flush only when the buffer fills */
     struct kp_http_cv *cond;  /* if=CONDITION: no line when it is "" or "0"; NULL: always */
     struct kp_syslog *syslog; /* access_log syslog:...: path is the target, no file */
+    int gzip_level;           /* gzip[=LEVEL]: each buffer written as a gzip member; 0: plain */
 };
 
 struct kp_http_regex;
