@@ -34,12 +34,24 @@ static bool is_url(const char *s)
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
-/* Decode and normalise target (abs-path ["?" query]) into r->uri/r->args. */
-static int set_path(struct kp_http_request *r, struct kp_str target, bool merge_slashes)
+/* Decode and normalise target (abs-path ["?" query]) into r->uri/r->args;
+ * plain: the parser's head.plain_len for target (0 if not known), a path
+ * with nothing to decode or resolve, which is copied without another look. */
+static int set_path(struct kp_http_request *r, struct kp_str target, bool merge_slashes,
+                    size_t plain)
 {
     size_t size = target.len + 2;
     char *out = kp_arena_alloc(&r->arena, size);
     struct kp_str args = KP_STR_NULL;
+
+    if (plain > 0) {
+        memcpy(out, target.p, plain);
+        out[plain] = '\0';
+        r->uri = (struct kp_str){out, plain};
+        r->args = plain < target.len ? (struct kp_str){target.p + plain + 1, target.len - plain - 1}
+                                     : (struct kp_str){target.p + target.len, 0};
+        return 0;
+    }
     ssize_t n = kp_http_uri_normalize(target, out, size, &args, merge_slashes);
 
     if (n < 0)
@@ -73,7 +85,7 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
         return 0;
     }
     /* merge_slashes of the default server: nginx reads it before the Host */
-    if (set_path(r, h->path, addr->default_server->merge_slashes) != 0)
+    if (set_path(r, h->path, addr->default_server->merge_slashes, h->plain_len) != 0)
         return 400;
     r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
     return 0;
@@ -385,7 +397,7 @@ static int error_page_target(struct kp_http_request *r, struct kp_str uri)
         int st = to_named(r, uri.p);
         return st == TRY_AGAIN ? location_phases(r, FROM_REWRITE) : st;
     }
-    if (set_path(r, uri, true) != 0 || !uri_change(r, "internally redirecting to"))
+    if (set_path(r, uri, true, 0) != 0 || !uri_change(r, "internally redirecting to"))
         return 500;
     r->internal = true;
     r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);

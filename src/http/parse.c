@@ -94,7 +94,15 @@ static bool is_ows(unsigned char c)
 /* The classes below as bits of one table, built at compile time: a lookup
  * per byte instead of comparisons and a strchr(), since the target and the
  * Host field go through them byte by byte. */
-enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4, CL_SEGMENT = 8, CL_NAME = 16, CL_LABEL = 32 };
+enum {
+    CL_TCHAR = 1,
+    CL_UNRES_SUB = 2,
+    CL_PATH = 4,
+    CL_SEGMENT = 8,
+    CL_NAME = 16,
+    CL_LABEL = 32,
+    CL_PCHAR = 64
+};
 
 #define CL_ALNUM(c)                                                                                \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
@@ -122,12 +130,14 @@ enum { CL_TCHAR = 1, CL_UNRES_SUB = 2, CL_PATH = 4, CL_SEGMENT = 8, CL_NAME = 16
 #define CL_IS_PATH(c) (CL_ALNUM(c) || CL_SUB_PUNCT(c) || CL_PATH_EXTRA(c))
 /* CL_SEGMENT: CL_PATH without '?', so that one loop can find where a path
  * ends; CL_NAME: the bytes of a valid field name but '_' (is_name_char);
- * CL_LABEL: CL_UNRES_SUB without '.', the bytes inside a reg-name's label. */
+ * CL_LABEL: CL_UNRES_SUB without '.', the bytes inside a reg-name's label;
+ * CL_PCHAR: CL_SEGMENT without '/', the bytes inside a path segment. */
 #define CL(c)                                                                                      \
     ((CL_ALNUM(c) || CL_TCHAR_PUNCT(c) ? CL_TCHAR : 0) |                                           \
      (CL_ALNUM(c) || CL_SUB_PUNCT(c) ? CL_UNRES_SUB : 0) | (CL_IS_PATH(c) ? CL_PATH : 0) |         \
      (CL_IS_PATH(c) && (c) != '?' ? CL_SEGMENT : 0) | (CL_ALNUM(c) || (c) == '-' ? CL_NAME : 0) |  \
-     ((CL_ALNUM(c) || CL_SUB_PUNCT(c)) && (c) != '.' ? CL_LABEL : 0))
+     ((CL_ALNUM(c) || CL_SUB_PUNCT(c)) && (c) != '.' ? CL_LABEL : 0) |                             \
+     (CL_IS_PATH(c) && (c) != '?' && (c) != '/' ? CL_PCHAR : 0))
 #define CL4(c)  CL(c), CL((c) + 1), CL((c) + 2), CL((c) + 3)
 #define CL16(c) CL4(c), CL4((c) + 4), CL4((c) + 8), CL4((c) + 12)
 #define CL64(c) CL16(c), CL16((c) + 16), CL16((c) + 32), CL16((c) + 48)
@@ -170,23 +180,32 @@ static bool escape_ok(const char *p, size_t len)
 /* path ["?" query]: the path's escapes must be well formed, because it is
  * decoded; the query is passed on undecoded, so a stray '%' there (which
  * browsers send as typed, "?q=100%") is accepted like nginx does. One pass
- * over the path, which stops at its end ('?'), at an escape or at an
- * invalid byte. */
-static bool valid_path_query(const char *p, size_t len)
+ * over the path, which stops at its end ('?'), at a '/', at an escape or at
+ * an invalid byte. *plain: the path's length if it starts with '/' and has
+ * no escape and no segment that is empty or starts with a dot (nothing for
+ * kp_http_uri_normalize to decode or resolve), else 0. */
+static bool valid_path_query(const char *p, size_t len, size_t *plain)
 {
+    bool is_plain = len > 0 && p[0] == '/';
     size_t i = 0;
 
     for (;;) {
-        while (i < len && (char_class[(unsigned char)p[i]] & CL_SEGMENT))
+        while (i < len && (char_class[(unsigned char)p[i]] & CL_PCHAR))
             i++;
-        if (i == len)
-            return true;
-        if (p[i] == '?')
+        if (i == len || p[i] == '?')
             break;
+        if (p[i] == '/') {
+            if (i + 1 < len && (p[i + 1] == '/' || p[i + 1] == '.'))
+                is_plain = false;
+            i++;
+            continue;
+        }
         if (p[i] != '%' || !escape_ok(p + i, len - i))
             return false;
+        is_plain = false;
         i += 3;
     }
+    *plain = is_plain ? i : 0;
     for (i++; i < len; i++) {
         if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
             return false;
@@ -373,7 +392,7 @@ static bool absolute_form(struct kp_http_parser *ps, const char *p, size_t s, si
     }
     if (!split_host(p, a, ae, &host, &port) || host.len == 0)
         return error(ps, 400, "invalid host in request-target");
-    if (!valid_path_query(p + ae, e - ae))
+    if (!valid_path_query(p + ae, e - ae, &ps->head.plain_len))
         return error(ps, 400, "invalid request-target");
     set_host(ps, host, port);
     ps->path_off = ae;
@@ -389,7 +408,7 @@ static bool request_target(struct kp_http_parser *ps, const char *p, size_t s, s
     struct span host, port;
 
     if (p[s] == '/') {
-        if (!valid_path_query(p + s, e - s))
+        if (!valid_path_query(p + s, e - s, &h->plain_len))
             return error(ps, 400, "invalid request-target");
         if (h->method == KP_HTTP_METHOD_CONNECT)
             return error(ps, 400, "CONNECT needs an authority-form target");

@@ -240,13 +240,17 @@ static void check_body(const char *p, size_t len)
         CHECK(a.consumed <= len);
 }
 
-static void check_path(struct kp_str path)
+/* plain: the parser's head.plain_len, a path the normaliser copies as it
+ * is (the request handler then skips it). */
+static void check_path(struct kp_str path, size_t plain)
 {
     char *out = kp_alloc(path.len + 2);
     struct kp_str q;
     ssize_t n = kp_http_uri_normalize(path, out, path.len + 2, &q, true);
 
     CHECK(n == -EINVAL || (n > 0 && kp_http_uri_is_safe((struct kp_str){out, (size_t)n})));
+    CHECK(plain == 0 || (n == (ssize_t)plain && memcmp(out, path.p, plain) == 0 &&
+                         q.p == path.p + (plain < path.len ? plain + 1 : plain)));
     n = kp_http_uri_normalize(path, out, path.len + 2, &q, false);
     CHECK(n == -EINVAL || (n > 0 && kp_http_uri_no_dot_segments((struct kp_str){out, (size_t)n})));
     kp_free(out);
@@ -325,7 +329,7 @@ static void run(const char *buf, size_t size, const struct kp_http_limits *lim, 
     if (o.rc > 0 && ps.head.body == KP_HTTP_BODY_CHUNKED)
         check_body(buf + o.rc, size - (size_t)o.rc);
     if (o.rc > 0 && ps.head.path.len > 0)
-        check_path(ps.head.path);
+        check_path(ps.head.path, ps.head.plain_len);
 }
 
 /* A dropped line is a whole field line: not empty, no line ending, not

@@ -10,6 +10,7 @@
 
 #include "kelpie/util/alloc.h"
 #include "kelpie/http/parse.h"
+#include "kelpie/http/uri.h"
 
 #define NF         16 /* default field array size in these tests */
 #define H          "Host: a\r\n"
@@ -903,6 +904,50 @@ START_TEST(parse_host_random)
 }
 END_TEST
 
+/* head.plain_len promises that kp_http_uri_normalize would copy the path
+ * as it is: over random targets, whenever it is set, the normalised path
+ * and query are the path's bytes and what follows its '?'; and it is set
+ * for every target without '%', "//" or "/." (the common case it serves). */
+START_TEST(parse_plain_path_random)
+{
+    static const char alphabet[] = "aaaaZZ09//////....??%%4E-_~!$&'()*+,;=:@[]x\x80";
+    uint64_t seed = 0x2545f4914f6cdd1du;
+
+    for (int n = 0; n < 60000; n++) {
+        char req[80], target[32], out[40];
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t len = 1 + (size_t)(seed >> 59) % 24;
+        target[0] = '/';
+        for (size_t i = 1; i < len; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            target[i] = alphabet[(seed >> 33) % (sizeof(alphabet) - 1)];
+        }
+        int rn =
+            snprintf(req, sizeof(req), "GET %.*s HTTP/1.1\r\nHost: a\r\n\r\n", (int)len, target);
+        struct kp_http_parser ps;
+        struct kp_http_field fields[NF];
+        kp_http_parse_init(&ps, NULL, fields, NF);
+        if (kp_http_parse_request(&ps, req, (size_t)rn) != rn)
+            continue;
+        struct kp_str path = ps.head.path, query;
+        ssize_t on = kp_http_uri_normalize(path, out, sizeof(out), &query, true);
+        const char *q = memchr(target, '?', len);
+        size_t plen = q ? (size_t)(q - target) : len;
+        bool plain = memchr(target, '%', plen) == NULL;
+        for (size_t i = 0; i + 1 < plen; i++)
+            plain = plain && !(target[i] == '/' && (target[i + 1] == '/' || target[i + 1] == '.'));
+        ck_assert_msg(ps.head.plain_len == (plain ? plen : 0), "%.*s: plain_len %zu", (int)len,
+                      target, ps.head.plain_len);
+        if (!plain)
+            continue;
+        ck_assert_msg(on == (ssize_t)plen && memcmp(out, path.p, plen) == 0, "%.*s", (int)len,
+                      target);
+        ck_assert_uint_eq(query.len, q ? len - plen - 1 : 0);
+        ck_assert_ptr_eq(query.p, path.p + (q ? plen + 1 : len));
+    }
+}
+END_TEST
+
 Suite *kp_test_parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -916,6 +961,7 @@ Suite *kp_test_parse_suite(void)
     tcase_add_test(tc, parse_dropped_report);
     tcase_add_test(tc, parse_value_every_byte);
     tcase_add_test(tc, parse_host_random);
+    tcase_add_test(tc, parse_plain_path_random);
     suite_add_tcase(s, tc);
     return s;
 }

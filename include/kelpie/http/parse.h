@@ -138,6 +138,11 @@ struct kp_http_head {
      * authority and asterisk forms; may be empty or start with '?' for an
      * absolute-form target without a path, which means "/". */
     struct kp_str path;
+    /* When above 0: path[0..plain_len) is the whole path (a '?' or the end
+     * follows), starts with '/' and has no escape and no segment that is
+     * empty or starts with a dot, so kp_http_uri_normalize would copy it as
+     * it is. */
+    size_t plain_len;
     /* The host the request is for, without port: from an absolute- or
      * authority-form target (which overrides Host, RFC 9112 section 3.2.2),
      * else from the Host field. Validated uri-host, original case; IPv6
