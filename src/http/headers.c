@@ -13,6 +13,7 @@
 #include "kelpie/util/time.h"
 #include "kelpie/http/parse.h"
 #include "kelpie/http/var.h"
+#include "kelpie/http/var_core.h"
 
 /* nginx's `expires max` date and age (ten years). */
 #define EXPIRES_MAX_DATE "Thu, 31 Dec 2037 23:55:55 GMT"
@@ -247,7 +248,7 @@ static void absolute_location(struct kp_http_request *r)
 
     if (l.len == 0 || l.p[0] != '/' || !r->loc->absolute_redirect)
         return;
-    struct kp_str origin = kp_http_var_redirect_origin(r);
+    struct kp_str origin = kp_http_var_core_redirect_origin(r);
     if (origin.len == 0)
         return;
     char *p = kp_arena_alloc(&r->arena, origin.len + l.len);

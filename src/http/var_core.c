@@ -1,7 +1,9 @@
-/* The core table of built-in variables (var.h): the request, the
+/* The core table of built-in variables (see var_core.h): the request, the
  * connection, the response and the clock, computed only when asked for.
  * Numbers and addresses are written into the caller's buffer; values that
  * need more room or must outlive it go to r->arena. */
+#include "kelpie/http/var_core.h"
+
 #include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
@@ -250,7 +252,7 @@ GETTER(v_server_port)
     return c != NULL && c->ls != NULL ? port_text(buf, port_of(&c->ls->conf.addr)) : KP_STR_NULL;
 }
 
-struct kp_str kp_http_var_redirect_origin(struct kp_http_request *r)
+struct kp_str kp_http_var_core_redirect_origin(struct kp_http_request *r)
 {
     const struct kp_conn *c = conn_of(r);
     struct kp_str host = kp_http_router_host(r->parser.head.host);
@@ -680,7 +682,7 @@ GETTER(v_no_upstream)
     return KP_STR_NULL;
 }
 
-const struct kp_http_var_def kp_http_core_vars[] = {
+const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"uri", v_uri, 0, 0, NULL, NULL},
     {"document_uri", v_uri, 0, 0, NULL, NULL},
     {"request_uri", v_request_uri, 0, 0, NULL, NULL},

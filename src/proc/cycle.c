@@ -22,7 +22,7 @@
 #include "kelpie/http/limit.h"
 #include "kelpie/http/realip.h"
 #include "kelpie/http/ssl.h"
-#include "kelpie/http/var.h"
+#include "kelpie/http/var_core.h"
 
 #define ARENA_BLOCK 16384
 
@@ -46,7 +46,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
 /* Every module's built-in variables, searched in this order (a name two
  * tables have is the first's). */
 static const struct kp_http_var_def *const var_tables[] = {
-    kp_http_core_vars,
+    kp_http_var_core_vars,
     kp_http_ssl_vars,
     kp_http_limit_vars,
     NULL,

@@ -369,7 +369,7 @@ struct kp_http_loc_conf {
     struct kp_http_auth_conf auth;
     struct kp_http_limit_conf limit;
     /* A Location starting with '/' becomes scheme://host[:port]/... as
-     * nginx's (http/var.h, kp_http_var_redirect_origin). */
+     * nginx's (http/var_core.h, kp_http_var_core_redirect_origin). */
     bool absolute_redirect;       /* on */
     bool port_in_redirect;        /* on: the port unless 80 (443 with TLS) */
     bool server_name_in_redirect; /* off: the Host; on: the first server_name */

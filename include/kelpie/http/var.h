@@ -66,9 +66,6 @@ struct kp_http_var_def {
     const char *where; /* "FILE:LINE" of the first use, while pending */
 };
 
-/* The core table: the variables of HTTP itself. */
-extern const struct kp_http_var_def kp_http_core_vars[];
-
 /* --- configuration time --------------------------------------------------- */
 
 /* The variable named name, for a reference in the statement being parsed:
@@ -111,14 +108,6 @@ static inline bool kp_http_cv_is_static(const struct kp_http_cv *cv)
 /* The value of one variable for r (see kp_http_var_get_fn). */
 struct kp_str kp_http_var_get(struct kp_http_request *r, const struct kp_http_var_ref *ref,
                               char *buf);
-
-/* What nginx puts before a Location that starts with '/' when
- * absolute_redirect is on: "http://" or "https://", the host (the first
- * server_name with server_name_in_redirect on, else the Host without its
- * port, else the address the connection came in on) and ":PORT" of that
- * address with port_in_redirect on unless it is 80 (443 with TLS). In
- * r->arena; empty when r has no connection. */
-struct kp_str kp_http_var_redirect_origin(struct kp_http_request *r);
 
 /* How variable values are put into a compiled value's text. */
 enum kp_http_cv_escape {
