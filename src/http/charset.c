@@ -39,9 +39,12 @@ int kp_http_charset_conf_types(struct kp_conf *cf, const struct kp_conf_cmd *cmd
     struct kp_http_loc_conf *loc = conf;
 
     (void)cmd;
-    /* The list replaces the inherited one. */
+    /* The list replaces the inherited one; text/html is always in it, as
+     * nginx adds the types listed to "text/html". */
     loc->charset_types = NULL;
     loc->n_charset_types = 0;
+    *KP_CONF_PUSH(cf->arena, loc->charset_types, loc->n_charset_types) =
+        kp_conf_strdup(cf->arena, default_types[0]);
     for (size_t i = 1; i < cf->nargs; i++) {
         if (strchr(cf->args[i], '/') == NULL && strcmp(cf->args[i], "*") != 0)
             return kp_conf_invalid(cf, cf->args[i]);

@@ -91,9 +91,10 @@ START_TEST(charset)
     expect_type(&s, "/a.html", "text/html; charset=utf-8");
     expect_type(&s, "/text", "text/plain; charset=utf-8");
     expect_type(&s, "/a.css", "text/css");
-    /* charset_types replaces the list. */
+    /* charset_types replaces the list, which keeps text/html (as in nginx:
+     * the types listed are "in addition to text/html"). */
     expect_type(&s, "/types/a.css", "text/css; charset=utf-8");
-    expect_type(&s, "/types/a.html", "text/html");
+    expect_type(&s, "/types/a.html", "text/html; charset=utf-8");
     expect_type(&s, "/nocharset/a.html", "text/html");
     kp_h_stop(&s);
 }
