@@ -13,15 +13,20 @@
  * hash and pool sizes tune data structures kelpie builds differently (MIME
  * types are a sorted table, server names a short list per address, variables
  * indexes fixed at load; request memory is one growing arena). */
-static int ignore_size(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+static int positive_size(struct kp_conf *cf, const char *a)
 {
     uint64_t v;
 
+    if (kp_conf_parse_size(a, MAX_KNOB, &v) != 0 || v == 0)
+        return kp_conf_invalid(cf, a);
+    return 0;
+}
+
+static int ignore_size(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
     (void)cmd;
     (void)conf;
-    if (kp_conf_parse_size(cf->args[1], MAX_KNOB, &v) != 0 || v == 0)
-        return kp_conf_invalid(cf, cf->args[1]);
-    return 0;
+    return positive_size(cf, cf->args[1]);
 }
 
 /* A size that may be 0 (read_ahead 0, send_lowat 0 are nginx's defaults). */
@@ -131,6 +136,27 @@ static int ignore_any(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
     (void)cmd;
     (void)conf;
     return 0;
+}
+
+/* directio SIZE|off: kelpie reads every file through the page cache (with
+ * sendfile, pread, or an aio thread): there is no O_DIRECT path, and the
+ * bytes sent are the same. */
+static int ignore_directio(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    return strcmp(cf->args[1], "off") == 0 ? 0 : ignore_size(cf, cmd, conf);
+}
+
+/* output_buffers NUMBER SIZE: the buffers nginx reads a file into when it
+ * does not use sendfile; kelpie's reads have their own fixed size. */
+static int ignore_output_buffers(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
+{
+    uint64_t n;
+
+    (void)cmd;
+    (void)conf;
+    if (kp_conf_parse_num(cf->args[1], MAX_KNOB, &n) != 0 || n == 0)
+        return kp_conf_invalid(cf, cf->args[1]);
+    return positive_size(cf, cf->args[2]);
 }
 
 /* What is wrong with a resolver address, as nginx words it, or NULL: an
@@ -265,6 +291,16 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      KP_CONF_NOFIELD},
     {"open_file_cache_errors", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    {"directio", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_directio, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"directio_alignment", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    {"output_buffers", HTTP_ANY, KP_CONF_TAKE(2), 0, ignore_output_buffers, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* Responses go out as soon as they are made: nothing is held back. */
+    {"postpone_output", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_size_or_zero, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
+    /* aio for writing temporary files: kelpie writes none. */
+    {"aio_write", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"resolver", HTTP_ANY, KP_CONF_1MORE, 0, ignore_resolver, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"resolver_timeout", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_time, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},

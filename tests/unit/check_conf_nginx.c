@@ -72,6 +72,10 @@ START_TEST(knobs_accepted)
                               "  server {\n"
                               "    listen 127.0.0.1:8080 http2; http2 on;\n"
                               "    resolver 127.0.0.53:5353;\n"
+                              "    location /video/ { sendfile on; aio on; directio 8m;\n"
+                              "      directio_alignment 4k; output_buffers 1 128k;\n"
+                              "      postpone_output 0; aio_write on; }\n"
+                              "    location /v2/ { directio off; postpone_output 1460; }\n"
                               "    open_file_cache_errors off; ssl_stapling_verify on;\n"
                               "    types_hash_max_size 4096; connection_pool_size 1k;\n"
                               "    request_pool_size 8k; client_body_temp_path body;\n"
@@ -115,6 +119,11 @@ START_TEST(knobs_checked)
                  "\"ipv4\" and \"ipv6\" cannot both be \"off\"", 1);
     expect_error("http { resolver_timeout fast; }",
                  "invalid value \"fast\" in \"resolver_timeout\" directive", 1);
+    expect_error("http { directio huge; }", "invalid value \"huge\" in \"directio\" directive", 1);
+    expect_error("http { output_buffers 0 32k; }",
+                 "invalid value \"0\" in \"output_buffers\" directive", 1);
+    expect_error("http { output_buffers 2; }",
+                 "invalid number of arguments in \"output_buffers\" directive", 1);
     expect_error("http { http2 yes; }",
                  "invalid value \"yes\" in \"http2\" directive, it must be \"on\" or \"off\"", 1);
     expect_error("http {\nserver { location / { http2 on; } } }",
