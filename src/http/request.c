@@ -567,6 +567,34 @@ static enum step read_failed(struct kp_http_conn *hc, ssize_t n)
     return STEP_CLOSE;
 }
 
+/* The client closed or broke the connection before its head was complete:
+ * nothing can be answered, but nginx logs the request as a 400 (with what
+ * came of its request line, no bytes sent), and so does kelpie: the close
+ * writes the access log line of a request that has a status. */
+static enum step head_read_failed(struct kp_http_conn *hc, ssize_t n)
+{
+    struct kp_http_request *r = hc->r;
+    struct kp_str *line = &r->parser.head.request_line;
+    const char *p = hc->c->rbuf.pos, *end = hc->c->rbuf.last;
+
+    kp_http_parse_rebase(&r->parser, hc->c->rbuf.pos);
+    if (line->len == 0) {
+        /* a request line cut short: $request is what came of it */
+        while (p < end && (*p == '\r' || *p == '\n'))
+            p++;
+        const char *eol = p;
+        while (eol < end && *eol != '\r' && *eol != '\n')
+            eol++;
+        *line = (struct kp_str){p, (size_t)(eol - p)};
+    }
+    r->resp.status = 400;
+    if (r->srv == NULL) {
+        r->srv = default_srv(hc);
+        r->loc = r->srv->loc;
+    }
+    return read_failed(hc, n);
+}
+
 /* An error answered with the built-in page (or its error_page), then the
  * connection is closed: after a bad head the stream position is lost. */
 static enum step fail(struct kp_http_conn *hc, int status, const char *reason)
@@ -656,7 +684,7 @@ static enum step read_head(struct kp_http_conn *hc)
         if (n == -EAGAIN)
             return STEP_WAIT;
         if (n <= 0)
-            return read_failed(hc, n);
+            return head_read_failed(hc, n);
         /* Incomplete: read on until EAGAIN even after a short read, as an
          * end of stream that arrived with the last bytes would otherwise
          * never be reported again by an edge-triggered backend. */

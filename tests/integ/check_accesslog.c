@@ -238,6 +238,36 @@ START_TEST(accesslog_gzip)
 }
 END_TEST
 
+/* A client that closes its connection before its head is complete gets no
+ * answer, but nginx logs the request as a 400 with nothing sent and as much
+ * of the request line as came; a connection closed before any byte is not
+ * logged. */
+START_TEST(accesslog_closed_mid_head)
+{
+    static const char *const heads[] = {"GET /half.txt HTTP/1.1\r\nHost: localhost\r\n", "GET /hal",
+                                        ""};
+    struct kp_h_server s;
+
+    start(&s);
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        int fd = kp_h_connect(s.port);
+        ck_assert_int_ge(fd, 0);
+        kp_h_send_str(fd, heads[i]);
+        kp_h_sleep_ms(100);
+        close(fd);
+    }
+    ck_assert_int_eq(get(&s, REQ("/a.txt?last", "")), 200);
+    wait_for(&s, "logs/access.log", "/a.txt?last");
+    char *text = kp_h_read(&s, "logs/access.log");
+    ck_assert_msg(strstr(text, "] \"GET /half.txt HTTP/1.1\" 400 0 \"-\" \"-\"\n") != NULL &&
+                      strstr(text, "] \"GET /hal\" 400 0 \"-\" \"-\"\n") != NULL &&
+                      kp_p_count_lines(text, "\"") == 3,
+                  "%s", text);
+    free(text);
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(accesslog_off)
 {
     struct kp_h_server s;
@@ -350,6 +380,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_escape_none_and_empty_values);
     tcase_add_test(tc, accesslog_gzip_ratio);
     tcase_add_test(tc, accesslog_gzip);
+    tcase_add_test(tc, accesslog_closed_mid_head);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_if_condition);
     tcase_add_test(tc, accesslog_buffer_and_flush);
