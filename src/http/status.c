@@ -9,7 +9,6 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "kelpie/http/response.h"
 
 /* Codes above this have no row (the table is indexed by code). */
 #define KP_STATUS_MAX 511

@@ -308,7 +308,7 @@ struct kp_http_loc_conf {
     /* aio threads[=NAME] (`aio on` too): the thread pool that reads and
      * sends file data not in the page cache; NULL: aio off (the default). */
     const char *aio_pool;
-    unsigned server_tokens;        /* KP_HTTP_TOKENS_* (http/response.h): on */
+    unsigned server_tokens;        /* KP_HTTP_TOKENS_* (http/status.h): on */
     uint64_t keepalive_timeout_ms; /* 75s */
     uint64_t
         keepalive_header_s; /* keepalive_timeout's 2nd value (Keep-Alive: timeout=N); 0: none */

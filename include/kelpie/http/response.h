@@ -24,6 +24,7 @@
 #include "kelpie/util/str.h"
 #include "kelpie/event/tpool.h"
 #include "kelpie/http/req.h"
+#include "kelpie/http/status.h"
 
 struct kp_conn;
 
@@ -64,11 +65,6 @@ struct kp_http_head_memo {
 };
 
 /* What the head needs besides the response itself. */
-/* server_tokens: "Server: kelpie"; "Server: kelpie/VERSION"; that and
- * " (NAME)" when built with ./configure --build=NAME (else as on), as
- * nginx's build. */
-enum { KP_HTTP_TOKENS_OFF, KP_HTTP_TOKENS_ON, KP_HTTP_TOKENS_BUILD };
-
 struct kp_http_head_opts {
     const char *date;       /* IMF-fixdate (29 bytes), NUL-terminated */
     unsigned server_tokens; /* KP_HTTP_TOKENS_* */

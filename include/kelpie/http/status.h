@@ -9,6 +9,11 @@
 
 #include "kelpie/util/str.h"
 
+/* server_tokens: "Server: kelpie"; "Server: kelpie/VERSION"; that and
+ * " (NAME)" when built with ./configure --build=NAME (else as on), as
+ * nginx's build. */
+enum { KP_HTTP_TOKENS_OFF, KP_HTTP_TOKENS_ON, KP_HTTP_TOKENS_BUILD };
+
 /* The reason phrase of a registered code ("Not Found"), or NULL. */
 const char *kp_http_status_reason(int code);
 
@@ -19,7 +24,7 @@ struct kp_str kp_http_status_line(int code);
 
 /* The built-in page for a registered 3xx, 4xx or 5xx code, laid out as
  * nginx's (CRLF line ends), its last line naming the server as
- * server_tokens (KP_HTTP_TOKENS_*, response.h) has it:
+ * server_tokens (KP_HTTP_TOKENS_* above) has it:
  *   <html>
  *   <head><title>404 Not Found</title></head>
  *   <body>
@@ -27,7 +32,7 @@ struct kp_str kp_http_status_line(int code);
  *   <hr><center>kelpie/VERSION</center>
  *   </body>
  *   </html>
- * sent as text/html. nginx's internal codes 494-497 (handler.h) have the
+ * sent as text/html. nginx's internal codes 494-497 (req.h) have the
  * page of their 400, titled with their own text, which is also a line of
  * its own. Empty for other codes, and for those nginx sends without a body
  * (300, 305, 407, 417, 422, 426, 428, 431). */
