@@ -73,9 +73,12 @@ static void put_escaped(struct line *l, unsigned char ch)
 
 /* Whether an empty value of def is one that was found empty: a request
  * field, cookie or argument present with no value ("Referer:", "?q="),
- * which nginx logs as nothing, not as "-" (not found). */
+ * which nginx logs as nothing, not as "-" (not found); so is a variable
+ * whose empty value means something ($request_completion). */
 static bool found_empty(const struct kp_http_var_def *def, struct kp_str v)
 {
+    if (def->flags & KP_HTTP_VAR_EMPTY)
+        return true;
     return v.p != NULL && (def->flags & KP_HTTP_VAR_PREFIX) != 0 &&
            (strcmp(def->name, "http_") == 0 || strcmp(def->name, "cookie_") == 0 ||
             strcmp(def->name, "arg_") == 0);

@@ -1200,6 +1200,7 @@ static enum step after_response(struct kp_http_conn *hc)
     struct kp_http_request *r = hc->r;
     struct kp_buf *b = &hc->c->rbuf;
 
+    r->complete = true; /* the only way here: a broken or stopped one is logged by close_conn */
     request_log(hc);
     if (r->out.prefix.p != NULL)
         batch_release(hc); /* it went out in front of this response */

@@ -489,6 +489,15 @@ GETTER(v_bytes_sent)
     return num(buf, r->bytes_sent);
 }
 
+/* $request_completion: "OK" once the whole response went out; empty while
+ * it is being made and for a request the client (or a stop) cut short. */
+GETTER(v_request_completion)
+{
+    (void)ref;
+    (void)buf;
+    return r->complete ? KP_STR("OK") : KP_STR("");
+}
+
 GETTER(v_request_length)
 {
     (void)ref;
@@ -715,6 +724,7 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"body_bytes_sent", v_body_bytes_sent, 0, 0, NULL, NULL},
     {"bytes_sent", v_bytes_sent, 0, 0, NULL, NULL},
     {"request_length", v_request_length, 0, 0, NULL, NULL},
+    {"request_completion", v_request_completion, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
     {"request_time", v_request_time, 0, 0, NULL, NULL},
     {"msec", v_msec, 0, 0, NULL, NULL},
     {"time_local", v_time_local, 0, 0, NULL, NULL},

@@ -22,6 +22,7 @@ static const char *CONF =
     "log_format raw escape=none '$http_user_agent|$http_x_none|$arg_q|$status';\n"
     "log_format blank '$http_referer|$http_x_none|$arg_q|$arg_z|$cookie_c|$cookie_z';\n"
     "log_format gz '$uri $status \"$gzip_ratio\" u=$upstream_response_time,$upstream_addr';\n"
+    "log_format rc '$request_method $uri $status [$request_completion]';\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
     "    access_log logs/access.log combined;\n"
@@ -38,6 +39,7 @@ static const char *CONF =
     "        access_log logs/errors.log mine if=$loggable;\n"
     "        access_log logs/tagged.log mine buffer=4k if=$arg_log$http_x_log;\n"
     "    }\n"
+    "    location /rc/ { access_log logs/rc.log rc; limit_rate 64k; }\n"
     "    location /gz/ {\n"
     "        gzip on; gzip_types text/plain; gzip_min_length 1;\n"
     "        access_log logs/gz.log gz;\n"
@@ -57,6 +59,7 @@ static void start(struct kp_h_server *s)
     kp_h_write(s, "html/flush/x.txt", "f");
     kp_h_write(s, "html/gzlog/x.txt", "g");
     kp_h_write(s, "html/cond/ok.txt", "c");
+    kp_h_write(s, "html/rc/x.txt", "x");
     kp_h_write(s, "html/gz/x.txt",
                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
@@ -268,6 +271,42 @@ START_TEST(accesslog_closed_mid_head)
 }
 END_TEST
 
+/* $request_completion is "OK" for a response that went out in full, a
+ * 404 or a HEAD's alike, and empty (logged as nothing) for a download the
+ * client broke off; nginx 1.22 logs the same four lines. */
+START_TEST(accesslog_request_completion)
+{
+    struct kp_h_server s;
+    size_t big = 1 << 20;
+    char *body = malloc(big + 1);
+
+    start(&s);
+    memset(body, 'b', big);
+    body[big] = '\0';
+    kp_h_write(&s, "html/rc/big", body);
+    free(body);
+    ck_assert_int_eq(get(&s, REQ("/rc/x.txt", "")), 200);
+    ck_assert_int_eq(get(&s, REQ("/rc/none", "")), 404);
+    ck_assert_int_eq(get(&s, "HEAD /rc/x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"), 200);
+    wait_for(&s, "logs/rc.log", "HEAD /rc/x.txt 200 [OK]\n");
+    /* limit_rate keeps the 1 MiB going for many seconds: the client leaves
+     * after the first bytes, unread data behind it (a reset). */
+    int fd = kp_h_connect(s.port);
+    char got[512];
+    ck_assert_int_ge(fd, 0);
+    kp_h_send_str(fd, REQ("/rc/big", ""));
+    ck_assert_int_gt(read(fd, got, sizeof(got)), 0);
+    close(fd);
+    wait_for(&s, "logs/rc.log", "GET /rc/big 200 []\n");
+    char *text = kp_h_read(&s, "logs/rc.log");
+    ck_assert_msg(strstr(text, "GET /rc/x.txt 200 [OK]\n") != NULL &&
+                      strstr(text, "GET /rc/none 404 [OK]\n") != NULL,
+                  "%s", text);
+    free(text);
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(accesslog_off)
 {
     struct kp_h_server s;
@@ -381,6 +420,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_gzip_ratio);
     tcase_add_test(tc, accesslog_gzip);
     tcase_add_test(tc, accesslog_closed_mid_head);
+    tcase_add_test(tc, accesslog_request_completion);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_if_condition);
     tcase_add_test(tc, accesslog_buffer_and_flush);

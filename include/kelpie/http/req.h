@@ -261,6 +261,7 @@ struct kp_http_request {
     bool close;                     /* answer with Connection: close whatever was asked */
     bool linger;                    /* close lingering (the stream position may be lost) */
     bool logged;                    /* the access log has it */
+    bool complete;                  /* the response went out in full ($request_completion) */
     pthread_mutex_t *ran_on;        /* the handler thread's lock its cleanups take, or NULL */
     struct kp_http_request *next;   /* the worker's cache of free requests */
     struct kp_http_field fields[KP_HTTP_MAX_FIELDS]; /* parser.head.fields; last: not reset */
