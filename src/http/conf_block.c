@@ -1018,6 +1018,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     loc->etag = true;
     loc->absolute_redirect = true;
     loc->port_in_redirect = true;
+    loc->msie_padding = true;
     loc->log_not_found = true;
     loc->if_modified_since = KP_HTTP_IMS_EXACT;
     loc->lingering_close = KP_LINGER_ON;
@@ -1231,6 +1232,8 @@ const struct kp_conf_cmd kp_http_conf_block_cmds[] = {
      LOC(rewrite_log)},
     {"absolute_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(absolute_redirect)},
     {"port_in_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(port_in_redirect)},
+    {"msie_padding", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(msie_padding)},
+    {"msie_refresh", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(msie_refresh)},
     {"server_name_in_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
      LOC(server_name_in_redirect)},
     {"etag", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(etag)},

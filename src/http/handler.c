@@ -24,6 +24,7 @@
 #include "kelpie/http/static.h"
 #include "kelpie/http/stats.h"
 #include "kelpie/http/status.h"
+#include "kelpie/http/ua.h"
 #include "kelpie/http/uri.h"
 
 /* try_files moved the request to another location: run its phases. */
@@ -337,6 +338,71 @@ static bool is_internal_400(int status)
     return status >= KP_HTTP_HEADER_TOO_LARGE && status <= KP_HTTP_PLAIN_TO_HTTPS;
 }
 
+/* msie_refresh: MSIE gets a 301 or 302 as a page that refreshes to the
+ * Location at once (with the bytes a meta attribute or old MSIE could
+ * misread escaped), the field itself dropped, as nginx does. */
+static void msie_refresh(struct kp_http_request *r)
+{
+    static const char head[] = "<html><head><meta http-equiv=\"Refresh\" content=\"0; URL=";
+    static const char tail[] = "\"></head><body></body></html>\r\n";
+    static const char hex[] = "0123456789ABCDEF";
+    struct kp_http_response *resp = &r->resp;
+    struct kp_str loc = resp->location;
+    char *out = kp_arena_alloc(&r->arena, sizeof(head) + 3 * loc.len + sizeof(tail)), *o = out;
+
+    memcpy(o, head, sizeof(head) - 1);
+    o += sizeof(head) - 1;
+    for (size_t i = 0; i < loc.len; i++) {
+        unsigned char c = (unsigned char)loc.p[i];
+        if (c > ' ' && c < 0x7f && strchr("\"'<>\\^`{|~", c) == NULL) {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '%';
+        *o++ = hex[c >> 4];
+        *o++ = hex[c & 0xf];
+    }
+    memcpy(o, tail, sizeof(tail) - 1);
+    o += sizeof(tail) - 1;
+    resp->status = 200;
+    resp->location = (struct kp_str){NULL, 0};
+    resp->body = (struct kp_str){out, (size_t)(o - out)};
+}
+
+/* msie_padding: MSIE and Chrome show a page of their own instead of an
+ * error body under 512 bytes; six comment lines (402 bytes, nginx's
+ * length) make any built-in page long enough. */
+static void msie_pad(struct kp_http_request *r)
+{
+    static const char line[] =
+        "<!-- padding, or MSIE and Chrome show their own pages instead -->\r\n";
+    struct kp_str *body = &r->resp.body;
+    size_t n = 6 * (sizeof(line) - 1);
+    char *out = kp_arena_alloc(&r->arena, body->len + n);
+
+    memcpy(out, body->p, body->len);
+    for (size_t i = 0; i < 6; i++)
+        memcpy(out + body->len + i * (sizeof(line) - 1), line, sizeof(line) - 1);
+    *body = (struct kp_str){out, body->len + n};
+}
+
+/* What msie_refresh and msie_padding make of the built-in page for status,
+ * as the User-Agent asks. */
+static void builtin_for_browser(struct kp_http_request *r, int status)
+{
+    const struct kp_str *ua = kp_http_parse_value(&r->parser.head, KP_HTTP_HDR_USER_AGENT);
+    const struct kp_http_loc_conf *loc = r->loc;
+
+    if (ua == NULL)
+        return;
+    if ((status == 301 || status == 302) && loc->msie_refresh && r->resp.location.len > 0 &&
+        kp_http_ua_msie(*ua))
+        msie_refresh(r);
+    else if (status >= 400 && loc->msie_padding && r->resp.body.len > 0 &&
+             (kp_http_ua_msie(*ua) || kp_http_ua_chrome(*ua)))
+        msie_pad(r);
+}
+
 /* The built-in page for status; Location, Allow, WWW-Authenticate and
  * Content-Range set by the handler are kept (a redirect, a 405, a 401, a
  * 416 need them). */
@@ -355,6 +421,7 @@ static void builtin(struct kp_http_request *r, int status)
     resp->body = kp_http_status_page(status, r->loc->server_tokens);
     if (is_internal_400(status))
         resp->status = 400;
+    builtin_for_browser(r, status);
     if (resp->body.len > 0)
         resp->content_type = KP_STR("text/html");
 }

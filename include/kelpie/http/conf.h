@@ -373,6 +373,8 @@ struct kp_http_loc_conf {
     bool absolute_redirect;       /* on */
     bool port_in_redirect;        /* on: the port unless 80 (443 with TLS) */
     bool server_name_in_redirect; /* off: the Host; on: the first server_name */
+    bool msie_padding;            /* on: MSIE's and Chrome's built-in error pages padded */
+    bool msie_refresh;            /* off; on: MSIE's 301/302 a page that refreshes */
     /* The location { } blocks nested in this one, ordered as a server's
      * (kp_http_location_order); not inherited. */
     struct kp_http_loc_conf **locations;
