@@ -3,7 +3,8 @@
  * rest is the field value. Checks: every range returned is satisfiable and
  * within the representation, the ranges add up to no more than it, there
  * are at most KP_HTTP_RANGES_MAX, and an empty representation is never
- * ranged. The value is copied to an exact-size buffer so ASan sees any read
+ * ranged (it may be unsatisfiable: nginx answers 416 to "bytes=1-" or to
+ * invalid syntax whatever the size). The value is copied to an exact-size buffer so ASan sees any read
  * beyond it. */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,8 +43,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             total += rs.v[i].last - rs.v[i].first + 1;
             CHECK(total <= len);
         }
-    } else if (rc == KP_HTTP_RANGE_UNSATISFIABLE) {
-        CHECK(len > 0);
     }
     kp_free(v);
     return 0;
