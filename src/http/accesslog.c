@@ -74,7 +74,7 @@ static void put_escaped(struct line *l, unsigned char ch)
 /* Whether an empty value of def is one that was found empty: a request
  * field, cookie or argument present with no value ("Referer:", "?q="),
  * which nginx logs as nothing, not as "-" (not found); so is a variable
- * whose empty value means something ($request_completion). */
+ * whose empty value means something ($request_completion, $http2). */
 static bool found_empty(const struct kp_http_var_def *def, struct kp_str v)
 {
     if (def->flags & KP_HTTP_VAR_EMPTY)

@@ -674,7 +674,8 @@ GETTER(v_gzip_ratio)
 }
 
 /* $http2: the HTTP/2 protocol negotiated ("h2", "h2c"); kelpie speaks
- * HTTP/1.x alone, so it is always empty, as nginx's is for HTTP/1.x. */
+ * HTTP/1.x alone, so it is always empty, as nginx's is for HTTP/1.x, and
+ * logged as nothing, not "-". */
 GETTER(v_http2)
 {
     UNUSED_ARGS;
@@ -742,7 +743,7 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"server_protocol", v_server_protocol, 0, 0, NULL, NULL},
     {"0", v_capture, 0, 0, NULL, NULL},
     {"gzip_ratio", v_gzip_ratio, 0, 0, NULL, NULL},
-    {"http2", v_http2, 0, 0, NULL, NULL},
+    {"http2", v_http2, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
     {"upstream_addr", v_no_upstream, 0, 0, NULL, NULL},
     {"upstream_bytes_received", v_no_upstream, 0, 0, NULL, NULL},
     {"upstream_bytes_sent", v_no_upstream, 0, 0, NULL, NULL},

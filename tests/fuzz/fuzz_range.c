@@ -4,8 +4,8 @@
  * within the representation, the ranges add up to no more than it, there
  * are at most KP_HTTP_RANGES_MAX, and an empty representation is never
  * ranged (it may be unsatisfiable: nginx answers 416 to "bytes=1-" or to
- * invalid syntax whatever the size). The value is copied to an exact-size buffer so ASan sees any read
- * beyond it. */
+ * invalid syntax whatever the size). The value is copied to an exact-size
+ * buffer so ASan sees any read beyond it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
