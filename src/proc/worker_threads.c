@@ -48,6 +48,7 @@ struct pending {
     bool close_copies; /* once every thread is quiet */
     bool reopen;       /* once every thread flushed its access logs */
     bool stopping;     /* a stop went out already */
+    bool exiting;      /* "exiting" is logged already */
 };
 
 static void take_signals(struct kp_worker_group *g, struct kp_log *log, struct pending *p)
@@ -59,7 +60,7 @@ static void take_signals(struct kp_worker_group *g, struct kp_log *log, struct p
     if (s.terminate) {
         kp_log_error(log, KP_LOG_NOTICE, 0, "exiting");
         request(g, g->n, KP_WORKER_REQ_TERMINATE);
-        p->stopping = true;
+        p->stopping = p->exiting = true;
     }
     if (s.quit) {
         kp_log_error(log, KP_LOG_NOTICE, 0, "gracefully shutting down");
@@ -138,6 +139,10 @@ static void supervise(struct kp_worker_group *g, struct kp_log *log, const sigse
         }
         check_failed(g, &p);
     }
+    /* A graceful end (quit, reload, drain) as nginx words it, once for the
+     * process: the threads leave that line to this one. */
+    if (!p.exiting)
+        kp_log_error(log, KP_LOG_NOTICE, 0, "exiting");
 }
 
 /* Every thread's bell, before any thread runs: with accept=handoff, thread
