@@ -53,6 +53,7 @@ int kp_http_rewrite_conf_rewrite(struct kp_conf *cf, const struct kp_conf_cmd *c
     op->redirect = op->flag == KP_RW_FLAG_REDIRECT || op->flag == KP_RW_FLAG_PERMANENT ||
                    starts_with(to, "http://") || starts_with(to, "https://") ||
                    starts_with(to, "$scheme");
+    op->drop_args = to[0] != '\0' && to[strlen(to) - 1] == '?';
     int rc = kp_http_regex_compile(cf, cf->args[1], false, &op->regex);
     return rc != 0 ? rc : kp_http_cv_compile(cf, to, &op->value);
 }
@@ -232,21 +233,156 @@ static bool holds(struct kp_http_request *r, const struct kp_http_rw_cond *c)
     return yes != c->negate;
 }
 
-/* The new URI and arguments from a replacement (see rewrite.h). */
-static void apply(struct kp_http_request *r, struct kp_str to)
-{
-    const char *q = memchr(to.p, '?', to.len);
+/* A rewrite's replacement as nginx builds it. Whether its text has
+ * arguments is the template's business: only the template's own first '?'
+ * starts them (*args points past it; NULL: none), a '?' that a value brings
+ * belongs to the path. A capture matched the decoded path, so when the
+ * request's path came percent-encoded (or with a '+') it is encoded again as
+ * an argument is wherever a decoded byte could change the meaning: after the
+ * '?' and anywhere in a redirect. A redirect's other values are encoded as
+ * any Location is; a template ending in '?' leaves that '?' out. */
+struct expansion {
+    struct kp_str text;
+    const char *args; /* inside text, or NULL */
+};
 
-    if (q == NULL) {
-        r->uri = to;
+static bool path_was_encoded(const struct kp_http_request *r)
+{
+    struct kp_str p = r->parser.head.path.len > 0 ? r->parser.head.path : r->parser.head.target;
+
+    for (size_t i = 0; i < p.len && p.p[i] != '?'; i++) {
+        if (p.p[i] == '%' || p.p[i] == '+')
+            return true;
+    }
+    return false;
+}
+
+/* The bytes nginx percent-encodes in an argument. */
+static bool arg_unsafe(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f || strchr("\"#%&+;<>?\\^`{|}", c) != NULL;
+}
+
+static size_t put_encoded(char *o, struct kp_str v, bool (*unsafe)(unsigned char))
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if (unsafe == NULL || !unsafe(c)) {
+            o[n++] = (char)c;
+            continue;
+        }
+        o[n++] = '%';
+        o[n++] = hex[c >> 4];
+        o[n++] = hex[c & 15];
+    }
+    return n;
+}
+
+static bool location_unsafe(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f;
+}
+
+static bool is_capture_ref(const struct kp_http_var_ref *ref)
+{
+    return ref->def != NULL && strcmp(ref->def->name, "0") == 0;
+}
+
+static struct expansion expand(struct kp_http_request *r, const struct kp_http_rw_op *op)
+{
+    const struct kp_http_cv *cv = &op->value;
+    bool encoded = path_was_encoded(r);
+    size_t len = 0;
+    struct kp_str *vals = kp_arena_alloc(&r->arena, cv->n_parts * sizeof(*vals));
+
+    for (size_t i = 0; i < cv->n_parts; i++) {
+        char buf[KP_HTTP_VAR_BUF];
+        vals[i] = KP_STR_NULL;
+        len += cv->parts[i].lit.len;
+        if (cv->parts[i].var.def == NULL)
+            continue;
+        vals[i] = kp_http_var_get(r, &cv->parts[i].var, buf);
+        if (vals[i].p == buf) /* buf is reused by the next variable */
+            vals[i].p = kp_arena_strndup(&r->arena, buf, vals[i].len);
+        len += 3 * vals[i].len;
+    }
+    char *out = kp_arena_alloc(&r->arena, len + 1), *o = out;
+    const char *args = NULL;
+    for (size_t i = 0; i < cv->n_parts; i++) {
+        struct kp_str lit = cv->parts[i].lit;
+        if (op->drop_args && i == cv->n_parts - 1 && lit.len > 0)
+            lit.len--;
+        const char *q = args == NULL ? memchr(lit.p, '?', lit.len) : NULL;
+        memcpy(o, lit.p, lit.len);
+        if (q != NULL)
+            args = o + (q - lit.p) + 1;
+        o += lit.len;
+        if (cv->parts[i].var.def == NULL)
+            continue;
+        bool (*unsafe)(unsigned char) = op->redirect ? location_unsafe : NULL;
+        if (is_capture_ref(&cv->parts[i].var) && encoded && (op->redirect || args != NULL))
+            unsafe = arg_unsafe;
+        o += put_encoded(o, vals[i], unsafe);
+    }
+    *o = '\0';
+    return (struct expansion){{out, (size_t)(o - out)}, args};
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* nginx decodes a redirect's path once more, but only the escapes of
+ * printable bytes above '%' (a "%20" or "%0A" stays), and nothing after the
+ * first '?', literal or decoded. */
+static struct kp_str decode_redirect(struct kp_str s)
+{
+    char *d = (char *)s.p;
+    size_t i = 0, n = 0;
+
+    while (i < s.len) {
+        char c = s.p[i];
+        int hi = i + 2 < s.len && c == '%' ? hex_value(s.p[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_value(s.p[i + 2]) : -1;
+        if (lo >= 0 && hi * 16 + lo > '%' && hi * 16 + lo < 0x7f) {
+            c = (char)(hi * 16 + lo);
+            i += 3;
+        } else {
+            i++;
+        }
+        d[n++] = c;
+        if (c == '?')
+            break;
+    }
+    memmove(d + n, s.p + i, s.len - i);
+    n += s.len - i;
+    d[n] = '\0';
+    return (struct kp_str){d, n};
+}
+
+/* The new URI and arguments from a replacement (see rewrite.h): the
+ * request's arguments follow the template's, unless it ended with '?'. */
+static void apply(struct kp_http_request *r, const struct kp_http_rw_op *op, struct expansion e)
+{
+    bool keep = !op->drop_args;
+
+    if (e.args == NULL) {
+        r->uri = e.text;
+        if (!keep)
+            r->args = KP_STR_NULL;
         return;
     }
-    struct kp_str args = {q + 1, to.len - (size_t)(q + 1 - to.p)};
-    char *uri = kp_arena_strndup(&r->arena, to.p, (size_t)(q - to.p));
-    r->uri = (struct kp_str){uri, (size_t)(q - to.p)};
-    if (to.p[to.len - 1] == '?') {
-        args.len -= args.len > 0; /* "...?" drops the request's arguments */
-    } else if (r->args.len > 0) {
+    struct kp_str args = {e.args, e.text.len - (size_t)(e.args - e.text.p)};
+    r->uri = (struct kp_str){kp_arena_strndup(&r->arena, e.text.p, (size_t)(e.args - 1 - e.text.p)),
+                             (size_t)(e.args - 1 - e.text.p)};
+    if (keep && r->args.len > 0) {
         size_t len = args.len + 1 + r->args.len;
         char *a = kp_arena_alloc(&r->arena, len + 1);
         memcpy(a, args.p, args.len);
@@ -259,19 +395,16 @@ static void apply(struct kp_http_request *r, struct kp_str to)
 }
 
 /* A redirect's Location: the replacement, with the request's arguments
- * unless it ends with '?' (which is dropped). */
-static int redirect(struct kp_http_request *r, const struct kp_http_rw_op *op, struct kp_str to)
+ * unless the template ended with '?'. */
+static int redirect(struct kp_http_request *r, const struct kp_http_rw_op *op, struct expansion e)
 {
-    bool keep = to.len == 0 || to.p[to.len - 1] != '?';
-    const char *q = memchr(to.p, '?', to.len);
+    struct kp_str to = decode_redirect(e.text);
 
-    if (!keep)
-        to.len--;
-    if (keep && r->args.len > 0) {
+    if (!op->drop_args && r->args.len > 0) {
         size_t len = to.len + 1 + r->args.len;
         char *l = kp_arena_alloc(&r->arena, len + 1);
         memcpy(l, to.p, to.len);
-        l[to.len] = q != NULL ? '&' : '?';
+        l[to.len] = e.args != NULL ? '&' : '?';
         memcpy(l + to.len + 1, r->args.p, r->args.len);
         l[len] = '\0';
         to = (struct kp_str){l, len};
@@ -297,12 +430,16 @@ static int rewrite(struct kp_http_request *r, const struct kp_http_rw_op *op, bo
 {
     if (kp_http_regex_exec(r, op->regex, r->uri) != 1)
         return KP_HTTP_REWRITE_NEXT;
-    struct kp_str to =
-        kp_http_cv_eval(r, &op->value, op->redirect ? KP_HTTP_CV_URL : KP_HTTP_CV_RAW);
-    log_match(r, op, to);
+    struct expansion e = expand(r, op);
+    log_match(r, op, e.text);
     if (op->redirect)
-        return redirect(r, op, to);
-    apply(r, to);
+        return redirect(r, op, e);
+    apply(r, op, e);
+    if (r->uri.len == 0) {
+        kp_log_error_via(kp_http_req_error_log(r), r->svc != NULL ? r->svc->log : NULL, KP_LOG_ERR,
+                         0, "the rewritten URI has a zero length");
+        return 500;
+    }
     /* "/b/" + an empty capture's "/x" is "/b//x", which nginx serves: only
      * a dot segment (or NUL) could climb out of the root. */
     if (!kp_http_uri_no_dot_segments(r->uri))

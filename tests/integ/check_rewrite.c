@@ -2,11 +2,11 @@
  * them: rewrite flags (last, break, redirect, permanent, none), absolute
  * replacements, argument handling ('?' at the end), set, if with each kind
  * of condition and the block's own settings, return inside if, server-level
- * rewrites, a rewritten URI with "//", if against "" (spaces inside the parentheses too), the cycle
- * cut at 10 with 500, map (exact, regex with captures, hostnames, default, volatile, entries
- * from an included file, with includes nested), rewrite_log,
- * and the variables in the access log. One server, one table of {request, status, Location, body,
- * field}. */
+ * rewrites, captures of an encoded path encoded again, a rewritten URI with "//", if against ""
+ * (spaces inside the parentheses too), the cycle cut at 10 with 500, map (exact, regex with
+ * captures, hostnames, default, volatile, entries from an included file, with includes nested),
+ * rewrite_log, and the variables in the access log. One server, one table of {request, status,
+ * Location, body, field}. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +71,11 @@ static const char *CONF =
     "        if (-e $request_filename) { return 200 exists; }\n"
     "        if (!-e $request_filename) { return 200 missing; }\n"
     "    }\n"
+    "    location /cap/ { rewrite ^(.*)$ /show?c=$1; }\n"
+    "    location /capr/ { rewrite ^/capr/(.*)$ /to/$1 redirect; }\n"
+    "    location /capa/ { rewrite ^/capa/(.*)$ /to?x=$1 redirect; }\n"
+    "    location /varq/ { rewrite ^ /shw$uri last; }\n"
+    "    location /shw/ { return 200 \"uri=$uri args=$args\"; }\n"
     "    location /dbl/ { rewrite ^/dbl(.*)$ /new/$1 last; }\n"
     "    location /empty/ {\n"
     "        if ($arg_e = \"\") { return 200 \"e empty\"; }\n"
@@ -133,6 +138,14 @@ static const struct rcase CASES[] = {
     {"/drop/?q=1", "", 200, NULL, "uri=/show args=", NULL, NULL},
     {"/add/zz?b=2", "", 200, NULL, "uri=/show args=a=zz&b=2", NULL, NULL},
     {"/loop/a", "", 500, NULL, NULL, NULL, NULL},
+    /* a capture of a path that came encoded is encoded again in arguments
+     * and redirects; only the template's own '?' starts the arguments */
+    {"/cap/%25?a=b", "", 200, NULL, "uri=/show args=c=/cap/%25&a=b", NULL, NULL},
+    {"/cap/a+b", "", 200, NULL, "uri=/show args=c=/cap/a%2Bb", NULL, NULL},
+    {"/cap/plain", "", 200, NULL, "uri=/show args=c=/cap/plain", NULL, NULL},
+    {"/capr/a%20b%3F%26c", "", 302, "/to/a%20b?%26c", NULL, NULL, NULL},
+    {"/capa/a%20b%3F%26c", "", 302, "/to?x=a%20b%3F%26c", NULL, NULL, NULL},
+    {"/varq/a%3Fb?q", "", 200, NULL, "uri=/shw/varq/a?b args=q", NULL, NULL},
     /* set, break */
     {"/set/?q=9", "", 200, NULL, "hello-9", NULL, NULL},
     {"/stop/", "", 404, NULL, NULL, NULL, NULL},

@@ -75,6 +75,7 @@ struct kp_http_rw_op {
     struct kp_http_cv value;              /* rewrite's replacement, set's value, return's text */
     enum kp_http_rw_flag flag;            /* rewrite */
     bool redirect;                        /* rewrite: the replacement is absolute */
+    bool drop_args;                       /* rewrite: it ends with '?' (the request's go) */
     int code;                             /* return */
     bool has_text;                        /* return */
     const struct kp_http_var_def *var;    /* set */
