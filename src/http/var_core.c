@@ -401,9 +401,44 @@ GETTER(v_remote_user)
     return user;
 }
 
+/* Every line of a field nginx joins ($http_cookie with "; ",
+ * $http_x_forwarded_for with ", "); the first one's value when it is alone. */
+static struct kp_str joined_field(struct kp_http_request *r, struct kp_str name, const char *sep)
+{
+    const struct kp_http_head *h = &r->parser.head;
+    size_t len = 0, n = 0, seplen = strlen(sep);
+    struct kp_str first = KP_STR_NULL;
+
+    for (size_t i = 0; i < h->nfields; i++) {
+        if (field_is(h->fields[i].name, name)) {
+            first = n++ == 0 ? h->fields[i].value : first;
+            len += h->fields[i].value.len + seplen;
+        }
+    }
+    if (n < 2)
+        return first;
+    char *out = kp_arena_alloc(&r->arena, len + 1), *o = out;
+    for (size_t i = 0; i < h->nfields; i++) {
+        if (!field_is(h->fields[i].name, name))
+            continue;
+        if (o != out) {
+            memcpy(o, sep, seplen);
+            o += seplen;
+        }
+        memcpy(o, h->fields[i].value.p, h->fields[i].value.len);
+        o += h->fields[i].value.len;
+    }
+    *o = '\0';
+    return (struct kp_str){out, (size_t)(o - out)};
+}
+
 GETTER(v_http)
 {
     (void)buf;
+    if (kp_str_eq(ref->arg, KP_STR("cookie")))
+        return joined_field(r, ref->arg, "; ");
+    if (kp_str_eq(ref->arg, KP_STR("x-forwarded-for")))
+        return joined_field(r, ref->arg, ", ");
     return find_field(r, ref->arg, true);
 }
 

@@ -123,6 +123,22 @@ START_TEST(request_values)
 }
 END_TEST
 
+/* nginx joins the lines of Cookie ("; ") and X-Forwarded-For (", ") in
+ * their $http_ variables; any other field gives its first line. */
+START_TEST(joined_fields)
+{
+    struct conf_fixture *f = conf_fixture_new("return");
+    struct req *q = req_new("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; b=2\r\nX-M: one\r\n"
+                            "X-Forwarded-For: 10.0.0.1\r\nCookie: c=3\r\nX-M: two\r\n"
+                            "X-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n\r\n");
+
+    ck_assert_str_eq(eval(f, q, "[$http_cookie][$cookie_c][$http_x_m]"), "[a=1; b=2; c=3][3][one]");
+    ck_assert_str_eq(eval(f, q, "$http_x_forwarded_for"), "10.0.0.1, 10.0.0.2, 10.0.0.3");
+    req_free(q);
+    conf_fixture_free(f);
+}
+END_TEST
+
 START_TEST(defined_and_captures)
 {
     struct conf_fixture *f = conf_fixture_new("set");
@@ -156,6 +172,7 @@ Suite *kp_test_var_suite(void)
     tcase_add_test(tc, lookup);
     tcase_add_test(tc, compile_errors);
     tcase_add_test(tc, request_values);
+    tcase_add_test(tc, joined_fields);
     tcase_add_test(tc, defined_and_captures);
     suite_add_tcase(s, tc);
     return s;
