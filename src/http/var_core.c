@@ -720,8 +720,10 @@ GETTER(v_http2)
 /* nginx's upstream variables, which log formats written for proxies name
  * ($upstream_response_time, $upstream_cache_status, ...): kelpie passes
  * nothing to an upstream, so they are never found ("-" in a log line, as
- * from nginx for a request it served itself). */
-GETTER(v_no_upstream)
+ * from nginx for a request it served itself). So are $request_body and
+ * $request_body_file: nginx fills them only when a proxy (or fastcgi, ...)
+ * module read the body, and kelpie reads a body only to drop it. */
+GETTER(v_none)
 {
     UNUSED_ARGS;
     return KP_STR_NULL;
@@ -734,14 +736,14 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"args", v_args, 0, 0, NULL, NULL},
     {"query_string", v_args, 0, 0, NULL, NULL},
     {"arg_", v_arg, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
-    {"is_args", v_is_args, 0, 0, NULL, NULL},
+    {"is_args", v_is_args, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
     {"host", v_host, 0, 0, NULL, NULL},
     {"hostname", v_hostname, 0, 0, NULL, NULL},
-    {"server_name", v_server_name, 0, 0, NULL, NULL},
+    {"server_name", v_server_name, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
     {"server_addr", v_server_addr, 0, 0, NULL, NULL},
     {"server_port", v_server_port, 0, 0, NULL, NULL},
     {"scheme", v_scheme, 0, 0, NULL, NULL},
-    {"https", v_https, 0, 0, NULL, NULL},
+    {"https", v_https, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
     {"request_method", v_request_method, 0, 0, NULL, NULL},
     {"request", v_request, 0, 0, NULL, NULL},
     {"remote_addr", v_remote_addr, 0, 0, NULL, NULL},
@@ -779,18 +781,20 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"0", v_capture, 0, 0, NULL, NULL},
     {"gzip_ratio", v_gzip_ratio, 0, 0, NULL, NULL},
     {"http2", v_http2, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
-    {"upstream_addr", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_bytes_received", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_bytes_sent", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_cache_status", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_connect_time", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_header_time", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_queue_time", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_response_length", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_response_time", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_status", v_no_upstream, 0, 0, NULL, NULL},
-    {"upstream_http_", v_no_upstream, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
-    {"upstream_cookie_", v_no_upstream, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
-    {"upstream_trailer_", v_no_upstream, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"request_body", v_none, 0, 0, NULL, NULL},
+    {"request_body_file", v_none, 0, 0, NULL, NULL},
+    {"upstream_addr", v_none, 0, 0, NULL, NULL},
+    {"upstream_bytes_received", v_none, 0, 0, NULL, NULL},
+    {"upstream_bytes_sent", v_none, 0, 0, NULL, NULL},
+    {"upstream_cache_status", v_none, 0, 0, NULL, NULL},
+    {"upstream_connect_time", v_none, 0, 0, NULL, NULL},
+    {"upstream_header_time", v_none, 0, 0, NULL, NULL},
+    {"upstream_queue_time", v_none, 0, 0, NULL, NULL},
+    {"upstream_response_length", v_none, 0, 0, NULL, NULL},
+    {"upstream_response_time", v_none, 0, 0, NULL, NULL},
+    {"upstream_status", v_none, 0, 0, NULL, NULL},
+    {"upstream_http_", v_none, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"upstream_cookie_", v_none, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
+    {"upstream_trailer_", v_none, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };

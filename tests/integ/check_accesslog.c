@@ -22,7 +22,8 @@ static const char *CONF =
     "log_format raw escape=none '$http_user_agent|$http_x_none|$arg_q|$status';\n"
     "log_format blank '$http_referer|$http_x_none|$arg_q|$arg_z|$cookie_c|$cookie_z';\n"
     "log_format gz '$uri $status \"$gzip_ratio\" u=$upstream_response_time,$upstream_addr';\n"
-    "log_format rc '$request_method $uri $status [$request_completion][$http2]';\n"
+    "log_format rc '$request_method $uri $status [$request_completion][$http2]'\n"
+    "    '[$is_args][$https][$server_name][$request_body]';\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
     "    access_log logs/access.log combined;\n"
@@ -274,7 +275,10 @@ END_TEST
 /* $request_completion is "OK" for a response that went out in full, a
  * 404 or a HEAD's alike, and empty (logged as nothing) for a download the
  * client broke off; nginx 1.22 logs the same four lines. $http2, empty
- * on HTTP/1.x, is logged as nothing too, as by nginx. */
+ * on HTTP/1.x, is logged as nothing too, as by nginx, and so are $is_args
+ * without arguments, $https on a plain connection and the empty
+ * $server_name of a server without one; $request_body, which only a proxy
+ * module fills, is "-". */
 START_TEST(accesslog_request_completion)
 {
     struct kp_h_server s;
@@ -289,7 +293,7 @@ START_TEST(accesslog_request_completion)
     ck_assert_int_eq(get(&s, REQ("/rc/x.txt", "")), 200);
     ck_assert_int_eq(get(&s, REQ("/rc/none", "")), 404);
     ck_assert_int_eq(get(&s, "HEAD /rc/x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"), 200);
-    wait_for(&s, "logs/rc.log", "HEAD /rc/x.txt 200 [OK][]\n");
+    wait_for(&s, "logs/rc.log", "HEAD /rc/x.txt 200 [OK][][][][][-]\n");
     /* limit_rate keeps the 1 MiB going for many seconds: the client leaves
      * after the first bytes, unread data behind it (a reset). */
     int fd = kp_h_connect(s.port);
@@ -298,10 +302,10 @@ START_TEST(accesslog_request_completion)
     kp_h_send_str(fd, REQ("/rc/big", ""));
     ck_assert_int_gt(read(fd, got, sizeof(got)), 0);
     close(fd);
-    wait_for(&s, "logs/rc.log", "GET /rc/big 200 [][]\n");
+    wait_for(&s, "logs/rc.log", "GET /rc/big 200 [][][][][][-]\n");
     char *text = kp_h_read(&s, "logs/rc.log");
-    ck_assert_msg(strstr(text, "GET /rc/x.txt 200 [OK][]\n") != NULL &&
-                      strstr(text, "GET /rc/none 404 [OK][]\n") != NULL,
+    ck_assert_msg(strstr(text, "GET /rc/x.txt 200 [OK][][][][][-]\n") != NULL &&
+                      strstr(text, "GET /rc/none 404 [OK][][][][][-]\n") != NULL,
                   "%s", text);
     free(text);
     kp_h_stop(&s);
