@@ -5,11 +5,13 @@
 #include "kelpie/event/tpool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kelpie/util/alloc.h"
@@ -62,10 +64,49 @@ static void finish(struct kp_task *t)
     (void)w;
 }
 
+/* Run the calling pool thread below the reactors: a pool thread's work is
+ * bulk file data, a reactor's is every connection's latency, and when both
+ * want a CPU the reactor should get it. SCHED_BATCH: a pool thread whose
+ * read has finished does not preempt a running reactor on waking;
+ * KP_TPOOL_NICE_STEP nice steps above the worker's own nice value: about a
+ * tenth of a reactor's CPU share while both are runnable, and no more than
+ * that, so the pool still progresses on a busy machine. An unprivileged
+ * process may do both (it may always lower its own priority; raising it
+ * back would need CAP_SYS_NICE or RLIMIT_NICE, and is never done). Not
+ * SCHED_IDLE: such a thread runs only on an otherwise idle CPU, and one
+ * preempted while holding a port's or the queue's mutex would keep its
+ * reactor waiting as long (a priority inversion, seconds on a busy
+ * machine). A failure (a seccomp filter, say) leaves the thread at the
+ * reactors' priority, as before, and is logged once per pool. */
+static void lower_priority(struct kp_tpool *tp)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    id_t tid = (id_t)gettid();
+    int err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+
+    if (err == 0) {
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, tid);
+        nice = nice + KP_TPOOL_NICE_STEP > 19 ? 19 : nice + KP_TPOOL_NICE_STEP;
+        if (errno != 0 || setpriority(PRIO_PROCESS, tid, nice) < 0)
+            err = errno;
+    }
+    if (err == 0)
+        return;
+    pthread_mutex_lock(&tp->mu);
+    bool first = !tp->prio_failed;
+    tp->prio_failed = true;
+    pthread_mutex_unlock(&tp->mu);
+    if (first)
+        kp_log_error(tp->log, KP_LOG_WARN, err,
+                     "cannot lower the priority of thread pool \"%s\"'s threads", tp->name);
+}
+
 static void *pool_main(void *arg)
 {
     struct kp_tpool *tp = arg;
 
+    lower_priority(tp);
     pthread_mutex_lock(&tp->mu);
     for (;;) {
         while (tp->head == NULL && !tp->stop)
@@ -104,7 +145,7 @@ static int pool_start(struct kp_tpool *tp, const struct kp_tpool_conf *cf, const
     char name[16];
     int err = 0;
 
-    *tp = (struct kp_tpool){.name = cf->name, .max_queue = cf->max_queue};
+    *tp = (struct kp_tpool){.name = cf->name, .max_queue = cf->max_queue, .log = log};
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->cv, NULL);
     tp->tids = kp_calloc(cf->threads, sizeof(*tp->tids));

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -439,6 +440,93 @@ START_TEST(aio_fd_table_reserved)
     ck_assert_int_eq(count_threads_named(w, "pool default", 32), 32);
     long size = fd_table_size(w);
     ck_assert_msg(size >= want, "worker's descriptor table: %ld, want %ld", size, want);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Fields 19 (nice) and 41 (scheduling policy) of /proc/PID/task/TID/stat;
+ * false when the thread is gone. */
+static bool thread_sched(const char *dir, const char *tid, int *nice, int *policy)
+{
+    char path[512], buf[1024];
+
+    snprintf(path, sizeof(path), "%s/%s/stat", dir, tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    const char *p = ok ? strrchr(buf, ')') : NULL;
+    if (p == NULL)
+        return false;
+    /* Field 3 (the state) follows ") ". */
+    p += 2;
+    for (int field = 3; field < 41 && *p != '\0'; field++) {
+        if (field == 19)
+            *nice = atoi(p);
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return false;
+        p++;
+    }
+    *policy = atoi(p);
+    return true;
+}
+
+struct prio_want {
+    pid_t worker;
+    int nice;  /* the reactors' */
+    int pool;  /* pool threads seen at nice + KP_TPOOL_NICE_STEP and SCHED_BATCH */
+    int other; /* other threads seen at nice and SCHED_OTHER */
+    int wrong; /* threads at neither */
+};
+
+/* Classify every thread of the worker by its priority. */
+static bool pool_priorities_settled(void *arg)
+{
+    struct prio_want *w = arg;
+    char dir[64];
+
+    w->pool = w->other = w->wrong = 0;
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)w->worker);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        int nice = 99, policy = -1;
+        int pool = thread_named(dir, e->d_name, "pool default");
+        if (pool < 0 || !thread_sched(dir, e->d_name, &nice, &policy))
+            continue;
+        if (pool == 1 && nice == w->nice + 10 && policy == SCHED_BATCH)
+            w->pool++;
+        else if (pool == 0 && nice == w->nice && policy == SCHED_OTHER)
+            w->other++;
+        else
+            w->wrong++;
+    }
+    closedir(d);
+    return w->pool == 32 && w->wrong == 0;
+}
+
+/* Pool threads run below the reactors (SCHED_BATCH, ten nice steps lower),
+ * whatever the worker's own nice value; the reactors (one, or two with
+ * worker_threads 2) and the worker's other threads keep theirs. Checked
+ * through /proc/PID/task/TID/stat. */
+START_TEST(aio_pool_below_reactors)
+{
+    static const char *const mains[] = {"", "worker_priority 3;\n",
+                                        "worker_threads 2;\nworker_priority -2;\n"};
+    static const int nice[] = {0, 3, -2};
+    struct kp_h_server s;
+
+    if (nice[_i] < 0 && geteuid() != 0)
+        return; /* a negative worker_priority needs root */
+    kp_p_start(&s, mains[_i], NULL, HTTP_AIO);
+    struct prio_want w = {.worker = worker_of(&s), .nice = nice[_i]};
+    bool settled = kp_h_wait_until(pool_priorities_settled, &w, 10000);
+    ck_assert_msg(settled,
+                  "pool threads at nice %d, SCHED_BATCH: %d of 32; others: %d right, %d wrong",
+                  nice[_i] + 10, w.pool, w.other, w.wrong);
+    ck_assert_int_ge(w.other, _i == 2 ? 2 : 1);
     kp_h_stop(&s);
 }
 END_TEST
@@ -921,6 +1009,7 @@ Suite *kp_test_aio_suite(void)
     tcase_add_test(tc, aio_graceful_quit);
     tcase_add_test(tc, aio_cold_response_stays_in_pool);
     tcase_add_test(tc, aio_fd_table_reserved);
+    tcase_add_loop_test(tc, aio_pool_below_reactors, 0, 3);
     tcase_add_test(tc, aio_conf);
     tcase_add_loop_test(tc, aio_cold_open, 0, 2);
     tcase_add_test(tc, aio_cold_open_in_flight);

@@ -62,6 +62,8 @@ struct kp_tpool {
     bool stop;
     pthread_t *tids;
     unsigned started;
+    const struct kp_log *log;
+    bool prio_failed; /* lowering a thread's priority failed (logged once; under mu) */
 };
 
 /* Every pool of a worker process. */
@@ -70,8 +72,14 @@ struct kp_tpools {
     size_t n;
 };
 
+/* How many nice steps a pool thread runs below its worker's reactors. */
+#define KP_TPOOL_NICE_STEP 10
+
 /* Start one pool per entry of confs (n of them; the names must outlive the
- * pools), each thread with every signal blocked and named "pool NAME".
+ * pools and log the set), each thread with every signal blocked, named
+ * "pool NAME", and running below the reactors: scheduling policy
+ * SCHED_BATCH at KP_TPOOL_NICE_STEP above the worker's nice value (at most
+ * 19; a thread that cannot lower itself stays as it is, logged once).
  * Returns 0, or -errno when a thread cannot be created (logged to log; the
  * pools already started are stopped). Call after fork, never before. */
 int kp_tpools_start(struct kp_tpools *set, const struct kp_tpool_conf *confs, size_t n,
