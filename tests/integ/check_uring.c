@@ -62,13 +62,20 @@ static void write_conf(struct kp_h_server *s, const char *main_extra)
     kp_h_config_raw(s, main_text, "use io_uring;", HTTP_OK);
 }
 
-/* GET / on a new connection answers 200. */
-static void get_ok(int port)
+/* GET / on a new connection answers 200; if not, the failure says how
+ * (errno of the client's last call) and what the server logged. */
+static void get_ok(struct kp_h_server *s)
 {
     struct kp_h_resp r;
 
-    ck_assert_int_eq(kp_h_request(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
-    ck_assert_int_eq(r.status, 200);
+    errno = 0;
+    int rc = kp_h_request(s->port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    if (rc != 0 || r.status != 200) {
+        int err = errno;
+        char *log = kp_h_read(s, "logs/error.log");
+        ck_abort_msg("GET / failed: rc %d status %d errno %d (%s); error log:\n%s", rc, r.status,
+                     err, strerror(err), log != NULL ? log : "(none)");
+    }
     kp_h_resp_free(&r);
 }
 
@@ -117,7 +124,7 @@ START_TEST(uring_fallback_when_blocked)
     free(err);
     /* Started, it serves on epoll; the worker logged no second warning. */
     ck_assert_int_eq(kp_h_start(&s), 0);
-    get_ok(s.port);
+    get_ok(&s);
     char *log = kp_h_read(&s, "logs/error.log");
     ck_assert_msg(log != NULL && strstr(log, "io_uring") == NULL, "error log: %s", log);
     free(log);
@@ -169,7 +176,7 @@ START_TEST(uring_ring_per_worker)
      * and one that answered has (each of the two gets asked, sooner or
      * later, but a ring is looked for until a generous bound either way). */
     for (int i = 0; i < 20; i++)
-        get_ok(s.port);
+        get_ok(&s);
     for (int i = 0; i < n; i++) {
         bool ring = has_ring(kids[i]);
         for (int tries = 0; usable && !ring && tries < 500; tries++) {
@@ -248,7 +255,7 @@ START_TEST(uring_aborted_clients_leak_nothing)
     kp_h_start_with(&s, "master_process off;", HTTP_OK);
     /* Warm up, then count: the baseline has every lazily opened file. */
     for (int i = 0; i < 5; i++)
-        get_ok(s.port);
+        get_ok(&s);
     kp_h_sleep_ms(100);
     int base = kp_h_count_fds(s.pid);
     for (int round = 0; round < 200; round++) {
@@ -266,7 +273,7 @@ START_TEST(uring_aborted_clients_leak_nothing)
     }
     ck_assert_msg(kp_h_wait_fds(s.pid, base, 10000), "%d descriptors, %d before",
                   kp_h_count_fds(s.pid), base);
-    get_ok(s.port); /* and it still serves */
+    get_ok(&s); /* and it still serves */
     kp_h_stop(&s);
 }
 END_TEST
@@ -283,7 +290,7 @@ START_TEST(uring_reset_after_request_closes)
                     "keepalive_timeout 60s;\n"
                     "server { listen 127.0.0.1:@PORT@; location / { return 200 ok; } }");
     for (int i = 0; i < 5; i++)
-        get_ok(s.port);
+        get_ok(&s);
     kp_h_sleep_ms(100);
     int base = kp_h_count_fds(s.pid);
     for (int i = 0; i < 50; i++) {
@@ -296,7 +303,7 @@ START_TEST(uring_reset_after_request_closes)
     }
     ck_assert_msg(kp_h_wait_fds(s.pid, base, 10000), "%d descriptors, %d before [%s]",
                   kp_h_count_fds(s.pid), base, kp_h_events());
-    get_ok(s.port);
+    get_ok(&s);
     kp_h_stop(&s);
 }
 END_TEST
