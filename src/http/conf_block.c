@@ -517,7 +517,10 @@ static int set_listen(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *c
 }
 
 /* server_name NAME...: exact names, "*.example.com" wildcards and ~REGEX
- * (PCRE2, matched against the lowercase host; captures become variables). */
+ * (PCRE2, caseless as nginx compiles them, matched against the lowercase
+ * host; captures become variables). The very first name, whatever its
+ * kind, is the server's own ($server_name, redirects): a regex with its
+ * '~', ".example.com" without its dot, as nginx keeps it. */
 static int server_name(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_srv_conf *srv = conf;
@@ -527,15 +530,19 @@ static int server_name(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *
         if (cf->args[i][0] == '~') {
             struct kp_http_regex **re =
                 KP_CONF_PUSH(cf->arena, srv->name_regexes, srv->n_name_regexes);
-            int rc = kp_http_regex_compile(cf, cf->args[i] + 1, false, re);
+            int rc = kp_http_regex_compile(cf, cf->args[i] + 1, true, re);
             if (rc != 0)
                 return rc;
+            if (srv->name == NULL)
+                srv->name = kp_conf_strdup(cf->arena, cf->args[i]);
             continue;
         }
         char *name = kp_conf_strdup(cf->arena, cf->args[i]);
         for (char *p = name; *p != '\0'; p++)
             *p = kp_str_lower(*p);
         *KP_CONF_PUSH(cf->arena, srv->server_names, srv->n_server_names) = name;
+        if (srv->name == NULL)
+            srv->name = name[0] == '.' ? name + 1 : name;
     }
     return 0;
 }

@@ -44,8 +44,7 @@ void kp_http_req_log(const struct kp_http_request *r, enum kp_log_level level, i
     if (h->host.len > 0)
         snprintf(host, sizeof(host), ", host: \"%.*s%s%.*s\"", (int)h->host.len, h->host.p,
                  h->port.len > 0 ? ":" : "", (int)h->port.len, h->port.p);
-    const char *server =
-        r->srv != NULL && r->srv->n_server_names > 0 ? r->srv->server_names[0] : "";
+    const char *server = r->srv != NULL && r->srv->name != NULL ? r->srv->name : "";
     kp_log_error_via(dest, log, level, 0,
                      "*%" PRIu64 " %s%s, client: %s, server: %s, request: \"%.*s\"%s",
                      r->hc->c->number, what, errs, addr, server, (int)h->request_line.len,

@@ -151,8 +151,8 @@ GETTER(v_host)
     struct kp_str h = r->parser.head.host;
 
     (void)ref;
-    if (h.len == 0 && r->srv != NULL && r->srv->n_server_names > 0)
-        return kp_str_from(r->srv->server_names[0]);
+    if (h.len == 0 && r->srv != NULL && r->srv->name != NULL)
+        return kp_str_from(r->srv->name);
     if (h.len > 1 && h.p[h.len - 1] == '.')
         h.len--;
     for (size_t i = 0; i < h.len; i++) {
@@ -179,9 +179,9 @@ GETTER(v_hostname)
 GETTER(v_server_name)
 {
     UNUSED_ARGS;
-    if (r->srv == NULL || r->srv->n_server_names == 0)
+    if (r->srv == NULL || r->srv->name == NULL)
         return KP_STR_NULL;
-    return kp_str_from(r->srv->server_names[0]);
+    return kp_str_from(r->srv->name);
 }
 
 /* The local address of the connection: the listener's, unless that is a
@@ -262,8 +262,8 @@ struct kp_str kp_http_var_core_redirect_origin(struct kp_http_request *r)
     if (c == NULL || !local_addr(r, &ss))
         return KP_STR_NULL;
     bool lower = true; /* the Host as nginx keeps it; a socket path as it is */
-    if (r->loc->server_name_in_redirect && r->srv->n_server_names > 0)
-        host = kp_str_from(r->srv->server_names[0]);
+    if (r->loc->server_name_in_redirect && r->srv->name != NULL)
+        host = kp_str_from(r->srv->name);
     else if (host.len == 0) {
         host = addr_text(&ss, addr);
         lower = ss.ss_family != AF_UNIX;

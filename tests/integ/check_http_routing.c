@@ -22,6 +22,9 @@ static const char *CONF =
     "server { listen 127.0.0.1:@PORT@; server_name exact.test www.exact.test; return 200 exact; }\n"
     "server { listen 127.0.0.1:@PORT@; server_name *.wild.test; return 200 wild; }\n"
     "server { listen 127.0.0.1:@PORT@; server_name *.deep.wild.test; return 200 deep; }\n"
+    "server { listen 127.0.0.1:@PORT@; server_name ~^RE\\.TEST$ re2.test; "
+    "return 200 \"re $server_name\"; }\n"
+    "server { listen 127.0.0.1:@PORT@; server_name .dot.test; return 200 \"dot $server_name\"; }\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@;\n"
     "    server_name site.test;\n"
@@ -129,6 +132,12 @@ START_TEST(server_names)
     expect_body(&s, "unknown.test", "/", "dflt");
     expect_body(&s, "127.0.0.1", "/", "dflt");
     expect_body(&s, NULL, "/", "dflt");
+    /* A regex name is caseless, and $server_name is the first name as
+     * written: a regex with its '~', ".dot.test" without its dot (nginx). */
+    expect_body(&s, "re.test", "/", "re ~^RE\\.TEST$");
+    expect_body(&s, "re2.test", "/", "re ~^RE\\.TEST$");
+    expect_body(&s, "a.dot.test", "/", "dot dot.test");
+    expect_body(&s, "dot.test", "/", "dot dot.test");
     /* An absolute-form target names the host (RFC 9112 section 3.2.2). */
     ask(s.port, "GET http://exact.test/ HTTP/1.1\r\nHost: first.test\r\n\r\n", &r);
     ck_assert_str_eq(r.body, "exact");

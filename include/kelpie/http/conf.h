@@ -433,6 +433,7 @@ struct kp_http_srv_conf {
     size_t n_server_names;
     struct kp_http_regex **name_regexes; /* server_name ~REGEX, in config order */
     size_t n_name_regexes;
+    const char *name; /* the first server_name as nginx keeps it ($server_name); NULL: none */
     struct kp_http_loc_conf *loc;        /* server-level settings (merged with http) */
     struct kp_http_loc_conf **locations; /* the server's own (not nested), merged with it */
     size_t n_locations;
