@@ -194,7 +194,8 @@ static int open_error(const struct kp_http_request *r, const char *path, int rc)
 
 /* Apply Range (RFC 9110 section 14) to a 200 response already prepared:
  * it stays 200, or becomes 206 (several ranges: multipart/byteranges), or
- * 416 without a body. */
+ * 416 without a body. More satisfiable ranges than max_ranges are ignored
+ * (the whole file); unsatisfiable ones do not count, as in nginx. */
 static void apply_range(struct kp_http_request *r, const struct kp_str *range, uint64_t size)
 {
     struct kp_http_response *resp = &r->resp;
@@ -203,7 +204,7 @@ static void apply_range(struct kp_http_request *r, const struct kp_str *range, u
     char *cr;
     int n;
 
-    if (rc == KP_HTTP_RANGE_IGNORE)
+    if (rc == KP_HTTP_RANGE_IGNORE || (rc == KP_HTTP_RANGE_OK && rs.n > r->loc->max_ranges))
         return;
     /* A part or a refusal is no place to advertise ranges (nginx neither). */
     resp->accept_ranges = false;
@@ -228,17 +229,6 @@ static void apply_range(struct kp_http_request *r, const struct kp_str *range, u
         resp->status = 416;
     }
     resp->content_range = (struct kp_str){cr, (size_t)n};
-}
-
-/* Whether Range asks for at most max ranges (max_ranges): more are
- * ignored, the whole file is sent, as nginx does. */
-static bool within_max_ranges(struct kp_str range, unsigned max)
-{
-    unsigned n = 1;
-
-    for (size_t i = 0; i < range.len; i++)
-        n += range.p[i] == ',';
-    return n <= max;
 }
 
 /* How a file is served besides its bytes (gzip.h). */
@@ -333,8 +323,7 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
     resp->file_offset = 0;
     resp->file_len = (uint64_t)st->st_size;
     const struct kp_str *range = kp_http_parse_value(h, KP_HTTP_HDR_RANGE);
-    if (range != NULL && within_max_ranges(*range, loc->max_ranges) &&
-        kp_http_cond_if_range(h, tag, st->st_mtime))
+    if (range != NULL && loc->max_ranges > 0 && kp_http_cond_if_range(h, tag, st->st_mtime))
         apply_range(r, range, (uint64_t)st->st_size);
     if (resp->fd < 0) {
         give_back(fd, held);
