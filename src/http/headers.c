@@ -112,13 +112,23 @@ int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
     return rc;
 }
 
-/* An expires value (without `modified`): off, epoch, max or [-|+]TIME. */
+/* An expires value (without `modified`): off, epoch, max, @TIME (a time
+ * of day, below 24 hours: -ERANGE) or [-|+]TIME. */
 static int parse_expires(const char *a, enum kp_http_expires *kind, int64_t *seconds)
 {
     uint64_t ms;
 
     if (strcmp(a, "off") == 0 || strcmp(a, "epoch") == 0 || strcmp(a, "max") == 0) {
         *kind = a[0] == 'o' ? KP_EXPIRES_OFF : a[0] == 'e' ? KP_EXPIRES_EPOCH : KP_EXPIRES_MAX;
+        return 0;
+    }
+    if (a[0] == '@') {
+        if (kp_conf_parse_msec(a + 1, &ms) != 0)
+            return -EINVAL;
+        if (ms / 1000 > 24 * 60 * 60)
+            return -ERANGE;
+        *kind = KP_EXPIRES_DAILY;
+        *seconds = (int64_t)(ms / 1000);
         return 0;
     }
     bool negative = a[0] == '-';
@@ -145,8 +155,14 @@ int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *c
         loc->expires_cv = kp_arena_calloc(cf->arena, sizeof(*loc->expires_cv));
         return kp_http_cv_compile(cf, a, loc->expires_cv);
     }
-    if (parse_expires(a, &loc->expires, &loc->expires_s) != 0 ||
-        (modified && loc->expires != KP_EXPIRES_AFTER))
+    int rc = parse_expires(a, &loc->expires, &loc->expires_s);
+    if (rc == -ERANGE)
+        return kp_conf_error(cf,
+                             "\"expires\" directive daily time value must be less than 24 hours");
+    if (rc == 0 && modified && loc->expires == KP_EXPIRES_DAILY)
+        return kp_conf_error(
+            cf, "\"expires\" directive daily time cannot be used with \"modified\" parameter");
+    if (rc != 0 || (modified && loc->expires != KP_EXPIRES_AFTER))
         return kp_conf_invalid(cf, a);
     if (modified)
         loc->expires = KP_EXPIRES_MODIFIED;
@@ -195,6 +211,26 @@ static bool adds_fields(int status)
     }
 }
 
+/* The first moment after now that is `seconds` past a local midnight:
+ * today's, or tomorrow's once today's has come. */
+static time_t next_time_of_day(time_t now, int64_t seconds)
+{
+    struct tm tm;
+
+    if (localtime_r(&now, &tm) == NULL)
+        return now;
+    tm.tm_hour = (int)(seconds / 3600);
+    tm.tm_min = (int)(seconds / 60 % 60);
+    tm.tm_sec = (int)(seconds % 60);
+    tm.tm_isdst = -1;
+    time_t at = mktime(&tm);
+    if (at != (time_t)-1 && at > now)
+        return at;
+    tm.tm_mday++;
+    at = mktime(&tm);
+    return at != (time_t)-1 ? at : now;
+}
+
 /* Expires and Cache-Control for r at now into out (128 bytes); returns
  * the length, 0 when none apply. `modified` counts from the file's time
  * (from now when it has none) and says no-cache once that is past. */
@@ -208,6 +244,11 @@ static size_t expires_fields(struct kp_http_request *r, time_t now, char *out)
     char date[32];
     int n;
 
+    if (kind == KP_EXPIRES_DAILY) {
+        /* as an AFTER from now, by the seconds left until then */
+        s = (int64_t)(next_time_of_day(now, s) - now);
+        kind = KP_EXPIRES_AFTER;
+    }
     switch (kind) {
     case KP_EXPIRES_EPOCH:
         n = snprintf(out, 128, "Expires: %s\r\nCache-Control: no-cache\r\n", EXPIRES_EPOCH);

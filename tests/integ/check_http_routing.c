@@ -73,6 +73,7 @@ static const char *CONF =
     "    location /epoch/ { expires epoch; }\n"
     "    location /max/ { expires max; }\n"
     "    location /neg/ { expires -10s; }\n"
+    "    location /daily/ { expires @15h30m; }\n"
     "}\n";
 
 static void start(struct kp_h_server *s)
@@ -80,7 +81,7 @@ static void start(struct kp_h_server *s)
     kp_h_prepare(s);
     kp_h_write(s, "html/page.txt", "page\n");
     kp_h_write(s, "html/errors/404.html", "custom not found\n");
-    const char *dirs[] = {"cached", "inherit", "epoch", "max", "neg"};
+    const char *dirs[] = {"cached", "inherit", "epoch", "max", "neg", "daily"};
     char path[64];
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(path, sizeof(path), "html/%s/a.txt", dirs[i]);
@@ -373,6 +374,21 @@ START_TEST(added_fields)
     ck_assert_int_eq(ask_hdr(&s, "/neg/a.txt", "", &r), 200);
     ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "no-cache");
     ck_assert_int_eq(expires_after_date(&r), -10);
+    kp_h_resp_free(&r);
+    /* @15h30m: the next 15:30:00 local time (the server shares this
+     * process's time zone), at most a day away, max-age counting to it. */
+    ck_assert_int_eq(ask_hdr(&s, "/daily/a.txt", "", &r), 200);
+    long left = expires_after_date(&r);
+    ck_assert_msg(left > 0 && left <= 86400 + 3600, "%ld", left); /* a DST day may be 25 h */
+    char want[64];
+    snprintf(want, sizeof(want), "max-age=%ld", left);
+    ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), want);
+    const char *ev = kp_h_header(&r, "Expires");
+    time_t at;
+    struct tm tm;
+    ck_assert_int_eq(kp_time_parse_http_date(ev, strlen(ev), &at), 0);
+    ck_assert_ptr_nonnull(localtime_r(&at, &tm));
+    ck_assert_msg(tm.tm_hour == 15 && tm.tm_min == 30 && tm.tm_sec == 0, "%s", ev);
     kp_h_resp_free(&r);
     /* A redirect is one of the codes that get the fields. */
     ck_assert_int_eq(ask_hdr(&s, "/cached", "", &r), 301);

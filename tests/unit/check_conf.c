@@ -336,6 +336,11 @@ static const struct {
     {"http { expires modified 1h 2h; }", NULL, 1,
      "invalid number of arguments in \"expires\" directive"},
     {"http { expires $nowhere; }", NULL, 1, "unknown \"nowhere\" variable"},
+    {"http { expires @25h; }", NULL, 1,
+     "\"expires\" directive daily time value must be less than 24 hours"},
+    {"http { expires modified @1h; }", NULL, 1,
+     "\"expires\" directive daily time cannot be used with \"modified\" parameter"},
+    {"http { expires @soon; }", NULL, 1, "invalid value \"@soon\" in \"expires\" directive"},
     /* listen */
     {"http { server { listen example.com:80; } }", NULL, 1,
      "host not found in \"example.com:80\" of the \"listen\" directive"},

@@ -139,6 +139,7 @@ enum kp_http_expires {
     KP_EXPIRES_MAX,      /* `expires max`: 2037, Cache-Control: max-age=315360000 */
     KP_EXPIRES_AFTER,    /* `expires [-]TIME`: now + expires_s (no-cache when negative) */
     KP_EXPIRES_MODIFIED, /* `expires modified TIME`: the file's mtime + expires_s */
+    KP_EXPIRES_DAILY,    /* `expires @TIME`: the next expires_s seconds past local midnight */
     KP_EXPIRES_VAR,      /* `expires $var`: expires_cv, parsed for each response */
 };
 
@@ -339,7 +340,8 @@ struct kp_http_loc_conf {
     struct kp_http_cv *add_headers_cv; /* the same lines when a value has variables; else NULL */
     struct kp_http_cv *add_headers_always_cv;
     enum kp_http_expires expires;
-    int64_t expires_s;             /* KP_EXPIRES_AFTER, _MODIFIED: seconds, may be negative */
+    int64_t
+        expires_s; /* KP_EXPIRES_AFTER, _MODIFIED: seconds, may be negative; _DAILY: of the day */
     struct kp_http_cv *expires_cv; /* KP_EXPIRES_VAR: the value, with variables */
     /* The rewrite module (http/rewrite.h): this block's rewrite, set, break,
      * if and return, in config order; not inherited. */

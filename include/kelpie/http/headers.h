@@ -10,6 +10,8 @@
  *   expires max      Expires: Thu, 31 Dec 2037 23:55:55 GMT,
  *                    Cache-Control: max-age=315360000
  *   expires off      nothing (the default)
+ *   expires @TIME    Expires: the next TIME of day (local time, below 24h),
+ *                    Cache-Control: max-age=SECONDS until then
  *   expires modified TIME
  *                    Expires: the file's modification time + TIME,
  *                    Cache-Control: max-age until then (no-cache once past)
