@@ -18,6 +18,7 @@
 #include "kelpie/http/location.h"
 #include "kelpie/http/rewrite.h"
 #include "kelpie/http/router.h"
+#include "kelpie/http/realip.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/response.h"
 #include "kelpie/http/ssl.h"
@@ -244,13 +245,15 @@ static int server_rewrite(struct kp_http_request *r)
     return 0;
 }
 
-/* The preaccess phase of r's location, once per request: limit_req, then
- * limit_conn (nginx's order). Returns 0 to go on, a status to answer with
+/* The preaccess phase of r's location, once per request: realip by the
+ * location's settings (unless the server level's replaced the address
+ * already), limit_req, then limit_conn (nginx's order). Returns 0 to go on, a status to answer with
  * (limit_req_status, limit_conn_status, or 500), or KP_HTTP_LIMIT_DELAY
  * when may_delay (else a delay is skipped). Never blocks: the delay is the
  * caller's timer. */
 static int preaccess(struct kp_http_request *r, bool may_delay)
 {
+    kp_http_realip_apply(r, r->loc);
     int st = kp_http_limit_req_run(r, may_delay);
 
     return st != 0 ? st : kp_http_limit_conn_run(r);

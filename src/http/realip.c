@@ -210,9 +210,9 @@ static bool proxy_source(const struct kp_http_conn *hc, struct sockaddr_storage 
     return true;
 }
 
-void kp_http_realip_apply(struct kp_http_request *r)
+void kp_http_realip_apply(struct kp_http_request *r, const struct kp_http_loc_conf *conf)
 {
-    const struct kp_http_realip_conf *rc = &r->loc->realip;
+    const struct kp_http_realip_conf *rc = &conf->realip;
     const struct sockaddr_storage *peer;
     bool found;
 

@@ -798,9 +798,10 @@ static enum step on_head(struct kp_http_conn *hc)
     int st = kp_http_handler_route(r, kp_http_addr_of(hc->c->ls));
     if (st != 0)
         return fail(hc, st, "client sent an invalid request path");
-    /* nginx's post-read phase: from here on the client may be the one a
-     * trusted proxy names. */
-    kp_http_realip_apply(r);
+    /* nginx's post-read phase, by the server level's settings: from here on
+     * the client may be the one a trusted proxy names (a location's own
+     * settings wait for its preaccess phase). */
+    kp_http_realip_apply(r, r->srv->loc);
     if (hc->c->tls != NULL) {
         char why[160];
         st = kp_http_ssl_verify_result(hc->c, r->srv, why, sizeof(why));

@@ -36,8 +36,9 @@ static const char *HTTP =
     "    location /real/ {\n"
     "        set_real_ip_from 127.0.0.0/8;\n"
     "        real_ip_header proxy_protocol;\n"
-    "        return 200 \"$remote_addr|$remote_port|$realip_remote_addr\\n\";\n"
+    "        error_page 404 = /echo3;\n"
     "    }\n"
+    "    location = /echo3 { return 200 \"$remote_addr|$remote_port|$realip_remote_addr\\n\"; }\n"
     "    location /acl/ {\n"
     "        set_real_ip_from 127.0.0.1;\n"
     "        real_ip_header proxy_protocol;\n"
@@ -50,21 +51,31 @@ static const char *HTTP =
     "    set_real_ip_from 127.0.0.1;\n"
     "    real_ip_header X-Forwarded-For;\n"
     "    location /xff/ { return 200 \"$remote_addr|$remote_port|$realip_remote_addr\\n\"; }\n"
-    "    location /rec/ {\n"
-    "        set_real_ip_from 127.0.0.1;\n"
-    "        set_real_ip_from 10.0.0.0/8;\n"
-    "        set_real_ip_from 2001:db8::/32;\n"
-    "        real_ip_recursive on;\n"
-    "        return 200 \"$remote_addr|$remote_port\\n\";\n"
+    "    location /xri/ { real_ip_header X-Real-IP; error_page 404 = /echo1; }\n"
+    "    location /field/ { real_ip_header CF-Connecting-IP; error_page 404 = /echo1; }\n"
+    "    location = /echo1 { return 200 \"$remote_addr\\n\"; }\n"
+    "    location /phase/ {\n"
+    "        real_ip_header X-Real-IP;\n"
+    "        return 200 \"$remote_addr\\n\";\n"
     "    }\n"
-    "    location /xri/ { real_ip_header X-Real-IP; return 200 \"$remote_addr\\n\"; }\n"
-    "    location /field/ { real_ip_header CF-Connecting-IP; return 200 \"$remote_addr\\n\"; }\n"
     "    location /untrusted/ {\n"
     "        set_real_ip_from 192.0.2.1;\n"
-    "        return 200 \"$remote_addr|$realip_remote_addr\\n\";\n"
+    "        real_ip_header X-Real-IP;\n"
+    "        error_page 404 = /echo-u;\n"
     "    }\n"
+    "    location = /echo-u { return 200 \"$remote_addr|$realip_remote_addr\\n\"; }\n"
     "    location /acl/ { deny 198.51.100.7; allow all; }\n"
     "    location /lim/ { limit_req zone=perip; }\n"
+    "}\n"
+    "server {\n"
+    "    listen 127.0.0.1:@PORT2@;\n"
+    "    server_name rec.test;\n"
+    "    set_real_ip_from 127.0.0.1;\n"
+    "    set_real_ip_from 10.0.0.0/8;\n"
+    "    set_real_ip_from 2001:db8::/32;\n"
+    "    real_ip_header X-Forwarded-For;\n"
+    "    real_ip_recursive on;\n"
+    "    location /rec/ { return 200 \"$remote_addr|$remote_port\\n\"; }\n"
     "}\n";
 
 #define V2_SIG "\r\n\r\n\0\r\nQUIT\n"
@@ -107,6 +118,7 @@ static void expect_body(int port, const char *raw, size_t len, const char *want)
 
 #define GET(path, headers)                                                                         \
     "GET " path " HTTP/1.1\r\nHost: x\r\n" headers "Connection: close\r\n\r\n"
+#define GETR(headers)         "GET /rec/ HTTP/1.1\r\nHost: rec.test\r\n" headers "Connection: close\r\n\r\n"
 #define SEND(port, lit, want) expect_body(port, lit, sizeof(lit) - 1, want)
 
 /* Bytes the server sends before it closes (it must close within 5 s). */
@@ -277,22 +289,19 @@ START_TEST(x_forwarded_for)
     SEND(s.port2, GET("/xff/", "X-Forwarded-For: 198.51.100.7, 10.0.0.2\r\n"),
          "10.0.0.2||127.0.0.1\n");
     /* Recursive: from the right, past every trusted address. */
-    SEND(s.port2, GET("/rec/", "X-Forwarded-For: 198.51.100.7, 10.0.0.2\r\n"), "198.51.100.7|\n");
-    SEND(s.port2,
-         GET("/rec/", "X-Forwarded-For: 203.0.113.1, 198.51.100.7, 10.0.0.2, 10.9.9.9\r\n"),
+    SEND(s.port2, GETR("X-Forwarded-For: 198.51.100.7, 10.0.0.2\r\n"), "198.51.100.7|\n");
+    SEND(s.port2, GETR("X-Forwarded-For: 203.0.113.1, 198.51.100.7, 10.0.0.2, 10.9.9.9\r\n"),
          "198.51.100.7|\n");
     /* All trusted: the leftmost. */
-    SEND(s.port2, GET("/rec/", "X-Forwarded-For: 10.0.0.1 10.0.0.2\r\n"), "10.0.0.1|\n");
+    SEND(s.port2, GETR("X-Forwarded-For: 10.0.0.1 10.0.0.2\r\n"), "10.0.0.1|\n");
     /* Several lines are one list. */
-    SEND(s.port2, GET("/rec/", "X-Forwarded-For: 198.51.100.7\r\nX-Forwarded-For: 10.0.0.2\r\n"),
+    SEND(s.port2, GETR("X-Forwarded-For: 198.51.100.7\r\nX-Forwarded-For: 10.0.0.2\r\n"),
          "198.51.100.7|\n");
     /* A port comes along; IPv6 in brackets with one. */
-    SEND(s.port2, GET("/rec/", "X-Forwarded-For: 198.51.100.7:8080, 10.0.0.2\r\n"),
-         "198.51.100.7|8080\n");
-    SEND(s.port2, GET("/rec/", "X-Forwarded-For: [2001:db9::1]:443, 2001:db8::2\r\n"),
-         "2001:db9::1|443\n");
+    SEND(s.port2, GETR("X-Forwarded-For: 198.51.100.7:8080, 10.0.0.2\r\n"), "198.51.100.7|8080\n");
+    SEND(s.port2, GETR("X-Forwarded-For: [2001:db9::1]:443, 2001:db8::2\r\n"), "2001:db9::1|443\n");
     /* Something that is no address: the last good one stands. */
-    SEND(s.port2, GET("/rec/", "X-Forwarded-For: 198.51.100.7, junk, 10.0.0.2\r\n"), "10.0.0.2|\n");
+    SEND(s.port2, GETR("X-Forwarded-For: 198.51.100.7, junk, 10.0.0.2\r\n"), "10.0.0.2|\n");
     static const char junk[] = GET("/xff/", "X-Forwarded-For: junk\r\n");
     char *body = exchange(s.port2, junk, sizeof(junk) - 1, 200);
     ck_assert_msg(strncmp(body, "127.0.0.1|", 10) == 0, "%s", body);
@@ -310,8 +319,11 @@ START_TEST(other_headers_and_untrusted)
     SEND(s.port2, GET("/field/", "cf-connecting-ip: 2001:db8::9\r\n"), "2001:db8::9\n");
     /* Without the header the peer stays. */
     SEND(s.port2, GET("/xri/", ""), "127.0.0.1\n");
+    /* A location's own settings act at its preaccess phase, as nginx's:
+     * its `return`, earlier, still sees the peer. */
+    SEND(s.port2, GET("/phase/", "X-Real-IP: 198.51.100.9\r\n"), "127.0.0.1\n");
     /* An untrusted peer's header is ignored. */
-    SEND(s.port2, GET("/untrusted/", "X-Forwarded-For: 198.51.100.7\r\n"), "127.0.0.1|127.0.0.1\n");
+    SEND(s.port2, GET("/untrusted/", "X-Real-IP: 198.51.100.7\r\n"), "127.0.0.1|127.0.0.1\n");
     kp_h_stop(&s);
 }
 END_TEST

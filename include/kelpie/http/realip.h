@@ -5,8 +5,12 @@
  *   real_ip_header X-Real-IP | X-Forwarded-For | proxy_protocol | FIELD;
  *   real_ip_recursive on | off;
  *
- * All three in http, server and location. Once per request, right after
- * its location is chosen (before rewrite, access and the handlers): when
+ * All three in http, server and location. Once per request, in nginx's two
+ * places: right after the request's head, by the server level's settings
+ * (so the server's rewrite directives see the client); else, when those
+ * found nothing, at the preaccess phase of the location the rewrite phase
+ * ended in, by its settings (a location's own `return` still sees the
+ * peer, as in nginx). When
  * the connection's peer is trusted, the address found replaces the
  * client's for $remote_addr/$remote_port, allow/deny, the access and error
  * logs and limit zones (kp_http_req_client() in req.h), while
@@ -37,10 +41,11 @@ struct kp_http_request;
 /* The three directives; fields in struct kp_http_loc_conf.realip. */
 extern const struct kp_conf_cmd kp_http_realip_conf_cmds[];
 
-/* Replace r's client address as its location's settings say (see above).
- * Does nothing when set_real_ip_from is not set, the peer is not trusted,
- * or no address is found; and nothing the second time for one request. */
-void kp_http_realip_apply(struct kp_http_request *r);
+/* Replace r's client address as the settings conf (a server level's or a
+ * location's) say (see above). Does nothing when set_real_ip_from is not
+ * set, the peer is not trusted, or no address is found; and nothing once an
+ * address replaced the client's for this request. */
+void kp_http_realip_apply(struct kp_http_request *r, const struct kp_http_loc_conf *conf);
 
 /* The walk of one header value (see above), pure: peer is the connection's
  * address, from the n trusted rules. Returns true with the address found
