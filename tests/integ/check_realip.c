@@ -29,6 +29,7 @@ static const char *HTTP =
     "log_format pp '$remote_addr|$remote_port|$realip_remote_addr|$realip_remote_port|"
     "$proxy_protocol_addr|$proxy_protocol_port|$proxy_protocol_server_addr|"
     "$proxy_protocol_server_port \"$request\" $status';\n"
+    "log_format rp '$uri $remote_addr|$remote_port|$realip_remote_addr';\n"
     "server {\n"
     "    listen 127.0.0.1:@PORT@ proxy_protocol;\n"
     "    access_log logs/pp.log pp;\n"
@@ -53,7 +54,7 @@ static const char *HTTP =
     "    location /xff/ { return 200 \"$remote_addr|$remote_port|$realip_remote_addr\\n\"; }\n"
     "    location /xri/ { real_ip_header X-Real-IP; error_page 404 = /echo1; }\n"
     "    location /field/ { real_ip_header CF-Connecting-IP; error_page 404 = /echo1; }\n"
-    "    location = /echo1 { return 200 \"$remote_addr\\n\"; }\n"
+    "    location = /echo1 { access_log logs/rp.log rp; return 200 \"$remote_addr\\n\"; }\n"
     "    location /phase/ {\n"
     "        real_ip_header X-Real-IP;\n"
     "        return 200 \"$remote_addr\\n\";\n"
@@ -319,6 +320,8 @@ START_TEST(other_headers_and_untrusted)
     SEND(s.port2, GET("/field/", "cf-connecting-ip: 2001:db8::9\r\n"), "2001:db8::9\n");
     /* Without the header the peer stays. */
     SEND(s.port2, GET("/xri/", ""), "127.0.0.1\n");
+    /* No port in the header: $remote_port is empty, logged as nothing. */
+    expect_log(&s, "logs/rp.log", "/echo1 198.51.100.9||127.0.0.1\n");
     /* A location's own settings act at its preaccess phase, as nginx's:
      * its `return`, earlier, still sees the peer. */
     SEND(s.port2, GET("/phase/", "X-Real-IP: 198.51.100.9\r\n"), "127.0.0.1\n");
