@@ -88,6 +88,20 @@ static void read_retired(struct kp_scoreboard *sb, struct kp_http_stats *st)
     }
 }
 
+int64_t kp_http_stats_gauge(struct kp_scoreboard *sb, enum kp_sb_gauge g)
+{
+    int64_t sum = 0;
+
+    for (unsigned i = 0; i < KP_SB_MAX_SLOTS; i++) {
+        const struct kp_sb_slot *s = &sb->slots[i];
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) == KP_SB_FREE)
+            continue;
+        int64_t v = kp_sb_gauge_get(s, g);
+        sum += v < 0 ? 0 : v;
+    }
+    return sum;
+}
+
 /* "10.42 2022-12-11" and the like: the first word. */
 static void first_word(char *buf, size_t size, const char *text)
 {

@@ -17,6 +17,7 @@
 #include "kelpie/http/auth.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/static.h"
+#include "kelpie/http/stats.h"
 #include "kelpie/http/var.h"
 #include "kelpie/http/router.h"
 
@@ -602,6 +603,40 @@ GETTER(v_connection_requests)
     return num(buf, c != NULL ? c->requests : 0);
 }
 
+/* $connections_active, _reading, _writing, _waiting: the stub_status
+ * page's counts, over every worker, now. */
+static struct kp_str gauge(struct kp_http_request *r, enum kp_sb_gauge g, char *buf)
+{
+    struct kp_scoreboard *sb = r->svc != NULL ? r->svc->board : NULL;
+    int64_t v = sb != NULL ? kp_http_stats_gauge(sb, g) : 0;
+
+    return num(buf, (uint64_t)v);
+}
+
+GETTER(v_connections_active)
+{
+    (void)ref;
+    return gauge(r, KP_SB_ACTIVE, buf);
+}
+
+GETTER(v_connections_reading)
+{
+    (void)ref;
+    return gauge(r, KP_SB_READING, buf);
+}
+
+GETTER(v_connections_writing)
+{
+    (void)ref;
+    return gauge(r, KP_SB_WRITING, buf);
+}
+
+GETTER(v_connections_waiting)
+{
+    (void)ref;
+    return gauge(r, KP_SB_IDLE, buf);
+}
+
 /* $request_id: 16 random bytes in hex, made on first use and then fixed
  * for the request. */
 GETTER(v_request_id)
@@ -772,6 +807,10 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"connection", v_connection, 0, 0, NULL, NULL},
     {"connection_requests", v_connection_requests, 0, 0, NULL, NULL},
     {"request_id", v_request_id, 0, 0, NULL, NULL},
+    {"connections_active", v_connections_active, 0, 0, NULL, NULL},
+    {"connections_reading", v_connections_reading, 0, 0, NULL, NULL},
+    {"connections_writing", v_connections_writing, 0, 0, NULL, NULL},
+    {"connections_waiting", v_connections_waiting, 0, 0, NULL, NULL},
     {"content_type", v_content_type, 0, 0, NULL, NULL},
     {"content_length", v_content_length, 0, 0, NULL, NULL},
     {"document_root", v_document_root, 0, 0, NULL, NULL},

@@ -32,6 +32,8 @@ static const char *HTTP = "client_header_timeout 60s;\n"
                           "    listen 127.0.0.1:@PORT@;\n"
                           "    location / { return 200 \"ok\\n\"; }\n"
                           "    location = /status { status; allow 127.0.0.1; deny all; }\n"
+                          "    location = /conns { return 200 \"$connections_active "
+                          "$connections_reading $connections_writing $connections_waiting\"; }\n"
                           "}\n";
 
 static void start(struct kp_h_server *s)
@@ -278,6 +280,13 @@ START_TEST(methods_and_formats)
     struct kp_h_resp r;
 
     start(&s);
+    /* stub_status's variables: this connection is open and being written. */
+    long long active = -1, reading = -1, writing = -1, waiting = -1;
+    fetch(&s, "GET /conns HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    ck_assert_int_eq(sscanf(r.body, "%lld %lld %lld %lld", &active, &reading, &writing, &waiting),
+                     4);
+    ck_assert_msg(active >= 1 && writing >= 1 && reading >= 0 && waiting >= 0, "%s", r.body);
+    kp_h_resp_free(&r);
     ck_assert_int_eq(
         kp_h_request(s.port, "POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &r),
         0);

@@ -93,6 +93,10 @@ enum kp_http_stats_format {
  * it. */
 void kp_http_stats_snapshot(struct kp_scoreboard *sb, uint64_t now_ms, struct kp_http_stats *st);
 
+/* The sum of gauge g over sb's live workers (negatives as 0): what the
+ * stub page and $connections_active ... $connections_waiting show. */
+int64_t kp_http_stats_gauge(struct kp_scoreboard *sb, enum kp_sb_gauge g);
+
 /* Bytes that rendering st as format takes at most. */
 size_t kp_http_stats_size(const struct kp_http_stats *st, enum kp_http_stats_format format);
 
