@@ -5,6 +5,8 @@
 #include "kelpie/http/var_core.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,10 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "config.h"
 
 #include "kelpie/http/auth.h"
 #include "kelpie/http/req.h"
@@ -603,6 +608,89 @@ GETTER(v_connection_requests)
     return num(buf, c != NULL ? c->requests : 0);
 }
 
+/* $connection_time: seconds (with milliseconds) since the accept. */
+GETTER(v_connection_time)
+{
+    const struct kp_clock *clk = clock_of(r);
+    uint64_t since = r->hc != NULL ? r->hc->started_ms : 0;
+
+    (void)ref;
+    return msec(buf, clk != NULL && r->hc != NULL && clk->msec > since ? clk->msec - since : 0);
+}
+
+/* $nginx_version: configurations print it or test it for a number; kelpie
+ * answers with its own. */
+GETTER(v_nginx_version)
+{
+    UNUSED_ARGS;
+    return KP_STR(KP_VERSION);
+}
+
+/* $date_gmt, $date_local: nginx's SSI module's variables, which
+ * configurations also use outside SSI (`add_header Last-Modified
+ * $date_gmt;` to defeat caches), in that module's default format. */
+static struct kp_str date_text(struct kp_http_request *r, bool local, char *buf)
+{
+    const struct kp_clock *clk = clock_of(r);
+    time_t now = clk != NULL ? clk->sec : time(NULL);
+    struct tm tm;
+
+    if ((local ? localtime_r(&now, &tm) : gmtime_r(&now, &tm)) == NULL)
+        return KP_STR_NULL;
+    size_t n = strftime(buf, KP_HTTP_VAR_BUF, "%A, %d-%b-%Y %H:%M:%S %Z", &tm);
+    return (struct kp_str){buf, n};
+}
+
+GETTER(v_date_gmt)
+{
+    (void)ref;
+    return date_text(r, false, buf);
+}
+
+GETTER(v_date_local)
+{
+    (void)ref;
+    return date_text(r, true, buf);
+}
+
+/* $tcpinfo_rtt, _rttvar, _snd_cwnd, _rcv_space: the kernel's TCP_INFO of
+ * the connection (not found on a UNIX-domain socket). */
+static struct kp_str tcpinfo(struct kp_http_request *r, size_t field, char *buf)
+{
+    const struct kp_conn *c = conn_of(r);
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (c == NULL || getsockopt(c->io.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return KP_STR_NULL;
+    const uint32_t values[] = {ti.tcpi_rtt, ti.tcpi_rttvar, ti.tcpi_snd_cwnd, ti.tcpi_rcv_space};
+    return num(buf, values[field]);
+}
+
+GETTER(v_tcpinfo_rtt)
+{
+    (void)ref;
+    return tcpinfo(r, 0, buf);
+}
+
+GETTER(v_tcpinfo_rttvar)
+{
+    (void)ref;
+    return tcpinfo(r, 1, buf);
+}
+
+GETTER(v_tcpinfo_snd_cwnd)
+{
+    (void)ref;
+    return tcpinfo(r, 2, buf);
+}
+
+GETTER(v_tcpinfo_rcv_space)
+{
+    (void)ref;
+    return tcpinfo(r, 3, buf);
+}
+
 /* $connections_active, _reading, _writing, _waiting: the stub_status
  * page's counts, over every worker, now. */
 static struct kp_str gauge(struct kp_http_request *r, enum kp_sb_gauge g, char *buf)
@@ -807,6 +895,14 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"connection", v_connection, 0, 0, NULL, NULL},
     {"connection_requests", v_connection_requests, 0, 0, NULL, NULL},
     {"request_id", v_request_id, 0, 0, NULL, NULL},
+    {"connection_time", v_connection_time, 0, 0, NULL, NULL},
+    {"nginx_version", v_nginx_version, 0, 0, NULL, NULL},
+    {"date_gmt", v_date_gmt, 0, 0, NULL, NULL},
+    {"date_local", v_date_local, 0, 0, NULL, NULL},
+    {"tcpinfo_rtt", v_tcpinfo_rtt, 0, 0, NULL, NULL},
+    {"tcpinfo_rttvar", v_tcpinfo_rttvar, 0, 0, NULL, NULL},
+    {"tcpinfo_snd_cwnd", v_tcpinfo_snd_cwnd, 0, 0, NULL, NULL},
+    {"tcpinfo_rcv_space", v_tcpinfo_rcv_space, 0, 0, NULL, NULL},
     {"connections_active", v_connections_active, 0, 0, NULL, NULL},
     {"connections_reading", v_connections_reading, 0, 0, NULL, NULL},
     {"connections_writing", v_connections_writing, 0, 0, NULL, NULL},
@@ -822,6 +918,7 @@ const struct kp_http_var_def kp_http_var_core_vars[] = {
     {"http2", v_http2, KP_HTTP_VAR_EMPTY, 0, NULL, NULL},
     {"request_body", v_none, 0, 0, NULL, NULL},
     {"request_body_file", v_none, 0, 0, NULL, NULL},
+    {"sent_trailer_", v_none, KP_HTTP_VAR_PREFIX, 0, NULL, NULL},
     {"upstream_addr", v_none, 0, 0, NULL, NULL},
     {"upstream_bytes_received", v_none, 0, 0, NULL, NULL},
     {"upstream_bytes_sent", v_none, 0, 0, NULL, NULL},

@@ -5,8 +5,10 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/response.h"
 #include "kelpie/http/var.h"
@@ -139,6 +141,29 @@ START_TEST(joined_fields)
 }
 END_TEST
 
+/* Variables of nginx modules kelpie answers for: the SSI module's dates
+ * (its default format), $nginx_version, trailers (none are sent), and no
+ * TCP_INFO without a connection. */
+START_TEST(module_variables)
+{
+    struct conf_fixture *f = conf_fixture_new("return");
+    struct req *q = req_new("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    char day[16], mon[4], zone[8];
+    int d, y, hh, mm, ss;
+
+    ck_assert_str_eq(eval(f, q, "$nginx_version"), KP_VERSION);
+    const char *gmt = eval(f, q, "$date_gmt");
+    ck_assert_msg(sscanf(gmt, "%15[A-Za-z], %d-%3[A-Za-z]-%d %d:%d:%d %7s", day, &d, mon, &y, &hh,
+                         &mm, &ss, zone) == 8,
+                  "%s", gmt);
+    ck_assert_str_eq(zone, "GMT");
+    ck_assert_uint_gt(strlen(eval(f, q, "$date_local")), 20);
+    ck_assert_str_eq(eval(f, q, "[$sent_trailer_grpc_status][$tcpinfo_rtt]"), "[][]");
+    req_free(q);
+    conf_fixture_free(f);
+}
+END_TEST
+
 START_TEST(defined_and_captures)
 {
     struct conf_fixture *f = conf_fixture_new("set");
@@ -173,6 +198,7 @@ Suite *kp_test_var_suite(void)
     tcase_add_test(tc, compile_errors);
     tcase_add_test(tc, request_values);
     tcase_add_test(tc, joined_fields);
+    tcase_add_test(tc, module_variables);
     tcase_add_test(tc, defined_and_captures);
     suite_add_tcase(s, tc);
     return s;
