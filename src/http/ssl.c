@@ -324,12 +324,63 @@ SSL_GETTER(v_session_reused, KP_SSL_VAR_SESSION_REUSED)
 
 SSL_GETTER(v_client_verify, KP_SSL_VAR_CLIENT_VERIFY)
 
+static struct kp_str ssl_more(struct kp_http_request *r, enum kp_http_ssl_more which)
+{
+    return r->hc != NULL && r->hc->c != NULL ? kp_http_ssl_more(r->hc->c, which, &r->arena)
+                                             : KP_STR_NULL;
+}
+
+#define SSL_MORE_GETTER(fn, which)                                                                 \
+    static struct kp_str fn(struct kp_http_request *r, const struct kp_http_var_ref *ref,          \
+                            char *buf)                                                             \
+    {                                                                                              \
+        (void)ref;                                                                                 \
+        (void)buf;                                                                                 \
+        return ssl_more(r, which);                                                                 \
+    }
+SSL_MORE_GETTER(v_session_id, KP_SSL_MORE_SESSION_ID)
+SSL_MORE_GETTER(v_alpn, KP_SSL_MORE_ALPN)
+SSL_MORE_GETTER(v_curve, KP_SSL_MORE_CURVE)
+SSL_MORE_GETTER(v_curves, KP_SSL_MORE_CURVES)
+SSL_MORE_GETTER(v_ciphers, KP_SSL_MORE_CIPHERS)
+SSL_MORE_GETTER(v_early_data, KP_SSL_MORE_EARLY_DATA)
+SSL_MORE_GETTER(v_s_dn, KP_SSL_MORE_S_DN)
+SSL_MORE_GETTER(v_i_dn, KP_SSL_MORE_I_DN)
+SSL_MORE_GETTER(v_s_dn_legacy, KP_SSL_MORE_S_DN_LEGACY)
+SSL_MORE_GETTER(v_i_dn_legacy, KP_SSL_MORE_I_DN_LEGACY)
+SSL_MORE_GETTER(v_serial, KP_SSL_MORE_SERIAL)
+SSL_MORE_GETTER(v_fingerprint, KP_SSL_MORE_FINGERPRINT)
+SSL_MORE_GETTER(v_v_start, KP_SSL_MORE_V_START)
+SSL_MORE_GETTER(v_v_end, KP_SSL_MORE_V_END)
+SSL_MORE_GETTER(v_v_remain, KP_SSL_MORE_V_REMAIN)
+SSL_MORE_GETTER(v_raw_cert, KP_SSL_MORE_RAW_CERT)
+SSL_MORE_GETTER(v_cert, KP_SSL_MORE_CERT)
+SSL_MORE_GETTER(v_escaped_cert, KP_SSL_MORE_ESCAPED_CERT)
+
 const struct kp_http_var_def kp_http_ssl_vars[] = {
     {"ssl_client_verify", v_client_verify, 0, 0, NULL, NULL},
     {"ssl_protocol", v_protocol, 0, 0, NULL, NULL},
     {"ssl_cipher", v_cipher, 0, 0, NULL, NULL},
     {"ssl_server_name", v_server_name, 0, 0, NULL, NULL},
     {"ssl_session_reused", v_session_reused, 0, 0, NULL, NULL},
+    {"ssl_session_id", v_session_id, 0, 0, NULL, NULL},
+    {"ssl_alpn_protocol", v_alpn, 0, 0, NULL, NULL},
+    {"ssl_curve", v_curve, 0, 0, NULL, NULL},
+    {"ssl_curves", v_curves, 0, 0, NULL, NULL},
+    {"ssl_ciphers", v_ciphers, 0, 0, NULL, NULL},
+    {"ssl_early_data", v_early_data, 0, 0, NULL, NULL},
+    {"ssl_client_s_dn", v_s_dn, 0, 0, NULL, NULL},
+    {"ssl_client_i_dn", v_i_dn, 0, 0, NULL, NULL},
+    {"ssl_client_s_dn_legacy", v_s_dn_legacy, 0, 0, NULL, NULL},
+    {"ssl_client_i_dn_legacy", v_i_dn_legacy, 0, 0, NULL, NULL},
+    {"ssl_client_serial", v_serial, 0, 0, NULL, NULL},
+    {"ssl_client_fingerprint", v_fingerprint, 0, 0, NULL, NULL},
+    {"ssl_client_v_start", v_v_start, 0, 0, NULL, NULL},
+    {"ssl_client_v_end", v_v_end, 0, 0, NULL, NULL},
+    {"ssl_client_v_remain", v_v_remain, 0, 0, NULL, NULL},
+    {"ssl_client_raw_cert", v_raw_cert, 0, 0, NULL, NULL},
+    {"ssl_client_cert", v_cert, 0, 0, NULL, NULL},
+    {"ssl_client_escaped_cert", v_escaped_cert, 0, 0, NULL, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
@@ -1069,6 +1120,270 @@ struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var whic
     return v != NULL ? kp_str_from(v) : KP_STR("");
 }
 
+/* The bytes a memory BIO holds, copied into a; the BIO is freed. */
+static struct kp_str bio_text(BIO *b, struct kp_arena *a)
+{
+    char *p = NULL;
+    long n = b != NULL ? BIO_get_mem_data(b, &p) : 0;
+    struct kp_str v = KP_STR_NULL;
+
+    if (n >= 0 && p != NULL)
+        v = (struct kp_str){kp_arena_strndup(a, p, (size_t)n), (size_t)n};
+    BIO_free(b);
+    return v;
+}
+
+static struct kp_str hex_of(const unsigned char *p, size_t n, bool upper, struct kp_arena *a)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    char *out = kp_arena_alloc(a, 2 * n + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return (struct kp_str){out, 2 * n};
+}
+
+/* A group's name as nginx gives it: OpenSSL's short name, else its code. */
+static void put_group(BIO *b, int nid)
+{
+    const char *name = (nid & TLSEXT_nid_unknown) ? NULL : OBJ_nid2sn(nid);
+
+    if (name != NULL)
+        BIO_puts(b, name);
+    else
+        BIO_printf(b, "0x%04x", nid & 0xffff);
+}
+
+static struct kp_str curves(SSL *ssl, struct kp_arena *a)
+{
+    int n = SSL_get1_curves(ssl, NULL);
+    BIO *b = BIO_new(BIO_s_mem());
+
+    if (n <= 0 || b == NULL) {
+        BIO_free(b);
+        return KP_STR_NULL;
+    }
+    int *ids = kp_arena_alloc(a, (size_t)n * sizeof(*ids));
+    SSL_get1_curves(ssl, ids);
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            BIO_puts(b, ":");
+        put_group(b, ids[i]);
+    }
+    return bio_text(b, a);
+}
+
+/* The client's cipher list as it sent it (signalling values included),
+ * unknown ones as their code. */
+static struct kp_str ciphers(SSL *ssl, struct kp_arena *a)
+{
+    const unsigned char *raw = NULL;
+    size_t n = SSL_get0_raw_cipherlist(ssl, &raw);
+    BIO *b = BIO_new(BIO_s_mem());
+
+    if (n == 0 || raw == NULL || b == NULL) {
+        BIO_free(b);
+        return KP_STR_NULL;
+    }
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        const SSL_CIPHER *ci = SSL_CIPHER_find(ssl, raw + i);
+        if (i > 0)
+            BIO_puts(b, ":");
+        if (ci != NULL)
+            BIO_puts(b, SSL_CIPHER_get_name(ci));
+        else
+            BIO_printf(b, "0x%02x%02x", raw[i], raw[i + 1]);
+    }
+    return bio_text(b, a);
+}
+
+static struct kp_str session_id(SSL *ssl, struct kp_arena *a)
+{
+    const SSL_SESSION *sess = SSL_get0_session(ssl);
+    unsigned n = 0;
+    const unsigned char *id = sess != NULL ? SSL_SESSION_get_id(sess, &n) : NULL;
+
+    return id != NULL ? hex_of(id, n, false, a) : KP_STR_NULL;
+}
+
+static struct kp_str dn(const X509_NAME *name, bool legacy, struct kp_arena *a)
+{
+    if (legacy) {
+        char *line = X509_NAME_oneline(name, NULL, 0);
+        struct kp_str v =
+            line != NULL ? kp_str_from(kp_arena_strndup(a, line, strlen(line))) : KP_STR_NULL;
+        OPENSSL_free(line);
+        return v;
+    }
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL || X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) < 0) {
+        BIO_free(b);
+        return KP_STR_NULL;
+    }
+    return bio_text(b, a);
+}
+
+/* The certificate in PEM; with indent, every line after the first starts
+ * with a tab and the last newline goes (nginx's $ssl_client_cert). */
+static struct kp_str pem(X509 *cert, bool indent, struct kp_arena *a)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+
+    if (b == NULL || PEM_write_bio_X509(b, cert) == 0) {
+        BIO_free(b);
+        return KP_STR_NULL;
+    }
+    struct kp_str v = bio_text(b, a);
+    if (!indent || v.len == 0)
+        return v;
+    size_t lines = 0;
+    for (size_t i = 0; i + 1 < v.len; i++)
+        lines += v.p[i] == '\n';
+    char *out = kp_arena_alloc(a, v.len + lines + 1), *o = out;
+    for (size_t i = 0; i + 1 < v.len; i++) {
+        *o++ = v.p[i];
+        if (v.p[i] == '\n')
+            *o++ = '\t';
+    }
+    *o = '\0';
+    return (struct kp_str){out, (size_t)(o - out)};
+}
+
+/* PEM percent-encoded as nginx's $ssl_client_escaped_cert: every byte but
+ * unreserved ones (RFC 3986) becomes %XX. */
+static struct kp_str escaped(struct kp_str v, struct kp_arena *a)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = kp_arena_alloc(a, 3 * v.len + 1), *o = out;
+
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c) != NULL) {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '%';
+        *o++ = hex[c >> 4];
+        *o++ = hex[c & 15];
+    }
+    *o = '\0';
+    return (struct kp_str){out, (size_t)(o - out)};
+}
+
+static struct kp_str asn1_time(const ASN1_TIME *t, struct kp_arena *a)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+
+    if (b == NULL || ASN1_TIME_print(b, t) == 0) {
+        BIO_free(b);
+        return KP_STR_NULL;
+    }
+    return bio_text(b, a);
+}
+
+/* Whole days until the certificate ends (0 once it has). */
+static struct kp_str days_left(const X509 *cert, struct kp_arena *a)
+{
+    int days = 0, secs = 0;
+    char *out = kp_arena_alloc(a, 16);
+
+    if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 0)
+        return KP_STR_NULL;
+    if (days < 0 || (days == 0 && secs < 0))
+        days = 0;
+    return (struct kp_str){out, (size_t)snprintf(out, 16, "%d", days)};
+}
+
+static struct kp_str cert_more(X509 *cert, enum kp_http_ssl_more which, struct kp_arena *a)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    BIO *b;
+
+    switch (which) {
+    case KP_SSL_MORE_S_DN:
+    case KP_SSL_MORE_S_DN_LEGACY:
+        return dn(X509_get_subject_name(cert), which == KP_SSL_MORE_S_DN_LEGACY, a);
+    case KP_SSL_MORE_I_DN:
+    case KP_SSL_MORE_I_DN_LEGACY:
+        return dn(X509_get_issuer_name(cert), which == KP_SSL_MORE_I_DN_LEGACY, a);
+    case KP_SSL_MORE_SERIAL:
+        b = BIO_new(BIO_s_mem());
+        if (b == NULL || i2a_ASN1_INTEGER(b, X509_get0_serialNumber(cert)) < 0) {
+            BIO_free(b);
+            return KP_STR_NULL;
+        }
+        return bio_text(b, a);
+    case KP_SSL_MORE_FINGERPRINT:
+        if (X509_digest(cert, EVP_sha1(), md, &n) == 0)
+            return KP_STR_NULL;
+        return hex_of(md, n, false, a);
+    case KP_SSL_MORE_V_START:
+        return asn1_time(X509_get0_notBefore(cert), a);
+    case KP_SSL_MORE_V_END:
+        return asn1_time(X509_get0_notAfter(cert), a);
+    case KP_SSL_MORE_V_REMAIN:
+        return days_left(cert, a);
+    case KP_SSL_MORE_RAW_CERT:
+    case KP_SSL_MORE_CERT:
+        return pem(cert, which == KP_SSL_MORE_CERT, a);
+    case KP_SSL_MORE_ESCAPED_CERT:
+        return escaped(pem(cert, false, a), a);
+    default:
+        return KP_STR_NULL;
+    }
+}
+
+struct kp_str kp_http_ssl_more(const struct kp_conn *c, enum kp_http_ssl_more which,
+                               struct kp_arena *a)
+{
+    SSL *ssl = c->tls != NULL ? kp_tls_ssl(c->tls) : NULL;
+    const unsigned char *alpn = NULL;
+    unsigned len = 0;
+
+    if (ssl == NULL)
+        return KP_STR_NULL;
+    switch (which) {
+    case KP_SSL_MORE_SESSION_ID:
+        return session_id(ssl, a);
+    case KP_SSL_MORE_ALPN:
+        SSL_get0_alpn_selected(ssl, &alpn, &len);
+        return (struct kp_str){alpn != NULL ? kp_arena_strndup(a, (const char *)alpn, len) : "",
+                               alpn != NULL ? len : 0};
+    case KP_SSL_MORE_CURVE: {
+        BIO *b = BIO_new(BIO_s_mem());
+        int nid = SSL_get_negotiated_group(ssl);
+        if (b == NULL || nid == 0) {
+            BIO_free(b);
+            return KP_STR("");
+        }
+        put_group(b, nid);
+        return bio_text(b, a);
+    }
+    case KP_SSL_MORE_CURVES:
+        return curves(ssl, a);
+    case KP_SSL_MORE_CIPHERS:
+        return ciphers(ssl, a);
+    case KP_SSL_MORE_EARLY_DATA:
+        return SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED &&
+                       !SSL_is_init_finished(ssl)
+                   ? KP_STR("1")
+                   : KP_STR("");
+    default:
+        break;
+    }
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (cert == NULL)
+        return KP_STR_NULL;
+    struct kp_str v = cert_more(cert, which, a);
+    X509_free(cert);
+    return v;
+}
+
 #else /* built without OpenSSL */
 
 bool kp_http_ssl_available(void)
@@ -1105,6 +1420,15 @@ struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var whic
     (void)which;
     (void)buf;
     return KP_STR("");
+}
+
+struct kp_str kp_http_ssl_more(const struct kp_conn *c, enum kp_http_ssl_more which,
+                               struct kp_arena *a)
+{
+    (void)c;
+    (void)which;
+    (void)a;
+    return KP_STR_NULL;
 }
 
 int kp_http_ssl_verify_result(const struct kp_conn *c, const struct kp_http_srv_conf *srv,

@@ -513,7 +513,11 @@ START_TEST(client_certificate_verified)
                 "server { listen 127.0.0.1:@PORT2@ ssl; server_name localhost;\n"
                 "  ssl_certificate ec.crt; ssl_certificate_key ec.key;\n"
                 "  ssl_verify_client optional; ssl_client_certificate ca.crt;\n"
-                "  return 200 \"verify=$ssl_client_verify\\n\"; }\n");
+                "  location /cert { return 200 \"$ssl_client_s_dn|$ssl_client_i_dn|"
+                "$ssl_client_s_dn_legacy|$ssl_client_serial|$ssl_client_fingerprint|"
+                "$ssl_client_v_remain|$ssl_alpn_protocol|$ssl_curve|[$ssl_early_data]\\n"
+                "$ssl_client_escaped_cert\"; }\n"
+                "  location / { return 200 \"verify=$ssl_client_verify\\n\"; } }\n");
     ck_assert_int_eq(kp_h_start(&s), 0);
     snprintf(opts, sizeof(opts), "--cert %sconf/client.crt --key %sconf/client.key", s.prefix,
              s.prefix);
@@ -535,6 +539,28 @@ START_TEST(client_certificate_verified)
                              s.prefix, s.port2, s.port2),
                      0);
     ck_assert_str_eq(out, "verify=NONE\n");
+    free(out);
+    /* The certificate's variables, as nginx gives them (what openssl says). */
+    char *want = NULL;
+    ck_assert_int_eq(kp_t_sh(&want,
+                             "cd %sconf && " OPENSSL " x509 -in client.crt -noout -serial "
+                             "| sed 's/^serial=//' | tr -d '\\n' && printf '|' && " OPENSSL
+                             " x509 -in client.crt -noout -fingerprint -sha1 "
+                             "| sed 's/.*=//; s/://g' | tr 'A-F' 'a-f' | tr -d '\\n'",
+                             s.prefix),
+                     0);
+    ck_assert_int_eq(kp_t_sh(&out,
+                             "/usr/bin/curl -sS --max-time 10 --http1.1 --cacert %sconf/ec.crt "
+                             "--cert %sconf/client.crt --key %sconf/client.key --resolve "
+                             "localhost:%d:127.0.0.1 https://localhost:%d/cert 2>&1",
+                             s.prefix, s.prefix, s.prefix, s.port2, s.port2),
+                     0);
+    char head[512];
+    snprintf(head, sizeof(head), "CN=client|CN=kelpie test CA|/CN=client|%s|1|http/1.1|", want);
+    ck_assert_msg(strncmp(out, head, strlen(head)) == 0, "%s\nwant %s", out, head);
+    ck_assert_msg(strstr(out, "|[]\n-----BEGIN%20CERTIFICATE-----%0A") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "%0A-----END%20CERTIFICATE-----%0A") != NULL, "%s", out);
+    free(want);
     free(out);
     char *log = kp_h_read(&s, "logs/error.log");
     ck_assert_msg(strstr(log, "client sent no required SSL certificate") != NULL &&

@@ -101,6 +101,38 @@ enum kp_http_ssl_var {
 };
 struct kp_str kp_http_ssl_var(const struct kp_conn *c, enum kp_http_ssl_var which, char *buf);
 
+/* The rest of nginx's $ssl_* variables, whose values may be long (made in
+ * a): the session's id (hex), ALPN protocol, key exchange group, and the
+ * client's offered ciphers and groups (':'-joined); "1" while early data
+ * is being read; and of the client's certificate: subject and issuer
+ * (RFC 2253, and the legacy "/C=../CN=.." form), serial (hex), SHA-1
+ * fingerprint (hex), validity dates (as OpenSSL prints them: "Dec  6
+ * 19:00:00 2026 GMT"), days left, and the certificate itself in PEM (raw,
+ * tab-indented continuation lines, or percent-encoded). Not found (a NULL
+ * slice) on a plain connection or without a client certificate. */
+enum kp_http_ssl_more {
+    KP_SSL_MORE_SESSION_ID,
+    KP_SSL_MORE_ALPN,
+    KP_SSL_MORE_CURVE,
+    KP_SSL_MORE_CURVES,
+    KP_SSL_MORE_CIPHERS,
+    KP_SSL_MORE_EARLY_DATA,
+    KP_SSL_MORE_S_DN,
+    KP_SSL_MORE_I_DN,
+    KP_SSL_MORE_S_DN_LEGACY,
+    KP_SSL_MORE_I_DN_LEGACY,
+    KP_SSL_MORE_SERIAL,
+    KP_SSL_MORE_FINGERPRINT,
+    KP_SSL_MORE_V_START,
+    KP_SSL_MORE_V_END,
+    KP_SSL_MORE_V_REMAIN,
+    KP_SSL_MORE_RAW_CERT,
+    KP_SSL_MORE_CERT,
+    KP_SSL_MORE_ESCAPED_CERT,
+};
+struct kp_str kp_http_ssl_more(const struct kp_conn *c, enum kp_http_ssl_more which,
+                               struct kp_arena *a);
+
 /* Whether c may send a request to srv (the server its Host chose): 421 when
  * srv is not the server the handshake ran under (SNI's, or the address's
  * default) and either verifies client certificates, since the certificate
