@@ -1011,6 +1011,7 @@ static void set_defaults(struct kp_conf *cf, struct srv_node *top)
     top->conf.merge_slashes = true;
     top->conf.ignore_invalid_headers = true;
     kp_http_ssl_conf_defaults(a, &top->conf.ssl);
+    loc->uninitialized_variable_warn = true;
     loc->path = kp_conf_strdup(a, "");
     loc->root = kp_conf_join(a, cf->prefix, "html");
     loc->root_len = strlen(loc->root);
@@ -1237,6 +1238,8 @@ const struct kp_conf_cmd kp_http_conf_block_cmds[] = {
      KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"rewrite_log", HTTP_ANY | KP_CONF_SIF | KP_CONF_LIF, KP_CONF_TAKE(1), 0, kp_conf_set_flag,
      LOC(rewrite_log)},
+    {"uninitialized_variable_warn", HTTP_ANY | KP_CONF_SIF | KP_CONF_LIF, KP_CONF_TAKE(1), 0,
+     kp_conf_set_flag, LOC(uninitialized_variable_warn)},
     {"absolute_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(absolute_redirect)},
     {"port_in_redirect", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(port_in_redirect)},
     {"msie_padding", HTTP_ANY, KP_CONF_TAKE(1), 0, kp_conf_set_flag, LOC(msie_padding)},

@@ -66,9 +66,11 @@ int kp_http_rewrite_conf_set(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
     if (name[0] != '$' || name[1] == '\0')
         return kp_conf_error(cf, "invalid variable name \"%s\"", name);
     struct kp_http_rw_op *op = add_op(cf, conf, KP_RW_SET);
-    op->var = kp_http_var_define(cf, name + 1, NULL);
-    if (op->var == NULL)
+    struct kp_http_var_def *def = kp_http_var_define(cf, name + 1, NULL);
+    if (def == NULL)
         return -EINVAL;
+    def->flags |= KP_HTTP_VAR_BY_SET;
+    op->var = def;
     return kp_http_cv_compile(cf, cf->args[2], &op->value);
 }
 
@@ -193,6 +195,17 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
     return code;
 }
 
+/* rewrite_log's lines, nginx's words: whether a regex (of a rewrite or an
+ * if) matched its subject. */
+static void log_match(struct kp_http_request *r, const struct kp_http_regex *re, struct kp_str v,
+                      bool matched)
+{
+    if (r->loc == NULL || !r->loc->rewrite_log)
+        return;
+    kp_http_req_log(r, KP_LOG_NOTICE, 0, "\"%s\" %s \"%.*s\"", re->source,
+                    matched ? "matches" : "does not match", (int)v.len, v.p);
+}
+
 static bool file_holds(enum kp_http_rw_test t, struct kp_str path)
 {
     struct stat st;
@@ -225,6 +238,7 @@ static bool holds(struct kp_http_request *r, const struct kp_http_rw_cond *c)
         break;
     case KP_RW_TEST_REGEX:
         yes = kp_http_regex_exec(r, c->regex, v) == 1;
+        log_match(r, c->regex, v, yes);
         break;
     default:
         yes = file_holds(c->test, v);
@@ -413,31 +427,29 @@ static int redirect(struct kp_http_request *r, const struct kp_http_rw_op *op, s
     return op->flag == KP_RW_FLAG_PERMANENT ? 301 : 302;
 }
 
-static void log_match(struct kp_http_request *r, const struct kp_http_rw_op *op, struct kp_str to)
-{
-    const struct kp_log *log = r->svc != NULL ? r->svc->log : NULL;
-
-    if (log == NULL || !r->loc->rewrite_log)
-        return;
-    kp_log_error_via(kp_http_req_error_log(r), log, KP_LOG_NOTICE, 0,
-                     "\"%s\" matches \"%.*s\", rewritten to \"%.*s\"", op->regex->source,
-                     (int)r->uri.len, r->uri.p, (int)to.len, to.p);
-}
-
 /* One rewrite: KP_HTTP_REWRITE_NEXT (no match, or no flag), AGAIN (last),
  * a status (redirect), or 1 for break. *changed says the URI changed. */
 static int rewrite(struct kp_http_request *r, const struct kp_http_rw_op *op, bool *changed)
 {
-    if (kp_http_regex_exec(r, op->regex, r->uri) != 1)
+    bool matched = kp_http_regex_exec(r, op->regex, r->uri) == 1;
+    log_match(r, op->regex, r->uri, matched);
+    if (!matched)
         return KP_HTTP_REWRITE_NEXT;
     struct expansion e = expand(r, op);
-    log_match(r, op, e.text);
-    if (op->redirect)
-        return redirect(r, op, e);
+    bool logged = r->loc != NULL && r->loc->rewrite_log;
+    if (op->redirect) {
+        int code = redirect(r, op, e);
+        if (logged)
+            kp_http_req_log(r, KP_LOG_NOTICE, 0, "rewritten redirect: \"%.*s\"",
+                            (int)r->resp.location.len, r->resp.location.p);
+        return code;
+    }
     apply(r, op, e);
+    if (logged)
+        kp_http_req_log(r, KP_LOG_NOTICE, 0, "rewritten data: \"%.*s\", args: \"%.*s\"",
+                        (int)r->uri.len, r->uri.p, (int)r->args.len, r->args.p);
     if (r->uri.len == 0) {
-        kp_log_error_via(kp_http_req_error_log(r), r->svc != NULL ? r->svc->log : NULL, KP_LOG_ERR,
-                         0, "the rewritten URI has a zero length");
+        kp_http_req_log(r, KP_LOG_ERR, 0, "the rewritten URI has a zero length");
         return 500;
     }
     /* "/b/" + an empty capture's "/x" is "/b//x", which nginx serves: only

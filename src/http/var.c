@@ -257,6 +257,13 @@ static struct kp_str get_slot(struct kp_http_request *r, const struct kp_http_va
     if (ref->def->index >= r->n_var_slots)
         return KP_STR_NULL;
     const struct kp_http_var_value *v = &slots(r)[ref->def->index];
+    if (!v->valid && (ref->def->flags & KP_HTTP_VAR_BY_SET)) {
+        /* As nginx: warned of once per request, empty from then on. */
+        if (r->loc != NULL && r->loc->uninitialized_variable_warn)
+            kp_http_req_log(r, KP_LOG_WARN, 0, "using uninitialized \"%s\" variable",
+                            ref->def->name);
+        kp_http_var_set(r, ref->def, KP_STR(""));
+    }
     return v->valid ? v->value : KP_STR_NULL;
 }
 

@@ -76,6 +76,9 @@ static const char *CONF =
     "    location /capa/ { rewrite ^/capa/(.*)$ /to?x=$1 redirect; }\n"
     "    location /varq/ { rewrite ^ /shw$uri last; }\n"
     "    location /shw/ { return 200 \"uri=$uri args=$args\"; }\n"
+    "    location /unset/ { if ($arg_x) { set $nv 1; } return 200 \"[$nv][$nv]\"; }\n"
+    "    location /quiet/ { uninitialized_variable_warn off;\n"
+    "                       if ($arg_x) { set $nq 1; } return 200 \"[$nq]\"; }\n"
     "    location /dbl/ { rewrite ^/dbl(.*)$ /new/$1 last; }\n"
     "    location /empty/ {\n"
     "        if ($arg_e = \"\") { return 200 \"e empty\"; }\n"
@@ -285,6 +288,14 @@ START_TEST(rewrite_logs)
     kp_h_resp_free(&r);
     ck_assert_int_eq(kp_h_request(s.port, "GET /loop/a HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port, "GET /tmp/b HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port, "GET /quiet/ HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    ck_assert_str_eq(r.body, "[]");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(kp_h_request(s.port, "GET /unset/ HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    ck_assert_str_eq(r.body, "[][]");
+    kp_h_resp_free(&r);
     /* Two maps that name each other: the cycle is cut and logged, and the
      * worker goes on answering. */
     ck_assert_int_eq(kp_h_request(s.port, "GET /mm/ HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
@@ -299,7 +310,19 @@ START_TEST(rewrite_logs)
     char *err = kp_h_read(&s, "logs/error.log");
     ck_assert_ptr_nonnull(strstr(err, "cycle while evaluating variable \"m"));
     ck_assert_ptr_nonnull(strstr(err, "[notice]"));
-    ck_assert_ptr_nonnull(strstr(err, "\"^/add/(.*)$\" matches \"/add/q\""));
+    ck_assert_ptr_nonnull(strstr(err, "\"^/add/(.*)$\" matches \"/add/q\", client: 127.0.0.1"));
+    /* nginx's other rewrite_log lines: a miss, the rewritten URI and
+     * arguments, and a redirect's target; an if's regex too. */
+    ck_assert_ptr_nonnull(strstr(err, "\"^/srv/(.*)$\" does not match \"/add/q\""));
+    ck_assert_ptr_nonnull(strstr(err, "rewritten data: \"/show\", args: \"a=q&b=1\""));
+    ck_assert_ptr_nonnull(strstr(err, "rewritten redirect: \"/new/b\""));
+    /* A `set` variable read before any value: warned of once (unless
+     * uninitialized_variable_warn off), empty. */
+    ck_assert_ptr_nonnull(strstr(err, "[warn]"));
+    char *first = strstr(err, "using uninitialized \"nv\" variable");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_null(strstr(first + 1, "using uninitialized \"nv\" variable"));
+    ck_assert_ptr_null(strstr(err, "using uninitialized \"nq\" variable"));
     free(err);
     char *log = kp_h_read(&s, "logs/rw.log");
     ck_assert_msg(log != NULL && strstr(log, "/show|a=q&b=1|b|/add/q?b=1\n") != NULL, "%s",

@@ -347,8 +347,9 @@ struct kp_http_loc_conf {
      * if and return, in config order; not inherited. */
     struct kp_http_rw_op *rw_ops;
     size_t n_rw_ops;
-    bool rewrite_log;              /* off */
-    struct kp_http_loc_conf **ifs; /* the if { } blocks inside, for the access log */
+    bool rewrite_log;                 /* off */
+    bool uninitialized_variable_warn; /* on: a `set` variable read before any value, logged */
+    struct kp_http_loc_conf **ifs;    /* the if { } blocks inside, for the access log */
     size_t n_ifs;
     bool etag;                  /* on: static files carry ETag */
     bool log_not_found;         /* on: a missing file is logged at [error] */

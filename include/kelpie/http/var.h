@@ -56,6 +56,7 @@ typedef struct kp_str (*kp_http_var_get_fn)(struct kp_http_request *r,
 #define KP_HTTP_VAR_VOLATILE (1u << 3) /* map ... volatile: never cached */
 #define KP_HTTP_VAR_SETTABLE (1u << 4) /* built in, yet `set` may give it a value ($limit_rate) */
 #define KP_HTTP_VAR_EMPTY    (1u << 5) /* empty is a value: logged as nothing, not "-" */
+#define KP_HTTP_VAR_BY_SET   (1u << 6) /* `set` gives it its values: read unset, it is warned of */
 
 struct kp_http_var_def {
     const char *name; /* without '$'; NULL ends a table */
