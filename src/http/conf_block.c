@@ -105,13 +105,12 @@ static void types_add(struct kp_arena *a, struct kp_http_types *t, const char *e
     t->v[lo] = (struct kp_http_type){lower, type};
 }
 
-/* Used when the http block has no `types` at all (nginx's built-in set). */
+/* Used when the http block has no `types` at all: nginx's built-in set,
+ * exactly (everything else is default_type until mime.types is included). */
 static void builtin_types(struct kp_arena *a, struct kp_http_types *t)
 {
-    static const char *const map[][2] = {{"text/html", "html"},
-                                         {"image/gif", "gif"},
-                                         {"image/jpeg", "jpg"},
-                                         {"application/javascript", "js"}};
+    static const char *const map[][2] = {
+        {"text/html", "html"}, {"image/gif", "gif"}, {"image/jpeg", "jpg"}};
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         types_add(a, t, map[i][1], kp_conf_strdup(a, map[i][0]));
@@ -620,6 +619,7 @@ static int set_alias(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
     loc->root = kp_conf_join(cf->arena, cf->prefix, a);
     loc->root_len = strlen(loc->root);
     loc->alias = true;
+    loc->alias_skip = strlen(loc->path);
     loc->alias_value = NULL;
     loc->root_value = NULL;
     loc->root_prefix = NULL;

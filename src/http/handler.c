@@ -63,6 +63,14 @@ static int set_path(struct kp_http_request *r, struct kp_str target, bool merge_
     return 0;
 }
 
+/* r->uri changed: find its location again. Whatever try_files found
+ * under the location left behind no longer applies (alias_add_uri). */
+static void relocate(struct kp_http_request *r)
+{
+    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    r->alias_add_uri = false;
+}
+
 /* The name that chooses the server: Host, or for a request without one
  * (HTTP/1.0) over TLS the name SNI sent, as nginx does. */
 static struct kp_str request_host(const struct kp_http_request *r)
@@ -89,7 +97,7 @@ int kp_http_handler_route(struct kp_http_request *r, const struct kp_http_addr *
     /* merge_slashes of the default server: nginx reads it before the Host */
     if (set_path(r, h->path, addr->default_server->merge_slashes, h->plain_len) != 0)
         return 400;
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    relocate(r);
     return 0;
 }
 
@@ -153,13 +161,15 @@ static int to_named(struct kp_http_request *r, const char *name)
         return 500;
     }
     r->loc = l;
+    r->alias_add_uri = false;
     r->internal = true;
     return TRY_AGAIN;
 }
 
 /* The last try_files argument: =CODE, a named location, or an internal
- * redirect to a URI (with its own query, else the request's), located
- * again. */
+ * redirect to a URI, located again. The URI's own query replaces the
+ * request's, and a URI without one leaves none, as in nginx (hence its
+ * documented `/index.php?$args`). */
 static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
 {
     const char *last = cv->text;
@@ -174,6 +184,7 @@ static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
     size_t len;
     char *to = expand(r, cv, &len, false);
     char *q = memchr(to, '?', len);
+    r->args = (struct kp_str){"", 0};
     if (q != NULL) {
         r->args = (struct kp_str){q + 1, len - (size_t)(q + 1 - to)};
         *q = '\0';
@@ -182,7 +193,7 @@ static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
     if (!kp_http_uri_is_safe((struct kp_str){to, len}))
         return 500;
     r->uri = (struct kp_str){to, len};
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    relocate(r);
     return TRY_AGAIN;
 }
 
@@ -190,7 +201,10 @@ static int try_fallback(struct kp_http_request *r, const struct kp_http_cv *cv)
  * serves (0), else the fallback decides. A candidate written with a final
  * slash ("$uri/") names a directory and serves the name without that slash,
  * as in nginx: for "/docs" that is "/docs" (which the static handler
- * redirects to "/docs/"), for "/docs/" it is "/docs/" (its index). */
+ * redirects to "/docs/"), for "/docs/" it is "/docs/" (its index). In a
+ * regex location with an alias, a candidate is looked up under the alias
+ * (which alone names the whole file otherwise) and a file found is served
+ * from there, as by nginx; a directory leaves the URI as it was. */
 static int try_files(struct kp_http_request *r)
 {
     const struct kp_http_loc_conf *loc = r->loc;
@@ -201,13 +215,18 @@ static int try_files(struct kp_http_request *r)
         bool dir = tlen > 1 && cv->text[tlen - 1] == '/';
         struct kp_str cand;
         cand.p = expand(r, cv, &cand.len, dir);
+        r->alias_add_uri = loc->alias_value != NULL;
         int found = exists(r, cand, dir);
+        r->alias_add_uri = false;
         if (found == KP_HTTP_STATIC_OPEN_WAIT) {
             r->open_task->in_try_files = true; /* run again from the first candidate */
             return found;
         }
+        if (found && dir && loc->alias_value != NULL)
+            return 0;
         if (found) {
             r->uri = cand;
+            r->alias_add_uri = loc->alias_value != NULL;
             return 0;
         }
     }
@@ -225,7 +244,7 @@ static int location_rewrite(struct kp_http_request *r)
             return st;
         if (!uri_change(r, "processing"))
             return 500;
-        r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+        relocate(r);
     }
 }
 
@@ -241,7 +260,7 @@ static int server_rewrite(struct kp_http_request *r)
     if (st > 0)
         return st;
     if (r->uri.len > 0 && r->uri.p[0] == '/')
-        r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+        relocate(r);
     return 0;
 }
 
@@ -306,7 +325,7 @@ static int location_phases(struct kp_http_request *r, enum phase from)
         if (!uri_change(r, "internally redirecting to"))
             return 500;
         r->internal = true;
-        r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+        relocate(r);
     }
 }
 
@@ -470,7 +489,7 @@ static int error_page_target(struct kp_http_request *r, struct kp_str uri)
     if (set_path(r, uri, true, 0) != 0 || !uri_change(r, "internally redirecting to"))
         return 500;
     r->internal = true;
-    r->loc = kp_http_location_find(r->srv, r->uri.p, r->uri.len, r);
+    relocate(r);
     return content(r);
 }
 

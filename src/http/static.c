@@ -543,27 +543,31 @@ static bool joins_safely(const char *base, size_t base_len, struct kp_str rest)
  * climb out of a static alias, or -EACCES when a value made from variables
  * (root, alias) holds a "." or ".." segment (403: the request is fine, what
  * the configuration makes of it is refused). */
-/* A regex location's alias with its captures: the whole file name. It must
+/* A regex location's alias with its captures: the whole file name, or
+ * with uri after it when try_files found uri there (alias_add_uri). It must
  * stay beneath the directory its literal start names ("/data/" of
  * "/data/$1"), whatever the captures hold. */
-static ssize_t map_value(struct kp_http_request *r, const struct kp_http_cv *alias, char *out,
-                         size_t size, size_t *dir_len)
+static ssize_t map_value(struct kp_http_request *r, const struct kp_http_cv *alias,
+                         struct kp_str uri, char *out, size_t size, size_t *dir_len)
 {
     struct kp_str v = kp_http_cv_eval(r, alias, KP_HTTP_CV_RAW);
     const char *var = strchr(alias->text, '$');
     size_t lit = var != NULL ? (size_t)(var - alias->text) : strlen(alias->text);
     const char *slash = lit > 0 ? memrchr(alias->text, '/', lit) : NULL;
+    size_t add = r->alias_add_uri ? uri.len : 0;
 
-    if (v.len >= size || slash == NULL)
+    if (v.len + add >= size || slash == NULL)
         return -ENAMETOOLONG;
     /* A capture or $host holding ".." would climb out of that directory;
      * openat2's RESOLVE_BENEATH is not there to stop it with
-     * disable_symlinks off. */
+     * disable_symlinks off. (A URI added is normalised already.) */
     if (!kp_http_uri_no_dot_segments(v))
         return -EACCES;
     *dir_len = (size_t)(slash - alias->text);
-    memcpy(out, v.p, v.len + 1);
-    return (ssize_t)v.len;
+    memcpy(out, v.p, v.len);
+    memcpy(out + v.len, uri.p, add);
+    out[v.len + add] = '\0';
+    return (ssize_t)(v.len + add);
 }
 
 static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size_t size,
@@ -574,7 +578,7 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
     const char *base = root.p;
 
     if (loc->alias_value != NULL)
-        return map_value(r, loc->alias_value, out, size, dir_len);
+        return map_value(r, loc->alias_value, uri, out, size, dir_len);
     if (loc->root_value != NULL && !kp_http_uri_no_dot_segments(kp_str_from(base)))
         return -EACCES; /* a value must not take the root (alias) up with ".." */
     /* A value's text may end early at a NUL (strlen); the root's is kept. */
@@ -585,7 +589,7 @@ static ssize_t map(struct kp_http_request *r, struct kp_str uri, char *out, size
 
     *dir_len = base_len;
     if (loc->alias) {
-        size_t skip = strlen(loc->path);
+        size_t skip = loc->alias_skip;
         rest = (struct kp_str){uri.p + (skip < uri.len ? skip : uri.len),
                                skip < uri.len ? uri.len - skip : 0};
         if (!joins_safely(base, base_len, rest))

@@ -267,14 +267,22 @@ static int read_word(struct kp_conf *cf)
         return kp_conf_error(cf, "invalid number of arguments in \"%s\" directive", cf->args[0]);
     if (w.room > KP_CONF_MAX_TOKEN)
         w.room = KP_CONF_MAX_TOKEN;
+    /* In an unquoted word, "${name}" keeps its braces: nginx opens no
+     * block at a '{' right after '$' (`index ${server_name}.html;`). */
+    bool braced = false;
     for (;;) {
         if (f->p == f->end) {
             if (quote != 0)
                 return kp_conf_error(cf, "unexpected end of file in quoted string");
             break;
         }
-        if (quote != 0 ? *f->p == quote : ends_word(*f->p))
+        if (quote != 0 ? *f->p == quote
+                       : ends_word(*f->p) && !(braced && (*f->p == '{' || *f->p == '}')))
             break;
+        if (quote == 0 && *f->p == '$' && f->p + 1 < f->end && f->p[1] == '{')
+            braced = true;
+        else if (*f->p == '}')
+            braced = false;
         if (!take_char(f, &w))
             return too_long(cf, &w);
     }

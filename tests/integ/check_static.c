@@ -634,6 +634,58 @@ START_TEST(static_alias_variables_stay_beneath)
 }
 END_TEST
 
+/* An alias is inherited by nested locations and replaces the path of the
+ * location that set it; in a regex location try_files looks its candidates
+ * up under the alias; a try_files URI without a query leaves none; a bare
+ * ${name} is read whole by the config parser; without any `types` block
+ * only nginx's three built-in types are known (all as nginx 1.22). */
+START_TEST(static_alias_nested_and_regex_try_files)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char http[1024];
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "data/images/logo.png", "logo");
+    kp_h_write(&s, "data/images/index.html", "gallery\n");
+    kp_h_write(&s, "data/images/localhost.html", "by host\n");
+    kp_h_write(&s, "data/images/app.js", "js\n");
+    kp_h_write(&s, "data/re/re.png", "re");
+    snprintf(http, sizeof(http),
+             "access_log off; default_type text/x-dflt;\n"
+             "server { listen 127.0.0.1:@PORT@; root html;\n"
+             "  location /st/ { alias %sdata/images/;\n"
+             "    location ~ \\.png$ { add_header X-Png 1; }\n"
+             "    location ~ html { try_files $uri =404; } }\n"
+             "  location ~ ^/re\\.png$ { alias %sdata/re; try_files $uri =404; }\n"
+             "  location /vi/ { alias %sdata/images/; index ${host}.html; }\n"
+             "  location /fb/ { try_files $uri /args; }\n"
+             "  location = /args { return 200 \"args=[$args]\"; }\n"
+             "}\n",
+             s.prefix, s.prefix, s.prefix);
+    kp_h_config(&s, "master_process off;", http);
+    ck_assert_msg(kp_h_start(&s) == 0, "server failed to start");
+    req(&s, GET("/st/logo.png"), &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "logo");
+    assert_header(&r, "X-Png", "1");
+    assert_header(&r, "Content-Type", "text/x-dflt"); /* png is not built in */
+    kp_h_resp_free(&r);
+    expect(&s, "/st/index.html", 200, "gallery\n");
+    expect(&s, "/st/nope.html", 404, NULL);
+    expect(&s, "/re.png", 200, "re");
+    expect(&s, "/vi/", 200, "by host\n");
+    req(&s, GET("/st/app.js"), &r);
+    assert_header(&r, "Content-Type", "text/x-dflt");
+    kp_h_resp_free(&r);
+    req(&s, GET("/st/index.html"), &r);
+    assert_header(&r, "Content-Type", "text/html");
+    kp_h_resp_free(&r);
+    expect(&s, "/fb/x?a=b", 200, "args=[]");
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(static_try_files)
 {
     struct kp_h_server s;
@@ -788,6 +840,7 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_alias);
     tcase_add_test(tc, static_alias_variables_stay_beneath);
     tcase_add_test(tc, static_try_files);
+    tcase_add_test(tc, static_alias_nested_and_regex_try_files);
     tcase_add_test(tc, static_symlinks);
     tcase_add_test(tc, static_file_cache);
     tcase_add_test(tc, static_file_cache_memory);

@@ -129,6 +129,10 @@ START_TEST(words_and_quotes)
     expect_ok("w \"a\"\t'b';", "w|a|b;");
     /* nginx's exception: ')' may follow a quote (if ($a = "b")), as a word */
     expect_ok("w ($a = \"b\");", "w|($a|=|b|);");
+    /* "${name}" in a bare word keeps its braces (index ${server_name}.html;);
+     * a '{' elsewhere still opens a block */
+    expect_ok("w ${a}.html x${b}y ${c};", "w|${a}.html|x${b}y|${c};");
+    expect_ok("b{w ${a};}", "w|${a};");
     expect_ok("", "");
 }
 END_TEST

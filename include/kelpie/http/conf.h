@@ -290,7 +290,9 @@ struct kp_http_loc_conf {
     struct kp_http_regex *regex; /* the KP_LOC_REGEX* kinds only (http/regex.h) */
     char *root;                  /* html (resolved against prefix), no trailing '/'; or the alias */
     size_t root_len;             /* strlen(root), kept: mapping a path needs it per request */
-    bool alias; /* root is an `alias`: it replaces the location's path, as written */
+    bool alias;        /* root is an `alias`: it replaces the location's path, as written */
+    size_t alias_skip; /* the length of the path of the location that set the alias: what
+                        * it replaces, in the nested locations that inherit it too */
     struct kp_http_cv *alias_value; /* a regex location's alias: the whole file name */
     const char *root_prefix;        /* a root_value that starts with a variable: what a relative
                                      * value is resolved against per request (else NULL) */

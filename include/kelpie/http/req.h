@@ -225,6 +225,8 @@ struct kp_http_request {
     bool error_pages_done; /* a later error gets the built-in page (recursive_error_pages) */
     unsigned uri_changes;  /* rewrites and internal redirects, bounded */
     bool internal;         /* internally redirected: `internal` locations apply */
+    bool alias_add_uri;    /* try_files found r->uri under a regex location's alias: the
+                            * file is the alias + r->uri (nginx); cleared by a new location */
     struct kp_http_response resp;
     /* Variables (http/var.h): values of defined variables (NULL until one is
      * used), the captures of the last regex match, $request_id once made. */
