@@ -1221,7 +1221,7 @@ const struct kp_conf_cmd kp_http_conf_block_cmds[] = {
     {"limit_except", KP_CONF_LOC, KP_CONF_1MORE, KP_CONF_BLOCK, limit_except_block,
      KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"add_header", HTTP_ANY_IF, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_headers_conf_add,
-     LOC_SPAN(add_headers, add_headers_always_cv)},
+     LOC_SPAN(add_headers, add_headers_own_always)},
     {"expires", HTTP_ANY_IF, KP_CONF_RANGE(1, 2), 0, kp_http_headers_conf_expires,
      LOC_SPAN(expires, expires_cv)},
     /* The rewrite module (http/rewrite.h): directives run in order, not

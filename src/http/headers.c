@@ -22,12 +22,20 @@
 
 /* Fields kelpie writes itself: a second copy would contradict the first
  * (framing, dates) or the choice kelpie made (Content-Type: default_type
- * and types { } set it). */
+ * and types { } set it). ETag and Last-Modified are not among them: as in
+ * nginx, add_header replaces the response's own (see below). */
 static const char *const OWN_FIELDS[] = {
-    "Content-Length", "Transfer-Encoding", "Connection",    "Date",
-    "Server",         "Content-Type",      "Last-Modified", "ETag",
-    "Accept-Ranges",  "Content-Range",     "Location",
+    "Content-Length", "Transfer-Encoding", "Connection",    "Date",     "Server",
+    "Content-Type",   "Accept-Ranges",     "Content-Range", "Location",
 };
+
+/* The KP_HTTP_ADD_* bit of a field add_header replaces, else 0. */
+static unsigned replaced_field(const char *name)
+{
+    if (strcasecmp(name, "ETag") == 0)
+        return KP_HTTP_ADD_ETAG;
+    return strcasecmp(name, "Last-Modified") == 0 ? KP_HTTP_ADD_LAST_MODIFIED : 0;
+}
 
 static bool is_token(const char *s)
 {
@@ -85,6 +93,34 @@ static int compile_lines(struct kp_conf *cf, struct kp_str lines, struct kp_http
     return kp_http_cv_compile(cf, lines.p, *cv);
 }
 
+/* lines without those of field name: an ETag or Last-Modified that a later
+ * add_header replaces (or, empty, removes), as in nginx; a compiled form is
+ * compiled again. */
+static int drop_field(struct kp_conf *cf, struct kp_str *lines, struct kp_http_cv **cv,
+                      const char *name)
+{
+    size_t nlen = strlen(name);
+    struct kp_str kept = KP_STR_NULL;
+
+    for (const char *p = lines->p, *end = p + lines->len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = eol != NULL ? (size_t)(eol + 1 - p) : (size_t)(end - p);
+        if (!(len > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0))
+            append(cf->arena, &kept, p, len);
+        p += len;
+    }
+    if (kept.len == lines->len)
+        return 0;
+    *lines = kept.len > 0 ? kept : KP_STR_NULL;
+    if (*cv == NULL)
+        return 0;
+    if (kept.len == 0) {
+        *cv = NULL;
+        return 0;
+    }
+    return compile_lines(cf, *lines, cv);
+}
+
 int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct kp_http_loc_conf *loc = conf;
@@ -95,8 +131,20 @@ int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, 
     if (always && strcmp(cf->args[3], "always") != 0)
         return kp_conf_invalid(cf, cf->args[3]);
     int rc = check_field(cf, name, value);
-    if (rc != 0 || value[0] == '\0')
+    if (rc != 0)
         return rc;
+    if (replaced_field(name) != 0) {
+        loc->add_headers_own |= replaced_field(name);
+        rc = drop_field(cf, &loc->add_headers, &loc->add_headers_cv, name);
+        if (rc == 0 && always) {
+            loc->add_headers_own_always |= replaced_field(name);
+            rc = drop_field(cf, &loc->add_headers_always, &loc->add_headers_always_cv, name);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (value[0] == '\0')
+        return 0;
     size_t n = strlen(name) + strlen(value) + sizeof(": \r\n");
     char *line = kp_arena_alloc(cf->arena, n);
     int len = snprintf(line, n, "%s: %s\r\n", name, value);
@@ -307,7 +355,15 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
     char expires[128];
     size_t n = ok ? expires_fields(r, now, expires) : 0;
 
+    unsigned own = ok ? loc->add_headers_own : loc->add_headers_own_always;
+
     absolute_location(r);
+    /* The response's own validators give way to add_header's (the request's
+     * conditions were checked against them already, as in nginx). */
+    if (own & KP_HTTP_ADD_ETAG)
+        r->resp.etag = KP_STR_NULL;
+    if (own & KP_HTTP_ADD_LAST_MODIFIED)
+        r->resp.last_modified = (time_t)-1;
     if (add.len == 0 && n == 0)
         return;
     if (cv != NULL)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc.h"
 #include "kelpie/util/time.h"
 
 #define MAIN "master_process off; pcre_jit on;"
@@ -74,6 +75,12 @@ static const char *CONF =
     "    location /max/ { expires max; }\n"
     "    location /neg/ { expires -10s; }\n"
     "    location /daily/ { expires @15h30m; }\n"
+    "    location /own/ {\n"
+    "        add_header Last-Modified \"Mon, 28 Sep 1970 06:00:00 GMT\";\n"
+    "        add_header ETag foo always;\n"
+    "        add_header ETag '\"mine\"';\n"
+    "    }\n"
+    "    location /noetag/ { add_header ETag \"\"; add_header X-Kept yes; }\n"
     "}\n";
 
 static void start(struct kp_h_server *s)
@@ -81,7 +88,7 @@ static void start(struct kp_h_server *s)
     kp_h_prepare(s);
     kp_h_write(s, "html/page.txt", "page\n");
     kp_h_write(s, "html/errors/404.html", "custom not found\n");
-    const char *dirs[] = {"cached", "inherit", "epoch", "max", "neg", "daily"};
+    const char *dirs[] = {"cached", "inherit", "epoch", "max", "neg", "daily", "own", "noetag"};
     char path[64];
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(path, sizeof(path), "html/%s/a.txt", dirs[i]);
@@ -374,6 +381,24 @@ START_TEST(added_fields)
     ck_assert_int_eq(ask_hdr(&s, "/neg/a.txt", "", &r), 200);
     ck_assert_str_eq(kp_h_header(&r, "Cache-Control"), "no-cache");
     ck_assert_int_eq(expires_after_date(&r), -10);
+    kp_h_resp_free(&r);
+    /* add_header ETag / Last-Modified replace the file's own (the last one
+     * of a block wins, an empty one removes it), as nginx's do; the request's
+     * conditions are still those of the file. */
+    ck_assert_int_eq(ask_hdr(&s, "/own/a.txt", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Last-Modified"), "Mon, 28 Sep 1970 06:00:00 GMT");
+    ck_assert_str_eq(kp_h_header(&r, "ETag"), "\"mine\"");
+    ck_assert_int_eq(kp_p_count_lines(r.head, "ETag:"), 1);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/own/a.txt", "If-None-Match: \"mine\"\r\n", &r), 200);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/own/nope", "", &r), 404);
+    ck_assert_str_eq(kp_h_header(&r, "ETag"), "foo");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/noetag/a.txt", "", &r), 200);
+    ck_assert_ptr_null(kp_h_header(&r, "ETag"));
+    ck_assert_ptr_nonnull(kp_h_header(&r, "Last-Modified"));
+    ck_assert_str_eq(kp_h_header(&r, "X-Kept"), "yes");
     kp_h_resp_free(&r);
     /* @15h30m: the next 15:30:00 local time (the server shares this
      * process's time zone), at most a day away, max-age counting to it. */

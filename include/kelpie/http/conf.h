@@ -341,6 +341,9 @@ struct kp_http_loc_conf {
     struct kp_str add_headers_always;
     struct kp_http_cv *add_headers_cv; /* the same lines when a value has variables; else NULL */
     struct kp_http_cv *add_headers_always_cv;
+    /* add_header ETag / Last-Modified (KP_HTTP_ADD_*) take the place of the
+     * response's own field, as nginx's do (an empty value drops it). */
+    unsigned add_headers_own, add_headers_own_always;
     enum kp_http_expires expires;
     int64_t
         expires_s; /* KP_EXPIRES_AFTER, _MODIFIED: seconds, may be negative; _DAILY: of the day */

@@ -28,6 +28,10 @@
 #include "kelpie/util/conf.h"
 #include "kelpie/http/req.h"
 
+/* Fields add_header replaces rather than adds (bits of add_headers_own). */
+#define KP_HTTP_ADD_ETAG          (1u << 0)
+#define KP_HTTP_ADD_LAST_MODIFIED (1u << 1)
+
 /* Directive handlers (struct kp_conf_cmd) for add_header and expires; conf
  * is the block's struct kp_http_loc_conf. */
 int kp_http_headers_conf_add(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
