@@ -148,8 +148,13 @@ enum kp_http_cond kp_http_cond_check(const struct kp_http_head *h, struct kp_str
     const struct etag *cur = NULL;
     time_t date;
 
-    /* Only the tag lists need the current tag parsed: most requests have
-     * none, and this runs for every file served. */
+    /* Most requests carry no precondition, and this runs for every file
+     * served. */
+    if (h->known[KP_HTTP_HDR_IF_MATCH] < 0 && h->known[KP_HTTP_HDR_IF_NONE_MATCH] < 0 &&
+        h->known[KP_HTTP_HDR_IF_MODIFIED_SINCE] < 0 &&
+        h->known[KP_HTTP_HDR_IF_UNMODIFIED_SINCE] < 0)
+        return KP_HTTP_COND_PROCEED;
+    /* Only the tag lists need the current tag parsed. */
     if (h->known[KP_HTTP_HDR_IF_MATCH] >= 0 || h->known[KP_HTTP_HDR_IF_NONE_MATCH] >= 0)
         cur = current_tag(etag, &buf);
     /* Steps 1-2: a client that wants to act only on a known state. */

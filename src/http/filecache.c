@@ -86,7 +86,8 @@ void kp_http_filecache_release(struct kp_http_file *f)
     if (--f->refs > 0)
         return;
     close(f->fd);
-    kp_free(f->data);
+    if (f->data != NULL)
+        kp_free(f->data - KP_HTTP_FILECACHE_ROOM);
     kp_free(f);
 }
 
@@ -256,20 +257,21 @@ const char *kp_http_filecache_body(struct kp_http_filecache *fc, struct kp_http_
         f->st.st_ctim.tv_sec > (time_t)now->sec - KP_HTTP_FILECACHE_RACY_S)
         return NULL;
     /* One byte more than expected: a file that grew is not this version. */
-    char *p = kp_alloc(size + 1);
+    char *room = kp_alloc(KP_HTTP_FILECACHE_ROOM + size + 1), *p = room + KP_HTTP_FILECACHE_ROOM;
     struct iovec iov = {p, size + 1};
     ssize_t got = preadv2(f->fd, &iov, 1, 0, nowait ? RWF_NOWAIT : 0);
     if (got < 0 && errno == EOPNOTSUPP && nowait) /* a filesystem that cannot tell */
         got = pread(f->fd, p, size + 1, 0);
     if (got < 0 && errno == EAGAIN && nowait) {
-        kp_free(p); /* not in the page cache: the next response tries again */
+        kp_free(room); /* not in the page cache: the next response tries again */
         return NULL;
     }
     if (got != (ssize_t)size) {
-        kp_free(p);
+        kp_free(room);
         f->no_data = true;
         return NULL;
     }
+    memset(room, 0, KP_HTTP_FILECACHE_ROOM);
     f->data = p;
     fc->data_bytes += size;
     return p;

@@ -1075,8 +1075,10 @@ static enum step write_out(struct kp_http_conn *hc)
     uint64_t before = r->bytes_sent, wait;
 
     r->out.budget = kp_http_limit_rate_budget(r, hc->loop->clock.msec, &wait);
-    if (r->out.budget == 0)
+    if (r->out.budget == 0) {
+        kp_http_response_own(r);
         return rate_pause(hc);
+    }
     enum kp_http_send_result rc =
         kp_http_response_send(r, hc->c, hc->ctx->scratch, KP_HTTP_SCRATCH_SIZE);
 

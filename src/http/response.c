@@ -14,6 +14,7 @@
 #include "config.h"
 #include "kelpie/util/log.h"
 #include "kelpie/util/time.h"
+#include "kelpie/http/filecache.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/status.h"
 #include "kelpie/os/socket.h"
@@ -115,10 +116,27 @@ size_t kp_http_response_head_size(const struct kp_http_response *resp)
            resp->location.len + resp->allow.len + resp->www_authenticate.len + resp->extra.len;
 }
 
-/* a[0..a.len) and b[0..n) hold the same bytes (a.p may be NULL when empty). */
+/* a[0..a.len) and b[0..n) hold the same bytes (a.p may be NULL when empty).
+ * Eight bytes a step, the last word overlapping the one before: the values
+ * compared on every response (a Content-Type, an ETag) are 9-30 bytes, for
+ * which a call to memcmp cost more than the comparison. */
 static bool same_bytes(struct kp_str a, const char *b, size_t n)
 {
-    return a.len == n && (n == 0 || memcmp(a.p, b, n) == 0);
+    uint64_t x, y;
+
+    if (a.len != n)
+        return false;
+    if (n < 8)
+        return n == 0 || memcmp(a.p, b, n) == 0;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a.p + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return false;
+    }
+    memcpy(&x, a.p + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
 }
 
 /* Copy s into out; an empty s may have no pointer. */
@@ -141,17 +159,20 @@ static bool memo_hit(const struct kp_http_head_memo *m, const struct kp_http_res
            same_bytes(resp->etag, m->etag, m->etag_len);
 }
 
-/* Keep the head just built in out[0..n) in m, when it is a plain one. */
+/* Keep the head just built in out[0..n) in m, when it is a plain one: at
+ * the start of m->text, or with at_end where the text ends (a prebuilt
+ * answer, whose body follows). */
 static void memo_keep(struct kp_http_head_memo *m, const struct kp_http_response *resp,
                       const struct kp_http_head_opts *o, int64_t length, const char *out, size_t n,
-                      size_t date_at)
+                      size_t date_at, bool at_end)
 {
     m->len = 0;
     if (resp->content_range.len > 0 || resp->location.len > 0 || resp->allow.len > 0 ||
         resp->www_authenticate.len > 0 || resp->extra.len > 0 || n > sizeof(m->text) ||
         resp->content_type.len > sizeof(m->type) || resp->etag.len > sizeof(m->etag))
         return;
-    *m = (struct kp_http_head_memo){.date_at = date_at,
+    *m = (struct kp_http_head_memo){.at = at_end ? sizeof(m->text) - n : 0,
+                                    .date_at = date_at,
                                     .status = resp->status,
                                     .server_tokens = o->server_tokens,
                                     .connection = (int)o->connection,
@@ -163,29 +184,59 @@ static void memo_keep(struct kp_http_head_memo *m, const struct kp_http_response
                                     .etag_len = resp->etag.len};
     copy_bytes(m->type, resp->content_type);
     copy_bytes(m->etag, resp->etag);
-    memcpy(m->text, out, n);
+    memcpy(m->text + m->at, out, n);
     m->len = n;
+}
+
+/* The kept head of m with the Date of o stamped in. */
+static char *memo_stamp(struct kp_http_head_memo *m, const struct kp_http_head_opts *o)
+{
+    char *head = m->text + m->at;
+
+    memcpy(head + m->date_at, o->date, KP_TIME_HTTP_DATE_LEN);
+    return head;
+}
+
+/* The prebuilt answer's text ends where the file's bytes start. */
+_Static_assert(offsetof(struct kp_http_head_memo, text) + KP_HTTP_HEAD_MEMO_TEXT ==
+                       sizeof(struct kp_http_head_memo) &&
+                   sizeof(struct kp_http_head_memo) <= KP_HTTP_FILECACHE_ROOM,
+               "a prebuilt answer fits the open-file cache's room, its text last");
+
+struct kp_http_head_memo *kp_http_response_prebuilt(const char *data)
+{
+    return (struct kp_http_head_memo *)(void *)(data - sizeof(struct kp_http_head_memo));
 }
 
 static size_t build_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
                          int64_t length, char *out, size_t *date_at);
 
+/* The head of resp into out, from the reactor's memo when it holds it;
+ * *date_at: where its Date value is. */
+static size_t make_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
+                        int64_t length, char *out, size_t *date_at)
+{
+    struct kp_http_head_memo *m = o->memo;
+    size_t n;
+
+    if (m != NULL && memo_hit(m, resp, o, length)) {
+        memcpy(out, m->text + m->at, m->len);
+        memcpy(out + m->date_at, o->date, KP_TIME_HTTP_DATE_LEN);
+        *date_at = m->date_at;
+        return m->len;
+    }
+    n = build_head(resp, o, length, out, date_at);
+    if (m != NULL)
+        memo_keep(m, resp, o, length, out, n, *date_at, false);
+    return n;
+}
+
 size_t kp_http_response_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
                              char *out)
 {
-    int64_t length = kp_http_response_length(resp);
-    struct kp_http_head_memo *m = o->memo;
-    size_t date_at, n;
+    size_t date_at;
 
-    if (m != NULL && memo_hit(m, resp, o, length)) {
-        memcpy(out, m->text, m->len);
-        memcpy(out + m->date_at, o->date, KP_TIME_HTTP_DATE_LEN);
-        return m->len;
-    }
-    n = build_head(resp, o, length, out, &date_at);
-    if (m != NULL)
-        memo_keep(m, resp, o, length, out, n, date_at);
-    return n;
+    return make_head(resp, o, kp_http_response_length(resp), out, &date_at);
 }
 
 static size_t build_head(const struct kp_http_response *resp, const struct kp_http_head_opts *o,
@@ -241,15 +292,46 @@ static size_t build_head(const struct kp_http_response *resp, const struct kp_ht
     return (size_t)(p - out);
 }
 
-/* The body resp sends from memory: bytes it was given, or a file the
- * open-file cache keeps in memory. Empty for a body read from a file. */
+/* Whether resp's body (if it has one) is sent from memory: bytes it was
+ * given, or a file the open-file cache keeps in memory. */
+static bool body_in_memory(const struct kp_http_response *resp)
+{
+    return resp->fd < 0 || (resp->parts == NULL && resp->file_data != NULL);
+}
+
+/* The memory body of resp (body_in_memory). */
 static struct kp_str memory_body(const struct kp_http_response *resp)
 {
     if (resp->fd < 0)
         return resp->body;
-    if (resp->parts == NULL && resp->file_data != NULL)
-        return (struct kp_str){resp->file_data + resp->file_offset, (size_t)resp->file_len};
-    return (struct kp_str){0};
+    return (struct kp_str){resp->file_data + resp->file_offset, (size_t)resp->file_len};
+}
+
+/* resp's prebuilt answer, when its body is the whole file in front of
+ * which that answer is kept. */
+static struct kp_http_head_memo *prebuilt_of(const struct kp_http_response *resp)
+{
+    struct kp_http_head_memo *pb = resp->prebuilt;
+
+    if (pb == NULL || resp->fd < 0 || resp->parts != NULL || resp->file_offset != 0 ||
+        resp->file_data != pb->text + sizeof(pb->text))
+        return NULL;
+    return pb;
+}
+
+/* Sent from the prebuilt answer pb: its head, stamped with o's Date, and
+ * (unless bodiless) the file's bytes right behind it. */
+static void prepare_prebuilt(struct kp_http_request *r, struct kp_http_head_memo *pb,
+                             const struct kp_http_head_opts *o, bool bodiless)
+{
+    char *head = memo_stamp(pb, o);
+
+    r->out = (struct kp_http_out){.head = {head, pb->len},
+                                  .body = {head + pb->len, bodiless ? 0 : r->resp.file_len},
+                                  .shared = true,
+                                  .fd = -1,
+                                  .head_len = pb->len,
+                                  .budget = UINT64_MAX};
 }
 
 void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_head_opts *o)
@@ -257,16 +339,24 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
     const struct kp_http_response *resp = &r->resp;
     struct kp_http_out *out = &r->out;
     bool bodiless = r->head_only || kp_http_status_no_body(resp->status);
-    struct kp_str mem = {0};
+    bool in_memory = body_in_memory(resp);
+    int64_t length = kp_http_response_length(resp);
+    struct kp_http_head_memo *pb = prebuilt_of(resp);
 
-    if (!bodiless)
-        mem = memory_body(resp);
+    if (pb != NULL && memo_hit(pb, resp, o, length)) {
+        prepare_prebuilt(r, pb, o, bodiless);
+        return;
+    }
+    struct kp_str mem = !bodiless && in_memory ? memory_body(resp) : (struct kp_str){0};
     /* A small memory body is copied right behind the head, so that the
      * writer hands both to the kernel as one piece (see KP_HTTP_JOIN_BODY). */
-    size_t join = mem.len <= KP_HTTP_JOIN_BODY ? mem.len : 0;
+    size_t join = mem.len <= KP_HTTP_JOIN_BODY ? mem.len : 0, date_at;
     char *head = kp_arena_alloc(&r->arena, kp_http_response_head_size(resp) + join);
-    size_t n = kp_http_response_head(resp, o, head);
+    size_t n = make_head(resp, o, length, head, &date_at);
 
+    /* The next response for this file version sends from there. */
+    if (pb != NULL)
+        memo_keep(pb, resp, o, length, head, n, date_at, true);
     *out = (struct kp_http_out){.head = {head, n}, .fd = -1, .head_len = n, .budget = UINT64_MAX};
     if (bodiless)
         return;
@@ -274,7 +364,7 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
         memcpy(head + n, mem.p, join);
         mem.p = head + n;
     }
-    if (resp->fd < 0 || (resp->parts == NULL && resp->file_data != NULL)) {
+    if (in_memory) {
         out->body = mem;
         return;
     }
@@ -303,6 +393,22 @@ void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_he
     out->cork = out->use_sendfile && r->loc->tcp_nopush;
     out->aio_on = r->loc->aio_pool != NULL && r->hc != NULL && r->svc != NULL &&
                   r->svc->pools != NULL && r->svc->pools->n > 0;
+}
+
+void kp_http_response_own(struct kp_http_request *r)
+{
+    struct kp_http_out *out = &r->out;
+
+    if (!out->shared)
+        return;
+    out->shared = false;
+    /* The body follows the head wherever the head has been sent up to. */
+    size_t n = out->head.len + out->body.len;
+    char *p = kp_arena_alloc(&r->arena, n > 0 ? n : 1);
+    copy_bytes(p, out->head);
+    copy_bytes(p + out->head.len, out->body);
+    out->head.p = p;
+    out->body.p = p + out->head.len;
 }
 
 static const struct kp_log *req_log(const struct kp_http_request *r)
@@ -664,6 +770,8 @@ enum kp_http_send_result kp_http_response_send(struct kp_http_request *r, struct
         rc = buffers ? write_pieces(r, c, scratch, scratch_size) : send_file(r, c);
     }
     r->body_sent = r->bytes_sent > out->head_len ? r->bytes_sent - out->head_len : 0;
+    if (rc != KP_HTTP_SEND_DONE)
+        kp_http_response_own(r);
     if (rc == KP_HTTP_SEND_DONE && out->corked) {
         /* Clearing the cork pushes out the last partial frame at once. */
         kp_socket_cork(c->io.fd, false);

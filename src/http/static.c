@@ -24,6 +24,7 @@
 #include "kelpie/http/mime.h"
 #include "kelpie/http/range.h"
 #include "kelpie/http/req.h"
+#include "kelpie/http/response.h"
 #include "kelpie/http/uri.h"
 
 /* Longest "bytes FIRST-LAST/SIZE" value, NUL included. */
@@ -332,6 +333,11 @@ static int serve_file(struct kp_http_request *r, struct kp_str path, int fd,
         resp->file_data =
             kp_http_filecache_body(r->svc->files, held, r->svc->clock, r->loc->aio_pool != NULL);
         kp_arena_cleanup_add(&r->arena, release_file, held);
+        /* The whole version in memory has its prebuilt answer, for the
+         * reactor whose cache holds it (not a handler thread's, whose cache
+         * another reactor's responses would share). */
+        if (resp->file_data != NULL && resp->status == 200 && r->ran_on == NULL)
+            resp->prebuilt = kp_http_response_prebuilt(resp->file_data);
     } else
         kp_arena_cleanup_add(&r->arena, close_fd, (void *)(intptr_t)fd);
     return resp->status;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kelpie/http/filecache.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/response.h"
 #include "kelpie/http/status.h"
@@ -434,6 +435,201 @@ START_TEST(send_to_closed_peer_fails)
 }
 END_TEST
 
+/* --- prebuilt answers ------------------------------------------------------------------- */
+
+/* A small file as the open-file cache keeps it in memory: its bytes behind
+ * KP_HTTP_FILECACHE_ROOM zeroed bytes. */
+struct held_file {
+    char *room;
+    const char *data;
+    size_t len;
+};
+
+static void held_file_init(struct held_file *f, size_t len)
+{
+    f->room = calloc(1, KP_HTTP_FILECACHE_ROOM + len + 1);
+    f->len = len;
+    for (size_t i = 0; i < len; i++)
+        f->room[KP_HTTP_FILECACHE_ROOM + i] = (char)('A' + i % 53);
+    f->data = f->room + KP_HTTP_FILECACHE_ROOM;
+}
+
+/* Response k of a sequence whose inputs change now and then (each set
+ * twice in a row, with another Date the second time), as the static
+ * handler fills it in for the file f (with or without its prebuilt
+ * answer), and the head options for it. */
+static void vary_response(struct kp_http_request *r, int step, const struct held_file *f,
+                          bool prebuilt, struct kp_http_head_opts *o)
+{
+    static const char *const dates[] = {DATE, "Sun, 22 Nov 2026 10:00:01 GMT"};
+    struct kp_http_response *resp = &r->resp;
+    int k = step / 2;
+
+    kp_http_response_init(resp);
+    resp->status = 200;
+    resp->content_type = k % 5 == 4   ? KP_STR("text/html; charset=utf-8")
+                         : k % 7 == 3 ? KP_STR("")
+                                      : KP_STR("text/html");
+    resp->etag = k % 6 == 5 ? KP_STR("") : KP_STR("\"6955b900-258\"");
+    resp->last_modified = k % 11 == 10 ? 1000 : 999;
+    resp->accept_ranges = k % 9 != 8;
+    resp->fd = 3;
+    resp->file_len = f->len;
+    resp->file_data = f->data;
+    if (k % 13 == 12)
+        resp->extra = KP_STR("X-A: b\r\n");
+    if (k % 17 == 16)
+        resp->content_length = (int64_t)f->len; /* the same length, said so */
+    resp->prebuilt = prebuilt ? kp_http_response_prebuilt(f->data) : NULL;
+    r->head_only = k % 4 == 3;
+    *o = (struct kp_http_head_opts){.date = dates[step % 2],
+                                    .server_tokens =
+                                        k % 8 == 7 ? KP_HTTP_TOKENS_OFF : KP_HTTP_TOKENS_ON,
+                                    .connection = k % 10 == 9  ? KP_HTTP_CONN_HDR_CLOSE
+                                                  : k % 3 == 1 ? KP_HTTP_CONN_HDR_NONE
+                                                               : KP_HTTP_CONN_HDR_KEEP_ALIVE,
+                                    .keepalive_s = k % 15 == 14 ? 5 : 0};
+}
+
+/* What the writer sends for response k, all of it. */
+static size_t send_response(struct writer *w, int k, const struct held_file *f, bool prebuilt,
+                            char *out)
+{
+    struct kp_http_head_opts o;
+
+    kp_arena_reset(&w->r->arena);
+    w->r->bytes_sent = w->r->body_sent = 0;
+    vary_response(w->r, k, f, prebuilt, &o);
+    kp_http_response_prepare(w->r, &o);
+    w->n = 0;
+    send_all(w, 64);
+    memcpy(out, w->got, w->n);
+    return w->n;
+}
+
+/* A file's prebuilt answer sends byte for byte what the head built for
+ * each response would, body included, whatever changes from one response
+ * to the next (every input of the head, HEAD, the Date), and is used
+ * (sent from the file's room, not copied) where it applies. */
+START_TEST(prebuilt_same_bytes)
+{
+    static const size_t sizes[] = {0, 1, 600, 1500, KP_HTTP_FILECACHE_BODY_MAX};
+    struct writer with, without;
+    char *a = malloc(1 << 16), *b = malloc(1 << 16);
+    int shared = 0;
+
+    writer_init(&with, false);
+    writer_init(&without, false);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct held_file f;
+        held_file_init(&f, sizes[i]);
+        for (int k = 0; k < 120; k++) {
+            size_t n = send_response(&with, k, &f, true, a);
+            shared += with.r->out.shared;
+            size_t m = send_response(&without, k, &f, false, b);
+            ck_assert_uint_eq(n, m);
+            ck_assert_msg(memcmp(a, b, n) == 0, "size %zu, response %d", sizes[i], k);
+            ck_assert_uint_eq(with.r->bytes_sent, without.r->bytes_sent);
+            ck_assert_uint_eq(with.r->body_sent, without.r->body_sent);
+        }
+        free(f.room);
+    }
+    ck_assert_int_gt(shared, 100);
+    writer_free(&with);
+    writer_free(&without);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* A response sent from a prebuilt answer that has to wait (limit_rate's
+ * budget here; a full socket alike) keeps its own bytes: the next
+ * response for the same file stamps another Date into the answer, and the
+ * first one still finishes with its own. */
+START_TEST(prebuilt_waiting_response_keeps_its_bytes)
+{
+    struct writer w1, w2;
+    struct held_file f;
+    char scratch[64];
+    struct kp_http_head_opts o = {DATE, KP_HTTP_TOKENS_ON, KP_HTTP_CONN_HDR_KEEP_ALIVE, NULL, 0,
+                                  NULL};
+    struct kp_http_head_opts later = o;
+
+    later.date = "Mon, 23 Nov 2026 11:11:11 GMT";
+    held_file_init(&f, 600);
+    writer_init(&w1, false);
+    writer_init(&w2, false);
+    for (int i = 0; i < 2; i++) { /* the first builds the answer, the second sends from it */
+        kp_arena_reset(&w1.r->arena);
+        w1.r->bytes_sent = 0;
+        w1.n = 0;
+        kp_http_response_init(&w1.r->resp);
+        w1.r->resp.status = 200;
+        w1.r->resp.content_type = KP_STR("text/html");
+        w1.r->resp.fd = 3;
+        w1.r->resp.file_len = f.len;
+        w1.r->resp.file_data = f.data;
+        w1.r->resp.prebuilt = kp_http_response_prebuilt(f.data);
+        kp_http_response_prepare(w1.r, &o);
+    }
+    ck_assert(w1.r->out.shared);
+    struct kp_conn c = {.io = {.fd = w1.sv[0]}};
+    w1.r->out.budget = 20; /* inside the status line */
+    ck_assert_int_eq(kp_http_response_send(w1.r, &c, scratch, sizeof(scratch)), KP_HTTP_SEND_LIMIT);
+    ck_assert(!w1.r->out.shared);
+    /* Another response for the file, from the answer, with another Date. */
+    w2.r->resp = w1.r->resp;
+    kp_http_response_prepare(w2.r, &later);
+    ck_assert(w2.r->out.shared);
+    w1.r->out.budget = UINT64_MAX;
+    send_all(&w1, 64);
+    send_all(&w2, 64);
+    w1.got[w1.n] = w2.got[w2.n] = '\0';
+    ck_assert_ptr_nonnull(strstr(w1.got, "\r\nDate: " DATE "\r\n"));
+    ck_assert_ptr_nonnull(strstr(w2.got, "\r\nDate: Mon, 23 Nov 2026 11:11:11 GMT\r\n"));
+    ck_assert_uint_eq(w1.n, w2.n);
+    ck_assert(memcmp(w1.got + w1.n - 600, f.data, 600) == 0);
+    ck_assert_uint_eq(w1.r->body_sent, 600);
+    writer_free(&w1);
+    writer_free(&w2);
+    free(f.room);
+}
+END_TEST
+
+/* A response that is not the whole file (a range), or whose head has
+ * fields the answer cannot hold, never sends from it. */
+START_TEST(prebuilt_only_whole_plain)
+{
+    struct writer w;
+    struct held_file f;
+    struct kp_http_head_opts o = {DATE, KP_HTTP_TOKENS_ON, KP_HTTP_CONN_HDR_NONE, NULL, 0, NULL};
+
+    held_file_init(&f, 600);
+    writer_init(&w, false);
+    for (int k = 0; k < 6; k++) {
+        kp_arena_reset(&w.r->arena);
+        kp_http_response_init(&w.r->resp);
+        w.r->resp.status = 200;
+        w.r->resp.fd = 3;
+        w.r->resp.file_len = f.len;
+        w.r->resp.file_data = f.data;
+        w.r->resp.prebuilt = kp_http_response_prebuilt(f.data);
+        if (k >= 2 && k % 2 == 0) {
+            w.r->resp.status = 206;
+            w.r->resp.file_offset = 100;
+            w.r->resp.file_len = 100;
+            w.r->resp.content_range = KP_STR("bytes 100-199/600");
+        } else if (k >= 2) {
+            w.r->resp.location = KP_STR("/x");
+        }
+        kp_http_response_prepare(w.r, &o);
+        ck_assert_int_eq(w.r->out.shared, k == 1);
+    }
+    writer_free(&w);
+    free(f.room);
+}
+END_TEST
+
 Suite *kp_test_response_suite(void)
 {
     Suite *s = suite_create("response");
@@ -449,6 +645,9 @@ Suite *kp_test_response_suite(void)
     tcase_add_test(tc, send_file_read_write);
     tcase_add_test(tc, send_file_sendfile);
     tcase_add_test(tc, send_to_closed_peer_fails);
+    tcase_add_test(tc, prebuilt_same_bytes);
+    tcase_add_test(tc, prebuilt_waiting_response_keeps_its_bytes);
+    tcase_add_test(tc, prebuilt_only_whole_plain);
     suite_add_tcase(s, tc);
     return s;
 }

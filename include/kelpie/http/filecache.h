@@ -53,6 +53,11 @@
 /* Largest file kept in memory: the size up to which a body goes out with
  * the head in one write rather than by sendfile (response.c). */
 #define KP_HTTP_FILECACHE_BODY_MAX 16384
+/* Zeroed bytes kept right in front of every body held in memory, for the
+ * response writer's prebuilt answer of that version (response.h); a
+ * version's bytes and this room are freed together. Not counted against
+ * KP_HTTP_FILECACHE_DATA_MAX (at most one per open_file_cache entry). */
+#define KP_HTTP_FILECACHE_ROOM 1024
 /* Bytes of file bodies one worker keeps in memory at most. */
 #define KP_HTTP_FILECACHE_DATA_MAX (1024 * 1024)
 /* A file changed this recently (ctime, seconds) is not copied (see above). */

@@ -38,6 +38,8 @@
 /* Response headers and body, as filled in by a handler. Unset fields are
  * zero/NULL/-1 as noted; the state machine adds Server, Date, Connection and
  * Content-Length itself. */
+struct kp_http_head_memo; /* http/response.h */
+
 /* One part of a body sent from a file in pieces: a head from memory, then
  * len bytes of the file at pos. */
 struct kp_http_part {
@@ -68,6 +70,10 @@ struct kp_http_response {
      * instead of file_offset/file_len; NULL: none. */
     const struct kp_http_part *parts;
     size_t n_parts;
+    /* The prebuilt answer of file_data's version (http/response.h), kept in
+     * front of those bytes by the open-file cache of the reactor that
+     * prepares this response; NULL: none. */
+    struct kp_http_head_memo *prebuilt;
     uint64_t gzip_from; /* the body's length before gzip compressed it ($gzip_ratio); 0: not */
 };
 
@@ -97,6 +103,10 @@ struct kp_http_out {
     struct kp_str prefix;
     struct kp_str head; /* not yet written part of the head */
     struct kp_str body; /* not yet written part of a memory body */
+    /* head and body point into a prebuilt answer, which the next response
+     * for that file rewrites: copied into the arena before the response
+     * waits (kp_http_response_own). */
+    bool shared;
     int fd;             /* file body, -1: none */
     off_t file_pos;     /* next file byte to send */
     uint64_t file_left; /* file bytes not yet sent */

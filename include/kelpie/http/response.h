@@ -42,16 +42,27 @@ struct kp_http_date_cache {
     char text[32]; /* IMF-fixdate, NUL-terminated */
 };
 
-/* The last head built, kept with everything it was made from but the Date:
- * the same file answered again (a keep-alive client, a benchmark) costs a
- * comparison and a copy instead of a dozen pieces. Only plain heads are
- * kept: no Content-Range, Location, Allow, WWW-Authenticate or extra
- * fields, and a Content-Type and an ETag that fit here. One per reactor. */
+/* A head kept with everything it was made from but the Date, so that the
+ * same answer again costs a comparison instead of a dozen pieces. Only plain
+ * heads are kept: no Content-Range, Location, Allow, WWW-Authenticate or
+ * extra fields, and a Content-Type and an ETag that fit here. The key is
+ * every input of the head but the Date, so a hit is byte for byte the head
+ * that would be built (tests/unit/check_response.c, integ prebuilt_*).
+ * Two kinds:
+ *   - the last head built, one per reactor (kp_http_head_opts.memo),
+ *     copied into each response's arena;
+ *   - the prebuilt answer of one version of a small file the open-file
+ *     cache keeps in memory (kp_http_response.prebuilt): the head is kept
+ *     right in front of the file's bytes (text ends where they start), so
+ *     that head and body leave as one piece from there with no copy; only
+ *     the Date is stamped in, and a response that has to wait (a short
+ *     write, limit_rate) copies what is left of it into its arena first. */
 #define KP_HTTP_HEAD_MEMO_VALUE 96
 #define KP_HTTP_HEAD_MEMO_TEXT  512
 struct kp_http_head_memo {
     size_t len;     /* 0: empty */
-    size_t date_at; /* where the Date value (KP_TIME_HTTP_DATE_LEN bytes) is in text */
+    size_t at;      /* the head is text[at .. at + len) */
+    size_t date_at; /* where the Date value (KP_TIME_HTTP_DATE_LEN bytes) is in the head */
     int status;
     unsigned server_tokens;
     int connection;
@@ -61,8 +72,14 @@ struct kp_http_head_memo {
     bool accept_ranges;
     size_t type_len, etag_len;
     char type[KP_HTTP_HEAD_MEMO_VALUE], etag[KP_HTTP_HEAD_MEMO_VALUE];
-    char text[KP_HTTP_HEAD_MEMO_TEXT];
+    char text[KP_HTTP_HEAD_MEMO_TEXT]; /* last: a prebuilt answer's body follows */
 };
+
+/* The prebuilt answer kept in front of data, a small file's bytes that the
+ * open-file cache holds in memory (filecache.h: KP_HTTP_FILECACHE_ROOM
+ * zeroed bytes are kept there for it). Only the reactor that owns that
+ * cache may use it. */
+struct kp_http_head_memo *kp_http_response_prebuilt(const char *data);
 
 /* What the head needs besides the response itself. */
 struct kp_http_head_opts {
@@ -118,8 +135,16 @@ enum kp_http_send_result {
 
 /* Serialise r->resp into r->arena and set r->out up: the head, then the body
  * unless r->head_only or the status has none. sendfile/tcp_nopush come from
- * r->loc. Does no I/O. */
+ * r->loc. A response with a prebuilt answer (r->resp.prebuilt) that matches
+ * sends from there (r->out.shared), else builds its head and keeps it there
+ * for the next one. Does no I/O. */
 void kp_http_response_prepare(struct kp_http_request *r, const struct kp_http_head_opts *o);
+
+/* Make r->out independent of a prebuilt answer: what is left of it is
+ * copied into r's arena. For a response that waits before or after a send
+ * (kp_http_response_send does it itself when it returns anything but
+ * KP_HTTP_SEND_DONE). */
+void kp_http_response_own(struct kp_http_request *r);
 
 /* Write as much of r->out to c (through TLS when c->tls is set) as it takes, at most
  * r->out.budget bytes (spent as they go; KP_HTTP_SEND_LIMIT when it runs out first), counting
