@@ -177,22 +177,37 @@ static bool escape_ok(const char *p, size_t len)
     return len >= 3 && is_hex((unsigned char)p[1]) && is_hex((unsigned char)p[2]);
 }
 
-/* path ["?" query]: the path's escapes must be well formed, because it is
- * decoded; the query is passed on undecoded, so a stray '%' there (which
- * browsers send as typed, "?q=100%") is accepted like nginx does. One pass
- * over the path, which stops at its end ('?'), at a '/', at an escape or at
- * an invalid byte. *plain: the path's length if it starts with '/' and has
- * no escape and no segment that is empty or starts with a dot (nothing for
- * kp_http_uri_normalize to decode or resolve), else 0. */
-static bool valid_path_query(const char *p, size_t len, size_t *plain)
+/* Whether p[0..len) is a valid fragment (RFC 3986 section 3.5: the
+ * query's bytes). */
+static bool valid_fragment(const char *p, size_t len)
 {
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
+            return false;
+    }
+    return true;
+}
+
+/* path ["?" query] ["#" fragment]: the path's escapes must be well formed,
+ * because it is decoded; the query is passed on undecoded, so a stray '%'
+ * there (which browsers send as typed, "?q=100%") is accepted like nginx
+ * does. A fragment has no business in a request-target (RFC 9112 section
+ * 3.2), but nginx takes it and leaves it out of the path and the query, so
+ * it is cut off here: *len becomes the length before the '#'. One pass over
+ * the path, which stops at its end ('?' or '#'), at a '/', at an escape or
+ * at an invalid byte. *plain: the path's length if it starts with '/' and
+ * has no escape and no segment that is empty or starts with a dot (nothing
+ * for kp_http_uri_normalize to decode or resolve), else 0. */
+static bool valid_path_query(const char *p, size_t *len_io, size_t *plain)
+{
+    size_t len = *len_io;
     bool is_plain = len > 0 && p[0] == '/';
     size_t i = 0;
 
     for (;;) {
         while (i < len && (char_class[(unsigned char)p[i]] & CL_PCHAR))
             i++;
-        if (i == len || p[i] == '?')
+        if (i == len || p[i] == '?' || p[i] == '#')
             break;
         if (p[i] == '/') {
             if (i + 1 < len && (p[i + 1] == '/' || p[i + 1] == '.'))
@@ -206,10 +221,15 @@ static bool valid_path_query(const char *p, size_t len, size_t *plain)
         i += 3;
     }
     *plain = is_plain ? i : 0;
-    for (i++; i < len; i++) {
-        if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
-            return false;
+    if (i < len && p[i] == '?') {
+        for (i++; i < len && p[i] != '#'; i++) {
+            if (p[i] != '%' && !is_path_char((unsigned char)p[i]))
+                return false;
+        }
     }
+    if (i < len && !valid_fragment(p + i + 1, len - i - 1))
+        return false;
+    *len_io = i;
     return true;
 }
 
@@ -386,17 +406,18 @@ static bool absolute_form(struct kp_http_parser *ps, const char *p, size_t s, si
         a = s + 8;
     else
         return error(ps, 400, "invalid request-target");
-    for (ae = a; ae < e && p[ae] != '/' && p[ae] != '?'; ae++) {
+    for (ae = a; ae < e && p[ae] != '/' && p[ae] != '?' && p[ae] != '#'; ae++) {
         if (p[ae] == '@')
             return error(ps, 400, "userinfo in request-target");
     }
     if (!split_host(p, a, ae, &host, &port) || host.len == 0)
         return error(ps, 400, "invalid host in request-target");
-    if (!valid_path_query(p + ae, e - ae, &ps->head.plain_len))
+    size_t len = e - ae;
+    if (!valid_path_query(p + ae, &len, &ps->head.plain_len))
         return error(ps, 400, "invalid request-target");
     set_host(ps, host, port);
     ps->path_off = ae;
-    ps->head.path.len = e - ae;
+    ps->head.path.len = len;
     ps->head.form = KP_HTTP_TARGET_ABSOLUTE;
     return true;
 }
@@ -408,12 +429,13 @@ static bool request_target(struct kp_http_parser *ps, const char *p, size_t s, s
     struct span host, port;
 
     if (p[s] == '/') {
-        if (!valid_path_query(p + s, e - s, &h->plain_len))
+        size_t len = e - s;
+        if (!valid_path_query(p + s, &len, &h->plain_len))
             return error(ps, 400, "invalid request-target");
         if (h->method == KP_HTTP_METHOD_CONNECT)
             return error(ps, 400, "CONNECT needs an authority-form target");
         ps->path_off = s;
-        h->path.len = e - s;
+        h->path.len = len;
         h->form = KP_HTTP_TARGET_ORIGIN;
         return true;
     }

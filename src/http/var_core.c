@@ -124,11 +124,15 @@ GETTER(v_uri)
     return r->uri;
 }
 
+/* $request_uri: the target's path and query; for an absolute-form target
+ * without a path, "/" (nginx's), the host being no part of it. */
 GETTER(v_request_uri)
 {
     const struct kp_http_head *h = &r->parser.head;
 
     UNUSED_ARGS;
+    if (h->path.len == 0 && h->form == KP_HTTP_TARGET_ABSOLUTE)
+        return KP_STR("/");
     return h->path.len > 0 ? h->path : h->target;
 }
 

@@ -163,7 +163,12 @@ static const struct pcase cases[] = {
     {"not HTTP", "GET / FTP/1.1\r\n" H "\r\n", .status = 400},
     {"505 still needs a valid target", "GET /<> HTTP/2.0\r\n\r\n", .status = 400},
     /* --- request-target forms --- */
-    {"fragment in target", GET_("/a#f") H "\r\n", .status = 400},
+    /* a fragment is taken and cut off (nginx), but must be well formed */
+    {"fragment in target", GET_("/a#f") H "\r\n", .target = "/a#f", .path = "/a"},
+    {"fragment after the query", GET_("/a?b=c#f/?g") H "\r\n", .path = "/a?b=c"},
+    {"'#' in the fragment", GET_("/a#f#g") H "\r\n", .status = 400},
+    {"space-like byte in the fragment", GET_("/a#<") H "\r\n", .status = 400},
+    {"fragment of an absolute-form target", GET_("http://h#f") H "\r\n", .path = "", .host = "h"},
     {"bad escape", GET_("/%zz") H "\r\n", .status = 400},
     {"short escape", GET_("/%4") H "\r\n", .status = 400},
     {"angle brackets", GET_("/<x>") H "\r\n", .status = 400},
