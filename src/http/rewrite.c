@@ -177,6 +177,10 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
 {
     bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
 
+    /* A success without text is an empty body typed as any other (nginx):
+     * `return 200;` says Content-Type too. */
+    if (text == NULL && code >= 200 && code < 300 && !kp_http_status_no_body(code))
+        r->resp.content_type = kp_http_mime_type(r->loc, r->uri);
     if (text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
         return code;
     struct kp_str v = kp_http_cv_eval(r, text, redirect ? KP_HTTP_CV_URL : KP_HTTP_CV_RAW);

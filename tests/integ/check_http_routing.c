@@ -39,6 +39,7 @@ static const char *CONF =
     "    location /text { return 200 \"some text\"; }\n"
     "    location /typed { default_type application/x-typed; return 201 typed; }\n"
     "    location /gone { return 410; }\n"
+    "    location /okbare { return 200; }\n"
     "    location /perm { return 301 http://example.com/new; }\n"
     "    location /rel { return 307 /relative?x=1; }\n"
     "    location /bare { return https://example.com/bare; }\n"
@@ -215,6 +216,11 @@ START_TEST(return_forms)
     kp_h_resp_free(&r);
     ck_assert_int_eq(ask(s.port, "GET /typed HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 201);
     ck_assert_str_eq(kp_h_header(&r, "Content-Type"), "application/x-typed");
+    kp_h_resp_free(&r);
+    /* A bare success code: an empty body, typed all the same (nginx). */
+    ck_assert_int_eq(ask(s.port, "GET /okbare HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "Content-Type"), "text/x-site");
+    ck_assert_str_eq(kp_h_header(&r, "Content-Length"), "0");
     kp_h_resp_free(&r);
     ck_assert_int_eq(ask(s.port, "GET /gone HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 410);
     ck_assert_ptr_nonnull(strstr(r.body, "<title>410 Gone</title>"));
