@@ -182,22 +182,12 @@ static int map_entry(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *co
 int kp_http_map_conf(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf)
 {
     struct map *m = kp_arena_calloc(cf->arena, sizeof(*m));
-    const char *name = cf->args[2];
 
     (void)cmd;
     (void)conf;
-    if (name[0] != '$' || name[1] == '\0')
-        return kp_conf_error(cf, "invalid variable name \"%s\"", name);
-    int rc = kp_http_cv_compile(cf, cf->args[1], &m->source);
-    if (rc != 0)
-        return rc;
-    struct kp_http_var_def *d = kp_http_var_define(cf, name + 1, get);
-    if (d == NULL)
+    m->var = kp_http_var_define_from(cf, cf->args[1], cf->args[2], &m->source, get, m);
+    if (m->var == NULL)
         return -EINVAL;
-    if (d->data != NULL)
-        return kp_conf_error(cf, "the duplicate \"%s\" variable", name + 1);
-    d->data = m;
-    m->var = d;
     struct kp_conf_frame frame = {cf->frame->ctx, {m, NULL, NULL}, NULL, map_entry};
     return kp_conf_parse_block(cf, &frame);
 }

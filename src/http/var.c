@@ -140,6 +140,27 @@ const struct kp_http_var_def *kp_http_var_find_defined(const struct kp_conf *cf,
     return find_defined(&kp_http_conf_of(cf)->vars, kp_str_from(name));
 }
 
+struct kp_http_var_def *kp_http_var_define_from(struct kp_conf *cf, const char *source,
+                                                const char *name, struct kp_http_cv *source_cv,
+                                                kp_http_var_get_fn get, const void *data)
+{
+    if (name[0] != '$' || name[1] == '\0') {
+        kp_conf_error(cf, "invalid variable name \"%s\"", name);
+        return NULL;
+    }
+    if (kp_http_cv_compile(cf, source, source_cv) != 0)
+        return NULL;
+    struct kp_http_var_def *d = kp_http_var_define(cf, name + 1, get);
+    if (d == NULL)
+        return NULL;
+    if (d->data != NULL) {
+        kp_conf_error(cf, "the duplicate \"%s\" variable", name + 1);
+        return NULL;
+    }
+    d->data = data;
+    return d;
+}
+
 int kp_http_var_check(struct kp_conf *cf)
 {
     const struct kp_http_vars *vars = &kp_http_conf_of(cf)->vars;

@@ -8,10 +8,10 @@
 /* Families: every directive starting with one of these belongs to a module
  * kelpie does not have. */
 static const char *const families[] = {
-    "proxy_", "fastcgi_",    "uwsgi_",  "scgi_", "grpc_",         "memcached_",
-    "ssi_",   "sub_filter",  "geoip_",  "perl_", "js_",           "image_filter",
-    "xslt_",  "secure_link", "userid_", "mp4_",  "hls_",          "quic_",
-    "http2_", "http3_",      "mirror_", "dav_",  "split_clients",
+    "proxy_", "fastcgi_",    "uwsgi_",  "scgi_", "grpc_", "memcached_",
+    "ssi_",   "sub_filter",  "geoip_",  "perl_", "js_",   "image_filter",
+    "xslt_",  "secure_link", "userid_", "mp4_",  "hls_",  "quic_",
+    "http2_", "http3_",      "mirror_", "dav_",
 };
 
 /* Single directives of such modules (and of the upstream, stream and mail

@@ -164,10 +164,10 @@ START_TEST(families)
                                       "sub_filter_once",
                                       "http2_push_preload",
                                       "geo",
-                                      "split_clients",
                                       "mirror"};
-    static const char *const no[] = {"gzip",  "autoindex", "auth_basic",       "limit_req", "root",
-                                     "proxy", "server",    "set_real_ip_from", "charset"};
+    static const char *const no[] = {"gzip",    "autoindex",    "auth_basic", "limit_req",
+                                     "root",    "proxy",        "server",     "set_real_ip_from",
+                                     "charset", "split_clients"};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         ck_assert_msg(kp_conf_unsupported_is(yes[i]), "%s", yes[i]);

@@ -86,6 +86,15 @@ int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_r
 struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
                                            kp_http_var_get_fn get);
 
+/* For a block that defines $name from a source text (map, split_clients):
+ * name must be "$NAME", source is compiled into *source_cv, and NAME is
+ * defined with getter get and data (the block's state). Returns the def, or
+ * NULL after kp_conf_error ("invalid variable name", "the duplicate ...
+ * variable", or a compile error). */
+struct kp_http_var_def *kp_http_var_define_from(struct kp_conf *cf, const char *source,
+                                                const char *name, struct kp_http_cv *source_cv,
+                                                kp_http_var_get_fn get, const void *data);
+
 /* The defined variable named name (set/map/capture, or a settable built-in
  * that `set` gave a slot), or NULL. */
 const struct kp_http_var_def *kp_http_var_find_defined(const struct kp_conf *cf, const char *name);
