@@ -23,6 +23,7 @@
 #include "kelpie/http/headers.h"
 #include "kelpie/http/limit.h"
 #include "kelpie/http/location.h"
+#include "kelpie/http/geo.h"
 #include "kelpie/http/map.h"
 #include "kelpie/http/split_clients.h"
 #include "kelpie/http/regex.h"
@@ -1231,6 +1232,8 @@ const struct kp_conf_cmd kp_http_conf_block_cmds[] = {
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"split_clients", KP_CONF_HTTP, KP_CONF_TAKE(2), KP_CONF_BLOCK | KP_CONF_MULTI,
      kp_http_split_clients_conf, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"geo", KP_CONF_HTTP, KP_CONF_RANGE(1, 2), KP_CONF_BLOCK | KP_CONF_MULTI, kp_http_geo_conf,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"rewrite", RW_CTX, KP_CONF_RANGE(2, 3), KP_CONF_MULTI, kp_http_rewrite_conf_rewrite,
      KP_CONF_SLOT_LOC, KP_CONF_NOFIELD},
     {"set", RW_CTX, KP_CONF_TAKE(2), KP_CONF_MULTI, kp_http_rewrite_conf_set, KP_CONF_SLOT_LOC,

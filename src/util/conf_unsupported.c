@@ -23,7 +23,6 @@ static const char *const names[] = {
     "mail",
     "load_module",
     "ssi",
-    "geo",
     "perl",
     "mirror",
     "slice",

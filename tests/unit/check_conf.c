@@ -337,6 +337,11 @@ static const struct {
     {"http { split_clients $uri $s { * a; 1% b; } }", NULL, 1,
      "percent total is greater than 100%"},
     {"http { split_clients $uri s { * a; } }", NULL, 1, "invalid variable name \"s\""},
+    /* geo */
+    {"http { geo $g { 10.0.0.0/33 a; } }", NULL, 1, "invalid network \"10.0.0.0/33\""},
+    {"http { geo $g { a b c; } }", NULL, 1, "invalid number of the geo parameters"},
+    {"http { geo $g { ranges; } }", NULL, 1, "\"ranges\" in \"geo\" is not supported by kelpie"},
+    {"http { geo $uri g { } }", NULL, 1, "invalid variable name \"g\""},
     {"http { add_header X-A b sometimes; }", NULL, 1,
      "invalid value \"sometimes\" in \"add_header\" directive"},
     {"http { expires soon; }", NULL, 1, "invalid value \"soon\" in \"expires\" directive"},

@@ -155,19 +155,12 @@ END_TEST
 
 START_TEST(families)
 {
-    static const char *const yes[] = {"proxy_set_header",
-                                      "uwsgi_pass",
-                                      "scgi_param",
-                                      "grpc_pass",
-                                      "memcached_pass",
-                                      "ssi",
-                                      "sub_filter_once",
-                                      "http2_push_preload",
-                                      "geo",
-                                      "mirror"};
-    static const char *const no[] = {"gzip",    "autoindex",    "auth_basic", "limit_req",
-                                     "root",    "proxy",        "server",     "set_real_ip_from",
-                                     "charset", "split_clients"};
+    static const char *const yes[] = {"proxy_set_header", "uwsgi_pass",         "scgi_param",
+                                      "grpc_pass",        "memcached_pass",     "ssi",
+                                      "sub_filter_once",  "http2_push_preload", "mirror"};
+    static const char *const no[] = {"gzip",    "autoindex",     "auth_basic", "limit_req",
+                                     "root",    "proxy",         "server",     "set_real_ip_from",
+                                     "charset", "split_clients", "geo"};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         ck_assert_msg(kp_conf_unsupported_is(yes[i]), "%s", yes[i]);
