@@ -113,6 +113,20 @@ int kp_http_var_ref(struct kp_conf *cf, struct kp_str name, struct kp_http_var_r
     return 0;
 }
 
+/* A `set` variable of a prefix family ($http_foo, $arg_x, ...): its value
+ * once set in the request, else the family's (the field, the argument), as
+ * nginx reads such a variable. */
+static struct kp_str get_set_or_prefix(struct kp_http_request *r, const struct kp_http_var_ref *ref,
+                                       char *buf)
+{
+    const struct kp_http_var_ref *family = ref->def->data;
+    struct kp_str v;
+
+    if (kp_http_var_stored(r, ref->def, &v))
+        return v;
+    return family->def->get(r, family, buf);
+}
+
 struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
                                            kp_http_var_get_fn get)
 {
@@ -121,6 +135,15 @@ struct kp_http_var_def *kp_http_var_define(struct kp_conf *cf, const char *name,
     struct kp_http_var_def *d = find_defined(vars, n);
     const struct kp_http_var_def *b = d == NULL ? find_builtin(vars, n, &arg) : NULL;
 
+    if (b != NULL && (b->flags & KP_HTTP_VAR_PREFIX) && get == NULL) {
+        struct kp_http_var_ref *family = kp_arena_calloc(cf->arena, sizeof(*family));
+        *family = (struct kp_http_var_ref){b, prefix_arg(cf->arena, b, arg)};
+        d = add_defined(cf, n);
+        d->flags |= KP_HTTP_VAR_DEFINED;
+        d->get = get_set_or_prefix;
+        d->data = family;
+        return d;
+    }
     if ((b != NULL && !(b->flags & KP_HTTP_VAR_SETTABLE)) || (d == NULL && is_capture(n))) {
         kp_conf_error(cf, "the duplicate \"%s\" variable", name);
         return NULL;

@@ -76,6 +76,8 @@ static const char *CONF =
     "    location /capa/ { rewrite ^/capa/(.*)$ /to?x=$1 redirect; }\n"
     "    location /varq/ { rewrite ^ /shw$uri last; }\n"
     "    location /shw/ { return 200 \"uri=$uri args=$args\"; }\n"
+    "    location /pfx/ { set $http_x_who \"set\"; return 200 \"[$http_x_who][$arg_k]\"; }\n"
+    "    location /pfx2/ { set $arg_k \"k-$arg_k\"; return 200 \"[$http_x_who][$arg_k]\"; }\n"
     "    location /unset/ { if ($arg_x) { set $nv 1; } return 200 \"[$nv][$nv]\"; }\n"
     "    location /quiet/ { uninitialized_variable_warn off;\n"
     "                       if ($arg_x) { set $nq 1; } return 200 \"[$nq]\"; }\n"
@@ -141,6 +143,10 @@ static const struct rcase CASES[] = {
     {"/drop/?q=1", "", 200, NULL, "uri=/show args=", NULL, NULL},
     {"/add/zz?b=2", "", 200, NULL, "uri=/show args=a=zz&b=2", NULL, NULL},
     {"/loop/a", "", 500, NULL, NULL, NULL, NULL},
+    /* set on a prefix family's name: its value once set, else the field's
+     * or argument's, as nginx */
+    {"/pfx/?k=1", "X-Who: hdr\r\n", 200, NULL, "[set][1]", NULL, NULL},
+    {"/pfx2/?k=1", "X-Who: hdr\r\n", 200, NULL, "[hdr][k-1]", NULL, NULL},
     /* a capture of a path that came encoded is encoded again in arguments
      * and redirects; only the template's own '?' starts the arguments */
     {"/cap/%25?a=b", "", 200, NULL, "uri=/show args=c=/cap/%25&a=b", NULL, NULL},
