@@ -198,8 +198,9 @@ int kp_http_headers_conf_expires(struct kp_conf *cf, const struct kp_conf_cmd *c
     (void)cmd;
     if (modified && strcmp(cf->args[1], "modified") != 0)
         return kp_conf_invalid(cf, cf->args[1]);
-    if (strchr(a, '$') != NULL && !modified) {
+    if (strchr(a, '$') != NULL) {
         loc->expires = KP_EXPIRES_VAR;
+        loc->expires_var_modified = modified;
         loc->expires_cv = kp_arena_calloc(cf->arena, sizeof(*loc->expires_cv));
         return kp_http_cv_compile(cf, a, loc->expires_cv);
     }
@@ -230,8 +231,10 @@ enum kp_http_expires kp_http_headers_expires(struct kp_http_request *r, int64_t 
     if (v.len < sizeof(text)) {
         memcpy(text, v.p, v.len);
         text[v.len] = '\0';
-        if (parse_expires(text, &kind, seconds) == 0)
-            return kind;
+        /* `expires modified $var`: only a time, counted from the file's */
+        bool modified = loc->expires_var_modified;
+        if (parse_expires(text, &kind, seconds) == 0 && (!modified || kind == KP_EXPIRES_AFTER))
+            return modified ? KP_EXPIRES_MODIFIED : kind;
     }
     if (r->svc != NULL)
         kp_log_error(r->svc->log, KP_LOG_ERR, 0, "invalid \"expires\" value \"%.*s\"", (int)v.len,

@@ -81,6 +81,7 @@ static const char *CONF =
     "        add_header ETag foo always;\n"
     "        add_header ETag '\"mine\"';\n"
     "    }\n"
+    "    location /modvar/ { expires modified $arg_e; }\n"
     "    location /noetag/ { add_header ETag \"\"; add_header X-Kept yes; }\n"
     "}\n";
 
@@ -89,7 +90,8 @@ static void start(struct kp_h_server *s)
     kp_h_prepare(s);
     kp_h_write(s, "html/page.txt", "page\n");
     kp_h_write(s, "html/errors/404.html", "custom not found\n");
-    const char *dirs[] = {"cached", "inherit", "epoch", "max", "neg", "daily", "own", "noetag"};
+    const char *dirs[] = {"cached", "inherit", "epoch",  "max",   "neg",
+                          "daily",  "own",     "noetag", "modvar"};
     char path[64];
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(path, sizeof(path), "html/%s/a.txt", dirs[i]);
@@ -405,6 +407,18 @@ START_TEST(added_fields)
     ck_assert_ptr_null(kp_h_header(&r, "ETag"));
     ck_assert_ptr_nonnull(kp_h_header(&r, "Last-Modified"));
     ck_assert_str_eq(kp_h_header(&r, "X-Kept"), "yes");
+    kp_h_resp_free(&r);
+    /* expires modified $var: the value's time, from the file's mtime. */
+    ck_assert_int_eq(ask_hdr(&s, "/modvar/a.txt?e=2h", "", &r), 200);
+    time_t tl, tx;
+    const char *v = kp_h_header(&r, "Last-Modified"); /* one value at a time */
+    ck_assert_int_eq(kp_time_parse_http_date(v, strlen(v), &tl), 0);
+    v = kp_h_header(&r, "Expires");
+    ck_assert_int_eq(kp_time_parse_http_date(v, strlen(v), &tx), 0);
+    ck_assert_int_eq((long)(tx - tl), 7200);
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/modvar/a.txt?e=max", "", &r), 200);
+    ck_assert_ptr_null(kp_h_header(&r, "Expires")); /* only a time goes with modified */
     kp_h_resp_free(&r);
     /* @15h30m: the next 15:30:00 local time (the server shares this
      * process's time zone), at most a day away, max-age counting to it. */

@@ -347,6 +347,7 @@ struct kp_http_loc_conf {
     enum kp_http_expires expires;
     int64_t
         expires_s; /* KP_EXPIRES_AFTER, _MODIFIED: seconds, may be negative; _DAILY: of the day */
+    bool expires_var_modified;     /* KP_EXPIRES_VAR: `expires modified $var` */
     struct kp_http_cv *expires_cv; /* KP_EXPIRES_VAR: the value, with variables */
     /* The rewrite module (http/rewrite.h): this block's rewrite, set, break,
      * if and return, in config order; not inherited. */
