@@ -429,7 +429,8 @@ static int serve_gz_static(struct kp_http_request *r, struct kp_str path, size_t
         give_back(fd, held);
         return 0;
     }
-    *v = (struct variant){.vary = true, .gz_static = true};
+    /* `always` answers every client alike: nothing varies (nginx's rule) */
+    *v = (struct variant){.vary = mode == KP_GZIP_STATIC_ON, .gz_static = true};
     return serve_file(r, path, fd, held, &st, *v);
 }
 
