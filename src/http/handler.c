@@ -142,9 +142,8 @@ static bool uri_change(struct kp_http_request *r, const char *what)
 {
     if (++r->uri_changes <= KP_HTTP_MAX_URI_CHANGES)
         return true;
-    kp_log_error_via(kp_http_req_error_log(r), r->svc->log, KP_LOG_ERR, 0,
-                     "rewrite or internal redirection cycle while %s \"%.*s\"", what,
-                     (int)r->uri.len, r->uri.p);
+    kp_http_req_log(r, KP_LOG_ERR, 0, "rewrite or internal redirection cycle while %s \"%.*s\"",
+                    what, (int)r->uri.len, r->uri.p);
     return false;
 }
 

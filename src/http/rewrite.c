@@ -48,6 +48,8 @@ int kp_http_rewrite_conf_rewrite(struct kp_conf *cf, const struct kp_conf_cmd *c
     const char *to = cf->args[2];
 
     (void)cmd;
+    if (to[0] == '\0')
+        return kp_conf_error(cf, "empty replacement");
     if (cf->nargs == 4 && rewrite_flag(cf, cf->args[3], &op->flag) != 0)
         return -EINVAL;
     op->redirect = op->flag == KP_RW_FLAG_REDIRECT || op->flag == KP_RW_FLAG_PERMANENT ||

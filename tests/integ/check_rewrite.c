@@ -315,6 +315,13 @@ START_TEST(rewrite_logs)
     ck_assert(kp_h_wait_until(log_has, &s, 5000));
     char *err = kp_h_read(&s, "logs/error.log");
     ck_assert_ptr_nonnull(strstr(err, "cycle while evaluating variable \"m"));
+    /* nginx's words and the request's context */
+    const char *cycle =
+        strstr(err, "rewrite or internal redirection cycle while processing \"/loop/x");
+    ck_assert_ptr_nonnull(cycle);
+    const char *eol = strchr(cycle, '\n');
+    const char *ctx = strstr(cycle, "\", client: 127.0.0.1, server: ");
+    ck_assert_msg(ctx != NULL && (eol == NULL || ctx < eol), "%s", cycle);
     ck_assert_ptr_nonnull(strstr(err, "[notice]"));
     ck_assert_ptr_nonnull(strstr(err, "\"^/add/(.*)$\" matches \"/add/q\", client: 127.0.0.1"));
     /* nginx's other rewrite_log lines: a miss, the rewritten URI and

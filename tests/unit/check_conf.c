@@ -322,6 +322,7 @@ static const struct {
     {"http { server { if ($uri) { root /x; } } }", NULL, 1,
      "\"root\" directive is not allowed here"},
     {"http { rewrite ^ /x; }", NULL, 1, "\"rewrite\" directive is not allowed here"},
+    {"http { server { rewrite ^ \"\"; } }", NULL, 1, "empty replacement"},
     /* map */
     {"http { map $uri $m { default a; default b; } }", NULL, 1, "duplicate default map parameter"},
     {"http { map $uri $m { a b c; } }", NULL, 1, "invalid number of the map parameters"},
