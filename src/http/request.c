@@ -373,13 +373,20 @@ static void request_new(struct kp_http_conn *hc)
                        offsetof(struct kp_http_request, parser) ==
                            offsetof(struct kp_http_request, arena) + sizeof(r->arena),
                    "request_new resets only what follows the parser: hc, svc, arena, parser first");
+    _Static_assert(
+        offsetof(struct kp_http_request, resp) > offsetof(struct kp_http_request, parser) &&
+            offsetof(struct kp_http_request, resp) < offsetof(struct kp_http_request, fields),
+        "the response lies in the part request_new resets");
     size_t from = offsetof(struct kp_http_request, parser) + sizeof(r->parser);
-    memset((char *)r + from, 0, offsetof(struct kp_http_request, fields) - from);
+    size_t resp = offsetof(struct kp_http_request, resp), after = resp + sizeof(r->resp);
+    /* Around the response, which kp_http_response_init sets whole. */
+    memset((char *)r + from, 0, resp - from);
+    memset((char *)r + after, 0, offsetof(struct kp_http_request, fields) - after);
+    kp_http_response_init(&r->resp);
     r->hc = hc;
     r->svc = &hc->ctx->svc;
     r->start_msec = hc->loop->clock.msec;
     r->n_var_slots = hc->ctx->http->vars.n_slots;
-    kp_http_response_init(&r->resp);
     r->out.fd = -1;
     struct kp_http_limits lim = limits(hc);
     kp_http_parse_init(&r->parser, &lim, r->fields, KP_HTTP_MAX_FIELDS);
