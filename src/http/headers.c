@@ -349,6 +349,29 @@ static void absolute_location(struct kp_http_request *r)
     r->resp.location = (struct kp_str){p, origin.len + l.len};
 }
 
+/* The evaluated lines without those whose value came out empty: nginx
+ * leaves such a field out (add_header X $unset; sends no "X:"). A line is
+ * "name: value\r\n" and a field value holds no CR or LF, so the first
+ * ':' ends the name. */
+static struct kp_str without_empty(struct kp_arena *a, struct kp_str lines)
+{
+    struct kp_str kept = KP_STR_NULL;
+    bool dropped = false;
+
+    for (const char *p = lines.p, *end = p + lines.len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = eol != NULL ? (size_t)(eol + 1 - p) : (size_t)(end - p);
+        const char *colon = memchr(p, ':', len);
+        bool empty = colon != NULL && (size_t)(colon - p) + 4 == len;
+        if (empty)
+            dropped = true;
+        else
+            append(a, &kept, p, len);
+        p += len;
+    }
+    return dropped ? kept : lines;
+}
+
 void kp_http_headers_apply(struct kp_http_request *r, time_t now)
 {
     const struct kp_http_loc_conf *loc = r->loc;
@@ -370,7 +393,7 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
     if (add.len == 0 && n == 0)
         return;
     if (cv != NULL)
-        add = kp_http_cv_eval(r, cv, KP_HTTP_CV_FIELD);
+        add = without_empty(&r->arena, kp_http_cv_eval(r, cv, KP_HTTP_CV_FIELD));
     /* nginx's order: the expires fields, then the add_header lines (a
      * Cache-Control of add_header follows the one of expires). */
     append(&r->arena, &r->resp.extra, expires, n);

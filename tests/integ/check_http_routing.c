@@ -83,6 +83,7 @@ static const char *CONF =
     "    }\n"
     "    location /modvar/ { expires modified $arg_e; }\n"
     "    location /noetag/ { add_header ETag \"\"; add_header X-Kept yes; }\n"
+    "    location /var/ { add_header X-Arg $arg_a; add_header X-Fixed yes; }\n"
     "}\n";
 
 static void start(struct kp_h_server *s)
@@ -90,8 +91,8 @@ static void start(struct kp_h_server *s)
     kp_h_prepare(s);
     kp_h_write(s, "html/page.txt", "page\n");
     kp_h_write(s, "html/errors/404.html", "custom not found\n");
-    const char *dirs[] = {"cached", "inherit", "epoch",  "max",   "neg",
-                          "daily",  "own",     "noetag", "modvar"};
+    const char *dirs[] = {"cached", "inherit", "epoch",  "max",    "neg",
+                          "daily",  "own",     "noetag", "modvar", "var"};
     char path[64];
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(path, sizeof(path), "html/%s/a.txt", dirs[i]);
@@ -419,6 +420,14 @@ START_TEST(added_fields)
     kp_h_resp_free(&r);
     ck_assert_int_eq(ask_hdr(&s, "/modvar/a.txt?e=max", "", &r), 200);
     ck_assert_ptr_null(kp_h_header(&r, "Expires")); /* only a time goes with modified */
+    kp_h_resp_free(&r);
+    /* A field whose value comes out empty is left out, as nginx does. */
+    ck_assert_int_eq(ask_hdr(&s, "/var/a.txt?a=1", "", &r), 200);
+    ck_assert_str_eq(kp_h_header(&r, "X-Arg"), "1");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_hdr(&s, "/var/a.txt?b=1", "", &r), 200);
+    ck_assert_msg(strstr(r.head, "X-Arg") == NULL, "%s", r.head);
+    ck_assert_str_eq(kp_h_header(&r, "X-Fixed"), "yes");
     kp_h_resp_free(&r);
     /* @15h30m: the next 15:30:00 local time (the server shares this
      * process's time zone), at most a day away, max-age counting to it. */
