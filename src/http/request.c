@@ -414,6 +414,8 @@ static void request_free(struct kp_http_conn *hc)
  * turn, and nothing more is read from it while a batch is waiting. */
 #define KP_HTTP_BATCH_SIZE     32768
 #define KP_HTTP_BATCH_REQUESTS 32
+/* Kept free in the batch for an interim response (see send_continue). */
+#define KP_HTTP_INTERIM_ROOM 32
 
 static bool batch_pending(const struct kp_http_conn *hc)
 {
@@ -443,8 +445,21 @@ static bool batch_wanted(const struct kp_http_conn *hc)
     uint64_t wait;
 
     return r->keepalive && kp_buf_len(&hc->c->rbuf) > 0 && hc->answered < KP_HTTP_BATCH_REQUESTS &&
-           out->fd < 0 && out->head.len + out->body.len <= KP_HTTP_BATCH_SIZE - hc->batch_len &&
+           out->fd < 0 &&
+           hc->batch_len + KP_HTTP_INTERIM_ROOM + out->head.len + out->body.len <=
+               KP_HTTP_BATCH_SIZE &&
            kp_http_limit_rate_budget(r, hc->loop->clock.msec, &wait) == UINT64_MAX;
+}
+
+/* The connection's batch buffer, taken from the worker's spare if any. */
+static void batch_take(struct kp_http_conn *hc)
+{
+    struct kp_http_reuse *ru = &hc->ctx->reuse;
+
+    if (hc->batch == NULL) {
+        hc->batch = ru->batch != NULL ? ru->batch : kp_alloc(KP_HTTP_BATCH_SIZE);
+        ru->batch = NULL;
+    }
 }
 
 /* Copy the response into the batch: for the request it is sent. */
@@ -452,12 +467,8 @@ static void batch_add(struct kp_http_conn *hc)
 {
     struct kp_http_request *r = hc->r;
     struct kp_http_out *out = &r->out;
-    struct kp_http_reuse *ru = &hc->ctx->reuse;
 
-    if (hc->batch == NULL) {
-        hc->batch = ru->batch != NULL ? ru->batch : kp_alloc(KP_HTTP_BATCH_SIZE);
-        ru->batch = NULL;
-    }
+    batch_take(hc);
     memcpy(hc->batch + hc->batch_len, out->head.p, out->head.len);
     if (out->body.len > 0) /* a HEAD or 304 has no body pointer at all */
         memcpy(hc->batch + hc->batch_len + out->head.len, out->body.p, out->body.len);
@@ -749,6 +760,25 @@ static enum step read_body(struct kp_http_conn *hc)
     }
 }
 
+/* RFC 9110 section 15.2.1, as nginx does it: an HTTP/1.1 client that
+ * asked "Expect: 100-continue" and whose body is about to be read gets the
+ * interim "100 Continue" first (even if some of the body came along: the
+ * client may still be waiting for it). It joins the batch, which leaves
+ * before the worker waits for the body, or in front of the final response
+ * if the body is already in; batch_wanted keeps room for it. Its bytes are
+ * the request's ($bytes_sent), not its body's ($body_bytes_sent). */
+static void send_continue(struct kp_http_conn *hc)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    size_t len = sizeof(line) - 1;
+
+    batch_take(hc);
+    memcpy(hc->batch + hc->batch_len, line, len);
+    hc->batch_len += len;
+    hc->r->interim_sent = len;
+    kp_sb_count(hc->ctx->sb, KP_SB_BYTES_OUT, len);
+}
+
 static enum step body_start(struct kp_http_conn *hc)
 {
     struct kp_http_request *r = hc->r;
@@ -762,17 +792,8 @@ static enum step body_start(struct kp_http_conn *hc)
     } else {
         kp_http_chunked_init(&r->chunked, max, 0);
     }
-    if (h->expect_continue && kp_buf_len(&hc->c->rbuf) == 0) {
-        /* RFC 9110 section 10.1.1: the client waits before sending the
-         * body. No handler here reads a body, so the final status is known
-         * now: answer it instead of 100 Continue, which would only make the
-         * client upload for nothing, and close (saying so) rather than
-         * read a body that may or may not follow; lingering, so that body
-         * bytes already on their way do not turn into a reset. */
-        r->close = true;
-        r->linger = true;
-        return STEP_PROCESS;
-    }
+    if (h->expect_continue && !h->expect_unknown)
+        send_continue(hc);
     set_state(hc, KP_HC_READ_BODY);
     kp_loop_timer_add(hc->loop, &hc->c->timer, r->loc->client_body_timeout_ms);
     return read_body(hc);

@@ -531,7 +531,7 @@ GETTER(v_body_bytes_sent)
 GETTER(v_bytes_sent)
 {
     (void)ref;
-    return num(buf, r->bytes_sent);
+    return num(buf, r->bytes_sent + r->interim_sent);
 }
 
 /* $request_completion: "OK" once the whole response went out; empty while

@@ -1,8 +1,9 @@
 /* Bad and awkward requests against the real binary: every parser error
  * status (400, 414, 501, 505; 400 "Request Header Or Cookie Too Large" for a head too large), 408
  * on a slow head, 413, request bodies that are read and dropped so the next pipelined request is
- * answered, Expect: 100-continue, Transfer-Encoding with Content-Length, and the lingering close
- * that lets a client read an error response although it keeps sending. */
+ * answered, Expect: 100-continue (interim 100 Continue as from nginx), Transfer-Encoding with
+ * Content-Length, and the lingering close that lets a client read an error response although it
+ * keeps sending. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -312,49 +313,145 @@ START_TEST(large_body_dropped)
 }
 END_TEST
 
-/* No handler reads a body, so the final status goes out at once instead of
- * 100 Continue, with Connection: close; a body sent anyway (the client
- * stops waiting) is drained, not answered with a reset. */
+#define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+
+/* Read exactly the interim response, no byte more (the final one must not
+ * have come yet when the body is still missing). */
+static void expect_continue(int fd)
+{
+    char got[sizeof(CONTINUE)] = "";
+    size_t have = 0;
+
+    while (have < sizeof(CONTINUE) - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ck_assert_int_eq(poll(&p, 1, 10000), 1);
+        ssize_t n = read(fd, got + have, sizeof(CONTINUE) - 1 - have);
+        ck_assert_int_gt(n, 0);
+        have += (size_t)n;
+    }
+    ck_assert_str_eq(got, CONTINUE);
+}
+
+/* The final response, on a connection that stays open: a second request
+ * on it is answered too. */
+static void expect_final_then_next(int fd, int status)
+{
+    struct kp_h_resp r;
+
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, status);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "keep-alive");
+    kp_h_resp_free(&r);
+    kp_h_send_str(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "AAAA\n");
+    kp_h_resp_free(&r);
+}
+
+/* As nginx: an HTTP/1.1 request whose body is about to be read gets
+ * "100 Continue" once, then its body is read and the final response sent
+ * on a connection kept open. */
 START_TEST(expect_100_continue)
 {
     struct kp_h_server s;
-    struct kp_h_resp r;
-    char rest[64];
 
     start(&s);
     int fd = conn(&s);
-    kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                      "Expect: 100-continue\r\n\r\n");
-    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
-    ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
-    kp_h_resp_free(&r);
-    kp_h_send_str(fd, "hello");
-    ck_assert_int_eq(read(fd, rest, sizeof(rest)), 0); /* closed cleanly, nothing more */
-    close(fd);
-    /* A GET with Expect: 200 at once. */
-    fd = conn(&s);
     kp_h_send_str(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                       "Expect: 100-continue\r\n\r\n");
-    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
-    ck_assert_int_eq(r.status, 200);
-    kp_h_resp_free(&r);
+    expect_continue(fd);
+    kp_h_send_str(fd, "hello");
+    expect_final_then_next(fd, 200);
+    /* The same connection again, chunked, the token in another case. */
+    kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      "Expect: 100-Continue\r\n\r\n");
+    expect_continue(fd);
+    kp_h_send_str(fd, "5\r\nhello\r\n0\r\n\r\n");
+    expect_final_then_next(fd, 405);
     close(fd);
-    /* The body already there: answered as usual, the connection stays. */
+    /* The body already came with the head: nginx sends 100 all the same. */
     fd = conn(&s);
     kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                       "Expect: 100-continue\r\n\r\nhello");
+    expect_continue(fd);
+    expect_final_then_next(fd, 405);
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* No 100 Continue for HTTP/1.0, for an expectation other than
+ * 100-continue (ignored, as by nginx), nor before a 413. */
+START_TEST(expect_no_continue)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    int fd = conn(&s);
+    kp_h_send_str(fd, "PUT /a.txt HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\n");
+    kp_h_sleep_ms(200);
+    kp_h_send_str(fd, "hello");
     ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
     ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(kp_h_header(&r, "Connection"), "keep-alive");
     kp_h_resp_free(&r);
-    /* Too large: 413 at once. */
+    close(fd);
+    fd = conn(&s);
+    kp_h_send_str(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: foo\r\n\r\n");
+    kp_h_sleep_ms(200);
+    kp_h_send_str(fd, "hello");
+    expect_final_then_next(fd, 200);
     kp_h_send_str(fd, "PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
                       "Expect: 100-continue\r\n\r\n");
     ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
     ck_assert_int_eq(r.status, 413);
+    ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
     kp_h_resp_free(&r);
     close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* The interim response's 25 bytes count in $bytes_sent, not in
+ * $body_bytes_sent. */
+START_TEST(expect_continue_bytes)
+{
+    struct kp_h_server s;
+    char *log = NULL;
+
+    kp_h_prepare(&s);
+    kp_h_write(&s, "html/a.txt", "AAAA\n");
+    kp_h_start_with(&s, MAIN,
+                    "log_format b '$status $bytes_sent $body_bytes_sent';\n"
+                    "server {\n"
+                    "    listen 127.0.0.1:@PORT@;\n"
+                    "    root html;\n"
+                    "    access_log logs/b.log b;\n"
+                    "    location /r { return 200 \"ret\\n\"; }\n"
+                    "}\n");
+    int fd = conn(&s);
+    kp_h_send_str(fd, "POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\n");
+    expect_continue(fd);
+    kp_h_send_str(fd, "hello");
+    struct kp_h_resp r;
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    ck_assert_int_eq(r.status, 200);
+    size_t head = r.head_len;
+    kp_h_resp_free(&r);
+    close(fd);
+    for (int i = 0; i < 500 && (log == NULL || strchr(log, '\n') == NULL); i++) {
+        free(log);
+        kp_h_sleep_ms(20);
+        log = kp_h_read(&s, "logs/b.log");
+    }
+    char want[64];
+    snprintf(want, sizeof(want), "200 %zu 4\n", head + 4 + 25);
+    ck_assert_str_eq(log, want);
+    free(log);
     kp_h_stop(&s);
 }
 END_TEST
@@ -433,6 +530,8 @@ Suite *kp_test_http_errors_suite(void)
     tcase_add_test(tc, bodies_dropped_then_pipelined);
     tcase_add_test(tc, large_body_dropped);
     tcase_add_test(tc, expect_100_continue);
+    tcase_add_test(tc, expect_no_continue);
+    tcase_add_test(tc, expect_continue_bytes);
     tcase_add_test(tc, te_and_cl_rejected);
     tcase_add_test(tc, lingering_close);
     suite_add_tcase(s, tc);

@@ -228,6 +228,7 @@ struct kp_http_request {
     uint64_t request_length;            /* head + body bytes read */
     uint64_t body_sent;                 /* body bytes written ($body_bytes_sent) */
     uint64_t bytes_sent;                /* all bytes written ($bytes_sent) */
+    uint64_t interim_sent;              /* 100 Continue bytes (in $bytes_sent) */
     bool head_only;                     /* HEAD: send headers only */
     bool keepalive;                     /* the connection stays open after this response */
     bool pipelined;                     /* its bytes came in behind the previous request's */
