@@ -399,6 +399,8 @@ void kp_h_send(int fd, const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return;
         data += n;
@@ -438,11 +440,15 @@ const char *kp_h_header(const struct kp_h_resp *r, const char *name)
     return NULL;
 }
 
-/* Read exactly n bytes into buf (blocking with the socket's timeout). */
+/* Read exactly n bytes into buf (blocking with the socket's timeout). A
+ * read interrupted without a signal of ours (EINTR: a socket with a
+ * timeout is not restarted) is tried again, as a real client would. */
 static int read_exact(int fd, char *buf, size_t n)
 {
     while (n > 0) {
         ssize_t r = read(fd, buf, n);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             return -1;
         buf += r;
@@ -457,6 +463,8 @@ static int read_head(int fd, struct kp_h_resp *r)
      * responses stay in the socket for the next call. */
     while (r->head_len < sizeof(r->head) - 1) {
         ssize_t n = read(fd, r->head + r->head_len, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return -1;
         r->head_len++;
