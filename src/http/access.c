@@ -28,22 +28,16 @@ static bool peer_addr(const struct sockaddr_storage *peer, int *family, uint8_t 
     return true;
 }
 
-/* A peer as rules see it: its family, and for IPv4/IPv6 its bytes. */
-struct peer {
-    bool known; /* IPv4 or IPv6 */
-    int family; /* AF_INET, AF_INET6, or the socket's own (AF_UNIX...) */
-    uint8_t addr[16];
-};
-
-static struct peer peer_of(const struct sockaddr_storage *ss)
+struct kp_http_access_peer kp_http_access_peer_of(const struct sockaddr_storage *ss)
 {
-    struct peer p = {.family = ss->ss_family};
+    struct kp_http_access_peer p = {.family = ss->ss_family};
 
     p.known = peer_addr(ss, &p.family, p.addr);
     return p;
 }
 
-static bool rule_matches(const struct kp_http_acl_rule *rule, const struct peer *p)
+bool kp_http_access_rule_matches(const struct kp_http_acl_rule *rule,
+                                 const struct kp_http_access_peer *p)
 {
     int family = p->family;
     const uint8_t *addr = p->addr;
@@ -66,10 +60,10 @@ static bool rule_matches(const struct kp_http_acl_rule *rule, const struct peer 
 enum kp_http_access_verdict kp_http_access_check(const struct kp_http_acl_rule *acl, size_t n,
                                                  const struct sockaddr_storage *peer)
 {
-    struct peer p = peer_of(peer);
+    struct kp_http_access_peer p = kp_http_access_peer_of(peer);
 
     for (size_t i = 0; i < n; i++) {
-        if (rule_matches(&acl[i], &p))
+        if (kp_http_access_rule_matches(&acl[i], &p))
             return acl[i].allow ? KP_HTTP_ACCESS_ALLOW : KP_HTTP_ACCESS_DENY;
     }
     return KP_HTTP_ACCESS_NO_MATCH;

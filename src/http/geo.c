@@ -14,8 +14,7 @@
 #include "kelpie/http/var.h"
 
 struct net {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16], mask[16];
+    struct kp_http_acl_rule rule; /* family, addr (masked) and mask */
     unsigned bits;
     struct kp_str value;
 };
@@ -32,31 +31,21 @@ struct geo {
     bool recursive;
 };
 
-/* An address as family and bytes: IPv4 (an IPv4-mapped IPv6 one too) in
- * the first 4, IPv6 in 16; anything else is 255.255.255.255, nginx's
- * stand-in. */
-static int address_of(const struct sockaddr_storage *ss, uint8_t out[16])
+/* An address as the networks see it (access.h: an IPv4-mapped IPv6 one
+ * is IPv4); anything else (no address, a UNIX-domain peer, text that is
+ * no address) is 255.255.255.255, nginx's stand-in. */
+static struct kp_http_access_peer peer_of(const struct sockaddr_storage *ss)
 {
-    static const uint8_t none[4] = {255, 255, 255, 255};
+    struct kp_http_access_peer p = {.known = false};
 
-    if (ss != NULL && ss->ss_family == AF_INET) {
-        memcpy(out, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-        return AF_INET;
-    }
-    if (ss != NULL && ss->ss_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        if (!IN6_IS_ADDR_V4MAPPED(a6)) {
-            memcpy(out, a6, 16);
-            return AF_INET6;
-        }
-        memcpy(out, a6->s6_addr + 12, 4);
-        return AF_INET;
-    }
-    memcpy(out, none, 4);
-    return AF_INET;
+    if (ss != NULL)
+        p = kp_http_access_peer_of(ss);
+    if (!p.known)
+        p = (struct kp_http_access_peer){true, AF_INET, {255, 255, 255, 255}};
+    return p;
 }
 
-static int parse_address(struct kp_str v, uint8_t out[16])
+static struct kp_http_access_peer parse_address(struct kp_str v)
 {
     char text[INET6_ADDRSTRLEN];
     struct sockaddr_storage ss = {0};
@@ -69,34 +58,21 @@ static int parse_address(struct kp_str v, uint8_t out[16])
         else if (inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
             ss.ss_family = AF_INET6;
     }
-    return address_of(ss.ss_family != 0 ? &ss : NULL, out);
+    return peer_of(ss.ss_family != 0 ? &ss : NULL);
 }
 
 /* The address the block looks up for r. */
-static int lookup_address(struct kp_http_request *r, const struct geo *g, uint8_t out[16])
+static struct kp_http_access_peer lookup_address(struct kp_http_request *r, const struct geo *g)
 {
     if (g->has_source)
-        return parse_address(kp_http_cv_eval(r, &g->source, KP_HTTP_CV_RAW), out);
+        return parse_address(kp_http_cv_eval(r, &g->source, KP_HTTP_CV_RAW));
     const struct sockaddr_storage *peer = kp_http_req_client(r);
     struct sockaddr_storage real;
     if (peer != NULL && g->n_proxies > 0 &&
         kp_http_realip_walk(kp_http_cv_eval(r, &g->xff, KP_HTTP_CV_RAW), peer, g->proxies,
                             g->n_proxies, g->recursive, &real))
         peer = &real;
-    return address_of(peer, out);
-}
-
-static bool holds(const struct net *n, int family, const uint8_t a[16])
-{
-    size_t len = family == AF_INET ? 4 : 16;
-
-    if (n->family != family)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if ((a[i] & n->mask[i]) != n->addr[i])
-            return false;
-    }
-    return true;
+    return peer_of(peer);
 }
 
 static struct kp_str get(struct kp_http_request *r, const struct kp_http_var_ref *ref, char *buf)
@@ -104,15 +80,15 @@ static struct kp_str get(struct kp_http_request *r, const struct kp_http_var_ref
     const struct kp_http_var_def *d = ref->def;
     const struct geo *g = d->data;
     struct kp_str out;
-    uint8_t a[16];
 
     (void)buf;
     if (kp_http_var_stored(r, d, &out))
         return out;
-    int family = lookup_address(r, g, a);
+    struct kp_http_access_peer a = lookup_address(r, g);
     const struct net *best = NULL;
     for (size_t i = 0; i < g->n_nets; i++) {
-        if (holds(&g->nets[i], family, a) && (best == NULL || g->nets[i].bits >= best->bits))
+        if (kp_http_access_rule_matches(&g->nets[i].rule, &a) &&
+            (best == NULL || g->nets[i].bits >= best->bits))
             best = &g->nets[i];
     }
     out = best != NULL ? best->value : g->dflt;
@@ -136,8 +112,8 @@ static struct net *same_net(struct geo *g, const struct net *n)
 {
     for (size_t i = 0; i < g->n_nets; i++) {
         struct net *o = &g->nets[i];
-        if (o->family == n->family && memcmp(o->addr, n->addr, 16) == 0 &&
-            memcmp(o->mask, n->mask, 16) == 0)
+        if (o->rule.family == n->rule.family && memcmp(o->rule.addr, n->rule.addr, 16) == 0 &&
+            memcmp(o->rule.mask, n->rule.mask, 16) == 0)
             return o;
     }
     return NULL;
@@ -146,9 +122,9 @@ static struct net *same_net(struct geo *g, const struct net *n)
 static int parse_net(struct kp_conf *cf, const char *a, struct net *n)
 {
     memset(n, 0, sizeof(*n));
-    if (kp_conf_parse_cidr(a, &n->family, n->addr, n->mask) != 0)
+    if (kp_conf_parse_cidr(a, &n->rule.family, n->rule.addr, n->rule.mask) != 0)
         return kp_conf_error(cf, "invalid network \"%s\"", a);
-    n->bits = mask_bits(n->mask);
+    n->bits = mask_bits(n->rule.mask);
     return 0;
 }
 

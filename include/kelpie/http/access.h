@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "kelpie/http/conf.h"
@@ -21,6 +22,22 @@ enum kp_http_access_verdict {
     KP_HTTP_ACCESS_ALLOW,
     KP_HTTP_ACCESS_DENY,
 };
+
+/* A peer as rules see it: its family and, for IPv4 and IPv6 (an
+ * IPv4-mapped IPv6 address as the IPv4 one), its bytes (4 or 16). */
+struct kp_http_access_peer {
+    bool known; /* IPv4 or IPv6 */
+    int family; /* AF_INET, AF_INET6, or the socket's own (AF_UNIX...) */
+    uint8_t addr[16];
+};
+
+/* ss as rules see it. Pure. */
+struct kp_http_access_peer kp_http_access_peer_of(const struct sockaddr_storage *ss);
+
+/* Whether rule matches p (whatever it says about it): for the lists that
+ * ask one address against many rules (geo). Pure. */
+bool kp_http_access_rule_matches(const struct kp_http_acl_rule *rule,
+                                 const struct kp_http_access_peer *p);
 
 /* The first of the n rules of acl that matches peer decides. Pure; peer of
  * any family (one that is neither IPv4 nor IPv6 is matched by "all"
