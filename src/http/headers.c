@@ -93,22 +93,59 @@ static int compile_lines(struct kp_conf *cf, struct kp_str lines, struct kp_http
     return kp_http_cv_compile(cf, lines.p, *cv);
 }
 
+/* Whether a line ("Name: value\r\n") is one to leave out: name's (see
+ * drop_field), or one whose value came out empty (see
+ * kp_http_headers_apply). */
+typedef bool (*line_test)(const char *line, size_t len, const char *name);
+
+static bool named(const char *line, size_t len, const char *name)
+{
+    size_t nlen = strlen(name);
+
+    return len > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0;
+}
+
+/* A field value holds no CR or LF (KP_HTTP_CV_FIELD), so the first ':'
+ * ends the name and an empty value leaves ": \r\n" after it. */
+static bool empty_value(const char *line, size_t len, const char *name)
+{
+    const char *colon = memchr(line, ':', len);
+
+    (void)name;
+    return colon != NULL && (size_t)(colon - line) + 4 == len;
+}
+
+/* lines without those drop() picks, copied into a only once one is
+ * picked; lines itself when none is. */
+static struct kp_str filter_lines(struct kp_arena *a, struct kp_str lines, line_test drop,
+                                  const char *name)
+{
+    struct kp_str kept = KP_STR_NULL;
+    bool dropped = false;
+
+    for (const char *p = lines.p, *end = p + lines.len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = eol != NULL ? (size_t)(eol + 1 - p) : (size_t)(end - p);
+        if (drop(p, len, name)) {
+            if (!dropped)
+                append(a, &kept, lines.p, (size_t)(p - lines.p));
+            dropped = true;
+        } else if (dropped) {
+            append(a, &kept, p, len);
+        }
+        p += len;
+    }
+    return dropped ? kept : lines;
+}
+
 /* lines without those of field name: an ETag or Last-Modified that a later
  * add_header replaces (or, empty, removes), as in nginx; a compiled form is
  * compiled again. */
 static int drop_field(struct kp_conf *cf, struct kp_str *lines, struct kp_http_cv **cv,
                       const char *name)
 {
-    size_t nlen = strlen(name);
-    struct kp_str kept = KP_STR_NULL;
+    struct kp_str kept = filter_lines(cf->arena, *lines, named, name);
 
-    for (const char *p = lines->p, *end = p + lines->len; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t len = eol != NULL ? (size_t)(eol + 1 - p) : (size_t)(end - p);
-        if (!(len > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0))
-            append(cf->arena, &kept, p, len);
-        p += len;
-    }
     if (kept.len == lines->len)
         return 0;
     *lines = kept.len > 0 ? kept : KP_STR_NULL;
@@ -349,29 +386,6 @@ static void absolute_location(struct kp_http_request *r)
     r->resp.location = (struct kp_str){p, origin.len + l.len};
 }
 
-/* The evaluated lines without those whose value came out empty: nginx
- * leaves such a field out (add_header X $unset; sends no "X:"). A line is
- * "name: value\r\n" and a field value holds no CR or LF, so the first
- * ':' ends the name. */
-static struct kp_str without_empty(struct kp_arena *a, struct kp_str lines)
-{
-    struct kp_str kept = KP_STR_NULL;
-    bool dropped = false;
-
-    for (const char *p = lines.p, *end = p + lines.len; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t len = eol != NULL ? (size_t)(eol + 1 - p) : (size_t)(end - p);
-        const char *colon = memchr(p, ':', len);
-        bool empty = colon != NULL && (size_t)(colon - p) + 4 == len;
-        if (empty)
-            dropped = true;
-        else
-            append(a, &kept, p, len);
-        p += len;
-    }
-    return dropped ? kept : lines;
-}
-
 void kp_http_headers_apply(struct kp_http_request *r, time_t now)
 {
     const struct kp_http_loc_conf *loc = r->loc;
@@ -393,7 +407,8 @@ void kp_http_headers_apply(struct kp_http_request *r, time_t now)
     if (add.len == 0 && n == 0)
         return;
     if (cv != NULL)
-        add = without_empty(&r->arena, kp_http_cv_eval(r, cv, KP_HTTP_CV_FIELD));
+        /* A field whose value came out empty is left out, as nginx does. */
+        add = filter_lines(&r->arena, kp_http_cv_eval(r, cv, KP_HTTP_CV_FIELD), empty_value, NULL);
     /* nginx's order: the expires fields, then the add_header lines (a
      * Cache-Control of add_header follows the one of expires). */
     append(&r->arena, &r->resp.extra, expires, n);
