@@ -364,9 +364,9 @@ static void request_new(struct kp_http_conn *hc)
         r = hc->r = reuse_request(&hc->ctx->reuse);
     else
         reset_arena(r);
-    /* From the parser's end to the field array, which is last and is
-     * written by the parser before it is read; the arena stays, and the
-     * parser (a third of the bytes) is set by kp_http_parse_init anyway. */
+    /* From the parser's end to real_addr, where the members that are
+     * written whole before they are read begin (the field array last); the
+     * arena stays, and the parser is set by kp_http_parse_init anyway. */
     _Static_assert(offsetof(struct kp_http_request, svc) == sizeof(struct kp_http_conn *) &&
                        offsetof(struct kp_http_request, arena) ==
                            offsetof(struct kp_http_request, svc) + sizeof(r->svc) &&
@@ -375,13 +375,17 @@ static void request_new(struct kp_http_conn *hc)
                    "request_new resets only what follows the parser: hc, svc, arena, parser first");
     _Static_assert(
         offsetof(struct kp_http_request, resp) > offsetof(struct kp_http_request, parser) &&
-            offsetof(struct kp_http_request, resp) < offsetof(struct kp_http_request, fields),
-        "the response lies in the part request_new resets");
+            offsetof(struct kp_http_request, resp) < offsetof(struct kp_http_request, real_addr) &&
+            offsetof(struct kp_http_request, next) < offsetof(struct kp_http_request, real_addr) &&
+            offsetof(struct kp_http_request, real_addr) <
+                offsetof(struct kp_http_request, chunked) &&
+            offsetof(struct kp_http_request, chunked) < offsetof(struct kp_http_request, fields),
+        "the response lies in the part request_new resets; real_addr, chunked, fields last");
     size_t from = offsetof(struct kp_http_request, parser) + sizeof(r->parser);
     size_t resp = offsetof(struct kp_http_request, resp), after = resp + sizeof(r->resp);
     /* Around the response, which kp_http_response_init sets whole. */
     memset((char *)r + from, 0, resp - from);
-    memset((char *)r + after, 0, offsetof(struct kp_http_request, fields) - after);
+    memset((char *)r + after, 0, offsetof(struct kp_http_request, real_addr) - after);
     kp_http_response_init(&r->resp);
     r->hc = hc;
     r->svc = &hc->ctx->svc;
@@ -390,7 +394,6 @@ static void request_new(struct kp_http_conn *hc)
     r->out.fd = -1;
     struct kp_http_limits lim = limits(hc);
     kp_http_parse_init(&r->parser, &lim, r->fields, KP_HTTP_MAX_FIELDS);
-    set_state(hc, KP_HC_READ_HEAD);
     kp_loop_timer_add(hc->loop, &hc->c->timer, default_srv(hc)->client_header_timeout_ms);
 }
 
@@ -642,8 +645,12 @@ static enum step parse(struct kp_http_conn *hc)
     struct kp_buf *b = &hc->c->rbuf;
     ssize_t rc = kp_http_parse_request(&r->parser, b->pos, kp_buf_len(b));
 
-    if (rc == KP_PARSE_INCOMPLETE)
+    /* A head that came whole is never a reader of the pool's lists: its
+     * connection goes from where it was straight to WRITE. */
+    if (rc == KP_PARSE_INCOMPLETE) {
+        set_state(hc, KP_HC_READ_HEAD);
         return STEP_WAIT;
+    }
     if (rc == KP_PARSE_INVALID)
         return fail(hc, r->parser.head.status, r->parser.head.reason);
     r->head_len = (size_t)rc;
@@ -1247,6 +1254,7 @@ static enum step after_response(struct kp_http_conn *hc)
         if (hc->answered >= KP_HTTP_BATCH_REQUESTS) {
             /* Enough for one event: the rest after the other connections. */
             hc->parse_first = true;
+            set_state(hc, KP_HC_READ_HEAD);
             kp_loop_post(hc->loop, &hc->c->io, KP_EV_READ);
             return STEP_WAIT;
         }

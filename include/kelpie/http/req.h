@@ -256,10 +256,9 @@ struct kp_http_request {
     uint64_t limit_rate, limit_rate_after, limit_rate_start;
     /* The client's address when set_real_ip_from trusts the peer and the
      * real_ip_header names another (http/realip.h): then addr points to
-     * real_addr; NULL: the connection's peer. Read it through
+     * real_addr (below); NULL: the connection's peer. Read it through
      * kp_http_req_client(). */
     const struct sockaddr_storage *addr;
-    struct sockaddr_storage real_addr;
     /* aio threads: whether the static handler may hand the open of a file
      * not in the kernel's caches to a pool thread (a reactor runs the
      * handler: request.c sets it), and that open (http/static.h) once one
@@ -267,17 +266,19 @@ struct kp_http_request {
     bool open_async;
     struct kp_http_open_task *open_task;
     /* private to the state machine (request.c, handler.c, response.c) */
-    struct kp_http_out out;         /* the response being written */
-    size_t head_len;                /* bytes of the request head */
-    uint64_t body_left;             /* Content-Length body bytes still to drop */
-    struct kp_http_chunked chunked; /* chunked body being dropped */
-    bool close;                     /* answer with Connection: close whatever was asked */
-    bool linger;                    /* close lingering (the stream position may be lost) */
-    bool logged;                    /* the access log has it */
-    bool complete;                  /* the response went out in full ($request_completion) */
-    pthread_mutex_t *ran_on;        /* the handler thread's lock its cleanups take, or NULL */
-    struct kp_http_request *next;   /* the worker's cache of free requests */
-    struct kp_http_field fields[KP_HTTP_MAX_FIELDS]; /* parser.head.fields; last: not reset */
+    struct kp_http_out out;       /* the response being written */
+    size_t head_len;              /* bytes of the request head */
+    uint64_t body_left;           /* Content-Length body bytes still to drop */
+    bool close;                   /* answer with Connection: close whatever was asked */
+    bool linger;                  /* close lingering (the stream position may be lost) */
+    bool logged;                  /* the access log has it */
+    bool complete;                /* the response went out in full ($request_completion) */
+    pthread_mutex_t *ran_on;      /* the handler thread's lock its cleanups take, or NULL */
+    struct kp_http_request *next; /* the worker's cache of free requests */
+    /* Not reset between requests: each is written whole before it is read. */
+    struct sockaddr_storage real_addr; /* by realip, before addr points to it */
+    struct kp_http_chunked chunked;    /* by kp_http_chunked_init, for a chunked body */
+    struct kp_http_field fields[KP_HTTP_MAX_FIELDS]; /* by the parser: parser.head.fields */
 };
 
 /* The handler result: which status to answer with. A handler returns the
