@@ -341,7 +341,17 @@ static const struct {
     /* geo */
     {"http { geo $g { 10.0.0.0/33 a; } }", NULL, 1, "invalid network \"10.0.0.0/33\""},
     {"http { geo $g { a b c; } }", NULL, 1, "invalid number of the geo parameters"},
-    {"http { geo $g { ranges; } }", NULL, 1, "\"ranges\" in \"geo\" is not supported by kelpie"},
+    {"http { geo $g { default a; ranges; } }", NULL, 1,
+     "the \"ranges\" directive must be the first directive inside \"geo\" block"},
+    {"http { geo $g { ranges; 10.0.0.0/8 a; } }", NULL, 1, "invalid range \"10.0.0.0/8\""},
+    {"http { geo $g { ranges; 10.0.0.9-10.0.0.1 a; } }", NULL, 1,
+     "invalid range \"10.0.0.9-10.0.0.1\""},
+    {"http { geo $g { ranges; ::1-::2 a; } }", NULL, 1, "invalid range \"::1-::2\""},
+    {"http { geo $g { ranges; 10.0.0.0-10.0.0.9 a; 10.0.0.5-10.0.0.20 b; } }", NULL, 1,
+     "range \"10.0.0.5-10.0.0.20\" overlaps \"10.0.0.0-10.0.0.9\""},
+    /* a range over several /16 blocks overlaps the piece it holds whole */
+    {"http { geo $g { ranges; 10.1.0.0-10.1.0.9 a; 10.0.0.0-10.3.0.0 b; } }", NULL, 1,
+     "range \"10.0.0.0-10.3.0.0\" overlaps \"10.1.0.0-10.1.0.9\""},
     {"http { geo $uri g { } }", NULL, 1, "invalid variable name \"g\""},
     {"http { add_header X-A b sometimes; }", NULL, 1,
      "invalid value \"sometimes\" in \"add_header\" directive"},

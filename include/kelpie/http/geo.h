@@ -8,8 +8,11 @@
  *   include FILE;             more entries
  * The address is SOURCE's value (text with variables; one that is no
  * address counts as 255.255.255.255, as in nginx) or, without SOURCE, the
- * client's ($remote_addr). Values are plain text. The `ranges` form is not
- * supported. The value is computed once per request. */
+ * client's ($remote_addr). Values are plain text. After `ranges;` (which
+ * must come first) entries are IPv4 `START-END VALUE` ranges, stored cut
+ * at /16 boundaries as nginx stores them: a piece inside an earlier one
+ * splits it, an equal one replaces it, other overlaps are refused. The
+ * value is computed once per request. */
 #ifndef KP_HTTP_GEO_H
 #define KP_HTTP_GEO_H
 
