@@ -2,7 +2,9 @@
  *
  * Bytes are scanned once, in order, by kp_http_parse_request(); every byte is
  * checked for what a single byte can prove (NUL, bare CR, a limit crossed)
- * and each complete line is then validated as a whole. Because every check
+ * and each complete line is then validated as a whole. A line that is all
+ * there and passes those checks is taken in one scan (whole_line), any other
+ * byte by byte (check_byte), with the same result. Because every check
  * depends only on bytes at or before the current one, the result is the same
  * whatever way the input is split across calls. All positions are kept as
  * offsets from the request's first byte so the buffer may move between
@@ -21,7 +23,7 @@ struct span {
 };
 
 struct known_field {
-    const char *name;
+    const char *name; /* in lowercase (see name_is) */
     size_t len;
     bool singleton;  /* RFC 9110: a second line is an error */
     const char *dup; /* reason when a singleton is repeated */
@@ -31,27 +33,27 @@ struct known_field {
 #define NAME(s) (s), sizeof(s) - 1
 
 static const struct known_field known_fields[KP_HTTP_HDR_COUNT] = {
-    [KP_HTTP_HDR_HOST] = {NAME("Host"), true, "duplicate Host field"},
-    [KP_HTTP_HDR_CONNECTION] = {NAME("Connection"), false, NULL},
+    [KP_HTTP_HDR_HOST] = {NAME("host"), true, "duplicate Host field"},
+    [KP_HTTP_HDR_CONNECTION] = {NAME("connection"), false, NULL},
     /* RFC 9110 section 8.6 lets a recipient refuse a repeated value as
      * well as merge it; nginx refuses it, and so do we: no two parsers of
      * one message can then disagree on where the body ends. */
-    [KP_HTTP_HDR_CONTENT_LENGTH] = {NAME("Content-Length"), true, "duplicate Content-Length field"},
-    [KP_HTTP_HDR_TRANSFER_ENCODING] = {NAME("Transfer-Encoding"), false, NULL},
-    [KP_HTTP_HDR_IF_MATCH] = {NAME("If-Match"), false, NULL},
-    [KP_HTTP_HDR_IF_NONE_MATCH] = {NAME("If-None-Match"), false, NULL},
-    [KP_HTTP_HDR_IF_MODIFIED_SINCE] = {NAME("If-Modified-Since"), true,
+    [KP_HTTP_HDR_CONTENT_LENGTH] = {NAME("content-length"), true, "duplicate Content-Length field"},
+    [KP_HTTP_HDR_TRANSFER_ENCODING] = {NAME("transfer-encoding"), false, NULL},
+    [KP_HTTP_HDR_IF_MATCH] = {NAME("if-match"), false, NULL},
+    [KP_HTTP_HDR_IF_NONE_MATCH] = {NAME("if-none-match"), false, NULL},
+    [KP_HTTP_HDR_IF_MODIFIED_SINCE] = {NAME("if-modified-since"), true,
                                        "duplicate If-Modified-Since field"},
-    [KP_HTTP_HDR_IF_UNMODIFIED_SINCE] = {NAME("If-Unmodified-Since"), true,
+    [KP_HTTP_HDR_IF_UNMODIFIED_SINCE] = {NAME("if-unmodified-since"), true,
                                          "duplicate If-Unmodified-Since field"},
-    [KP_HTTP_HDR_IF_RANGE] = {NAME("If-Range"), true, "duplicate If-Range field"},
+    [KP_HTTP_HDR_IF_RANGE] = {NAME("if-range"), true, "duplicate If-Range field"},
     /* A second Range, User-Agent or Referer line is ignored, the first
      * one counting, as nginx takes them. */
-    [KP_HTTP_HDR_RANGE] = {NAME("Range"), false, NULL},
-    [KP_HTTP_HDR_USER_AGENT] = {NAME("User-Agent"), false, NULL},
-    [KP_HTTP_HDR_REFERER] = {NAME("Referer"), false, NULL},
-    [KP_HTTP_HDR_EXPECT] = {NAME("Expect"), false, NULL},
-    [KP_HTTP_HDR_AUTHORIZATION] = {NAME("Authorization"), true, "duplicate Authorization field"},
+    [KP_HTTP_HDR_RANGE] = {NAME("range"), false, NULL},
+    [KP_HTTP_HDR_USER_AGENT] = {NAME("user-agent"), false, NULL},
+    [KP_HTTP_HDR_REFERER] = {NAME("referer"), false, NULL},
+    [KP_HTTP_HDR_EXPECT] = {NAME("expect"), false, NULL},
+    [KP_HTTP_HDR_AUTHORIZATION] = {NAME("authorization"), true, "duplicate Authorization field"},
 };
 
 struct method_name {
@@ -101,7 +103,8 @@ enum {
     CL_SEGMENT = 8,
     CL_NAME = 16,
     CL_LABEL = 32,
-    CL_PCHAR = 64
+    CL_PCHAR = 64,
+    CL_DIGIT = 128
 };
 
 #define CL_ALNUM(c)                                                                                \
@@ -137,7 +140,8 @@ enum {
      (CL_ALNUM(c) || CL_SUB_PUNCT(c) ? CL_UNRES_SUB : 0) | (CL_IS_PATH(c) ? CL_PATH : 0) |         \
      (CL_IS_PATH(c) && (c) != '?' ? CL_SEGMENT : 0) | (CL_ALNUM(c) || (c) == '-' ? CL_NAME : 0) |  \
      ((CL_ALNUM(c) || CL_SUB_PUNCT(c)) && (c) != '.' ? CL_LABEL : 0) |                             \
-     (CL_IS_PATH(c) && (c) != '?' && (c) != '/' ? CL_PCHAR : 0))
+     (CL_IS_PATH(c) && (c) != '?' && (c) != '/' ? CL_PCHAR : 0) |                                  \
+     ((c) >= '0' && (c) <= '9' ? CL_DIGIT : 0))
 #define CL4(c)  CL(c), CL((c) + 1), CL((c) + 2), CL((c) + 3)
 #define CL16(c) CL4(c), CL4((c) + 4), CL4((c) + 8), CL4((c) + 12)
 #define CL64(c) CL16(c), CL16((c) + 16), CL16((c) + 32), CL16((c) + 48)
@@ -162,6 +166,14 @@ static bool is_unreserved_or_sub(unsigned char c)
 static bool is_path_char(unsigned char c)
 {
     return char_class[c] & CL_PATH;
+}
+
+/* The four bytes at p are all of the class cl: one test for four table
+ * lookups, for the loops that see every byte of a target or a name. */
+static bool all4(const char *p, unsigned cl)
+{
+    return char_class[(unsigned char)p[0]] & char_class[(unsigned char)p[1]] &
+           char_class[(unsigned char)p[2]] & char_class[(unsigned char)p[3]] & cl;
 }
 
 /* Bit 7 of each byte of v set where that byte is zero; below the lowest
@@ -205,6 +217,8 @@ static bool valid_path_query(const char *p, size_t *len_io, size_t *plain)
     size_t i = 0;
 
     for (;;) {
+        while (len - i >= 4 && all4(p + i, CL_PCHAR))
+            i += 4;
         while (i < len && (char_class[(unsigned char)p[i]] & CL_PCHAR))
             i++;
         if (i == len || p[i] == '?' || p[i] == '#')
@@ -324,7 +338,6 @@ static bool reg_name(const char *p, size_t s, size_t e, size_t *end)
 static bool split_host(const char *p, size_t s, size_t e, struct span *host, struct span *port)
 {
     size_t i = s;
-    unsigned long v = 0;
 
     if (i < e && p[i] == '[') {
         const char *rb = memchr(p + i, ']', e - i);
@@ -341,12 +354,15 @@ static bool split_host(const char *p, size_t s, size_t e, struct span *host, str
     if (p[i] != ':' || e - i - 1 > 5)
         return false;
     *port = (struct span){i + 1, e - i - 1};
-    for (i++; i < e; i++) {
+    i++;
+    while (e - i >= 4 && all4(p + i, CL_DIGIT))
+        i += 4;
+    for (; i < e; i++) {
         if (!is_digit((unsigned char)p[i]))
             return false;
-        v = v * 10 + (unsigned long)(p[i] - '0');
     }
-    return v <= 65535;
+    /* digits of one length compare as numbers do */
+    return port->len < 5 || memcmp(p + e - 5, "65535", 5) <= 0;
 }
 
 /* --- errors ----------------------------------------------------------------- */
@@ -372,6 +388,9 @@ static bool error(struct kp_http_parser *ps, int status, const char *reason)
  * malformed (400). */
 static int parse_version(const char *v, size_t len)
 {
+    /* nearly every request: one compare */
+    if (len == 8 && memcmp(v, "HTTP/1.1", 8) == 0)
+        return 11;
     if (len < 6 || memcmp(v, "HTTP/", 5) != 0)
         return -1;
     /* A major version above 1 however written ("HTTP/2", "HTTP/3",
@@ -479,6 +498,8 @@ static bool request_line(struct kp_http_parser *ps, const char *p, size_t s, siz
     h->request_line.len = e - s;
     /* A method of capitals, '_' and '-' as nginx reads one: any other
      * token ("get", "Get") is a 400 from it rather than an unknown method. */
+    if (e - s > 4 && memcmp(p + s, "GET ", 4) == 0)
+        m = s + 3;
     while (m < e && ((p[m] >= 'A' && p[m] <= 'Z') || p[m] == '_' || p[m] == '-'))
         m++;
     if (m == s || m == e || p[m] != ' ')
@@ -686,30 +707,61 @@ static bool known_field(struct kp_http_parser *ps, const char *p, const struct k
 
 /* The recognised fields by name length (at most two share one), so that a
  * name is compared with two of them at most: every field line of every
- * request goes through field_id (the first letter is compared before the
- * call). A field missing here is never recognised;
+ * request goes through field_id. A field missing here is never recognised;
  * an unused slot holds 0 (Host), whose length rules it out. */
 static const unsigned char fields_by_len[20][2] = {
-    [4] = {KP_HTTP_HDR_HOST, KP_HTTP_HDR_HOST},
-    [5] = {KP_HTTP_HDR_RANGE, KP_HTTP_HDR_RANGE},
-    [6] = {KP_HTTP_HDR_EXPECT, KP_HTTP_HDR_EXPECT},
-    [7] = {KP_HTTP_HDR_REFERER, KP_HTTP_HDR_REFERER},
+    [4] = {KP_HTTP_HDR_HOST},
+    [5] = {KP_HTTP_HDR_RANGE},
+    [6] = {KP_HTTP_HDR_EXPECT},
+    [7] = {KP_HTTP_HDR_REFERER},
     [8] = {KP_HTTP_HDR_IF_MATCH, KP_HTTP_HDR_IF_RANGE},
     [10] = {KP_HTTP_HDR_CONNECTION, KP_HTTP_HDR_USER_AGENT},
     [13] = {KP_HTTP_HDR_IF_NONE_MATCH, KP_HTTP_HDR_AUTHORIZATION},
-    [14] = {KP_HTTP_HDR_CONTENT_LENGTH, KP_HTTP_HDR_CONTENT_LENGTH},
+    [14] = {KP_HTTP_HDR_CONTENT_LENGTH},
     [17] = {KP_HTTP_HDR_TRANSFER_ENCODING, KP_HTTP_HDR_IF_MODIFIED_SINCE},
-    [19] = {KP_HTTP_HDR_IF_UNMODIFIED_SINCE, KP_HTTP_HDR_IF_UNMODIFIED_SINCE},
+    [19] = {KP_HTTP_HDR_IF_UNMODIFIED_SINCE},
 };
+
+/* p[0..n) is the lowercase name lc in any case, for the names of
+ * known_fields: letters and '-' only, 4 <= n <= 19. OR-ing 0x20 maps a
+ * letter's two cases onto the lowercase one and, among the bytes a name
+ * may hold (no control), only '-' onto '-': one OR per byte makes the
+ * compare case-insensitive, eight bytes (or four) a word, the last word
+ * ending at n. */
+static bool name_is(const char *p, const char *lc, size_t n)
+{
+    uint64_t a, b;
+    uint32_t c, d;
+
+    if (n < 8) {
+        memcpy(&c, p, 4);
+        memcpy(&d, lc, 4);
+        if ((c | 0x20202020u) != d)
+            return false;
+        memcpy(&c, p + n - 4, 4);
+        memcpy(&d, lc + n - 4, 4);
+        return (c | 0x20202020u) == d;
+    }
+    for (size_t i = 0; i < n - 8; i += 8) {
+        memcpy(&a, p + i, 8);
+        memcpy(&b, lc + i, 8);
+        if ((a | 0x2020202020202020u) != b)
+            return false;
+    }
+    memcpy(&a, p + n - 8, 8);
+    memcpy(&b, lc + n - 8, 8);
+    return (a | 0x2020202020202020u) == b;
+}
 
 static enum kp_http_hdr field_id(struct kp_str name)
 {
     if (name.len >= sizeof(fields_by_len) / sizeof(fields_by_len[0]))
         return KP_HTTP_HDR_OTHER;
+    /* the first letter rules out nearly every other name at once */
+    char first = (char)(name.p[0] | 0x20);
     for (int k = 0; k < 2; k++) {
         const struct known_field *kf = &known_fields[fields_by_len[name.len][k]];
-        if (kf->len == name.len && kp_str_lower(kf->name[0]) == kp_str_lower(name.p[0]) &&
-            kp_str_caseeq((struct kp_str){kf->name, kf->len}, name))
+        if (kf->len == name.len && kf->name[0] == first && name_is(name.p, kf->name, kf->len))
             return (enum kp_http_hdr)fields_by_len[name.len][k];
     }
     return KP_HTTP_HDR_OTHER;
@@ -757,14 +809,15 @@ static bool valid_value(const char *p, size_t s, size_t e)
 }
 
 /* field-line = field-name ":" OWS field-value OWS, on p[s..e), where p[e]
- * is the line's CR or LF. The caller
+ * is the line's CR or LF; clean: the scanner saw no control byte and no DEL
+ * in the line, so its value needs no second look. The caller
  * has checked that a slot is free in fields. A name with other visible
  * bytes ('_', '.', '@', 8-bit ...) is invalid: dropped (and reported) unless
  * the limits keep invalid names, as nginx's ignore_invalid_headers does. No
  * name is ever one of the recognised ones, so dropping one cannot change
  * the framing. Bytes that are never part of a name -- whitespace before the
  * colon, controls, DEL -- are always a 400 (RFC 9112 section 5.1). */
-static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_t e)
+static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_t e, bool clean)
 {
     struct kp_http_head *h = &ps->head;
     struct kp_http_field *f = &h->fields[h->nfields];
@@ -786,7 +839,7 @@ static bool field_line(struct kp_http_parser *ps, const char *p, size_t s, size_
                                                           : "invalid field name");
     if (i == s)
         return error(ps, 400, "empty field name");
-    if (!valid_value(p, i + 1, e))
+    if (!clean && !valid_value(p, i + 1, e))
         return error(ps, 400, "invalid character in field value");
     if (!valid && !ps->lim.keep_invalid) {
         if (ps->lim.dropped != NULL)
@@ -866,8 +919,9 @@ void kp_http_parse_rebase(struct kp_http_parser *ps, const char *p)
 
 /* --- the scanner -------------------------------------------------------------- */
 
-/* A complete line ends with the LF at lf: dispatch it by phase. */
-static bool end_of_line(struct kp_http_parser *ps, const char *p, size_t lf)
+/* A complete line ends with the LF at lf: dispatch it by phase. clean: as
+ * for field_line. */
+static bool end_of_line(struct kp_http_parser *ps, const char *p, size_t lf, bool clean)
 {
     size_t s = ps->line_start, e = lf;
 
@@ -884,7 +938,7 @@ static bool end_of_line(struct kp_http_parser *ps, const char *p, size_t lf)
         return request_line(ps, p, s, e);
     }
     if (e > s)
-        return field_line(ps, p, s, e);
+        return field_line(ps, p, s, e, clean);
     if (!finish_head(ps))
         return false;
     ps->phase = PH_DONE;
@@ -977,9 +1031,86 @@ static size_t plain_end(const struct kp_http_parser *ps, size_t i, size_t len)
     return room < len - i ? i + room : len;
 }
 
-ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t len)
+/* Bit 7 of each byte of the eight at p set where it is a control byte
+ * or DEL. With bit 7 cleared first, no byte's sum carries into the next
+ * (0x7f + 0x60 < 0x100): a byte below 0x20 is one whose sum with 0x60
+ * stays below 0x80, DEL the only one whose sum with 1 reaches it. */
+static uint64_t text_stops(const char *p)
 {
-    for (size_t i = ps->pos; i < len && ps->phase != PH_DONE; i++) {
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    uint64_t t = w & 0x7f7f7f7f7f7f7f7fu;
+    return (~(t + 0x6060606060606060u) | (t + 0x0101010101010101u)) & ~w & 0x8080808080808080u;
+}
+
+/* The first index in [i, stop) holding a control byte or DEL, else stop.
+ * Eight bytes a word while eight bytes are left before len (they exist,
+ * even past stop, which only bounds the answer). */
+static size_t skip_text(const char *p, size_t i, size_t stop, size_t len)
+{
+    size_t words_end = len < 8 ? 0 : len - 7 < stop ? len - 7 : stop;
+
+    for (; i < words_end; i += 8) {
+        uint64_t m = text_stops(p + i);
+        if (m != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            i += (size_t)__builtin_ctzll(m) / 8;
+#else
+            i += (size_t)__builtin_clzll(m) / 8;
+#endif
+            return i < stop ? i : stop;
+        }
+    }
+    while (i < stop && (unsigned char)p[i] >= 0x20 && p[i] != 0x7f)
+        i++;
+    return i < stop ? i : stop;
+}
+
+/* The fast path, for a line that starts at ps->line_start and is all in
+ * p[0..len) (nearly every line): when every byte of it would pass
+ * check_byte -- within the limits, no NUL, a CR only before its LF, a free
+ * slot for a field -- the index of its LF, else len, and the byte loop
+ * takes the line instead, which finds the error, the limit or the missing
+ * bytes exactly as before. The line is scanned once, for its end and for
+ * control bytes: *clean tells that it has none (a tab included) and no DEL
+ * before its CR LF. */
+static size_t whole_line(const struct kp_http_parser *ps, const char *p, size_t len, bool *clean)
+{
+    size_t s = ps->line_start, end = len;
+
+    if (ps->phase != PH_LINE) {
+        size_t used = s - ps->fields_start;
+        if (used >= ps->lim.max_header)
+            return len;
+        if (ps->lim.max_header - used < len - s)
+            end = s + (ps->lim.max_header - used);
+        if (p[s] != '\r' && p[s] != '\n' && ps->head.nfields == ps->fields_cap)
+            return len;
+    }
+    /* a byte from stop on, if not the line ending, is over the line limit */
+    size_t stop = end - s > ps->lim.max_line ? s + ps->lim.max_line : end;
+    *clean = true;
+    for (size_t i = s;; i++) {
+        i = skip_text(p, i, stop, end);
+        if (i == end)
+            return len;
+        if (p[i] == '\n')
+            return i;
+        if (p[i] == '\r')
+            return i + 1 < end && p[i + 1] == '\n' ? i + 1 : len;
+        if (i == stop || p[i] == '\0')
+            return len;
+        *clean = false;
+    }
+}
+
+/* The byte loop, from i up to the end of the line or len: check_byte on
+ * every byte that may fail it. Returns the index of the line's LF, or len
+ * (more bytes needed, or an error). */
+static size_t line_bytes(struct kp_http_parser *ps, const char *p, size_t i, size_t len)
+{
+    for (; i < len; i++) {
         if (i > ps->line_start && p[i - 1] != '\r') {
             i = skip_plain(p, i, plain_end(ps, i, len));
             if (i == len)
@@ -987,11 +1118,25 @@ ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t l
         }
         if (!check_byte(ps, p, i))
             break;
-        if (p[i] == '\n') {
-            ps->pos = i + 1;
-            if (!end_of_line(ps, p, i))
-                break;
-        }
+        if (p[i] == '\n')
+            return i;
+    }
+    return len;
+}
+
+ssize_t kp_http_parse_request(struct kp_http_parser *ps, const char *p, size_t len)
+{
+    size_t i = ps->pos;
+
+    while (i < len && ps->phase != PH_DONE) {
+        bool clean = false;
+        size_t lf = i == ps->line_start ? whole_line(ps, p, len, &clean) : len;
+        if (lf == len)
+            lf = line_bytes(ps, p, i, len);
+        if (lf == len)
+            break;
+        ps->pos = i = lf + 1;
+        end_of_line(ps, p, lf, clean);
     }
     if (ps->phase == PH_DONE)
         return ps->result;

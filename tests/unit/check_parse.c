@@ -953,6 +953,114 @@ START_TEST(parse_plain_path_random)
 }
 END_TEST
 
+/* Status and reason of one parse of req[0..n), fed whole (step 0) or
+ * step bytes at a time, with the given limits. */
+static void parse_outcome(const char *req, size_t n, size_t step, const struct kp_http_limits *lim,
+                          int *status, const char **reason, ssize_t *rc)
+{
+    struct kp_http_parser ps;
+    struct kp_http_field fields[NF];
+    size_t k = step ? 0 : n;
+
+    kp_http_parse_init(&ps, lim, fields, NF);
+    *rc = KP_PARSE_INCOMPLETE;
+    do {
+        k = step && n - k > step ? k + step : n;
+        *rc = kp_http_parse_request(&ps, req, k);
+    } while (*rc == KP_PARSE_INCOMPLETE && k < n);
+    *status = *rc == KP_PARSE_INVALID ? ps.head.status : 0;
+    *reason = *rc == KP_PARSE_INVALID ? ps.head.reason : NULL;
+}
+
+static void same_outcome(const char *req, size_t n, const struct kp_http_limits *lim, int status,
+                         const char *reason, const char *what)
+{
+    static const size_t steps[] = {0, 1, 3, 7};
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int got;
+        const char *why;
+        ssize_t rc;
+        parse_outcome(req, n, steps[i], lim, &got, &why, &rc);
+        ck_assert_msg(got == status &&
+                          (reason == NULL ? why == NULL : why != NULL && strcmp(why, reason) == 0),
+                      "%s, step %zu: %d %s, want %d %s", what, steps[i], got, why ? why : "-",
+                      status, reason ? reason : "-");
+    }
+}
+
+/* A NUL or a CR not followed by LF is refused as such wherever it is --
+ * request line, field name, field value, a line's first byte -- before any
+ * error of the line it is in, whether the line arrives whole or in pieces;
+ * every other byte gives the same result whole and in pieces. */
+START_TEST(parse_byte_errors_first)
+{
+    static const char head[] = "GET /a HTTP/1.1\r\nHost: a\r\nX-Name: value\r\n\r\n";
+    size_t n = sizeof(head) - 1;
+    char req[sizeof(head)];
+
+    for (size_t at = 0; at < n; at++) {
+        for (int c = 0; c < 256; c++) {
+            int status;
+            const char *reason;
+            ssize_t rc;
+            char what[64];
+            memcpy(req, head, n);
+            req[at] = (char)c;
+            parse_outcome(req, n, 0, NULL, &status, &reason, &rc);
+            snprintf(what, sizeof(what), "byte 0x%02x at %zu", c, at);
+            if (c == '\0') {
+                ck_assert_msg(status == 400 && strcmp(reason, "NUL byte in request head") == 0,
+                              "%s: %d %s", what, status, reason ? reason : "-");
+            } else if (c == '\r' && head[at + 1] != '\n') {
+                ck_assert_msg(status == 400 && strcmp(reason, "bare CR in request head") == 0,
+                              "%s: %d %s", what, status, reason ? reason : "-");
+            }
+            same_outcome(req, n, NULL, status, reason, what);
+        }
+    }
+}
+END_TEST
+
+/* The line and field-section limits against a plain statement of the
+ * rule, for every pair of limits around the lengths of a small head: the
+ * request line's bytes beyond max_line give 414; past it, a byte from
+ * max_header on in the field section, or a field line's byte other than
+ * its CR LF from max_line on, gives 494, whichever comes first. */
+START_TEST(parse_limits_every_size)
+{
+    static const char head[] = "GET /abc HTTP/1.1\r\nHost: a\r\nX-Long: vvvvvvvvvv\r\n\r\n";
+    static const size_t line_len = sizeof("GET /abc HTTP/1.1") - 1;
+    size_t n = sizeof(head) - 1, fields_start = line_len + 2;
+
+    for (size_t max_line = 1; max_line <= 32; max_line++) {
+        for (size_t max_header = 1; max_header <= n - fields_start + 2; max_header++) {
+            struct kp_http_limits lim = {.max_line = max_line, .max_header = max_header};
+            int want = 0;
+            const char *why = NULL;
+            char what[64];
+            if (line_len > max_line) {
+                want = 414;
+                why = "request line too long";
+            }
+            for (size_t k = fields_start, ls = k; want == 0 && k < n; k++) {
+                if (k - fields_start >= max_header) {
+                    want = 494;
+                    why = "header section too large";
+                } else if (head[k] != '\r' && head[k] != '\n' && k - ls >= max_line) {
+                    want = 494;
+                    why = "too long header line";
+                }
+                if (head[k] == '\n')
+                    ls = k + 1;
+            }
+            snprintf(what, sizeof(what), "max_line %zu max_header %zu", max_line, max_header);
+            same_outcome(head, n, &lim, want, why, what);
+        }
+    }
+}
+END_TEST
+
 Suite *kp_test_parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -967,6 +1075,8 @@ Suite *kp_test_parse_suite(void)
     tcase_add_test(tc, parse_value_every_byte);
     tcase_add_test(tc, parse_host_random);
     tcase_add_test(tc, parse_plain_path_random);
+    tcase_add_test(tc, parse_byte_errors_first);
+    tcase_add_test(tc, parse_limits_every_size);
     suite_add_tcase(s, tc);
     return s;
 }
