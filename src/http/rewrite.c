@@ -179,10 +179,20 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
 {
     bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
 
-    /* A success without text is an empty body typed as any other (nginx):
-     * `return 200;` says Content-Type too. */
-    if (text == NULL && code >= 200 && code < 300 && !kp_http_status_no_body(code))
+    /* nginx ends a request that a bare `return 408;` or `return 499;`
+     * answers as one answered 444: the connection closes without a
+     * response, and the access log keeps the code. */
+    if (text == NULL && (code == 408 || code == 499)) {
+        r->closed_status = code;
+        return KP_HTTP_CLOSE_SILENTLY;
+    }
+    /* A code below 400 without text, other than a redirect, is an empty
+     * body typed as any other (nginx): `return 200;` and `return 306;` say
+     * Content-Type too; a body, though empty, is no error page's to fill. */
+    if (text == NULL && code >= 200 && code < 400 && !redirect && !kp_http_status_no_body(code)) {
         r->resp.content_type = kp_http_mime_type(r->loc, r->uri);
+        r->resp.body = KP_STR("");
+    }
     if (text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
         return code;
     struct kp_str v = kp_http_cv_eval(r, text, redirect ? KP_HTTP_CV_URL : KP_HTTP_CV_RAW);

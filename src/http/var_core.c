@@ -514,7 +514,8 @@ GETTER(v_sent_http)
 
 GETTER(v_status)
 {
-    int s = r->resp.status;
+    int s = r->resp.status == KP_HTTP_CLOSE_SILENTLY && r->closed_status != 0 ? r->closed_status
+                                                                              : r->resp.status;
 
     (void)ref;
     if (s <= 0 || s >= 1000)

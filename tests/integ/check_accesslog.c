@@ -41,6 +41,8 @@ static const char *CONF =
     "        access_log logs/tagged.log mine buffer=4k if=$arg_log$http_x_log;\n"
     "    }\n"
     "    location /rc/ { access_log logs/rc.log rc; limit_rate 64k; }\n"
+    "    location /closed/ { return 499; }\n"
+    "    location /late/ { return 408; }\n"
     "    location /gz/ {\n"
     "        gzip on; gzip_types text/plain; gzip_min_length 1;\n"
     "        access_log logs/gz.log gz;\n"
@@ -272,6 +274,32 @@ START_TEST(accesslog_closed_mid_head)
 }
 END_TEST
 
+/* A bare `return 499;` or `return 408;` closes the connection without a
+ * response, as 444 does, and the code is what the log says ($status), as
+ * nginx 1.22 logs it. */
+START_TEST(accesslog_closed_by_return)
+{
+    static const char *const paths[] = {"/closed/", "/late/"};
+    struct kp_h_server s;
+    struct kp_h_resp r;
+
+    start(&s);
+    for (size_t i = 0; i < 2; i++) {
+        char req[128];
+        int fd = kp_h_connect(s.port);
+        ck_assert_int_ge(fd, 0);
+        snprintf(req, sizeof(req), REQ("%s", ""), paths[i]);
+        kp_h_send_str(fd, req);
+        ck_assert_int_ne(kp_h_recv(fd, &r, false), 0);
+        ck_assert_uint_eq(r.head_len, 0);
+        close(fd);
+    }
+    wait_for(&s, "logs/mine.log", "GET /closed/ 499 0 ");
+    wait_for(&s, "logs/mine.log", "GET /late/ 408 0 ");
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* $request_completion is "OK" for a response that went out in full, a
  * 404 or a HEAD's alike, and empty (logged as nothing) for a download the
  * client broke off; nginx 1.22 logs the same four lines. $http2, empty
@@ -425,6 +453,7 @@ Suite *kp_test_accesslog_suite(void)
     tcase_add_test(tc, accesslog_gzip_ratio);
     tcase_add_test(tc, accesslog_gzip);
     tcase_add_test(tc, accesslog_closed_mid_head);
+    tcase_add_test(tc, accesslog_closed_by_return);
     tcase_add_test(tc, accesslog_request_completion);
     tcase_add_test(tc, accesslog_off);
     tcase_add_test(tc, accesslog_if_condition);

@@ -238,6 +238,7 @@ struct kp_http_request {
     bool internal;         /* internally redirected: `internal` locations apply */
     bool alias_add_uri;    /* try_files found r->uri under a regex location's alias: the
                             * file is the alias + r->uri (nginx); cleared by a new location */
+    int closed_status;     /* `return 408;` or `return 499;`: closed as for 444, this logged */
     struct kp_http_response resp;
     /* Variables (http/var.h): values of defined variables (NULL until one is
      * used), the captures of the last regex match, $request_id once made. */
