@@ -19,6 +19,7 @@
 #include "kelpie/http/auth.h"
 #include "kelpie/http/autoindex.h"
 #include "kelpie/http/realip.h"
+#include "kelpie/http/referer.h"
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/headers.h"
 #include "kelpie/http/limit.h"
@@ -955,8 +956,9 @@ static int limit_except_block(struct kp_conf *cf, const struct kp_conf_cmd *cmd,
 /* Tables whose location-slot fields are inherited: the core's, then the
  * modules' that keep settings in struct kp_http_loc_conf. */
 static const struct kp_conf_cmd *const loc_tables[] = {
-    kp_http_conf_block_cmds, kp_http_gzip_conf_cmds,  kp_http_autoindex_conf_cmds,
-    kp_http_auth_conf_cmds,  kp_http_limit_conf_cmds, kp_http_realip_conf_cmds};
+    kp_http_conf_block_cmds,  kp_http_gzip_conf_cmds,  kp_http_autoindex_conf_cmds,
+    kp_http_auth_conf_cmds,   kp_http_limit_conf_cmds, kp_http_realip_conf_cmds,
+    kp_http_referer_conf_cmds};
 
 static void merge_loc(const struct kp_conf_seen *seen, struct kp_http_loc_conf *child,
                       const struct kp_http_loc_conf *parent)

@@ -252,6 +252,11 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      KP_CONF_NOFIELD},
     {"map_hash_bucket_size", KP_CONF_HTTP, KP_CONF_TAKE(1), 0, ignore_size, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    /* valid_referers hosts are a short list searched in full: no hash */
+    {"referer_hash_max_size", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_TAKE(1), 0, ignore_size,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
+    {"referer_hash_bucket_size", KP_CONF_SRV | KP_CONF_LOC, KP_CONF_TAKE(1), 0, ignore_size,
+     KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"client_body_in_file_only", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_body_in_file,
      KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},
     {"client_body_in_single_buffer", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,

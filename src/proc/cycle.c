@@ -21,6 +21,7 @@
 #include "kelpie/http/gzip.h"
 #include "kelpie/http/limit.h"
 #include "kelpie/http/realip.h"
+#include "kelpie/http/referer.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/var_core.h"
 
@@ -37,6 +38,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
     kp_http_realip_conf_cmds,
     kp_http_auth_conf_cmds,
     kp_http_limit_conf_cmds,
+    kp_http_referer_conf_cmds,
 #if KP_HAVE_SSL
     kp_http_ssl_conf_cmds,
 #endif
@@ -46,10 +48,7 @@ static const struct kp_conf_cmd *const conf_tables[] = {
 /* Every module's built-in variables, searched in this order (a name two
  * tables have is the first's). */
 static const struct kp_http_var_def *const var_tables[] = {
-    kp_http_var_core_vars,
-    kp_http_ssl_vars,
-    kp_http_limit_vars,
-    NULL,
+    kp_http_var_core_vars, kp_http_ssl_vars, kp_http_limit_vars, kp_http_referer_vars, NULL,
 };
 
 static struct kp_cycle *cycle_new(const char *prefix, const char *conf_path, const char *error_log)

@@ -338,6 +338,14 @@ static const struct {
     {"http { split_clients $uri $s { * a; 1% b; } }", NULL, 1,
      "percent total is greater than 100%"},
     {"http { split_clients $uri s { * a; } }", NULL, 1, "invalid variable name \"s\""},
+    /* valid_referers, nginx's words */
+    {"http { server { valid_referers \"\"; } }", NULL, 1, "invalid referer \"\""},
+    {"http { server { valid_referers ~; } }", NULL, 1, "empty regex in \"~\""},
+    {"http { server { valid_referers a.*.com; } }", NULL, 1,
+     "invalid hostname or wildcard \"a.*.com\""},
+    {"http { server { valid_referers a..com/x; } }", NULL, 1,
+     "invalid hostname or wildcard \"a..com\""},
+    {"http { valid_referers none; }", NULL, 1, "\"valid_referers\" directive is not allowed here"},
     /* geo */
     {"http { geo $g { 10.0.0.0/33 a; } }", NULL, 1, "invalid network \"10.0.0.0/33\""},
     {"http { geo $g { a b c; } }", NULL, 1, "invalid number of the geo parameters"},

@@ -377,6 +377,7 @@ struct kp_http_loc_conf {
     struct kp_http_realip_conf realip;
     struct kp_http_auth_conf auth;
     struct kp_http_limit_conf limit;
+    struct kp_http_referers *referers; /* valid_referers; NULL: every referer valid */
     /* A Location starting with '/' becomes scheme://host[:port]/... as
      * nginx's (http/var_core.h, kp_http_var_core_redirect_origin). */
     bool absolute_redirect;       /* on */
