@@ -294,6 +294,10 @@ const struct kp_conf_cmd kp_conf_nginx_cmds[] = {
      KP_CONF_NOFIELD},
     {"open_file_cache_min_uses", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_num, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
+    /* Operations in flight for Linux native AIO, which `aio on` asks for in
+     * nginx; kelpie's `aio on` is its thread pool (max_queue bounds it). */
+    {"worker_aio_requests", KP_CONF_EVENTS, KP_CONF_TAKE(1), 0, ignore_num, KP_CONF_SLOT_MAIN,
+     KP_CONF_NOFIELD},
     {"open_file_cache_errors", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_flag, KP_CONF_SLOT_MAIN,
      KP_CONF_NOFIELD},
     {"directio", HTTP_ANY, KP_CONF_TAKE(1), 0, ignore_directio, KP_CONF_SLOT_MAIN, KP_CONF_NOFIELD},

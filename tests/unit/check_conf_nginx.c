@@ -54,7 +54,7 @@ static void expect_error(const char *text, const char *msg, int line)
 START_TEST(knobs_accepted)
 {
     struct kp_cycle *c = load("lock_file logs/nginx.lock;\n"
-                              "events {}\n"
+                              "events { worker_aio_requests 128; }\n"
                               "http {\n"
                               "  map_hash_max_size 4096; map_hash_bucket_size 128;\n"
                               "  chunked_transfer_encoding off; log_subrequest on;\n"
@@ -71,6 +71,7 @@ START_TEST(knobs_accepted)
                               "           valid=60s ipv6=off; resolver_timeout 2s;\n"
                               "  server {\n"
                               "    listen 127.0.0.1:8080 http2; http2 on;\n"
+                              "    referer_hash_max_size 4096; referer_hash_bucket_size 128;\n"
                               "    resolver 127.0.0.53:5353;\n"
                               "    location /video/ { sendfile on; aio on; directio 8m;\n"
                               "      directio_alignment 4k; output_buffers 1 128k;\n"
@@ -157,10 +158,11 @@ START_TEST(families)
 {
     static const char *const yes[] = {"proxy_set_header", "uwsgi_pass",         "scgi_param",
                                       "grpc_pass",        "memcached_pass",     "ssi",
-                                      "sub_filter_once",  "http2_push_preload", "mirror"};
+                                      "sub_filter_once",  "http2_push_preload", "mirror",
+                                      "gunzip",           "add_trailer"};
     static const char *const no[] = {"gzip",    "autoindex",     "auth_basic", "limit_req",
                                      "root",    "proxy",         "server",     "set_real_ip_from",
-                                     "charset", "split_clients", "geo"};
+                                     "charset", "split_clients", "geo",        "valid_referers"};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         ck_assert_msg(kp_conf_unsupported_is(yes[i]), "%s", yes[i]);
