@@ -20,14 +20,16 @@
 #define EXPIRES_MAX_AGE  315360000
 #define EXPIRES_EPOCH    "Thu, 01 Jan 1970 00:00:01 GMT"
 
-/* Fields kelpie writes itself: a second copy would contradict the first
- * (framing, dates) or the choice kelpie made (Content-Type: default_type
- * and types { } set it). ETag and Last-Modified are not among them: as in
- * nginx, add_header replaces the response's own (see below). */
-static const char *const OWN_FIELDS[] = {
-    "Content-Length", "Transfer-Encoding", "Connection",    "Date",     "Server",
-    "Content-Type",   "Accept-Ranges",     "Content-Range", "Location",
-};
+/* The framing fields: a second copy would make where the body ends
+ * ambiguous, which a proxy in front may read otherwise than a client (the
+ * smuggling vector RFC 9112 section 6.3 warns of). nginx adds them all the
+ * same; kelpie refuses the configuration. Any other field kelpie writes
+ * itself (Content-Type, Server, Date, Location, ...) gets a second line
+ * after its own, as from nginx: `add_header Content-Type text/plain` is
+ * how many configurations give a `return` its type, and a browser takes
+ * the last Content-Type. ETag and Last-Modified are replaced instead, as
+ * in nginx (see below). */
+static const char *const FRAMING_FIELDS[] = {"Content-Length", "Transfer-Encoding"};
 
 /* The KP_HTTP_ADD_* bit of a field add_header replaces, else 0. */
 static unsigned replaced_field(const char *name)
@@ -63,9 +65,11 @@ static int check_field(struct kp_conf *cf, const char *name, const char *value)
 {
     if (!is_token(name))
         return kp_conf_error(cf, "invalid header name \"%s\"", name);
-    for (size_t i = 0; i < sizeof(OWN_FIELDS) / sizeof(OWN_FIELDS[0]); i++) {
-        if (strcasecmp(name, OWN_FIELDS[i]) == 0)
-            return kp_conf_error(cf, "\"add_header\" cannot set \"%s\": kelpie writes it itself",
+    for (size_t i = 0; i < sizeof(FRAMING_FIELDS) / sizeof(FRAMING_FIELDS[0]); i++) {
+        if (strcasecmp(name, FRAMING_FIELDS[i]) == 0)
+            return kp_conf_error(cf,
+                                 "\"add_header\" cannot set \"%s\": a second one would make "
+                                 "the message's length ambiguous",
                                  name);
     }
     if (!is_field_value(value))

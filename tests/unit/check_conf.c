@@ -302,7 +302,11 @@ static const struct {
     /* add_header and expires */
     {"http { add_header \"X Y\" z; }", NULL, 1, "invalid header name \"X Y\""},
     {"http { add_header content-length 5; }", NULL, 1,
-     "\"add_header\" cannot set \"content-length\": kelpie writes it itself"},
+     "\"add_header\" cannot set \"content-length\": a second one would make the message's "
+     "length ambiguous"},
+    {"http { add_header Transfer-Encoding chunked; }", NULL, 1,
+     "\"add_header\" cannot set \"Transfer-Encoding\": a second one would make the message's "
+     "length ambiguous"},
     {"http { add_header X-A \"a\\nb\"; }", NULL, 1,
      "control characters in the value of header \"X-A\""},
     {"http { add_header X-A $hots; }", NULL, 1, "unknown \"hots\" variable"},

@@ -19,9 +19,11 @@
  *                    `modified` (an invalid value is logged, nothing sent)
  *
  * add_header values may hold variables. A name that is not an HTTP token,
- * a value with control characters, and the fields kelpie writes
- * itself (Content-Length, Date, ...), which a second copy would corrupt. An
- * empty value adds nothing, as in nginx. */
+ * a value with control characters, and Content-Length or Transfer-Encoding
+ * (a second copy would make the framing ambiguous) are configuration
+ * errors; any other field kelpie writes itself (Content-Type, Server, ...)
+ * gets a second line after kelpie's own, as from nginx. An empty value adds
+ * nothing, as in nginx. */
 #ifndef KP_HEADERS_H
 #define KP_HEADERS_H
 
