@@ -342,6 +342,7 @@ static void run_posted(struct kp_loop *loop)
 
 int kp_loop_run_once(struct kp_loop *loop, int max_wait_ms)
 {
+    uint64_t overflows = loop->cq_overflows;
     int n = loop->ops->wait(loop, wait_timeout(loop, max_wait_ms), loop->ready, loop->ready_cap);
 
     /* Once per iteration, and before any handler runs: a long wait would
@@ -350,6 +351,8 @@ int kp_loop_run_once(struct kp_loop *loop, int max_wait_ms)
     if (n < 0 && n != -EINTR)
         return n;
     unsigned ready = n > 0 ? (unsigned)n : 0;
+    if (ready == loop->ready_cap || loop->cq_overflows != overflows)
+        loop->partial_turn = loop->clock.turn;
     /* Accept events first, then the hook (which releases the accept mutex),
      * then everything else: the mutex is never held while serving. */
     dispatch(loop, ready, true);

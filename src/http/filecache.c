@@ -3,8 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "kelpie/http/cond.h"
@@ -13,14 +17,16 @@
 
 struct kp_http_file {
     int fd;
-    unsigned refs;      /* the cache's own (while attached) plus each response's */
-    uint64_t hash;      /* of path, mode and dir_len */
-    uint64_t opened_ms; /* when path was last resolved to fd */
-    uint64_t used_ms;   /* the last hit */
-    uint64_t stat_turn; /* the clock turn st was taken in */
-    struct stat st;     /* the last fstat() */
-    char *data;         /* st_size bytes of the version st describes; NULL: none */
-    bool no_data;       /* reading them failed: serve from fd */
+    unsigned refs;       /* the cache's own (while attached) plus each response's */
+    uint64_t hash;       /* of path, mode and dir_len */
+    uint64_t opened_ms;  /* when path was last resolved to fd */
+    uint64_t used_ms;    /* the last hit */
+    uint64_t stat_turn;  /* the clock turn st was taken in */
+    uint64_t stat_epoch; /* the cache's epoch when st was taken */
+    int wd;              /* the inotify watch on the file, -1: none */
+    struct stat st;      /* the last fstat() */
+    char *data;          /* st_size bytes of the version st describes; NULL: none */
+    bool no_data;        /* reading them failed: serve from fd */
     /* The ETag last formatted, and the mtime and size it was made of
      * (etag_len 0: none yet). */
     char etag[KP_HTTP_ETAG_SIZE];
@@ -77,15 +83,121 @@ void kp_http_filecache_init(struct kp_http_filecache *fc, size_t max, uint64_t v
         n *= 2;
     *fc = (struct kp_http_filecache){
         .n = max > 0 ? n : 0, .valid_ms = valid_ms, .inactive_ms = inactive_ms};
+    kp_io_init(&fc->notify, -1, NULL, NULL);
     if (fc->n > 0)
         fc->slots = kp_calloc(fc->n, sizeof(*fc->slots));
+}
+
+/* Entries on watch wd (-1: every one) are watched no more: their stat is
+ * taken once per turn again, until they are opened anew. */
+static void unwatch(struct kp_http_filecache *fc, int wd)
+{
+    for (size_t i = 0; i < fc->n; i++) {
+        struct kp_http_file *f = fc->slots[i];
+        if (f != NULL && (wd < 0 || f->wd == wd))
+            f->wd = -1;
+    }
+}
+
+/* Stop watching for good (a read of the reports failed): nothing can be
+ * trusted any more. */
+static void notify_close(struct kp_http_filecache *fc)
+{
+    if (fc->notify.fd < 0)
+        return;
+    unwatch(fc, -1);
+    kp_loop_del_closing(fc->loop, &fc->notify);
+    close(fc->notify.fd);
+    fc->notify.fd = -1;
+}
+
+/* Every report, whatever file it names, ends the trust in every stat: a
+ * file that changes rarely costs each hot entry one fstat(), a counter is
+ * all it takes, and a report can never be matched to the wrong entry. */
+static void on_notify(struct kp_loop *loop, struct kp_io *io, unsigned events)
+{
+    struct kp_http_filecache *fc = io->data;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+
+    (void)loop;
+    (void)events;
+    while ((n = read(io->fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+        fc->epoch++;
+        for (ssize_t off = 0; off < n;) {
+            const struct inotify_event *ev = (const void *)(buf + off);
+            /* A watch gone (the file deleted, or an entry evicted whose
+             * inode another entry shares), or reports lost. */
+            if (ev->mask & IN_Q_OVERFLOW)
+                unwatch(fc, -1);
+            else if (ev->mask & IN_IGNORED)
+                unwatch(fc, ev->wd);
+            off += (ssize_t)(sizeof(*ev) + ev->len);
+        }
+    }
+    if (n == 0 || errno != EAGAIN)
+        notify_close(fc);
+}
+
+int kp_http_filecache_watch(struct kp_http_filecache *fc, struct kp_loop *loop)
+{
+    if (fc->n == 0)
+        return 0;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    kp_io_init(&fc->notify, fd, on_notify, fc);
+    /* Not KP_IO_LEVEL: under model reactor_pool that would put it in the
+     * pool thread's private set, whose reports are not ordered with the
+     * connections' (handed over in order, from one shared set). */
+    fc->notify.flags = KP_IO_PRIORITY;
+    int rc = kp_loop_set(loop, &fc->notify, KP_EV_READ);
+    if (rc < 0) {
+        close(fd);
+        fc->notify.fd = -1;
+        return rc;
+    }
+    fc->loop = loop;
+    return 0;
+}
+
+/* File systems whose files change only through this kernel, which reports
+ * every change: not a network file system (a change made by another host
+ * raises nothing here), not FUSE. */
+static bool local_fs(long type)
+{
+    switch (type) {
+    case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case F2FS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Watch f's file (the inode f->fd is open on, through its /proc name: the
+ * path may name another file by now), or leave f->wd at -1. */
+static void watch(struct kp_http_filecache *fc, struct kp_http_file *f)
+{
+    struct statfs sfs;
+    char name[40];
+
+    if (fc->notify.fd < 0 || fstatfs(f->fd, &sfs) != 0 || !local_fs((long)sfs.f_type))
+        return;
+    snprintf(name, sizeof(name), "/proc/self/fd/%d", f->fd);
+    f->wd = inotify_add_watch(fc->notify.fd, name,
+                              IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
 }
 
 void kp_http_filecache_release(struct kp_http_file *f)
 {
     if (--f->refs > 0)
         return;
-    close(f->fd);
+    close(f->fd); /* its watch, if any, was removed when it left the cache */
     if (f->data != NULL)
         kp_free(f->data - KP_HTTP_FILECACHE_ROOM);
     kp_free(f);
@@ -98,6 +210,11 @@ static void evict(struct kp_http_filecache *fc, struct kp_http_file **slot)
         return;
     if ((*slot)->data != NULL)
         fc->data_bytes -= (size_t)(*slot)->st.st_size;
+    /* An entry sharing the inode loses the watch too: its IN_IGNORED
+     * report says so at the next turn, as for a deleted file. */
+    if ((*slot)->wd >= 0 && fc->notify.fd >= 0)
+        inotify_rm_watch(fc->notify.fd, (*slot)->wd);
+    (*slot)->wd = -1;
     kp_http_filecache_release(*slot);
     *slot = NULL;
 }
@@ -117,18 +234,30 @@ static bool same_key(const struct kp_http_file *f, uint64_t hash, const char *pa
            strcmp(f->path, path) == 0;
 }
 
-/* A fresh hit: fstat() once per turn, unless the file is gone, or changed
- * while its bytes are kept (the entry is then replaced). */
-static int hit(struct kp_http_file *f, const struct kp_clock *now, struct stat *st,
-               struct kp_http_file **held)
+/* Whether f's last stat still describes its file in this turn without a
+ * new one: taken in it, or the file is watched, no report was read since
+ * the stat (epoch), and every report of changes made before this turn's
+ * wait has been read (partial_turn: see event/loop.h). */
+static bool stat_current(const struct kp_http_filecache *fc, const struct kp_http_file *f,
+                         const struct kp_clock *now)
 {
-    if (f->stat_turn != now->turn) {
+    return f->stat_turn == now->turn ||
+           (f->wd >= 0 && f->stat_epoch == fc->epoch && fc->loop->partial_turn != now->turn);
+}
+
+/* A fresh hit: fstat() unless the stat is current, unless the file is gone,
+ * or changed while its bytes are kept (the entry is then replaced). */
+static int hit(struct kp_http_filecache *fc, struct kp_http_file *f, const struct kp_clock *now,
+               struct stat *st, struct kp_http_file **held)
+{
+    if (!stat_current(fc, f, now)) {
         if (fstat(f->fd, st) != 0 || st->st_nlink == 0 || !S_ISREG(st->st_mode))
             return -ESTALE;
         if (f->data != NULL && !same_version(&f->st, st))
             return -ESTALE;
         f->st = *st;
         f->stat_turn = now->turn;
+        f->stat_epoch = fc->epoch;
     } else {
         *st = f->st;
     }
@@ -157,6 +286,12 @@ static void insert(struct kp_http_filecache *fc, struct kp_http_file **slot, int
     memcpy(f->path, path, len + 1);
     evict(fc, slot);
     *slot = f;
+    /* The watch starts after st was taken: a change in between raised no
+     * report, so st is trusted only in this turn (stat_epoch is behind),
+     * and the next turn's hit takes the first stat the watch covers. */
+    f->wd = -1;
+    f->stat_epoch = fc->epoch - 1;
+    watch(fc, f);
 }
 
 /* Open and fstat() without the cache (nowait: a probe, -EAGAIN when the
@@ -211,7 +346,8 @@ static int lookup(struct kp_http_filecache *fc, struct kp_http_docroots *roots, 
             evict(fc, old);
     }
     if (slot != NULL && *slot != NULL && same_key(*slot, hash, path, mode, dir_len)) {
-        int fd = now_ms - (*slot)->opened_ms < fc->valid_ms ? hit(*slot, now, st, held) : -ESTALE;
+        int fd =
+            now_ms - (*slot)->opened_ms < fc->valid_ms ? hit(fc, *slot, now, st, held) : -ESTALE;
         if (fd >= 0)
             return fd;
         evict(fc, slot);
@@ -300,6 +436,7 @@ struct kp_str kp_http_filecache_mime(struct kp_http_file *f, const struct kp_htt
 
 void kp_http_filecache_free(struct kp_http_filecache *fc)
 {
+    notify_close(fc); /* closing the instance removes its watches */
     for (size_t i = 0; i < fc->n; i++)
         evict(fc, &fc->slots[i]);
     kp_free(fc->slots);

@@ -34,6 +34,12 @@ int kp_http_ctx_start(struct kp_http_ctx *ctx, struct kp_loop *loop, struct kp_c
         ctx->svc.match_data = kp_http_regex_match_data();
     kp_http_filecache_init(&ctx->files, http->open_file_cache_max, http->open_file_cache_valid_ms,
                            http->open_file_cache_inactive_ms);
+    /* Without inotify (max_user_instances reached, no /proc) a cached file
+     * is stat()ed once per turn instead: slower, never staler. */
+    rc = kp_http_filecache_watch(&ctx->files, loop);
+    if (rc < 0)
+        kp_log_error(ctx->log, KP_LOG_INFO, -rc,
+                     "cannot watch cached files with inotify, they are fstat()ed once per turn");
     if (ctx->proactor_threads > 0) {
         rc = kp_http_proactor_start(&ctx->proactor, ctx, ctx->proactor_threads,
                                     kp_http_request_processed);

@@ -802,6 +802,37 @@ START_TEST(static_file_cache)
 }
 END_TEST
 
+/* A file changed in place between two requests of one keep-alive
+ * connection is served as it is now, every time: the change (in place, the
+ * same length, so only its timestamps tell) is made before the request is
+ * sent, so the cache's check of the file (its inotify report, or a stat)
+ * comes before the answer. Truncated to nothing and appended to as well. */
+START_TEST(static_file_cache_keepalive)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char want[32];
+    const char *raw = "GET /k.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    start(&s);
+    kp_h_write(&s, "html/k.txt", "version 00\n");
+    int fd = kp_h_connect(s.port);
+    for (int i = 0; i < 60; i++) {
+        snprintf(want, sizeof(want), i % 20 == 19 ? "" : "version %02d\n", i);
+        kp_h_write(&s, "html/k.txt", want);
+        kp_h_send_str(fd, raw);
+        ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(r.body_len == strlen(want) &&
+                          (r.body_len == 0 || memcmp(r.body, want, r.body_len) == 0),
+                      "request %d: a stale body (%zu bytes)", i, r.body_len);
+        kp_h_resp_free(&r);
+    }
+    close(fd);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* A small file's bytes kept in memory by the open-file cache are never
  * served stale: changed in place to a text of the same length (so only its
  * timestamps change), the next request gets the new bytes. The file is
@@ -844,6 +875,7 @@ Suite *kp_test_static_suite(void)
     tcase_add_test(tc, static_symlinks);
     tcase_add_test(tc, static_file_cache);
     tcase_add_test(tc, static_file_cache_memory);
+    tcase_add_test(tc, static_file_cache_keepalive);
     tcase_add_test(tc, static_traversal);
     suite_add_tcase(s, tc);
     return s;

@@ -1,7 +1,9 @@
 /* Unit tests for the open-file cache (filecache.c): one fstat() per loop
  * turn, small files' bytes kept in memory, a change in place seen on the
  * next turn and the kept bytes dropped with it, recently changed files never
- * copied, and a response keeping old bytes alive through its reference. */
+ * copied, and a response keeping old bytes alive through its reference;
+ * with inotify, a stat taken again only once a change report has been read
+ * by a turn of the loop (on each backend that has one here). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kelpie/event/loop.h"
 #include "kelpie/http/cond.h"
 #include "kelpie/http/filecache.h"
 #include "tmpdir.h"
@@ -295,6 +298,139 @@ START_TEST(filecache_body_nowait_cached)
 }
 END_TEST
 
+/* The loop's turns for the watch tests: the cache's lookups use its clock. */
+static void watch_setup(struct fixture *x, struct kp_loop *loop, enum kp_event_use use)
+{
+    setup(x, "short\n");
+    ck_assert_int_eq(kp_loop_init(loop, use, 8, NULL), 0);
+    ck_assert_int_eq(kp_http_filecache_watch(&x->fc, loop), 0);
+}
+
+static void watch_teardown(struct fixture *x, struct kp_loop *loop)
+{
+    teardown(x);
+    kp_loop_free(loop);
+}
+
+static off_t size_seen(struct fixture *x, struct kp_loop *loop)
+{
+    struct stat st;
+    struct kp_http_file *held;
+    int fd = kp_http_filecache_open(&x->fc, &x->roots, x->path, x->dir_len, KP_SYMLINKS_BENEATH,
+                                    &loop->clock, &st, &held);
+
+    if (fd < 0)
+        return fd;
+    ck_assert_ptr_nonnull(held);
+    kp_http_filecache_release(held);
+    return st.st_size;
+}
+
+/* io_uring runs as epoll where the kernel does not have it. */
+static const enum kp_event_use watch_backends[] = {KP_EVENT_EPOLL, KP_EVENT_POLL, KP_EVENT_SELECT,
+                                                   KP_EVENT_IO_URING};
+
+/* Watched: a change is seen in the first turn whose wait follows it (the
+ * report read before the lookups), and only then: a lookup in a turn that
+ * has not read the report trusts the stat it has (what saves the fstat()
+ * per turn). A turn whose wait may have left reports behind (partial_turn)
+ * takes the stat again. */
+START_TEST(filecache_watch_change)
+{
+    struct fixture x;
+    struct kp_loop loop;
+
+    watch_setup(&x, &loop, watch_backends[_i]);
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6);
+    kp_loop_run_once(&loop, 0);
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6); /* the first stat the watch covers */
+    put_file(x.path, "a longer text\n");
+    kp_clock_update(&loop.clock); /* a turn that read nothing */
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6);
+    kp_loop_run_once(&loop, 1000);
+    ck_assert_int_eq((int)size_seen(&x, &loop), 14);
+    put_file(x.path, "tiny\n");
+    kp_clock_update(&loop.clock);
+    loop.partial_turn = loop.clock.turn;
+    ck_assert_int_eq((int)size_seen(&x, &loop), 5);
+    watch_teardown(&x, &loop);
+}
+END_TEST
+
+/* Watched: a deleted file is never served from the cache; a file replaced
+ * by rename is seen as soon as its old inode's last link goes. */
+START_TEST(filecache_watch_delete_and_replace)
+{
+    struct fixture x;
+    struct kp_loop loop;
+    char other[160];
+
+    watch_setup(&x, &loop, watch_backends[_i]);
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6);
+    kp_loop_run_once(&loop, 0);
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6);
+    snprintf(other, sizeof(other), "%sg.txt", x.dir);
+    put_file(other, "replacement\n");
+    ck_assert_int_eq(rename(other, x.path), 0);
+    kp_loop_run_once(&loop, 1000);
+    ck_assert_int_eq((int)size_seen(&x, &loop), 12);
+    kp_loop_run_once(&loop, 0);
+    ck_assert_int_eq(unlink(x.path), 0);
+    kp_loop_run_once(&loop, 1000);
+    ck_assert_int_eq((int)size_seen(&x, &loop), -ENOENT);
+    watch_teardown(&x, &loop);
+}
+END_TEST
+
+/* Two entries on one inode (one file under two symlink rules) share a
+ * watch: the one evicted takes it away (its path opened again after
+ * open_file_cache_valid), and the other learns it from the IN_IGNORED
+ * report and goes back to a stat per turn. The clock's msec is set by
+ * hand after each turn (the loop reads the real one). */
+START_TEST(filecache_watch_shared_inode)
+{
+    struct fixture x;
+    struct kp_loop loop;
+    struct stat st;
+    struct kp_http_file *b, *again;
+    uint64_t ms = 1000000;
+
+    watch_setup(&x, &loop, watch_backends[_i]);
+    loop.clock.msec = ms;
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6); /* entry a, at ms */
+    loop.clock.msec = ms + 40000;
+    ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
+                                            &loop.clock, &st, &b),
+                     0);
+    kp_http_filecache_release(b);
+    kp_loop_run_once(&loop, 0);
+    loop.clock.msec = ms + 40000;
+    ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
+                                            &loop.clock, &st, &again),
+                     0);
+    ck_assert_ptr_eq(again, b); /* the first stat its watch covers */
+    kp_http_filecache_release(again);
+    loop.clock.msec = ms + 60001; /* a is past valid: opened again */
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6);
+    kp_loop_run_once(&loop, 1000); /* the shared watch's IN_IGNORED */
+    loop.clock.msec = ms + 60001;
+    ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
+                                            &loop.clock, &st, &again),
+                     0);
+    kp_http_filecache_release(again); /* a stat after the report */
+    put_file(x.path, "a longer text\n");
+    kp_clock_update(&loop.clock); /* a turn that read nothing */
+    loop.clock.msec = ms + 60001;
+    ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
+                                            &loop.clock, &st, &again),
+                     0);
+    ck_assert_ptr_eq(again, b);
+    ck_assert_int_eq((int)st.st_size, 14);
+    kp_http_filecache_release(again);
+    watch_teardown(&x, &loop);
+}
+END_TEST
+
 Suite *kp_test_filecache_suite(void)
 {
     Suite *s = suite_create("filecache");
@@ -308,6 +444,12 @@ Suite *kp_test_filecache_suite(void)
     tcase_add_test(tc, filecache_large_not_kept);
     tcase_add_test(tc, filecache_probe_and_adopt);
     tcase_add_test(tc, filecache_body_nowait_cached);
+    tcase_add_loop_test(tc, filecache_watch_change, 0,
+                        (int)(sizeof(watch_backends) / sizeof(watch_backends[0])));
+    tcase_add_loop_test(tc, filecache_watch_delete_and_replace, 0,
+                        (int)(sizeof(watch_backends) / sizeof(watch_backends[0])));
+    tcase_add_loop_test(tc, filecache_watch_shared_inode, 0,
+                        (int)(sizeof(watch_backends) / sizeof(watch_backends[0])));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -86,7 +86,9 @@ enum {
      * (accept_mutex off). Ignored by poll and select. */
     KP_IO_EXCLUSIVE = 1u << 1,
     /* Dispatched before every other report of the same wait, followed by
-     * the loop's after_priority hook (accept events, then the mutex goes). */
+     * the loop's after_priority hook (accept events, then the mutex goes;
+     * and change reports that must be read before the requests of the
+     * turn are answered: see partial_turn). */
     KP_IO_PRIORITY = 1u << 2,
     /* A stream socket read only through kp_io_recv: a completion backend
      * (io_uring) may read it ahead into its own buffers, and reports
@@ -128,6 +130,13 @@ struct kp_loop {
     kp_loop_hook_fn after_priority; /* called after KP_IO_PRIORITY reports, if any */
     uint64_t cq_overflows;          /* io_uring: waits that found the completion queue
                                      * overflowed (nothing is lost; see event/uring.c) */
+    /* The clock turn (clock.turn) of the last wait that may have left
+     * reports for the next one: its batch was full, or the completion
+     * queue had overflowed. In any other turn every descriptor that was
+     * ready when the wait returned is reported in it, KP_IO_PRIORITY ones
+     * first, so what such a report announces is known before any other
+     * handler of the turn runs. */
+    uint64_t partial_turn;
     void *hook_ctx;
 };
 

@@ -4,10 +4,18 @@
  * read-ahead state. For the 1 MiB benchmark file with sendfile on, those
  * three calls were the whole difference from nginx with open_file_cache.
  *
- * Freshness: a hit is fstat()ed once per loop turn (the loop's cached clock
- * defines "now": a stat taken earlier in the same turn is as fresh as one
- * taken for this request), so a file changed in place is seen on the next
- * turn (size, mtime, ETag); a path is trusted to still name the same file
+ * Freshness: a hit's fstat() is taken again once per loop turn (the loop's
+ * cached clock defines "now": a stat taken earlier in the same turn is as
+ * fresh as one taken for this request), so a file changed in place is seen
+ * on the next turn (size, mtime, ETag). With kp_http_filecache_watch, a
+ * file on a local file system is watched with inotify instead, and its stat
+ * is taken again only once a change report has been read: the reports are
+ * read at the start of a turn, before any request of it is answered, so a
+ * change made before a turn's wait is seen in that turn, as with a stat per
+ * turn, for no system call per request (the stat per turn was most of
+ * kelpie's system calls above its limit servers'). Changes inotify does not
+ * report (writes through a shared mapping of the file) are seen when the
+ * path is opened again (open_file_cache_valid). A path is trusted to still name the same file
  * for open_file_cache_valid (1 s by default), after which it is opened
  * again, so a file replaced by rename (or deleted) is noticed within that
  * time. A deleted file (no links left) is never served from the cache.
@@ -45,6 +53,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "kelpie/event/loop.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
 #include "kelpie/util/time.h"
@@ -70,8 +79,11 @@ struct kp_http_filecache {
     size_t n;                    /* a power of two; 0: the cache is off */
     uint64_t valid_ms;
     uint64_t inactive_ms;
-    size_t sweep;      /* the slot the next lookup checks for inactivity */
-    size_t data_bytes; /* file bytes held in memory by the entries in slots */
+    size_t sweep;         /* the slot the next lookup checks for inactivity */
+    size_t data_bytes;    /* file bytes held in memory by the entries in slots */
+    struct kp_io notify;  /* the inotify instance (fd -1: none) */
+    struct kp_loop *loop; /* it is registered with */
+    uint64_t epoch;       /* counts the reads of its reports */
 };
 
 /* Prepare fc for at most max open files (rounded down to a power of two;
@@ -81,6 +93,13 @@ struct kp_http_filecache {
  * the slot array. */
 void kp_http_filecache_init(struct kp_http_filecache *fc, size_t max, uint64_t valid_ms,
                             uint64_t inactive_ms);
+
+/* Watch the cached files for changes through an inotify instance
+ * registered with loop (the loop the cache's lookups run in, whose clock
+ * they are given), so that a hit needs no fstat() while its file does not
+ * change. Returns 0 (also for a cache that is off) or -errno (inotify is
+ * not available: the cache then stats once per turn, as without). */
+int kp_http_filecache_watch(struct kp_http_filecache *fc, struct kp_loop *loop);
 
 /* Open path (dir_len, mode: as kp_http_docroot_open) for reading, through
  * the cache, and fstat() it into *st (a hit's stat may be one taken earlier
