@@ -88,14 +88,13 @@ void kp_http_filecache_init(struct kp_http_filecache *fc, size_t max, uint64_t v
         fc->slots = kp_calloc(fc->n, sizeof(*fc->slots));
 }
 
-/* Entries on watch wd (-1: every one) are watched no more: their stat is
- * taken once per turn again, until they are opened anew. */
-static void unwatch(struct kp_http_filecache *fc, int wd)
+/* No entry is watched any more (reports were lost): each one's stat is
+ * taken once per turn again, until it is opened anew. */
+static void unwatch_all(struct kp_http_filecache *fc)
 {
     for (size_t i = 0; i < fc->n; i++) {
-        struct kp_http_file *f = fc->slots[i];
-        if (f != NULL && (wd < 0 || f->wd == wd))
-            f->wd = -1;
+        if (fc->slots[i] != NULL)
+            fc->slots[i]->wd = -1;
     }
 }
 
@@ -105,15 +104,18 @@ static void notify_close(struct kp_http_filecache *fc)
 {
     if (fc->notify.fd < 0)
         return;
-    unwatch(fc, -1);
+    unwatch_all(fc);
     kp_loop_del_closing(fc->loop, &fc->notify);
     close(fc->notify.fd);
     fc->notify.fd = -1;
 }
 
-/* Every report, whatever file it names, ends the trust in every stat: a
- * file that changes rarely costs each hot entry one fstat(), a counter is
- * all it takes, and a report can never be matched to the wrong entry. */
+/* Every change report, whatever file it names, ends the trust in every
+ * stat: a file that changes rarely costs each hot entry one fstat(), a
+ * counter is all it takes, and a report can never be matched to the wrong
+ * entry. IN_IGNORED alone (a watch removed) changes no file: an entry
+ * evicted removes its own (see watch() for why no other entry has it), a
+ * deleted file's comes after the IN_ATTRIB of its last link. */
 static void on_notify(struct kp_loop *loop, struct kp_io *io, unsigned events)
 {
     struct kp_http_filecache *fc = io->data;
@@ -123,15 +125,12 @@ static void on_notify(struct kp_loop *loop, struct kp_io *io, unsigned events)
     (void)loop;
     (void)events;
     while ((n = read(io->fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
-        fc->epoch++;
         for (ssize_t off = 0; off < n;) {
             const struct inotify_event *ev = (const void *)(buf + off);
-            /* A watch gone (the file deleted, or an entry evicted whose
-             * inode another entry shares), or reports lost. */
             if (ev->mask & IN_Q_OVERFLOW)
-                unwatch(fc, -1);
-            else if (ev->mask & IN_IGNORED)
-                unwatch(fc, ev->wd);
+                unwatch_all(fc);
+            if (ev->mask & ~(uint32_t)IN_IGNORED)
+                fc->epoch++;
             off += (ssize_t)(sizeof(*ev) + ev->len);
         }
     }
@@ -180,7 +179,10 @@ static bool local_fs(long type)
 }
 
 /* Watch f's file (the inode f->fd is open on, through its /proc name: the
- * path may name another file by now), or leave f->wd at -1. */
+ * path may name another file by now), or leave f->wd at -1. An inode has
+ * one watch per instance: a second entry on it (the same file under another
+ * symlink rule, or a hard link) is not watched (IN_MASK_CREATE), so that
+ * evicting one entry never takes the watch from under another. */
 static void watch(struct kp_http_filecache *fc, struct kp_http_file *f)
 {
     struct statfs sfs;
@@ -189,8 +191,9 @@ static void watch(struct kp_http_filecache *fc, struct kp_http_file *f)
     if (fc->notify.fd < 0 || fstatfs(f->fd, &sfs) != 0 || !local_fs((long)sfs.f_type))
         return;
     snprintf(name, sizeof(name), "/proc/self/fd/%d", f->fd);
-    f->wd = inotify_add_watch(fc->notify.fd, name,
-                              IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
+    f->wd =
+        inotify_add_watch(fc->notify.fd, name,
+                          IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF | IN_MASK_CREATE);
 }
 
 void kp_http_filecache_release(struct kp_http_file *f)
@@ -210,8 +213,6 @@ static void evict(struct kp_http_filecache *fc, struct kp_http_file **slot)
         return;
     if ((*slot)->data != NULL)
         fc->data_bytes -= (size_t)(*slot)->st.st_size;
-    /* An entry sharing the inode loses the watch too: its IN_IGNORED
-     * report says so at the next turn, as for a deleted file. */
     if ((*slot)->wd >= 0 && fc->notify.fd >= 0)
         inotify_rm_watch(fc->notify.fd, (*slot)->wd);
     (*slot)->wd = -1;

@@ -382,11 +382,13 @@ START_TEST(filecache_watch_delete_and_replace)
 }
 END_TEST
 
-/* Two entries on one inode (one file under two symlink rules) share a
- * watch: the one evicted takes it away (its path opened again after
- * open_file_cache_valid), and the other learns it from the IN_IGNORED
- * report and goes back to a stat per turn. The clock's msec is set by
- * hand after each turn (the loop reads the real one). */
+/* Two entries on one inode (one file under two symlink rules): the first
+ * is watched, the second is not (an inode has one watch per instance, and
+ * evicting the first must not leave the second trusting a watch that is
+ * gone), so the second takes a stat per turn. Once the first is evicted
+ * (its path opened again after open_file_cache_valid) and replaced, the
+ * second still sees every change. The clock's msec is set by hand after
+ * each turn (the loop reads the real one). */
 START_TEST(filecache_watch_shared_inode)
 {
     struct fixture x;
@@ -397,7 +399,7 @@ START_TEST(filecache_watch_shared_inode)
 
     watch_setup(&x, &loop, watch_backends[_i]);
     loop.clock.msec = ms;
-    ck_assert_int_eq((int)size_seen(&x, &loop), 6); /* entry a, at ms */
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6); /* entry a, watched */
     loop.clock.msec = ms + 40000;
     ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
                                             &loop.clock, &st, &b),
@@ -405,27 +407,34 @@ START_TEST(filecache_watch_shared_inode)
     kp_http_filecache_release(b);
     kp_loop_run_once(&loop, 0);
     loop.clock.msec = ms + 40000;
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6); /* a's first covered stat */
     ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
                                             &loop.clock, &st, &again),
                      0);
-    ck_assert_ptr_eq(again, b); /* the first stat its watch covers */
+    ck_assert_ptr_eq(again, b); /* a stat after a turn, as a's */
     kp_http_filecache_release(again);
-    loop.clock.msec = ms + 60001; /* a is past valid: opened again */
-    ck_assert_int_eq((int)size_seen(&x, &loop), 6);
-    kp_loop_run_once(&loop, 1000); /* the shared watch's IN_IGNORED */
-    loop.clock.msec = ms + 60001;
-    ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
-                                            &loop.clock, &st, &again),
-                     0);
-    kp_http_filecache_release(again); /* a stat after the report */
     put_file(x.path, "a longer text\n");
     kp_clock_update(&loop.clock); /* a turn that read nothing */
+    loop.clock.msec = ms + 40000;
+    ck_assert_int_eq((int)size_seen(&x, &loop), 6); /* a trusts its watch */
+    ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
+                                            &loop.clock, &st, &again),
+                     0);
+    ck_assert_ptr_eq(again, b);
+    ck_assert_int_eq((int)st.st_size, 14); /* b is not watched: a stat per turn */
+    kp_http_filecache_release(again);
+    kp_loop_run_once(&loop, 1000);
+    loop.clock.msec = ms + 60001; /* a is past valid: evicted, opened again */
+    ck_assert_int_eq((int)size_seen(&x, &loop), 14);
+    kp_loop_run_once(&loop, 1000); /* its old watch's IN_IGNORED */
+    put_file(x.path, "tiny\n");
+    kp_clock_update(&loop.clock);
     loop.clock.msec = ms + 60001;
     ck_assert_int_ge(kp_http_filecache_open(&x.fc, &x.roots, x.path, x.dir_len, KP_SYMLINKS_FOLLOW,
                                             &loop.clock, &st, &again),
                      0);
     ck_assert_ptr_eq(again, b);
-    ck_assert_int_eq((int)st.st_size, 14);
+    ck_assert_int_eq((int)st.st_size, 5);
     kp_http_filecache_release(again);
     watch_teardown(&x, &loop);
 }
