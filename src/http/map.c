@@ -5,21 +5,24 @@
 #include <errno.h>
 #include <string.h>
 
+#include "kelpie/http/hostmatch.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/req.h"
 #include "kelpie/http/var.h"
 
-struct entry {
-    char *key; /* lowercase; for masks without '*' / leading '.' kept */
-    size_t len;
+struct regex_key {
     struct kp_http_regex *regex;
     struct kp_http_cv value;
 };
 
 struct map {
     struct kp_http_cv source;
-    struct entry *exact, *head, *tail, *regex; /* head: "*.x"/".x", tail: "x.*" */
-    size_t n_exact, n_head, n_tail, n_regex;
+    /* every key but the regexes, in order, lowercase (hostmatch.h; all exact
+     * before `hostnames`); data: its value (struct kp_http_cv) */
+    struct kp_http_hostmatch *keys;
+    size_t n_keys;
+    struct regex_key *regexes; /* in order */
+    size_t n_regexes;
     struct kp_http_cv *dflt;
     bool hostnames;
     const struct kp_http_var_def *var;
@@ -27,65 +30,19 @@ struct map {
 
 /* --- lookup ----------------------------------------------------------------- */
 
-static bool ends_with(struct kp_str s, const char *suffix, size_t n)
-{
-    return s.len >= n &&
-           kp_str_caseeq((struct kp_str){s.p + s.len - n, n}, (struct kp_str){suffix, n});
-}
-
-/* The longest "*.x" (which needs something before ".x") or ".x" (which
- * also takes x itself) key matching s. */
-static const struct entry *find_head(const struct map *m, struct kp_str s)
-{
-    const struct entry *best = NULL;
-
-    for (size_t i = 0; i < m->n_head; i++) {
-        const struct entry *e = &m->head[i];
-        bool star = e->key[0] == '*';
-        const char *suffix = e->key + star; /* ".x" */
-        size_t n = e->len - star;
-        bool hit = (s.len > n && ends_with(s, suffix, n)) ||
-                   (!star && s.len == n - 1 && ends_with(s, suffix + 1, n - 1));
-        if (hit && (best == NULL || e->len > best->len))
-            best = e;
-    }
-    return best;
-}
-
-static const struct entry *find_tail(const struct map *m, struct kp_str s)
-{
-    const struct entry *best = NULL;
-
-    for (size_t i = 0; i < m->n_tail; i++) {
-        const struct entry *e = &m->tail[i];
-        size_t n = e->len - 1; /* "mail." of "mail.*" */
-        if (s.len > n && kp_str_caseeq((struct kp_str){s.p, n}, (struct kp_str){e->key, n}) &&
-            (best == NULL || e->len > best->len))
-            best = e;
-    }
-    return best;
-}
-
 static const struct kp_http_cv *lookup(struct kp_http_request *r, const struct map *m,
                                        struct kp_str s)
 {
-    const struct entry *e = NULL;
-
     if (m->hostnames && s.len > 1 && s.p[s.len - 1] == '.')
         s.len--;
-    for (size_t i = 0; i < m->n_exact && e == NULL; i++) {
-        if (kp_str_caseeq(s, (struct kp_str){m->exact[i].key, m->exact[i].len}))
-            e = &m->exact[i];
+    const struct kp_http_hostmatch *k = kp_http_hostmatch_find(m->keys, m->n_keys, s);
+    if (k != NULL)
+        return k->data;
+    for (size_t i = 0; i < m->n_regexes; i++) {
+        if (kp_http_regex_exec(r, m->regexes[i].regex, s) == 1)
+            return &m->regexes[i].value;
     }
-    if (e == NULL && m->hostnames)
-        e = find_head(m, s);
-    if (e == NULL && m->hostnames)
-        e = find_tail(m, s);
-    for (size_t i = 0; i < m->n_regex && e == NULL; i++) {
-        if (kp_http_regex_exec(r, m->regex[i].regex, s) == 1)
-            e = &m->regex[i];
-    }
-    return e != NULL ? &e->value : m->dflt;
+    return m->dflt;
 }
 
 /* Maps whose values name each other would recurse without end: past this
@@ -118,39 +75,37 @@ static struct kp_str get(struct kp_http_request *r, const struct kp_http_var_ref
 
 /* --- configuration ------------------------------------------------------------ */
 
-static bool is_head(const char *k)
+/* A key other than a regex: exact, or with `hostnames` seen, a wildcard
+ * as hostmatch.h takes it. As in nginx, a key that conflicts with an
+ * earlier one is an error (exact keys too, without regard to case). */
+static int add_key(struct kp_conf *cf, struct map *m, const char *key, const char *value)
 {
-    return (k[0] == '*' && k[1] == '.') || (k[0] == '.' && k[1] != '\0');
-}
+    size_t len = strlen(key);
+    char *low = kp_arena_alloc(cf->arena, len + 1);
+    struct kp_http_hostmatch k = {{low, len}, KP_HTTP_HOSTMATCH_EXACT, NULL};
 
-static bool is_tail(const char *k, size_t len)
-{
-    return len > 2 && k[len - 1] == '*' && k[len - 2] == '.';
+    if (m->hostnames && !kp_http_hostmatch_valid((struct kp_str){key, len}))
+        return kp_conf_error(cf, "invalid hostname or wildcard \"%s\"", key);
+    for (size_t i = 0; i <= len; i++)
+        low[i] = kp_str_lower(key[i]);
+    if (m->hostnames)
+        k = kp_http_hostmatch_parse(k.key);
+    if (kp_http_hostmatch_conflicts(m->keys, m->n_keys, &k))
+        return kp_conf_error(cf, "conflicting parameter \"%s\"", low);
+    struct kp_http_cv *cv = kp_arena_calloc(cf->arena, sizeof(*cv));
+    k.data = cv;
+    *KP_CONF_PUSH(cf->arena, m->keys, m->n_keys) = k;
+    return kp_http_cv_compile(cf, value, cv);
 }
 
 static int add_entry(struct kp_conf *cf, struct map *m, const char *key, const char *value)
 {
-    struct entry *e;
-
-    if (key[0] == '~') {
-        e = KP_CONF_PUSH(cf->arena, m->regex, m->n_regex);
-        bool icase = key[1] == '*';
-        int rc = kp_http_regex_compile(cf, key + 1 + icase, icase, &e->regex);
-        if (rc != 0)
-            return rc;
-    } else {
-        key += key[0] == '\\';
-        size_t len = strlen(key);
-        if (m->hostnames && is_head(key))
-            e = KP_CONF_PUSH(cf->arena, m->head, m->n_head);
-        else if (m->hostnames && is_tail(key, len))
-            e = KP_CONF_PUSH(cf->arena, m->tail, m->n_tail);
-        else
-            e = KP_CONF_PUSH(cf->arena, m->exact, m->n_exact);
-        e->key = kp_conf_strdup(cf->arena, key);
-        e->len = len;
-    }
-    return kp_http_cv_compile(cf, value, &e->value);
+    if (key[0] != '~')
+        return add_key(cf, m, key + (key[0] == '\\'), value);
+    bool icase = key[1] == '*';
+    struct regex_key *e = KP_CONF_PUSH(cf->arena, m->regexes, m->n_regexes);
+    int rc = kp_http_regex_compile(cf, key + 1 + icase, icase, &e->regex);
+    return rc != 0 ? rc : kp_http_cv_compile(cf, value, &e->value);
 }
 
 /* One statement of the block: KEY VALUE, default VALUE, hostnames,

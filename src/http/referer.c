@@ -1,7 +1,8 @@
 /* The referer module (see referer.h). A block's hosts are a short list
- * searched in full, as map's wildcard keys are. */
+ * searched in full (hostmatch.h), as map's keys are. */
 #include "kelpie/http/referer.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "kelpie/util/arena.h"
@@ -14,53 +15,45 @@
  * invalid. */
 #define HOST_MAX 256
 
-/* How well pattern names host (both lowercase): 0 not at all; more is
- * better: the exact name, then a leading wildcard ("*.x" needs a label
- * before ".x", ".x" also takes x itself), then a trailing one ("x.*"),
- * the longest of a kind first. */
-static size_t rank(struct kp_str pattern, struct kp_str host)
+/* Whether the j-th server name q is in the list after the block's hosts
+ * and the names before it (nginx would refuse the configuration if not). */
+static bool name_kept(const struct kp_http_referers *v, const struct kp_http_srv_conf *srv,
+                      size_t j, const struct kp_http_hostmatch *q)
 {
-    enum { TAIL = 0, HEAD = 1u << 16 };
-    const char *k = pattern.p;
-    size_t n = pattern.len;
+    struct kp_http_hostmatch_taken t = {false, false, false};
 
-    if (n > 1 && (k[0] == '.' || (k[0] == '*' && k[1] == '.'))) {
-        size_t star = k[0] == '*', sn = n - star; /* ".x" */
-        bool below = host.len > sn && memcmp(host.p + host.len - sn, k + star, sn) == 0;
-        bool itself = !star && host.len == sn - 1 && memcmp(host.p, k + 1, sn - 1) == 0;
-        return below || itself ? HEAD + sn : 0;
-    }
-    if (n > 2 && k[n - 1] == '*' && k[n - 2] == '.') /* "www.x." itself too */
-        return host.len >= n - 1 && memcmp(host.p, k, n - 1) == 0 ? TAIL + n : 0;
-    return host.len == n && memcmp(host.p, k, n) == 0 ? SIZE_MAX : 0;
+    for (size_t i = 0; i < v->n_hosts; i++)
+        kp_http_hostmatch_take(&t, q, &v->hosts[i]);
+    kp_http_hostmatch_take_names(&t, q, srv->server_names, j);
+    return kp_http_hostmatch_free(&t, q);
 }
 
 /* The entry that names host best: the block's own, then the server's
- * names under `server_names` (the first of equals wins, as in nginx's
- * hash, where a later equal key is refused). */
-static const struct kp_http_referer_host *best_host(const struct kp_http_request *r,
-                                                    const struct kp_http_referers *v,
-                                                    struct kp_str host,
-                                                    struct kp_http_referer_host *named)
+ * names under `server_names` (one list, hostmatch.h). A server without
+ * server_name is named "", as in nginx: a Referer without a host
+ * ("http:///page") names it. */
+static const struct kp_http_hostmatch *best_host(const struct kp_http_request *r,
+                                                 const struct kp_http_referers *v,
+                                                 struct kp_str host,
+                                                 struct kp_http_hostmatch *named)
 {
-    const struct kp_http_referer_host *best = NULL;
-    size_t best_rank = 0;
+    const struct kp_http_srv_conf *srv = v->server_names ? r->srv : NULL;
+    const struct kp_http_hostmatch *best = kp_http_hostmatch_find(v->hosts, v->n_hosts, host);
+    size_t best_rank = best != NULL ? kp_http_hostmatch_rank(best, host) : 0;
 
-    for (size_t i = 0; i < v->n_hosts; i++) {
-        size_t k = rank((struct kp_str){v->hosts[i].host, v->hosts[i].len}, host);
-        if (k > best_rank) {
-            best = &v->hosts[i];
-            best_rank = k;
-        }
-    }
-    for (size_t i = 0; v->server_names && r->srv != NULL && i < r->srv->n_server_names; i++) {
-        struct kp_str name = kp_str_from(r->srv->server_names[i]);
-        size_t k = name.len > 0 ? rank(name, host) : 0;
-        if (k > best_rank) {
-            *named = (struct kp_http_referer_host){name.p, name.len, NULL};
+    for (size_t i = 0; srv != NULL && i < srv->n_server_names; i++) {
+        struct kp_http_hostmatch q;
+        size_t k = kp_http_hostmatch_rank_name(srv->server_names[i], host, &q);
+        if (k > best_rank && name_kept(v, srv, i, &q)) {
+            *named = q;
             best = named;
             best_rank = k;
         }
+    }
+    if (srv != NULL && srv->n_server_names == 0 && srv->n_name_regexes == 0 && host.len == 0 &&
+        best_rank != SIZE_MAX) {
+        *named = kp_http_hostmatch_parse(KP_STR(""));
+        best = named;
     }
     return best;
 }
@@ -77,15 +70,17 @@ static size_t scheme_len(struct kp_str ref)
 }
 
 /* Whether the path after the host (and a port) starts with h's. */
-static bool path_matches(const struct kp_http_referer_host *h, struct kp_str rest)
+static bool path_matches(const struct kp_http_hostmatch *h, struct kp_str rest)
 {
-    if (h->uri == NULL)
+    const char *uri = h->data;
+
+    if (uri == NULL)
         return true;
     const char *slash = memchr(rest.p, '/', rest.len);
     if (slash == NULL) /* h's path starts with '/' */
         return false;
-    size_t len = rest.len - (size_t)(slash - rest.p), n = strlen(h->uri);
-    return len >= n && memcmp(slash, h->uri, n) == 0;
+    size_t len = rest.len - (size_t)(slash - rest.p), n = strlen(uri);
+    return len >= n && memcmp(slash, uri, n) == 0;
 }
 
 /* Whether a regex of the list matches ref (nginx keeps no captures of
@@ -116,9 +111,9 @@ static bool valid(const struct kp_http_request *r, const struct kp_http_referers
             return false;
         low[n] = kp_str_lower(ref.p[n]);
     }
-    struct kp_http_referer_host named;
+    struct kp_http_hostmatch named;
     struct kp_str host = {low, n};
-    const struct kp_http_referer_host *h = best_host(r, v, host, &named);
+    const struct kp_http_hostmatch *h = best_host(r, v, host, &named);
     if (h != NULL)
         return path_matches(h, (struct kp_str){ref.p + n, ref.len - n});
     /* As nginx: the block's regexes see the Referer without its scheme,
@@ -145,40 +140,23 @@ const struct kp_http_var_def kp_http_referer_vars[] = {
 
 /* --- configuration ------------------------------------------------------------ */
 
-/* A host as nginx's wildcard hash takes it: one '*' at most, as "*.x" or
- * "x.*", or a leading "."; no "..". */
-static bool host_ok(const char *h, size_t n)
-{
-    size_t stars = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        stars += h[i] == '*';
-        if (i + 1 < n && h[i] == '.' && h[i + 1] == '.')
-            return false;
-    }
-    if (stars == 0)
-        return true;
-    return stars == 1 && n > 2 &&
-           ((h[0] == '*' && h[1] == '.') || (h[n - 2] == '.' && h[n - 1] == '*'));
-}
-
+/* HOST[/PREFIX]: one more entry of the block's list (hostmatch.h). */
 static int add_host(struct kp_conf *cf, struct kp_http_referers *v, const char *a)
 {
     const char *slash = strchr(a, '/');
     size_t n = slash != NULL ? (size_t)(slash - a) : strlen(a);
     char *host = kp_arena_alloc(cf->arena, n + 1);
 
+    if (!kp_http_hostmatch_valid((struct kp_str){a, n}))
+        return kp_conf_error(cf, "invalid hostname or wildcard \"%.*s\"", (int)n, a);
     for (size_t i = 0; i < n; i++)
         host[i] = kp_str_lower(a[i]);
     host[n] = '\0';
-    if (!host_ok(host, n))
-        return kp_conf_error(cf, "invalid hostname or wildcard \"%s\"", host);
-    for (size_t i = 0; i < v->n_hosts; i++) {
-        if (v->hosts[i].len == n && memcmp(v->hosts[i].host, host, n) == 0)
-            return 0; /* nginx keeps the first ("conflicting parameter") */
-    }
-    const char *uri = slash != NULL ? kp_conf_strdup(cf->arena, slash) : NULL;
-    *KP_CONF_PUSH(cf->arena, v->hosts, v->n_hosts) = (struct kp_http_referer_host){host, n, uri};
+    struct kp_http_hostmatch h = kp_http_hostmatch_parse((struct kp_str){host, n});
+    if (kp_http_hostmatch_conflicts(v->hosts, v->n_hosts, &h))
+        return kp_conf_error(cf, "conflicting parameter \"%s\"", host);
+    h.data = slash != NULL ? kp_conf_strdup(cf->arena, slash) : NULL;
+    *KP_CONF_PUSH(cf->arena, v->hosts, v->n_hosts) = h;
     return 0;
 }
 

@@ -1,48 +1,14 @@
 /* Server selection by Host. Linear over the address's servers and their
  * names: configurations have a handful, and a single server (the benchmark
- * case) never looks at the name at all. */
+ * case) never looks at the name at all. A name that matches is checked
+ * against the names before it (kept()) only when it would win. */
 #include "kelpie/http/router.h"
 
-#include <string.h>
+#include <stdint.h>
 
+#include "kelpie/http/hostmatch.h"
 #include "kelpie/http/regex.h"
 #include "kelpie/http/req.h"
-
-/* Case-insensitive: does host end with the lowercase suffix s? */
-static bool ends_with(struct kp_str host, const char *s, size_t n)
-{
-    if (host.len < n)
-        return false;
-    const char *p = host.p + host.len - n;
-    for (size_t i = 0; i < n; i++) {
-        if (kp_str_lower(p[i]) != s[i])
-            return false;
-    }
-    return true;
-}
-
-/* Case-insensitive: does host start with the lowercase prefix s? */
-static bool starts_with(struct kp_str host, const char *s, size_t n)
-{
-    return host.len >= n && ends_with((struct kp_str){host.p, n}, s, n);
-}
-
-bool kp_http_router_match(const char *name, struct kp_str host)
-{
-    size_t n = strlen(name);
-
-    if (n > 2 && name[n - 1] == '*' && name[n - 2] == '.')
-        return host.len > n - 1 && starts_with(host, name, n - 1);
-    if (name[0] == '*' && name[1] == '.')
-        return host.len > n - 1 && ends_with(host, name + 1, n - 1);
-    if (name[0] == '.') {
-        /* ".example.com": the domain itself, or anything under it */
-        if (host.len == n - 1 && ends_with(host, name + 1, n - 1))
-            return true;
-        return host.len > n && ends_with(host, name, n);
-    }
-    return host.len == n && ends_with(host, name, n);
-}
 
 struct kp_str kp_http_router_host(struct kp_str host)
 {
@@ -60,16 +26,49 @@ struct kp_str kp_http_router_host(struct kp_str host)
     return host;
 }
 
-/* How a name ranks when several match (nginx's order): 0 exact, 1 a
- * leading wildcard ("*.example.com", ".example.com"), 2 a trailing one
- * ("mail.*"); among wildcards of one kind the longest wins. */
-static int wildcard_kind(const char *name)
+/* Whether server_name p, the j-th name of the address's i-th server, is in
+ * nginx's hash of the address: it is not when an earlier name there took
+ * what p would (nginx warns "conflicting server name" and drops it). */
+static bool kept(const struct kp_http_addr *addr, size_t i, size_t j,
+                 const struct kp_http_hostmatch *p)
 {
-    size_t n = strlen(name);
+    struct kp_http_hostmatch_taken t = {false, false, false};
 
-    if (name[0] == '.' || (name[0] == '*' && name[1] == '.'))
-        return 1;
-    return n > 2 && name[n - 1] == '*' && name[n - 2] == '.' ? 2 : 0;
+    for (size_t s = 0; s <= i; s++) {
+        const struct kp_http_srv_conf *srv = addr->servers[s];
+        kp_http_hostmatch_take_names(&t, p, srv->server_names, s < i ? srv->n_server_names : j);
+    }
+    return kp_http_hostmatch_free(&t, p);
+}
+
+/* The server whose server_name matches host best (hostmatch.h), or NULL. */
+static const struct kp_http_srv_conf *by_name(const struct kp_http_addr *addr, struct kp_str host)
+{
+    const struct kp_http_srv_conf *best = NULL;
+    size_t best_rank = 0;
+    bool took_host = false; /* a name so far took host itself */
+
+    for (size_t i = 0; i < addr->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = addr->servers[i];
+        for (size_t j = 0; j < srv->n_server_names; j++) {
+            struct kp_http_hostmatch p;
+            size_t rank = kp_http_hostmatch_rank_name(srv->server_names[j], host, &p);
+            if (rank == 0)
+                continue;
+            /* An exact name is in the list unless a name that matched
+             * before took the host: the others need not be looked at. */
+            if (rank == SIZE_MAX && !took_host)
+                return srv;
+            if (rank == SIZE_MAX)
+                continue;
+            took_host |= kp_http_hostmatch_took_host(&p, host);
+            if (rank > best_rank && kept(addr, i, j, &p)) {
+                best = srv;
+                best_rank = rank;
+            }
+        }
+    }
+    return best;
 }
 
 /* The first server with a ~REGEX name matching host (lowercased: copied
@@ -115,33 +114,13 @@ static const struct kp_http_srv_conf *by_empty_name(const struct kp_http_addr *a
 const struct kp_http_srv_conf *kp_http_router_server(const struct kp_http_addr *addr,
                                                      struct kp_str host, struct kp_http_request *r)
 {
-    const struct kp_http_srv_conf *best = NULL;
-    size_t best_len = 0;
-    int best_kind = 3;
-
     /* One server without regex names: nothing to choose (the benchmark case). */
     if (addr->n_servers <= 1 && addr->default_server->n_name_regexes == 0)
         return addr->default_server;
     if (host.len == 0)
         return by_empty_name(addr);
     host = kp_http_router_host(host);
-    for (size_t i = 0; i < addr->n_servers; i++) {
-        const struct kp_http_srv_conf *srv = addr->servers[i];
-        for (size_t j = 0; j < srv->n_server_names; j++) {
-            const char *name = srv->server_names[j];
-            if (!kp_http_router_match(name, host))
-                continue;
-            int kind = wildcard_kind(name);
-            if (kind == 0)
-                return srv; /* an exact name wins outright */
-            size_t len = strlen(name);
-            if (kind < best_kind || (kind == best_kind && len > best_len)) {
-                best = srv;
-                best_len = len;
-                best_kind = kind;
-            }
-        }
-    }
+    const struct kp_http_srv_conf *best = by_name(addr, host);
     if (best == NULL)
         best = by_regex(addr, host, r);
     return best != NULL ? best : addr->default_server;

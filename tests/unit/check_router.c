@@ -1,7 +1,7 @@
-/* Unit tests for routing: server_name matching and Host normalisation
- * (router.c), server selection on a loaded configuration, the location a
- * path gets, and the processing phases of handler.c (route, return,
- * error_page to a URL, built-in pages) on parsed requests. */
+/* Unit tests for routing: host name patterns (hostmatch.c: matching,
+ * ranking, conflicts), Host normalisation (router.c), server selection on a loaded configuration,
+ * the location a path gets, and the processing phases of handler.c (route, return, error_page to a
+ * URL, built-in pages) on parsed requests. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,29 +11,102 @@
 #include "kelpie/proc/cycle.h"
 #include "kelpie/http/conf.h"
 #include "kelpie/http/handler.h"
+#include "kelpie/http/hostmatch.h"
 #include "kelpie/http/response.h"
 #include "kelpie/http/router.h"
 
+/* Whether pattern (lowercase) matches host, as hostmatch.h says. */
+static bool matches(const char *pattern, const char *host)
+{
+    struct kp_http_hostmatch p = kp_http_hostmatch_parse(kp_str_from(pattern));
+    return kp_http_hostmatch_rank(&p, kp_str_from(host)) > 0;
+}
+
 START_TEST(name_matching)
 {
-    ck_assert(kp_http_router_match("example.com", KP_STR("example.com")));
-    ck_assert(kp_http_router_match("example.com", KP_STR("EXAMPLE.Com")));
-    ck_assert(!kp_http_router_match("example.com", KP_STR("www.example.com")));
-    ck_assert(!kp_http_router_match("example.com", KP_STR("example.co")));
-    ck_assert(kp_http_router_match("*.example.com", KP_STR("www.example.com")));
-    ck_assert(kp_http_router_match("*.example.com", KP_STR("a.b.Example.com")));
-    ck_assert(!kp_http_router_match("*.example.com", KP_STR("example.com")));
-    ck_assert(!kp_http_router_match("*.example.com", KP_STR(".example.com")));
-    ck_assert(!kp_http_router_match("*.example.com", KP_STR("wwwexample.com")));
-    ck_assert(kp_http_router_match(".example.com", KP_STR("example.com")));
-    ck_assert(kp_http_router_match(".example.com", KP_STR("x.example.com")));
-    ck_assert(!kp_http_router_match(".example.com", KP_STR("xexample.com")));
-    ck_assert(!kp_http_router_match("", KP_STR("x")));
-    ck_assert(kp_http_router_match("mail.*", KP_STR("mail.example.org")));
-    ck_assert(kp_http_router_match("mail.*", KP_STR("MAIL.x")));
-    ck_assert(!kp_http_router_match("mail.*", KP_STR("mail.")));
-    ck_assert(!kp_http_router_match("mail.*", KP_STR("mail")));
-    ck_assert(!kp_http_router_match("mail.*", KP_STR("email.example.org")));
+    ck_assert(matches("example.com", "example.com"));
+    ck_assert(matches("example.com", "EXAMPLE.Com"));
+    ck_assert(!matches("example.com", "www.example.com"));
+    ck_assert(!matches("example.com", "example.co"));
+    ck_assert(matches("*.example.com", "www.example.com"));
+    ck_assert(matches("*.example.com", "a.b.Example.com"));
+    ck_assert(!matches("*.example.com", "example.com"));
+    /* an empty first label, as nginx's hash finds it */
+    ck_assert(matches("*.example.com", ".example.com"));
+    ck_assert(!matches("*.example.com", "wwwexample.com"));
+    ck_assert(matches(".example.com", "example.com"));
+    ck_assert(matches(".example.com", "x.example.com"));
+    ck_assert(matches(".example.com", ".example.com"));
+    ck_assert(!matches(".example.com", "xexample.com"));
+    ck_assert(!matches(".example.com", "example.co"));
+    ck_assert(!matches("", "x"));
+    ck_assert(matches("", ""));
+    ck_assert(matches("mail.*", "mail.example.org"));
+    ck_assert(matches("mail.*", "MAIL.x"));
+    ck_assert(matches("mail.*", "mail.")); /* a Referer's host keeps its dot */
+    ck_assert(!matches("mail.*", "mail"));
+    ck_assert(!matches("mail.*", "email.example.org"));
+}
+END_TEST
+
+/* Exact first, then the longest leading wildcard, then the longest
+ * trailing one, whatever the order of the list. */
+START_TEST(name_ranking)
+{
+    static const char *names[] = {"mail.example.*", "mail.*", ".example.com", "*.a.example.com",
+                                  "a.example.com"};
+    struct kp_http_hostmatch list[5];
+    for (size_t i = 0; i < 5; i++)
+        list[i] = kp_http_hostmatch_parse(kp_str_from(names[i]));
+    static const struct {
+        const char *host;
+        int want; /* index in names, -1: none */
+    } cases[] = {
+        {"a.example.com", 4},    {"b.a.example.com", 3},  {"b.example.com", 2}, {"example.com", 2},
+        {"mail.example.com", 2}, {"mail.example.org", 0}, {"mail.test", 1},     {"x.test", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct kp_http_hostmatch *m =
+            kp_http_hostmatch_find(list, 5, kp_str_from(cases[i].host));
+        ck_assert_msg(m == (cases[i].want < 0 ? NULL : &list[cases[i].want]), "%s", cases[i].host);
+    }
+}
+END_TEST
+
+/* What nginx's hash refuses after the names before, and what it takes. */
+static bool conflicts(const char *earlier, const char *earlier2, const char *name)
+{
+    struct kp_http_hostmatch list[2] = {kp_http_hostmatch_parse(kp_str_from(earlier)),
+                                        kp_http_hostmatch_parse(kp_str_from(earlier2))};
+    struct kp_http_hostmatch p = kp_http_hostmatch_parse(kp_str_from(name));
+    return kp_http_hostmatch_conflicts(list, 2, &p);
+}
+
+START_TEST(name_conflicts)
+{
+    ck_assert(conflicts("x.test", "a", "x.test"));
+    ck_assert(conflicts("x.test", "a", ".x.test"));
+    ck_assert(conflicts(".x.test", "a", "x.test"));
+    ck_assert(conflicts(".x.test", "a", "*.x.test"));
+    ck_assert(conflicts("*.x.test", "a", ".x.test"));
+    ck_assert(conflicts("*.x.test", "a", "*.x.test"));
+    ck_assert(conflicts("x.*", "a", "x.*"));
+    /* a ".x" refused for its subdomains has still taken x itself */
+    ck_assert(conflicts("*.x.test", ".x.test", "x.test"));
+    /* a ".x" refused for x itself has taken nothing */
+    ck_assert(!conflicts("x.test", ".x.test", "*.x.test"));
+    ck_assert(!conflicts("x.test", "*.x.test", "x.*"));
+    ck_assert(!conflicts("x.test", "x.*", "*.x.test"));
+    ck_assert(!conflicts("*.x.test", "a", "*.a.x.test"));
+    ck_assert(!conflicts("x.test", "a", "x.test.*"));
+    ck_assert(kp_http_hostmatch_valid(KP_STR(".a*")));
+    ck_assert(kp_http_hostmatch_valid(KP_STR("*.a")));
+    ck_assert(kp_http_hostmatch_valid(KP_STR("a.*")));
+    ck_assert(kp_http_hostmatch_valid(KP_STR("a.")));
+    ck_assert(!kp_http_hostmatch_valid(KP_STR("*")));
+    ck_assert(!kp_http_hostmatch_valid(KP_STR("a*")));
+    ck_assert(!kp_http_hostmatch_valid(KP_STR("*.a.*")));
+    ck_assert(!kp_http_hostmatch_valid(KP_STR("a..b")));
 }
 END_TEST
 
@@ -261,6 +334,8 @@ Suite *kp_test_router_suite(void)
     TCase *conf = tcase_create("configured");
 
     tcase_add_test(tc, name_matching);
+    tcase_add_test(tc, name_ranking);
+    tcase_add_test(tc, name_conflicts);
     tcase_add_test(tc, host_normalisation);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(conf, load, unload);

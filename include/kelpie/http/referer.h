@@ -7,32 +7,30 @@
  *   server_names    the server's own names (server_name) are valid hosts
  *                   (its ~REGEX names are matched against the host)
  *   HOST[/PREFIX]   a host (exact, "*.example.com", ".example.com" or
- *                   "www.example.*"; caseless), and if a path follows, the
- *                   Referer's path must start with it (case-sensitive)
+ *                   "www.example.*", as kelpie/http/hostmatch.h matches
+ *                   them), and if a path follows, the Referer's path must
+ *                   start with it (case-sensitive)
  *   ~REGEX          a caseless regex against the Referer without its
  *                   scheme ("www.example.com/page")
  * The host is what follows the scheme up to a '/' or ':' (the port does
- * not count). An exact host wins over a leading wildcard, which wins over
- * a trailing one (the longest wildcard of a kind); only that entry's path
- * decides, as nginx looks one entry up. A location without its own
- * valid_referers lines inherits its parent's; with none anywhere every
- * request is valid. */
+ * not count; a trailing dot does). The block's hosts and then the server's
+ * names form one list, searched as hostmatch.h says: only the entry that
+ * names the host best has its path looked at, as nginx looks one entry up.
+ * A host conflicting with an earlier one of the block is refused
+ * ("conflicting parameter"); a server name that conflicts is left out (nginx
+ * refuses the configuration). A location without its own valid_referers
+ * lines inherits its parent's; with none anywhere every request is valid. */
 #ifndef KP_HTTP_REFERER_H
 #define KP_HTTP_REFERER_H
 
 #include "kelpie/util/conf.h"
+#include "kelpie/http/hostmatch.h"
 #include "kelpie/http/var.h"
-
-struct kp_http_referer_host {
-    const char *host; /* lowercase, wildcard '*' or leading '.' kept */
-    size_t len;
-    const char *uri; /* the path prefix; NULL: any path */
-};
 
 /* A block's valid_referers lines together. */
 struct kp_http_referers {
     bool none, blocked, server_names;
-    struct kp_http_referer_host *hosts;
+    struct kp_http_hostmatch *hosts; /* data: the path prefix (char *), NULL: any path */
     size_t n_hosts;
     struct kp_http_regex **regexes;
     size_t n_regexes;

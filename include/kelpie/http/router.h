@@ -5,20 +5,8 @@
 #ifndef KP_ROUTER_H
 #define KP_ROUTER_H
 
-#include <stdbool.h>
-
 #include "kelpie/http/conf.h"
 #include "kelpie/util/str.h"
-
-/* Whether server_name `name` (lowercase, as the loader stores it) matches
- * host (any case, already without port and trailing dot):
- *   "example.com"    exactly that name;
- *   "*.example.com"  any name ending in ".example.com" with at least one
- *                    character before it (not example.com itself);
- *   ".example.com"   example.com and every name under it;
- *   "mail.*"         any name starting with "mail." with at least one
- *                    character after it. */
-bool kp_http_router_match(const char *name, struct kp_str host);
 
 /* Host as it is compared: without a ":port" suffix (IPv6 literals keep their
  * brackets) and without one trailing dot ("example.com." is example.com). */
@@ -26,8 +14,11 @@ struct kp_str kp_http_router_host(struct kp_str host);
 
 struct kp_http_request;
 
-/* The server of addr (a listening address) for host (raw: port and trailing dot are stripped here):
- * an exact server_name first, else the longest matching wildcard, else the
+/* The server of addr (a listening address) for host (raw: port and trailing
+ * dot are stripped here): the server whose server_name matches best, as
+ * kelpie/http/hostmatch.h ranks names (exact, then the longest leading
+ * wildcard, then the longest trailing one; a name conflicting with an
+ * earlier one on the address is dropped, as nginx drops it), else the
  * first server (in config order) with a matching ~REGEX name (matched
  * against the lowercase host; with r, its captures are kept in r), else
  * the address's default server (the `default_server` one, or the first).
