@@ -657,8 +657,6 @@ static enum step parse(struct kp_http_conn *hc)
     return STEP_HEAD;
 }
 
-/* IDLE and readable: take a buffer for the bytes, and a request once some
- * arrive. A connection closed while idle goes silently. */
 /* Keep the speculative first reads' record recent: halve it now and then. */
 #define PROBE_WINDOW 256
 
@@ -672,6 +670,37 @@ static void count_probe(struct kp_http_ctx *ctx, bool hit)
     }
 }
 
+/* The client closed (0) or broke (-errno) a connection waiting for a
+ * request: nginx's info lines, made only once the close is seen. */
+static void log_idle_close(const struct kp_http_conn *hc, ssize_t n)
+{
+    const struct kp_log *dest = client_log(hc);
+    char addr[64], server[KP_CONF_ADDR_TEXT], ebuf[128];
+    int err = n < 0 ? (int)-n : 0;
+
+    if (!kp_log_enabled(dest, KP_LOG_INFO))
+        return;
+    kp_http_req_client_text(&hc->c->peer, addr, sizeof(addr));
+    if (hc->c->requests > 0) {
+        kp_log_error_via(dest, hc->ctx->log, KP_LOG_INFO, err,
+                         "*%" PRIu64 " client %s closed keepalive connection", hc->c->number, addr);
+        return;
+    }
+    kp_conf_addr_text(&hc->c->ls->conf.addr, server, sizeof(server));
+    if (err == 0)
+        kp_log_error_via(dest, hc->ctx->log, KP_LOG_INFO, 0,
+                         "*%" PRIu64 " client closed connection while waiting for request, "
+                         "client: %s, server: %s",
+                         hc->c->number, addr, server);
+    else
+        kp_log_error_via(dest, hc->ctx->log, KP_LOG_INFO, 0,
+                         "*%" PRIu64 " recv() failed (%d: %s) while waiting for request, "
+                         "client: %s, server: %s",
+                         hc->c->number, err, strerror_r(err, ebuf, sizeof(ebuf)), addr, server);
+}
+
+/* IDLE and readable: take a buffer for the bytes, and a request once some
+ * arrive. */
 static enum step wake(struct kp_http_conn *hc)
 {
     bool probe = hc->probing;
@@ -685,8 +714,10 @@ static enum step wake(struct kp_http_conn *hc)
         buf_give(hc);
         return STEP_WAIT;
     }
-    if (n <= 0)
+    if (n <= 0) {
+        log_idle_close(hc, n);
         return STEP_CLOSE;
+    }
     request_new(hc);
     enum step s = parse(hc);
     return s == STEP_WAIT ? read_head(hc) : s;
@@ -907,7 +938,8 @@ static enum step handled(struct kp_http_conn *hc)
         kp_loop_timer_add(hc->loop, &hc->c->timer, r->limit_delay_ms);
         return STEP_WAIT;
     }
-    if (r->resp.status != KP_HTTP_CLOSE_SILENTLY)
+    /* A 444 with content (`return 444 "text";`) is a response like any. */
+    if (r->resp.status != KP_HTTP_CLOSE_SILENTLY || r->resp.body.p != NULL)
         return STEP_RESPOND;
     reset_if_asked(hc);
     return STEP_CLOSE;

@@ -154,7 +154,7 @@ static bool memo_hit(const struct kp_http_head_memo *m, const struct kp_http_res
            m->last_modified == resp->last_modified && m->accept_ranges == resp->accept_ranges &&
            m->server_tokens == o->server_tokens && m->connection == (int)o->connection &&
            m->keepalive_s == o->keepalive_s && resp->content_range.len == 0 &&
-           resp->location.len == 0 && resp->allow.len == 0 && resp->www_authenticate.len == 0 &&
+           resp->location.p == NULL && resp->allow.len == 0 && resp->www_authenticate.len == 0 &&
            resp->extra.len == 0 && same_bytes(resp->content_type, m->type, m->type_len) &&
            same_bytes(resp->etag, m->etag, m->etag_len);
 }
@@ -167,7 +167,7 @@ static void memo_keep(struct kp_http_head_memo *m, const struct kp_http_response
                       size_t date_at, bool at_end)
 {
     m->len = 0;
-    if (resp->content_range.len > 0 || resp->location.len > 0 || resp->allow.len > 0 ||
+    if (resp->content_range.len > 0 || resp->location.p != NULL || resp->allow.len > 0 ||
         resp->www_authenticate.len > 0 || resp->extra.len > 0 || n > sizeof(m->text) ||
         resp->content_type.len > sizeof(m->type) || resp->etag.len > sizeof(m->etag))
         return;
@@ -280,7 +280,8 @@ static size_t build_head(const struct kp_http_response *resp, const struct kp_ht
         p = PUT_LIT(p, "Accept-Ranges: bytes\r\n");
     if (resp->content_range.len > 0)
         p = PUT_FIELD(p, "Content-Range", resp->content_range);
-    if (resp->location.len > 0)
+    /* Present though empty after `return 301 "";`, as nginx sends it. */
+    if (resp->location.p != NULL)
         p = PUT_FIELD(p, "Location", resp->location);
     if (resp->allow.len > 0)
         p = PUT_FIELD(p, "Allow", resp->allow);

@@ -89,8 +89,10 @@ int kp_http_rewrite_conf_return(struct kp_conf *cf, struct kp_http_loc_conf *blo
     struct kp_http_rw_op *op = add_op(cf, block, KP_RW_RETURN);
 
     op->code = code;
-    op->has_text = text != NULL;
-    return text != NULL ? kp_http_cv_compile(cf, text, &op->value) : 0;
+    /* An empty text is none, as nginx reads it: `return 404 "";` gets the
+     * error page, `return 444 "";` closes, `return 301 "";` is a bare 301. */
+    op->has_text = text != NULL && text[0] != '\0';
+    return op->has_text ? kp_http_cv_compile(cf, text, &op->value) : 0;
 }
 
 /* The words of the condition without the parentheses: "($a", "=", "b)" or
@@ -186,6 +188,13 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
         r->closed_status = code;
         return KP_HTTP_CLOSE_SILENTLY;
     }
+    /* A 1xx is no final response: the client still waits for one, and
+     * would read the next request's as this one's. nginx sends it with
+     * Content-Type, Content-Length and the text as if final, which the
+     * client reads as the start of the next response; kelpie sends the
+     * bare status line and closes the connection. */
+    if (code < 200)
+        r->close = true;
     /* A code below 400 without text, other than a redirect, is an empty
      * body typed as any other (nginx): `return 200;` and `return 306;` say
      * Content-Type too; a body, though empty, is no error page's to fill. */
@@ -193,9 +202,16 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
         r->resp.content_type = kp_http_mime_type(r->loc, r->uri);
         r->resp.body = KP_STR("");
     }
-    if (text == NULL || code == KP_HTTP_CLOSE_SILENTLY)
+    /* A redirect without a URL has an empty Location, as nginx sends it
+     * (an empty URI reference is valid: RFC 3986 section 4.2). */
+    if (text == NULL) {
+        if (redirect)
+            r->resp.location = KP_STR("");
         return code;
+    }
     struct kp_str v = kp_http_cv_eval(r, text, redirect ? KP_HTTP_CV_URL : KP_HTTP_CV_RAW);
+    if (v.p == NULL)
+        v = KP_STR("");
     if (redirect) {
         r->resp.location = v;
         return code;
@@ -204,6 +220,8 @@ int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_
      * Content-Type either, as from nginx. */
     if (kp_http_status_no_body(code))
         return code;
+    /* A 444 with a text (a variable's empty value included) is answered
+     * with it, as nginx does: only a bare 444 closes silently. */
     r->resp.body = v;
     /* As nginx: the type of the URI's extension (`return 200 "..."` in
      * `location = /robots.txt` is text/plain), else default_type. */

@@ -80,10 +80,8 @@ int kp_serve_worker(const struct kp_cycle *cycle, struct kp_log *log, struct kp_
     int rc = kp_tpools_start(&pools, cycle->events.thread_pools, cycle->events.n_thread_pools, log);
 
     for (unsigned t = 0; t < n; t++) {
-        if (threaded) {
+        if (threaded)
             logs[t] = *log;
-            logs[t].thread = t;
-        }
         ws[t] = (struct kp_worker){.cycle = cycle,
                                    .log = &logs[t],
                                    .index = index,

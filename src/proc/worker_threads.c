@@ -29,6 +29,7 @@ static void *thread_main(void *arg)
     snprintf(name, sizeof(name), "%s %u", w->handoff != NULL ? "pool-thread" : "reactor",
              w->thread);
     pthread_setname_np(pthread_self(), name);
+    kp_log_own_thread(w->log);
     kp_worker_setup_cpus(&w->cycle->core, w->index * threads + w->thread, w->log);
     w->rc = kp_worker_run(w);
     if (w->slot != NULL)

@@ -21,8 +21,14 @@ void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level)
     log->clock = NULL;
     log->tee = false;
     log->tee_fd = -1;
+    log->tid = 0;
     log->next = NULL;
     log->syslog = NULL;
+}
+
+void kp_log_own_thread(struct kp_log *log)
+{
+    log->tid = (int)gettid();
 }
 
 static bool is_stderr(const char *path)
@@ -126,11 +132,11 @@ static size_t escape_controls(char *s, size_t len, size_t cap)
 }
 
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
-                     unsigned thread, int err, const char *fmt, va_list ap)
+                     int tid, int err, const char *fmt, va_list ap)
 {
     size_t len = 0;
     char ebuf[128];
-    int w = snprintf(out, n, "%s [%s] %d#%u: ", time_str, kp_log_level_name(level), pid, thread);
+    int w = snprintf(out, n, "%s [%s] %d#%d: ", time_str, kp_log_level_name(level), pid, tid);
 
     if (w > 0)
         len = (size_t)w < n ? (size_t)w : n - 1;
@@ -188,8 +194,9 @@ static void vwrite_line(const struct kp_log *dest, const struct kp_log *stamp,
     if (!kp_log_enabled(dest, level))
         return;
     current_time(stamp, ts, sizeof(ts));
-    size_t len = kp_log_format(line, sizeof(line) - 1, ts, level, (int)getpid(), stamp->thread, err,
-                               fmt, ap);
+    int pid = (int)getpid();
+    size_t len = kp_log_format(line, sizeof(line) - 1, ts, level, pid,
+                               stamp->tid != 0 ? stamp->tid : pid, err, fmt, ap);
     line[len++] = '\n';
     write_chain(dest, level, line, len);
     if (stamp->tee && level <= KP_LOG_ALERT && write(stamp->tee_fd, line, len) < 0) {

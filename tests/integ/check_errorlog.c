@@ -150,7 +150,8 @@ START_TEST(signals_logged_at_notice)
     snprintf(want, sizeof(want), "signal 10 (SIGUSR1) received from %d, reopening logs",
              (int)getpid());
     logged_at(&s, want, "[notice]");
-    logged_at(&s, "#0: reopening logs", "[notice]");
+    snprintf(want, sizeof(want), "%d#%d: reopening logs", (int)s.pid, (int)s.pid);
+    logged_at(&s, want, "[notice]");
     kp_h_stop(&s);
 }
 END_TEST
@@ -165,14 +166,15 @@ START_TEST(start_reload_exit_notices)
 
     start(&s);
     ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
-    snprintf(want, sizeof(want), "[notice] %d#0: using the \"", (int)s.pid);
+    snprintf(want, sizeof(want), "[notice] %d#%d: using the \"", (int)s.pid, (int)s.pid);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
     logged_at(&s, "\" event method\n", "[notice]");
-    snprintf(want, sizeof(want), "[notice] %d#0: kelpie/", (int)s.pid);
+    snprintf(want, sizeof(want), "[notice] %d#%d: kelpie/", (int)s.pid, (int)s.pid);
     ck_assert(kp_p_log_wait(&s, want, LOG_WAIT_MS));
     logged_at(&s, ": OS: Linux ", "[notice]");
     logged_at(&s, ": getrlimit(RLIMIT_NOFILE): ", "[notice]");
-    snprintf(want, sizeof(want), "[notice] %d#0: start worker processes\n", (int)s.pid);
+    snprintf(want, sizeof(want), "[notice] %d#%d: start worker processes\n", (int)s.pid,
+             (int)s.pid);
     ck_assert(kp_p_log_wait(&s, want, LOG_WAIT_MS));
     /* a reload: the new configuration's event method and a new generation;
      * the old worker leaves as nginx's do */
@@ -182,21 +184,22 @@ START_TEST(start_reload_exit_notices)
     ck_assert_int_eq(kp_p_count_lines(log, "start worker processes"), 2);
     ck_assert_int_eq(kp_p_count_lines(log, "\" event method"), 2);
     free(log);
-    snprintf(want, sizeof(want), "[notice] %d#0: exiting\n", (int)worker);
+    snprintf(want, sizeof(want), "[notice] %d#%d: exiting\n", (int)worker, (int)worker);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
-    snprintf(want, sizeof(want), "[notice] %d#0: exit\n", (int)worker);
+    snprintf(want, sizeof(want), "[notice] %d#%d: exit\n", (int)worker, (int)worker);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
     /* QUIT: the new worker shuts down gracefully, exits, then the master */
     ck_assert(kp_p_wait_children(s.pid, 1, 5000));
     ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
     ck_assert_int_eq(kill(s.pid, SIGQUIT), 0);
-    snprintf(want, sizeof(want), "[notice] %d#0: gracefully shutting down\n", (int)worker);
+    snprintf(want, sizeof(want), "[notice] %d#%d: gracefully shutting down\n", (int)worker,
+             (int)worker);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
-    snprintf(want, sizeof(want), "[notice] %d#0: exiting\n", (int)worker);
+    snprintf(want, sizeof(want), "[notice] %d#%d: exiting\n", (int)worker, (int)worker);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
-    snprintf(want, sizeof(want), "[notice] %d#0: exit\n", (int)worker);
+    snprintf(want, sizeof(want), "[notice] %d#%d: exit\n", (int)worker, (int)worker);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
-    snprintf(want, sizeof(want), "[notice] %d#0: exit\n", (int)s.pid);
+    snprintf(want, sizeof(want), "[notice] %d#%d: exit\n", (int)s.pid, (int)s.pid);
     ck_assert_msg(kp_p_log_wait(&s, want, LOG_WAIT_MS), "never logged: %s", want);
     kp_h_stop(&s);
 }
@@ -279,7 +282,8 @@ START_TEST(error_log_reopened)
     snprintf(to, sizeof(to), "%slogs/main2.log.1", s.prefix);
     ck_assert_int_eq(rename(from, to), 0);
     ck_assert_int_eq(kill(s.pid, SIGUSR1), 0);
-    ck_assert(kp_p_log_wait(&s, "#0: reopening logs", LOG_WAIT_MS));
+    snprintf(from, sizeof(from), "%d#%d: reopening logs", (int)s.pid, (int)s.pid);
+    ck_assert(kp_p_log_wait(&s, from, LOG_WAIT_MS));
     /* The worker logs that line before it takes the new files: ask until
      * a line lands in the new own.log. */
     for (int i = 0; i < 100 && !file_has(&s, "logs/own.log", "after.html"); i++) {
@@ -305,8 +309,11 @@ START_TEST(error_log_reopened)
         }
     }
     /* The worker's own [notice] at exit lands in the new main2.log. */
+    pid_t worker;
+    ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
     ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
-    ck_assert(kp_p_file_wait(&s, "logs/main2.log", "#0: exiting", LOG_WAIT_MS));
+    snprintf(from, sizeof(from), "%d#%d: exiting", (int)worker, (int)worker);
+    ck_assert(kp_p_file_wait(&s, "logs/main2.log", from, LOG_WAIT_MS));
     ck_assert(file_has(&s, "logs/main2.log.1", "reopening logs"));
     kp_h_stop(&s);
 }
@@ -346,6 +353,62 @@ START_TEST(error_log_client_timeout)
     ck_assert(
         kp_p_file_wait(&s, "logs/srv.log", "client timed out sending the request", LOG_WAIT_MS));
     ck_assert(!file_has(&s, "logs/main2.log", "timed out"));
+    kp_h_stop(&s);
+}
+END_TEST
+
+/* Close fd with a reset (RST) instead of a FIN. */
+static void close_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    close(fd);
+}
+
+/* A client that closes an idle connection, or resets it, is logged at
+ * [info] in nginx's words: before its first request "while waiting for
+ * request" with the listening address, after one as a keep-alive
+ * connection closed, by the worker. */
+START_TEST(idle_close_logged_at_info)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char want[256], prefix[64];
+    pid_t worker;
+
+    start(&s);
+    ck_assert_int_eq(kp_p_children(s.pid, &worker, 1), 1);
+    snprintf(prefix, sizeof(prefix), "[info] %d#", (int)worker);
+    for (int reset = 0; reset < 2; reset++) {
+        int fd = kp_h_connect(s.port);
+        ck_assert(kp_h_wait_accepted(s.port, LOG_WAIT_MS));
+        if (reset)
+            close_reset(fd);
+        else
+            close(fd);
+        snprintf(want, sizeof(want),
+                 reset ? "recv() failed (104: Connection reset by peer) while waiting for "
+                         "request, client: 127.0.0.1, server: 127.0.0.1:%d\n"
+                       : "client closed connection while waiting for request, client: "
+                         "127.0.0.1, server: 127.0.0.1:%d\n",
+                 s.port);
+        logged_at(&s, want, prefix);
+
+        fd = kp_h_connect(s.port);
+        kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: errs.test\r\n\r\n");
+        ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+        kp_h_resp_free(&r);
+        if (reset)
+            close_reset(fd);
+        else
+            close(fd);
+        logged_at(&s,
+                  reset ? "client 127.0.0.1 closed keepalive connection (104: Connection reset "
+                          "by peer)\n"
+                        : "client 127.0.0.1 closed keepalive connection\n",
+                  prefix);
+    }
     kp_h_stop(&s);
 }
 END_TEST
@@ -481,6 +544,7 @@ Suite *kp_test_errorlog_suite(void)
     tcase_add_test(tc, error_log_reopened);
     tcase_add_test(tc, error_log_single_process);
     tcase_add_test(tc, error_log_client_timeout);
+    tcase_add_test(tc, idle_close_logged_at_info);
     tcase_add_test(tc, syslog_access_and_error);
     tcase_add_test(tc, syslog_missing_socket);
     tcase_add_test(tc, syslog_remote_refused);

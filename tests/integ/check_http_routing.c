@@ -4,9 +4,12 @@
  * server and location level, and error_page (a custom page, =CODE, a URL,
  * and a page that is itself missing), add_header and expires. */
 #include <check.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +47,17 @@ static const char *CONF =
     "    location /rel { return 307 /relative?x=1; }\n"
     "    location /bare { return https://example.com/bare; }\n"
     "    location /silent { return 444; }\n"
+    "    location = /r/empty301 { return 301 \"\"; }\n"
+    "    location = /r/bare302 { return 302; }\n"
+    "    location = /r/var302 { return 302 $arg_to; }\n"
+    "    location = /r/empty404 { return 404 \"\"; }\n"
+    "    location = /r/text444 { return 444 \"go away\"; }\n"
+    "    location = /r/empty444 { return 444 \"\"; }\n"
+    "    location = /r/var444 { return 444 $arg_t; }\n"
+    "    location = /r/info100 { return 100 hi; }\n"
+    "    location = /r/info101 { return 101; }\n"
+    "    location = /r/nm304 { return 304 x; }\n"
+    "    location = /r/nc204 { return 204; }\n"
     "    location /eq/ { error_page 404 =200 /errors/404.html; }\n"
     "    location /url/ { error_page 404 http://example.com/notfound; }\n"
     "    location /url301/ { error_page 404 =301 http://example.com/moved; }\n"
@@ -279,6 +293,97 @@ START_TEST(return_forms)
 }
 END_TEST
 
+/* The next read on fd finds the end of the connection: no byte more. */
+static bool ends_here(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+
+    if (poll(&p, 1, 5000) != 1)
+        return false;
+    ssize_t n = recv(fd, &c, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* One request on the open connection fd; returns the status. */
+static int ask_on(int fd, const char *raw, struct kp_h_resp *r)
+{
+    kp_h_send_str(fd, raw);
+    ck_assert_msg(kp_h_recv(fd, r, false) == 0, "no response to %s", raw);
+    return r->status;
+}
+
+/* `return` with an empty or absent text, as nginx 1.22 answers it: an
+ * empty text is none (`return 404 "";` gets the error page, `return 444
+ * "";` closes); a redirect without a URL sends an empty Location; a 444
+ * with a text (a variable's empty value too) is a response, on a
+ * connection that stays open. Where nginx is unsafe, kelpie is not: a 1xx
+ * goes out bare and the connection closes (nginx sends it as if final, its
+ * text as a body), a 304 carries neither Content-Type nor Content-Length
+ * (nginx sends both, which would retype a cached copy). */
+START_TEST(return_without_text)
+{
+    static const char *const redirects[][2] = {
+        {"/r/empty301", "301"}, {"/r/bare302", "302"}, {"/r/var302", "302"}};
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    char raw[256];
+
+    start(&s);
+    for (size_t i = 0; i < sizeof(redirects) / sizeof(redirects[0]); i++) {
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: site.test\r\n\r\n", redirects[i][0]);
+        ck_assert_int_eq(ask(s.port, raw, &r), atoi(redirects[i][1]));
+        ck_assert_msg(kp_h_header(&r, "Location") != NULL, "%s: no Location", redirects[i][0]);
+        ck_assert_str_eq(kp_h_header(&r, "Location"), "");
+        ck_assert_ptr_nonnull(strstr(r.body, redirects[i][1]));
+        kp_h_resp_free(&r);
+    }
+    ck_assert_int_eq(ask(s.port, "GET /r/empty404 HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 404);
+    ck_assert_str_eq(r.body, "custom not found\n");
+    kp_h_resp_free(&r);
+
+    int fd = kp_h_connect(s.port);
+    ck_assert_int_eq(ask_on(fd, "GET /r/text444 HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 444);
+    ck_assert_str_eq(r.body, "go away");
+    ck_assert_str_eq(kp_h_header(&r, "Content-Type"), "text/x-site");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_on(fd, "GET /r/var444 HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 444);
+    ck_assert_str_eq(kp_h_header(&r, "Content-Length"), "0");
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_on(fd, "GET /r/nm304 HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 304);
+    ck_assert_ptr_null(kp_h_header(&r, "Content-Type"));
+    ck_assert_ptr_null(kp_h_header(&r, "Content-Length"));
+    kp_h_resp_free(&r);
+    ck_assert_int_eq(ask_on(fd, "GET /r/nc204 HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 204);
+    ck_assert_ptr_null(kp_h_header(&r, "Content-Type"));
+    ck_assert_ptr_null(kp_h_header(&r, "Content-Length"));
+    kp_h_resp_free(&r);
+    /* Still open after all of them. */
+    ck_assert_int_eq(ask_on(fd, "GET /text HTTP/1.1\r\nHost: site.test\r\n\r\n", &r), 200);
+    kp_h_resp_free(&r);
+    close(fd);
+
+    fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "GET /r/empty444 HTTP/1.1\r\nHost: site.test\r\n\r\n");
+    ck_assert_int_ne(kp_h_recv(fd, &r, false), 0);
+    ck_assert_uint_eq(r.head_len, 0);
+    close(fd);
+
+    static const char *const interim[] = {"/r/info100", "/r/info101"};
+    for (size_t i = 0; i < 2; i++) {
+        fd = kp_h_connect(s.port);
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: site.test\r\n\r\n", interim[i]);
+        ck_assert_int_eq(ask_on(fd, raw, &r), i == 0 ? 100 : 101);
+        ck_assert_ptr_null(kp_h_header(&r, "Content-Length"));
+        ck_assert_str_eq(kp_h_header(&r, "Connection"), "close");
+        ck_assert_msg(ends_here(fd), "%s: more after the 1xx", interim[i]);
+        kp_h_resp_free(&r);
+        close(fd);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 START_TEST(error_pages)
 {
     struct kp_h_server s;
@@ -462,6 +567,7 @@ Suite *kp_test_http_routing_suite(void)
     tcase_add_test(tc, server_names);
     tcase_add_test(tc, locations);
     tcase_add_test(tc, return_forms);
+    tcase_add_test(tc, return_without_text);
     tcase_add_test(tc, regex_captures);
     tcase_add_test(tc, error_pages);
     tcase_add_test(tc, added_fields);

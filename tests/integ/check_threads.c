@@ -377,9 +377,27 @@ static bool fds_at_most(void *arg)
     return n >= 0 && n <= a->at_most;
 }
 
-/* The reactor thread that served "GET /missing-I": its error log line
- * ("PID#T: *N open() ... missing-I\" failed") says; -1 if none. */
-static int thread_of(const char *log, int i)
+/* The number N of pid's thread tid, named "reactor N" (or "pool-thread N"
+ * under model reactor_pool); -1 if it is none. */
+static int reactor_number(pid_t pid, int tid)
+{
+    char path[64], name[32] = "";
+    int n = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    if (fgets(name, sizeof(name), f) == NULL ||
+        (sscanf(name, "reactor %d", &n) != 1 && sscanf(name, "pool-thread %d", &n) != 1))
+        n = -1;
+    fclose(f);
+    return n;
+}
+
+/* The reactor thread of pid that served "GET /missing-I": its error log
+ * line ("PID#TID: *N open() ... missing-I\" failed") says; -1 if none. */
+static int thread_of(const char *log, pid_t pid, int i)
 {
     char needle[32];
 
@@ -391,7 +409,7 @@ static int thread_of(const char *log, int i)
     while (line > log && line[-1] != '\n')
         line--;
     const char *hash = memchr(line, '#', (size_t)(hit - line));
-    return hash != NULL ? atoi(hash + 1) : -1;
+    return hash != NULL ? reactor_number(pid, atoi(hash + 1)) : -1;
 }
 
 /* accept=handoff passes over a full thread, the acceptor's own included:
@@ -399,7 +417,7 @@ static int thread_of(const char *log, int i)
  * threads; once thread 1's are closed, 8 new clients all go to thread 1, so
  * none of thread 0's is evicted to make room ("reusing connections"). Which
  * thread took a client is read from the error log line of its first
- * request (a missing file). */
+ * request (a missing file), whose thread id names it. */
 START_TEST(threads_handoff_skips_full)
 {
     struct kp_h_server s;
@@ -426,7 +444,7 @@ START_TEST(threads_handoff_skips_full)
     char *log = kp_h_read(&s, "logs/error.log");
     ck_assert_ptr_nonnull(log);
     for (int i = 0; i < 16; i++) {
-        on[i] = thread_of(log, i);
+        on[i] = thread_of(log, kid, i);
         ck_assert_msg(on[i] == 0 || on[i] == 1, "no log line for client %d", i);
         n0 += on[i] == 0;
     }
@@ -523,6 +541,39 @@ START_TEST(threads_cpu_affinity)
 }
 END_TEST
 
+/* A reactor thread's error log lines carry its own thread id after the
+ * pid (pid#tid), as nginx built with threads writes them. */
+START_TEST(threads_log_tid)
+{
+    struct kp_h_server s;
+    struct kp_h_resp r;
+    pid_t kids[MAX_KIDS], tids[4];
+    int pid = 0, tid = 0;
+
+    start(&s, 1, 2, "");
+    expect_slots(&s, 1, 2);
+    ck_assert_int_eq(kp_p_children(s.pid, kids, MAX_KIDS), 1);
+    ck_assert_int_eq(reactors(kids[0], tids, 4), 2);
+    int fd = kp_h_connect(s.port);
+    kp_h_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(kp_h_recv(fd, &r, false), 0);
+    kp_h_resp_free(&r);
+    close(fd);
+    ck_assert(kp_p_log_wait(&s, "closed keepalive connection", 10000));
+    char *log = kp_h_read(&s, "logs/error.log");
+    char *at = strstr(log, "closed keepalive connection"), *bol = at;
+    while (bol > log && bol[-1] != '\n')
+        bol--;
+    const char *info = strstr(bol, "[info] ");
+    ck_assert(info != NULL && info < at);
+    ck_assert_int_eq(sscanf(info, "[info] %d#%d:", &pid, &tid), 2);
+    free(log);
+    ck_assert_int_eq(pid, kids[0]);
+    ck_assert_msg(tid == tids[0] || tid == tids[1], "tid %d is no reactor of %d", tid, pid);
+    kp_h_stop(&s);
+}
+END_TEST
+
 /* worker_threads takes 1 to 64, and accept=self|handoff. */
 START_TEST(threads_conf_bounds)
 {
@@ -580,6 +631,7 @@ Suite *kp_test_threads_suite(void)
     tcase_add_test(tc, threads_handoff_tls);
     tcase_add_test(tc, threads_handoff_skips_full);
     tcase_add_test(tc, threads_cpu_affinity);
+    tcase_add_test(tc, threads_log_tid);
     tcase_add_test(tc, threads_conf_bounds);
     suite_add_tcase(s, tc);
     return s;

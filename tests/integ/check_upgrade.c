@@ -130,9 +130,10 @@ static pid_t upgrade(struct kp_h_server *s, pid_t old)
     ck_assert_int_eq(kp_p_ppid(nm), old);
     /* nginx's notices for it, by the old master */
     char want[96];
-    snprintf(want, sizeof(want), "[notice] %d#0: changing binary\n", (int)old);
+    snprintf(want, sizeof(want), "[notice] %d#%d: changing binary\n", (int)old, (int)old);
     ck_assert_msg(kp_p_log_wait(s, want, 10000), "never logged: %s", want);
-    snprintf(want, sizeof(want), "[notice] %d#0: start new binary process %d ", (int)old, (int)nm);
+    snprintf(want, sizeof(want), "[notice] %d#%d: start new binary process %d ", (int)old, (int)old,
+             (int)nm);
     ck_assert_msg(kp_p_log_wait(s, want, 10000), "never logged: %s", want);
     ck_assert(wait_workers(nm, 0, WORKERS));
     /* Both generations serve until the old one is told to drain. */

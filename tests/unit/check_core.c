@@ -325,7 +325,7 @@ START_TEST(log_chain_levels)
     kp_log_error(&head, KP_LOG_INFO, 0, "info line");
     kp_log_error(&head, KP_LOG_CRIT, 0, "crit line");
     kp_log_init_stderr(&stamp, KP_LOG_EMERG);
-    stamp.thread = 5;
+    stamp.tid = 5;
     kp_log_error_via(&second, &stamp, KP_LOG_ALERT, 0, "via line");
     kp_log_error_via(&second, &stamp, KP_LOG_ERR, 0, "dropped by second");
     head.next = NULL;

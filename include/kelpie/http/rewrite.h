@@ -87,7 +87,7 @@ struct kp_http_rw_op {
 int kp_http_rewrite_conf_rewrite(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
 int kp_http_rewrite_conf_set(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
 int kp_http_rewrite_conf_break(struct kp_conf *cf, const struct kp_conf_cmd *cmd, void *conf);
-/* `return CODE [TEXT]` inside if: an op of block (text NULL: none). */
+/* `return CODE [TEXT]` inside if: an op of block (text NULL or empty: none). */
 int kp_http_rewrite_conf_return(struct kp_conf *cf, struct kp_http_loc_conf *block, int code,
                                 const char *text);
 /* `if (COND)`: parse the condition in cf->args and add an if op to loc
@@ -107,8 +107,9 @@ int kp_http_rewrite_conf_if(struct kp_conf *cf, struct kp_http_loc_conf *loc,
 int kp_http_rewrite_run(struct kp_http_request *r, const struct kp_http_loc_conf *script,
                         bool location);
 
-/* `return CODE [TEXT|URL]`: a redirect's URL becomes Location, other text
- * the body (typed with r->loc's default_type). Returns code. */
+/* `return CODE [TEXT|URL]`: a redirect's URL becomes Location (empty
+ * without one), other text the body (typed with r->loc's default_type); a
+ * 1xx closes the connection after it. Returns code. */
 int kp_http_rewrite_return(struct kp_http_request *r, int code, const struct kp_http_cv *text);
 
 #endif

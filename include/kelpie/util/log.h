@@ -1,5 +1,5 @@
 /* Error log. Lines look like
- *   2026/11/22 10:00:00 [error] 1234#0: open() "/x" failed (2: No such file or directory)
+ *   2026/11/22 10:00:00 [error] 1234#1234: open() "/x" failed (2: No such file or directory)
  * Each line leaves in one write() on an O_APPEND descriptor so that lines from
  * several processes never interleave. Opened by the master before fork;
  * reopened on SIGUSR1. */
@@ -22,14 +22,20 @@ struct kp_log {
     const struct kp_clock *clock; /* NULL: read the wall clock per line */
     bool tee;                     /* [emerg] and [alert] lines also go to tee_fd */
     int tee_fd;                   /* a daemon's start report (see master_start.h) */
-    unsigned thread;              /* after the pid in each line (pid#thread): the
-                                   * reactor thread (worker_threads), else 0 */
+    int tid;                      /* after the pid in each line (pid#tid), as nginx built
+                                   * with threads writes it: the id of the thread
+                                   * that owns this log (kp_log_own_thread); 0 for
+                                   * the process's main thread, whose id is the pid */
     struct kp_syslog *syslog;     /* error_log syslog:...: lines go there (util/syslog.h) */
     struct kp_log *next;          /* the context's further error_log lines, each with its
                                    * own level: a line goes to every log of the chain
                                    * that wants it (owned by the configuration) */
 };
 
+/* Stamp log's lines with the calling thread's id from now on: called once
+ * by a thread that owns a log of its own (a reactor thread), so that no
+ * line costs a system call for it. */
+void kp_log_own_thread(struct kp_log *log);
 /* A log that writes to stderr at the given level. */
 void kp_log_init_stderr(struct kp_log *log, enum kp_log_level level);
 /* Open path (O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, 0644). "stderr" is accepted.
@@ -69,7 +75,7 @@ void kp_log_error_via(const struct kp_log *dest, const struct kp_log *stamp,
 /* Format one line into out (size n, always NUL-terminated); returns length.
  * Exposed for tests. */
 size_t kp_log_format(char *out, size_t n, const char *time_str, enum kp_log_level level, int pid,
-                     unsigned thread, int err, const char *fmt, va_list ap);
+                     int tid, int err, const char *fmt, va_list ap);
 
 /* A log file opened ahead for whoever writes it: the master opens every
  * access_log path before it forks (proc/logfiles.h), and the workers write
