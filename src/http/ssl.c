@@ -646,6 +646,12 @@ static int on_ticket(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_
                                     : kp_ssl_zone_find_key(ssl->tickets, name, &k);
         if (rc == 0)
             return 0; /* an unknown key: a full handshake */
+        /* TLS 1.3 clients use a ticket once (RFC 8446 C.4; OpenSSL's client
+         * does): without a new one after each resumption every other
+         * connection of theirs is a full handshake. OpenSSL's own keys and
+         * nginx renew under TLS 1.3 too. */
+        if (SSL_version(s) == TLS1_3_VERSION)
+            rc = 2;
         if (EVP_DecryptInit_ex(ectx, ticket_cipher(ssl, &k), NULL, k.aes, iv) != 1)
             return -1;
     }

@@ -201,6 +201,9 @@ static void resume_everywhere(const char *http, const char *opts)
     "  ssl_certificate ec.crt; ssl_certificate_key ec.key;\n" extra                                \
     "  return 200 \"$pid\\n\"; }\n"
 
+/* The same server, TLS 1.3 only. */
+#define RESUME_SERVER_TLS13(extra) RESUME_SERVER("  ssl_protocols TLSv1.3;\n" extra)
+
 START_TEST(ticket_resumes_on_every_worker_and_after_reload)
 {
     resume_everywhere(RESUME_SERVER(""), "");
@@ -244,6 +247,42 @@ START_TEST(ticket_key_file_survives_restart)
 }
 END_TEST
 
+/* A TLS 1.3 client uses a ticket once (OpenSSL's does): each resumption
+ * must bring a new ticket, or every other connection of a client that
+ * reconnects is a full handshake. Three connections in a chain, each
+ * resuming with the session the one before saved, with the zone's rotating
+ * keys and with a key file. */
+START_TEST(resumption_brings_a_new_ticket)
+{
+    static const char *const http[] = {
+        RESUME_SERVER_TLS13(""),
+        RESUME_SERVER_TLS13("  ssl_session_ticket_key ticket.key;\n"),
+    };
+    struct kp_h_server s;
+    char *out = NULL, path[512];
+    bool reused;
+
+    kp_h_prepare(&s);
+    kp_t_make_cert(&s, "ec", "ec", "localhost");
+    ck_assert_int_eq(kp_t_sh(&out, "head -c 80 /dev/urandom > %sconf/ticket.key", s.prefix), 0);
+    free(out);
+    kp_h_config(&s, "master_process off;", http[_i]);
+    ck_assert_int_eq(kp_h_start(&s), 0);
+    pid_of_request(&s, "", NULL, "s0.pem", &reused);
+    ck_assert(!reused);
+    for (int i = 1; i <= 2; i++) {
+        char in[16], outf[16];
+        snprintf(in, sizeof(in), "s%d.pem", i - 1);
+        snprintf(outf, sizeof(outf), "s%d.pem", i);
+        pid_of_request(&s, "", in, outf, &reused);
+        ck_assert_msg(reused, "connection %d did not resume", i);
+        snprintf(path, sizeof(path), "%s%s", s.prefix, outf);
+        ck_assert_msg(access(path, R_OK) == 0, "resumed connection %d brought no new ticket", i);
+    }
+    kp_h_stop(&s);
+}
+END_TEST
+
 Suite *kp_test_tls_reload_suite(void)
 {
     Suite *s = suite_create("tls_reload");
@@ -254,6 +293,7 @@ Suite *kp_test_tls_reload_suite(void)
     tcase_add_test(tc, ticket_resumes_on_every_worker_and_after_reload);
     tcase_add_test(tc, session_id_resumes_on_every_worker_and_after_reload);
     tcase_add_loop_test(tc, ticket_key_file_survives_restart, 0, 2);
+    tcase_add_loop_test(tc, resumption_brings_a_new_ticket, 0, 2);
     /* A build without OpenSSL (configure --without-ssl) has nothing to test. */
     if (kp_http_ssl_available())
         suite_add_tcase(s, tc);
