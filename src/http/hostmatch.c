@@ -98,12 +98,6 @@ size_t kp_http_hostmatch_rank_name(const char *name, struct kp_str host,
     return r;
 }
 
-bool kp_http_hostmatch_took_host(const struct kp_http_hostmatch *p, struct kp_str host)
-{
-    return p->form == KP_HTTP_HOSTMATCH_EXACT ||
-           (p->form == KP_HTTP_HOSTMATCH_DOT && p->key.len == host.len + 1);
-}
-
 /* The name a head pattern or an exact one is about: x of "x", ".x", "*.x". */
 static struct kp_str stem(const struct kp_http_hostmatch *p)
 {

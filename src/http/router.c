@@ -1,10 +1,11 @@
-/* Server selection by Host. Linear over the address's servers and their
- * names: configurations have a handful, and a single server (the benchmark
- * case) never looks at the name at all. A name that matches is checked
- * against the names before it (kept()) only when it would win. */
+/* Server selection by Host. Linear over the address's names, with the
+ * conflicts between them settled when the configuration was built
+ * (kp_http_router_names): configurations have a handful, and a single
+ * server (the benchmark case) never looks at the name at all. */
 #include "kelpie/http/router.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "kelpie/http/hostmatch.h"
 #include "kelpie/http/regex.h"
@@ -26,49 +27,63 @@ struct kp_str kp_http_router_host(struct kp_str host)
     return host;
 }
 
-/* Whether server_name p, the j-th name of the address's i-th server, is in
- * nginx's hash of the address: it is not when an earlier name there took
- * what p would (nginx warns "conflicting server name" and drops it). */
-static bool kept(const struct kp_http_addr *addr, size_t i, size_t j,
-                 const struct kp_http_hostmatch *p)
+size_t kp_http_router_names_max(const struct kp_http_addr *addr)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < addr->n_servers; i++)
+        n += addr->servers[i]->n_server_names;
+    return n;
+}
+
+/* p, the next name of an address whose earlier names are out[0..n), as
+ * nginx's hash takes it: written to out[n] (1), or dropped (0). A ".x"
+ * whose names under x were taken still took x itself, for no server: it is
+ * written as x without data, which keeps a later x out and then goes. */
+static size_t take(struct kp_http_hostmatch *out, size_t n, struct kp_http_hostmatch p)
 {
     struct kp_http_hostmatch_taken t = {false, false, false};
 
-    for (size_t s = 0; s <= i; s++) {
-        const struct kp_http_srv_conf *srv = addr->servers[s];
-        kp_http_hostmatch_take_names(&t, p, srv->server_names, s < i ? srv->n_server_names : j);
+    for (size_t i = 0; i < n; i++)
+        kp_http_hostmatch_take(&t, &p, &out[i]);
+    if (!kp_http_hostmatch_free(&t, &p)) {
+        if (p.form != KP_HTTP_HOSTMATCH_DOT || t.name)
+            return 0;
+        p = (struct kp_http_hostmatch){{p.key.p + 1, p.key.len - 1}, KP_HTTP_HOSTMATCH_EXACT, NULL};
     }
-    return kp_http_hostmatch_free(&t, p);
+    out[n] = p;
+    return 1;
+}
+
+size_t kp_http_router_names(const struct kp_http_addr *addr, struct kp_http_hostmatch *out)
+{
+    size_t n = 0, kept = 0;
+
+    for (size_t i = 0; i < addr->n_servers; i++) {
+        const struct kp_http_srv_conf *srv = addr->servers[i];
+        for (size_t j = 0; j < srv->n_server_names; j++) {
+            const char *name = srv->server_names[j];
+            if (name[0] == '\0')
+                continue;
+            struct kp_http_hostmatch p =
+                kp_http_hostmatch_parse((struct kp_str){name, strlen(name)});
+            p.data = srv;
+            n += take(out, n, p);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].data != NULL)
+            out[kept++] = out[i];
+    }
+    return kept;
 }
 
 /* The server whose server_name matches host best (hostmatch.h), or NULL. */
 static const struct kp_http_srv_conf *by_name(const struct kp_http_addr *addr, struct kp_str host)
 {
-    const struct kp_http_srv_conf *best = NULL;
-    size_t best_rank = 0;
-    bool took_host = false; /* a name so far took host itself */
+    const struct kp_http_hostmatch *m = kp_http_hostmatch_find(addr->names, addr->n_names, host);
 
-    for (size_t i = 0; i < addr->n_servers; i++) {
-        const struct kp_http_srv_conf *srv = addr->servers[i];
-        for (size_t j = 0; j < srv->n_server_names; j++) {
-            struct kp_http_hostmatch p;
-            size_t rank = kp_http_hostmatch_rank_name(srv->server_names[j], host, &p);
-            if (rank == 0)
-                continue;
-            /* An exact name is in the list unless a name that matched
-             * before took the host: the others need not be looked at. */
-            if (rank == SIZE_MAX && !took_host)
-                return srv;
-            if (rank == SIZE_MAX)
-                continue;
-            took_host |= kp_http_hostmatch_took_host(&p, host);
-            if (rank > best_rank && kept(addr, i, j, &p)) {
-                best = srv;
-                best_rank = rank;
-            }
-        }
-    }
-    return best;
+    return m != NULL ? m->data : NULL;
 }
 
 /* The first server with a ~REGEX name matching host (lowercased: copied

@@ -22,6 +22,7 @@
 #include "kelpie/http/limit.h"
 #include "kelpie/http/realip.h"
 #include "kelpie/http/referer.h"
+#include "kelpie/http/router.h"
 #include "kelpie/http/ssl.h"
 #include "kelpie/http/var_core.h"
 
@@ -164,6 +165,9 @@ static void build_listening(struct kp_cycle *cycle)
         struct kp_http_addr *addr = &cycle->http_addrs[i];
         if (addr->default_server == NULL)
             addr->default_server = addr->servers[0];
+        addr->names =
+            kp_arena_alloc(cycle->arena, kp_http_router_names_max(addr) * sizeof(*addr->names));
+        addr->n_names = kp_http_router_names(addr, addr->names);
         cycle->listening[i].proto = addr;
         cycle->listening[i].stream = !addr->ssl;
     }

@@ -18,6 +18,7 @@
 #include "kelpie/util/str.h"
 #include "kelpie/os/socket.h"
 #include "kelpie/event/conf.h"
+#include "kelpie/http/hostmatch.h"
 
 #define KP_HTTP_MAX_LOG_FORMATS 64    /* "combined" included */
 #define KP_HTTP_BACKLOG         511   /* listen backlog unless backlog=N */
@@ -507,6 +508,10 @@ struct kp_http_addr {
     struct kp_http_srv_conf **servers; /* in config order */
     size_t n_servers;
     struct kp_http_srv_conf *default_server; /* flagged default_server, else the first */
+    /* The servers' names as nginx's hash of the address holds them
+     * (kp_http_router_names): each pattern's data is its server. */
+    struct kp_http_hostmatch *names;
+    size_t n_names;
 };
 
 /* The http view of a listening address built from this configuration. */

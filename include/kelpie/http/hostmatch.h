@@ -66,10 +66,6 @@ size_t kp_http_hostmatch_rank(const struct kp_http_hostmatch *p, struct kp_str h
 size_t kp_http_hostmatch_rank_name(const char *name, struct kp_str host,
                                    struct kp_http_hostmatch *p);
 
-/* Whether p, which matches host, took host itself: p is exact, or ".x"
- * for host x. An exact pattern for host after it is not in the list. */
-bool kp_http_hostmatch_took_host(const struct kp_http_hostmatch *p, struct kp_str host);
-
 /* What the patterns of a list before some pattern p have taken of p's name:
  * start with {0}, show it each earlier pattern in order. */
 struct kp_http_hostmatch_taken {

@@ -14,6 +14,21 @@ struct kp_str kp_http_router_host(struct kp_str host);
 
 struct kp_http_request;
 
+/* How many patterns kp_http_router_names() may write for addr: its
+ * servers' server_names. */
+size_t kp_http_router_names_max(const struct kp_http_addr *addr);
+
+/* Fill out (room for kp_http_router_names_max(addr)) with the names of
+ * addr's servers in config order as nginx keeps them (hostmatch.h): a name
+ * that conflicts with an earlier one is dropped (nginx warns); a ".x"
+ * that finds only the names under x taken still takes x itself, for no
+ * server (a later "x" is dropped, and x is matched by the other names);
+ * empty names are left out (an empty host is routed without them). Each pattern's data is
+ * its server. Returns how many were written. Once per address, when the
+ * configuration is built: a request is then matched against the list
+ * alone. */
+size_t kp_http_router_names(const struct kp_http_addr *addr, struct kp_http_hostmatch *out);
+
 /* The server of addr (a listening address) for host (raw: port and trailing
  * dot are stripped here): the server whose server_name matches best, as
  * kelpie/http/hostmatch.h ranks names (exact, then the longest leading
