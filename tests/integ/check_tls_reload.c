@@ -271,7 +271,7 @@ START_TEST(resumption_brings_a_new_ticket)
     pid_of_request(&s, "", NULL, "s0.pem", &reused);
     ck_assert(!reused);
     for (int i = 1; i <= 2; i++) {
-        char in[16], outf[16];
+        char in[32], outf[32];
         snprintf(in, sizeof(in), "s%d.pem", i - 1);
         snprintf(outf, sizeof(outf), "s%d.pem", i);
         pid_of_request(&s, "", in, outf, &reused);
